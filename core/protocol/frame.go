@@ -1,0 +1,205 @@
+// Package protocol defines rtmcall's wire protocol: JSON text frames over a
+// WebSocket with subprotocol "rtmcall.v1", the error codes both ends share,
+// and the limits the server enforces. docs/PROTOCOL.md describes it for
+// people writing their own client.
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"sync"
+	"unicode/utf8"
+)
+
+// Subprotocol is negotiated on the WebSocket upgrade; Path is where the server listens.
+const (
+	Subprotocol = "rtmcall.v1"
+	Path        = "/ws"
+)
+
+// Frame types sent by the client. Each carries a request id (rid) that the
+// server echoes in its "ok" or "error" reply.
+const (
+	TypeLogin       = "login"
+	TypeLogout      = "logout"
+	TypeSend        = "send"
+	TypeCancel      = "cancel"
+	TypeAck         = "ack"
+	TypeAccept      = "accept"
+	TypeRefuse      = "refuse"
+	TypeQuery       = "query"
+	TypeSubscribe   = "subscribe"
+	TypeUnsubscribe = "unsubscribe"
+	TypePing        = "ping"
+)
+
+// Frame types sent by the server.
+const (
+	TypeOK    = "ok"
+	TypeError = "error"
+
+	// TypeInvite rings a callee device: RemoteInvitationReceived.
+	TypeInvite = "invite"
+	// Events on the caller's invitation.
+	TypeLocalReceived = "local.received"
+	TypeLocalAccepted = "local.accepted"
+	TypeLocalRefused  = "local.refused"
+	TypeLocalCanceled = "local.canceled"
+	TypeLocalFailure  = "local.failure"
+	// Events on a callee device's invitation.
+	TypeRemoteAccepted = "remote.accepted"
+	TypeRemoteRefused  = "remote.refused"
+	TypeRemoteCanceled = "remote.canceled"
+	TypeRemoteFailure  = "remote.failure"
+	// TypePresence reports subscribed peers' online status.
+	TypePresence = "presence"
+)
+
+// Frame is every frame of the protocol, flat: which fields are set depends
+// on Type (docs/PROTOCOL.md has the table). Unknown fields are ignored.
+type Frame struct {
+	Type string `json:"type"`
+	RID  uint64 `json:"rid,omitempty"`
+
+	// error
+	Code    Code   `json:"code,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Message string `json:"message,omitempty"`
+
+	// login and its reply
+	User    string `json:"user,omitempty"`
+	Token   string `json:"token,omitempty"`
+	Session string `json:"session,omitempty"`
+
+	// invitations
+	Inv      string `json:"inv,omitempty"`
+	Callee   string `json:"callee,omitempty"`
+	Caller   string `json:"caller,omitempty"`
+	Content  string `json:"content,omitempty"`
+	Channel  string `json:"channel,omitempty"`
+	Response string `json:"response,omitempty"`
+	Timeout  int64  `json:"timeout,omitempty"` // milliseconds
+	Reason   string `json:"reason,omitempty"`
+
+	// presence
+	IDs    []string          `json:"ids,omitempty"`
+	Online map[string]bool   `json:"online,omitempty"`
+	Status map[string]string `json:"status,omitempty"`
+}
+
+// ErrorFrame is the reply to a failed request.
+func ErrorFrame(rid uint64, err *Error) *Frame {
+	return &Frame{Type: TypeError, RID: rid, Code: err.Code, Name: err.Code.String(), Message: err.Message}
+}
+
+// Err returns the *Error an error frame carries.
+func (f *Frame) Err() *Error {
+	return &Error{Code: f.Code, Message: f.Message}
+}
+
+// Decode parses one text frame. On failure it returns an *Error with code
+// MALFORMED_FRAME and, when the JSON was readable, the frame so that its
+// request id can be echoed in the error.
+func Decode(data []byte) (*Frame, error) {
+	if !utf8.Valid(data) {
+		return nil, Errorf(CodeMalformedFrame, "frame is not valid UTF-8")
+	}
+	f := new(Frame)
+	if err := json.Unmarshal(data, f); err != nil {
+		return nil, Errorf(CodeMalformedFrame, "frame is not a valid JSON object: %v", err)
+	}
+	if f.Type == "" {
+		return f, Errorf(CodeMalformedFrame, `frame has no "type"`)
+	}
+	if f.RID > MaxRequestID {
+		rid := f.RID
+		f.RID = 0
+		return f, Errorf(CodeMalformedFrame, "rid %d is over %d", rid, uint64(MaxRequestID))
+	}
+	return f, nil
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// Encode serializes f without HTML escaping (so "<" stays one byte and
+// sizes stay predictable) and without a trailing newline.
+func Encode(f *Frame) ([]byte, error) {
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	buf.Reset()
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(f); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	out := make([]byte, len(b)-1)
+	copy(out, b)
+	return out, nil
+}
+
+// CheckRequest validates a client request frame: a known type, a request id,
+// and the fields that type requires, within the limits. It returns an
+// *Error: UNKNOWN_TYPE, MALFORMED_FRAME for a missing field, or
+// INVALID_ARGUMENT for a value out of bounds.
+func (f *Frame) CheckRequest() error {
+	switch f.Type {
+	case TypeLogin, TypeLogout, TypeSend, TypeCancel, TypeAck, TypeAccept, TypeRefuse,
+		TypeQuery, TypeSubscribe, TypeUnsubscribe, TypePing:
+	default:
+		return Errorf(CodeUnknownType, "unknown frame type %q", f.Type)
+	}
+	if f.RID == 0 {
+		return Errorf(CodeMalformedFrame, `%s frame has no "rid"`, f.Type)
+	}
+	switch f.Type {
+	case TypeLogin:
+		if f.User == "" {
+			return Errorf(CodeMalformedFrame, `login frame has no "user"`)
+		}
+		return ValidateUserID(f.User)
+	case TypeSend:
+		if f.Callee == "" {
+			return Errorf(CodeMalformedFrame, `send frame has no "callee"`)
+		}
+		if err := ValidateUserID(f.Callee); err != nil {
+			return err
+		}
+		if err := ValidateContent("content", f.Content); err != nil {
+			return err
+		}
+		if err := ValidateChannelID(f.Channel); err != nil {
+			return err
+		}
+		if f.Timeout < 0 {
+			return Errorf(CodeInvalidArgument, "timeout must not be negative")
+		}
+		return ValidateTimeout(Millis(f.Timeout))
+	case TypeCancel, TypeAck:
+		if f.Inv == "" {
+			return Errorf(CodeMalformedFrame, `%s frame has no "inv"`, f.Type)
+		}
+	case TypeAccept, TypeRefuse:
+		if f.Inv == "" {
+			return Errorf(CodeMalformedFrame, `%s frame has no "inv"`, f.Type)
+		}
+		return ValidateContent("response", f.Response)
+	case TypeQuery, TypeSubscribe, TypeUnsubscribe:
+		if len(f.IDs) == 0 {
+			return Errorf(CodeMalformedFrame, `%s frame has no "ids"`, f.Type)
+		}
+		max := MaxSubscribedIDs
+		if f.Type == TypeQuery {
+			max = MaxQueryIDs
+		}
+		if len(f.IDs) > max {
+			return Errorf(CodeInvalidArgument, "%s takes at most %d ids, got %d", f.Type, max, len(f.IDs))
+		}
+		for _, id := range f.IDs {
+			if err := ValidateUserID(id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
