@@ -1,0 +1,394 @@
+package core
+
+import (
+	"context"
+	"time"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+// LocalInvitation is the caller's side of a call invitation. Set its
+// content, channel id and timeout, then Send it; Cancel withdraws it. Its
+// fields and callbacks are guarded by the client's lock.
+type LocalInvitation struct {
+	c        *Client
+	calleeID string
+	content  string
+	channel  string
+	timeout  time.Duration
+	id       string
+	response string
+	state    LocalInvitationState
+	reason   LocalFailureReason
+	sendDone chan struct{} // closed once the send request has an answer
+
+	onReceived func()
+	onAccepted func(response string)
+	onRefused  func(response string)
+	onCanceled func()
+	onFailure  func(LocalFailureReason)
+}
+
+// CalleeID is the user being invited.
+func (l *LocalInvitation) CalleeID() string { return l.calleeID }
+
+// ID is the server-assigned invitation id; empty until Send succeeds.
+func (l *LocalInvitation) ID() string { return get(l.c, &l.id) }
+
+// Content is the text sent with the invitation.
+func (l *LocalInvitation) Content() string { return get(l.c, &l.content) }
+
+// ChannelID is the channel the call will use, as set by the caller.
+func (l *LocalInvitation) ChannelID() string { return get(l.c, &l.channel) }
+
+// Response is the callee's answer text, set once accepted or refused.
+func (l *LocalInvitation) Response() string { return get(l.c, &l.response) }
+
+// State is the invitation's current state.
+func (l *LocalInvitation) State() LocalInvitationState { return get(l.c, &l.state) }
+
+// FailureReason is why the invitation failed; meaningful in state FAILURE.
+func (l *LocalInvitation) FailureReason() LocalFailureReason { return get(l.c, &l.reason) }
+
+// Timeout is how long the invitation rings: the value set, or after Send the
+// effective one the server applies.
+func (l *LocalInvitation) Timeout() time.Duration { return get(l.c, &l.timeout) }
+
+// SetContent sets the text sent with the invitation (at most 8192 bytes).
+func (l *LocalInvitation) SetContent(s string) error {
+	return l.setBeforeSend(func() { l.content = s }, protocol.ValidateContent("content", s))
+}
+
+// SetChannelID sets the channel id sent with the invitation (at most 64 bytes).
+func (l *LocalInvitation) SetChannelID(s string) error {
+	return l.setBeforeSend(func() { l.channel = s }, protocol.ValidateChannelID(s))
+}
+
+// SetTimeout sets how long the invitation may ring unanswered (1 s to
+// 600 s; 0 means the server's default).
+func (l *LocalInvitation) SetTimeout(d time.Duration) error {
+	return l.setBeforeSend(func() { l.timeout = d }, protocol.ValidateTimeout(d))
+}
+
+func (l *LocalInvitation) setBeforeSend(set func(), invalid error) error {
+	if invalid != nil {
+		return invalid
+	}
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	if l.state != LocalIdle {
+		_, err := NextLocal(l.state, LocalEvSend)
+		return err
+	}
+	set()
+	return nil
+}
+
+// OnReceivedByPeer sets the callback for LocalInvitationReceivedByPeer: a
+// callee device got the invitation. The last callback set wins; nil clears.
+func (l *LocalInvitation) OnReceivedByPeer(f func()) { set(l.c, &l.onReceived, f) }
+
+// OnAccepted sets the callback for LocalInvitationAccepted(response).
+func (l *LocalInvitation) OnAccepted(f func(response string)) { set(l.c, &l.onAccepted, f) }
+
+// OnRefused sets the callback for LocalInvitationRefused(response).
+func (l *LocalInvitation) OnRefused(f func(response string)) { set(l.c, &l.onRefused, f) }
+
+// OnCanceled sets the callback for LocalInvitationCanceled.
+func (l *LocalInvitation) OnCanceled(f func()) { set(l.c, &l.onCanceled, f) }
+
+// OnFailure sets the callback for LocalInvitationFailure(reason).
+func (l *LocalInvitation) OnFailure(f func(LocalFailureReason)) { set(l.c, &l.onFailure, f) }
+
+// Send sends the invitation and returns once the server has taken it (the
+// state is then SENT_TO_REMOTE, or FAILURE if the callee is offline).
+// Not logged in: the invitation fails with NOT_LOGGEDIN and Send returns
+// NOT_LOGGED_IN. Sending twice returns ALREADY_SENT; after the end, ALREADY_END.
+func (l *LocalInvitation) Send(ctx context.Context) error {
+	c := l.c
+	c.mu.Lock()
+	if l.state == LocalIdle && !c.loggedIn() {
+		l.fail(LocalFailureNotLoggedIn)
+		c.mu.Unlock()
+		return protocol.Errorf(protocol.CodeNotLoggedIn, "send needs a logged-in client")
+	}
+	if l.state == LocalIdle && l.calleeID == c.userID {
+		c.mu.Unlock()
+		return protocol.Errorf(protocol.CodeInvalidArgument, "a user cannot invite itself")
+	}
+	next, err := NextLocal(l.state, LocalEvSend)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	l.state = next
+	l.sendDone = make(chan struct{})
+	f := &protocol.Frame{Type: protocol.TypeSend, Callee: l.calleeID, Content: l.content, Channel: l.channel,
+		Timeout: l.timeout.Milliseconds()}
+	c.mu.Unlock()
+
+	answered, abandoned := false, false
+	_, err = c.request(ctx, f, func(reply *protocol.Frame) {
+		// Runs in the reader with the lock held, before any event on the new invitation.
+		answered = true
+		if abandoned {
+			// Send gave up waiting and failed the invitation; withdraw it
+			// from the server too so the callee stops ringing.
+			if reply.Type == protocol.TypeOK {
+				c.goRequest(&protocol.Frame{Type: protocol.TypeCancel, Inv: reply.Inv})
+			}
+			return
+		}
+		defer close(l.sendDone)
+		if reply.Type == protocol.TypeError {
+			l.fail(failureReasonFor(reply.Code))
+			return
+		}
+		l.id = reply.Inv
+		l.timeout = protocol.Millis(reply.Timeout)
+		c.locals[l.id] = l
+	})
+	if err != nil {
+		c.mu.Lock()
+		if !answered {
+			abandoned = true
+			l.fail(LocalFailureUnknown)
+			close(l.sendDone)
+		}
+		c.mu.Unlock()
+	}
+	return err
+}
+
+func failureReasonFor(code protocol.Code) LocalFailureReason {
+	if code == protocol.CodeNotLoggedIn {
+		return LocalFailureNotLoggedIn
+	}
+	return LocalFailureUnknown
+}
+
+// Cancel withdraws a sent invitation and returns once the server confirmed;
+// the state is then CANCELED. Before Send: NOT_STARTED; after the end (for
+// instance when the callee answered first): ALREADY_END.
+func (l *LocalInvitation) Cancel(ctx context.Context) error {
+	c := l.c
+	c.mu.Lock()
+	if _, err := NextLocal(l.state, LocalEvCancel); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	done := l.sendDone
+	c.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return protocol.Errorf(protocol.CodeTimeout, "cancel: %v", ctx.Err())
+	}
+	c.mu.Lock()
+	if _, err := NextLocal(l.state, LocalEvCancel); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	f := &protocol.Frame{Type: protocol.TypeCancel, Inv: l.id}
+	c.mu.Unlock()
+	_, err := c.request(ctx, f, nil)
+	return err
+}
+
+// fail moves l to FAILURE and queues its callback. The lock is held.
+func (l *LocalInvitation) fail(reason LocalFailureReason) {
+	l.apply(LocalEvFailure, reason, "")
+}
+
+// apply runs one server event through the machine and queues its callback.
+// The lock is held.
+func (l *LocalInvitation) apply(ev LocalEvent, reason LocalFailureReason, response string) {
+	next, err := NextLocal(l.state, ev)
+	if err != nil {
+		l.c.logf("rtmcall: dropped local invitation %s event: %v", l.id, err)
+		return
+	}
+	l.state = next
+	c := l.c
+	switch ev {
+	case LocalEvReceived:
+		c.emit(func() { call0(c, &l.onReceived) })
+	case LocalEvAccepted:
+		l.response = response
+		c.emit(func() { call1(c, &l.onAccepted, response) })
+	case LocalEvRefused:
+		l.response = response
+		c.emit(func() { call1(c, &l.onRefused, response) })
+	case LocalEvCanceled:
+		c.emit(func() { call0(c, &l.onCanceled) })
+	case LocalEvFailure:
+		l.reason = reason
+		c.emit(func() { call1(c, &l.onFailure, reason) })
+	}
+	if next.Ended() {
+		delete(c.locals, l.id)
+	}
+}
+
+// RemoteInvitation is one callee device's side of an invitation, delivered
+// by Client.OnInvitationReceived. Set a response, then Accept or Refuse.
+type RemoteInvitation struct {
+	c        *Client
+	id       string
+	callerID string
+	content  string
+	channel  string
+	timeout  time.Duration
+	response string
+	state    RemoteInvitationState
+	reason   RemoteFailureReason
+
+	onAccepted func()
+	onRefused  func()
+	onCanceled func(content string)
+	onFailure  func(RemoteFailureReason)
+}
+
+// ID is the server-assigned invitation id.
+func (r *RemoteInvitation) ID() string { return r.id }
+
+// CallerID is the inviting user, as authenticated by the server.
+func (r *RemoteInvitation) CallerID() string { return r.callerID }
+
+// Content is the caller's text.
+func (r *RemoteInvitation) Content() string { return r.content }
+
+// ChannelID is the caller's channel id.
+func (r *RemoteInvitation) ChannelID() string { return r.channel }
+
+// Timeout is how long the invitation rings, counted from when it was sent.
+func (r *RemoteInvitation) Timeout() time.Duration { return r.timeout }
+
+// Response is the answer text that Accept or Refuse sends.
+func (r *RemoteInvitation) Response() string { return get(r.c, &r.response) }
+
+// State is the invitation's current state on this device.
+func (r *RemoteInvitation) State() RemoteInvitationState { return get(r.c, &r.state) }
+
+// FailureReason is why the invitation failed; meaningful in state FAILURE.
+func (r *RemoteInvitation) FailureReason() RemoteFailureReason { return get(r.c, &r.reason) }
+
+// SetResponse sets the answer text (at most 8192 bytes) before Accept or Refuse.
+func (r *RemoteInvitation) SetResponse(s string) error {
+	if err := protocol.ValidateContent("response", s); err != nil {
+		return err
+	}
+	r.c.mu.Lock()
+	defer r.c.mu.Unlock()
+	if _, err := NextRemote(r.state, RemoteEvRefuse); err != nil {
+		return err
+	}
+	r.response = s
+	return nil
+}
+
+// OnAccepted sets the callback for RemoteInvitationAccepted. The last
+// callback set wins; nil clears.
+func (r *RemoteInvitation) OnAccepted(f func()) { set(r.c, &r.onAccepted, f) }
+
+// OnRefused sets the callback for RemoteInvitationRefused.
+func (r *RemoteInvitation) OnRefused(f func()) { set(r.c, &r.onRefused, f) }
+
+// OnCanceled sets the callback for RemoteInvitationCanceled(content).
+func (r *RemoteInvitation) OnCanceled(f func(content string)) { set(r.c, &r.onCanceled, f) }
+
+// OnFailure sets the callback for RemoteInvitationFailure(reason).
+func (r *RemoteInvitation) OnFailure(f func(RemoteFailureReason)) { set(r.c, &r.onFailure, f) }
+
+// Accept answers yes. The state is ACCEPT_SENT_TO_LOCAL until the server
+// decides; Accept returns once it did, in state ACCEPTED. If another device
+// answered or the caller canceled first it returns ALREADY_END and the
+// winner's event follows; while an accept is in flight, ALREADY_ACCEPT.
+func (r *RemoteInvitation) Accept(ctx context.Context) error {
+	return r.answer(ctx, RemoteEvAccept, protocol.TypeAccept)
+}
+
+// Refuse answers no; it returns once the server decided, in state REFUSED.
+// Errors as for Accept.
+func (r *RemoteInvitation) Refuse(ctx context.Context) error {
+	return r.answer(ctx, RemoteEvRefuse, protocol.TypeRefuse)
+}
+
+func (r *RemoteInvitation) answer(ctx context.Context, ev RemoteEvent, typ string) error {
+	c := r.c
+	c.mu.Lock()
+	next, err := NextRemote(r.state, ev)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	r.state = next
+	f := &protocol.Frame{Type: typ, Inv: r.id, Response: r.response}
+	c.mu.Unlock()
+	_, err = c.request(ctx, f, func(reply *protocol.Frame) {
+		if ev == RemoteEvAccept && reply.Type == protocol.TypeError && r.state == RemoteAcceptSentToLocal {
+			r.apply(RemoteEvAcceptRejected, 0, "") // the server did not take it; the call still rings
+		}
+	})
+	if err != nil && ev == RemoteEvAccept && CodeOf(err) == protocol.CodeNotConnected {
+		c.mu.Lock()
+		if r.state == RemoteAcceptSentToLocal {
+			r.apply(RemoteEvAcceptRejected, 0, "")
+		}
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// apply runs one event through the machine and queues its callback. The
+// lock is held.
+func (r *RemoteInvitation) apply(ev RemoteEvent, reason RemoteFailureReason, content string) {
+	next, err := NextRemote(r.state, ev)
+	if err != nil {
+		r.c.logf("rtmcall: dropped remote invitation %s event: %v", r.id, err)
+		return
+	}
+	r.state = next
+	c := r.c
+	switch ev {
+	case RemoteEvAccepted:
+		c.emit(func() { call0(c, &r.onAccepted) })
+	case RemoteEvRefused:
+		c.emit(func() { call0(c, &r.onRefused) })
+	case RemoteEvCanceled:
+		c.emit(func() { call1(c, &r.onCanceled, content) })
+	case RemoteEvFailure:
+		r.reason = reason
+		c.emit(func() { call1(c, &r.onFailure, reason) })
+	}
+	if next.Ended() {
+		delete(c.remotes, r.id)
+	}
+}
+
+// get reads a field under the client's lock.
+func get[T any](c *Client, p *T) T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return *p
+}
+
+// set writes a callback under the client's lock.
+func set[F any](c *Client, p *F, f F) {
+	c.mu.Lock()
+	*p = f
+	c.mu.Unlock()
+}
+
+// call0 and call1 read a callback under the lock and call it outside.
+func call0(c *Client, p *func()) {
+	if f := get(c, p); f != nil {
+		f()
+	}
+}
+
+func call1[T any](c *Client, p *func(T), v T) {
+	if f := get(c, p); f != nil {
+		f(v)
+	}
+}
