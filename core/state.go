@@ -60,7 +60,9 @@ var localReasonNames = []string{"UNKNOWN", "PEER_NO_RESPONSE", "INVITATION_EXPIR
 func (r LocalFailureReason) String() string { return enumName(r, localReasonNames) }
 
 // ParseLocalFailureReason maps a wire string to a reason; unknown strings give UNKNOWN.
-func ParseLocalFailureReason(s string) LocalFailureReason { return parseEnum[LocalFailureReason](s, localReasonNames) }
+func ParseLocalFailureReason(s string) LocalFailureReason {
+	return parseEnum[LocalFailureReason](s, localReasonNames)
+}
 
 // RemoteFailureReason says why an invitation failed on a callee device.
 // ANSWERED_ELSEWHERE is rtmcall's: another device of the callee answered.

@@ -1,0 +1,37 @@
+//go:build !js
+
+// Command rtmcall-server runs the rtmcall signaling server.
+//
+//	rtmcall-server [-addr 127.0.0.1:8080] [-dev] [-secret S] [-origins a.com,b.com]
+//	               [-receipt-timeout 10s] [-invitation-timeout 60s] [-web dir]
+//	rtmcall-server token -user alice [-ttl 1h] [-secret S]
+//
+// The secret may also come from the environment variable RTMCALL_SECRET.
+// The server refuses to start without one unless -dev is given.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	opts, err := parseArgs(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		os.Exit(2) // the problem and the usage are printed
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, opts, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "rtmcall-server:", err)
+		os.Exit(1)
+	}
+}

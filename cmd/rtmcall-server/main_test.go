@@ -1,0 +1,185 @@
+//go:build !js
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+	"github.com/rtmcall/rtmcall/server"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestParseArgs(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, o options)
+	}{
+		{name: "defaults need a secret", args: nil, wantErr: "secret is required"},
+		{name: "dev needs no secret", args: []string{"-dev"}, check: func(t *testing.T, o options) {
+			assert.True(t, o.dev)
+			assert.Equal(t, "127.0.0.1:8080", o.addr)
+			assert.Equal(t, "web", o.web)
+			assert.Equal(t, server.DefaultReceiptTimeout, o.receiptTimeout)
+			assert.Equal(t, server.DefaultInvitationTimeout, o.invitationTimeout)
+			assert.Empty(t, o.origins)
+		}},
+		{name: "secret from the environment", env: map[string]string{"RTMCALL_SECRET": "s3"}, check: func(t *testing.T, o options) {
+			assert.Equal(t, "s3", o.secret)
+		}},
+		{name: "flag beats the environment", args: []string{"-secret", "flag"}, env: map[string]string{"RTMCALL_SECRET": "env"},
+			check: func(t *testing.T, o options) { assert.Equal(t, "flag", o.secret) }},
+		{name: "all flags", args: []string{"-secret", "s", "-addr", ":9", "-origins", "a.com, *.b.org,,", "-receipt-timeout", "2s",
+			"-invitation-timeout", "30s", "-web", "/srv/www"}, check: func(t *testing.T, o options) {
+			assert.Equal(t, ":9", o.addr)
+			assert.Equal(t, []string{"a.com", "*.b.org"}, o.origins)
+			assert.Equal(t, 2*time.Second, o.receiptTimeout)
+			assert.Equal(t, 30*time.Second, o.invitationTimeout)
+			assert.Equal(t, "/srv/www", o.web)
+		}},
+		{name: "unknown flag", args: []string{"-dev", "-nope"}, wantErr: "not defined"},
+		{name: "stray argument", args: []string{"-dev", "serve"}, wantErr: "unexpected arguments"},
+		{name: "token", args: []string{"token", "-user", "alice", "-ttl", "2h", "-secret", "s"}, check: func(t *testing.T, o options) {
+			assert.True(t, o.token)
+			assert.Equal(t, "alice", o.user)
+			assert.Equal(t, 2*time.Hour, o.ttl)
+			assert.Equal(t, "s", o.secret)
+		}},
+		{name: "token secret from the environment", args: []string{"token", "-user", "alice"}, env: map[string]string{"RTMCALL_SECRET": "e"},
+			check: func(t *testing.T, o options) {
+				assert.Equal(t, "e", o.secret)
+				assert.Equal(t, time.Hour, o.ttl)
+			}},
+		{name: "token without user", args: []string{"token", "-secret", "s"}, wantErr: "-user is required"},
+		{name: "token without secret", args: []string{"token", "-user", "alice"}, wantErr: "secret is required"},
+		{name: "token with a bad ttl", args: []string{"token", "-user", "alice", "-secret", "s", "-ttl", "-1h"}, wantErr: "-ttl must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			o, err := parseArgs(tt.args, env(tt.env), &stderr)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				assert.Contains(t, stderr.String(), "Usage", "the usage is printed")
+				return
+			}
+			require.NoError(t, err, stderr.String())
+			tt.check(t, o)
+		})
+	}
+}
+
+// TestTokenRoundTrip prints a token with the subcommand and logs in with it
+// on a server started the way main starts it; then the server shuts down on
+// its context (a signal), closing the connection with 1001.
+func TestTokenRoundTrip(t *testing.T) {
+	o, err := parseArgs([]string{"token", "-user", "alice", "-ttl", "1h", "-secret", "round trip"}, env(nil), io.Discard)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), o, &out, io.Discard))
+	token := strings.TrimSpace(out.String())
+	require.Equal(t, token+"\n", out.String(), "one line")
+
+	o, err = parseArgs([]string{"-secret", "round trip", "-web", ""}, env(nil), io.Discard)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, o, ln, slog.New(slog.DiscardHandler)) }()
+
+	base := "http://" + ln.Addr().String()
+	resp, err := http.Get(base + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, err = http.Get(base + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "no web directory: nothing at /")
+
+	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(dctx, "ws://"+ln.Addr().String()+"/ws",
+		&websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	roundTrip := func(f protocol.Frame) protocol.Frame {
+		data, err := json.Marshal(f)
+		require.NoError(t, err)
+		require.NoError(t, ws.Write(dctx, websocket.MessageText, data))
+		_, data, err = ws.Read(dctx)
+		require.NoError(t, err)
+		var reply protocol.Frame
+		require.NoError(t, json.Unmarshal(data, &reply))
+		return reply
+	}
+	reply := roundTrip(protocol.Frame{Type: protocol.TypeLogin, RID: 1, User: "bob", Token: token})
+	assert.Equal(t, protocol.CodeNotAuthorized, reply.Code, "the token is alice's")
+	reply = roundTrip(protocol.Frame{Type: protocol.TypeLogin, RID: 2, User: "alice", Token: token})
+	assert.Equal(t, protocol.TypeOK, reply.Type, "%+v", reply)
+
+	stop()
+	_, _, err = ws.Read(dctx)
+	assert.Equal(t, websocket.StatusGoingAway, websocket.CloseStatus(err), "%v", err)
+	require.NoError(t, <-served)
+}
+
+func TestRunRefusesWithoutSecret(t *testing.T) {
+	err := run(context.Background(), options{addr: "127.0.0.1:0"}, io.Discard, io.Discard)
+	assert.ErrorIs(t, err, server.ErrNoSecret)
+}
+
+func TestStaticHandler(t *testing.T) {
+	assert.Nil(t, staticHandler(filepath.Join(t.TempDir(), "missing")))
+	assert.Nil(t, staticHandler(""))
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	assert.Nil(t, staticHandler(file), "not a directory")
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "index.html"), []byte("<h1>rtmcall</h1>"), 0o644))
+	o := options{dev: true, web: dir}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, o, ln, slog.New(slog.DiscardHandler)) }()
+	defer func() {
+		stop()
+		require.NoError(t, <-served)
+	}()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, "<h1>rtmcall</h1>", string(body))
+}

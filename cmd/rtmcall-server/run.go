@@ -1,0 +1,182 @@
+//go:build !js
+
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rtmcall/rtmcall/server"
+)
+
+// options is a parsed command line: the server, or the token subcommand.
+type options struct {
+	token bool // the token subcommand
+
+	// server
+	addr              string
+	dev               bool
+	origins           []string
+	receiptTimeout    time.Duration
+	invitationTimeout time.Duration
+	web               string
+
+	// both
+	secret string
+
+	// token
+	user string
+	ttl  time.Duration
+}
+
+// parseArgs parses the arguments after the program name. getenv supplies
+// RTMCALL_SECRET. Errors and usage are printed to stderr.
+func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	if len(args) > 0 && args[0] == "token" {
+		o.token = true
+		fs := flag.NewFlagSet("rtmcall-server token", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		fs.StringVar(&o.user, "user", "", "user id the token logs in as (required)")
+		fs.DurationVar(&o.ttl, "ttl", time.Hour, "how long the token is valid")
+		fs.StringVar(&o.secret, "secret", getenv("RTMCALL_SECRET"), "HS256 secret (default $RTMCALL_SECRET)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return o, err
+		}
+		switch {
+		case fs.NArg() > 0:
+			return o, usageError(fs, "unexpected arguments: %q", fs.Args())
+		case o.user == "":
+			return o, usageError(fs, "-user is required")
+		case o.ttl <= 0:
+			return o, usageError(fs, "-ttl must be positive")
+		case o.secret == "":
+			return o, usageError(fs, "a secret is required: -secret or RTMCALL_SECRET")
+		}
+		return o, nil
+	}
+
+	fs := flag.NewFlagSet("rtmcall-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: rtmcall-server [flags]\n       rtmcall-server token -user ID [-ttl 1h] [-secret S]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	var origins string
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.BoolVar(&o.dev, "dev", false, "dev mode: accept logins without a token and pages on localhost")
+	fs.StringVar(&o.secret, "secret", getenv("RTMCALL_SECRET"), "HS256 secret login tokens are verified with (default $RTMCALL_SECRET)")
+	fs.StringVar(&origins, "origins", "", "comma-separated browser origin host patterns allowed to connect, e.g. app.example.com,*.example.org")
+	fs.DurationVar(&o.receiptTimeout, "receipt-timeout", server.DefaultReceiptTimeout, "how long callee devices have to acknowledge an invitation")
+	fs.DurationVar(&o.invitationTimeout, "invitation-timeout", server.DefaultInvitationTimeout, "timeout of invitations sent without one")
+	fs.StringVar(&o.web, "web", "web", `directory served at "/" (not served if it does not exist)`)
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, usageError(fs, "unexpected arguments: %q", fs.Args())
+	}
+	for _, p := range strings.Split(origins, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			o.origins = append(o.origins, p)
+		}
+	}
+	if o.secret == "" && !o.dev {
+		return o, usageError(fs, "a secret is required (-secret or RTMCALL_SECRET) unless -dev is given")
+	}
+	return o, nil
+}
+
+func usageError(fs *flag.FlagSet, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	fmt.Fprintln(fs.Output(), err)
+	fs.Usage()
+	return err
+}
+
+// run carries out the parsed command until ctx ends (the server) or the
+// token is printed.
+func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
+	if o.token {
+		tok, err := server.IssueToken([]byte(o.secret), o.user, o.ttl)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(stdout, tok)
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, o, ln, logger)
+}
+
+// serve runs the server on ln until ctx ends, then shuts down gracefully:
+// the node first (invitations end, connections close with 1001), then the
+// HTTP server.
+func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger) error {
+	node, err := server.New(server.Config{
+		Dev:               o.dev,
+		Secret:            []byte(o.secret),
+		Origins:           o.origins,
+		ReceiptTimeout:    o.receiptTimeout,
+		InvitationTimeout: o.invitationTimeout,
+		Logger:            logger,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ws", node)
+	mux.Handle("/healthz", node)
+	if h := staticHandler(o.web); h != nil {
+		mux.Handle("/", h)
+		logger.Info("serving static files", "dir", o.web)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String(), "dev", o.dev)
+
+	var serveErr error
+	select {
+	case serveErr = <-served:
+	case <-ctx.Done():
+		logger.Info("signal received, shutting down")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	nodeErr := node.Shutdown(sctx)
+	httpErr := hs.Shutdown(sctx)
+	if serveErr == nil {
+		serveErr = <-served
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return errors.Join(serveErr, nodeErr, httpErr)
+}
+
+// staticHandler serves dir at "/", or returns nil when dir is not a
+// directory. A later version replaces it with proper static serving.
+func staticHandler(dir string) http.Handler {
+	if dir == "" {
+		return nil
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil
+	}
+	return http.FileServer(http.Dir(dir))
+}

@@ -1,0 +1,156 @@
+//go:build !js
+
+package core_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rtmcall/rtmcall/core"
+	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
+)
+
+// waitFor bounds every wait on an event: a test never sleeps, it waits for
+// the event with this deadline.
+const waitFor = 5 * time.Second
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// user is a logged-in client whose callbacks record every event, as text,
+// in order.
+type user struct {
+	t       *testing.T
+	id      string
+	c       *core.Client
+	events  chan string
+	invites chan *core.RemoteInvitation
+}
+
+func startServer(t *testing.T, opts ...func(*server.Config)) *rtmcalltest.Server {
+	return rtmcalltest.NewServer(t, opts...)
+}
+
+func newClient(t *testing.T, srv *rtmcalltest.Server, id string) *user {
+	t.Helper()
+	c, err := core.NewClient(core.Options{URL: srv.URL, Logf: t.Logf})
+	require.NoError(t, err)
+	u := &user{t: t, id: id, c: c, events: make(chan string, 1024), invites: make(chan *core.RemoteInvitation, 64)}
+	t.Cleanup(func() { _ = c.Close() })
+	c.OnConnectionStateChanged(func(s core.ConnectionState, r core.ConnectionChangeReason) {
+		u.events <- fmt.Sprintf("state %s %s", s, r)
+	})
+	c.OnPeersOnlineStatusChanged(func(m map[string]core.PeerStatus) {
+		var parts []string
+		for id, s := range m {
+			parts = append(parts, id+"="+s.String())
+		}
+		sort.Strings(parts)
+		u.events <- "presence " + strings.Join(parts, " ")
+	})
+	c.OnInvitationReceived(func(r *core.RemoteInvitation) {
+		u.watchRemote(r)
+		u.events <- fmt.Sprintf("invite from %s %q %q", r.CallerID(), r.Content(), r.ChannelID())
+		u.invites <- r
+	})
+	return u
+}
+
+// login connects as id with a dev-mode login (no token).
+func login(t *testing.T, srv *rtmcalltest.Server, id string) *user {
+	t.Helper()
+	u := newClient(t, srv, id)
+	require.NoError(t, u.c.Login(ctxT(t), id, ""))
+	u.expect("state CONNECTING LOGIN", "state CONNECTED LOGIN_SUCCESS")
+	return u
+}
+
+func (u *user) watchRemote(r *core.RemoteInvitation) {
+	r.OnAccepted(func() { u.events <- "remote accepted " + r.State().String() })
+	r.OnRefused(func() { u.events <- "remote refused " + r.State().String() })
+	r.OnCanceled(func(content string) { u.events <- fmt.Sprintf("remote canceled %q", content) })
+	r.OnFailure(func(reason core.RemoteFailureReason) { u.events <- "remote failure " + reason.String() })
+}
+
+func (u *user) watchLocal(l *core.LocalInvitation) {
+	l.OnReceivedByPeer(func() { u.events <- "local received" })
+	l.OnAccepted(func(resp string) { u.events <- fmt.Sprintf("local accepted %q %s", resp, l.State()) })
+	l.OnRefused(func(resp string) { u.events <- fmt.Sprintf("local refused %q", resp) })
+	l.OnCanceled(func() { u.events <- "local canceled" })
+	l.OnFailure(func(reason core.LocalFailureReason) { u.events <- "local failure " + reason.String() })
+}
+
+// invite creates and sends an invitation to callee with the given content.
+func (u *user) invite(callee, content string) *core.LocalInvitation {
+	u.t.Helper()
+	l := u.newInvitation(callee, content)
+	require.NoError(u.t, l.Send(ctxT(u.t)))
+	return l
+}
+
+func (u *user) newInvitation(callee, content string) *core.LocalInvitation {
+	u.t.Helper()
+	l, err := u.c.CreateLocalInvitation(callee)
+	require.NoError(u.t, err)
+	require.NoError(u.t, l.SetContent(content))
+	u.watchLocal(l)
+	return l
+}
+
+// expect waits for the next events, in order.
+func (u *user) expect(want ...string) {
+	u.t.Helper()
+	for _, w := range want {
+		select {
+		case got := <-u.events:
+			require.Equal(u.t, w, got, "%s: events out of order or wrong", u.id)
+		case <-time.After(waitFor):
+			require.FailNow(u.t, "timed out", "%s: waiting for %q", u.id, w)
+		}
+	}
+}
+
+// next waits for the next event and returns it.
+func (u *user) next() string {
+	u.t.Helper()
+	select {
+	case got := <-u.events:
+		return got
+	case <-time.After(waitFor):
+		require.FailNow(u.t, "timed out", "%s: waiting for an event", u.id)
+		return ""
+	}
+}
+
+// received waits for the next incoming invitation (its event was recorded too).
+func (u *user) received() *core.RemoteInvitation {
+	u.t.Helper()
+	select {
+	case r := <-u.invites:
+		u.next() // the "invite from" event
+		return r
+	case <-time.After(waitFor):
+		require.FailNow(u.t, "timed out", "%s: waiting for an invitation", u.id)
+		return nil
+	}
+}
+
+// quiet asserts that no event is pending: it subscribes to its own
+// presence, whose event the server sends after everything before it, and
+// requires that event to come next.
+func (u *user) quiet() {
+	u.t.Helper()
+	require.NoError(u.t, u.c.SubscribePeersOnlineStatus(ctxT(u.t), []string{u.id}))
+	u.expect("presence " + u.id + "=ONLINE")
+	require.NoError(u.t, u.c.UnsubscribePeersOnlineStatus(ctxT(u.t), []string{u.id}))
+}

@@ -1,0 +1,22 @@
+// Package server is rtmcall's signaling server: it speaks the wire protocol
+// of docs/PROTOCOL.md over WebSockets and is the authority on every call
+// invitation.
+//
+// It is layered like centrifugal/centrifuge, with plain names:
+//
+//   - [Node] (node.go) holds the configuration, serves HTTP (/ws and /healthz)
+//     and shuts everything down.
+//   - The hub (hub.go) knows who is connected: the logged-in sessions of each
+//     user, presence, and presence subscriptions.
+//   - A session (session.go) is one WebSocket connection: one read loop that
+//     decodes, rate-limits and dispatches frames, and one writer goroutine
+//     draining a bounded outbound queue.
+//   - Invitations (invitation.go) decide every outcome. The node's single
+//     mutex guards the hub and the invitations; every frame an outcome
+//     produces is queued to its sessions while that mutex is held, so all
+//     sessions see outcomes in the same order, and a request's events are
+//     queued before its reply.
+//
+// Authentication (auth.go) verifies HS256 JWTs; [IssueToken] makes them.
+// Package rtmcalltest starts a Node on a loopback listener for tests.
+package server

@@ -1,0 +1,27 @@
+package server
+
+import (
+	"errors"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+var (
+	// ErrNoSecret is returned by New when Config.Secret is empty and
+	// Config.Dev is not set, and by IssueToken for an empty secret.
+	ErrNoSecret = errors.New("server: a secret is required unless dev mode is on")
+	// ErrInvalidConfig wraps every other problem New finds in a Config.
+	ErrInvalidConfig = errors.New("server: invalid config")
+)
+
+// Protocol errors the server answers with. They are never mutated: error
+// frames copy their code and message.
+var (
+	errNotLoggedIn  = protocol.Errorf(protocol.CodeNotLoggedIn, "log in first")
+	errAlreadyLogin = protocol.Errorf(protocol.CodeAlreadyLogin, "this session is already logged in")
+	errNotYours     = protocol.Errorf(protocol.CodeNotYours, "no such invitation for this session")
+	errAlreadyEnd   = protocol.Errorf(protocol.CodeAlreadyEnd, "the invitation has ended")
+	errSelfInvite   = protocol.Errorf(protocol.CodeInvalidArgument, "cannot invite yourself")
+	errShuttingDown = protocol.Errorf(protocol.CodeShuttingDown, "the server is shutting down")
+	errBinaryFrame  = protocol.Errorf(protocol.CodeMalformedFrame, "binary frames are not accepted: send JSON text frames")
+)

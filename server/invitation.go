@@ -1,0 +1,333 @@
+package server
+
+import (
+	"cmp"
+	"crypto/rand"
+	"encoding/hex"
+	"slices"
+	"time"
+
+	"github.com/rtmcall/rtmcall/core"
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+// invitation is one call invitation, owned by the node. Its state moves
+// along the edges of core.NextLocal, the machine the caller's client runs,
+// so that both ends agree on what may follow what. Every field is guarded
+// by Node.mu.
+type invitation struct {
+	id         string
+	seq        uint64
+	state      core.LocalInvitationState
+	caller     *session // the session that sent it
+	callerUser string
+	callee     string
+	content    string
+	channel    string
+	timeout    time.Duration
+	created    time.Time
+
+	ringing []*session            // sessions still ringing, in the order they were rung
+	rung    map[*session]struct{} // every session the invite was sent to
+	counted bool                  // counted in invitations.pending
+
+	receipt *time.Timer // PEER_NO_RESPONSE unless a ringing session acks
+	expiry  *time.Timer // INVITATION_EXPIRE unless answered
+
+	ended time.Time // when it ended; it is then a tombstone until ended+TombstoneTTL
+}
+
+// isRinging reports whether s is still ringing for inv.
+func (inv *invitation) isRinging(s *session) bool { return slices.Contains(inv.ringing, s) }
+
+// invitations is the node's table of invitations, pending and ended.
+type invitations struct {
+	byID    map[string]*invitation // pending invitations and tombstones
+	pending map[string]int         // pending outgoing invitations per caller user
+	tombs   []*invitation          // ended invitations, oldest first
+}
+
+func newInvitations() invitations {
+	return invitations{byID: make(map[string]*invitation), pending: make(map[string]int)}
+}
+
+// sweep forgets tombstones older than ttl.
+func (t *invitations) sweep(now time.Time, ttl time.Duration) {
+	i := 0
+	for ; i < len(t.tombs) && now.Sub(t.tombs[i].ended) >= ttl; i++ {
+		delete(t.byID, t.tombs[i].id)
+		t.tombs[i] = nil
+	}
+	t.tombs = t.tombs[i:]
+}
+
+// newInvitationID returns 16 random bytes as 32 lowercase hex characters.
+func newInvitationID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// The invitation requests. Each is called with Node.mu held by a logged-in
+// session, queues every event the request causes and then its reply.
+
+func (n *Node) sendLocked(s *session, f *protocol.Frame) {
+	switch {
+	case f.Callee == s.user:
+		s.replyError(f.RID, errSelfInvite)
+		return
+	case n.closing:
+		s.replyError(f.RID, errShuttingDown)
+		return
+	case n.invs.pending[s.user] >= n.cfg.MaxPendingPerUser:
+		s.replyError(f.RID, protocol.Errorf(protocol.CodeTooManyPending,
+			"%s already has %d pending invitations", s.user, n.cfg.MaxPendingPerUser))
+		return
+	}
+	now := time.Now()
+	n.invs.sweep(now, n.cfg.TombstoneTTL)
+	timeout := n.cfg.InvitationTimeout
+	if f.Timeout != 0 {
+		timeout = protocol.Millis(f.Timeout)
+	}
+	inv := &invitation{
+		seq:        n.nextSeqLocked(),
+		caller:     s,
+		callerUser: s.user,
+		callee:     f.Callee,
+		content:    f.Content,
+		channel:    f.Channel,
+		timeout:    timeout,
+		created:    now,
+		rung:       make(map[*session]struct{}),
+	}
+	for {
+		inv.id = newInvitationID()
+		if _, dup := n.invs.byID[inv.id]; !dup {
+			break
+		}
+	}
+	inv.state, _ = core.NextLocal(core.LocalIdle, core.LocalEvSend) // IDLE -send-> SENT_TO_REMOTE
+	n.invs.byID[inv.id] = inv
+	ok := &protocol.Frame{Type: protocol.TypeOK, RID: f.RID, Inv: inv.id, Timeout: timeout.Milliseconds()}
+	log := n.log.With("inv", inv.id, "caller", inv.callerUser, "callee", inv.callee, "session", s.id)
+
+	targets := n.hub.sessionsOf(f.Callee)
+	if len(targets) == 0 {
+		// The reply first, so that the client knows the id the failure is about.
+		s.enqueue(ok)
+		s.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: core.LocalFailurePeerOffline.String()})
+		log.Info("invitation created", "timeout", timeout, "rung", 0)
+		n.finishLocked(inv, core.LocalEvFailure, core.LocalFailurePeerOffline.String())
+		return
+	}
+
+	invite := &protocol.Frame{Type: protocol.TypeInvite, Inv: inv.id, Caller: inv.callerUser,
+		Content: inv.content, Channel: inv.channel, Timeout: timeout.Milliseconds()}
+	for _, t := range targets {
+		inv.ringing = append(inv.ringing, t)
+		inv.rung[t] = struct{}{}
+		t.ringing[inv] = struct{}{}
+		t.enqueue(invite)
+	}
+	s.outgoing[inv] = struct{}{}
+	inv.counted = true
+	n.invs.pending[inv.callerUser]++
+	inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
+	inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
+	s.enqueue(ok)
+	log.Info("invitation created", "timeout", timeout, "rung", len(targets))
+}
+
+// lookupLocked finds the invitation id that s acts on with request typ. Who
+// may act: the sending session may cancel; sessions that were rung may ack,
+// accept and refuse. Anyone else gets NOT_YOURS whether or not the id
+// exists. An ended invitation, or one that stopped ringing s, gets
+// ALREADY_END.
+func (n *Node) lookupLocked(s *session, typ, id string) (*invitation, *protocol.Error) {
+	n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
+	inv := n.invs.byID[id]
+	if inv == nil {
+		return nil, errNotYours
+	}
+	if typ == protocol.TypeCancel {
+		if inv.caller != s {
+			return nil, errNotYours
+		}
+		if inv.state.Ended() {
+			return nil, errAlreadyEnd
+		}
+		return inv, nil
+	}
+	if _, ok := inv.rung[s]; !ok {
+		return nil, errNotYours
+	}
+	if inv.state.Ended() || !inv.isRinging(s) {
+		return nil, errAlreadyEnd
+	}
+	return inv, nil
+}
+
+func (n *Node) cancelLocked(s *session, f *protocol.Frame) {
+	inv, err := n.lookupLocked(s, f.Type, f.Inv)
+	if err != nil {
+		s.replyError(f.RID, err)
+		return
+	}
+	s.enqueue(&protocol.Frame{Type: protocol.TypeLocalCanceled, Inv: inv.id})
+	canceled := &protocol.Frame{Type: protocol.TypeRemoteCanceled, Inv: inv.id, Content: inv.content}
+	for _, r := range inv.ringing {
+		r.enqueue(canceled)
+	}
+	n.finishLocked(inv, core.LocalEvCanceled, "canceled")
+	s.replyOK(f.RID)
+}
+
+func (n *Node) ackLocked(s *session, f *protocol.Frame) {
+	inv, err := n.lookupLocked(s, f.Type, f.Inv)
+	if err != nil {
+		s.replyError(f.RID, err)
+		return
+	}
+	if inv.state == core.LocalSentToRemote { // later acks change nothing
+		inv.state, _ = core.NextLocal(inv.state, core.LocalEvReceived) // SENT_TO_REMOTE -received-> RECEIVED_BY_REMOTE
+		n.stopTimer(&inv.receipt)
+		inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv.id})
+		n.log.Debug("invitation received", "inv", inv.id, "session", s.id)
+	}
+	s.replyOK(f.RID)
+}
+
+// answerLocked carries out accept and refuse: the first answer wins.
+func (n *Node) answerLocked(s *session, f *protocol.Frame) {
+	inv, err := n.lookupLocked(s, f.Type, f.Inv)
+	if err != nil {
+		s.replyError(f.RID, err)
+		return
+	}
+	remote, local, ev := protocol.TypeRemoteAccepted, protocol.TypeLocalAccepted, core.LocalEvAccepted
+	if f.Type == protocol.TypeRefuse {
+		remote, local, ev = protocol.TypeRemoteRefused, protocol.TypeLocalRefused, core.LocalEvRefused
+	}
+	s.enqueue(&protocol.Frame{Type: remote, Inv: inv.id})
+	inv.caller.enqueue(&protocol.Frame{Type: local, Inv: inv.id, Response: f.Response})
+	elsewhere := &protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: inv.id, Reason: core.RemoteFailureAnsweredElsewhere.String()}
+	for _, r := range inv.ringing {
+		if r != s {
+			r.enqueue(elsewhere)
+		}
+	}
+	n.finishLocked(inv, ev, ev.String()+" by session "+s.id)
+	s.replyOK(f.RID)
+}
+
+// receiptTimedOut fails an invitation that no ringing session acknowledged.
+func (n *Node) receiptTimedOut(inv *invitation) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if inv.state != core.LocalSentToRemote { // acknowledged or ended meanwhile
+		return
+	}
+	n.failLocked(inv, core.LocalFailurePeerNoResponse, core.RemoteFailureInvitationExpire)
+}
+
+// expired fails an invitation nobody answered within its timeout.
+func (n *Node) expired(inv *invitation) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if inv.state.Ended() {
+		return
+	}
+	n.failLocked(inv, core.LocalFailureInvitationExpire, core.RemoteFailureInvitationExpire)
+}
+
+// failLocked ends inv with local.failure to the caller and remote.failure
+// to every ringing session.
+func (n *Node) failLocked(inv *invitation, local core.LocalFailureReason, remote core.RemoteFailureReason) {
+	inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: local.String()})
+	rf := &protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: inv.id, Reason: remote.String()}
+	for _, r := range inv.ringing {
+		r.enqueue(rf)
+	}
+	n.finishLocked(inv, core.LocalEvFailure, local.String())
+}
+
+// sessionLeftLocked applies PROTOCOL.md "Sessions leaving" to the
+// invitations of s, which logs out (logout) or has closed.
+func (n *Node) sessionLeftLocked(s *session, logout bool) {
+	for _, inv := range sortedBySeq(s.outgoing) {
+		if logout {
+			s.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: core.LocalFailureNotLoggedIn.String()})
+		}
+		rf := &protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: inv.id, Reason: core.RemoteFailurePeerOffline.String()}
+		for _, r := range inv.ringing {
+			r.enqueue(rf)
+		}
+		n.finishLocked(inv, core.LocalEvFailure, "caller left")
+	}
+	for _, inv := range sortedBySeq(s.ringing) {
+		if logout {
+			s.enqueue(&protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: inv.id, Reason: core.RemoteFailureUnknown.String()})
+		}
+		inv.ringing = slices.DeleteFunc(inv.ringing, func(r *session) bool { return r == s })
+		delete(s.ringing, inv)
+		if len(inv.ringing) == 0 {
+			inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: core.LocalFailurePeerOffline.String()})
+			n.finishLocked(inv, core.LocalEvFailure, "last ringing session left")
+		}
+	}
+}
+
+// endAllLocked ends every pending invitation with UNKNOWN on both sides
+// (server shutdown).
+func (n *Node) endAllLocked() {
+	var pending []*invitation
+	for _, inv := range n.invs.byID {
+		if !inv.state.Ended() {
+			pending = append(pending, inv)
+		}
+	}
+	slices.SortFunc(pending, func(a, b *invitation) int { return cmp.Compare(a.seq, b.seq) })
+	for _, inv := range pending {
+		n.failLocked(inv, core.LocalFailureUnknown, core.RemoteFailureUnknown)
+	}
+}
+
+// finishLocked moves inv to its terminal state after its events were
+// queued: timers stop, sessions forget it, and it becomes a tombstone.
+func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string) {
+	next, err := core.NextLocal(inv.state, ev)
+	if err != nil || !next.Ended() {
+		// Unreachable: callers check the state first.
+		n.log.Error("invitation edge refused by core.NextLocal", "inv", inv.id, "state", inv.state, "event", ev, "err", err)
+		next = core.LocalFailure
+	}
+	inv.state = next
+	n.stopTimer(&inv.receipt)
+	n.stopTimer(&inv.expiry)
+	if inv.counted {
+		inv.counted = false
+		if n.invs.pending[inv.callerUser]--; n.invs.pending[inv.callerUser] <= 0 {
+			delete(n.invs.pending, inv.callerUser)
+		}
+	}
+	delete(inv.caller.outgoing, inv)
+	for _, r := range inv.ringing {
+		delete(r.ringing, inv)
+	}
+	inv.ringing = nil
+	inv.content = ""
+	inv.ended = time.Now()
+	n.invs.tombs = append(n.invs.tombs, inv)
+	n.log.Info("invitation ended", "inv", inv.id, "caller", inv.callerUser, "callee", inv.callee,
+		"state", inv.state.String(), "outcome", outcome, "after", inv.ended.Sub(inv.created))
+}
+
+func sortedBySeq(set map[*invitation]struct{}) []*invitation {
+	out := make([]*invitation, 0, len(set))
+	for inv := range set {
+		out = append(out, inv)
+	}
+	slices.SortFunc(out, func(a, b *invitation) int { return cmp.Compare(a.seq, b.seq) })
+	return out
+}

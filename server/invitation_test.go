@@ -1,0 +1,334 @@
+//go:build !js
+
+package server_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
+)
+
+func frame(typ, inv string) *protocol.Frame { return &protocol.Frame{Type: typ, Inv: inv} }
+
+// ringing sets up alice calling bob (one session per name in bobs) and
+// returns the invitation id once every bob session has its invite.
+func ringing(t *testing.T, alice *client, bobs ...*client) string {
+	t.Helper()
+	inv := alice.send("bob")
+	for _, b := range bobs {
+		b.expect(protocol.TypeInvite, inv)
+	}
+	return inv
+}
+
+// The example of PROTOCOL.md, field by field.
+func TestAcceptFlow(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	alice := login(t, srv, "alice")
+	bob := login(t, srv, "bob")
+
+	reply := alice.ok(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob", Content: "hi", Channel: "room-1",
+		Caller: "mallory"}) // a caller field is ignored: the server stamps it
+	inv := reply.Inv
+	assert.Regexp(t, "^[0-9a-f]{32}$", inv)
+	assert.EqualValues(t, 60000, reply.Timeout)
+
+	invite := bob.expect(protocol.TypeInvite, inv)
+	assert.Equal(t, "alice", invite.Caller)
+	assert.Equal(t, "hi", invite.Content)
+	assert.Equal(t, "room-1", invite.Channel)
+	assert.EqualValues(t, 60000, invite.Timeout)
+	assert.Zero(t, invite.RID, "events carry no rid")
+
+	bob.ok(frame(protocol.TypeAck, inv))
+	alice.expect(protocol.TypeLocalReceived, inv)
+
+	bob.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv, Response: "on my way"}, "remote.accepted")
+	accepted := alice.expect(protocol.TypeLocalAccepted, inv)
+	assert.Equal(t, "on my way", accepted.Response)
+
+	// Late requests on the ended invitation.
+	alice.fails(frame(protocol.TypeCancel, inv), protocol.CodeAlreadyEnd)
+	bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
+	bob.fails(frame(protocol.TypeRefuse, inv), protocol.CodeAlreadyEnd)
+	bob.fails(frame(protocol.TypeAck, inv), protocol.CodeAlreadyEnd)
+	alice.sync()
+	bob.sync()
+}
+
+func TestRefuseFlow(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	alice := login(t, srv, "alice")
+	bob := login(t, srv, "bob")
+	inv := ringing(t, alice, bob)
+	bob.okAfter(&protocol.Frame{Type: protocol.TypeRefuse, Inv: inv, Response: "busy"}, "remote.refused")
+	assert.Equal(t, "busy", alice.expect(protocol.TypeLocalRefused, inv).Response)
+	alice.fails(frame(protocol.TypeCancel, inv), protocol.CodeAlreadyEnd)
+	bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
+}
+
+func TestCancel(t *testing.T) {
+	for _, acked := range []bool{false, true} {
+		name := "before receipt"
+		if acked {
+			name = "after receipt"
+		}
+		t.Run(name, func(t *testing.T) {
+			srv := rtmcalltest.NewServer(t)
+			alice := login(t, srv, "alice")
+			bob := login(t, srv, "bob")
+			inv := alice.ok(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob", Content: "call me"}).Inv
+			bob.expect(protocol.TypeInvite, inv)
+			if acked {
+				bob.ok(frame(protocol.TypeAck, inv))
+				alice.expect(protocol.TypeLocalReceived, inv)
+			}
+			alice.okAfter(frame(protocol.TypeCancel, inv), "local.canceled")
+			assert.Equal(t, "call me", bob.expect(protocol.TypeRemoteCanceled, inv).Content)
+			bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
+			alice.fails(frame(protocol.TypeCancel, inv), protocol.CodeAlreadyEnd)
+		})
+	}
+}
+
+func TestOfflineCallee(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	alice := login(t, srv, "alice")
+	rid := alice.start(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"})
+	reply := alice.next()
+	require.Equal(t, protocol.TypeOK, reply.Type, "the reply comes first: %+v", reply)
+	require.Equal(t, rid, reply.RID)
+	f := alice.expect(protocol.TypeLocalFailure, reply.Inv)
+	assert.Equal(t, "PEER_OFFLINE", f.Reason)
+	alice.fails(frame(protocol.TypeCancel, reply.Inv), protocol.CodeAlreadyEnd)
+
+	// bob logging in later is not rung.
+	bob := login(t, srv, "bob")
+	bob.sync()
+	bob.fails(frame(protocol.TypeAccept, reply.Inv), protocol.CodeNotYours)
+}
+
+func TestReceiptTimeout(t *testing.T) {
+	srv := rtmcalltest.NewServer(t, func(c *server.Config) { c.ReceiptTimeout = 20 * time.Millisecond })
+	alice := login(t, srv, "alice")
+	bob := login(t, srv, "bob")
+	inv := ringing(t, alice, bob) // bob does not ack
+	assert.Equal(t, "PEER_NO_RESPONSE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
+	assert.Equal(t, "INVITATION_EXPIRE", bob.expect(protocol.TypeRemoteFailure, inv).Reason)
+	bob.fails(frame(protocol.TypeAck, inv), protocol.CodeAlreadyEnd)
+}
+
+// An ack stops the receipt timer: only the invitation timeout remains.
+func TestExpiry(t *testing.T) {
+	srv := rtmcalltest.NewServer(t, func(c *server.Config) {
+		c.ReceiptTimeout = 10 * time.Millisecond
+		c.InvitationTimeout = 100 * time.Millisecond
+	})
+	alice := login(t, srv, "alice")
+	bob := login(t, srv, "bob")
+	reply := alice.ok(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"})
+	assert.EqualValues(t, 100, reply.Timeout, "the effective timeout")
+	inv := reply.Inv
+	bob.expect(protocol.TypeInvite, inv)
+	bob.ok(frame(protocol.TypeAck, inv))
+	alice.expect(protocol.TypeLocalReceived, inv)
+	assert.Equal(t, "INVITATION_EXPIRE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
+	assert.Equal(t, "INVITATION_EXPIRE", bob.expect(protocol.TypeRemoteFailure, inv).Reason)
+	bob.fails(frame(protocol.TypeRefuse, inv), protocol.CodeAlreadyEnd)
+}
+
+func TestSendTimeoutEchoed(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	alice := login(t, srv, "alice")
+	bob := login(t, srv, "bob")
+	for _, ms := range []int64{1000, 600000} {
+		reply := alice.ok(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob", Timeout: ms})
+		assert.Equal(t, ms, reply.Timeout)
+		assert.Equal(t, ms, bob.expect(protocol.TypeInvite, reply.Inv).Timeout)
+	}
+}
+
+func TestMultiDevice(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	alice := login(t, srv, "alice")
+	bob1 := login(t, srv, "bob")
+	bob2 := login(t, srv, "bob")
+	inv := ringing(t, alice, bob1, bob2)
+	bob3 := login(t, srv, "bob") // logged in after the send: not rung
+
+	bob1.ok(frame(protocol.TypeAck, inv))
+	alice.expect(protocol.TypeLocalReceived, inv)
+	bob2.ok(frame(protocol.TypeAck, inv)) // a second ack changes nothing
+	alice.sync()
+	bob3.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours)
+
+	bob2.okAfter(frame(protocol.TypeAccept, inv), "remote.accepted")
+	alice.expect(protocol.TypeLocalAccepted, inv)
+	assert.Equal(t, "ANSWERED_ELSEWHERE", bob1.expect(protocol.TypeRemoteFailure, inv).Reason)
+	bob1.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
+	bob3.sync()
+	alice.sync()
+}
+
+func TestSelfInvitation(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	alice := login(t, srv, "alice")
+	login(t, srv, "alice")
+	alice.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "alice"}, protocol.CodeInvalidArgument)
+}
+
+func TestTooManyPending(t *testing.T) {
+	srv := rtmcalltest.NewServer(t, func(c *server.Config) { c.MaxPendingPerUser = 3 })
+	alice := login(t, srv, "alice")
+	alice2 := login(t, srv, "alice")
+	login(t, srv, "bob")
+	offline := alice.send("carol") // offline callee: ends at once, not pending
+	alice.expect(protocol.TypeLocalFailure, offline)
+	first := alice.send("bob")
+	alice.send("bob")
+	alice2.send("bob")
+	alice.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
+	alice2.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
+	alice.okAfter(frame(protocol.TypeCancel, first), "local.canceled")
+	alice2.send("bob")
+	login(t, srv, "dave").send("bob") // the cap is per user
+}
+
+// TestNotYours: only the sending session cancels, only ringing sessions
+// answer; anyone else gets NOT_YOURS and nothing happens.
+func TestNotYours(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	alice := login(t, srv, "alice")
+	alice2 := login(t, srv, "alice")
+	bob := login(t, srv, "bob")
+	mallory := login(t, srv, "mallory")
+	inv := ringing(t, alice, bob)
+	guessed := "0123456789abcdef0123456789abcdef"
+
+	tests := []struct {
+		name string
+		c    *client
+		typ  string
+		inv  string
+	}{
+		{"cancel by another user", mallory, protocol.TypeCancel, inv},
+		{"cancel by another session of the caller", alice2, protocol.TypeCancel, inv},
+		{"cancel by the callee", bob, protocol.TypeCancel, inv},
+		{"accept by another user", mallory, protocol.TypeAccept, inv},
+		{"refuse by another user", mallory, protocol.TypeRefuse, inv},
+		{"ack by another user", mallory, protocol.TypeAck, inv},
+		{"accept by the caller", alice, protocol.TypeAccept, inv},
+		{"refuse by the caller", alice, protocol.TypeRefuse, inv},
+		{"ack by the caller", alice, protocol.TypeAck, inv},
+		{"cancel of a guessed id", alice, protocol.TypeCancel, guessed},
+		{"accept of a guessed id", bob, protocol.TypeAccept, guessed},
+		{"accept of a malformed id", bob, protocol.TypeAccept, "x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.c.fails(frame(tt.typ, tt.inv), protocol.CodeNotYours)
+			alice.sync()
+			bob.sync()
+		})
+	}
+	// Nothing happened: the invitation is still pending.
+	bob.ok(frame(protocol.TypeAck, inv))
+	alice.expect(protocol.TypeLocalReceived, inv)
+	alice.okAfter(frame(protocol.TypeCancel, inv), "local.canceled")
+	bob.expect(protocol.TypeRemoteCanceled, inv)
+
+	// Strangers still get NOT_YOURS on the tombstone: it does not reveal the id exists.
+	mallory.fails(frame(protocol.TypeCancel, inv), protocol.CodeNotYours)
+	mallory.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours)
+	alice2.fails(frame(protocol.TypeCancel, inv), protocol.CodeNotYours)
+}
+
+// Once its tombstone is gone, an ended invitation is unknown: NOT_YOURS.
+func TestTombstoneForgotten(t *testing.T) {
+	srv := rtmcalltest.NewServer(t, func(c *server.Config) { c.TombstoneTTL = time.Nanosecond })
+	alice := login(t, srv, "alice")
+	bob := login(t, srv, "bob")
+	inv := ringing(t, alice, bob)
+	alice.okAfter(frame(protocol.TypeCancel, inv), "local.canceled")
+	bob.expect(protocol.TypeRemoteCanceled, inv)
+	alice.fails(frame(protocol.TypeCancel, inv), protocol.CodeNotYours)
+	bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours)
+}
+
+func TestCallerDisconnects(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	alice := login(t, srv, "alice")
+	bob1 := login(t, srv, "bob")
+	bob2 := login(t, srv, "bob")
+	inv := ringing(t, alice, bob1, bob2)
+	alice.ws.CloseNow()
+	assert.Equal(t, "PEER_OFFLINE", bob1.expect(protocol.TypeRemoteFailure, inv).Reason)
+	assert.Equal(t, "PEER_OFFLINE", bob2.expect(protocol.TypeRemoteFailure, inv).Reason)
+	bob1.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
+}
+
+func TestRingingDevicesDisconnect(t *testing.T) {
+	t.Run("one of two leaves", func(t *testing.T) {
+		srv := rtmcalltest.NewServer(t)
+		alice := login(t, srv, "alice")
+		bob1 := login(t, srv, "bob")
+		bob2 := login(t, srv, "bob")
+		inv := ringing(t, alice, bob1, bob2)
+		bob1.ws.CloseNow()
+		bob2.okAfter(frame(protocol.TypeAccept, inv), "remote.accepted")
+		alice.expect(protocol.TypeLocalAccepted, inv)
+	})
+	t.Run("the last leaves", func(t *testing.T) {
+		srv := rtmcalltest.NewServer(t)
+		alice := login(t, srv, "alice")
+		bob1 := login(t, srv, "bob")
+		bob2 := login(t, srv, "bob")
+		inv := ringing(t, alice, bob1, bob2)
+		bob1.ws.CloseNow()
+		bob2.ws.CloseNow()
+		assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
+		alice.sync()
+		alice.fails(frame(protocol.TypeCancel, inv), protocol.CodeAlreadyEnd)
+	})
+}
+
+func TestLogout(t *testing.T) {
+	t.Run("caller", func(t *testing.T) {
+		srv := rtmcalltest.NewServer(t)
+		alice := login(t, srv, "alice")
+		bob := login(t, srv, "bob")
+		inv1 := ringing(t, alice, bob)
+		inv2 := ringing(t, alice, bob)
+		_, before := alice.do(&protocol.Frame{Type: protocol.TypeLogout})
+		assert.Equal(t, []string{"local.failure NOT_LOGGEDIN", "local.failure NOT_LOGGEDIN"}, types(before))
+		assert.Equal(t, inv1, before[0].Inv)
+		assert.Equal(t, inv2, before[1].Inv)
+		assert.Equal(t, "PEER_OFFLINE", bob.expect(protocol.TypeRemoteFailure, inv1).Reason)
+		assert.Equal(t, "PEER_OFFLINE", bob.expect(protocol.TypeRemoteFailure, inv2).Reason)
+		alice.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeNotLoggedIn)
+		alice.fails(frame(protocol.TypeCancel, inv1), protocol.CodeNotLoggedIn)
+		alice.fails(&protocol.Frame{Type: protocol.TypeLogout}, protocol.CodeNotLoggedIn)
+		alice.login("alice")
+		alice.fails(frame(protocol.TypeCancel, inv1), protocol.CodeAlreadyEnd)
+	})
+	t.Run("ringing sessions", func(t *testing.T) {
+		srv := rtmcalltest.NewServer(t)
+		alice := login(t, srv, "alice")
+		bob1 := login(t, srv, "bob")
+		bob2 := login(t, srv, "bob")
+		inv := ringing(t, alice, bob1, bob2)
+		bob1.okAfter(&protocol.Frame{Type: protocol.TypeLogout, Inv: inv}, "remote.failure UNKNOWN")
+		alice.sync() // bob2 still rings
+		bob1.login("bob")
+		bob1.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd) // its copy has ended
+		bob2.okAfter(&protocol.Frame{Type: protocol.TypeLogout, Inv: inv}, "remote.failure UNKNOWN")
+		assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
+		bob1.sync()
+	})
+}

@@ -1,0 +1,279 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"path"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultReceiptTimeout    = 10 * time.Second
+	DefaultInvitationTimeout = 60 * time.Second
+	DefaultTombstoneTTL      = 2 * time.Minute
+	DefaultRateLimit         = 60  // frames per second
+	DefaultRateBurst         = 180 // frames
+	DefaultMaxPendingPerUser = 64
+)
+
+// devOrigins are the browser origins dev mode allows besides Config.Origins
+// (patterns for path.Match against the Origin's host; brackets escaped).
+var devOrigins = []string{"localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*", `\[::1\]`, `\[::1\]:*`}
+
+// Config configures a Node. Zero fields take the defaults above.
+type Config struct {
+	// Dev accepts logins without a token (any valid user id) and allows
+	// browser pages on localhost, 127.0.0.1 and [::1], any port.
+	Dev bool
+	// Secret is the HS256 key login tokens are verified with. Required
+	// unless Dev; in dev mode a given token is still verified when Secret
+	// is set.
+	Secret []byte
+	// Origins are the browser origins allowed to connect, as
+	// websocket.AcceptOptions.OriginPatterns (host patterns such as
+	// "app.example.com" or "*.example.com"). Clients that send no Origin
+	// header are always allowed.
+	Origins []string
+	// ReceiptTimeout is how long the callee's devices have to acknowledge
+	// an invitation before it fails with PEER_NO_RESPONSE.
+	ReceiptTimeout time.Duration
+	// InvitationTimeout is the timeout of an invitation sent without one,
+	// counted from the send (at least a millisecond).
+	InvitationTimeout time.Duration
+	// TombstoneTTL is how long an ended invitation's id stays known, so that
+	// late requests on it get ALREADY_END rather than NOT_YOURS.
+	TombstoneTTL time.Duration
+	// RateLimit (frames per second) and RateBurst size the token bucket of
+	// each connection.
+	RateLimit float64
+	RateBurst int
+	// MaxPendingPerUser bounds the pending outgoing invitations of a user,
+	// over all of the user's sessions.
+	MaxPendingPerUser int
+	// Logger receives the node's structured logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// withDefaults checks c and fills its zero fields.
+func (c Config) withDefaults() (Config, error) {
+	if !c.Dev && len(c.Secret) == 0 {
+		return c, ErrNoSecret
+	}
+	bad := func(format string, args ...any) (Config, error) {
+		return c, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+	}
+	switch {
+	case c.ReceiptTimeout < 0:
+		return bad("ReceiptTimeout %v is negative", c.ReceiptTimeout)
+	case c.InvitationTimeout < 0 || c.InvitationTimeout > protocol.MaxTimeout:
+		return bad("InvitationTimeout %v is not within 0 to %v", c.InvitationTimeout, protocol.MaxTimeout)
+	case c.InvitationTimeout > 0 && c.InvitationTimeout < time.Millisecond:
+		return bad("InvitationTimeout %v is under a millisecond (the wire unit)", c.InvitationTimeout)
+	case c.TombstoneTTL < 0:
+		return bad("TombstoneTTL %v is negative", c.TombstoneTTL)
+	case c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0):
+		return bad("RateLimit %v is not a finite number of frames per second", c.RateLimit)
+	case c.RateBurst < 0:
+		return bad("RateBurst %d is negative", c.RateBurst)
+	case c.MaxPendingPerUser < 0:
+		return bad("MaxPendingPerUser %d is negative", c.MaxPendingPerUser)
+	}
+	for _, p := range c.Origins {
+		if _, err := path.Match(p, ""); err != nil {
+			return bad("origin pattern %q: %v", p, err)
+		}
+	}
+	if c.ReceiptTimeout == 0 {
+		c.ReceiptTimeout = DefaultReceiptTimeout
+	}
+	if c.InvitationTimeout == 0 {
+		c.InvitationTimeout = DefaultInvitationTimeout
+	}
+	if c.TombstoneTTL == 0 {
+		c.TombstoneTTL = DefaultTombstoneTTL
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = DefaultRateLimit
+	}
+	if c.RateBurst == 0 {
+		c.RateBurst = DefaultRateBurst
+	}
+	if c.MaxPendingPerUser == 0 {
+		c.MaxPendingPerUser = DefaultMaxPendingPerUser
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Secret = slices.Clone(c.Secret)
+	c.Origins = slices.Clone(c.Origins)
+	if c.Dev {
+		c.Origins = append(c.Origins, devOrigins...)
+	}
+	return c, nil
+}
+
+// Node is one signaling server: it serves /ws and /healthz (it is an
+// http.Handler) and owns every session and invitation.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+
+	// ctx is canceled when Shutdown gives up waiting: every connection is
+	// then closed at once.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// wg counts the node's goroutines: sessions (the handler running the
+	// read loop, and the writer) and armed timers.
+	wg sync.WaitGroup
+
+	// mu guards everything below, the hub and the invitations, and every
+	// session's logged-in state. Frames are queued to sessions while it is
+	// held, so that every session sees outcomes in one order.
+	mu      sync.Mutex
+	closing bool
+	hub     hub
+	invs    invitations
+	nextSeq uint64 // session and invitation sequence numbers, for stable ordering
+}
+
+// New returns a Node for cfg. It fails with ErrNoSecret when there is no
+// secret and Dev is off, and with ErrInvalidConfig for values out of range.
+func New(cfg Config) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, hub: newHub(), invs: newInvitations()}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if cfg.Dev {
+		n.log.Warn("DEV MODE: logins without a token are accepted for any user id; never use this in production",
+			"token_checked_when_given", len(cfg.Secret) > 0, "origins", cfg.Origins)
+	}
+	return n, nil
+}
+
+// ServeHTTP serves the WebSocket endpoint at /ws and a health check at
+// /healthz ("ok", or 503 once shutdown has begun).
+func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case protocol.Path:
+		n.serveWebSocket(w, r)
+	case "/healthz":
+		n.mu.Lock()
+		closing := n.closing
+		n.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if closing {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, "shutting down")
+			return
+		}
+		fmt.Fprint(w, "ok")
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// WebSocketHandler returns the WebSocket endpoint alone, for embedders that
+// mount it on their own mux (it does not check the path).
+func (n *Node) WebSocketHandler() http.Handler {
+	return http.HandlerFunc(n.serveWebSocket)
+}
+
+func (n *Node) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	n.mu.Lock()
+	if n.closing {
+		n.mu.Unlock()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	n.wg.Add(1) // not zero while Shutdown may wait: closing is false under mu
+	n.mu.Unlock()
+	defer n.wg.Done()
+
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:   []string{protocol.Subprotocol},
+		OriginPatterns: n.cfg.Origins,
+	})
+	if err != nil {
+		n.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
+		return
+	}
+	if c.Subprotocol() != protocol.Subprotocol {
+		n.log.Info("connection without subprotocol "+protocol.Subprotocol+" closed", "remote", r.RemoteAddr)
+		c.Close(websocket.StatusProtocolError, "subprotocol "+protocol.Subprotocol+" required")
+		return
+	}
+	c.SetReadLimit(protocol.MaxFrameBytes)
+	newSession(n, c, r.RemoteAddr).run()
+}
+
+// Shutdown stops the node: new connections are refused with 503, every
+// pending invitation ends with local.failure UNKNOWN and remote.failure
+// UNKNOWN, then every connection is closed with 1001 after the frames
+// queued to it. It waits until every goroutine of the node has finished,
+// or until ctx ends: then it closes the remaining connections at once and
+// returns ctx's error. Calling it again waits again.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.mu.Lock()
+	if !n.closing {
+		n.closing = true
+		n.log.Info("shutting down", "sessions", len(n.hub.sessions))
+		n.endAllLocked()
+		for s := range n.hub.sessions {
+			s.closeWith(websocket.StatusGoingAway, "server shutting down", true)
+		}
+	}
+	n.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		n.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		n.cancel()
+		n.log.Info("shut down")
+		return nil
+	case <-ctx.Done():
+		n.cancel() // unblocks every read and write: connections close at once
+		n.log.Warn("shutdown deadline passed; connections closed without handshake", "err", ctx.Err())
+		return ctx.Err()
+	}
+}
+
+// nextSeqLocked numbers sessions and invitations in creation order.
+func (n *Node) nextSeqLocked() uint64 {
+	n.nextSeq++
+	return n.nextSeq
+}
+
+// afterFunc arms a timer whose callback the node waits for in Shutdown.
+// Disarm it with stopTimer. Callers hold mu and run in a counted goroutine.
+func (n *Node) afterFunc(d time.Duration, f func()) *time.Timer {
+	n.wg.Add(1)
+	return time.AfterFunc(d, func() {
+		defer n.wg.Done()
+		f()
+	})
+}
+
+// stopTimer disarms *t. When Stop reports that the callback will not run,
+// the callback's count is released here; otherwise the callback releases it.
+func (n *Node) stopTimer(t **time.Timer) {
+	if *t != nil && (*t).Stop() {
+		n.wg.Done()
+	}
+	*t = nil
+}
