@@ -12,11 +12,15 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,23 +47,50 @@ const maxServerFrame = 1 << 20
 // tokenWarning is how long before a token's exp TokenPrivilegeWillExpire fires.
 const tokenWarning = 30 * time.Second
 
-// Client is one connection to the server and the invitations it carries.
-// Its methods are safe for concurrent use. Callbacks run one at a time, in
-// the order of the events, outside the client's lock.
+// ackEvery is how many frames the client takes before it acknowledges them
+// without waiting for the next heartbeat, so the server's buffer stays small.
+const ackEvery = 64
+
+// Reconnection backoff: doubling from backoffMin to backoffMax, each wait
+// drawn from half to one and a half of it so that clients dropped together
+// do not come back together.
+const (
+	backoffMin = 100 * time.Millisecond
+	backoffMax = 5 * time.Second
+)
+
+// Client is one user's session with the server and the invitations it
+// carries. Its methods are safe for concurrent use. Callbacks run one at a
+// time, in the order of the events, outside the client's lock.
+//
+// When the connection drops the client goes to RECONNECTING, reconnects
+// with backoff and resumes its session: invitations stay alive, events
+// missed meanwhile arrive in order exactly once, and operations called
+// meanwhile are sent on resume. If the session cannot be resumed within
+// the server's grace period, the client ends in ABORTED.
 type Client struct {
 	opts Options
 	q    queue
-	wg   sync.WaitGroup // the reader and fire-and-forget requests
+	wg   sync.WaitGroup // every goroutine of the client but the callback queue
 
 	mu           sync.Mutex
-	conn         *websocket.Conn
-	cancelRead   context.CancelFunc
+	conn         *link // the current connection; nil while down
 	state        ConnectionState
 	userID       string
+	session      string        // the session id, for resume
+	key          string        // the session's resume key
+	grace        time.Duration // how long the server keeps a dropped session
+	heartbeat    time.Duration // how often to ping
+	lastSeq      uint64        // the last frame of the session's stream handled
+	unacked      int           // frames handled since the last acknowledgement
+	ackQueued    bool          // a ping carrying an acknowledgement is on its way
+	bye          string        // the reason of the server's "bye", if it said goodbye
+	stopRetry    chan struct{} // closes to stop the reconnection loop
 	loginAborted bool
 	closed       bool
 	nextRID      uint64
-	pending      map[uint64]*call
+	pending      map[uint64]*call // requests without a reply yet
+	outbox       []*call          // requests not yet written, in rid order
 	locals       map[string]*LocalInvitation
 	remotes      map[string]*RemoteInvitation
 	tokenTimer   *time.Timer
@@ -70,9 +101,29 @@ type Client struct {
 	onTokenWill  func()
 }
 
+// link is one WebSocket connection: a reader, a writer draining the
+// client's outbox, and, once logged in, a heartbeat.
+type link struct {
+	ws   *websocket.Conn
+	wake chan struct{} // one slot: the outbox has requests
+	stop chan struct{} // closed when the link is given up
+}
+
 type call struct {
-	ch   chan *protocol.Frame // the reply; nil when the connection is lost
+	f    *protocol.Frame
+	ch   chan *protocol.Frame // the reply; nil when the request is given up
 	hook func(*protocol.Frame)
+	sent bool
+}
+
+// resumable reports whether the request may be sent again on a resumed
+// connection if the server had not carried it out.
+func (cl *call) resumable() bool {
+	switch cl.f.Type {
+	case protocol.TypePing, protocol.TypeLogin:
+		return false
+	}
+	return true
 }
 
 // NewClient returns a client for the server at opts.URL. It does not
@@ -116,7 +167,7 @@ func (c *Client) OnConnectionStateChanged(f func(ConnectionState, ConnectionChan
 func (c *Client) OnPeersOnlineStatusChanged(f func(map[string]PeerStatus)) { set(c, &c.onPresence, f) }
 
 // OnTokenPrivilegeWillExpire sets the callback fired 30 s before the login
-// token's exp.
+// token's exp; RenewToken then gives the session a new token.
 func (c *Client) OnTokenPrivilegeWillExpire(f func()) { set(c, &c.onTokenWill, f) }
 
 // Login connects and logs in as userID. token is a JWT from the app's
@@ -140,7 +191,7 @@ func (c *Client) Login(ctx context.Context, userID, token string) error {
 	c.setState(ConnectionConnecting, ReasonLogin)
 	c.mu.Unlock()
 
-	conn, _, err := websocket.Dial(ctx, c.opts.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	ws, err := c.dial(ctx)
 	if err != nil {
 		c.mu.Lock()
 		aborted := c.loginAborted
@@ -157,19 +208,15 @@ func (c *Client) Login(ctx context.Context, userID, token string) error {
 		}
 		return protocol.Errorf(code, "failed to connect to %s: %v", c.opts.URL, err)
 	}
-	conn.SetReadLimit(maxServerFrame)
 
 	c.mu.Lock()
 	if c.loginAborted || c.closed {
 		c.mu.Unlock()
-		conn.CloseNow()
+		ws.CloseNow()
 		return protocol.Errorf(protocol.CodeAbortedByLogout, "logout during login")
 	}
-	c.conn = conn
-	readCtx, cancelRead := context.WithCancel(context.Background())
-	c.cancelRead = cancelRead
-	c.wg.Add(1)
-	go c.readLoop(readCtx, conn)
+	c.session, c.key, c.lastSeq, c.unacked, c.bye = "", "", 0, 0, ""
+	l := c.startLinkLocked(ws)
 	c.mu.Unlock()
 
 	_, err = c.request(ctx, &protocol.Frame{Type: protocol.TypeLogin, User: userID, Token: token},
@@ -177,8 +224,11 @@ func (c *Client) Login(ctx context.Context, userID, token string) error {
 			if reply.Type == protocol.TypeOK {
 				// In the reader, before any frame that follows the login.
 				c.userID = userID
+				c.session, c.key = reply.Session, reply.Key
+				c.grace, c.heartbeat = protocol.Millis(reply.Grace), protocol.Millis(reply.Heartbeat)
 				c.setState(ConnectionConnected, ReasonLoginSuccess)
 				c.watchToken(token)
+				c.startHeartbeatLocked(l)
 			}
 		})
 	if err != nil {
@@ -186,8 +236,17 @@ func (c *Client) Login(ctx context.Context, userID, token string) error {
 		if CodeOf(err) == protocol.CodeTimeout {
 			reason = ReasonLoginTimeout
 		}
-		c.end(conn, reason, false)
-		if get(c, &c.loginAborted) {
+		c.mu.Lock()
+		aborted := c.loginAborted
+		var ws *websocket.Conn
+		if c.conn == l {
+			ws = c.terminateLocked(ConnectionDisconnected, reason)
+		}
+		c.mu.Unlock()
+		if ws != nil {
+			ws.CloseNow()
+		}
+		if aborted {
 			return protocol.Errorf(protocol.CodeAbortedByLogout, "logout during login")
 		}
 		return err
@@ -195,42 +254,68 @@ func (c *Client) Login(ctx context.Context, userID, token string) error {
 	return nil
 }
 
+// RenewToken gives the session a new token before the current one expires
+// (see OnTokenPrivilegeWillExpire). The token must be for the same user.
+func (c *Client) RenewToken(ctx context.Context, token string) error {
+	if token == "" {
+		return protocol.Errorf(protocol.CodeInvalidArgument, "renew needs a token")
+	}
+	if !get(c, &c.state).loggedIn() {
+		return protocol.Errorf(protocol.CodeNotLoggedIn, "renew needs a logged-in client")
+	}
+	_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypeRenew, Token: token}, func(reply *protocol.Frame) {
+		if reply.Type == protocol.TypeOK {
+			c.watchToken(token)
+		}
+	})
+	return err
+}
+
 // Logout ends the session: the server first ends its pending invitations
 // (the caller's with NOT_LOGGEDIN, this device's incoming ones with
 // UNKNOWN), then the connection closes and the state is DISCONNECTED with
-// reason LOGOUT. A login in progress fails with ABORTED_BY_LOGOUT. Logging
-// out when not logged in does nothing.
+// reason LOGOUT. A login in progress fails with ABORTED_BY_LOGOUT; a
+// reconnection in progress stops. Logging out when not logged in does nothing.
 func (c *Client) Logout(ctx context.Context) error {
 	c.mu.Lock()
-	conn, state := c.conn, c.state
+	state := c.state
 	if state == ConnectionConnecting {
 		c.loginAborted = true
 	}
 	c.mu.Unlock()
-	if conn == nil {
-		return nil
-	}
 	if state == ConnectionConnected {
 		// Best effort: whatever the server answers, this client is logged out.
 		_, _ = c.request(ctx, &protocol.Frame{Type: protocol.TypeLogout}, nil)
 	}
-	c.end(conn, ReasonLogout, true)
+	c.shutdown(ReasonLogout)
 	return nil
 }
 
-// Close logs out without waiting for the server and waits for the client's
-// goroutines to finish. The client cannot be used afterwards.
+// Close leaves without a logout round trip (the server ends the session
+// when the connection closes) and waits for the client's goroutines to
+// finish. The client cannot be used afterwards.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.loginAborted = true
-	conn := c.conn
 	c.mu.Unlock()
-	if conn != nil {
-		c.end(conn, ReasonLogout, false)
-	}
+	c.shutdown(ReasonLogout)
 	c.wg.Wait()
 	return nil
+}
+
+// shutdown ends whatever connection or reconnection there is, closing the
+// connection with a close frame so that the server ends the session at once.
+func (c *Client) shutdown(reason ConnectionChangeReason) {
+	c.mu.Lock()
+	var ws *websocket.Conn
+	if c.conn != nil || c.state == ConnectionReconnecting {
+		ws = c.terminateLocked(ConnectionDisconnected, reason)
+	}
+	c.mu.Unlock()
+	if ws != nil {
+		_ = ws.Close(websocket.StatusNormalClosure, "logout")
+	}
 }
 
 // CreateLocalInvitation returns a new invitation to calleeID, in state IDLE.
@@ -283,7 +368,11 @@ func (c *Client) presenceRequest(ctx context.Context, typ string, ids []string, 
 	return c.request(ctx, &protocol.Frame{Type: typ, IDs: ids}, nil)
 }
 
-func (s ConnectionState) loggedIn() bool { return s == ConnectionConnected }
+// loggedIn reports whether operations that need a session may be called:
+// while reconnecting they are held until the session is resumed.
+func (s ConnectionState) loggedIn() bool {
+	return s == ConnectionConnected || s == ConnectionReconnecting
+}
 
 // loggedIn reports whether the client is logged in. The lock is held.
 func (c *Client) loggedIn() bool { return c.state.loggedIn() }
@@ -295,38 +384,38 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, c.opts.RequestTimeout)
 }
 
-// request sends f with a fresh request id and waits for its reply. hook, if
-// not nil, runs in the reader with the lock held when the reply arrives,
-// before any later frame is handled, even if request has stopped waiting.
+func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
+	ws, _, err := websocket.Dial(ctx, c.opts.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(maxServerFrame)
+	return ws, nil
+}
+
+// request queues f with a fresh request id and waits for its reply. The
+// connection's writer sends queued requests in id order; while the client
+// reconnects they wait, and are sent on resume. hook, if not nil, runs in
+// the reader with the lock held when the reply arrives, before any later
+// frame is handled, even if request has stopped waiting.
 func (c *Client) request(ctx context.Context, f *protocol.Frame, hook func(*protocol.Frame)) (*protocol.Frame, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	c.mu.Lock()
-	conn := c.conn
-	if conn == nil {
+	if c.conn == nil && c.state != ConnectionReconnecting {
 		c.mu.Unlock()
 		return nil, protocol.Errorf(protocol.CodeNotConnected, "%s: not connected", f.Type)
 	}
 	c.nextRID++
 	f.RID = c.nextRID
-	cl := &call{ch: make(chan *protocol.Frame, 1), hook: hook}
+	cl := &call{f: f, ch: make(chan *protocol.Frame, 1), hook: hook}
 	c.pending[f.RID] = cl
+	c.outbox = append(c.outbox, cl)
+	if c.conn != nil {
+		signal(c.conn.wake)
+	}
 	c.mu.Unlock()
 
-	data, err := protocol.Encode(f)
-	if err == nil {
-		// Not ctx: coder/websocket closes the connection when a write's
-		// context ends, and one impatient caller must not cost everyone it.
-		wctx, wcancel := context.WithTimeout(context.Background(), c.opts.RequestTimeout)
-		err = conn.Write(wctx, websocket.MessageText, data)
-		wcancel()
-	}
-	if err != nil {
-		c.mu.Lock()
-		delete(c.pending, f.RID)
-		c.mu.Unlock()
-		return nil, protocol.Errorf(protocol.CodeNotConnected, "failed to send %s: %v", f.Type, err)
-	}
 	select {
 	case reply := <-cl.ch:
 		if reply == nil {
@@ -337,11 +426,15 @@ func (c *Client) request(ctx context.Context, f *protocol.Frame, hook func(*prot
 		}
 		return reply, nil
 	case <-ctx.Done():
-		if hook == nil {
-			c.mu.Lock()
+		c.mu.Lock()
+		if !cl.sent {
+			// Never sent: withdraw it, so it is not carried out behind the caller's back.
+			c.outbox = slices.DeleteFunc(c.outbox, func(o *call) bool { return o == cl })
 			delete(c.pending, f.RID)
-			c.mu.Unlock()
+		} else if hook == nil {
+			delete(c.pending, f.RID)
 		}
+		c.mu.Unlock()
 		return nil, protocol.Errorf(protocol.CodeTimeout, "no reply to %s: %v", f.Type, ctx.Err())
 	}
 }
@@ -352,22 +445,112 @@ func (c *Client) goRequest(f *protocol.Frame) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		if _, err := c.request(context.Background(), f, nil); err != nil && !errors.Is(err, ErrAlreadyEnd) {
+		if _, err := c.request(context.Background(), f, nil); err != nil && !errors.Is(err, ErrAlreadyEnd) &&
+			!errors.Is(err, ErrNotConnected) {
 			c.logf("rtmcall: %s %s: %v", f.Type, f.Inv, err)
 		}
 	}()
 }
 
-func (c *Client) readLoop(ctx context.Context, conn *websocket.Conn) {
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// startLinkLocked makes ws the client's connection and starts its reader
+// and writer. The lock is held.
+func (c *Client) startLinkLocked(ws *websocket.Conn) *link {
+	l := &link{ws: ws, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	c.conn = l
+	c.wg.Add(2)
+	go c.readLoop(l)
+	go c.writeLoop(l)
+	signal(l.wake)
+	return l
+}
+
+// writeLoop writes the outbox in order. A ping carries the acknowledgement
+// of every frame handled so far.
+func (c *Client) writeLoop(l *link) {
+	defer c.wg.Done()
+	var batch []*protocol.Frame
+	for {
+		select {
+		case <-l.wake:
+		case <-l.stop:
+			return
+		}
+		c.mu.Lock()
+		if c.conn != l {
+			c.mu.Unlock()
+			return
+		}
+		batch = batch[:0]
+		for _, cl := range c.outbox {
+			cl.sent = true
+			if cl.f.Type == protocol.TypePing {
+				cl.f.Ack = c.lastSeq
+				c.unacked, c.ackQueued = 0, false
+			}
+			batch = append(batch, cl.f)
+		}
+		c.outbox = c.outbox[:0]
+		c.mu.Unlock()
+		for _, f := range batch {
+			data, err := protocol.Encode(f)
+			if err == nil {
+				// Not the caller's context: coder/websocket closes the connection
+				// when a write's context ends.
+				ctx, cancel := context.WithTimeout(context.Background(), c.opts.RequestTimeout)
+				err = l.ws.Write(ctx, websocket.MessageText, data)
+				cancel()
+			}
+			if err != nil {
+				l.ws.CloseNow() // the reader sees it and handles the loss
+				return
+			}
+		}
+	}
+}
+
+// startHeartbeatLocked pings every heartbeat; a ping without a reply within
+// a heartbeat means the connection is dead. The lock is held.
+func (c *Client) startHeartbeatLocked(l *link) {
+	every := c.heartbeat
+	if every <= 0 {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+			case <-l.stop:
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypePing}, nil)
+			cancel()
+			if CodeOf(err) == protocol.CodeTimeout {
+				c.logf("rtmcall: no heartbeat reply within %v; reconnecting", every)
+				l.ws.CloseNow()
+				return
+			}
+		}
+	}()
+}
+
+func (c *Client) readLoop(l *link) {
 	defer c.wg.Done()
 	for {
-		typ, data, err := conn.Read(ctx)
+		typ, data, err := l.ws.Read(context.Background())
 		if err != nil {
-			reason := ReasonInterrupted
-			if websocket.CloseStatus(err) == websocket.StatusPolicyViolation {
-				reason = ReasonBannedByServer
-			}
-			c.end(conn, reason, false)
+			c.lost(l, err)
 			return
 		}
 		if typ != websocket.MessageText {
@@ -380,11 +563,187 @@ func (c *Client) readLoop(ctx context.Context, conn *websocket.Conn) {
 			continue
 		}
 		c.mu.Lock()
-		if c.conn == conn {
+		if c.conn == l && c.inSequence(f) {
 			c.handle(f)
 		}
 		c.mu.Unlock()
 	}
+}
+
+// inSequence drops a frame the client has already handled (one replayed on
+// resume) and counts the others for acknowledgement. The lock is held.
+func (c *Client) inSequence(f *protocol.Frame) bool {
+	if f.Seq == 0 {
+		return true
+	}
+	if f.Seq <= c.lastSeq {
+		return false
+	}
+	c.lastSeq = f.Seq
+	if c.unacked++; c.unacked >= ackEvery && !c.ackQueued && c.state == ConnectionConnected {
+		c.ackQueued = true
+		c.goRequest(&protocol.Frame{Type: protocol.TypePing})
+	}
+	return true
+}
+
+// lost handles the end of link l: a connection that dropped while logged in
+// is resumed; one the server closed on purpose, or said "bye" on, ends the
+// session.
+func (c *Client) lost(l *link, err error) {
+	c.mu.Lock()
+	if c.conn != l {
+		c.mu.Unlock()
+		return
+	}
+	status := websocket.CloseStatus(err)
+	var ws *websocket.Conn
+	switch {
+	case c.state == ConnectionConnected && c.session != "" && c.bye == "" && status == -1:
+		c.conn = nil
+		close(l.stop)
+		for _, cl := range c.pending {
+			if !cl.resumable() {
+				delete(c.pending, cl.f.RID)
+				c.outbox = slices.DeleteFunc(c.outbox, func(o *call) bool { return o == cl })
+				cl.ch <- nil
+			}
+		}
+		c.setState(ConnectionReconnecting, ReasonInterrupted)
+		c.stopRetry = make(chan struct{})
+		c.wg.Add(1)
+		go c.reconnect(time.Now().Add(c.grace), c.stopRetry)
+		ws = l.ws
+	case c.state == ConnectionConnecting:
+		ws = c.terminateLocked(ConnectionDisconnected, ReasonLoginFailure)
+	default:
+		state, reason := ConnectionDisconnected, ReasonInterrupted
+		switch {
+		case c.bye == ReasonTokenExpired.String():
+			state, reason = ConnectionAborted, ReasonTokenExpired
+		case c.bye == ReasonBannedByServer.String() || status == websocket.StatusPolicyViolation:
+			state, reason = ConnectionAborted, ReasonBannedByServer
+		}
+		ws = c.terminateLocked(state, reason)
+	}
+	c.mu.Unlock()
+	ws.CloseNow()
+}
+
+// reconnect dials again with backoff until it resumes the session or the
+// server's grace period is over.
+func (c *Client) reconnect(deadline time.Time, stop chan struct{}) {
+	defer c.wg.Done()
+	wait := backoffMin
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+		case <-stop:
+			return
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			c.giveUp(stop, "the server's grace period is over")
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), min(left, c.opts.RequestTimeout))
+		resumed, final := c.tryResume(ctx, stop)
+		cancel()
+		if resumed {
+			return
+		}
+		if final != nil {
+			c.giveUp(stop, final.Error())
+			return
+		}
+		timer.Reset(time.Duration(float64(wait) * (0.5 + rand.Float64())))
+		wait = min(2*wait, backoffMax)
+	}
+}
+
+// tryResume makes one attempt. final is set when the server refused the
+// session: trying again is pointless.
+func (c *Client) tryResume(ctx context.Context, stop chan struct{}) (resumed bool, final error) {
+	ws, err := c.dial(ctx)
+	if err != nil {
+		return false, nil
+	}
+	c.mu.Lock()
+	c.nextRID++
+	f := &protocol.Frame{Type: protocol.TypeResume, RID: c.nextRID, Session: c.session, Key: c.key, Ack: c.lastSeq}
+	c.mu.Unlock()
+	reply, err := c.resumeExchange(ctx, ws, f)
+	if err != nil || reply.Type == protocol.TypeError {
+		ws.CloseNow()
+		if err == nil && reply.Code == protocol.CodeResumeFailed {
+			return false, reply.Err()
+		}
+		return false, nil
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-stop: // logged out or closed meanwhile
+		ws.CloseNow()
+		return true, nil
+	default:
+	}
+	// Requests the server has not carried out go again, in order; the
+	// replies to the others come with the replayed frames.
+	c.outbox = c.outbox[:0]
+	for _, cl := range c.pending {
+		if cl.f.RID > reply.LastRID {
+			cl.sent = false
+			c.outbox = append(c.outbox, cl)
+		}
+	}
+	slices.SortFunc(c.outbox, func(a, b *call) int { return cmp.Compare(a.f.RID, b.f.RID) })
+	c.stopRetry = nil
+	l := c.startLinkLocked(ws)
+	c.setState(ConnectionConnected, ReasonLoginSuccess)
+	c.startHeartbeatLocked(l)
+	return true, nil
+}
+
+// resumeExchange writes the resume request and reads its reply, the first
+// frame on the new connection.
+func (c *Client) resumeExchange(ctx context.Context, ws *websocket.Conn, f *protocol.Frame) (*protocol.Frame, error) {
+	data, err := protocol.Encode(f)
+	if err != nil {
+		return nil, err
+	}
+	if err := ws.Write(ctx, websocket.MessageText, data); err != nil {
+		return nil, err
+	}
+	_, data, err = ws.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reply, err := protocol.Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	if reply.RID != f.RID {
+		return nil, fmt.Errorf("resume: reply to request %d, want %d", reply.RID, f.RID)
+	}
+	return reply, nil
+}
+
+// giveUp ends a reconnection that cannot succeed: the session is gone.
+func (c *Client) giveUp(stop chan struct{}, why string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-stop:
+		return
+	default:
+	}
+	c.logf("rtmcall: could not resume the session: %s", why)
+	c.stopRetry = nil // this goroutine is the one stopping
+	c.terminateLocked(ConnectionAborted, ReasonInterrupted)
 }
 
 // handle applies one server frame. The lock is held.
@@ -429,6 +788,8 @@ func (c *Client) handle(f *protocol.Frame) {
 			return
 		}
 		r.apply(remoteEvents[f.Type], ParseRemoteFailureReason(f.Reason), f.Content)
+	case protocol.TypeBye:
+		c.bye = f.Reason // the connection closes next; lost reads the reason
 	case protocol.TypePresence:
 		status := make(map[string]PeerStatus, len(f.Status))
 		for id, s := range f.Status {
@@ -455,26 +816,30 @@ var remoteEvents = map[string]RemoteEvent{
 	protocol.TypeRemoteFailure:  RemoteEvFailure,
 }
 
-// end tears conn down once: pending requests fail with NOT_CONNECTED,
-// every invitation still open ends (the server has ended them too), and the
-// state becomes DISCONNECTED with reason. polite closes with a close
-// handshake; otherwise the connection is dropped at once.
-func (c *Client) end(conn *websocket.Conn, reason ConnectionChangeReason, polite bool) {
-	c.mu.Lock()
-	if c.conn != conn {
-		c.mu.Unlock()
-		return
+// terminateLocked ends the session on this side: the reconnection, if any,
+// stops; requests fail with NOT_CONNECTED; every invitation still open ends
+// (the server has ended them, or will when it notices); the state becomes
+// state with reason. It returns the connection for the caller to close
+// outside the lock, or nil. The lock is held.
+func (c *Client) terminateLocked(state ConnectionState, reason ConnectionChangeReason) *websocket.Conn {
+	var ws *websocket.Conn
+	if l := c.conn; l != nil {
+		c.conn = nil
+		close(l.stop)
+		ws = l.ws
 	}
-	c.conn = nil
-	cancelRead := c.cancelRead
-	c.cancelRead = nil
-	if c.tokenTimer != nil {
-		c.tokenTimer.Stop()
-		c.tokenTimer = nil
+	if c.stopRetry != nil {
+		close(c.stopRetry)
+		c.stopRetry = nil
 	}
 	for rid, cl := range c.pending {
 		delete(c.pending, rid)
 		cl.ch <- nil
+	}
+	c.outbox = nil
+	if c.tokenTimer != nil {
+		c.tokenTimer.Stop()
+		c.tokenTimer = nil
 	}
 	for _, l := range c.locals {
 		l.fail(LocalFailureUnknown)
@@ -486,16 +851,9 @@ func (c *Client) end(conn *websocket.Conn, reason ConnectionChangeReason, polite
 		}
 		r.apply(RemoteEvFailure, why, "")
 	}
-	c.setState(ConnectionDisconnected, reason)
-	c.mu.Unlock()
-	if cancelRead != nil {
-		defer cancelRead()
-	}
-	if polite {
-		_ = conn.Close(websocket.StatusNormalClosure, "logout")
-	} else {
-		_ = conn.CloseNow()
-	}
+	c.session, c.key = "", ""
+	c.setState(state, reason)
+	return ws
 }
 
 // setState records a connection state change and queues its callback. The
@@ -512,6 +870,10 @@ func (c *Client) setState(s ConnectionState, reason ConnectionChangeReason) {
 // watchToken arms TokenPrivilegeWillExpire from the token's exp claim. The
 // token is not verified here (the server does); it is only read.
 func (c *Client) watchToken(token string) {
+	if c.tokenTimer != nil {
+		c.tokenTimer.Stop()
+		c.tokenTimer = nil
+	}
 	exp, ok := tokenExpiry(token)
 	if !ok {
 		return

@@ -43,7 +43,13 @@ func startServer(t *testing.T, opts ...func(*server.Config)) *rtmcalltest.Server
 
 func newClient(t *testing.T, srv *rtmcalltest.Server, id string) *user {
 	t.Helper()
-	c, err := core.NewClient(core.Options{URL: srv.URL, Logf: t.Logf})
+	return newClientAt(t, srv.URL, id)
+}
+
+// newClientAt makes a client for url, e.g. a rtmcalltest.Proxy in front of the server.
+func newClientAt(t *testing.T, url, id string) *user {
+	t.Helper()
+	c, err := core.NewClient(core.Options{URL: url, Logf: t.Logf})
 	require.NoError(t, err)
 	u := &user{t: t, id: id, c: c, events: make(chan string, 1024), invites: make(chan *core.RemoteInvitation, 64)}
 	t.Cleanup(func() { _ = c.Close() })
@@ -69,7 +75,12 @@ func newClient(t *testing.T, srv *rtmcalltest.Server, id string) *user {
 // login connects as id with a dev-mode login (no token).
 func login(t *testing.T, srv *rtmcalltest.Server, id string) *user {
 	t.Helper()
-	u := newClient(t, srv, id)
+	return loginAt(t, srv.URL, id)
+}
+
+func loginAt(t *testing.T, url, id string) *user {
+	t.Helper()
+	u := newClientAt(t, url, id)
 	require.NoError(t, u.c.Login(ctxT(t), id, ""))
 	u.expect("state CONNECTING LOGIN", "state CONNECTED LOGIN_SUCCESS")
 	return u

@@ -31,16 +31,17 @@ func IssueToken(secret []byte, user string, ttl time.Duration) (string, error) {
 // authenticate checks a login (PROTOCOL.md, "Authentication"): the token
 // must be an HS256 JWT signed with the node's secret, with an exp in the
 // future and sub equal to user. In dev mode a missing token is accepted,
-// and so is any token when there is no secret to check it with.
-func (n *Node) authenticate(user, token string) *protocol.Error {
+// and so is any token when there is no secret to check it with. It returns
+// the token's expiry (zero when there is none to enforce).
+func (n *Node) authenticate(user, token string) (time.Time, *protocol.Error) {
 	if token == "" {
 		if n.cfg.Dev {
-			return nil
+			return time.Time{}, nil
 		}
-		return protocol.Errorf(protocol.CodeInvalidToken, "a token is required")
+		return time.Time{}, protocol.Errorf(protocol.CodeInvalidToken, "a token is required")
 	}
 	if len(n.cfg.Secret) == 0 {
-		return nil // dev mode without a secret: nothing to check the token with
+		return time.Time{}, nil // dev mode without a secret: nothing to check the token with
 	}
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(token, &claims,
@@ -50,11 +51,11 @@ func (n *Node) authenticate(user, token string) *protocol.Error {
 	)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return protocol.Errorf(protocol.CodeTokenExpired, "the token has expired")
+		return time.Time{}, protocol.Errorf(protocol.CodeTokenExpired, "the token has expired")
 	case err != nil:
-		return protocol.Errorf(protocol.CodeInvalidToken, "invalid token: %v", err)
+		return time.Time{}, protocol.Errorf(protocol.CodeInvalidToken, "invalid token: %v", err)
 	case claims.Subject != user:
-		return protocol.Errorf(protocol.CodeNotAuthorized, "the token is not for user %q", user)
+		return time.Time{}, protocol.Errorf(protocol.CodeNotAuthorized, "the token is not for user %q", user)
 	}
-	return nil
+	return claims.ExpiresAt.Time, nil
 }

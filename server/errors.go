@@ -24,4 +24,5 @@ var (
 	errSelfInvite   = protocol.Errorf(protocol.CodeInvalidArgument, "cannot invite yourself")
 	errShuttingDown = protocol.Errorf(protocol.CodeShuttingDown, "the server is shutting down")
 	errBinaryFrame  = protocol.Errorf(protocol.CodeMalformedFrame, "binary frames are not accepted: send JSON text frames")
+	errResumeFailed = protocol.Errorf(protocol.CodeResumeFailed, "no session to resume: unknown, ended, or wrong key; log in again")
 )

@@ -10,7 +10,7 @@ import "github.com/rtmcall/rtmcall/core/protocol"
 func OverflowQueue(n *Node, sessionID string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for s := range n.hub.sessions {
+	for _, s := range n.hub.sessions {
 		if s.id != sessionID {
 			continue
 		}

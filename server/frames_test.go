@@ -123,7 +123,8 @@ func TestErrorFrameShape(t *testing.T) {
 	assert.EqualValues(t, protocol.CodeNotYours, m["code"])
 	assert.Equal(t, "NOT_YOURS", m["name"])
 	assert.NotEmpty(t, m["message"])
-	assert.Len(t, m, 5, "no other fields: %s", raw)
+	assert.EqualValues(t, 2, m["seq"], "the second frame of the session's stream, after the login reply")
+	assert.Len(t, m, 6, "no other fields: %s", raw)
 }
 
 func TestNotLoggedIn(t *testing.T) {

@@ -38,6 +38,7 @@ type client struct {
 	ws      *websocket.Conn
 	rid     uint64
 	session string // from the login reply
+	key     string // the resume key, from the login reply
 
 	mu     sync.Mutex
 	frames []*protocol.Frame
@@ -233,7 +234,7 @@ func (c *client) login(user string) {
 	c.t.Helper()
 	reply := c.ok(&protocol.Frame{Type: protocol.TypeLogin, User: user})
 	require.Equal(c.t, user, reply.User)
-	c.session = reply.Session
+	c.session, c.key = reply.Session, reply.Key
 }
 
 // sync pings and requires that no frame comes before the pong: every event
@@ -268,6 +269,31 @@ func (c *client) closed() (before []*protocol.Frame, status websocket.StatusCode
 	var ce websocket.CloseError
 	require.ErrorAs(c.t, err, &ce, "%s: connection ended without a close frame", c.name)
 	return before, ce.Code, ce.Reason
+}
+
+// dropped waits for the connection to end without a close frame, as the
+// server drops connections it gives up on, and returns the frames before.
+func (c *client) dropped() (before []*protocol.Frame) {
+	c.t.Helper()
+	for {
+		f := c.next()
+		if f == nil {
+			break
+		}
+		before = append(before, f)
+	}
+	c.mu.Lock()
+	err := c.err
+	c.mu.Unlock()
+	require.Equal(c.t, websocket.StatusCode(-1), websocket.CloseStatus(err), "%s: %v", c.name, err)
+	return before
+}
+
+// leave closes the connection with a close frame: the session ends at once
+// (a connection that just drops is kept for resume).
+func (c *client) leave() {
+	c.t.Helper()
+	require.NoError(c.t, c.ws.Close(websocket.StatusNormalClosure, ""))
 }
 
 func requireError(t testing.TB, f *protocol.Frame, code protocol.Code) {

@@ -8,59 +8,84 @@ import (
 	"github.com/rtmcall/rtmcall/core/protocol"
 )
 
-// hub knows who is connected: every session, the logged-in sessions of each
-// user (a user is ONLINE while it has one), and presence subscriptions in
-// both directions. Every method is called with Node.mu held.
+// hub knows who is connected: every connection, every session (a session
+// outlives a dropped connection for the grace period), the sessions of each
+// user, and presence subscriptions in both directions. Every method is
+// called with Node.mu held.
 type hub struct {
-	sessions map[*session]struct{}            // every connected session, logged in or not
-	users    map[string]map[*session]struct{} // logged-in sessions by user id
+	conns    map[*conn]struct{}               // every open connection, logged in or not
+	sessions map[string]*session              // every session by id, attached or not
+	users    map[string]map[*session]struct{} // sessions by user id
 	subs     map[*session]map[string]struct{} // the ids each session is subscribed to
 	watchers map[string]map[*session]struct{} // the sessions subscribed to each id
 }
 
 func newHub() hub {
 	return hub{
-		sessions: make(map[*session]struct{}),
+		conns:    make(map[*conn]struct{}),
+		sessions: make(map[string]*session),
 		users:    make(map[string]map[*session]struct{}),
 		subs:     make(map[*session]map[string]struct{}),
 		watchers: make(map[string]map[*session]struct{}),
 	}
 }
 
-// login adds s to user's sessions and reports whether user just came online.
-func (h *hub) login(s *session, user string) (first bool) {
-	set := h.users[user]
+// add registers a new session of s.user.
+func (h *hub) add(s *session) {
+	h.sessions[s.id] = s
+	set := h.users[s.user]
 	if set == nil {
 		set = make(map[*session]struct{})
-		h.users[user] = set
+		h.users[s.user] = set
 	}
 	set[s] = struct{}{}
-	return len(set) == 1
 }
 
-// logout removes s from user's sessions and reports whether user just went offline.
-func (h *hub) logout(s *session, user string) (last bool) {
-	set := h.users[user]
-	if _, ok := set[s]; !ok {
-		return false
-	}
+// remove forgets s.
+func (h *hub) remove(s *session) {
+	delete(h.sessions, s.id)
+	set := h.users[s.user]
 	delete(set, s)
 	if len(set) == 0 {
-		delete(h.users, user)
-		return true
+		delete(h.users, s.user)
 	}
-	return false
 }
 
+// online reports whether user has a session, attached or within its grace
+// period: invitations to it ring, and queries say true.
 func (h *hub) online(user string) bool { return len(h.users[user]) > 0 }
 
-// sessionsOf returns user's logged-in sessions in the order they connected.
+// status is user's presence: ONLINE with an attached session, UNREACHABLE
+// with only sessions whose connection dropped, OFFLINE with none.
+func (h *hub) status(user string) core.PeerStatus {
+	set := h.users[user]
+	for s := range set {
+		if s.live {
+			return core.PeerOnline
+		}
+	}
+	if len(set) > 0 {
+		return core.PeerUnreachable
+	}
+	return core.PeerOffline
+}
+
+// sessionsInOrder returns every session in the order they logged in.
+func (h *hub) sessionsInOrder() []*session {
+	set := make(map[*session]struct{}, len(h.sessions))
+	for _, s := range h.sessions {
+		set[s] = struct{}{}
+	}
+	return sortedSessions(set)
+}
+
+// sessionsOf returns user's sessions in the order they logged in.
 func (h *hub) sessionsOf(user string) []*session {
 	var ss []*session
 	for s := range h.users[user] {
 		ss = append(ss, s)
 	}
-	slices.SortFunc(ss, func(a, b *session) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(ss, func(a, b *session) int { return cmp.Compare(a.order, b.order) })
 	return ss
 }
 
@@ -128,22 +153,34 @@ func (h *hub) unsubscribeAll(s *session) {
 }
 
 // notify queues a presence event about user to its subscribers.
-func (h *hub) notify(user string, online bool) {
+func (h *hub) notify(user string, status core.PeerStatus) {
 	w := h.watchers[user]
 	if len(w) == 0 {
 		return
 	}
-	f := &protocol.Frame{Type: protocol.TypePresence, Status: map[string]string{user: statusName(online)}}
-	for s := range w {
+	f := &protocol.Frame{Type: protocol.TypePresence, Status: map[string]string{user: status.String()}}
+	for _, s := range sortedSessions(w) {
 		s.enqueue(f)
 	}
 }
 
-func statusName(online bool) string {
-	if online {
-		return core.PeerOnline.String()
+func sortedSessions(set map[*session]struct{}) []*session {
+	out := make([]*session, 0, len(set))
+	for s := range set {
+		out = append(out, s)
 	}
-	return core.PeerOffline.String()
+	slices.SortFunc(out, func(a, b *session) int { return cmp.Compare(a.order, b.order) })
+	return out
+}
+
+// presenceLocked runs change and tells user's subscribers if it changed
+// user's status.
+func (n *Node) presenceLocked(user string, change func()) {
+	before := n.hub.status(user)
+	change()
+	if after := n.hub.status(user); after != before {
+		n.hub.notify(user, after)
+	}
 }
 
 // dedup returns ids without repeats, in first-seen order.
@@ -159,45 +196,8 @@ func dedup(ids []string) []string {
 	return out
 }
 
-// The presence and login requests. Each is called with Node.mu held, queues
-// the request's events and then its reply.
-
-func (n *Node) loginLocked(s *session, rid uint64, user string) {
-	if n.closing {
-		s.replyError(rid, errShuttingDown)
-		return
-	}
-	s.user = user
-	if n.hub.login(s, user) {
-		n.hub.notify(user, true)
-	}
-	s.enqueue(&protocol.Frame{Type: protocol.TypeOK, RID: rid, User: user, Session: s.id})
-	n.log.Info("login", "session", s.id, "user", user, "sessions_of_user", len(n.hub.users[user]))
-}
-
-func (n *Node) logoutLocked(s *session, rid uint64) {
-	user := s.user
-	n.leaveLocked(s, true)
-	s.replyOK(rid)
-	n.log.Info("logout", "session", s.id, "user", user)
-}
-
-// leaveLocked takes s out of everything it takes part in as a logged-in
-// session (PROTOCOL.md, "Sessions leaving"). On logout s itself first gets
-// the terminal events of its invitations; on a closed connection it gets
-// nothing.
-func (n *Node) leaveLocked(s *session, logout bool) {
-	user := s.user
-	if user == "" {
-		return
-	}
-	n.sessionLeftLocked(s, logout)
-	n.hub.unsubscribeAll(s)
-	if n.hub.logout(s, user) {
-		n.hub.notify(user, false)
-	}
-	s.user = ""
-}
+// The presence requests. Each is called with Node.mu held, queues the
+// request's events and then its reply.
 
 func (n *Node) queryLocked(s *session, rid uint64, ids []string) {
 	online := make(map[string]bool, len(ids))
@@ -219,7 +219,7 @@ func (n *Node) subscribeLocked(s *session, rid uint64, ids []string) {
 	s.replyOK(rid)
 	status := make(map[string]string, len(ids))
 	for _, id := range ids {
-		status[id] = statusName(n.hub.online(id))
+		status[id] = n.hub.status(id).String()
 	}
 	s.enqueue(&protocol.Frame{Type: protocol.TypePresence, Status: status})
 }

@@ -267,7 +267,7 @@ func TestCallerDisconnects(t *testing.T) {
 	bob1 := login(t, srv, "bob")
 	bob2 := login(t, srv, "bob")
 	inv := ringing(t, alice, bob1, bob2)
-	alice.ws.CloseNow()
+	alice.leave()
 	assert.Equal(t, "PEER_OFFLINE", bob1.expect(protocol.TypeRemoteFailure, inv).Reason)
 	assert.Equal(t, "PEER_OFFLINE", bob2.expect(protocol.TypeRemoteFailure, inv).Reason)
 	bob1.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
@@ -280,7 +280,7 @@ func TestRingingDevicesDisconnect(t *testing.T) {
 		bob1 := login(t, srv, "bob")
 		bob2 := login(t, srv, "bob")
 		inv := ringing(t, alice, bob1, bob2)
-		bob1.ws.CloseNow()
+		bob1.leave()
 		bob2.okAfter(frame(protocol.TypeAccept, inv), "remote.accepted")
 		alice.expect(protocol.TypeLocalAccepted, inv)
 	})
@@ -290,8 +290,8 @@ func TestRingingDevicesDisconnect(t *testing.T) {
 		bob1 := login(t, srv, "bob")
 		bob2 := login(t, srv, "bob")
 		inv := ringing(t, alice, bob1, bob2)
-		bob1.ws.CloseNow()
-		bob2.ws.CloseNow()
+		bob1.leave()
+		bob2.leave()
 		assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
 		alice.sync()
 		alice.fails(frame(protocol.TypeCancel, inv), protocol.CodeAlreadyEnd)
@@ -314,8 +314,8 @@ func TestLogout(t *testing.T) {
 		alice.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeNotLoggedIn)
 		alice.fails(frame(protocol.TypeCancel, inv1), protocol.CodeNotLoggedIn)
 		alice.fails(&protocol.Frame{Type: protocol.TypeLogout}, protocol.CodeNotLoggedIn)
-		alice.login("alice")
-		alice.fails(frame(protocol.TypeCancel, inv1), protocol.CodeAlreadyEnd)
+		alice.login("alice") // a new session: the old one's invitations are not its own
+		alice.fails(frame(protocol.TypeCancel, inv1), protocol.CodeNotYours)
 	})
 	t.Run("ringing sessions", func(t *testing.T) {
 		srv := rtmcalltest.NewServer(t)
@@ -325,8 +325,9 @@ func TestLogout(t *testing.T) {
 		inv := ringing(t, alice, bob1, bob2)
 		bob1.okAfter(&protocol.Frame{Type: protocol.TypeLogout, Inv: inv}, "remote.failure UNKNOWN")
 		alice.sync() // bob2 still rings
-		bob1.login("bob")
-		bob1.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd) // its copy has ended
+		bob1.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotLoggedIn)
+		bob1.login("bob")                                                 // a new session, never rung
+		bob1.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours)
 		bob2.okAfter(&protocol.Frame{Type: protocol.TypeLogout, Inv: inv}, "remote.failure UNKNOWN")
 		assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
 		bob1.sync()

@@ -24,6 +24,9 @@ const (
 	DefaultRateLimit         = 60  // frames per second
 	DefaultRateBurst         = 180 // frames
 	DefaultMaxPendingPerUser = 64
+	DefaultResumeGrace       = 30 * time.Second
+	DefaultHeartbeat         = 10 * time.Second
+	DefaultLoginTimeout      = 10 * time.Second
 )
 
 // devOrigins are the browser origins dev mode allows besides Config.Origins
@@ -60,6 +63,18 @@ type Config struct {
 	// MaxPendingPerUser bounds the pending outgoing invitations of a user,
 	// over all of the user's sessions.
 	MaxPendingPerUser int
+	// ResumeGrace is how long a session whose connection dropped is kept:
+	// its invitations stay alive, its presence is UNREACHABLE, and a new
+	// connection may resume it.
+	ResumeGrace time.Duration
+	// Heartbeat is the interval at which clients are told to ping.
+	Heartbeat time.Duration
+	// IdleTimeout drops a logged-in connection that sent nothing for that
+	// long (its session is kept for ResumeGrace); default 2.5 heartbeats.
+	IdleTimeout time.Duration
+	// LoginTimeout drops a connection that has not logged in (or resumed)
+	// that long after connecting or logging out.
+	LoginTimeout time.Duration
 	// Logger receives the node's structured logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -87,6 +102,8 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("RateBurst %d is negative", c.RateBurst)
 	case c.MaxPendingPerUser < 0:
 		return bad("MaxPendingPerUser %d is negative", c.MaxPendingPerUser)
+	case c.ResumeGrace < 0 || c.Heartbeat < 0 || c.IdleTimeout < 0 || c.LoginTimeout < 0:
+		return bad("ResumeGrace, Heartbeat, IdleTimeout and LoginTimeout must not be negative")
 	}
 	for _, p := range c.Origins {
 		if _, err := path.Match(p, ""); err != nil {
@@ -110,6 +127,18 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxPendingPerUser == 0 {
 		c.MaxPendingPerUser = DefaultMaxPendingPerUser
+	}
+	if c.ResumeGrace == 0 {
+		c.ResumeGrace = DefaultResumeGrace
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = c.Heartbeat * 5 / 2
+	}
+	if c.LoginTimeout == 0 {
+		c.LoginTimeout = DefaultLoginTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -215,7 +244,7 @@ func (n *Node) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(protocol.MaxFrameBytes)
-	newSession(n, c, r.RemoteAddr).run()
+	newConn(n, c, r.RemoteAddr).run()
 }
 
 // Shutdown stops the node: new connections are refused with 503, every
@@ -228,10 +257,17 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.mu.Lock()
 	if !n.closing {
 		n.closing = true
-		n.log.Info("shutting down", "sessions", len(n.hub.sessions))
+		n.log.Info("shutting down", "sessions", len(n.hub.sessions), "connections", len(n.hub.conns))
 		n.endAllLocked()
-		for s := range n.hub.sessions {
-			s.closeWith(websocket.StatusGoingAway, "server shutting down", true)
+		bye := &protocol.Frame{Type: protocol.TypeBye, Reason: "INTERRUPTED"}
+		for _, s := range n.hub.sessionsInOrder() {
+			s.enqueue(bye)
+			n.endSessionLocked(s, websocket.StatusGoingAway, "server shutting down", "server shutting down")
+		}
+		for c := range n.hub.conns {
+			if c.sess == nil {
+				go c.ws.Close(websocket.StatusGoingAway, "server shutting down")
+			}
 		}
 	}
 	n.mu.Unlock()

@@ -216,10 +216,10 @@ func TestShutdown(t *testing.T) {
 		assert.Equal(t, websocket.StatusGoingAway, status, c.name)
 		assert.Equal(t, "server shutting down", reason, c.name)
 	}
-	check(alice, "local.failure UNKNOWN")
-	check(carol, "local.failure UNKNOWN")
-	check(bob1, "remote.failure UNKNOWN", "remote.failure UNKNOWN")
-	check(bob2, "remote.failure UNKNOWN", "remote.failure UNKNOWN")
+	check(alice, "local.failure UNKNOWN", "bye INTERRUPTED")
+	check(carol, "local.failure UNKNOWN", "bye INTERRUPTED")
+	check(bob1, "remote.failure UNKNOWN", "remote.failure UNKNOWN", "bye INTERRUPTED")
+	check(bob2, "remote.failure UNKNOWN", "remote.failure UNKNOWN", "bye INTERRUPTED")
 	check(anon)
 
 	// New connections and health checks are refused.

@@ -48,14 +48,14 @@ func TestSubscribe(t *testing.T) {
 	bob2 := login(t, srv, "bob")
 	alice.sync() // no event: bob was online already
 
-	bob1.ws.CloseNow()
+	bob1.leave()
 	bob2.ok(&protocol.Frame{Type: protocol.TypeLogout})
 	assert.Equal(t, map[string]string{"bob": "OFFLINE"}, alice.presence())
 	alice.sync() // exactly one OFFLINE
 
 	bob2.login("bob")
 	assert.Equal(t, map[string]string{"bob": "ONLINE"}, alice.presence())
-	bob2.ws.CloseNow()
+	bob2.leave()
 	assert.Equal(t, map[string]string{"bob": "OFFLINE"}, alice.presence())
 
 	// Unsubscribed ids send nothing; unknown ones are ignored.

@@ -3,11 +3,11 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -15,191 +15,140 @@ import (
 	"github.com/rtmcall/rtmcall/core/protocol"
 )
 
-const (
-	// maxQueuedFrames bounds a session's outbound queue; a client that lets
-	// it fill is closed with 1008.
-	maxQueuedFrames = 4096
-	// writeTimeout bounds the write of one frame; a connection that does not
-	// take a frame within it is dropped.
-	writeTimeout = 10 * time.Second
-)
+// maxQueuedFrames bounds a session's unacknowledged frames. A client that
+// lets them pile up (it does not read, or does not acknowledge) loses its
+// session: the connection is closed with 1008.
+const maxQueuedFrames = 4096
 
-// session is one WebSocket connection: a read loop (the HTTP handler's
-// goroutine) that handles frames in order, and a writer goroutine draining
-// the outbound queue, so that queuing a frame never blocks the node.
+// session is a logged-in client. It outlives its connection: when the
+// connection drops without a close, the session keeps its invitations and
+// its frames for ResumeGrace, and a new connection may resume it with the
+// session id and key it got at login (PROTOCOL.md, "Resume").
+//
+// Every frame the session sends has a sequence number and stays in buf
+// until the client acknowledges it, so a resumed connection gets what the
+// dropped one missed, in order, exactly once.
 type session struct {
-	n      *Node
-	conn   *websocket.Conn
-	id     string
-	seq    uint64
-	remote string
-	log    *slog.Logger
+	n     *Node
+	id    string
+	key   string // the resume key, known only to the client
+	order uint64 // creation order, for stable iteration
+	log   *slog.Logger
 
-	// ctx ends when the node gives up on a graceful shutdown; reads and
-	// writes then fail and the connection is closed at once.
-	ctx        context.Context
-	cancel     context.CancelFunc
-	writerDone chan struct{}
-
-	// Guarded by Node.mu. user is also read without it by the read loop,
-	// the only goroutine that changes it.
-	user     string                   // "" until login
+	// Guarded by Node.mu. user is written by the read loop of the attached
+	// connection only, so that loop may read it without the lock.
+	user     string
+	live     bool                     // a connection is attached
+	ended    bool                     // gone for good
 	outgoing map[*invitation]struct{} // pending invitations this session sent
 	ringing  map[*invitation]struct{} // pending invitations ringing this session
+	lastRID  uint64                   // the last request carried out, for resume
+	grace    *time.Timer              // ends the session while detached
+	expiry   *time.Timer              // ends the session when its token expires
 
-	limiter bucket // read loop only
-
-	// The outbound queue. qmu is taken under Node.mu, never the reverse.
-	qmu         sync.Mutex
-	queue       []*protocol.Frame
-	closing     bool // no more frames are queued; the writer closes after the queue
-	closeCode   websocket.StatusCode
-	closeReason string
-	wake        chan struct{} // one-slot: the queue or closing changed
+	// The stream. qmu is taken under Node.mu, never the reverse.
+	qmu        sync.Mutex
+	buf        []entry // sent or to send, not yet acknowledged, in seq order
+	nextSeq    uint64  // the seq of the next frame
+	att        *attachment
+	closed     bool // no more frames are queued
+	overflowed bool // frames were dropped: the session cannot be resumed
 }
 
-func newSession(n *Node, c *websocket.Conn, remote string) *session {
-	var b [8]byte
-	rand.Read(b[:])
+type entry struct {
+	seq uint64
+	f   *protocol.Frame // shared between sessions, never changed
+}
+
+// attachment is one connection's turn at writing a session's stream: its
+// writer goroutine writes frames in seq order after the ones the client has.
+type attachment struct {
+	ws      *websocket.Conn
+	wake    chan struct{} // one slot
+	done    chan struct{} // closed when the writer returns
+	written uint64        // the last seq written; the writer's own once started
+	closing atomic.Bool   // the server is closing this connection
+
+	// Guarded by the session's qmu.
+	pre    []*protocol.Frame // unsequenced frames written first (the resume reply)
+	stop   bool              // return after writing what is queued, leaving the connection open
+	code   websocket.StatusCode
+	reason string
+}
+
+func newSession(n *Node, user string) *session {
 	s := &session{
-		n:          n,
-		conn:       c,
-		id:         hex.EncodeToString(b[:]),
-		remote:     remote,
-		writerDone: make(chan struct{}),
-		outgoing:   make(map[*invitation]struct{}),
-		ringing:    make(map[*invitation]struct{}),
-		wake:       make(chan struct{}, 1),
-		limiter:    newBucket(n.cfg.RateLimit, n.cfg.RateBurst, time.Now()),
+		n:        n,
+		id:       randomHex(8),
+		key:      randomHex(16),
+		order:    n.nextSeqLocked(),
+		user:     user,
+		outgoing: make(map[*invitation]struct{}),
+		ringing:  make(map[*invitation]struct{}),
+		nextSeq:  1,
 	}
-	s.log = n.log.With("session", s.id)
-	s.ctx, s.cancel = context.WithCancel(n.ctx)
+	s.log = n.log.With("session", s.id, "user", user)
 	return s
 }
 
-// run serves the connection until it closes, then takes the session out of
-// the node.
-func (s *session) run() {
-	defer s.cancel()
-	n := s.n
-	n.mu.Lock()
-	if n.closing {
-		n.mu.Unlock()
-		s.conn.Close(websocket.StatusGoingAway, "server shutting down")
-		return
-	}
-	s.seq = n.nextSeqLocked()
-	n.hub.sessions[s] = struct{}{}
-	n.wg.Go(s.writeLoop)
-	n.mu.Unlock()
-	s.log.Info("connected", "remote", s.remote)
-
-	err := s.readLoop()
-
-	n.mu.Lock()
-	user := s.user
-	n.leaveLocked(s, false)
-	delete(n.hub.sessions, s)
-	n.mu.Unlock()
-	s.closeWith(websocket.StatusNormalClosure, "", false)
-	<-s.writerDone
-	s.log.Info("disconnected", "user", user, "status", int(websocket.CloseStatus(err)), "err", err)
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
-func (s *session) readLoop() error {
-	for {
-		typ, data, err := s.conn.Read(s.ctx)
-		if err != nil {
-			return err
-		}
-		if s.isClosing() {
-			continue // read on, so that the close handshake completes
-		}
-		s.handle(typ, data, time.Now())
+// attach makes ws the session's connection, writing from seq after, and
+// starts its writer. pre is written before the stream. Node.mu is held.
+func (s *session) attach(ws *websocket.Conn, after uint64, pre ...*protocol.Frame) *attachment {
+	a := &attachment{ws: ws, wake: make(chan struct{}, 1), done: make(chan struct{}), written: after, pre: pre}
+	s.qmu.Lock()
+	if old := s.att; old != nil {
+		old.stop = true
+		signal(old.wake)
+		old.ws.CloseNow() // a resume replaces a connection that has not noticed it is dead
 	}
+	s.att = a
+	s.qmu.Unlock()
+	s.live = true
+	s.n.wg.Go(func() { s.writeLoop(a) })
+	signal(a.wake)
+	return a
 }
 
-// handle carries out one frame from the client and queues its reply.
-func (s *session) handle(typ websocket.MessageType, data []byte, now time.Time) {
-	if ok, abuse := s.limiter.take(now); !ok {
-		if abuse {
-			s.log.Warn("closing connection: over the rate limit for too long", "user", s.user)
-			s.closeWith(websocket.StatusPolicyViolation, "rate limit exceeded", true)
-			return
-		}
-		s.replyError(ridOf(data), protocol.Errorf(protocol.CodeRateLimited,
-			"over %g frames per second (burst %d); the request was not carried out", s.n.cfg.RateLimit, s.n.cfg.RateBurst))
-		return
-	}
-	if typ != websocket.MessageText {
-		s.replyError(0, errBinaryFrame)
-		return
-	}
-	f, err := protocol.Decode(data)
-	if err != nil {
-		rid := ridOf(data)
-		if f != nil {
-			rid = f.RID // Decode zeroes an out-of-range rid
-		}
-		s.replyError(rid, asProtocolError(err))
-		return
-	}
-	if err := f.CheckRequest(); err != nil {
-		s.replyError(f.RID, asProtocolError(err))
-		return
-	}
-	s.log.Debug("request", "type", f.Type, "rid", f.RID, "inv", f.Inv)
-	s.dispatch(f)
+// attachedTo reports whether a is still the session's connection.
+func (s *session) attachedTo(a *attachment) bool {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return a != nil && s.att == a
 }
 
-// dispatch carries out a valid request.
-func (s *session) dispatch(f *protocol.Frame) {
-	n := s.n
-	switch f.Type {
-	case protocol.TypePing:
-		s.replyOK(f.RID)
-		return
-	case protocol.TypeLogin:
-		// user is only changed by this goroutine, so it can be read unlocked.
-		if s.user != "" {
-			s.replyError(f.RID, errAlreadyLogin)
-			return
-		}
-		if err := n.authenticate(f.User, f.Token); err != nil {
-			s.log.Info("login refused", "user", f.User, "code", err.Code.String(), "err", err.Message)
-			s.replyError(f.RID, err)
-			return
-		}
-		n.mu.Lock()
-		n.loginLocked(s, f.RID, f.User)
-		n.mu.Unlock()
-		return
+// detach stops the attached connection's writer after what it has queued;
+// the frames stay for the next connection. Node.mu is held.
+func (s *session) detach() *attachment {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	a := s.att
+	if a != nil {
+		a.stop = true
+		signal(a.wake)
 	}
+	s.att = nil
+	s.live = false
+	return a
+}
 
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if s.user == "" {
-		s.replyError(f.RID, errNotLoggedIn)
-		return
+// close stops the stream: the attached connection is closed with code and
+// reason after the frames already queued. Node.mu is held.
+func (s *session) close(code websocket.StatusCode, reason string) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	s.closed = true
+	if a := s.att; a != nil {
+		a.closing.Store(true)
+		a.code, a.reason = code, reason
+		signal(a.wake)
 	}
-	switch f.Type {
-	case protocol.TypeLogout:
-		n.logoutLocked(s, f.RID)
-	case protocol.TypeSend:
-		n.sendLocked(s, f)
-	case protocol.TypeCancel:
-		n.cancelLocked(s, f)
-	case protocol.TypeAck:
-		n.ackLocked(s, f)
-	case protocol.TypeAccept, protocol.TypeRefuse:
-		n.answerLocked(s, f)
-	case protocol.TypeQuery:
-		n.queryLocked(s, f.RID, f.IDs)
-	case protocol.TypeSubscribe:
-		n.subscribeLocked(s, f.RID, f.IDs)
-	case protocol.TypeUnsubscribe:
-		n.unsubscribeLocked(s, f.RID, f.IDs)
-	}
+	s.live = false
 }
 
 func (s *session) replyOK(rid uint64) {
@@ -211,8 +160,8 @@ func (s *session) replyError(rid uint64, err *protocol.Error) {
 	s.enqueue(protocol.ErrorFrame(rid, err))
 }
 
-// enqueue queues f for the writer without blocking. A client that lets
-// maxQueuedFrames pile up is closed with 1008, its queue dropped.
+// enqueue adds f to the stream without blocking. A session whose client lets
+// maxQueuedFrames pile up unacknowledged is closed with 1008.
 func (s *session) enqueue(f *protocol.Frame) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
@@ -220,145 +169,113 @@ func (s *session) enqueue(f *protocol.Frame) {
 }
 
 func (s *session) enqueueLocked(f *protocol.Frame) {
-	if s.closing {
+	if s.closed {
 		return
 	}
-	if len(s.queue) >= maxQueuedFrames {
-		s.log.Warn("closing connection: client does not read its frames", "queued", len(s.queue))
-		s.queue = nil
-		s.closeLocked(websocket.StatusPolicyViolation, "client too slow")
+	if len(s.buf) >= maxQueuedFrames {
+		s.log.Warn("closing session: client does not read or acknowledge its frames", "queued", len(s.buf))
+		s.buf, s.closed, s.overflowed = nil, true, true
+		if a := s.att; a != nil {
+			a.closing.Store(true)
+			a.code, a.reason = websocket.StatusPolicyViolation, "client too slow"
+			signal(a.wake)
+		}
 		return
 	}
-	s.queue = append(s.queue, f)
-	s.signal()
+	s.buf = append(s.buf, entry{seq: s.nextSeq, f: f})
+	s.nextSeq++
+	if a := s.att; a != nil {
+		signal(a.wake)
+	}
 }
 
-// closeWith makes the writer close the connection with code and reason,
-// after the frames already queued when flush is set. Later frames are
-// dropped; the first close wins.
-func (s *session) closeWith(code websocket.StatusCode, reason string, flush bool) {
+// ackUpTo forgets the frames the client has received, up to seq.
+func (s *session) ackUpTo(seq uint64) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
-	if s.closing {
+	s.trimLocked(seq)
+}
+
+func (s *session) trimLocked(seq uint64) {
+	if len(s.buf) == 0 || seq < s.buf[0].seq {
 		return
 	}
-	if !flush {
-		s.queue = nil
-	}
-	s.closeLocked(code, reason)
+	k := min(int(seq-s.buf[0].seq)+1, len(s.buf))
+	clear(s.buf[:k])
+	s.buf = s.buf[k:]
 }
 
-func (s *session) closeLocked(code websocket.StatusCode, reason string) {
-	s.closing, s.closeCode, s.closeReason = true, code, reason
-	s.signal()
-}
-
-func (s *session) signal() {
+func signal(c chan struct{}) {
 	select {
-	case s.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
 
-func (s *session) isClosing() bool {
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
-	return s.closing
-}
-
-// writeLoop writes queued frames in order until the session closes.
-func (s *session) writeLoop() {
-	defer close(s.writerDone)
+// writeLoop writes a's pre frames, then the stream after a.written, until
+// the session stops or closes this attachment.
+func (s *session) writeLoop(a *attachment) {
+	defer close(a.done)
+	var batch []entry
 	for {
 		select {
-		case <-s.wake:
-		case <-s.ctx.Done():
-			s.conn.CloseNow()
+		case <-a.wake:
+		case <-s.n.ctx.Done():
+			a.ws.CloseNow()
 			return
 		}
 		s.qmu.Lock()
-		batch := s.queue
-		s.queue = nil
-		closing, code, reason := s.closing, s.closeCode, s.closeReason
+		pre := a.pre
+		a.pre = nil
+		batch = batch[:0]
+		if len(s.buf) > 0 && a.written+1 >= s.buf[0].seq {
+			batch = append(batch, s.buf[a.written+1-s.buf[0].seq:]...)
+		}
+		stop, closing, code, reason := a.stop, a.closing.Load(), a.code, a.reason
 		s.qmu.Unlock()
 
-		for _, f := range batch {
-			if err := s.write(f); err != nil {
-				s.log.Info("write failed; dropping connection", "err", err)
-				s.closeWith(websocket.StatusInternalError, "", false) // drop what is queued from now on
-				s.conn.CloseNow()
+		for _, f := range pre {
+			if !s.write(a, f, 0) {
 				return
 			}
 		}
-		if closing {
-			// Frames queued after closing are dropped, so batch was the last.
-			s.conn.Close(code, reason)
+		for _, e := range batch {
+			if !s.write(a, e.f, e.seq) {
+				return
+			}
+			a.written = e.seq
+		}
+		clear(batch)
+		switch {
+		case closing:
+			a.ws.Close(code, reason)
+			return
+		case stop:
 			return
 		}
 	}
 }
 
-func (s *session) write(f *protocol.Frame) error {
-	data, err := protocol.Encode(f)
+// write writes f with sequence number seq (0: none). On failure it drops
+// the connection; its read loop then detaches the session.
+func (s *session) write(a *attachment, f *protocol.Frame, seq uint64) bool {
+	g := *f
+	g.Seq = seq
+	data, err := protocol.Encode(&g)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(s.n.ctx, writeTimeout)
+		err = a.ws.Write(ctx, websocket.MessageText, data)
+		cancel()
+	}
 	if err != nil {
-		return err
+		s.log.Info("write failed; dropping connection", "err", err)
+		a.ws.CloseNow()
+		return false
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
-	defer cancel()
-	return s.conn.Write(ctx, websocket.MessageText, data)
+	return true
 }
 
-// bucket is a token bucket: rate tokens per second up to burst. Frames over
-// it are rejected; rejected frames are counted until the bucket is full
-// again, and the one after burst of them is abuse.
-type bucket struct {
-	rate     float64
-	burst    float64
-	tokens   float64
-	last     time.Time
-	rejected int
-}
-
-func newBucket(rate float64, burst int, now time.Time) bucket {
-	return bucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: now}
-}
-
-// take spends a token for one frame. ok reports whether the frame may be
-// carried out; abuse, whether the connection is to be closed.
-func (b *bucket) take(now time.Time) (ok, abuse bool) {
-	if dt := now.Sub(b.last).Seconds(); dt > 0 {
-		b.tokens = min(b.burst, b.tokens+dt*b.rate)
-	}
-	b.last = now
-	if b.tokens >= b.burst {
-		b.rejected = 0 // the client has slowed down enough to refill the bucket
-	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, false
-	}
-	b.rejected++
-	return false, float64(b.rejected) > b.burst
-}
-
-// ridOf reads the request id of a frame that did not decode, so that the
-// error can echo it; 0 when there is none to read.
-func ridOf(data []byte) uint64 {
-	var v struct {
-		RID uint64 `json:"rid"`
-	}
-	_ = json.Unmarshal(data, &v) // best effort: fields of the wrong type are skipped
-	if v.RID > protocol.MaxRequestID {
-		return 0
-	}
-	return v.RID
-}
-
-// asProtocolError returns err's *protocol.Error, or UNKNOWN wrapping it.
-func asProtocolError(err error) *protocol.Error {
-	var pe *protocol.Error
-	if errors.As(err, &pe) {
-		return pe
-	}
-	return protocol.Errorf(protocol.CodeUnknown, "%v", err)
+// resumeKeyMatches compares keys in constant time.
+func (s *session) resumeKeyMatches(key string) bool {
+	return subtle.ConstantTimeCompare([]byte(s.key), []byte(key)) == 1
 }

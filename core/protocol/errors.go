@@ -44,6 +44,7 @@ const (
 	CodeTooManyPending Code = 206 // over MaxPendingPerUser outgoing invitations
 	CodeNotConnected   Code = 207 // the connection to the server is down (client side)
 	CodeShuttingDown   Code = 208 // the server is shutting down
+	CodeResumeFailed   Code = 209 // no session to resume: unknown, ended, or the key is wrong
 )
 
 var codeNames = map[Code]string{
@@ -71,6 +72,7 @@ var codeNames = map[Code]string{
 	CodeTooManyPending:  "TOO_MANY_PENDING",
 	CodeNotConnected:    "NOT_CONNECTED",
 	CodeShuttingDown:    "SHUTTING_DOWN",
+	CodeResumeFailed:    "RESUME_FAILED",
 }
 
 // Codes lists every defined code, in numeric order, for tables such as the
@@ -81,7 +83,7 @@ func Codes() []Code {
 		CodeUnknown, CodeRejected, CodeInvalidAppID, CodeInvalidToken, CodeTokenExpired,
 		CodeNotAuthorized, CodeAlreadyLogin, CodeTimeout, CodeTooOften, CodeAbortedByLogout,
 		CodeMalformedFrame, CodeUnknownType, CodeTooLarge, CodeRateLimited, CodeNotLoggedIn,
-		CodeNotYours, CodeTooManyPending, CodeNotConnected, CodeShuttingDown,
+		CodeNotYours, CodeTooManyPending, CodeNotConnected, CodeShuttingDown, CodeResumeFailed,
 	}
 }
 

@@ -31,6 +31,11 @@ const (
 	TypeSubscribe   = "subscribe"
 	TypeUnsubscribe = "unsubscribe"
 	TypePing        = "ping"
+	// TypeResume reattaches a new connection to a session whose connection
+	// dropped, within the grace period.
+	TypeResume = "resume"
+	// TypeRenew replaces the session's token before it expires.
+	TypeRenew = "renew"
 )
 
 // Frame types sent by the server.
@@ -53,6 +58,10 @@ const (
 	TypeRemoteFailure  = "remote.failure"
 	// TypePresence reports subscribed peers' online status.
 	TypePresence = "presence"
+	// TypeBye ends the session from the server's side; reason is a
+	// ConnectionChangeReason name. The connection closes after it and the
+	// session cannot be resumed.
+	TypeBye = "bye"
 )
 
 // Frame is every frame of the protocol, flat: which fields are set depends
@@ -66,10 +75,19 @@ type Frame struct {
 	Name    string `json:"name,omitempty"`
 	Message string `json:"message,omitempty"`
 
-	// login and its reply
-	User    string `json:"user,omitempty"`
-	Token   string `json:"token,omitempty"`
-	Session string `json:"session,omitempty"`
+	// login and its reply; resume
+	User      string `json:"user,omitempty"`
+	Token     string `json:"token,omitempty"`
+	Session   string `json:"session,omitempty"`
+	Key       string `json:"key,omitempty"`       // the session's resume key
+	Grace     int64  `json:"grace,omitempty"`     // ms a dropped session is kept
+	Heartbeat int64  `json:"heartbeat,omitempty"` // ms between the client's pings
+	LastRID   uint64 `json:"lastRid,omitempty"`   // the last request the session carried out
+
+	// the session's stream: every server frame but the resume reply has a
+	// seq; the client acknowledges what it has received in ping and resume.
+	Seq uint64 `json:"seq,omitempty"`
+	Ack uint64 `json:"ack,omitempty"`
 
 	// invitations
 	Inv      string `json:"inv,omitempty"`
@@ -145,7 +163,7 @@ func Encode(f *Frame) ([]byte, error) {
 func (f *Frame) CheckRequest() error {
 	switch f.Type {
 	case TypeLogin, TypeLogout, TypeSend, TypeCancel, TypeAck, TypeAccept, TypeRefuse,
-		TypeQuery, TypeSubscribe, TypeUnsubscribe, TypePing:
+		TypeQuery, TypeSubscribe, TypeUnsubscribe, TypePing, TypeResume, TypeRenew:
 	default:
 		return Errorf(CodeUnknownType, "unknown frame type %q", f.Type)
 	}
@@ -175,6 +193,14 @@ func (f *Frame) CheckRequest() error {
 			return Errorf(CodeInvalidArgument, "timeout must not be negative")
 		}
 		return ValidateTimeout(Millis(f.Timeout))
+	case TypeResume:
+		if f.Session == "" || f.Key == "" {
+			return Errorf(CodeMalformedFrame, `resume frame needs "session" and "key"`)
+		}
+	case TypeRenew:
+		if f.Token == "" {
+			return Errorf(CodeMalformedFrame, `renew frame has no "token"`)
+		}
 	case TypeCancel, TypeAck:
 		if f.Inv == "" {
 			return Errorf(CodeMalformedFrame, `%s frame has no "inv"`, f.Type)

@@ -1,0 +1,313 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+// writeTimeout bounds the write of one frame; a connection that does not
+// take a frame within it is dropped.
+const writeTimeout = 10 * time.Second
+
+// conn is one WebSocket connection. Its read loop (the HTTP handler's
+// goroutine) decodes and carries out frames in order. Until the connection
+// logs in or resumes a session, the read loop writes its replies itself;
+// from then on the session's stream owns the writing (see session).
+type conn struct {
+	n       *Node
+	ws      *websocket.Conn
+	remote  string
+	log     *slog.Logger
+	limiter bucket // read loop only
+
+	// The session this connection carries and its attachment to it. Changed
+	// only by the read loop, under Node.mu; so the read loop reads them
+	// without the lock and others read them with it.
+	sess *session
+	att  *attachment
+
+	// watchdog drops a connection that does not log in within LoginTimeout
+	// or, logged in, sends nothing for IdleTimeout. Reset on every frame.
+	watchdog *time.Timer
+	expired  atomic.Bool
+}
+
+func newConn(n *Node, ws *websocket.Conn, remote string) *conn {
+	return &conn{n: n, ws: ws, remote: remote, log: n.log.With("remote", remote),
+		limiter: newBucket(n.cfg.RateLimit, n.cfg.RateBurst, time.Now())}
+}
+
+// run serves the connection until it closes. A logged-in session whose
+// connection drops without a close frame is kept for ResumeGrace; a close
+// by either side ends it.
+func (c *conn) run() {
+	n := c.n
+	n.mu.Lock()
+	if n.closing {
+		n.mu.Unlock()
+		c.ws.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	n.hub.conns[c] = struct{}{}
+	n.mu.Unlock()
+	c.watchdog = time.AfterFunc(n.cfg.LoginTimeout, c.expire)
+	c.log.Debug("connected")
+
+	err := c.readLoop()
+	c.watchdog.Stop()
+
+	n.mu.Lock()
+	delete(n.hub.conns, c)
+	var writer <-chan struct{}
+	if s := c.sess; s != nil && s.attachedTo(c.att) {
+		if c.resumable(err) {
+			n.detachLocked(s, err)
+		} else {
+			n.endSessionLocked(s, websocket.StatusNormalClosure, "", "connection closed")
+		}
+	}
+	if c.att != nil {
+		writer = c.att.done
+	}
+	n.mu.Unlock()
+	if writer != nil {
+		<-writer
+	}
+	c.ws.CloseNow()
+	c.log.Debug("disconnected", "status", int(websocket.CloseStatus(err)), "err", err, "idle", c.expired.Load())
+}
+
+// resumable reports whether the connection dropped rather than closed: no
+// close frame from the client, and not a close the server decided.
+func (c *conn) resumable(err error) bool {
+	return websocket.CloseStatus(err) == -1 && !c.att.closing.Load()
+}
+
+// expire is the watchdog: it drops the connection. A logged-in session
+// stays resumable; an anonymous connection simply ends.
+func (c *conn) expire() {
+	c.expired.Store(true)
+	c.ws.CloseNow()
+}
+
+func (c *conn) readLoop() error {
+	for {
+		typ, data, err := c.ws.Read(c.n.ctx)
+		if err != nil {
+			return err
+		}
+		if c.att != nil && c.att.closing.Load() {
+			continue // read on, so that the close handshake completes
+		}
+		if c.sess != nil {
+			c.watchdog.Reset(c.n.cfg.IdleTimeout)
+		}
+		c.handle(typ, data, time.Now())
+	}
+}
+
+// handle carries out one frame from the client and queues its reply.
+func (c *conn) handle(typ websocket.MessageType, data []byte, now time.Time) {
+	if ok, abuse := c.limiter.take(now); !ok {
+		if abuse {
+			c.log.Warn("closing connection: over the rate limit for too long", "user", c.user())
+			c.ban("rate limit exceeded")
+			return
+		}
+		c.replyError(ridOf(data), protocol.Errorf(protocol.CodeRateLimited,
+			"over %g frames per second (burst %d); the request was not carried out", c.n.cfg.RateLimit, c.n.cfg.RateBurst))
+		return
+	}
+	if typ != websocket.MessageText {
+		c.replyError(0, errBinaryFrame)
+		return
+	}
+	f, err := protocol.Decode(data)
+	if err != nil {
+		rid := ridOf(data)
+		if f != nil {
+			rid = f.RID // Decode zeroes an out-of-range rid
+		}
+		c.replyError(rid, asProtocolError(err))
+		return
+	}
+	if err := f.CheckRequest(); err != nil {
+		c.replyError(f.RID, asProtocolError(err))
+		return
+	}
+	c.log.Debug("request", "type", f.Type, "rid", f.RID, "inv", f.Inv, "user", c.user())
+	c.dispatch(f)
+}
+
+// dispatch carries out a valid request.
+func (c *conn) dispatch(f *protocol.Frame) {
+	n := c.n
+	switch f.Type {
+	case protocol.TypePing:
+		if s := c.sess; s != nil {
+			s.ackUpTo(f.Ack)
+			s.replyOK(f.RID)
+		} else {
+			c.writeDirect(&protocol.Frame{Type: protocol.TypeOK, RID: f.RID})
+		}
+		return
+	case protocol.TypeLogin, protocol.TypeResume:
+		if c.sess != nil {
+			c.replyError(f.RID, errAlreadyLogin)
+			return
+		}
+		var err *protocol.Error
+		if f.Type == protocol.TypeLogin {
+			err = n.login(c, f)
+		} else {
+			n.mu.Lock()
+			err = n.resumeLocked(c, f)
+			n.mu.Unlock()
+		}
+		if err != nil {
+			c.writeDirect(protocol.ErrorFrame(f.RID, err))
+		}
+		return
+	}
+	s := c.sess
+	if s == nil {
+		c.writeDirect(protocol.ErrorFrame(f.RID, errNotLoggedIn))
+		return
+	}
+	if f.Type == protocol.TypeRenew {
+		n.renew(s, f)
+		return
+	}
+	n.mu.Lock()
+	if f.Type == protocol.TypeLogout {
+		done := n.logoutLocked(c, f.RID)
+		n.mu.Unlock()
+		<-done // the session's writer has flushed: the read loop writes again
+		return
+	}
+	switch f.Type {
+	case protocol.TypeSend:
+		n.sendLocked(s, f)
+	case protocol.TypeCancel:
+		n.cancelLocked(s, f)
+	case protocol.TypeAck:
+		n.ackLocked(s, f)
+	case protocol.TypeAccept, protocol.TypeRefuse:
+		n.answerLocked(s, f)
+	case protocol.TypeQuery:
+		n.queryLocked(s, f.RID, f.IDs)
+	case protocol.TypeSubscribe:
+		n.subscribeLocked(s, f.RID, f.IDs)
+	case protocol.TypeUnsubscribe:
+		n.unsubscribeLocked(s, f.RID, f.IDs)
+	}
+	s.lastRID = f.RID
+	n.mu.Unlock()
+}
+
+// user is the logged-in user id, for logs; read loop only.
+func (c *conn) user() string {
+	if c.sess == nil {
+		return ""
+	}
+	return c.sess.user
+}
+
+// replyError answers through the session's stream when there is one.
+func (c *conn) replyError(rid uint64, err *protocol.Error) {
+	if s := c.sess; s != nil {
+		s.replyError(rid, err)
+		return
+	}
+	c.writeDirect(protocol.ErrorFrame(rid, err))
+}
+
+// writeDirect writes f from the read loop of a connection without a session.
+func (c *conn) writeDirect(f *protocol.Frame) {
+	data, err := protocol.Encode(f)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(c.n.ctx, writeTimeout)
+		err = c.ws.Write(ctx, websocket.MessageText, data)
+		cancel()
+	}
+	if err != nil {
+		c.log.Debug("write failed", "err", err)
+		c.ws.CloseNow()
+	}
+}
+
+// ban closes the connection with 1008 and ends its session for good.
+func (c *conn) ban(reason string) {
+	n := c.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if s := c.sess; s != nil && s.attachedTo(c.att) {
+		s.enqueue(&protocol.Frame{Type: protocol.TypeBye, Reason: "BANNED_BY_SERVER"})
+		n.endSessionLocked(s, websocket.StatusPolicyViolation, reason, reason)
+		return
+	}
+	go c.ws.Close(websocket.StatusPolicyViolation, reason) // the read loop sees the close and ends
+}
+
+// bucket is a token bucket: rate tokens per second up to burst. Frames over
+// it are rejected; rejected frames are counted until the bucket is full
+// again, and the one after burst of them is abuse.
+type bucket struct {
+	rate     float64
+	burst    float64
+	tokens   float64
+	last     time.Time
+	rejected int
+}
+
+func newBucket(rate float64, burst int, now time.Time) bucket {
+	return bucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: now}
+}
+
+// take spends a token for one frame. ok reports whether the frame may be
+// carried out; abuse, whether the connection is to be closed.
+func (b *bucket) take(now time.Time) (ok, abuse bool) {
+	if dt := now.Sub(b.last).Seconds(); dt > 0 {
+		b.tokens = min(b.burst, b.tokens+dt*b.rate)
+	}
+	b.last = now
+	if b.tokens >= b.burst {
+		b.rejected = 0 // the client has slowed down enough to refill the bucket
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, false
+	}
+	b.rejected++
+	return false, float64(b.rejected) > b.burst
+}
+
+// ridOf reads the request id of a frame that did not decode, so that the
+// error can echo it; 0 when there is none to read.
+func ridOf(data []byte) uint64 {
+	var v struct {
+		RID uint64 `json:"rid"`
+	}
+	_ = json.Unmarshal(data, &v) // best effort: fields of the wrong type are skipped
+	if v.RID > protocol.MaxRequestID {
+		return 0
+	}
+	return v.RID
+}
+
+// asProtocolError returns err's *protocol.Error, or UNKNOWN wrapping it.
+func asProtocolError(err error) *protocol.Error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return protocol.Errorf(protocol.CodeUnknown, "%v", err)
+}

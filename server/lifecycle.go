@@ -1,0 +1,169 @@
+package server
+
+import (
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+// A session's life (PROTOCOL.md, "Sessions" and "Resume"): login creates
+// it on a connection; a dropped connection detaches it for ResumeGrace;
+// resume attaches a new connection; logout, a close by either side, the
+// end of the grace period, an expired token or shutdown end it.
+
+// login authenticates f and makes a session on c. The error, if any, is
+// for the caller to write: c has no session then.
+func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
+	exp, err := n.authenticate(f.User, f.Token)
+	if err != nil {
+		c.log.Info("login refused", "user", f.User, "code", err.Code.String(), "err", err.Message)
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing {
+		return errShuttingDown
+	}
+	s := newSession(n, f.User)
+	n.presenceLocked(s.user, func() {
+		n.hub.add(s)
+		c.sess, c.att = s, s.attach(c.ws, 0)
+	})
+	s.enqueue(&protocol.Frame{Type: protocol.TypeOK, RID: f.RID, User: s.user, Session: s.id, Key: s.key,
+		Grace: n.cfg.ResumeGrace.Milliseconds(), Heartbeat: n.cfg.Heartbeat.Milliseconds()})
+	s.lastRID = f.RID
+	n.watchTokenLocked(s, exp)
+	c.watchdog.Reset(n.cfg.IdleTimeout)
+	s.log.Info("login", "remote", c.remote, "sessions_of_user", len(n.hub.users[s.user]))
+	return nil
+}
+
+// resumeLocked attaches c to the session f names, if f's key matches and
+// the session still has every frame after f.Ack. The reply, unsequenced,
+// comes first, then the frames the client missed.
+func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
+	s := n.hub.sessions[f.Session]
+	if n.closing || s == nil || s.ended || !s.resumeKeyMatches(f.Key) {
+		c.log.Info("resume refused", "session", f.Session)
+		return errResumeFailed
+	}
+	s.qmu.Lock()
+	first := s.nextSeq - uint64(len(s.buf)) // the oldest seq still held
+	lost := s.overflowed || f.Ack+1 < first || f.Ack >= s.nextSeq
+	if !lost {
+		s.trimLocked(f.Ack)
+	}
+	s.qmu.Unlock()
+	if lost {
+		s.log.Warn("resume refused: frames the client has not acknowledged were dropped", "ack", f.Ack, "first", first)
+		n.endSessionLocked(s, websocket.StatusPolicyViolation, "cannot resume", "resume with lost frames")
+		return errResumeFailed
+	}
+	n.stopTimer(&s.grace)
+	reply := &protocol.Frame{Type: protocol.TypeOK, RID: f.RID, User: s.user, Session: s.id, LastRID: s.lastRID,
+		Grace: n.cfg.ResumeGrace.Milliseconds(), Heartbeat: n.cfg.Heartbeat.Milliseconds()}
+	n.presenceLocked(s.user, func() {
+		c.sess, c.att = s, s.attach(c.ws, f.Ack, reply)
+	})
+	c.watchdog.Reset(n.cfg.IdleTimeout)
+	s.log.Info("resumed", "remote", c.remote, "ack", f.Ack, "last_rid", s.lastRID)
+	return nil
+}
+
+// logoutLocked ends c's session: the session's own pending invitations end
+// with events to it, then the reply; the connection stays open, anonymous.
+// It returns a channel closed once the session's writer has flushed.
+func (n *Node) logoutLocked(c *conn, rid uint64) <-chan struct{} {
+	s, a := c.sess, c.att
+	n.leaveLocked(s, true)
+	s.replyOK(rid)
+	n.retireLocked(s)
+	s.detach()
+	c.sess, c.att = nil, nil
+	c.watchdog.Reset(n.cfg.LoginTimeout)
+	s.log.Info("logout")
+	return a.done
+}
+
+// detachLocked keeps s for ResumeGrace after its connection dropped.
+func (n *Node) detachLocked(s *session, err error) {
+	n.presenceLocked(s.user, func() { s.detach() })
+	s.grace = n.afterFunc(n.cfg.ResumeGrace, func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if !s.ended && !s.live {
+			n.endSessionLocked(s, websocket.StatusNormalClosure, "", "grace period over")
+		}
+	})
+	s.log.Info("connection lost; session kept for resume", "grace", n.cfg.ResumeGrace, "err", err)
+}
+
+// endSessionLocked ends s for good: its invitations end as when a session
+// leaves, and its connection, if any, is closed with code and reason after
+// the frames already queued.
+func (n *Node) endSessionLocked(s *session, code websocket.StatusCode, reason, why string) {
+	if s.ended {
+		return
+	}
+	n.leaveLocked(s, false)
+	n.retireLocked(s)
+	s.close(code, reason)
+	s.log.Info("session ended", "why", why)
+}
+
+// leaveLocked takes s out of everything it takes part in (PROTOCOL.md,
+// "Sessions leaving"). On logout s itself first gets the terminal events of
+// its invitations.
+func (n *Node) leaveLocked(s *session, logout bool) {
+	n.sessionLeftLocked(s, logout)
+	n.hub.unsubscribeAll(s)
+}
+
+// retireLocked removes s from the hub and stops its timers.
+func (n *Node) retireLocked(s *session) {
+	s.ended = true
+	n.stopTimer(&s.grace)
+	n.stopTimer(&s.expiry)
+	n.presenceLocked(s.user, func() {
+		n.hub.remove(s)
+		s.live = false
+	})
+}
+
+// renew replaces s's token: same user, a later expiry.
+func (n *Node) renew(s *session, f *protocol.Frame) {
+	exp, err := n.authenticate(s.user, f.Token)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err != nil {
+		s.replyError(f.RID, err)
+	} else {
+		n.watchTokenLocked(s, exp)
+		s.replyOK(f.RID)
+		s.log.Info("token renewed", "exp", exp)
+	}
+	s.lastRID = f.RID
+}
+
+// watchTokenLocked ends s when its token expires (zero exp: never). As on
+// logout, the session's invitations end with events to it; then "bye" with
+// reason TOKEN_EXPIRED.
+func (n *Node) watchTokenLocked(s *session, exp time.Time) {
+	n.stopTimer(&s.expiry)
+	if exp.IsZero() {
+		return
+	}
+	s.expiry = n.afterFunc(time.Until(exp), func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if s.ended {
+			return
+		}
+		s.expiry = nil
+		n.leaveLocked(s, true)
+		s.enqueue(&protocol.Frame{Type: protocol.TypeBye, Reason: "TOKEN_EXPIRED"})
+		n.endSessionLocked(s, websocket.StatusNormalClosure, "token expired", "token expired")
+	})
+}

@@ -1,0 +1,150 @@
+package rtmcalltest
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// Proxy forwards TCP connections to a server so that a test can fail the
+// network under a client for real: Drop cuts every connection without a
+// close frame, Block refuses new ones, Freeze stops forwarding on the
+// current ones while keeping them open (a dead link that only a heartbeat
+// notices).
+type Proxy struct {
+	// URL is the proxied WebSocket endpoint; dial it instead of the server's.
+	URL string
+
+	tb     testing.TB
+	ln     net.Listener
+	target string
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	blocked bool
+	conns   map[*pair]struct{}
+}
+
+type pair struct {
+	client, server net.Conn
+	frozen         atomic.Bool // bytes are read and dropped: a black hole
+}
+
+// NewProxy starts a proxy to srv on 127.0.0.1 and closes it when the test ends.
+func NewProxy(tb testing.TB, srv *Server) *Proxy {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("rtmcalltest: proxy: %v", err)
+	}
+	host := strings.TrimPrefix(srv.HTTPURL, "http://")
+	p := &Proxy{URL: "ws://" + ln.Addr().String() + "/ws", tb: tb, ln: ln, target: host, conns: make(map[*pair]struct{})}
+	p.wg.Add(1)
+	go p.accept()
+	tb.Cleanup(p.close)
+	return p
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		blocked, target := p.blocked, p.target
+		p.mu.Unlock()
+		if blocked {
+			c.Close()
+			continue
+		}
+		s, err := net.Dial("tcp", target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		pr := &pair{client: c, server: s}
+		p.mu.Lock()
+		p.conns[pr] = struct{}{}
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(pr, c, s)
+		go p.pipe(pr, s, c)
+	}
+}
+
+// pipe copies src to dst until either ends; a frozen pair swallows what it
+// reads, so both ends stay connected and hear nothing.
+func (p *Proxy) pipe(pr *pair, dst, src net.Conn) {
+	defer p.wg.Done()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !pr.frozen.Load() {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	p.cut(pr)
+}
+
+func (p *Proxy) cut(pr *pair) {
+	pr.client.Close()
+	pr.server.Close()
+	p.mu.Lock()
+	delete(p.conns, pr)
+	p.mu.Unlock()
+}
+
+// Drop cuts every current connection at once, as a network failure would:
+// no close frame reaches either side.
+func (p *Proxy) Drop() {
+	p.mu.Lock()
+	var prs []*pair
+	for pr := range p.conns {
+		prs = append(prs, pr)
+	}
+	p.mu.Unlock()
+	for _, pr := range prs {
+		p.cut(pr)
+	}
+}
+
+// Freeze silences every current connection without closing it: a link that
+// died without telling anyone. New connections are not frozen.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for pr := range p.conns {
+		pr.frozen.Store(true)
+	}
+}
+
+// Retarget sends new connections to srv instead, as if the server had
+// restarted at the same address.
+func (p *Proxy) Retarget(srv *Server) {
+	p.mu.Lock()
+	p.target = strings.TrimPrefix(srv.HTTPURL, "http://")
+	p.mu.Unlock()
+}
+
+// Block makes the proxy refuse (accept and close at once) new connections
+// while on.
+func (p *Proxy) Block(on bool) {
+	p.mu.Lock()
+	p.blocked = on
+	p.mu.Unlock()
+}
+
+func (p *Proxy) close() {
+	p.ln.Close()
+	p.Drop()
+	p.wg.Wait()
+}
