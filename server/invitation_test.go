@@ -326,7 +326,7 @@ func TestLogout(t *testing.T) {
 		bob1.okAfter(&protocol.Frame{Type: protocol.TypeLogout, Inv: inv}, "remote.failure UNKNOWN")
 		alice.sync() // bob2 still rings
 		bob1.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotLoggedIn)
-		bob1.login("bob")                                                 // a new session, never rung
+		bob1.login("bob") // a new session, never rung
 		bob1.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours)
 		bob2.okAfter(&protocol.Frame{Type: protocol.TypeLogout, Inv: inv}, "remote.failure UNKNOWN")
 		assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
