@@ -71,7 +71,7 @@ func (c *conn) run() {
 		if c.resumable(err) {
 			n.detachLocked(s, err)
 		} else {
-			n.endSessionLocked(s, websocket.StatusNormalClosure, "", "connection closed")
+			n.endSessionLocked(s, websocket.StatusNormalClosure, "", "closed")
 		}
 	}
 	if c.att != nil {
@@ -116,7 +116,9 @@ func (c *conn) readLoop() error {
 
 // handle carries out one frame from the client and queues its reply.
 func (c *conn) handle(typ websocket.MessageType, data []byte, now time.Time) {
+	c.n.m.frames.Inc()
 	if ok, abuse := c.limiter.take(now); !ok {
+		c.n.m.rateLimited.Inc()
 		if abuse {
 			c.log.Warn("closing connection: over the rate limit for too long", "user", c.user())
 			c.ban("rate limit exceeded")
@@ -172,14 +174,21 @@ func (c *conn) dispatch(f *protocol.Frame) {
 			err = n.resumeLocked(c, f)
 			n.mu.Unlock()
 		}
+		result := "ok"
 		if err != nil {
-			c.writeDirect(protocol.ErrorFrame(f.RID, err))
+			result = err.Code.String()
+			c.directError(f.RID, err)
+		}
+		if f.Type == protocol.TypeLogin {
+			n.m.logins.WithLabelValues(result).Inc()
+		} else {
+			n.m.resumes.WithLabelValues(result).Inc()
 		}
 		return
 	}
 	s := c.sess
 	if s == nil {
-		c.writeDirect(protocol.ErrorFrame(f.RID, errNotLoggedIn))
+		c.directError(f.RID, errNotLoggedIn)
 		return
 	}
 	if f.Type == protocol.TypeRenew {
@@ -227,6 +236,13 @@ func (c *conn) replyError(rid uint64, err *protocol.Error) {
 		s.replyError(rid, err)
 		return
 	}
+	c.directError(rid, err)
+}
+
+// directError writes an error reply from the read loop of a connection
+// without a session.
+func (c *conn) directError(rid uint64, err *protocol.Error) {
+	c.n.m.errors.WithLabelValues(err.Code.String()).Inc()
 	c.writeDirect(protocol.ErrorFrame(rid, err))
 }
 
@@ -251,7 +267,7 @@ func (c *conn) ban(reason string) {
 	defer n.mu.Unlock()
 	if s := c.sess; s != nil && s.attachedTo(c.att) {
 		s.enqueue(&protocol.Frame{Type: protocol.TypeBye, Reason: "BANNED_BY_SERVER"})
-		n.endSessionLocked(s, websocket.StatusPolicyViolation, reason, reason)
+		n.endSessionLocked(s, websocket.StatusPolicyViolation, reason, "banned")
 		return
 	}
 	go c.ws.Close(websocket.StatusPolicyViolation, reason) // the read loop sees the close and ends

@@ -3,8 +3,10 @@
 package server_test
 
 import (
+	"bytes"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -13,9 +15,11 @@ import (
 	"github.com/rtmcall/rtmcall/server/rtmcalltest"
 )
 
-// FuzzSessionFrames writes arbitrary frames to a logged-in session over a
-// real connection: the server must answer each with well-formed frames and
-// keep the connection, which still answers a ping.
+// FuzzSessionFrames writes arbitrary sequences of frames (one per line of
+// the input, up to 8) to a logged-in session over a real connection: the
+// server must answer with well-formed frames and keep the connection, which
+// still answers a ping. The session lives across inputs, so later inputs
+// meet the state earlier ones left.
 func FuzzSessionFrames(f *testing.F) {
 	for _, seed := range []string{
 		`{"type":"ping","rid":1}`,
@@ -38,15 +42,23 @@ func FuzzSessionFrames(f *testing.F) {
 		`{"type":"ping","rid":-1,"rid":2}`,
 		"{\"type\":\"ping\",\"rid\":12,\"x\":\"\xff\"}",
 		`[{"type":"ping","rid":13}]`,
+		"{\"type\":\"send\",\"rid\":20,\"callee\":\"bob\"}\n{\"type\":\"cancel\",\"rid\":21,\"inv\":\"x\"}",
+		"{\"type\":\"logout\",\"rid\":22}\n{\"type\":\"resume\",\"rid\":23,\"session\":\"s\",\"key\":\"k\",\"ack\":1}\n{\"type\":\"login\",\"rid\":24,\"user\":\"alice\"}",
+		"{\"type\":\"ping\",\"rid\":25,\"ack\":18446744073709551615}\n{\"type\":\"renew\",\"rid\":26,\"token\":\"x\"}",
+		"{\"type\":\"subscribe\",\"rid\":27,\"ids\":[\"bob\"]}\n{\"type\":\"logout\",\"rid\":28}\n{\"type\":\"send\",\"rid\":29,\"callee\":\"bob\"}",
 	} {
 		f.Add([]byte(seed), false)
 	}
 	f.Add([]byte(`{"type":"ping","rid":14}`), true)
 
-	srv := rtmcalltest.NewServer(f, unlimited, func(c *server.Config) { c.Logger = slog.New(slog.DiscardHandler) })
+	srv := rtmcalltest.NewServer(f, unlimited, func(c *server.Config) {
+		c.Logger = slog.New(slog.DiscardHandler)
+		c.LoginTimeout, c.Heartbeat = time.Hour, time.Hour // an input may log out; nobody pings on time
+	})
 	login(f, srv, "bob") // a callee, so that sends ring
 	c := login(f, srv, "alice")
 	pingRID := uint64(protocol.MaxRequestID)
+	var lastSeq uint64
 
 	f.Fuzz(func(t *testing.T, data []byte, binary bool) {
 		if len(data) > protocol.MaxFrameBytes {
@@ -57,13 +69,22 @@ func FuzzSessionFrames(f *testing.F) {
 		if binary {
 			typ = websocket.MessageBinary
 		}
-		c.writeRaw(typ, data)
+		for i, frame := range bytes.SplitN(data, []byte("\n"), 8) {
+			if i > 0 && bytes.Contains(frame, []byte(`"resume"`)) {
+				continue // a resume that succeeded would hand this connection another session
+			}
+			c.writeRaw(typ, frame)
+		}
 		pingRID--
-		c.write(&protocol.Frame{Type: protocol.TypePing, RID: pingRID})
+		// The ack keeps the session's buffer of unacknowledged frames small.
+		c.write(&protocol.Frame{Type: protocol.TypePing, RID: pingRID, Ack: lastSeq})
 		for {
 			f := c.next()
 			if f == nil {
 				t.Fatalf("connection closed after %q: %v", data, c.err)
+			}
+			if f.Seq > lastSeq {
+				lastSeq = f.Seq
 			}
 			if f.Type == protocol.TypeError && f.Name != f.Code.String() {
 				t.Fatalf("error frame with name %q for code %d", f.Name, f.Code)

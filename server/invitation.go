@@ -109,6 +109,8 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	}
 	inv.state, _ = core.NextLocal(core.LocalIdle, core.LocalEvSend) // IDLE -send-> SENT_TO_REMOTE
 	n.invs.byID[inv.id] = inv
+	n.m.invitations.Inc()
+	n.m.pendingInvitees.Inc()
 	ok := &protocol.Frame{Type: protocol.TypeOK, RID: f.RID, Inv: inv.id, Timeout: timeout.Milliseconds()}
 	log := n.log.With("inv", inv.id, "caller", inv.callerUser, "callee", inv.callee, "session", s.id)
 
@@ -179,6 +181,7 @@ func (n *Node) cancelLocked(s *session, f *protocol.Frame) {
 	for _, r := range inv.ringing {
 		r.enqueue(canceled)
 	}
+	n.m.answerLatency.WithLabelValues("canceled").Observe(since(inv.created))
 	n.finishLocked(inv, core.LocalEvCanceled, "canceled")
 	s.replyOK(f.RID)
 }
@@ -191,6 +194,7 @@ func (n *Node) ackLocked(s *session, f *protocol.Frame) {
 	}
 	if inv.state == core.LocalSentToRemote { // later acks change nothing
 		inv.state, _ = core.NextLocal(inv.state, core.LocalEvReceived) // SENT_TO_REMOTE -received-> RECEIVED_BY_REMOTE
+		n.m.receiptLatency.Observe(since(inv.created))
 		n.stopTimer(&inv.receipt)
 		inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv.id})
 		n.log.Debug("invitation received", "inv", inv.id, "session", s.id)
@@ -217,6 +221,7 @@ func (n *Node) answerLocked(s *session, f *protocol.Frame) {
 			r.enqueue(elsewhere)
 		}
 	}
+	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
 	n.finishLocked(inv, ev, ev.String()+" by session "+s.id)
 	s.replyOK(f.RID)
 }
@@ -263,7 +268,7 @@ func (n *Node) sessionLeftLocked(s *session, logout bool) {
 		for _, r := range inv.ringing {
 			r.enqueue(rf)
 		}
-		n.finishLocked(inv, core.LocalEvFailure, "caller left")
+		n.finishLocked(inv, core.LocalEvFailure, "CALLER_LEFT")
 	}
 	for _, inv := range sortedBySeq(s.ringing) {
 		if logout {
@@ -273,7 +278,7 @@ func (n *Node) sessionLeftLocked(s *session, logout bool) {
 		delete(s.ringing, inv)
 		if len(inv.ringing) == 0 {
 			inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: core.LocalFailurePeerOffline.String()})
-			n.finishLocked(inv, core.LocalEvFailure, "last ringing session left")
+			n.finishLocked(inv, core.LocalEvFailure, core.LocalFailurePeerOffline.String())
 		}
 	}
 }
@@ -303,6 +308,12 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 		next = core.LocalFailure
 	}
 	inv.state = next
+	reason := ""
+	if next == core.LocalFailure {
+		reason = outcome // the caller's failure reason, or CALLER_LEFT
+	}
+	n.m.outcomes.WithLabelValues(next.String(), reason).Inc()
+	n.m.pendingInvitees.Dec()
 	n.stopTimer(&inv.receipt)
 	n.stopTimer(&inv.expiry)
 	if inv.counted {

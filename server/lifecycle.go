@@ -58,7 +58,7 @@ func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	s.qmu.Unlock()
 	if lost {
 		s.log.Warn("resume refused: frames the client has not acknowledged were dropped", "ack", f.Ack, "first", first)
-		n.endSessionLocked(s, websocket.StatusPolicyViolation, "cannot resume", "resume with lost frames")
+		n.endSessionLocked(s, websocket.StatusPolicyViolation, "cannot resume", "resume_lost")
 		return errResumeFailed
 	}
 	n.stopTimer(&s.grace)
@@ -80,6 +80,7 @@ func (n *Node) logoutLocked(c *conn, rid uint64) <-chan struct{} {
 	n.leaveLocked(s, true)
 	s.replyOK(rid)
 	n.retireLocked(s)
+	n.m.sessionsEnded.WithLabelValues("logout").Inc()
 	s.detach()
 	c.sess, c.att = nil, nil
 	c.watchdog.Reset(n.cfg.LoginTimeout)
@@ -94,7 +95,7 @@ func (n *Node) detachLocked(s *session, err error) {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		if !s.ended && !s.live {
-			n.endSessionLocked(s, websocket.StatusNormalClosure, "", "grace period over")
+			n.endSessionLocked(s, websocket.StatusNormalClosure, "", "grace")
 		}
 	})
 	s.log.Info("connection lost; session kept for resume", "grace", n.cfg.ResumeGrace, "err", err)
@@ -110,6 +111,7 @@ func (n *Node) endSessionLocked(s *session, code websocket.StatusCode, reason, w
 	n.leaveLocked(s, false)
 	n.retireLocked(s)
 	s.close(code, reason)
+	n.m.sessionsEnded.WithLabelValues(why).Inc()
 	s.log.Info("session ended", "why", why)
 }
 
@@ -164,6 +166,6 @@ func (n *Node) watchTokenLocked(s *session, exp time.Time) {
 		s.expiry = nil
 		n.leaveLocked(s, true)
 		s.enqueue(&protocol.Frame{Type: protocol.TypeBye, Reason: "TOKEN_EXPIRED"})
-		n.endSessionLocked(s, websocket.StatusNormalClosure, "token expired", "token expired")
+		n.endSessionLocked(s, websocket.StatusNormalClosure, "token expired", "token_expired")
 	})
 }

@@ -168,6 +168,8 @@ type Node struct {
 	// mu guards everything below, the hub and the invitations, and every
 	// session's logged-in state. Frames are queued to sessions while it is
 	// held, so that every session sees outcomes in one order.
+	m *metrics
+
 	mu      sync.Mutex
 	closing bool
 	hub     hub
@@ -182,7 +184,8 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, hub: newHub(), invs: newInvitations()}
+	n := &Node{cfg: cfg, log: cfg.Logger, hub: newHub(), invs: newInvitations(), m: newMetrics()}
+	n.m.reg.MustRegister(n.sessionGauges()...)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if cfg.Dev {
 		n.log.Warn("DEV MODE: logins without a token are accepted for any user id; never use this in production",
@@ -191,12 +194,15 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// ServeHTTP serves the WebSocket endpoint at /ws and a health check at
-// /healthz ("ok", or 503 once shutdown has begun).
+// ServeHTTP serves the WebSocket endpoint at /ws, a health check at
+// /healthz ("ok", or 503 once shutdown has begun) and Prometheus metrics at
+// /metrics.
 func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case protocol.Path:
 		n.serveWebSocket(w, r)
+	case "/metrics":
+		n.m.handler().ServeHTTP(w, r)
 	case "/healthz":
 		n.mu.Lock()
 		closing := n.closing
@@ -262,7 +268,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		bye := &protocol.Frame{Type: protocol.TypeBye, Reason: "INTERRUPTED"}
 		for _, s := range n.hub.sessionsInOrder() {
 			s.enqueue(bye)
-			n.endSessionLocked(s, websocket.StatusGoingAway, "server shutting down", "server shutting down")
+			n.endSessionLocked(s, websocket.StatusGoingAway, "server shutting down", "shutdown")
 		}
 		for c := range n.hub.conns {
 			if c.sess == nil {

@@ -133,3 +133,13 @@ func TestTokenExpiryAndRenewal(t *testing.T) {
 	assert.Equal(t, []string{"bye TOKEN_EXPIRED"}, types(before))
 	assert.Equal(t, websocket.StatusNormalClosure, status)
 }
+
+// Acknowledging frames not yet written (a broken client) neither panics nor
+// stalls the stream: later frames still arrive.
+func TestAckBeyondTheStream(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	c := login(t, srv, "alice")
+	c.ok(&protocol.Frame{Type: protocol.TypePing, Ack: ^uint64(0)})
+	c.ok(&protocol.Frame{Type: protocol.TypePing, Ack: 1 << 40})
+	c.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"bob"}})
+}

@@ -157,6 +157,7 @@ func (s *session) replyOK(rid uint64) {
 
 func (s *session) replyError(rid uint64, err *protocol.Error) {
 	s.log.Debug("error reply", "rid", rid, "code", err.Code.String(), "err", err.Message)
+	s.n.m.errors.WithLabelValues(err.Code.String()).Inc()
 	s.enqueue(protocol.ErrorFrame(rid, err))
 }
 
@@ -200,7 +201,10 @@ func (s *session) trimLocked(seq uint64) {
 	if len(s.buf) == 0 || seq < s.buf[0].seq {
 		return
 	}
-	k := min(int(seq-s.buf[0].seq)+1, len(s.buf))
+	k := len(s.buf) // an ack past the last frame (a client's mistake) acknowledges them all
+	if d := seq - s.buf[0].seq; d < uint64(len(s.buf)) {
+		k = int(d) + 1
+	}
 	clear(s.buf[:k])
 	s.buf = s.buf[k:]
 }
@@ -228,8 +232,13 @@ func (s *session) writeLoop(a *attachment) {
 		pre := a.pre
 		a.pre = nil
 		batch = batch[:0]
-		if len(s.buf) > 0 && a.written+1 >= s.buf[0].seq {
-			batch = append(batch, s.buf[a.written+1-s.buf[0].seq:]...)
+		if len(s.buf) > 0 {
+			// Frames acknowledged before they were written (a client's
+			// mistake) are gone: write what is left.
+			first := max(a.written+1, s.buf[0].seq)
+			if k := first - s.buf[0].seq; k < uint64(len(s.buf)) {
+				batch = append(batch, s.buf[k:]...)
+			}
 		}
 		stop, closing, code, reason := a.stop, a.closing.Load(), a.code, a.reason
 		s.qmu.Unlock()

@@ -1,0 +1,99 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the node's Prometheus metrics, served at /metrics. Each node
+// has its own registry, so several nodes in one process (tests) do not clash.
+type metrics struct {
+	reg *prometheus.Registry
+
+	logins          *prometheus.CounterVec // result: ok or the error code name
+	resumes         *prometheus.CounterVec // result: ok or the error code name
+	sessionsEnded   *prometheus.CounterVec // why
+	frames          prometheus.Counter
+	errors          *prometheus.CounterVec // code: the error code name
+	rateLimited     prometheus.Counter
+	invitations     prometheus.Counter     // created
+	outcomes        *prometheus.CounterVec // state, reason
+	receiptLatency  prometheus.Histogram   // send to the first ack
+	answerLatency   *prometheus.HistogramVec
+	pendingInvitees prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
+	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rtmcall_logins_total",
+		Help: "Login requests by result: ok or the error code name."}, []string{"result"})
+	m.resumes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rtmcall_resumes_total",
+		Help: "Resume requests by result: ok or the error code name."}, []string{"result"})
+	m.sessionsEnded = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rtmcall_sessions_ended_total",
+		Help: "Sessions ended, by why: logout, closed, grace, token_expired, banned, too_slow, shutdown, resume_lost."}, []string{"why"})
+	m.frames = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_frames_received_total",
+		Help: "Frames received from clients, valid or not."})
+	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rtmcall_error_replies_total",
+		Help: "Error frames sent, by code name."}, []string{"code"})
+	m.rateLimited = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_rate_limited_total",
+		Help: "Frames rejected by the per-connection rate limit."})
+	m.invitations = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_invitations_total",
+		Help: "Invitations created by send."})
+	m.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rtmcall_invitation_outcomes_total",
+		Help: "Ended invitations by the caller's terminal state and, for FAILURE, the reason."}, []string{"state", "reason"})
+	m.receiptLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rtmcall_invitation_receipt_seconds",
+		Help: "From send to the first callee device's acknowledgement.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)})
+	m.answerLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rtmcall_invitation_answer_seconds",
+		Help: "From send to the answer, by answer: accepted, refused, canceled.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 18)},
+		[]string{"answer"})
+	m.pendingInvitees = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rtmcall_invitations_pending",
+		Help: "Invitations not yet ended."})
+	for _, c := range []prometheus.Collector{m.logins, m.resumes, m.sessionsEnded, m.frames,
+		m.errors, m.rateLimited, m.invitations, m.outcomes, m.receiptLatency, m.answerLatency, m.pendingInvitees,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		f(c)
+	}
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+func since(t time.Time) float64 { return time.Since(t).Seconds() }
+
+// sessionGauges count connections and sessions when scraped, under the
+// node's lock, rather than keeping counts in step on every change.
+func (n *Node) sessionGauges() []prometheus.Collector {
+	count := func(f func() int) func() float64 {
+		return func() float64 {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return float64(f())
+		}
+	}
+	sessions := func(live bool) func() int {
+		return func() int {
+			k := 0
+			for _, s := range n.hub.sessions {
+				if s.live == live {
+					k++
+				}
+			}
+			return k
+		}
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rtmcall_connections",
+			Help: "Open WebSocket connections, logged in or not."}, count(func() int { return len(n.hub.conns) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rtmcall_sessions_attached",
+			Help: "Sessions with a connection."}, count(sessions(true))),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rtmcall_sessions_detached",
+			Help: "Sessions whose connection dropped, within their grace period."}, count(sessions(false))),
+	}
+}
