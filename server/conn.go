@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -117,6 +118,10 @@ func (c *conn) readLoop() error {
 // handle carries out one frame from the client and queues its reply.
 func (c *conn) handle(typ websocket.MessageType, data []byte, now time.Time) {
 	c.n.m.frames.Inc()
+	if c.solicited(typ, data) {
+		c.dispatchFrame(data)
+		return
+	}
 	if ok, abuse := c.limiter.take(now); !ok {
 		c.n.m.rateLimited.Inc()
 		if abuse {
@@ -132,6 +137,32 @@ func (c *conn) handle(typ websocket.MessageType, data []byte, now time.Time) {
 		c.replyError(0, errBinaryFrame)
 		return
 	}
+	c.dispatchFrame(data)
+}
+
+// solicited reports whether the frame is the ack of an invite this
+// session was sent, which the rate limit does not count, and spends the
+// credit. The frame is only peeked at: dispatchFrame validates it.
+func (c *conn) solicited(typ websocket.MessageType, data []byte) bool {
+	s := c.sess
+	if s == nil || typ != websocket.MessageText || !bytes.Contains(data, []byte(`"ack"`)) {
+		return false
+	}
+	var peek struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(data, &peek) != nil || peek.Type != protocol.TypeAck {
+		return false
+	}
+	if s.ackCredits.Add(-1) < 0 {
+		s.ackCredits.Add(1)
+		return false
+	}
+	return true
+}
+
+// dispatchFrame decodes, checks and carries out one text frame.
+func (c *conn) dispatchFrame(data []byte) {
 	f, err := protocol.Decode(data)
 	if err != nil {
 		rid := ridOf(data)

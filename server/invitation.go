@@ -130,6 +130,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		inv.ringing = append(inv.ringing, t)
 		inv.rung[t] = struct{}{}
 		t.ringing[inv] = struct{}{}
+		t.ackCredits.Add(1)
 		t.enqueue(invite)
 	}
 	s.outgoing[inv] = struct{}{}

@@ -43,6 +43,11 @@ type session struct {
 	outgoing map[*invitation]struct{} // pending invitations this session sent
 	ringing  map[*invitation]struct{} // pending invitations ringing this session
 	lastRID  uint64                   // the last request carried out, for resume
+
+	// ackCredits counts invites sent and not yet acknowledged: their acks
+	// are the server's own asking and do not count against the rate limit,
+	// so that a flood of invitations cannot get the callee banned.
+	ackCredits atomic.Int64
 	grace    *time.Timer              // ends the session while detached
 	expiry   *time.Timer              // ends the session when its token expires
 
