@@ -48,8 +48,8 @@ type session struct {
 	// are the server's own asking and do not count against the rate limit,
 	// so that a flood of invitations cannot get the callee banned.
 	ackCredits atomic.Int64
-	grace    *time.Timer              // ends the session while detached
-	expiry   *time.Timer              // ends the session when its token expires
+	grace      *time.Timer // ends the session while detached
+	expiry     *time.Timer // ends the session when its token expires
 
 	// The stream. qmu is taken under Node.mu, never the reverse.
 	qmu        sync.Mutex
