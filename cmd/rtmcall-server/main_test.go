@@ -147,6 +147,12 @@ func TestTokenRoundTrip(t *testing.T) {
 	assert.Equal(t, protocol.TypeOK, reply.Type, "%+v", reply)
 
 	stop()
+	_, data, err := ws.Read(dctx)
+	require.NoError(t, err)
+	var bye protocol.Frame
+	require.NoError(t, json.Unmarshal(data, &bye))
+	assert.Equal(t, protocol.TypeBye, bye.Type, "the session is told it ends")
+	assert.Equal(t, "INTERRUPTED", bye.Reason)
 	_, _, err = ws.Read(dctx)
 	assert.Equal(t, websocket.StatusGoingAway, websocket.CloseStatus(err), "%v", err)
 	require.NoError(t, <-served)
