@@ -499,9 +499,22 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 	n.cl.calls[corr] = c
 	n.tell(owner, &message{K: kindRequest, Corr: corr, Sess: s.id, F: f})
 	n.mu.Unlock()
+	// A live owner answers at once; a dead one is declared so within
+	// PeerTimeout and the request answered then. Past twice that, the
+	// message was lost: say so rather than wait for ever.
+	t := time.NewTimer(2 * n.cfg.PeerTimeout)
+	defer t.Stop()
 	select {
 	case <-c.done:
 	case <-n.ctx.Done():
+	case <-t.C:
+		n.mu.Lock()
+		if n.cl.calls[corr] == c {
+			delete(n.cl.calls, corr)
+			n.log.Warn("no answer from the invitation's node", "inv", f.Inv, "peer", owner, "session", s.id)
+			n.replyLocked(c, protocol.ErrorFrame(f.RID, errNoAnswer))
+		}
+		n.mu.Unlock()
 	}
 }
 
