@@ -101,7 +101,7 @@ func startNATSServer(cfg NATSConfig) (*natsserver.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: NATS Listen %q: %v", ErrInvalidConfig, listen, err)
 	}
-	opts := &natsserver.Options{Host: host, Port: port, NoLog: true, NoSigs: true, ServerName: "rtmcall-" + strings.ReplaceAll(listen, ":", "-")}
+	opts := &natsserver.Options{Host: host, Port: port, NoLog: true, NoSigs: true}
 	if cfg.ClusterListen != "" {
 		ch, cp, err := splitHostPort(cfg.ClusterListen)
 		if err != nil {
@@ -111,9 +111,11 @@ func startNATSServer(cfg NATSConfig) (*natsserver.Server, error) {
 		if opts.Cluster.Name == "" {
 			opts.Cluster.Name = "rtmcall"
 		}
-		opts.Routes = natsserver.RoutesFromStr(strings.Join(cfg.Routes, ","))
-		if len(opts.Routes) != len(cfg.Routes) {
-			return nil, fmt.Errorf("%w: NATS Routes %q", ErrInvalidConfig, cfg.Routes)
+		if len(cfg.Routes) > 0 {
+			opts.Routes = natsserver.RoutesFromStr(strings.Join(cfg.Routes, ","))
+			if len(opts.Routes) != len(cfg.Routes) {
+				return nil, fmt.Errorf("%w: NATS Routes %q", ErrInvalidConfig, cfg.Routes)
+			}
 		}
 	} else if len(cfg.Routes) > 0 {
 		return nil, fmt.Errorf("%w: NATS Routes need a ClusterListen address", ErrInvalidConfig)
