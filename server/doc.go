@@ -6,20 +6,16 @@
 //
 //   - [Node] (node.go) holds the configuration, serves HTTP (/ws and /healthz)
 //     and shuts everything down.
-//
 //   - The hub (hub.go) knows who is connected: the logged-in sessions of each
 //     user, presence, and presence subscriptions.
-//
 //   - A session (session.go) is one WebSocket connection: one read loop that
 //     decodes, rate-limits and dispatches frames, and one writer goroutine
 //     draining a bounded outbound queue.
-//
 //   - Invitations (invitation.go) decide every outcome. The node's single
 //     mutex guards the hub and the invitations; every frame an outcome
 //     produces is queued to its sessions while that mutex is held, so all
 //     sessions see outcomes in the same order, and a request's events are
 //     queued before its reply.
-//
 //   - The broker (broker.go) carries what crosses nodes: nothing for a node
 //     alone (memoryBroker), NATS for a cluster (natsbroker.go). cluster.go
 //     defines the messages: membership, the directory of every session,
