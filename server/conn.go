@@ -24,7 +24,7 @@ const writeTimeout = 10 * time.Second
 // from then on the session's stream owns the writing (see session).
 type conn struct {
 	n       *Node
-	ws      *websocket.Conn
+	ws      wsConn
 	remote  string
 	log     *slog.Logger
 	limiter bucket // read loop only
@@ -34,6 +34,9 @@ type conn struct {
 	// without the lock and others read them with it.
 	sess *session
 	att  *attachment
+	// relay is set, by the read loop, once the connection resumed a session
+	// of another node: its frames then go there (relay.go).
+	relay *relay
 
 	// watchdog drops a connection that does not log in within LoginTimeout
 	// or, logged in, sends nothing for IdleTimeout. Reset on every frame.
@@ -41,7 +44,7 @@ type conn struct {
 	expired  atomic.Bool
 }
 
-func newConn(n *Node, ws *websocket.Conn, remote string) *conn {
+func newConn(n *Node, ws wsConn, remote string) *conn {
 	return &conn{n: n, ws: ws, remote: remote, log: n.log.With("remote", remote),
 		limiter: newBucket(n.cfg.RateLimit, n.cfg.RateBurst, time.Now())}
 }
@@ -64,9 +67,15 @@ func (c *conn) run() {
 
 	err := c.readLoop()
 	c.watchdog.Stop()
+	if c.relay != nil {
+		c.relay.end(err)
+	}
 
 	n.mu.Lock()
 	delete(n.hub.conns, c)
+	if v, ok := c.ws.(*vconn); ok && n.cl.vconns[v.key] == v {
+		delete(n.cl.vconns, v.key)
+	}
 	var writer <-chan struct{}
 	if s := c.sess; s != nil && s.attachedTo(c.att) {
 		if c.resumable(err) {
@@ -104,6 +113,10 @@ func (c *conn) readLoop() error {
 		typ, data, err := c.ws.Read(c.n.ctx)
 		if err != nil {
 			return err
+		}
+		if c.relay != nil {
+			c.relay.in(typ, data)
+			continue
 		}
 		if c.att != nil && c.att.closing.Load() {
 			continue // read on, so that the close handshake completes
@@ -177,6 +190,12 @@ func (c *conn) dispatchFrame(data []byte) {
 		return
 	}
 	c.log.Debug("request", "type", f.Type, "rid", f.RID, "inv", f.Inv, "user", c.user())
+	if f.Type == protocol.TypeResume && c.sess == nil {
+		if node := ownerOf(f.Session); node != c.n.id && node != "" {
+			c.startRelay(node, f, data)
+			return
+		}
+	}
 	c.dispatch(f)
 }
 
@@ -225,6 +244,13 @@ func (c *conn) dispatch(f *protocol.Frame) {
 	if f.Type == protocol.TypeRenew {
 		n.renew(s, f)
 		return
+	}
+	switch f.Type {
+	case protocol.TypeAck, protocol.TypeAccept, protocol.TypeRefuse:
+		if owner := ownerOf(f.Inv); owner != n.id && owner != "" {
+			n.forward(s, f) // the owner decides; the read loop waits for its reply
+			return
+		}
 	}
 	n.mu.Lock()
 	if f.Type == protocol.TypeLogout {

@@ -16,6 +16,12 @@
 //     produces is queued to its sessions while that mutex is held, so all
 //     sessions see outcomes in the same order, and a request's events are
 //     queued before its reply.
+//   - The broker (broker.go) carries what crosses nodes: nothing for a node
+//     alone (memoryBroker), NATS for a cluster (natsbroker.go). cluster.go
+//     defines the messages: membership, the directory of every session,
+//     invitation frames routed through the node of each session, requests
+//     forwarded to the invitation's owner, and node death; relay.go relays a
+//     client that resumes through another node. docs/CLUSTER.md explains.
 //
 // Authentication (auth.go) verifies HS256 JWTs; [IssueToken] makes them.
 // Package rtmcalltest starts a Node on a loopback listener for tests.

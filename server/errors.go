@@ -25,4 +25,5 @@ var (
 	errShuttingDown = protocol.Errorf(protocol.CodeShuttingDown, "the server is shutting down")
 	errBinaryFrame  = protocol.Errorf(protocol.CodeMalformedFrame, "binary frames are not accepted: send JSON text frames")
 	errResumeFailed = protocol.Errorf(protocol.CodeResumeFailed, "no session to resume: unknown, ended, or wrong key; log in again")
+	errNoAnswer     = protocol.Errorf(protocol.CodeUnknown, "the node that owns the invitation did not answer; it may have ended")
 )

@@ -51,12 +51,8 @@ func (h *hub) remove(s *session) {
 	}
 }
 
-// online reports whether user has a session, attached or within its grace
-// period: invitations to it ring, and queries say true.
-func (h *hub) online(user string) bool { return len(h.users[user]) > 0 }
-
-// status is user's presence: ONLINE with an attached session, UNREACHABLE
-// with only sessions whose connection dropped, OFFLINE with none.
+// status is user's presence on this node: ONLINE with an attached session,
+// UNREACHABLE with only sessions whose connection dropped, OFFLINE with none.
 func (h *hub) status(user string) core.PeerStatus {
 	set := h.users[user]
 	for s := range set {
@@ -173,12 +169,30 @@ func sortedSessions(set map[*session]struct{}) []*session {
 	return out
 }
 
+// statusLocked is user's presence in the whole cluster: the best of its
+// status on this node and on the others, as the directory knows them.
+// A user with a session anywhere, attached or not, is rung by invitations
+// and answers true to queries.
+func (n *Node) statusLocked(user string) core.PeerStatus {
+	st := n.hub.status(user)
+	if st == core.PeerOnline {
+		return st
+	}
+	for r := range n.cl.users[user] {
+		if r.live {
+			return core.PeerOnline
+		}
+		st = core.PeerUnreachable
+	}
+	return st
+}
+
 // presenceLocked runs change and tells user's subscribers if it changed
 // user's status.
 func (n *Node) presenceLocked(user string, change func()) {
-	before := n.hub.status(user)
+	before := n.statusLocked(user)
 	change()
-	if after := n.hub.status(user); after != before {
+	if after := n.statusLocked(user); after != before {
 		n.hub.notify(user, after)
 	}
 }
@@ -202,7 +216,7 @@ func dedup(ids []string) []string {
 func (n *Node) queryLocked(s *session, rid uint64, ids []string) {
 	online := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		online[id] = n.hub.online(id)
+		online[id] = n.statusLocked(id) != core.PeerOffline
 	}
 	s.enqueue(&protocol.Frame{Type: protocol.TypeOK, RID: rid, Online: online})
 }
@@ -219,7 +233,7 @@ func (n *Node) subscribeLocked(s *session, rid uint64, ids []string) {
 	s.replyOK(rid)
 	status := make(map[string]string, len(ids))
 	for _, id := range ids {
-		status[id] = n.hub.status(id).String()
+		status[id] = n.statusLocked(id).String()
 	}
 	s.enqueue(&protocol.Frame{Type: protocol.TypePresence, Status: status})
 }

@@ -2,8 +2,6 @@ package server
 
 import (
 	"cmp"
-	"crypto/rand"
-	"encoding/hex"
 	"slices"
 	"time"
 
@@ -11,10 +9,10 @@ import (
 	"github.com/rtmcall/rtmcall/core/protocol"
 )
 
-// invitation is one call invitation, owned by the node. Its state moves
-// along the edges of core.NextLocal, the machine the caller's client runs,
-// so that both ends agree on what may follow what. Every field is guarded
-// by Node.mu.
+// invitation is one call invitation, owned by the node of the caller's
+// session (the session never moves: relay.go). Its state moves along the
+// edges of core.NextLocal, the machine the caller's client runs, so that
+// both ends agree on what may follow what. Every field is guarded by Node.mu.
 type invitation struct {
 	id         string
 	seq        uint64
@@ -27,9 +25,9 @@ type invitation struct {
 	timeout    time.Duration
 	created    time.Time
 
-	ringing []*session            // sessions still ringing, in the order they were rung
-	rung    map[*session]struct{} // every session the invite was sent to
-	counted bool                  // counted in invitations.pending
+	ringing []party             // sessions still ringing, in the order they were rung
+	rung    map[string]struct{} // the id of every session the invite was sent to
+	counted bool                // counted in invitations.pending
 
 	receipt *time.Timer // PEER_NO_RESPONSE unless a ringing session acks
 	expiry  *time.Timer // INVITATION_EXPIRE unless answered
@@ -37,8 +35,34 @@ type invitation struct {
 	ended time.Time // when it ended; it is then a tombstone until ended+TombstoneTTL
 }
 
-// isRinging reports whether s is still ringing for inv.
-func (inv *invitation) isRinging(s *session) bool { return slices.Contains(inv.ringing, s) }
+// party is a session an invitation rings: a *session of this node, or a
+// *remoteSession whose frames go through its own node, in the order they
+// are queued here.
+type party interface {
+	sessionID() string
+	enqueue(f *protocol.Frame)
+}
+
+// requester is a party that made a request on an invitation: a local
+// session, or a remoteRequest forwarded by the party's node.
+type requester interface {
+	party
+	replyOK(rid uint64)
+	replyError(rid uint64, err *protocol.Error)
+}
+
+// isRinging reports whether the session with id sid is still ringing for inv.
+func (inv *invitation) isRinging(sid string) bool {
+	return slices.ContainsFunc(inv.ringing, func(p party) bool { return p.sessionID() == sid })
+}
+
+// stopRinging takes the session with id sid out of inv's ringing parties
+// and reports whether it was one.
+func (inv *invitation) stopRinging(sid string) bool {
+	k := len(inv.ringing)
+	inv.ringing = slices.DeleteFunc(inv.ringing, func(p party) bool { return p.sessionID() == sid })
+	return len(inv.ringing) < k
+}
 
 // invitations is the node's table of invitations, pending and ended.
 type invitations struct {
@@ -61,11 +85,11 @@ func (t *invitations) sweep(now time.Time, ttl time.Duration) {
 	t.tombs = t.tombs[i:]
 }
 
-// newInvitationID returns 16 random bytes as 32 lowercase hex characters.
-func newInvitationID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// newInvitationID returns 32 lowercase hex characters: the owner node's
+// id (8), so that any node routes requests on the invitation without a
+// lookup, then 12 random bytes (96 bits: unguessable).
+func newInvitationID(node string) string {
+	return node + randomHex(invitationRandomBytes)
 }
 
 // The invitation requests. Each is called with Node.mu held by a logged-in
@@ -99,10 +123,10 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		channel:    f.Channel,
 		timeout:    timeout,
 		created:    now,
-		rung:       make(map[*session]struct{}),
+		rung:       make(map[string]struct{}),
 	}
 	for {
-		inv.id = newInvitationID()
+		inv.id = newInvitationID(n.id)
 		if _, dup := n.invs.byID[inv.id]; !dup {
 			break
 		}
@@ -114,7 +138,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	ok := &protocol.Frame{Type: protocol.TypeOK, RID: f.RID, Inv: inv.id, Timeout: timeout.Milliseconds()}
 	log := n.log.With("inv", inv.id, "caller", inv.callerUser, "callee", inv.callee, "session", s.id)
 
-	targets := n.hub.sessionsOf(f.Callee)
+	targets := n.partiesOfLocked(f.Callee)
 	if len(targets) == 0 {
 		// The reply first, so that the client knows the id the failure is about.
 		s.enqueue(ok)
@@ -128,9 +152,11 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		Content: inv.content, Channel: inv.channel, Timeout: timeout.Milliseconds()}
 	for _, t := range targets {
 		inv.ringing = append(inv.ringing, t)
-		inv.rung[t] = struct{}{}
-		t.ringing[inv] = struct{}{}
-		t.ackCredits.Add(1)
+		inv.rung[t.sessionID()] = struct{}{}
+		if t, ok := t.(*session); ok { // a remote session's node does this itself
+			t.ringing[inv] = struct{}{}
+			t.ackCredits.Add(1)
+		}
 		t.enqueue(invite)
 	}
 	s.outgoing[inv] = struct{}{}
@@ -147,14 +173,15 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 // accept and refuse. Anyone else gets NOT_YOURS whether or not the id
 // exists. An ended invitation, or one that stopped ringing s, gets
 // ALREADY_END.
-func (n *Node) lookupLocked(s *session, typ, id string) (*invitation, *protocol.Error) {
+func (n *Node) lookupLocked(s party, typ, id string) (*invitation, *protocol.Error) {
 	n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
 	inv := n.invs.byID[id]
 	if inv == nil {
 		return nil, errNotYours
 	}
+	sid := s.sessionID()
 	if typ == protocol.TypeCancel {
-		if inv.caller != s {
+		if inv.caller.id != sid {
 			return nil, errNotYours
 		}
 		if inv.state.Ended() {
@@ -162,10 +189,10 @@ func (n *Node) lookupLocked(s *session, typ, id string) (*invitation, *protocol.
 		}
 		return inv, nil
 	}
-	if _, ok := inv.rung[s]; !ok {
+	if _, ok := inv.rung[sid]; !ok {
 		return nil, errNotYours
 	}
-	if inv.state.Ended() || !inv.isRinging(s) {
+	if inv.state.Ended() || !inv.isRinging(sid) {
 		return nil, errAlreadyEnd
 	}
 	return inv, nil
@@ -187,7 +214,7 @@ func (n *Node) cancelLocked(s *session, f *protocol.Frame) {
 	s.replyOK(f.RID)
 }
 
-func (n *Node) ackLocked(s *session, f *protocol.Frame) {
+func (n *Node) ackLocked(s requester, f *protocol.Frame) {
 	inv, err := n.lookupLocked(s, f.Type, f.Inv)
 	if err != nil {
 		s.replyError(f.RID, err)
@@ -198,13 +225,13 @@ func (n *Node) ackLocked(s *session, f *protocol.Frame) {
 		n.m.receiptLatency.Observe(since(inv.created))
 		n.stopTimer(&inv.receipt)
 		inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv.id})
-		n.log.Debug("invitation received", "inv", inv.id, "session", s.id)
+		n.log.Debug("invitation received", "inv", inv.id, "session", s.sessionID())
 	}
 	s.replyOK(f.RID)
 }
 
 // answerLocked carries out accept and refuse: the first answer wins.
-func (n *Node) answerLocked(s *session, f *protocol.Frame) {
+func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 	inv, err := n.lookupLocked(s, f.Type, f.Inv)
 	if err != nil {
 		s.replyError(f.RID, err)
@@ -218,12 +245,12 @@ func (n *Node) answerLocked(s *session, f *protocol.Frame) {
 	inv.caller.enqueue(&protocol.Frame{Type: local, Inv: inv.id, Response: f.Response})
 	elsewhere := &protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: inv.id, Reason: core.RemoteFailureAnsweredElsewhere.String()}
 	for _, r := range inv.ringing {
-		if r != s {
+		if r.sessionID() != s.sessionID() {
 			r.enqueue(elsewhere)
 		}
 	}
 	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
-	n.finishLocked(inv, ev, ev.String()+" by session "+s.id)
+	n.finishLocked(inv, ev, ev.String()+" by session "+s.sessionID())
 	s.replyOK(f.RID)
 }
 
@@ -275,13 +302,27 @@ func (n *Node) sessionLeftLocked(s *session, logout bool) {
 		if logout {
 			s.enqueue(&protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: inv.id, Reason: core.RemoteFailureUnknown.String()})
 		}
-		inv.ringing = slices.DeleteFunc(inv.ringing, func(r *session) bool { return r == s })
 		delete(s.ringing, inv)
-		if len(inv.ringing) == 0 {
-			inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: core.LocalFailurePeerOffline.String()})
-			n.finishLocked(inv, core.LocalEvFailure, core.LocalFailurePeerOffline.String())
-		}
+		n.stoppedRingingLocked(inv, s.id)
 	}
+	for _, id := range s.remoteRingingInOrder() {
+		if logout {
+			s.enqueue(&protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: id, Reason: core.RemoteFailureUnknown.String()})
+		}
+		delete(s.remoteRinging, id)
+		n.tell(ownerOf(id), &message{K: kindLeft, Sess: s.id, Inv: id})
+	}
+}
+
+// stoppedRingingLocked takes the session with id sid out of inv's ringing
+// sessions; when it was the last one, the invitation fails with
+// PEER_OFFLINE.
+func (n *Node) stoppedRingingLocked(inv *invitation, sid string) {
+	if inv.state.Ended() || !inv.stopRinging(sid) || len(inv.ringing) > 0 {
+		return
+	}
+	inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: core.LocalFailurePeerOffline.String()})
+	n.finishLocked(inv, core.LocalEvFailure, core.LocalFailurePeerOffline.String())
 }
 
 // endAllLocked ends every pending invitation with UNKNOWN on both sides
@@ -296,6 +337,16 @@ func (n *Node) endAllLocked() {
 	slices.SortFunc(pending, func(a, b *invitation) int { return cmp.Compare(a.seq, b.seq) })
 	for _, inv := range pending {
 		n.failLocked(inv, core.LocalFailureUnknown, core.RemoteFailureUnknown)
+	}
+	// Invitations of other nodes ringing sessions here go on ringing their
+	// other sessions; these ones leave.
+	rf := core.RemoteFailureUnknown.String()
+	for _, s := range n.hub.sessionsInOrder() {
+		for _, id := range s.remoteRingingInOrder() {
+			s.enqueue(&protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: id, Reason: rf})
+			delete(s.remoteRinging, id)
+			n.tell(ownerOf(id), &message{K: kindLeft, Sess: s.id, Inv: id})
+		}
 	}
 }
 
@@ -325,7 +376,9 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	}
 	delete(inv.caller.outgoing, inv)
 	for _, r := range inv.ringing {
-		delete(r.ringing, inv)
+		if r, ok := r.(*session); ok {
+			delete(r.ringing, inv)
+		}
 	}
 	inv.ringing = nil
 	inv.content = ""

@@ -31,6 +31,7 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 		n.hub.add(s)
 		c.sess, c.att = s, s.attach(c.ws, 0)
 	})
+	n.announceLocked(s)
 	s.enqueue(&protocol.Frame{Type: protocol.TypeOK, RID: f.RID, User: s.user, Session: s.id, Key: s.key,
 		Grace: n.cfg.ResumeGrace.Milliseconds(), Heartbeat: n.cfg.Heartbeat.Milliseconds()})
 	s.lastRID = f.RID
@@ -67,6 +68,7 @@ func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	n.presenceLocked(s.user, func() {
 		c.sess, c.att = s, s.attach(c.ws, f.Ack, reply)
 	})
+	n.announceLocked(s)
 	c.watchdog.Reset(n.cfg.IdleTimeout)
 	s.log.Info("resumed", "remote", c.remote, "ack", f.Ack, "last_rid", s.lastRID)
 	return nil
@@ -91,6 +93,7 @@ func (n *Node) logoutLocked(c *conn, rid uint64) <-chan struct{} {
 // detachLocked keeps s for ResumeGrace after its connection dropped.
 func (n *Node) detachLocked(s *session, err error) {
 	n.presenceLocked(s.user, func() { s.detach() })
+	n.announceLocked(s)
 	s.grace = n.afterFunc(n.cfg.ResumeGrace, func() {
 		n.mu.Lock()
 		defer n.mu.Unlock()
@@ -132,6 +135,7 @@ func (n *Node) retireLocked(s *session) {
 		n.hub.remove(s)
 		s.live = false
 	})
+	n.announceLocked(s)
 }
 
 // renew replaces s's token: same user, a later expiry.

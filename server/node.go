@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -27,6 +28,8 @@ const (
 	DefaultResumeGrace       = 30 * time.Second
 	DefaultHeartbeat         = 10 * time.Second
 	DefaultLoginTimeout      = 10 * time.Second
+	DefaultPeerHeartbeat     = time.Second
+	DefaultPeerTimeout       = 3 * time.Second
 )
 
 // devOrigins are the browser origins dev mode allows besides Config.Origins
@@ -77,6 +80,21 @@ type Config struct {
 	LoginTimeout time.Duration
 	// Logger receives the node's structured logs; nil means slog.Default().
 	Logger *slog.Logger
+
+	// NodeID names the node in its cluster: 8 lowercase hex characters,
+	// which start the ids of its sessions and invitations. Empty: random.
+	NodeID string
+	// NATS makes the node one of a cluster (docs/CLUSTER.md): nodes share
+	// presence, invitations and sessions through NATS. Nil: a single node,
+	// which needs nothing external.
+	NATS *NATSConfig
+	// Broker, when set, is the cluster's transport instead of NATS.
+	Broker Broker
+	// PeerHeartbeat is how often a node of a cluster tells the others it is
+	// alive; PeerTimeout, how long a silent node has before the others
+	// declare it dead and end what they shared with it.
+	PeerHeartbeat time.Duration
+	PeerTimeout   time.Duration
 }
 
 // withDefaults checks c and fills its zero fields.
@@ -104,6 +122,10 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("MaxPendingPerUser %d is negative", c.MaxPendingPerUser)
 	case c.ResumeGrace < 0 || c.Heartbeat < 0 || c.IdleTimeout < 0 || c.LoginTimeout < 0:
 		return bad("ResumeGrace, Heartbeat, IdleTimeout and LoginTimeout must not be negative")
+	case c.PeerHeartbeat < 0 || c.PeerTimeout < 0:
+		return bad("PeerHeartbeat and PeerTimeout must not be negative")
+	case c.NodeID != "" && !isNodeID(c.NodeID):
+		return bad("NodeID %q is not 8 lowercase hex characters", c.NodeID)
 	}
 	for _, p := range c.Origins {
 		if _, err := path.Match(p, ""); err != nil {
@@ -143,6 +165,18 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.NodeID == "" {
+		c.NodeID = randomHex(nodeIDBytes)
+	}
+	if c.PeerHeartbeat == 0 {
+		c.PeerHeartbeat = DefaultPeerHeartbeat
+	}
+	if c.PeerTimeout == 0 {
+		c.PeerTimeout = max(DefaultPeerTimeout, 2*c.PeerHeartbeat)
+	}
+	if c.PeerTimeout <= c.PeerHeartbeat {
+		return bad("PeerTimeout %v must be longer than PeerHeartbeat %v", c.PeerTimeout, c.PeerHeartbeat)
+	}
 	c.Secret = slices.Clone(c.Secret)
 	c.Origins = slices.Clone(c.Origins)
 	if c.Dev {
@@ -170,23 +204,50 @@ type Node struct {
 	// held, so that every session sees outcomes in one order.
 	m *metrics
 
+	// id names the node in its cluster; inc tells this run of it from a
+	// previous one with the same id. broker carries what crosses nodes.
+	id     string
+	inc    string
+	broker Broker
+
 	mu      sync.Mutex
 	closing bool
 	hub     hub
 	invs    invitations
-	nextSeq uint64 // session and invitation sequence numbers, for stable ordering
+	cl      cluster // the other nodes
+	nextSeq uint64  // session and invitation sequence numbers, for stable ordering
 }
 
 // New returns a Node for cfg. It fails with ErrNoSecret when there is no
 // secret and Dev is off, and with ErrInvalidConfig for values out of range.
+// With cfg.NATS or cfg.Broker, the node joins its cluster: it connects (or
+// starts its embedded NATS server) and says hello; it fails if it cannot.
 func New(cfg Config) (*Node, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, hub: newHub(), invs: newInvitations(), m: newMetrics()}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), hub: newHub(), invs: newInvitations(), m: newMetrics(),
+		id: cfg.NodeID, inc: randomHex(8), cl: newCluster()}
+	alone := false
+	switch {
+	case cfg.Broker != nil:
+		n.broker = cfg.Broker
+	case cfg.NATS != nil:
+		b, err := newNATSBroker(*cfg.NATS, n.log)
+		if err != nil {
+			return nil, err
+		}
+		n.broker = b
+	default:
+		n.broker, alone = &memoryBroker{}, true
+	}
 	n.m.reg.MustRegister(n.sessionGauges()...)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.startCluster(alone); err != nil {
+		n.cancel()
+		return nil, errors.Join(fmt.Errorf("failed to join the cluster: %w", err), n.broker.Close(context.Background()))
+	}
 	if cfg.Dev {
 		n.log.Warn("DEV MODE: logins without a token are accepted for any user id; never use this in production",
 			"token_checked_when_given", len(cfg.Secret) > 0, "origins", cfg.Origins)
@@ -271,7 +332,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.endSessionLocked(s, websocket.StatusGoingAway, "server shutting down", "shutdown")
 		}
 		for c := range n.hub.conns {
-			if c.sess == nil {
+			switch {
+			case c.relay != nil:
+				c.ws.CloseNow() // the session is on another node: the client resumes elsewhere
+			case c.sess == nil:
 				go c.ws.Close(websocket.StatusGoingAway, "server shutting down")
 			}
 		}
@@ -283,16 +347,33 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.wg.Wait()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		n.cancel()
 		n.log.Info("shut down")
-		return nil
 	case <-ctx.Done():
 		n.cancel() // unblocks every read and write: connections close at once
 		n.log.Warn("shutdown deadline passed; connections closed without handshake", "err", ctx.Err())
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	n.cancel()
+	if cerr := n.stopCluster(ctx); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("failed to leave the cluster: %w", cerr))
+	}
+	return err
+}
+
+// isNodeID reports whether id is 8 lowercase hex characters.
+func isNodeID(id string) bool {
+	if len(id) != 2*nodeIDBytes {
+		return false
+	}
+	for _, r := range id {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // nextSeqLocked numbers sessions and invitations in creation order.

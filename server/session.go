@@ -42,7 +42,11 @@ type session struct {
 	ended    bool                     // gone for good
 	outgoing map[*invitation]struct{} // pending invitations this session sent
 	ringing  map[*invitation]struct{} // pending invitations ringing this session
-	lastRID  uint64                   // the last request carried out, for resume
+	// remoteRinging are the pending invitations of other nodes ringing this
+	// session, by id, with the order they were rung in: their owner is told
+	// when the session leaves.
+	remoteRinging map[string]uint64
+	lastRID       uint64 // the last request carried out, for resume
 
 	// ackCredits counts invites sent and not yet acknowledged: their acks
 	// are the server's own asking and do not count against the rate limit,
@@ -68,7 +72,7 @@ type entry struct {
 // attachment is one connection's turn at writing a session's stream: its
 // writer goroutine writes frames in seq order after the ones the client has.
 type attachment struct {
-	ws      *websocket.Conn
+	ws      wsConn
 	wake    chan struct{} // one slot
 	done    chan struct{} // closed when the writer returns
 	written uint64        // the last seq written; the writer's own once started
@@ -81,16 +85,35 @@ type attachment struct {
 	reason string
 }
 
+// wsConn is what a session and a connection need of a WebSocket: a
+// *websocket.Conn, or a vconn for a client connected to another node (relay.go).
+type wsConn interface {
+	Read(ctx context.Context) (websocket.MessageType, []byte, error)
+	Write(ctx context.Context, typ websocket.MessageType, data []byte) error
+	Close(code websocket.StatusCode, reason string) error
+	CloseNow() error
+}
+
+var _ wsConn = (*websocket.Conn)(nil)
+
+// newSession makes a session of user. Its id starts with the node's id, so
+// that a resume reaching another node finds the session's node.
 func newSession(n *Node, user string) *session {
 	s := &session{
-		n:        n,
-		id:       randomHex(8),
-		key:      randomHex(16),
-		order:    n.nextSeqLocked(),
-		user:     user,
-		outgoing: make(map[*invitation]struct{}),
-		ringing:  make(map[*invitation]struct{}),
-		nextSeq:  1,
+		n:             n,
+		key:           randomHex(16),
+		order:         n.nextSeqLocked(),
+		user:          user,
+		outgoing:      make(map[*invitation]struct{}),
+		ringing:       make(map[*invitation]struct{}),
+		remoteRinging: make(map[string]uint64),
+		nextSeq:       1,
+	}
+	for {
+		s.id = n.id + randomHex(sessionRandomBytes)
+		if _, dup := n.hub.sessions[s.id]; !dup {
+			break
+		}
 	}
 	s.log = n.log.With("session", s.id, "user", user)
 	return s
@@ -104,7 +127,7 @@ func randomHex(n int) string {
 
 // attach makes ws the session's connection, writing from seq after, and
 // starts its writer. pre is written before the stream. Node.mu is held.
-func (s *session) attach(ws *websocket.Conn, after uint64, pre ...*protocol.Frame) *attachment {
+func (s *session) attach(ws wsConn, after uint64, pre ...*protocol.Frame) *attachment {
 	a := &attachment{ws: ws, wake: make(chan struct{}, 1), done: make(chan struct{}), written: after, pre: pre}
 	s.qmu.Lock()
 	if old := s.att; old != nil {
@@ -155,6 +178,8 @@ func (s *session) close(code websocket.StatusCode, reason string) {
 	}
 	s.live = false
 }
+
+func (s *session) sessionID() string { return s.id }
 
 func (s *session) replyOK(rid uint64) {
 	s.enqueue(&protocol.Frame{Type: protocol.TypeOK, RID: rid})

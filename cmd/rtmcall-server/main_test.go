@@ -64,6 +64,20 @@ func TestParseArgs(t *testing.T) {
 			assert.Equal(t, "/srv/www", o.web)
 		}},
 		{name: "unknown flag", args: []string{"-dev", "-nope"}, wantErr: "not defined"},
+		{name: "cluster through NATS", args: []string{"-dev", "-node-id", "0000000a", "-nats", "nats://n1:4222,nats://n2:4222"},
+			check: func(t *testing.T, o options) {
+				assert.Equal(t, "0000000a", o.nodeID)
+				assert.Equal(t, "nats://n1:4222,nats://n2:4222", o.natsURL)
+			}},
+		{name: "cluster of embedded NATS", args: []string{"-dev", "-nats-listen", "127.0.0.1:4222", "-nats-cluster", "0.0.0.0:6222",
+			"-nats-routes", "nats://n2:6222, nats://n3:6222"}, check: func(t *testing.T, o options) {
+			assert.Equal(t, "127.0.0.1:4222", o.natsListen)
+			assert.Equal(t, "0.0.0.0:6222", o.natsCluster)
+			assert.Equal(t, []string{"nats://n2:6222", "nats://n3:6222"}, o.natsRoutes)
+		}},
+		{name: "NATS or embedded, not both", args: []string{"-dev", "-nats", "nats://n1:4222", "-nats-listen", ":4222"}, wantErr: "exclude each other"},
+		{name: "routes need an embedded server", args: []string{"-dev", "-nats-routes", "nats://n2:6222"}, wantErr: "need -nats-listen"},
+		{name: "routes need a route address", args: []string{"-dev", "-nats-listen", ":4222", "-nats-routes", "nats://n2:6222"}, wantErr: "needs -nats-cluster"},
 		{name: "stray argument", args: []string{"-dev", "serve"}, wantErr: "unexpected arguments"},
 		{name: "token", args: []string{"token", "-user", "alice", "-ttl", "2h", "-secret", "s"}, check: func(t *testing.T, o options) {
 			assert.True(t, o.token)

@@ -30,6 +30,13 @@ type options struct {
 	invitationTimeout time.Duration
 	web               string
 
+	// cluster: empty for a single node
+	nodeID      string
+	natsURL     string
+	natsListen  string
+	natsCluster string
+	natsRoutes  []string
+
 	// both
 	secret string
 
@@ -71,7 +78,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		fmt.Fprint(fs.Output(), "Usage: rtmcall-server [flags]\n       rtmcall-server token -user ID [-ttl 1h] [-secret S]\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	var origins string
+	var origins, routes string
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.BoolVar(&o.dev, "dev", false, "dev mode: accept logins without a token and pages on localhost")
 	fs.StringVar(&o.secret, "secret", getenv("RTMCALL_SECRET"), "HS256 secret login tokens are verified with (default $RTMCALL_SECRET)")
@@ -79,6 +86,11 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	fs.DurationVar(&o.receiptTimeout, "receipt-timeout", server.DefaultReceiptTimeout, "how long callee devices have to acknowledge an invitation")
 	fs.DurationVar(&o.invitationTimeout, "invitation-timeout", server.DefaultInvitationTimeout, "timeout of invitations sent without one")
 	fs.StringVar(&o.web, "web", "web", `directory served at "/" (not served if it does not exist)`)
+	fs.StringVar(&o.nodeID, "node-id", "", "this node's id in its cluster: 8 lowercase hex characters (default random)")
+	fs.StringVar(&o.natsURL, "nats", "", "join a cluster through these NATS servers, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222")
+	fs.StringVar(&o.natsListen, "nats-listen", "", "join a cluster through a NATS server embedded in this node, listening for clients here, e.g. 127.0.0.1:4222")
+	fs.StringVar(&o.natsCluster, "nats-cluster", "", "the embedded NATS server's route address, e.g. 0.0.0.0:6222")
+	fs.StringVar(&routes, "nats-routes", "", "comma-separated route URLs of other nodes' embedded NATS servers, e.g. nats://10.0.0.2:6222")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -89,6 +101,19 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		if p = strings.TrimSpace(p); p != "" {
 			o.origins = append(o.origins, p)
 		}
+	}
+	for _, r := range strings.Split(routes, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			o.natsRoutes = append(o.natsRoutes, r)
+		}
+	}
+	switch {
+	case o.natsURL != "" && o.natsListen != "":
+		return o, usageError(fs, "-nats and -nats-listen exclude each other: connect to NATS, or embed it")
+	case o.natsListen == "" && (o.natsCluster != "" || len(o.natsRoutes) > 0):
+		return o, usageError(fs, "-nats-cluster and -nats-routes need -nats-listen")
+	case len(o.natsRoutes) > 0 && o.natsCluster == "":
+		return o, usageError(fs, "-nats-routes needs -nats-cluster")
 	}
 	if o.secret == "" && !o.dev {
 		return o, usageError(fs, "a secret is required (-secret or RTMCALL_SECRET) unless -dev is given")
@@ -126,14 +151,19 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 // the node first (invitations end, connections close with 1001), then the
 // HTTP server.
 func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger) error {
-	node, err := server.New(server.Config{
+	cfg := server.Config{
 		Dev:               o.dev,
 		Secret:            []byte(o.secret),
 		Origins:           o.origins,
 		ReceiptTimeout:    o.receiptTimeout,
 		InvitationTimeout: o.invitationTimeout,
 		Logger:            logger,
-	})
+		NodeID:            o.nodeID,
+	}
+	if o.natsURL != "" || o.natsListen != "" {
+		cfg.NATS = &server.NATSConfig{URL: o.natsURL, Listen: o.natsListen, ClusterListen: o.natsCluster, Routes: o.natsRoutes}
+	}
+	node, err := server.New(cfg)
 	if err != nil {
 		ln.Close()
 		return err
@@ -148,7 +178,7 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	logger.Info("listening", "addr", ln.Addr().String(), "dev", o.dev)
+	logger.Info("listening", "addr", ln.Addr().String(), "dev", o.dev, "node", node.ID(), "cluster", cfg.NATS != nil)
 
 	var serveErr error
 	select {

@@ -1,0 +1,39 @@
+package server
+
+import (
+	"context"
+	"errors"
+)
+
+// Broker carries what crosses nodes: it is the transport of a cluster, and
+// knows nothing of what it carries (cluster.go defines the messages). A
+// single node uses memoryBroker, which has no other node to talk to; a
+// cluster uses NATS (natsbroker.go).
+type Broker interface {
+	// Start begins handing deliver every message sent to node id and every
+	// broadcast. Messages from one sender reach deliver in the order they
+	// were sent; deliver may be called from several goroutines, but one at
+	// a time per sender and kind (unicast, broadcast).
+	Start(id string, deliver func(data []byte)) error
+	// Send sends data to node id without waiting for the network.
+	Send(id string, data []byte) error
+	// Broadcast sends data to every node, this one included.
+	Broadcast(data []byte) error
+	// Close stops delivering; it returns once deliver is no longer running,
+	// or with ctx's error.
+	Close(ctx context.Context) error
+}
+
+// ErrNoNode is returned by Broker.Send when the node does not exist.
+var ErrNoNode = errors.New("server: no such node")
+
+// memoryBroker is the broker of a node alone: there is nobody else to
+// talk to, so it starts nothing and every message to another node fails.
+type memoryBroker struct{}
+
+var _ Broker = (*memoryBroker)(nil)
+
+func (*memoryBroker) Start(string, func([]byte)) error { return nil }
+func (*memoryBroker) Send(string, []byte) error        { return ErrNoNode }
+func (*memoryBroker) Broadcast([]byte) error           { return nil }
+func (*memoryBroker) Close(context.Context) error      { return nil }

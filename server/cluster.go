@@ -1,0 +1,671 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/rtmcall/rtmcall/core"
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+// How nodes talk (docs/CLUSTER.md): every node listens on its own subject
+// and on one subject for all; these are the messages, JSON-encoded.
+//
+// Membership: a node broadcasts hello when it starts and heartbeats every
+// PeerHeartbeat. A node answers a hello with welcome; both carry the
+// sender's sessions (a snapshot of its part of the directory), and from
+// then on the two are peers: every change to a session is sent to every
+// peer, in order on the peer's own subject. A peer silent for PeerTimeout
+// is dead (peerGoneLocked). A heartbeat from a node that is not a peer
+// (it was declared dead, or its hello was missed) gets reset: "forget me,
+// then hello me again", so that both ends drop what they had of each other
+// before they are peers again.
+//
+// Unicast messages from one node to another are handled in the order they
+// were sent, which is what keeps every session's frames in the order the
+// invitation's owner decided them.
+const (
+	kindHeartbeat = "heartbeat" // broadcast: I am alive
+	kindHello     = "hello"     // broadcast or unicast: take me as a peer; dir: my sessions
+	kindWelcome   = "welcome"   // unicast: I took you as a peer; dir: my sessions
+	kindReset     = "reset"     // unicast: you are not my peer; forget me and hello me
+	kindLeave     = "leave"     // unicast: I am shutting down
+	kindSession   = "session"   // a session here changed: sess, user, live, gone
+	kindSync      = "sync"      // answer synced once you handled what I sent before
+	kindSynced    = "synced"    // answer to sync: corr
+	kindDeliver   = "deliver"   // queue f to session sess
+	kindRequest   = "request"   // sess asks f (ack, accept, refuse) on an invitation you own; answer reply
+	kindReply     = "reply"     // the reply f to request corr, after its events
+	kindLeft      = "left"      // session sess no longer rings invitation inv (it left, or it was gone)
+
+	// The relay of a client connected here to its session on another node
+	// (relay.go). corr names the relay on both ends.
+	kindRelayOpen  = "relay.open"  // here → session's node: a connection, its first frame in data
+	kindRelayIn    = "relay.in"    // here → session's node: a frame from the client
+	kindRelayEnd   = "relay.end"   // here → session's node: the client closed (code, reason) or dropped (code -1)
+	kindRelayOut   = "relay.out"   // session's node → here: write data to the client
+	kindRelayClose = "relay.close" // session's node → here: close with code and reason after what was written
+	kindRelayDrop  = "relay.drop"  // session's node → here: drop the connection now
+)
+
+// message is everything nodes send each other; K says which fields are set.
+type message struct {
+	K      string          `json:"k"`
+	From   string          `json:"from"`
+	Inc    string          `json:"inc"` // the sender's incarnation: a restarted node is a new peer
+	Corr   uint64          `json:"corr,omitempty"`
+	Sess   string          `json:"sess,omitempty"`
+	User   string          `json:"user,omitempty"`
+	Live   bool            `json:"live,omitempty"`
+	Gone   bool            `json:"gone,omitempty"`
+	Dir    []dirEntry      `json:"dir,omitempty"`
+	Inv    string          `json:"inv,omitempty"`
+	F      *protocol.Frame `json:"f,omitempty"`
+	Data   []byte          `json:"data,omitempty"`
+	Binary bool            `json:"binary,omitempty"`
+	Code   int             `json:"code,omitempty"`
+	Reason string          `json:"reason,omitempty"`
+}
+
+// dirEntry is a session in a directory snapshot.
+type dirEntry struct {
+	Sess string `json:"s"`
+	User string `json:"u"`
+	Live bool   `json:"l,omitempty"`
+}
+
+// Lengths of the random parts of ids, in bytes, after the node id (4 bytes).
+const (
+	nodeIDBytes           = 4
+	sessionRandomBytes    = 4
+	invitationRandomBytes = 12
+)
+
+// ownerOf returns the node id an invitation or session id starts with.
+func ownerOf(id string) string {
+	if len(id) < 2*nodeIDBytes {
+		return ""
+	}
+	return id[:2*nodeIDBytes]
+}
+
+// cluster is what a node knows of the others. Guarded by Node.mu.
+type cluster struct {
+	peers  map[string]*peer                       // live peers by node id
+	users  map[string]map[*remoteSession]struct{} // remote sessions by user
+	calls  map[uint64]*call                       // requests waiting for an answer
+	relays map[uint64]*relay                      // clients here relayed to sessions elsewhere
+	vconns map[relayKey]*vconn                    // clients elsewhere relayed to sessions here
+	next   uint64                                 // correlation ids
+	change chan struct{}                          // closed and replaced when peers change
+	stop   chan struct{}                          // stops the heartbeat loop
+	done   chan struct{}                          // closed when the heartbeat loop returns
+}
+
+// peer is another live node and its sessions.
+type peer struct {
+	id       string
+	inc      string
+	seen     time.Time
+	sessions map[string]*remoteSession
+}
+
+// remoteSession is a session of another node, as the directory knows it.
+type remoteSession struct {
+	n     *Node
+	node  string
+	id    string
+	user  string
+	live  bool
+	order uint64 // when this node learned of it, for stable iteration
+}
+
+func (r *remoteSession) sessionID() string { return r.id }
+
+// enqueue sends f to the session through its node. Called with Node.mu
+// held, so frames reach the node in the order they were decided.
+func (r *remoteSession) enqueue(f *protocol.Frame) {
+	r.n.tell(r.node, &message{K: kindDeliver, Sess: r.id, F: f})
+}
+
+// remoteRequest is a request forwarded by a session's node: the request's
+// events go to the session as any other, and the reply goes back to the
+// request's waiting read loop.
+type remoteRequest struct {
+	*remoteSession
+	corr uint64
+}
+
+func (r remoteRequest) replyOK(rid uint64) {
+	r.n.tell(r.node, &message{K: kindReply, Corr: r.corr, F: &protocol.Frame{Type: protocol.TypeOK, RID: rid}})
+}
+
+func (r remoteRequest) replyError(rid uint64, err *protocol.Error) {
+	r.n.tell(r.node, &message{K: kindReply, Corr: r.corr, F: protocol.ErrorFrame(rid, err)})
+}
+
+// call is a request to other nodes waiting for its answer: a request
+// forwarded to an invitation's owner (node, sess, rid), or a sync (waiting).
+type call struct {
+	node    string
+	sess    *session
+	rid     uint64
+	waiting map[string]struct{}
+	done    chan struct{}
+}
+
+func newCluster() cluster {
+	return cluster{
+		peers:  make(map[string]*peer),
+		users:  make(map[string]map[*remoteSession]struct{}),
+		calls:  make(map[uint64]*call),
+		relays: make(map[uint64]*relay),
+		vconns: make(map[relayKey]*vconn),
+		change: make(chan struct{}),
+	}
+}
+
+// startCluster starts the broker and, for a real one, says hello and
+// starts the heartbeats.
+func (n *Node) startCluster(alone bool) error {
+	if err := n.broker.Start(n.id, n.receive); err != nil {
+		return err
+	}
+	if alone {
+		return nil
+	}
+	n.mu.Lock()
+	hello := n.helloLocked(kindHello)
+	n.mu.Unlock()
+	n.broadcast(hello)
+	n.cl.stop, n.cl.done = make(chan struct{}), make(chan struct{})
+	go n.heartbeats(n.cl.stop, n.cl.done)
+	return nil
+}
+
+// stopCluster tells the peers this node leaves and closes the broker.
+func (n *Node) stopCluster(ctx context.Context) error {
+	n.mu.Lock()
+	for _, p := range n.peersInOrder() {
+		n.tell(p.id, &message{K: kindLeave})
+	}
+	stop, done := n.cl.stop, n.cl.done
+	n.cl.stop = nil
+	n.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+	return n.broker.Close(ctx)
+}
+
+// heartbeats says this node is alive every PeerHeartbeat and declares dead
+// the peers it has not heard from for PeerTimeout.
+func (n *Node) heartbeats(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(n.cfg.PeerHeartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			n.broadcast(&message{K: kindHeartbeat})
+			n.mu.Lock()
+			for _, p := range n.peersInOrder() {
+				if now.Sub(p.seen) >= n.cfg.PeerTimeout {
+					n.log.Warn("peer silent: declared dead", "peer", p.id, "silent", now.Sub(p.seen))
+					n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
+				}
+			}
+			n.mu.Unlock()
+		}
+	}
+}
+
+func (n *Node) encode(m *message) []byte {
+	m.From, m.Inc = n.id, n.inc
+	data, err := json.Marshal(m)
+	if err != nil {
+		// Unreachable: every field marshals.
+		n.log.Error("cluster message not encoded", "kind", m.K, "err", err)
+	}
+	return data
+}
+
+func (n *Node) broadcast(m *message) {
+	if err := n.broker.Broadcast(n.encode(m)); err != nil {
+		n.log.Warn("cluster broadcast failed", "kind", m.K, "err", err)
+	}
+}
+
+// tellLocked sends m to node id. Called with Node.mu held by everything
+// that must keep an order (frames, directory changes).
+func (n *Node) tell(id string, m *message) {
+	if err := n.broker.Send(id, n.encode(m)); err != nil {
+		n.log.Warn("cluster message not sent", "peer", id, "kind", m.K, "err", err)
+	}
+}
+
+// tellPeersLocked sends m to every peer.
+func (n *Node) tellPeersLocked(m *message) {
+	if len(n.cl.peers) == 0 {
+		return
+	}
+	data := n.encode(m)
+	for _, p := range n.peersInOrder() {
+		if err := n.broker.Send(p.id, data); err != nil {
+			n.log.Warn("cluster message not sent", "peer", p.id, "kind", m.K, "err", err)
+		}
+	}
+}
+
+func (n *Node) peersInOrder() []*peer {
+	ps := slices.Collect(maps.Values(n.cl.peers))
+	slices.SortFunc(ps, func(a, b *peer) int { return cmp.Compare(a.id, b.id) })
+	return ps
+}
+
+// helloLocked is a hello or welcome carrying this node's sessions.
+func (n *Node) helloLocked(kind string) *message {
+	m := &message{K: kind}
+	for _, s := range n.hub.sessionsInOrder() {
+		m.Dir = append(m.Dir, dirEntry{Sess: s.id, User: s.user, Live: s.live})
+	}
+	return m
+}
+
+// announceLocked tells the peers that s changed: logged in, attached,
+// detached, or gone.
+func (n *Node) announceLocked(s *session) {
+	n.tellPeersLocked(&message{K: kindSession, Sess: s.id, User: s.user, Live: s.live && !s.ended, Gone: s.ended})
+}
+
+// receive handles one message from another node.
+func (n *Node) receive(data []byte) {
+	var m message
+	if err := json.Unmarshal(data, &m); err != nil {
+		n.log.Warn("cluster message not understood", "err", err)
+		return
+	}
+	if m.From == n.id {
+		return // our own broadcast
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := n.cl.peers[m.From]
+	if p != nil && p.inc != m.Inc {
+		// The node restarted with the same id: its old self is dead.
+		n.log.Warn("peer restarted", "peer", p.id)
+		n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
+		p = nil
+	}
+	switch m.K {
+	case kindHello, kindWelcome:
+		if p == nil {
+			p = &peer{id: m.From, inc: m.Inc, sessions: make(map[string]*remoteSession)}
+			n.cl.peers[p.id] = p
+			n.peersChangedLocked()
+			n.log.Info("peer joined", "peer", p.id, "sessions", len(m.Dir))
+		}
+		p.seen = time.Now()
+		n.snapshotLocked(p, m.Dir)
+		if m.K == kindHello {
+			n.tell(p.id, n.helloLocked(kindWelcome))
+		}
+		return
+	case kindReset:
+		if p != nil {
+			n.log.Warn("peer reset us", "peer", p.id)
+			n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
+		}
+		n.tell(m.From, n.helloLocked(kindHello))
+		return
+	}
+	if p == nil {
+		if m.K == kindHeartbeat {
+			n.tell(m.From, &message{K: kindReset})
+		}
+		return // from a node that is not (or no longer) a peer: forgotten
+	}
+	p.seen = time.Now()
+	switch m.K {
+	case kindLeave:
+		n.log.Info("peer left", "peer", p.id)
+		n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
+	case kindSession:
+		n.sessionChangedLocked(p, dirEntry{Sess: m.Sess, User: m.User, Live: m.Live}, m.Gone)
+	case kindSync:
+		n.tell(p.id, &message{K: kindSynced, Corr: m.Corr})
+	case kindSynced:
+		if c := n.cl.calls[m.Corr]; c != nil {
+			n.answeredLocked(m.Corr, c, p.id)
+		}
+	case kindDeliver:
+		n.deliverLocked(p, m.Sess, m.F)
+	case kindRequest:
+		n.requestLocked(p, &m)
+	case kindReply:
+		if c := n.cl.calls[m.Corr]; c != nil && c.sess != nil {
+			delete(n.cl.calls, m.Corr)
+			n.replyLocked(c, m.F)
+		}
+	case kindLeft:
+		if inv := n.invs.byID[m.Inv]; inv != nil {
+			n.stoppedRingingLocked(inv, m.Sess)
+		}
+	case kindRelayOpen, kindRelayIn, kindRelayEnd:
+		n.relayInLocked(p, &m)
+	case kindRelayOut, kindRelayClose, kindRelayDrop:
+		n.relayOutLocked(&m)
+	}
+}
+
+// peersChangedLocked wakes AwaitPeers.
+func (n *Node) peersChangedLocked() {
+	close(n.cl.change)
+	n.cl.change = make(chan struct{})
+}
+
+// snapshotLocked replaces what the directory knows of p's sessions.
+func (n *Node) snapshotLocked(p *peer, dir []dirEntry) {
+	keep := make(map[string]struct{}, len(dir))
+	for _, e := range dir {
+		keep[e.Sess] = struct{}{}
+		n.sessionChangedLocked(p, e, false)
+	}
+	for _, r := range sortedRemote(slices.Collect(maps.Values(p.sessions))) {
+		if _, ok := keep[r.id]; !ok {
+			n.sessionChangedLocked(p, dirEntry{Sess: r.id, User: r.user}, true)
+		}
+	}
+}
+
+// sessionChangedLocked applies a change to a session of p, telling the
+// subscribers of its user when the user's presence changes.
+func (n *Node) sessionChangedLocked(p *peer, e dirEntry, gone bool) {
+	r := p.sessions[e.Sess]
+	if r == nil && gone {
+		return
+	}
+	n.presenceLocked(e.User, func() {
+		if gone {
+			delete(p.sessions, r.id)
+			set := n.cl.users[r.user]
+			delete(set, r)
+			if len(set) == 0 {
+				delete(n.cl.users, r.user)
+			}
+			return
+		}
+		if r == nil {
+			r = &remoteSession{n: n, node: p.id, id: e.Sess, user: e.User, order: n.nextSeqLocked()}
+			p.sessions[r.id] = r
+			set := n.cl.users[r.user]
+			if set == nil {
+				set = make(map[*remoteSession]struct{})
+				n.cl.users[r.user] = set
+			}
+			set[r] = struct{}{}
+		}
+		r.live = e.Live
+	})
+}
+
+// partiesOfLocked returns every session of user in the cluster: this
+// node's in login order, then the other nodes' in the order they became
+// known here.
+func (n *Node) partiesOfLocked(user string) []party {
+	var ps []party
+	for _, s := range n.hub.sessionsOf(user) {
+		ps = append(ps, s)
+	}
+	for _, r := range sortedRemote(slices.Collect(maps.Keys(n.cl.users[user]))) {
+		ps = append(ps, r)
+	}
+	return ps
+}
+
+// sortedRemote returns remote sessions in the order they became known.
+func sortedRemote(rs []*remoteSession) []*remoteSession {
+	slices.SortFunc(rs, func(a, b *remoteSession) int { return cmp.Compare(a.order, b.order) })
+	return rs
+}
+
+// deliverLocked queues f, decided by the owner of its invitation (p), to a
+// session here, and keeps the session's record of what rings it. An invite
+// to a session that is gone is answered with left, so that the owner stops
+// ringing it.
+func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
+	s := n.hub.sessions[sid]
+	if s == nil || s.ended {
+		if f.Type == protocol.TypeInvite {
+			n.tell(p.id, &message{K: kindLeft, Sess: sid, Inv: f.Inv})
+		}
+		return
+	}
+	switch f.Type {
+	case protocol.TypeInvite:
+		s.remoteRinging[f.Inv] = n.nextSeqLocked()
+		s.ackCredits.Add(1)
+	case protocol.TypeRemoteAccepted, protocol.TypeRemoteRefused, protocol.TypeRemoteCanceled, protocol.TypeRemoteFailure:
+		delete(s.remoteRinging, f.Inv)
+	}
+	s.enqueue(f)
+}
+
+// requestLocked carries out a request that a session of p made on an
+// invitation this node owns, as if the session were here.
+func (n *Node) requestLocked(p *peer, m *message) {
+	r := p.sessions[m.Sess]
+	if r == nil { // not announced yet: the request is still the session's
+		r = &remoteSession{n: n, node: p.id, id: m.Sess}
+	}
+	req := remoteRequest{remoteSession: r, corr: m.Corr}
+	switch m.F.Type {
+	case protocol.TypeAck:
+		n.ackLocked(req, m.F)
+	case protocol.TypeAccept, protocol.TypeRefuse:
+		n.answerLocked(req, m.F)
+	default:
+		req.replyError(m.F.RID, errNotYours)
+	}
+}
+
+// forward sends s's request f on an invitation of another node to its
+// owner and waits for the owner's reply, which comes after the request's
+// events, through the same path. The read loop waits, so that replies stay
+// in request order.
+func (n *Node) forward(s *session, f *protocol.Frame) {
+	n.mu.Lock()
+	owner := ownerOf(f.Inv)
+	if n.cl.peers[owner] == nil {
+		err := errNotYours
+		if _, rung := s.remoteRinging[f.Inv]; rung {
+			err = errAlreadyEnd
+		}
+		s.replyError(f.RID, err)
+		s.lastRID = f.RID
+		n.mu.Unlock()
+		return
+	}
+	c := &call{node: owner, sess: s, rid: f.RID, done: make(chan struct{})}
+	n.cl.next++
+	corr := n.cl.next
+	n.cl.calls[corr] = c
+	n.tell(owner, &message{K: kindRequest, Corr: corr, Sess: s.id, F: f})
+	n.mu.Unlock()
+	// A live owner answers at once; a dead one is declared so within
+	// PeerTimeout and the request answered then. Past twice that, the
+	// message was lost: say so rather than wait for ever.
+	t := time.NewTimer(2 * n.cfg.PeerTimeout)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-n.ctx.Done():
+	case <-t.C:
+		n.mu.Lock()
+		if n.cl.calls[corr] == c {
+			delete(n.cl.calls, corr)
+			n.log.Warn("no answer from the invitation's node", "inv", f.Inv, "peer", owner, "session", s.id)
+			n.replyLocked(c, protocol.ErrorFrame(f.RID, errNoAnswer))
+		}
+		n.mu.Unlock()
+	}
+}
+
+// replyLocked queues the owner's reply to a forwarded request.
+func (n *Node) replyLocked(c *call, f *protocol.Frame) {
+	if f.Type == protocol.TypeError {
+		n.m.errors.WithLabelValues(f.Code.String()).Inc()
+	}
+	c.sess.enqueue(f)
+	c.sess.lastRID = c.rid
+	close(c.done)
+}
+
+// answeredLocked records that node answered sync c.
+func (n *Node) answeredLocked(corr uint64, c *call, node string) {
+	delete(c.waiting, node)
+	if len(c.waiting) == 0 && c.sess == nil {
+		delete(n.cl.calls, corr)
+		close(c.done)
+	}
+}
+
+// Sync returns once every peer of this node has handled every message this
+// node sent it before the call (directory changes, invitation frames), or
+// has died, or ctx ends. After a login's reply, Sync on the login's node
+// makes every node know the session. A single node returns at once.
+func (n *Node) Sync(ctx context.Context) error {
+	n.mu.Lock()
+	c := &call{waiting: make(map[string]struct{}), done: make(chan struct{})}
+	n.cl.next++
+	corr := n.cl.next
+	for id := range n.cl.peers {
+		c.waiting[id] = struct{}{}
+	}
+	if len(c.waiting) == 0 {
+		n.mu.Unlock()
+		return nil
+	}
+	n.cl.calls[corr] = c
+	n.tellPeersLocked(&message{K: kindSync, Corr: corr})
+	n.mu.Unlock()
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		n.mu.Lock()
+		delete(n.cl.calls, corr)
+		n.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// Peers returns the ids of the live nodes this node knows, sorted.
+func (n *Node) Peers() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Sorted(maps.Keys(n.cl.peers))
+}
+
+// AwaitPeers waits until this node knows at least k live peers, or ctx ends.
+func (n *Node) AwaitPeers(ctx context.Context, k int) error {
+	for {
+		n.mu.Lock()
+		have, change := len(n.cl.peers), n.cl.change
+		n.mu.Unlock()
+		if have >= k {
+			return nil
+		}
+		select {
+		case <-change:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// ID returns the node's id, which starts the ids of its sessions and
+// invitations.
+func (n *Node) ID() string { return n.id }
+
+// peerGoneLocked forgets p, which died or left, and ends what this node
+// shared with it (docs/CLUSTER.md, "When a node dies"):
+//   - p's sessions leave the directory: their users' subscribers here get
+//     presence events;
+//   - invitations owned here stop ringing p's sessions; those that rang
+//     nothing else fail with local (PEER_OFFLINE);
+//   - invitations owned by p that ring sessions here end for them with
+//     remote (PEER_OFFLINE);
+//   - requests waiting for p get ALREADY_END (their invitation just ended);
+//   - connections relayed to or from p are dropped (the clients resume).
+func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote core.RemoteFailureReason) {
+	delete(n.cl.peers, p.id)
+	n.peersChangedLocked()
+	for _, r := range sortedRemote(slices.Collect(maps.Values(p.sessions))) {
+		n.sessionChangedLocked(p, dirEntry{Sess: r.id, User: r.user}, true)
+	}
+	var pending []*invitation
+	for _, inv := range n.invs.byID {
+		if !inv.state.Ended() {
+			pending = append(pending, inv)
+		}
+	}
+	slices.SortFunc(pending, func(a, b *invitation) int { return cmp.Compare(a.seq, b.seq) })
+	for _, inv := range pending {
+		var theirs []string
+		for _, r := range inv.ringing {
+			if r, ok := r.(*remoteSession); ok && r.node == p.id {
+				theirs = append(theirs, r.id)
+			}
+		}
+		for _, sid := range theirs {
+			if inv.state.Ended() {
+				break
+			}
+			if len(inv.ringing) == 1 {
+				inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: local.String()})
+				inv.stopRinging(sid)
+				n.finishLocked(inv, core.LocalEvFailure, local.String())
+				break
+			}
+			inv.stopRinging(sid)
+		}
+	}
+	rf := remote.String()
+	for _, s := range n.hub.sessionsInOrder() {
+		for _, id := range s.remoteRingingInOrder() {
+			if ownerOf(id) == p.id {
+				delete(s.remoteRinging, id)
+				s.enqueue(&protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: id, Reason: rf})
+			}
+		}
+	}
+	for _, corr := range slices.Sorted(maps.Keys(n.cl.calls)) {
+		c := n.cl.calls[corr]
+		switch {
+		case c.sess != nil && c.node == p.id:
+			delete(n.cl.calls, corr)
+			n.replyLocked(c, protocol.ErrorFrame(c.rid, errAlreadyEnd))
+		case c.sess == nil:
+			if _, ok := c.waiting[p.id]; ok {
+				n.answeredLocked(corr, c, p.id)
+			}
+		}
+	}
+	n.relaysGoneLocked(p.id)
+}
+
+// remoteRingingInOrder returns the ids of the remote invitations ringing s
+// in the order they rang.
+func (s *session) remoteRingingInOrder() []string {
+	ids := slices.Collect(maps.Keys(s.remoteRinging))
+	slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(s.remoteRinging[a], s.remoteRinging[b]) })
+	return ids
+}

@@ -1,0 +1,74 @@
+//go:build !js
+
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	return port
+}
+
+// Two nodes that each embed a NATS server, joined by a route, as
+// cmd/rtmcall-server -nats-listen -nats-cluster -nats-routes runs them.
+func TestEmbeddedNATSCluster(t *testing.T) {
+	route := freePort(t)
+	fast := func(c *server.Config) { c.PeerHeartbeat, c.PeerTimeout = 50*time.Millisecond, 400*time.Millisecond }
+	n1 := rtmcalltest.NewServer(t, fast, func(c *server.Config) {
+		c.NATS = &server.NATSConfig{Listen: "127.0.0.1:-1", ClusterListen: fmt.Sprintf("127.0.0.1:%d", route)}
+	})
+	n2 := rtmcalltest.NewServer(t, fast, func(c *server.Config) {
+		c.NATS = &server.NATSConfig{Listen: "127.0.0.1:-1", ClusterListen: "127.0.0.1:-1",
+			Routes: []string{fmt.Sprintf("nats://127.0.0.1:%d", route)}}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, n1.Node.AwaitPeers(ctx, 1))
+	require.NoError(t, n2.Node.AwaitPeers(ctx, 1))
+	assert.Equal(t, []string{n2.Node.ID()}, n1.Node.Peers())
+
+	alice, bob := login(t, n1, "alice"), login(t, n2, "bob")
+	require.NoError(t, n2.Node.Sync(ctx))
+	reply := alice.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"bob"}})
+	assert.Equal(t, map[string]bool{"bob": true}, reply.Online)
+	inv := alice.send("bob")
+	assert.Equal(t, n1.Node.ID(), inv[:8], "owned by the caller's node")
+	bob.expect(protocol.TypeInvite, inv)
+	bob.okAfter(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
+	alice.expect(protocol.TypeLocalAccepted, inv)
+	bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
+	alice.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours)
+}
+
+func TestClusterConfig(t *testing.T) {
+	for _, cfg := range []server.Config{
+		{Dev: true, NodeID: "ABCDEF01"},
+		{Dev: true, NodeID: "abc"},
+		{Dev: true, PeerHeartbeat: time.Second, PeerTimeout: time.Second},
+		{Dev: true, PeerTimeout: -1},
+		{Dev: true, NATS: &server.NATSConfig{Listen: "nope"}},
+		{Dev: true, NATS: &server.NATSConfig{Listen: "127.0.0.1:-1", Routes: []string{"nats://x:1"}}},
+	} {
+		_, err := server.New(cfg)
+		assert.ErrorIs(t, err, server.ErrInvalidConfig, "%+v", cfg)
+	}
+	_, err := server.New(server.Config{Dev: true, NATS: &server.NATSConfig{URL: "nats://127.0.0.1:1"}})
+	assert.ErrorContains(t, err, "failed to connect to NATS")
+}

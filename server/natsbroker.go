@@ -1,0 +1,200 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// NATSConfig connects a node to its cluster through NATS: to external
+// NATS servers (URL), or to a NATS server the node embeds (Listen), which
+// joins the embedded servers of other nodes through routes.
+type NATSConfig struct {
+	// URL lists the NATS servers to connect to, comma-separated
+	// ("nats://10.0.0.1:4222,nats://10.0.0.2:4222"). Empty: embed a server.
+	URL string
+	// Listen is the embedded server's client address (default
+	// 127.0.0.1:4222; port -1 picks a free one).
+	Listen string
+	// ClusterListen is the embedded server's route address, e.g.
+	// "0.0.0.0:6222"; empty: the embedded server has no routes (one node,
+	// or other nodes connect to it by URL).
+	ClusterListen string
+	// Routes are the route URLs of other embedded servers
+	// ("nats://10.0.0.2:6222"); one reachable seed is enough, the others
+	// are discovered.
+	Routes []string
+	// ClusterName names the NATS cluster of the embedded servers
+	// (default "rtmcall").
+	ClusterName string
+	// Subject prefixes every subject the nodes use (default "rtmcall"), so
+	// that several rtmcall clusters can share one NATS.
+	Subject string
+}
+
+// natsBroker is the Broker of a cluster: a node listens on
+// <subject>.node.<id> for what is sent to it and on <subject>.all for
+// broadcasts. NATS keeps the order of the messages of one publisher on one
+// subject, which is the order Broker promises.
+type natsBroker struct {
+	subject string
+	log     *slog.Logger
+	ns      *natsserver.Server // the embedded server, or nil
+	nc      *nats.Conn
+	closed  chan struct{} // closed by the connection's ClosedHandler
+	once    sync.Once
+}
+
+var _ Broker = (*natsBroker)(nil)
+
+// newNATSBroker starts the embedded server if there is one, and connects.
+func newNATSBroker(cfg NATSConfig, log *slog.Logger) (*natsBroker, error) {
+	b := &natsBroker{subject: cfg.Subject, log: log, closed: make(chan struct{})}
+	if b.subject == "" {
+		b.subject = "rtmcall"
+	}
+	url := cfg.URL
+	if url == "" {
+		ns, err := startNATSServer(cfg)
+		if err != nil {
+			return nil, err
+		}
+		b.ns, url = ns, ns.ClientURL()
+	}
+	nc, err := nats.Connect(url,
+		nats.Name("rtmcall-server"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("NATS connection lost", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS connection back", "server", nc.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			log.Error("NATS error", "err", err)
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
+	)
+	if err != nil {
+		b.shutdownServer()
+		return nil, fmt.Errorf("failed to connect to NATS at %s: %w", url, err)
+	}
+	b.nc = nc
+	return b, nil
+}
+
+// startNATSServer starts an embedded NATS server for cfg.
+func startNATSServer(cfg NATSConfig) (*natsserver.Server, error) {
+	listen := cfg.Listen
+	if listen == "" {
+		listen = "127.0.0.1:4222"
+	}
+	host, port, err := splitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("%w: NATS Listen %q: %v", ErrInvalidConfig, listen, err)
+	}
+	opts := &natsserver.Options{Host: host, Port: port, NoLog: true, NoSigs: true}
+	if cfg.ClusterListen != "" {
+		ch, cp, err := splitHostPort(cfg.ClusterListen)
+		if err != nil {
+			return nil, fmt.Errorf("%w: NATS ClusterListen %q: %v", ErrInvalidConfig, cfg.ClusterListen, err)
+		}
+		opts.Cluster = natsserver.ClusterOpts{Name: cfg.ClusterName, Host: ch, Port: cp}
+		if opts.Cluster.Name == "" {
+			opts.Cluster.Name = "rtmcall"
+		}
+		if len(cfg.Routes) > 0 {
+			opts.Routes = natsserver.RoutesFromStr(strings.Join(cfg.Routes, ","))
+			if len(opts.Routes) != len(cfg.Routes) {
+				return nil, fmt.Errorf("%w: NATS Routes %q", ErrInvalidConfig, cfg.Routes)
+			}
+		}
+	} else if len(cfg.Routes) > 0 {
+		return nil, fmt.Errorf("%w: NATS Routes need a ClusterListen address", ErrInvalidConfig)
+	}
+	ns, err := natsserver.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("failed to make the embedded NATS server: %w", err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, errors.New("the embedded NATS server did not start within 10s")
+	}
+	return ns, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, err
+	}
+	return host, port, nil
+}
+
+func (b *natsBroker) nodeSubject(id string) string { return b.subject + ".node." + id }
+
+// Start subscribes to the node's subject and to the broadcasts. Each
+// subscription delivers in order from its own goroutine, without limits
+// on what it holds (a slow node must not lose messages).
+func (b *natsBroker) Start(id string, deliver func([]byte)) error {
+	for _, subj := range []string{b.nodeSubject(id), b.subject + ".all"} {
+		sub, err := b.nc.Subscribe(subj, func(m *nats.Msg) { deliver(m.Data) })
+		if err != nil {
+			return fmt.Errorf("failed to subscribe to %s: %w", subj, err)
+		}
+		if err := sub.SetPendingLimits(-1, -1); err != nil {
+			return fmt.Errorf("failed to lift the limits of %s: %w", subj, err)
+		}
+	}
+	// The subscriptions reach the server before anything this node sends.
+	return b.nc.Flush()
+}
+
+func (b *natsBroker) Send(id string, data []byte) error {
+	return b.nc.Publish(b.nodeSubject(id), data)
+}
+
+func (b *natsBroker) Broadcast(data []byte) error {
+	return b.nc.Publish(b.subject+".all", data)
+}
+
+// Close sends what is buffered, stops the subscriptions once their
+// handlers return, and stops the embedded server.
+func (b *natsBroker) Close(ctx context.Context) error {
+	var err error
+	b.once.Do(func() {
+		if derr := b.nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
+			b.nc.Close() // reconnecting: nothing to drain
+		}
+		select {
+		case <-b.closed:
+		case <-ctx.Done():
+			b.nc.Close()
+			<-b.closed
+			err = ctx.Err()
+		}
+		b.shutdownServer()
+	})
+	return err
+}
+
+func (b *natsBroker) shutdownServer() {
+	if b.ns != nil {
+		b.ns.Shutdown()
+		b.ns.WaitForShutdown()
+	}
+}
