@@ -6,32 +6,94 @@ GOROOT  := $(shell $(GO) env GOROOT)
 TOOLS   := $(CURDIR)/.bin
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build run test test-native test-fuzz-seeds deps lint clean
+# The browser module (web/): its version comes from web/package.json; the wasm build uses its own
+# generated go.mod (internal/wasmbuild) so that net/http stays out of the module.
+VERSION            := $(shell sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' web/package.json)
+WASM_MOD           := $(TOOLS)/wasm/rtmcall-wasm.mod
+TYPESCRIPT_VERSION := 5.9.3
+TSC                := $(TOOLS)/npm/node_modules/.bin/tsc
+
+.PHONY: all build run test test-native test-fuzz-seeds deps lint clean bench
 
 all: build
 
-## build: the server binary in bin/
-build:
+## build: the server binary in bin/, and the browser module in web/ (rtmcall.wasm, wasm_exec.js)
+build: wasm
 	$(GO) build -o bin/rtmcall-server ./cmd/rtmcall-server
+
+## wasm: web/rtmcall.wasm (GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w", printed as it runs)
+## and web/wasm_exec.js from the same toolchain
+.PHONY: wasm
+wasm:
+	$(GO) run ./internal/wasmbuild/buildwasm -o web/rtmcall.wasm -version $(VERSION)
+	cp "$(GOROOT)/lib/wasm/wasm_exec.js" web/wasm_exec.js
 
 ## run: build everything and start the server in dev mode on http://127.0.0.1:8080/
 run: build
 	bin/rtmcall-server -dev
 
-## test: every test: vet (native and wasm), native tests with -race, fuzz seed corpora
-test: deps lint test-native
+## test: every test: vet (native and wasm), native tests with -race (they include the page tests in
+## headless Chromium, internal/pagetest), Go tests compiled to wasm in headless Chromium, the TypeScript types
+test: deps lint test-native test-wasm test-types
 
 test-native:
 	$(GO) test -race -count=1 ./...
+
+## test-wasm: jsbridge's tests compiled to wasm, in headless Chromium (wasmbrowsertest) against a live server
+## that internal/wasmexec starts
+.PHONY: test-wasm test-browser test-types pack
+test-wasm:
+	$(GO) run ./internal/wasmbuild/buildwasm -modfile-only >/dev/null
+	GOOS=js GOARCH=wasm $(GO) test -modfile=$(WASM_MOD) -count=1 -exec=$(TOOLS)/rtmcall_wasm_exec ./jsbridge/...
+
+## test-browser: only the page tests (also part of test-native); screenshots go to .artifacts/pagetest/
+test-browser:
+	$(GO) test -count=1 -v ./internal/pagetest/
+
+## test-types: tsc --strict over web/rtmcall.d.ts and the typed example web/example.ts
+test-types:
+	$(TSC) --noEmit -p web/tsconfig.json
+
+## pack: the npm package of web/ (after build), in bin/
+pack: build
+	cd web && npm pack --pack-destination $(CURDIR)/bin
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet ./...
 
-## deps: install what the tests need (idempotent)
+## deps: install what the tests need (idempotent): Go modules, Chromium, the wasm test runner
+## (wasmbrowsertest as .bin/go_js_wasm_exec, and its wrapper .bin/rtmcall_wasm_exec), TypeScript
 deps:
 	@$(GO) mod download
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	@command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
+	GOOS= GOARCH= $(GO) build -o $(TOOLS)/go_js_wasm_exec github.com/agnivade/wasmbrowsertest
+	GOOS= GOARCH= $(GO) build -o $(TOOLS)/rtmcall_wasm_exec ./internal/wasmexec
+	@$(TSC) --version 2>/dev/null | grep -qF $(TYPESCRIPT_VERSION) || \
+		npm install --prefix $(TOOLS)/npm --no-save --no-audit --no-fund --loglevel=error typescript@$(TYPESCRIPT_VERSION)
 
 clean:
-	rm -rf bin .bin
+	rm -rf bin .bin web/rtmcall.wasm web/wasm_exec.js
+
+## bench: the benchmark suite against a baseline relay, loopback only (about 6 minutes on 2 cores):
+## rewrites docs/BENCHMARKS.md and docs/latency.svg. BENCH_FLAGS sizes it (go run ./cmd/rtmcall-bench -h).
+BENCH_FLAGS ?=
+bench: build
+	$(GO) run ./cmd/rtmcall-bench -server bin/rtmcall-server -out docs/BENCHMARKS.md $(BENCH_FLAGS)
+
+## test-bench: every Go benchmark once (-benchtime=1x), to prove it still works; not a timing
+.PHONY: test-bench
+test-bench:
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
+
+## soak: the load-and-chaos soak (package soak), loopback only: 1,000 clients on in-process nodes run
+## 100,000 invitation flows with random actions (answers, cancels, expiry, races, devices that close, log
+## out, lose their connection and resume); every invitation is checked against the protocol's invariants,
+## then goroutines and heap against their baseline. Fails on any violation or past 15 minutes (it takes
+## about 3). SOAK_FLAGS sizes it (go run ./cmd/rtmcall-soak -h); `make test` runs a short version.
+.PHONY: soak
+SOAK_FLAGS ?=
+soak:
+	$(GO) run ./cmd/rtmcall-soak -clients 1000 -flows 100000 -time-limit 15m $(SOAK_FLAGS)

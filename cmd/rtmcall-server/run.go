@@ -11,11 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/static"
 )
 
 // options is a parsed command line: the server, or the token subcommand.
@@ -199,14 +199,16 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	return errors.Join(serveErr, nodeErr, httpErr)
 }
 
-// staticHandler serves dir at "/", or returns nil when dir is not a
-// directory. A later version replaces it with proper static serving.
+// staticHandler serves dir at "/" (the demo page and the browser module,
+// with precompressed variants and ETags: see server/static), or returns nil
+// when dir is not a directory.
 func staticHandler(dir string) http.Handler {
 	if dir == "" {
 		return nil
 	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+	h, err := static.Handler(dir)
+	if err != nil {
 		return nil
 	}
-	return http.FileServer(http.Dir(dir))
+	return h
 }

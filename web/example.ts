@@ -1,0 +1,149 @@
+// A typed tour of the whole rtmcall API; `make test-types` checks it with tsc --strict. It is an example,
+// not part of the package: copy what you need.
+import {
+  load,
+  type CallDelegate,
+  type ConnectionChangeReason,
+  type ConnectionState,
+  type Kit,
+  type LocalInvitation,
+  type LocalInvitationFailureReason,
+  type PeerOnlineState,
+  type RemoteInvitation,
+  type RemoteInvitationFailureReason,
+  type RtmClient,
+  type RtmError,
+} from "./rtmcall.js";
+
+function isRtmError(e: unknown): e is RtmError {
+  return e instanceof Error && e.name === "RtmError";
+}
+
+// fetchToken stands for your backend, which signs a JWT for the user.
+async function fetchToken(userId: string): Promise<string> {
+  const res = await fetch(`/token?user=${encodeURIComponent(userId)}`);
+  return res.text();
+}
+
+export async function connect(userId: string): Promise<{ kit: Kit; client: RtmClient }> {
+  const kit = await load({ wasmUrl: new URL("./rtmcall.wasm", import.meta.url), wasmExecUrl: "/wasm_exec.js" });
+  const same: Kit = await load(); // the same kit
+  console.log(same === kit, kit.version);
+
+  const client = kit.createClient({ url: "ws://127.0.0.1:8080/ws", requestTimeoutMs: 5000 });
+  client.on("ConnectionStateChanged", (state: ConnectionState, reason: ConnectionChangeReason) => {
+    if (state === kit.ConnectionState.ABORTED) console.warn("the session could not be resumed", reason);
+  });
+  client.on("PeersOnlineStatusChanged", (status: Record<string, PeerOnlineState>) => {
+    for (const [peer, s] of Object.entries(status)) console.log(peer, s === kit.PeerOnlineState.ONLINE);
+  });
+  client.on("TokenPrivilegeWillExpire", async () => {
+    await client.renewToken(await fetchToken(userId));
+  });
+  client.on("RemoteInvitationReceived", answer);
+
+  try {
+    await client.login(userId, await fetchToken(userId));
+  } catch (e) {
+    if (isRtmError(e) && e.code === kit.ErrorCode.INVALID_TOKEN) console.error("bad token:", e.message);
+    throw e;
+  }
+  console.log(client.userId, client.connectionState, JSON.stringify(client));
+  return { kit, client };
+}
+
+// answer accepts calls that carry a channel and refuses the others.
+function answer(remote: RemoteInvitation): void {
+  const { callerId, content, channelId, id } = remote;
+  console.log(`${callerId} calls (${id}): ${content}`);
+  remote.on("RemoteInvitationCanceled", (content: string) => console.log("canceled:", content));
+  remote.on("RemoteInvitationFailure", (reason: RemoteInvitationFailureReason) => {
+    if (reason === "ANSWERED_ELSEWHERE") console.log("picked up on another device");
+  });
+  remote.on("RemoteInvitationAccepted", () => console.log("joining", remote.channelId));
+  remote.on("RemoteInvitationRefused", () => console.log("refused", remote.state));
+  remote.response = channelId ? "on my way" : "no channel, no call";
+  const done: Promise<void> = channelId ? remote.accept() : remote.refuse();
+  done.catch((e: unknown) => {
+    // Another device answered first, or the caller canceled: ALREADY_END.
+    if (isRtmError(e) && e.codeName === "ALREADY_END") return;
+    console.error(e);
+  });
+}
+
+export async function call(kit: Kit, client: RtmClient, peer: string): Promise<string> {
+  const online: Record<string, boolean> = await client.queryPeersOnlineStatus([peer]);
+  if (!online[peer]) return kit.LocalInvitationFailureReason.PEER_OFFLINE;
+  await client.subscribePeersOnlineStatus([peer]);
+
+  const local: LocalInvitation = client.createLocalInvitation(peer);
+  local.content = "Lunch?";
+  local.channelId = "room-1";
+  local.timeoutMs = 30_000;
+  const outcome = new Promise<string>((resolve) => {
+    local.on("LocalInvitationReceivedByPeer", () => console.log("ringing", local.state));
+    local.on("LocalInvitationAccepted", (response: string) => resolve(`accepted: ${response}`));
+    local.on("LocalInvitationRefused", (response: string) => resolve(`refused: ${response}`));
+    local.on("LocalInvitationCanceled", () => resolve("canceled"));
+    local.on("LocalInvitationFailure", (reason: LocalInvitationFailureReason) => resolve(reason));
+  });
+  const onFailure = (reason: LocalInvitationFailureReason) => console.log(reason);
+  local.on("LocalInvitationFailure", onFailure);
+  local.off("LocalInvitationFailure", onFailure);
+  local.off("LocalInvitationCanceled");
+
+  await local.send();
+  console.log(local.id, local.state, local.response, local.calleeId, local.toJSON().timeoutMs);
+  const timer = setTimeout(() => {
+    local.cancel().catch((e: unknown) => console.log(isRtmError(e) ? e.codeName : e));
+  }, 10_000);
+  const result = await outcome;
+  clearTimeout(timer);
+  await client.unsubscribePeersOnlineStatus([peer]);
+  return result;
+}
+
+// The iOS-style delegate: every hook is optional.
+export function useDelegate(client: RtmClient): void {
+  const delegate: CallDelegate = {
+    remoteInvitationReceived: (r: RemoteInvitation) => console.log("incoming", r.callerId),
+    localInvitationReceivedByPeer: (l: LocalInvitation) => console.log("ringing", l.calleeId),
+    localInvitationAccepted: (l: LocalInvitation, response: string) => console.log(l.id, response),
+    localInvitationRefused: (l: LocalInvitation, response: string) => console.log(l.id, response),
+    localInvitationCanceled: (l: LocalInvitation) => console.log(l.state),
+    localInvitationFailure: (l: LocalInvitation, reason: LocalInvitationFailureReason) => console.log(l.id, reason),
+    remoteInvitationAccepted: (r: RemoteInvitation) => console.log(r.state),
+    remoteInvitationRefused: (r: RemoteInvitation) => console.log(r.state),
+    remoteInvitationCanceled: (r: RemoteInvitation) => console.log(r.content),
+    remoteInvitationFailure: (r: RemoteInvitation, reason: RemoteInvitationFailureReason) => console.log(r.id, reason),
+  };
+  client.setCallDelegate(delegate);
+  client.setCallDelegate({ remoteInvitationReceived: (r) => void r.accept() });
+  client.setCallDelegate(null);
+}
+
+export async function leave(kit: Kit, client: RtmClient): Promise<void> {
+  await client.logout();
+  const codes: number[] = [kit.ErrorCode.ALREADY_END, kit.ErrorCode.NOT_LOGGED_IN];
+  const states: string[] = [...Object.values(kit.LocalInvitationState), ...Object.keys(kit.RemoteInvitationState)];
+  console.log(codes, states, kit.LocalInvitationFailureReason.PEER_OFFLINE, kit.ConnectionChangeReason.LOGOUT);
+  console.log(kit.RemoteInvitationFailureReason.ANSWERED_ELSEWHERE, kit._debug.liveObjects().localInvitations);
+}
+
+// These must not compile: the types catch typos and misuse.
+export function mistakes(client: RtmClient, local: LocalInvitation, remote: RemoteInvitation): void {
+  // @ts-expect-error: an unknown event name
+  client.on("RemoteInvitationRecieved", () => {});
+  // @ts-expect-error: the handler's argument is a RemoteInvitation
+  client.on("RemoteInvitationReceived", (x: number) => x);
+  // @ts-expect-error: a local invitation's state is read-only
+  local.state = "CANCELED";
+  // @ts-expect-error: the response is the callee's
+  local.response = "x";
+  // @ts-expect-error: the caller is set by the server
+  remote.callerId = "mallory";
+  // @ts-expect-error: a remote invitation has no cancel
+  void remote.cancel();
+  // @ts-expect-error: ids are an array
+  void client.queryPeersOnlineStatus("bob");
+}

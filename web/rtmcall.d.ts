@@ -1,0 +1,311 @@
+// Types of rtmcall, the browser module: call invitations with the rtmcall Go core running in WebAssembly.
+//
+//   import { load } from "rtmcall";
+//   const kit = await load();
+//   const client = kit.createClient({ url: "ws://127.0.0.1:8080/ws" });
+//   await client.login("alice");
+//   const call = client.createLocalInvitation("bob");
+//   call.content = "Lunch?";
+//   call.on("LocalInvitationAccepted", (response) => console.log("bob says", response));
+//   await call.send();
+
+/**
+ * Loads rtmcall.wasm (and wasm_exec.js, unless `globalThis.Go` already exists) and resolves to the kit.
+ * Loading again returns the same kit; a failed load may be retried.
+ */
+export declare function load(options?: LoadOptions): Promise<Kit>;
+
+export interface LoadOptions {
+  /** Where rtmcall.wasm is; default `new URL("./rtmcall.wasm", import.meta.url)`. */
+  wasmUrl?: string | URL;
+  /** Where wasm_exec.js is; default `new URL("./wasm_exec.js", import.meta.url)`. */
+  wasmExecUrl?: string | URL;
+}
+
+/** The module, as `load()` resolves it. Frozen. */
+export interface Kit {
+  /** The module's version, e.g. "0.1.0". */
+  readonly version: string;
+  readonly LocalInvitationState: EnumObject<LocalInvitationState>;
+  readonly RemoteInvitationState: EnumObject<RemoteInvitationState>;
+  readonly LocalInvitationFailureReason: EnumObject<LocalInvitationFailureReason>;
+  readonly RemoteInvitationFailureReason: EnumObject<RemoteInvitationFailureReason>;
+  readonly ConnectionState: EnumObject<ConnectionState>;
+  readonly ConnectionChangeReason: EnumObject<ConnectionChangeReason>;
+  readonly PeerOnlineState: EnumObject<PeerOnlineState>;
+  /** The numeric codes of RtmError, e.g. `ErrorCode.ALREADY_END === 3`. */
+  readonly ErrorCode: ErrorCodes;
+  /**
+   * Creates a client; it connects when it logs in. Without a url, it talks to the server of the page:
+   * `ws(s)://<location.host>/ws`. Throws an RtmError INVALID_ARGUMENT for a url that is not ws:// or wss://.
+   */
+  createClient(options?: ClientOptions): RtmClient;
+  /** Internal: for rtmcall's own tests. Not part of the API; may change in any version. */
+  readonly _debug: {
+    liveObjects(): { clients: number; localInvitations: number; remoteInvitations: number; funcs: number };
+  };
+}
+
+/** A frozen object whose keys are its values: `{ IDLE: "IDLE", ... }`. */
+export type EnumObject<T extends string> = { readonly [K in T]: K };
+
+export interface ClientOptions {
+  /** The server's WebSocket endpoint, e.g. "ws://127.0.0.1:8080/ws". */
+  url?: string | URL;
+  /** How long an operation waits for the server's answer before it fails with TIMEOUT; default 10000. */
+  requestTimeoutMs?: number;
+}
+
+export type LocalInvitationState =
+  | "IDLE"
+  | "SENT_TO_REMOTE"
+  | "RECEIVED_BY_REMOTE"
+  | "ACCEPTED_BY_REMOTE"
+  | "REFUSED_BY_REMOTE"
+  | "CANCELED"
+  | "FAILURE";
+
+export type RemoteInvitationState =
+  | "INVITATION_RECEIVED"
+  | "ACCEPT_SENT_TO_LOCAL"
+  | "REFUSED"
+  | "ACCEPTED"
+  | "CANCELED"
+  | "FAILURE";
+
+export type LocalInvitationFailureReason =
+  | "UNKNOWN"
+  | "PEER_NO_RESPONSE"
+  | "INVITATION_EXPIRE"
+  | "PEER_OFFLINE"
+  | "NOT_LOGGEDIN";
+
+/** ANSWERED_ELSEWHERE: another device of the same user answered first. */
+export type RemoteInvitationFailureReason =
+  | "UNKNOWN"
+  | "PEER_OFFLINE"
+  | "ACCEPT_FAILURE"
+  | "INVITATION_EXPIRE"
+  | "ANSWERED_ELSEWHERE";
+
+/**
+ * RECONNECTING: the connection dropped and the client is resuming its session (invitations stay alive; calls
+ * made meanwhile are sent on resume). ABORTED: the session could not be resumed; log in again.
+ */
+export type ConnectionState = "DISCONNECTED" | "CONNECTING" | "CONNECTED" | "RECONNECTING" | "ABORTED";
+
+export type ConnectionChangeReason =
+  | "LOGIN"
+  | "LOGIN_SUCCESS"
+  | "LOGIN_FAILURE"
+  | "LOGIN_TIMEOUT"
+  | "INTERRUPTED"
+  | "LOGOUT"
+  | "BANNED_BY_SERVER"
+  | "REMOTE_LOGIN"
+  | "TOKEN_EXPIRED";
+
+export type PeerOnlineState = "ONLINE" | "OFFLINE" | "UNREACHABLE";
+
+export interface ErrorCodes {
+  readonly INVALID_ARGUMENT: 1;
+  readonly NOT_STARTED: 2;
+  readonly ALREADY_END: 3;
+  readonly ALREADY_ACCEPT: 4;
+  readonly ALREADY_SENT: 5;
+  readonly UNKNOWN: 100;
+  readonly REJECTED: 101;
+  readonly INVALID_APP_ID: 102;
+  readonly INVALID_TOKEN: 103;
+  readonly TOKEN_EXPIRED: 104;
+  readonly NOT_AUTHORIZED: 105;
+  readonly ALREADY_LOGIN: 106;
+  readonly TIMEOUT: 107;
+  readonly TOO_OFTEN: 108;
+  readonly ABORTED_BY_LOGOUT: 109;
+  readonly MALFORMED_FRAME: 200;
+  readonly UNKNOWN_TYPE: 201;
+  readonly TOO_LARGE: 202;
+  readonly RATE_LIMITED: 203;
+  readonly NOT_LOGGED_IN: 204;
+  readonly NOT_YOURS: 205;
+  readonly TOO_MANY_PENDING: 206;
+  readonly NOT_CONNECTED: 207;
+  readonly SHUTTING_DOWN: 208;
+  /** The session could not be resumed after a reconnection: log in again. */
+  readonly RESUME_FAILED: 209;
+}
+
+export type ErrorCodeName = keyof ErrorCodes;
+
+/**
+ * What every Promise of the API rejects with, and what its synchronous calls and setters throw:
+ * an Error whose name is "RtmError".
+ */
+export interface RtmError extends Error {
+  readonly name: "RtmError";
+  /** e.g. 3 */
+  readonly code: ErrorCodes[ErrorCodeName];
+  /** e.g. "ALREADY_END" */
+  readonly codeName: ErrorCodeName;
+  readonly message: string;
+}
+
+/** Events of a client and the arguments of their handlers. */
+export interface ClientEvents {
+  /** A call to this user rang on this client. Set the invitation's handlers in here to see all its events. */
+  RemoteInvitationReceived: (remoteInvitation: RemoteInvitation) => void;
+  ConnectionStateChanged: (newState: ConnectionState, reason: ConnectionChangeReason) => void;
+  /** The current status right after a subscribe, then each change. */
+  PeersOnlineStatusChanged: (status: Record<string, PeerOnlineState>) => void;
+  /** 30 s before the login token's exp: time to renewToken. */
+  TokenPrivilegeWillExpire: () => void;
+}
+
+/** Events of the caller's invitation. Handlers run in order; `state` already shows the new state. */
+export interface LocalInvitationEvents {
+  /** A device of the callee got the invitation: it rings. */
+  LocalInvitationReceivedByPeer: () => void;
+  LocalInvitationAccepted: (response: string) => void;
+  LocalInvitationRefused: (response: string) => void;
+  LocalInvitationCanceled: () => void;
+  LocalInvitationFailure: (reason: LocalInvitationFailureReason) => void;
+}
+
+/** Events of an invitation on one device of the callee. */
+export interface RemoteInvitationEvents {
+  RemoteInvitationAccepted: () => void;
+  RemoteInvitationRefused: () => void;
+  /** The caller canceled; content is the invitation's content. */
+  RemoteInvitationCanceled: (content: string) => void;
+  RemoteInvitationFailure: (reason: RemoteInvitationFailureReason) => void;
+}
+
+/**
+ * Hooks named after the iOS call kit's delegate; set any of them with `setCallDelegate`. Each runs after the
+ * handlers of the same event, with `this` set to the delegate.
+ */
+export interface CallDelegate {
+  remoteInvitationReceived?(remoteInvitation: RemoteInvitation): void;
+  localInvitationReceivedByPeer?(localInvitation: LocalInvitation): void;
+  localInvitationAccepted?(localInvitation: LocalInvitation, response: string): void;
+  localInvitationRefused?(localInvitation: LocalInvitation, response: string): void;
+  localInvitationCanceled?(localInvitation: LocalInvitation): void;
+  localInvitationFailure?(localInvitation: LocalInvitation, reason: LocalInvitationFailureReason): void;
+  remoteInvitationAccepted?(remoteInvitation: RemoteInvitation): void;
+  remoteInvitationRefused?(remoteInvitation: RemoteInvitation): void;
+  remoteInvitationCanceled?(remoteInvitation: RemoteInvitation): void;
+  remoteInvitationFailure?(remoteInvitation: RemoteInvitation, reason: RemoteInvitationFailureReason): void;
+}
+
+/**
+ * A typed handler registry. `on` adds a handler (the same function added twice runs twice); `off` removes the
+ * most recent registration of fn, or every handler of the event when fn is omitted. An unknown event name or a
+ * handler that is not a function throws RtmError INVALID_ARGUMENT. A handler that throws is reported with
+ * console.error; the other handlers still run.
+ */
+export interface Emitter<E> {
+  on<K extends keyof E>(event: K, fn: E[K]): void;
+  off<K extends keyof E>(event: K, fn?: E[K]): void;
+}
+
+/** One connection to the server. Clients are independent: two clients in one page can call each other. */
+export interface RtmClient extends Emitter<ClientEvents> {
+  /** The logged-in user id, or the last one after a logout; "" before the first login. */
+  readonly userId: string;
+  readonly connectionState: ConnectionState;
+  /**
+   * Connects and logs in. token is a JWT from your backend; optional against a server in dev mode.
+   * Rejects with INVALID_ARGUMENT (bad id), INVALID_TOKEN, TOKEN_EXPIRED, NOT_AUTHORIZED, ALREADY_LOGIN,
+   * NOT_CONNECTED (server unreachable), TIMEOUT or ABORTED_BY_LOGOUT.
+   */
+  login(userId: string, token?: string): Promise<void>;
+  /**
+   * Logs out: the server ends this client's pending invitations (its own calls fail with NOT_LOGGEDIN, calls
+   * ringing here fail with UNKNOWN), then the connection closes. Resolves at once when not logged in.
+   */
+  logout(): Promise<void>;
+  /**
+   * Gives the session a new token for the same user, typically on TokenPrivilegeWillExpire. Rejects with
+   * INVALID_ARGUMENT (no token), NOT_LOGGED_IN, INVALID_TOKEN, TOKEN_EXPIRED or NOT_AUTHORIZED.
+   */
+  renewToken(token: string): Promise<void>;
+  /** Sets (or with null, clears) the call delegate. Throws INVALID_ARGUMENT for anything but an object. */
+  setCallDelegate(delegate: CallDelegate | null): void;
+  /** Whether each of up to 256 users is logged in anywhere. */
+  queryPeersOnlineStatus(peerIds: string[]): Promise<Record<string, boolean>>;
+  /** Subscribes to up to 512 users' status; PeersOnlineStatusChanged first reports the current one. */
+  subscribePeersOnlineStatus(peerIds: string[]): Promise<void>;
+  unsubscribePeersOnlineStatus(peerIds: string[]): Promise<void>;
+  /** A new invitation to calleeId, in state IDLE. Throws INVALID_ARGUMENT for a bad user id. */
+  createLocalInvitation(calleeId: string): LocalInvitation;
+  toJSON(): { userId: string; connectionState: ConnectionState };
+}
+
+/** The caller's side of a call. */
+export interface LocalInvitation extends Emitter<LocalInvitationEvents> {
+  readonly calleeId: string;
+  /**
+   * Text sent with the invitation, up to 8192 UTF-8 bytes. Writable before send: assigning a bad value throws
+   * INVALID_ARGUMENT, assigning after send throws ALREADY_SENT, after the end ALREADY_END.
+   */
+  content: string;
+  /** The call's channel id, up to 64 UTF-8 bytes; writable as content. */
+  channelId: string;
+  /**
+   * How long the invitation may ring unanswered, in ms: 0 (the server's default) or 1000 to 600000; writable as
+   * content. After send, the effective timeout.
+   */
+  timeoutMs: number;
+  /** The callee's answer text, once accepted or refused. */
+  readonly response: string;
+  readonly state: LocalInvitationState;
+  /** The server-assigned id (32 hex characters); "" until sent. */
+  readonly id: string;
+  /**
+   * Sends the invitation; resolves once the server took it (SENT_TO_REMOTE; when the callee is not logged in
+   * anywhere, LocalInvitationFailure PEER_OFFLINE follows at once). Not logged in: the invitation fails with
+   * NOT_LOGGEDIN and send rejects with NOT_LOGGED_IN. Again: ALREADY_SENT; after the end: ALREADY_END.
+   */
+  send(): Promise<void>;
+  /** Withdraws the invitation; resolves in state CANCELED. Before send: NOT_STARTED; after the end: ALREADY_END. */
+  cancel(): Promise<void>;
+  toJSON(): {
+    calleeId: string;
+    content: string;
+    channelId: string;
+    timeoutMs: number;
+    id: string;
+    response: string;
+    state: LocalInvitationState;
+  };
+}
+
+/** An incoming call on one device of the callee. */
+export interface RemoteInvitation extends Emitter<RemoteInvitationEvents> {
+  readonly callerId: string;
+  readonly content: string;
+  readonly channelId: string;
+  readonly id: string;
+  readonly state: RemoteInvitationState;
+  /**
+   * The answer text that accept or refuse sends, up to 8192 UTF-8 bytes. Assigning a bad value throws
+   * INVALID_ARGUMENT; while an accept is in flight ALREADY_ACCEPT; after the end ALREADY_END.
+   */
+  response: string;
+  /**
+   * Accepts; resolves once the server confirmed (ACCEPTED). Another device answered or the caller canceled
+   * first: ALREADY_END, and that outcome's event follows. Again while in flight: ALREADY_ACCEPT.
+   */
+  accept(): Promise<void>;
+  /** Refuses; resolves once the server confirmed (REFUSED). Errors as for accept. */
+  refuse(): Promise<void>;
+  toJSON(): {
+    callerId: string;
+    content: string;
+    channelId: string;
+    id: string;
+    response: string;
+    state: RemoteInvitationState;
+  };
+}
