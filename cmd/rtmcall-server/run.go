@@ -171,6 +171,7 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", node)
 	mux.Handle("/healthz", node)
+	mux.Handle("/metrics", node)
 	if h := staticHandler(o.web); h != nil {
 		mux.Handle("/", h)
 		logger.Info("serving static files", "dir", o.web)
