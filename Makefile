@@ -91,8 +91,8 @@ test-bench:
 ## soak: the load-and-chaos soak (package soak), loopback only: 1,000 clients on in-process nodes run
 ## 100,000 invitation flows with random actions (answers, cancels, expiry, races, devices that close, log
 ## out, lose their connection and resume); every invitation is checked against the protocol's invariants,
-## then goroutines and heap against their baseline. Fails on any violation or past 15 minutes (it takes
-## about 3). SOAK_FLAGS sizes it (go run ./cmd/rtmcall-soak -h); `make test` runs a short version.
+## then goroutines and heap against their baseline. Fails on any violation or past 15 minutes (it takes 1 to
+## 3 minutes on 2 cores). SOAK_FLAGS sizes it (go run ./cmd/rtmcall-soak -h); `make test` runs a short version.
 .PHONY: soak
 SOAK_FLAGS ?=
 soak:

@@ -671,6 +671,15 @@ func (c *Client) tryResume(ctx context.Context, stop chan struct{}) (resumed boo
 		return false, nil
 	}
 	c.mu.Lock()
+	select {
+	case <-stop:
+		// Logged out (or closed) while dialing: c.session may already be
+		// a new login's, which this stale attempt must not take over.
+		c.mu.Unlock()
+		ws.CloseNow()
+		return true, nil
+	default:
+	}
 	c.nextRID++
 	f := &protocol.Frame{Type: protocol.TypeResume, RID: c.nextRID, Session: c.session, Key: c.key, Ack: c.lastSeq}
 	c.mu.Unlock()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 
@@ -17,7 +18,8 @@ type invitation struct {
 	id         string
 	seq        uint64
 	state      core.LocalInvitationState
-	caller     *session // the session that sent it
+	caller     *session // the session that sent it; nil once ended, so a tombstone pins no session
+	callerID   string   // the caller session's id, for requests on the tombstone
 	callerUser string
 	callee     string
 	content    string
@@ -32,7 +34,6 @@ type invitation struct {
 	receipt *time.Timer // PEER_NO_RESPONSE unless a ringing session acks
 	expiry  *time.Timer // INVITATION_EXPIRE unless answered
 
-	ended time.Time // when it ended; it is then a tombstone until ended+TombstoneTTL
 }
 
 // party is a session an invitation rings: a *session of this node, or a
@@ -66,23 +67,52 @@ func (inv *invitation) stopRinging(sid string) bool {
 
 // invitations is the node's table of invitations, pending and ended.
 type invitations struct {
-	byID    map[string]*invitation // pending invitations and tombstones
+	byID    map[string]*invitation // pending invitations
+	ended   map[string]*tombstone  // ended invitations, for TombstoneTTL
 	pending map[string]int         // pending outgoing invitations per caller user
-	tombs   []*invitation          // ended invitations, oldest first
+	tombs   []*tombstone           // ended invitations, oldest first
+	sweeper *time.Timer            // forgets old tombstones; nil when none is armed
+}
+
+// tombstone is what is kept of an ended invitation: who may still ask
+// about it (and get ALREADY_END rather than NOT_YOURS). It is small, and
+// points at no session, so that thousands of them cost little.
+type tombstone struct {
+	id       string
+	callerID string   // the session that sent it
+	rung     []string // the sessions it rang
+	ended    time.Time
 }
 
 func newInvitations() invitations {
-	return invitations{byID: make(map[string]*invitation), pending: make(map[string]int)}
+	return invitations{byID: make(map[string]*invitation), ended: make(map[string]*tombstone), pending: make(map[string]int)}
 }
 
 // sweep forgets tombstones older than ttl.
 func (t *invitations) sweep(now time.Time, ttl time.Duration) {
 	i := 0
 	for ; i < len(t.tombs) && now.Sub(t.tombs[i].ended) >= ttl; i++ {
-		delete(t.byID, t.tombs[i].id)
+		delete(t.ended, t.tombs[i].id)
 		t.tombs[i] = nil
 	}
 	t.tombs = t.tombs[i:]
+}
+
+// sweepLaterLocked arms a timer that forgets tombstones once they are old,
+// so that an idle node does not keep them (requests also sweep).
+func (n *Node) sweepLaterLocked() {
+	if n.invs.sweeper != nil || n.closing {
+		return
+	}
+	n.invs.sweeper = n.afterFunc(n.cfg.TombstoneTTL, func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.invs.sweeper = nil
+		n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
+		if len(n.invs.tombs) > 0 {
+			n.sweepLaterLocked()
+		}
+	})
 }
 
 // newInvitationID returns 32 lowercase hex characters: the owner node's
@@ -117,6 +147,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	inv := &invitation{
 		seq:        n.nextSeqLocked(),
 		caller:     s,
+		callerID:   s.id,
 		callerUser: s.user,
 		callee:     f.Callee,
 		content:    f.Content,
@@ -127,7 +158,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	}
 	for {
 		inv.id = newInvitationID(n.id)
-		if _, dup := n.invs.byID[inv.id]; !dup {
+		if _, dup := n.invs.byID[inv.id]; !dup && n.invs.ended[inv.id] == nil {
 			break
 		}
 	}
@@ -162,7 +193,11 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	s.outgoing[inv] = struct{}{}
 	inv.counted = true
 	n.invs.pending[inv.callerUser]++
-	inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
+	if n.cfg.ReceiptTimeout < timeout {
+		// Otherwise the expiry comes first (PROTOCOL.md, lifecycle 5): a
+		// receipt timer of the same length could win the race for the lock.
+		inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
+	}
 	inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
 	s.enqueue(ok)
 	log.Info("invitation created", "timeout", timeout, "rung", len(targets))
@@ -175,13 +210,18 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 // ALREADY_END.
 func (n *Node) lookupLocked(s party, typ, id string) (*invitation, *protocol.Error) {
 	n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
+	sid := s.sessionID()
 	inv := n.invs.byID[id]
 	if inv == nil {
+		// Authorization first: only those who could act on it learn it ended.
+		if t := n.invs.ended[id]; t != nil && (typ == protocol.TypeCancel && t.callerID == sid ||
+			typ != protocol.TypeCancel && slices.Contains(t.rung, sid)) {
+			return nil, errAlreadyEnd
+		}
 		return nil, errNotYours
 	}
-	sid := s.sessionID()
 	if typ == protocol.TypeCancel {
-		if inv.caller.id != sid {
+		if inv.callerID != sid {
 			return nil, errNotYours
 		}
 		if inv.state.Ended() {
@@ -375,6 +415,7 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 		}
 	}
 	delete(inv.caller.outgoing, inv)
+	inv.caller = nil
 	for _, r := range inv.ringing {
 		if r, ok := r.(*session); ok {
 			delete(r.ringing, inv)
@@ -382,10 +423,13 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	}
 	inv.ringing = nil
 	inv.content = ""
-	inv.ended = time.Now()
-	n.invs.tombs = append(n.invs.tombs, inv)
+	tomb := &tombstone{id: inv.id, callerID: inv.callerID, rung: slices.Collect(maps.Keys(inv.rung)), ended: time.Now()}
+	delete(n.invs.byID, inv.id)
+	n.invs.ended[inv.id] = tomb
+	n.invs.tombs = append(n.invs.tombs, tomb)
+	n.sweepLaterLocked()
 	n.log.Info("invitation ended", "inv", inv.id, "caller", inv.callerUser, "callee", inv.callee,
-		"state", inv.state.String(), "outcome", outcome, "after", inv.ended.Sub(inv.created))
+		"state", inv.state.String(), "outcome", outcome, "after", tomb.ended.Sub(inv.created))
 }
 
 func sortedBySeq(set map[*invitation]struct{}) []*invitation {

@@ -326,6 +326,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.closing = true
 		n.log.Info("shutting down", "sessions", len(n.hub.sessions), "connections", len(n.hub.conns))
 		n.endAllLocked()
+		n.stopTimer(&n.invs.sweeper)
 		bye := &protocol.Frame{Type: protocol.TypeBye, Reason: "INTERRUPTED"}
 		for _, s := range n.hub.sessionsInOrder() {
 			s.enqueue(bye)

@@ -1,0 +1,44 @@
+//go:build !js
+
+// Command rtmcall-soak runs rtmcall's load-and-chaos soak (package soak)
+// against in-process server nodes on loopback and prints its report. It
+// exits 1 if any invariant was violated or a bound was missed.
+//
+//	rtmcall-soak [-clients 1000] [-flows 100000] [-seed 1] [-workers N] [-time-limit 15m]
+//	             [-server-log file] [-heap-profile file]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rtmcall/rtmcall/soak"
+)
+
+func main() {
+	var cfg soak.Config
+	flag.IntVar(&cfg.Clients, "clients", 1000, "devices logged in at the start (users have 1 to 3)")
+	flag.IntVar(&cfg.Flows, "flows", 100000, "invitation flows to run")
+	flag.Uint64Var(&cfg.Seed, "seed", 1, "seed of every random choice")
+	flag.IntVar(&cfg.Workers, "workers", 0, "flows in flight at once (default clients/8)")
+	flag.DurationVar(&cfg.TimeLimit, "time-limit", 0, "fail if the flows take longer (default 15m)")
+	flag.DurationVar(&cfg.FlowDeadline, "flow-deadline", 0, "how long a flow may wait for an event (default 10s)")
+	flag.DurationVar(&cfg.TombstoneTTL, "tombstone-ttl", 0, "how long the nodes remember ended invitations (default 3s)")
+	flag.DurationVar(&cfg.ResumeGrace, "resume-grace", 0, "the nodes' resume grace period (default 3s)")
+	var files soak.Files
+	flag.StringVar(&files.ServerLog, "server-log", "", "write the nodes' info logs to this file")
+	flag.StringVar(&files.HeapProfile, "heap-profile", "", "write a heap profile of what is left after the run to this file")
+	flag.Parse()
+	cfg.Progress = os.Stderr
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := soak.Main(ctx, cfg, files, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "rtmcall-soak:", err)
+		os.Exit(1)
+	}
+}

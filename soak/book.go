@@ -1,0 +1,157 @@
+//go:build !js
+
+package soak
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/rtmcall/rtmcall/core"
+)
+
+// book records every callback of every client against its invitation. A
+// callee device may see an invite before the caller's Send has returned
+// the id, so device events go to an entry keyed by the id, which the flow
+// adopts (bind) once it knows the id. One mutex guards it all: recording is
+// a few appends, far from the bottleneck.
+type book struct {
+	h *harness
+
+	mu    sync.Mutex
+	seq   uint64
+	byInv map[string]*entry
+}
+
+// entry is one invitation's record while its flow runs. Once the flow has
+// been checked the entry is closed: its events are dropped to save memory,
+// and any event that still arrives is a violation (a duplicate or a late
+// event).
+type entry struct {
+	rec     Record
+	remotes map[string]*core.RemoteInvitation // by device session key
+	notify  chan struct{}                     // one slot: an event was recorded
+	bound   bool                              // a flow owns it
+	closed  bool
+}
+
+func newBook(h *harness) *book { return &book{h: h, byInv: make(map[string]*entry)} }
+
+func newEntry() *entry {
+	return &entry{remotes: make(map[string]*core.RemoteInvitation), notify: make(chan struct{}, 1),
+		rec: Record{Left: make(map[string]Leave)}}
+}
+
+// addLocked appends an event to e. The lock is held.
+func (b *book) addLocked(e *entry, party string, kind Kind, reason, text string) {
+	b.seq++
+	ev := Event{Seq: b.seq, Party: party, Kind: kind, Reason: reason, Text: text}
+	if e.closed {
+		b.h.violate(Violation{Flow: e.rec.Flow, Action: e.rec.Action, Inv: e.rec.Inv, What: "late",
+			Detail: fmt.Sprintf("%s arrived after every party had ended and the flow was checked", ev)})
+		return
+	}
+	e.rec.Events = append(e.rec.Events, ev)
+	select {
+	case e.notify <- struct{}{}:
+	default:
+	}
+}
+
+// callerEvent records a callback of the caller's LocalInvitation.
+func (b *book) callerEvent(e *entry, kind Kind, reason, text string) {
+	b.mu.Lock()
+	b.addLocked(e, Caller, kind, reason, text)
+	b.mu.Unlock()
+}
+
+// entryLocked returns the entry of inv, making an unbound one if needed.
+func (b *book) entryLocked(inv string) *entry {
+	e := b.byInv[inv]
+	if e == nil {
+		e = newEntry()
+		e.rec.Inv = inv
+		b.byInv[inv] = e
+	}
+	return e
+}
+
+// invite records RemoteInvitationReceived on the device session key and
+// hooks the invitation's own callbacks. It runs inside the client's
+// OnInvitationReceived callback, so no later event of r can be missed.
+func (b *book) invite(key string, r *core.RemoteInvitation) {
+	inv := r.ID()
+	b.mu.Lock()
+	e := b.entryLocked(inv)
+	if _, dup := e.remotes[key]; !dup && !e.closed {
+		e.remotes[key] = r
+	}
+	b.addLocked(e, key, KindInvite, "", r.Content()+"|"+r.ChannelID())
+	b.mu.Unlock()
+	ev := func(kind Kind, reason, text string) {
+		b.mu.Lock()
+		b.addLocked(b.entryLocked(inv), key, kind, reason, text)
+		b.mu.Unlock()
+	}
+	r.OnAccepted(func() { ev(KindAccepted, "", "") })
+	r.OnRefused(func() { ev(KindRefused, "", "") })
+	r.OnCanceled(func(content string) { ev(KindCanceled, "", content) })
+	r.OnFailure(func(reason core.RemoteFailureReason) { ev(KindFailure, reason.String(), "") })
+}
+
+// bind gives the flow's entry the invitation id Send returned, adopting
+// the device events that came first.
+func (b *book) bind(e *entry, inv string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e.rec.Inv = inv
+	if t := b.byInv[inv]; t != nil {
+		if t.bound {
+			b.h.violate(Violation{Flow: e.rec.Flow, Action: e.rec.Action, Inv: inv, What: "duplicate id",
+				Detail: fmt.Sprintf("Send returned the id of flow %d's invitation", t.rec.Flow)})
+			return
+		}
+		e.rec.Events = append(e.rec.Events, t.rec.Events...)
+		for k, r := range t.remotes {
+			e.remotes[k] = r
+		}
+	}
+	e.bound = true
+	b.byInv[inv] = e
+	select {
+	case e.notify <- struct{}{}:
+	default:
+	}
+}
+
+// look runs f on e under the lock.
+func (b *book) look(e *entry, f func(e *entry) bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return f(e)
+}
+
+// close takes a snapshot of e for the checker and closes it.
+func (b *book) close(e *entry) Record {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rec := e.rec
+	rec.Events = append([]Event(nil), e.rec.Events...)
+	e.closed = true
+	e.rec = Record{Flow: rec.Flow, Action: rec.Action, Inv: rec.Inv}
+	e.remotes = nil
+	return rec
+}
+
+// orphans reports invitations that devices saw but no flow sent.
+func (b *book) orphans() []Violation {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Violation
+	for inv, e := range b.byInv {
+		if !e.bound {
+			out = append(out, Violation{Flow: -1, What: "orphan",
+				Detail: fmt.Sprintf("invitation %s rang %d device(s) but no flow sent it: %v", inv, len(e.remotes), e.rec.Events)})
+		}
+	}
+	return out
+}

@@ -1,0 +1,410 @@
+//go:build !js
+
+package soak
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/rtmcall/rtmcall/core"
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+// DecisionKind is how the server ended an invitation (docs/PROTOCOL.md,
+// "Invitation lifecycle"). The server decides exactly once; every party's
+// terminal event must be explained by that one decision.
+type DecisionKind uint8
+
+const (
+	DecAccepted   DecisionKind = iota + 1 // a device accepted
+	DecRefused                            // a device refused
+	DecCanceled                           // the caller canceled
+	DecExpired                            // nobody answered in time: INVITATION_EXPIRE on both ends
+	DecNoResponse                         // no device acknowledged: PEER_NO_RESPONSE / INVITATION_EXPIRE
+	DecCalleeGone                         // no callee session rang, or all left: PEER_OFFLINE to the caller
+	DecCallerLeft                         // the caller's session left: PEER_OFFLINE to the devices
+	DecShutdown                           // the server shut down: UNKNOWN on both ends
+)
+
+var decisionNames = []string{"?", "accepted", "refused", "canceled", "expired", "no-response", "callee-gone",
+	"caller-left", "shutdown"}
+
+func (k DecisionKind) String() string {
+	if int(k) < len(decisionNames) {
+		return decisionNames[k]
+	}
+	return "?"
+}
+
+// Decision is one possible server decision; By names the answering device
+// for DecAccepted and DecRefused.
+type Decision struct {
+	Kind DecisionKind
+	By   string
+}
+
+func (d Decision) String() string {
+	if d.By != "" {
+		return d.Kind.String() + " by " + d.By
+	}
+	return d.Kind.String()
+}
+
+// Violation is one broken invariant.
+type Violation struct {
+	Flow   int    // -1 when not about one flow
+	Action string // the flow's action
+	Inv    string
+	What   string // the invariant, e.g. "lost", "disagree"
+	Detail string
+}
+
+func (v Violation) String() string {
+	if v.Flow < 0 {
+		return v.What + ": " + v.Detail
+	}
+	return fmt.Sprintf("flow %d (%s, inv %s): %s: %s", v.Flow, v.Action, v.Inv, v.What, v.Detail)
+}
+
+// Check returns every invariant r breaks, and the decisions consistent
+// with what its parties saw (more than one only when a party that left
+// could not learn the outcome).
+func Check(r *Record) ([]Violation, []Decision) {
+	var out []Violation
+	bad := func(what, format string, args ...any) {
+		out = append(out, Violation{Flow: r.Flow, Action: r.Action, Inv: r.Inv, What: what, Detail: fmt.Sprintf(format, args...)})
+	}
+	for _, p := range r.Problems {
+		bad("driver", "%s", p)
+	}
+
+	// Per party: legal order, nothing twice, exactly one terminal event.
+	byParty := map[string][]Event{}
+	var parties []string
+	for _, e := range sortedEvents(r.Events) {
+		if _, ok := byParty[e.Party]; !ok {
+			parties = append(parties, e.Party)
+		}
+		byParty[e.Party] = append(byParty[e.Party], e)
+	}
+	terminal := map[string]Event{}
+	for _, p := range parties {
+		if t, ok := checkOrder(p, byParty[p], bad); ok {
+			terminal[p] = t
+		}
+	}
+	callerEnd, callerDone := terminal[Caller]
+	if !callerDone {
+		bad("lost", "the caller has no terminal event (saw %s)", eventList(byParty[Caller]))
+	}
+
+	// Who rang: exactly the sessions logged in at send, except that a
+	// session that left may have closed before reading its invite.
+	var rang []string
+	for _, p := range parties {
+		if p != Caller {
+			rang = append(rang, p)
+		}
+	}
+	for _, d := range rang {
+		if !slices.Contains(r.Expected, d) {
+			bad("unexpected invite", "%s rang but was not logged in when the invitation was sent (expected %v)", d, r.Expected)
+		}
+		if _, ok := terminal[d]; !ok {
+			bad("lost", "%s has no terminal event (saw %s)", d, eventList(byParty[d]))
+		}
+	}
+	for _, d := range r.Expected {
+		if !slices.Contains(rang, d) && !r.left(d).gone() {
+			bad("lost", "%s was logged in at send and its session went on, but it never got the invite", d)
+		}
+	}
+	if callerDone && len(byParty[Caller]) > 1 && len(rang) == 0 {
+		bad("disagree", "the caller saw received-by-peer but no device got the invite")
+	}
+	if !callerDone {
+		return out, nil
+	}
+
+	// Both ends agree: some decision of the server explains every party's
+	// terminal event and every operation's result.
+	candidates := []Decision{{Kind: DecCanceled}, {Kind: DecExpired}, {Kind: DecNoResponse}, {Kind: DecCalleeGone},
+		{Kind: DecCallerLeft}, {Kind: DecShutdown}}
+	for _, d := range rang {
+		candidates = append(candidates, Decision{DecAccepted, d}, Decision{DecRefused, d})
+	}
+	var consistent []Decision
+	for _, c := range candidates {
+		if explains(r, c, callerEnd, terminal, rang, byParty) {
+			consistent = append(consistent, c)
+		}
+	}
+	if len(consistent) == 0 {
+		var ends []string
+		ends = append(ends, callerEnd.String()+leftNote(r, Caller))
+		for _, d := range rang {
+			if t, ok := terminal[d]; ok {
+				ends = append(ends, t.String()+leftNote(r, d))
+			}
+		}
+		for _, op := range r.Ops {
+			ends = append(ends, fmt.Sprintf("op %s %s -> %s (%s)", op.Party, op.Name, codeName(op.Code), op.State))
+		}
+		bad("disagree", "no single server decision explains: %s", strings.Join(ends, "; "))
+		return out, nil
+	}
+	if len(r.Allowed) > 0 && !slices.ContainsFunc(consistent, func(d Decision) bool { return slices.Contains(r.Allowed, d.Kind) }) {
+		bad("unexpected outcome", "ended %v; the action allows %v", consistent, r.Allowed)
+	}
+	checkPayloads(r, bad)
+	for _, op := range r.Ops {
+		if !opCodeAllowed(r, op) {
+			bad("op error", "%s %s returned %s", op.Party, op.Name, codeName(op.Code))
+		}
+		if op.Code == protocol.CodeAlreadyEnd && !op.Ended {
+			// PROTOCOL.md: the winner's events are sent before the loser's error.
+			bad("order", "%s %s returned ALREADY_END while its invitation was still %s", op.Party, op.Name, op.State)
+		}
+	}
+	return out, consistent
+}
+
+// checkPayloads checks that what the caller sent reached every device
+// intact, and the winner's response reached the caller.
+func checkPayloads(r *Record, bad func(what, format string, args ...any)) {
+	for _, e := range r.Events {
+		switch {
+		case e.Kind == KindInvite && e.Text != r.Content+"|"+r.Channel:
+			bad("payload", "%s got content|channel %q, the caller sent %q", e.Party, e.Text, r.Content+"|"+r.Channel)
+		case e.Kind == KindCanceled && e.Party != Caller && e.Text != r.Content:
+			bad("payload", "%s got cancel content %q, the caller sent %q", e.Party, e.Text, r.Content)
+		case (e.Kind == KindAccepted || e.Kind == KindRefused) && e.Party == Caller:
+			for _, op := range r.Ops {
+				if op.Code == 0 && (op.Name == "accept") == (e.Kind == KindAccepted) && op.Name != "cancel" && e.Text != op.Response {
+					bad("payload", "the caller got response %q, %s answered %q", e.Text, op.Party, op.Response)
+				}
+			}
+		}
+	}
+}
+
+// checkOrder checks one party's events: a device's invite comes first and
+// once; the caller's received-by-peer at most once; one terminal event,
+// last. It returns the terminal event.
+func checkOrder(party string, evs []Event, bad func(what, format string, args ...any)) (Event, bool) {
+	var end Event
+	ended := false
+	for i, e := range evs {
+		switch {
+		case ended:
+			bad("after end", "%s got %s after its terminal %s (events: %s)", party, e.Kind, end.Kind, eventList(evs))
+			return end, true
+		case party == Caller && e.Kind == KindInvite, party != Caller && e.Kind == KindReceived:
+			bad("order", "%s got %s, an event of the other side", party, e.Kind)
+		case party != Caller && i == 0 && e.Kind != KindInvite:
+			bad("order", "%s got %s before the invite", party, e.Kind)
+		case e.Kind == KindInvite && i > 0, e.Kind == KindReceived && i > 0:
+			bad("twice", "%s got %s again (events: %s)", party, e.Kind, eventList(evs))
+		case e.Kind.terminal():
+			end, ended = e, true
+		}
+	}
+	return end, ended
+}
+
+// explains reports whether decision c explains every party's terminal
+// event and every operation's result in r.
+func explains(r *Record, c Decision, callerEnd Event, terminal map[string]Event, rang []string,
+	byParty map[string][]Event) bool {
+	// Preconditions of the decision itself.
+	switch c.Kind {
+	case DecCalleeGone:
+		for _, d := range r.Expected {
+			if !r.left(d).gone() {
+				return false
+			}
+		}
+	case DecCallerLeft:
+		if !r.left(Caller).gone() {
+			return false
+		}
+	case DecNoResponse:
+		if len(byParty[Caller]) > 1 { // received-by-peer: a device acknowledged in time
+			return false
+		}
+	}
+	if !callerExplained(c, callerEnd, r.left(Caller)) {
+		return false
+	}
+	for _, d := range rang {
+		if t, ok := terminal[d]; ok && !deviceExplained(c, d, t, r.left(d)) {
+			return false
+		}
+	}
+	for _, op := range r.Ops {
+		won := (op.Name == "accept" && c == Decision{DecAccepted, op.Party}) ||
+			(op.Name == "refuse" && c == Decision{DecRefused, op.Party}) ||
+			(op.Name == "cancel" && c.Kind == DecCanceled)
+		if (op.Code == 0) != won && (op.Code == 0 || op.Code == protocol.CodeAlreadyEnd) {
+			return false
+		}
+	}
+	return true
+}
+
+// callerExplained maps the caller's terminal event to the decisions that
+// send it (PROTOCOL.md steps 2 to 8).
+func callerExplained(c Decision, t Event, left Leave) bool {
+	if left.abrupt() && t.Kind == KindFailure && t.Reason == core.LocalFailureUnknown.String() {
+		return true // the client ended it itself: it cannot know the decision
+	}
+	switch t.Kind {
+	case KindAccepted:
+		return c.Kind == DecAccepted
+	case KindRefused:
+		return c.Kind == DecRefused
+	case KindCanceled:
+		return c.Kind == DecCanceled
+	case KindFailure:
+		switch t.Reason {
+		case core.LocalFailureInvitationExpire.String():
+			return c.Kind == DecExpired
+		case core.LocalFailurePeerNoResponse.String():
+			return c.Kind == DecNoResponse
+		case core.LocalFailurePeerOffline.String():
+			return c.Kind == DecCalleeGone
+		case core.LocalFailureNotLoggedIn.String():
+			return c.Kind == DecCallerLeft && left.gone()
+		case core.LocalFailureUnknown.String():
+			return c.Kind == DecShutdown
+		}
+	}
+	return false
+}
+
+// deviceExplained maps a callee device's terminal event to the decisions
+// that send it.
+func deviceExplained(c Decision, dev string, t Event, left Leave) bool {
+	if t.Kind == KindFailure {
+		switch t.Reason {
+		case core.RemoteFailureAcceptFailure.String():
+			// The client's own end with an accept in flight: any decision.
+			return left.abrupt()
+		case core.RemoteFailureUnknown.String():
+			if left.abrupt() || left == LeftLogout {
+				// The client's own end (or the server's answer to its
+				// logout) while ringing: it had not won the invitation.
+				return c != Decision{DecAccepted, dev}
+			}
+			return c.Kind == DecShutdown
+		}
+	}
+	switch t.Kind {
+	case KindAccepted:
+		return c == Decision{DecAccepted, dev}
+	case KindRefused:
+		return c == Decision{DecRefused, dev}
+	case KindCanceled:
+		return c.Kind == DecCanceled
+	case KindFailure:
+		switch t.Reason {
+		case core.RemoteFailureAnsweredElsewhere.String():
+			return (c.Kind == DecAccepted || c.Kind == DecRefused) && c.By != dev
+		case core.RemoteFailureInvitationExpire.String():
+			return c.Kind == DecExpired || c.Kind == DecNoResponse
+		case core.RemoteFailurePeerOffline.String():
+			return c.Kind == DecCallerLeft
+		}
+	}
+	return false
+}
+
+// opCodeAllowed reports whether op's code is one the protocol allows for
+// it: success, ALREADY_END (it lost a race), or NOT_CONNECTED from a party
+// whose session went away (a resumed session holds its operations and
+// sends them on resume instead).
+func opCodeAllowed(r *Record, op Op) bool {
+	switch op.Code {
+	case 0, protocol.CodeAlreadyEnd:
+		return true
+	case protocol.CodeNotConnected:
+		return r.left(op.Party).gone()
+	}
+	return false
+}
+
+func sortedEvents(evs []Event) []Event {
+	s := slices.Clone(evs)
+	slices.SortStableFunc(s, func(a, b Event) int {
+		switch {
+		case a.Seq < b.Seq:
+			return -1
+		case a.Seq > b.Seq:
+			return 1
+		}
+		return 0
+	})
+	return s
+}
+
+func eventList(evs []Event) string {
+	if len(evs) == 0 {
+		return "nothing"
+	}
+	parts := make([]string, len(evs))
+	for i, e := range evs {
+		parts[i] = e.Kind.String()
+		if e.Kind == KindFailure {
+			parts[i] += " " + e.Reason
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func leftNote(r *Record, party string) string {
+	if l := r.left(party); l != Stayed {
+		return " (" + l.String() + ")"
+	}
+	return ""
+}
+
+func codeName(c protocol.Code) string {
+	if c == 0 {
+		return "ok"
+	}
+	return c.String()
+}
+
+// Outcome names how a flow ended for its caller, e.g. "ACCEPTED_BY_REMOTE"
+// or "FAILURE PEER_OFFLINE", for the report.
+func Outcome(r *Record) string {
+	for _, e := range sortedEvents(r.Events) {
+		if e.Party == Caller && e.Kind.terminal() {
+			return partyOutcome(e)
+		}
+	}
+	return "NONE"
+}
+
+// partyOutcome names a terminal event with the state it leaves the party in.
+func partyOutcome(e Event) string {
+	caller := e.Party == Caller
+	switch e.Kind {
+	case KindAccepted:
+		if caller {
+			return core.LocalAcceptedByRemote.String()
+		}
+		return core.RemoteAccepted.String()
+	case KindRefused:
+		if caller {
+			return core.LocalRefusedByRemote.String()
+		}
+		return core.RemoteRefused.String()
+	case KindCanceled:
+		return core.LocalCanceled.String()
+	case KindFailure:
+		return "FAILURE " + e.Reason
+	}
+	return e.Kind.String()
+}

@@ -1,0 +1,191 @@
+//go:build !js
+
+package soak
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+// rec builds a Record from events written as (party, kind, reason).
+func rec(expected []string, allowed []DecisionKind, left map[string]Leave, evs ...any) *Record {
+	r := &Record{Flow: 7, Action: "test", Inv: "inv", Expected: expected, Allowed: allowed, Left: left,
+		Content: "hi", Channel: "room"}
+	for i := 0; i < len(evs); i += 3 {
+		e := Event{Seq: uint64(i + 1), Party: evs[i].(string), Kind: evs[i+1].(Kind), Reason: evs[i+2].(string)}
+		switch {
+		case e.Kind == KindInvite:
+			e.Text = "hi|room"
+		case e.Kind == KindCanceled && e.Party != Caller:
+			e.Text = "hi"
+		}
+		r.Events = append(r.Events, e)
+	}
+	return r
+}
+
+const d1, d2 = "u1.d0#1", "u1.d1#1"
+
+var two = []string{d1, d2}
+
+// TestCheck proves that the checker accepts the protocol's outcomes and
+// catches each kind of broken invariant: a checker that passes everything
+// would make the soak worthless.
+func TestCheck(t *testing.T) {
+	acceptedByD1 := []any{
+		d1, KindInvite, "", d2, KindInvite, "", Caller, KindReceived, "",
+		d1, KindAccepted, "", d2, KindFailure, "ANSWERED_ELSEWHERE", Caller, KindAccepted, "",
+	}
+	tests := []struct {
+		name string
+		r    *Record
+		ops  []Op
+		want []string // the What of each violation, in order
+	}{
+		{name: "accepted on one device, answered elsewhere on the other",
+			r: rec(two, []DecisionKind{DecAccepted}, nil, acceptedByD1...),
+			ops: []Op{{Party: d1, Name: "accept", State: "ACCEPTED", Ended: true},
+				{Party: d2, Name: "accept", Code: protocol.CodeAlreadyEnd, State: "FAILURE", Ended: true}}},
+		{name: "canceled everywhere",
+			r: rec(two, []DecisionKind{DecCanceled}, nil, d1, KindInvite, "", d2, KindInvite, "",
+				Caller, KindCanceled, "", d1, KindCanceled, "", d2, KindCanceled, "")},
+		{name: "offline callee rings nobody",
+			r: rec(nil, []DecisionKind{DecCalleeGone}, nil, Caller, KindFailure, "PEER_OFFLINE")},
+		{name: "expired on both ends",
+			r: rec(two, []DecisionKind{DecExpired}, nil, d1, KindInvite, "", d2, KindInvite, "", Caller, KindReceived, "",
+				Caller, KindFailure, "INVITATION_EXPIRE", d1, KindFailure, "INVITATION_EXPIRE", d2, KindFailure, "INVITATION_EXPIRE")},
+		{name: "no response: devices expire",
+			r: rec([]string{d1}, []DecisionKind{DecNoResponse}, nil, d1, KindInvite, "",
+				Caller, KindFailure, "PEER_NO_RESPONSE", d1, KindFailure, "INVITATION_EXPIRE")},
+		{name: "the caller closed: its own UNKNOWN, the devices PEER_OFFLINE",
+			r: rec([]string{d1}, []DecisionKind{DecCallerLeft}, map[string]Leave{Caller: LeftClose}, d1, KindInvite, "",
+				Caller, KindFailure, "UNKNOWN", d1, KindFailure, "PEER_OFFLINE")},
+		{name: "the caller logged out: NOT_LOGGEDIN",
+			r: rec([]string{d1}, []DecisionKind{DecCallerLeft}, map[string]Leave{Caller: LeftLogout}, d1, KindInvite, "",
+				Caller, KindFailure, "NOT_LOGGEDIN", d1, KindFailure, "PEER_OFFLINE")},
+		{name: "the only device closed while accepting: caller accepted, device ACCEPT_FAILURE",
+			r: rec([]string{d1}, []DecisionKind{DecAccepted}, map[string]Leave{d1: LeftClose}, d1, KindInvite, "",
+				d1, KindFailure, "ACCEPT_FAILURE", Caller, KindAccepted, "")},
+		{name: "a device that closed before its invite arrived",
+			r: rec(two, []DecisionKind{DecAccepted}, map[string]Leave{d2: LeftClose}, d1, KindInvite, "",
+				d1, KindAccepted, "", Caller, KindAccepted, "")},
+		{name: "every device left: PEER_OFFLINE",
+			r: rec(two, []DecisionKind{DecCalleeGone}, map[string]Leave{d1: LeftLogout, d2: LeftDrop}, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindFailure, "UNKNOWN", d2, KindFailure, "UNKNOWN", Caller, KindFailure, "PEER_OFFLINE")},
+
+		{name: "lost: a device that stayed has no terminal event",
+			r:    rec(two, nil, nil, d1, KindInvite, "", d2, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
+			want: []string{"lost"}},
+		{name: "lost: a device that stayed never got the invite",
+			r:    rec(two, nil, nil, d1, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
+			want: []string{"lost"}},
+		{name: "lost: the caller has no terminal event",
+			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindCanceled, ""),
+			want: []string{"lost"}},
+		{name: "a session that logged in after the send rang",
+			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindCanceled, "", d2, KindCanceled, "", Caller, KindCanceled, ""),
+			want: []string{"unexpected invite"}},
+		{name: "a terminal event delivered twice",
+			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindCanceled, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
+			want: []string{"after end"}},
+		{name: "the invite delivered twice",
+			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
+			want: []string{"twice"}},
+		{name: "received-by-peer twice",
+			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", Caller, KindReceived, "", Caller, KindReceived, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
+			want: []string{"twice"}},
+		{name: "received-by-peer after the end",
+			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, "", Caller, KindReceived, ""),
+			want: []string{"after end"}},
+		{name: "a device event before its invite",
+			r:    rec([]string{d1}, nil, nil, d1, KindCanceled, "", Caller, KindCanceled, ""),
+			want: []string{"order", "lost"}},
+		{name: "disagree: caller accepted, device canceled",
+			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindCanceled, "", Caller, KindAccepted, ""),
+			want: []string{"disagree"}},
+		{name: "disagree: two devices accepted",
+			r: rec(two, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindAccepted, "", d2, KindAccepted, "", Caller, KindAccepted, ""),
+			want: []string{"disagree"}},
+		{name: "disagree: the other device was not told",
+			r: rec(two, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindAccepted, "", d2, KindFailure, "INVITATION_EXPIRE", Caller, KindAccepted, ""),
+			want: []string{"disagree"}},
+		{name: "disagree: PEER_OFFLINE while a device stayed",
+			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindFailure, "UNKNOWN", Caller, KindFailure, "PEER_OFFLINE"),
+			want: []string{"disagree"}},
+		{name: "disagree: PEER_NO_RESPONSE after received-by-peer",
+			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", Caller, KindReceived, "",
+				Caller, KindFailure, "PEER_NO_RESPONSE", d1, KindFailure, "INVITATION_EXPIRE"),
+			want: []string{"disagree"}},
+		{name: "disagree: a resumed device must see the real outcome",
+			r: rec([]string{d1}, nil, map[string]Leave{d1: LeftResumed}, d1, KindInvite, "",
+				d1, KindFailure, "UNKNOWN", Caller, KindCanceled, ""),
+			want: []string{"disagree"}},
+		{name: "disagree: accept returned ok but the caller saw a refusal",
+			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindRefused, "", Caller, KindRefused, ""),
+			ops:  []Op{{Party: d1, Name: "accept", State: "REFUSED", Ended: true}},
+			want: []string{"disagree"}},
+		{name: "unexpected outcome for the action",
+			r:    rec([]string{d1}, []DecisionKind{DecAccepted}, nil, d1, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
+			want: []string{"unexpected outcome"}},
+		{name: "ALREADY_END before the winner's event",
+			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
+			ops:  []Op{{Party: d1, Name: "accept", Code: protocol.CodeAlreadyEnd, State: "INVITATION_RECEIVED"}},
+			want: []string{"order"}},
+		{name: "NOT_CONNECTED from a party that stayed",
+			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
+			ops:  []Op{{Party: Caller, Name: "cancel", Code: protocol.CodeNotConnected, State: "CANCELED", Ended: true}},
+			want: []string{"op error"}},
+		{name: "payload: the invite lost its content",
+			r: func() *Record {
+				r := rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, "")
+				r.Events[0].Text = "|room"
+				return r
+			}(),
+			want: []string{"payload"}},
+		{name: "payload: the caller got another response",
+			r: func() *Record {
+				r := rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindAccepted, "", Caller, KindAccepted, "")
+				r.Events[2].Text = "nope"
+				return r
+			}(),
+			ops:  []Op{{Party: d1, Name: "accept", State: "ACCEPTED", Ended: true, Response: "on my way"}},
+			want: []string{"payload"}},
+		{name: "a driver problem is a violation",
+			r:    &Record{Problems: []string{"no invite within 10s"}, Events: []Event{{Party: Caller, Kind: KindFailure, Reason: "PEER_OFFLINE"}}},
+			want: []string{"driver"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.r.Ops = tt.ops
+			viols, _ := Check(tt.r)
+			var got []string
+			for _, v := range viols {
+				got = append(got, v.What)
+			}
+			assert.Equal(t, tt.want, got, "%v", viols)
+		})
+	}
+}
+
+func TestCheckDecisions(t *testing.T) {
+	_, ds := Check(rec(two, nil, nil,
+		d1, KindInvite, "", d2, KindInvite, "", d1, KindRefused, "", d2, KindFailure, "ANSWERED_ELSEWHERE", Caller, KindRefused, ""))
+	assert.Equal(t, []Decision{{DecRefused, d1}}, ds)
+
+	// A caller that closed cannot know; the devices still agree on one decision.
+	_, ds = Check(rec([]string{d1}, nil, map[string]Leave{Caller: LeftClose},
+		d1, KindInvite, "", d1, KindAccepted, "", Caller, KindFailure, "UNKNOWN"))
+	assert.Equal(t, []Decision{{DecAccepted, d1}}, ds)
+}
+
+func TestOutcome(t *testing.T) {
+	assert.Equal(t, "ACCEPTED_BY_REMOTE", Outcome(rec(nil, nil, nil, Caller, KindReceived, "", Caller, KindAccepted, "")))
+	assert.Equal(t, "FAILURE PEER_OFFLINE", Outcome(rec(nil, nil, nil, Caller, KindFailure, "PEER_OFFLINE")))
+	assert.Equal(t, "NONE", Outcome(rec(nil, nil, nil, Caller, KindReceived, "")))
+}

@@ -1,0 +1,225 @@
+//go:build !js
+
+package soak
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rtmcall/rtmcall/core"
+)
+
+// shard is one server node and the users logged in to it: nodes do not
+// talk to each other, so every flow stays within one shard.
+type shard struct {
+	spec   shardSpec
+	nd     *node
+	users  []*user
+	ghosts []string // user ids that never log in: offline callees
+}
+
+// user is a user id and its devices. Flows lock users in a global order:
+// shared to call or ring them, exclusive to change their sessions, so that
+// the sessions a flow expects to ring are the ones the server rings.
+type user struct {
+	id    string
+	sh    *shard
+	order int
+	mu    sync.RWMutex
+	devs  []*device // changed only under the exclusive lock
+}
+
+// online returns the user's logged-in devices. The lock is held. A
+// session that ended without the harness ending it (a violation already
+// counted) is left alone, so that one failure does not cascade.
+func (u *user) online() []*device {
+	var out []*device
+	for _, d := range u.devs {
+		if d.s != nil && !d.s.ended.Load() {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// device is one slot of a user: a core.Client, replaced when the device
+// closes and comes back. Each login is a new session with its own key.
+type device struct {
+	u    *user
+	slot string // "main.u0001.d1": unique over the run
+	gen  int
+	c    *core.Client
+	s    *session // the current login; nil while logged out or gone for good
+	last string   // how the last session ended
+}
+
+// session is one login of a device, named key in Records.
+type session struct {
+	key   string
+	h     *harness
+	after string // how the device's previous session ended, for reports
+
+	mu         sync.Mutex
+	state      core.ConnectionState
+	reconnects int           // times the client went RECONNECTING
+	planned    int           // reconnections the harness caused and has not seen yet
+	leaving    bool          // the harness is ending it on purpose
+	changed    chan struct{} // one slot: state changed
+	ended      atomic.Bool   // the client reported DISCONNECTED or ABORTED
+}
+
+// onState records a connection state change of the client while this
+// session is its current login. A session that ends (DISCONNECTED, or
+// ABORTED when a resume fails) without the harness ending it is a
+// violation. Reconnections the harness did not cause (a missed heartbeat,
+// or bug 1 of docs/SOAK-NOTES.md) break nothing if the session resumes:
+// they are counted and reported.
+func (s *session) onState(st core.ConnectionState, reason core.ConnectionChangeReason) {
+	s.mu.Lock()
+	s.state = st
+	unplanned := false
+	if st == core.ConnectionReconnecting {
+		s.reconnects++
+		if s.planned > 0 {
+			s.planned--
+		} else {
+			unplanned = true
+		}
+	}
+	leaving := s.leaving
+	s.mu.Unlock()
+	if unplanned && !leaving {
+		s.h.unplanned(s.key + " (logged in after " + s.after + ")")
+	}
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+	ended := st == core.ConnectionDisconnected || st == core.ConnectionAborted
+	if ended {
+		s.ended.Store(true)
+	}
+	if ended && !leaving && reason != core.ReasonLoginFailure && reason != core.ReasonLoginTimeout {
+		s.h.violate(Violation{Flow: -1, What: "session ended", Detail: fmt.Sprintf("session %s went %s (%s) without the harness ending it", s.key, st, reason)})
+	}
+}
+
+// setLeaving tells onState that the harness is ending the session.
+func (s *session) setLeaving() {
+	s.mu.Lock()
+	s.leaving = true
+	s.mu.Unlock()
+}
+
+// waitState waits until the client reports state st for this session,
+// after at least minReconnects reconnections.
+func (s *session) waitState(ctx context.Context, st core.ConnectionState, minReconnects int) error {
+	for {
+		s.mu.Lock()
+		cur, n := s.state, s.reconnects
+		s.mu.Unlock()
+		if cur == st && n >= minReconnects {
+			return nil
+		}
+		select {
+		case <-s.changed:
+		case <-ctx.Done():
+			return fmt.Errorf("session %s still %s after %d reconnections, waiting for %s: %w", s.key, cur, n, st, ctx.Err())
+		}
+	}
+}
+
+// login logs d in as a new session, with a new client if it has none
+// (first login, or after Close). The user's exclusive lock is held, or d
+// is not yet shared.
+func (h *harness) login(ctx context.Context, d *device) error {
+	if d.c == nil {
+		d.last = ""
+		c, err := core.NewClient(core.Options{URL: d.u.sh.nd.clientURL(d.slot), RequestTimeout: h.cfg.FlowDeadline,
+			Logf: h.clientLog})
+		if err != nil {
+			return err
+		}
+		d.c = c
+	}
+	d.gen++
+	s := &session{key: fmt.Sprintf("%s#%d", d.slot, d.gen), h: h, changed: make(chan struct{}, 1), after: d.last}
+	if s.after == "" {
+		s.after = "a new client"
+	}
+	d.c.OnConnectionStateChanged(s.onState)
+	d.c.OnInvitationReceived(func(r *core.RemoteInvitation) { h.book.invite(s.key, r) })
+	if err := d.c.Login(ctx, d.u.id, ""); err != nil {
+		return fmt.Errorf("login of %s: %w", s.key, err)
+	}
+	if err := s.waitState(ctx, core.ConnectionConnected, 0); err != nil {
+		return err
+	}
+	d.s = s
+	h.stats.logins.Add(1)
+	return nil
+}
+
+// leave ends d's session on purpose and waits until its client reports
+// DISCONNECTED: every callback of the session has then run. how is
+// LeftClose, LeftLogout or LeftDrop: cut the connection, then, while the
+// client reconnects, Close it (thenLogout false) or Logout; the server
+// keeps the session for its grace period unless the client resumed first.
+func (h *harness) leave(ctx context.Context, d *device, how Leave, thenLogout bool) error {
+	s := d.s
+	if s == nil {
+		return fmt.Errorf("%s is not logged in", d.slot)
+	}
+	s.setLeaving()
+	d.s = nil
+	var cutErr error
+	if how == LeftDrop {
+		h.stats.drops.Add(1)
+		if !d.u.sh.nd.cut(d.slot) {
+			// End the session all the same, so that the fleet stays as the
+			// harness believes it is.
+			cutErr = fmt.Errorf("no connection to cut for %s (client %s)", s.key, d.c.ConnectionState())
+		}
+		how, d.last = LeftClose, "cut, close"
+		if thenLogout {
+			how, d.last = LeftLogout, "cut, logout on the same client"
+		}
+	} else if how == LeftClose {
+		h.stats.closes.Add(1)
+	} else {
+		h.stats.logouts.Add(1)
+		d.last = "logout on the same client"
+	}
+	if how == LeftClose {
+		_ = d.c.Close() // always nil; the client is done
+		d.c = nil
+	} else if err := d.c.Logout(ctx); err != nil {
+		return fmt.Errorf("logout of %s: %w", s.key, err)
+	}
+	if err := s.waitState(ctx, core.ConnectionDisconnected, 0); err != nil {
+		return err
+	}
+	return cutErr
+}
+
+// resume cuts d's connection, as a network failure would, and waits until
+// its client has gone through RECONNECTING back to CONNECTED on the same
+// session. hold, if not nil, runs as soon as the cut is made, while the
+// client reconnects (operations called then are held and sent on resume).
+func (h *harness) resume(ctx context.Context, d *device, hold func()) error {
+	s := d.s
+	s.mu.Lock()
+	s.planned++
+	before := s.reconnects
+	s.mu.Unlock()
+	if !d.u.sh.nd.cut(d.slot) {
+		return fmt.Errorf("no connection to cut for %s (client %s)", s.key, d.c.ConnectionState())
+	}
+	h.stats.resumes.Add(1)
+	if hold != nil {
+		hold()
+	}
+	return s.waitState(ctx, core.ConnectionConnected, before+1)
+}

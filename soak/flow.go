@@ -1,0 +1,318 @@
+//go:build !js
+
+package soak
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rtmcall/rtmcall/core"
+)
+
+// flow is one invitation driven by one action. Its helpers record what
+// happens in the flow's entry; they never fail the flow on their own: a
+// step that cannot go on notes a problem (a violation) and the flow ends.
+type flow struct {
+	h      *harness
+	rngMu  sync.Mutex // the two sides of a race draw from rng at once
+	rng    *rand.Rand
+	ctx    context.Context // the flow's deadline
+	sh     *shard
+	e      *entry
+	caller *device
+	callee *user // nil for a ghost callee
+	// calleeID is the callee's user id (a ghost's when callee is nil).
+	calleeID string
+	local    *core.LocalInvitation
+	ringers  []ringer // callee sessions logged in at send
+	sentAt   time.Time
+	stopped  atomic.Bool // a step failed: later steps do nothing
+}
+
+func (f *flow) intN(n int) int {
+	f.rngMu.Lock()
+	defer f.rngMu.Unlock()
+	return f.rng.IntN(n)
+}
+
+func (f *flow) int64N(n int64) int64 {
+	f.rngMu.Lock()
+	defer f.rngMu.Unlock()
+	return f.rng.Int64N(n)
+}
+
+// ringer is a callee session the invitation is expected to ring.
+type ringer struct {
+	d   *device
+	key string
+}
+
+func (f *flow) problem(format string, args ...any) {
+	f.stopped.Store(true)
+	f.h.book.mu.Lock()
+	f.e.rec.Problems = append(f.e.rec.Problems, fmt.Sprintf(format, args...))
+	f.h.book.mu.Unlock()
+}
+
+// allow sets the decisions the action may end with (the shard may add some).
+func (f *flow) allow(kinds ...DecisionKind) {
+	f.h.book.mu.Lock()
+	f.e.rec.Allowed = append(slices.Clone(kinds), f.sh.spec.extra...)
+	f.h.book.mu.Unlock()
+}
+
+// mark records that a party leaves on purpose, before it does.
+func (f *flow) mark(party string, how Leave) {
+	f.h.book.mu.Lock()
+	f.e.rec.Left[party] = how
+	f.h.book.mu.Unlock()
+}
+
+// long is the timeout of invitations that must not expire while the flow
+// runs: longer than the flow's deadline.
+func (f *flow) long() time.Duration { return 2 * f.h.cfg.FlowDeadline }
+
+// send creates the invitation, hooks its callbacks and sends it with
+// timeout (0: the node's short default). It returns false if Send failed.
+func (f *flow) send(timeout time.Duration) bool {
+	if f.stopped.Load() {
+		return false
+	}
+	l, err := f.caller.c.CreateLocalInvitation(f.calleeID)
+	if err != nil {
+		f.problem("create invitation: %v", err)
+		return false
+	}
+	b, e := f.h.book, f.e
+	l.OnReceivedByPeer(func() { b.callerEvent(e, KindReceived, "", "") })
+	l.OnAccepted(func(resp string) { b.callerEvent(e, KindAccepted, "", resp) })
+	l.OnRefused(func(resp string) { b.callerEvent(e, KindRefused, "", resp) })
+	l.OnCanceled(func() { b.callerEvent(e, KindCanceled, "", "") })
+	l.OnFailure(func(r core.LocalFailureReason) { b.callerEvent(e, KindFailure, r.String(), "") })
+	content, channel := fmt.Sprintf("soak flow %d", e.rec.Flow), fmt.Sprintf("room-%d", e.rec.Flow)
+	if err := l.SetContent(content); err != nil {
+		f.problem("set content: %v", err)
+		return false
+	}
+	if err := l.SetChannelID(channel); err != nil {
+		f.problem("set channel: %v", err)
+		return false
+	}
+	if err := l.SetTimeout(timeout); err != nil {
+		f.problem("set timeout: %v", err)
+		return false
+	}
+	f.local = l
+	if f.callee != nil {
+		for _, d := range f.callee.online() {
+			f.ringers = append(f.ringers, ringer{d, d.s.key})
+		}
+	}
+	var expected []string
+	for _, r := range f.ringers {
+		expected = append(expected, r.key)
+	}
+	b.mu.Lock()
+	e.rec.CallerID = f.caller.s.key
+	e.rec.Callee = f.calleeID
+	e.rec.Content, e.rec.Channel = content, channel
+	e.rec.Expected = expected
+	b.mu.Unlock()
+	f.sentAt = time.Now()
+	if err := l.Send(f.ctx); err != nil {
+		f.problem("send: %v", err)
+		return false
+	}
+	b.bind(e, l.ID())
+	return true
+}
+
+// await waits until cond holds on the entry, or notes a problem at the
+// flow's deadline.
+func (f *flow) await(what string, cond func(e *entry) bool) bool {
+	for {
+		if f.h.book.look(f.e, cond) {
+			return true
+		}
+		select {
+		case <-f.e.notify:
+		case <-f.ctx.Done():
+			f.problem("no %s within %v (saw %s)", what, f.h.cfg.FlowDeadline, f.seen())
+			return false
+		}
+	}
+}
+
+func (f *flow) seen() string {
+	f.h.book.mu.Lock()
+	defer f.h.book.mu.Unlock()
+	var s []string
+	for _, e := range sortedEvents(f.e.rec.Events) {
+		s = append(s, e.String())
+	}
+	return fmt.Sprint(s)
+}
+
+func has(e *entry, party string, kinds ...Kind) bool {
+	for _, ev := range e.rec.Events {
+		if ev.Party == party && slices.Contains(kinds, ev.Kind) {
+			return true
+		}
+	}
+	return false
+}
+
+var terminals = []Kind{KindAccepted, KindRefused, KindCanceled, KindFailure}
+
+// invite waits for r's session to receive the invitation and returns it.
+func (f *flow) invite(r ringer) *core.RemoteInvitation {
+	if f.stopped.Load() {
+		return nil
+	}
+	var inv *core.RemoteInvitation
+	f.await("invite on "+r.key, func(e *entry) bool {
+		inv = e.remotes[r.key]
+		return inv != nil
+	})
+	return inv
+}
+
+// receivedOrEnd waits until the caller saw received-by-peer or its end.
+func (f *flow) receivedOrEnd() {
+	if f.stopped.Load() {
+		return
+	}
+	f.await("received-by-peer", func(e *entry) bool { return has(e, Caller, append(terminals, KindReceived)...) })
+}
+
+// ended waits until the caller saw its terminal event.
+func (f *flow) ended() bool {
+	return f.await("caller terminal event", func(e *entry) bool { return has(e, Caller, terminals...) })
+}
+
+// answer makes r's session accept (or refuse) inv and records the result.
+func (f *flow) answer(r ringer, inv *core.RemoteInvitation, accept bool) {
+	if inv == nil {
+		return
+	}
+	name, do, resp := "refuse", inv.Refuse, "busy, "+r.key
+	if accept {
+		name, do, resp = "accept", inv.Accept, "on my way, "+r.key
+	}
+	if f.intN(4) == 0 {
+		resp = "" // no response at all
+	}
+	if inv.SetResponse(resp) != nil {
+		resp = "" // the invitation ended meanwhile: nothing is sent
+	}
+	err := do(f.ctx)
+	st := inv.State()
+	f.op(Op{Party: r.key, Name: name, Code: core.CodeOf(err), State: st.String(), Ended: st.Ended(), Response: resp})
+}
+
+// cancel makes the caller cancel and records the result.
+func (f *flow) cancel() {
+	if f.local == nil || f.stopped.Load() {
+		return
+	}
+	err := f.local.Cancel(f.ctx)
+	st := f.local.State()
+	f.op(Op{Party: Caller, Name: "cancel", Code: core.CodeOf(err), State: st.String(), Ended: st.Ended()})
+}
+
+func (f *flow) op(o Op) {
+	f.h.book.mu.Lock()
+	f.e.rec.Ops = append(f.e.rec.Ops, o)
+	f.h.book.mu.Unlock()
+}
+
+// both runs a and b at once: the two sides of a race.
+func both(a, b func()) {
+	var wg sync.WaitGroup
+	wg.Go(a)
+	wg.Go(b)
+	wg.Wait()
+}
+
+// pickRinger returns one of the sessions the invitation rings, other than
+// the ones given.
+func (f *flow) pickRinger(not ...ringer) (ringer, bool) {
+	var c []ringer
+	for _, r := range f.ringers {
+		if !slices.Contains(not, r) {
+			c = append(c, r)
+		}
+	}
+	if len(c) == 0 {
+		return ringer{}, false
+	}
+	return c[f.intN(len(c))], true
+}
+
+// leave ends a party's session on purpose (see harness.leave); party is
+// Caller or a ringer's key.
+func (f *flow) leave(d *device, party string, how Leave) {
+	if f.stopped.Load() {
+		return
+	}
+	f.mark(party, how)
+	if err := f.h.leave(f.ctx, d, how, f.intN(2) == 0); err != nil {
+		f.problem("%s %s: %v", party, how, err)
+	}
+}
+
+// resume cuts a party's connection and waits until its session resumed;
+// hold runs while the client reconnects.
+func (f *flow) resume(d *device, party string, hold func()) {
+	if f.stopped.Load() {
+		return
+	}
+	f.mark(party, LeftResumed)
+	if err := f.h.resume(f.ctx, d, hold); err != nil {
+		f.problem("%s cut and resume: %v", party, err)
+	}
+}
+
+// back logs d in again: a new client after Close, the same one otherwise.
+func (f *flow) back(d *device) {
+	if f.stopped.Load() {
+		return
+	}
+	if err := f.h.login(f.ctx, d); err != nil {
+		f.problem("coming back: %v", err)
+	}
+}
+
+// complete waits until every party has its terminal event: the caller,
+// and every expected session that stayed or saw the invite. Sessions that
+// left have reported DISCONNECTED already, so their events are all in.
+func (f *flow) complete() {
+	ctx, cancel := context.WithTimeout(context.Background(), f.h.cfg.FlowDeadline)
+	defer cancel()
+	f.ctx = ctx
+	if f.local == nil {
+		return // nothing was sent
+	}
+	if f.e.rec.Inv == "" {
+		f.ended() // Send failed: the caller still has its failure event
+		return
+	}
+	f.await("terminal events on every side", func(e *entry) bool {
+		if !has(e, Caller, terminals...) {
+			return false
+		}
+		for _, r := range f.ringers {
+			l := e.rec.Left[r.key]
+			invited := has(e, r.key, KindInvite)
+			if (l == Stayed || l == LeftResumed || invited) && !has(e, r.key, terminals...) {
+				return false
+			}
+		}
+		return true
+	})
+}

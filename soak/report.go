@@ -1,0 +1,151 @@
+//go:build !js
+
+package soak
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Report is what a run found: counts of flows and outcomes, violations,
+// timing, and the process's goroutines and heap before and after.
+type Report struct {
+	Seed      uint64
+	Clients   int // devices logged in at the start
+	Users     int
+	Nodes     int
+	Workers   int
+	FileLimit uint64 // RLIMIT_NOFILE during the run
+
+	FlowsWanted int
+	FlowsRun    int
+	LoginTime   time.Duration // to log the fleet in
+	Duration    time.Duration // to run the flows
+
+	ByAction       map[string]int    // flows by action
+	Latency        map[string]Timing // from a flow's first step to its last terminal event, by action
+	Skipped        map[string]int    // flows whose users could not be found, by action
+	Outcomes       map[string]int    // by the caller's terminal state and reason
+	DeviceOutcomes map[string]int    // by each rung device's terminal state and reason
+	Ops            map[string]int    // operations by name and result
+
+	Logins, Closes, Drops, Resumes, Logouts, NeverBack int
+	Unplanned                                          int      // reconnections the harness did not cause
+	UnplannedExamples                                  []string // the first few: session and time
+
+	ClientLogs        map[string]int    // what clients logged, by kind
+	ClientLogExamples map[string]string // the first message of each kind
+	ServerWarnings    map[string]int    // the nodes' warnings and errors, by message
+
+	Violations       int
+	ViolationsByKind map[string]int
+	FirstViolations  []Violation
+	Failures         []string // run-level failures: time limit, goroutines, heap
+
+	GoroutinesBefore, GoroutinesPeak, GoroutinesAfter int
+	// HeapBefore is the live heap with the nodes up and no client;
+	// HeapPeak at the end of the flows; HeapAfterRun once every client has
+	// closed (ended invitations still remembered); HeapAfter once those
+	// expired too.
+	HeapBefore, HeapPeak, HeapAfterRun, HeapAfter uint64
+}
+
+func newReport(cfg Config) *Report {
+	return &Report{Seed: cfg.Seed, Nodes: len(shardSpecs), Workers: cfg.Workers, FlowsWanted: cfg.Flows,
+		ByAction: map[string]int{}, Latency: map[string]Timing{}, Skipped: map[string]int{}, Outcomes: map[string]int{},
+		DeviceOutcomes: map[string]int{}, Ops: map[string]int{}, ClientLogs: map[string]int{}, ClientLogExamples: map[string]string{},
+		ViolationsByKind: map[string]int{}}
+}
+
+// OK reports whether the run broke no invariant and met its bounds.
+func (r *Report) OK() bool { return r.Violations == 0 && len(r.Failures) == 0 }
+
+// FlowsPerSecond is the flow throughput.
+func (r *Report) FlowsPerSecond() float64 {
+	if r.Duration <= 0 {
+		return 0
+	}
+	return float64(r.FlowsRun) / r.Duration.Seconds()
+}
+
+// Write prints the report.
+func (r *Report) Write(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	p("rtmcall soak (seed %d): %d clients (%d users, 1-3 devices each) on %d nodes, %d workers, open-file limit %d",
+		r.Seed, r.Clients, r.Users, r.Nodes, r.Workers, r.FileLimit)
+	p("flows: %d of %d in %v (%.0f flows/s); fleet logged in in %v",
+		r.FlowsRun, r.FlowsWanted, r.Duration.Round(time.Millisecond), r.FlowsPerSecond(), r.LoginTime.Round(time.Millisecond))
+	fmt.Fprintf(w, "flows by action (count, mean and max time from the first step to the last terminal event):\n")
+	for _, k := range sortedKeys(r.ByAction) {
+		n, lat := r.ByAction[k], r.Latency[k]
+		fmt.Fprintf(w, "  %-48s %8d %8v %8v\n", k, n, (lat.Total / time.Duration(max(n, 1))).Round(time.Millisecond),
+			lat.Max.Round(time.Millisecond))
+	}
+	if len(r.Skipped) > 0 {
+		table(w, "flows skipped (no suitable users free)", r.Skipped)
+	}
+	table(w, "caller outcomes (state, reason)", r.Outcomes)
+	table(w, "callee device outcomes", r.DeviceOutcomes)
+	table(w, "operations", r.Ops)
+	p("sessions: %d logins, %d closed, %d logged out, %d cut and resumed, %d cut and never resumed; %d devices never came back",
+		r.Logins, r.Closes, r.Logouts, r.Resumes, r.Drops, r.NeverBack)
+	p("reconnections the harness did not cause: %d %v", r.Unplanned, r.UnplannedExamples)
+	if len(r.ClientLogs) > 0 {
+		table(w, "client logs", r.ClientLogs)
+		for _, k := range slices.Sorted(maps.Keys(r.ClientLogExamples)) {
+			p("  e.g. %s", r.ClientLogExamples[k])
+		}
+	}
+	if len(r.ServerWarnings) > 0 {
+		table(w, "server warnings", r.ServerWarnings)
+	}
+	p("goroutines: %d before, %d at the end of the flows, %d after", r.GoroutinesBefore, r.GoroutinesPeak, r.GoroutinesAfter)
+	p("heap (live, after GC): %s before, %s at the end of the flows, %s once the clients closed, %s once ended invitations expired",
+		mib(r.HeapBefore), mib(r.HeapPeak), mib(r.HeapAfterRun), mib(r.HeapAfter))
+	p("violations: %d", r.Violations)
+	if r.Violations > 0 {
+		table(w, "violations by kind", r.ViolationsByKind)
+		for _, v := range r.FirstViolations {
+			p("  - %s", v)
+		}
+	}
+	for _, f := range r.Failures {
+		p("FAILED: %s", f)
+	}
+	if r.OK() {
+		p("PASS")
+	}
+}
+
+// String is the report as Write prints it.
+func (r *Report) String() string {
+	var b strings.Builder
+	r.Write(&b)
+	return b.String()
+}
+
+// Timing sums the durations of flows.
+type Timing struct {
+	Total, Max time.Duration
+}
+
+// sortedKeys orders m's keys by count, highest first.
+func sortedKeys(m map[string]int) []string {
+	return slices.SortedFunc(maps.Keys(m), func(a, b string) int {
+		return cmp.Or(cmp.Compare(m[b], m[a]), cmp.Compare(a, b))
+	})
+}
+
+func table(w io.Writer, title string, m map[string]int) {
+	fmt.Fprintf(w, "%s:\n", title)
+	for _, k := range sortedKeys(m) {
+		fmt.Fprintf(w, "  %-48s %8d\n", k, m[k])
+	}
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -1,0 +1,76 @@
+//go:build !js
+
+package soak
+
+import (
+	"context"
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	soakSeed  = flag.Uint64("soak.seed", 1, "seed of the short soak")
+	soakFlows = flag.Int("soak.flows", 2000, "flows of the short soak")
+)
+
+// TestSoakShort is `make soak` at a fiftieth of its size: real nodes on
+// loopback, 50 devices, every action of the repertoire, and every
+// invariant. It fails on any violation.
+func TestSoakShort(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Config{Clients: 50, Flows: *soakFlows, Seed: *soakSeed, Workers: 20,
+		TimeLimit: time.Minute, TombstoneTTL: time.Second, ExpiryTimeout: 150 * time.Millisecond, ResumeGrace: 2 * time.Second})
+	require.NoError(t, err)
+	t.Log("\n" + rep.String())
+
+	assert.Zero(t, rep.Violations, "violations (first ones above)")
+	assert.Empty(t, rep.Failures)
+	assert.Equal(t, *soakFlows, rep.FlowsRun)
+	assert.Equal(t, 50, rep.Clients)
+	// The run exercised the whole repertoire and met every outcome, so that
+	// a harness that quietly stopped doing something fails too.
+	for _, a := range actions {
+		assert.Positive(t, rep.ByAction[a.name], "action %s never ran", a.name)
+	}
+	for _, o := range []string{"ACCEPTED_BY_REMOTE", "REFUSED_BY_REMOTE", "CANCELED", "FAILURE PEER_OFFLINE",
+		"FAILURE INVITATION_EXPIRE", "FAILURE PEER_NO_RESPONSE", "FAILURE UNKNOWN", "FAILURE NOT_LOGGEDIN"} {
+		assert.Positive(t, rep.Outcomes[o], "no flow ended %s", o)
+	}
+	for _, o := range []string{"ACCEPTED", "REFUSED", "CANCELED", "FAILURE ANSWERED_ELSEWHERE", "FAILURE INVITATION_EXPIRE",
+		"FAILURE PEER_OFFLINE", "FAILURE UNKNOWN"} {
+		assert.Positive(t, rep.DeviceOutcomes[o], "no device ended %s", o)
+	}
+	assert.Positive(t, rep.Resumes)
+	assert.Positive(t, rep.Drops)
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := Config{}.withDefaults()
+	require.NoError(t, err)
+	assert.Equal(t, 1000, cfg.Clients)
+	assert.Equal(t, 100000, cfg.Flows)
+	assert.Equal(t, 125, cfg.Workers)
+	assert.Equal(t, 15*time.Minute, cfg.TimeLimit)
+
+	_, err = Config{Clients: 3}.withDefaults()
+	assert.Error(t, err)
+	_, err = Config{ExpiryTimeout: time.Millisecond}.withDefaults()
+	assert.Error(t, err)
+}
+
+func TestActionTable(t *testing.T) {
+	total := 0
+	var names []string
+	for _, a := range actions {
+		require.Positive(t, a.weight, a.name)
+		require.NotContains(t, names, a.name, "duplicate action name")
+		names = append(names, a.name)
+		total += a.weight
+	}
+	assert.Equal(t, 100, total, "weights are percentages")
+}
