@@ -169,54 +169,13 @@ func TestClusterRaces(t *testing.T) {
 	t.Run("cancel vs accept", func(t *testing.T) {
 		alice, bob := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "bob")
 		cl.Sync()
-		wins := map[string]int{}
-		for range rounds {
-			l := alice.invite("bob", "")
-			r := bob.received()
-			alice.expect("local received")
-			errs := race(func() error { return l.Cancel(ctxT(t)) }, func() error { return r.Accept(ctxT(t)) })
-			switch {
-			case errs[0] == nil:
-				require.ErrorIs(t, errs[1], core.ErrAlreadyEnd)
-				alice.expect("local canceled")
-				bob.expect(`remote canceled ""`)
-				wins["cancel"]++
-			case errs[1] == nil:
-				require.ErrorIs(t, errs[0], core.ErrAlreadyEnd)
-				alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
-				bob.expect("remote accepted ACCEPTED")
-				wins["accept"]++
-			default:
-				t.Fatalf("no winner: %v", errs)
-			}
-		}
-		t.Logf("winners over %d rounds: %v", rounds, wins)
-		alice.quiet()
-		bob.quiet()
+		raceCancelAccept(t, alice, bob, rounds)
 	})
 	t.Run("accept on two devices on two nodes", func(t *testing.T) {
-		alice := login(t, cl.Nodes[0], "carol")
-		devs := []*user{login(t, cl.Nodes[1], "dave"), login(t, cl.Nodes[2], "dave")}
+		carol := login(t, cl.Nodes[0], "carol")
+		devs := [2]*user{login(t, cl.Nodes[1], "dave"), login(t, cl.Nodes[2], "dave")}
 		cl.Sync()
-		wins := [2]int{}
-		for range rounds {
-			alice.invite("dave", "")
-			rs := []*core.RemoteInvitation{devs[0].received(), devs[1].received()}
-			alice.expect("local received")
-			errs := race(func() error { return rs[0].Accept(ctxT(t)) }, func() error { return rs[1].Accept(ctxT(t)) })
-			w := 0
-			if errs[0] != nil {
-				w = 1
-			}
-			require.NoError(t, errs[w])
-			require.ErrorIs(t, errs[1-w], core.ErrAlreadyEnd)
-			devs[w].expect("remote accepted ACCEPTED")
-			devs[1-w].expect("remote failure ANSWERED_ELSEWHERE")
-			alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
-			wins[w]++
-		}
-		t.Logf("winners over %d rounds: node 1 %d, node 2 %d", rounds, wins[0], wins[1])
-		alice.quiet()
+		raceTwoDevices(t, carol, devs, rounds)
 	})
 }
 

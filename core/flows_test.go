@@ -382,51 +382,11 @@ func TestRaces(t *testing.T) {
 	const rounds = 30
 	t.Run("cancel vs accept", func(t *testing.T) {
 		srv := startServer(t)
-		alice, bob := login(t, srv, "alice"), login(t, srv, "bob")
-		wins := map[string]int{}
-		for i := 0; i < rounds; i++ {
-			l := alice.invite("bob", "")
-			r := bob.received()
-			alice.expect("local received")
-			errs := race(func() error { return l.Cancel(ctxT(t)) }, func() error { return r.Accept(ctxT(t)) })
-			switch {
-			case errs[0] == nil:
-				require.ErrorIs(t, errs[1], core.ErrAlreadyEnd)
-				alice.expect("local canceled")
-				bob.expect(`remote canceled ""`)
-				wins["cancel"]++
-			case errs[1] == nil:
-				require.ErrorIs(t, errs[0], core.ErrAlreadyEnd)
-				alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
-				bob.expect("remote accepted ACCEPTED")
-				wins["accept"]++
-			default:
-				t.Fatalf("no winner: %v", errs)
-			}
-		}
-		t.Logf("winners over %d rounds: %v", rounds, wins)
-		alice.quiet()
-		bob.quiet()
+		raceCancelAccept(t, login(t, srv, "alice"), login(t, srv, "bob"), rounds)
 	})
 	t.Run("accept on two devices", func(t *testing.T) {
 		srv := startServer(t)
-		alice := login(t, srv, "alice")
-		devs := []*user{login(t, srv, "bob"), login(t, srv, "bob")}
-		for i := 0; i < rounds; i++ {
-			alice.invite("bob", "")
-			rs := []*core.RemoteInvitation{devs[0].received(), devs[1].received()}
-			alice.expect("local received")
-			errs := race(func() error { return rs[0].Accept(ctxT(t)) }, func() error { return rs[1].Accept(ctxT(t)) })
-			w := 0
-			if errs[0] != nil {
-				w = 1
-			}
-			require.NoError(t, errs[w])
-			require.ErrorIs(t, errs[1-w], core.ErrAlreadyEnd)
-			devs[w].expect("remote accepted ACCEPTED")
-			devs[1-w].expect("remote failure ANSWERED_ELSEWHERE")
-			alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
-		}
+		raceTwoDevices(t, login(t, srv, "alice"), [2]*user{login(t, srv, "bob"), login(t, srv, "bob")}, rounds)
 	})
 	t.Run("refuse vs expiry", func(t *testing.T) {
 		srv := startServer(t, func(c *server.Config) { c.InvitationTimeout = 20 * time.Millisecond })
@@ -457,6 +417,61 @@ func TestRaces(t *testing.T) {
 		}
 		t.Logf("winners over %d rounds: %v", rounds, wins)
 	})
+}
+
+// raceCancelAccept races alice's cancel against bob's accept, rounds times:
+// one wins, the other gets ALREADY_END, both ends see the winner's events.
+func raceCancelAccept(t *testing.T, alice, bob *user, rounds int) {
+	t.Helper()
+	wins := map[string]int{}
+	for range rounds {
+		l := alice.invite(bob.id, "")
+		r := bob.received()
+		alice.expect("local received")
+		errs := race(func() error { return l.Cancel(ctxT(t)) }, func() error { return r.Accept(ctxT(t)) })
+		switch {
+		case errs[0] == nil:
+			require.ErrorIs(t, errs[1], core.ErrAlreadyEnd)
+			alice.expect("local canceled")
+			bob.expect(`remote canceled ""`)
+			wins["cancel"]++
+		case errs[1] == nil:
+			require.ErrorIs(t, errs[0], core.ErrAlreadyEnd)
+			alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+			bob.expect("remote accepted ACCEPTED")
+			wins["accept"]++
+		default:
+			t.Fatalf("no winner: %v", errs)
+		}
+	}
+	t.Logf("winners over %d rounds: %v", rounds, wins)
+	alice.quiet()
+	bob.quiet()
+}
+
+// raceTwoDevices races the accepts of two devices of one callee, rounds
+// times: one wins, the other gets ALREADY_END and ANSWERED_ELSEWHERE.
+func raceTwoDevices(t *testing.T, caller *user, devs [2]*user, rounds int) {
+	t.Helper()
+	wins := [2]int{}
+	for range rounds {
+		caller.invite(devs[0].id, "")
+		rs := []*core.RemoteInvitation{devs[0].received(), devs[1].received()}
+		caller.expect("local received")
+		errs := race(func() error { return rs[0].Accept(ctxT(t)) }, func() error { return rs[1].Accept(ctxT(t)) })
+		w := 0
+		if errs[0] != nil {
+			w = 1
+		}
+		require.NoError(t, errs[w])
+		require.ErrorIs(t, errs[1-w], core.ErrAlreadyEnd)
+		devs[w].expect("remote accepted ACCEPTED")
+		devs[1-w].expect("remote failure ANSWERED_ELSEWHERE")
+		caller.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+		wins[w]++
+	}
+	t.Logf("winners over %d rounds: first device %d, second %d", rounds, wins[0], wins[1])
+	caller.quiet()
 }
 
 // race runs fs at once and returns their errors.

@@ -41,25 +41,7 @@ func TestNextLocal(t *testing.T) {
 		failure:  {alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd},
 	}
 	assert.Len(t, table, len(localStateNames), "every state has a row")
-	for s, row := range table {
-		for i, ev := range events {
-			w := row[i]
-			name := edgeName(s, ev)
-			if w.err == nil {
-				name += " " + w.next.String()
-			}
-			t.Run(name, func(t *testing.T) {
-				got, err := NextLocal(s, ev)
-				if w.err != nil {
-					assert.ErrorIs(t, err, w.err)
-					assert.Equal(t, s, got, "an illegal edge leaves the state unchanged")
-					return
-				}
-				assert.NoError(t, err)
-				assert.Equal(t, w.next, got)
-			})
-		}
-	}
+	runTable(t, table, events, NextLocal)
 }
 
 // Every (state, event) pair of a callee device's machine, written out by hand.
@@ -83,6 +65,15 @@ func TestNextRemote(t *testing.T) {
 		failure:    {alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd},
 	}
 	assert.Len(t, table, len(remoteStateNames), "every state has a row")
+	runTable(t, table, events, NextRemote)
+}
+
+// runTable checks next against every cell of table, one subtest per edge,
+// named after it ("SENT_TO_REMOTE -cancel-> SENT_TO_REMOTE").
+func runTable[S interface {
+	comparable
+	fmt.Stringer
+}, E fmt.Stringer](t *testing.T, table map[S][]want[S], events []E, next func(S, E) (S, error)) {
 	for s, row := range table {
 		for i, ev := range events {
 			w := row[i]
@@ -91,7 +82,7 @@ func TestNextRemote(t *testing.T) {
 				name += " " + w.next.String()
 			}
 			t.Run(name, func(t *testing.T) {
-				got, err := NextRemote(s, ev)
+				got, err := next(s, ev)
 				if w.err != nil {
 					assert.ErrorIs(t, err, w.err)
 					assert.Equal(t, s, got, "an illegal edge leaves the state unchanged")

@@ -34,7 +34,6 @@ import (
 
 const waitFor = 5 * time.Second
 
-
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func testCtx(t *testing.T) context.Context {
