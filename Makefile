@@ -34,7 +34,7 @@ run: build
 
 ## test: every test: vet (native and wasm), native tests with -race (they include the page tests in
 ## headless Chromium, internal/pagetest), Go tests compiled to wasm in headless Chromium, the TypeScript types
-test: deps lint test-native test-wasm test-types
+test: deps lint test-native test-wasm test-types test-bench
 
 test-native:
 	$(GO) test -race -count=1 ./...
@@ -77,7 +77,8 @@ deps:
 clean:
 	rm -rf bin .bin web/rtmcall.wasm web/wasm_exec.js
 
-## bench: the benchmark suite against a baseline relay, loopback only (about 6 minutes on 2 cores):
+## bench: the benchmark suite against a baseline relay, loopback only (about 3 minutes on 2 cores, up to
+## about 10 when other programs disturb it and phases run again):
 ## rewrites docs/BENCHMARKS.md and docs/latency.svg. BENCH_FLAGS sizes it (go run ./cmd/rtmcall-bench -h).
 BENCH_FLAGS ?=
 bench: build

@@ -1,0 +1,140 @@
+//go:build !js
+
+package bench
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestDistQuantiles(t *testing.T) {
+	var samples []time.Duration
+	for i := 100; i >= 1; i-- {
+		samples = append(samples, time.Duration(i)*time.Microsecond)
+	}
+	d := NewDist(samples)
+	assert.Equal(t, 100, d.N())
+	assert.Equal(t, 50*time.Microsecond, d.P50())
+	assert.Equal(t, 90*time.Microsecond, d.P90())
+	assert.Equal(t, 99*time.Microsecond, d.P99())
+	assert.Equal(t, 100*time.Microsecond, d.Max())
+	assert.Equal(t, time.Microsecond, d.Quantile(0))
+	assert.Equal(t, 100*time.Microsecond, samples[0], "the samples are not reordered")
+	assert.Zero(t, NewDist(nil).P99())
+}
+
+func TestParseMicro(t *testing.T) {
+	out := `goos: linux
+pkg: github.com/rtmcall/rtmcall/core/protocol
+cpu: AMD EPYC
+BenchmarkEncode/invite-2         	 1000000	      1034 ns/op	     288 B/op	       3 allocs/op
+BenchmarkFlow-2   	     100	    350000 ns/op	  2857 flows/s	   12000 B/op	     150 allocs/op
+PASS
+ok  	github.com/rtmcall/rtmcall/core/protocol	1.2s
+`
+	got := parseMicro(out)
+	assert.Equal(t, []MicroResult{
+		{Pkg: "github.com/rtmcall/rtmcall/core/protocol", Name: "BenchmarkEncode/invite-2", N: 1000000, NsPerOp: 1034, BytesPerOp: 288, AllocsPerOp: 3},
+		{Pkg: "github.com/rtmcall/rtmcall/core/protocol", Name: "BenchmarkFlow-2", N: 100, NsPerOp: 350000, BytesPerOp: 12000, AllocsPerOp: 150, Other: "2857 flows/s"},
+	}, got)
+}
+
+func TestCumShares(t *testing.T) {
+	top := `Type: cpu
+      flat  flat%   sum%        cum   cum%
+     1.81s 29.48% 29.48%      1.81s 29.48%  internal/runtime/syscall/linux.Syscall6
+         0     0% 36.09%      0.17s  5.20%  log/slog.(*Logger).log
+`
+	assert.Equal(t, map[string]float64{"internal/runtime/syscall/linux.Syscall6": 29.48, "log/slog.(*Logger).log": 5.20}, cumShares(top))
+}
+
+func TestParseProm(t *testing.T) {
+	text := "# HELP go_goroutines Number of goroutines.\n# TYPE go_goroutines gauge\ngo_goroutines 20012\n" +
+		"go_memstats_heap_inuse_bytes 1.5e+08\nrtmcall_logins_total{result=\"ok\"} 3\n"
+	assert.Equal(t, map[string]float64{"go_goroutines": 20012, "go_memstats_heap_inuse_bytes": 1.5e8}, parseProm(text))
+}
+
+func TestFormat(t *testing.T) {
+	tests := []struct{ got, want string }{
+		{count(0), "0"},
+		{count(999), "999"},
+		{count(1000), "1,000"},
+		{count(1234567), "1,234,567"},
+		{count(-4200), "-4,200"},
+		{dur(0), "–"},
+		{dur(233600 * time.Nanosecond), "234 µs"},
+		{dur(7232 * time.Microsecond), "7.23 ms"},
+		{dur(12500 * time.Microsecond), "12.5 ms"},
+		{dur(1794700 * time.Microsecond), "1.79 s"},
+		{dur(-2 * time.Millisecond), "−2.00 ms"},
+		{kib(32 << 10), "32.0 KiB"},
+		{times(1.934), "1.93×"},
+		{times(0), "–"},
+		{trimFloat(250), "250"},
+		{trimFloat(0.5), "0.5"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, tt.got)
+	}
+}
+
+func TestTicks125(t *testing.T) {
+	assert.Equal(t, []float64{50e3, 100e3, 200e3, 500e3, 1e6}, ticks125(60e3, 900e3))
+	assert.Equal(t, []float64{100e3, 200e3}, ticks125(100e3, 200e3))
+	assert.Equal(t, []float64{1, 2}, ticks125(0, 2))
+	assert.Equal(t, "50 µs", tickLabel(50e3))
+	assert.Equal(t, "2 ms", tickLabel(2e6))
+	assert.Equal(t, "500 µs", tickLabel(5e5))
+}
+
+func TestCumBytes(t *testing.T) {
+	top := `Type: inuse_space
+      flat  flat%   sum%        cum   cum%
+   40.15MB 25.12% 25.12%    40.15MB 25.12%  bufio.NewReaderSize (inline)
+ 3084.01kB 31.64% 31.64%  3084.01kB 31.64%  bufio.NewWriterSize
+         0     0%   100%   512B  5.25%  github.com/coder/websocket.(*Conn).Read
+`
+	assert.Equal(t, map[string]float64{
+		"bufio.NewReaderSize":                     40.15 * (1 << 20),
+		"bufio.NewWriterSize":                     3084.01 * (1 << 10),
+		"github.com/coder/websocket.(*Conn).Read": 512,
+	}, cumBytes(top))
+}
+
+func TestSchedDelta(t *testing.T) {
+	before := schedHist{Buckets: []float64{-1e9, 1e-6, 1e-5, 1e-4, 1e9}, Counts: []uint64{0, 10, 0, 0}}
+	after := schedHist{Buckets: before.Buckets, Counts: []uint64{0, 60, 40, 0}}
+	got := schedDelta(before, after, 20)
+	assert.Equal(t, 36.0, got.PerFlow) // 90 sampled wake-ups, one in 8, for 20 flows
+	assert.Equal(t, 10*time.Microsecond, got.P50)
+	assert.Equal(t, 100*time.Microsecond, got.P99)
+	assert.Zero(t, schedDelta(schedHist{}, schedHist{}, 1).PerFlow)
+}
+
+func TestSchedDeltaOpenBucket(t *testing.T) {
+	b := []float64{-1e9, 1e-6, 1e9}
+	got := schedDelta(schedHist{Buckets: b, Counts: []uint64{0, 0}}, schedHist{Buckets: b, Counts: []uint64{0, 4}}, 1)
+	assert.Equal(t, time.Microsecond, got.P99, "the open last bucket reports its lower bound")
+}
+
+func TestPprofTotal(t *testing.T) {
+	assert.Equal(t, 1210*time.Millisecond, pprofTotal("Type: delay\nShowing nodes accounting for 0.97s, 80.04% of 1.21s total\n"))
+	assert.Equal(t, 2*time.Hour+30*time.Minute, pprofTotal("Showing nodes accounting for 2.23hrs, 99.89% of 2.5hrs total"))
+	assert.Equal(t, 967090*time.Microsecond, pprofTotal("Showing nodes accounting for 1ms, 1% of 967.09ms total"))
+	assert.Zero(t, pprofTotal("nothing"))
+}
+
+// TestReportWithoutOptionalParts renders the report of a run without the
+// instrumented server, the micro-benchmarks and the browser.
+func TestReportWithoutOptionalParts(t *testing.T) {
+	res := &Results{Config: DefaultConfig()}
+	md, err := res.Markdown()
+	assert.NoError(t, err)
+	assert.Contains(t, md, "## Findings and open items")
+	assert.Contains(t, md, "**TODO**")
+	assert.NotContains(t, md, "<no value>")
+	assert.NotContains(t, md, "%!")
+	assert.Contains(t, res.Chart(), "</svg>")
+}

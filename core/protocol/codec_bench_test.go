@@ -1,0 +1,66 @@
+package protocol_test
+
+import (
+	"testing"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+// BenchmarkEncode serializes the frames of one invitation flow, as the
+// server writes them.
+func BenchmarkEncode(b *testing.B) {
+	frames := []struct {
+		name string
+		f    *protocol.Frame
+	}{
+		{"invite", &protocol.Frame{Type: protocol.TypeInvite, Seq: 12, Inv: "9b1d4c0e6f8a4b2c9d3e5f7a1b3c5d7e", Caller: "alice",
+			Content: "video call from alice: join?", Channel: "room-000123", Timeout: 60000}},
+		{"ok", &protocol.Frame{Type: protocol.TypeOK, Seq: 13, RID: 42, Inv: "9b1d4c0e6f8a4b2c9d3e5f7a1b3c5d7e", Timeout: 60000}},
+		{"local.accepted", &protocol.Frame{Type: protocol.TypeLocalAccepted, Seq: 14, Inv: "9b1d4c0e6f8a4b2c9d3e5f7a1b3c5d7e",
+			Response: "on my way"}},
+		{"error", protocol.ErrorFrame(7, protocol.Errorf(protocol.CodeAlreadyEnd, "invitation has ended"))},
+	}
+	for _, fr := range frames {
+		b.Run(fr.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := protocol.Encode(fr.f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecode parses and checks the requests of one flow, as the
+// server reads them, and the invite, as a client reads it.
+func BenchmarkDecode(b *testing.B) {
+	frames := []struct {
+		name    string
+		data    string
+		request bool
+	}{
+		{"send", `{"type":"send","rid":2,"callee":"bob","content":"video call from alice: join?","channel":"room-000123"}`, true},
+		{"ack", `{"type":"ack","rid":3,"inv":"9b1d4c0e6f8a4b2c9d3e5f7a1b3c5d7e"}`, true},
+		{"accept", `{"type":"accept","rid":4,"inv":"9b1d4c0e6f8a4b2c9d3e5f7a1b3c5d7e","response":"on my way"}`, true},
+		{"invite", `{"type":"invite","seq":12,"inv":"9b1d4c0e6f8a4b2c9d3e5f7a1b3c5d7e","caller":"alice","content":"video call from alice: join?","channel":"room-000123","timeout":60000}`, false},
+	}
+	for _, fr := range frames {
+		data := []byte(fr.data)
+		b.Run(fr.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				f, err := protocol.Decode(data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if fr.request {
+					if err := f.CheckRequest(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,100 @@
+//go:build !js
+
+package server_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
+)
+
+// BenchmarkServerFlow is the server's hot path: one complete invitation
+// (send, invite, ack, receipt, accept, confirmation) per iteration, through
+// a real node over loopback WebSockets, driven by two bare protocol clients
+// in the benchmark's goroutine (no client library). Its allocations are the
+// node's and coder/websocket's on both ends.
+func BenchmarkServerFlow(b *testing.B) {
+	srv := rtmcalltest.NewServer(b, func(c *server.Config) {
+		c.RateLimit, c.RateBurst = 1e9, 1<<30
+		c.Logger = slog.New(slog.DiscardHandler)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	type conn struct {
+		ws    *websocket.Conn
+		rid   uint64
+		seq   uint64 // the highest seq read
+		acked uint64
+	}
+	write := func(c *conn, f *protocol.Frame) uint64 {
+		c.rid++
+		f.RID = c.rid
+		data, err := protocol.Encode(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.ws.Write(ctx, websocket.MessageText, data); err != nil {
+			b.Fatal(err)
+		}
+		return c.rid
+	}
+	// until reads c's frames up to one of type typ (and request id rid,
+	// for replies), acknowledging the stream every 64 frames as a client must.
+	until := func(c *conn, typ string, rid uint64) *protocol.Frame {
+		for {
+			_, data, err := c.ws.Read(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			f, err := protocol.Decode(data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.seq = max(c.seq, f.Seq)
+			if f.Type == protocol.TypeError {
+				b.Fatalf("error while waiting for %s: %v", typ, f.Err())
+			}
+			if c.seq >= c.acked+64 {
+				c.acked = c.seq
+				write(c, &protocol.Frame{Type: protocol.TypePing, Ack: c.acked})
+			}
+			if f.Type == typ && (rid == 0 || f.RID == rid) {
+				return f
+			}
+		}
+	}
+	login := func(user string) *conn {
+		ws, _, err := websocket.Dial(ctx, srv.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { ws.Close(websocket.StatusNormalClosure, "") })
+		c := &conn{ws: ws}
+		until(c, protocol.TypeOK, write(c, &protocol.Frame{Type: protocol.TypeLogin, User: user}))
+		return c
+	}
+	alice, bob := login("alice"), login("bob")
+
+	b.ReportAllocs()
+	for b.Loop() {
+		sent := write(alice, &protocol.Frame{Type: protocol.TypeSend, Callee: "bob",
+			Content: "video call from alice: join?", Channel: "room-000123"})
+		inv := until(bob, protocol.TypeInvite, 0).Inv
+		until(alice, protocol.TypeOK, sent)
+		until(bob, protocol.TypeOK, write(bob, &protocol.Frame{Type: protocol.TypeAck, Inv: inv}))
+		until(alice, protocol.TypeLocalReceived, 0)
+		accepted := write(bob, &protocol.Frame{Type: protocol.TypeAccept, Inv: inv, Response: "on my way"})
+		until(bob, protocol.TypeRemoteAccepted, 0)
+		until(bob, protocol.TypeOK, accepted)
+		until(alice, protocol.TypeLocalAccepted, 0)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
+}
