@@ -70,19 +70,22 @@ type entry struct {
 }
 
 // attachment is one connection's turn at writing a session's stream: its
-// writer goroutine writes frames in seq order after the ones the client has.
+// writer goroutine writes frames in seq order after the ones the client
+// has. The writer runs only while there is something to write, so an idle
+// connection costs one goroutine (its read loop), not two.
 type attachment struct {
 	ws      wsConn
-	wake    chan struct{} // one slot
-	done    chan struct{} // closed when the writer returns
+	done    chan struct{} // closed once the attachment is finished: stopped, closed, or its connection failed
 	written uint64        // the last seq written; the writer's own once started
 	closing atomic.Bool   // the server is closing this connection
 
 	// Guarded by the session's qmu.
-	pre    []*protocol.Frame // unsequenced frames written first (the resume reply)
-	stop   bool              // return after writing what is queued, leaving the connection open
-	code   websocket.StatusCode
-	reason string
+	pre      []*protocol.Frame // unsequenced frames written first (the resume reply)
+	stop     bool              // return after writing what is queued, leaving the connection open
+	running  bool              // a writer goroutine is at work
+	finished bool              // done is closed
+	code     websocket.StatusCode
+	reason   string
 }
 
 // wsConn is what a session and a connection need of a WebSocket: a
@@ -128,18 +131,17 @@ func randomHex(n int) string {
 // attach makes ws the session's connection, writing from seq after, and
 // starts its writer. pre is written before the stream. Node.mu is held.
 func (s *session) attach(ws wsConn, after uint64, pre ...*protocol.Frame) *attachment {
-	a := &attachment{ws: ws, wake: make(chan struct{}, 1), done: make(chan struct{}), written: after, pre: pre}
+	a := &attachment{ws: ws, done: make(chan struct{}), written: after, pre: pre}
 	s.qmu.Lock()
 	if old := s.att; old != nil {
 		old.stop = true
-		signal(old.wake)
+		s.kickLocked(old)
 		old.ws.CloseNow() // a resume replaces a connection that has not noticed it is dead
 	}
 	s.att = a
+	s.kickLocked(a)
 	s.qmu.Unlock()
 	s.live = true
-	s.n.wg.Go(func() { s.writeLoop(a) })
-	signal(a.wake)
 	return a
 }
 
@@ -158,7 +160,7 @@ func (s *session) detach() *attachment {
 	a := s.att
 	if a != nil {
 		a.stop = true
-		signal(a.wake)
+		s.kickLocked(a)
 	}
 	s.att = nil
 	s.live = false
@@ -174,7 +176,7 @@ func (s *session) close(code websocket.StatusCode, reason string) {
 	if a := s.att; a != nil {
 		a.closing.Store(true)
 		a.code, a.reason = code, reason
-		signal(a.wake)
+		s.kickLocked(a)
 	}
 	s.live = false
 }
@@ -209,14 +211,14 @@ func (s *session) enqueueLocked(f *protocol.Frame) {
 		if a := s.att; a != nil {
 			a.closing.Store(true)
 			a.code, a.reason = websocket.StatusPolicyViolation, "client too slow"
-			signal(a.wake)
+			s.kickLocked(a)
 		}
 		return
 	}
 	s.buf = append(s.buf, entry{seq: s.nextSeq, f: f})
 	s.nextSeq++
 	if a := s.att; a != nil {
-		signal(a.wake)
+		s.kickLocked(a)
 	}
 }
 
@@ -239,25 +241,22 @@ func (s *session) trimLocked(seq uint64) {
 	s.buf = s.buf[k:]
 }
 
-func signal(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
+// kickLocked starts a's writer unless it is running or a is finished.
+// qmu is held.
+func (s *session) kickLocked(a *attachment) {
+	if a.running || a.finished {
+		return
 	}
+	a.running = true
+	s.n.wg.Go(func() { s.writeLoop(a) })
 }
 
 // writeLoop writes a's pre frames, then the stream after a.written, until
-// the session stops or closes this attachment.
+// nothing is left to write (it returns; the next frame starts it again), or
+// the session stops or closes this attachment (it finishes a).
 func (s *session) writeLoop(a *attachment) {
-	defer close(a.done)
 	var batch []entry
 	for {
-		select {
-		case <-a.wake:
-		case <-s.n.ctx.Done():
-			a.ws.CloseNow()
-			return
-		}
 		s.qmu.Lock()
 		pre := a.pre
 		a.pre = nil
@@ -271,27 +270,41 @@ func (s *session) writeLoop(a *attachment) {
 			}
 		}
 		stop, closing, code, reason := a.stop, a.closing.Load(), a.code, a.reason
+		if len(pre) == 0 && len(batch) == 0 && !stop && !closing {
+			a.running = false // idle: the next frame or stop starts a writer again
+			s.qmu.Unlock()
+			return
+		}
 		s.qmu.Unlock()
 
+		ok := true
 		for _, f := range pre {
-			if !s.write(a, f, 0) {
-				return
+			if ok = s.write(a, f, 0); !ok {
+				break
 			}
 		}
 		for _, e := range batch {
-			if !s.write(a, e.f, e.seq) {
-				return
+			if !ok {
+				break
 			}
-			a.written = e.seq
+			if ok = s.write(a, e.f, e.seq); ok {
+				a.written = e.seq
+			}
 		}
 		clear(batch)
 		switch {
+		case !ok:
 		case closing:
 			a.ws.Close(code, reason)
-			return
-		case stop:
-			return
+		case stop && len(batch) == 0 && len(pre) == 0:
+		default:
+			continue // wrote a batch: look again before stopping
 		}
+		s.qmu.Lock()
+		a.running, a.finished = false, true
+		s.qmu.Unlock()
+		close(a.done)
+		return
 	}
 }
 
