@@ -487,7 +487,12 @@ var templateFuncs = template.FuncMap{
 		}
 		return "n/a"
 	},
-	"mul": func(a, b float64) float64 { return a * b },
+	"mul":     func(a, b float64) float64 { return a * b },
+	"perFlow": perFlow,
+	"has": func(m map[string]float64, name string) bool {
+		_, ok := m[name]
+		return ok
+	},
 	"schedPerFlow": func(ir *InstrumentedResult, name string) string {
 		if ir == nil || ir.TraceFlows == 0 {
 			return "n/a"
