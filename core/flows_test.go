@@ -196,7 +196,14 @@ func TestMultiDeviceFirstAnswerWins(t *testing.T) {
 	srv := startServer(t)
 	alice := login(t, srv, "alice")
 	phone, laptop := login(t, srv, "bob"), login(t, srv, "bob")
-	l := alice.invite("bob", "ring all")
+	firstAnswerWins(t, alice, phone, laptop)
+}
+
+// firstAnswerWins calls two devices of one callee: both ring, the laptop
+// accepts, the phone is answered elsewhere and its late accept ALREADY_END.
+func firstAnswerWins(t *testing.T, alice, phone, laptop *user) {
+	t.Helper()
+	l := alice.invite(phone.id, "ring all")
 	rp, rl := phone.received(), laptop.received()
 	assert.Equal(t, l.ID(), rp.ID())
 	assert.Equal(t, l.ID(), rl.ID())

@@ -220,20 +220,18 @@ func (n *Node) lookupLocked(s party, typ, id string) (*invitation, *protocol.Err
 		}
 		return nil, errNotYours
 	}
+	// inv is pending: an ended invitation leaves byID for a tombstone.
 	if typ == protocol.TypeCancel {
 		if inv.callerID != sid {
 			return nil, errNotYours
-		}
-		if inv.state.Ended() {
-			return nil, errAlreadyEnd
 		}
 		return inv, nil
 	}
 	if _, ok := inv.rung[sid]; !ok {
 		return nil, errNotYours
 	}
-	if inv.state.Ended() || !inv.isRinging(sid) {
-		return nil, errAlreadyEnd
+	if !inv.isRinging(sid) {
+		return nil, errAlreadyEnd // this session stopped ringing (it logged out)
 	}
 	return inv, nil
 }
