@@ -177,10 +177,19 @@ type site struct {
 
 func newSite(t *testing.T, opts ...func(*server.Config)) *site {
 	t.Helper()
+	return newSiteWith(t, nil, opts...)
+}
+
+// newSiteWith is newSite with more routes, which routes adds to its mux.
+func newSiteWith(t *testing.T, routes func(*http.ServeMux, *rtmcalltest.Server), opts ...func(*server.Config)) *site {
+	t.Helper()
 	srv := rtmcalltest.NewServer(t, opts...)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", srv.Node)
 	mux.Handle("/", files)
+	if routes != nil {
+		routes(mux, srv)
+	}
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	return &site{URL: hs.URL, WSURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", srv: srv}

@@ -54,7 +54,9 @@ func Handler(dir string) (http.Handler, error) {
 
 // New serves the files of fsys for GET and HEAD: "/" and any path ending
 // in "/" serve that directory's index.html, a directory without the slash
-// redirects to it, and names starting with "." are not served.
+// redirects to it, and names starting with "." are not served. An ES module
+// X.js marked for it also serves as a classic script at X.global.js (see
+// Classic).
 func New(fsys fs.FS, opts Options) http.Handler {
 	if opts.BrotliLevel <= 0 || opts.BrotliLevel > brotli.BestCompression {
 		opts.BrotliLevel = 9
@@ -62,7 +64,7 @@ func New(fsys fs.FS, opts Options) http.Handler {
 	if opts.MaxCompressBytes <= 0 {
 		opts.MaxCompressBytes = 64 << 20
 	}
-	return &handler{fsys: fsys, opts: opts, files: make(map[string]*file)}
+	return &handler{fsys: classicFS{fsys}, opts: opts, files: make(map[string]*file)}
 }
 
 type handler struct {
