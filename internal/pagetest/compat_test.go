@@ -248,3 +248,271 @@ func TestAnyRTMApp(t *testing.T) {
 	t.Run("classic script", func(t *testing.T) { sampleApp(t, "anyrtm", "classic.html", names) })
 	t.Run("import map", func(t *testing.T) { sampleApp(t, "anyrtm", "module.html", names) })
 }
+
+// sdkErr is an error of rtmcall/agora or rtmcall/anyrtm as the page reports it.
+type sdkErr struct {
+	Name    string `json:"name"`
+	Code    any    `json:"code"`
+	IsError bool   `json:"isError"`
+	Message string `json:"message"`
+}
+
+// errorsJS collects, in the page, the errors of every check of Agora's SDK
+// that an app can run into, as res[label] = {name, code}: thrown at once by
+// the synchronous calls, rejected by the others. SDK is the namespace.
+const errorsJS = `
+const res = {};
+const err = (e) => ({ name: e.name, code: e.code, isError: e instanceof Error, message: e.message });
+const thrown = (label, f) => {
+  try { f(); res[label] = { name: "none" }; } catch (e) { res[label] = err(e); }
+};
+const rejected = async (label, p) => {
+  try { await p; res[label] = { name: "none" }; } catch (e) { res[label] = err(e); }
+};
+globalThis.unhandled = [];
+window.addEventListener("unhandledrejection", (e) => unhandled.push(String(e.reason)));
+const next = (target, event) => new Promise((resolve) => target.once(event, (...args) => resolve(args)));
+const url = T.url;
+const alice = SDK.createInstance("app", { url }), bob = SDK.createInstance("app", { url });
+const ghost = SDK.createInstance("app", { url });
+
+// Before the module has loaded (the page has just imported it): calls wait for it.
+const early = SDK.createInstance("app", { url });
+const earlyLogin = early.login({ uid: "carol" });
+const earlyInvitation = ghost.createLocalInvitation("bob");
+const earlyFailure = next(earlyInvitation, "LocalInvitationFailure");
+earlyInvitation.send();
+res["early: state after send"] = earlyInvitation.state;
+await earlyLogin;
+res["early: login"] = early.connectionState;
+res["early: failure"] = (await earlyFailure)[0];
+await early.logout();
+
+// Before login.
+thrown("createLocalInvitation bad id", () => alice.createLocalInvitation("a/b"));
+thrown("createLocalInvitation null", () => alice.createLocalInvitation("null"));
+await rejected("login bad uid", alice.login({ uid: "" }));
+await rejected("login bad token type", alice.login({ uid: "alice", token: 42 }));
+await rejected("login invalid token", alice.login({ uid: "alice", token: "not-a-jwt" }));
+await rejected("login expired token", alice.login({ uid: "alice", token: EXPIRED }));
+await rejected("login token of another user", alice.login({ uid: "alice", token: OTHER }));
+await rejected("login unreachable", SDK.createInstance("app", { url: DEAD }).login({ uid: "alice" }));
+await rejected("logout not logged in", ghost.logout());
+await rejected("renewToken empty", ghost.renewToken(""));
+await rejected("renewToken not logged in", ghost.renewToken(TOKEN));
+await rejected("query not logged in", ghost.queryPeersOnlineStatus(["bob"]));
+await rejected("subscribe not logged in", ghost.subscribePeersOnlineStatus(["bob"]));
+await rejected("message not logged in", ghost.sendMessageToPeer({ text: "hi" }, "bob"));
+
+await Promise.all([alice.login({ uid: "alice", token: TOKEN }), bob.login({ uid: "bob" })]);
+await rejected("login again", alice.login({ uid: "alice" }));
+await rejected("renewToken invalid", alice.renewToken("not-a-jwt"));
+await rejected("renewToken expired", alice.renewToken(EXPIRED));
+await rejected("query empty", alice.queryPeersOnlineStatus([]));
+await rejected("query 257 ids", alice.queryPeersOnlineStatus(Array.from({ length: 257 }, (_, i) => "u" + i)));
+await rejected("subscribe bad id", alice.subscribePeersOnlineStatus(["a/b"]));
+await rejected("subscribe 513 ids", alice.subscribePeersOnlineStatus(Array.from({ length: 513 }, (_, i) => "u" + i)));
+await rejected("message bad peer", alice.sendMessageToPeer({ text: "hi" }, "a/b"));
+await rejected("message not text", alice.sendMessageToPeer({ rawMessage: new Uint8Array(1) }, "bob"));
+await rejected("message too large", alice.sendMessageToPeer({ text: "x".repeat(32 * 1024 + 1) }, "bob"));
+thrown("createChannel", () => alice.createChannel("room"));
+thrown("getUserAttributes", () => alice.getUserAttributes("bob"));
+
+// The caller's invitation.
+const unsent = alice.createLocalInvitation("bob");
+thrown("cancel before send", () => unsent.cancel());
+thrown("set response", () => { unsent.response = "x"; });
+unsent.content = "x".repeat(8193);
+thrown("send content too large", () => unsent.send());
+unsent.content = "ok";
+unsent.channelId = "c".repeat(65);
+thrown("send channelId too long", () => unsent.send());
+unsent.channelId = "room";
+const ring = next(bob, "RemoteInvitationReceived");
+unsent.send();
+res["state after send"] = unsent.state;
+thrown("send twice", () => unsent.send());
+const [remote] = await ring;
+thrown("remote set content", () => { remote.content = "x"; });
+thrown("remote set channelId", () => { remote.channelId = "x"; });
+remote.response = "x".repeat(8193);
+thrown("accept response too large", () => remote.accept());
+remote.response = "sure";
+const accepted = next(unsent, "LocalInvitationAccepted");
+remote.accept();
+res["state after accept"] = remote.state;
+thrown("accept twice", () => remote.accept());
+thrown("refuse while accepting", () => remote.refuse());
+res.response = (await accepted)[0];
+thrown("send after the end", () => unsent.send());
+thrown("cancel after the end", () => unsent.cancel());
+await new Promise((resolve) => (remote.state === "ACCEPTED" ? resolve() : remote.once("RemoteInvitationAccepted", resolve)));
+thrown("accept after the end", () => remote.accept());
+thrown("refuse after the end", () => remote.refuse());
+
+// A cancel and an accept at once: the server picks one, each side sees it as an event.
+const ring2 = next(bob, "RemoteInvitationReceived");
+const race = alice.createLocalInvitation("bob");
+const raceOutcome = Promise.race(["LocalInvitationAccepted", "LocalInvitationCanceled"].map((e) => next(race, e).then(() => e)));
+race.send();
+const [remote2] = await ring2;
+const remoteOutcome = Promise.race(["RemoteInvitationAccepted", "RemoteInvitationCanceled", "RemoteInvitationFailure"]
+  .map((e) => next(remote2, e).then(() => e)));
+await next(race, "LocalInvitationReceivedByPeer");
+race.cancel();
+remote2.accept();
+res.race = [await raceOutcome, await remoteOutcome, race.state, remote2.state];
+
+// Not logged in: the invitation fails with NOT_LOGGEDIN, as in Agora's SDK (here within send).
+const orphan = ghost.createLocalInvitation("bob");
+const failed = next(orphan, "LocalInvitationFailure");
+orphan.send();
+res["not logged in: state after send"] = orphan.state;
+res["not logged in: failure"] = (await failed)[0];
+res["not logged in: state"] = orphan.state;
+
+// Any event name; the emitter returns this.
+const fn = () => {};
+res.emitter = [alice.on("FallbackProxyConnected", fn) === alice, alice.listenerCount("FallbackProxyConnected"),
+  alice.off("FallbackProxyConnected", fn) === alice, alice.listenerCount("FallbackProxyConnected")];
+SDK.setArea({ areaCodes: ["GLOBAL"] });
+alice.updateConfig({});
+alice.setParameters({});
+await Promise.all([alice.logout(), bob.logout()]);
+await new Promise((r) => setTimeout(r, 0));
+res.unhandled = unhandled;
+return res;`
+
+// runErrors loads module (its default export as SDK) in a fresh page and runs errorsJS.
+func runErrors(t *testing.T, module string) map[string]json.RawMessage {
+	s := newSite(t)
+	tb := newTab(t, s, "/blank.html")
+	consts := `const SDK = (await import(` + jsString(module) + `)).default;
+const TOKEN = ` + jsString(s.srv.Token("alice", time.Hour)) + `;
+const EXPIRED = ` + jsString(s.srv.Token("alice", -time.Minute)) + `;
+const OTHER = ` + jsString(s.srv.Token("mallory", time.Hour)) + `;
+const DEAD = "ws://127.0.0.1:1/ws";
+`
+	var res map[string]json.RawMessage
+	tb.eval(consts+errorsJS, &res)
+	return res
+}
+
+func checkErrors(t *testing.T, res map[string]json.RawMessage, want map[string]sdkErr) {
+	t.Helper()
+	for label, w := range want {
+		var got sdkErr
+		require.Contains(t, res, label)
+		require.NoError(t, json.Unmarshal(res[label], &got), label)
+		assert.Equal(t, w.Name, got.Name, "%s: %s", label, got.Message)
+		assert.EqualValues(t, w.Code, got.Code, "%s: %s", label, got.Message)
+		assert.True(t, got.IsError, label)
+		assert.NotEmpty(t, got.Message, label)
+	}
+	var outcomes []string
+	require.NoError(t, json.Unmarshal(res["race"], &outcomes))
+	if outcomes[0] == "LocalInvitationAccepted" {
+		assert.Equal(t, []string{"LocalInvitationAccepted", "RemoteInvitationAccepted", "ACCEPTED_BY_REMOTE", "ACCEPTED"}, outcomes)
+	} else {
+		assert.Equal(t, []string{"LocalInvitationCanceled", "RemoteInvitationCanceled", "CANCELED", "CANCELED"}, outcomes)
+	}
+	t.Logf("the race of a cancel and an accept: %v", outcomes)
+	for label, v := range map[string]string{
+		"state after send": `"SENT_TO_REMOTE"`, "state after accept": `"ACCEPT_SENT_TO_LOCAL"`, "response": `"sure"`,
+		"not logged in: state after send": `"FAILURE"`, "early: state after send": `"SENT_TO_REMOTE"`,
+		"early: login": `"CONNECTED"`, "early: failure": `"NOT_LOGGEDIN"`, "not logged in: failure": `"NOT_LOGGEDIN"`,
+		"not logged in: state": `"FAILURE"`, "emitter": `[true,1,true,0]`, "unhandled": `[]`,
+	} {
+		assert.JSONEq(t, v, string(res[label]), label)
+	}
+}
+
+// TestAgoraErrors checks each error class and code against Agora's SDK
+// (agora-rtm-sdk 1.5.1: its InvitationApiCallError, LoginError,
+// RenewTokenError, QueryPeersOnlineStatusError, PeerSubscriptionStatusError,
+// PeerMessageError and LogoutError numbers, and the classes it throws them with).
+func TestAgoraErrors(t *testing.T) {
+	const (
+		arg     = "RtmInvalidArgumentError"
+		status  = "RtmInvalidStatusError"
+		auth    = "RtmUnauthenticatedError"
+		unavail = "RtmUnavailableError"
+		limit   = "RtmLimitExceededError"
+		unsupp  = "RtmNotSupportedError"
+	)
+	checkErrors(t, runErrors(t, "/agora.js"), map[string]sdkErr{
+		"createLocalInvitation bad id": {Name: arg, Code: 1},
+		"createLocalInvitation null":   {Name: arg, Code: 1},
+		"login bad uid":                {Name: arg, Code: 3},
+		"login bad token type":         {Name: arg, Code: 3},
+		"login invalid token":          {Name: auth, Code: 5},
+		"login expired token":          {Name: auth, Code: 6},
+		"login token of another user":  {Name: auth, Code: 7},
+		"login unreachable":            {Name: unavail, Code: 1},
+		"login again":                  {Name: status, Code: 8},
+		"logout not logged in":         {Name: status, Code: 102},
+		"renewToken empty":             {Name: arg, Code: 2},
+		"renewToken not logged in":     {Name: status, Code: 102},
+		"renewToken invalid":           {Name: auth, Code: 6},
+		"renewToken expired":           {Name: auth, Code: 5},
+		"query not logged in":          {Name: status, Code: 102},
+		"query empty":                  {Name: arg, Code: 2},
+		"query 257 ids":                {Name: arg, Code: 2},
+		"subscribe not logged in":      {Name: status, Code: 102},
+		"subscribe bad id":             {Name: arg, Code: 2},
+		"subscribe 513 ids":            {Name: limit, Code: 6},
+		"message bad peer":             {Name: arg, Code: 6},
+		"message not text":             {Name: arg, Code: 7},
+		"message too large":            {Name: arg, Code: 7},
+		"createChannel":                {Name: unsupp, Code: "NOT_SUPPORTED"},
+		"getUserAttributes":            {Name: unsupp, Code: "NOT_SUPPORTED"},
+		"cancel before send":           {Name: status, Code: 2},
+		"set response":                 {Name: arg, Code: 1},
+		"send content too large":       {Name: arg, Code: 1},
+		"send channelId too long":      {Name: arg, Code: 1},
+		"send twice":                   {Name: status, Code: 5},
+		"remote set content":           {Name: arg, Code: 1},
+		"remote set channelId":         {Name: arg, Code: 1},
+		"accept response too large":    {Name: arg, Code: 1},
+		"accept twice":                 {Name: status, Code: 4},
+		"refuse while accepting":       {Name: status, Code: 4},
+		"send after the end":           {Name: status, Code: 3},
+		"cancel after the end":         {Name: status, Code: 3},
+		"accept after the end":         {Name: status, Code: 3},
+		"refuse after the end":         {Name: status, Code: 3},
+	})
+}
+
+// TestAnyRTMErrors: the same checks with ar-rtm-sdk 1.0.15's numbers
+// (RtmErrorCode) and classes (RTMException, RtmInvalidArgumentError).
+func TestAnyRTMErrors(t *testing.T) {
+	const (
+		arg    = "RtmInvalidArgumentError"
+		exc    = "RTMException"
+		unsupp = "RtmNotSupportedError"
+	)
+	checkErrors(t, runErrors(t, "/anyrtm.js"), map[string]sdkErr{
+		"createLocalInvitation bad id": {Name: arg, Code: 1},
+		"login bad uid":                {Name: arg, Code: 2},
+		"login invalid token":          {Name: exc, Code: 4},
+		"login expired token":          {Name: exc, Code: 5},
+		"login token of another user":  {Name: exc, Code: 6},
+		"login unreachable":            {Name: exc, Code: 11},
+		"login again":                  {Name: exc, Code: 7},
+		"logout not logged in":         {Name: exc, Code: 102},
+		"renewToken empty":             {Name: arg, Code: 2},
+		"renewToken not logged in":     {Name: exc, Code: 102},
+		"renewToken invalid":           {Name: exc, Code: 6},
+		"query empty":                  {Name: arg, Code: 0},
+		"query not logged in":          {Name: exc, Code: 102},
+		"subscribe 513 ids":            {Name: exc, Code: 6},
+		"message bad peer":             {Name: arg, Code: 6},
+		"message not text":             {Name: arg, Code: 7},
+		"createChannel":                {Name: unsupp, Code: "NOT_SUPPORTED"},
+		"cancel before send":           {Name: exc, Code: 2},
+		"send twice":                   {Name: exc, Code: 5},
+		"accept twice":                 {Name: exc, Code: 4},
+		"send after the end":           {Name: exc, Code: 3},
+		"accept after the end":         {Name: exc, Code: 3},
+	})
+}
