@@ -606,9 +606,9 @@ func RawField(data []byte, name string) ([]byte, bool) {
 	return raw, true
 }
 
-// ridOf reads the request id of a frame that did not decode, so that the
+// RequestID reads the request id of a frame that did not decode, so that the
 // error can echo it: 0 when there is no valid one to read.
-func ridOf(data []byte) uint64 {
+func RequestID(data []byte) uint64 {
 	raw, ok := RawField(data, "rid")
 	if !ok {
 		return 0
@@ -627,10 +627,10 @@ func ridOf(data []byte) uint64 {
 func Decode(data []byte) (*Frame, error) {
 	f := new(Frame)
 	if e := decodeFrame(data, f); e != nil {
-		if e.rule == ruleSyntax || e.rule == ruleUTF8 {
+		if e.rule == ruleSyntax {
 			return nil, Errorf(CodeMalformedFrame, "frame is not a valid JSON object: %s", e.msg)
 		}
-		return &Frame{RID: ridOf(data)}, Errorf(CodeMalformedFrame, "%s", e.msg)
+		return &Frame{RID: RequestID(data)}, Errorf(CodeMalformedFrame, "%s", e.msg)
 	}
 	if f.Type == "" {
 		return f, Errorf(CodeMalformedFrame, `frame has no "type"`)

@@ -4,7 +4,6 @@
 // people writing their own client.
 package protocol
 
-
 // Subprotocol is negotiated on the WebSocket upgrade; Path is where the server listens.
 const (
 	Subprotocol = "rtmcall.v1"
