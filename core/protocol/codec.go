@@ -663,71 +663,76 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 	dst = append(dst, '{')
 	first := true
 	for i := range fields {
-		n := len(dst)
+		p := fields[i].ptr(f)
+		if isZero(p) {
+			continue
+		}
 		if !first {
 			dst = append(dst, ',')
 		}
+		first = false
 		dst = append(dst, fieldKeys[i]...)
-		var ok bool
-		if dst, ok = appendValue(dst, fields[i].ptr(f)); ok {
-			first = false
-		} else {
-			dst = dst[:n]
-		}
+		dst = appendValue(dst, p)
 	}
 	return append(dst, '}')
 }
 
-// appendValue appends the value p points to, or reports false for a zero
-// value, which is omitted.
-func appendValue(dst []byte, p any) ([]byte, bool) {
+// isZero reports whether the value p points to is zero: the encoder omits it.
+func isZero(p any) bool {
 	switch p := p.(type) {
 	case *string:
-		if *p == "" {
-			return dst, false
-		}
-		return appendString(dst, *p), true
+		return *p == ""
 	case *uint64:
-		return strconv.AppendUint(dst, *p, 10), *p != 0
+		return *p == 0
 	case *int64:
-		return strconv.AppendInt(dst, *p, 10), *p != 0
+		return *p == 0
 	case *Code:
-		return strconv.AppendInt(dst, int64(*p), 10), *p != 0
+		return *p == 0
 	case *[]string:
-		if len(*p) == 0 {
-			return dst, false
-		}
+		return len(*p) == 0
+	case *map[string]bool:
+		return len(*p) == 0
+	case *map[string]string:
+		return len(*p) == 0
+	}
+	panic("protocol: no codec for a Go type in fields")
+}
+
+// appendValue appends the value p points to, a pointer from fields.
+func appendValue(dst []byte, p any) []byte {
+	switch p := p.(type) {
+	case *string:
+		return appendString(dst, *p)
+	case *uint64:
+		return strconv.AppendUint(dst, *p, 10)
+	case *int64:
+		return strconv.AppendInt(dst, *p, 10)
+	case *Code:
+		return strconv.AppendInt(dst, int64(*p), 10)
+	case *[]string:
 		for i, s := range *p {
 			dst = appendSep(dst, i, '[')
 			dst = appendString(dst, s)
 		}
-		return append(dst, ']'), true
+		return append(dst, ']')
 	case *map[string]bool:
-		if len(*p) == 0 {
-			return dst, false
-		}
 		for i, k := range sortedKeys(*p) {
 			dst = appendSep(dst, i, '{')
 			dst = append(appendString(dst, k), ':')
 			dst = strconv.AppendBool(dst, (*p)[k])
 		}
-		return append(dst, '}'), true
+		return append(dst, '}')
 	case *map[string]string:
-		if len(*p) == 0 {
-			return dst, false
-		}
 		for i, k := range sortedKeys(*p) {
 			dst = appendSep(dst, i, '{')
 			dst = append(appendString(dst, k), ':')
 			dst = appendString(dst, (*p)[k])
 		}
-		return append(dst, '}'), true
+		return append(dst, '}')
 	}
 	panic("protocol: no codec for a Go type in fields")
 }
 
-// appendSep opens a list with open before its first element (i 0) and
-// separates the others with a comma.
 func appendSep(dst []byte, i int, open byte) []byte {
 	if i == 0 {
 		return append(dst, open)
