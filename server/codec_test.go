@@ -90,24 +90,22 @@ func TestLastRIDCountsEveryReply(t *testing.T) {
 		{"already logged in", func(rid uint64) string { return `{"type":"login","rid":` + u(rid) + `,"user":"bob"}` }, protocol.CodeAlreadyLogin},
 	}
 	for _, st := range steps { // one test, not subtests: each step's connection is the next one's
-		{
-			c.rid++
-			rid := c.rid
-			c.writeRaw(websocket.MessageText, []byte(st.frame(rid)))
-			reply, _ := c.reply(rid)
-			if st.code == 0 {
-				require.Equal(t, protocol.TypeOK, reply.Type, "%s: %+v", st.name, reply)
-			} else {
-				requireError(t, reply, st.code)
-			}
-			c.ws.CloseNow() // dropped: the session is kept
-			again := dial(t, srv, "bob again")
-			again.rid = rid
-			resumed, _ := again.do(&protocol.Frame{Type: protocol.TypeResume, Session: session, Key: key})
-			require.Equal(t, protocol.TypeOK, resumed.Type, "%+v", resumed)
-			assert.Equal(t, rid, resumed.LastRID, "%s: the reply to rid %d is in the stream", st.name, rid)
-			c = again
+		c.rid++
+		rid := c.rid
+		c.writeRaw(websocket.MessageText, []byte(st.frame(rid)))
+		reply, _ := c.reply(rid)
+		if st.code == 0 {
+			require.Equal(t, protocol.TypeOK, reply.Type, "%s: %+v", st.name, reply)
+		} else {
+			requireError(t, reply, st.code)
 		}
+		c.ws.CloseNow() // dropped: the session is kept
+		again := dial(t, srv, "bob again")
+		again.rid = rid
+		resumed, _ := again.do(&protocol.Frame{Type: protocol.TypeResume, Session: session, Key: key})
+		require.Equal(t, protocol.TypeOK, resumed.Type, "%+v", resumed)
+		assert.Equal(t, rid, resumed.LastRID, "%s: the reply to rid %d is in the stream", st.name, rid)
+		c = again
 	}
 }
 

@@ -450,44 +450,40 @@ func (d *decoder) value(name string, p any) bool {
 			}
 		}
 	case *map[string]bool:
-		if !d.want(name, '{', "an object") {
-			return false
-		}
-		m := map[string]bool{}
-		ok = d.object(func(key []byte, _ [2]int) bool {
-			if _, dup := m[string(key)]; dup {
-				return d.fail(ruleDuplicate, "id "+strconv.Quote(string(key))+" appears twice in "+strconv.Quote(name))
-			}
+		*p, ok = decodeMap(d, name, func() (bool, bool) {
 			switch d.peek() {
 			case 't':
-				m[string(key)] = true
-				return d.literal("true") || d.syntax("true")
+				return true, d.literal("true") || d.syntax("true")
 			case 'f':
-				m[string(key)] = false
-				return d.literal("false") || d.syntax("false")
+				return false, d.literal("false") || d.syntax("false")
 			}
-			return d.want(name, 't', "an object of booleans")
+			return false, d.want(name, 't', "an object of booleans")
 		})
-		*p = m
 	case *map[string]string:
-		if !d.want(name, '{', "an object") {
-			return false
-		}
-		m := map[string]string{}
-		ok = d.object(func(key []byte, _ [2]int) bool {
-			if _, dup := m[string(key)]; dup {
-				return d.fail(ruleDuplicate, "id "+strconv.Quote(string(key))+" appears twice in "+strconv.Quote(name))
-			}
-			k := string(key)
-			v, ok := d.stringValue(name, "an object of strings")
-			m[k] = v
-			return ok
-		})
-		*p = m
+		*p, ok = decodeMap(d, name, func() (string, bool) { return d.stringValue(name, "an object of strings") })
 	default:
 		panic("protocol: no codec for the Go type of field " + name)
 	}
 	return ok
+}
+
+// decodeMap reads the object of ids that field name holds, each value read
+// by value; an id twice is refused.
+func decodeMap[V any](d *decoder, name string, value func() (V, bool)) (map[string]V, bool) {
+	if !d.want(name, '{', "an object") {
+		return nil, false
+	}
+	m := map[string]V{}
+	ok := d.object(func(key []byte, _ [2]int) bool {
+		if _, dup := m[string(key)]; dup {
+			return d.fail(ruleDuplicate, "id "+strconv.Quote(string(key))+" appears twice in "+strconv.Quote(name))
+		}
+		k := string(key)
+		v, ok := value()
+		m[k] = v
+		return ok
+	})
+	return m, ok
 }
 
 func (d *decoder) literal(lit string) bool {
