@@ -491,7 +491,6 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 			err = errAlreadyEnd
 		}
 		s.replyError(f.RID, err)
-		s.lastRID = f.RID
 		n.mu.Unlock()
 		return
 	}
@@ -526,7 +525,6 @@ func (n *Node) replyLocked(c *call, f *protocol.Frame) {
 		n.m.errors.WithLabelValues(f.Code.String()).Inc()
 	}
 	c.sess.enqueue(f)
-	c.sess.lastRID = c.rid
 	close(c.done)
 }
 
