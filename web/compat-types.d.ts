@@ -2,47 +2,19 @@
 // events of the Agora RTM 1.x call API as rtmcall implements it (compat.js), written for rtmcall from the
 // behaviour of those SDKs, not copied from their declarations. Types only: there is no compat-types.js.
 
-export type LocalInvitationState =
-  | "IDLE"
-  | "SENT_TO_REMOTE"
-  | "RECEIVED_BY_REMOTE"
-  | "ACCEPTED_BY_REMOTE"
-  | "REFUSED_BY_REMOTE"
-  | "CANCELED"
-  | "FAILURE";
-export type RemoteInvitationState =
-  | "INVITATION_RECEIVED"
-  | "ACCEPT_SENT_TO_LOCAL"
-  | "REFUSED"
-  | "ACCEPTED"
-  | "CANCELED"
-  | "FAILURE";
-/** NOT_LOGGEDIN: sent by a client that is not logged in. */
-export type LocalInvitationFailureReason =
-  | "UNKNOWN"
-  | "PEER_NO_RESPONSE"
-  | "INVITATION_EXPIRE"
-  | "PEER_OFFLINE"
-  | "NOT_LOGGEDIN";
-/** ANSWERED_ELSEWHERE (rtmcall's): another device of the callee answered first. */
-export type RemoteInvitationFailureReason =
-  | "UNKNOWN"
-  | "PEER_OFFLINE"
-  | "ACCEPT_FAILURE"
-  | "INVITATION_EXPIRE"
-  | "ANSWERED_ELSEWHERE";
-export type ConnectionState = "DISCONNECTED" | "CONNECTING" | "CONNECTED" | "RECONNECTING" | "ABORTED";
-export type ConnectionChangeReason =
-  | "LOGIN"
-  | "LOGIN_SUCCESS"
-  | "LOGIN_FAILURE"
-  | "LOGIN_TIMEOUT"
-  | "INTERRUPTED"
-  | "LOGOUT"
-  | "BANNED_BY_SERVER"
-  | "REMOTE_LOGIN"
-  | "TOKEN_EXPIRED";
-export type PeerOnlineState = "ONLINE" | "UNREACHABLE" | "OFFLINE";
+import type * as Kit from "./rtmcall.js";
+
+// The states, reasons and invitation events are the kit's (rtmcall.d.ts); RemoteInvitationFailureReason has
+// rtmcall's ANSWERED_ELSEWHERE: another device of the callee answered first.
+export type LocalInvitationState = Kit.LocalInvitationState;
+export type RemoteInvitationState = Kit.RemoteInvitationState;
+export type LocalInvitationFailureReason = Kit.LocalInvitationFailureReason;
+export type RemoteInvitationFailureReason = Kit.RemoteInvitationFailureReason;
+export type ConnectionState = Kit.ConnectionState;
+export type ConnectionChangeReason = Kit.ConnectionChangeReason;
+export type PeerOnlineState = Kit.PeerOnlineState;
+export type LocalInvitationEvents = Kit.LocalInvitationEvents;
+export type RemoteInvitationEvents = Kit.RemoteInvitationEvents;
 export type PeerSubscriptionOption = "ONLINE_STATUS";
 
 /** A frozen object whose keys are its values. */
@@ -72,23 +44,6 @@ export declare class EventEmitter<E> {
   eventNames(): string[];
   emit<K extends keyof E>(event: K, ...args: ArgsOf<E, K>): boolean;
   emit(event: string, ...args: any[]): boolean;
-}
-
-export interface LocalInvitationEvents {
-  /** A device of the callee got the invitation and rings. */
-  LocalInvitationReceivedByPeer: () => void;
-  LocalInvitationAccepted: (response: string) => void;
-  LocalInvitationRefused: (response: string) => void;
-  LocalInvitationCanceled: () => void;
-  LocalInvitationFailure: (reason: LocalInvitationFailureReason) => void;
-}
-
-export interface RemoteInvitationEvents {
-  RemoteInvitationAccepted: () => void;
-  RemoteInvitationRefused: () => void;
-  /** content: the invitation's content. */
-  RemoteInvitationCanceled: (content: string) => void;
-  RemoteInvitationFailure: (reason: RemoteInvitationFailureReason) => void;
 }
 
 /**

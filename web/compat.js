@@ -44,65 +44,47 @@ export function enumOf(...names) {
 /**
  * Which error each kit error (by codeName) becomes, per operation: [kind, key, fallback], where kind picks
  * the dialect's error class and key its number in dialect.codes[operation] (fallback when the dialect has
- * no such key). "*" is the default.
+ * no such key). "*" is the default. COMMON holds the entries most operations share.
  */
+const COMMON = {
+  INVALID_ARGUMENT: ["argument", "INVALID_ARGUMENT"],
+  NOT_LOGGED_IN: ["status", "NOT_LOGGED_IN"],
+  NOT_CONNECTED: ["status", "NOT_LOGGED_IN"],
+  TIMEOUT: ["timeout", "TIMEOUT"],
+  TOO_OFTEN: ["tooOften", "TOO_OFTEN"],
+  RATE_LIMITED: ["tooOften", "TOO_OFTEN"],
+};
+
 const KIT_ERRORS = {
   login: {
-    INVALID_ARGUMENT: ["argument", "INVALID_ARGUMENT"],
+    ...COMMON,
+    NOT_LOGGED_IN: ["unavailable", "UNKNOWN"],
     INVALID_APP_ID: ["auth", "INVALID_APP_ID"],
     INVALID_TOKEN: ["auth", "INVALID_TOKEN"],
     TOKEN_EXPIRED: ["auth", "TOKEN_EXPIRED"],
     NOT_AUTHORIZED: ["auth", "NOT_AUTHORIZED"],
     ALREADY_LOGIN: ["status", "ALREADY_LOGIN"],
-    TIMEOUT: ["timeout", "TIMEOUT"],
-    TOO_OFTEN: ["tooOften", "TOO_OFTEN"],
-    RATE_LIMITED: ["tooOften", "TOO_OFTEN"],
     ABORTED_BY_LOGOUT: ["status", "ABORTED_BY_LOGOUT"],
     REJECTED: ["unavailable", "REJECTED", "UNKNOWN"],
     NOT_CONNECTED: ["unavailable", "GATEWAY_CONNECT_FAILED", "UNKNOWN"],
     "*": ["unavailable", "UNKNOWN"],
   },
   renew: {
-    INVALID_ARGUMENT: ["argument", "INVALID_ARGUMENT"],
-    NOT_LOGGED_IN: ["status", "NOT_LOGGED_IN"],
-    NOT_CONNECTED: ["status", "NOT_LOGGED_IN"],
+    ...COMMON,
     INVALID_TOKEN: ["auth", "INVALID_TOKEN"],
     TOKEN_EXPIRED: ["auth", "TOKEN_EXPIRED"],
     NOT_AUTHORIZED: ["unavailable", "REJECTED"],
-    TOO_OFTEN: ["tooOften", "TOO_OFTEN"],
-    RATE_LIMITED: ["tooOften", "TOO_OFTEN"],
     ABORTED_BY_LOGOUT: ["status", "ABORTED_BY_LOGOUT"],
     TIMEOUT: ["timeout", "FAILURE"],
     "*": ["unavailable", "FAILURE"],
   },
   logout: { "*": ["status", "NOT_LOGGED_IN"] },
-  query: {
-    INVALID_ARGUMENT: ["argument", "INVALID_ARGUMENT"],
-    NOT_LOGGED_IN: ["status", "NOT_LOGGED_IN"],
-    NOT_CONNECTED: ["status", "NOT_LOGGED_IN"],
-    TIMEOUT: ["timeout", "TIMEOUT"],
-    TOO_OFTEN: ["tooOften", "TOO_OFTEN"],
-    RATE_LIMITED: ["tooOften", "TOO_OFTEN"],
-    "*": ["unavailable", "REJECTED"],
-  },
-  subscribe: {
-    INVALID_ARGUMENT: ["argument", "INVALID_ARGUMENT"],
-    NOT_LOGGED_IN: ["status", "NOT_LOGGED_IN"],
-    NOT_CONNECTED: ["status", "NOT_LOGGED_IN"],
-    TIMEOUT: ["timeout", "TIMEOUT"],
-    TOO_OFTEN: ["tooOften", "TOO_OFTEN"],
-    RATE_LIMITED: ["tooOften", "TOO_OFTEN"],
-    TOO_LARGE: ["limit", "OVERFLOW"],
-    "*": ["unavailable", "FAILURE"],
-  },
+  query: { ...COMMON, "*": ["unavailable", "REJECTED"] },
+  subscribe: { ...COMMON, TOO_LARGE: ["limit", "OVERFLOW"], "*": ["unavailable", "FAILURE"] },
   message: {
+    ...COMMON,
     INVALID_ARGUMENT: ["argument", "INVALID_MESSAGE"],
     TOO_LARGE: ["argument", "INVALID_MESSAGE"],
-    NOT_LOGGED_IN: ["status", "NOT_LOGGED_IN"],
-    NOT_CONNECTED: ["status", "NOT_LOGGED_IN"],
-    TIMEOUT: ["timeout", "TIMEOUT"],
-    TOO_OFTEN: ["tooOften", "TOO_OFTEN"],
-    RATE_LIMITED: ["tooOften", "TOO_OFTEN"],
     "*": ["unavailable", "FAILURE"],
   },
 };

@@ -4,7 +4,11 @@ package pagetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -515,4 +519,40 @@ func TestAnyRTMErrors(t *testing.T) {
 		"send after the end":           {Name: exc, Code: 3},
 		"accept after the end":         {Name: exc, Code: 3},
 	})
+}
+
+// TestAgoraTypes: agora.d.ts declares every error number that agora.js
+// has, and it or the types it imports every enum member.
+func TestAgoraTypes(t *testing.T) {
+	tb := newTab(t, newSite(t), "/blank.html")
+	var res struct {
+		Codes map[string]map[string]int
+		Enums map[string]map[string]string
+	}
+	tb.eval(`
+const m = await import("/agora.js");
+const enums = {};
+for (const [k, v] of Object.entries(m.default)) if (v && typeof v === "object" && !k.startsWith("LOG_")) enums[k] = v;
+return { codes: m.ErrorCode, enums };`, &res)
+	dts, err := os.ReadFile(filepath.Join(root, "web", "agora.d.ts"))
+	require.NoError(t, err)
+	var shared []byte
+	for _, f := range []string{"compat-types.d.ts", "rtmcall.d.ts"} {
+		b, err := os.ReadFile(filepath.Join(root, "web", f))
+		require.NoError(t, err)
+		shared = append(shared, b...)
+	}
+	require.NotEmpty(t, res.Codes)
+	for op, codes := range res.Codes {
+		for name, n := range codes {
+			assert.Contains(t, string(dts), fmt.Sprintf("readonly %s: %d;", name, n), "ErrorCode.%s", op)
+		}
+	}
+	require.Len(t, res.Enums, 10)
+	for enum, members := range res.Enums {
+		for m := range members {
+			assert.True(t, strings.Contains(string(dts), `"`+m+`"`) || strings.Contains(string(shared), `"`+m+`"`),
+				"%s.%s is declared", enum, m)
+		}
+	}
 }
