@@ -5,7 +5,7 @@ import AgoraRTM, {
   type LocalInvitation,
   type RemoteInvitation,
   type RtmClient,
-  type RtmTextMessage,
+  type ReceivedMessage,
 } from "./agora.js";
 
 async function fetchToken(uid: string): Promise<string> {
@@ -22,7 +22,10 @@ export async function start(uid: string): Promise<RtmClient> {
     .on("TokenPrivilegeWillExpire", async () => client.renewToken(await fetchToken(uid)))
     .on("TokenExpired", async () => client.login({ uid, token: await fetchToken(uid) }))
     .on("FallbackProxyConnected", () => {}) // any event name is accepted
-    .on("MessageFromPeer", (message: RtmTextMessage, peerId: string) => console.log(peerId, message.text))
+    .on("MessageFromPeer", (message: ReceivedMessage, peerId: string) => {
+      if (message.messageType === "RAW") console.log(peerId, message.rawMessage.length, "bytes");
+      else console.log(peerId, message.text);
+    })
     .on("RemoteInvitationReceived", (invitation: RemoteInvitation) => {
       invitation.on("RemoteInvitationCanceled", (content: string) => console.log("canceled", content));
       invitation.on("RemoteInvitationFailure", (reason) => {

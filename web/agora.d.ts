@@ -31,11 +31,14 @@ export type {
   LocalInvitationState,
   PeerMessageSendResult,
   PeerOnlineState,
+  ReceivedMessage,
   ReceivedMessageProperties,
   RemoteInvitation,
   RemoteInvitationEvents,
   RemoteInvitationFailureReason,
   RemoteInvitationState,
+  RtmMessage,
+  RtmRawMessage,
   RtmTextMessage,
 } from "./compat-types.js";
 export { RtmNotSupportedError } from "./compat-types.js";

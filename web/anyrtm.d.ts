@@ -24,8 +24,11 @@ import type {
 export type {
   LocalInvitationEvents,
   PeerMessageSendResult,
+  ReceivedMessage,
   ReceivedMessageProperties,
   RemoteInvitationEvents,
+  RtmMessage,
+  RtmRawMessage,
   RtmTextMessage,
 } from "./compat-types.js";
 export { RtmNotSupportedError } from "./compat-types.js";

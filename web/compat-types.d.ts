@@ -92,6 +92,20 @@ export interface RtmTextMessage {
   description?: string;
 }
 
+export interface RtmRawMessage {
+  rawMessage: Uint8Array;
+  description?: string;
+  messageType?: "RAW";
+}
+
+/** Up to 32 KiB of text (UTF-8) or bytes. */
+export type RtmMessage = RtmTextMessage | RtmRawMessage;
+
+/** A message as MessageFromPeer delivers it: messageType is always set. */
+export type ReceivedMessage =
+  | (RtmTextMessage & { messageType: "TEXT" })
+  | (RtmRawMessage & { messageType: "RAW"; description: string });
+
 export interface PeerMessageSendResult {
   /** Whether a device of the peer got the message. */
   hasPeerReceived: boolean;
@@ -108,7 +122,7 @@ export interface CommonClientEvents {
   RemoteInvitationReceived: (remoteInvitation: RemoteInvitation) => void;
   /** The current status right after a subscribe, then each change. */
   PeersOnlineStatusChanged: (status: Record<string, PeerOnlineState>) => void;
-  MessageFromPeer: (message: RtmTextMessage, peerId: string, messageProps: ReceivedMessageProperties) => void;
+  MessageFromPeer: (message: ReceivedMessage, peerId: string, messageProps: ReceivedMessageProperties) => void;
 }
 
 /**
@@ -129,9 +143,8 @@ export declare class RtmClient<E> extends EventEmitter<E> {
   unsubscribePeersOnlineStatus(peerIds: string[]): Promise<void>;
   /** The users this client subscribed to. */
   queryPeersBySubscriptionOption(option: PeerSubscriptionOption): Promise<string[]>;
-  /** Text messages of up to 32 KiB. */
-  sendMessageToPeer(message: RtmTextMessage, peerId: string): Promise<PeerMessageSendResult>;
-  createMessage(message: Partial<RtmTextMessage>): RtmTextMessage;
+  sendMessageToPeer(message: RtmMessage, peerId: string): Promise<PeerMessageSendResult>;
+  createMessage<T extends RtmMessage>(message: T): T & { messageType: "TEXT" | "RAW" };
   /** Throws (code 1) for a bad user id. */
   createLocalInvitation(calleeId: string): LocalInvitation;
   /** Accepted and ignored. */

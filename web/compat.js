@@ -36,6 +36,21 @@ const UNSUPPORTED = ["createChannel", "setLocalUserAttributes", "addOrUpdateLoca
   "getChannelMemberCount", "getChannelAttributes", "getChannelAttributesByKeys", "clearChannelAttributes",
   "deleteChannelAttributesByKeys", "addOrUpdateChannelAttributes", "setChannelAttributes"];
 
+// peerMessage is the kit's form of an Agora peer message (text, or raw bytes with a description), or
+// null when it is not one or is over the size limit.
+function peerMessage(m) {
+  if (m === null || typeof m !== "object") return null;
+  const type = m.messageType ?? ("rawMessage" in m ? "RAW" : "TEXT");
+  if (type === "TEXT" && typeof m.text === "string" && byteLength(m.text) <= MAX_MESSAGE_BYTES) {
+    return { text: m.text };
+  }
+  if (type === "RAW" && m.rawMessage instanceof Uint8Array && m.rawMessage.length <= MAX_MESSAGE_BYTES &&
+      (m.description === undefined || typeof m.description === "string")) {
+    return m.description === undefined ? { rawMessage: m.rawMessage } : { rawMessage: m.rawMessage, description: m.description };
+  }
+  return null;
+}
+
 /** The frozen enum object `{ A: "A", ... }`. */
 export function enumOf(...names) {
   return Object.freeze(Object.fromEntries(names.map((n) => [n, n])));
@@ -471,7 +486,7 @@ export function createSDK(dialect) {
         this.emit("RemoteInvitationReceived", new RemoteInvitation(remote)));
       if (typeof kc.sendMessageToPeer === "function") {
         kc.on("MessageFromPeer", (message, peerId, props) =>
-          this.emit("MessageFromPeer", message, peerId, props));
+          this.emit("MessageFromPeer", message, peerId, { isOfflineMessage: false, ...props }));
       }
     }
 
@@ -572,27 +587,25 @@ export function createSDK(dialect) {
       if (!validUserId(peerId)) {
         return Promise.reject(fail("argument", "message", "INVALID_USERID", "The peerId is not a valid user id."));
       }
-      const text = message?.text;
-      if (message === null || typeof message !== "object" ||
-          (message.messageType !== undefined && message.messageType !== "TEXT") || typeof text !== "string" ||
-          byteLength(text) > MAX_MESSAGE_BYTES) {
+      const out = peerMessage(message);
+      if (!out) {
         return Promise.reject(fail("argument", "message", "INVALID_MESSAGE",
-          `Message is not valid: a text message of at most ${MAX_MESSAGE_BYTES} UTF-8 bytes.`));
+          `Message is not valid: a text or raw message of at most ${MAX_MESSAGE_BYTES} bytes.`));
       }
       return this.#run("message", (kc) => {
         if (typeof kc.sendMessageToPeer !== "function") {
           throw unsupported("sendMessageToPeer", "this build of the module has no peer messages yet");
         }
-        return kc.sendMessageToPeer({ text }, peerId);
+        return kc.sendMessageToPeer(out, peerId);
       });
     }
 
-    /** A message object, as Agora's createMessage returns it (text messages only). */
+    /** A message object, as Agora's createMessage returns it. */
     createMessage(message) {
       if (message === null || typeof message !== "object") {
         throw fail("argument", "message", "INVALID_MESSAGE", "createMessage takes a message object");
       }
-      return { ...message, messageType: message.messageType ?? "TEXT" };
+      return { ...message, messageType: message.messageType ?? ("rawMessage" in message ? "RAW" : "TEXT") };
     }
 
     createLocalInvitation(calleeId) {

@@ -317,7 +317,7 @@ await rejected("query 257 ids", alice.queryPeersOnlineStatus(Array.from({ length
 await rejected("subscribe bad id", alice.subscribePeersOnlineStatus(["a/b"]));
 await rejected("subscribe 513 ids", alice.subscribePeersOnlineStatus(Array.from({ length: 513 }, (_, i) => "u" + i)));
 await rejected("message bad peer", alice.sendMessageToPeer({ text: "hi" }, "a/b"));
-await rejected("message not text", alice.sendMessageToPeer({ rawMessage: new Uint8Array(1) }, "bob"));
+await rejected("message not text", alice.sendMessageToPeer({ text: 42 }, "bob"));
 await rejected("message too large", alice.sendMessageToPeer({ text: "x".repeat(32 * 1024 + 1) }, "bob"));
 thrown("createChannel", () => alice.createChannel("room"));
 thrown("getUserAttributes", () => alice.getUserAttributes("bob"));
