@@ -223,7 +223,12 @@ export function createSDK(dialect) {
     constructor(remote) {
       super();
       this.#remote = remote;
-      for (const name of REMOTE_EVENTS) remote.on(name, (...args) => this.emit(name, ...args));
+      for (const name of REMOTE_EVENTS) {
+        remote.on(name, (...args) => {
+          if (name === "RemoteInvitationAccepted") endCall(remote);
+          this.emit(name, ...args);
+        });
+      }
     }
 
     get callerId() {
@@ -298,6 +303,13 @@ export function createSDK(dialect) {
     const key = ["ALREADY_END", "ALREADY_ACCEPT", "ALREADY_SENT", "NOT_STARTED"].includes(e?.codeName)
       ? e.codeName : "INVALID_ARGUMENT";
     return fail(key === "INVALID_ARGUMENT" ? "argument" : "status", "invitation", key, e?.message ?? String(e), e);
+  };
+
+  // endCall ends, on the server, the call that an acceptance starts, where the kit has calls (hangup): Agora's
+  // API has no hang-up, so an app built on it would otherwise stay in that call, and busy, for good. Both
+  // sides do it, before the app hears of the acceptance; the second hang-up finds the call over.
+  const endCall = (invitation) => {
+    if (typeof invitation?.hangup === "function") invitation.hangup().catch(() => {});
   };
 
   // quiet is the rejection handler of a fire-and-forget invitation call: the outcome arrives as an event.
@@ -430,6 +442,7 @@ export function createSDK(dialect) {
     #event(name, args) {
       if (this.#ended) return;
       if (LOCAL_TERMINAL.has(name)) this.#ended = true;
+      if (name === "LocalInvitationAccepted") endCall(this.#local);
       this.emit(name, ...args);
     }
 
