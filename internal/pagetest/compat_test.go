@@ -556,3 +556,27 @@ return { codes: m.ErrorCode, enums };`, &res)
 		}
 	}
 }
+
+// TestClassicGlobals: each classic script defines its SDK's globals and
+// nothing else.
+func TestClassicGlobals(t *testing.T) {
+	s := newSite(t)
+	for script, want := range map[string][]string{
+		"/agora.global.js":  {"AgoraRTM"},
+		"/anyrtm.global.js": {"ArRTM", "RtmErrorCode", "RtmStatusCode"},
+	} {
+		tb := newTab(t, s, "/blank.html")
+		var added []string
+		tb.eval(`
+const before = new Set(Object.getOwnPropertyNames(globalThis));
+await new Promise((resolve, reject) => {
+  const el = document.createElement("script");
+  el.src = `+jsString(script)+`;
+  el.onload = resolve;
+  el.onerror = () => reject(new Error("failed to load the script"));
+  document.head.append(el);
+});
+return Object.getOwnPropertyNames(globalThis).filter((n) => !before.has(n)).sort();`, &added)
+		assert.Equal(t, want, added, script)
+	}
+}
