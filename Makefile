@@ -21,14 +21,15 @@ all: build
 build: wasm
 	$(GO) build -o bin/rtmcall-server ./cmd/rtmcall-server
 
-## wasm: web/rtmcall.wasm (GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w", printed as it runs)
-## and web/wasm_exec.js from the same toolchain
+## wasm: web/rtmcall.wasm (GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w", printed as it runs),
+## web/wasm_exec.js (the same toolchain's, wrapped as an ES module that sets no global), then the files the
+## server serves, with brotli-11 and gzip-9 variants, into server/static/assets/ (embedded in the binary)
 .PHONY: wasm
 wasm:
-	$(GO) run ./internal/wasmbuild/buildwasm -o web/rtmcall.wasm -version $(VERSION)
-	cp "$(GOROOT)/lib/wasm/wasm_exec.js" web/wasm_exec.js
+	$(GO) run ./internal/wasmbuild/buildwasm -o web/rtmcall.wasm -version $(VERSION) -wasm-exec web/wasm_exec.js \
+		-assets server/static/assets
 
-## run: build everything and start the server in dev mode on http://127.0.0.1:8080/
+## run: build everything and start the server in dev mode; it prints the page's URL (http://127.0.0.1:8080/)
 run: build
 	bin/rtmcall-server -dev
 
@@ -76,6 +77,7 @@ deps:
 
 clean:
 	rm -rf bin .bin web/rtmcall.wasm web/wasm_exec.js
+	find server/static/assets -type f ! -name README.md -delete
 
 ## bench: the benchmark suite against a baseline relay, loopback only (about 3 minutes on 2 cores, up to
 ## about 10 when other programs disturb it and phases run again):

@@ -185,28 +185,51 @@ func TestRunRefusesWithoutSecret(t *testing.T) {
 }
 
 func TestStaticHandler(t *testing.T) {
-	assert.Nil(t, staticHandler(filepath.Join(t.TempDir(), "missing")))
-	assert.Nil(t, staticHandler(""))
+	logger := slog.New(slog.DiscardHandler)
+	_, err := staticHandler(filepath.Join(t.TempDir(), "missing"), logger)
+	assert.ErrorIs(t, err, os.ErrNotExist, "a -web directory that does not exist is an error, not a silent 404")
 	file := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, os.WriteFile(file, nil, 0o644))
-	assert.Nil(t, staticHandler(file), "not a directory")
+	_, err = staticHandler(file, logger)
+	assert.ErrorContains(t, err, "not a directory")
 
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "index.html"), []byte("<h1>rtmcall</h1>"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "package.json"), []byte("{}"), 0o644))
 	o := options{dev: true, web: dir}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, o, ln, slog.New(slog.DiscardHandler)) }()
+	go func() { served <- serve(ctx, o, ln, logger) }()
 	defer func() {
 		stop()
 		require.NoError(t, <-served)
 	}()
-	resp, err := http.Get("http://" + ln.Addr().String() + "/")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	assert.Equal(t, "<h1>rtmcall</h1>", string(body))
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(body)
+	}
+	code, body := get("/")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "<h1>rtmcall</h1>", body)
+	code, _ = get("/package.json")
+	assert.Equal(t, http.StatusNotFound, code, "only the module and the demo are served")
+}
+
+func TestPageURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:8080": "http://127.0.0.1:8080/",
+		"0.0.0.0:80":     "http://127.0.0.1:80/",
+		"[::]:8080":      "http://127.0.0.1:8080/",
+		"[::1]:9":        "http://[::1]:9/",
+	} {
+		tcp, err := net.ResolveTCPAddr("tcp", addr)
+		require.NoError(t, err)
+		assert.Equal(t, want, pageURL(tcp), addr)
+	}
 }

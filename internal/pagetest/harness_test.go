@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -122,7 +121,7 @@ func prepareWeb(tmp string) error {
 			return err
 		}
 	}
-	if err := copyFile(filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"), filepath.Join(webDir, "wasm_exec.js")); err != nil {
+	if err := wasmbuild.WriteWasmExec(filepath.Join(webDir, "wasm_exec.js")); err != nil {
 		return err
 	}
 	// A page of the same origin without the demo, for tests that must see
