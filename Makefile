@@ -12,6 +12,10 @@ VERSION            := $(shell sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' web/p
 WASM_MOD           := $(TOOLS)/wasm/rtmcall-wasm.mod
 TYPESCRIPT_VERSION := 5.9.3
 TSC                := $(TOOLS)/npm/node_modules/.bin/tsc
+# The bundlers internal/pagetest TestBundlers builds an app with (into .bin/bundlers, pinned).
+BUNDLERS           := vite@8.4.0 webpack@5.113.0 webpack-cli@7.3.1 rollup@4.68.8 @rollup/plugin-node-resolve@16.0.3 \
+                      @web/rollup-plugin-import-meta-assets@2.3.3 esbuild@0.28.2
+BUNDLERS_STAMP     := $(TOOLS)/bundlers/.installed
 
 .PHONY: all build run test test-native test-fuzz-seeds deps lint clean bench
 
@@ -65,7 +69,7 @@ lint:
 	GOOS=js GOARCH=wasm $(GO) vet ./...
 
 ## deps: install what the tests need (idempotent): Go modules, Chromium, the wasm test runner
-## (wasmbrowsertest as .bin/go_js_wasm_exec, and its wrapper .bin/rtmcall_wasm_exec), TypeScript
+## (wasmbrowsertest as .bin/go_js_wasm_exec, and its wrapper .bin/rtmcall_wasm_exec), TypeScript, the bundlers
 deps:
 	@$(GO) mod download
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
@@ -74,6 +78,9 @@ deps:
 	GOOS= GOARCH= $(GO) build -o $(TOOLS)/rtmcall_wasm_exec ./internal/wasmexec
 	@$(TSC) --version 2>/dev/null | grep -qF $(TYPESCRIPT_VERSION) || \
 		npm install --prefix $(TOOLS)/npm --no-save --no-audit --no-fund --loglevel=error typescript@$(TYPESCRIPT_VERSION)
+	@test "$$(cat $(BUNDLERS_STAMP) 2>/dev/null)" = "$(BUNDLERS)" || { \
+		npm install --prefix $(TOOLS)/bundlers --no-save --no-audit --no-fund --loglevel=error $(BUNDLERS) && \
+		echo "$(BUNDLERS)" > $(BUNDLERS_STAMP); }
 
 clean:
 	rm -rf bin .bin web/rtmcall.wasm web/wasm_exec.js

@@ -176,10 +176,16 @@ type site struct {
 
 func newSite(t *testing.T, opts ...func(*server.Config)) *site {
 	t.Helper()
+	return newSiteServing(t, files, opts...)
+}
+
+// newSiteServing is newSite with other files at /.
+func newSiteServing(t *testing.T, web http.Handler, opts ...func(*server.Config)) *site {
+	t.Helper()
 	srv := rtmcalltest.NewServer(t, opts...)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", srv.Node)
-	mux.Handle("/", files)
+	mux.Handle("/", web)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	return &site{URL: hs.URL, WSURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", srv: srv}
