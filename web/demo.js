@@ -74,10 +74,10 @@ const CALLEE_FAILURE = {
   UNKNOWN: () => ["The call ended: the connection or the server went away", "bad"],
 };
 
-function pill(el, text) {
+function pill(el, text, color = PILL[text] ?? "grey") {
   el.textContent = text;
   for (const c of [...el.classList]) if (c.startsWith("pill-")) el.classList.remove(c);
-  el.classList.add("pill", `pill-${PILL[text] ?? "grey"}`);
+  el.classList.add("pill", `pill-${color}`);
 }
 
 function log(text, kind = "event") {
@@ -433,7 +433,7 @@ async function placeCall(event) {
     updateSound();
   };
   // end records the outcome once: the card keeps it, the history gets an entry.
-  const end = (text, kind) => {
+  const end = (text, kind, reason) => {
     if (ended) return;
     ended = true;
     clearInterval(outTimer);
@@ -441,6 +441,7 @@ async function placeCall(event) {
     ui.outTimer.textContent = `rang ${clock(rangMs)}`;
     if (outgoing === call) outgoing = null;
     show(text, kind);
+    if (reason) pill(ui.outState, reason, kind === "bad" ? "red" : "grey"); // the reason, not a red FAILURE
     addHistory({ direction: "out", peer, outcome: text, kind, at: started, rangMs, id: call.id });
   };
   call.on("LocalInvitationReceivedByPeer", () => {
@@ -462,7 +463,7 @@ async function placeCall(event) {
   call.on("LocalInvitationFailure", (reason) => {
     log(`call to ${peer} failed: ${reason}`, "bad");
     const [text, kind] = (CALLER_FAILURE[reason] ?? CALLER_FAILURE.UNKNOWN)(peer);
-    end(text, kind);
+    end(text, kind, reason);
   });
   show(`Calling ${peer}…`, "info");
   try {
@@ -511,7 +512,7 @@ function onIncoming(remote) {
   ringingIn.set(remote, caller);
   updateSound();
   let ended = false;
-  const end = (text, kind) => {
+  const end = (text, kind, reason) => {
     if (ended) return;
     ended = true;
     clearInterval(ticker);
@@ -520,7 +521,8 @@ function onIncoming(remote) {
     ringingIn.delete(remote);
     notification?.close();
     updateSound();
-    pill(state, remote.state);
+    if (reason) pill(state, reason, kind === "bad" ? "red" : "grey"); // the reason, not a red FAILURE
+    else pill(state, remote.state);
     outcome.textContent = text;
     outcome.className = `outcome in-outcome outcome-${kind}`;
     card.classList.remove("ringing");
@@ -567,7 +569,7 @@ function onIncoming(remote) {
   remote.on("RemoteInvitationFailure", (reason) => {
     log(`${caller}'s call ended: ${reason}`, reason === "ANSWERED_ELSEWHERE" ? "event" : "bad");
     const [text, kind] = (CALLEE_FAILURE[reason] ?? CALLEE_FAILURE.UNKNOWN)(caller);
-    end(text, kind);
+    end(text, kind, reason);
   });
   pill(state, remote.state);
   ui.incomingList.prepend(card);

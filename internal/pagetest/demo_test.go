@@ -259,6 +259,9 @@ func TestDemoAnsweredElsewhere(t *testing.T) {
 	laptop.eval(`return document.querySelector(".incoming-call .in-outcome").className;`, &class)
 	assert.Contains(t, class, "outcome-info")
 	assert.NotContains(t, class, "outcome-bad")
+	laptop.eval(`return document.querySelector(".incoming-call .in-state").className;`, &class)
+	assert.Contains(t, class, "pill-grey", "no red FAILURE pill either")
+	assert.Equal(t, "ANSWERED_ELSEWHERE", laptop.text(".incoming-call .in-state"))
 	laptop.screenshot("6-bob-answered-elsewhere")
 
 	// A call nobody answers: the ring time is the caller's, and both sides say it in words.
