@@ -77,7 +77,7 @@ func (ts *tokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // backend at /token.
 func appSite(t *testing.T) (*site, *tokenServer) {
 	ts := &tokenServer{plan: map[string][]plannedToken{}}
-	s := newSiteWith(t, func(mux *http.ServeMux, srv *rtmcalltest.Server) {
+	s := newSiteWith(t, files, func(mux *http.ServeMux, srv *rtmcalltest.Server) {
 		ts.secret = srv.Secret
 		mux.Handle("/token", ts)
 		mux.Handle("/apps/", http.StripPrefix("/apps/", http.FileServer(http.Dir("testdata"))))

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -122,7 +121,7 @@ func prepareWeb(tmp string) error {
 			return err
 		}
 	}
-	if err := copyFile(filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"), filepath.Join(webDir, "wasm_exec.js")); err != nil {
+	if err := wasmbuild.WriteWasmExec(filepath.Join(webDir, "wasm_exec.js")); err != nil {
 		return err
 	}
 	// A page of the same origin without the demo, for tests that must see
@@ -177,16 +176,23 @@ type site struct {
 
 func newSite(t *testing.T, opts ...func(*server.Config)) *site {
 	t.Helper()
-	return newSiteWith(t, nil, opts...)
+	return newSiteWith(t, files, nil, opts...)
 }
 
-// newSiteWith is newSite with more routes, which routes adds to its mux.
-func newSiteWith(t *testing.T, routes func(*http.ServeMux, *rtmcalltest.Server), opts ...func(*server.Config)) *site {
+// newSiteServing is newSite with other files at /.
+func newSiteServing(t *testing.T, web http.Handler, opts ...func(*server.Config)) *site {
+	t.Helper()
+	return newSiteWith(t, web, nil, opts...)
+}
+
+// newSiteWith is newSite with web at / and more routes, which routes adds to its mux.
+func newSiteWith(t *testing.T, web http.Handler, routes func(*http.ServeMux, *rtmcalltest.Server),
+	opts ...func(*server.Config)) *site {
 	t.Helper()
 	srv := rtmcalltest.NewServer(t, opts...)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", srv.Node)
-	mux.Handle("/", files)
+	mux.Handle("/", web)
 	if routes != nil {
 		routes(mux, srv)
 	}
