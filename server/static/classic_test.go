@@ -79,6 +79,17 @@ func TestClassicServed(t *testing.T) {
 	assert.Equal(t, http.StatusInternalServerError, get(t, h, http.MethodGet, "/star.global.js", nil).StatusCode)
 }
 
+// TestClassicOnly: with Only, X.global.js is served when X.js is allowed.
+func TestClassicOnly(t *testing.T) {
+	h := static.New(classicFS(time.Now()), static.Options{Only: []string{"sdk.js", "lib.js", "loader.js"}})
+	assert.Equal(t, http.StatusOK, get(t, h, http.MethodGet, "/sdk.global.js", nil).StatusCode)
+	assert.Equal(t, http.StatusNotFound, get(t, h, http.MethodGet, "/own.global.js", nil).StatusCode)
+	assert.Equal(t, http.StatusNotFound, get(t, h, http.MethodGet, "/own.js", nil).StatusCode)
+	for _, name := range []string{"agora.js", "anyrtm.js", "compat.js"} {
+		assert.Contains(t, static.Files, name, "the server serves it")
+	}
+}
+
 // TestClassicWeb: web/'s modules with a classic-script version build.
 func TestClassicWeb(t *testing.T) {
 	for _, entry := range []string{"agora.js", "anyrtm.js"} {
