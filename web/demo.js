@@ -18,6 +18,7 @@ const ui = {
   channel: $("channel"),
   call: $("call"),
   cancel: $("cancel"),
+  hangup: $("hangup"),
   outCall: $("out-call"),
   outCallee: $("out-callee"),
   outState: $("out-state"),
@@ -89,6 +90,7 @@ function refresh() {
   const ringing = outgoing && ["SENT_TO_REMOTE", "RECEIVED_BY_REMOTE"].includes(outgoing.state);
   ui.call.disabled = !connected || Boolean(ringing) || (outgoing !== null && outgoing.state === "IDLE");
   ui.cancel.disabled = !ringing;
+  ui.hangup.disabled = !outgoing || outgoing.callState !== "IN_CALL";
   ui.me.textContent = connected ? `signed in as ${client.userId}` : "";
 }
 
@@ -209,6 +211,10 @@ async function placeCall(event) {
     log(`call to ${peer} canceled`);
     show("Canceled", "info");
   });
+  call.on("CallEnded", (reason, by) => {
+    log(`call with ${peer} ended: ${reason}${by ? ` by ${by}` : ""}`);
+    show(`Call ended (${reason})`, "info");
+  });
   call.on("LocalInvitationFailure", (reason) => {
     log(`call to ${peer} failed: ${reason}`, "bad");
     show(`Failed: ${reason}`, "bad");
@@ -221,6 +227,15 @@ async function placeCall(event) {
     log(`call: ${describe(e)}`, "error");
   }
   show();
+}
+
+async function hangupCall() {
+  try {
+    await outgoing?.hangup();
+  } catch (e) {
+    log(`hang up: ${describe(e)}`, "error");
+  }
+  refresh();
 }
 
 async function cancelCall() {
@@ -301,6 +316,7 @@ async function main() {
   ui.logout.addEventListener("click", logout);
   $("call-form").addEventListener("submit", placeCall);
   ui.cancel.addEventListener("click", cancelCall);
+  ui.hangup.addEventListener("click", hangupCall);
   ui.peer.addEventListener("change", watchPeer);
   $("clear-log").addEventListener("click", () => ui.log.replaceChildren());
   try {

@@ -145,6 +145,8 @@ func TestDemoPage(t *testing.T) {
 	alice.textIs("#out-outcome", "Accepted: “On my way!”")
 	alice.screenshot("2-alice-accepted")
 	bob.screenshot("2-bob-accepted")
+	alice.click("#hangup") // the call goes on until hang-up: bob is busy till then
+	alice.textIs("#out-outcome", "Call ended (HANGUP)")
 
 	// A call, canceled while it rings.
 	alice.typeInto("#message", "Never mind")
