@@ -24,7 +24,12 @@ type MessageResult struct {
 var messageText = strings.Repeat("a=candidate:1 1 udp ", 26)[:512]
 
 // messageGap spaces the messages: a pacing interval, not a wait for an event.
-const messageGap = 2 * time.Millisecond
+// They rotate over messagePairs pairs, so that each connection stays far
+// under the server's rate limit (60 frames per second).
+const (
+	messageGap   = 2 * time.Millisecond
+	messagePairs = 25
+)
 
 // measureMessages sends n messages on each system, rtmcall first.
 func measureMessages(ctx context.Context, cfg Config, n int, startRTM, startRelay func(context.Context) (*proc, error),
@@ -61,26 +66,31 @@ func rtmcallMessages(ctx context.Context, url string, n int) ([]time.Duration, e
 		}
 		return c, c.Login(ctx, user, "")
 	}
-	a, err := login("msg-a")
-	if a != nil {
-		defer a.Close()
-	}
-	if err != nil {
-		return nil, err
-	}
-	b, err := login("msg-b")
-	if b != nil {
-		defer b.Close()
-	}
-	if err != nil {
-		return nil, err
-	}
 	got := make(chan time.Time, 1)
-	b.OnMessageFromPeer(func(core.Message, string, core.MessageProps) { got <- time.Now() })
+	var senders []*core.Client
+	for i := range messagePairs {
+		a, err := login(fmt.Sprintf("msg-a%d", i))
+		if a != nil {
+			defer a.Close()
+		}
+		if err != nil {
+			return nil, err
+		}
+		b, err := login(fmt.Sprintf("msg-b%d", i))
+		if b != nil {
+			defer b.Close()
+		}
+		if err != nil {
+			return nil, err
+		}
+		b.OnMessageFromPeer(func(core.Message, string, core.MessageProps) { got <- time.Now() })
+		senders = append(senders, a)
+	}
 	out := make([]time.Duration, 0, n)
-	for range n {
+	for i := range n {
 		sent := time.Now()
-		if _, err := a.SendMessageToPeer(ctx, "msg-b", core.Message{Text: messageText}); err != nil {
+		peer := fmt.Sprintf("msg-b%d", i%messagePairs)
+		if _, err := senders[i%messagePairs].SendMessageToPeer(ctx, peer, core.Message{Text: messageText}); err != nil {
 			return nil, err
 		}
 		select {
@@ -95,21 +105,26 @@ func rtmcallMessages(ctx context.Context, url string, n int) ([]time.Duration, e
 }
 
 func relayMessages(ctx context.Context, url string, n int) ([]time.Duration, error) {
-	a, err := dialWS(ctx, url, nil, 0, relayHello("msg-a"))
-	if err != nil {
-		return nil, err
+	var as, bs []*wsClient
+	for i := range messagePairs {
+		a, err := dialWS(ctx, url, nil, 0, relayHello(fmt.Sprintf("msg-a%d", i)))
+		if err != nil {
+			return nil, err
+		}
+		defer a.Close()
+		b, err := dialWS(ctx, url, nil, 0, relayHello(fmt.Sprintf("msg-b%d", i)), protocol.TypePeerMessage)
+		if err != nil {
+			return nil, err
+		}
+		defer b.Close()
+		as, bs = append(as, a), append(bs, b)
 	}
-	defer a.Close()
-	b, err := dialWS(ctx, url, nil, 0, relayHello("msg-b"), protocol.TypePeerMessage)
-	if err != nil {
-		return nil, err
-	}
-	defer b.Close()
 	out := make([]time.Duration, 0, n)
 	for i := range n {
+		a, b := as[i%messagePairs], bs[i%messagePairs]
 		id := fmt.Sprintf("%032x", i)
-		data := mustJSON(&relayed{Frame: protocol.Frame{Type: protocol.TypePeerMessage, Inv: id, From: "msg-a",
-			Text: messageText, TS: time.Now().UnixMilli()}, To: "msg-b"})
+		data := mustJSON(&relayed{Frame: protocol.Frame{Type: protocol.TypePeerMessage, Inv: id, From: fmt.Sprintf("msg-a%d", i%messagePairs),
+			Text: messageText, TS: time.Now().UnixMilli()}, To: fmt.Sprintf("msg-b%d", i%messagePairs)})
 		sent := time.Now()
 		if err := a.write(data); err != nil {
 			return nil, err
@@ -131,8 +146,8 @@ func (res *Results) writeMessages(w writer) {
 		return
 	}
 	w("## Peer messages\n\n")
-	w("One pair, %d messages of %d bytes one after the other, %v apart: `sendMessageToPeer` → the peer's\n",
-		m.RTMCall.N(), len(messageText), messageGap)
+	w("%d pairs in turn, %d messages of %d bytes one after the other, %v apart: `sendMessageToPeer` → the peer's\n",
+		messagePairs, m.RTMCall.N(), len(messageText), messageGap)
 	w("`MessageFromPeer` (core.Client to core.Client through `rtmcall-server`), against the same frame relayed by the\n")
 	w("baseline.\n\n| | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|\n")
 	for _, r := range []struct {
@@ -151,6 +166,6 @@ func (res *Results) messageTarget() (Target, bool) {
 		return Target{}, false
 	}
 	r := durRatio(m.RTMCall.P50(), m.Baseline.P50())
-	return Target{What: "p50 sendMessageToPeer → MessageFromPeer, one pair", Measured: dur(m.RTMCall.P50()),
+	return Target{What: "p50 sendMessageToPeer → MessageFromPeer, one message at a time", Measured: dur(m.RTMCall.P50()),
 		Baseline: dur(m.Baseline.P50()), Ratio: times(r), PerRun: "—", Goal: "≤ 1.5×", Met: r > 0 && r <= 1.5}, true
 }
