@@ -63,6 +63,7 @@ const CALLER_FAILURE = {
   PEER_NO_RESPONSE: (peer) => [`${peer}'s devices did not respond`, "bad"],
   INVITATION_EXPIRE: (peer) => [`No answer from ${peer}`, "info"],
   NOT_LOGGEDIN: () => ["You are not logged in", "bad"],
+  PEER_BUSY: (peer) => [`${peer} is in another call`, "info"],
   UNKNOWN: () => ["The call ended: the connection or the server went away", "bad"],
 };
 

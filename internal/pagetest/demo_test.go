@@ -266,6 +266,13 @@ func TestDemoAnsweredElsewhere(t *testing.T) {
 	assert.Equal(t, "ANSWERED_ELSEWHERE", laptop.text(".incoming-call .in-state"))
 	laptop.screenshot("6-bob-answered-elsewhere")
 
+	// bob is in a call on his phone: busy on every device until the hang-up.
+	alice.typeInto("#ring-time", "1")
+	alice.click("#call")
+	alice.textIs("#out-outcome", "bob is in another call")
+	alice.click("#hangup")
+	alice.textIs("#out-outcome", "Call ended (HANGUP)")
+
 	// A call nobody answers: the ring time is the caller's, and both sides say it in words.
 	alice.typeInto("#ring-time", "1")
 	alice.click("#call")
