@@ -127,6 +127,9 @@ func (res *Results) Targets() []Target {
 	ts = append(ts, Target{What: fmt.Sprintf("server RSS per idle logged-in connection (%s)", count(m.Conns)),
 		Measured: kib(m.RSSPerConn), Baseline: kib(bm.RSSPerConn), Ratio: times(ratio(m.RSSPerConn, bm.RSSPerConn)),
 		Goal: "≤ 32 KiB", Met: m.RSSPerConn > 0 && m.RSSPerConn <= targetRSSPer})
+	if t, ok := res.messageTarget(); ok {
+		ts = append(ts, t)
+	}
 	return ts
 }
 
@@ -187,6 +190,7 @@ func (res *Results) Markdown() (string, error) {
 	w("micro-benchmark once.\n\n")
 
 	res.writeLatency(w)
+	res.writeMessages(w)
 	res.writeThroughput(w)
 	res.writeMemory(w)
 	res.writeConnect(w)

@@ -110,8 +110,9 @@ const { namespace } = createSDK({
       "REFUSED_BY_REMOTE", "CANCELED", "FAILURE"),
     RemoteInvitationState: enumOf("INVITATION_RECEIVED", "ACCEPT_SENT_TO_LOCAL", "REFUSED", "ACCEPTED",
       "CANCELED", "FAILURE"),
+    // PEER_BUSY is rtmcall's: the callee is in a call (with a client that follows calls; see compat.js endCall).
     LocalInvitationFailureReason: enumOf("UNKNOWN", "PEER_NO_RESPONSE", "INVITATION_EXPIRE", "PEER_OFFLINE",
-      "NOT_LOGGEDIN"),
+      "NOT_LOGGEDIN", "PEER_BUSY"),
     // ANSWERED_ELSEWHERE is rtmcall's: another device of the callee answered first.
     RemoteInvitationFailureReason: enumOf("UNKNOWN", "PEER_OFFLINE", "ACCEPT_FAILURE", "INVITATION_EXPIRE",
       "ANSWERED_ELSEWHERE"),
