@@ -110,7 +110,7 @@ const { namespace } = createSDK({
       "REFUSED_BY_REMOTE", "CANCELED", "FAILURE"),
     RemoteInvitationState: enumOf("INVITATION_RECEIVED", "ACCEPT_SENT_TO_LOCAL", "REFUSED", "ACCEPTED",
       "CANCELED", "FAILURE"),
-    // PEER_BUSY is rtmcall's: the callee is in a call (with a client that follows calls; see compat.js endCall).
+    // PEER_BUSY is rtmcall's: the callee is in a call, with a client that follows calls (compat.js ends them).
     LocalInvitationFailureReason: enumOf("UNKNOWN", "PEER_NO_RESPONSE", "INVITATION_EXPIRE", "PEER_OFFLINE",
       "NOT_LOGGEDIN", "PEER_BUSY"),
     // ANSWERED_ELSEWHERE is rtmcall's: another device of the callee answered first.

@@ -101,7 +101,7 @@ export const RtmStatusCode = Object.freeze({
   ConnectionChangeReason: enumOf("BANNED_BY_SERVER", "INTERRUPTED", "LOGIN", "LOGIN_FAILURE", "LOGIN_SUCCESS",
     "LOGIN_TIMEOUT", "LOGOUT", "REMOTE_LOGIN", "TOKEN_EXPIRED"),
   ConnectionState: enumOf("ABORTED", "CONNECTED", "CONNECTING", "DISCONNECTED", "RECONNECTING"),
-  // PEER_BUSY is rtmcall's: the callee is in a call (with a client that follows calls; see compat.js endCall).
+  // PEER_BUSY is rtmcall's: the callee is in a call, with a client that follows calls (compat.js ends them).
   LocalInvitationFailureReason: enumOf("INVITATION_EXPIRE", "NOT_LOGGEDIN", "PEER_NO_RESPONSE", "PEER_OFFLINE",
     "UNKNOWN", "PEER_BUSY"),
   LocalInvitationState: enumOf("ACCEPTED_BY_REMOTE", "CANCELED", "FAILURE", "IDLE", "RECEIVED_BY_REMOTE",

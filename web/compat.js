@@ -203,8 +203,10 @@ export function createSDK(dialect) {
   const { codes } = dialect;
   const fail = (kind, op, key, message, cause, fallback) =>
     dialect.error(kind, codes[op][key] ?? codes[op][fallback], message, cause);
-  const unsupported = (what, why = "it implements call invitations, presence and peer messages") =>
-    dialect.error("unsupported", "NOT_SUPPORTED", `${what} is not supported by rtmcall: ${why} (see docs/MIGRATING.md)`);
+  const unsupported = (what) =>
+    dialect.error("unsupported", "NOT_SUPPORTED",
+      `${what} is not supported by rtmcall: it implements call invitations, presence and peer messages ` +
+        "(see docs/MIGRATING.md)");
 
   // fromKit turns a kit RtmError (or any error) into the dialect's error for operation op.
   const fromKit = (op, e) => {
@@ -305,11 +307,11 @@ export function createSDK(dialect) {
     return fail(key === "INVALID_ARGUMENT" ? "argument" : "status", "invitation", key, e?.message ?? String(e), e);
   };
 
-  // endCall ends, on the server, the call that an acceptance starts, where the kit has calls (hangup): Agora's
-  // API has no hang-up, so an app built on it would otherwise stay in that call, and busy, for good. Both
-  // sides do it, before the app hears of the acceptance; the second hang-up finds the call over.
+  // endCall ends, on the server, the call that an acceptance starts: Agora's API has no hang-up, so an app
+  // built on it would otherwise stay in that call, and busy, for good. Both sides do it, before the app hears
+  // of the acceptance; the second hang-up finds the call over (ALREADY_END), which is fine.
   const endCall = (invitation) => {
-    if (typeof invitation?.hangup === "function") invitation.hangup().catch(() => {});
+    invitation.hangup().catch(() => {});
   };
 
   // quiet is the rejection handler of a fire-and-forget invitation call: the outcome arrives as an event.
@@ -497,10 +499,8 @@ export function createSDK(dialect) {
       kc.on("PeersOnlineStatusChanged", (status) => this.emit("PeersOnlineStatusChanged", status));
       kc.on("RemoteInvitationReceived", (remote) =>
         this.emit("RemoteInvitationReceived", new RemoteInvitation(remote)));
-      if (typeof kc.sendMessageToPeer === "function") {
-        kc.on("MessageFromPeer", (message, peerId, props) =>
-          this.emit("MessageFromPeer", message, peerId, { isOfflineMessage: false, ...props }));
-      }
+      kc.on("MessageFromPeer", (message, peerId, props) =>
+        this.emit("MessageFromPeer", message, peerId, { isOfflineMessage: false, ...props }));
     }
 
     #run(op, f) {
@@ -605,12 +605,7 @@ export function createSDK(dialect) {
         return Promise.reject(fail("argument", "message", "INVALID_MESSAGE",
           `Message is not valid: a text or raw message of at most ${MAX_MESSAGE_BYTES} bytes.`));
       }
-      return this.#run("message", (kc) => {
-        if (typeof kc.sendMessageToPeer !== "function") {
-          throw unsupported("sendMessageToPeer", "this build of the module has no peer messages yet");
-        }
-        return kc.sendMessageToPeer(out, peerId);
-      });
+      return this.#run("message", (kc) => kc.sendMessageToPeer(out, peerId));
     }
 
     /** A message object, as Agora's createMessage returns it. */

@@ -142,14 +142,6 @@ func (a *appTab) noUnhandled() {
 	assert.Empty(a.t, unhandled, "unhandled rejections")
 }
 
-// hasPeerMessages reports whether this build of the module has peer messages.
-func hasPeerMessages(tb *tab) bool {
-	var ok bool
-	tb.eval(`const { load } = await import("/rtmcall.js"); const kit = await load();
-return typeof kit.createClient({ url: T.url }).sendMessageToPeer === "function";`, &ok)
-	return ok
-}
-
 // sampleApp runs one sample app (dir) through one page (classic.html or
 // module.html): login, a call accepted, a peer message, a call refused, a
 // call canceled, a cancel too many, then a token that expires.
@@ -180,12 +172,8 @@ func sampleApp(t *testing.T, dir, page string, names appNames) {
 	// A peer message (the app's hang-up).
 	alice.fill("#message", "hangup")
 	alice.click("#send")
-	if hasPeerMessages(alice.tab) {
-		alice.expect("message delivered: true")
-		bob.expect("message from alice: hangup")
-	} else {
-		alice.expect("message failed: RtmNotSupportedError NOT_SUPPORTED")
-	}
+	alice.expect("message delivered: true")
+	bob.expect("message from alice: hangup")
 
 	// Refused.
 	alice.click("#call")
@@ -319,6 +307,11 @@ await rejected("subscribe 513 ids", alice.subscribePeersOnlineStatus(Array.from(
 await rejected("message bad peer", alice.sendMessageToPeer({ text: "hi" }, "a/b"));
 await rejected("message not text", alice.sendMessageToPeer({ text: 42 }, "bob"));
 await rejected("message too large", alice.sendMessageToPeer({ text: "x".repeat(32 * 1024 + 1) }, "bob"));
+const got = next(bob, "MessageFromPeer");
+res.raw = await alice.sendMessageToPeer(alice.createMessage({ rawMessage: new Uint8Array([1, 2, 3]), description: "d" }), "bob");
+const [m, from, props] = await got;
+res.rawReceived = [m.messageType, Array.from(m.rawMessage), m.description, from, props.isOfflineMessage,
+  typeof props.serverReceivedTs];
 thrown("createChannel", () => alice.createChannel("room"));
 thrown("getUserAttributes", () => alice.getUserAttributes("bob"));
 
@@ -425,7 +418,8 @@ func checkErrors(t *testing.T, res map[string]json.RawMessage, want map[string]s
 		"state after send": `"SENT_TO_REMOTE"`, "state after accept": `"ACCEPT_SENT_TO_LOCAL"`, "response": `"sure"`,
 		"not logged in: state after send": `"FAILURE"`, "early: state after send": `"SENT_TO_REMOTE"`,
 		"early: login": `"CONNECTED"`, "early: failure": `"NOT_LOGGEDIN"`, "not logged in: failure": `"NOT_LOGGEDIN"`,
-		"not logged in: state": `"FAILURE"`, "emitter": `[true,1,true,0]`, "unhandled": `[]`,
+		"not logged in: state": `"FAILURE"`, "raw": `{"hasPeerReceived":true}`,
+		"rawReceived": `["RAW",[1,2,3],"d","alice",false,"number"]`, "emitter": `[true,1,true,0]`, "unhandled": `[]`,
 	} {
 		assert.JSONEq(t, v, string(res[label]), label)
 	}
