@@ -189,7 +189,9 @@ func (c *conn) dispatchFrame(data []byte) {
 		c.replyError(f.RID, asProtocolError(err))
 		return
 	}
-	c.log.Debug("request", "type", f.Type, "rid", f.RID, "inv", f.Inv, "user", c.user())
+	if c.n.debug() {
+		c.log.Debug("request", "type", f.Type, "rid", f.RID, "inv", f.Inv, "user", c.user())
+	}
 	if f.Type == protocol.TypeResume && c.sess == nil {
 		if node := ownerOf(f.Session); node != c.n.id && node != "" {
 			c.startRelay(node, f, data)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"path"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -80,6 +81,10 @@ type Config struct {
 	LoginTimeout time.Duration
 	// Logger receives the node's structured logs; nil means slog.Default().
 	Logger *slog.Logger
+	// LogLevel is the least level the node logs at, whatever Logger lets
+	// through; the zero value is slog.LevelInfo. Every invitation, request
+	// and connection is logged at slog.LevelDebug; sessions at info.
+	LogLevel slog.Level
 
 	// NodeID names the node in its cluster: 8 lowercase hex characters,
 	// which start the ids of its sessions and invitations. Empty: random.
@@ -165,6 +170,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Logger = slog.New(levelHandler{min: c.LogLevel, Handler: c.Logger.Handler()})
 	if c.NodeID == "" {
 		c.NodeID = randomHex(nodeIDBytes)
 	}
@@ -210,7 +216,7 @@ type Node struct {
 	inc    string
 	broker Broker
 
-	mu      sync.Mutex
+	mu      nodeMutex
 	closing bool
 	hub     hub
 	invs    invitations
@@ -324,7 +330,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.mu.Lock()
 	if !n.closing {
 		n.closing = true
-		n.log.Info("shutting down", "sessions", len(n.hub.sessions), "connections", len(n.hub.conns))
+		n.logLocked(n.log, slog.LevelInfo, "shutting down", "sessions", len(n.hub.sessions), "connections", len(n.hub.conns))
 		n.endAllLocked()
 		n.stopTimer(&n.invs.sweeper)
 		bye := &protocol.Frame{Type: protocol.TypeBye, Reason: "INTERRUPTED"}
@@ -400,4 +406,60 @@ func (n *Node) stopTimer(t **time.Timer) {
 		n.wg.Done()
 	}
 	*t = nil
+}
+
+// nodeMutex is Node.mu. Logs recorded while it is held (logLocked) are
+// handed to their handler by Unlock, after the lock is released, so that no
+// handler's formatting and I/O holds up the other connections.
+type nodeMutex struct {
+	sync.Mutex
+	logs []heldLog
+}
+
+type heldLog struct {
+	h slog.Handler
+	r slog.Record
+}
+
+func (m *nodeMutex) Unlock() {
+	logs := m.logs
+	m.logs = nil
+	m.Mutex.Unlock()
+	for _, l := range logs {
+		_ = l.h.Handle(context.Background(), l.r)
+	}
+}
+
+// logLocked logs through l once mu is released. Callers hold mu. Hot paths
+// check l.Enabled first: the arguments are boxed before the call.
+func (n *Node) logLocked(l *slog.Logger, level slog.Level, msg string, args ...any) {
+	if !l.Enabled(context.Background(), level) {
+		return
+	}
+	var pc [1]uintptr
+	runtime.Callers(2, pc[:])
+	r := slog.NewRecord(time.Now(), level, msg, pc[0])
+	r.Add(args...)
+	n.mu.logs = append(n.mu.logs, heldLog{l.Handler(), r})
+}
+
+// debug reports whether the node logs at slog.LevelDebug.
+func (n *Node) debug() bool { return n.log.Enabled(context.Background(), slog.LevelDebug) }
+
+// levelHandler drops the records under min (Config.LogLevel).
+type levelHandler struct {
+	min slog.Level
+	slog.Handler
+}
+
+func (h levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelHandler{h.min, h.Handler.WithAttrs(as)}
+}
+
+func (h levelHandler) WithGroup(name string) slog.Handler {
+	return levelHandler{h.min, h.Handler.WithGroup(name)}
 }

@@ -188,7 +188,6 @@ func (s *session) replyOK(rid uint64) {
 }
 
 func (s *session) replyError(rid uint64, err *protocol.Error) {
-	s.log.Debug("error reply", "rid", rid, "code", err.Code.String(), "err", err.Message)
 	s.n.m.errors.WithLabelValues(err.Code.String()).Inc()
 	s.enqueue(protocol.ErrorFrame(rid, err))
 }
@@ -206,7 +205,6 @@ func (s *session) enqueueLocked(f *protocol.Frame) {
 		return
 	}
 	if len(s.buf) >= maxQueuedFrames {
-		s.log.Warn("closing session: client does not read or acknowledge its frames", "queued", len(s.buf))
 		s.buf, s.closed, s.overflowed = nil, true, true
 		if a := s.att; a != nil {
 			a.closing.Store(true)
@@ -269,7 +267,7 @@ func (s *session) writeLoop(a *attachment) {
 				batch = append(batch, s.buf[k:]...)
 			}
 		}
-		stop, closing, code, reason := a.stop, a.closing.Load(), a.code, a.reason
+		stop, closing, code, reason, overflowed := a.stop, a.closing.Load(), a.code, a.reason, s.overflowed
 		if len(pre) == 0 && len(batch) == 0 && !stop && !closing {
 			a.running = false // idle: the next frame or stop starts a writer again
 			s.qmu.Unlock()
@@ -295,6 +293,9 @@ func (s *session) writeLoop(a *attachment) {
 		switch {
 		case !ok:
 		case closing:
+			if overflowed {
+				s.log.Warn("closing session: client does not read or acknowledge its frames", "queued", maxQueuedFrames)
+			}
 			a.ws.Close(code, reason)
 		case stop && len(batch) == 0 && len(pre) == 0:
 		default:
@@ -313,6 +314,9 @@ func (s *session) writeLoop(a *attachment) {
 func (s *session) write(a *attachment, f *protocol.Frame, seq uint64) bool {
 	g := *f
 	g.Seq = seq
+	if g.Type == protocol.TypeError && s.n.debug() {
+		s.log.Debug("error reply", "rid", g.RID, "code", g.Name, "err", g.Message)
+	}
 	data, err := protocol.Encode(&g)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(s.n.ctx, writeTimeout)
