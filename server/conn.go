@@ -26,7 +26,6 @@ type conn struct {
 	n       *Node
 	ws      wsConn
 	remote  string
-	log     *slog.Logger
 	limiter bucket // read loop only
 
 	// The session this connection carries and its attachment to it. Changed
@@ -45,7 +44,7 @@ type conn struct {
 }
 
 func newConn(n *Node, ws wsConn, remote string) *conn {
-	return &conn{n: n, ws: ws, remote: remote, log: n.log.With("remote", remote),
+	return &conn{n: n, ws: ws, remote: remote,
 		limiter: newBucket(n.cfg.RateLimit, n.cfg.RateBurst, time.Now())}
 }
 
@@ -63,7 +62,7 @@ func (c *conn) run() {
 	n.hub.conns[c] = struct{}{}
 	n.mu.Unlock()
 	c.watchdog = time.AfterFunc(n.cfg.LoginTimeout, c.expire)
-	c.log.Debug("connected")
+	c.log().Debug("connected")
 
 	err := c.readLoop()
 	c.watchdog.Stop()
@@ -92,8 +91,12 @@ func (c *conn) run() {
 		<-writer
 	}
 	c.ws.CloseNow()
-	c.log.Debug("disconnected", "status", int(websocket.CloseStatus(err)), "err", err, "idle", c.expired.Load())
+	c.log().Debug("disconnected", "status", int(websocket.CloseStatus(err)), "err", err, "idle", c.expired.Load())
 }
+
+// log is the connection's logger, made when needed: an idle connection
+// does not keep one.
+func (c *conn) log() *slog.Logger { return c.n.log.With("remote", c.remote) }
 
 // resumable reports whether the connection dropped rather than closed: no
 // close frame from the client, and not a close the server decided.
@@ -110,7 +113,9 @@ func (c *conn) expire() {
 
 func (c *conn) readLoop() error {
 	for {
-		typ, data, err := c.ws.Read(c.n.ctx)
+		// Not the node's context: coder/websocket would register with it for
+		// every read. A forced shutdown closes the connection instead.
+		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			return err
 		}
@@ -138,7 +143,7 @@ func (c *conn) handle(typ websocket.MessageType, data []byte, now time.Time) {
 	if ok, abuse := c.limiter.take(now); !ok {
 		c.n.m.rateLimited.Inc()
 		if abuse {
-			c.log.Warn("closing connection: over the rate limit for too long", "user", c.user())
+			c.log().Warn("closing connection: over the rate limit for too long", "user", c.user())
 			c.ban("rate limit exceeded")
 			return
 		}
@@ -190,7 +195,7 @@ func (c *conn) dispatchFrame(data []byte) {
 		return
 	}
 	if c.n.debug() {
-		c.log.Debug("request", "type", f.Type, "rid", f.RID, "inv", f.Inv, "user", c.user())
+		c.log().Debug("request", "type", f.Type, "rid", f.RID, "inv", f.Inv, "user", c.user())
 	}
 	if f.Type == protocol.TypeResume && c.sess == nil {
 		if node := ownerOf(f.Session); node != c.n.id && node != "" {
@@ -314,7 +319,7 @@ func (c *conn) writeDirect(f *protocol.Frame) {
 		cancel()
 	}
 	if err != nil {
-		c.log.Debug("write failed", "err", err)
+		c.log().Debug("write failed", "err", err)
 		c.ws.CloseNow()
 	}
 }

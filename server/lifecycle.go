@@ -19,7 +19,7 @@ import (
 func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 	exp, err := n.authenticate(f.User, f.Token)
 	if err != nil {
-		c.log.Info("login refused", "user", f.User, "code", err.Code.String(), "err", err.Message)
+		c.log().Info("login refused", "user", f.User, "code", err.Code.String(), "err", err.Message)
 		return err
 	}
 	n.mu.Lock()
@@ -38,7 +38,7 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 	s.lastRID = f.RID
 	n.watchTokenLocked(s, exp)
 	c.watchdog.Reset(n.cfg.IdleTimeout)
-	n.logLocked(s.log, slog.LevelInfo, "login", "remote", c.remote, "sessions_of_user", len(n.hub.users[s.user]))
+	n.logLocked(s.log(), slog.LevelInfo, "login", "remote", c.remote, "sessions_of_user", len(n.hub.users[s.user]))
 	return nil
 }
 
@@ -48,7 +48,7 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	s := n.hub.sessions[f.Session]
 	if n.closing || s == nil || s.ended || !s.resumeKeyMatches(f.Key) {
-		n.logLocked(c.log, slog.LevelInfo, "resume refused", "session", f.Session)
+		n.logLocked(c.log(), slog.LevelInfo, "resume refused", "session", f.Session)
 		return errResumeFailed
 	}
 	s.qmu.Lock()
@@ -59,7 +59,7 @@ func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	}
 	s.qmu.Unlock()
 	if lost {
-		n.logLocked(s.log, slog.LevelWarn, "resume refused: frames the client has not acknowledged were dropped", "ack", f.Ack, "first", first)
+		n.logLocked(s.log(), slog.LevelWarn, "resume refused: frames the client has not acknowledged were dropped", "ack", f.Ack, "first", first)
 		n.endSessionLocked(s, websocket.StatusPolicyViolation, "cannot resume", "resume_lost")
 		return errResumeFailed
 	}
@@ -71,7 +71,7 @@ func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	})
 	n.announceLocked(s)
 	c.watchdog.Reset(n.cfg.IdleTimeout)
-	n.logLocked(s.log, slog.LevelInfo, "resumed", "remote", c.remote, "ack", f.Ack, "last_rid", s.lastRID)
+	n.logLocked(s.log(), slog.LevelInfo, "resumed", "remote", c.remote, "ack", f.Ack, "last_rid", s.lastRID)
 	return nil
 }
 
@@ -87,7 +87,7 @@ func (n *Node) logoutLocked(c *conn, rid uint64) <-chan struct{} {
 	s.detach()
 	c.sess, c.att = nil, nil
 	c.watchdog.Reset(n.cfg.LoginTimeout)
-	n.logLocked(s.log, slog.LevelInfo, "logout")
+	n.logLocked(s.log(), slog.LevelInfo, "logout")
 	return a.done
 }
 
@@ -102,7 +102,7 @@ func (n *Node) detachLocked(s *session, err error) {
 			n.endSessionLocked(s, websocket.StatusNormalClosure, "", "grace")
 		}
 	})
-	n.logLocked(s.log, slog.LevelInfo, "connection lost; session kept for resume", "grace", n.cfg.ResumeGrace, "err", err)
+	n.logLocked(s.log(), slog.LevelInfo, "connection lost; session kept for resume", "grace", n.cfg.ResumeGrace, "err", err)
 }
 
 // endSessionLocked ends s for good: its invitations end as when a session
@@ -116,7 +116,7 @@ func (n *Node) endSessionLocked(s *session, code websocket.StatusCode, reason, w
 	n.retireLocked(s)
 	s.close(code, reason)
 	n.m.sessionsEnded.WithLabelValues(why).Inc()
-	n.logLocked(s.log, slog.LevelInfo, "session ended", "why", why)
+	n.logLocked(s.log(), slog.LevelInfo, "session ended", "why", why)
 }
 
 // leaveLocked takes s out of everything it takes part in (PROTOCOL.md,
@@ -149,7 +149,7 @@ func (n *Node) renew(s *session, f *protocol.Frame) {
 	} else {
 		n.watchTokenLocked(s, exp)
 		s.replyOK(f.RID)
-		n.logLocked(s.log, slog.LevelInfo, "token renewed", "exp", exp)
+		n.logLocked(s.log(), slog.LevelInfo, "token renewed", "exp", exp)
 	}
 	s.lastRID = f.RID
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"path"
@@ -301,23 +302,39 @@ func (n *Node) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	n.wg.Add(1) // not zero while Shutdown may wait: closing is false under mu
 	n.mu.Unlock()
-	defer n.wg.Done()
+	ws := n.upgrade(w, r)
+	if ws == nil {
+		n.wg.Done()
+		return
+	}
+	// The handler returns, so that net/http lets go of the request and the
+	// connection runs on a goroutine with a stack of its own size.
+	remote := r.RemoteAddr
+	go func() {
+		defer n.wg.Done()
+		newConn(n, ws, remote).run()
+	}()
+}
 
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+// upgrade accepts the WebSocket of r with subprotocol rtmcall.v1; nil when
+// it cannot (the response or the close says why).
+func (n *Node) upgrade(w http.ResponseWriter, r *http.Request) wsConn {
+	uw := &upgradeWriter{ResponseWriter: w}
+	c, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{protocol.Subprotocol},
 		OriginPatterns: n.cfg.Origins,
 	})
 	if err != nil {
 		n.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
-		return
+		return nil
 	}
 	if c.Subprotocol() != protocol.Subprotocol {
 		n.log.Info("connection without subprotocol "+protocol.Subprotocol+" closed", "remote", r.RemoteAddr)
 		c.Close(websocket.StatusProtocolError, "subprotocol "+protocol.Subprotocol+" required")
-		return
+		return nil
 	}
 	c.SetReadLimit(protocol.MaxFrameBytes)
-	newConn(n, c, r.RemoteAddr).run()
+	return socket{c, uw.nc}
 }
 
 // Shutdown stops the node: new connections are refused with 503, every
@@ -359,7 +376,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	case <-done:
 		n.log.Info("shut down")
 	case <-ctx.Done():
-		n.cancel() // unblocks every read and write: connections close at once
+		n.cancel() // unblocks every write
+		n.mu.Lock()
+		conns := slices.Collect(maps.Keys(n.hub.conns))
+		n.mu.Unlock()
+		for _, c := range conns {
+			c.ws.CloseNow() // and every read: connections close at once
+		}
 		n.log.Warn("shutdown deadline passed; connections closed without handshake", "err", ctx.Err())
 		err = ctx.Err()
 	}

@@ -33,7 +33,6 @@ type session struct {
 	id    string
 	key   string // the resume key, known only to the client
 	order uint64 // creation order, for stable iteration
-	log   *slog.Logger
 
 	// Guarded by Node.mu. user is written by the read loop of the attached
 	// connection only, so that loop may read it without the lock.
@@ -118,9 +117,12 @@ func newSession(n *Node, user string) *session {
 			break
 		}
 	}
-	s.log = n.log.With("session", s.id, "user", user)
 	return s
 }
+
+// log is the session's logger, made when needed: an idle session does not
+// keep one.
+func (s *session) log() *slog.Logger { return s.n.log.With("session", s.id, "user", s.user) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)
@@ -275,26 +277,13 @@ func (s *session) writeLoop(a *attachment) {
 		}
 		s.qmu.Unlock()
 
-		ok := true
-		for _, f := range pre {
-			if ok = s.write(a, f, 0); !ok {
-				break
-			}
-		}
-		for _, e := range batch {
-			if !ok {
-				break
-			}
-			if ok = s.write(a, e.f, e.seq); ok {
-				a.written = e.seq
-			}
-		}
+		ok := s.writeBatch(a, pre, batch)
 		clear(batch)
 		switch {
 		case !ok:
 		case closing:
 			if overflowed {
-				s.log.Warn("closing session: client does not read or acknowledge its frames", "queued", maxQueuedFrames)
+				s.log().Warn("closing session: client does not read or acknowledge its frames", "queued", maxQueuedFrames)
 			}
 			a.ws.Close(code, reason)
 		case stop && len(batch) == 0 && len(pre) == 0:
@@ -309,26 +298,62 @@ func (s *session) writeLoop(a *attachment) {
 	}
 }
 
-// write writes f with sequence number seq (0: none). On failure it drops
-// the connection; its read loop then detaches the session.
-func (s *session) write(a *attachment, f *protocol.Frame, seq uint64) bool {
+// writeBatch writes pre, unsequenced, then batch, with one system call
+// when the connection collects writes (batcher). On failure it drops the
+// connection; its read loop then detaches the session.
+func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry) bool {
+	b, batched := a.ws.(batcher)
+	if batched {
+		b.cork()
+	}
+	ok := true
+	for _, f := range pre {
+		if ok = s.write(a, f, 0, batched); !ok {
+			break
+		}
+	}
+	for _, e := range batch {
+		if !ok {
+			break
+		}
+		if ok = s.write(a, e.f, e.seq, batched); ok {
+			a.written = e.seq
+		}
+	}
+	if batched {
+		if err := b.uncork(s.n.ctx); err != nil && ok {
+			return s.writeFailed(a, err)
+		}
+	}
+	return ok
+}
+
+// write writes f with sequence number seq (0: none); batched, into the
+// connection's collected writes, which take no time and need no deadline.
+func (s *session) write(a *attachment, f *protocol.Frame, seq uint64, batched bool) bool {
 	g := *f
 	g.Seq = seq
 	if g.Type == protocol.TypeError && s.n.debug() {
-		s.log.Debug("error reply", "rid", g.RID, "code", g.Name, "err", g.Message)
+		s.log().Debug("error reply", "rid", g.RID, "code", g.Name, "err", g.Message)
 	}
 	data, err := protocol.Encode(&g)
-	if err == nil {
+	if err == nil && batched {
+		err = a.ws.Write(context.Background(), websocket.MessageText, data)
+	} else if err == nil {
 		ctx, cancel := context.WithTimeout(s.n.ctx, writeTimeout)
 		err = a.ws.Write(ctx, websocket.MessageText, data)
 		cancel()
 	}
 	if err != nil {
-		s.log.Info("write failed; dropping connection", "err", err)
-		a.ws.CloseNow()
-		return false
+		return s.writeFailed(a, err)
 	}
 	return true
+}
+
+func (s *session) writeFailed(a *attachment, err error) bool {
+	s.log().Info("write failed; dropping connection", "err", err)
+	a.ws.CloseNow()
+	return false
 }
 
 // resumeKeyMatches compares keys in constant time.
