@@ -113,6 +113,9 @@ func (c *conn) expire() {
 
 func (c *conn) readLoop() error {
 	for {
+		if s := c.sess; s != nil && c.relay == nil {
+			s.waitReadable(c.att)
+		}
 		// Not the node's context: coder/websocket would register with it for
 		// every read. A forced shutdown closes the connection instead.
 		typ, data, err := c.ws.Read(context.Background())
@@ -126,10 +129,15 @@ func (c *conn) readLoop() error {
 		if c.att != nil && c.att.closing.Load() {
 			continue // read on, so that the close handshake completes
 		}
-		if c.sess != nil {
-			c.watchdog.Reset(c.n.cfg.IdleTimeout)
+		s, a := c.sess, c.att
+		if s == nil {
+			c.handle(typ, data, time.Now())
+			continue
 		}
+		c.watchdog.Reset(c.n.cfg.IdleTimeout)
+		s.hold(a)
 		c.handle(typ, data, time.Now())
+		s.release(a)
 	}
 }
 

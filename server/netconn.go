@@ -42,9 +42,12 @@ type netConn struct {
 	net.Conn
 	raw syscall.RawConn // nil: reads block in Conn.Read with a buffer of their own
 
-	// Read state, of coder/websocket's reading goroutine only.
+	br *bufio.Reader // the one coder/websocket reads through
+
+	rmu     sync.Mutex
 	pending []byte  // read from the socket, not yet taken
 	pooled  *[]byte // pending's buffer, returned once pending is taken
+	rerr    error   // the error of a read by waitRead, for Read to return
 
 	wmu    sync.Mutex
 	corked *[]byte // collects writes between cork and uncork
@@ -59,6 +62,11 @@ func newNetConn(c net.Conn, early []byte) *netConn {
 }
 
 func (c *netConn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if len(c.pending) == 0 && c.rerr != nil {
+		return 0, c.rerr
+	}
 	if len(c.pending) == 0 && c.raw != nil && len(p) < ioBufSize {
 		b, err := readRaw(c.raw)
 		if err != nil {
@@ -76,6 +84,32 @@ func (c *netConn) Read(p []byte) (int, error) {
 		c.pending, c.pooled = nil, nil
 	}
 	return n, nil
+}
+
+// readable reports whether a read would not wait for the socket. It reads
+// coder/websocket's bufio.Reader: callers make sure nothing else reads the
+// WebSocket meanwhile (session.waitReadable).
+func (c *netConn) readable() bool {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.raw == nil || len(c.pending) > 0 || c.rerr != nil || c.br.Buffered() > 0
+}
+
+// waitRead waits until the socket has data and reads it for Read. Called
+// at the shallow end of the read loop, it lets the collector shrink an idle
+// connection's stack, which coder/websocket's read path deepens.
+func (c *netConn) waitRead() {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if len(c.pending) > 0 || c.rerr != nil {
+		return
+	}
+	b, err := readRaw(c.raw)
+	if err != nil {
+		c.rerr = err
+		return
+	}
+	c.pending, c.pooled = *b, b
 }
 
 func (c *netConn) Write(p []byte) (int, error) {
@@ -135,7 +169,8 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// wait for the 101.
 	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
 	w.nc = newNetConn(c, slices.Clone(early))
-	return w.nc, bufio.NewReadWriter(bufio.NewReaderSize(w.nc, 16), bufio.NewWriterSize(w.nc, 16)), nil
+	w.nc.br = bufio.NewReaderSize(w.nc, 16)
+	return w.nc, bufio.NewReadWriter(w.nc.br, bufio.NewWriterSize(w.nc, 16)), nil
 }
 
 // socket is a server-side WebSocket over a netConn.
@@ -143,6 +178,14 @@ type socket struct {
 	*websocket.Conn
 	nc *netConn
 }
+
+// readWaiter is a wsConn that can wait for data outside its Read.
+type readWaiter interface {
+	readable() bool
+	waitRead()
+}
+
+var _ readWaiter = socket{}
 
 // batcher is a wsConn that collects the frames written between cork and
 // uncork into one write.
@@ -153,5 +196,7 @@ type batcher interface {
 
 var _ batcher = socket{}
 
+func (s socket) readable() bool                   { return s.nc.readable() }
+func (s socket) waitRead()                        { s.nc.waitRead() }
 func (s socket) cork()                            { s.nc.cork() }
 func (s socket) uncork(ctx context.Context) error { return s.nc.uncork(ctx) }

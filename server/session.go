@@ -81,7 +81,9 @@ type attachment struct {
 	// Guarded by the session's qmu.
 	pre      []*protocol.Frame // unsequenced frames written first (the resume reply)
 	stop     bool              // return after writing what is queued, leaving the connection open
-	running  bool              // a writer goroutine is at work
+	running  bool              // a writer is at work: a goroutine of its own, or the read loop (held)
+	held     bool              // the read loop is carrying out a request: it writes what is queued next
+	owed     bool              // frames were queued while held
 	finished bool              // done is closed
 	code     websocket.StatusCode
 	reason   string
@@ -242,22 +244,75 @@ func (s *session) trimLocked(seq uint64) {
 }
 
 // kickLocked starts a's writer unless it is running or a is finished.
-// qmu is held.
+// While the connection's read loop holds a, the frames wait for it
+// (release) rather than for a goroutine. qmu is held.
 func (s *session) kickLocked(a *attachment) {
 	if a.running || a.finished {
 		return
 	}
+	if a.held && !a.stop && !a.closing.Load() {
+		a.owed = true
+		return
+	}
 	a.running = true
-	s.n.wg.Go(func() { s.writeLoop(a) })
+	s.n.wg.Go(func() { s.writeLoop(a, false) })
+}
+
+// waitReadable waits, before the read loop reads its next frame, until the
+// connection has data (readWaiter). Not once the attachment is stopping or
+// closing: coder/websocket's Close then reads the connection too, and
+// checking for buffered data must come before it (qmu orders the two).
+func (s *session) waitReadable(a *attachment) {
+	w, ok := a.ws.(readWaiter)
+	if !ok {
+		return
+	}
+	s.qmu.Lock()
+	wait := !a.stop && !a.closing.Load() && !w.readable()
+	s.qmu.Unlock()
+	if wait {
+		w.waitRead()
+	}
+}
+
+// hold is called by a's read loop before it carries out a request: the
+// frames the request causes to this session are written by release, from
+// the read loop itself, without waking a writer goroutine.
+func (s *session) hold(a *attachment) {
+	s.qmu.Lock()
+	a.held = true
+	s.qmu.Unlock()
+}
+
+// release writes what was queued to a while held, unless a writer is at
+// work. Stopping or closing a is left to a writer goroutine, which waits
+// for the close handshake.
+func (s *session) release(a *attachment) {
+	s.qmu.Lock()
+	owed := a.owed
+	a.held, a.owed = false, false
+	if !owed || a.running || a.finished {
+		s.qmu.Unlock()
+		return
+	}
+	a.running = true
+	s.qmu.Unlock()
+	s.writeLoop(a, true)
 }
 
 // writeLoop writes a's pre frames, then the stream after a.written, until
 // nothing is left to write (it returns; the next frame starts it again), or
-// the session stops or closes this attachment (it finishes a).
-func (s *session) writeLoop(a *attachment) {
+// the session stops or closes this attachment (it finishes a). Inline (on
+// the read loop, from release), it hands a stop or a close to a goroutine.
+func (s *session) writeLoop(a *attachment, inline bool) {
 	var batch []entry
 	for {
 		s.qmu.Lock()
+		if inline && (a.stop || a.closing.Load()) {
+			s.qmu.Unlock()
+			s.n.wg.Go(func() { s.writeLoop(a, false) })
+			return
+		}
 		pre := a.pre
 		a.pre = nil
 		batch = batch[:0]
