@@ -264,7 +264,9 @@ func New(cfg Config) (*Node, error) {
 
 // ServeHTTP serves the WebSocket endpoint at /ws, a health check at
 // /healthz ("ok", or 503 once shutdown has begun) and Prometheus metrics at
-// /metrics.
+// /metrics. It returns once a WebSocket is upgraded: the node serves the
+// connection on a goroutine of its own (Shutdown waits for it), so that
+// net/http lets go of the request and its buffers.
 func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case protocol.Path:

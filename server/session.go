@@ -76,6 +76,7 @@ type attachment struct {
 	ws      wsConn
 	done    chan struct{} // closed once the attachment is finished: stopped, closed, or its connection failed
 	written uint64        // the last seq written; the writer's own once started
+	batch   []entry       // the writer's, reused from batch to batch
 	closing atomic.Bool   // the server is closing this connection
 
 	// Guarded by the session's qmu.
@@ -305,10 +306,11 @@ func (s *session) release(a *attachment) {
 // the session stops or closes this attachment (it finishes a). Inline (on
 // the read loop, from release), it hands a stop or a close to a goroutine.
 func (s *session) writeLoop(a *attachment, inline bool) {
-	var batch []entry
+	batch := a.batch[:0] // handed back under qmu before another writer may start
 	for {
 		s.qmu.Lock()
 		if inline && (a.stop || a.closing.Load()) {
+			a.batch = batch
 			s.qmu.Unlock()
 			s.n.wg.Go(func() { s.writeLoop(a, false) })
 			return
@@ -327,6 +329,7 @@ func (s *session) writeLoop(a *attachment, inline bool) {
 		stop, closing, code, reason, overflowed := a.stop, a.closing.Load(), a.code, a.reason, s.overflowed
 		if len(pre) == 0 && len(batch) == 0 && !stop && !closing {
 			a.running = false // idle: the next frame or stop starts a writer again
+			a.batch = batch
 			s.qmu.Unlock()
 			return
 		}
@@ -346,7 +349,7 @@ func (s *session) writeLoop(a *attachment, inline bool) {
 			continue // wrote a batch: look again before stopping
 		}
 		s.qmu.Lock()
-		a.running, a.finished = false, true
+		a.running, a.finished, a.batch = false, true, nil
 		s.qmu.Unlock()
 		close(a.done)
 		return
