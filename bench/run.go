@@ -432,44 +432,34 @@ func measureMemory(ctx context.Context, cfg Config, sys system, start func(conte
 	if cr.errs.count() > cfg.Conns/100 {
 		return fmt.Errorf("%d of %d logins failed: %s", cr.errs.count(), cfg.Conns, cr.errs.String())
 	}
-	settle(ctx, cfg.Settle)
-	after, err := readUsage(p.pid())
-	if err != nil {
+	// read waits d, then reads the server's memory against before.
+	read := func(d time.Duration) (MemoryResult, error) {
+		settle(ctx, d)
+		after, err := readUsage(p.pid())
+		if err != nil {
+			return MemoryResult{}, err
+		}
+		switch {
+		case withStats:
+			if stats1, err = p.stats(ctx); err != nil {
+				return MemoryResult{}, err
+			}
+		case metrics:
+			stats1, metrics = p.promStats(ctx)
+		}
+		m := memoryOf(len(cr.clients), before, after, withStats || metrics, stats0, stats1)
+		m.FromMetrics = metrics
+		return m, nil
+	}
+	if out.Memory, err = read(cfg.Settle); err != nil || steady <= 0 {
 		return err
 	}
-	switch {
-	case withStats:
-		if stats1, err = p.stats(ctx); err != nil {
-			return err
-		}
-	case metrics:
-		stats1, metrics = p.promStats(ctx)
+	if cfg.Logf != nil {
+		cfg.Logf("memory at steady state: %s idle with heartbeats", steady)
 	}
-	out.Memory = memoryOf(len(cr.clients), before, after, withStats || metrics, stats0, stats1)
-	out.Memory.FromMetrics = metrics
-	if steady <= 0 {
-		return nil
-	}
-	logf := cfg.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	logf("memory at steady state: %s idle with heartbeats", steady)
-	settle(ctx, steady)
-	if after, err = readUsage(p.pid()); err != nil {
-		return err
-	}
-	switch {
-	case withStats:
-		if stats1, err = p.stats(ctx); err != nil {
-			return err
-		}
-	case metrics:
-		stats1, metrics = p.promStats(ctx)
-	}
-	m := memoryOf(len(cr.clients), before, after, withStats || metrics, stats0, stats1)
+	m, err := read(steady)
 	out.Memory.Steady = &m
-	return nil
+	return err
 }
 
 // memoryOf computes the per-connection figures of n connections.
