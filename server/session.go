@@ -370,9 +370,11 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 	if batched {
 		b.cork()
 	}
+	buf := getIOBuf() // each frame is encoded here; Write copies it
+	defer putIOBuf(buf)
 	ok := true
 	for _, f := range pre {
-		if ok = s.write(a, f, 0, batched); !ok {
+		if ok = s.write(a, buf, f, 0, batched); !ok {
 			break
 		}
 	}
@@ -380,7 +382,7 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 		if !ok {
 			break
 		}
-		if ok = s.write(a, e.f, e.seq, batched); ok {
+		if ok = s.write(a, buf, e.f, e.seq, batched); ok {
 			a.written = e.seq
 		}
 	}
@@ -392,18 +394,21 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 	return ok
 }
 
-// write writes f with sequence number seq (0: none); batched, into the
-// connection's collected writes, which take no time and need no deadline.
-func (s *session) write(a *attachment, f *protocol.Frame, seq uint64, batched bool) bool {
+// write writes f with sequence number seq (0: none), encoded into buf;
+// batched, into the connection's collected writes, which take no time and
+// need no deadline.
+func (s *session) write(a *attachment, buf *[]byte, f *protocol.Frame, seq uint64, batched bool) bool {
 	g := *f
 	g.Seq = seq
 	if g.Type == protocol.TypeError && s.n.debug() {
 		s.log().Debug("error reply", "rid", g.RID, "code", g.Name, "err", g.Message)
 	}
-	data, err := protocol.Encode(&g)
-	if err == nil && batched {
+	*buf = protocol.AppendFrame((*buf)[:0], &g)
+	data := *buf
+	var err error
+	if batched {
 		err = a.ws.Write(context.Background(), websocket.MessageText, data)
-	} else if err == nil {
+	} else {
 		ctx, cancel := context.WithTimeout(s.n.ctx, writeTimeout)
 		err = a.ws.Write(ctx, websocket.MessageText, data)
 		cancel()
