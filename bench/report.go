@@ -134,6 +134,9 @@ func (res *Results) Targets() []Target {
 			Measured: kib(st.RSSPerConn), Baseline: kib(bm.RSSPerConn), Ratio: times(ratio(st.RSSPerConn, bm.RSSPerConn)),
 			Goal: "≤ 16 KiB", Met: st.RSSPerConn > 0 && st.RSSPerConn <= targetRSSPer})
 	}
+	if t, ok := res.messageTarget(); ok {
+		ts = append(ts, t)
+	}
 	return ts
 }
 
@@ -194,6 +197,7 @@ func (res *Results) Markdown() (string, error) {
 	w("micro-benchmark once.\n\n")
 
 	res.writeLatency(w)
+	res.writeMessages(w)
 	res.writeThroughput(w)
 	res.writeMemory(w)
 	res.writeConnect(w)

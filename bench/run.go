@@ -136,6 +136,9 @@ type Results struct {
 	// collector off (GOGC=off), driven by core.Client: the tail without GC.
 	GCOff *LatencyResult
 
+	// Messages is the peer-message latency against the relay's (messages.go).
+	Messages *MessageResult
+
 	Micro   []MicroResult
 	Browser *BrowserResult
 
@@ -338,6 +341,10 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 	for _, s := range []*SystemResult{&res.RTMCall, &res.Raw, &res.Baseline} {
 		s.mergeRuns()
+	}
+	logf("peer messages: rtmcall and baseline")
+	if res.Messages, err = measureMessages(ctx, cfg, max(cfg.IdleFlows, 50), startRTM, startRelay, logf); err != nil {
+		return nil, fmt.Errorf("peer messages: %w", err)
 	}
 	if cfg.ProfileDuration > 0 {
 		logf("diagnostic: rtmcall-server with GOGC=off, %s pairs at %g flows/s", count(cfg.Pairs), cfg.LoadRate)

@@ -18,11 +18,14 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -93,12 +96,14 @@ type Client struct {
 	outbox       []*call          // requests not yet written, in rid order
 	locals       map[string]*LocalInvitation
 	remotes      map[string]*RemoteInvitation
+	calls        map[string]*callSide // calls in progress, by invitation id
 	tokenTimer   *time.Timer
 
 	onInvitation func(*RemoteInvitation)
 	onState      func(ConnectionState, ConnectionChangeReason)
 	onPresence   func(map[string]PeerStatus)
 	onTokenWill  func()
+	onMessage    func(Message, string, MessageProps)
 }
 
 // link is one WebSocket connection: a reader, a writer draining the
@@ -143,6 +148,7 @@ func NewClient(opts Options) (*Client, error) {
 		pending: make(map[uint64]*call),
 		locals:  make(map[string]*LocalInvitation),
 		remotes: make(map[string]*RemoteInvitation),
+		calls:   make(map[string]*callSide),
 	}, nil
 }
 
@@ -323,7 +329,7 @@ func (c *Client) CreateLocalInvitation(calleeID string) (*LocalInvitation, error
 	if err := protocol.ValidateUserID(calleeID); err != nil {
 		return nil, err
 	}
-	return &LocalInvitation{c: c, calleeID: calleeID}, nil
+	return &LocalInvitation{callSide: callSide{c: c}, c: c, calleeID: calleeID}, nil
 }
 
 // QueryPeersOnlineStatus reports whether each of up to 256 users is online
@@ -385,12 +391,52 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 }
 
 func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
-	ws, _, err := websocket.Dial(ctx, c.opts.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	ws, resp, err := websocket.Dial(ctx, c.opts.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
 	if err != nil {
-		return nil, err
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		return nil, dialError(err, status)
 	}
 	ws.SetReadLimit(maxServerFrame)
 	return ws, nil
+}
+
+// dialError says in words what failed when dialing: the error chain of a
+// failed dial names the cause only deep inside, after the library's
+// wrapping ("failed to WebSocket dial: failed to send handshake request:
+// Get ...: dial tcp ...: connect: connection refused").
+func dialError(err error, status int) error {
+	var dnsErr *net.DNSError
+	switch {
+	case status != 0 && status != 101:
+		return fmt.Errorf("the server refused the WebSocket upgrade with HTTP status %d: %w", status, err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("connection refused (is the server running, on this address and port?): %w", err)
+	case errors.As(err, &dnsErr):
+		return fmt.Errorf("DNS lookup of %s failed: %w", dnsErr.Name, err)
+	case isTLSError(err):
+		return fmt.Errorf("TLS handshake failed (certificate or TLS configuration): %w", err)
+	case errors.Is(err, net.ErrClosed):
+		// The browser's WebSocket closed before it opened, and browsers do not
+		// say why (a refused connection, DNS, TLS, or a refused upgrade).
+		return fmt.Errorf("the browser's WebSocket failed before it opened (the server is unreachable or refused the upgrade; the browser does not say which): %w", err)
+	}
+	return err
+}
+
+// isTLSError reports whether a link of err's chain comes from crypto/tls
+// or crypto/x509, by their message prefix: importing them to match types
+// would link TLS into the browser module, where the browser does TLS.
+func isTLSError(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		msg := e.Error()
+		if strings.HasPrefix(msg, "tls: ") || strings.HasPrefix(msg, "x509: ") {
+			return true
+		}
+	}
+	return false
 }
 
 // request queues f with a fresh request id and waits for its reply. The
@@ -777,7 +823,8 @@ func (c *Client) handle(f *protocol.Frame) {
 			return
 		}
 		r := &RemoteInvitation{c: c, id: f.Inv, callerID: f.Caller, content: f.Content, channel: f.Channel,
-			timeout: protocol.Millis(f.Timeout)}
+			timeout: protocol.Millis(f.Timeout), calleeBusy: f.Busy}
+		r.callSide.c = c
 		c.remotes[r.id] = r
 		c.emit(func() { call1(c, &c.onInvitation, r) })
 		c.goRequest(&protocol.Frame{Type: protocol.TypeAck, Inv: r.id})
@@ -797,6 +844,15 @@ func (c *Client) handle(f *protocol.Frame) {
 			return
 		}
 		r.apply(remoteEvents[f.Type], ParseRemoteFailureReason(f.Reason), f.Content)
+	case protocol.TypePeerMessage:
+		c.handlePeerMessage(f)
+	case protocol.TypeCallEnded:
+		cs := c.calls[f.Inv]
+		if cs == nil {
+			c.logf("rtmcall: dropped %s for unknown call %q", f.Type, f.Inv)
+			return
+		}
+		cs.end(ParseCallEndReason(f.Reason), f.By)
 	case protocol.TypeBye:
 		c.bye = f.Reason // the connection closes next; lost reads the reason
 	case protocol.TypePresence:
@@ -859,6 +915,9 @@ func (c *Client) terminateLocked(state ConnectionState, reason ConnectionChangeR
 			why = RemoteFailureAcceptFailure
 		}
 		r.apply(RemoteEvFailure, why, "")
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.calls)) {
+		c.calls[id].end(CallEndUnknown, "")
 	}
 	c.session, c.key = "", ""
 	c.setState(state, reason)

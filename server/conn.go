@@ -257,8 +257,13 @@ func (c *conn) dispatch(f *protocol.Frame) {
 		return
 	}
 	switch f.Type {
-	case protocol.TypeAck, protocol.TypeAccept, protocol.TypeRefuse:
+	case protocol.TypeAck, protocol.TypeAccept, protocol.TypeRefuse, protocol.TypeHangup, protocol.TypeIgnore:
 		if owner := ownerOf(f.Inv); owner != n.id && owner != "" {
+			if f.Type == protocol.TypeIgnore {
+				n.mu.Lock()
+				delete(s.remoteRinging, f.Inv) // it no longer rings here, whatever the owner answers
+				n.mu.Unlock()
+			}
 			n.forward(s, f) // the owner decides; the read loop waits for its reply
 			return
 		}
@@ -285,6 +290,14 @@ func (c *conn) dispatch(f *protocol.Frame) {
 		n.subscribeLocked(s, f.RID, f.IDs)
 	case protocol.TypeUnsubscribe:
 		n.unsubscribeLocked(s, f.RID, f.IDs)
+	case protocol.TypeMessage:
+		n.messageLocked(s, f)
+	case protocol.TypeHangup:
+		n.hangupLocked(s, f)
+	case protocol.TypeIgnore:
+		n.ignoreLocked(s, f)
+	case protocol.TypeWaiting:
+		n.waitingLocked(s, f)
 	}
 	n.mu.Unlock()
 }

@@ -45,6 +45,10 @@ type session struct {
 	// session, by id, with the order they were rung in: their owner is told
 	// when the session leaves.
 	remoteRinging map[string]uint64
+	// inCall are the calls the session is in, by invitation id, owned here
+	// or elsewhere: the session's user is busy while it has any.
+	inCall  map[string]struct{}
+	waiting bool // call waiting: invitations ring this session while its user is busy
 
 	// ackCredits counts invites sent and not yet acknowledged: their acks
 	// are the server's own asking and do not count against the rate limit,
@@ -115,6 +119,7 @@ func newSession(n *Node, user string) *session {
 		outgoing:      make(map[*invitation]struct{}),
 		ringing:       make(map[*invitation]struct{}),
 		remoteRinging: make(map[string]uint64),
+		inCall:        make(map[string]struct{}),
 		nextSeq:       1,
 	}
 	for {
