@@ -511,7 +511,6 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 			err = errCallEnded
 		}
 		s.replyError(f.RID, err)
-		s.lastRID = f.RID
 		n.mu.Unlock()
 		return
 	}
@@ -546,7 +545,6 @@ func (n *Node) replyLocked(c *call, f *protocol.Frame) {
 		n.m.errors.WithLabelValues(f.Code.String()).Inc()
 	}
 	c.sess.enqueue(f)
-	c.sess.lastRID = c.rid
 	close(c.done)
 }
 
