@@ -70,11 +70,14 @@ func (inv *invitation) stopRinging(sid string) bool {
 
 // invitations is the node's table of invitations, pending and ended.
 type invitations struct {
-	byID    map[string]*invitation // pending invitations
-	ended   map[string]*tombstone  // ended invitations, for TombstoneTTL
-	pending map[string]int         // pending outgoing invitations per caller user
-	tombs   []*tombstone           // ended invitations, oldest first
-	calls   map[string]*callRec    // calls in progress, by invitation id
+	byID map[string]*invitation // pending invitations
+	// byCallee are the pending invitations that ring, or rang, each callee
+	// user: a session of the user that appears later rings too.
+	byCallee map[string]map[*invitation]struct{}
+	ended    map[string]*tombstone // ended invitations, for TombstoneTTL
+	pending  map[string]int        // pending outgoing invitations per caller user
+	tombs    []*tombstone          // ended invitations, oldest first
+	calls    map[string]*callRec   // calls in progress, by invitation id
 	// remoteCallees counts the calls in progress of each session of
 	// another node, by session id: that session is busy.
 	remoteCallees map[string]int
@@ -93,7 +96,7 @@ type tombstone struct {
 }
 
 func newInvitations() invitations {
-	return invitations{byID: make(map[string]*invitation), ended: make(map[string]*tombstone), pending: make(map[string]int),
+	return invitations{byID: make(map[string]*invitation), byCallee: make(map[string]map[*invitation]struct{}), ended: make(map[string]*tombstone), pending: make(map[string]int),
 		calls: make(map[string]*callRec), remoteCallees: make(map[string]int)}
 }
 
@@ -208,6 +211,12 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		t.enqueue(invite)
 	}
 	s.outgoing[inv] = struct{}{}
+	set := n.invs.byCallee[inv.callee]
+	if set == nil {
+		set = make(map[*invitation]struct{})
+		n.invs.byCallee[inv.callee] = set
+	}
+	set[inv] = struct{}{}
 	inv.counted = true
 	n.invs.pending[inv.callerUser]++
 	if n.cfg.ReceiptTimeout < timeout {
@@ -218,6 +227,36 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
 	s.enqueue(ok)
 	log.Info("invitation created", "timeout", timeout, "rung", len(targets))
+}
+
+// ringLateLocked rings p, a session of user that appeared (logged in
+// here, or became known from another node) while invitations owned here
+// ring user: each it was not rung for gets an invite with the time left,
+// oldest first. Busy and call waiting apply as at send: while user is in a
+// call, only a session with call waiting rings.
+func (n *Node) ringLateLocked(p party, user string) {
+	set := n.invs.byCallee[user]
+	if len(set) == 0 || n.cfg.NoLateRinging || n.busyLocked(user) && !waits(p) {
+		return
+	}
+	invs := slices.SortedFunc(maps.Keys(set), func(a, b *invitation) int { return cmp.Compare(a.seq, b.seq) })
+	sid := p.sessionID()
+	for _, inv := range invs {
+		left := inv.timeout - time.Since(inv.created)
+		if _, done := inv.rung[sid]; done || inv.state.Ended() || left <= 0 {
+			continue
+		}
+		inv.ringing = append(inv.ringing, p)
+		inv.rung[sid] = struct{}{}
+		if s, ok := p.(*session); ok {
+			s.ringing[inv] = struct{}{}
+			s.ackCredits.Add(1)
+		}
+		p.enqueue(&protocol.Frame{Type: protocol.TypeInvite, Inv: inv.id, Caller: inv.callerUser,
+			Content: inv.content, Channel: inv.channel, Timeout: max(left.Milliseconds(), 1), Busy: inv.busy})
+		n.m.lateRings.Inc()
+		n.log.Debug("invitation rings a late session", "inv", inv.id, "session", sid, "left", left)
+	}
 }
 
 // lookupLocked finds the invitation id that s acts on with request typ. Who
@@ -436,6 +475,12 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 		}
 	}
 	delete(inv.caller.outgoing, inv)
+	if set := n.invs.byCallee[inv.callee]; set != nil {
+		delete(set, inv)
+		if len(set) == 0 {
+			delete(n.invs.byCallee, inv.callee)
+		}
+	}
 	inv.caller = nil
 	for _, r := range inv.ringing {
 		if r, ok := r.(*session); ok {

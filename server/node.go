@@ -56,6 +56,10 @@ type Config struct {
 	// InvitationTimeout is the timeout of an invitation sent without one,
 	// counted from the send (at least a millisecond).
 	InvitationTimeout time.Duration
+	// NoLateRinging turns late ringing off: a session of the callee that
+	// logs in while an invitation is pending is then not rung
+	// (PROTOCOL.md lifecycle 1). On by default.
+	NoLateRinging bool
 	// TombstoneTTL is how long an ended invitation's id stays known, so that
 	// late requests on it get ALREADY_END rather than NOT_YOURS.
 	TombstoneTTL time.Duration
