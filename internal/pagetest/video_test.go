@@ -140,3 +140,34 @@ return { signaling: pc.signalingState, local: __local.getTracks().map((t) => t.r
 	bob.textIs(".incoming-call .in-outcome", "Call ended (HANGUP)")
 	alice.screenshot("9-alice-hung-up")
 }
+
+// TestDemoVideoReceiveOnly: the caller has no camera or microphone; the
+// page says so in words, and the call still carries the callee's audio and
+// video to it.
+func TestDemoVideoReceiveOnly(t *testing.T) {
+	s := newSite(t)
+	noMedia := recordPeerConnections + `
+navigator.mediaDevices.getUserMedia = async () => { throw new DOMException("Requested device not found", "NotFoundError"); };`
+	alice := newTabInit(t, s, "/?user=alice&peer=bob", noMedia)
+	bob := newTabInit(t, s, "/?user=bob", recordPeerConnections)
+	for _, tb := range []*tab{alice, bob} {
+		tb.waitReady()
+		tb.click("#login")
+		tb.textIs("#conn-state", "CONNECTED")
+	}
+	alice.click("#call")
+	bob.waitJS(`document.querySelector(".incoming-call .in-state")?.textContent === "INVITATION_RECEIVED"`)
+	bob.click(".incoming-call .accept")
+	alice.textIs("#media-status", "No camera or microphone was found: you can only see and hear the other side.")
+	alice.waitJSFor(`document.querySelector("#media").dataset.state === "connected"`, 30*time.Second)
+	f := alice.waitFlowing(2000, 50000)
+	t.Logf("receive-only alice received %.0f B/s of video and %.0f B/s of audio", f.Video*1000/f.Ms, f.Audio*1000/f.Ms)
+	alice.waitJS(`document.querySelector("#remote-video").videoWidth > 0`)
+	assert.True(t, alice.text("#toggle-mic") == "Mute mic")
+	var disabled []bool
+	alice.eval(`return [document.querySelector("#toggle-mic").disabled, document.querySelector("#toggle-camera").disabled];`, &disabled)
+	assert.Equal(t, []bool{true, true}, disabled, "nothing to mute")
+	alice.screenshot("10-alice-receive-only")
+	alice.click("#media-hangup")
+	bob.waitJS(`__pcs.at(-1).connectionState === "closed" && document.querySelector("#media").hidden`)
+}
