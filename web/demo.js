@@ -788,7 +788,7 @@ function onIncoming(remote) {
     card.classList.add("ended");
     accept.disabled = refuse.disabled = response.disabled = true;
     if (remote.response) q(".in-answer").textContent = `Your response: “${remote.response}”`;
-    q(".dismiss").hidden = false;
+    q(".dismiss").hidden = kind === "good"; // an accepted call's card stays until the call ends
     addHistory({ direction: "in", peer: caller, outcome: text, kind, at: started, rangMs, id: remote.id });
   };
   const answer = (how) => async () => {
@@ -828,6 +828,7 @@ function onIncoming(remote) {
     log(`call with ${caller} ended: ${reason}${by ? ` by ${by}` : ""}`);
     outcome.textContent = `Call ended (${reason})`;
     outcome.className = "outcome in-outcome outcome-info";
+    q(".dismiss").hidden = false;
     refresh();
   });
   remote.on("RemoteInvitationRefused", () => {

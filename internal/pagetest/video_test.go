@@ -143,12 +143,13 @@ return { signaling: pc.signalingState, local: __local.getTracks().map((t) => t.r
 
 // TestDemoVideoReceiveOnly: the caller has no camera or microphone; the
 // page says so in words, and the call still carries the callee's audio and
-// video to it.
+// video to it. The caller's page also names a STUN server (?ice=), which
+// its peer connection uses; nothing answers there, and host candidates do.
 func TestDemoVideoReceiveOnly(t *testing.T) {
 	s := newSite(t)
 	noMedia := recordPeerConnections + `
 navigator.mediaDevices.getUserMedia = async () => { throw new DOMException("Requested device not found", "NotFoundError"); };`
-	alice := newTabInit(t, s, "/?user=alice&peer=bob", noMedia)
+	alice := newTabInit(t, s, "/?user=alice&peer=bob&ice=stun:127.0.0.1:9", noMedia)
 	bob := newTabInit(t, s, "/?user=bob", recordPeerConnections)
 	for _, tb := range []*tab{alice, bob} {
 		tb.waitReady()
@@ -167,6 +168,10 @@ navigator.mediaDevices.getUserMedia = async () => { throw new DOMException("Requ
 	var disabled []bool
 	alice.eval(`return [document.querySelector("#toggle-mic").disabled, document.querySelector("#toggle-camera").disabled];`, &disabled)
 	assert.Equal(t, []bool{true, true}, disabled, "nothing to mute")
+	var ice []map[string]any
+	alice.eval(`return __pcs.at(-1).getConfiguration().iceServers;`, &ice)
+	require.Len(t, ice, 1)
+	assert.Equal(t, []any{"stun:127.0.0.1:9"}, ice[0]["urls"])
 	alice.screenshot("10-alice-receive-only")
 	alice.click("#media-hangup")
 	bob.waitJS(`__pcs.at(-1).connectionState === "closed" && document.querySelector("#media").hidden`)
