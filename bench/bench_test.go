@@ -137,7 +137,7 @@ func TestRunShort(t *testing.T) {
 		assert.Positive(t, s.Memory.RSSAfter, s.Name)
 	}
 	assert.Equal(t, 1.0, res.Baseline.Memory.GoroutinesPerConn, "the relay has one goroutine per connection")
-	assert.Positive(t, res.RTMCall.Throughput.LogBytesPerFlow, "rtmcall-server logs each invitation")
+	assert.Zero(t, res.RTMCall.Throughput.LogBytesPerFlow, "rtmcall-server logs invitations at debug, under its default level")
 	assert.Zero(t, res.Baseline.Throughput.LogBytesPerFlow, "the relay does not log")
 
 	require.NotNil(t, res.Instrumented)
