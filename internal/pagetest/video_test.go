@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -56,22 +57,38 @@ return { audio: now.audio - start.audio, video: now.video - start.video, ms: per
 	return f
 }
 
-// TestDemoVideo: after the accept, the two demo pages have an audio and
-// video call (fake camera and microphone), with bytes flowing both ways;
-// Hang up on one side closes both peer connections and the bytes stop.
-func TestDemoVideo(t *testing.T) {
+// videoCall opens alice's tab at alicePath and bob's, each with its init
+// script, logs both in, and has bob accept alice's call. bobSetup runs on
+// bob's tab before it loads, aliceSetup on alice's before she calls.
+func videoCall(t *testing.T, alicePath, aliceInit, bobInit string, bobSetup, aliceSetup func(*tab)) (alice, bob *tab) {
+	t.Helper()
 	s := newSite(t)
-	alice := newTabInit(t, s, "/?user=alice&peer=bob", recordPeerConnections)
-	bob := newTabInit(t, s, "/?user=bob", recordPeerConnections)
+	alice = newTabInit(t, s, alicePath, aliceInit)
+	bob = newTabInit(t, s, "/?user=bob", bobInit)
+	if bobSetup != nil {
+		bobSetup(bob)
+	}
 	for _, tb := range []*tab{alice, bob} {
 		tb.waitReady()
 		tb.click("#login")
 		tb.textIs("#conn-state", "CONNECTED")
 	}
-	alice.typeInto("#channel", "room-7")
+	if aliceSetup != nil {
+		aliceSetup(alice)
+	}
 	alice.click("#call")
 	bob.waitJS(`document.querySelector(".incoming-call .in-state")?.textContent === "INVITATION_RECEIVED"`)
 	bob.click(".incoming-call .accept")
+	return alice, bob
+}
+
+// TestDemoVideo: after the accept, the two demo pages have an audio and
+// video call (fake camera and microphone), with bytes flowing both ways;
+// Hang up on one side closes both peer connections and the bytes stop.
+func TestDemoVideo(t *testing.T) {
+	alice, bob := videoCall(t, "/?user=alice&peer=bob", recordPeerConnections, recordPeerConnections, nil, func(alice *tab) {
+		alice.typeInto("#channel", "room-7")
+	})
 	for _, tb := range []*tab{alice, bob} {
 		tb.waitJSFor(`document.querySelector("#media").dataset.state === "connected"`, 30*time.Second)
 	}
@@ -146,19 +163,10 @@ return { signaling: pc.signalingState, local: __local.getTracks().map((t) => t.r
 // video to it. The caller's page also names a STUN server (?ice=), which
 // its peer connection uses; nothing answers there, and host candidates do.
 func TestDemoVideoReceiveOnly(t *testing.T) {
-	s := newSite(t)
 	noMedia := recordPeerConnections + `
 navigator.mediaDevices.getUserMedia = async () => { throw new DOMException("Requested device not found", "NotFoundError"); };`
-	alice := newTabInit(t, s, "/?user=alice&peer=bob&ice=stun:127.0.0.1:9", noMedia)
-	bob := newTabInit(t, s, "/?user=bob", recordPeerConnections)
-	for _, tb := range []*tab{alice, bob} {
-		tb.waitReady()
-		tb.click("#login")
-		tb.textIs("#conn-state", "CONNECTED")
-	}
-	alice.click("#call")
-	bob.waitJS(`document.querySelector(".incoming-call .in-state")?.textContent === "INVITATION_RECEIVED"`)
-	bob.click(".incoming-call .accept")
+	phone := func(bob *tab) { require.NoError(t, bob.run(emulation.SetDeviceMetricsOverride(390, 844, 3, true))) }
+	alice, bob := videoCall(t, "/?user=alice&peer=bob&ice=stun:127.0.0.1:9", noMedia, recordPeerConnections, phone, nil)
 	alice.textIs("#media-status", "No camera or microphone was found: you can only see and hear the other side.")
 	alice.waitJSFor(`document.querySelector("#media").dataset.state === "connected"`, 30*time.Second)
 	f := alice.waitFlowing(2000, 50000)
@@ -173,6 +181,11 @@ navigator.mediaDevices.getUserMedia = async () => { throw new DOMException("Requ
 	require.Len(t, ice, 1)
 	assert.Equal(t, []any{"stun:127.0.0.1:9"}, ice[0]["urls"])
 	alice.screenshot("10-alice-receive-only")
+	bob.waitJS(`document.querySelector("#media").dataset.state === "connected"`)
+	var width float64
+	bob.eval(`return document.documentElement.scrollWidth;`, &width)
+	assert.LessOrEqual(t, width, 390.0, "the call fits a phone's width")
+	bob.screenshot("10-bob-phone-call")
 	alice.click("#media-hangup")
 	bob.waitJS(`__pcs.at(-1).connectionState === "closed" && document.querySelector("#media").hidden`)
 }
