@@ -431,14 +431,17 @@ function signal(session, body) {
 // onPeerMessage takes this call's envelopes from its peer and ignores everything else.
 function onPeerMessage(message, peerId) {
   const session = media;
-  if (!session || session.closed || peerId !== session.peer || typeof message?.text !== "string") return;
-  let m;
+  let m = null;
   try {
-    m = JSON.parse(message.text);
+    m = JSON.parse(message?.text);
   } catch {
+    // not a signal
+  }
+  if (!session || session.closed || peerId !== session.peer || m?.t !== SIGNAL || m.call !== session.callId ||
+    (m.channel ?? "") !== session.channel) {
+    log(`ignored a message from ${peerId}: not for the call in progress`);
     return;
   }
-  if (m?.t !== SIGNAL || m.call !== session.callId || (m.channel ?? "") !== session.channel) return;
   session.queue = session.queue.then(() => handleSignal(session, m)).catch((e) => mediaFailed(session, e));
 }
 

@@ -106,6 +106,24 @@ func TestDemoVideo(t *testing.T) {
 	alice.screenshot("8-alice-video")
 	bob.screenshot("8-bob-video")
 
+	// Messages that are not this call's signals are ignored: plain text, another call's id, another
+	// channel, another user. Each would fail the call if taken for its answer.
+	var callID string
+	alice.eval(`return document.querySelector("#out-id").textContent.replace("call ", "");`, &callID)
+	bob.eval(`
+const bad = (call, channel) => ({ text: JSON.stringify({ t: "rtmcall-demo-webrtc", call, channel, kind: "answer", sdp: "v=0 bad" }) });
+await T.load();
+const bob2 = await T.client("bob"), mallory = await T.client("mallory");
+for (const [from, m] of [[bob2, { text: "hello" }], [bob2, bad("other", "room-7")], [bob2, bad(`+jsString(callID)+`, "room-1")],
+  [mallory, bad(`+jsString(callID)+`, "room-7")]]) {
+  if (!(await from.sendMessageToPeer(m, "alice")).hasPeerReceived) throw new Error("not received");
+}
+await bob2.logout();
+await mallory.logout();`, nil)
+	alice.waitJS(`[...document.querySelectorAll("#log li")].filter((li) => li.textContent.includes("ignored a message")).length === 4`)
+	assert.Equal(t, "", alice.text("#media-status"))
+	alice.waitFlowing(500, 5000)
+
 	// Mute and camera off act on the local tracks.
 	bob.click("#toggle-mic")
 	bob.click("#toggle-camera")
