@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -185,7 +186,9 @@ func (n *Node) endCallLocked(c *callRec, toCaller, toCallee *protocol.Frame, why
 	n.invs.ended[c.id] = tomb
 	n.invs.tombs = append(n.invs.tombs, tomb)
 	n.sweepLaterLocked()
-	n.log.Info("call ended", "inv", c.id, "caller", c.callerUser, "callee", c.calleeUser, "why", why)
+	if n.debug() {
+		n.logLocked(n.log, slog.LevelDebug, "call ended", "inv", c.id, "caller", c.callerUser, "callee", c.calleeUser, "why", why)
+	}
 }
 
 // callEnded is the call.ended frame of call id with reason.

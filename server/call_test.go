@@ -141,15 +141,21 @@ func hangUp(t *testing.T, caller *client, inv string, callee *client) {
 	callee.expect(protocol.TypeCallEnded, inv)
 }
 
-func TestHangup(t *testing.T) {
+// ringTwoDevices logs in bob on two devices, alice and carol, and rings
+// bob's devices from alice.
+func ringTwoDevices(t *testing.T) (bob, bob2, alice, carol *client, inv string) {
+	t.Helper()
 	srv := rtmcalltest.NewServer(t)
-	bob, bob2 := login(t, srv, "bob"), login(t, srv, "bob")
-	alice := login(t, srv, "alice")
-	carol := login(t, srv, "carol")
-
-	inv := alice.send("bob")
+	bob, bob2 = login(t, srv, "bob"), login(t, srv, "bob")
+	alice, carol = login(t, srv, "alice"), login(t, srv, "carol")
+	inv = alice.send("bob")
 	bob.expect(protocol.TypeInvite, inv)
 	bob2.expect(protocol.TypeInvite, inv)
+	return bob, bob2, alice, carol, inv
+}
+
+func TestHangup(t *testing.T) {
+	bob, bob2, alice, carol, inv := ringTwoDevices(t)
 	alice.fails(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, protocol.CodeNotStarted)
 	bob.fails(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, protocol.CodeNotStarted)
 	carol.fails(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, protocol.CodeNotYours)
@@ -244,14 +250,7 @@ func TestShutdownEndsCalls(t *testing.T) {
 // once with PEER_BUSY and no device rings, unless a session has call
 // waiting on: then only those ring, with busy set.
 func TestBusy(t *testing.T) {
-	srv := rtmcalltest.NewServer(t)
-	bob, bobPhone := login(t, srv, "bob"), login(t, srv, "bob")
-	alice := login(t, srv, "alice")
-	carol := login(t, srv, "carol")
-
-	inv := alice.send("bob")
-	bob.expect(protocol.TypeInvite, inv)
-	bobPhone.expect(protocol.TypeInvite, inv)
+	bob, bobPhone, alice, carol, inv := ringTwoDevices(t)
 	bob.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
 	alice.expect(protocol.TypeLocalAccepted, inv)
 	bobPhone.expect(protocol.TypeRemoteFailure, inv)
@@ -287,14 +286,7 @@ func TestBusy(t *testing.T) {
 // Ignore stops one device ringing; the caller is not told; when the last
 // ringing device ignores, the invitation goes on until it expires.
 func TestIgnore(t *testing.T) {
-	srv := rtmcalltest.NewServer(t)
-	bob, bobPhone := login(t, srv, "bob"), login(t, srv, "bob")
-	alice := login(t, srv, "alice")
-	carol := login(t, srv, "carol")
-
-	inv := alice.send("bob")
-	bob.expect(protocol.TypeInvite, inv)
-	bobPhone.expect(protocol.TypeInvite, inv)
+	bob, bobPhone, alice, carol, inv := ringTwoDevices(t)
 	carol.fails(&protocol.Frame{Type: protocol.TypeIgnore, Inv: inv}, protocol.CodeNotYours)
 	bob.ok(&protocol.Frame{Type: protocol.TypeIgnore, Inv: inv})
 	bob.fails(&protocol.Frame{Type: protocol.TypeIgnore, Inv: inv}, protocol.CodeAlreadyEnd)

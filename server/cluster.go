@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -225,7 +226,7 @@ func (n *Node) heartbeats(stop <-chan struct{}, done chan<- struct{}) {
 			n.mu.Lock()
 			for _, p := range n.peersInOrder() {
 				if now.Sub(p.seen) >= n.cfg.PeerTimeout {
-					n.log.Warn("peer silent: declared dead", "peer", p.id, "silent", now.Sub(p.seen))
+					n.logLocked(n.log, slog.LevelWarn, "peer silent: declared dead", "peer", p.id, "silent", now.Sub(p.seen))
 					n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 				}
 			}
@@ -308,7 +309,7 @@ func (n *Node) receive(data []byte) {
 	p := n.cl.peers[m.From]
 	if p != nil && p.inc != m.Inc {
 		// The node restarted with the same id: its old self is dead.
-		n.log.Warn("peer restarted", "peer", p.id)
+		n.logLocked(n.log, slog.LevelWarn, "peer restarted", "peer", p.id)
 		n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 		p = nil
 	}
@@ -318,7 +319,7 @@ func (n *Node) receive(data []byte) {
 			p = &peer{id: m.From, inc: m.Inc, sessions: make(map[string]*remoteSession)}
 			n.cl.peers[p.id] = p
 			n.peersChangedLocked()
-			n.log.Info("peer joined", "peer", p.id, "sessions", len(m.Dir))
+			n.logLocked(n.log, slog.LevelInfo, "peer joined", "peer", p.id, "sessions", len(m.Dir))
 		}
 		p.seen = time.Now()
 		n.snapshotLocked(p, m.Dir)
@@ -328,7 +329,7 @@ func (n *Node) receive(data []byte) {
 		return
 	case kindReset:
 		if p != nil {
-			n.log.Warn("peer reset us", "peer", p.id)
+			n.logLocked(n.log, slog.LevelWarn, "peer reset us", "peer", p.id)
 			n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 		}
 		n.tell(m.From, n.helloLocked(kindHello))
@@ -344,7 +345,7 @@ func (n *Node) receive(data []byte) {
 	p.seen = time.Now()
 	switch m.K {
 	case kindLeave:
-		n.log.Info("peer left", "peer", p.id)
+		n.logLocked(n.log, slog.LevelInfo, "peer left", "peer", p.id)
 		n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 	case kindSession:
 		n.sessionChangedLocked(p, dirEntry{Sess: m.Sess, User: m.User, Live: m.Live, Calls: m.Calls, Wait: m.Wait}, m.Gone)
@@ -536,7 +537,7 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 		n.mu.Lock()
 		if n.cl.calls[corr] == c {
 			delete(n.cl.calls, corr)
-			n.log.Warn("no answer from the invitation's node", "inv", f.Inv, "peer", owner, "session", s.id)
+			n.logLocked(n.log, slog.LevelWarn, "no answer from the invitation's node", "inv", f.Inv, "peer", owner, "session", s.id)
 			n.replyLocked(c, protocol.ErrorFrame(f.RID, errNoAnswer))
 		}
 		n.mu.Unlock()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -181,7 +182,12 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	n.m.invitations.Inc()
 	n.m.pendingInvitees.Inc()
 	ok := &protocol.Frame{Type: protocol.TypeOK, RID: f.RID, Inv: inv.id, Timeout: timeout.Milliseconds()}
-	log := n.log.With("inv", inv.id, "caller", inv.callerUser, "callee", inv.callee, "session", s.id)
+	logCreated := func(rung int) {
+		if n.debug() {
+			n.logLocked(n.log, slog.LevelDebug, "invitation created", "inv", inv.id, "caller", inv.callerUser,
+				"callee", inv.callee, "session", s.id, "timeout", timeout, "rung", rung)
+		}
+	}
 
 	targets := n.partiesOfLocked(f.Callee)
 	why := core.LocalFailurePeerOffline
@@ -194,7 +200,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		// The reply first, so that the client knows the id the failure is about.
 		s.enqueue(ok)
 		s.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: why.String()})
-		log.Info("invitation created", "timeout", timeout, "rung", 0, "why", why.String())
+		logCreated(0)
 		n.finishLocked(inv, core.LocalEvFailure, why.String())
 		return
 	}
@@ -226,7 +232,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	}
 	inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
 	s.enqueue(ok)
-	log.Info("invitation created", "timeout", timeout, "rung", len(targets))
+	logCreated(len(targets))
 }
 
 // ringLateLocked rings p, a session of user that appeared (logged in
@@ -319,7 +325,9 @@ func (n *Node) ackLocked(s requester, f *protocol.Frame) {
 		n.m.receiptLatency.Observe(since(inv.created))
 		n.stopTimer(&inv.receipt)
 		inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv.id})
-		n.log.Debug("invitation received", "inv", inv.id, "session", s.sessionID())
+		if n.debug() {
+			n.logLocked(n.log, slog.LevelDebug, "invitation received", "inv", inv.id, "session", s.sessionID())
+		}
 	}
 	s.replyOK(f.RID)
 }
@@ -456,7 +464,7 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	next, err := core.NextLocal(inv.state, ev)
 	if err != nil || !next.Ended() {
 		// Unreachable: callers check the state first.
-		n.log.Error("invitation edge refused by core.NextLocal", "inv", inv.id, "state", inv.state, "event", ev, "err", err)
+		n.logLocked(n.log, slog.LevelError, "invitation edge refused by core.NextLocal", "inv", inv.id, "state", inv.state, "event", ev, "err", err)
 		next = core.LocalFailure
 	}
 	inv.state = next
@@ -495,8 +503,10 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	n.invs.ended[inv.id] = tomb
 	n.invs.tombs = append(n.invs.tombs, tomb)
 	n.sweepLaterLocked()
-	n.log.Info("invitation ended", "inv", inv.id, "caller", inv.callerUser, "callee", inv.callee,
-		"state", inv.state.String(), "outcome", outcome, "after", tomb.ended.Sub(inv.created))
+	if n.debug() {
+		n.logLocked(n.log, slog.LevelDebug, "invitation ended", "inv", inv.id, "caller", inv.callerUser, "callee", inv.callee,
+			"state", inv.state.String(), "outcome", outcome, "after", tomb.ended.Sub(inv.created))
+	}
 }
 
 func sortedBySeq(set map[*invitation]struct{}) []*invitation {

@@ -330,19 +330,30 @@ func (f *flow) endCall() {
 	f.h.book.mu.Lock()
 	f.e.rec.CallEnded = true
 	f.h.book.mu.Unlock()
-	if f.local == nil || f.local.CallState() == core.CallIdle {
+	if f.local == nil {
 		return
 	}
+	// The sides of the call are those that saw the acceptance: the caller
+	// may not have (it closed first), and then the server ends the call for
+	// the answering device when the caller's session ends.
 	var answerer string
 	var remote *core.RemoteInvitation
+	callerIn := false
 	f.h.book.look(f.e, func(e *entry) bool {
 		for _, ev := range e.rec.Events {
-			if ev.Party != Caller && ev.Kind == KindAccepted {
+			switch {
+			case ev.Kind != KindAccepted:
+			case ev.Party == Caller:
+				callerIn = true
+			default:
 				answerer, remote = ev.Party, e.remotes[ev.Party]
 			}
 		}
 		return true
 	})
+	if !callerIn && remote == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.h.cfg.FlowDeadline)
 	defer cancel()
 	f.ctx = ctx
@@ -353,6 +364,8 @@ func (f *flow) endCall() {
 		}
 	}
 	switch n := f.intN(4); {
+	case !callerIn:
+		hang(answerer, remote.Hangup)
 	case remote == nil || n == 0:
 		hang(Caller, f.local.Hangup)
 	case n == 1:
@@ -365,7 +378,7 @@ func (f *flow) endCall() {
 		for _, c := range e.rec.CallEnds {
 			seen[c.Party] = true
 		}
-		return seen[Caller] && (answerer == "" || seen[answerer])
+		return (!callerIn || seen[Caller]) && (answerer == "" || seen[answerer])
 	})
 }
 

@@ -11,6 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +32,7 @@ type options struct {
 	receiptTimeout    time.Duration
 	invitationTimeout time.Duration
 	web               string
+	logLevel          slog.Level
 
 	// cluster: empty for a single node
 	nodeID      string
@@ -79,13 +83,15 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		fs.PrintDefaults()
 	}
 	var origins, routes string
+	logLevel := "info"
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.BoolVar(&o.dev, "dev", false, "dev mode: accept logins without a token and pages on localhost")
 	fs.StringVar(&o.secret, "secret", getenv("RTMCALL_SECRET"), "HS256 secret login tokens are verified with (default $RTMCALL_SECRET)")
 	fs.StringVar(&origins, "origins", "", "comma-separated browser origin host patterns allowed to connect, e.g. app.example.com,*.example.org")
 	fs.DurationVar(&o.receiptTimeout, "receipt-timeout", server.DefaultReceiptTimeout, "how long callee devices have to acknowledge an invitation")
 	fs.DurationVar(&o.invitationTimeout, "invitation-timeout", server.DefaultInvitationTimeout, "timeout of invitations sent without one")
-	fs.StringVar(&o.web, "web", "web", `directory served at "/" (not served if it does not exist)`)
+	fs.StringVar(&o.web, "web", "", `serve the demo and the browser module from this directory (for development) instead of the copy built into the binary`)
+	fs.StringVar(&logLevel, "log-level", logLevel, "the least level logged: debug (every invitation, request and connection), info (sessions), warn or error")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's id in its cluster: 8 lowercase hex characters (default random)")
 	fs.StringVar(&o.natsURL, "nats", "", "join a cluster through these NATS servers, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222")
 	fs.StringVar(&o.natsListen, "nats-listen", "", "join a cluster through a NATS server embedded in this node, listening for clients here, e.g. 127.0.0.1:4222")
@@ -96,6 +102,12 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	}
 	if fs.NArg() > 0 {
 		return o, usageError(fs, "unexpected arguments: %q", fs.Args())
+	}
+	switch logLevel {
+	case "debug", "info", "warn", "error":
+		_ = o.logLevel.UnmarshalText([]byte(logLevel)) // cannot fail on these
+	default:
+		return o, usageError(fs, "-log-level %q is not one of debug, info, warn and error", logLevel)
 	}
 	for _, p := range strings.Split(origins, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -139,7 +151,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		_, err = fmt.Fprintln(stdout, tok)
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
@@ -158,6 +170,7 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 		ReceiptTimeout:    o.receiptTimeout,
 		InvitationTimeout: o.invitationTimeout,
 		Logger:            logger,
+		LogLevel:          o.logLevel,
 		NodeID:            o.nodeID,
 	}
 	if o.natsURL != "" || o.natsListen != "" {
@@ -172,14 +185,18 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	mux.Handle("/ws", node)
 	mux.Handle("/healthz", node)
 	mux.Handle("/metrics", node)
-	if h := staticHandler(o.web); h != nil {
-		mux.Handle("/", h)
-		logger.Info("serving static files", "dir", o.web)
+	web, err := staticHandler(o.web, logger)
+	if err != nil {
+		_ = node.Shutdown(context.Background())
+		ln.Close()
+		return err
 	}
+	mux.Handle("/", web)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "dev", o.dev, "node", node.ID(), "cluster", cfg.NATS != nil)
+	logger.Info("demo page: open " + pageURL(ln.Addr()))
 
 	var serveErr error
 	select {
@@ -200,16 +217,43 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	return errors.Join(serveErr, nodeErr, httpErr)
 }
 
-// staticHandler serves dir at "/" (the demo page and the browser module,
-// with precompressed variants and ETags: see server/static), or returns nil
-// when dir is not a directory.
-func staticHandler(dir string) http.Handler {
-	if dir == "" {
-		return nil
+// staticHandler serves the demo page and the browser module at "/" (only
+// static.Files, with precompressed variants and ETags: see server/static):
+// from dir when given, else the copy built into the binary, else a page
+// saying that they were not built.
+func staticHandler(dir string, logger *slog.Logger) (http.Handler, error) {
+	if dir != "" {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("-web: %w", err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("-web: %s is not a directory", dir)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "rtmcall.wasm")); err != nil {
+			logger.Warn("-web: the directory has no rtmcall.wasm (run make build)", "dir", dir)
+		}
+		logger.Info("serving the web assets from a directory", "dir", dir)
+		return static.New(os.DirFS(dir), static.Options{Only: static.Files}), nil
 	}
-	h, err := static.Handler(dir)
-	if err != nil {
-		return nil
+	fsys, built := static.Embedded()
+	if !built {
+		logger.Warn(static.NotBuiltMessage)
+		return static.NotBuilt(), nil
 	}
-	return h
+	return static.New(fsys, static.Options{Only: static.Files}), nil
+}
+
+// pageURL is the demo page's address for a listener: a wildcard address
+// becomes 127.0.0.1, which a browser can open.
+func pageURL(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String() + "/"
+	}
+	host := tcp.IP
+	if host.IsUnspecified() {
+		host = net.IPv4(127, 0, 0, 1)
+	}
+	return "http://" + net.JoinHostPort(host.String(), strconv.Itoa(tcp.Port)) + "/"
 }

@@ -12,11 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -73,6 +73,10 @@ func run(m *testing.M) int {
 		chromedp.UserDataDir(filepath.Join(tmp, "profile")),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
+		// A test pattern camera and a beeping microphone, allowed without a prompt.
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.WindowSize(1280, 900),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -122,7 +126,7 @@ func prepareWeb(tmp string) error {
 			return err
 		}
 	}
-	if err := copyFile(filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"), filepath.Join(webDir, "wasm_exec.js")); err != nil {
+	if err := wasmbuild.WriteWasmExec(filepath.Join(webDir, "wasm_exec.js")); err != nil {
 		return err
 	}
 	// A page of the same origin without the demo, for tests that must see
@@ -177,10 +181,26 @@ type site struct {
 
 func newSite(t *testing.T, opts ...func(*server.Config)) *site {
 	t.Helper()
+	return newSiteWith(t, files, nil, opts...)
+}
+
+// newSiteServing is newSite with other files at /.
+func newSiteServing(t *testing.T, web http.Handler, opts ...func(*server.Config)) *site {
+	t.Helper()
+	return newSiteWith(t, web, nil, opts...)
+}
+
+// newSiteWith is newSite with web at / and more routes, which routes adds to its mux.
+func newSiteWith(t *testing.T, web http.Handler, routes func(*http.ServeMux, *rtmcalltest.Server),
+	opts ...func(*server.Config)) *site {
+	t.Helper()
 	srv := rtmcalltest.NewServer(t, opts...)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", srv.Node)
-	mux.Handle("/", files)
+	mux.Handle("/", web)
+	if routes != nil {
+		routes(mux, srv)
+	}
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	return &site{URL: hs.URL, WSURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", srv: srv}
@@ -196,6 +216,12 @@ type tab struct {
 // module (the demo page sets data-ready on <html>), and installs the test
 // helpers (helpers.js) as globalThis.T.
 func newTab(t *testing.T, s *site, path string) *tab {
+	t.Helper()
+	return newTabInit(t, s, path, "")
+}
+
+// newTabInit is newTab with a script that runs in the page before its own.
+func newTabInit(t *testing.T, s *site, path, init string) *tab {
 	t.Helper()
 	needBrowser(t)
 	ctx, cancel := chromedp.NewContext(browserCtx)
@@ -220,6 +246,12 @@ func newTab(t *testing.T, s *site, path string) *tab {
 	// that Run: ctx, not one with a timeout.
 	require.NoError(t, chromedp.Run(ctx))
 	tb := &tab{t: t, ctx: ctx}
+	if init != "" {
+		require.NoError(t, tb.run(chromedp.ActionFunc(func(ctx context.Context) error {
+			_, err := page.AddScriptToEvaluateOnNewDocument(init).Do(ctx)
+			return err
+		})))
+	}
 	require.NoError(t, tb.run(chromedp.Navigate(s.URL+path)))
 	helpers, err := os.ReadFile("helpers.js")
 	require.NoError(t, err)
