@@ -108,7 +108,7 @@ func TestOfflineCallee(t *testing.T) {
 	assert.Equal(t, "PEER_OFFLINE", f.Reason)
 	alice.fails(frame(protocol.TypeCancel, reply.Inv), protocol.CodeAlreadyEnd)
 
-	// bob logging in later is not rung.
+	// The invitation ended at once: bob logging in later is not rung.
 	bob := login(t, srv, "bob")
 	bob.sync()
 	bob.fails(frame(protocol.TypeAccept, reply.Inv), protocol.CodeNotYours)
