@@ -238,11 +238,16 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 // ringLateLocked rings p, a session of user that appeared (logged in
 // here, or became known from another node) while invitations owned here
 // ring user: each it was not rung for gets an invite with the time left,
-// oldest first. Busy and call waiting apply as at send: while user is in a
-// call, only a session with call waiting rings.
+// oldest first. Busy and call waiting apply as at send, as they are now:
+// while user is in a call, only a session with call waiting rings, and its
+// invite says busy.
 func (n *Node) ringLateLocked(p party, user string) {
 	set := n.invs.byCallee[user]
-	if len(set) == 0 || n.cfg.NoLateRinging || n.busyLocked(user) && !waits(p) {
+	if len(set) == 0 || n.cfg.NoLateRinging {
+		return
+	}
+	busy := n.busyLocked(user)
+	if busy && !waits(p) {
 		return
 	}
 	invs := slices.SortedFunc(maps.Keys(set), func(a, b *invitation) int { return cmp.Compare(a.seq, b.seq) })
@@ -259,7 +264,7 @@ func (n *Node) ringLateLocked(p party, user string) {
 			s.ackCredits.Add(1)
 		}
 		p.enqueue(&protocol.Frame{Type: protocol.TypeInvite, Inv: inv.id, Caller: inv.callerUser,
-			Content: inv.content, Channel: inv.channel, Timeout: max(left.Milliseconds(), 1), Busy: inv.busy})
+			Content: inv.content, Channel: inv.channel, Timeout: max(left.Milliseconds(), 1), Busy: busy})
 		n.m.lateRings.Inc()
 		n.log.Debug("invitation rings a late session", "inv", inv.id, "session", sid, "left", left)
 	}
