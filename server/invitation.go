@@ -36,6 +36,8 @@ type invitation struct {
 	busy     bool                // the callee was busy: only sessions with call waiting were rung
 
 	receipt *time.Timer // PEER_NO_RESPONSE unless a ringing session acks
+	wake    *time.Timer // waking: PEER_OFFLINE unless a device logs in and rings
+	woke    bool        // Config.Waker was asked to wake the callee
 	expiry  *time.Timer // INVITATION_EXPIRE unless answered
 
 }
@@ -196,6 +198,22 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		inv.busy, why = true, core.LocalFailurePeerBusy
 		targets = slices.DeleteFunc(targets, func(p party) bool { return !waits(p) })
 	}
+	if len(targets) == 0 && !inv.busy {
+		if w := n.wakeWindowLocked(f, timeout); w > 0 {
+			// Waking (PROTOCOL.md): pending with nobody ringing until a
+			// device logs in; the receipt timeout counts from its ring.
+			n.pendLocked(s, inv)
+			inv.woke = true
+			inv.wake = n.afterFunc(w, func() { n.wakeExpired(inv) })
+			inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
+			s.enqueue(ok)
+			s.enqueue(&protocol.Frame{Type: protocol.TypeLocalWaking, Inv: inv.id, Wake: w.Milliseconds()})
+			n.cfg.Waker.Wake(inv.wakeInfo())
+			n.log.Info("invitation waking the callee", "inv", inv.id, "caller", inv.callerUser, "callee", inv.callee,
+				"timeout", timeout, "window", w)
+			return
+		}
+	}
 	if len(targets) == 0 {
 		// The reply first, so that the client knows the id the failure is about.
 		s.enqueue(ok)
@@ -216,6 +234,20 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		}
 		t.enqueue(invite)
 	}
+	n.pendLocked(s, inv)
+	if n.cfg.ReceiptTimeout < timeout {
+		// Otherwise the expiry comes first (PROTOCOL.md, lifecycle 5): a
+		// receipt timer of the same length could win the race for the lock.
+		inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
+	}
+	inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
+	s.enqueue(ok)
+	logCreated(len(targets))
+}
+
+// pendLocked records inv, sent by s, as pending: the caller's, the
+// callee's (for late ringing), and against the caller's cap.
+func (n *Node) pendLocked(s *session, inv *invitation) {
 	s.outgoing[inv] = struct{}{}
 	set := n.invs.byCallee[inv.callee]
 	if set == nil {
@@ -225,14 +257,6 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	set[inv] = struct{}{}
 	inv.counted = true
 	n.invs.pending[inv.callerUser]++
-	if n.cfg.ReceiptTimeout < timeout {
-		// Otherwise the expiry comes first (PROTOCOL.md, lifecycle 5): a
-		// receipt timer of the same length could win the race for the lock.
-		inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
-	}
-	inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
-	s.enqueue(ok)
-	logCreated(len(targets))
 }
 
 // ringLateLocked rings p, a session of user that appeared (logged in
@@ -266,6 +290,14 @@ func (n *Node) ringLateLocked(p party, user string) {
 		p.enqueue(&protocol.Frame{Type: protocol.TypeInvite, Inv: inv.id, Caller: inv.callerUser,
 			Content: inv.content, Channel: inv.channel, Timeout: max(left.Milliseconds(), 1), Busy: busy})
 		n.m.lateRings.Inc()
+		if inv.wake != nil {
+			// The first ring of a waking invitation: the window is over and
+			// the receipt timeout counts from now.
+			n.stopTimer(&inv.wake)
+			if inv.state == core.LocalSentToRemote && n.cfg.ReceiptTimeout < left {
+				inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
+			}
+		}
 		n.log.Debug("invitation rings a late session", "inv", inv.id, "session", sid, "left", left)
 	}
 }
@@ -481,6 +513,10 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	n.m.pendingInvitees.Dec()
 	n.stopTimer(&inv.receipt)
 	n.stopTimer(&inv.expiry)
+	n.stopTimer(&inv.wake)
+	if inv.woke && n.cfg.Waker != nil {
+		n.cfg.Waker.Ended(inv.wakeInfo()) // closes the notification, answered or not
+	}
 	if inv.counted {
 		inv.counted = false
 		if n.invs.pending[inv.callerUser]--; n.invs.pending[inv.callerUser] <= 0 {
