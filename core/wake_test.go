@@ -12,6 +12,7 @@ import (
 
 	"github.com/rtmcall/rtmcall/core"
 	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
 )
 
 // wakeAll is a server.Waker that can wake every user.
@@ -56,5 +57,22 @@ func TestWaking(t *testing.T) {
 	assert.ErrorIs(t, alice.newInvitation("x", "").SetWakeWindow(-time.Millisecond), core.ErrInvalidArgument)
 	assert.ErrorIs(t, alice.newInvitation("x", "").SetWakeWindow(601*time.Second), core.ErrInvalidArgument)
 	assert.NoError(t, alice.newInvitation("x", "").SetWakeWindow(600*time.Second))
+	alice.quiet()
+}
+
+// Waking across nodes: the caller's node owns the waking invitation, and
+// the callee's device that logs in on another node rings.
+func TestClusterWaking(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2, func(c *server.Config) { c.Waker = &wakeAll{} })
+	alice := login(t, cl.Nodes[0], "alice")
+	l := alice.invite("bob", "wake up")
+	alice.expect("local waking 15s true")
+	bob := login(t, cl.Nodes[1], "bob")
+	r := bob.received()
+	assert.Equal(t, l.ID(), r.ID())
+	alice.expect("local received")
+	require.NoError(t, r.Refuse(ctxT(t)))
+	bob.expect("remote refused REFUSED")
+	alice.expect(`local refused ""`)
 	alice.quiet()
 }
