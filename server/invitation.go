@@ -34,6 +34,11 @@ type invitation struct {
 	receipt *time.Timer // PEER_NO_RESPONSE unless a ringing session acks
 	expiry  *time.Timer // INVITATION_EXPIRE unless answered
 
+	// For events and the server API (events.go).
+	api, service bool      // placed by the server API; as a named service caller
+	received     time.Time // the first ack
+	answered     time.Time // the accept or refuse
+	answeredBy   string    // the session that answered
 }
 
 // party is a session an invitation rings: a *session of this node, or a
@@ -82,6 +87,7 @@ type tombstone struct {
 	callerID string   // the session that sent it
 	rung     []string // the sessions it rang
 	ended    time.Time
+	info     *InvitationInfo // its outcome, for the server API
 }
 
 func newInvitations() invitations {
@@ -155,6 +161,8 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		timeout:    timeout,
 		created:    now,
 		rung:       make(map[string]struct{}),
+		api:        s.api != notAPI,
+		service:    s.api == apiService,
 	}
 	for {
 		inv.id = newInvitationID(n.id)
@@ -175,6 +183,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		s.enqueue(ok)
 		s.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: core.LocalFailurePeerOffline.String()})
 		log.Info("invitation created", "timeout", timeout, "rung", 0)
+		n.emit(Event{Type: EventInvitationSent, Invitation: n.infoLocked(inv)})
 		n.finishLocked(inv, core.LocalEvFailure, core.LocalFailurePeerOffline.String())
 		return
 	}
@@ -199,6 +208,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
 	}
 	inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
+	n.emit(Event{Type: EventInvitationSent, Invitation: n.infoLocked(inv)})
 	s.enqueue(ok)
 	log.Info("invitation created", "timeout", timeout, "rung", len(targets))
 }
@@ -261,6 +271,7 @@ func (n *Node) ackLocked(s requester, f *protocol.Frame) {
 	if inv.state == core.LocalSentToRemote { // later acks change nothing
 		inv.state, _ = core.NextLocal(inv.state, core.LocalEvReceived) // SENT_TO_REMOTE -received-> RECEIVED_BY_REMOTE
 		n.m.receiptLatency.Observe(since(inv.created))
+		inv.received = time.Now()
 		n.stopTimer(&inv.receipt)
 		inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv.id})
 		n.log.Debug("invitation received", "inv", inv.id, "session", s.sessionID())
@@ -288,6 +299,7 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 		}
 	}
 	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
+	inv.answered, inv.answeredBy = time.Now(), s.sessionID()
 	n.finishLocked(inv, ev, ev.String()+" by session "+s.sessionID())
 	s.replyOK(f.RID)
 }
@@ -334,7 +346,7 @@ func (n *Node) sessionLeftLocked(s *session, logout bool) {
 		for _, r := range inv.ringing {
 			r.enqueue(rf)
 		}
-		n.finishLocked(inv, core.LocalEvFailure, "CALLER_LEFT")
+		n.finishLocked(inv, core.LocalEvFailure, callerLeft)
 	}
 	for _, inv := range sortedBySeq(s.ringing) {
 		if logout {
@@ -426,6 +438,8 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	n.invs.ended[inv.id] = tomb
 	n.invs.tombs = append(n.invs.tombs, tomb)
 	n.sweepLaterLocked()
+	tomb.info = n.endedInfoLocked(inv, reason, tomb.ended)
+	n.emit(Event{Type: EventInvitationEnded, Invitation: tomb.info})
 	n.log.Info("invitation ended", "inv", inv.id, "caller", inv.callerUser, "callee", inv.callee,
 		"state", inv.state.String(), "outcome", outcome, "after", tomb.ended.Sub(inv.created))
 }

@@ -48,6 +48,10 @@ type session struct {
 	remoteRinging map[string]uint64
 	lastRID       uint64 // the last request carried out, for resume
 
+	// api marks a caller the server API made (backend.go): such a session
+	// is never in the hub.
+	api callerKind
+
 	// ackCredits counts invites sent and not yet acknowledged: their acks
 	// are the server's own asking and do not count against the rate limit,
 	// so that a flood of invitations cannot get the callee banned.
