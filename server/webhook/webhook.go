@@ -377,7 +377,9 @@ func newMetrics() metrics {
 	}
 }
 
-func (m metrics) register(r prometheus.Registerer, s *Sender) error {
+// Collectors are the sender's metrics, for a registry made after the
+// sender (the node's: server.Node.Registerer).
+func (s *Sender) Collectors() []prometheus.Collector {
 	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rtmcall_webhook_queued",
 		Help: "Webhook events waiting in the queues of every endpoint."}, func() float64 {
 		k := 0
@@ -386,7 +388,11 @@ func (m metrics) register(r prometheus.Registerer, s *Sender) error {
 		}
 		return float64(k)
 	})
-	for _, c := range []prometheus.Collector{m.events, m.attempts, queued} {
+	return []prometheus.Collector{s.m.events, s.m.attempts, queued}
+}
+
+func (m metrics) register(r prometheus.Registerer, s *Sender) error {
+	for _, c := range s.Collectors() {
 		if err := r.Register(c); err != nil {
 			return fmt.Errorf("webhook: metrics: %w", err)
 		}
