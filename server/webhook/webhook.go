@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,6 +109,9 @@ type endpoint struct {
 	name string // its index in Config.URLs, for logs and metrics
 	url  string
 	q    chan *message
+
+	dropped  prometheus.Counter
+	lastWarn atomic.Int64 // when a drop was last logged (unix nanoseconds): at most once a second
 }
 
 // message is one event as sent: its id and body never change between attempts.
@@ -182,6 +186,7 @@ func New(cfg Config) (*Sender, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for i, u := range cfg.URLs {
 		ep := &endpoint{name: strconv.Itoa(i), url: u, q: make(chan *message, cfg.QueueSize)}
+		ep.dropped = s.m.events.WithLabelValues(ep.name, "dropped")
 		s.eps = append(s.eps, ep)
 		for range cfg.Workers {
 			s.wg.Go(func() { s.work(ep) })
@@ -224,36 +229,55 @@ func NewSecret() string {
 	return SecretPrefix + base64.StdEncoding.EncodeToString(b)
 }
 
-// Send queues an event of type typ with data (marshaled to JSON) for every
+// Send queues an event of type typ (printable ASCII) with data (marshaled to JSON) for every
 // endpoint and returns its id. It never blocks: an endpoint whose queue is
 // full, or a closed sender, drops the event, counted in
 // rtmcall_webhook_events_total{result="dropped"}.
 func (s *Sender) Send(typ string, data any) (string, error) {
+	for _, c := range []byte(typ) {
+		if c < ' ' || c > '~' || c == '"' || c == '\\' {
+			return "", fmt.Errorf("webhook: event type %q is not printable ASCII without quotes", typ)
+		}
+	}
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return "", fmt.Errorf("webhook: event %s: %w", typ, err)
 	}
 	id := "msg_" + randomID()
-	body, err := json.Marshal(Envelope{ID: id, Type: typ, Timestamp: time.Now().UTC(), Data: raw})
-	if err != nil {
-		return "", fmt.Errorf("webhook: event %s: %w", typ, err)
-	}
-	m := &message{id: id, typ: typ, body: body}
+	m := &message{id: id, typ: typ, body: envelope(id, typ, time.Now(), raw)}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, ep := range s.eps {
 		if s.closed {
-			s.m.events.WithLabelValues(ep.name, "dropped").Inc()
+			ep.dropped.Inc()
 			continue
 		}
 		select {
 		case ep.q <- m:
 		default:
-			s.m.events.WithLabelValues(ep.name, "dropped").Inc()
-			s.log.Warn("webhook queue full: event dropped", "endpoint", ep.name, "id", id, "type", typ, "queue", s.cfg.QueueSize)
+			ep.dropped.Inc()
+			if now, last := time.Now().UnixNano(), ep.lastWarn.Load(); now-last >= int64(time.Second) && ep.lastWarn.CompareAndSwap(last, now) {
+				s.log.Warn("webhook queue full: events dropped (logged at most once a second; counted in rtmcall_webhook_events_total)",
+					"endpoint", ep.name, "id", id, "type", typ, "queue", s.cfg.QueueSize)
+			}
 		}
 	}
 	return id, nil
+}
+
+// envelope writes the body of an Envelope by hand: data is already JSON,
+// and the event's path stays cheap (encoding/json would check data again).
+func envelope(id, typ string, t time.Time, data []byte) []byte {
+	b := make([]byte, 0, len(data)+128)
+	b = append(b, `{"id":`...)
+	b = strconv.AppendQuote(b, id)
+	b = append(b, `,"type":`...)
+	b = strconv.AppendQuote(b, typ)
+	b = append(b, `,"timestamp":"`...)
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","data":`...)
+	b = append(b, data...)
+	return append(b, '}')
 }
 
 // Close stops taking events and delivers what is queued, retries

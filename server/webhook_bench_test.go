@@ -1,0 +1,126 @@
+//go:build !js
+
+package server_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
+	"github.com/rtmcall/rtmcall/server/webhook"
+)
+
+// blackHole accepts TCP connections and never answers: a webhook endpoint
+// that is down in the worst way, holding every attempt until its timeout.
+func blackHole(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	tb.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String() + "/hooks"
+}
+
+// BenchmarkInvitationDeadWebhook measures an invitation's flow (send,
+// invite, ack, receipt, accept, confirmation) on a node whose webhook
+// endpoint is down (a black hole) against a node without webhooks, in the
+// same run: the iterations alternate between the two, and ratio is
+// dead/none of the mean flow time. The dead endpoint's queue fills and
+// then drops: neither may slow an invitation.
+func BenchmarkInvitationDeadWebhook(b *testing.B) {
+	quiet := func(c *server.Config) {
+		c.RateLimit, c.RateBurst = 1e9, 1<<30
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	hooks, err := webhook.New(webhook.Config{URLs: []string{blackHole(b)}, Secret: webhook.NewSecret(),
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_ = hooks.Close(ctx) // abandons what the black hole holds
+	})
+	observe := func(c *server.Config) {
+		c.Observer = server.ObserverFunc(func(e server.Event) { _, _ = hooks.Send(e.Type, e.Data()) })
+	}
+	none := newFlowPair(b, rtmcalltest.NewServer(b, quiet))
+	dead := newFlowPair(b, rtmcalltest.NewServer(b, quiet, observe))
+
+	var tNone, tDead time.Duration
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		first, second, t1, t2 := none, dead, &tNone, &tDead
+		if i++; i%2 == 0 { // alternate which goes first, so that neither gains from the other's warm-up
+			first, second, t1, t2 = dead, none, &tDead, &tNone
+		}
+		start := time.Now()
+		first.flow()
+		mid := time.Now()
+		second.flow()
+		*t2 += time.Since(mid)
+		*t1 += mid.Sub(start)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(tNone.Nanoseconds())/n, "ns/flow-none")
+	b.ReportMetric(float64(tDead.Nanoseconds())/n, "ns/flow-dead")
+	b.ReportMetric(float64(tDead)/float64(tNone), "ratio")
+}
+
+// flowPair is a caller and a callee on one node.
+type flowPair struct {
+	alice, bob *client
+	flows      int
+}
+
+func newFlowPair(b *testing.B, srv *rtmcalltest.Server) *flowPair {
+	return &flowPair{alice: login(b, srv, "alice"), bob: login(b, srv, "bob")}
+}
+
+// flow runs one accepted invitation and acknowledges the streams every 32
+// flows, as a client must.
+func (p *flowPair) flow() {
+	inv := p.alice.send("bob")
+	p.bob.expect(protocol.TypeInvite, inv)
+	p.bob.ok(frame(protocol.TypeAck, inv))
+	p.alice.expect(protocol.TypeLocalReceived, inv)
+	p.bob.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
+	p.alice.expect(protocol.TypeLocalAccepted, inv)
+	if p.flows++; p.flows%32 == 0 {
+		for _, c := range []*client{p.alice, p.bob} {
+			r := c.ok(&protocol.Frame{Type: protocol.TypePing})
+			c.ok(&protocol.Frame{Type: protocol.TypePing, Ack: r.Seq})
+		}
+	}
+}
