@@ -75,7 +75,9 @@ func TestBackendInTheLoop(t *testing.T) {
 	var logs lockedBuffer
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, o, ln, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))) }()
+	go func() {
+		served <- serve(ctx, o, ln, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	}()
 	base := "http://" + ln.Addr().String()
 
 	// Deliveries run in parallel, so events may arrive out of order: next
