@@ -162,21 +162,23 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) invitation(w http.ResponseWriter, r *http.Request) {
-	info, err := h.node.Invitation(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeError(w, 0, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, info)
+	h.onInvitation(w, r, h.node.Invitation)
 }
 
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
-	info, err := h.node.CancelInvitation(r.Context(), r.PathValue("id"))
+	h.onInvitation(w, r, h.node.CancelInvitation)
+}
+
+// onInvitation answers with op's result on the invitation in the path.
+func (h *Handler) onInvitation(w http.ResponseWriter, r *http.Request, op func(context.Context, string) (*server.InvitationInfo, error)) {
+	info, err := op(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, 0, err)
 		return
 	}
-	h.log.Info("api: invitation canceled", "inv", info.ID)
+	if r.Method == http.MethodDelete {
+		h.log.Info("api: invitation canceled", "inv", info.ID)
+	}
 	writeJSON(w, http.StatusOK, info)
 }
 
@@ -273,25 +275,27 @@ type Error struct {
 	Message string        `json:"message"`
 }
 
-// StatusOf maps a wire protocol code to the HTTP status the API answers with.
+// statuses are the HTTP statuses of the wire protocol's codes (docs/BACKEND.md).
+var statuses = map[protocol.Code]int{
+	protocol.CodeInvalidArgument: http.StatusBadRequest,
+	protocol.CodeMalformedFrame:  http.StatusBadRequest,
+	protocol.CodeNotAuthorized:   http.StatusUnauthorized,
+	protocol.CodeInvalidToken:    http.StatusUnauthorized,
+	protocol.CodeRejected:        http.StatusForbidden,
+	protocol.CodeNotYours:        http.StatusNotFound,
+	protocol.CodeUnknownType:     http.StatusNotFound,
+	protocol.CodeAlreadyEnd:      http.StatusConflict,
+	protocol.CodeTooLarge:        http.StatusRequestEntityTooLarge,
+	protocol.CodeTooManyPending:  http.StatusTooManyRequests,
+	protocol.CodeRateLimited:     http.StatusTooManyRequests,
+	protocol.CodeShuttingDown:    http.StatusServiceUnavailable,
+}
+
+// StatusOf maps a wire protocol code to the HTTP status the API answers
+// with: 500 for a code not listed above (UNKNOWN).
 func StatusOf(c protocol.Code) int {
-	switch c {
-	case protocol.CodeInvalidArgument, protocol.CodeMalformedFrame:
-		return http.StatusBadRequest
-	case protocol.CodeNotAuthorized, protocol.CodeInvalidToken:
-		return http.StatusUnauthorized
-	case protocol.CodeRejected:
-		return http.StatusForbidden
-	case protocol.CodeNotYours, protocol.CodeUnknownType:
-		return http.StatusNotFound
-	case protocol.CodeAlreadyEnd:
-		return http.StatusConflict
-	case protocol.CodeTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case protocol.CodeTooManyPending, protocol.CodeRateLimited:
-		return http.StatusTooManyRequests
-	case protocol.CodeShuttingDown:
-		return http.StatusServiceUnavailable
+	if s, ok := statuses[c]; ok {
+		return s
 	}
 	return http.StatusInternalServerError
 }
