@@ -256,3 +256,33 @@ func TestClusterEventsAndAPIFromAnyNode(t *testing.T) {
 	assert.Equal(t, "BANNED_BY_SERVER", before[len(before)-1].Reason)
 	assert.Equal(t, "kicked", rec1.wait(t, server.EventSessionEnded, bob.session).Session.Why)
 }
+
+// The observer's queue holds 65,536 events; one more is dropped and
+// counted, and the node goes on.
+func TestObserverQueueBound(t *testing.T) {
+	release, first := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var seen int
+	srv := rtmcalltest.NewServer(t, func(c *server.Config) {
+		c.Observer = server.ObserverFunc(func(server.Event) {
+			once.Do(func() { close(first); <-release }) // a stalled observer, against the contract
+			seen++
+		})
+	})
+	e := server.Event{Type: server.EventSessionStarted, Session: &server.SessionInfo{ID: "x", User: "x"}}
+	bound := server.Emit(srv.Node, e)
+	<-first // the dispatcher holds the first; the queue is empty
+	for range bound {
+		server.Emit(srv.Node, e)
+	}
+	_, body := httpGet(t, srv.HTTPURL+"/metrics")
+	assert.Contains(t, body, "rtmcall_events_dropped_total 0\n", "at the bound")
+	server.Emit(srv.Node, e)
+	_, body = httpGet(t, srv.HTTPURL+"/metrics")
+	assert.Contains(t, body, "rtmcall_events_dropped_total 1\n", "one past it")
+	close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	require.NoError(t, srv.Node.Shutdown(ctx), "Shutdown waits for the observer")
+	assert.Equal(t, bound+1, seen, "every queued event was observed")
+}

@@ -8,11 +8,13 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -250,22 +252,27 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 // readBody decodes a JSON body of at most MaxBodyBytes with no unknown
 // fields, or writes the error and returns false.
 func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, 0, protocol.Errorf(protocol.CodeTooLarge, "the body is over %d bytes", MaxBodyBytes))
+		} else {
+			writeError(w, 0, protocol.Errorf(protocol.CodeMalformedFrame, "the body could not be read: %v", err))
+		}
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil && dec.More() {
 		err = errors.New("more than one JSON value")
 	}
-	if err == nil {
-		return true
-	}
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		writeError(w, 0, protocol.Errorf(protocol.CodeTooLarge, "the body is over %d bytes", MaxBodyBytes))
-	} else {
+	if err != nil {
 		writeError(w, 0, protocol.Errorf(protocol.CodeMalformedFrame, "the body is not the JSON object expected: %v", err))
+		return false
 	}
-	return false
+	return true
 }
 
 // Error is the JSON body of every error answer.

@@ -287,7 +287,14 @@ func TestRoutes(t *testing.T) {
 		post(map[string]any{"caller": "alice", "callee": "bob", "colour": "red"}, 400, protocol.CodeMalformedFrame)
 		post(`{"caller": "alice",`, 400, protocol.CodeMalformedFrame)
 		post(`{"caller":"alice","callee":"bob"} {}`, 400, protocol.CodeMalformedFrame)
-		post(`{"caller":"alice","callee":"bob","content":"`+strings.Repeat("x", api.MaxBodyBytes)+`"}`, 413, protocol.CodeTooLarge)
+		padded := func(n int) string { // a valid body of exactly n bytes, for a callee who is offline
+			const head, tail = `{"caller":"bound",`, `"callee":"nobody"}`
+			return head + strings.Repeat(" ", n-len(head)-len(tail)) + tail
+		}
+		var info server.InvitationInfo
+		assert.Equal(t, http.StatusCreated, a.call(t, "POST", "/api/v1/invitations", key, padded(api.MaxBodyBytes), &info), "a body at the bound")
+		post(padded(api.MaxBodyBytes+1), 413, protocol.CodeTooLarge)
+		post(`{"caller":"bound","callee":"nobody"}`+strings.Repeat(" ", api.MaxBodyBytes), 413, protocol.CodeTooLarge)
 
 		// At the bounds: content of 8192 bytes, timeouts of 1 s and 600 s; then the pending limit (2 here).
 		for _, body := range []map[string]any{
@@ -386,6 +393,14 @@ func TestRoutes(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, 401, resp.StatusCode, "not a bearer key")
+	})
+
+	t.Run("shutting down", func(t *testing.T) {
+		down := newAPIServer(t, cov)
+		c, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		require.NoError(t, down.srv.Node.Shutdown(c))
+		down.fails(t, "POST", "/api/v1/invitations", map[string]any{"caller": "alice", "callee": "bob"}, 503, protocol.CodeShuttingDown)
 	})
 
 	t.Run("unknown routes and methods", func(t *testing.T) {
