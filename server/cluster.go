@@ -158,6 +158,7 @@ type call struct {
 	rid     uint64
 	waiting map[string]struct{}
 	done    chan struct{}
+	lost    bool       // a sync: a peer it waited for left or reset us meanwhile
 	answers []*message // the answers to a server API call (backend.go)
 }
 
@@ -330,7 +331,8 @@ func (n *Node) receive(data []byte) {
 		return
 	}
 	if p == nil {
-		if m.K == kindHeartbeat {
+		if m.K == kindHeartbeat || m.K == kindSync {
+			// A sync from a node that thinks we are peers would otherwise wait forever.
 			n.tell(m.From, &message{K: kindReset})
 		}
 		return // from a node that is not (or no longer) a peer: forgotten
@@ -546,8 +548,10 @@ func (n *Node) answeredLocked(corr uint64, c *call, node string) {
 
 // Sync returns once every peer of this node has handled every message this
 // node sent it before the call (directory changes, invitation frames), or
-// has died, or ctx ends. After a login's reply, Sync on the login's node
-// makes every node know the session. A single node returns at once.
+// ctx ends. A peer that left or reset this node meanwhile makes it return
+// ErrSyncLost (its directory comes again with the next hello; call again).
+// After a login's reply, Sync on the login's node makes every node know the
+// session. A single node returns at once.
 func (n *Node) Sync(ctx context.Context) error {
 	n.mu.Lock()
 	c := &call{waiting: make(map[string]struct{}), done: make(chan struct{})}
@@ -565,6 +569,9 @@ func (n *Node) Sync(ctx context.Context) error {
 	n.mu.Unlock()
 	select {
 	case <-c.done:
+		if c.lost {
+			return ErrSyncLost
+		}
 		return nil
 	case <-ctx.Done():
 		n.mu.Lock()
@@ -662,6 +669,7 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 			n.replyLocked(c, protocol.ErrorFrame(c.rid, errAlreadyEnd))
 		case c.sess == nil:
 			if _, ok := c.waiting[p.id]; ok {
+				c.lost = true
 				n.answeredLocked(corr, c, p.id)
 			}
 		}

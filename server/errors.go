@@ -12,6 +12,9 @@ var (
 	ErrNoSecret = errors.New("server: a secret is required unless dev mode is on")
 	// ErrInvalidConfig wraps every other problem New finds in a Config.
 	ErrInvalidConfig = errors.New("server: invalid config")
+	// ErrSyncLost is returned by Node.Sync when a peer it waited for left
+	// or reset this node before answering.
+	ErrSyncLost = errors.New("server: a peer left or reset this node during sync")
 )
 
 // Protocol errors the server answers with. They are never mutated: error

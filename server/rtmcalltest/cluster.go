@@ -2,6 +2,7 @@ package rtmcalltest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"testing"
@@ -90,11 +91,26 @@ func (cl *Cluster) Sync() {
 	cl.tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	live := 0
+	for _, ns := range cl.nats {
+		if ns.Running() {
+			live++
+		}
+	}
 	for i, node := range cl.Nodes {
-		if cl.nats[i].Running() {
-			if err := node.Node.Sync(ctx); err != nil {
-				cl.tb.Fatalf("rtmcalltest: sync node %d: %v", i, err)
+		if !cl.nats[i].Running() {
+			continue
+		}
+		// Nodes that hello each other at once may reset each other: the
+		// sync is then lost, and answered again once they rejoined.
+		err := node.Node.Sync(ctx)
+		for errors.Is(err, server.ErrSyncLost) {
+			if err = node.Node.AwaitPeers(ctx, live-1); err == nil {
+				err = node.Node.Sync(ctx)
 			}
+		}
+		if err != nil {
+			cl.tb.Fatalf("rtmcalltest: sync node %d: %v", i, err)
 		}
 	}
 }
