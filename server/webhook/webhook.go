@@ -70,7 +70,7 @@ type Config struct {
 	QueueSize int
 	// Workers is how many deliveries to each endpoint run at once.
 	Workers int
-	// Timeout bounds one attempt, from connecting to the response headers.
+	// Timeout bounds one attempt: connecting, sending, and the response.
 	Timeout time.Duration
 	// MaxAttempts is how many attempts an event gets (the first included).
 	MaxAttempts int
@@ -84,7 +84,9 @@ type Config struct {
 	// sees the secret or an endpoint's URL (which may carry credentials):
 	// endpoints are named by their index in URLs.
 	Logger *slog.Logger
-	// Client makes the requests; nil means a client of its own.
+	// Client makes the requests; nil means a client of its own, which
+	// follows no redirect (a 3xx is a failed attempt: a signed event is not
+	// sent on to another address).
 	Client *http.Client
 }
 
@@ -181,7 +183,7 @@ func New(cfg Config) (*Sender, error) {
 	}
 	s := &Sender{cfg: cfg, wh: wh, log: cfg.Logger, client: cfg.Client, m: newMetrics()}
 	if s.client == nil {
-		s.client = &http.Client{}
+		s.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for i, u := range cfg.URLs {

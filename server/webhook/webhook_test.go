@@ -232,6 +232,21 @@ func TestRetriesAfterATimeout(t *testing.T) {
 	assert.Equal(t, 1.0, attempts(s, "0", "timeout"))
 }
 
+func TestRedirectIsAFailure(t *testing.T) {
+	secret := NewSecret()
+	elsewhere := newReceiver(t, secret, nil)
+	rc := newReceiver(t, secret, func(w http.ResponseWriter, r *http.Request, d delivery) {
+		http.Redirect(w, r, elsewhere.srv.URL, http.StatusTemporaryRedirect)
+	})
+	s := newSender(t, Config{URLs: []string{rc.srv.URL}, Secret: secret, MaxAttempts: 1})
+	_, err := s.Send("a", 0)
+	require.NoError(t, err)
+	rc.next()
+	waitFor(t, "failed", func() bool { return count(s, "0", "failed") == 1 })
+	assert.Equal(t, 1.0, attempts(s, "0", "status_307"))
+	assert.Empty(t, elsewhere.got, "the event is not sent on")
+}
+
 func TestGivesUpAfterMaxAttemptsWithBackoff(t *testing.T) {
 	secret := NewSecret()
 	rc := newReceiver(t, secret, func(w http.ResponseWriter, r *http.Request, d delivery) {
