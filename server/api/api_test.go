@@ -446,3 +446,51 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// The API from any node of a cluster: a call placed through one node is
+// read, canceled, and its callee's presence read and kicked, through the other.
+func TestRoutesFromAnyNodeOfACluster(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	apis := make([]*apiServer, 2)
+	for i, n := range cl.Nodes {
+		h, err := api.New(n.Node, []string{key}, nil)
+		require.NoError(t, err)
+		hs := httptest.NewServer(h)
+		t.Cleanup(hs.Close)
+		apis[i] = &apiServer{srv: n, url: hs.URL}
+	}
+	bob := newCallee(t, cl.Nodes[1].URL, "bob")
+	cl.Sync()
+
+	var p server.Presence
+	require.Equal(t, http.StatusOK, apis[0].call(t, "GET", "/api/v1/users/bob/presence", key, nil, &p))
+	assert.Equal(t, server.Presence{User: "bob", Status: "ONLINE", Sessions: 1}, p, "a session on the other node")
+
+	var placed server.InvitationInfo
+	require.Equal(t, http.StatusCreated, apis[0].call(t, "POST", "/api/v1/invitations", key,
+		map[string]any{"caller": "desk", "service": true, "callee": "bob"}, &placed))
+	assert.Equal(t, cl.Nodes[0].Node.ID(), placed.ID[:8], "owned by the node that placed it")
+	r := bob.next(t)
+	assert.Equal(t, placed.ID, r.ID())
+
+	var got server.InvitationInfo
+	require.Equal(t, http.StatusOK, apis[1].call(t, "GET", "/api/v1/invitations/"+placed.ID, key, nil, &got))
+	assert.Equal(t, placed.ID, got.ID)
+	assert.Empty(t, got.Outcome)
+	require.Equal(t, http.StatusOK, apis[1].call(t, "DELETE", "/api/v1/invitations/"+placed.ID, key, nil, &got))
+	assert.Equal(t, server.OutcomeCanceled, got.Outcome)
+	apis[1].fails(t, "DELETE", "/api/v1/invitations/"+placed.ID, nil, http.StatusConflict, protocol.CodeAlreadyEnd)
+	apis[1].fails(t, "GET", "/api/v1/invitations/"+cl.Nodes[0].Node.ID()+"000000000000000000000000", nil, http.StatusNotFound, protocol.CodeNotYours)
+
+	var k struct {
+		SessionsEnded int `json:"sessions_ended"`
+	}
+	require.Equal(t, http.StatusOK, apis[0].call(t, "POST", "/api/v1/users/bob/kick", key, nil, &k))
+	assert.Equal(t, 1, k.SessionsEnded)
+	select {
+	case reason := <-bob.states:
+		assert.Equal(t, core.ReasonBannedByServer, reason)
+	case <-time.After(wait):
+		t.Fatal("the client on the other node was not told")
+	}
+}
