@@ -15,12 +15,12 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -901,13 +901,17 @@ func tokenExpiry(token string) (time.Time, bool) {
 	if err != nil {
 		return time.Time{}, false
 	}
-	var claims struct {
-		Exp float64 `json:"exp"`
-	}
-	if json.Unmarshal(payload, &claims) != nil || claims.Exp <= 0 {
+	// The claims are read with the protocol's parser: the module links no
+	// encoding/json.
+	raw, ok := protocol.RawField(payload, "exp")
+	if !ok || raw[0] < '0' || raw[0] > '9' {
 		return time.Time{}, false
 	}
-	return time.Unix(int64(claims.Exp), 0), true
+	exp, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || exp <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(exp), 0), true
 }
 
 func (c *Client) emit(f func()) { c.q.push(f) }

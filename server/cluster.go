@@ -498,7 +498,6 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 			err = errAlreadyEnd
 		}
 		s.replyError(f.RID, err)
-		s.lastRID = f.RID
 		n.mu.Unlock()
 		return
 	}
@@ -533,7 +532,6 @@ func (n *Node) replyLocked(c *call, f *protocol.Frame) {
 		n.m.errors.WithLabelValues(f.Code.String()).Inc()
 	}
 	c.sess.enqueue(f)
-	c.sess.lastRID = c.rid
 	close(c.done)
 }
 

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync/atomic"
@@ -142,7 +141,7 @@ func (c *conn) handle(typ websocket.MessageType, data []byte, now time.Time) {
 			c.ban("rate limit exceeded")
 			return
 		}
-		c.replyError(ridOf(data), protocol.Errorf(protocol.CodeRateLimited,
+		c.replyError(protocol.RequestID(data), protocol.Errorf(protocol.CodeRateLimited,
 			"over %g frames per second (burst %d); the request was not carried out", c.n.cfg.RateLimit, c.n.cfg.RateBurst))
 		return
 	}
@@ -161,10 +160,7 @@ func (c *conn) solicited(typ websocket.MessageType, data []byte) bool {
 	if s == nil || typ != websocket.MessageText || !bytes.Contains(data, []byte(`"ack"`)) {
 		return false
 	}
-	var peek struct {
-		Type string `json:"type"`
-	}
-	if json.Unmarshal(data, &peek) != nil || peek.Type != protocol.TypeAck {
+	if typ, ok := protocol.RawField(data, "type"); !ok || string(typ) != `"`+protocol.TypeAck+`"` {
 		return false
 	}
 	if s.ackCredits.Add(-1) < 0 {
@@ -178,9 +174,9 @@ func (c *conn) solicited(typ websocket.MessageType, data []byte) bool {
 func (c *conn) dispatchFrame(data []byte) {
 	f, err := protocol.Decode(data)
 	if err != nil {
-		rid := ridOf(data)
+		var rid uint64
 		if f != nil {
-			rid = f.RID // Decode zeroes an out-of-range rid
+			rid = f.RID // the rid to echo, when it was readable
 		}
 		c.replyError(rid, asProtocolError(err))
 		return
@@ -275,7 +271,6 @@ func (c *conn) dispatch(f *protocol.Frame) {
 	case protocol.TypeUnsubscribe:
 		n.unsubscribeLocked(s, f.RID, f.IDs)
 	}
-	s.lastRID = f.RID
 	n.mu.Unlock()
 }
 
@@ -361,19 +356,6 @@ func (b *bucket) take(now time.Time) (ok, abuse bool) {
 	}
 	b.rejected++
 	return false, float64(b.rejected) > b.burst
-}
-
-// ridOf reads the request id of a frame that did not decode, so that the
-// error can echo it; 0 when there is none to read.
-func ridOf(data []byte) uint64 {
-	var v struct {
-		RID uint64 `json:"rid"`
-	}
-	_ = json.Unmarshal(data, &v) // best effort: fields of the wrong type are skipped
-	if v.RID > protocol.MaxRequestID {
-		return 0
-	}
-	return v.RID
 }
 
 // asProtocolError returns err's *protocol.Error, or UNKNOWN wrapping it.

@@ -89,15 +89,15 @@ func (h *hub) sessionsOf(user string) []*session {
 // be subscribed to more than MaxSubscribedIDs ids.
 func (h *hub) subscribe(s *session, ids []string) error {
 	cur := h.subs[s]
-	added := 0
+	added := make(map[string]struct{}, len(ids)) // repeated ids count once
 	for _, id := range ids {
 		if _, ok := cur[id]; !ok {
-			added++
+			added[id] = struct{}{}
 		}
 	}
-	if len(cur)+added > protocol.MaxSubscribedIDs {
+	if len(cur)+len(added) > protocol.MaxSubscribedIDs {
 		return protocol.Errorf(protocol.CodeInvalidArgument,
-			"a session may be subscribed to at most %d ids: %d now, %d more asked", protocol.MaxSubscribedIDs, len(cur), added)
+			"a session may be subscribed to at most %d ids: %d now, %d more asked", protocol.MaxSubscribedIDs, len(cur), len(added))
 	}
 	if cur == nil {
 		cur = make(map[string]struct{}, len(ids))

@@ -34,7 +34,6 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 	n.announceLocked(s)
 	s.enqueue(&protocol.Frame{Type: protocol.TypeOK, RID: f.RID, User: s.user, Session: s.id, Key: s.key,
 		Grace: n.cfg.ResumeGrace.Milliseconds(), Heartbeat: n.cfg.Heartbeat.Milliseconds()})
-	s.lastRID = f.RID
 	n.watchTokenLocked(s, exp)
 	c.watchdog.Reset(n.cfg.IdleTimeout)
 	n.emit(Event{Type: EventSessionStarted, Session: &SessionInfo{ID: s.id, User: s.user}})
@@ -53,6 +52,7 @@ func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	}
 	s.qmu.Lock()
 	first := s.nextSeq - uint64(len(s.buf)) // the oldest seq still held
+	lastRID := s.lastRID
 	lost := s.overflowed || f.Ack+1 < first || f.Ack >= s.nextSeq
 	if !lost {
 		s.trimLocked(f.Ack)
@@ -64,14 +64,14 @@ func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 		return errResumeFailed
 	}
 	n.stopTimer(&s.grace)
-	reply := &protocol.Frame{Type: protocol.TypeOK, RID: f.RID, User: s.user, Session: s.id, LastRID: s.lastRID,
+	reply := &protocol.Frame{Type: protocol.TypeOK, RID: f.RID, User: s.user, Session: s.id, LastRID: lastRID,
 		Grace: n.cfg.ResumeGrace.Milliseconds(), Heartbeat: n.cfg.Heartbeat.Milliseconds()}
 	n.presenceLocked(s.user, func() {
 		c.sess, c.att = s, s.attach(c.ws, f.Ack, reply)
 	})
 	n.announceLocked(s)
 	c.watchdog.Reset(n.cfg.IdleTimeout)
-	s.log.Info("resumed", "remote", c.remote, "ack", f.Ack, "last_rid", s.lastRID)
+	s.log.Info("resumed", "remote", c.remote, "ack", f.Ack, "last_rid", lastRID)
 	return nil
 }
 
@@ -153,7 +153,6 @@ func (n *Node) renew(s *session, f *protocol.Frame) {
 		s.replyOK(f.RID)
 		s.log.Info("token renewed", "exp", exp)
 	}
-	s.lastRID = f.RID
 }
 
 // watchTokenLocked ends s when its token expires (zero exp: never). As on

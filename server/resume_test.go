@@ -135,11 +135,13 @@ func TestTokenExpiryAndRenewal(t *testing.T) {
 }
 
 // Acknowledging frames not yet written (a broken client) neither panics nor
-// stalls the stream: later frames still arrive.
+// stalls the stream: later frames still arrive. An ack over 2^53-1 is out
+// of the documented range.
 func TestAckBeyondTheStream(t *testing.T) {
 	srv := rtmcalltest.NewServer(t)
 	c := login(t, srv, "alice")
-	c.ok(&protocol.Frame{Type: protocol.TypePing, Ack: ^uint64(0)})
+	c.fails(&protocol.Frame{Type: protocol.TypePing, Ack: ^uint64(0)}, protocol.CodeMalformedFrame)
+	c.ok(&protocol.Frame{Type: protocol.TypePing, Ack: protocol.MaxRequestID})
 	c.ok(&protocol.Frame{Type: protocol.TypePing, Ack: 1 << 40})
 	c.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"bob"}})
 }

@@ -46,7 +46,6 @@ type session struct {
 	// session, by id, with the order they were rung in: their owner is told
 	// when the session leaves.
 	remoteRinging map[string]uint64
-	lastRID       uint64 // the last request carried out, for resume
 
 	// api marks a caller the server API made (backend.go): such a session
 	// is never in the hub.
@@ -60,11 +59,15 @@ type session struct {
 	expiry     *time.Timer // ends the session when its token expires
 
 	// The stream. qmu is taken under Node.mu, never the reverse.
-	qmu        sync.Mutex
-	buf        []entry // sent or to send, not yet acknowledged, in seq order
-	nextSeq    uint64  // the seq of the next frame
-	att        *attachment
-	closed     bool // no more frames are queued
+	qmu     sync.Mutex
+	buf     []entry // sent or to send, not yet acknowledged, in seq order
+	nextSeq uint64  // the seq of the next frame
+	att     *attachment
+	closed  bool // no more frames are queued
+	// lastRID is the rid of the last reply queued: every request the
+	// stream answers, whether carried out or refused, so that a resumed
+	// client resends only what has no reply in the stream.
+	lastRID    uint64
 	overflowed bool // frames were dropped: the session cannot be resumed
 }
 
@@ -221,6 +224,9 @@ func (s *session) enqueueLocked(f *protocol.Frame) {
 	}
 	s.buf = append(s.buf, entry{seq: s.nextSeq, f: f})
 	s.nextSeq++
+	if f.RID != 0 && (f.Type == protocol.TypeOK || f.Type == protocol.TypeError) {
+		s.lastRID = f.RID
+	}
 	if a := s.att; a != nil {
 		s.kickLocked(a)
 	}

@@ -29,6 +29,14 @@ func BenchmarkEncode(b *testing.B) {
 				}
 			}
 		})
+		// AppendFrame into a reused buffer, as a writer batching frames does.
+		b.Run(fr.name+"/append", func(b *testing.B) {
+			b.ReportAllocs()
+			buf := make([]byte, 0, 1024)
+			for b.Loop() {
+				buf = protocol.AppendFrame(buf[:0], fr.f)
+			}
+		})
 	}
 }
 

@@ -4,13 +4,6 @@
 // people writing their own client.
 package protocol
 
-import (
-	"bytes"
-	"encoding/json"
-	"sync"
-	"unicode/utf8"
-)
-
 // Subprotocol is negotiated on the WebSocket upgrade; Path is where the server listens.
 const (
 	Subprotocol = "rtmcall.v1"
@@ -115,47 +108,6 @@ func (f *Frame) Err() *Error {
 	return &Error{Code: f.Code, Message: f.Message}
 }
 
-// Decode parses one text frame. On failure it returns an *Error with code
-// MALFORMED_FRAME and, when the JSON was readable, the frame so that its
-// request id can be echoed in the error.
-func Decode(data []byte) (*Frame, error) {
-	if !utf8.Valid(data) {
-		return nil, Errorf(CodeMalformedFrame, "frame is not valid UTF-8")
-	}
-	f := new(Frame)
-	if err := json.Unmarshal(data, f); err != nil {
-		return nil, Errorf(CodeMalformedFrame, "frame is not a valid JSON object: %v", err)
-	}
-	if f.Type == "" {
-		return f, Errorf(CodeMalformedFrame, `frame has no "type"`)
-	}
-	if f.RID > MaxRequestID {
-		rid := f.RID
-		f.RID = 0
-		return f, Errorf(CodeMalformedFrame, "rid %d is over %d", rid, uint64(MaxRequestID))
-	}
-	return f, nil
-}
-
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// Encode serializes f without HTML escaping (so "<" stays one byte and
-// sizes stay predictable) and without a trailing newline.
-func Encode(f *Frame) ([]byte, error) {
-	buf := bufPool.Get().(*bytes.Buffer)
-	defer bufPool.Put(buf)
-	buf.Reset()
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(f); err != nil {
-		return nil, err
-	}
-	b := buf.Bytes()
-	out := make([]byte, len(b)-1)
-	copy(out, b)
-	return out, nil
-}
-
 // CheckRequest validates a client request frame: a known type, a request id,
 // and the fields that type requires, within the limits. It returns an
 // *Error: UNKNOWN_TYPE, MALFORMED_FRAME for a missing field, or
@@ -218,8 +170,8 @@ func (f *Frame) CheckRequest() error {
 		if f.Type == TypeQuery {
 			max = MaxQueryIDs
 		}
-		if len(f.IDs) > max {
-			return Errorf(CodeInvalidArgument, "%s takes at most %d ids, got %d", f.Type, max, len(f.IDs))
+		if n := distinct(f.IDs, max); n > max {
+			return Errorf(CodeInvalidArgument, "%s takes at most %d distinct ids, got %d", f.Type, max, n)
 		}
 		for _, id := range f.IDs {
 			if err := ValidateUserID(id); err != nil {
@@ -228,4 +180,17 @@ func (f *Frame) CheckRequest() error {
 		}
 	}
 	return nil
+}
+
+// distinct counts the distinct ids, since repeated ids count once toward
+// the limits; it only counts (with a map) when there are more than max.
+func distinct(ids []string, max int) int {
+	if len(ids) <= max {
+		return len(ids)
+	}
+	set := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		set[id] = struct{}{}
+	}
+	return len(set)
 }

@@ -14,8 +14,9 @@ import (
 )
 
 // TestModuleCarriesNothingItDoesNotNeed lists the packages linked into
-// rtmcall.wasm: no server code, no JWT library, and (with the build's own
-// go.mod) no net/http nor crypto/tls.
+// rtmcall.wasm: no server code, no JWT library, no encoding/json (frames go
+// through core/protocol's own codec), and (with the build's own go.mod) no
+// net/http nor crypto/tls. reflect itself is linked by fmt and syscall/js.
 func TestModuleCarriesNothingItDoesNotNeed(t *testing.T) {
 	ctx := context.Background()
 	root, err := filepath.Abs("../..")
@@ -41,6 +42,7 @@ func TestModuleCarriesNothingItDoesNotNeed(t *testing.T) {
 		assert.False(t, strings.HasPrefix(d, "github.com/golang-jwt/"), d)
 		assert.False(t, strings.HasPrefix(d, "net/http"), d)
 		assert.False(t, strings.HasPrefix(d, "crypto/tls"), d)
+		assert.False(t, strings.HasPrefix(d, "encoding/json"), d)
 	}
 }
 

@@ -1,0 +1,801 @@
+package protocol
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+)
+
+// fields is every field of Frame: its JSON name and where it lives. The
+// encoder writes them in this order and omits zero values; the decoder
+// accepts exactly these names. A new Frame field needs one line here, of
+// one of the Go types decodeValue and appendField handle
+// (TestCodecCoversEveryField fails otherwise).
+var fields = [...]struct {
+	name string
+	ptr  func(*Frame) any
+}{
+	{"type", func(f *Frame) any { return &f.Type }},
+	{"rid", func(f *Frame) any { return &f.RID }},
+	{"code", func(f *Frame) any { return &f.Code }},
+	{"name", func(f *Frame) any { return &f.Name }},
+	{"message", func(f *Frame) any { return &f.Message }},
+	{"user", func(f *Frame) any { return &f.User }},
+	{"token", func(f *Frame) any { return &f.Token }},
+	{"session", func(f *Frame) any { return &f.Session }},
+	{"key", func(f *Frame) any { return &f.Key }},
+	{"grace", func(f *Frame) any { return &f.Grace }},
+	{"heartbeat", func(f *Frame) any { return &f.Heartbeat }},
+	{"lastRid", func(f *Frame) any { return &f.LastRID }},
+	{"seq", func(f *Frame) any { return &f.Seq }},
+	{"ack", func(f *Frame) any { return &f.Ack }},
+	{"inv", func(f *Frame) any { return &f.Inv }},
+	{"callee", func(f *Frame) any { return &f.Callee }},
+	{"caller", func(f *Frame) any { return &f.Caller }},
+	{"content", func(f *Frame) any { return &f.Content }},
+	{"channel", func(f *Frame) any { return &f.Channel }},
+	{"response", func(f *Frame) any { return &f.Response }},
+	{"timeout", func(f *Frame) any { return &f.Timeout }},
+	{"reason", func(f *Frame) any { return &f.Reason }},
+	{"ids", func(f *Frame) any { return &f.IDs }},
+	{"online", func(f *Frame) any { return &f.Online }},
+	{"status", func(f *Frame) any { return &f.Status }},
+}
+
+// maxDepth bounds the nesting of arrays and objects in the values of
+// unknown fields, so that skipping them cannot exhaust the stack.
+const maxDepth = 64
+
+var (
+	fieldIndex  = map[string]int{}    // exact name -> index in fields
+	foldedIndex = map[string]string{} // case-folded name -> exact name
+	fieldKeys   [len(fields)]string   // `"name":`, as the encoder writes it
+	frameTypes  = map[string]string{} // known type values, kept without allocating
+)
+
+func init() {
+	if len(fields) > 64 {
+		panic("protocol: Decode tracks duplicate fields in a uint64")
+	}
+	for i, fd := range fields {
+		fieldIndex[fd.name] = i
+		foldedIndex[string(foldKey(nil, []byte(fd.name)))] = fd.name
+		fieldKeys[i] = `"` + fd.name + `":`
+	}
+	for _, t := range []string{TypeLogin, TypeLogout, TypeSend, TypeCancel, TypeAck, TypeAccept, TypeRefuse,
+		TypeQuery, TypeSubscribe, TypeUnsubscribe, TypePing, TypeResume, TypeRenew, TypeOK, TypeError,
+		TypeInvite, TypeLocalReceived, TypeLocalAccepted, TypeLocalRefused, TypeLocalCanceled, TypeLocalFailure,
+		TypeRemoteAccepted, TypeRemoteRefused, TypeRemoteCanceled, TypeRemoteFailure, TypePresence, TypeBye} {
+		frameTypes[t] = t
+	}
+}
+
+// foldKey appends key folded as encoding/json matches names (each rune to
+// upper(lower(r))), so that any key encoding/json would take for a field
+// is recognised as a case variant of it.
+func foldKey(dst, key []byte) []byte {
+	for _, r := range string(key) {
+		dst = utf8.AppendRune(dst, unicode.ToUpper(unicode.ToLower(r)))
+	}
+	return dst
+}
+
+// rule says which rule a frame broke; the fuzz test tells the strict rules
+// from plain invalid JSON with it.
+type rule uint8
+
+const (
+	ruleSyntax    rule = iota + 1 // not one valid JSON object
+	ruleUTF8                      // invalid UTF-8
+	ruleDuplicate                 // a name twice in one object
+	ruleCase                      // a case variant of a field name
+	ruleNull                      // null for a field
+	ruleType                      // a value of the wrong JSON type
+	ruleRange                     // a number out of range or not an integer
+	ruleSurrogate                 // a \u escape of a lone surrogate
+	ruleDepth                     // unknown field nested over maxDepth
+)
+
+type decodeError struct {
+	rule rule
+	msg  string
+}
+
+// decoder reads one frame; pos is the next byte of data to read.
+type decoder struct {
+	data []byte
+	pos  int
+	err  *decodeError
+}
+
+func (d *decoder) fail(r rule, msg string) bool {
+	if d.err == nil {
+		d.err = &decodeError{rule: r, msg: msg}
+	}
+	return false
+}
+
+func (d *decoder) syntax(what string) bool {
+	if d.pos >= len(d.data) {
+		return d.fail(ruleSyntax, "unexpected end of JSON, want "+what)
+	}
+	return d.fail(ruleSyntax, "invalid JSON at byte "+strconv.Itoa(d.pos)+", want "+what)
+}
+
+func (d *decoder) ws() {
+	for d.pos < len(d.data) {
+		switch d.data[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+// peek skips whitespace and returns the next byte, 0 at the end.
+func (d *decoder) peek() byte {
+	d.ws()
+	if d.pos >= len(d.data) {
+		return 0
+	}
+	return d.data[d.pos]
+}
+
+func (d *decoder) consume(c byte) bool {
+	if d.peek() != c {
+		return false
+	}
+	d.pos++
+	return true
+}
+
+// decodeFrame fills f from data, one JSON object of Frame's fields.
+func decodeFrame(data []byte, f *Frame) *decodeError {
+	if !utf8.Valid(data) {
+		return &decodeError{rule: ruleUTF8, msg: "frame is not valid UTF-8"}
+	}
+	d := &decoder{data: data}
+	var seen uint64
+	var unknown [][2]int // spans of unknown names, to find their duplicates
+	var keyBuf [64]byte
+	ok := d.object(func(key []byte, span [2]int) bool {
+		i, known := fieldIndex[string(key)]
+		if !known {
+			if exact, variant := foldedIndex[string(foldKey(keyBuf[:0], key))]; variant {
+				return d.fail(ruleCase, "unknown field "+strconv.Quote(string(key))+
+					" (field names are case-sensitive: "+strconv.Quote(exact)+")")
+			}
+			for _, u := range unknown {
+				if string(data[u[0]:u[1]]) == string(data[span[0]:span[1]]) {
+					return d.fail(ruleDuplicate, "field "+strconv.Quote(string(key))+" appears twice")
+				}
+			}
+			unknown = append(unknown, span)
+			return d.skip(0)
+		}
+		if seen&(1<<i) != 0 {
+			return d.fail(ruleDuplicate, "field "+strconv.Quote(fields[i].name)+" appears twice")
+		}
+		seen |= 1 << i
+		return d.value(fields[i].name, fields[i].ptr(f))
+	})
+	if ok && d.peek() != 0 {
+		ok = d.fail(ruleSyntax, "data after the frame's object at byte "+strconv.Itoa(d.pos))
+	}
+	if !ok {
+		return d.err
+	}
+	return nil
+}
+
+// object reads an object, calling field for each name with the value next
+// to read; span is the name's raw bytes in data, without quotes. A name
+// without escapes is a subslice of data: field must not keep it.
+func (d *decoder) object(field func(name []byte, span [2]int) bool) bool {
+	if !d.consume('{') {
+		return d.syntax("an object")
+	}
+	if d.consume('}') {
+		return true
+	}
+	for {
+		if d.peek() != '"' {
+			return d.syntax("a field name")
+		}
+		start := d.pos + 1
+		name, ok := d.str(nil)
+		if !ok {
+			return false
+		}
+		span := [2]int{start, d.pos - 1}
+		if !d.consume(':') {
+			return d.syntax(`":"`)
+		}
+		if !field(name, span) {
+			return false
+		}
+		if d.consume('}') {
+			return true
+		}
+		if !d.consume(',') {
+			return d.syntax(`"," or "}"`)
+		}
+	}
+}
+
+// str reads a string at d.pos (which is '"'). Without escapes it returns a
+// subslice of data; otherwise the unescaped text appended to buf.
+func (d *decoder) str(buf []byte) ([]byte, bool) {
+	d.pos++ // the opening quote
+	start := d.pos
+	for d.pos < len(d.data) {
+		c := d.data[d.pos]
+		switch {
+		case c == '"':
+			d.pos++
+			return d.data[start : d.pos-1], true
+		case c == '\\':
+			return d.escaped(append(buf, d.data[start:d.pos]...))
+		case c < 0x20:
+			return nil, d.syntax("no control character in a string")
+		}
+		d.pos++
+	}
+	return nil, d.syntax(`the end of a string`)
+}
+
+// escaped goes on reading a string from an escape at d.pos, appending to buf.
+func (d *decoder) escaped(buf []byte) ([]byte, bool) {
+	for d.pos < len(d.data) {
+		c := d.data[d.pos]
+		switch {
+		case c == '"':
+			d.pos++
+			return buf, true
+		case c < 0x20:
+			return nil, d.syntax("no control character in a string")
+		case c != '\\':
+			buf = append(buf, c)
+			d.pos++
+			continue
+		}
+		if d.pos+1 >= len(d.data) {
+			d.pos = len(d.data)
+			return nil, d.syntax("an escape")
+		}
+		d.pos += 2
+		switch e := d.data[d.pos-1]; e {
+		case '"', '\\', '/':
+			buf = append(buf, e)
+		case 'b':
+			buf = append(buf, '\b')
+		case 'f':
+			buf = append(buf, '\f')
+		case 'n':
+			buf = append(buf, '\n')
+		case 'r':
+			buf = append(buf, '\r')
+		case 't':
+			buf = append(buf, '\t')
+		case 'u':
+			r, ok := d.hex4()
+			if !ok {
+				return nil, false
+			}
+			if r >= 0xDC00 && r <= 0xDFFF {
+				return nil, d.fail(ruleSurrogate, `a \u escape of a lone surrogate`)
+			}
+			if r >= 0xD800 && r <= 0xDBFF {
+				if d.pos+1 >= len(d.data) || d.data[d.pos] != '\\' || d.data[d.pos+1] != 'u' {
+					return nil, d.fail(ruleSurrogate, `a \u escape of a lone surrogate`)
+				}
+				d.pos += 2
+				lo, ok := d.hex4()
+				if !ok {
+					return nil, false
+				}
+				if lo < 0xDC00 || lo > 0xDFFF {
+					return nil, d.fail(ruleSurrogate, `a \u escape of a lone surrogate`)
+				}
+				r = 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00)
+			}
+			buf = utf8.AppendRune(buf, r)
+		default:
+			d.pos--
+			return nil, d.syntax("a valid escape")
+		}
+	}
+	return nil, d.syntax("the end of a string")
+}
+
+func (d *decoder) hex4() (rune, bool) {
+	if d.pos+4 > len(d.data) {
+		d.pos = len(d.data)
+		return 0, d.syntax("4 hex digits")
+	}
+	var r rune
+	for _, c := range d.data[d.pos : d.pos+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, d.syntax("4 hex digits")
+		}
+		r = r<<4 | rune(c)
+	}
+	d.pos += 4
+	return r, true
+}
+
+// stringValue reads a string, the value of field name or part of it.
+func (d *decoder) stringValue(name, what string) (string, bool) {
+	if !d.want(name, '"', what) {
+		return "", false
+	}
+	b, ok := d.str(nil)
+	if !ok {
+		return "", false
+	}
+	if name == "type" {
+		if t, known := frameTypes[string(b)]; known {
+			return t, true
+		}
+	}
+	return string(b), true
+}
+
+// want checks that the value next is of the JSON type that starts with c
+// (a digit or '-' for numbers).
+func (d *decoder) want(name string, c byte, what string) bool {
+	got := d.peek()
+	if got == c || (c == '0' && (got == '-' || got >= '0' && got <= '9')) {
+		return true
+	}
+	switch got {
+	case 'n':
+		if !d.literal("null") {
+			return d.syntax("null")
+		}
+		return d.fail(ruleNull, "field "+strconv.Quote(name)+" is null, want "+what)
+	case '"', '{', '[', 't', 'f', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		if d.skip(0) {
+			return d.fail(ruleType, "field "+strconv.Quote(name)+" must be "+what)
+		}
+		return false
+	}
+	return d.syntax("a value")
+}
+
+// integer reads an integer from -max to max, or from 0 to max unless
+// signed; it returns the magnitude and whether it was negative.
+func (d *decoder) integer(name string, max uint64, signed bool) (uint64, bool, bool) {
+	if !d.want(name, '0', "an integer") {
+		return 0, false, false
+	}
+	start := d.pos
+	if !d.number() {
+		return 0, false, false
+	}
+	num := d.data[start:d.pos]
+	neg := num[0] == '-'
+	if neg {
+		num = num[1:]
+	}
+	var n uint64
+	for i, c := range num {
+		if c < '0' || c > '9' {
+			return 0, false, d.fail(ruleRange, "field "+strconv.Quote(name)+" must be an integer, without fraction or exponent")
+		}
+		if i >= 19 || n*10+uint64(c-'0') > max {
+			return 0, false, d.fail(ruleRange, "field "+strconv.Quote(name)+" is out of range")
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if neg && !signed {
+		return 0, false, d.fail(ruleRange, "field "+strconv.Quote(name)+" must not be negative")
+	}
+	return n, neg, true
+}
+
+func (d *decoder) int64Value(name string) (int64, bool) {
+	n, neg, ok := d.integer(name, 1<<63-1, true)
+	if neg {
+		return -int64(n), ok
+	}
+	return int64(n), ok
+}
+
+// value decodes the value of the field name into p, a pointer from fields.
+func (d *decoder) value(name string, p any) bool {
+	var ok bool
+	switch p := p.(type) {
+	case *string:
+		*p, ok = d.stringValue(name, "a string")
+	case *uint64:
+		*p, _, ok = d.integer(name, MaxRequestID, false)
+	case *int64:
+		*p, ok = d.int64Value(name)
+	case *Code:
+		var n int64
+		n, ok = d.int64Value(name)
+		*p = Code(n)
+	case *[]string:
+		if !d.want(name, '[', "an array of strings") {
+			return false
+		}
+		d.pos++
+		if d.consume(']') {
+			*p = []string{}
+			return true
+		}
+		for {
+			var s string
+			if s, ok = d.stringValue(name, "an array of strings"); !ok {
+				return false
+			}
+			*p = append(*p, s)
+			if d.consume(']') {
+				return true
+			}
+			if !d.consume(',') {
+				return d.syntax(`"," or "]"`)
+			}
+		}
+	case *map[string]bool:
+		*p, ok = decodeMap(d, name, func() (bool, bool) {
+			switch d.peek() {
+			case 't':
+				return true, d.literal("true") || d.syntax("true")
+			case 'f':
+				return false, d.literal("false") || d.syntax("false")
+			}
+			return false, d.want(name, 't', "an object of booleans")
+		})
+	case *map[string]string:
+		*p, ok = decodeMap(d, name, func() (string, bool) { return d.stringValue(name, "an object of strings") })
+	default:
+		panic("protocol: no codec for the Go type of field " + name)
+	}
+	return ok
+}
+
+// decodeMap reads the object of ids that field name holds, each value read
+// by value; an id twice is refused.
+func decodeMap[V any](d *decoder, name string, value func() (V, bool)) (map[string]V, bool) {
+	if !d.want(name, '{', "an object") {
+		return nil, false
+	}
+	m := map[string]V{}
+	ok := d.object(func(key []byte, _ [2]int) bool {
+		if _, dup := m[string(key)]; dup {
+			return d.fail(ruleDuplicate, "id "+strconv.Quote(string(key))+" appears twice in "+strconv.Quote(name))
+		}
+		k := string(key)
+		v, ok := value()
+		m[k] = v
+		return ok
+	})
+	return m, ok
+}
+
+func (d *decoder) literal(lit string) bool {
+	if !strings.HasPrefix(string(d.data[d.pos:]), lit) {
+		return false
+	}
+	d.pos += len(lit)
+	return true
+}
+
+// number reads a JSON number, of any form.
+func (d *decoder) number() bool {
+	p := d.pos
+	digits := func() bool {
+		s := p
+		for p < len(d.data) && d.data[p] >= '0' && d.data[p] <= '9' {
+			p++
+		}
+		return p > s
+	}
+	if p < len(d.data) && d.data[p] == '-' {
+		p++
+	}
+	if p < len(d.data) && d.data[p] == '0' {
+		p++
+	} else if !digits() {
+		d.pos = p
+		return d.syntax("a digit")
+	}
+	if p < len(d.data) && d.data[p] == '.' {
+		p++
+		if !digits() {
+			d.pos = p
+			return d.syntax("a digit")
+		}
+	}
+	if p < len(d.data) && (d.data[p] == 'e' || d.data[p] == 'E') {
+		p++
+		if p < len(d.data) && (d.data[p] == '+' || d.data[p] == '-') {
+			p++
+		}
+		if !digits() {
+			d.pos = p
+			return d.syntax("a digit")
+		}
+	}
+	d.pos = p
+	return true
+}
+
+// skip reads any JSON value, the value of a field the decoder does not know.
+func (d *decoder) skip(depth int) bool {
+	switch c := d.peek(); {
+	case c == '"':
+		_, ok := d.str(nil)
+		return ok
+	case c == '-' || c >= '0' && c <= '9':
+		return d.number()
+	case c == 't':
+		return d.literal("true") || d.syntax("true")
+	case c == 'f':
+		return d.literal("false") || d.syntax("false")
+	case c == 'n':
+		return d.literal("null") || d.syntax("null")
+	case c == '{' || c == '[':
+		if depth >= maxDepth {
+			return d.fail(ruleDepth, "an unknown field is nested over "+strconv.Itoa(maxDepth)+" levels")
+		}
+		if c == '{' {
+			return d.object(func([]byte, [2]int) bool { return d.skip(depth + 1) })
+		}
+		d.pos++
+		if d.consume(']') {
+			return true
+		}
+		for {
+			if !d.skip(depth + 1) {
+				return false
+			}
+			if d.consume(']') {
+				return true
+			}
+			if !d.consume(',') {
+				return d.syntax(`"," or "]"`)
+			}
+		}
+	}
+	return d.syntax("a value")
+}
+
+// RawField returns the raw JSON value of the top-level field name of the
+// object in data, when data is one valid JSON object in which name occurs
+// once (exact case). It lets a frame be peeked at, or a field be read from
+// a frame that did not decode, without a second parser.
+func RawField(data []byte, name string) ([]byte, bool) {
+	d := &decoder{data: data}
+	var raw []byte
+	found := false
+	ok := d.object(func(key []byte, _ [2]int) bool {
+		d.ws()
+		start := d.pos
+		if !d.skip(0) {
+			return false
+		}
+		if string(key) == name {
+			if found {
+				return d.fail(ruleDuplicate, "")
+			}
+			raw, found = d.data[start:d.pos], true
+		}
+		return true
+	})
+	if !ok || d.peek() != 0 || !found {
+		return nil, false
+	}
+	return raw, true
+}
+
+// RequestID reads the request id of a frame that did not decode, so that the
+// error can echo it: 0 when there is no valid one to read.
+func RequestID(data []byte) uint64 {
+	raw, ok := RawField(data, "rid")
+	if !ok {
+		return 0
+	}
+	d := &decoder{data: raw}
+	rid, _, ok := d.integer("rid", MaxRequestID, false)
+	if !ok || d.pos != len(raw) {
+		return 0
+	}
+	return rid
+}
+
+// Decode parses one text frame. On failure it returns an *Error with code
+// MALFORMED_FRAME and, when the JSON was readable, a frame carrying the
+// request id to echo in the error (0 when the rid itself was not valid).
+func Decode(data []byte) (*Frame, error) {
+	f := new(Frame)
+	if e := decodeFrame(data, f); e != nil {
+		if e.rule == ruleSyntax {
+			return nil, Errorf(CodeMalformedFrame, "frame is not a valid JSON object: %s", e.msg)
+		}
+		return &Frame{RID: RequestID(data)}, Errorf(CodeMalformedFrame, "%s", e.msg)
+	}
+	if f.Type == "" {
+		return f, Errorf(CodeMalformedFrame, `frame has no "type"`)
+	}
+	return f, nil
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// Encode serializes f without HTML escaping (so "<" stays one byte and
+// sizes stay predictable) and without a trailing newline. The error is
+// always nil; it is kept for callers written against encoding/json.
+func Encode(f *Frame) ([]byte, error) {
+	bp := bufPool.Get().(*[]byte)
+	b := AppendFrame((*bp)[:0], f)
+	out := slices.Clone(b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		bufPool.Put(bp)
+	}
+	return out, nil
+}
+
+// AppendFrame appends f's JSON to dst and returns the extended slice: the
+// fields in Frame's order, zero values omitted, map keys sorted. Strings
+// are escaped as encoding/json does without HTML escaping: quotes,
+// backslashes, control characters, U+2028 and U+2029; invalid UTF-8
+// becomes U+FFFD, so the output is always valid JSON.
+func AppendFrame(dst []byte, f *Frame) []byte {
+	dst = append(dst, '{')
+	first := true
+	for i := range fields {
+		p := fields[i].ptr(f)
+		if isZero(p) {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, fieldKeys[i]...)
+		dst = appendValue(dst, p)
+	}
+	return append(dst, '}')
+}
+
+// isZero reports whether the value p points to is zero: the encoder omits it.
+func isZero(p any) bool {
+	switch p := p.(type) {
+	case *string:
+		return *p == ""
+	case *uint64:
+		return *p == 0
+	case *int64:
+		return *p == 0
+	case *Code:
+		return *p == 0
+	case *[]string:
+		return len(*p) == 0
+	case *map[string]bool:
+		return len(*p) == 0
+	case *map[string]string:
+		return len(*p) == 0
+	}
+	panic("protocol: no codec for a Go type in fields")
+}
+
+// appendValue appends the value p points to, a pointer from fields.
+func appendValue(dst []byte, p any) []byte {
+	switch p := p.(type) {
+	case *string:
+		return appendString(dst, *p)
+	case *uint64:
+		return strconv.AppendUint(dst, *p, 10)
+	case *int64:
+		return strconv.AppendInt(dst, *p, 10)
+	case *Code:
+		return strconv.AppendInt(dst, int64(*p), 10)
+	case *[]string:
+		for i, s := range *p {
+			dst = appendSep(dst, i, '[')
+			dst = appendString(dst, s)
+		}
+		return append(dst, ']')
+	case *map[string]bool:
+		for i, k := range sortedKeys(*p) {
+			dst = appendSep(dst, i, '{')
+			dst = append(appendString(dst, k), ':')
+			dst = strconv.AppendBool(dst, (*p)[k])
+		}
+		return append(dst, '}')
+	case *map[string]string:
+		for i, k := range sortedKeys(*p) {
+			dst = appendSep(dst, i, '{')
+			dst = append(appendString(dst, k), ':')
+			dst = appendString(dst, (*p)[k])
+		}
+		return append(dst, '}')
+	}
+	panic("protocol: no codec for a Go type in fields")
+}
+
+func appendSep(dst []byte, i int, open byte) []byte {
+	if i == 0 {
+		return append(dst, open)
+	}
+	return append(dst, ',')
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,218 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Every field of Frame, found by its json tag, is encoded and decoded by
+// the codec: a field added to the struct but not to fields fails here.
+func TestCodecCoversEveryField(t *testing.T) {
+	typ := reflect.TypeFor[Frame]()
+	require.Equal(t, typ.NumField(), len(fields), "fields in codec.go lists every field of Frame")
+	for i := range typ.NumField() {
+		sf := typ.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		t.Run(name, func(t *testing.T) {
+			_, listed := fieldIndex[name]
+			require.True(t, listed, "Frame.%s (json %q) is not in fields", sf.Name, name)
+			f := &Frame{Type: TypePing}
+			v := reflect.ValueOf(f).Elem().Field(i)
+			switch v.Kind() {
+			case reflect.String:
+				v.SetString("v\"é")
+			case reflect.Uint64:
+				v.SetUint(MaxRequestID)
+			case reflect.Int64, reflect.Int:
+				v.SetInt(-42)
+			case reflect.Slice:
+				v.Set(reflect.ValueOf([]string{"a", "b"}))
+			case reflect.Map:
+				m := reflect.MakeMap(v.Type())
+				m.SetMapIndex(reflect.ValueOf("a"), reflect.New(v.Type().Elem()).Elem())
+				v.Set(m)
+			default:
+				t.Fatalf("Frame.%s has a kind the test does not set: %v", sf.Name, v.Kind())
+			}
+			data := AppendFrame(nil, f)
+			assert.Contains(t, string(data), `"`+name+`":`)
+			want, err := json.Marshal(f)
+			require.NoError(t, err)
+			assert.JSONEq(t, string(want), string(data), "same meaning as encoding/json")
+			got, err := Decode(data)
+			require.NoError(t, err, "%s", data)
+			assert.Equal(t, f, got)
+		})
+	}
+}
+
+// The encoder writes what encoding/json writes without HTML escaping, for
+// valid UTF-8, byte for byte; for invalid UTF-8, still valid JSON.
+func TestEncodeMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", "<&>", "\"\\/", "\x00\x01\x1f\x7f", "\n\r\t\b\f", "\u2028\u2029", "é☎😀",
+		"bad \xff utf-8 \xc3", "\xed\xa0\x80"} {
+		f := &Frame{Type: TypeSend, RID: 1, Content: s, IDs: []string{s, "x"}, Status: map[string]string{"b": s, s: "a"}}
+		got, err := Encode(f)
+		require.NoError(t, err)
+		require.True(t, json.Valid(got), "%q", got)
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		require.NoError(t, enc.Encode(f))
+		assert.Equal(t, strings.TrimSuffix(want.String(), "\n"), string(got), "%q", s)
+	}
+}
+
+func TestAppendFrameAppends(t *testing.T) {
+	b := AppendFrame([]byte("x"), &Frame{Type: TypeOK, RID: 1})
+	b = AppendFrame(b, &Frame{Type: TypeOK, RID: 2})
+	assert.Equal(t, `x{"type":"ok","rid":1}{"type":"ok","rid":2}`, string(b))
+}
+
+func TestRawField(t *testing.T) {
+	raw, ok := RawField([]byte(` {"a":1,"type" : "ack" ,"x":{"type":"no"}} `), "type")
+	require.True(t, ok)
+	assert.Equal(t, `"ack"`, string(raw))
+	for _, in := range []string{`{"type":"ack","type":"ack"}`, `{"TYPE":"ack"}`, `{"type":"ack"`, `{"type":"ack"}x`, `[]`} {
+		_, ok := RawField([]byte(in), "type")
+		assert.False(t, ok, in)
+	}
+}
+
+// oldDecode is the encoding/json decoder the codec replaced, the reference
+// of the differential fuzz test.
+func oldDecode(data []byte) (*Frame, bool) {
+	if !utf8.Valid(data) {
+		return nil, false
+	}
+	f := new(Frame)
+	if json.Unmarshal(data, f) != nil || f.Type == "" || f.RID > MaxRequestID {
+		return nil, false
+	}
+	return f, true
+}
+
+// strictRules are the rules by which the codec refuses what encoding/json
+// accepts: the ambiguous (duplicates, case variants, lone surrogates,
+// which encoding/json replaces) and the out of range.
+var strictRules = map[rule]bool{ruleDuplicate: true, ruleCase: true, ruleNull: true, ruleRange: true,
+	ruleSurrogate: true, ruleDepth: true}
+
+// normalize makes empty slices and maps nil, which encoding/json and the
+// codec may tell apart and the protocol does not.
+func normalize(f *Frame) *Frame {
+	g := *f
+	if len(g.IDs) == 0 {
+		g.IDs = nil
+	}
+	if len(g.Online) == 0 {
+		g.Online = nil
+	}
+	if len(g.Status) == 0 {
+		g.Status = nil
+	}
+	return &g
+}
+
+// FuzzDecode checks the codec against encoding/json: what the codec
+// accepts, encoding/json decodes to the same frame; what encoding/json
+// accepts and the codec refuses breaks a strict rule; nothing panics; an
+// accepted frame re-encodes to the same frame; errors are MALFORMED_FRAME.
+// Its corpus (testdata/fuzz/FuzzDecode) runs with go test.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"login","rid":1,"user":"alice","token":"x"}`,
+		`{"type":"send","rid":2,"callee":"bob","content":"hi","channel":"c","timeout":1000}`,
+		`{"type":"accept","rid":3,"inv":"0123456789abcdef0123456789abcdef","response":"ok"}`,
+		`{"type":"query","rid":4,"ids":["a","b"]}`,
+		`{"type":"ok","rid":4,"online":{"a":true,"b":false},"status":{"a":"ONLINE"}}`,
+		`{"type":"ping","rid":9007199254740992}`,
+		`{"type":"send","rid":1,"callee":"b","timeout":9223372036854775807}`,
+		`{"TYPE":"login","RID":1,"user":"a","user":"b"}`,
+		`{"type":"send","callee":"bob","Callee":"eve","rid":1}`,
+		`{"type":"ping","rid":1,"x":{"y":[1,2.5e-3,"\ud83d\ude00",null]}}`,
+		`{"type":"ping","rid":1,"ack":-0}`, `{"type":"ping","rid":1,"ids":null}`,
+		`{"type":"send","rid":1,"content":"\ud800"}`,
+		"{\"type\":\"login\",\"user\":\"\xff\"}",
+		`[]`, `null`, `{}`, ``, `{"type":"ping"} {}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ref, refOK := oldDecode(data)
+		got := new(Frame)
+		derr := decodeFrame(data, got)
+		if derr == nil && got.Type == "" {
+			derr = &decodeError{}
+		}
+		fr, err := Decode(data)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.Code != CodeMalformedFrame {
+				t.Fatalf("Decode error is not MALFORMED_FRAME: %v", err)
+			}
+			if derr == nil {
+				t.Fatalf("Decode refused what decodeFrame took: %v", err)
+			}
+			if refOK && !strictRules[derr.rule] {
+				t.Fatalf("refused %q (%s), which encoding/json takes, by no strict rule", data, derr.msg)
+			}
+			return
+		}
+		if !refOK {
+			t.Fatalf("accepted %q, which encoding/json refuses", data)
+		}
+		if !reflect.DeepEqual(normalize(ref), normalize(fr)) {
+			t.Fatalf("%q: codec %+v, encoding/json %+v", data, fr, ref)
+		}
+		again, err := Encode(fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr2, err := Decode(again)
+		if err != nil || !reflect.DeepEqual(normalize(fr), normalize(fr2)) {
+			t.Fatalf("re-encoded frame %s decodes differently: %v", again, err)
+		}
+		_ = fr.CheckRequest() // must not panic
+	})
+}
+
+// FuzzEncode: any strings encode to valid JSON that decodes back to them
+// (invalid UTF-8 as U+FFFD, as encoding/json does).
+func FuzzEncode(f *testing.F) {
+	f.Add("hi", "\u2028<&>\x00", "\xff")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		fr := &Frame{Type: TypeSend, RID: 1, Content: a, Channel: b, IDs: []string{c}, Status: map[string]string{a: c}}
+		data, err := Encode(fr)
+		if err != nil || !json.Valid(data) {
+			t.Fatalf("invalid JSON %q: %v", data, err)
+		}
+		got, err := Decode(data)
+		if err != nil {
+			t.Fatalf("Decode(%q): %v", data, err)
+		}
+		want := &Frame{Type: TypeSend, RID: 1, Content: fixUTF8(a),
+			Channel: fixUTF8(b), IDs: []string{fixUTF8(c)},
+			Status: map[string]string{fixUTF8(a): fixUTF8(c)}}
+		if !reflect.DeepEqual(normalize(want), normalize(got)) {
+			t.Fatalf("%q decodes to %+v, want %+v", data, got, want)
+		}
+	})
+}
+
+// fixUTF8 replaces each byte of invalid UTF-8 with U+FFFD, as the encoder does.
+func fixUTF8(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r)
+	}
+	return b.String()
+}
