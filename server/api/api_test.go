@@ -174,6 +174,13 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
+// moreRoutes are subtests of TestRoutes from other files (init), so that
+// their routes count in its check of docs/openapi.yaml.
+var moreRoutes []struct {
+	name string
+	run  func(t *testing.T, a *apiServer, bob *callee)
+}
+
 // TestRoutes drives every route through its success and error paths
 // against a real node and real clients, then checks docs/openapi.yaml
 // against what was served (openapi_test.go).
@@ -394,6 +401,10 @@ func TestRoutes(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, 401, resp.StatusCode, "not a bearer key")
 	})
+
+	for _, r := range moreRoutes {
+		t.Run(r.name, func(t *testing.T) { r.run(t, a, bob) })
+	}
 
 	t.Run("shutting down", func(t *testing.T) {
 		down := newAPIServer(t, cov)
