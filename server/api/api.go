@@ -10,6 +10,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -54,7 +55,7 @@ var ErrInvalidKey = errors.New("api: invalid API key")
 // Handler serves the routes. Mount it at Prefix.
 type Handler struct {
 	node Node
-	keys [][]byte
+	keys [][sha256.Size]byte // the keys' digests: compared at one length, so timing tells no key's length
 	log  *slog.Logger
 	mux  *http.ServeMux
 }
@@ -78,7 +79,7 @@ func New(node Node, keys []string, log *slog.Logger) (*Handler, error) {
 				return nil, fmt.Errorf("%w: key %d holds a character other than printable ASCII (no space, no comma)", ErrInvalidKey, i)
 			}
 		}
-		h.keys = append(h.keys, []byte(k))
+		h.keys = append(h.keys, sha256.Sum256([]byte(k)))
 	}
 	h.mux.HandleFunc("POST /api/v1/invitations", h.invite)
 	h.mux.HandleFunc("GET /api/v1/invitations/{id}", h.invitation)
@@ -116,16 +117,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// authorized compares the bearer key with every key in constant time, so
-// that neither which key matched nor how much of one did shows in timing.
+// authorized compares the bearer key's digest with every key's in
+// constant time, so that neither which key matched, nor how much of one
+// did, nor a key's length shows in timing.
 func (h *Handler) authorized(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		return false
 	}
+	d := sha256.Sum256([]byte(got))
 	match := 0
 	for _, k := range h.keys {
-		match |= subtle.ConstantTimeCompare([]byte(got), k)
+		match |= subtle.ConstantTimeCompare(d[:], k[:])
 	}
 	return match == 1
 }
