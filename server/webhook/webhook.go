@@ -84,6 +84,9 @@ type Config struct {
 	// sees the secret or an endpoint's URL (which may carry credentials):
 	// endpoints are named by their index in URLs.
 	Logger *slog.Logger
+	// counted, for tests, is signaled after every attempt is counted.
+	counted chan<- struct{}
+
 	// Client makes the requests; nil means a client of its own, which
 	// follows no redirect (a 3xx is a failed attempt: a signed event is not
 	// sent on to another address).
@@ -327,13 +330,16 @@ func (s *Sender) deliver(ep *endpoint, m *message) {
 		s.m.attempts.WithLabelValues(ep.name, result).Inc()
 		if result == "ok" {
 			s.m.events.WithLabelValues(ep.name, "delivered").Inc()
+			s.signal()
 			return
 		}
 		if attempt >= s.cfg.MaxAttempts || s.ctx.Err() != nil {
 			s.m.events.WithLabelValues(ep.name, "failed").Inc()
+			s.signal()
 			s.log.Warn("webhook event given up", "endpoint", ep.name, "id", m.id, "type", m.typ, "attempts", attempt, "last", result)
 			return
 		}
+		s.signal()
 		s.log.Info("webhook attempt failed; retrying", "endpoint", ep.name, "id", m.id, "attempt", attempt, "result", result, "after", wait)
 		t := time.NewTimer(wait)
 		select {
@@ -341,9 +347,20 @@ func (s *Sender) deliver(ep *endpoint, m *message) {
 		case <-s.ctx.Done():
 			t.Stop()
 			s.m.events.WithLabelValues(ep.name, "failed").Inc()
+			s.signal()
 			return
 		}
 		wait = min(2*wait, s.cfg.MaxBackoff)
+	}
+}
+
+// signal tells a test that counters changed.
+func (s *Sender) signal() {
+	if s.cfg.counted != nil {
+		select {
+		case s.cfg.counted <- struct{}{}:
+		default: // the test is not waiting: it checks the counters first
+		}
 	}
 }
 

@@ -123,6 +123,7 @@ func newSender(t *testing.T, cfg Config) *Sender {
 	if cfg.Secret == "" {
 		cfg.Secret = NewSecret()
 	}
+	cfg.counted = counted
 	s, err := New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -141,15 +142,20 @@ func attempts(s *Sender, ep, result string) float64 {
 	return testutil.ToFloat64(s.m.attempts.WithLabelValues(ep, result))
 }
 
-// waitFor waits until cond holds, checking at every delivery or 10 ms.
+// counted is signaled by every sender the tests make after each attempt
+// and each event's result are counted.
+var counted = make(chan struct{}, 1)
+
+// waitFor waits until cond holds, looking again each time a sender counts.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.After(10 * time.Second)
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-counted:
+		case <-deadline:
 			t.Fatalf("%s: not within 10 s", what)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -303,7 +309,7 @@ func TestCloseAbandonsRetriesAtItsDeadline(t *testing.T) {
 	rc := newReceiver(t, secret, func(w http.ResponseWriter, r *http.Request, d delivery) {
 		w.WriteHeader(http.StatusInternalServerError)
 	})
-	s, err := New(Config{URLs: []string{rc.srv.URL}, Secret: secret, InitialBackoff: time.Hour})
+	s, err := New(Config{URLs: []string{rc.srv.URL}, Secret: secret, InitialBackoff: time.Hour, counted: counted})
 	require.NoError(t, err)
 	_, err = s.Send("a", 0)
 	require.NoError(t, err)
