@@ -153,6 +153,14 @@ func (n *Node) dispatchEvents() {
 	}
 }
 
+// emitSentLocked emits invitation.sent for inv, describing it only when
+// someone observes.
+func (n *Node) emitSentLocked(inv *invitation) {
+	if n.cfg.Observer != nil {
+		n.emit(Event{Type: EventInvitationSent, Invitation: n.infoLocked(inv)})
+	}
+}
+
 // outcomeOf names how an invitation in state ended, with reason the
 // caller's failure reason.
 func outcomeOf(state core.LocalInvitationState, reason string) string {

@@ -183,7 +183,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		s.enqueue(ok)
 		s.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: core.LocalFailurePeerOffline.String()})
 		log.Info("invitation created", "timeout", timeout, "rung", 0)
-		n.emit(Event{Type: EventInvitationSent, Invitation: n.infoLocked(inv)})
+		n.emitSentLocked(inv)
 		n.finishLocked(inv, core.LocalEvFailure, core.LocalFailurePeerOffline.String())
 		return
 	}
@@ -208,7 +208,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
 	}
 	inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
-	n.emit(Event{Type: EventInvitationSent, Invitation: n.infoLocked(inv)})
+	n.emitSentLocked(inv)
 	s.enqueue(ok)
 	log.Info("invitation created", "timeout", timeout, "rung", len(targets))
 }
