@@ -188,37 +188,47 @@ func outcomeOf(state core.LocalInvitationState, reason string) string {
 // callerLeft is the outcome finishLocked records when the caller's session left.
 const callerLeft = "CALLER_LEFT"
 
-func millis(d time.Duration) *int64 {
-	ms := d.Milliseconds()
-	return &ms
+// infoBlock holds an InvitationInfo and what its pointers point at, so
+// that describing an invitation costs one allocation.
+type infoBlock struct {
+	info                     InvitationInfo
+	received, answered, rang int64
+	ended                    time.Time
 }
 
 // infoLocked describes inv as it is now. Node.mu is held.
-func (n *Node) infoLocked(inv *invitation) *InvitationInfo {
-	i := &InvitationInfo{ID: inv.id, Caller: inv.callerUser, Service: inv.service, API: inv.api, Callee: inv.callee,
+func (n *Node) infoLocked(inv *invitation) *InvitationInfo { return &describe(inv).info }
+
+func describe(inv *invitation) *infoBlock {
+	b := &infoBlock{}
+	b.info = InvitationInfo{ID: inv.id, Caller: inv.callerUser, Service: inv.service, API: inv.api, Callee: inv.callee,
 		Channel: inv.channel, Content: inv.content, TimeoutMS: inv.timeout.Milliseconds(), State: inv.state.String(),
 		AnsweredBy: inv.answeredBy, Rung: len(inv.rung), SentAt: inv.created.UTC()}
 	if !inv.received.IsZero() {
-		i.ReceivedMS = millis(inv.received.Sub(inv.created))
+		b.received = inv.received.Sub(inv.created).Milliseconds()
+		b.info.ReceivedMS = &b.received
 	}
 	if !inv.answered.IsZero() {
-		i.AnsweredMS = millis(inv.answered.Sub(inv.created))
+		b.answered = inv.answered.Sub(inv.created).Milliseconds()
+		b.info.AnsweredMS = &b.answered
 	}
-	return i
+	return b
 }
 
 // endedInfoLocked describes inv, which just ended at t with reason.
 func (n *Node) endedInfoLocked(inv *invitation, reason string, t time.Time) *InvitationInfo {
-	i := n.infoLocked(inv)
+	b := describe(inv)
+	i := &b.info
 	i.Content = ""
 	i.Outcome = outcomeOf(inv.state, reason)
 	if inv.state == core.LocalFailure && reason != callerLeft {
 		i.Reason = reason
 	}
 	if len(inv.rung) > 0 {
-		i.RangMS = millis(t.Sub(inv.created))
+		b.rang = t.Sub(inv.created).Milliseconds()
+		i.RangMS = &b.rang
 	}
-	t = t.UTC()
-	i.EndedAt = &t
+	b.ended = t.UTC()
+	i.EndedAt = &b.ended
 	return i
 }
