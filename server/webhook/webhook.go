@@ -244,30 +244,59 @@ func (s *Sender) Send(typ string, data any) (string, error) {
 			return "", fmt.Errorf("webhook: event type %q is not printable ASCII without quotes", typ)
 		}
 	}
+	id := "msg_" + randomID()
+	if s.allFull() { // every endpoint would drop it: spare the encoding
+		s.drop(id, typ)
+		return id, nil
+	}
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return "", fmt.Errorf("webhook: event %s: %w", typ, err)
 	}
-	id := "msg_" + randomID()
 	m := &message{id: id, typ: typ, body: envelope(id, typ, time.Now(), raw)}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, ep := range s.eps {
 		if s.closed {
-			ep.dropped.Inc()
+			ep.dropped.Inc() // shutting down: not worth a warning
 			continue
 		}
 		select {
 		case ep.q <- m:
 		default:
-			ep.dropped.Inc()
-			if now, last := time.Now().UnixNano(), ep.lastWarn.Load(); now-last >= int64(time.Second) && ep.lastWarn.CompareAndSwap(last, now) {
-				s.log.Warn("webhook queue full: events dropped (logged at most once a second; counted in rtmcall_webhook_events_total)",
-					"endpoint", ep.name, "id", id, "type", typ, "queue", s.cfg.QueueSize)
-			}
+			s.dropAt(ep, id, typ)
 		}
 	}
 	return id, nil
+}
+
+// allFull reports whether every endpoint's queue is full (or the sender
+// closed): a dead endpoint then costs an event no encoding.
+func (s *Sender) allFull() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, ep := range s.eps {
+		if !s.closed && len(ep.q) < cap(ep.q) {
+			return false
+		}
+	}
+	return true
+}
+
+// drop drops event id at every endpoint.
+func (s *Sender) drop(id, typ string) {
+	for _, ep := range s.eps {
+		s.dropAt(ep, id, typ)
+	}
+}
+
+// dropAt counts a dropped event, and logs it at most once a second.
+func (s *Sender) dropAt(ep *endpoint, id, typ string) {
+	ep.dropped.Inc()
+	if now, last := time.Now().UnixNano(), ep.lastWarn.Load(); now-last >= int64(time.Second) && ep.lastWarn.CompareAndSwap(last, now) {
+		s.log.Warn("webhook queue full: events dropped (logged at most once a second; counted in rtmcall_webhook_events_total)",
+			"endpoint", ep.name, "id", id, "type", typ, "queue", s.cfg.QueueSize)
+	}
 }
 
 // envelope writes the body of an Envelope by hand: data is already JSON,
