@@ -160,3 +160,21 @@ func TestBackendInTheLoop(t *testing.T) {
 	assert.NotContains(t, logs.String(), strings.TrimPrefix(secret, "whsec_"), "the webhook secret is never logged")
 	assert.NotContains(t, logs.String(), "/hooks", "nor the webhook URL")
 }
+
+// A key that is too short, or a bad webhook secret, stops the program at
+// start, and the error names neither.
+func TestBackendFlagsRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"-dev", "-web", "", "-api-keys", "short-key"},
+		{"-dev", "-web", "", "-webhook", "http://127.0.0.1:1/h", "-webhook-secret", "whsec_dG9vc2hvcnQ="},
+	} {
+		o, err := parseArgs(args, env(nil), io.Discard)
+		require.NoError(t, err)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		err = serve(context.Background(), o, ln, slog.New(slog.DiscardHandler))
+		require.Error(t, err, "%q", args)
+		assert.NotContains(t, err.Error(), "short-key")
+		assert.NotContains(t, err.Error(), "dG9vc2hvcnQ")
+	}
+}
