@@ -12,6 +12,10 @@ VERSION            := $(shell sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' web/p
 WASM_MOD           := $(TOOLS)/wasm/rtmcall-wasm.mod
 TYPESCRIPT_VERSION := 5.9.3
 TSC                := $(TOOLS)/npm/node_modules/.bin/tsc
+# The bundlers internal/pagetest TestBundlers builds an app with (into .bin/bundlers, pinned).
+BUNDLERS           := vite@8.4.0 webpack@5.113.0 webpack-cli@7.3.1 rollup@4.68.8 @rollup/plugin-node-resolve@16.0.3 \
+                      @web/rollup-plugin-import-meta-assets@2.3.3 esbuild@0.28.2
+BUNDLERS_STAMP     := $(TOOLS)/bundlers/.installed
 
 .PHONY: all build run test test-native test-fuzz-seeds deps lint clean bench
 
@@ -21,14 +25,15 @@ all: build
 build: wasm
 	$(GO) build -o bin/rtmcall-server ./cmd/rtmcall-server
 
-## wasm: web/rtmcall.wasm (GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w", printed as it runs)
-## and web/wasm_exec.js from the same toolchain
+## wasm: web/rtmcall.wasm (GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w", printed as it runs),
+## web/wasm_exec.js (the same toolchain's, wrapped as an ES module that sets no global), then the files the
+## server serves, with brotli-11 and gzip-9 variants, into server/static/assets/ (embedded in the binary)
 .PHONY: wasm
 wasm:
-	$(GO) run ./internal/wasmbuild/buildwasm -o web/rtmcall.wasm -version $(VERSION)
-	cp "$(GOROOT)/lib/wasm/wasm_exec.js" web/wasm_exec.js
+	$(GO) run ./internal/wasmbuild/buildwasm -o web/rtmcall.wasm -version $(VERSION) -wasm-exec web/wasm_exec.js \
+		-assets server/static/assets
 
-## run: build everything and start the server in dev mode on http://127.0.0.1:8080/
+## run: build everything and start the server in dev mode; it prints the page's URL (http://127.0.0.1:8080/)
 run: build
 	bin/rtmcall-server -dev
 
@@ -64,7 +69,7 @@ lint:
 	GOOS=js GOARCH=wasm $(GO) vet ./...
 
 ## deps: install what the tests need (idempotent): Go modules, Chromium, the wasm test runner
-## (wasmbrowsertest as .bin/go_js_wasm_exec, and its wrapper .bin/rtmcall_wasm_exec), TypeScript
+## (wasmbrowsertest as .bin/go_js_wasm_exec, and its wrapper .bin/rtmcall_wasm_exec), TypeScript, the bundlers
 deps:
 	@$(GO) mod download
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
@@ -73,9 +78,13 @@ deps:
 	GOOS= GOARCH= $(GO) build -o $(TOOLS)/rtmcall_wasm_exec ./internal/wasmexec
 	@$(TSC) --version 2>/dev/null | grep -qF $(TYPESCRIPT_VERSION) || \
 		npm install --prefix $(TOOLS)/npm --no-save --no-audit --no-fund --loglevel=error typescript@$(TYPESCRIPT_VERSION)
+	@test "$$(cat $(BUNDLERS_STAMP) 2>/dev/null)" = "$(BUNDLERS)" || { \
+		npm install --prefix $(TOOLS)/bundlers --no-save --no-audit --no-fund --loglevel=error $(BUNDLERS) && \
+		echo "$(BUNDLERS)" > $(BUNDLERS_STAMP); }
 
 clean:
 	rm -rf bin .bin web/rtmcall.wasm web/wasm_exec.js
+	find server/static/assets -type f ! -name README.md -delete
 
 ## bench: the benchmark suite against a baseline relay, loopback only (about 3 minutes on 2 cores, up to
 ## about 10 when other programs disturb it and phases run again):

@@ -124,7 +124,7 @@ func measureBrowser(ctx context.Context, cfg Config, logf func(string, ...any)) 
 	// Navigation to ready, cold: a new tab with the HTTP cache disabled each time.
 	var cold []time.Duration
 	for range cfg.BrowserLoads {
-		ms, enc, err := loadOnce(browserCtx, base+"/bench.html", true)
+		ms, enc, err := loadOnce(browserCtx, base+"/", true)
 		if err != nil {
 			return nil, fmt.Errorf("cold load: %w", err)
 		}
@@ -133,14 +133,14 @@ func measureBrowser(ctx context.Context, cfg Config, logf func(string, ...any)) 
 	}
 	br.ReadyCold = NewDist(cold)
 	// Warm: one tab, navigated once, then again and again.
-	warm, err := loadWarm(browserCtx, base+"/bench.html", cfg.BrowserLoads)
+	warm, err := loadWarm(browserCtx, base+"/", cfg.BrowserLoads)
 	if err != nil {
 		return nil, fmt.Errorf("warm load: %w", err)
 	}
 	br.ReadyWarm = NewDist(warm)
 	logf("  ready after navigation: cold p50 %v, warm p50 %v", br.ReadyCold.P50(), br.ReadyWarm.P50())
 
-	send, accept, err := browserFlows(browserCtx, base+"/bench.html", "ws://"+p.addr+"/ws", cfg.BrowserFlows)
+	send, accept, err := browserFlows(browserCtx, base+"/", "ws://"+p.addr+"/ws", cfg.BrowserFlows)
 	if err != nil {
 		return nil, fmt.Errorf("flows between two pages: %w", err)
 	}
@@ -165,7 +165,7 @@ func parseServerAddr(line string) (string, bool) {
 
 // buildWeb assembles what `make build` puts in web/: the page's files,
 // rtmcall.wasm (built by internal/wasmbuild) and the toolchain's
-// wasm_exec.js; plus bench.html.
+// wasm_exec.js as an ES module; with the bench page as index.html.
 func buildWeb(ctx context.Context, root, web, modDir string) (string, error) {
 	var pkg struct{ Version string }
 	if b, err := os.ReadFile(filepath.Join(root, "web", "package.json")); err == nil {
@@ -190,14 +190,11 @@ func buildWeb(ctx context.Context, root, web, modDir string) (string, error) {
 			return "", err
 		}
 	}
-	goroot, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
-	if err != nil {
+	if err := wasmbuild.WriteWasmExec(filepath.Join(web, "wasm_exec.js")); err != nil {
 		return "", err
 	}
-	if err := copyFile(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"), filepath.Join(web, "wasm_exec.js")); err != nil {
-		return "", err
-	}
-	return cmd, os.WriteFile(filepath.Join(web, "bench.html"), []byte(benchPage), 0o644)
+	// The server serves only the module and the demo's files: the bench page takes the demo's place.
+	return cmd, os.WriteFile(filepath.Join(web, "index.html"), []byte(benchPage), 0o644)
 }
 
 func copyFile(src, dst string) error {

@@ -19,10 +19,12 @@ import (
 	"fmt"
 	"log"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -385,12 +387,52 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 }
 
 func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
-	ws, _, err := websocket.Dial(ctx, c.opts.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	ws, resp, err := websocket.Dial(ctx, c.opts.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
 	if err != nil {
-		return nil, err
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		return nil, dialError(err, status)
 	}
 	ws.SetReadLimit(maxServerFrame)
 	return ws, nil
+}
+
+// dialError says in words what failed when dialing: the error chain of a
+// failed dial names the cause only deep inside, after the library's
+// wrapping ("failed to WebSocket dial: failed to send handshake request:
+// Get ...: dial tcp ...: connect: connection refused").
+func dialError(err error, status int) error {
+	var dnsErr *net.DNSError
+	switch {
+	case status != 0 && status != 101:
+		return fmt.Errorf("the server refused the WebSocket upgrade with HTTP status %d: %w", status, err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("connection refused (is the server running, on this address and port?): %w", err)
+	case errors.As(err, &dnsErr):
+		return fmt.Errorf("DNS lookup of %s failed: %w", dnsErr.Name, err)
+	case isTLSError(err):
+		return fmt.Errorf("TLS handshake failed (certificate or TLS configuration): %w", err)
+	case errors.Is(err, net.ErrClosed):
+		// The browser's WebSocket closed before it opened, and browsers do not
+		// say why (a refused connection, DNS, TLS, or a refused upgrade).
+		return fmt.Errorf("the browser's WebSocket failed before it opened (the server is unreachable or refused the upgrade; the browser does not say which): %w", err)
+	}
+	return err
+}
+
+// isTLSError reports whether a link of err's chain comes from crypto/tls
+// or crypto/x509, by their message prefix: importing them to match types
+// would link TLS into the browser module, where the browser does TLS.
+func isTLSError(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		msg := e.Error()
+		if strings.HasPrefix(msg, "tls: ") || strings.HasPrefix(msg, "x509: ") {
+			return true
+		}
+	}
+	return false
 }
 
 // request queues f with a fresh request id and waits for its reply. The

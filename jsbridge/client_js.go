@@ -308,6 +308,9 @@ func (k *Kit) login(this js.Value, args []js.Value) any {
 	return k.Promise(func() (any, error) {
 		err := s.c.Login(context.Background(), user, token)
 		k.done(s)
+		if err != nil {
+			err = k.explainDialFailure(rec.Get("url").String(), err)
+		}
 		return nil, err
 	})
 }

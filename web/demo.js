@@ -1,4 +1,5 @@
-// The demo page: log in, watch a peer's presence, call, answer. Plain DOM, no build step.
+// The demo page: log in, watch a peer's presence, call, answer, with a ringtone, ring timers and a call
+// history. Plain DOM, no build step.
 import { load } from "./rtmcall.js";
 
 const $ = (id) => document.getElementById(id);
@@ -10,21 +11,29 @@ const ui = {
   token: $("token"),
   login: $("login"),
   logout: $("logout"),
+  loginError: $("login-error"),
   conn: $("conn-state"),
   me: $("me"),
+  mute: $("mute"),
+  notice: $("notice"),
   peer: $("peer"),
   peerStatus: $("peer-status"),
   message: $("message"),
   channel: $("channel"),
+  ringTime: $("ring-time"),
   call: $("call"),
   cancel: $("cancel"),
   outCall: $("out-call"),
   outCallee: $("out-callee"),
   outState: $("out-state"),
   outOutcome: $("out-outcome"),
+  outTimer: $("out-timer"),
+  outId: $("out-id"),
   noIncoming: $("no-incoming"),
   incomingList: $("incoming-list"),
   template: $("incoming-template"),
+  history: $("history"),
+  noHistory: $("no-history"),
   log: $("log"),
 };
 
@@ -47,10 +56,28 @@ const PILL = {
   FAILURE: "red",
 };
 
-function pill(el, text) {
+// How a call ended, in words, for the caller (LocalInvitationFailure reasons).
+const CALLER_FAILURE = {
+  PEER_OFFLINE: (peer) => [`${peer} is not online`, "info"],
+  PEER_NO_RESPONSE: (peer) => [`${peer}'s devices did not respond`, "bad"],
+  INVITATION_EXPIRE: (peer) => [`No answer from ${peer}`, "info"],
+  NOT_LOGGEDIN: () => ["You are not logged in", "bad"],
+  UNKNOWN: () => ["The call ended: the connection or the server went away", "bad"],
+};
+
+// The same for the callee (RemoteInvitationFailure reasons). Answered elsewhere is not a failure.
+const CALLEE_FAILURE = {
+  ANSWERED_ELSEWHERE: () => ["Answered on another device", "info"],
+  INVITATION_EXPIRE: (caller) => [`Missed call from ${caller}`, "info"],
+  PEER_OFFLINE: (caller) => [`${caller} went offline`, "info"],
+  ACCEPT_FAILURE: () => ["Your answer did not reach the server in time", "bad"],
+  UNKNOWN: () => ["The call ended: the connection or the server went away", "bad"],
+};
+
+function pill(el, text, color = PILL[text] ?? "grey") {
   el.textContent = text;
   for (const c of [...el.classList]) if (c.startsWith("pill-")) el.classList.remove(c);
-  el.classList.add("pill", `pill-${PILL[text] ?? "grey"}`);
+  el.classList.add("pill", `pill-${color}`);
 }
 
 function log(text, kind = "event") {
@@ -68,11 +95,188 @@ function describe(error) {
   return error?.name === "RtmError" ? `${error.codeName} (${error.code}): ${error.message}` : String(error);
 }
 
+// plain is an error as a sentence for the user: the message without its code prefix.
+function plain(error) {
+  if (error?.name !== "RtmError") return String(error?.message ?? error);
+  const text = error.message.replace(/^[A-Z_]+: /, "");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+// notify shows a message where the user looks (a banner under the top bar); "" hides it.
+function notify(text, kind = "bad") {
+  ui.notice.textContent = text;
+  ui.notice.className = `notice notice-${kind}`;
+  ui.notice.hidden = !text;
+}
+
+function clock(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// --- Sound: a ringtone for incoming calls and a ringback tone while calling, made with WebAudio.
+
+const sound = {
+  ctx: null,
+  gain: null,
+  kind: "off", // "incoming", "ringback" or "off"
+  timer: 0,
+  muted: localStorage.getItem("rtmcall-demo-muted") === "1",
+
+  // unlock creates the AudioContext on a user gesture (browsers start it suspended otherwise).
+  unlock() {
+    if (!sound.ctx && globalThis.AudioContext) {
+      sound.ctx = new AudioContext();
+      sound.gain = sound.ctx.createGain();
+      sound.gain.gain.value = sound.muted ? 0 : 1;
+      sound.gain.connect(sound.ctx.destination);
+    }
+    sound.ctx?.resume?.();
+  },
+
+  play(kind) {
+    if (sound.kind === kind) return;
+    sound.stop();
+    sound.kind = kind;
+    document.documentElement.dataset.ringtone = kind;
+    const pattern = kind === "incoming" ? { on: 1.2, off: 1.8, tones: [440, 480], volume: 0.15 }
+      : { on: 1.0, off: 3.0, tones: [425], volume: 0.06 };
+    const beep = () => {
+      if (sound.muted || !sound.ctx) return;
+      const t = sound.ctx.currentTime;
+      const env = sound.ctx.createGain();
+      env.gain.setValueAtTime(0, t);
+      env.gain.linearRampToValueAtTime(pattern.volume, t + 0.02);
+      env.gain.setValueAtTime(pattern.volume, t + pattern.on - 0.05);
+      env.gain.linearRampToValueAtTime(0, t + pattern.on);
+      env.connect(sound.gain);
+      for (const f of pattern.tones) {
+        const osc = sound.ctx.createOscillator();
+        osc.frequency.value = f;
+        osc.connect(env);
+        osc.start(t);
+        osc.stop(t + pattern.on);
+      }
+    };
+    beep();
+    sound.timer = setInterval(beep, (pattern.on + pattern.off) * 1000);
+  },
+
+  stop() {
+    clearInterval(sound.timer);
+    sound.kind = "off";
+    document.documentElement.dataset.ringtone = "off";
+  },
+
+  setMuted(muted) {
+    sound.muted = muted;
+    localStorage.setItem("rtmcall-demo-muted", muted ? "1" : "0");
+    if (sound.gain) sound.gain.gain.value = muted ? 0 : 1;
+  },
+};
+
+// updateSound plays what the calls in progress call for: incoming ringing first.
+function updateSound() {
+  if (ringingIn.size > 0) sound.play("incoming");
+  else if (outgoing && ["SENT_TO_REMOTE", "RECEIVED_BY_REMOTE"].includes(outgoing.state)) sound.play("ringback");
+  else sound.stop();
+  updateTitle();
+}
+
+// --- Attention while the tab is hidden: a flashing title and a notification.
+
+const baseTitle = document.title;
+let titleTimer = 0;
+
+function updateTitle() {
+  const caller = [...ringingIn.values()][0];
+  clearInterval(titleTimer);
+  titleTimer = 0;
+  if (!caller || !document.hidden) {
+    document.title = ringingIn.size > 0 ? `📞 ${caller} is calling – ${baseTitle}` : baseTitle;
+    return;
+  }
+  let on = true;
+  const flash = () => {
+    document.title = on ? `📞 ${caller} is calling…` : baseTitle;
+    on = !on;
+  };
+  flash();
+  titleTimer = setInterval(flash, 1000);
+}
+
+function notifyIncoming(remote) {
+  if (!document.hidden || !globalThis.Notification || Notification.permission !== "granted") return null;
+  const n = new Notification(`${remote.callerId} is calling`, {
+    body: remote.content || "Incoming call",
+    tag: remote.id,
+    requireInteraction: true,
+  });
+  n.onclick = () => {
+    window.focus();
+    n.close();
+  };
+  return n;
+}
+
+// --- Call history, kept per user in localStorage.
+
+const HISTORY_MAX = 50;
+
+function historyKey() {
+  return `rtmcall-demo-history:${client?.userId ?? ""}`;
+}
+
+function loadHistory() {
+  try {
+    return JSON.parse(localStorage.getItem(historyKey()) ?? "[]");
+  } catch {
+    return [];
+  }
+}
+
+function addHistory(entry) {
+  const list = [entry, ...loadHistory()].slice(0, HISTORY_MAX);
+  localStorage.setItem(historyKey(), JSON.stringify(list));
+  renderHistory();
+}
+
+function renderHistory() {
+  const list = client?.userId ? loadHistory() : [];
+  ui.history.replaceChildren(...list.map((e) => {
+    const li = document.createElement("li");
+    li.className = `history-${e.kind}`;
+    li.dataset.direction = e.direction;
+    const dir = document.createElement("span");
+    dir.className = "dir";
+    dir.textContent = e.direction === "out" ? "↗" : "↙";
+    dir.title = e.direction === "out" ? "Outgoing" : "Incoming";
+    const who = document.createElement("strong");
+    who.textContent = e.peer;
+    const what = document.createElement("span");
+    what.className = "what";
+    what.textContent = e.outcome;
+    const when = document.createElement("time");
+    when.className = "muted";
+    when.textContent = `${new Date(e.at).toLocaleTimeString([], { hour12: false })} · rang ${clock(e.rangMs)}`;
+    const id = document.createElement("code");
+    id.className = "call-id";
+    id.textContent = e.id || "not sent";
+    li.append(dir, who, what, when, id);
+    return li;
+  }));
+  ui.noHistory.hidden = list.length > 0;
+}
+
+// --- State.
+
 let kit;
 let client;
 let clientServer = ""; // the server url client was made for
-let outgoing = null; // the LocalInvitation being placed
+let outgoing = null; // the LocalInvitation being placed, until it ends
+let outTimer = 0;
 let watched = ""; // the peer whose presence is subscribed
+const ringingIn = new Map(); // RemoteInvitation -> caller id, while it rings
 
 function loggedIn() {
   return client?.connectionState === "CONNECTED";
@@ -86,10 +290,11 @@ function refresh() {
   ui.user.disabled = connected || busy;
   ui.server.disabled = connected || busy;
   ui.token.disabled = connected || busy;
-  const ringing = outgoing && ["SENT_TO_REMOTE", "RECEIVED_BY_REMOTE"].includes(outgoing.state);
-  ui.call.disabled = !connected || Boolean(ringing) || (outgoing !== null && outgoing.state === "IDLE");
-  ui.cancel.disabled = !ringing;
+  const ringing = outgoing && ["IDLE", "SENT_TO_REMOTE", "RECEIVED_BY_REMOTE"].includes(outgoing.state);
+  ui.call.disabled = !connected || Boolean(ringing);
+  ui.cancel.disabled = !outgoing || !["SENT_TO_REMOTE", "RECEIVED_BY_REMOTE"].includes(outgoing.state);
   ui.me.textContent = connected ? `signed in as ${client.userId}` : "";
+  document.body.classList.toggle("signed-in", Boolean(connected));
 }
 
 function onConnectionState(state, reason) {
@@ -99,7 +304,12 @@ function onConnectionState(state, reason) {
     watched = "";
     setPresence("unknown");
   }
-  if (state === "CONNECTED") watchPeer();
+  if (state === "CONNECTED") {
+    watchPeer();
+    notify("");
+  }
+  if (state === "RECONNECTING") notify("Connection lost: reconnecting… Calls in progress stay alive.", "info");
+  if (state === "ABORTED") notify("The connection could not be resumed: log in again.");
   refresh();
 }
 
@@ -137,8 +347,11 @@ function onPresence(status) {
 
 async function login(event) {
   event.preventDefault();
+  sound.unlock();
+  if (globalThis.Notification?.permission === "default") Notification.requestPermission().catch(() => {});
   const user = ui.user.value.trim();
   if (!user) return;
+  ui.loginError.hidden = true;
   try {
     const server = ui.server.value.trim();
     if (!client || clientServer !== server) {
@@ -153,8 +366,11 @@ async function login(event) {
     refresh();
     await client.login(user, ui.token.value.trim() || undefined);
     history.replaceState(null, "", `?${new URLSearchParams({ ...Object.fromEntries(params), user })}`);
+    renderHistory();
   } catch (e) {
     log(`login: ${describe(e)}`, "error");
+    ui.loginError.textContent = `Could not log in: ${plain(e)}`;
+    ui.loginError.hidden = false;
   }
   refresh();
 }
@@ -164,20 +380,27 @@ async function logout() {
     await client.logout();
   } catch (e) {
     log(`logout: ${describe(e)}`, "error");
+    notify(`Could not log out: ${plain(e)}`);
   }
+  renderHistory();
   refresh();
 }
 
 async function placeCall(event) {
   event.preventDefault();
+  sound.unlock();
+  notify("");
   const peer = ui.peer.value.trim();
+  const ringSeconds = ui.ringTime.value.trim();
   let call;
   try {
     call = client.createLocalInvitation(peer);
     call.content = ui.message.value;
     call.channelId = ui.channel.value.trim();
+    if (ringSeconds) call.timeoutMs = Math.round(Number(ringSeconds) * 1000);
   } catch (e) {
     log(`call: ${describe(e)}`, "error");
+    notify(`Could not call ${peer}: ${plain(e)}`);
     return;
   }
   outgoing = call;
@@ -185,13 +408,41 @@ async function placeCall(event) {
   ui.outCallee.textContent = peer;
   ui.outOutcome.textContent = "";
   ui.outOutcome.className = "outcome";
+  ui.outId.textContent = "";
+  ui.outId.title = "";
+  const started = Date.now();
+  let ended = false;
+  clearInterval(outTimer);
+  const tick = () => {
+    const rang = Date.now() - started;
+    ui.outTimer.textContent = call.timeoutMs > 0 ? `ringing ${clock(rang)} of ${clock(call.timeoutMs)}` : `ringing ${clock(rang)}`;
+  };
+  tick();
+  outTimer = setInterval(tick, 250);
   const show = (text, kind) => {
     pill(ui.outState, call.state);
     if (text) {
       ui.outOutcome.textContent = text;
       ui.outOutcome.className = `outcome outcome-${kind}`;
     }
+    if (call.id && !ui.outId.textContent) {
+      ui.outId.textContent = `call ${call.id}`;
+      ui.outId.title = "The invitation's id, assigned by the server";
+    }
     refresh();
+    updateSound();
+  };
+  // end records the outcome once: the card keeps it, the history gets an entry.
+  const end = (text, kind, reason) => {
+    if (ended) return;
+    ended = true;
+    clearInterval(outTimer);
+    const rangMs = Date.now() - started;
+    ui.outTimer.textContent = `rang ${clock(rangMs)}`;
+    if (outgoing === call) outgoing = null;
+    show(text, kind);
+    if (reason) pill(ui.outState, reason, kind === "bad" ? "red" : "grey"); // the reason, not a red FAILURE
+    addHistory({ direction: "out", peer, outcome: text, kind, at: started, rangMs, id: call.id });
   };
   call.on("LocalInvitationReceivedByPeer", () => {
     log(`${peer}'s phone is ringing`);
@@ -199,28 +450,32 @@ async function placeCall(event) {
   });
   call.on("LocalInvitationAccepted", (response) => {
     log(`${peer} accepted${response ? `: “${response}”` : ""}`, "good");
-    show(`Accepted${response ? `: “${response}”` : ""}`, "good");
+    end(`Accepted${response ? `: “${response}”` : ""}`, "good");
   });
   call.on("LocalInvitationRefused", (response) => {
     log(`${peer} refused${response ? `: “${response}”` : ""}`, "bad");
-    show(`Refused${response ? `: “${response}”` : ""}`, "bad");
+    end(`Declined${response ? `: “${response}”` : ""}`, "bad");
   });
   call.on("LocalInvitationCanceled", () => {
     log(`call to ${peer} canceled`);
-    show("Canceled", "info");
+    end("You canceled", "info");
   });
   call.on("LocalInvitationFailure", (reason) => {
     log(`call to ${peer} failed: ${reason}`, "bad");
-    show(`Failed: ${reason}`, "bad");
+    const [text, kind] = (CALLER_FAILURE[reason] ?? CALLER_FAILURE.UNKNOWN)(peer);
+    end(text, kind, reason);
   });
-  show("Calling…", "info");
+  show(`Calling ${peer}…`, "info");
   try {
     await call.send();
-    log(`calling ${peer} (invitation ${call.id.slice(0, 8)}…)`);
+    log(`calling ${peer} (invitation ${call.id})`);
+    show();
   } catch (e) {
+    // The server refused the invitation (a call to yourself, a bad id, not logged in): it never rang.
     log(`call: ${describe(e)}`, "error");
+    notify(`Could not call ${peer}: ${plain(e)}`);
+    end(`Not sent: ${plain(e)}`, "bad");
   }
-  show();
 }
 
 async function cancelCall() {
@@ -228,6 +483,7 @@ async function cancelCall() {
     await outgoing?.cancel();
   } catch (e) {
     log(`cancel: ${describe(e)}`, "error");
+    notify(`Could not cancel: ${plain(e)}`);
   }
   refresh();
 }
@@ -236,17 +492,37 @@ function onIncoming(remote) {
   ui.noIncoming.hidden = true;
   const card = ui.template.content.firstElementChild.cloneNode(true);
   const q = (sel) => card.querySelector(sel);
+  const caller = remote.callerId;
   card.dataset.id = remote.id;
-  q(".in-caller").textContent = remote.callerId;
+  q(".in-caller").textContent = caller;
   q(".in-message").textContent = remote.content || "(no message)";
   q(".in-channel").textContent = remote.channelId ? `channel ${remote.channelId}` : "";
+  q(".in-id").textContent = `call ${remote.id}`;
   const accept = q(".accept");
   const refuse = q(".refuse");
   const response = q(".in-response");
   const state = q(".in-state");
   const outcome = q(".in-outcome");
-  const end = (text, kind) => {
-    pill(state, remote.state);
+  const timer = q(".in-timer");
+  const started = Date.now();
+  const tick = () => { timer.textContent = `ringing ${clock(Date.now() - started)}`; };
+  tick();
+  const ticker = setInterval(tick, 250);
+  const notification = notifyIncoming(remote);
+  ringingIn.set(remote, caller);
+  updateSound();
+  let ended = false;
+  const end = (text, kind, reason) => {
+    if (ended) return;
+    ended = true;
+    clearInterval(ticker);
+    const rangMs = Date.now() - started;
+    timer.textContent = `rang ${clock(rangMs)}`;
+    ringingIn.delete(remote);
+    notification?.close();
+    updateSound();
+    if (reason) pill(state, reason, kind === "bad" ? "red" : "grey"); // the reason, not a red FAILURE
+    else pill(state, remote.state);
     outcome.textContent = text;
     outcome.className = `outcome in-outcome outcome-${kind}`;
     card.classList.remove("ringing");
@@ -254,8 +530,10 @@ function onIncoming(remote) {
     accept.disabled = refuse.disabled = response.disabled = true;
     if (remote.response) q(".in-answer").textContent = `Your response: “${remote.response}”`;
     q(".dismiss").hidden = false;
+    addHistory({ direction: "in", peer: caller, outcome: text, kind, at: started, rangMs, id: remote.id });
   };
   const answer = (how) => async () => {
+    sound.unlock();
     try {
       remote.response = response.value;
       const done = how === "accept" ? remote.accept() : remote.refuse();
@@ -263,6 +541,11 @@ function onIncoming(remote) {
       await done;
     } catch (e) {
       log(`${how}: ${describe(e)}`, "error");
+      // ALREADY_END: the call ended first; its own event says how, on the card.
+      if (e?.codeName !== "ALREADY_END") {
+        outcome.textContent = `Could not ${how}: ${plain(e)}`;
+        outcome.className = "outcome in-outcome outcome-bad";
+      }
     }
   };
   accept.addEventListener("click", answer("accept"));
@@ -272,24 +555,26 @@ function onIncoming(remote) {
     ui.noIncoming.hidden = ui.incomingList.childElementCount > 0;
   });
   remote.on("RemoteInvitationAccepted", () => {
-    log(`you accepted ${remote.callerId}'s call`, "good");
+    log(`you accepted ${caller}'s call`, "good");
     end("You accepted", "good");
   });
   remote.on("RemoteInvitationRefused", () => {
-    log(`you refused ${remote.callerId}'s call`, "bad");
-    end("You refused", "bad");
+    log(`you declined ${caller}'s call`, "bad");
+    end("You declined", "bad");
   });
   remote.on("RemoteInvitationCanceled", () => {
-    log(`${remote.callerId} canceled the call`);
-    end("The caller canceled", "info");
+    log(`${caller} canceled the call`);
+    end(`${caller} hung up before you answered`, "info");
   });
   remote.on("RemoteInvitationFailure", (reason) => {
-    log(`${remote.callerId}'s call ended: ${reason}`, "bad");
-    end(reason === "ANSWERED_ELSEWHERE" ? "Answered on another device" : `Failed: ${reason}`, "bad");
+    log(`${caller}'s call ended: ${reason}`, reason === "ANSWERED_ELSEWHERE" ? "event" : "bad");
+    const [text, kind] = (CALLEE_FAILURE[reason] ?? CALLEE_FAILURE.UNKNOWN)(caller);
+    end(text, kind, reason);
   });
   pill(state, remote.state);
   ui.incomingList.prepend(card);
-  log(`${remote.callerId} is calling${remote.content ? `: “${remote.content}”` : ""}`, "ring");
+  card.scrollIntoView({ block: "nearest" });
+  log(`${caller} is calling${remote.content ? `: “${remote.content}”` : ""}`, "ring");
 }
 
 async function main() {
@@ -297,18 +582,32 @@ async function main() {
   ui.server.value = params.get("server") ?? defaultServer;
   ui.user.value = params.get("user") ?? "";
   ui.peer.value = params.get("peer") ?? "";
+  ui.ringTime.value = params.get("ring") ?? "";
+  ui.mute.checked = sound.muted;
+  document.documentElement.dataset.ringtone = "off";
   $("login-form").addEventListener("submit", login);
   ui.logout.addEventListener("click", logout);
   $("call-form").addEventListener("submit", placeCall);
   ui.cancel.addEventListener("click", cancelCall);
   ui.peer.addEventListener("change", watchPeer);
+  ui.mute.addEventListener("change", () => {
+    sound.unlock();
+    sound.setMuted(ui.mute.checked);
+  });
+  document.addEventListener("visibilitychange", updateTitle);
   $("clear-log").addEventListener("click", () => ui.log.replaceChildren());
+  $("clear-history").addEventListener("click", () => {
+    localStorage.removeItem(historyKey());
+    renderHistory();
+  });
+  renderHistory();
   try {
     kit = await load();
   } catch (e) {
     pill(ui.conn, "ABORTED");
     ui.conn.textContent = "FAILED TO LOAD";
     log(`failed to load rtmcall: ${e}`, "error");
+    notify(`The rtmcall module failed to load: ${e.message ?? e}`);
     throw e;
   }
   const ms = performance.now();

@@ -26,7 +26,7 @@ async function fetchToken(userId: string): Promise<string> {
 }
 
 export async function connect(userId: string): Promise<{ kit: Kit; client: RtmClient }> {
-  const kit = await load({ wasmUrl: new URL("./rtmcall.wasm", import.meta.url), wasmExecUrl: "/wasm_exec.js" });
+  const kit = await load({ wasmUrl: new URL("./rtmcall.wasm", import.meta.url) });
   const same: Kit = await load(); // the same kit
   console.log(same === kit, kit.version);
 

@@ -10,16 +10,17 @@
 //   await call.send();
 
 /**
- * Loads rtmcall.wasm (and wasm_exec.js, unless `globalThis.Go` already exists) and resolves to the kit.
+ * Loads rtmcall.wasm and resolves to the kit; it defines no global (`globalThis.__rtmcall` only while it starts).
  * Loading again returns the same kit; a failed load may be retried.
  */
 export declare function load(options?: LoadOptions): Promise<Kit>;
 
 export interface LoadOptions {
-  /** Where rtmcall.wasm is; default `new URL("./rtmcall.wasm", import.meta.url)`. */
+  /**
+   * Where rtmcall.wasm is; default `new URL("./rtmcall.wasm", import.meta.url)`, which Vite and webpack 5
+   * resolve by themselves. With esbuild or Rollup, import the file's URL and pass it (see the README).
+   */
   wasmUrl?: string | URL;
-  /** Where wasm_exec.js is; default `new URL("./wasm_exec.js", import.meta.url)`. */
-  wasmExecUrl?: string | URL;
 }
 
 /** The module, as `load()` resolves it. Frozen. */

@@ -7,6 +7,11 @@
 //
 // See rtmcall.d.ts for the whole API.
 
+// Go's wasm host, from the toolchain that built rtmcall.wasm, made an ES
+// module at build time that defines no global (a plain import, so that
+// every bundler includes it).
+import { Go } from "./wasm_exec.js";
+
 /** @type {Promise<import("./rtmcall").Kit> | undefined} */
 let loading;
 
@@ -47,13 +52,10 @@ function guard(fn) {
 
 async function boot(options) {
   if (!globalThis.WebAssembly) throw new Error("rtmcall: this browser has no WebAssembly");
+  // The pattern bundlers recognize as an asset (Vite, webpack 5); the others pass wasmUrl.
   const wasmUrl = options.wasmUrl ?? new URL("./rtmcall.wasm", import.meta.url);
-  const wasmExecUrl = options.wasmExecUrl ?? new URL("./wasm_exec.js", import.meta.url);
-  const fetching = fetch(wasmUrl); // in parallel with wasm_exec.js
-  fetching.catch(() => {}); // reported below, once awaited
-  await loadWasmExec(wasmExecUrl);
-  const go = new globalThis.Go();
-  const instance = await instantiate(await fetching, go.importObject, wasmUrl);
+  const go = new Go();
+  const instance = await instantiate(await fetchWasm(wasmUrl), go.importObject, wasmUrl);
 
   if (HOOK in globalThis) throw new Error(`rtmcall: globalThis.${HOOK} is in use`);
   let ready = false;
@@ -84,19 +86,19 @@ async function boot(options) {
   }
 }
 
-// wasm_exec.js (from the Go toolchain that built rtmcall.wasm) is a classic
-// script that defines globalThis.Go; importing it runs it once, and it runs
-// as well as a module.
-async function loadWasmExec(url) {
-  if (typeof globalThis.Go === "function") return;
-  await import(/* webpackIgnore: true */ /* @vite-ignore */ String(url));
-  if (typeof globalThis.Go !== "function") {
-    throw new Error(`rtmcall: ${url} did not define Go (is it wasm_exec.js?)`);
+async function fetchWasm(url) {
+  try {
+    return await fetch(url);
+  } catch (error) {
+    throw new Error(`rtmcall: failed to fetch ${url}: ${error.message}`, { cause: error });
   }
 }
 
 async function instantiate(response, imports, url) {
-  if (!response.ok) throw new Error(`rtmcall: failed to fetch ${url}: HTTP ${response.status}`);
+  if (!response.ok) {
+    throw new Error(`rtmcall: failed to fetch ${url}: HTTP ${response.status}` +
+      " (serve rtmcall.wasm with the page, or pass load({ wasmUrl }))");
+  }
   const type = response.headers.get("Content-Type") ?? "";
   if (WebAssembly.instantiateStreaming && type.split(";")[0].trim() === "application/wasm") {
     return (await WebAssembly.instantiateStreaming(response, imports)).instance;

@@ -23,6 +23,7 @@ import (
 
 	"github.com/rtmcall/rtmcall/core/protocol"
 	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/static"
 )
 
 func TestMain(m *testing.M) {
@@ -45,7 +46,7 @@ func TestParseArgs(t *testing.T) {
 		{name: "dev needs no secret", args: []string{"-dev"}, check: func(t *testing.T, o options) {
 			assert.True(t, o.dev)
 			assert.Equal(t, "127.0.0.1:8080", o.addr)
-			assert.Equal(t, "web", o.web)
+			assert.Empty(t, o.web, "the embedded assets by default")
 			assert.Equal(t, server.DefaultReceiptTimeout, o.receiptTimeout)
 			assert.Equal(t, server.DefaultInvitationTimeout, o.invitationTimeout)
 			assert.Empty(t, o.origins)
@@ -157,7 +158,12 @@ func TestTokenRoundTrip(t *testing.T) {
 	resp, err = http.Get(base + "/")
 	require.NoError(t, err)
 	resp.Body.Close()
-	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "no web directory: nothing at /")
+	// The embedded assets: the demo after make build, else the page that says they were not built.
+	want := http.StatusServiceUnavailable
+	if _, built := static.Embedded(); built {
+		want = http.StatusOK
+	}
+	assert.Equal(t, want, resp.StatusCode)
 
 	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -198,28 +204,51 @@ func TestRunRefusesWithoutSecret(t *testing.T) {
 }
 
 func TestStaticHandler(t *testing.T) {
-	assert.Nil(t, staticHandler(filepath.Join(t.TempDir(), "missing")))
-	assert.Nil(t, staticHandler(""))
+	logger := slog.New(slog.DiscardHandler)
+	_, err := staticHandler(filepath.Join(t.TempDir(), "missing"), logger)
+	assert.ErrorIs(t, err, os.ErrNotExist, "a -web directory that does not exist is an error, not a silent 404")
 	file := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, os.WriteFile(file, nil, 0o644))
-	assert.Nil(t, staticHandler(file), "not a directory")
+	_, err = staticHandler(file, logger)
+	assert.ErrorContains(t, err, "not a directory")
 
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "index.html"), []byte("<h1>rtmcall</h1>"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "package.json"), []byte("{}"), 0o644))
 	o := options{dev: true, web: dir}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, o, ln, slog.New(slog.DiscardHandler)) }()
+	go func() { served <- serve(ctx, o, ln, logger) }()
 	defer func() {
 		stop()
 		require.NoError(t, <-served)
 	}()
-	resp, err := http.Get("http://" + ln.Addr().String() + "/")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	assert.Equal(t, "<h1>rtmcall</h1>", string(body))
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(body)
+	}
+	code, body := get("/")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "<h1>rtmcall</h1>", body)
+	code, _ = get("/package.json")
+	assert.Equal(t, http.StatusNotFound, code, "only the module and the demo are served")
+}
+
+func TestPageURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:8080": "http://127.0.0.1:8080/",
+		"0.0.0.0:80":     "http://127.0.0.1:80/",
+		"[::]:8080":      "http://127.0.0.1:8080/",
+		"[::1]:9":        "http://[::1]:9/",
+	} {
+		tcp, err := net.ResolveTCPAddr("tcp", addr)
+		require.NoError(t, err)
+		assert.Equal(t, want, pageURL(tcp), addr)
+	}
 }

@@ -11,6 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,7 +95,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	fs.StringVar(&origins, "origins", "", "comma-separated browser origin host patterns allowed to connect, e.g. app.example.com,*.example.org")
 	fs.DurationVar(&o.receiptTimeout, "receipt-timeout", server.DefaultReceiptTimeout, "how long callee devices have to acknowledge an invitation")
 	fs.DurationVar(&o.invitationTimeout, "invitation-timeout", server.DefaultInvitationTimeout, "timeout of invitations sent without one")
-	fs.StringVar(&o.web, "web", "web", `directory served at "/" (not served if it does not exist)`)
+	fs.StringVar(&o.web, "web", "", `serve the demo and the browser module from this directory (for development) instead of the copy built into the binary`)
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's id in its cluster: 8 lowercase hex characters (default random)")
 	fs.StringVar(&o.natsURL, "nats", "", "join a cluster through these NATS servers, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222")
 	fs.StringVar(&o.natsListen, "nats-listen", "", "join a cluster through a NATS server embedded in this node, listening for clients here, e.g. 127.0.0.1:4222")
@@ -243,14 +246,18 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	mux.Handle("/ws", node)
 	mux.Handle("/healthz", node)
 	mux.Handle("/metrics", node)
-	if h := staticHandler(o.web); h != nil {
-		mux.Handle("/", h)
-		logger.Info("serving static files", "dir", o.web)
+	web, err := staticHandler(o.web, logger)
+	if err != nil {
+		_ = node.Shutdown(context.Background())
+		ln.Close()
+		return err
 	}
+	mux.Handle("/", web)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "dev", o.dev, "node", node.ID(), "cluster", cfg.NATS != nil)
+	logger.Info("demo page: open " + pageURL(ln.Addr()))
 
 	var serveErr error
 	select {
@@ -272,16 +279,43 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	return errors.Join(serveErr, nodeErr, httpErr, hooksErr)
 }
 
-// staticHandler serves dir at "/" (the demo page and the browser module,
-// with precompressed variants and ETags: see server/static), or returns nil
-// when dir is not a directory.
-func staticHandler(dir string) http.Handler {
-	if dir == "" {
-		return nil
+// staticHandler serves the demo page and the browser module at "/" (only
+// static.Files, with precompressed variants and ETags: see server/static):
+// from dir when given, else the copy built into the binary, else a page
+// saying that they were not built.
+func staticHandler(dir string, logger *slog.Logger) (http.Handler, error) {
+	if dir != "" {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("-web: %w", err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("-web: %s is not a directory", dir)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "rtmcall.wasm")); err != nil {
+			logger.Warn("-web: the directory has no rtmcall.wasm (run make build)", "dir", dir)
+		}
+		logger.Info("serving the web assets from a directory", "dir", dir)
+		return static.New(os.DirFS(dir), static.Options{Only: static.Files}), nil
 	}
-	h, err := static.Handler(dir)
-	if err != nil {
-		return nil
+	fsys, built := static.Embedded()
+	if !built {
+		logger.Warn(static.NotBuiltMessage)
+		return static.NotBuilt(), nil
 	}
-	return h
+	return static.New(fsys, static.Options{Only: static.Files}), nil
+}
+
+// pageURL is the demo page's address for a listener: a wildcard address
+// becomes 127.0.0.1, which a browser can open.
+func pageURL(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String() + "/"
+	}
+	host := tcp.IP
+	if host.IsUnspecified() {
+		host = net.IPv4(127, 0, 0, 1)
+	}
+	return "http://" + net.JoinHostPort(host.String(), strconv.Itoa(tcp.Port)) + "/"
 }

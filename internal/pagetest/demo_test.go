@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
@@ -125,15 +126,28 @@ func TestDemoPage(t *testing.T) {
 	bob.textIs("#conn-state", "CONNECTED")
 	alice.waitJS(`document.querySelector("#peer-status").dataset.status === "ONLINE"`)
 
-	// A call, accepted.
+	// A call, accepted, with a ring time: both sides show their ring timer and the ringtone plays.
 	alice.typeInto("#message", "Lunch at noon?")
 	alice.typeInto("#channel", "room-7")
+	alice.typeInto("#ring-time", "30")
 	alice.click("#call")
 	alice.textIs("#out-state", "RECEIVED_BY_REMOTE")
 	bob.waitJS(`document.querySelector(".incoming-call .in-state")?.textContent === "INVITATION_RECEIVED"`)
 	assert.Equal(t, "alice", bob.text(".incoming-call .in-caller"))
 	assert.Equal(t, "Lunch at noon?", bob.text(".incoming-call .in-message"))
 	assert.Equal(t, "channel room-7", bob.text(".incoming-call .in-channel"))
+	alice.waitJS(`/^ringing 0:0\d of 0:30$/.test(document.querySelector("#out-timer").textContent)`)
+	bob.waitJS(`/^ringing 0:0\d$/.test(document.querySelector(".incoming-call .in-timer").textContent)`)
+	alice.waitJS(`document.documentElement.dataset.ringtone === "ringback"`)
+	bob.waitJS(`document.documentElement.dataset.ringtone === "incoming"`)
+	bob.waitJS(`document.title.includes("alice is calling")`) // flashing when the tab is in the background
+	// The call id is the invitation's whole id, the same on both sides, not the node prefix.
+	var ids struct{ Out, In, Real string }
+	alice.eval(`return { out: document.querySelector("#out-id").textContent };`, &ids)
+	bob.eval(`const c = document.querySelector(".incoming-call"); return { in: c.querySelector(".in-id").textContent, real: c.dataset.id };`, &ids)
+	assert.Regexp(t, `^call [0-9a-f]{32}$`, ids.Out)
+	assert.Equal(t, "call "+ids.Real, ids.In)
+	assert.Equal(t, ids.In, ids.Out)
 	alice.screenshot("1-alice-ringing")
 	bob.screenshot("1-bob-incoming")
 
@@ -143,17 +157,24 @@ func TestDemoPage(t *testing.T) {
 	bob.textIs(".incoming-call .in-outcome", "You accepted")
 	alice.textIs("#out-state", "ACCEPTED_BY_REMOTE")
 	alice.textIs("#out-outcome", "Accepted: “On my way!”")
+	alice.waitJS(`document.documentElement.dataset.ringtone === "off"`)
+	bob.waitJS(`document.documentElement.dataset.ringtone === "off"`)
+	bob.waitJS(`document.title === "rtmcall demo"`)
 	alice.screenshot("2-alice-accepted")
 	bob.screenshot("2-bob-accepted")
 
-	// A call, canceled while it rings.
+	// A call, canceled while it rings: a new id.
 	alice.typeInto("#message", "Never mind")
 	alice.click("#call")
 	alice.textIs("#out-state", "RECEIVED_BY_REMOTE")
 	bob.waitJS(`document.querySelectorAll(".incoming-call").length === 2`)
+	var second string
+	alice.eval(`return document.querySelector("#out-id").textContent;`, &second)
+	assert.NotEqual(t, ids.Out, second, "each call shows its own id")
 	alice.click("#cancel")
 	alice.textIs("#out-state", "CANCELED")
-	bob.textIs(".incoming-call .in-outcome", "The caller canceled")
+	alice.textIs("#out-outcome", "You canceled")
+	bob.textIs(".incoming-call .in-outcome", "alice hung up before you answered")
 
 	// A call, refused.
 	alice.typeInto("#message", "Coffee?")
@@ -162,7 +183,20 @@ func TestDemoPage(t *testing.T) {
 	bob.typeInto(".incoming-call .in-response", "Busy, sorry")
 	bob.click(".incoming-call .refuse")
 	bob.textIs(".incoming-call .in-state", "REFUSED")
-	alice.textIs("#out-outcome", "Refused: “Busy, sorry”")
+	alice.textIs("#out-outcome", "Declined: “Busy, sorry”")
+
+	// Both sides keep a call history, newest first, in words.
+	history := func(tb *tab) []string {
+		var h []string
+		tb.eval(`return [...document.querySelectorAll("#history li")].map((li) =>
+  li.dataset.direction + " " + li.querySelector("strong").textContent + ": " + li.querySelector(".what").textContent);`, &h)
+		return h
+	}
+	alice.waitJS(`document.querySelectorAll("#history li").length === 3`)
+	bob.waitJS(`document.querySelectorAll("#history li").length === 3`)
+	assert.Equal(t, []string{"out bob: Declined: “Busy, sorry”", "out bob: You canceled", "out bob: Accepted: “On my way!”"}, history(alice))
+	assert.Equal(t, []string{"in alice: You declined", "in alice: alice hung up before you answered", "in alice: You accepted"}, history(bob))
+	alice.screenshot("3-alice-history")
 
 	// Bob leaves: alice sees him go offline, and the log tells the story.
 	bob.click("#logout")
@@ -172,8 +206,136 @@ func TestDemoPage(t *testing.T) {
 	for _, want := range []string{"bob's phone is ringing", "bob accepted: “On my way!”", "call to bob canceled", "bob refused: “Busy, sorry”", "bob is OFFLINE"} {
 		assert.Contains(t, log, want)
 	}
-	alice.screenshot("3-alice-log")
-	bob.screenshot("3-bob-logged-out")
+	// A call to someone offline says so in words.
+	alice.click("#call")
+	alice.textIs("#out-outcome", "bob is not online")
+	alice.screenshot("4-alice-offline")
+	bob.screenshot("4-bob-logged-out")
+}
+
+// TestDemoRejectedSend: a send the server refuses (a call to yourself) is
+// shown where the user looks, and Call works again at once.
+func TestDemoRejectedSend(t *testing.T) {
+	s := newSite(t)
+	alice := newTab(t, s, "/?user=alice&peer=alice")
+	alice.waitReady()
+	alice.click("#login")
+	alice.textIs("#conn-state", "CONNECTED")
+	alice.click("#call")
+	alice.waitJS(`!document.querySelector("#notice").hidden`)
+	notice := alice.text("#notice")
+	assert.Contains(t, notice, "Could not call alice: ")
+	assert.NotRegexp(t, `[A-Z]+_[A-Z]+`, notice, "no protocol names in what the user reads")
+	alice.waitJS(`document.querySelector("#out-outcome").textContent.startsWith("Not sent: ")`)
+	alice.waitJS(`!document.querySelector("#call").disabled`)
+	alice.screenshot("5-alice-rejected-send")
+
+	alice.typeInto("#peer", "bob") // and the next call goes out
+	alice.click("#call")
+	alice.textIs("#out-outcome", "bob is not online")
+	alice.waitJS(`!document.querySelector("#call").disabled`)
+}
+
+// TestDemoAnsweredElsewhere: bob on two devices; the one that did not
+// answer says so as news, not as a failure.
+func TestDemoAnsweredElsewhere(t *testing.T) {
+	s := newSite(t)
+	alice := newTab(t, s, "/?user=alice&peer=bob&ring=1")
+	phone := newTab(t, s, "/?user=bob")
+	laptop := newTab(t, s, "/?user=bob")
+	for _, tb := range []*tab{alice, phone, laptop} {
+		tb.waitReady()
+		tb.click("#login")
+		tb.textIs("#conn-state", "CONNECTED")
+	}
+	alice.typeInto("#ring-time", "20")
+	alice.click("#call")
+	phone.waitJS(`document.querySelector(".incoming-call .in-state")?.textContent === "INVITATION_RECEIVED"`)
+	laptop.waitJS(`document.querySelector(".incoming-call .in-state")?.textContent === "INVITATION_RECEIVED"`)
+	phone.click(".incoming-call .accept")
+	phone.textIs(".incoming-call .in-outcome", "You accepted")
+	laptop.textIs(".incoming-call .in-outcome", "Answered on another device")
+	var class string
+	laptop.eval(`return document.querySelector(".incoming-call .in-outcome").className;`, &class)
+	assert.Contains(t, class, "outcome-info")
+	assert.NotContains(t, class, "outcome-bad")
+	laptop.eval(`return document.querySelector(".incoming-call .in-state").className;`, &class)
+	assert.Contains(t, class, "pill-grey", "no red FAILURE pill either")
+	assert.Equal(t, "ANSWERED_ELSEWHERE", laptop.text(".incoming-call .in-state"))
+	laptop.screenshot("6-bob-answered-elsewhere")
+
+	// A call nobody answers: the ring time is the caller's, and both sides say it in words.
+	alice.typeInto("#ring-time", "1")
+	alice.click("#call")
+	alice.textIs("#out-outcome", "No answer from bob")
+	laptop.textIs(".incoming-call .in-outcome", "Missed call from alice")
+}
+
+// TestDemoHiddenTab: an incoming call in a hidden tab flashes the title and
+// shows a notification, both gone once the call ends.
+func TestDemoHiddenTab(t *testing.T) {
+	s := newSite(t)
+	alice := newTab(t, s, "/?user=alice&peer=bob")
+	bob := newTab(t, s, "/?user=bob")
+	for _, tb := range []*tab{alice, bob} {
+		tb.waitReady()
+		tb.click("#login")
+		tb.textIs("#conn-state", "CONNECTED")
+	}
+	// Headless tabs are never hidden: make bob's tab say it is, and count its notifications.
+	bob.eval(`
+Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+window.shown = [];
+window.Notification = class { static permission = "granted";
+  constructor(title, opts) { this.title = title; window.shown.push(this); this.closed = false; }
+  close() { this.closed = true; } };`, nil)
+	alice.typeInto("#message", "Are you there?")
+	alice.click("#call")
+	bob.waitJS(`window.shown.length === 1 && window.shown[0].title === "alice is calling"`)
+	bob.waitJS(`document.title === "📞 alice is calling…"`)
+	bob.waitJS(`document.title === "rtmcall demo"`) // it flashes
+	bob.waitJS(`document.title === "📞 alice is calling…"`)
+	alice.click("#cancel")
+	bob.waitJS(`window.shown[0].closed`)
+	bob.waitJS(`document.title === "rtmcall demo"`)
+}
+
+// TestDemoPhone: on a 390 px wide screen the incoming call is on screen
+// without scrolling.
+func TestDemoPhone(t *testing.T) {
+	s := newSite(t)
+	alice := newTab(t, s, "/?user=alice&peer=bob")
+	bob := newTab(t, s, "/?user=bob")
+	require.NoError(t, bob.run(emulation.SetDeviceMetricsOverride(390, 844, 3, true)))
+	for _, tb := range []*tab{alice, bob} {
+		tb.waitReady()
+		tb.click("#login")
+		tb.textIs("#conn-state", "CONNECTED")
+	}
+	alice.typeInto("#message", "Lunch at noon?")
+	alice.click("#call")
+	bob.waitJS(`document.querySelector(".incoming-call .in-state")?.textContent === "INVITATION_RECEIVED"`)
+	var box struct{ Top, Bottom, Height, Width float64 }
+	bob.eval(`window.scrollTo(0, 0); const r = document.querySelector(".incoming-call .accept").getBoundingClientRect();
+return { top: r.top, bottom: r.bottom, height: innerHeight, width: document.documentElement.scrollWidth };`, &box)
+	assert.Less(t, box.Bottom, box.Height, "Accept is above the fold")
+	assert.LessOrEqual(t, box.Width, 390.0, "no sideways scrolling")
+	var png []byte
+	require.NoError(t, bob.run(page.BringToFront(), chromedp.CaptureScreenshot(&png)))
+	require.NoError(t, os.WriteFile(filepath.Join(artifacts(t), "7-bob-phone.png"), png, 0o644))
+}
+
+// TestFavicon: the page names an icon the server has.
+func TestFavicon(t *testing.T) {
+	s := newSite(t)
+	resp, err := http.Get(s.URL + "/favicon.svg")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "image/svg+xml", resp.Header.Get("Content-Type"))
+	index, err := os.ReadFile(filepath.Join(root, "web", "index.html"))
+	require.NoError(t, err)
+	assert.Contains(t, string(index), `<link rel="icon" href="favicon.svg" type="image/svg+xml">`)
 }
 
 // TestReadyTime measures the time from navigation to the demo page's ready

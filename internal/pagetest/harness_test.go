@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -122,7 +121,7 @@ func prepareWeb(tmp string) error {
 			return err
 		}
 	}
-	if err := copyFile(filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"), filepath.Join(webDir, "wasm_exec.js")); err != nil {
+	if err := wasmbuild.WriteWasmExec(filepath.Join(webDir, "wasm_exec.js")); err != nil {
 		return err
 	}
 	// A page of the same origin without the demo, for tests that must see
@@ -177,10 +176,16 @@ type site struct {
 
 func newSite(t *testing.T, opts ...func(*server.Config)) *site {
 	t.Helper()
+	return newSiteServing(t, files, opts...)
+}
+
+// newSiteServing is newSite with other files at /.
+func newSiteServing(t *testing.T, web http.Handler, opts ...func(*server.Config)) *site {
+	t.Helper()
 	srv := rtmcalltest.NewServer(t, opts...)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", srv.Node)
-	mux.Handle("/", files)
+	mux.Handle("/", web)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	return &site{URL: hs.URL, WSURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", srv: srv}

@@ -4,9 +4,11 @@
 // strong ETag per variant with Cache-Control: no-cache, so that a reload
 // costs one 304 per file.
 //
-// Variants are compressed in memory on the first request for a file and
-// cached until the file changes (its size or modification time), so a
-// rebuilt rtmcall.wasm is picked up without a restart.
+// A variant made at build time (name.br, name.gz next to name, as
+// `make build` writes them into the embedded assets) is served as it is;
+// otherwise variants are compressed in memory on the first request for a
+// file and cached until the file changes (its size or modification time),
+// so a rebuilt rtmcall.wasm is picked up without a restart.
 package static
 
 import (
@@ -17,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"mime"
 	"net/http"
 	"os"
@@ -38,7 +41,20 @@ type Options struct {
 	// MaxCompressBytes is the largest file compressed; larger files are
 	// served as they are. 0 means 64 MiB.
 	MaxCompressBytes int64
+	// Only, when not nil, lists the only names served (Files for the
+	// server); anything else is 404.
+	Only []string
 }
+
+// Files are what the server serves: the browser module and the demo page,
+// not the package's other files (package.json, rtmcall.d.ts, example.ts).
+var Files = []string{"index.html", "demo.css", "demo.js", "favicon.svg", "rtmcall.js", "wasm_exec.js", "rtmcall.wasm"}
+
+// BestBrotli is the brotli quality of the variants made at build time.
+const BestBrotli = brotli.BestCompression
+
+// Suffix is the file name suffix of a precomputed variant, by encoding.
+var Suffix = map[string]string{"br": ".br", "gzip": ".gz"}
 
 // Handler serves the files of directory dir; see New.
 func Handler(dir string) (http.Handler, error) {
@@ -62,12 +78,20 @@ func New(fsys fs.FS, opts Options) http.Handler {
 	if opts.MaxCompressBytes <= 0 {
 		opts.MaxCompressBytes = 64 << 20
 	}
-	return &handler{fsys: fsys, opts: opts, files: make(map[string]*file)}
+	h := &handler{fsys: fsys, opts: opts, files: make(map[string]*file)}
+	if opts.Only != nil {
+		h.only = make(map[string]bool)
+		for _, n := range opts.Only {
+			h.only[n] = true
+		}
+	}
+	return h
 }
 
 type handler struct {
 	fsys fs.FS
 	opts Options
+	only map[string]bool // nil: every file
 
 	mu    sync.Mutex
 	files map[string]*file
@@ -123,6 +147,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if h.only != nil && !h.only[name] {
+		http.NotFound(w, r)
+		return
+	}
 	f := h.load(name, st)
 	if f.err != nil {
 		notFoundOr500(w, r, f.err)
@@ -175,33 +203,58 @@ func (h *handler) fill(f *file, name string) error {
 	f.contentType = contentType(name, b)
 	f.variants = map[string][]byte{"": b}
 	f.compress = compressible(f.contentType) && int64(len(b)) <= h.opts.MaxCompressBytes
-	if !f.compress || len(b) < 256 {
+	if !f.compress {
 		return nil
+	}
+	for enc, v := range h.precomputed(name, f.modTime) {
+		f.variants[enc] = v
+	}
+	if len(f.variants) > 1 {
+		return nil
+	}
+	maps.Copy(f.variants, Compress(name, b, h.opts.BrotliLevel))
+	return nil
+}
+
+// precomputed returns the variants of name made at build time: name.br and
+// name.gz, when they are not older than name.
+func (h *handler) precomputed(name string, modTime time.Time) map[string][]byte {
+	vs := map[string][]byte{}
+	for enc, suffix := range Suffix {
+		st, err := fs.Stat(h.fsys, name+suffix)
+		if err != nil || st.ModTime().Before(modTime) {
+			continue
+		}
+		if b, err := fs.ReadFile(h.fsys, name+suffix); err == nil {
+			vs[enc] = b
+		}
+	}
+	return vs
+}
+
+// Compress returns the gzip-9 and brotli (quality brotliLevel) variants of
+// b, keeping only those smaller than b; none for files under 256 bytes or
+// of a type not worth compressing.
+func Compress(name string, b []byte, brotliLevel int) map[string][]byte {
+	vs := map[string][]byte{}
+	if len(b) < 256 || !compressible(contentType(name, b)) {
+		return vs
 	}
 	var gz bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	if _, err := zw.Write(b); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
+	_, _ = zw.Write(b) // a bytes.Buffer does not fail
+	_ = zw.Close()
 	var br bytes.Buffer
-	bw := brotli.NewWriterLevel(&br, h.opts.BrotliLevel)
-	if _, err := bw.Write(b); err != nil {
-		return err
-	}
-	if err := bw.Close(); err != nil {
-		return err
-	}
-	// A variant is kept only when it is smaller.
+	bw := brotli.NewWriterLevel(&br, brotliLevel)
+	_, _ = bw.Write(b)
+	_ = bw.Close()
 	if gz.Len() < len(b) {
-		f.variants["gzip"] = gz.Bytes()
+		vs["gzip"] = gz.Bytes()
 	}
 	if br.Len() < len(b) {
-		f.variants["br"] = br.Bytes()
+		vs["br"] = br.Bytes()
 	}
-	return nil
+	return vs
 }
 
 // negotiate picks the best encoding of variants that Accept-Encoding

@@ -254,3 +254,34 @@ func TestHandlerNeedsADirectory(t *testing.T) {
 	_, err = static.Handler(f)
 	assert.ErrorContains(t, err, "not a directory")
 }
+
+func TestPrecomputedVariants(t *testing.T) {
+	fsys := testFS()
+	made := static.Compress("rtmcall.wasm", append(wasm, "made at build time"...), static.BestBrotli)["br"]
+	fsys["rtmcall.wasm.br"] = &fstest.MapFile{Data: made, ModTime: fsys["rtmcall.wasm"].ModTime}
+	fsys["rtmcall.js.br"] = &fstest.MapFile{Data: []byte("stale"), ModTime: fsys["rtmcall.js"].ModTime.Add(-time.Hour)}
+	h := static.New(fsys, static.Options{})
+	resp := get(t, h, http.MethodGet, "/rtmcall.wasm", map[string]string{"Accept-Encoding": "br"})
+	assert.Equal(t, "br", resp.Header.Get("Content-Encoding"))
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, made, raw, "the variant on disk is served, not compressed again")
+	resp = get(t, h, http.MethodGet, "/rtmcall.js", map[string]string{"Accept-Encoding": "br"})
+	assert.Equal(t, "br", resp.Header.Get("Content-Encoding"))
+	assert.Equal(t, js, body(t, resp), "a variant older than its file is ignored")
+}
+
+func TestOnly(t *testing.T) {
+	h := static.New(testFS(), static.Options{Only: []string{"index.html", "rtmcall.js"}})
+	assert.Equal(t, http.StatusOK, get(t, h, http.MethodGet, "/", nil).StatusCode)
+	assert.Equal(t, http.StatusOK, get(t, h, http.MethodGet, "/rtmcall.js", nil).StatusCode)
+	for _, p := range []string{"/package.json", "/rtmcall.d.ts", "/docs/"} {
+		assert.Equal(t, http.StatusNotFound, get(t, h, http.MethodGet, p, nil).StatusCode, p)
+	}
+}
+
+func TestNotBuilt(t *testing.T) {
+	resp := get(t, static.NotBuilt(), http.MethodGet, "/", nil)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Contains(t, string(body(t, resp)), "make build")
+}
