@@ -249,6 +249,7 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	web, err := staticHandler(o.web, logger)
 	if err != nil {
 		_ = node.Shutdown(context.Background())
+		_ = closeHooks(context.Background())
 		ln.Close()
 		return err
 	}
