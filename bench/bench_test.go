@@ -137,7 +137,7 @@ func TestRunShort(t *testing.T) {
 		assert.Positive(t, s.Memory.RSSAfter, s.Name)
 	}
 	assert.Equal(t, 1.0, res.Baseline.Memory.GoroutinesPerConn, "the relay has one goroutine per connection")
-	assert.Positive(t, res.RTMCall.Throughput.LogBytesPerFlow, "rtmcall-server logs each invitation")
+	assert.Zero(t, res.RTMCall.Throughput.LogBytesPerFlow, "rtmcall-server logs invitations at debug, under its default level")
 	assert.Zero(t, res.Baseline.Throughput.LogBytesPerFlow, "the relay does not log")
 
 	require.NotNil(t, res.Instrumented)
@@ -148,13 +148,17 @@ func TestRunShort(t *testing.T) {
 	assert.Contains(t, ir.CPUTop, "flat%")
 	assert.NotEmpty(t, ir.Shares)
 
-	assert.Len(t, res.Targets(), 10)
+	assert.Len(t, res.Targets(), 11)
+	require.NotNil(t, res.Messages)
+	assert.Equal(t, 50, res.Messages.RTMCall.N())
+	assert.Equal(t, 50, res.Messages.Baseline.N())
+	assert.Positive(t, res.Messages.RTMCall.P50())
 
 	md, err := os.ReadFile(cfg.Out)
 	require.NoError(t, err)
 	report := string(md)
 	for _, want := range []string{"# rtmcall benchmarks", "## Targets", "## Machine", "## Reproduce", "## Invitation latency",
-		"## Throughput and server CPU", "## Memory", "## Connect rate", "## Browser", "## Micro-benchmarks",
+		"## Peer messages", "## Throughput and server CPU", "## Memory", "## Connect rate", "## Browser", "## Micro-benchmarks",
 		"## Profiles", "## Findings and open items", "## Method", "(latency.svg)", "rtmcall-bench -test", "| rtmcall | 2 |"} {
 		assert.Contains(t, report, want)
 	}

@@ -394,6 +394,7 @@ for (let i = 0; i < %d; i++) {
   const sent = performance.timeOrigin + performance.now();
   await inv.send();
   out.push([inv.content, sent, await accepted]);
+  await inv.hangup(); // the call goes on until hang-up; bob would be busy for the next one
   await new Promise((r) => setTimeout(r, 20));
 }
 await c.logout();

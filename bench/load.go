@@ -171,6 +171,11 @@ func (p *rtmcallPair) flow(ctx context.Context, seq int) (flowTimes, error) {
 	case <-ctx.Done():
 		return t, fmt.Errorf("no acceptance at the caller: %w", ctx.Err())
 	}
+	// Outside the times measured: the call goes on until hang-up, and the
+	// pair's next flow would find the callee busy.
+	if err := inv.Hangup(ctx); err != nil {
+		return t, fmt.Errorf("hangup: %w", err)
+	}
 	return t, nil
 }
 
@@ -477,5 +482,8 @@ func (p *rawPair) flow(ctx context.Context, seq int) (flowTimes, error) {
 		return t, err
 	}
 	t.accepted = a.at
-	return t, nil
+	// Outside the times measured; the server carries it out before the
+	// pair's next send on the same connection, which then does not find
+	// the callee busy.
+	return t, p.a.request(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv})
 }

@@ -65,6 +65,9 @@ type Config struct {
 	BrotliLevel int
 	// Settle is how long memory is left to settle before RSS is read.
 	Settle time.Duration
+	// Steady is how long rtmcall-server's idle clients are left to
+	// heartbeat before its memory is read again, at steady state (0: not).
+	Steady time.Duration
 	// Repeats runs the flow phases (idle, loaded, throughput) of every
 	// system that many times, taking turns, each on a fresh server.
 	Repeats int
@@ -102,6 +105,7 @@ func DefaultConfig() Config {
 		BrowserLoads:       10,
 		BrowserFlows:       200,
 		Settle:             2 * time.Second,
+		Steady:             130 * time.Second,
 		QuietWait:          30 * time.Second,
 		MaxOther:           0.25,
 		Attempts:           3,
@@ -131,6 +135,9 @@ type Results struct {
 	// GCOff is a diagnostic paced run of the real server with its garbage
 	// collector off (GOGC=off), driven by core.Client: the tail without GC.
 	GCOff *LatencyResult
+
+	// Messages is the peer-message latency against the relay's (messages.go).
+	Messages *MessageResult
 
 	Micro   []MicroResult
 	Browser *BrowserResult
@@ -187,6 +194,9 @@ type MemoryResult struct {
 	// /metrics (Prometheus, not after a GC) rather than the harness's
 	// /debug/stats.
 	FromMetrics bool
+	// Steady is the same reading after Config.Steady more of idling with
+	// heartbeats; nil when not measured.
+	Steady *MemoryResult
 }
 
 // LatencyResult is a run of flows.
@@ -292,11 +302,11 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	startRelay := func(ctx context.Context) (*proc, error) { return startRole(ctx, RoleRelay) }
 
 	res.RTMCall.Name, res.Raw.Name, res.Baseline.Name = "rtmcall", "rtmcall server, bare client", "baseline relay"
-	memory := func(sys system, start func(context.Context) (*proc, error), out *SystemResult, withStats bool, probe func(*proc)) error {
+	memory := func(sys system, start func(context.Context) (*proc, error), out *SystemResult, withStats bool, probe func(*proc), steady time.Duration) error {
 		logf("memory and connect rate: %s, %d connections", out.Name, cfg.Conns)
 		var err error
 		*out, out.MemoryAttempts, err = attempts(ctx, cfg, *out, logf, func(got *SystemResult) (float64, error) {
-			err := measureMemory(ctx, cfg, sys, start, got, withStats, probe)
+			err := measureMemory(ctx, cfg, sys, start, got, withStats, probe, steady)
 			return got.Connect.OtherCores, err
 		})
 		return err
@@ -311,10 +321,10 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		out.Runs = append(out.Runs, FlowRun{Idle: got.Idle, Load: got.Load, Throughput: got.Throughput})
 		return err
 	}
-	if err := memory(rtm, startRTM, &res.RTMCall, false, func(p *proc) { res.ServerEndpoints = probeEndpoints(ctx, p) }); err != nil {
+	if err := memory(rtm, startRTM, &res.RTMCall, false, func(p *proc) { res.ServerEndpoints = probeEndpoints(ctx, p) }, cfg.Steady); err != nil {
 		return nil, fmt.Errorf("rtmcall memory: %w", err)
 	}
-	if err := memory(relaySystem{}, startRelay, &res.Baseline, true, nil); err != nil {
+	if err := memory(relaySystem{}, startRelay, &res.Baseline, true, nil, 0); err != nil {
 		return nil, fmt.Errorf("baseline memory: %w", err)
 	}
 	// The systems take turns, so that a drift of the machine touches all of them.
@@ -331,6 +341,10 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 	for _, s := range []*SystemResult{&res.RTMCall, &res.Raw, &res.Baseline} {
 		s.mergeRuns()
+	}
+	logf("peer messages: rtmcall and baseline")
+	if res.Messages, err = measureMessages(ctx, cfg, max(cfg.IdleFlows, 50), startRTM, startRelay, logf); err != nil {
+		return nil, fmt.Errorf("peer messages: %w", err)
 	}
 	if cfg.ProfileDuration > 0 {
 		logf("diagnostic: rtmcall-server with GOGC=off, %s pairs at %g flows/s", count(cfg.Pairs), cfg.LoadRate)
@@ -389,10 +403,10 @@ func settle(ctx context.Context, d time.Duration) {
 }
 
 // measureMemory logs in cfg.Conns idle clients and reads the server's RSS
-// before and after; withStats also reads its /debug/stats (heap, stacks and
-// goroutines).
+// before and after, and again steady later when not 0; withStats also reads
+// its /debug/stats (heap, stacks and goroutines).
 func measureMemory(ctx context.Context, cfg Config, sys system, start func(context.Context) (*proc, error),
-	out *SystemResult, withStats bool, probe func(*proc)) (err error) {
+	out *SystemResult, withStats bool, probe func(*proc), steady time.Duration) (err error) {
 	p, err := start(ctx)
 	if err != nil {
 		return err
@@ -425,22 +439,34 @@ func measureMemory(ctx context.Context, cfg Config, sys system, start func(conte
 	if cr.errs.count() > cfg.Conns/100 {
 		return fmt.Errorf("%d of %d logins failed: %s", cr.errs.count(), cfg.Conns, cr.errs.String())
 	}
-	settle(ctx, cfg.Settle)
-	after, err := readUsage(p.pid())
-	if err != nil {
+	// read waits d, then reads the server's memory against before.
+	read := func(d time.Duration) (MemoryResult, error) {
+		settle(ctx, d)
+		after, err := readUsage(p.pid())
+		if err != nil {
+			return MemoryResult{}, err
+		}
+		switch {
+		case withStats:
+			if stats1, err = p.stats(ctx); err != nil {
+				return MemoryResult{}, err
+			}
+		case metrics:
+			stats1, metrics = p.promStats(ctx)
+		}
+		m := memoryOf(len(cr.clients), before, after, withStats || metrics, stats0, stats1)
+		m.FromMetrics = metrics
+		return m, nil
+	}
+	if out.Memory, err = read(cfg.Settle); err != nil || steady <= 0 {
 		return err
 	}
-	switch {
-	case withStats:
-		if stats1, err = p.stats(ctx); err != nil {
-			return err
-		}
-	case metrics:
-		stats1, metrics = p.promStats(ctx)
+	if cfg.Logf != nil {
+		cfg.Logf("memory at steady state: %s idle with heartbeats", steady)
 	}
-	out.Memory = memoryOf(len(cr.clients), before, after, withStats || metrics, stats0, stats1)
-	out.Memory.FromMetrics = metrics
-	return nil
+	m, err := read(steady)
+	out.Memory.Steady = &m
+	return err
 }
 
 // memoryOf computes the per-connection figures of n connections.

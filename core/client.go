@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -95,12 +96,14 @@ type Client struct {
 	outbox       []*call          // requests not yet written, in rid order
 	locals       map[string]*LocalInvitation
 	remotes      map[string]*RemoteInvitation
+	calls        map[string]*callSide // calls in progress, by invitation id
 	tokenTimer   *time.Timer
 
 	onInvitation func(*RemoteInvitation)
 	onState      func(ConnectionState, ConnectionChangeReason)
 	onPresence   func(map[string]PeerStatus)
 	onTokenWill  func()
+	onMessage    func(Message, string, MessageProps)
 }
 
 // link is one WebSocket connection: a reader, a writer draining the
@@ -145,6 +148,7 @@ func NewClient(opts Options) (*Client, error) {
 		pending: make(map[uint64]*call),
 		locals:  make(map[string]*LocalInvitation),
 		remotes: make(map[string]*RemoteInvitation),
+		calls:   make(map[string]*callSide),
 	}, nil
 }
 
@@ -325,7 +329,7 @@ func (c *Client) CreateLocalInvitation(calleeID string) (*LocalInvitation, error
 	if err := protocol.ValidateUserID(calleeID); err != nil {
 		return nil, err
 	}
-	return &LocalInvitation{c: c, calleeID: calleeID}, nil
+	return &LocalInvitation{callSide: callSide{c: c}, c: c, calleeID: calleeID}, nil
 }
 
 // QueryPeersOnlineStatus reports whether each of up to 256 users is online
@@ -819,7 +823,8 @@ func (c *Client) handle(f *protocol.Frame) {
 			return
 		}
 		r := &RemoteInvitation{c: c, id: f.Inv, callerID: f.Caller, content: f.Content, channel: f.Channel,
-			timeout: protocol.Millis(f.Timeout)}
+			timeout: protocol.Millis(f.Timeout), calleeBusy: f.Busy}
+		r.callSide.c = c
 		c.remotes[r.id] = r
 		c.emit(func() { call1(c, &c.onInvitation, r) })
 		c.goRequest(&protocol.Frame{Type: protocol.TypeAck, Inv: r.id})
@@ -839,6 +844,15 @@ func (c *Client) handle(f *protocol.Frame) {
 			return
 		}
 		r.apply(remoteEvents[f.Type], ParseRemoteFailureReason(f.Reason), f.Content)
+	case protocol.TypePeerMessage:
+		c.handlePeerMessage(f)
+	case protocol.TypeCallEnded:
+		cs := c.calls[f.Inv]
+		if cs == nil {
+			c.logf("rtmcall: dropped %s for unknown call %q", f.Type, f.Inv)
+			return
+		}
+		cs.end(ParseCallEndReason(f.Reason), f.By)
 	case protocol.TypeBye:
 		c.bye = f.Reason // the connection closes next; lost reads the reason
 	case protocol.TypePresence:
@@ -901,6 +915,9 @@ func (c *Client) terminateLocked(state ConnectionState, reason ConnectionChangeR
 			why = RemoteFailureAcceptFailure
 		}
 		r.apply(RemoteEvFailure, why, "")
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.calls)) {
+		c.calls[id].end(CallEndUnknown, "")
 	}
 	c.session, c.key = "", ""
 	c.setState(state, reason)

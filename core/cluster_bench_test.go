@@ -65,6 +65,9 @@ func (p *flowPair) flow(b *testing.B) time.Duration {
 	case <-time.After(10 * time.Second):
 		b.Fatal("no LocalInvitationAccepted within 10 s")
 	}
+	if err := l.Hangup(context.Background()); err != nil { // or the callee stays busy
+		b.Fatal(err)
+	}
 	return got.Sub(start)
 }
 

@@ -218,7 +218,7 @@ func TestClusterResumeOnAnotherNode(t *testing.T) {
 	bob.expect("state RECONNECTING INTERRUPTED")
 	require.NoError(t, first.Cancel(ctxT(t)))
 	alice.expect("local canceled")
-	alice.invite("bob", "two")
+	second := alice.invite("bob", "two")
 	net.Retarget(cl.Nodes[2]) // the load balancer sends it elsewhere
 	net.Block(false)
 	bob.expect("state CONNECTED LOGIN_SUCCESS", `remote canceled "one"`)
@@ -229,6 +229,10 @@ func TestClusterResumeOnAnotherNode(t *testing.T) {
 	require.NoError(t, two.Accept(ctxT(t)), "a request through the relay")
 	bob.expect("remote accepted ACCEPTED")
 	alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+	require.NoError(t, two.Hangup(ctxT(t)), "a hang-up through the relay")
+	bob.expectOn(bob.calls, "remote call ended HANGUP bob ENDED")
+	alice.expectOn(alice.calls, "local call ended HANGUP bob ENDED")
+	assert.Equal(t, core.CallEnded, second.CallState())
 	bob.quiet()
 
 	// And again, through the third node, then home.

@@ -213,6 +213,7 @@ func firstAnswerWins(t *testing.T, alice, phone, laptop *user) {
 	phone.expect("remote failure ANSWERED_ELSEWHERE")
 	alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
 	assert.ErrorIs(t, rp.Accept(ctxT(t)), core.ErrAlreadyEnd)
+	hangUp(t, alice, l, laptop)
 	alice.quiet()
 	phone.quiet()
 	laptop.quiet()
@@ -446,6 +447,7 @@ func raceCancelAccept(t *testing.T, alice, bob *user, rounds int) {
 			require.ErrorIs(t, errs[0], core.ErrAlreadyEnd)
 			alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
 			bob.expect("remote accepted ACCEPTED")
+			hangUp(t, alice, l, bob)
 			wins["accept"]++
 		default:
 			t.Fatalf("no winner: %v", errs)
@@ -462,7 +464,7 @@ func raceTwoDevices(t *testing.T, caller *user, devs [2]*user, rounds int) {
 	t.Helper()
 	wins := [2]int{}
 	for range rounds {
-		caller.invite(devs[0].id, "")
+		l := caller.invite(devs[0].id, "")
 		rs := []*core.RemoteInvitation{devs[0].received(), devs[1].received()}
 		caller.expect("local received")
 		errs := race(func() error { return rs[0].Accept(ctxT(t)) }, func() error { return rs[1].Accept(ctxT(t)) })
@@ -475,6 +477,7 @@ func raceTwoDevices(t *testing.T, caller *user, devs [2]*user, rounds int) {
 		devs[w].expect("remote accepted ACCEPTED")
 		devs[1-w].expect("remote failure ANSWERED_ELSEWHERE")
 		caller.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+		hangUp(t, caller, l, devs[w])
 		wins[w]++
 	}
 	t.Logf("winners over %d rounds: first device %d, second %d", rounds, wins[0], wins[1])

@@ -35,6 +35,10 @@ type user struct {
 	c       *core.Client
 	events  chan string
 	invites chan *core.RemoteInvitation
+	// calls records the ends of calls, apart from events, so that flows
+	// that never hang up read as before.
+	calls    chan string
+	messages chan string // MessageFromPeer, as "from: text" or "from: raw <hex> desc"
 }
 
 func startServer(t *testing.T, opts ...func(*server.Config)) *rtmcalltest.Server {
@@ -51,7 +55,15 @@ func newClientAt(t *testing.T, url, id string) *user {
 	t.Helper()
 	c, err := core.NewClient(core.Options{URL: url, Logf: t.Logf})
 	require.NoError(t, err)
-	u := &user{t: t, id: id, c: c, events: make(chan string, 1024), invites: make(chan *core.RemoteInvitation, 64)}
+	u := &user{t: t, id: id, c: c, events: make(chan string, 1024), invites: make(chan *core.RemoteInvitation, 64),
+		calls: make(chan string, 1024), messages: make(chan string, 4096)}
+	c.OnMessageFromPeer(func(m core.Message, from string, props core.MessageProps) {
+		if m.Raw != nil {
+			u.messages <- fmt.Sprintf("%s: raw %x %q", from, m.Raw, m.Description)
+			return
+		}
+		u.messages <- from + ": " + m.Text
+	})
 	t.Cleanup(func() { _ = c.Close() })
 	c.OnConnectionStateChanged(func(s core.ConnectionState, r core.ConnectionChangeReason) {
 		u.events <- fmt.Sprintf("state %s %s", s, r)
@@ -91,6 +103,9 @@ func (u *user) watchRemote(r *core.RemoteInvitation) {
 	r.OnRefused(func() { u.events <- "remote refused " + r.State().String() })
 	r.OnCanceled(func(content string) { u.events <- fmt.Sprintf("remote canceled %q", content) })
 	r.OnFailure(func(reason core.RemoteFailureReason) { u.events <- "remote failure " + reason.String() })
+	r.OnCallEnded(func(reason core.CallEndReason, by string) {
+		u.calls <- fmt.Sprintf("remote call ended %s %s %s", reason, by, r.CallState())
+	})
 }
 
 func (u *user) watchLocal(l *core.LocalInvitation) {
@@ -99,6 +114,9 @@ func (u *user) watchLocal(l *core.LocalInvitation) {
 	l.OnRefused(func(resp string) { u.events <- fmt.Sprintf("local refused %q", resp) })
 	l.OnCanceled(func() { u.events <- "local canceled" })
 	l.OnFailure(func(reason core.LocalFailureReason) { u.events <- "local failure " + reason.String() })
+	l.OnCallEnded(func(reason core.CallEndReason, by string) {
+		u.calls <- fmt.Sprintf("local call ended %s %s %s", reason, by, l.CallState())
+	})
 }
 
 // invite creates and sends an invitation to callee with the given content.
@@ -129,6 +147,27 @@ func (u *user) expect(want ...string) {
 			require.FailNow(u.t, "timed out", "%s: waiting for %q", u.id, w)
 		}
 	}
+}
+
+// expectOn waits for the next values on ch, in order.
+func (u *user) expectOn(ch chan string, want ...string) {
+	u.t.Helper()
+	for _, w := range want {
+		select {
+		case got := <-ch:
+			require.Equal(u.t, w, got, "%s: wrong or out of order", u.id)
+		case <-time.After(waitFor):
+			require.FailNow(u.t, "timed out", "%s: waiting for %q", u.id, w)
+		}
+	}
+}
+
+// hangUp ends caller's call l with callee: both see it end by the caller.
+func hangUp(t *testing.T, caller *user, l *core.LocalInvitation, callee *user) {
+	t.Helper()
+	require.NoError(t, l.Hangup(ctxT(t)))
+	caller.expectOn(caller.calls, "local call ended HANGUP "+caller.id+" ENDED")
+	callee.expectOn(callee.calls, "remote call ended HANGUP "+caller.id+" ENDED")
 }
 
 // next waits for the next event and returns it.

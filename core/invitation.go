@@ -11,6 +11,7 @@ import (
 // content, channel id and timeout, then Send it; Cancel withdraws it. Its
 // fields and callbacks are guarded by the client's lock.
 type LocalInvitation struct {
+	callSide // the call once accepted: Hangup, OnCallEnded, CallState
 	c        *Client
 	calleeID string
 	content  string
@@ -215,6 +216,7 @@ func (l *LocalInvitation) apply(ev LocalEvent, reason LocalFailureReason, respon
 		c.emit(func() { call0(c, &l.onReceived) })
 	case LocalEvAccepted:
 		l.response = response
+		l.start(l.id)
 		c.emit(func() { call1(c, &l.onAccepted, response) })
 	case LocalEvRefused:
 		l.response = response
@@ -233,15 +235,18 @@ func (l *LocalInvitation) apply(ev LocalEvent, reason LocalFailureReason, respon
 // RemoteInvitation is one callee device's side of an invitation, delivered
 // by Client.OnInvitationReceived. Set a response, then Accept or Refuse.
 type RemoteInvitation struct {
-	c        *Client
-	id       string
-	callerID string
-	content  string
-	channel  string
-	timeout  time.Duration
-	response string
-	state    RemoteInvitationState
-	reason   RemoteFailureReason
+	callSide   // the call once accepted: Hangup, OnCallEnded, CallState
+	c          *Client
+	id         string
+	calleeBusy bool // the callee was in a call when it rang (call waiting)
+	ignored    bool // Ignore took effect: this device no longer rings
+	callerID   string
+	content    string
+	channel    string
+	timeout    time.Duration
+	response   string
+	state      RemoteInvitationState
+	reason     RemoteFailureReason
 
 	onAccepted func()
 	onRefused  func()
@@ -317,6 +322,10 @@ func (r *RemoteInvitation) Refuse(ctx context.Context) error {
 func (r *RemoteInvitation) answer(ctx context.Context, ev RemoteEvent, typ string) error {
 	c := r.c
 	c.mu.Lock()
+	if r.ignored {
+		c.mu.Unlock()
+		return protocol.Errorf(protocol.CodeAlreadyEnd, "the invitation was ignored on this device")
+	}
 	next, err := NextRemote(r.state, ev)
 	if err != nil {
 		c.mu.Unlock()
@@ -340,6 +349,37 @@ func (r *RemoteInvitation) answer(ctx context.Context, ev RemoteEvent, typ strin
 	return err
 }
 
+// CalleeBusy reports whether the callee was in a call when the invitation
+// rang: it rings because this session has call waiting on.
+func (r *RemoteInvitation) CalleeBusy() bool { return r.calleeBusy }
+
+// Ignore stops the invitation ringing on this device only, and returns once
+// the server took it: the caller is not told, and other devices go on
+// ringing. When no device rings any more, the invitation goes on until it
+// expires (or the caller cancels). No further event reaches this
+// invitation; Accept, Refuse and Ignore then return ALREADY_END. The state
+// stays INVITATION_RECEIVED. Errors otherwise as for Refuse.
+func (r *RemoteInvitation) Ignore(ctx context.Context) error {
+	c := r.c
+	c.mu.Lock()
+	if r.ignored {
+		c.mu.Unlock()
+		return protocol.Errorf(protocol.CodeAlreadyEnd, "the invitation was already ignored")
+	}
+	if _, err := NextRemote(r.state, RemoteEvRefuse); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	c.mu.Unlock()
+	_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypeIgnore, Inv: r.id}, func(reply *protocol.Frame) {
+		if reply.Type == protocol.TypeOK {
+			r.ignored = true
+			delete(c.remotes, r.id)
+		}
+	})
+	return err
+}
+
 // apply runs one event through the machine and queues its callback. The
 // lock is held.
 func (r *RemoteInvitation) apply(ev RemoteEvent, reason RemoteFailureReason, content string) {
@@ -352,6 +392,7 @@ func (r *RemoteInvitation) apply(ev RemoteEvent, reason RemoteFailureReason, con
 	c := r.c
 	switch ev {
 	case RemoteEvAccepted:
+		r.start(r.id)
 		c.emit(func() { call0(c, &r.onAccepted) })
 	case RemoteEvRefused:
 		c.emit(func() { call0(c, &r.onRefused) })

@@ -109,15 +109,35 @@ func TestEnumStrings(t *testing.T) {
 		Names()["LocalInvitationState"])
 	assert.Equal(t, []string{"INVITATION_RECEIVED", "ACCEPT_SENT_TO_LOCAL", "REFUSED", "ACCEPTED", "CANCELED", "FAILURE"},
 		Names()["RemoteInvitationState"])
-	assert.Equal(t, []string{"UNKNOWN", "PEER_NO_RESPONSE", "INVITATION_EXPIRE", "PEER_OFFLINE", "NOT_LOGGEDIN"},
+	assert.Equal(t, []string{"UNKNOWN", "PEER_NO_RESPONSE", "INVITATION_EXPIRE", "PEER_OFFLINE", "NOT_LOGGEDIN", "PEER_BUSY"},
 		Names()["LocalInvitationFailureReason"])
 	assert.Equal(t, []string{"UNKNOWN", "PEER_OFFLINE", "ACCEPT_FAILURE", "INVITATION_EXPIRE", "ANSWERED_ELSEWHERE"},
 		Names()["RemoteInvitationFailureReason"])
 	assert.Equal(t, []string{"DISCONNECTED", "CONNECTING", "CONNECTED", "RECONNECTING", "ABORTED"}, Names()["ConnectionState"])
 	assert.Equal(t, []string{"LOGIN", "LOGIN_SUCCESS", "LOGIN_FAILURE", "LOGIN_TIMEOUT", "INTERRUPTED", "LOGOUT",
 		"BANNED_BY_SERVER", "REMOTE_LOGIN", "TOKEN_EXPIRED"}, Names()["ConnectionChangeReason"])
+	assert.Equal(t, []string{"IDLE", "IN_CALL", "ENDED"}, Names()["CallState"])
+	assert.Equal(t, []string{"UNKNOWN", "HANGUP", "PEER_OFFLINE", "SERVER_SHUTDOWN"}, Names()["CallEndReason"])
+	assert.Equal(t, CallEndServerShutdown, ParseCallEndReason("SERVER_SHUTDOWN"))
 	assert.Equal(t, LocalFailurePeerOffline, ParseLocalFailureReason("PEER_OFFLINE"))
 	assert.Equal(t, RemoteFailureAnsweredElsewhere, ParseRemoteFailureReason("ANSWERED_ELSEWHERE"))
 	assert.Equal(t, RemoteFailureUnknown, ParseRemoteFailureReason("bogus"))
 	assert.Equal(t, "UNKNOWN", LocalInvitationState(200).String())
+}
+
+// Every (state, event) pair of the call machine, written out by hand.
+func TestNextCall(t *testing.T) {
+	idle, inCall, ended := CallIdle, CallInCall, CallEnded
+	notStarted := fails[CallState](ErrNotStarted)
+	alreadyEnd := fails[CallState](ErrAlreadyEnd)
+	unexpected := fails[CallState](ErrUnexpectedEvent)
+	events := []CallEvent{CallEvStarted, CallEvHangup, CallEvEnded}
+	table := map[CallState][]want[CallState]{
+		//        started      hangup      ended
+		idle:   {to(inCall), notStarted, unexpected},
+		inCall: {unexpected, to(inCall), to(ended)},
+		ended:  {alreadyEnd, alreadyEnd, alreadyEnd},
+	}
+	assert.Len(t, table, len(callStateNames), "every state has a row")
+	runTable(t, table, events, NextCall)
 }

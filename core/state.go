@@ -53,9 +53,13 @@ const (
 	LocalFailureInvitationExpire
 	LocalFailurePeerOffline
 	LocalFailureNotLoggedIn
+	// LocalFailurePeerBusy is rtmcall's: a session of the callee is in a
+	// call and none of its sessions has call waiting on; no device rang.
+	LocalFailurePeerBusy
 )
 
-var localReasonNames = []string{"UNKNOWN", "PEER_NO_RESPONSE", "INVITATION_EXPIRE", "PEER_OFFLINE", "NOT_LOGGEDIN"}
+var localReasonNames = []string{"UNKNOWN", "PEER_NO_RESPONSE", "INVITATION_EXPIRE", "PEER_OFFLINE", "NOT_LOGGEDIN",
+	"PEER_BUSY"}
 
 func (r LocalFailureReason) String() string { return enumName(r, localReasonNames) }
 
@@ -84,6 +88,44 @@ func (r RemoteFailureReason) String() string { return enumName(r, remoteReasonNa
 func ParseRemoteFailureReason(s string) RemoteFailureReason {
 	return parseEnum[RemoteFailureReason](s, remoteReasonNames)
 }
+
+// CallState is the state of the call that follows an accepted invitation,
+// on either side. It is rtmcall's addition to the invitation states, which
+// stay as they are: an invitation ACCEPTED (or ACCEPTED_BY_REMOTE) is IN_CALL
+// until hang-up, then ENDED.
+type CallState uint8
+
+const (
+	CallIdle CallState = iota // no call: the invitation was not accepted
+	CallInCall
+	CallEnded
+)
+
+var callStateNames = []string{"IDLE", "IN_CALL", "ENDED"}
+
+func (s CallState) String() string { return enumName(s, callStateNames) }
+
+// CallEndReason says why a call ended.
+type CallEndReason uint8
+
+const (
+	// CallEndUnknown: this side ended it (logout, token expiry, the client
+	// closed or gave up its session).
+	CallEndUnknown CallEndReason = iota
+	// CallEndHangup: one party hung up (CallEndedBy says who).
+	CallEndHangup
+	// CallEndPeerOffline: the other party's session ended.
+	CallEndPeerOffline
+	// CallEndServerShutdown: the server shut down.
+	CallEndServerShutdown
+)
+
+var callReasonNames = []string{"UNKNOWN", "HANGUP", "PEER_OFFLINE", "SERVER_SHUTDOWN"}
+
+func (r CallEndReason) String() string { return enumName(r, callReasonNames) }
+
+// ParseCallEndReason maps a wire string to a reason; unknown strings give UNKNOWN.
+func ParseCallEndReason(s string) CallEndReason { return parseEnum[CallEndReason](s, callReasonNames) }
 
 // ConnectionState is the client's connection to the server.
 type ConnectionState uint8
@@ -145,6 +187,8 @@ func Names() map[string][]string {
 		"LocalInvitationFailureReason":  clone(localReasonNames),
 		"RemoteInvitationFailureReason": clone(remoteReasonNames),
 		"ConnectionState":               clone(connStateNames),
+		"CallState":                     clone(callStateNames),
+		"CallEndReason":                 clone(callReasonNames),
 		"ConnectionChangeReason":        clone(connReasonNames),
 		"PeerOnlineState":               clone(peerStatusNames),
 	}

@@ -299,3 +299,26 @@ func TestHostileValues(t *testing.T) {
 		jsReflect.Call("get", k.localProto, "state", jsEval(`{}`)) // the getter with a foreign this
 	}), 1, "INVALID_ARGUMENT")
 }
+
+func TestMessageFromJS(t *testing.T) {
+	m, err := MessageFromJS(jsEval(`{ text: "offer" }`))
+	require.NoError(t, err)
+	assert.Equal(t, core.Message{Text: "offer"}, m)
+	m, err = MessageFromJS(jsEval(`{ rawMessage: new Uint8Array([0, 1, 255]), description: "ice" }`))
+	require.NoError(t, err)
+	assert.Equal(t, core.Message{Raw: []byte{0, 1, 255}, Description: "ice"}, m)
+	for _, bad := range []string{`"offer"`, `{}`, `{ text: 5 }`, `{ rawMessage: [1, 2] }`,
+		`{ rawMessage: new Uint8Array(1), description: 7 }`, `null`} {
+		_, err := MessageFromJS(jsEval(bad))
+		assert.Equal(t, protocol.CodeInvalidArgument, core.CodeOf(err), bad)
+	}
+
+	raw := MessageToJS(core.Message{Raw: []byte{7, 8}, Description: "d"})
+	assert.Equal(t, "RAW", raw.Get("messageType").String())
+	assert.True(t, raw.Get("rawMessage").InstanceOf(js.Global().Get("Uint8Array")))
+	assert.Equal(t, 2, raw.Get("rawMessage").Length())
+	assert.Equal(t, "d", raw.Get("description").String())
+	text := MessageToJS(core.Message{Text: "hi"})
+	assert.Equal(t, "TEXT", text.Get("messageType").String())
+	assert.Equal(t, "hi", text.Get("text").String())
+}

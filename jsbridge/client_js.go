@@ -118,6 +118,8 @@ func (k *Kit) newClientProto() js.Value {
 		})
 	})
 	k.method(p, "createLocalInvitation", k.createLocalInvitation)
+	k.method(p, "sendMessageToPeer", k.sendMessageToPeer)
+	k.method(p, "setCallWaiting", k.setCallWaiting)
 	k.method(p, "toJSON", func(this js.Value, _ []js.Value) any {
 		if _, err := k.record(this, kindClient); err != nil {
 			return k.throw(err)
@@ -251,6 +253,11 @@ func (k *Kit) startSession(rec, obj js.Value) (*session, error) {
 		emit(rec, obj, EvPeersOnlineStatusChanged, StatusMapToJS(m))
 	})
 	c.OnTokenPrivilegeWillExpire(func() { emit(rec, obj, EvTokenPrivilegeWillExpire) })
+	c.OnMessageFromPeer(func(m core.Message, from string, props core.MessageProps) {
+		p := newObject()
+		p.Set("serverReceivedTs", props.ServerReceivedTs)
+		emit(rec, obj, EvMessageFromPeer, MessageToJS(m), from, p)
+	})
 	k.mu.Lock()
 	s.h = k.handle()
 	k.sessions[s.h] = s

@@ -20,6 +20,8 @@ const (
 	EvRemoteRefused            = "RemoteInvitationRefused"
 	EvRemoteCanceled           = "RemoteInvitationCanceled"
 	EvRemoteFailure            = "RemoteInvitationFailure"
+	EvMessageFromPeer          = "MessageFromPeer"
+	EvCallEnded                = "CallEnded"
 )
 
 // Keys of a record (see records.go).
@@ -30,9 +32,9 @@ const (
 
 var (
 	clientEvents = []string{EvRemoteInvitationReceived, EvConnectionStateChanged, EvPeersOnlineStatusChanged,
-		EvTokenPrivilegeWillExpire}
-	localEvents  = []string{EvLocalReceivedByPeer, EvLocalAccepted, EvLocalRefused, EvLocalCanceled, EvLocalFailure}
-	remoteEvents = []string{EvRemoteAccepted, EvRemoteRefused, EvRemoteCanceled, EvRemoteFailure}
+		EvTokenPrivilegeWillExpire, EvMessageFromPeer}
+	localEvents  = []string{EvLocalReceivedByPeer, EvLocalAccepted, EvLocalRefused, EvLocalCanceled, EvLocalFailure, EvCallEnded}
+	remoteEvents = []string{EvRemoteAccepted, EvRemoteRefused, EvRemoteCanceled, EvRemoteFailure, EvCallEnded}
 )
 
 // on adds fn to the handlers of event name in rec. The same function added

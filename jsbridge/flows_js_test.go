@@ -14,8 +14,8 @@ import (
 	"github.com/rtmcall/rtmcall/core/protocol"
 )
 
-var localEvs = []string{EvLocalReceivedByPeer, EvLocalAccepted, EvLocalRefused, EvLocalCanceled, EvLocalFailure}
-var remoteEvs = []string{EvRemoteAccepted, EvRemoteRefused, EvRemoteCanceled, EvRemoteFailure}
+var localEvs = []string{EvLocalReceivedByPeer, EvLocalAccepted, EvLocalRefused, EvLocalCanceled, EvLocalFailure, EvCallEnded}
+var remoteEvs = []string{EvRemoteAccepted, EvRemoteRefused, EvRemoteCanceled, EvRemoteFailure, EvCallEnded}
 
 // call is one invitation from a caller client to a callee, with both sides recorded.
 type call struct {
@@ -135,7 +135,20 @@ func TestAccept(t *testing.T) {
 	assert.Equal(t, "on my way", c.local.Get("response").String())
 	c.lev.none()
 	c.rev.none()
+	// The call goes on until hang-up: both objects stay live.
+	assert.Equal(t, "IN_CALL", c.local.Get("callState").String())
+	assert.Equal(t, "IN_CALL", c.remote.Get("callState").String())
+	assert.Equal(t, 2, k.Live().LocalInvitations+k.Live().RemoteInvitations)
+	await(t, c.remote.Call("hangup"))
+	for _, e := range []event{c.rev.next(EvCallEnded), c.lev.next(EvCallEnded)} {
+		assert.Equal(t, "HANGUP", e.args[0].String())
+		assert.Equal(t, bobID, e.args[1].String())
+	}
 	requireNoInvitations(t, k)
+	assert.Equal(t, "ENDED", c.local.Get("callState").String())
+	assert.Equal(t, "ENDED", c.remote.Get("callState").String())
+	requireRtmError(t, rejection(t, c.local.Call("hangup")), 3, "ALREADY_END")
+	requireRtmError(t, rejection(t, c.remote.Call("hangup")), 3, "ALREADY_END")
 
 	// After the end the objects still answer, from their records.
 	assert.Equal(t, "ACCEPTED_BY_REMOTE", c.local.Get("state").String())
@@ -252,6 +265,10 @@ func TestAnsweredElsewhere(t *testing.T) {
 	assert.Equal(t, "FAILURE", e.state)
 	c.lev.next(EvLocalAccepted)
 	requireRtmError(t, rejection(t, c.remote.Call("accept")), 3, "ALREADY_END")
+	requireRtmError(t, rejection(t, c.remote.Call("hangup")), 2, "NOT_STARTED") // not this device's call
+	await(t, r2.Call("hangup"))
+	rev2.next(EvCallEnded)
+	c.lev.next(EvCallEnded)
 	requireNoInvitations(t, k)
 }
 
@@ -299,6 +316,9 @@ func TestMisuse(t *testing.T) {
 	c.lev.next(EvLocalAccepted)
 	requireRtmError(t, rejection(t, c.local.Call("cancel")), 3, "ALREADY_END")
 	requireRtmError(t, rejection(t, c.remote.Call("refuse")), 3, "ALREADY_END")
+	await(t, c.local.Call("hangup"))
+	c.rev.next(EvRemoteAccepted)
+	c.rev.next(EvCallEnded)
 
 	// NOT_LOGGED_IN: a client that is not logged in.
 	out := k.Value().Call("createClient", jsEval(`({url: "`+wsURL+`"})`))
@@ -359,7 +379,7 @@ func TestPresence(t *testing.T) {
 // TestDelegate checks every hook of setCallDelegate, with its arguments,
 // after the object's own handlers.
 func TestDelegate(t *testing.T) {
-	_, k, alice, bob, _, bobID, _, bev := pair(t)
+	_, k, alice, bob, aliceID, bobID, _, bev := pair(t)
 	var calls []string
 	hook := func(name string) js.Func {
 		f := js.FuncOf(func(this js.Value, args []js.Value) any {
@@ -383,12 +403,15 @@ func TestDelegate(t *testing.T) {
 	alice.Call("setCallDelegate", delegate("localInvitationReceivedByPeer", "localInvitationAccepted",
 		"localInvitationRefused", "localInvitationCanceled", "localInvitationFailure"))
 	bob.Call("setCallDelegate", delegate("remoteInvitationReceived", "remoteInvitationAccepted",
-		"remoteInvitationRefused", "remoteInvitationCanceled", "remoteInvitationFailure"))
+		"remoteInvitationRefused", "remoteInvitationCanceled", "remoteInvitationFailure", "callEnded"))
 
 	c := ring(t, alice, bobID, bev, nil)
 	c.remote.Set("response", "yes")
 	await(t, c.remote.Call("accept"))
 	c.lev.next(EvLocalAccepted)
+	await(t, c.local.Call("hangup"))
+	c.rev.next(EvRemoteAccepted)
+	c.rev.next(EvCallEnded)
 	c = ring(t, alice, bobID, bev, nil)
 	await(t, c.remote.Call("refuse"))
 	c.lev.next(EvLocalRefused)
@@ -399,10 +422,11 @@ func TestDelegate(t *testing.T) {
 	c.lev.next(EvLocalFailure)
 	c.rev.next(EvRemoteFailure)
 
-	eventually(t, func() bool { return len(calls) == 16 }, "16 delegate calls")
+	eventually(t, func() bool { return len(calls) == 17 }, "17 delegate calls")
 	assert.ElementsMatch(t, []string{
 		"remoteInvitationReceived(INVITATION_RECEIVED)", "localInvitationReceivedByPeer(RECEIVED_BY_REMOTE)",
 		"remoteInvitationAccepted(ACCEPTED)", "localInvitationAccepted(ACCEPTED_BY_REMOTE,yes)",
+		"callEnded(ACCEPTED,HANGUP," + aliceID + ")",
 		"remoteInvitationReceived(INVITATION_RECEIVED)", "localInvitationReceivedByPeer(RECEIVED_BY_REMOTE)",
 		"remoteInvitationRefused(REFUSED)", "localInvitationRefused(REFUSED_BY_REMOTE,)",
 		"remoteInvitationReceived(INVITATION_RECEIVED)", "localInvitationReceivedByPeer(RECEIVED_BY_REMOTE)",
@@ -424,6 +448,9 @@ func TestManyCalls(t *testing.T) {
 		case 0:
 			await(t, c.remote.Call("accept"))
 			c.lev.next(EvLocalAccepted)
+			await(t, c.local.Call("hangup"))
+			c.rev.next(EvRemoteAccepted)
+			c.rev.next(EvCallEnded)
 		case 1:
 			await(t, c.remote.Call("refuse"))
 			c.lev.next(EvLocalRefused)

@@ -24,7 +24,7 @@ type localEntry struct {
 
 // localFields are the record keys of a local invitation that Go tracks
 // while it is live, and the record holds otherwise.
-var localFields = []string{"content", "channelId", "timeoutMs", "id", "response", "state"}
+var localFields = []string{"content", "channelId", "timeoutMs", "id", "response", "state", "callState"}
 
 func (k *Kit) newLocalProto() js.Value {
 	p := newProto(kindLocal)
@@ -72,6 +72,12 @@ func (k *Kit) newLocalProto() js.Value {
 		}
 		return k.rejected(err)
 	})
+	k.method(p, "hangup", k.hangup(kindLocal, func(rec js.Value) interface{ Hangup(context.Context) error } {
+		if e := k.localOf(rec); e != nil {
+			return e.l
+		}
+		return nil
+	}))
 	k.method(p, "on", func(this js.Value, args []js.Value) any {
 		rec, err := k.record(this, kindLocal)
 		if err == nil {
@@ -128,6 +134,7 @@ func (k *Kit) createLocalInvitation(this js.Value, args []js.Value) any {
 	rec.Set("id", "")
 	rec.Set("response", "")
 	rec.Set("state", core.LocalIdle.String())
+	rec.Set("callState", core.CallIdle.String())
 	return k.newPublic(k.localProto, rec)
 }
 
@@ -164,6 +171,8 @@ func (e *localEntry) get(name string) any {
 		return e.l.ID()
 	case "response":
 		return e.l.Response()
+	case "callState":
+		return e.l.CallState().String()
 	default:
 		return e.l.State().String()
 	}
@@ -259,7 +268,10 @@ func (k *Kit) send(this js.Value, _ []js.Value) any {
 		k.localEvent(e, EvLocalReceivedByPeer, "localInvitationReceivedByPeer", false)
 	})
 	l.OnAccepted(func(response string) {
-		k.localEvent(e, EvLocalAccepted, "localInvitationAccepted", true, response)
+		k.localEvent(e, EvLocalAccepted, "localInvitationAccepted", false, response) // the call goes on
+	})
+	l.OnCallEnded(func(why core.CallEndReason, by string) {
+		k.localEvent(e, EvCallEnded, "callEnded", true, why.String(), by)
 	})
 	l.OnRefused(func(response string) {
 		k.localEvent(e, EvLocalRefused, "localInvitationRefused", true, response)

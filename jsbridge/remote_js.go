@@ -23,7 +23,7 @@ type remoteEntry struct {
 
 func (k *Kit) newRemoteProto() js.Value {
 	p := newProto(kindRemote)
-	for _, name := range []string{"callerId", "content", "channelId", "id"} {
+	for _, name := range []string{"callerId", "content", "channelId", "id", "calleeBusy"} {
 		k.accessor(p, name, func(this js.Value) any {
 			rec, err := k.record(this, kindRemote)
 			if err != nil {
@@ -41,6 +41,16 @@ func (k *Kit) newRemoteProto() js.Value {
 			return e.r.State().String()
 		}
 		return rec.Get("state")
+	}, nil)
+	k.accessor(p, "callState", func(this js.Value) any {
+		rec, err := k.record(this, kindRemote)
+		if err != nil {
+			return k.throw(err)
+		}
+		if e := k.remoteOf(rec); e != nil {
+			return e.r.CallState().String()
+		}
+		return rec.Get("callState")
 	}, nil)
 	k.accessor(p, "response", func(this js.Value) any {
 		rec, err := k.record(this, kindRemote)
@@ -66,6 +76,9 @@ func (k *Kit) newRemoteProto() js.Value {
 			if e := k.remoteOf(rec); e != nil {
 				return k.Promise(func() (any, error) { return nil, do(e.r) })
 			}
+			if rec.Get("ignored").Truthy() {
+				return k.rejected(protocol.Errorf(protocol.CodeAlreadyEnd, "the invitation was ignored on this device"))
+			}
 			if _, err = core.NextRemote(remoteState(rec), ev); err == nil {
 				err = protocol.Errorf(protocol.CodeUnknown, "no invitation") // cannot happen: a record alone has ended
 			}
@@ -77,6 +90,30 @@ func (k *Kit) newRemoteProto() js.Value {
 	}))
 	k.method(p, "refuse", answer(core.RemoteEvRefuse, func(r *core.RemoteInvitation) error {
 		return r.Refuse(context.Background())
+	}))
+	k.method(p, "ignore", func(this js.Value, args []js.Value) any {
+		rec, err := k.record(this, kindRemote)
+		if err != nil {
+			return k.rejected(err)
+		}
+		e := k.remoteOf(rec)
+		if e == nil {
+			return answer(core.RemoteEvRefuse, nil)(this, args) // the error the record's state gives
+		}
+		return k.Promise(func() (any, error) {
+			if err := e.r.Ignore(context.Background()); err != nil {
+				return nil, err
+			}
+			rec.Set("ignored", true)
+			k.endRemote(e) // no event comes any more
+			return nil, nil
+		})
+	})
+	k.method(p, "hangup", k.hangup(kindRemote, func(rec js.Value) interface{ Hangup(context.Context) error } {
+		if e := k.remoteOf(rec); e != nil {
+			return e.r
+		}
+		return nil
 	}))
 	k.method(p, "on", func(this js.Value, args []js.Value) any {
 		rec, err := k.record(this, kindRemote)
@@ -103,7 +140,7 @@ func (k *Kit) newRemoteProto() js.Value {
 			return k.throw(err)
 		}
 		o := newObject()
-		for _, name := range []string{"callerId", "content", "channelId", "id", "response", "state"} {
+		for _, name := range []string{"callerId", "content", "channelId", "id", "response", "state", "callState", "calleeBusy"} {
 			o.Set(name, this.Get(name))
 		}
 		return o
@@ -160,6 +197,8 @@ func (k *Kit) newRemote(s *session, r *core.RemoteInvitation) {
 	rec.Set("id", r.ID())
 	rec.Set("response", "")
 	rec.Set("state", r.State().String())
+	rec.Set("callState", r.CallState().String())
+	rec.Set("calleeBusy", r.CalleeBusy())
 	obj := k.newPublic(k.remoteProto, rec)
 	e := &remoteEntry{r: r, rec: rec, obj: obj, crec: s.rec}
 	k.mu.Lock()
@@ -167,7 +206,13 @@ func (k *Kit) newRemote(s *session, r *core.RemoteInvitation) {
 	k.remotes[e.h] = e
 	k.mu.Unlock()
 	rec.Set("h", e.h)
-	r.OnAccepted(func() { k.remoteEvent(e, EvRemoteAccepted, "remoteInvitationAccepted") })
+	r.OnAccepted(func() { // the call goes on: the entry stays for CallEnded
+		emit(e.rec, e.obj, EvRemoteAccepted)
+		callDelegate(e.crec, "remoteInvitationAccepted", e.obj)
+	})
+	r.OnCallEnded(func(why core.CallEndReason, by string) {
+		k.remoteEvent(e, EvCallEnded, "callEnded", why.String(), by)
+	})
 	r.OnRefused(func() { k.remoteEvent(e, EvRemoteRefused, "remoteInvitationRefused") })
 	r.OnCanceled(func(content string) {
 		emit(e.rec, e.obj, EvRemoteCanceled, content)
@@ -201,6 +246,7 @@ func (k *Kit) endRemote(e *remoteEntry) {
 	k.mu.Unlock()
 	e.rec.Set("state", e.r.State().String())
 	e.rec.Set("response", e.r.Response())
+	e.rec.Set("callState", e.r.CallState().String())
 	e.rec.Set("h", 0)
 	e.rec.Set(handlersKey, jsNull)
 	e.rec.Set("client", jsNull)

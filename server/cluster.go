@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -64,6 +65,8 @@ type message struct {
 	User   string          `json:"user,omitempty"`
 	Live   bool            `json:"live,omitempty"`
 	Gone   bool            `json:"gone,omitempty"`
+	Calls  []string        `json:"calls,omitempty"` // session: the calls it is in
+	Wait   bool            `json:"wait,omitempty"`  // session: it has call waiting on
 	Dir    []dirEntry      `json:"dir,omitempty"`
 	Inv    string          `json:"inv,omitempty"`
 	F      *protocol.Frame `json:"f,omitempty"`
@@ -75,9 +78,11 @@ type message struct {
 
 // dirEntry is a session in a directory snapshot.
 type dirEntry struct {
-	Sess string `json:"s"`
-	User string `json:"u"`
-	Live bool   `json:"l,omitempty"`
+	Sess  string   `json:"s"`
+	User  string   `json:"u"`
+	Live  bool     `json:"l,omitempty"`
+	Calls []string `json:"c,omitempty"`
+	Wait  bool     `json:"w,omitempty"`
 }
 
 // Lengths of the random parts of ids, in bytes, after the node id (4 bytes).
@@ -118,12 +123,14 @@ type peer struct {
 
 // remoteSession is a session of another node, as the directory knows it.
 type remoteSession struct {
-	n     *Node
-	node  string
-	id    string
-	user  string
-	live  bool
-	order uint64 // when this node learned of it, for stable iteration
+	n       *Node
+	node    string
+	id      string
+	user    string
+	live    bool
+	calls   []string // the calls it is in, as its node last said
+	waiting bool     // call waiting on
+	order   uint64   // when this node learned of it, for stable iteration
 }
 
 func (r *remoteSession) sessionID() string { return r.id }
@@ -222,7 +229,7 @@ func (n *Node) heartbeats(stop <-chan struct{}, done chan<- struct{}) {
 			n.mu.Lock()
 			for _, p := range n.peersInOrder() {
 				if now.Sub(p.seen) >= n.cfg.PeerTimeout {
-					n.log.Warn("peer silent: declared dead", "peer", p.id, "silent", now.Sub(p.seen))
+					n.logLocked(n.log, slog.LevelWarn, "peer silent: declared dead", "peer", p.id, "silent", now.Sub(p.seen))
 					n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 				}
 			}
@@ -278,7 +285,7 @@ func (n *Node) peersInOrder() []*peer {
 func (n *Node) helloLocked(kind string) *message {
 	m := &message{K: kind}
 	for _, s := range n.hub.sessionsInOrder() {
-		m.Dir = append(m.Dir, dirEntry{Sess: s.id, User: s.user, Live: s.live})
+		m.Dir = append(m.Dir, dirEntry{Sess: s.id, User: s.user, Live: s.live, Calls: s.callIDs(), Wait: s.waiting})
 	}
 	return m
 }
@@ -286,7 +293,8 @@ func (n *Node) helloLocked(kind string) *message {
 // announceLocked tells the peers that s changed: logged in, attached,
 // detached, or gone.
 func (n *Node) announceLocked(s *session) {
-	n.tellPeersLocked(&message{K: kindSession, Sess: s.id, User: s.user, Live: s.live && !s.ended, Gone: s.ended})
+	n.tellPeersLocked(&message{K: kindSession, Sess: s.id, User: s.user, Live: s.live && !s.ended, Gone: s.ended,
+		Calls: s.callIDs(), Wait: s.waiting})
 }
 
 // receive handles one message from another node.
@@ -304,7 +312,7 @@ func (n *Node) receive(data []byte) {
 	p := n.cl.peers[m.From]
 	if p != nil && p.inc != m.Inc {
 		// The node restarted with the same id: its old self is dead.
-		n.log.Warn("peer restarted", "peer", p.id)
+		n.logLocked(n.log, slog.LevelWarn, "peer restarted", "peer", p.id)
 		n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 		p = nil
 	}
@@ -314,7 +322,7 @@ func (n *Node) receive(data []byte) {
 			p = &peer{id: m.From, inc: m.Inc, sessions: make(map[string]*remoteSession)}
 			n.cl.peers[p.id] = p
 			n.peersChangedLocked()
-			n.log.Info("peer joined", "peer", p.id, "sessions", len(m.Dir))
+			n.logLocked(n.log, slog.LevelInfo, "peer joined", "peer", p.id, "sessions", len(m.Dir))
 		}
 		p.seen = time.Now()
 		n.snapshotLocked(p, m.Dir)
@@ -324,7 +332,7 @@ func (n *Node) receive(data []byte) {
 		return
 	case kindReset:
 		if p != nil {
-			n.log.Warn("peer reset us", "peer", p.id)
+			n.logLocked(n.log, slog.LevelWarn, "peer reset us", "peer", p.id)
 			n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 		}
 		n.tell(m.From, n.helloLocked(kindHello))
@@ -340,10 +348,10 @@ func (n *Node) receive(data []byte) {
 	p.seen = time.Now()
 	switch m.K {
 	case kindLeave:
-		n.log.Info("peer left", "peer", p.id)
+		n.logLocked(n.log, slog.LevelInfo, "peer left", "peer", p.id)
 		n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 	case kindSession:
-		n.sessionChangedLocked(p, dirEntry{Sess: m.Sess, User: m.User, Live: m.Live}, m.Gone)
+		n.sessionChangedLocked(p, dirEntry{Sess: m.Sess, User: m.User, Live: m.Live, Calls: m.Calls, Wait: m.Wait}, m.Gone)
 	case kindSync:
 		n.tell(p.id, &message{K: kindSynced, Corr: m.Corr})
 	case kindSynced:
@@ -363,6 +371,7 @@ func (n *Node) receive(data []byte) {
 		if inv := n.invs.byID[m.Inv]; inv != nil {
 			n.stoppedRingingLocked(inv, m.Sess)
 		}
+		n.calleeLeftLocked(m.Inv, m.Sess, core.CallEndPeerOffline)
 	case kindAPI:
 		n.apiRequestLocked(p, &m)
 	case kindAPIReply:
@@ -421,7 +430,7 @@ func (n *Node) sessionChangedLocked(p *peer, e dirEntry, gone bool) {
 			}
 			set[r] = struct{}{}
 		}
-		r.live = e.Live
+		r.live, r.calls, r.waiting = e.Live, e.Calls, e.Wait
 	})
 }
 
@@ -452,8 +461,8 @@ func sortedRemote(rs []*remoteSession) []*remoteSession {
 func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
 	s := n.hub.sessions[sid]
 	if s == nil || s.ended {
-		if f.Type == protocol.TypeInvite {
-			n.tell(p.id, &message{K: kindLeft, Sess: sid, Inv: f.Inv})
+		if f.Type == protocol.TypeInvite || f.Type == protocol.TypeRemoteAccepted {
+			n.tell(p.id, &message{K: kindLeft, Sess: sid, Inv: f.Inv}) // stop ringing it; end its call
 		}
 		return
 	}
@@ -463,6 +472,11 @@ func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
 		s.ackCredits.Add(1)
 	case protocol.TypeRemoteAccepted, protocol.TypeRemoteRefused, protocol.TypeRemoteCanceled, protocol.TypeRemoteFailure:
 		delete(s.remoteRinging, f.Inv)
+		if f.Type == protocol.TypeRemoteAccepted {
+			n.joinCallLocked(s, f.Inv) // the call the owner just recorded
+		}
+	case protocol.TypeCallEnded:
+		n.leaveCallLocked(s, f.Inv)
 	}
 	s.enqueue(f)
 }
@@ -480,6 +494,10 @@ func (n *Node) requestLocked(p *peer, m *message) {
 		n.ackLocked(req, m.F)
 	case protocol.TypeAccept, protocol.TypeRefuse:
 		n.answerLocked(req, m.F)
+	case protocol.TypeHangup:
+		n.hangupLocked(req, m.F)
+	case protocol.TypeIgnore:
+		n.ignoreLocked(req, m.F)
 	default:
 		req.replyError(m.F.RID, errNotYours)
 	}
@@ -496,6 +514,9 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 		err := errNotYours
 		if _, rung := s.remoteRinging[f.Inv]; rung {
 			err = errAlreadyEnd
+		}
+		if _, in := s.inCall[f.Inv]; in && f.Type == protocol.TypeHangup {
+			err = errCallEnded
 		}
 		s.replyError(f.RID, err)
 		n.mu.Unlock()
@@ -519,7 +540,7 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 		n.mu.Lock()
 		if n.cl.calls[corr] == c {
 			delete(n.cl.calls, corr)
-			n.log.Warn("no answer from the invitation's node", "inv", f.Inv, "peer", owner, "session", s.id)
+			n.logLocked(n.log, slog.LevelWarn, "no answer from the invitation's node", "inv", f.Inv, "peer", owner, "session", s.id)
 			n.replyLocked(c, protocol.ErrorFrame(f.RID, errNoAnswer))
 		}
 		n.mu.Unlock()
@@ -659,6 +680,7 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 			}
 		}
 	}
+	n.peerCallsGoneLocked(p)
 	for _, corr := range slices.Sorted(maps.Keys(n.cl.calls)) {
 		c := n.cl.calls[corr]
 		switch {

@@ -25,7 +25,6 @@ type conn struct {
 	n       *Node
 	ws      wsConn
 	remote  string
-	log     *slog.Logger
 	limiter bucket // read loop only
 
 	// The session this connection carries and its attachment to it. Changed
@@ -44,7 +43,7 @@ type conn struct {
 }
 
 func newConn(n *Node, ws wsConn, remote string) *conn {
-	return &conn{n: n, ws: ws, remote: remote, log: n.log.With("remote", remote),
+	return &conn{n: n, ws: ws, remote: remote,
 		limiter: newBucket(n.cfg.RateLimit, n.cfg.RateBurst, time.Now())}
 }
 
@@ -62,7 +61,7 @@ func (c *conn) run() {
 	n.hub.conns[c] = struct{}{}
 	n.mu.Unlock()
 	c.watchdog = time.AfterFunc(n.cfg.LoginTimeout, c.expire)
-	c.log.Debug("connected")
+	c.log().Debug("connected")
 
 	err := c.readLoop()
 	c.watchdog.Stop()
@@ -91,8 +90,12 @@ func (c *conn) run() {
 		<-writer
 	}
 	c.ws.CloseNow()
-	c.log.Debug("disconnected", "status", int(websocket.CloseStatus(err)), "err", err, "idle", c.expired.Load())
+	c.log().Debug("disconnected", "status", int(websocket.CloseStatus(err)), "err", err, "idle", c.expired.Load())
 }
+
+// log is the connection's logger, made when needed: an idle connection
+// does not keep one.
+func (c *conn) log() *slog.Logger { return c.n.log.With("remote", c.remote) }
 
 // resumable reports whether the connection dropped rather than closed: no
 // close frame from the client, and not a close the server decided.
@@ -109,7 +112,12 @@ func (c *conn) expire() {
 
 func (c *conn) readLoop() error {
 	for {
-		typ, data, err := c.ws.Read(c.n.ctx)
+		if s := c.sess; s != nil && c.relay == nil {
+			s.waitReadable(c.att)
+		}
+		// Not the node's context: coder/websocket would register with it for
+		// every read. A forced shutdown closes the connection instead.
+		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			return err
 		}
@@ -120,10 +128,15 @@ func (c *conn) readLoop() error {
 		if c.att != nil && c.att.closing.Load() {
 			continue // read on, so that the close handshake completes
 		}
-		if c.sess != nil {
-			c.watchdog.Reset(c.n.cfg.IdleTimeout)
+		s, a := c.sess, c.att
+		if s == nil {
+			c.handle(typ, data, time.Now())
+			continue
 		}
+		c.watchdog.Reset(c.n.cfg.IdleTimeout)
+		s.hold(a)
 		c.handle(typ, data, time.Now())
+		s.release(a)
 	}
 }
 
@@ -137,7 +150,7 @@ func (c *conn) handle(typ websocket.MessageType, data []byte, now time.Time) {
 	if ok, abuse := c.limiter.take(now); !ok {
 		c.n.m.rateLimited.Inc()
 		if abuse {
-			c.log.Warn("closing connection: over the rate limit for too long", "user", c.user())
+			c.log().Warn("closing connection: over the rate limit for too long", "user", c.user())
 			c.ban("rate limit exceeded")
 			return
 		}
@@ -185,7 +198,9 @@ func (c *conn) dispatchFrame(data []byte) {
 		c.replyError(f.RID, asProtocolError(err))
 		return
 	}
-	c.log.Debug("request", "type", f.Type, "rid", f.RID, "inv", f.Inv, "user", c.user())
+	if c.n.debug() {
+		c.log().Debug("request", "type", f.Type, "rid", f.RID, "inv", f.Inv, "user", c.user())
+	}
 	if f.Type == protocol.TypeResume && c.sess == nil {
 		if node := ownerOf(f.Session); node != c.n.id && node != "" {
 			c.startRelay(node, f, data)
@@ -242,8 +257,13 @@ func (c *conn) dispatch(f *protocol.Frame) {
 		return
 	}
 	switch f.Type {
-	case protocol.TypeAck, protocol.TypeAccept, protocol.TypeRefuse:
+	case protocol.TypeAck, protocol.TypeAccept, protocol.TypeRefuse, protocol.TypeHangup, protocol.TypeIgnore:
 		if owner := ownerOf(f.Inv); owner != n.id && owner != "" {
+			if f.Type == protocol.TypeIgnore {
+				n.mu.Lock()
+				delete(s.remoteRinging, f.Inv) // it no longer rings here, whatever the owner answers
+				n.mu.Unlock()
+			}
 			n.forward(s, f) // the owner decides; the read loop waits for its reply
 			return
 		}
@@ -270,6 +290,14 @@ func (c *conn) dispatch(f *protocol.Frame) {
 		n.subscribeLocked(s, f.RID, f.IDs)
 	case protocol.TypeUnsubscribe:
 		n.unsubscribeLocked(s, f.RID, f.IDs)
+	case protocol.TypeMessage:
+		n.messageLocked(s, f)
+	case protocol.TypeHangup:
+		n.hangupLocked(s, f)
+	case protocol.TypeIgnore:
+		n.ignoreLocked(s, f)
+	case protocol.TypeWaiting:
+		n.waitingLocked(s, f)
 	}
 	n.mu.Unlock()
 }
@@ -307,7 +335,7 @@ func (c *conn) writeDirect(f *protocol.Frame) {
 		cancel()
 	}
 	if err != nil {
-		c.log.Debug("write failed", "err", err)
+		c.log().Debug("write failed", "err", err)
 		c.ws.CloseNow()
 	}
 }

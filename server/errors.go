@@ -24,6 +24,8 @@ var (
 	errAlreadyLogin = protocol.Errorf(protocol.CodeAlreadyLogin, "this session is already logged in")
 	errNotYours     = protocol.Errorf(protocol.CodeNotYours, "no such invitation for this session")
 	errAlreadyEnd   = protocol.Errorf(protocol.CodeAlreadyEnd, "the invitation has ended")
+	errCallEnded    = protocol.Errorf(protocol.CodeAlreadyEnd, "the call has ended")
+	errNotStarted   = protocol.Errorf(protocol.CodeNotStarted, "the invitation was not accepted: there is no call to hang up")
 	errSelfInvite   = protocol.Errorf(protocol.CodeInvalidArgument, "cannot invite yourself")
 	errShuttingDown = protocol.Errorf(protocol.CodeShuttingDown, "the server is shutting down")
 	errBinaryFrame  = protocol.Errorf(protocol.CodeMalformedFrame, "binary frames are not accepted: send JSON text frames")

@@ -95,6 +95,8 @@ func BenchmarkServerFlow(b *testing.B) {
 		until(bob, protocol.TypeRemoteAccepted, 0)
 		until(bob, protocol.TypeOK, accepted)
 		until(alice, protocol.TypeLocalAccepted, 0)
+		// The call goes on until hang-up: end it, or the next send finds bob busy.
+		until(alice, protocol.TypeOK, write(alice, &protocol.Frame{Type: protocol.TypeHangup, Inv: inv}))
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -27,9 +28,12 @@ type invitation struct {
 	timeout    time.Duration
 	created    time.Time
 
-	ringing []party             // sessions still ringing, in the order they were rung
-	rung    map[string]struct{} // the id of every session the invite was sent to
-	counted bool                // counted in invitations.pending
+	answerer string              // the session that accepted it
+	ringing  []party             // sessions still ringing, in the order they were rung
+	rung     map[string]struct{} // the id of every session the invite was sent to
+	counted  bool                // counted in invitations.pending
+	ignored  bool                // a session ignored it: it goes on when nobody rings
+	busy     bool                // the callee was busy: only sessions with call waiting were rung
 
 	receipt *time.Timer // PEER_NO_RESPONSE unless a ringing session acks
 	expiry  *time.Timer // INVITATION_EXPIRE unless answered
@@ -76,7 +80,11 @@ type invitations struct {
 	ended   map[string]*tombstone  // ended invitations, for TombstoneTTL
 	pending map[string]int         // pending outgoing invitations per caller user
 	tombs   []*tombstone           // ended invitations, oldest first
-	sweeper *time.Timer            // forgets old tombstones; nil when none is armed
+	calls   map[string]*callRec    // calls in progress, by invitation id
+	// remoteCallees counts the calls in progress of each session of
+	// another node, by session id: that session is busy.
+	remoteCallees map[string]int
+	sweeper       *time.Timer // forgets old tombstones; nil when none is armed
 }
 
 // tombstone is what is kept of an ended invitation: who may still ask
@@ -86,19 +94,23 @@ type tombstone struct {
 	id       string
 	callerID string   // the session that sent it
 	rung     []string // the sessions it rang
+	answerer string   // the session that accepted it, if any: the call's other party
 	ended    time.Time
 	info     *InvitationInfo // its outcome, for the server API
 }
 
 func newInvitations() invitations {
-	return invitations{byID: make(map[string]*invitation), ended: make(map[string]*tombstone), pending: make(map[string]int)}
+	return invitations{byID: make(map[string]*invitation), ended: make(map[string]*tombstone), pending: make(map[string]int),
+		calls: make(map[string]*callRec), remoteCallees: make(map[string]int)}
 }
 
 // sweep forgets tombstones older than ttl.
 func (t *invitations) sweep(now time.Time, ttl time.Duration) {
 	i := 0
 	for ; i < len(t.tombs) && now.Sub(t.tombs[i].ended) >= ttl; i++ {
-		delete(t.ended, t.tombs[i].id)
+		if t.ended[t.tombs[i].id] == t.tombs[i] { // a call's end replaces its invitation's tombstone
+			delete(t.ended, t.tombs[i].id)
+		}
 		t.tombs[i] = nil
 	}
 	t.tombs = t.tombs[i:]
@@ -175,21 +187,32 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	n.m.invitations.Inc()
 	n.m.pendingInvitees.Inc()
 	ok := &protocol.Frame{Type: protocol.TypeOK, RID: f.RID, Inv: inv.id, Timeout: timeout.Milliseconds()}
-	log := n.log.With("inv", inv.id, "caller", inv.callerUser, "callee", inv.callee, "session", s.id)
+	logCreated := func(rung int) {
+		if n.debug() {
+			n.logLocked(n.log, slog.LevelDebug, "invitation created", "inv", inv.id, "caller", inv.callerUser,
+				"callee", inv.callee, "session", s.id, "timeout", timeout, "rung", rung)
+		}
+	}
 
 	targets := n.partiesOfLocked(f.Callee)
+	why := core.LocalFailurePeerOffline
+	if len(targets) > 0 && n.busyLocked(f.Callee) {
+		// Busy: only the sessions with call waiting ring.
+		inv.busy, why = true, core.LocalFailurePeerBusy
+		targets = slices.DeleteFunc(targets, func(p party) bool { return !waits(p) })
+	}
 	if len(targets) == 0 {
 		// The reply first, so that the client knows the id the failure is about.
 		s.enqueue(ok)
-		s.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: core.LocalFailurePeerOffline.String()})
-		log.Info("invitation created", "timeout", timeout, "rung", 0)
+		s.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: why.String()})
+		logCreated(0)
 		n.emitSentLocked(inv)
-		n.finishLocked(inv, core.LocalEvFailure, core.LocalFailurePeerOffline.String())
+		n.finishLocked(inv, core.LocalEvFailure, why.String())
 		return
 	}
 
 	invite := &protocol.Frame{Type: protocol.TypeInvite, Inv: inv.id, Caller: inv.callerUser,
-		Content: inv.content, Channel: inv.channel, Timeout: timeout.Milliseconds()}
+		Content: inv.content, Channel: inv.channel, Timeout: timeout.Milliseconds(), Busy: inv.busy}
 	for _, t := range targets {
 		inv.ringing = append(inv.ringing, t)
 		inv.rung[t.sessionID()] = struct{}{}
@@ -210,7 +233,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
 	n.emitSentLocked(inv)
 	s.enqueue(ok)
-	log.Info("invitation created", "timeout", timeout, "rung", len(targets))
+	logCreated(len(targets))
 }
 
 // lookupLocked finds the invitation id that s acts on with request typ. Who
@@ -274,7 +297,9 @@ func (n *Node) ackLocked(s requester, f *protocol.Frame) {
 		inv.received = time.Now()
 		n.stopTimer(&inv.receipt)
 		inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv.id})
-		n.log.Debug("invitation received", "inv", inv.id, "session", s.sessionID())
+		if n.debug() {
+			n.logLocked(n.log, slog.LevelDebug, "invitation received", "inv", inv.id, "session", s.sessionID())
+		}
 	}
 	s.replyOK(f.RID)
 }
@@ -300,6 +325,10 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 	}
 	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
 	inv.answered, inv.answeredBy = time.Now(), s.sessionID()
+	if ev == core.LocalEvAccepted {
+		inv.answerer = s.sessionID()
+		n.startCallLocked(inv, s)
+	}
 	n.finishLocked(inv, ev, ev.String()+" by session "+s.sessionID())
 	s.replyOK(f.RID)
 }
@@ -362,13 +391,14 @@ func (n *Node) sessionLeftLocked(s *session, logout bool) {
 		delete(s.remoteRinging, id)
 		n.tell(ownerOf(id), &message{K: kindLeft, Sess: s.id, Inv: id})
 	}
+	n.callsLeftLocked(s, logout)
 }
 
 // stoppedRingingLocked takes the session with id sid out of inv's ringing
 // sessions; when it was the last one, the invitation fails with
 // PEER_OFFLINE.
 func (n *Node) stoppedRingingLocked(inv *invitation, sid string) {
-	if inv.state.Ended() || !inv.stopRinging(sid) || len(inv.ringing) > 0 {
+	if inv.state.Ended() || !inv.stopRinging(sid) || len(inv.ringing) > 0 || inv.ignored {
 		return
 	}
 	inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: core.LocalFailurePeerOffline.String()})
@@ -388,6 +418,7 @@ func (n *Node) endAllLocked() {
 	for _, inv := range pending {
 		n.failLocked(inv, core.LocalFailureUnknown, core.RemoteFailureUnknown)
 	}
+	n.endAllCallsLocked()
 	// Invitations of other nodes ringing sessions here go on ringing their
 	// other sessions; these ones leave.
 	rf := core.RemoteFailureUnknown.String()
@@ -406,7 +437,7 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	next, err := core.NextLocal(inv.state, ev)
 	if err != nil || !next.Ended() {
 		// Unreachable: callers check the state first.
-		n.log.Error("invitation edge refused by core.NextLocal", "inv", inv.id, "state", inv.state, "event", ev, "err", err)
+		n.logLocked(n.log, slog.LevelError, "invitation edge refused by core.NextLocal", "inv", inv.id, "state", inv.state, "event", ev, "err", err)
 		next = core.LocalFailure
 	}
 	inv.state = next
@@ -433,15 +464,18 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	}
 	inv.ringing = nil
 	inv.content = ""
-	tomb := &tombstone{id: inv.id, callerID: inv.callerID, rung: slices.Collect(maps.Keys(inv.rung)), ended: time.Now()}
+	tomb := &tombstone{id: inv.id, callerID: inv.callerID, rung: slices.Collect(maps.Keys(inv.rung)), answerer: inv.answerer,
+		ended: time.Now()}
 	delete(n.invs.byID, inv.id)
 	n.invs.ended[inv.id] = tomb
 	n.invs.tombs = append(n.invs.tombs, tomb)
 	n.sweepLaterLocked()
 	tomb.info = n.endedInfoLocked(inv, reason, tomb.ended)
 	n.emit(Event{Type: EventInvitationEnded, Invitation: tomb.info})
-	n.log.Info("invitation ended", "inv", inv.id, "caller", inv.callerUser, "callee", inv.callee,
-		"state", inv.state.String(), "outcome", outcome, "after", tomb.ended.Sub(inv.created))
+	if n.debug() {
+		n.logLocked(n.log, slog.LevelDebug, "invitation ended", "inv", inv.id, "caller", inv.callerUser, "callee", inv.callee,
+			"state", inv.state.String(), "outcome", outcome, "after", tomb.ended.Sub(inv.created))
+	}
 }
 
 func sortedBySeq(set map[*invitation]struct{}) []*invitation {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/coder/websocket"
@@ -18,7 +19,7 @@ import (
 func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 	exp, err := n.authenticate(f.User, f.Token)
 	if err != nil {
-		c.log.Info("login refused", "user", f.User, "code", err.Code.String(), "err", err.Message)
+		c.log().Info("login refused", "user", f.User, "code", err.Code.String(), "err", err.Message)
 		return err
 	}
 	n.mu.Lock()
@@ -37,7 +38,7 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 	n.watchTokenLocked(s, exp)
 	c.watchdog.Reset(n.cfg.IdleTimeout)
 	n.emit(Event{Type: EventSessionStarted, Session: &SessionInfo{ID: s.id, User: s.user}})
-	s.log.Info("login", "remote", c.remote, "sessions_of_user", len(n.hub.users[s.user]))
+	n.logLocked(s.log(), slog.LevelInfo, "login", "remote", c.remote, "sessions_of_user", len(n.hub.users[s.user]))
 	return nil
 }
 
@@ -47,7 +48,7 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	s := n.hub.sessions[f.Session]
 	if n.closing || s == nil || s.ended || !s.resumeKeyMatches(f.Key) {
-		c.log.Info("resume refused", "session", f.Session)
+		n.logLocked(c.log(), slog.LevelInfo, "resume refused", "session", f.Session)
 		return errResumeFailed
 	}
 	s.qmu.Lock()
@@ -59,7 +60,7 @@ func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	}
 	s.qmu.Unlock()
 	if lost {
-		s.log.Warn("resume refused: frames the client has not acknowledged were dropped", "ack", f.Ack, "first", first)
+		n.logLocked(s.log(), slog.LevelWarn, "resume refused: frames the client has not acknowledged were dropped", "ack", f.Ack, "first", first)
 		n.endSessionLocked(s, websocket.StatusPolicyViolation, "cannot resume", "resume_lost")
 		return errResumeFailed
 	}
@@ -71,7 +72,7 @@ func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	})
 	n.announceLocked(s)
 	c.watchdog.Reset(n.cfg.IdleTimeout)
-	s.log.Info("resumed", "remote", c.remote, "ack", f.Ack, "last_rid", lastRID)
+	n.logLocked(s.log(), slog.LevelInfo, "resumed", "remote", c.remote, "ack", f.Ack, "last_rid", lastRID)
 	return nil
 }
 
@@ -88,7 +89,7 @@ func (n *Node) logoutLocked(c *conn, rid uint64) <-chan struct{} {
 	s.detach()
 	c.sess, c.att = nil, nil
 	c.watchdog.Reset(n.cfg.LoginTimeout)
-	s.log.Info("logout")
+	n.logLocked(s.log(), slog.LevelInfo, "logout")
 	return a.done
 }
 
@@ -103,7 +104,7 @@ func (n *Node) detachLocked(s *session, err error) {
 			n.endSessionLocked(s, websocket.StatusNormalClosure, "", "grace")
 		}
 	})
-	s.log.Info("connection lost; session kept for resume", "grace", n.cfg.ResumeGrace, "err", err)
+	n.logLocked(s.log(), slog.LevelInfo, "connection lost; session kept for resume", "grace", n.cfg.ResumeGrace, "err", err)
 }
 
 // endSessionLocked ends s for good: its invitations end as when a session
@@ -118,7 +119,7 @@ func (n *Node) endSessionLocked(s *session, code websocket.StatusCode, reason, w
 	s.close(code, reason)
 	n.m.sessionsEnded.WithLabelValues(why).Inc()
 	n.emit(Event{Type: EventSessionEnded, Session: &SessionInfo{ID: s.id, User: s.user, Why: why}})
-	s.log.Info("session ended", "why", why)
+	n.logLocked(s.log(), slog.LevelInfo, "session ended", "why", why)
 }
 
 // leaveLocked takes s out of everything it takes part in (PROTOCOL.md,
@@ -151,7 +152,7 @@ func (n *Node) renew(s *session, f *protocol.Frame) {
 	} else {
 		n.watchTokenLocked(s, exp)
 		s.replyOK(f.RID)
-		s.log.Info("token renewed", "exp", exp)
+		n.logLocked(s.log(), slog.LevelInfo, "token renewed", "exp", exp)
 	}
 }
 

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"path"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -80,6 +82,10 @@ type Config struct {
 	LoginTimeout time.Duration
 	// Logger receives the node's structured logs; nil means slog.Default().
 	Logger *slog.Logger
+	// LogLevel is the least level the node logs at, whatever Logger lets
+	// through; the zero value is slog.LevelInfo. Every invitation, request
+	// and connection is logged at slog.LevelDebug; sessions at info.
+	LogLevel slog.Level
 
 	// NodeID names the node in its cluster: 8 lowercase hex characters,
 	// which start the ids of its sessions and invitations. Empty: random.
@@ -168,6 +174,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Logger = slog.New(levelHandler{min: c.LogLevel, Handler: c.Logger.Handler()})
 	if c.NodeID == "" {
 		c.NodeID = randomHex(nodeIDBytes)
 	}
@@ -213,7 +220,7 @@ type Node struct {
 	inc    string
 	broker Broker
 
-	mu      sync.Mutex
+	mu      nodeMutex
 	closing bool
 	hub     hub
 	invs    invitations
@@ -262,7 +269,9 @@ func New(cfg Config) (*Node, error) {
 
 // ServeHTTP serves the WebSocket endpoint at /ws, a health check at
 // /healthz ("ok", or 503 once shutdown has begun) and Prometheus metrics at
-// /metrics.
+// /metrics. It returns once a WebSocket is upgraded: the node serves the
+// connection on a goroutine of its own (Shutdown waits for it), so that
+// net/http lets go of the request and its buffers.
 func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case protocol.Path:
@@ -300,23 +309,39 @@ func (n *Node) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	n.wg.Add(1) // not zero while Shutdown may wait: closing is false under mu
 	n.mu.Unlock()
-	defer n.wg.Done()
+	ws := n.upgrade(w, r)
+	if ws == nil {
+		n.wg.Done()
+		return
+	}
+	// The handler returns, so that net/http lets go of the request and the
+	// connection runs on a goroutine with a stack of its own size.
+	remote := r.RemoteAddr
+	go func() {
+		defer n.wg.Done()
+		newConn(n, ws, remote).run()
+	}()
+}
 
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+// upgrade accepts the WebSocket of r with subprotocol rtmcall.v1; nil when
+// it cannot (the response or the close says why).
+func (n *Node) upgrade(w http.ResponseWriter, r *http.Request) wsConn {
+	uw := &upgradeWriter{ResponseWriter: w}
+	c, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{protocol.Subprotocol},
 		OriginPatterns: n.cfg.Origins,
 	})
 	if err != nil {
 		n.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
-		return
+		return nil
 	}
 	if c.Subprotocol() != protocol.Subprotocol {
 		n.log.Info("connection without subprotocol "+protocol.Subprotocol+" closed", "remote", r.RemoteAddr)
 		c.Close(websocket.StatusProtocolError, "subprotocol "+protocol.Subprotocol+" required")
-		return
+		return nil
 	}
 	c.SetReadLimit(protocol.MaxFrameBytes)
-	newConn(n, c, r.RemoteAddr).run()
+	return socket{c, uw.nc}
 }
 
 // Shutdown stops the node: new connections are refused with 503, every
@@ -329,7 +354,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.mu.Lock()
 	if !n.closing {
 		n.closing = true
-		n.log.Info("shutting down", "sessions", len(n.hub.sessions), "connections", len(n.hub.conns))
+		n.logLocked(n.log, slog.LevelInfo, "shutting down", "sessions", len(n.hub.sessions), "connections", len(n.hub.conns))
 		n.endAllLocked()
 		n.stopTimer(&n.invs.sweeper)
 		bye := &protocol.Frame{Type: protocol.TypeBye, Reason: "INTERRUPTED"}
@@ -358,7 +383,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	case <-done:
 		n.log.Info("shut down")
 	case <-ctx.Done():
-		n.cancel() // unblocks every read and write: connections close at once
+		n.cancel() // unblocks every write
+		n.mu.Lock()
+		conns := slices.Collect(maps.Keys(n.hub.conns))
+		n.mu.Unlock()
+		for _, c := range conns {
+			c.ws.CloseNow() // and every read: connections close at once
+		}
 		n.log.Warn("shutdown deadline passed; connections closed without handshake", "err", ctx.Err())
 		err = ctx.Err()
 	}
@@ -405,4 +436,60 @@ func (n *Node) stopTimer(t **time.Timer) {
 		n.wg.Done()
 	}
 	*t = nil
+}
+
+// nodeMutex is Node.mu. Logs recorded while it is held (logLocked) are
+// handed to their handler by Unlock, after the lock is released, so that no
+// handler's formatting and I/O holds up the other connections.
+type nodeMutex struct {
+	sync.Mutex
+	logs []heldLog
+}
+
+type heldLog struct {
+	h slog.Handler
+	r slog.Record
+}
+
+func (m *nodeMutex) Unlock() {
+	logs := m.logs
+	m.logs = nil
+	m.Mutex.Unlock()
+	for _, l := range logs {
+		_ = l.h.Handle(context.Background(), l.r)
+	}
+}
+
+// logLocked logs through l once mu is released. Callers hold mu. Hot paths
+// check l.Enabled first: the arguments are boxed before the call.
+func (n *Node) logLocked(l *slog.Logger, level slog.Level, msg string, args ...any) {
+	if !l.Enabled(context.Background(), level) {
+		return
+	}
+	var pc [1]uintptr
+	runtime.Callers(2, pc[:])
+	r := slog.NewRecord(time.Now(), level, msg, pc[0])
+	r.Add(args...)
+	n.mu.logs = append(n.mu.logs, heldLog{l.Handler(), r})
+}
+
+// debug reports whether the node logs at slog.LevelDebug.
+func (n *Node) debug() bool { return n.log.Enabled(context.Background(), slog.LevelDebug) }
+
+// levelHandler drops the records under min (Config.LogLevel).
+type levelHandler struct {
+	min slog.Level
+	slog.Handler
+}
+
+func (h levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelHandler{h.min, h.Handler.WithAttrs(as)}
+}
+
+func (h levelHandler) WithGroup(name string) slog.Handler {
+	return levelHandler{h.min, h.Handler.WithGroup(name)}
 }

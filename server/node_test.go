@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -256,4 +257,54 @@ func TestShutdownDeadline(t *testing.T) {
 	err = srv.Node.Shutdown(short)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	// The cleanup's Shutdown then waits for the forced closes to finish.
+}
+
+// lockedBuffer is a log sink written by the node's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Config.LogLevel filters the node's logs whatever its handler allows:
+// invitations are logged at debug, sessions at info. The logs recorded
+// under the node's lock are written once it is released, before the next
+// frame of the connection is read (the ping here).
+func TestLogLevel(t *testing.T) {
+	for _, tt := range []struct {
+		level       slog.Level
+		login, flow bool
+	}{
+		{level: slog.LevelDebug, login: true, flow: true},
+		{level: slog.LevelInfo, login: true},
+		{level: slog.LevelWarn},
+	} {
+		t.Run(tt.level.String(), func(t *testing.T) {
+			var logs lockedBuffer
+			srv := rtmcalltest.NewServer(t, func(c *server.Config) {
+				c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				c.LogLevel = tt.level
+			})
+			alice := login(t, srv, "alice")
+			alice.send("nobody")
+			alice.expect(protocol.TypeLocalFailure, "")
+			alice.sync()
+			out := logs.String()
+			assert.Equal(t, tt.login, strings.Contains(out, "msg=login "), out)
+			assert.Equal(t, tt.flow, strings.Contains(out, `msg="invitation created"`), out)
+			assert.Equal(t, tt.flow, strings.Contains(out, `msg="invitation ended"`), out)
+			assert.Equal(t, tt.flow, strings.Contains(out, "level=DEBUG"), out)
+		})
+	}
 }

@@ -58,6 +58,7 @@ func TestRaceCancelAccept(t *testing.T) {
 			wins["accept"]++
 			require.Equal(t, outcome{[]string{"local.accepted"}, "ALREADY_END"}, a)
 			require.Equal(t, outcome{[]string{"remote.accepted"}, "ok"}, b)
+			hangUp(t, alice, inv, bob)
 		}
 	}
 	alice.sync()
@@ -85,6 +86,7 @@ func TestRaceAcceptOnTwoDevices(t *testing.T) {
 		require.Equal(t, outcome{[]string{"remote.accepted"}, "ok"}, o[winner])
 		require.Equal(t, outcome{[]string{"remote.failure ANSWERED_ELSEWHERE"}, "ALREADY_END"}, o[1-winner])
 		alice.expect(protocol.TypeLocalAccepted, inv)
+		hangUp(t, alice, inv, bobs[winner])
 	}
 	alice.sync()
 	t.Logf("winners (device): %v", wins)

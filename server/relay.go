@@ -53,7 +53,7 @@ func (c *conn) startRelay(node string, f *protocol.Frame, data []byte) {
 	n.mu.Lock()
 	if n.closing || n.cl.peers[node] == nil {
 		n.mu.Unlock()
-		c.log.Info("resume refused: the session's node is not a live peer", "session", f.Session, "node", node)
+		c.log().Info("resume refused: the session's node is not a live peer", "session", f.Session, "node", node)
 		n.m.resumes.WithLabelValues(errResumeFailed.Code.String()).Inc()
 		c.directError(f.RID, errResumeFailed)
 		return
@@ -65,7 +65,7 @@ func (c *conn) startRelay(node string, f *protocol.Frame, data []byte) {
 	n.tell(node, &message{K: kindRelayOpen, Corr: r.corr, Data: data})
 	n.mu.Unlock()
 	c.watchdog.Stop() // the session's node watches the connection
-	c.log.Info("relaying to the session's node", "session", f.Session, "node", node)
+	c.log().Info("relaying to the session's node", "session", f.Session, "node", node)
 	n.wg.Go(r.writeLoop)
 }
 
@@ -98,7 +98,7 @@ func (r *relay) push(it relayItem) {
 	select {
 	case r.out <- it:
 	default:
-		r.c.log.Warn("relayed client too slow: dropping its connection")
+		r.c.log().Warn("relayed client too slow: dropping its connection")
 		r.c.ws.CloseNow()
 	}
 }
@@ -116,7 +116,7 @@ func (r *relay) writeLoop() {
 			err := r.c.ws.Write(ctx, websocket.MessageText, it.data)
 			cancel()
 			if err != nil {
-				r.c.log.Info("relayed write failed; dropping connection", "err", err)
+				r.c.log().Info("relayed write failed; dropping connection", "err", err)
 				r.c.ws.CloseNow()
 				return
 			}

@@ -33,7 +33,6 @@ type session struct {
 	id    string
 	key   string // the resume key, known only to the client
 	order uint64 // creation order, for stable iteration
-	log   *slog.Logger
 
 	// Guarded by Node.mu. user is written by the read loop of the attached
 	// connection only, so that loop may read it without the lock.
@@ -46,6 +45,10 @@ type session struct {
 	// session, by id, with the order they were rung in: their owner is told
 	// when the session leaves.
 	remoteRinging map[string]uint64
+	// inCall are the calls the session is in, by invitation id, owned here
+	// or elsewhere: the session's user is busy while it has any.
+	inCall  map[string]struct{}
+	waiting bool // call waiting: invitations ring this session while its user is busy
 
 	// api marks a caller the server API made (backend.go): such a session
 	// is never in the hub.
@@ -84,12 +87,15 @@ type attachment struct {
 	ws      wsConn
 	done    chan struct{} // closed once the attachment is finished: stopped, closed, or its connection failed
 	written uint64        // the last seq written; the writer's own once started
+	batch   []entry       // the writer's, reused from batch to batch
 	closing atomic.Bool   // the server is closing this connection
 
 	// Guarded by the session's qmu.
 	pre      []*protocol.Frame // unsequenced frames written first (the resume reply)
 	stop     bool              // return after writing what is queued, leaving the connection open
-	running  bool              // a writer goroutine is at work
+	running  bool              // a writer is at work: a goroutine of its own, or the read loop (held)
+	held     bool              // the read loop is carrying out a request: it writes what is queued next
+	owed     bool              // frames were queued while held
 	finished bool              // done is closed
 	code     websocket.StatusCode
 	reason   string
@@ -117,6 +123,7 @@ func newSession(n *Node, user string) *session {
 		outgoing:      make(map[*invitation]struct{}),
 		ringing:       make(map[*invitation]struct{}),
 		remoteRinging: make(map[string]uint64),
+		inCall:        make(map[string]struct{}),
 		nextSeq:       1,
 	}
 	for {
@@ -125,9 +132,12 @@ func newSession(n *Node, user string) *session {
 			break
 		}
 	}
-	s.log = n.log.With("session", s.id, "user", user)
 	return s
 }
+
+// log is the session's logger, made when needed: an idle session does not
+// keep one.
+func (s *session) log() *slog.Logger { return s.n.log.With("session", s.id, "user", s.user) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)
@@ -195,7 +205,6 @@ func (s *session) replyOK(rid uint64) {
 }
 
 func (s *session) replyError(rid uint64, err *protocol.Error) {
-	s.log.Debug("error reply", "rid", rid, "code", err.Code.String(), "err", err.Message)
 	s.n.m.errors.WithLabelValues(err.Code.String()).Inc()
 	s.enqueue(protocol.ErrorFrame(rid, err))
 }
@@ -213,7 +222,6 @@ func (s *session) enqueueLocked(f *protocol.Frame) {
 		return
 	}
 	if len(s.buf) >= maxQueuedFrames {
-		s.log.Warn("closing session: client does not read or acknowledge its frames", "queued", len(s.buf))
 		s.buf, s.closed, s.overflowed = nil, true, true
 		if a := s.att; a != nil {
 			a.closing.Store(true)
@@ -252,22 +260,76 @@ func (s *session) trimLocked(seq uint64) {
 }
 
 // kickLocked starts a's writer unless it is running or a is finished.
-// qmu is held.
+// While the connection's read loop holds a, the frames wait for it
+// (release) rather than for a goroutine. qmu is held.
 func (s *session) kickLocked(a *attachment) {
 	if a.running || a.finished {
 		return
 	}
+	if a.held && !a.stop && !a.closing.Load() {
+		a.owed = true
+		return
+	}
 	a.running = true
-	s.n.wg.Go(func() { s.writeLoop(a) })
+	s.n.wg.Go(func() { s.writeLoop(a, false) })
+}
+
+// waitReadable waits, before the read loop reads its next frame, until the
+// connection has data (readWaiter). Not once the attachment is stopping or
+// closing: coder/websocket's Close then reads the connection too, and
+// checking for buffered data must come before it (qmu orders the two).
+func (s *session) waitReadable(a *attachment) {
+	w, ok := a.ws.(readWaiter)
+	if !ok {
+		return
+	}
+	s.qmu.Lock()
+	wait := !a.stop && !a.closing.Load() && !w.readable()
+	s.qmu.Unlock()
+	if wait {
+		w.waitRead()
+	}
+}
+
+// hold is called by a's read loop before it carries out a request: the
+// frames the request causes to this session are written by release, from
+// the read loop itself, without waking a writer goroutine.
+func (s *session) hold(a *attachment) {
+	s.qmu.Lock()
+	a.held = true
+	s.qmu.Unlock()
+}
+
+// release writes what was queued to a while held, unless a writer is at
+// work. Stopping or closing a is left to a writer goroutine, which waits
+// for the close handshake.
+func (s *session) release(a *attachment) {
+	s.qmu.Lock()
+	owed := a.owed
+	a.held, a.owed = false, false
+	if !owed || a.running || a.finished {
+		s.qmu.Unlock()
+		return
+	}
+	a.running = true
+	s.qmu.Unlock()
+	s.writeLoop(a, true)
 }
 
 // writeLoop writes a's pre frames, then the stream after a.written, until
 // nothing is left to write (it returns; the next frame starts it again), or
-// the session stops or closes this attachment (it finishes a).
-func (s *session) writeLoop(a *attachment) {
-	var batch []entry
+// the session stops or closes this attachment (it finishes a). Inline (on
+// the read loop, from release), it hands a stop or a close to a goroutine.
+func (s *session) writeLoop(a *attachment, inline bool) {
+	batch := a.batch[:0] // handed back under qmu before another writer may start
 	for {
 		s.qmu.Lock()
+		if inline && (a.stop || a.closing.Load()) {
+			a.batch = batch
+			s.qmu.Unlock()
+			s.n.wg.Go(func() { s.writeLoop(a, false) })
+			return
+		}
 		pre := a.pre
 		a.pre = nil
 		batch = batch[:0]
@@ -279,62 +341,97 @@ func (s *session) writeLoop(a *attachment) {
 				batch = append(batch, s.buf[k:]...)
 			}
 		}
-		stop, closing, code, reason := a.stop, a.closing.Load(), a.code, a.reason
+		stop, closing, code, reason, overflowed := a.stop, a.closing.Load(), a.code, a.reason, s.overflowed
 		if len(pre) == 0 && len(batch) == 0 && !stop && !closing {
 			a.running = false // idle: the next frame or stop starts a writer again
+			a.batch = batch
 			s.qmu.Unlock()
 			return
 		}
 		s.qmu.Unlock()
 
-		ok := true
-		for _, f := range pre {
-			if ok = s.write(a, f, 0); !ok {
-				break
-			}
-		}
-		for _, e := range batch {
-			if !ok {
-				break
-			}
-			if ok = s.write(a, e.f, e.seq); ok {
-				a.written = e.seq
-			}
-		}
+		ok := s.writeBatch(a, pre, batch)
 		clear(batch)
 		switch {
 		case !ok:
 		case closing:
+			if overflowed {
+				s.log().Warn("closing session: client does not read or acknowledge its frames", "queued", maxQueuedFrames)
+			}
 			a.ws.Close(code, reason)
 		case stop && len(batch) == 0 && len(pre) == 0:
 		default:
 			continue // wrote a batch: look again before stopping
 		}
 		s.qmu.Lock()
-		a.running, a.finished = false, true
+		a.running, a.finished, a.batch = false, true, nil
 		s.qmu.Unlock()
 		close(a.done)
 		return
 	}
 }
 
-// write writes f with sequence number seq (0: none). On failure it drops
-// the connection; its read loop then detaches the session.
-func (s *session) write(a *attachment, f *protocol.Frame, seq uint64) bool {
+// writeBatch writes pre, unsequenced, then batch, with one system call
+// when the connection collects writes (batcher). On failure it drops the
+// connection; its read loop then detaches the session.
+func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry) bool {
+	b, batched := a.ws.(batcher)
+	if batched {
+		b.cork()
+	}
+	buf := getIOBuf() // each frame is encoded here; Write copies it
+	defer putIOBuf(buf)
+	ok := true
+	for _, f := range pre {
+		if ok = s.write(a, buf, f, 0, batched); !ok {
+			break
+		}
+	}
+	for _, e := range batch {
+		if !ok {
+			break
+		}
+		if ok = s.write(a, buf, e.f, e.seq, batched); ok {
+			a.written = e.seq
+		}
+	}
+	if batched {
+		if err := b.uncork(s.n.ctx); err != nil && ok {
+			return s.writeFailed(a, err)
+		}
+	}
+	return ok
+}
+
+// write writes f with sequence number seq (0: none), encoded into buf;
+// batched, into the connection's collected writes, which take no time and
+// need no deadline.
+func (s *session) write(a *attachment, buf *[]byte, f *protocol.Frame, seq uint64, batched bool) bool {
 	g := *f
 	g.Seq = seq
-	data, err := protocol.Encode(&g)
-	if err == nil {
+	if g.Type == protocol.TypeError && s.n.debug() {
+		s.log().Debug("error reply", "rid", g.RID, "code", g.Name, "err", g.Message)
+	}
+	*buf = protocol.AppendFrame((*buf)[:0], &g)
+	data := *buf
+	var err error
+	if batched {
+		err = a.ws.Write(context.Background(), websocket.MessageText, data)
+	} else {
 		ctx, cancel := context.WithTimeout(s.n.ctx, writeTimeout)
 		err = a.ws.Write(ctx, websocket.MessageText, data)
 		cancel()
 	}
 	if err != nil {
-		s.log.Info("write failed; dropping connection", "err", err)
-		a.ws.CloseNow()
-		return false
+		return s.writeFailed(a, err)
 	}
 	return true
+}
+
+func (s *session) writeFailed(a *attachment, err error) bool {
+	s.log().Info("write failed; dropping connection", "err", err)
+	a.ws.CloseNow()
+	return false
 }
 
 // resumeKeyMatches compares keys in constant time.

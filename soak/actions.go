@@ -33,7 +33,7 @@ type pick struct {
 // and resumed).
 var actions = []action{
 	// Plain outcomes.
-	{"accept", 13, pick{devices: 1}, acceptFlow},
+	{"accept", 9, pick{devices: 1}, acceptFlow},
 	{"refuse", 8, pick{devices: 1}, refuseFlow},
 	{"cancel-before-receipt", 6, pick{devices: 1}, cancelBeforeReceipt},
 	{"cancel-after-receipt", 6, pick{devices: 1}, cancelAfterReceipt},
@@ -67,6 +67,7 @@ var actions = []action{
 	{"callee-cut-and-resumes", 5, pick{exclusive: true, devices: 1}, calleeResumes},
 	{"caller-cut-answered-meanwhile", 4, pick{exclusive: true, devices: 1}, callerResumesAnswered},
 	{"caller-cut-cancels-meanwhile", 4, pick{exclusive: true, devices: 1}, callerResumesCancels},
+	{"messages-across-resume", 4, pick{exclusive: true, devices: 1}, messagesAcrossResume},
 }
 
 func acceptFlow(f *flow) {
@@ -303,4 +304,32 @@ func callerResumesCancels(f *flow) {
 		f.receivedOrEnd()
 	}
 	f.resume(f.caller, Caller, f.cancel)
+}
+
+// messagesAcrossResume accepts, then the caller sends peer messages to the
+// callee user before, during and after a cut connection on either side,
+// which resumes: every callee session gets each message once, in order.
+func messagesAcrossResume(f *flow) {
+	f.allow(DecAccepted)
+	if !f.send(f.long()) {
+		return
+	}
+	r, _ := f.pickRinger()
+	f.answer(r, f.invite(r), true)
+	f.messages(1 + f.intN(5))
+	hold := func() { f.messages(1 + f.intN(5)) }
+	if f.intN(2) == 0 {
+		f.resume(r.d, r.key, hold)
+	} else {
+		f.resume(f.caller, Caller, hold)
+	}
+	f.messages(1 + f.intN(5))
+	f.await("every message on every callee session", func(e *entry) bool {
+		for _, x := range f.ringers {
+			if len(e.rec.Got[x.key]) < len(e.rec.Messages) {
+				return false
+			}
+		}
+		return true
+	})
 }

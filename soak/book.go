@@ -4,6 +4,7 @@ package soak
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/rtmcall/rtmcall/core"
@@ -96,6 +97,49 @@ func (b *book) invite(key string, r *core.RemoteInvitation) {
 	r.OnRefused(func() { ev(KindRefused, "", "") })
 	r.OnCanceled(func(content string) { ev(KindCanceled, "", content) })
 	r.OnFailure(func(reason core.RemoteFailureReason) { ev(KindFailure, reason.String(), "") })
+	r.OnCallEnded(func(reason core.CallEndReason, by string) {
+		b.mu.Lock()
+		b.callEndLocked(b.entryLocked(inv), key, reason, by)
+		b.mu.Unlock()
+	})
+}
+
+// callEndLocked records a CallEnded callback; one after the check is late.
+func (b *book) callEndLocked(e *entry, party string, reason core.CallEndReason, by string) {
+	end := CallEnd{Party: party, Reason: reason.String(), By: by}
+	if e.closed {
+		b.h.violate(Violation{Flow: e.rec.Flow, Action: e.rec.Action, Inv: e.rec.Inv, What: "late",
+			Detail: fmt.Sprintf("call end %+v arrived after the flow was checked", end)})
+		return
+	}
+	e.rec.CallEnds = append(e.rec.CallEnds, end)
+	select {
+	case e.notify <- struct{}{}:
+	default:
+	}
+}
+
+// message records a peer message a callee session received; those of a
+// flow's invitation carry its id as their prefix.
+func (b *book) message(key string, m core.Message) {
+	inv, _, ok := strings.Cut(m.Text, " ")
+	if !ok {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e := b.byInv[inv]
+	if e == nil || e.closed {
+		return // not a flow's (or its flow was checked: counted there as lost or doubled)
+	}
+	if e.rec.Got == nil {
+		e.rec.Got = make(map[string][]string)
+	}
+	e.rec.Got[key] = append(e.rec.Got[key], m.Text)
+	select {
+	case e.notify <- struct{}{}:
+	default:
+	}
 }
 
 // bind gives the flow's entry the invitation id Send returned, adopting
@@ -111,6 +155,7 @@ func (b *book) bind(e *entry, inv string) {
 			return
 		}
 		e.rec.Events = append(e.rec.Events, t.rec.Events...)
+		e.rec.CallEnds = append(e.rec.CallEnds, t.rec.CallEnds...)
 		for k, r := range t.remotes {
 			e.remotes[k] = r
 		}

@@ -278,6 +278,9 @@ func TestBugTombstonesPinEndedSessions(t *testing.T) {
 		caller, callee := fmt.Sprintf("caller%d", i), fmt.Sprintf("callee%d", i)
 		a, b := loginT(ctx, t, srv.URL, caller), loginT(ctx, t, srv.URL, callee)
 		clients = append(clients, a, b) // closed below, or by the cleanup if the test fails first
+		// Each accepted call goes on until the close: with call waiting the
+		// next invitations still ring the callee.
+		require.NoError(t, b.SetCallWaiting(ctx, true))
 		accepted := make(chan struct{}, calls)
 		b.OnInvitationReceived(func(r *core.RemoteInvitation) {
 			go func() { _ = r.Accept(context.Background()) }()

@@ -78,6 +78,10 @@ func Check(r *Record) ([]Violation, []Decision) {
 	for _, p := range r.Problems {
 		bad("driver", "%s", p)
 	}
+	if r.CallEnded {
+		checkCall(r, bad)
+	}
+	checkMessages(r, bad)
 
 	// Per party: legal order, nothing twice, exactly one terminal event.
 	byParty := map[string][]Event{}
@@ -407,4 +411,55 @@ func partyOutcome(e Event) string {
 		return "FAILURE " + e.Reason
 	}
 	return e.Kind.String()
+}
+
+// checkCall: a call follows an acceptance only, and ends exactly once on
+// both of its sides (the caller and the device that accepted, when that
+// device saw its acceptance); two hang-ups at once agree on who won.
+func checkCall(r *Record, bad func(what, format string, args ...any)) {
+	sides := map[string]bool{}
+	for _, e := range r.Events {
+		if e.Kind == KindAccepted {
+			sides[e.Party] = true
+		}
+	}
+	ends := map[string][]CallEnd{}
+	for _, c := range r.CallEnds {
+		ends[c.Party] = append(ends[c.Party], c)
+	}
+	for p, es := range ends {
+		if !sides[p] {
+			bad("call", "%s saw its call end (%+v) without an acceptance", p, es)
+		}
+	}
+	for p := range sides {
+		if len(ends[p]) != 1 {
+			bad("call", "%s saw its call end %d times: %+v", p, len(ends[p]), ends[p])
+		}
+	}
+	var hangups []CallEnd
+	for _, c := range r.CallEnds {
+		if c.Reason == "HANGUP" {
+			hangups = append(hangups, c)
+		}
+	}
+	if len(hangups) == 2 && hangups[0].By != hangups[1].By {
+		bad("call", "the two sides disagree on who hung up: %+v", hangups)
+	}
+}
+
+// checkMessages: every callee session that stayed or resumed got each of
+// the flow's messages exactly once, in order.
+func checkMessages(r *Record, bad func(what, format string, args ...any)) {
+	if len(r.Messages) == 0 {
+		return
+	}
+	for _, key := range r.Expected {
+		if l := r.left(key); l != Stayed && l != LeftResumed {
+			continue
+		}
+		if got := r.Got[key]; !slices.Equal(got, r.Messages) {
+			bad("message", "%s (%s) got %v, want %v", key, r.left(key), got, r.Messages)
+		}
+	}
 }

@@ -156,6 +156,29 @@ func TestCheck(t *testing.T) {
 			}(),
 			ops:  []Op{{Party: d1, Name: "accept", State: "ACCEPTED", Ended: true, Response: "on my way"}},
 			want: []string{"payload"}},
+		{name: "a call that ended once on both sides",
+			r: func() *Record {
+				r := rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindAccepted, "", Caller, KindAccepted, "")
+				r.CallEnded, r.CallEnds = true, []CallEnd{{Caller, "HANGUP", "alice"}, {d1, "HANGUP", "alice"}}
+				return r
+			}(),
+			ops: []Op{{Party: d1, Name: "accept", State: "ACCEPTED", Ended: true}}},
+		{name: "call: a side whose call never ended, and sides that disagree on who hung up",
+			r: func() *Record {
+				r := rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindAccepted, "", Caller, KindAccepted, "")
+				r.CallEnded, r.CallEnds = true, []CallEnd{{Caller, "HANGUP", "alice"}, {Caller, "HANGUP", "bob"}}
+				return r
+			}(),
+			ops:  []Op{{Party: d1, Name: "accept", State: "ACCEPTED", Ended: true}},
+			want: []string{"call", "call", "call"}},
+		{name: "message: lost and doubled on a session that resumed",
+			r: func() *Record {
+				r := rec([]string{d1}, nil, map[string]Leave{d1: LeftResumed}, d1, KindInvite, "", d1, KindRefused, "", Caller, KindRefused, "")
+				r.Messages, r.Got = []string{"a", "b"}, map[string][]string{d1: {"a", "a"}}
+				return r
+			}(),
+			ops:  []Op{{Party: d1, Name: "refuse", State: "REFUSED", Ended: true}},
+			want: []string{"message"}},
 		{name: "a driver problem is a violation",
 			r:    &Record{Problems: []string{"no invite within 10s"}, Events: []Event{{Party: Caller, Kind: KindFailure, Reason: "PEER_OFFLINE"}}},
 			want: []string{"driver"}},

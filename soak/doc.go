@@ -7,7 +7,10 @@
 // checks every invitation against the invariants of docs/PROTOCOL.md:
 // exactly one terminal event per party, both ends agreeing on one decision
 // of the server, no event twice, none lost, events in a legal order, and
-// the server's goroutines and heap back to their baseline afterwards.
+// the server's goroutines and heap back to their baseline afterwards. Every
+// accepted call is then hung up (by the caller, the callee or both at once)
+// and must end exactly once on both of its sides; peer messages sent across
+// a cut and resumed connection must reach every callee session once, in order.
 //
 // `make soak` runs the full size through cmd/rtmcall-soak; `go test
 // ./soak/...` runs a short version that fails on any violation.

@@ -151,11 +151,18 @@ func (h *harness) login(ctx context.Context, d *device) error {
 	}
 	d.c.OnConnectionStateChanged(s.onState)
 	d.c.OnInvitationReceived(func(r *core.RemoteInvitation) { h.book.invite(s.key, r) })
+	d.c.OnMessageFromPeer(func(m core.Message, _ string, _ core.MessageProps) { h.book.message(s.key, m) })
 	if err := d.c.Login(ctx, d.u.id, ""); err != nil {
 		return fmt.Errorf("login of %s: %w", s.key, err)
 	}
 	if err := s.waitState(ctx, core.ConnectionConnected, 0); err != nil {
 		return err
+	}
+	// Flows share users: one's call may still go on when another rings
+	// the same user. Call waiting makes that ring rather than PEER_BUSY
+	// (the core and server tests cover busy itself).
+	if err := d.c.SetCallWaiting(ctx, true); err != nil {
+		return fmt.Errorf("call waiting of %s: %w", s.key, err)
 	}
 	d.s = s
 	h.stats.logins.Add(1)

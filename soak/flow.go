@@ -94,6 +94,11 @@ func (f *flow) send(timeout time.Duration) bool {
 	l.OnRefused(func(resp string) { b.callerEvent(e, KindRefused, "", resp) })
 	l.OnCanceled(func() { b.callerEvent(e, KindCanceled, "", "") })
 	l.OnFailure(func(r core.LocalFailureReason) { b.callerEvent(e, KindFailure, r.String(), "") })
+	l.OnCallEnded(func(r core.CallEndReason, by string) {
+		b.mu.Lock()
+		b.callEndLocked(e, Caller, r, by)
+		b.mu.Unlock()
+	})
 	content, channel := fmt.Sprintf("soak flow %d", e.rec.Flow), fmt.Sprintf("room-%d", e.rec.Flow)
 	if err := l.SetContent(content); err != nil {
 		f.problem("set content: %v", err)
@@ -315,4 +320,82 @@ func (f *flow) complete() {
 		}
 		return true
 	})
+}
+
+// endCall ends the call that followed an acceptance, if any: the caller,
+// the answering device, or both at once hang up (a side that left has had
+// its call ended already), then every side of the call must see exactly
+// one CallEnded. Without it the two users would stay busy.
+func (f *flow) endCall() {
+	f.h.book.mu.Lock()
+	f.e.rec.CallEnded = true
+	f.h.book.mu.Unlock()
+	if f.local == nil {
+		return
+	}
+	// The sides of the call are those that saw the acceptance: the caller
+	// may not have (it closed first), and then the server ends the call for
+	// the answering device when the caller's session ends.
+	var answerer string
+	var remote *core.RemoteInvitation
+	callerIn := false
+	f.h.book.look(f.e, func(e *entry) bool {
+		for _, ev := range e.rec.Events {
+			switch {
+			case ev.Kind != KindAccepted:
+			case ev.Party == Caller:
+				callerIn = true
+			default:
+				answerer, remote = ev.Party, e.remotes[ev.Party]
+			}
+		}
+		return true
+	})
+	if !callerIn && remote == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.h.cfg.FlowDeadline)
+	defer cancel()
+	f.ctx = ctx
+	hang := func(party string, h func(context.Context) error) {
+		err := h(ctx)
+		if code := core.CodeOf(err); code != 0 && code != 3 && code != 207 { // ALREADY_END, NOT_CONNECTED
+			f.problem("%s hangup: %v", party, err)
+		}
+	}
+	switch n := f.intN(4); {
+	case !callerIn:
+		hang(answerer, remote.Hangup)
+	case remote == nil || n == 0:
+		hang(Caller, f.local.Hangup)
+	case n == 1:
+		hang(answerer, remote.Hangup)
+	default:
+		both(func() { hang(Caller, f.local.Hangup) }, func() { hang(answerer, remote.Hangup) })
+	}
+	f.await("the call's end on every side", func(e *entry) bool {
+		seen := map[string]bool{}
+		for _, c := range e.rec.CallEnds {
+			seen[c.Party] = true
+		}
+		return (!callerIn || seen[Caller]) && (answerer == "" || seen[answerer])
+	})
+}
+
+// messages sends n peer messages from the caller to the callee user,
+// prefixed with the invitation's id, and records them.
+func (f *flow) messages(n int) {
+	if f.stopped.Load() || f.e.rec.Inv == "" {
+		return
+	}
+	for range n {
+		f.h.book.mu.Lock()
+		text := fmt.Sprintf("%s %d", f.e.rec.Inv, len(f.e.rec.Messages))
+		f.e.rec.Messages = append(f.e.rec.Messages, text)
+		f.h.book.mu.Unlock()
+		if _, err := f.caller.c.SendMessageToPeer(f.ctx, f.calleeID, core.Message{Text: text}); err != nil {
+			f.problem("message: %v", err)
+			return
+		}
+	}
 }

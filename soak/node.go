@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rtmcall/rtmcall/server"
@@ -53,15 +54,16 @@ func startNode(name string, cfg server.Config) (*node, error) {
 		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
-	go func() { nd.done <- nd.hs.Serve(ln) }()
+	go func() { nd.done <- nd.hs.Serve(trackingListener{ln}) }()
 	return nd, nil
 }
 
 // ServeHTTP hands the request to the node, remembering the connection of
-// the device named in the query while the node serves it.
+// the device named in the query until it is closed (the node serves a
+// WebSocket after its handler returned).
 func (nd *node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	slot := r.URL.Query().Get(slotParam)
-	c, _ := r.Context().Value(connKey{}).(net.Conn)
+	c, _ := r.Context().Value(connKey{}).(*trackedConn)
 	if slot != "" && c != nil {
 		nd.mu.Lock()
 		set := nd.conns[slot]
@@ -70,16 +72,52 @@ func (nd *node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			nd.conns[slot] = set
 		}
 		set[c] = struct{}{}
-		nd.mu.Unlock()
-		defer func() {
+		c.closed = func() {
 			nd.mu.Lock()
 			if delete(set, c); len(set) == 0 && nd.conns[slot] != nil && len(nd.conns[slot]) == 0 {
 				delete(nd.conns, slot)
 			}
 			nd.mu.Unlock()
-		}()
+		}
+		nd.mu.Unlock()
 	}
 	nd.n.ServeHTTP(w, r)
+}
+
+// trackingListener hands out trackedConns.
+type trackingListener struct{ net.Listener }
+
+func (l trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &trackedConn{Conn: c}, nil
+}
+
+// trackedConn forgets itself when closed. It passes the TCP connection's
+// SyscallConn through, as the server uses it to read.
+type trackedConn struct {
+	net.Conn
+	once   sync.Once
+	closed func() // set once the connection's slot is known
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		if c.closed != nil {
+			c.closed()
+		}
+	})
+	return c.Conn.Close()
+}
+
+func (c *trackedConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
 }
 
 // clientURL is the URL a device in slot dials.

@@ -113,6 +113,24 @@ type Record struct {
 	Events   []Event
 	Ops      []Op
 	Problems []string // what the driver saw go wrong (deadlines, send errors)
+	// CallEnds are the CallEnded callbacks of the call that followed an
+	// acceptance, apart from Events: the invitation has ended by then.
+	CallEnds []CallEnd
+	// CallEnded is set when the driver ended the flow's call, if any, and
+	// waited for its ends: only then are CallEnds complete.
+	CallEnded bool
+	// Messages are the peer messages the flow sent to the callee (texts, in
+	// order), and Got what each callee session received of them.
+	Messages []string
+	Got      map[string][]string
+}
+
+// CallEnd is one CallEnded callback: on the caller (Party Caller) or on
+// the answering device.
+type CallEnd struct {
+	Party  string
+	Reason string
+	By     string
 }
 
 func (r *Record) left(party string) Leave { return r.Left[party] }

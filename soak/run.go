@@ -317,6 +317,7 @@ func (h *harness) runFlow(n int) {
 	act.run(f)
 	cancel()
 	f.complete()
+	f.endCall()
 	took := time.Since(began)
 	rec := h.book.close(f.e)
 	unlock()

@@ -23,6 +23,7 @@ const ui = {
   ringTime: $("ring-time"),
   call: $("call"),
   cancel: $("cancel"),
+  hangup: $("hangup"),
   outCall: $("out-call"),
   outCallee: $("out-callee"),
   outState: $("out-state"),
@@ -62,6 +63,7 @@ const CALLER_FAILURE = {
   PEER_NO_RESPONSE: (peer) => [`${peer}'s devices did not respond`, "bad"],
   INVITATION_EXPIRE: (peer) => [`No answer from ${peer}`, "info"],
   NOT_LOGGEDIN: () => ["You are not logged in", "bad"],
+  PEER_BUSY: (peer) => [`${peer} is in another call`, "info"],
   UNKNOWN: () => ["The call ended: the connection or the server went away", "bad"],
 };
 
@@ -274,6 +276,7 @@ let kit;
 let client;
 let clientServer = ""; // the server url client was made for
 let outgoing = null; // the LocalInvitation being placed, until it ends
+let inCall = null; // the accepted call this page made, until CallEnded: what Hang up ends
 let outTimer = 0;
 let watched = ""; // the peer whose presence is subscribed
 const ringingIn = new Map(); // RemoteInvitation -> caller id, while it rings
@@ -293,6 +296,7 @@ function refresh() {
   const ringing = outgoing && ["IDLE", "SENT_TO_REMOTE", "RECEIVED_BY_REMOTE"].includes(outgoing.state);
   ui.call.disabled = !connected || Boolean(ringing);
   ui.cancel.disabled = !outgoing || !["SENT_TO_REMOTE", "RECEIVED_BY_REMOTE"].includes(outgoing.state);
+  ui.hangup.disabled = !inCall;
   ui.me.textContent = connected ? `signed in as ${client.userId}` : "";
   document.body.classList.toggle("signed-in", Boolean(connected));
 }
@@ -450,6 +454,7 @@ async function placeCall(event) {
   });
   call.on("LocalInvitationAccepted", (response) => {
     log(`${peer} accepted${response ? `: “${response}”` : ""}`, "good");
+    inCall = call;
     end(`Accepted${response ? `: “${response}”` : ""}`, "good");
   });
   call.on("LocalInvitationRefused", (response) => {
@@ -459,6 +464,12 @@ async function placeCall(event) {
   call.on("LocalInvitationCanceled", () => {
     log(`call to ${peer} canceled`);
     end("You canceled", "info");
+  });
+  call.on("CallEnded", (reason, by) => {
+    if (inCall === call) inCall = null;
+    log(`call with ${peer} ended: ${reason}${by ? ` by ${by}` : ""}`);
+    if (!outgoing) show(`Call ended (${reason})`, "info");
+    else refresh();
   });
   call.on("LocalInvitationFailure", (reason) => {
     log(`call to ${peer} failed: ${reason}`, "bad");
@@ -476,6 +487,15 @@ async function placeCall(event) {
     notify(`Could not call ${peer}: ${plain(e)}`);
     end(`Not sent: ${plain(e)}`, "bad");
   }
+}
+
+async function hangupCall() {
+  try {
+    await inCall?.hangup();
+  } catch (e) {
+    log(`hang up: ${describe(e)}`, "error");
+  }
+  refresh();
 }
 
 async function cancelCall() {
@@ -589,6 +609,7 @@ async function main() {
   ui.logout.addEventListener("click", logout);
   $("call-form").addEventListener("submit", placeCall);
   ui.cancel.addEventListener("click", cancelCall);
+  ui.hangup.addEventListener("click", hangupCall);
   ui.peer.addEventListener("change", watchPeer);
   ui.mute.addEventListener("change", () => {
     sound.unlock();

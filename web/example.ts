@@ -3,6 +3,10 @@
 import {
   load,
   type CallDelegate,
+  type CallEndReason,
+  type PeerMessageSendResult,
+  type ReceivedMessage,
+  type ReceivedMessageProperties,
   type ConnectionChangeReason,
   type ConnectionState,
   type Kit,
@@ -41,6 +45,10 @@ export async function connect(userId: string): Promise<{ kit: Kit; client: RtmCl
     await client.renewToken(await fetchToken(userId));
   });
   client.on("RemoteInvitationReceived", answer);
+  client.on("MessageFromPeer", (message: ReceivedMessage, peerId: string, props: ReceivedMessageProperties) => {
+    if (message.messageType === "TEXT") console.log(peerId, message.text, props.serverReceivedTs);
+    else console.log(peerId, message.rawMessage.byteLength, message.description);
+  });
 
   try {
     await client.login(userId, await fetchToken(userId));
@@ -56,6 +64,11 @@ export async function connect(userId: string): Promise<{ kit: Kit; client: RtmCl
 function answer(remote: RemoteInvitation): void {
   const { callerId, content, channelId, id } = remote;
   console.log(`${callerId} calls (${id}): ${content}`);
+  if (remote.calleeBusy) {
+    void remote.ignore(); // in a call already: let the other devices ring, or let it expire
+    return;
+  }
+  remote.on("CallEnded", (reason: CallEndReason, by: string) => console.log("call over", reason, by, remote.callState));
   remote.on("RemoteInvitationCanceled", (content: string) => console.log("canceled:", content));
   remote.on("RemoteInvitationFailure", (reason: RemoteInvitationFailureReason) => {
     if (reason === "ANSWERED_ELSEWHERE") console.log("picked up on another device");
@@ -99,6 +112,14 @@ export async function call(kit: Kit, client: RtmClient, peer: string): Promise<s
   }, 10_000);
   const result = await outcome;
   clearTimeout(timer);
+  if (local.callState === kit.CallState.IN_CALL) {
+    // Carry the WebRTC offer on the signaling connection, then hang up.
+    const sent: PeerMessageSendResult = await client.sendMessageToPeer({ text: "offer: v=0" }, peer);
+    await client.sendMessageToPeer({ rawMessage: new Uint8Array([1, 2, 3]), description: "ice" }, peer);
+    local.on("CallEnded", (reason: CallEndReason) => console.log(reason === kit.CallEndReason.HANGUP));
+    if (sent.hasPeerReceived) await local.hangup();
+  }
+  await client.setCallWaiting(true);
   await client.unsubscribePeersOnlineStatus([peer]);
   return result;
 }
@@ -116,6 +137,8 @@ export function useDelegate(client: RtmClient): void {
     remoteInvitationRefused: (r: RemoteInvitation) => console.log(r.state),
     remoteInvitationCanceled: (r: RemoteInvitation) => console.log(r.content),
     remoteInvitationFailure: (r: RemoteInvitation, reason: RemoteInvitationFailureReason) => console.log(r.id, reason),
+    callEnded: (inv: LocalInvitation | RemoteInvitation, reason: CallEndReason, by: string) =>
+      console.log(inv.id, inv.callState, reason, by),
   };
   client.setCallDelegate(delegate);
   client.setCallDelegate({ remoteInvitationReceived: (r) => void r.accept() });
@@ -146,4 +169,8 @@ export function mistakes(client: RtmClient, local: LocalInvitation, remote: Remo
   void remote.cancel();
   // @ts-expect-error: ids are an array
   void client.queryPeersOnlineStatus("bob");
+  // @ts-expect-error: a message is {text} or {rawMessage}, not a string
+  void client.sendMessageToPeer("hi", "bob");
+  // @ts-expect-error: the call state is read-only
+  remote.callState = "ENDED";
 }

@@ -34,6 +34,8 @@ export interface Kit {
   readonly ConnectionState: EnumObject<ConnectionState>;
   readonly ConnectionChangeReason: EnumObject<ConnectionChangeReason>;
   readonly PeerOnlineState: EnumObject<PeerOnlineState>;
+  readonly CallState: EnumObject<CallState>;
+  readonly CallEndReason: EnumObject<CallEndReason>;
   /** The numeric codes of RtmError, e.g. `ErrorCode.ALREADY_END === 3`. */
   readonly ErrorCode: ErrorCodes;
   /**
@@ -79,7 +81,40 @@ export type LocalInvitationFailureReason =
   | "PEER_NO_RESPONSE"
   | "INVITATION_EXPIRE"
   | "PEER_OFFLINE"
-  | "NOT_LOGGEDIN";
+  | "NOT_LOGGEDIN"
+  /** rtmcall's: a device of the callee is in a call and none has call waiting on; no device rang. */
+  | "PEER_BUSY";
+
+/**
+ * The call after an accepted invitation (rtmcall's addition; the invitation states stay as they are):
+ * IDLE until accepted, IN_CALL until it ends, then ENDED.
+ */
+export type CallState = "IDLE" | "IN_CALL" | "ENDED";
+
+/**
+ * Why a call ended. HANGUP: a party hung up (CallEnded's second argument says who). PEER_OFFLINE: the other
+ * party's session ended (logout, closed page, grace period over, token expired). SERVER_SHUTDOWN. UNKNOWN:
+ * this client's own session ended (logout, token expiry).
+ */
+export type CallEndReason = "UNKNOWN" | "HANGUP" | "PEER_OFFLINE" | "SERVER_SHUTDOWN";
+
+/** A peer message as sendMessageToPeer takes it: a text, or raw bytes with an optional description. */
+export type PeerMessage = { text: string } | { rawMessage: Uint8Array; description?: string };
+
+/** A peer message as MessageFromPeer delivers it. */
+export type ReceivedMessage =
+  | { text: string; messageType: "TEXT" }
+  | { rawMessage: Uint8Array; description: string; messageType: "RAW" };
+
+export interface PeerMessageSendResult {
+  /** True when at least one session of the peer got it (a dropped one gets it on resume); false when offline. */
+  hasPeerReceived: boolean;
+}
+
+export interface ReceivedMessageProperties {
+  /** When the server took the message, in ms since the Unix epoch. */
+  serverReceivedTs: number;
+}
 
 /** ANSWERED_ELSEWHERE: another device of the same user answered first. */
 export type RemoteInvitationFailureReason =
@@ -161,6 +196,8 @@ export interface ClientEvents {
   PeersOnlineStatusChanged: (status: Record<string, PeerOnlineState>) => void;
   /** 30 s before the login token's exp: time to renewToken. */
   TokenPrivilegeWillExpire: () => void;
+  /** A message from peerId (as the server authenticated it), on every session of this user but the sender's. */
+  MessageFromPeer: (message: ReceivedMessage, peerId: string, props: ReceivedMessageProperties) => void;
 }
 
 /** Events of the caller's invitation. Handlers run in order; `state` already shows the new state. */
@@ -171,6 +208,8 @@ export interface LocalInvitationEvents {
   LocalInvitationRefused: (response: string) => void;
   LocalInvitationCanceled: () => void;
   LocalInvitationFailure: (reason: LocalInvitationFailureReason) => void;
+  /** The call that followed the acceptance ended; by is the user id that hung up (HANGUP), "" otherwise. */
+  CallEnded: (reason: CallEndReason, by: string) => void;
 }
 
 /** Events of an invitation on one device of the callee. */
@@ -180,6 +219,8 @@ export interface RemoteInvitationEvents {
   /** The caller canceled; content is the invitation's content. */
   RemoteInvitationCanceled: (content: string) => void;
   RemoteInvitationFailure: (reason: RemoteInvitationFailureReason) => void;
+  /** As LocalInvitationEvents.CallEnded. */
+  CallEnded: (reason: CallEndReason, by: string) => void;
 }
 
 /**
@@ -197,6 +238,8 @@ export interface CallDelegate {
   remoteInvitationRefused?(remoteInvitation: RemoteInvitation): void;
   remoteInvitationCanceled?(remoteInvitation: RemoteInvitation): void;
   remoteInvitationFailure?(remoteInvitation: RemoteInvitation, reason: RemoteInvitationFailureReason): void;
+  /** The call of an accepted invitation ended, on either side. */
+  callEnded?(invitation: LocalInvitation | RemoteInvitation, reason: CallEndReason, by: string): void;
 }
 
 /**
@@ -240,6 +283,20 @@ export interface RtmClient extends Emitter<ClientEvents> {
   unsubscribePeersOnlineStatus(peerIds: string[]): Promise<void>;
   /** A new invitation to calleeId, in state IDLE. Throws INVALID_ARGUMENT for a bad user id. */
   createLocalInvitation(calleeId: string): LocalInvitation;
+  /**
+   * Sends a message to every session of peerId (to this user's other sessions for its own id): a text of 1 to
+   * 32768 UTF-8 bytes, or 1 to 32768 raw bytes with a description of up to 1024 bytes. Resolves once the server
+   * put it on their streams; hasPeerReceived is false when the peer is offline (not an error). Messages from one
+   * session to another arrive in order, exactly once; sent while RECONNECTING they are held and sent on resume.
+   * They count against the rate limit. Rejects with INVALID_ARGUMENT, NOT_LOGGED_IN or RATE_LIMITED.
+   */
+  sendMessageToPeer(message: PeerMessage, peerId: string): Promise<PeerMessageSendResult>;
+  /**
+   * Call waiting for this session (kept across resume, not across logins). While any session of this user is
+   * in a call, invitations to it fail on the caller with PEER_BUSY, except that they ring the sessions with
+   * call waiting on, with calleeBusy true.
+   */
+  setCallWaiting(on: boolean): Promise<void>;
   toJSON(): { userId: string; connectionState: ConnectionState };
 }
 
@@ -271,6 +328,13 @@ export interface LocalInvitation extends Emitter<LocalInvitationEvents> {
   send(): Promise<void>;
   /** Withdraws the invitation; resolves in state CANCELED. Before send: NOT_STARTED; after the end: ALREADY_END. */
   cancel(): Promise<void>;
+  /** The call after the acceptance: IN_CALL from LocalInvitationAccepted until CallEnded. */
+  readonly callState: CallState;
+  /**
+   * Ends the call; resolves once the server did (CallEnded HANGUP on both sides first). Not accepted (yet, or
+   * ever): NOT_STARTED; the call already ended (the other side hung up first): ALREADY_END.
+   */
+  hangup(): Promise<void>;
   toJSON(): {
     calleeId: string;
     content: string;
@@ -279,6 +343,7 @@ export interface LocalInvitation extends Emitter<LocalInvitationEvents> {
     id: string;
     response: string;
     state: LocalInvitationState;
+    callState: CallState;
   };
 }
 
@@ -301,6 +366,19 @@ export interface RemoteInvitation extends Emitter<RemoteInvitationEvents> {
   accept(): Promise<void>;
   /** Refuses; resolves once the server confirmed (REFUSED). Errors as for accept. */
   refuse(): Promise<void>;
+  /**
+   * Stops ringing on this device only; the caller is not told and other devices go on ringing. Resolves once
+   * the server took it; no event reaches this invitation afterwards, and accept, refuse and ignore reject with
+   * ALREADY_END. The state stays INVITATION_RECEIVED. When no device rings any more, the invitation goes on
+   * until it expires.
+   */
+  ignore(): Promise<void>;
+  /** True when the callee was in a call as this rang (it rings because of call waiting). */
+  readonly calleeBusy: boolean;
+  /** The call after the acceptance: IN_CALL from RemoteInvitationAccepted until CallEnded. */
+  readonly callState: CallState;
+  /** Ends the call; as LocalInvitation.hangup. */
+  hangup(): Promise<void>;
   toJSON(): {
     callerId: string;
     content: string;
@@ -308,5 +386,7 @@ export interface RemoteInvitation extends Emitter<RemoteInvitationEvents> {
     id: string;
     response: string;
     state: RemoteInvitationState;
+    callState: CallState;
+    calleeBusy: boolean;
   };
 }

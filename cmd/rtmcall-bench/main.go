@@ -41,6 +41,7 @@ func main() {
 	fs.IntVar(&cfg.BrowserLoads, "browser-loads", cfg.BrowserLoads, "page loads measured, cold and warm")
 	fs.IntVar(&cfg.BrowserFlows, "browser-flows", cfg.BrowserFlows, "flows between two pages")
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "time memory is left to settle before RSS is read")
+	fs.DurationVar(&cfg.Steady, "steady", cfg.Steady, "time rtmcall-server's idle clients heartbeat before its memory is read again (0: skip)")
 	fs.DurationVar(&cfg.QuietWait, "quiet-wait", cfg.QuietWait, "how long each phase waits for other programs to calm down")
 	fs.Float64Var(&cfg.MaxOther, "max-other", cfg.MaxOther, "cores other programs may use during a phase before it is run again")
 	fs.IntVar(&cfg.Attempts, "attempts", cfg.Attempts, "runs of a disturbed phase, at most")

@@ -3,7 +3,7 @@
 // Command rtmcall-server runs the rtmcall signaling server.
 //
 //	rtmcall-server [-addr 127.0.0.1:8080] [-dev] [-secret S] [-origins a.com,b.com]
-//	               [-receipt-timeout 10s] [-invitation-timeout 60s] [-web dir]
+//	               [-receipt-timeout 10s] [-invitation-timeout 60s] [-web dir] [-log-level info]
 //	               [-node-id ID] [-nats URLs | -nats-listen ADDR [-nats-cluster ADDR] [-nats-routes URLs]]
 //	               [-webhook URL ... -webhook-secret whsec_...] [-api-keys K1,K2]
 //	rtmcall-server token -user alice [-ttl 1h] [-secret S]

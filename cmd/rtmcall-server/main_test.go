@@ -50,7 +50,14 @@ func TestParseArgs(t *testing.T) {
 			assert.Equal(t, server.DefaultReceiptTimeout, o.receiptTimeout)
 			assert.Equal(t, server.DefaultInvitationTimeout, o.invitationTimeout)
 			assert.Empty(t, o.origins)
+			assert.Equal(t, slog.LevelInfo, o.logLevel)
 		}},
+		{name: "log level debug", args: []string{"-dev", "-log-level", "debug"},
+			check: func(t *testing.T, o options) { assert.Equal(t, slog.LevelDebug, o.logLevel) }},
+		{name: "log level error", args: []string{"-dev", "-log-level", "error"},
+			check: func(t *testing.T, o options) { assert.Equal(t, slog.LevelError, o.logLevel) }},
+		{name: "unknown log level", args: []string{"-dev", "-log-level", "verbose"}, wantErr: `-log-level "verbose" is not one of`},
+		{name: "log levels are lowercase", args: []string{"-dev", "-log-level", "WARN"}, wantErr: "is not one of"},
 		{name: "secret from the environment", env: map[string]string{"RTMCALL_SECRET": "s3"}, check: func(t *testing.T, o options) {
 			assert.Equal(t, "s3", o.secret)
 		}},

@@ -34,6 +34,7 @@ type options struct {
 	receiptTimeout    time.Duration
 	invitationTimeout time.Duration
 	web               string
+	logLevel          slog.Level
 
 	// cluster: empty for a single node
 	nodeID      string
@@ -89,6 +90,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		fs.PrintDefaults()
 	}
 	var origins, routes string
+	logLevel := "info"
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.BoolVar(&o.dev, "dev", false, "dev mode: accept logins without a token and pages on localhost")
 	fs.StringVar(&o.secret, "secret", getenv("RTMCALL_SECRET"), "HS256 secret login tokens are verified with (default $RTMCALL_SECRET)")
@@ -96,6 +98,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	fs.DurationVar(&o.receiptTimeout, "receipt-timeout", server.DefaultReceiptTimeout, "how long callee devices have to acknowledge an invitation")
 	fs.DurationVar(&o.invitationTimeout, "invitation-timeout", server.DefaultInvitationTimeout, "timeout of invitations sent without one")
 	fs.StringVar(&o.web, "web", "", `serve the demo and the browser module from this directory (for development) instead of the copy built into the binary`)
+	fs.StringVar(&logLevel, "log-level", logLevel, "the least level logged: debug (every invitation, request and connection), info (sessions), warn or error")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's id in its cluster: 8 lowercase hex characters (default random)")
 	fs.StringVar(&o.natsURL, "nats", "", "join a cluster through these NATS servers, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222")
 	fs.StringVar(&o.natsListen, "nats-listen", "", "join a cluster through a NATS server embedded in this node, listening for clients here, e.g. 127.0.0.1:4222")
@@ -113,6 +116,12 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	}
 	if fs.NArg() > 0 {
 		return o, usageError(fs, "unexpected arguments: %q", fs.Args())
+	}
+	switch logLevel {
+	case "debug", "info", "warn", "error":
+		_ = o.logLevel.UnmarshalText([]byte(logLevel)) // cannot fail on these
+	default:
+		return o, usageError(fs, "-log-level %q is not one of debug, info, warn and error", logLevel)
 	}
 	// Secrets from the environment are read here, not as flag defaults, so that -h never prints them.
 	if o.webhookSecret == "" {
@@ -181,7 +190,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		_, err = fmt.Fprintln(stdout, tok)
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
@@ -200,6 +209,7 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 		ReceiptTimeout:    o.receiptTimeout,
 		InvitationTimeout: o.invitationTimeout,
 		Logger:            logger,
+		LogLevel:          o.logLevel,
 		NodeID:            o.nodeID,
 	}
 	if o.natsURL != "" || o.natsListen != "" {

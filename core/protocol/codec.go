@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"encoding/base64"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,16 @@ var fields = [...]struct {
 	{"response", func(f *Frame) any { return &f.Response }},
 	{"timeout", func(f *Frame) any { return &f.Timeout }},
 	{"reason", func(f *Frame) any { return &f.Reason }},
+	{"busy", func(f *Frame) any { return &f.Busy }},
+	{"by", func(f *Frame) any { return &f.By }},
+	{"peer", func(f *Frame) any { return &f.Peer }},
+	{"from", func(f *Frame) any { return &f.From }},
+	{"text", func(f *Frame) any { return &f.Text }},
+	{"raw", func(f *Frame) any { return &f.Raw }},
+	{"description", func(f *Frame) any { return &f.Description }},
+	{"ts", func(f *Frame) any { return &f.TS }},
+	{"received", func(f *Frame) any { return &f.Received }},
+	{"waiting", func(f *Frame) any { return &f.Waiting }},
 	{"ids", func(f *Frame) any { return &f.IDs }},
 	{"online", func(f *Frame) any { return &f.Online }},
 	{"status", func(f *Frame) any { return &f.Status }},
@@ -68,7 +79,8 @@ func init() {
 	for _, t := range []string{TypeLogin, TypeLogout, TypeSend, TypeCancel, TypeAck, TypeAccept, TypeRefuse,
 		TypeQuery, TypeSubscribe, TypeUnsubscribe, TypePing, TypeResume, TypeRenew, TypeOK, TypeError,
 		TypeInvite, TypeLocalReceived, TypeLocalAccepted, TypeLocalRefused, TypeLocalCanceled, TypeLocalFailure,
-		TypeRemoteAccepted, TypeRemoteRefused, TypeRemoteCanceled, TypeRemoteFailure, TypePresence, TypeBye} {
+		TypeRemoteAccepted, TypeRemoteRefused, TypeRemoteCanceled, TypeRemoteFailure, TypePresence, TypeBye,
+		TypeMessage, TypeHangup, TypeIgnore, TypeWaiting, TypePeerMessage, TypeCallEnded} {
 		frameTypes[t] = t
 	}
 }
@@ -183,7 +195,7 @@ func decodeFrame(data []byte, f *Frame) *decodeError {
 		seen |= 1 << i
 		return d.value(fields[i].name, fields[i].ptr(f))
 	})
-	if ok && d.peek() != 0 {
+	if d.ws(); ok && d.pos < len(d.data) { // not peek: a NUL byte after the object is data too
 		ok = d.fail(ruleSyntax, "data after the frame's object at byte "+strconv.Itoa(d.pos))
 	}
 	if !ok {
@@ -427,6 +439,19 @@ func (d *decoder) value(name string, p any) bool {
 		var n int64
 		n, ok = d.int64Value(name)
 		*p = Code(n)
+	case *bool:
+		*p, ok = d.boolean(name, "a boolean")
+	case *[]byte:
+		// Standard base64 with padding, as encoding/json writes []byte.
+		var s string
+		if s, ok = d.stringValue(name, "a base64 string"); !ok {
+			return false
+		}
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return d.fail(ruleType, "field "+strconv.Quote(name)+" is not base64: "+err.Error())
+		}
+		*p = b
 	case *[]string:
 		if !d.want(name, '[', "an array of strings") {
 			return false
@@ -450,15 +475,7 @@ func (d *decoder) value(name string, p any) bool {
 			}
 		}
 	case *map[string]bool:
-		*p, ok = decodeMap(d, name, func() (bool, bool) {
-			switch d.peek() {
-			case 't':
-				return true, d.literal("true") || d.syntax("true")
-			case 'f':
-				return false, d.literal("false") || d.syntax("false")
-			}
-			return false, d.want(name, 't', "an object of booleans")
-		})
+		*p, ok = decodeMap(d, name, func() (bool, bool) { return d.boolean(name, "an object of booleans") })
 	case *map[string]string:
 		*p, ok = decodeMap(d, name, func() (string, bool) { return d.stringValue(name, "an object of strings") })
 	default:
@@ -484,6 +501,17 @@ func decodeMap[V any](d *decoder, name string, value func() (V, bool)) (map[stri
 		return ok
 	})
 	return m, ok
+}
+
+// boolean reads true or false, the value of field name or part of it.
+func (d *decoder) boolean(name, what string) (bool, bool) {
+	switch d.peek() {
+	case 't':
+		return true, d.literal("true") || d.syntax("true")
+	case 'f':
+		return false, d.literal("false") || d.syntax("false")
+	}
+	return false, d.want(name, 't', what)
 }
 
 func (d *decoder) literal(lit string) bool {
@@ -684,6 +712,10 @@ func isZero(p any) bool {
 		return *p == 0
 	case *Code:
 		return *p == 0
+	case *bool:
+		return !*p
+	case *[]byte:
+		return len(*p) == 0
 	case *[]string:
 		return len(*p) == 0
 	case *map[string]bool:
@@ -705,6 +737,11 @@ func appendValue(dst []byte, p any) []byte {
 		return strconv.AppendInt(dst, *p, 10)
 	case *Code:
 		return strconv.AppendInt(dst, int64(*p), 10)
+	case *bool:
+		return strconv.AppendBool(dst, *p)
+	case *[]byte:
+		dst = append(dst, '"')
+		return append(base64.StdEncoding.AppendEncode(dst, *p), '"')
 	case *[]string:
 		for i, s := range *p {
 			dst = appendSep(dst, i, '[')

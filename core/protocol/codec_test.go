@@ -33,7 +33,13 @@ func TestCodecCoversEveryField(t *testing.T) {
 				v.SetUint(MaxRequestID)
 			case reflect.Int64, reflect.Int:
 				v.SetInt(-42)
+			case reflect.Bool:
+				v.SetBool(true)
 			case reflect.Slice:
+				if v.Type().Elem().Kind() == reflect.Uint8 {
+					v.SetBytes([]byte{0, 1, 0xfe, 0xff})
+					break
+				}
 				v.Set(reflect.ValueOf([]string{"a", "b"}))
 			case reflect.Map:
 				m := reflect.MakeMap(v.Type())
@@ -119,6 +125,9 @@ func normalize(f *Frame) *Frame {
 	if len(g.Status) == 0 {
 		g.Status = nil
 	}
+	if len(g.Raw) == 0 {
+		g.Raw = nil
+	}
 	return &g
 }
 
@@ -142,6 +151,9 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"ping","rid":1,"ack":-0}`, `{"type":"ping","rid":1,"ids":null}`,
 		`{"type":"send","rid":1,"content":"\ud800"}`,
 		"{\"type\":\"login\",\"user\":\"\xff\"}",
+		`{"type":"message","rid":5,"peer":"bob","raw":"AAH+/w==","description":"ice"}`,
+		`{"type":"message","rid":5,"peer":"bob","raw":"AAH"}`, `{"type":"waiting","rid":6,"waiting":true}`,
+		`{"type":"peer.message","from":"a","text":"\u0001","ts":1,"received":false,"busy":1}`,
 		`[]`, `null`, `{}`, ``, `{"type":"ping"} {}`,
 	} {
 		f.Add([]byte(s))

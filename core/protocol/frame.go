@@ -29,6 +29,15 @@ const (
 	TypeResume = "resume"
 	// TypeRenew replaces the session's token before it expires.
 	TypeRenew = "renew"
+	// TypeMessage sends a peer message (text or raw) to every other session of
+	// a user: sendMessageToPeer.
+	TypeMessage = "message"
+	// TypeHangup ends the call that followed an accepted invitation.
+	TypeHangup = "hangup"
+	// TypeIgnore stops an invitation ringing this session only; the caller is not told.
+	TypeIgnore = "ignore"
+	// TypeWaiting turns call waiting on or off for this session.
+	TypeWaiting = "waiting"
 )
 
 // Frame types sent by the server.
@@ -49,6 +58,10 @@ const (
 	TypeRemoteRefused  = "remote.refused"
 	TypeRemoteCanceled = "remote.canceled"
 	TypeRemoteFailure  = "remote.failure"
+	// TypePeerMessage delivers a peer message: MessageFromPeer.
+	TypePeerMessage = "peer.message"
+	// TypeCallEnded ends the call of an accepted invitation on both parties' sessions.
+	TypeCallEnded = "call.ended"
 	// TypePresence reports subscribed peers' online status.
 	TypePresence = "presence"
 	// TypeBye ends the session from the server's side; reason is a
@@ -91,6 +104,18 @@ type Frame struct {
 	Response string `json:"response,omitempty"`
 	Timeout  int64  `json:"timeout,omitempty"` // milliseconds
 	Reason   string `json:"reason,omitempty"`
+	Busy     bool   `json:"busy,omitempty"` // invite: the callee is in a call (call waiting)
+	By       string `json:"by,omitempty"`   // call.ended HANGUP: the user who hung up
+
+	// peer messages and call waiting
+	Peer        string `json:"peer,omitempty"`        // message: the receiving user
+	From        string `json:"from,omitempty"`        // peer.message: the sending user
+	Text        string `json:"text,omitempty"`        // a text message
+	Raw         []byte `json:"raw,omitempty"`         // a raw message, base64 on the wire
+	Description string `json:"description,omitempty"` // a raw message's description
+	TS          int64  `json:"ts,omitempty"`          // peer.message: serverReceivedTs, ms since the epoch
+	Received    bool   `json:"received,omitempty"`    // ok to message: hasPeerReceived
+	Waiting     bool   `json:"waiting,omitempty"`     // waiting: call waiting on
 
 	// presence
 	IDs    []string          `json:"ids,omitempty"`
@@ -115,7 +140,8 @@ func (f *Frame) Err() *Error {
 func (f *Frame) CheckRequest() error {
 	switch f.Type {
 	case TypeLogin, TypeLogout, TypeSend, TypeCancel, TypeAck, TypeAccept, TypeRefuse,
-		TypeQuery, TypeSubscribe, TypeUnsubscribe, TypePing, TypeResume, TypeRenew:
+		TypeQuery, TypeSubscribe, TypeUnsubscribe, TypePing, TypeResume, TypeRenew,
+		TypeMessage, TypeHangup, TypeIgnore, TypeWaiting:
 	default:
 		return Errorf(CodeUnknownType, "unknown frame type %q", f.Type)
 	}
@@ -153,7 +179,15 @@ func (f *Frame) CheckRequest() error {
 		if f.Token == "" {
 			return Errorf(CodeMalformedFrame, `renew frame has no "token"`)
 		}
-	case TypeCancel, TypeAck:
+	case TypeMessage:
+		if f.Peer == "" {
+			return Errorf(CodeMalformedFrame, `message frame has no "peer"`)
+		}
+		if err := ValidateUserID(f.Peer); err != nil {
+			return err
+		}
+		return ValidateMessage(f.Text, f.Raw, f.Description)
+	case TypeCancel, TypeAck, TypeHangup, TypeIgnore:
 		if f.Inv == "" {
 			return Errorf(CodeMalformedFrame, `%s frame has no "inv"`, f.Type)
 		}

@@ -14,10 +14,16 @@ const (
 	MaxChannelIDBytes = 64
 	// MaxContentBytes bounds an invitation's content and response, in UTF-8 bytes.
 	MaxContentBytes = 8192
+	// MaxMessageBytes bounds a peer message: its text in UTF-8 bytes, or its raw bytes.
+	MaxMessageBytes = 32 << 10
+	// MaxDescriptionBytes bounds a raw message's description, in UTF-8 bytes.
+	MaxDescriptionBytes = 1024
 	// MaxFrameBytes is the largest frame the server reads; a larger one closes
-	// the connection with status 1009. It fits a frame whose 8192-byte
-	// content is entirely escaped as \uXXXX (6 bytes each) with room to spare.
-	MaxFrameBytes = 64 << 10
+	// the connection with status 1009. It fits the worst case of every
+	// request: a 32 KiB text message whose every byte is escaped as \uXXXX
+	// (6 bytes each: 196,608) with its description escaped too, or 8192 bytes
+	// of content so escaped, with room to spare.
+	MaxFrameBytes = 256 << 10
 	// MaxQueryIDs bounds the ids of one presence query.
 	MaxQueryIDs = 256
 	// MaxSubscribedIDs bounds the ids one session may be subscribed to.
@@ -107,4 +113,29 @@ func Millis(ms int64) time.Duration {
 		return time.Duration(1<<63 - 1)
 	}
 	return time.Duration(ms) * time.Millisecond
+}
+
+// ValidateMessage checks a peer message: exactly one of a text (1 to 32768
+// bytes of UTF-8) or raw bytes (1 to 32768), and a description (at most
+// 1024 bytes of UTF-8) only with raw bytes.
+func ValidateMessage(text string, raw []byte, description string) error {
+	switch {
+	case text == "" && len(raw) == 0:
+		return Errorf(CodeInvalidArgument, "a message needs a text or raw bytes")
+	case text != "" && len(raw) > 0:
+		return Errorf(CodeInvalidArgument, "a message has a text or raw bytes, not both")
+	case len(text) > MaxMessageBytes:
+		return Errorf(CodeInvalidArgument, "message text is %d bytes, the limit is %d", len(text), MaxMessageBytes)
+	case !utf8.ValidString(text):
+		return Errorf(CodeInvalidArgument, "message text is not valid UTF-8")
+	case len(raw) > MaxMessageBytes:
+		return Errorf(CodeInvalidArgument, "raw message is %d bytes, the limit is %d", len(raw), MaxMessageBytes)
+	case description != "" && len(raw) == 0:
+		return Errorf(CodeInvalidArgument, "only a raw message has a description")
+	case len(description) > MaxDescriptionBytes:
+		return Errorf(CodeInvalidArgument, "description is %d bytes, the limit is %d", len(description), MaxDescriptionBytes)
+	case !utf8.ValidString(description):
+		return Errorf(CodeInvalidArgument, "description is not valid UTF-8")
+	}
+	return nil
 }

@@ -211,3 +211,36 @@ func TestCodesHaveUniqueNames(t *testing.T) {
 	assert.Len(t, seen, len(codeNames), "Codes lists every named code")
 	assert.Equal(t, "CODE_999", Code(999).String())
 }
+
+// A 32 KiB peer message of control characters, every byte escaped as
+// \u00XX, still fits in one frame, as text and as raw bytes with the
+// largest description so escaped.
+func TestMaxFrameFitsWorstCaseMessage(t *testing.T) {
+	text := &Frame{Type: TypeMessage, RID: MaxRequestID, Peer: strings.Repeat("a", 64),
+		Text: strings.Repeat("\x01", MaxMessageBytes)}
+	raw := &Frame{Type: TypeMessage, RID: MaxRequestID, Peer: strings.Repeat("a", 64),
+		Raw: make([]byte, MaxMessageBytes), Description: strings.Repeat("\x01", MaxDescriptionBytes)}
+	for _, f := range []*Frame{text, raw} {
+		require.NoError(t, f.CheckRequest())
+		data, err := Encode(f)
+		require.NoError(t, err)
+		assert.Less(t, len(data), MaxFrameBytes)
+		back, err := Decode(data)
+		require.NoError(t, err)
+		assert.Equal(t, f, back)
+	}
+}
+
+func TestValidateMessageBounds(t *testing.T) {
+	at, over := strings.Repeat("é", MaxMessageBytes/2), strings.Repeat("x", MaxMessageBytes+1)
+	assert.NoError(t, ValidateMessage(at, nil, ""))
+	assert.NoError(t, ValidateMessage("x", nil, ""))
+	assert.ErrorIs(t, ValidateMessage(over, nil, ""), ErrInvalidArgument)
+	assert.NoError(t, ValidateMessage("", make([]byte, MaxMessageBytes), strings.Repeat("d", MaxDescriptionBytes)))
+	assert.ErrorIs(t, ValidateMessage("", make([]byte, MaxMessageBytes+1), ""), ErrInvalidArgument)
+	assert.ErrorIs(t, ValidateMessage("", []byte{1}, strings.Repeat("d", MaxDescriptionBytes+1)), ErrInvalidArgument)
+	assert.ErrorIs(t, ValidateMessage("", nil, ""), ErrInvalidArgument, "empty")
+	assert.ErrorIs(t, ValidateMessage("x", []byte{1}, ""), ErrInvalidArgument, "both")
+	assert.ErrorIs(t, ValidateMessage("x", nil, "d"), ErrInvalidArgument, "description on text")
+	assert.ErrorIs(t, ValidateMessage("\xff", nil, ""), ErrInvalidArgument, "invalid UTF-8")
+}

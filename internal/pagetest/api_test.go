@@ -168,9 +168,9 @@ return { sendState, acceptState, remoteState, localLog, remoteLog, aliceLog,
 	assert.Equal(t, [][]any{{"RemoteInvitationAccepted", "ACCEPTED"}}, res.RemoteLog)
 	assert.Empty(t, res.AliceLog)
 	assert.Equal(t, map[string]any{"calleeId": "bob", "content": "Lunch?", "channelId": "room-1", "timeoutMs": 20000.0,
-		"id": res.Local["id"], "response": "On my way", "state": "ACCEPTED_BY_REMOTE"}, res.Local)
+		"id": res.Local["id"], "response": "On my way", "state": "ACCEPTED_BY_REMOTE", "callState": "IN_CALL"}, res.Local)
 	assert.Equal(t, map[string]any{"callerId": "alice", "content": "Lunch?", "channelId": "room-1",
-		"id": res.Local["id"], "response": "On my way", "state": "ACCEPTED"}, res.Remote)
+		"id": res.Local["id"], "response": "On my way", "state": "ACCEPTED", "callState": "IN_CALL", "calleeBusy": false}, res.Remote)
 }
 
 // outcome runs one call from alice to bob in the page: setup (JS, with
@@ -382,7 +382,7 @@ bob.setCallDelegate(delegate);`, nil)
 	assert.ElementsMatch(t, [][]any{
 		{"remoteInvitationReceived", "INVITATION_RECEIVED"}, {"localInvitationReceivedByPeer", "RECEIVED_BY_REMOTE"},
 		{"remoteInvitationAccepted", "ACCEPTED"}, {"localInvitationAccepted", "ACCEPTED_BY_REMOTE", "yes"},
-	}, run(``, `remote.response = "yes"; await remote.accept();`))
+	}, run(``, `remote.response = "yes"; await remote.accept(); await T.until(() => localLog.length === 2); await local.hangup();`))
 	assert.ElementsMatch(t, [][]any{
 		{"remoteInvitationReceived", "INVITATION_RECEIVED"}, {"localInvitationReceivedByPeer", "RECEIVED_BY_REMOTE"},
 		{"remoteInvitationRefused", "REFUSED"}, {"localInvitationRefused", "REFUSED_BY_REMOTE", "no"},
@@ -574,7 +574,7 @@ let during;
 bob.on("RemoteInvitationReceived", (remote) => {
   const n = Number(remote.content);
   remote.on("RemoteInvitationCanceled", () => {});
-  if (n % 4 === 0) remote.accept().catch(errors.push.bind(errors));
+  if (n % 4 === 0) remote.accept().catch(errors.push.bind(errors)); // the caller hangs up
   else if (n % 4 === 1) remote.refuse().catch(errors.push.bind(errors));
   // 2: the caller cancels; 3: the caller cancels after it rang
 });
@@ -594,6 +594,7 @@ for (let i = 0; i < 200; i++) {
     await local.cancel();
   }
   const e = await ended;
+  if (e === "LocalInvitationAccepted") await local.hangup();
   outcomes[e] = (outcomes[e] ?? 0) + 1;
   if (i === 100) during = T.kit._debug.liveObjects();
 }

@@ -162,6 +162,8 @@ func TestDemoPage(t *testing.T) {
 	bob.waitJS(`document.title === "rtmcall demo"`)
 	alice.screenshot("2-alice-accepted")
 	bob.screenshot("2-bob-accepted")
+	alice.click("#hangup") // the call goes on until hang-up: bob is busy till then
+	alice.textIs("#out-outcome", "Call ended (HANGUP)")
 
 	// A call, canceled while it rings: a new id.
 	alice.typeInto("#message", "Never mind")
@@ -263,6 +265,13 @@ func TestDemoAnsweredElsewhere(t *testing.T) {
 	assert.Contains(t, class, "pill-grey", "no red FAILURE pill either")
 	assert.Equal(t, "ANSWERED_ELSEWHERE", laptop.text(".incoming-call .in-state"))
 	laptop.screenshot("6-bob-answered-elsewhere")
+
+	// bob is in a call on his phone: busy on every device until the hang-up.
+	alice.typeInto("#ring-time", "1")
+	alice.click("#call")
+	alice.textIs("#out-outcome", "bob is in another call")
+	alice.click("#hangup")
+	alice.textIs("#out-outcome", "Call ended (HANGUP)")
 
 	// A call nobody answers: the ring time is the caller's, and both sides say it in words.
 	alice.typeInto("#ring-time", "1")

@@ -176,16 +176,26 @@ type site struct {
 
 func newSite(t *testing.T, opts ...func(*server.Config)) *site {
 	t.Helper()
-	return newSiteServing(t, files, opts...)
+	return newSiteWith(t, files, nil, opts...)
 }
 
 // newSiteServing is newSite with other files at /.
 func newSiteServing(t *testing.T, web http.Handler, opts ...func(*server.Config)) *site {
 	t.Helper()
+	return newSiteWith(t, web, nil, opts...)
+}
+
+// newSiteWith is newSite with web at / and more routes, which routes adds to its mux.
+func newSiteWith(t *testing.T, web http.Handler, routes func(*http.ServeMux, *rtmcalltest.Server),
+	opts ...func(*server.Config)) *site {
+	t.Helper()
 	srv := rtmcalltest.NewServer(t, opts...)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", srv.Node)
 	mux.Handle("/", web)
+	if routes != nil {
+		routes(mux, srv)
+	}
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	return &site{URL: hs.URL, WSURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", srv: srv}

@@ -47,7 +47,8 @@ func TestPackage(t *testing.T) {
 	}
 	sort.Strings(files)
 	assert.Equal(t, "rtmcall", packs[0].Name)
-	assert.Equal(t, []string{"LICENSE", "README.md", "package.json", "rtmcall.d.ts", "rtmcall.js", "rtmcall.wasm", "wasm_exec.js"}, files)
+	assert.Equal(t, []string{"LICENSE", "README.md", "agora.d.ts", "agora.js", "anyrtm.d.ts", "anyrtm.js",
+		"compat-types.d.ts", "compat.js", "package.json", "rtmcall.d.ts", "rtmcall.js", "rtmcall.wasm", "wasm_exec.js"}, files)
 
 	var pkg map[string]any
 	b, err := os.ReadFile(webDir + "/package.json")
@@ -56,4 +57,7 @@ func TestPackage(t *testing.T) {
 	assert.Equal(t, "Apache-2.0", pkg["license"])
 	assert.NotEmpty(t, pkg["repository"])
 	assert.NotEmpty(t, pkg["homepage"])
+	exports, _ := pkg["exports"].(map[string]any)
+	assert.Equal(t, map[string]any{"types": "./agora.d.ts", "default": "./agora.js"}, exports["./agora"])
+	assert.Equal(t, map[string]any{"types": "./anyrtm.d.ts", "default": "./anyrtm.js"}, exports["./anyrtm"])
 }

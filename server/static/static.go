@@ -46,9 +46,12 @@ type Options struct {
 	Only []string
 }
 
-// Files are what the server serves: the browser module and the demo page,
-// not the package's other files (package.json, rtmcall.d.ts, example.ts).
-var Files = []string{"index.html", "demo.css", "demo.js", "favicon.svg", "rtmcall.js", "wasm_exec.js", "rtmcall.wasm"}
+// Files are what the server serves: the browser module, the demo page, and
+// the Agora and anyRTM layers (with their classic-script versions, which
+// are made from them: see Classic), not the package's other files
+// (package.json, rtmcall.d.ts, example.ts).
+var Files = []string{"index.html", "demo.css", "demo.js", "favicon.svg", "rtmcall.js", "wasm_exec.js", "rtmcall.wasm",
+	"agora.js", "anyrtm.js", "compat.js"}
 
 // BestBrotli is the brotli quality of the variants made at build time.
 const BestBrotli = brotli.BestCompression
@@ -70,7 +73,9 @@ func Handler(dir string) (http.Handler, error) {
 
 // New serves the files of fsys for GET and HEAD: "/" and any path ending
 // in "/" serve that directory's index.html, a directory without the slash
-// redirects to it, and names starting with "." are not served.
+// redirects to it, and names starting with "." are not served. An ES module
+// X.js marked for it also serves as a classic script at X.global.js (see
+// Classic).
 func New(fsys fs.FS, opts Options) http.Handler {
 	if opts.BrotliLevel <= 0 || opts.BrotliLevel > brotli.BestCompression {
 		opts.BrotliLevel = 9
@@ -78,7 +83,7 @@ func New(fsys fs.FS, opts Options) http.Handler {
 	if opts.MaxCompressBytes <= 0 {
 		opts.MaxCompressBytes = 64 << 20
 	}
-	h := &handler{fsys: fsys, opts: opts, files: make(map[string]*file)}
+	h := &handler{fsys: classicFS{fsys}, opts: opts, files: make(map[string]*file)}
 	if opts.Only != nil {
 		h.only = make(map[string]bool)
 		for _, n := range opts.Only {
@@ -147,7 +152,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if h.only != nil && !h.only[name] {
+	if !h.allowed(name) {
 		http.NotFound(w, r)
 		return
 	}
@@ -178,6 +183,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set("Content-Length", strconv.Itoa(len(f.variants[enc])))
 	}
 	http.ServeContent(w, r, name, f.modTime, bytes.NewReader(f.variants[enc]))
+}
+
+// allowed reports whether Only lets name be served: X.global.js goes with X.js.
+func (h *handler) allowed(name string) bool {
+	if h.only == nil || h.only[name] {
+		return true
+	}
+	base, ok := strings.CutSuffix(name, classicSuffix)
+	return ok && h.only[base+".js"]
 }
 
 // load returns the cached version of name matching st, making it on first use.

@@ -1,0 +1,309 @@
+//go:build !js
+
+package core_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rtmcall/rtmcall/core"
+	"github.com/rtmcall/rtmcall/core/protocol"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
+)
+
+func (u *user) say(peer, text string) bool {
+	u.t.Helper()
+	got, err := u.c.SendMessageToPeer(ctxT(u.t), peer, core.Message{Text: text})
+	require.NoError(u.t, err)
+	return got
+}
+
+func TestMessageToPeer(t *testing.T) {
+	srv := startServer(t)
+	alice := login(t, srv, "alice")
+	phone, laptop := login(t, srv, "bob"), login(t, srv, "bob")
+
+	assert.True(t, alice.say("bob", "offer: v=0"))
+	phone.expectOn(phone.messages, "alice: offer: v=0")
+	laptop.expectOn(laptop.messages, "alice: offer: v=0")
+
+	got, err := alice.c.SendMessageToPeer(ctxT(t), "bob", core.Message{Raw: []byte{0, 1, 0xff}, Description: "ice"})
+	require.NoError(t, err)
+	assert.True(t, got)
+	phone.expectOn(phone.messages, `alice: raw 0001ff "ice"`)
+	laptop.expectOn(laptop.messages, `alice: raw 0001ff "ice"`)
+
+	assert.True(t, phone.say("bob", "to my laptop"))
+	laptop.expectOn(laptop.messages, "bob: to my laptop")
+	assert.False(t, alice.say("carol", "nobody"), "an offline peer is not an error")
+	assert.False(t, alice.say("alice", "no other session"))
+
+	var props core.MessageProps
+	seen := make(chan core.MessageProps, 1)
+	phone.c.OnMessageFromPeer(func(_ core.Message, _ string, p core.MessageProps) { seen <- p })
+	alice.say("bob", "ts")
+	select {
+	case props = <-seen:
+	case <-ctxT(t).Done():
+		t.Fatal("no message")
+	}
+	assert.Positive(t, props.ServerReceivedTs)
+	assert.Empty(t, phone.messages, "a message to oneself does not come back")
+}
+
+// The client checks every limit before the server does, at the bound and one past it.
+func TestMessageLimitsChecked(t *testing.T) {
+	srv := startServer(t)
+	alice := login(t, srv, "alice")
+	bob := login(t, srv, "bob")
+	at := strings.Repeat("\x01", protocol.MaxMessageBytes)
+	cases := []struct {
+		msg core.Message
+		ok  bool
+	}{
+		{core.Message{Text: at}, true},
+		{core.Message{Text: at + "x"}, false},
+		{core.Message{Raw: make([]byte, protocol.MaxMessageBytes), Description: strings.Repeat("<", protocol.MaxDescriptionBytes)}, true},
+		{core.Message{Raw: make([]byte, protocol.MaxMessageBytes+1)}, false},
+		{core.Message{Raw: []byte{1}, Description: strings.Repeat("d", protocol.MaxDescriptionBytes+1)}, false},
+		{core.Message{}, false},
+		{core.Message{Text: "x", Raw: []byte{1}}, false},
+	}
+	for i, tc := range cases {
+		got, err := alice.c.SendMessageToPeer(ctxT(t), "bob", tc.msg)
+		if tc.ok {
+			require.NoError(t, err, "case %d", i)
+			assert.True(t, got)
+			<-bob.messages
+		} else {
+			assert.ErrorIs(t, err, core.ErrInvalidArgument, "case %d", i)
+		}
+	}
+	_, err := alice.c.SendMessageToPeer(ctxT(t), "null", core.Message{Text: "x"})
+	assert.ErrorIs(t, err, core.ErrInvalidArgument)
+	c, err := core.NewClient(core.Options{URL: srv.URL})
+	require.NoError(t, err)
+	_, err = c.SendMessageToPeer(ctxT(t), "bob", core.Message{Text: "x"})
+	assert.ErrorIs(t, err, core.ErrNotLoggedIn)
+	bob.quiet()
+}
+
+// Messages from one session to another arrive in order, exactly once,
+// across cut connections on both ends; those sent while RECONNECTING are
+// held and sent on resume.
+func TestMessagesAcrossResume(t *testing.T) {
+	srv := startServer(t)
+	aliceNet, bobNet := rtmcalltest.NewProxy(t, srv), rtmcalltest.NewProxy(t, srv)
+	alice := loginAt(t, aliceNet.URL, "alice")
+	bob := loginAt(t, bobNet.URL, "bob")
+	var want []string
+	send := func(from, to int) {
+		for i := from; i < to; i++ {
+			text := fmt.Sprint(i)
+			want = append(want, "alice: "+text)
+			assert.True(t, alice.say("bob", text))
+		}
+	}
+	send(0, 50)
+	bobNet.Block(true)
+	bobNet.Drop()
+	bob.expect("state RECONNECTING INTERRUPTED")
+	send(50, 100) // bob is UNREACHABLE: his session takes them
+	bobNet.Block(false)
+	bob.expect("state CONNECTED LOGIN_SUCCESS")
+
+	aliceNet.Block(true)
+	aliceNet.Drop()
+	alice.expect("state RECONNECTING INTERRUPTED")
+	done := make(chan struct{})
+	go func() { // held while alice reconnects
+		defer close(done)
+		send(100, 150)
+	}()
+	aliceNet.Block(false)
+	<-done
+	alice.expect("state CONNECTED LOGIN_SUCCESS")
+	bob.expectOn(bob.messages, want...)
+	bob.quiet()
+	assert.Empty(t, bob.messages, "no message doubled")
+}
+
+// call rings bob, who accepts: both sides are IN_CALL.
+func call(t *testing.T, alice, bob *user) (*core.LocalInvitation, *core.RemoteInvitation) {
+	t.Helper()
+	l := alice.invite(bob.id, "")
+	r := bob.received()
+	alice.expect("local received")
+	assert.Equal(t, core.CallIdle, l.CallState())
+	assert.ErrorIs(t, l.Hangup(ctxT(t)), core.ErrNotStarted, "before the accept")
+	assert.ErrorIs(t, r.Hangup(ctxT(t)), core.ErrNotStarted)
+	require.NoError(t, r.Accept(ctxT(t)))
+	bob.expect("remote accepted ACCEPTED")
+	alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+	assert.Equal(t, core.CallInCall, l.CallState())
+	assert.Equal(t, core.CallInCall, r.CallState())
+	return l, r
+}
+
+func TestHangupEitherSide(t *testing.T) {
+	srv := startServer(t)
+	alice, bob := login(t, srv, "alice"), login(t, srv, "bob")
+
+	l, r := call(t, alice, bob)
+	require.NoError(t, r.Hangup(ctxT(t)))
+	bob.expectOn(bob.calls, "remote call ended HANGUP bob ENDED")
+	alice.expectOn(alice.calls, "local call ended HANGUP bob ENDED")
+	assert.Equal(t, core.CallEndHangup, l.CallEndReason())
+	assert.Equal(t, "bob", l.CallEndedBy())
+	assert.ErrorIs(t, l.Hangup(ctxT(t)), core.ErrAlreadyEnd)
+	assert.ErrorIs(t, r.Hangup(ctxT(t)), core.ErrAlreadyEnd)
+	assert.Equal(t, core.LocalAcceptedByRemote, l.State(), "the invitation states stay as they are")
+	assert.Equal(t, core.RemoteAccepted, r.State())
+
+	l, r = call(t, alice, bob)
+	hangUp(t, alice, l, bob)
+
+	refused := alice.invite("bob", "")
+	rr := bob.received()
+	alice.expect("local received")
+	require.NoError(t, rr.Refuse(ctxT(t)))
+	bob.expect("remote refused REFUSED")
+	alice.expect(`local refused ""`)
+	assert.ErrorIs(t, refused.Hangup(ctxT(t)), core.ErrNotStarted, "never a call")
+	alice.quiet()
+	bob.quiet()
+}
+
+// Both hang up at once: one HANGUP by the winner on both sides, and the
+// loser's Hangup returns ALREADY_END.
+func TestHangupRace(t *testing.T) {
+	srv := startServer(t)
+	alice, bob := login(t, srv, "alice"), login(t, srv, "bob")
+	wins := map[string]int{}
+	for range 20 {
+		l, r := call(t, alice, bob)
+		errs := race(func() error { return l.Hangup(ctxT(t)) }, func() error { return r.Hangup(ctxT(t)) })
+		winner := "alice"
+		if errs[0] != nil {
+			winner = "bob"
+			require.ErrorIs(t, errs[0], core.ErrAlreadyEnd)
+			require.NoError(t, errs[1])
+		} else {
+			require.ErrorIs(t, errs[1], core.ErrAlreadyEnd)
+		}
+		wins[winner]++
+		alice.expectOn(alice.calls, "local call ended HANGUP "+winner+" ENDED")
+		bob.expectOn(bob.calls, "remote call ended HANGUP "+winner+" ENDED")
+	}
+	t.Logf("winners: %v", wins)
+	assert.Empty(t, alice.calls)
+	assert.Empty(t, bob.calls)
+}
+
+// A session that ends mid-call ends the call: the other side gets PEER_OFFLINE.
+func TestSessionEndsMidCall(t *testing.T) {
+	srv := startServer(t)
+	alice, bob := login(t, srv, "alice"), login(t, srv, "bob")
+
+	call(t, alice, bob)
+	require.NoError(t, bob.c.Logout(ctxT(t)))
+	bob.expectOn(bob.calls, "remote call ended UNKNOWN  ENDED")
+	alice.expectOn(alice.calls, "local call ended PEER_OFFLINE  ENDED")
+
+	require.NoError(t, bob.c.Login(ctxT(t), "bob", ""))
+	bob.expect("state DISCONNECTED LOGOUT", "state CONNECTING LOGIN", "state CONNECTED LOGIN_SUCCESS")
+	call(t, alice, bob)
+	require.NoError(t, alice.c.Close())
+	bob.expectOn(bob.calls, "remote call ended PEER_OFFLINE  ENDED")
+	alice.expectOn(alice.calls, "local call ended UNKNOWN  ENDED")
+}
+
+// Busy holds on every device: with the call on one device of bob, an
+// invitation fails at once with PEER_BUSY on the caller and no device
+// rings; with call waiting on, the sessions that have it ring, marked
+// busy. Ignore stops one device without telling the caller.
+func TestBusyEveryDevice(t *testing.T) {
+	srv := startServer(t)
+	alice, carol := login(t, srv, "alice"), login(t, srv, "carol")
+	phone, laptop := login(t, srv, "bob"), login(t, srv, "bob")
+	busyFlow(t, alice, carol, phone, laptop, func() {})
+}
+
+func TestBusyAcrossNodes(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3)
+	alice, carol := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[2], "carol")
+	phone, laptop := login(t, cl.Nodes[1], "bob"), login(t, cl.Nodes[2], "bob")
+	cl.Sync()
+	busyFlow(t, alice, carol, phone, laptop, cl.Sync)
+}
+
+func busyFlow(t *testing.T, alice, carol, phone, laptop *user, sync func()) {
+	t.Helper()
+	l := alice.invite("bob", "")
+	rp, rl := phone.received(), laptop.received()
+	alice.expect("local received")
+	require.NoError(t, rp.Accept(ctxT(t)))
+	phone.expect("remote accepted ACCEPTED")
+	laptop.expect("remote failure ANSWERED_ELSEWHERE")
+	alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+	assert.Equal(t, core.CallIdle, rl.CallState())
+	sync()
+
+	busy := carol.invite("bob", "")
+	carol.expect("local failure PEER_BUSY")
+	assert.Equal(t, core.LocalFailure, busy.State())
+	phone.quiet()
+	laptop.quiet()
+	carol.invite("alice", "")
+	carol.expect("local failure PEER_BUSY")
+
+	require.NoError(t, laptop.c.SetCallWaiting(ctxT(t), true))
+	sync()
+	waiting := carol.invite("bob", "second call")
+	r := laptop.received()
+	assert.True(t, r.CalleeBusy())
+	carol.expect("local received")
+	phone.quiet() // no call waiting there: it does not ring
+	require.NoError(t, r.Ignore(ctxT(t)))
+	assert.ErrorIs(t, r.Accept(ctxT(t)), core.ErrAlreadyEnd)
+	assert.ErrorIs(t, r.Ignore(ctxT(t)), core.ErrAlreadyEnd)
+	assert.Equal(t, core.RemoteInvitationReceived, r.State())
+	carol.quiet() // not told
+	require.NoError(t, waiting.Cancel(ctxT(t)))
+	carol.expect("local canceled")
+	laptop.quiet() // ignored: no more events here
+
+	hangUp(t, alice, l, phone)
+	sync()
+	carol.invite("bob", "free")
+	assert.False(t, phone.received().CalleeBusy())
+	assert.False(t, laptop.received().CalleeBusy())
+	carol.expect("local received")
+}
+
+// The call works across nodes: the callee hangs up through its own node,
+// and a callee session that ends on another node ends the call.
+func TestClusterCall(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	alice, bob := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	assert.True(t, alice.say("bob", "across"))
+	bob.expectOn(bob.messages, "alice: across")
+	assert.True(t, bob.say("alice", "back"))
+	alice.expectOn(alice.messages, "bob: back")
+
+	l, r := call(t, alice, bob)
+	require.NoError(t, r.Hangup(ctxT(t)))
+	bob.expectOn(bob.calls, "remote call ended HANGUP bob ENDED")
+	alice.expectOn(alice.calls, "local call ended HANGUP bob ENDED")
+	assert.ErrorIs(t, r.Hangup(ctxT(t)), core.ErrAlreadyEnd)
+	assert.Equal(t, core.CallEnded, l.CallState())
+
+	call(t, alice, bob)
+	require.NoError(t, bob.c.Close())
+	alice.expectOn(alice.calls, "local call ended PEER_OFFLINE  ENDED")
+}

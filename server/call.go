@@ -1,0 +1,287 @@
+package server
+
+import (
+	"cmp"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/rtmcall/rtmcall/core"
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+// callRec is the call that follows an accepted invitation: between the
+// caller's session and the session that answered, under the invitation's
+// id, owned by the invitation's node (the caller's). Guarded by Node.mu.
+type callRec struct {
+	id         string
+	seq        uint64
+	caller     *session
+	callerUser string
+	callee     party // the answering session: a *session here or a *remoteSession
+	calleeUser string
+	rung       []string // the sessions the invitation rang, for its tombstone
+}
+
+// messageLocked delivers a peer message to every session of f.Peer but s,
+// and replies whether any got it (hasPeerReceived).
+func (n *Node) messageLocked(s *session, f *protocol.Frame) {
+	ev := &protocol.Frame{Type: protocol.TypePeerMessage, From: s.user, Text: f.Text, Raw: f.Raw,
+		Description: f.Description, TS: time.Now().UnixMilli()}
+	received := false
+	for _, p := range n.partiesOfLocked(f.Peer) {
+		if p.sessionID() != s.id {
+			p.enqueue(ev)
+			received = true
+		}
+	}
+	s.enqueue(&protocol.Frame{Type: protocol.TypeOK, RID: f.RID, Received: received})
+}
+
+// waitingLocked turns call waiting on or off for s.
+func (n *Node) waitingLocked(s *session, f *protocol.Frame) {
+	if s.waiting != f.Waiting {
+		s.waiting = f.Waiting
+		n.announceLocked(s)
+	}
+	s.replyOK(f.RID)
+}
+
+// busyLocked reports whether any session of user, on any node, is in a call.
+func (n *Node) busyLocked(user string) bool {
+	for s := range n.hub.users[user] {
+		if len(s.inCall) > 0 {
+			return true
+		}
+	}
+	for r := range n.cl.users[user] {
+		if n.invs.remoteCallees[r.id] > 0 {
+			return true
+		}
+		// What its node said, but for calls owned here: this node knows
+		// better, and sooner, when they end.
+		for _, id := range r.calls {
+			if ownerOf(id) != n.id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// callIDs lists the calls s is in, sorted, for the directory.
+func (s *session) callIDs() []string {
+	if s.ended || len(s.inCall) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(s.inCall))
+}
+
+// waits reports whether party p has call waiting on.
+func waits(p party) bool {
+	switch p := p.(type) {
+	case *session:
+		return p.waiting
+	case *remoteSession:
+		return p.waiting
+	}
+	return false
+}
+
+// joinCallLocked and leaveCallLocked keep a session's record of its calls,
+// and tell the other nodes when that makes it busy or not.
+func (n *Node) joinCallLocked(s *session, id string) {
+	s.inCall[id] = struct{}{}
+	n.announceLocked(s)
+}
+
+func (n *Node) leaveCallLocked(s *session, id string) {
+	if _, ok := s.inCall[id]; !ok {
+		return
+	}
+	delete(s.inCall, id)
+	n.announceLocked(s)
+}
+
+// startCallLocked records the call of inv, just accepted by session by.
+func (n *Node) startCallLocked(inv *invitation, by requester) {
+	c := &callRec{id: inv.id, seq: inv.seq, caller: inv.caller, callerUser: inv.callerUser, calleeUser: inv.callee,
+		rung: slices.Collect(maps.Keys(inv.rung))}
+	switch by := by.(type) {
+	case *session:
+		c.callee = by
+		n.joinCallLocked(by, c.id)
+	case remoteRequest:
+		c.callee = by.remoteSession // its node records the call when remote.accepted reaches it
+		n.invs.remoteCallees[by.id]++
+	}
+	n.invs.calls[c.id] = c
+	n.joinCallLocked(c.caller, c.id)
+}
+
+// hangupLocked ends s's call. Who may: the two sessions of the call.
+// Before the invitation was accepted, or for one that never was: NOT_STARTED;
+// after the call ended: ALREADY_END; anyone else: NOT_YOURS.
+func (n *Node) hangupLocked(s requester, f *protocol.Frame) {
+	n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
+	sid := s.sessionID()
+	if c := n.invs.calls[f.Inv]; c != nil {
+		by := c.calleeUser
+		switch sid {
+		case c.caller.id:
+			by = c.callerUser
+		case c.callee.sessionID():
+		default:
+			s.replyError(f.RID, errNotYours)
+			return
+		}
+		ended := &protocol.Frame{Type: protocol.TypeCallEnded, Inv: c.id, Reason: core.CallEndHangup.String(), By: by}
+		n.endCallLocked(c, ended, ended, "hangup by session "+sid)
+		s.replyOK(f.RID)
+		return
+	}
+	if inv := n.invs.byID[f.Inv]; inv != nil {
+		if _, rung := inv.rung[sid]; rung || inv.callerID == sid {
+			s.replyError(f.RID, errNotStarted)
+			return
+		}
+		s.replyError(f.RID, errNotYours)
+		return
+	}
+	if t := n.invs.ended[f.Inv]; t != nil {
+		switch {
+		case t.answerer != "" && (sid == t.callerID || sid == t.answerer):
+			s.replyError(f.RID, errCallEnded)
+			return
+		case t.answerer == "" && (sid == t.callerID || slices.Contains(t.rung, sid)):
+			s.replyError(f.RID, errNotStarted)
+			return
+		}
+	}
+	s.replyError(f.RID, errNotYours)
+}
+
+// endCallLocked ends c: toCaller and toCallee, when not nil, go to the
+// parties, the sessions forget the call, and a tombstone answers late
+// hang-ups with ALREADY_END.
+func (n *Node) endCallLocked(c *callRec, toCaller, toCallee *protocol.Frame, why string) {
+	if toCaller != nil {
+		c.caller.enqueue(toCaller)
+	}
+	if toCallee != nil {
+		c.callee.enqueue(toCallee)
+	}
+	n.leaveCallLocked(c.caller, c.id)
+	switch callee := c.callee.(type) {
+	case *session:
+		n.leaveCallLocked(callee, c.id)
+	case *remoteSession:
+		if n.invs.remoteCallees[callee.id]--; n.invs.remoteCallees[callee.id] <= 0 {
+			delete(n.invs.remoteCallees, callee.id)
+		}
+	}
+	delete(n.invs.calls, c.id)
+	tomb := &tombstone{id: c.id, callerID: c.caller.id, rung: c.rung, answerer: c.callee.sessionID(), ended: time.Now()}
+	n.invs.ended[c.id] = tomb
+	n.invs.tombs = append(n.invs.tombs, tomb)
+	n.sweepLaterLocked()
+	if n.debug() {
+		n.logLocked(n.log, slog.LevelDebug, "call ended", "inv", c.id, "caller", c.callerUser, "callee", c.calleeUser, "why", why)
+	}
+}
+
+// callEnded is the call.ended frame of call id with reason.
+func callEnded(id string, reason core.CallEndReason) *protocol.Frame {
+	return &protocol.Frame{Type: protocol.TypeCallEnded, Inv: id, Reason: reason.String()}
+}
+
+// callsLeftLocked ends the calls of s, which leaves (PROTOCOL.md, "The
+// call"): the other party gets PEER_OFFLINE; on logout s itself first gets
+// UNKNOWN.
+func (n *Node) callsLeftLocked(s *session, logout bool) {
+	for _, id := range slices.Sorted(maps.Keys(s.inCall)) {
+		var self *protocol.Frame
+		if logout {
+			self = callEnded(id, core.CallEndUnknown)
+		}
+		offline := callEnded(id, core.CallEndPeerOffline)
+		if c := n.invs.calls[id]; c != nil {
+			if c.caller == s {
+				n.endCallLocked(c, self, offline, "caller left")
+			} else {
+				n.endCallLocked(c, offline, self, "callee left")
+			}
+			continue
+		}
+		if self != nil {
+			s.enqueue(self)
+		}
+		n.leaveCallLocked(s, id)
+		n.tell(ownerOf(id), &message{K: kindLeft, Sess: s.id, Inv: id})
+	}
+}
+
+// calleeLeftLocked ends call id, owned here, whose callee session sid (on
+// another node) left or is gone: the caller gets reason.
+func (n *Node) calleeLeftLocked(id, sid string, reason core.CallEndReason) {
+	if c := n.invs.calls[id]; c != nil && c.callee.sessionID() == sid {
+		n.endCallLocked(c, callEnded(id, reason), nil, "callee left")
+	}
+}
+
+// endAllCallsLocked ends every call on shutdown: both parties of the calls
+// owned here get SERVER_SHUTDOWN; sessions here in calls owned elsewhere get
+// it too, and the owner is told they left (their peer gets PEER_OFFLINE).
+func (n *Node) endAllCallsLocked() {
+	calls := slices.Collect(maps.Values(n.invs.calls))
+	slices.SortFunc(calls, func(a, b *callRec) int { return cmp.Compare(a.seq, b.seq) })
+	for _, c := range calls {
+		f := callEnded(c.id, core.CallEndServerShutdown)
+		n.endCallLocked(c, f, f, "server shutdown")
+	}
+	for _, s := range n.hub.sessionsInOrder() {
+		for _, id := range slices.Sorted(maps.Keys(s.inCall)) {
+			s.enqueue(callEnded(id, core.CallEndServerShutdown))
+			n.leaveCallLocked(s, id)
+			n.tell(ownerOf(id), &message{K: kindLeft, Sess: s.id, Inv: id})
+		}
+	}
+}
+
+// peerCallsGoneLocked ends what this node's calls shared with p, which died
+// or left: calls owned here with a callee on p end for the caller, and
+// sessions here in calls owned by p get PEER_OFFLINE.
+func (n *Node) peerCallsGoneLocked(p *peer) {
+	calls := slices.Collect(maps.Values(n.invs.calls))
+	slices.SortFunc(calls, func(a, b *callRec) int { return cmp.Compare(a.seq, b.seq) })
+	for _, c := range calls {
+		if r, ok := c.callee.(*remoteSession); ok && r.node == p.id {
+			n.endCallLocked(c, callEnded(c.id, core.CallEndPeerOffline), nil, "callee's node gone")
+		}
+	}
+	for _, s := range n.hub.sessionsInOrder() {
+		for _, id := range slices.Sorted(maps.Keys(s.inCall)) {
+			if ownerOf(id) == p.id {
+				s.enqueue(callEnded(id, core.CallEndPeerOffline))
+				n.leaveCallLocked(s, id)
+			}
+		}
+	}
+}
+
+// ignoreLocked stops inv ringing s only: the caller is not told, and an
+// invitation that no longer rings anyone goes on until it expires.
+func (n *Node) ignoreLocked(s requester, f *protocol.Frame) {
+	inv, err := n.lookupLocked(s, f.Type, f.Inv)
+	if err != nil {
+		s.replyError(f.RID, err)
+		return
+	}
+	inv.stopRinging(s.sessionID())
+	inv.ignored = true
+	if s, ok := s.(*session); ok {
+		delete(s.ringing, inv)
+	}
+	s.replyOK(f.RID)
+}

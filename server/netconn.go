@@ -1,0 +1,202 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// An idle WebSocket connection would hold two 4 KiB buffers for its whole
+// life: the bufio.Reader and bufio.Writer net/http hands over with the
+// hijacked connection, which coder/websocket keeps. The server gives
+// coder/websocket minimal bufio buffers over a netConn instead: reads take
+// a pooled buffer only once the socket has data (netconn_unix.go), and the
+// frames of a writer batch are collected into a pooled buffer and written
+// with one system call (cork, uncork), where coder/websocket would flush
+// each message.
+
+// ioBufSize is the size of the pooled read and write buffers.
+const ioBufSize = 4 << 10
+
+var ioBufs = sync.Pool{New: func() any { b := make([]byte, 0, ioBufSize); return &b }}
+
+func getIOBuf() *[]byte { return ioBufs.Get().(*[]byte) }
+
+func putIOBuf(b *[]byte) {
+	if cap(*b) > 16*ioBufSize {
+		return // a batch of large frames: let it go
+	}
+	*b = (*b)[:0]
+	ioBufs.Put(b)
+}
+
+// netConn is a hijacked connection as the server's WebSockets use it.
+type netConn struct {
+	net.Conn
+	raw syscall.RawConn // nil: reads block in Conn.Read with a buffer of their own
+
+	br *bufio.Reader // the one coder/websocket reads through
+
+	rmu     sync.Mutex
+	pending []byte  // read from the socket, not yet taken
+	pooled  *[]byte // pending's buffer, returned once pending is taken
+	rerr    error   // the error of a read by waitRead, for Read to return
+
+	wmu    sync.Mutex
+	corked *[]byte // collects writes between cork and uncork
+}
+
+func newNetConn(c net.Conn, early []byte) *netConn {
+	nc := &netConn{Conn: c, pending: early}
+	if sc, ok := c.(syscall.Conn); ok && rawReads {
+		nc.raw, _ = sc.SyscallConn()
+	}
+	return nc
+}
+
+func (c *netConn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if len(c.pending) == 0 && c.rerr != nil {
+		return 0, c.rerr
+	}
+	if len(c.pending) == 0 && c.raw != nil && len(p) < ioBufSize {
+		b, err := readRaw(c.raw)
+		if err != nil {
+			return 0, err
+		}
+		c.pending, c.pooled = *b, b
+	}
+	if len(c.pending) == 0 {
+		return c.Conn.Read(p)
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	if len(c.pending) == 0 && c.pooled != nil {
+		putIOBuf(c.pooled)
+		c.pending, c.pooled = nil, nil
+	}
+	return n, nil
+}
+
+// readable reports whether a read would not wait for the socket. It reads
+// coder/websocket's bufio.Reader: callers make sure nothing else reads the
+// WebSocket meanwhile (session.waitReadable).
+func (c *netConn) readable() bool {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.raw == nil || len(c.pending) > 0 || c.rerr != nil || c.br.Buffered() > 0
+}
+
+// waitRead waits until the socket has data and reads it for Read. Called
+// at the shallow end of the read loop, it lets the collector shrink an idle
+// connection's stack, which coder/websocket's read path deepens.
+func (c *netConn) waitRead() {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if len(c.pending) > 0 || c.rerr != nil {
+		return
+	}
+	b, err := readRaw(c.raw)
+	if err != nil {
+		c.rerr = err
+		return
+	}
+	c.pending, c.pooled = *b, b
+}
+
+func (c *netConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.corked != nil {
+		*c.corked = append(*c.corked, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// cork starts collecting writes.
+func (c *netConn) cork() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.corked == nil {
+		c.corked = getIOBuf()
+	}
+}
+
+// uncork writes what was collected since cork in one write, within
+// writeTimeout, or at once failing when ctx ends first.
+func (c *netConn) uncork(ctx context.Context) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := c.corked
+	if b == nil {
+		return nil
+	}
+	c.corked = nil
+	defer putIOBuf(b)
+	if len(*b) == 0 {
+		return nil
+	}
+	c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	stop := context.AfterFunc(ctx, func() { c.Conn.SetWriteDeadline(time.Unix(1, 0)) })
+	_, err := c.Conn.Write(*b)
+	stop()
+	c.Conn.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// upgradeWriter hands websocket.Accept the hijacked connection as a netConn
+// with minimal bufio buffers.
+type upgradeWriter struct {
+	http.ResponseWriter
+	nc *netConn
+}
+
+func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// What net/http read past the request, from a client that did not
+	// wait for the 101.
+	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	w.nc = newNetConn(c, slices.Clone(early))
+	w.nc.br = bufio.NewReaderSize(w.nc, 16)
+	return w.nc, bufio.NewReadWriter(w.nc.br, bufio.NewWriterSize(w.nc, 16)), nil
+}
+
+// socket is a server-side WebSocket over a netConn.
+type socket struct {
+	*websocket.Conn
+	nc *netConn
+}
+
+// readWaiter is a wsConn that can wait for data outside its Read.
+type readWaiter interface {
+	readable() bool
+	waitRead()
+}
+
+var _ readWaiter = socket{}
+
+// batcher is a wsConn that collects the frames written between cork and
+// uncork into one write.
+type batcher interface {
+	cork()
+	uncork(ctx context.Context) error
+}
+
+var _ batcher = socket{}
+
+func (s socket) readable() bool                   { return s.nc.readable() }
+func (s socket) waitRead()                        { s.nc.waitRead() }
+func (s socket) cork()                            { s.nc.cork() }
+func (s socket) uncork(ctx context.Context) error { return s.nc.uncork(ctx) }

@@ -1,0 +1,90 @@
+//go:build !js
+
+package server
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// tcpPair is a loopback TCP connection: the server's end and the peer's.
+func tcpPair(t *testing.T) (server *net.TCPConn, peer net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	peer, err = net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	c, err := ln.Accept()
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close(); peer.Close() })
+	return c.(*net.TCPConn), peer
+}
+
+// countingConn counts the writes that reach the connection.
+type countingConn struct {
+	net.Conn
+	writes int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes++
+	return c.Conn.Write(p)
+}
+
+// The frames of a batch reach the socket in one write, after uncork; out of
+// a batch, every write goes through.
+func TestNetConnBatchIsOneWrite(t *testing.T) {
+	s, peer := tcpPair(t)
+	cc := &countingConn{Conn: s}
+	nc := newNetConn(cc, nil)
+	nc.cork()
+	for _, p := range []string{"one,", "two,", "three"} {
+		n, err := nc.Write([]byte(p))
+		require.NoError(t, err)
+		assert.Equal(t, len(p), n)
+	}
+	assert.Equal(t, 0, cc.writes, "nothing written while corked")
+	require.NoError(t, nc.uncork(context.Background()))
+	assert.Equal(t, 1, cc.writes)
+	got := make([]byte, len("one,two,three"))
+	_, err := io.ReadFull(peer, got)
+	require.NoError(t, err)
+	assert.Equal(t, "one,two,three", string(got))
+
+	require.NoError(t, nc.uncork(context.Background()), "uncork without cork writes nothing")
+	_, err = nc.Write([]byte("x"))
+	require.NoError(t, err)
+	assert.Equal(t, 2, cc.writes)
+}
+
+// A read takes a pooled buffer only once the socket has data, and gives it
+// back once the data is taken; the bytes net/http read past the request
+// come first.
+func TestNetConnReadsHoldNoBufferWhenDrained(t *testing.T) {
+	s, peer := tcpPair(t)
+	nc := newNetConn(s, []byte("early "))
+	if rawReads {
+		require.NotNil(t, nc.raw)
+	}
+	_, err := peer.Write([]byte("bytes then more"))
+	require.NoError(t, err)
+	var got []byte
+	p := make([]byte, 4)
+	for len(got) < len("early bytes then more") {
+		n, err := nc.Read(p)
+		require.NoError(t, err)
+		got = append(got, p[:n]...)
+	}
+	assert.Equal(t, "early bytes then more", string(got))
+	assert.Nil(t, nc.pooled, "drained: the buffer went back to the pool")
+	assert.Empty(t, nc.pending)
+
+	peer.Close()
+	_, err = nc.Read(p)
+	assert.ErrorIs(t, err, io.EOF)
+}

@@ -1,0 +1,50 @@
+//go:build unix
+
+package server
+
+import (
+	"io"
+	"syscall"
+)
+
+// rawReads: on Unix, a read waits for the socket to be readable before it
+// takes a buffer, so that an idle connection holds none.
+const rawReads = true
+
+// readRaw reads what the socket has, once it has something, into a pooled
+// buffer.
+func readRaw(rc syscall.RawConn) (*[]byte, error) {
+	var (
+		b    *[]byte
+		n    int
+		rerr error
+	)
+	err := rc.Read(func(fd uintptr) bool {
+		b = getIOBuf()
+		for {
+			n, rerr = syscall.Read(int(fd), (*b)[:cap(*b)])
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		if rerr == syscall.EAGAIN {
+			putIOBuf(b)
+			b = nil
+			return false // wait until readable: no buffer is held meanwhile
+		}
+		return true
+	})
+	switch {
+	case err == nil && rerr == nil && n > 0:
+		*b = (*b)[:n]
+		return b, nil
+	case err == nil && rerr == nil:
+		err = io.EOF
+	case err == nil:
+		err = rerr
+	}
+	if b != nil {
+		putIOBuf(b)
+	}
+	return nil, err
+}
