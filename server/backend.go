@@ -155,6 +155,11 @@ func (n *Node) onOwner(ctx context.Context, id, op string) (*InvitationInfo, err
 func (n *Node) apiOpLocked(op, id string) (*InvitationInfo, error) {
 	if op == "cancel" {
 		inv := n.invs.byID[id]
+		if c := n.invs.calls[id]; inv == nil && c != nil && c.caller.api != notAPI {
+			// Accepted, and its call goes on: hang up, as its caller would.
+			n.hangupLocked(c.caller, &protocol.Frame{Type: protocol.TypeHangup, RID: apiCancelRID, Inv: id})
+			return n.localInvitationLocked(id)
+		}
 		switch {
 		case inv == nil && n.invs.ended[id] != nil:
 			return nil, errAlreadyEnd
@@ -170,6 +175,42 @@ func (n *Node) apiOpLocked(op, id string) (*InvitationInfo, error) {
 		}
 	}
 	return n.localInvitationLocked(id)
+}
+
+// emitCallEndedLocked tells the observer that c ended at t; its reason is
+// what the party that did not end it was told.
+func (n *Node) emitCallEndedLocked(c *callRec, toCaller, toCallee *protocol.Frame, t time.Time) {
+	info := &CallInfo{ID: c.id, Caller: c.callerUser, Callee: c.calleeUser, CalleeSess: c.callee.sessionID(),
+		Reason: core.CallEndUnknown.String(), StartedAt: c.started.UTC(), EndedAt: t.UTC(), DurationMS: t.Sub(c.started).Milliseconds()}
+	for _, f := range []*protocol.Frame{toCaller, toCallee} {
+		if f != nil && f.Reason != core.CallEndUnknown.String() {
+			info.Reason, info.By = f.Reason, f.By
+			break
+		}
+	}
+	n.emit(Event{Type: EventCallEnded, Call: info})
+}
+
+// SendMessage sends a peer message from the user or service from to every
+// session of user to (on any node), with the validation and limits of a
+// message frame, and reports whether any session got it.
+func (n *Node) SendMessage(from, to, text string, raw []byte, description string) (bool, error) {
+	if err := protocol.ValidateUserID(from); err != nil {
+		return false, err
+	}
+	f := &protocol.Frame{Type: protocol.TypeMessage, RID: apiSendRID, Peer: to, Text: text, Raw: raw, Description: description}
+	if err := f.CheckRequest(); err != nil {
+		return false, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing {
+		return false, errShuttingDown
+	}
+	s := newSession(n, from)
+	s.api = apiService
+	n.messageLocked(s, f)
+	return s.replyTo(apiSendRID).Received, nil
 }
 
 // localInvitationLocked describes an invitation of this node.

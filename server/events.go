@@ -13,6 +13,7 @@ const (
 	EventInvitationEnded = "invitation.ended"
 	EventSessionStarted  = "session.started"
 	EventSessionEnded    = "session.ended"
+	EventCallEnded       = "call.ended"
 )
 
 // Outcomes of an ended invitation (InvitationInfo.Outcome).
@@ -23,6 +24,7 @@ const (
 	OutcomeExpired    = "expired"     // INVITATION_EXPIRE: nobody answered within the timeout
 	OutcomeNoResponse = "no_response" // PEER_NO_RESPONSE: no device acknowledged within the receipt timeout
 	OutcomeOffline    = "offline"     // PEER_OFFLINE: no session to ring, or every one left
+	OutcomeBusy       = "busy"        // PEER_BUSY: the callee is in a call and none of its sessions has call waiting
 	OutcomeCallerLeft = "caller_left" // the caller's session logged out or ended
 	OutcomeUnknown    = "unknown"     // UNKNOWN: the server shut down
 )
@@ -42,21 +44,42 @@ type ObserverFunc func(Event)
 // Observe calls f(e).
 func (f ObserverFunc) Observe(e Event) { f(e) }
 
-// Event is one decision: Invitation is set for invitation.*, Session for session.*.
+// Event is one decision: Invitation is set for invitation.*, Session for
+// session.*, Call for call.ended.
 type Event struct {
 	Type       string
 	Time       time.Time
 	Node       string // the node that decided
 	Invitation *InvitationInfo
 	Session    *SessionInfo
+	Call       *CallInfo
 }
 
-// Data is the event's payload: its invitation or its session.
+// Data is the event's payload: its invitation, session or call.
 func (e Event) Data() any {
-	if e.Invitation != nil {
+	switch {
+	case e.Invitation != nil:
 		return e.Invitation
+	case e.Call != nil:
+		return e.Call
 	}
 	return e.Session
+}
+
+// CallInfo is the call that followed an accepted invitation, as
+// call.ended shows it.
+type CallInfo struct {
+	ID         string `json:"id"` // the invitation's
+	Caller     string `json:"caller"`
+	Callee     string `json:"callee"`
+	CalleeSess string `json:"callee_session"` // the session that accepted
+	// Reason is the wire protocol's CallEndReason: HANGUP (By hung up),
+	// PEER_OFFLINE (a party's session ended), SERVER_SHUTDOWN, UNKNOWN.
+	Reason     string    `json:"reason"`
+	By         string    `json:"by,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	EndedAt    time.Time `json:"ended_at"`
+	DurationMS int64     `json:"duration_ms"`
 }
 
 // InvitationInfo is an invitation as webhooks and the server API show it.
@@ -179,6 +202,8 @@ func outcomeOf(state core.LocalInvitationState, reason string) string {
 		return OutcomeNoResponse
 	case core.LocalFailurePeerOffline.String():
 		return OutcomeOffline
+	case core.LocalFailurePeerBusy.String():
+		return OutcomeBusy
 	case callerLeft:
 		return OutcomeCallerLeft
 	}

@@ -73,8 +73,11 @@ func (r *recorder) about(id string) []string {
 }
 
 func eventID(e server.Event) string {
-	if e.Invitation != nil {
+	switch {
+	case e.Invitation != nil:
 		return e.Invitation.ID
+	case e.Call != nil:
+		return e.Call.ID
 	}
 	return e.Session.ID
 }
@@ -218,9 +221,13 @@ func TestClusterEventsAndAPIFromAnyNode(t *testing.T) {
 	bob.okAfter(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
 	ended := rec0.wait(t, server.EventInvitationEnded, inv).Invitation
 	assert.Equal(t, bob.session, ended.AnsweredBy)
+	alice.expect(protocol.TypeLocalAccepted, inv)
+	alice.okAfter(frame(protocol.TypeHangup, inv), protocol.TypeCallEnded+" HANGUP") // bob is free again
+	bob.expect(protocol.TypeCallEnded, inv)
+	rec0.wait(t, server.EventCallEnded, inv)
 	rec1.wait(t, server.EventSessionStarted, bob.session)
 	cl.Sync()
-	assert.Empty(t, rec1.about(inv), "the callee's node sends nothing about the invitation")
+	assert.Empty(t, rec1.about(inv), "the callee's node sends nothing about the invitation or its call")
 	assert.Empty(t, rec0.about(bob.session), "the caller's node sends nothing about the callee's session")
 	assert.Equal(t, []string{server.EventSessionStarted}, rec1.about(bob.session))
 

@@ -142,6 +142,10 @@ func TestBackendInTheLoop(t *testing.T) {
 	require.NoError(t, bob.Logout(lctx))
 	require.NoError(t, json.Unmarshal(next("session.ended").Data, &sess))
 	assert.Equal(t, "logout", sess.Why)
+	var call server.CallInfo
+	require.NoError(t, json.Unmarshal(next("call.ended").Data, &call), "the callee's logout ended the call")
+	assert.Equal(t, placed.ID, call.ID)
+	assert.Equal(t, "desk", call.Caller)
 
 	// Counted once the receiver's answer is read, just after it got the event.
 	assert.Eventually(t, func() bool {
@@ -151,7 +155,7 @@ func TestBackendInTheLoop(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		metrics, err := io.ReadAll(resp.Body)
-		return err == nil && strings.Contains(string(metrics), `rtmcall_webhook_events_total{endpoint="0",result="delivered"} 4`)
+		return err == nil && strings.Contains(string(metrics), `rtmcall_webhook_events_total{endpoint="0",result="delivered"} 5`)
 	}, 10*time.Second, 10*time.Millisecond)
 
 	stop()

@@ -46,6 +46,7 @@ type Node interface {
 	Presence(user string) (server.Presence, error)
 	Kick(ctx context.Context, user string) (int, error)
 	MintToken(user string, ttl time.Duration) (string, error)
+	SendMessage(from, to, text string, raw []byte, description string) (bool, error)
 }
 
 // ErrInvalidKey is returned by New for a key that is too short or holds
@@ -87,9 +88,10 @@ func New(node Node, keys []string, log *slog.Logger) (*Handler, error) {
 	h.mux.HandleFunc("GET /api/v1/users/{id}/presence", h.presence)
 	h.mux.HandleFunc("POST /api/v1/users/{id}/kick", h.kick)
 	h.mux.HandleFunc("POST /api/v1/tokens", h.token)
+	h.mux.HandleFunc("POST /api/v1/users/{id}/messages", h.message)
 	// The same paths with any other method, and any other path.
 	for _, p := range []string{"/api/v1/invitations", "/api/v1/invitations/{id}", "/api/v1/users/{id}/presence",
-		"/api/v1/users/{id}/kick", "/api/v1/tokens"} {
+		"/api/v1/users/{id}/kick", "/api/v1/tokens", "/api/v1/users/{id}/messages"} {
 		h.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusMethodNotAllowed, protocol.Errorf(protocol.CodeUnknownType, "%s does not take %s", p, r.Method))
 		})
@@ -211,6 +213,36 @@ func (h *Handler) kick(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Info("api: user kicked", "user", user, "sessions", k)
 	writeJSON(w, http.StatusOK, kickResponse{User: user, SessionsEnded: k})
+}
+
+// messageRequest is the body of POST /api/v1/users/{id}/messages: a text,
+// or raw bytes (base64 in JSON) with an optional description.
+type messageRequest struct {
+	From        string `json:"from"`
+	Text        string `json:"text"`
+	Raw         []byte `json:"raw"`
+	Description string `json:"description"`
+}
+
+type messageResponse struct {
+	Received bool `json:"received"`
+}
+
+func (h *Handler) message(w http.ResponseWriter, r *http.Request) {
+	var req messageRequest
+	if !readBody(w, r, &req) {
+		return
+	}
+	if req.From == "" {
+		writeError(w, 0, protocol.Errorf(protocol.CodeMalformedFrame, `"from" is required`))
+		return
+	}
+	got, err := h.node.SendMessage(req.From, r.PathValue("id"), req.Text, req.Raw, req.Description)
+	if err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, messageResponse{Received: got})
 }
 
 // tokenRequest is the body of POST /api/v1/tokens.

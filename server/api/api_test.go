@@ -226,6 +226,16 @@ func TestRoutes(t *testing.T) {
 		assert.NotNil(t, ended.EndedAt)
 		assert.Empty(t, ended.Content, "content is not kept once it ended")
 
+		hungUp := make(chan core.CallEndReason, 1)
+		r.OnCallEnded(func(reason core.CallEndReason, by string) { hungUp <- reason })
+		require.Equal(t, http.StatusOK, a.call(t, "DELETE", "/api/v1/invitations/"+info.ID, key, nil, &ended), "the call goes on: DELETE hangs up")
+		select {
+		case reason := <-hungUp:
+			assert.Equal(t, core.CallEndHangup, reason)
+		case <-time.After(wait):
+			t.Fatal("the callee was not told")
+		}
+		assert.Equal(t, server.OutcomeAccepted, ended.Outcome, "the invitation's outcome stays readable after its call")
 		a.fails(t, "DELETE", "/api/v1/invitations/"+info.ID, nil, http.StatusConflict, protocol.CodeAlreadyEnd)
 	})
 
