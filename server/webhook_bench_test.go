@@ -51,7 +51,7 @@ func blackHole(tb testing.TB) string {
 }
 
 // BenchmarkInvitationDeadWebhook measures an invitation's flow (send,
-// invite, ack, receipt, accept, confirmation) on a node whose webhook
+// invite, ack, receipt, accept, confirmation, hang-up) on a node whose webhook
 // endpoint is down (a black hole) against a node without webhooks, in the
 // same run, and against a node whose events go to an observer that drops
 // them (ratio-vs-observed: the cost of the endpoint alone, the making of
@@ -111,7 +111,7 @@ func newFlowPair(b *testing.B, srv *rtmcalltest.Server) *flowPair {
 	return &flowPair{alice: login(b, srv, "alice"), bob: login(b, srv, "bob")}
 }
 
-// flow runs one accepted invitation and acknowledges the streams every 32
+// flow runs one accepted invitation and its hang-up, and acknowledges the streams every 32
 // flows, as a client must.
 func (p *flowPair) flow() {
 	inv := p.alice.send("bob")
@@ -120,6 +120,8 @@ func (p *flowPair) flow() {
 	p.alice.expect(protocol.TypeLocalReceived, inv)
 	p.bob.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
 	p.alice.expect(protocol.TypeLocalAccepted, inv)
+	p.alice.okAfter(frame(protocol.TypeHangup, inv), protocol.TypeCallEnded+" HANGUP") // bob is free for the next
+	p.bob.expect(protocol.TypeCallEnded, inv)
 	if p.flows++; p.flows%32 == 0 {
 		for _, c := range []*client{p.alice, p.bob} {
 			r := c.ok(&protocol.Frame{Type: protocol.TypePing})
