@@ -40,6 +40,11 @@ type invitation struct {
 	woke    bool        // Config.Waker was asked to wake the callee
 	expiry  *time.Timer // INVITATION_EXPIRE unless answered
 
+	// For events and the server API (events.go).
+	api, service bool      // placed by the server API; as a named service caller
+	received     time.Time // the first ack
+	answered     time.Time // the accept or refuse
+	answeredBy   string    // the session that answered
 }
 
 // party is a session an invitation rings: a *session of this node, or a
@@ -96,6 +101,7 @@ type tombstone struct {
 	rung     []string // the sessions it rang
 	answerer string   // the session that accepted it, if any: the call's other party
 	ended    time.Time
+	info     *InvitationInfo // its outcome, for the server API
 }
 
 func newInvitations() invitations {
@@ -172,6 +178,8 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		timeout:    timeout,
 		created:    now,
 		rung:       make(map[string]struct{}),
+		api:        s.api != notAPI,
+		service:    s.api == apiService,
 	}
 	for {
 		inv.id = newInvitationID(n.id)
@@ -208,6 +216,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 			inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
 			s.enqueue(ok)
 			s.enqueue(&protocol.Frame{Type: protocol.TypeLocalWaking, Inv: inv.id, Wake: w.Milliseconds()})
+			n.emitSentLocked(inv)
 			n.cfg.Waker.Wake(inv.wakeInfo())
 			n.log.Info("invitation waking the callee", "inv", inv.id, "caller", inv.callerUser, "callee", inv.callee,
 				"timeout", timeout, "window", w)
@@ -219,6 +228,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		s.enqueue(ok)
 		s.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: why.String()})
 		logCreated(0)
+		n.emitSentLocked(inv)
 		n.finishLocked(inv, core.LocalEvFailure, why.String())
 		return
 	}
@@ -241,6 +251,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
 	}
 	inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
+	n.emitSentLocked(inv)
 	s.enqueue(ok)
 	logCreated(len(targets))
 }
@@ -360,6 +371,7 @@ func (n *Node) ackLocked(s requester, f *protocol.Frame) {
 	if inv.state == core.LocalSentToRemote { // later acks change nothing
 		inv.state, _ = core.NextLocal(inv.state, core.LocalEvReceived) // SENT_TO_REMOTE -received-> RECEIVED_BY_REMOTE
 		n.m.receiptLatency.Observe(since(inv.created))
+		inv.received = time.Now()
 		n.stopTimer(&inv.receipt)
 		inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv.id})
 		if n.debug() {
@@ -389,6 +401,7 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 		}
 	}
 	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
+	inv.answered, inv.answeredBy = time.Now(), s.sessionID()
 	if ev == core.LocalEvAccepted {
 		inv.answerer = s.sessionID()
 		n.startCallLocked(inv, s)
@@ -439,7 +452,7 @@ func (n *Node) sessionLeftLocked(s *session, logout bool) {
 		for _, r := range inv.ringing {
 			r.enqueue(rf)
 		}
-		n.finishLocked(inv, core.LocalEvFailure, "CALLER_LEFT")
+		n.finishLocked(inv, core.LocalEvFailure, callerLeft)
 	}
 	for _, inv := range sortedBySeq(s.ringing) {
 		if logout {
@@ -544,6 +557,8 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	n.invs.ended[inv.id] = tomb
 	n.invs.tombs = append(n.invs.tombs, tomb)
 	n.sweepLaterLocked()
+	tomb.info = n.endedInfoLocked(inv, reason, tomb.ended)
+	n.emit(Event{Type: EventInvitationEnded, Invitation: tomb.info})
 	if n.debug() {
 		n.logLocked(n.log, slog.LevelDebug, "invitation ended", "inv", inv.id, "caller", inv.callerUser, "callee", inv.callee,
 			"state", inv.state.String(), "outcome", outcome, "after", tomb.ended.Sub(inv.created))

@@ -112,6 +112,9 @@ type Config struct {
 	// declare it dead and end what they shared with it.
 	PeerHeartbeat time.Duration
 	PeerTimeout   time.Duration
+
+	// Observer, when set, is told every decision (events.go): webhooks.
+	Observer Observer
 }
 
 // withDefaults checks c and fills its zero fields.
@@ -239,6 +242,8 @@ type Node struct {
 	invs    invitations
 	cl      cluster // the other nodes
 	nextSeq uint64  // session and invitation sequence numbers, for stable ordering
+
+	events eventQueue // to Config.Observer; its own lock
 }
 
 // New returns a Node for cfg. It fails with ErrNoSecret when there is no
