@@ -301,19 +301,7 @@ func TestClusterLateRinging(t *testing.T) {
 	alice := login(t, cl.Nodes[0], "alice")
 	phone := login(t, cl.Nodes[1], "bob")
 	cl.Sync()
-	l := alice.invite("bob", "late")
-	rp := phone.received()
-	alice.expect("local received")
-
-	laptop := login(t, cl.Nodes[2], "bob") // after the send, on a third node
-	rl := laptop.received()
-	assert.Equal(t, l.ID(), rl.ID())
-	assert.Equal(t, "late", rl.Content())
-	require.NoError(t, rl.Accept(ctxT(t)))
-	laptop.expect("remote accepted ACCEPTED")
-	alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
-	phone.expect("remote failure ANSWERED_ELSEWHERE")
-	assert.ErrorIs(t, rp.Accept(ctxT(t)), core.ErrAlreadyEnd)
+	lateAccept(t, alice, phone, func() *user { return login(t, cl.Nodes[2], "bob") }) // on a third node
 
 	// A callee who had no session when the invitation was sent is offline:
 	// the invitation ended at once and a later login does not ring.
