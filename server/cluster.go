@@ -410,6 +410,7 @@ func (n *Node) sessionChangedLocked(p *peer, e dirEntry, gone bool) {
 	if r == nil && gone {
 		return
 	}
+	fresh := r == nil
 	n.presenceLocked(e.User, func() {
 		if gone {
 			delete(p.sessions, r.id)
@@ -432,6 +433,9 @@ func (n *Node) sessionChangedLocked(p *peer, e dirEntry, gone bool) {
 		}
 		r.live, r.calls, r.waiting = e.Live, e.Calls, e.Wait
 	})
+	if fresh && !gone {
+		n.ringLateLocked(r, r.user) // a session of a callee that logged in there rings too
+	}
 }
 
 // partiesOfLocked returns every session of user in the cluster: this

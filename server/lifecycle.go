@@ -35,6 +35,7 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 	n.announceLocked(s)
 	s.enqueue(&protocol.Frame{Type: protocol.TypeOK, RID: f.RID, User: s.user, Session: s.id, Key: s.key,
 		Grace: n.cfg.ResumeGrace.Milliseconds(), Heartbeat: n.cfg.Heartbeat.Milliseconds()})
+	n.ringLateLocked(s, s.user)
 	n.watchTokenLocked(s, exp)
 	c.watchdog.Reset(n.cfg.IdleTimeout)
 	n.emit(Event{Type: EventSessionStarted, Session: &SessionInfo{ID: s.id, User: s.user}})

@@ -25,6 +25,7 @@ type metrics struct {
 	receiptLatency  prometheus.Histogram   // send to the first ack
 	answerLatency   *prometheus.HistogramVec
 	pendingInvitees prometheus.Gauge
+	lateRings       prometheus.Counter // invites to sessions that appeared after the send
 	eventsDropped   prometheus.Counter
 }
 
@@ -54,10 +55,12 @@ func newMetrics() *metrics {
 		[]string{"answer"})
 	m.pendingInvitees = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rtmcall_invitations_pending",
 		Help: "Invitations not yet ended."})
+	m.lateRings = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_invitation_late_rings_total",
+		Help: "Invites sent to a callee session that logged in while the invitation was pending."})
 	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_events_dropped_total",
 		Help: "Events (webhooks) dropped because the observer had 65,536 waiting."})
 	for _, c := range []prometheus.Collector{m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
-		m.errors, m.rateLimited, m.invitations, m.outcomes, m.receiptLatency, m.answerLatency, m.pendingInvitees,
+		m.errors, m.rateLimited, m.invitations, m.outcomes, m.receiptLatency, m.answerLatency, m.pendingInvitees, m.lateRings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
