@@ -829,13 +829,13 @@ func (c *Client) handle(f *protocol.Frame) {
 		c.emit(func() { call1(c, &c.onInvitation, r) })
 		c.goRequest(&protocol.Frame{Type: protocol.TypeAck, Inv: r.id})
 	case protocol.TypeLocalReceived, protocol.TypeLocalAccepted, protocol.TypeLocalRefused,
-		protocol.TypeLocalCanceled, protocol.TypeLocalFailure:
+		protocol.TypeLocalCanceled, protocol.TypeLocalFailure, protocol.TypeLocalWaking:
 		l := c.locals[f.Inv]
 		if l == nil {
 			c.logf("rtmcall: dropped %s for unknown invitation %q", f.Type, f.Inv)
 			return
 		}
-		l.apply(localEvents[f.Type], ParseLocalFailureReason(f.Reason), f.Response)
+		l.apply(localEvents[f.Type], ParseLocalFailureReason(f.Reason), f.Response, protocol.Millis(f.Wake))
 	case protocol.TypeRemoteAccepted, protocol.TypeRemoteRefused, protocol.TypeRemoteCanceled,
 		protocol.TypeRemoteFailure:
 		r := c.remotes[f.Inv]
@@ -872,6 +872,7 @@ var localEvents = map[string]LocalEvent{
 	protocol.TypeLocalRefused:  LocalEvRefused,
 	protocol.TypeLocalCanceled: LocalEvCanceled,
 	protocol.TypeLocalFailure:  LocalEvFailure,
+	protocol.TypeLocalWaking:   LocalEvWaking,
 }
 
 var remoteEvents = map[string]RemoteEvent{

@@ -71,3 +71,60 @@ func benchClients(b *testing.B) (ctx context.Context, alice, bob *core.Client) {
 	}
 	return ctx, login("alice"), login("bob")
 }
+
+// BenchmarkLateLogin is the time from a late device's Login to its
+// RemoteInvitationReceived: per iteration a new client of bob logs in
+// while alice's invitation to bob is pending (another device of bob rings
+// it from the send); the caller then cancels. It reports the mean
+// login-to-invite time as ms/late-ring.
+func BenchmarkLateLogin(b *testing.B) {
+	srv := rtmcalltest.NewServer(b, func(c *server.Config) {
+		c.RateLimit, c.RateBurst = 1e9, 1<<30
+		c.Logger = slog.New(slog.DiscardHandler)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	client := func() *core.Client {
+		c, err := core.NewClient(core.Options{URL: srv.URL, Logf: b.Logf})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c
+	}
+	alice, phone := client(), client()
+	b.Cleanup(func() { alice.Close(); phone.Close() })
+	if err := alice.Login(ctx, "alice", ""); err != nil {
+		b.Fatal(err)
+	}
+	if err := phone.Login(ctx, "bob", ""); err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	for b.Loop() {
+		inv, err := alice.CreateLocalInvitation("bob")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := inv.Send(ctx); err != nil {
+			b.Fatal(err)
+		}
+		laptop := client()
+		got := make(chan time.Time, 1)
+		laptop.OnInvitationReceived(func(*core.RemoteInvitation) { got <- time.Now() })
+		start := time.Now()
+		if err := laptop.Login(ctx, "bob", ""); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case at := <-got:
+			total += at.Sub(start)
+		case <-ctx.Done():
+			b.Fatal("no late invite")
+		}
+		if err := inv.Cancel(ctx); err != nil {
+			b.Fatal(err)
+		}
+		laptop.Close()
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/late-ring")
+}

@@ -292,3 +292,24 @@ func TestClusterNodeKilled(t *testing.T) {
 	alice.quiet()
 	bob.quiet()
 }
+
+// Late ringing across nodes: a session of the callee that logs in on
+// another node while the invitation is pending rings, with the time left,
+// and its accept wins over the device that rang at send.
+func TestClusterLateRinging(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3)
+	alice := login(t, cl.Nodes[0], "alice")
+	phone := login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	lateAccept(t, alice, phone, func() *user { return login(t, cl.Nodes[2], "bob") }) // on a third node
+
+	// A callee who had no session when the invitation was sent is offline:
+	// the invitation ended at once and a later login does not ring.
+	off := alice.invite("carol", "")
+	alice.expect("local failure PEER_OFFLINE")
+	carol := login(t, cl.Nodes[1], "carol")
+	cl.Sync()
+	assert.Equal(t, core.LocalFailure, off.State())
+	carol.quiet()
+	phone.quiet()
+}

@@ -502,3 +502,31 @@ func race(fs ...func() error) []error {
 	}
 	return errs
 }
+
+// A device of the callee that logs in while the invitation is pending
+// gets RemoteInvitationReceived with the time left, and its Accept wins.
+func TestLateDeviceRings(t *testing.T) {
+	srv := startServer(t)
+	alice, phone := login(t, srv, "alice"), login(t, srv, "bob")
+	lateAccept(t, alice, phone, func() *user { return login(t, srv, "bob") })
+	phone.quiet()
+}
+
+// lateAccept: alice invites bob, whose phone rings; then late logs in a
+// laptop of bob, which rings with the invitation and accepts it first.
+func lateAccept(t *testing.T, alice, phone *user, late func() *user) {
+	t.Helper()
+	l := alice.invite("bob", "late")
+	rp := phone.received()
+	alice.expect("local received")
+	laptop := late()
+	rl := laptop.received()
+	assert.Equal(t, l.ID(), rl.ID())
+	assert.Equal(t, "alice", rl.CallerID())
+	assert.Equal(t, "late", rl.Content())
+	require.NoError(t, rl.Accept(ctxT(t)))
+	laptop.expect("remote accepted ACCEPTED")
+	alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+	phone.expect("remote failure ANSWERED_ELSEWHERE")
+	assert.ErrorIs(t, rp.Accept(ctxT(t)), core.ErrAlreadyEnd)
+}

@@ -110,6 +110,7 @@ func (u *user) watchRemote(r *core.RemoteInvitation) {
 
 func (u *user) watchLocal(l *core.LocalInvitation) {
 	l.OnReceivedByPeer(func() { u.events <- "local received" })
+	l.OnWaking(func(window time.Duration) { u.events <- fmt.Sprintf("local waking %v %v", window, l.Waking()) })
 	l.OnAccepted(func(resp string) { u.events <- fmt.Sprintf("local accepted %q %s", resp, l.State()) })
 	l.OnRefused(func(resp string) { u.events <- fmt.Sprintf("local refused %q", resp) })
 	l.OnCanceled(func() { u.events <- "local canceled" })

@@ -17,6 +17,8 @@ type LocalInvitation struct {
 	content  string
 	channel  string
 	timeout  time.Duration
+	wake     int64 // the wire's wake: 0 the server's window, protocol.NoWake none
+	waking   bool  // the server is waking the callee's devices: none rings yet
 	id       string
 	response string
 	state    LocalInvitationState
@@ -24,6 +26,7 @@ type LocalInvitation struct {
 	sendDone chan struct{} // closed once the send request has an answer
 
 	onReceived func()
+	onWaking   func(window time.Duration)
 	onAccepted func(response string)
 	onRefused  func(response string)
 	onCanceled func()
@@ -71,6 +74,27 @@ func (l *LocalInvitation) SetTimeout(d time.Duration) error {
 	return l.setBeforeSend(func() { l.timeout = d }, protocol.ValidateTimeout(d))
 }
 
+// SetWakeWindow caps how long the server waits for a device of an offline
+// callee to log in after it wakes the callee's devices (Web Push), at
+// most 600 s; 0 asks for no waiting (PEER_OFFLINE at once). Unset, the
+// server's window applies.
+func (l *LocalInvitation) SetWakeWindow(d time.Duration) error {
+	var invalid error
+	if d < 0 || d > protocol.MaxWake || d%time.Millisecond != 0 {
+		invalid = protocol.Errorf(protocol.CodeInvalidArgument, "wake window must be 0 to %v in whole ms, got %v", protocol.MaxWake, d)
+	}
+	return l.setBeforeSend(func() {
+		l.wake = d.Milliseconds()
+		if d == 0 {
+			l.wake = protocol.NoWake
+		}
+	}, invalid)
+}
+
+// Waking reports whether the server is waking the callee's devices: the
+// callee had no session at the send; no device rings yet.
+func (l *LocalInvitation) Waking() bool { return get(l.c, &l.waking) }
+
 func (l *LocalInvitation) setBeforeSend(set func(), invalid error) error {
 	if invalid != nil {
 		return invalid
@@ -88,6 +112,12 @@ func (l *LocalInvitation) setBeforeSend(set func(), invalid error) error {
 // OnReceivedByPeer sets the callback for LocalInvitationReceivedByPeer: a
 // callee device got the invitation. The last callback set wins; nil clears.
 func (l *LocalInvitation) OnReceivedByPeer(f func()) { set(l.c, &l.onReceived, f) }
+
+// OnWaking sets the callback for LocalInvitationWaking(window): the callee
+// has no session, and the server has woken its devices and waits up to
+// window for one to log in; then it rings, or the invitation fails with
+// PEER_OFFLINE.
+func (l *LocalInvitation) OnWaking(f func(window time.Duration)) { set(l.c, &l.onWaking, f) }
 
 // OnAccepted sets the callback for LocalInvitationAccepted(response).
 func (l *LocalInvitation) OnAccepted(f func(response string)) { set(l.c, &l.onAccepted, f) }
@@ -125,7 +155,7 @@ func (l *LocalInvitation) Send(ctx context.Context) error {
 	l.state = next
 	l.sendDone = make(chan struct{})
 	f := &protocol.Frame{Type: protocol.TypeSend, Callee: l.calleeID, Content: l.content, Channel: l.channel,
-		Timeout: l.timeout.Milliseconds()}
+		Timeout: l.timeout.Milliseconds(), Wake: l.wake}
 	c.mu.Unlock()
 
 	answered, abandoned := false, false
@@ -198,12 +228,12 @@ func (l *LocalInvitation) Cancel(ctx context.Context) error {
 
 // fail moves l to FAILURE and queues its callback. The lock is held.
 func (l *LocalInvitation) fail(reason LocalFailureReason) {
-	l.apply(LocalEvFailure, reason, "")
+	l.apply(LocalEvFailure, reason, "", 0)
 }
 
 // apply runs one server event through the machine and queues its callback.
 // The lock is held.
-func (l *LocalInvitation) apply(ev LocalEvent, reason LocalFailureReason, response string) {
+func (l *LocalInvitation) apply(ev LocalEvent, reason LocalFailureReason, response string, wake time.Duration) {
 	next, err := NextLocal(l.state, ev)
 	if err != nil {
 		l.c.logf("rtmcall: dropped local invitation %s event: %v", l.id, err)
@@ -211,7 +241,13 @@ func (l *LocalInvitation) apply(ev LocalEvent, reason LocalFailureReason, respon
 	}
 	l.state = next
 	c := l.c
+	if ev != LocalEvWaking {
+		l.waking = false
+	}
 	switch ev {
+	case LocalEvWaking:
+		l.waking = true
+		c.emit(func() { call1(c, &l.onWaking, wake) })
 	case LocalEvReceived:
 		c.emit(func() { call0(c, &l.onReceived) })
 	case LocalEvAccepted:

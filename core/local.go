@@ -15,9 +15,10 @@ const (
 	LocalEvRefused                        // the callee refused
 	LocalEvCanceled                       // the cancel took effect
 	LocalEvFailure                        // the invitation failed (see LocalFailureReason)
+	LocalEvWaking                         // the callee is offline; the server wakes its devices
 )
 
-var localEventNames = []string{"", "send", "cancel", "received", "accepted", "refused", "canceled", "failure"}
+var localEventNames = []string{"", "send", "cancel", "received", "accepted", "refused", "canceled", "failure", "waking"}
 
 func (e LocalEvent) String() string { return enumName(e, localEventNames) }
 
@@ -27,7 +28,7 @@ func (e LocalEvent) String() string { return enumName(e, localEventNames) }
 //	        send              received
 //	IDLE ─────────► SENT_TO_REMOTE ────────► RECEIVED_BY_REMOTE
 //	 │                  │  ▲ cancel (check)        │  ▲ cancel (check)
-//	 │ failure          │  └─┘                     │  └─┘
+//	 │ failure          │  └─┘ waking (SENT only)  │  └─┘
 //	 ▼                  ▼                          ▼
 //	FAILURE    accepted ► ACCEPTED_BY_REMOTE   (from SENT_TO_REMOTE or
 //	           refused  ► REFUSED_BY_REMOTE     RECEIVED_BY_REMOTE)
@@ -36,7 +37,7 @@ func (e LocalEvent) String() string { return enumName(e, localEventNames) }
 //
 // Illegal: send after send (ALREADY_SENT), cancel before send (NOT_STARTED),
 // anything after the end (ALREADY_END), a server event before send
-// (NOT_STARTED), a second receipt (ErrUnexpectedEvent).
+// (NOT_STARTED), a second receipt or waking after receipt (ErrUnexpectedEvent).
 func NextLocal(s LocalInvitationState, ev LocalEvent) (LocalInvitationState, error) {
 	if s.Ended() {
 		return s, fmt.Errorf("%w: %s -%s->", ErrAlreadyEnd, s, ev)
@@ -56,6 +57,11 @@ func NextLocal(s LocalInvitationState, ev LocalEvent) (LocalInvitationState, err
 	switch ev {
 	case LocalEvCancel:
 		return s, nil // SENT_TO_REMOTE|RECEIVED_BY_REMOTE -cancel-> same: the request may go to the server
+	case LocalEvWaking:
+		if s == LocalSentToRemote {
+			return s, nil // SENT_TO_REMOTE -waking-> SENT_TO_REMOTE: no device rings yet
+		}
+		return s, fmt.Errorf("%w: %s -waking->", ErrUnexpectedEvent, s)
 	case LocalEvReceived:
 		if s == LocalSentToRemote {
 			return LocalReceivedByRemote, nil // SENT_TO_REMOTE -received-> RECEIVED_BY_REMOTE

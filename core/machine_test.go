@@ -29,16 +29,16 @@ func TestNextLocal(t *testing.T) {
 	alreadySent := fails[LocalInvitationState](ErrAlreadySent)
 	alreadyEnd := fails[LocalInvitationState](ErrAlreadyEnd)
 	unexpected := fails[LocalInvitationState](ErrUnexpectedEvent)
-	events := []LocalEvent{LocalEvSend, LocalEvCancel, LocalEvReceived, LocalEvAccepted, LocalEvRefused, LocalEvCanceled, LocalEvFailure}
+	events := []LocalEvent{LocalEvSend, LocalEvCancel, LocalEvReceived, LocalEvAccepted, LocalEvRefused, LocalEvCanceled, LocalEvFailure, LocalEvWaking}
 	table := map[LocalInvitationState][]want[LocalInvitationState]{
-		//        send         cancel      received    accepted      refused      canceled      failure
-		idle:     {to(sent), notStarted, notStarted, notStarted, notStarted, notStarted, to(failure)},
-		sent:     {alreadySent, to(sent), to(recv), to(accepted), to(refused), to(canceled), to(failure)},
-		recv:     {alreadySent, to(recv), unexpected, to(accepted), to(refused), to(canceled), to(failure)},
-		accepted: {alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd},
-		refused:  {alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd},
-		canceled: {alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd},
-		failure:  {alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd},
+		//        send         cancel      received    accepted      refused      canceled      failure      waking
+		idle:     {to(sent), notStarted, notStarted, notStarted, notStarted, notStarted, to(failure), notStarted},
+		sent:     {alreadySent, to(sent), to(recv), to(accepted), to(refused), to(canceled), to(failure), to(sent)},
+		recv:     {alreadySent, to(recv), unexpected, to(accepted), to(refused), to(canceled), to(failure), unexpected},
+		accepted: {alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd},
+		refused:  {alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd},
+		canceled: {alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd},
+		failure:  {alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd, alreadyEnd},
 	}
 	assert.Len(t, table, len(localStateNames), "every state has a row")
 	runTable(t, table, events, NextLocal)

@@ -12,6 +12,7 @@ const (
 	EvPeersOnlineStatusChanged = "PeersOnlineStatusChanged"
 	EvTokenPrivilegeWillExpire = "TokenPrivilegeWillExpire"
 	EvLocalReceivedByPeer      = "LocalInvitationReceivedByPeer"
+	EvLocalWaking              = "LocalInvitationWaking"
 	EvLocalAccepted            = "LocalInvitationAccepted"
 	EvLocalRefused             = "LocalInvitationRefused"
 	EvLocalCanceled            = "LocalInvitationCanceled"
@@ -33,7 +34,7 @@ const (
 var (
 	clientEvents = []string{EvRemoteInvitationReceived, EvConnectionStateChanged, EvPeersOnlineStatusChanged,
 		EvTokenPrivilegeWillExpire, EvMessageFromPeer}
-	localEvents  = []string{EvLocalReceivedByPeer, EvLocalAccepted, EvLocalRefused, EvLocalCanceled, EvLocalFailure, EvCallEnded}
+	localEvents  = []string{EvLocalReceivedByPeer, EvLocalWaking, EvLocalAccepted, EvLocalRefused, EvLocalCanceled, EvLocalFailure, EvCallEnded}
 	remoteEvents = []string{EvRemoteAccepted, EvRemoteRefused, EvRemoteCanceled, EvRemoteFailure, EvCallEnded}
 )
 

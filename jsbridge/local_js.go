@@ -267,6 +267,9 @@ func (k *Kit) send(this js.Value, _ []js.Value) any {
 	l.OnReceivedByPeer(func() {
 		k.localEvent(e, EvLocalReceivedByPeer, "localInvitationReceivedByPeer", false)
 	})
+	l.OnWaking(func(window time.Duration) {
+		k.localEvent(e, EvLocalWaking, "localInvitationWaking", false, window.Milliseconds())
+	})
 	l.OnAccepted(func(response string) {
 		k.localEvent(e, EvLocalAccepted, "localInvitationAccepted", false, response) // the call goes on
 	})

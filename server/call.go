@@ -21,7 +21,8 @@ type callRec struct {
 	callerUser string
 	callee     party // the answering session: a *session here or a *remoteSession
 	calleeUser string
-	rung       []string // the sessions the invitation rang, for its tombstone
+	rung       []string  // the sessions the invitation rang, for its tombstone
+	started    time.Time // for call.ended (events.go)
 }
 
 // messageLocked delivers a peer message to every session of f.Peer but s,
@@ -107,7 +108,7 @@ func (n *Node) leaveCallLocked(s *session, id string) {
 // startCallLocked records the call of inv, just accepted by session by.
 func (n *Node) startCallLocked(inv *invitation, by requester) {
 	c := &callRec{id: inv.id, seq: inv.seq, caller: inv.caller, callerUser: inv.callerUser, calleeUser: inv.callee,
-		rung: slices.Collect(maps.Keys(inv.rung))}
+		rung: slices.Collect(maps.Keys(inv.rung)), started: time.Now()}
 	switch by := by.(type) {
 	case *session:
 		c.callee = by
@@ -183,6 +184,10 @@ func (n *Node) endCallLocked(c *callRec, toCaller, toCallee *protocol.Frame, why
 	}
 	delete(n.invs.calls, c.id)
 	tomb := &tombstone{id: c.id, callerID: c.caller.id, rung: c.rung, answerer: c.callee.sessionID(), ended: time.Now()}
+	if old := n.invs.ended[c.id]; old != nil {
+		tomb.info = old.info // the invitation's outcome stays readable
+	}
+	n.emitCallEndedLocked(c, toCaller, toCallee, tomb.ended)
 	n.invs.ended[c.id] = tomb
 	n.invs.tombs = append(n.invs.tombs, tomb)
 	n.sweepLaterLocked()

@@ -42,6 +42,8 @@ const (
 	kindRequest   = "request"   // sess asks f (ack, accept, refuse) on an invitation you own; answer reply
 	kindReply     = "reply"     // the reply f to request corr, after its events
 	kindLeft      = "left"      // session sess no longer rings invitation inv (it left, or it was gone)
+	kindAPI       = "api"       // the server API asks (reason: get, cancel, kick) about inv or user; answer api.reply
+	kindAPIReply  = "api.reply" // answer to api: corr, data (JSON), f (an error), code (a count)
 
 	// The relay of a client connected here to its session on another node
 	// (relay.go). corr names the relay on both ends.
@@ -163,7 +165,8 @@ type call struct {
 	rid     uint64
 	waiting map[string]struct{}
 	done    chan struct{}
-	lost    bool // a sync: a peer it waited for left or reset us meanwhile
+	lost    bool       // a sync: a peer it waited for left or reset us meanwhile
+	answers []*message // the answers to a server API call (backend.go)
 }
 
 func newCluster() cluster {
@@ -369,6 +372,10 @@ func (n *Node) receive(data []byte) {
 			n.stoppedRingingLocked(inv, m.Sess)
 		}
 		n.calleeLeftLocked(m.Inv, m.Sess, core.CallEndPeerOffline)
+	case kindAPI:
+		n.apiRequestLocked(p, &m)
+	case kindAPIReply:
+		n.apiAnsweredLocked(p, &m)
 	case kindRelayOpen, kindRelayIn, kindRelayEnd:
 		n.relayInLocked(p, &m)
 	case kindRelayOut, kindRelayClose, kindRelayDrop:
@@ -403,6 +410,7 @@ func (n *Node) sessionChangedLocked(p *peer, e dirEntry, gone bool) {
 	if r == nil && gone {
 		return
 	}
+	fresh := r == nil
 	n.presenceLocked(e.User, func() {
 		if gone {
 			delete(p.sessions, r.id)
@@ -425,6 +433,9 @@ func (n *Node) sessionChangedLocked(p *peer, e dirEntry, gone bool) {
 		}
 		r.live, r.calls, r.waiting = e.Live, e.Calls, e.Wait
 	})
+	if fresh && !gone {
+		n.ringLateLocked(r, r.user) // a session of a callee that logged in there rings too
+	}
 }
 
 // partiesOfLocked returns every session of user in the cluster: this

@@ -24,5 +24,8 @@
 //     client that resumes through another node. docs/CLUSTER.md explains.
 //
 // Authentication (auth.go) verifies HS256 JWTs; [IssueToken] makes them.
+// Backends (docs/BACKEND.md): events.go hands every decision to
+// Config.Observer (webhooks, package server/webhook) outside the lock;
+// backend.go carries out the server API's calls (package server/api).
 // Package rtmcalltest starts a Node on a loopback listener for tests.
 package server

@@ -36,8 +36,15 @@ type invitation struct {
 	busy     bool                // the callee was busy: only sessions with call waiting were rung
 
 	receipt *time.Timer // PEER_NO_RESPONSE unless a ringing session acks
+	wake    *time.Timer // waking: PEER_OFFLINE unless a device logs in and rings
+	woke    bool        // Config.Waker was asked to wake the callee
 	expiry  *time.Timer // INVITATION_EXPIRE unless answered
 
+	// For events and the server API (events.go).
+	api, service bool      // placed by the server API; as a named service caller
+	received     time.Time // the first ack
+	answered     time.Time // the accept or refuse
+	answeredBy   string    // the session that answered
 }
 
 // party is a session an invitation rings: a *session of this node, or a
@@ -71,11 +78,14 @@ func (inv *invitation) stopRinging(sid string) bool {
 
 // invitations is the node's table of invitations, pending and ended.
 type invitations struct {
-	byID    map[string]*invitation // pending invitations
-	ended   map[string]*tombstone  // ended invitations, for TombstoneTTL
-	pending map[string]int         // pending outgoing invitations per caller user
-	tombs   []*tombstone           // ended invitations, oldest first
-	calls   map[string]*callRec    // calls in progress, by invitation id
+	byID map[string]*invitation // pending invitations
+	// byCallee are the pending invitations that ring, or rang, each callee
+	// user: a session of the user that appears later rings too.
+	byCallee map[string]map[*invitation]struct{}
+	ended    map[string]*tombstone // ended invitations, for TombstoneTTL
+	pending  map[string]int        // pending outgoing invitations per caller user
+	tombs    []*tombstone          // ended invitations, oldest first
+	calls    map[string]*callRec   // calls in progress, by invitation id
 	// remoteCallees counts the calls in progress of each session of
 	// another node, by session id: that session is busy.
 	remoteCallees map[string]int
@@ -91,10 +101,11 @@ type tombstone struct {
 	rung     []string // the sessions it rang
 	answerer string   // the session that accepted it, if any: the call's other party
 	ended    time.Time
+	info     *InvitationInfo // its outcome, for the server API
 }
 
 func newInvitations() invitations {
-	return invitations{byID: make(map[string]*invitation), ended: make(map[string]*tombstone), pending: make(map[string]int),
+	return invitations{byID: make(map[string]*invitation), byCallee: make(map[string]map[*invitation]struct{}), ended: make(map[string]*tombstone), pending: make(map[string]int),
 		calls: make(map[string]*callRec), remoteCallees: make(map[string]int)}
 }
 
@@ -167,6 +178,8 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		timeout:    timeout,
 		created:    now,
 		rung:       make(map[string]struct{}),
+		api:        s.api != notAPI,
+		service:    s.api == apiService,
 	}
 	for {
 		inv.id = newInvitationID(n.id)
@@ -193,11 +206,29 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		inv.busy, why = true, core.LocalFailurePeerBusy
 		targets = slices.DeleteFunc(targets, func(p party) bool { return !waits(p) })
 	}
+	if len(targets) == 0 && !inv.busy {
+		if w := n.wakeWindowLocked(f, timeout); w > 0 {
+			// Waking (PROTOCOL.md): pending with nobody ringing until a
+			// device logs in; the receipt timeout counts from its ring.
+			n.pendLocked(s, inv)
+			inv.woke = true
+			inv.wake = n.afterFunc(w, func() { n.wakeExpired(inv) })
+			inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
+			s.enqueue(ok)
+			s.enqueue(&protocol.Frame{Type: protocol.TypeLocalWaking, Inv: inv.id, Wake: w.Milliseconds()})
+			n.emitSentLocked(inv)
+			n.cfg.Waker.Wake(inv.wakeInfo())
+			n.log.Info("invitation waking the callee", "inv", inv.id, "caller", inv.callerUser, "callee", inv.callee,
+				"timeout", timeout, "window", w)
+			return
+		}
+	}
 	if len(targets) == 0 {
 		// The reply first, so that the client knows the id the failure is about.
 		s.enqueue(ok)
 		s.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: why.String()})
 		logCreated(0)
+		n.emitSentLocked(inv)
 		n.finishLocked(inv, core.LocalEvFailure, why.String())
 		return
 	}
@@ -213,17 +244,73 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		}
 		t.enqueue(invite)
 	}
-	s.outgoing[inv] = struct{}{}
-	inv.counted = true
-	n.invs.pending[inv.callerUser]++
+	n.pendLocked(s, inv)
 	if n.cfg.ReceiptTimeout < timeout {
 		// Otherwise the expiry comes first (PROTOCOL.md, lifecycle 5): a
 		// receipt timer of the same length could win the race for the lock.
 		inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
 	}
 	inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
+	n.emitSentLocked(inv)
 	s.enqueue(ok)
 	logCreated(len(targets))
+}
+
+// pendLocked records inv, sent by s, as pending: the caller's, the
+// callee's (for late ringing), and against the caller's cap.
+func (n *Node) pendLocked(s *session, inv *invitation) {
+	s.outgoing[inv] = struct{}{}
+	set := n.invs.byCallee[inv.callee]
+	if set == nil {
+		set = make(map[*invitation]struct{})
+		n.invs.byCallee[inv.callee] = set
+	}
+	set[inv] = struct{}{}
+	inv.counted = true
+	n.invs.pending[inv.callerUser]++
+}
+
+// ringLateLocked rings p, a session of user that appeared (logged in
+// here, or became known from another node) while invitations owned here
+// ring user: each it was not rung for gets an invite with the time left,
+// oldest first. Busy and call waiting apply as at send, as they are now:
+// while user is in a call, only a session with call waiting rings, and its
+// invite says busy.
+func (n *Node) ringLateLocked(p party, user string) {
+	set := n.invs.byCallee[user]
+	if len(set) == 0 || n.cfg.NoLateRinging {
+		return
+	}
+	busy := n.busyLocked(user)
+	if busy && !waits(p) {
+		return
+	}
+	invs := slices.SortedFunc(maps.Keys(set), func(a, b *invitation) int { return cmp.Compare(a.seq, b.seq) })
+	sid := p.sessionID()
+	for _, inv := range invs {
+		left := inv.timeout - time.Since(inv.created)
+		if _, done := inv.rung[sid]; done || inv.state.Ended() || left <= 0 {
+			continue
+		}
+		inv.ringing = append(inv.ringing, p)
+		inv.rung[sid] = struct{}{}
+		if s, ok := p.(*session); ok {
+			s.ringing[inv] = struct{}{}
+			s.ackCredits.Add(1)
+		}
+		p.enqueue(&protocol.Frame{Type: protocol.TypeInvite, Inv: inv.id, Caller: inv.callerUser,
+			Content: inv.content, Channel: inv.channel, Timeout: max(left.Milliseconds(), 1), Busy: busy})
+		n.m.lateRings.Inc()
+		if inv.wake != nil {
+			// The first ring of a waking invitation: the window is over and
+			// the receipt timeout counts from now.
+			n.stopTimer(&inv.wake)
+			if inv.state == core.LocalSentToRemote && n.cfg.ReceiptTimeout < left {
+				inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
+			}
+		}
+		n.log.Debug("invitation rings a late session", "inv", inv.id, "session", sid, "left", left)
+	}
 }
 
 // lookupLocked finds the invitation id that s acts on with request typ. Who
@@ -284,6 +371,7 @@ func (n *Node) ackLocked(s requester, f *protocol.Frame) {
 	if inv.state == core.LocalSentToRemote { // later acks change nothing
 		inv.state, _ = core.NextLocal(inv.state, core.LocalEvReceived) // SENT_TO_REMOTE -received-> RECEIVED_BY_REMOTE
 		n.m.receiptLatency.Observe(since(inv.created))
+		inv.received = time.Now()
 		n.stopTimer(&inv.receipt)
 		inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv.id})
 		if n.debug() {
@@ -313,6 +401,7 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 		}
 	}
 	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
+	inv.answered, inv.answeredBy = time.Now(), s.sessionID()
 	if ev == core.LocalEvAccepted {
 		inv.answerer = s.sessionID()
 		n.startCallLocked(inv, s)
@@ -363,7 +452,7 @@ func (n *Node) sessionLeftLocked(s *session, logout bool) {
 		for _, r := range inv.ringing {
 			r.enqueue(rf)
 		}
-		n.finishLocked(inv, core.LocalEvFailure, "CALLER_LEFT")
+		n.finishLocked(inv, core.LocalEvFailure, callerLeft)
 	}
 	for _, inv := range sortedBySeq(s.ringing) {
 		if logout {
@@ -437,6 +526,10 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	n.m.pendingInvitees.Dec()
 	n.stopTimer(&inv.receipt)
 	n.stopTimer(&inv.expiry)
+	n.stopTimer(&inv.wake)
+	if inv.woke && n.cfg.Waker != nil {
+		n.cfg.Waker.Ended(inv.wakeInfo()) // closes the notification, answered or not
+	}
 	if inv.counted {
 		inv.counted = false
 		if n.invs.pending[inv.callerUser]--; n.invs.pending[inv.callerUser] <= 0 {
@@ -444,6 +537,12 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 		}
 	}
 	delete(inv.caller.outgoing, inv)
+	if set := n.invs.byCallee[inv.callee]; set != nil {
+		delete(set, inv)
+		if len(set) == 0 {
+			delete(n.invs.byCallee, inv.callee)
+		}
+	}
 	inv.caller = nil
 	for _, r := range inv.ringing {
 		if r, ok := r.(*session); ok {
@@ -458,6 +557,8 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	n.invs.ended[inv.id] = tomb
 	n.invs.tombs = append(n.invs.tombs, tomb)
 	n.sweepLaterLocked()
+	tomb.info = n.endedInfoLocked(inv, reason, tomb.ended)
+	n.emit(Event{Type: EventInvitationEnded, Invitation: tomb.info})
 	if n.debug() {
 		n.logLocked(n.log, slog.LevelDebug, "invitation ended", "inv", inv.id, "caller", inv.callerUser, "callee", inv.callee,
 			"state", inv.state.String(), "outcome", outcome, "after", tomb.ended.Sub(inv.created))

@@ -108,7 +108,7 @@ func TestOfflineCallee(t *testing.T) {
 	assert.Equal(t, "PEER_OFFLINE", f.Reason)
 	alice.fails(frame(protocol.TypeCancel, reply.Inv), protocol.CodeAlreadyEnd)
 
-	// bob logging in later is not rung.
+	// The invitation ended at once: bob logging in later is not rung.
 	bob := login(t, srv, "bob")
 	bob.sync()
 	bob.fails(frame(protocol.TypeAccept, reply.Inv), protocol.CodeNotYours)
@@ -160,20 +160,73 @@ func TestMultiDevice(t *testing.T) {
 	bob1 := login(t, srv, "bob")
 	bob2 := login(t, srv, "bob")
 	inv := ringing(t, alice, bob1, bob2)
-	bob3 := login(t, srv, "bob") // logged in after the send: not rung
+	bob3 := login(t, srv, "bob") // logged in after the send: rung too
+	bob3.expect(protocol.TypeInvite, inv)
+	mallory := login(t, srv, "mallory") // another user: never rung
+	mallory.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours)
 
 	bob1.ok(frame(protocol.TypeAck, inv))
 	alice.expect(protocol.TypeLocalReceived, inv)
 	bob2.ok(frame(protocol.TypeAck, inv)) // a second ack changes nothing
+	bob3.ok(frame(protocol.TypeAck, inv))
 	alice.sync()
-	bob3.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours)
 
 	bob2.okAfter(frame(protocol.TypeAccept, inv), "remote.accepted")
 	alice.expect(protocol.TypeLocalAccepted, inv)
 	assert.Equal(t, "ANSWERED_ELSEWHERE", bob1.expect(protocol.TypeRemoteFailure, inv).Reason)
+	assert.Equal(t, "ANSWERED_ELSEWHERE", bob3.expect(protocol.TypeRemoteFailure, inv).Reason)
 	bob1.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
-	bob3.sync()
+	bob3.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
+	login(t, srv, "bob").sync() // after the end: not rung
 	alice.sync()
+}
+
+// TestLateRinging: a session of the callee that logs in while an
+// invitation is pending is rung with the time left, and may answer first;
+// invitations ring it oldest first; ended ones do not ring it; while the
+// callee is busy only a late session with call waiting would ring, and a
+// fresh login has it off.
+func TestLateRinging(t *testing.T) {
+	t.Run("answers first", func(t *testing.T) {
+		srv := rtmcalltest.NewServer(t)
+		alice := login(t, srv, "alice")
+		bob1 := login(t, srv, "bob")
+		inv := alice.send("bob")
+		assert.Equal(t, int64(60000), bob1.expect(protocol.TypeInvite, inv).Timeout)
+		inv2 := alice.send("bob")
+		bob1.expect(protocol.TypeInvite, inv2)
+		bob2 := login(t, srv, "bob")
+		late := bob2.expect(protocol.TypeInvite, inv)
+		assert.Equal(t, "alice", late.Caller)
+		assert.LessOrEqual(t, late.Timeout, int64(60000), "the time left")
+		assert.Greater(t, late.Timeout, int64(0))
+		bob2.expect(protocol.TypeInvite, inv2) // oldest first
+		bob2.ok(frame(protocol.TypeAck, inv))
+		alice.expect(protocol.TypeLocalReceived, inv)
+		bob2.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv, Response: "late"}, "remote.accepted")
+		assert.Equal(t, "late", alice.expect(protocol.TypeLocalAccepted, inv).Response)
+		assert.Equal(t, "ANSWERED_ELSEWHERE", bob1.expect(protocol.TypeRemoteFailure, inv).Reason)
+		bob1.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
+		// bob is now in a call with alice: a new session without call
+		// waiting does not ring for inv2; bob1 still does.
+		bob3 := login(t, srv, "bob")
+		bob3.fails(frame(protocol.TypeAccept, inv2), protocol.CodeNotYours)
+		alice.okAfter(frame(protocol.TypeCancel, inv2), "local.canceled")
+		bob1.expect(protocol.TypeRemoteCanceled, inv2)
+		bob2.expect(protocol.TypeRemoteCanceled, inv2)
+		bob3.sync()
+	})
+	t.Run("ringing only a late session", func(t *testing.T) {
+		srv := rtmcalltest.NewServer(t)
+		alice := login(t, srv, "alice")
+		bob1 := login(t, srv, "bob")
+		inv := ringing(t, alice, bob1)
+		bob1.ok(&protocol.Frame{Type: protocol.TypeIgnore, Inv: inv})
+		bob2 := login(t, srv, "bob") // the ignored invitation still goes on: it rings here
+		bob2.expect(protocol.TypeInvite, inv)
+		bob2.okAfter(frame(protocol.TypeRefuse, inv), "remote.refused")
+		alice.expect(protocol.TypeLocalRefused, inv)
+	})
 }
 
 func TestSelfInvitation(t *testing.T) {
@@ -326,10 +379,22 @@ func TestLogout(t *testing.T) {
 		bob1.okAfter(&protocol.Frame{Type: protocol.TypeLogout, Inv: inv}, "remote.failure UNKNOWN")
 		alice.sync() // bob2 still rings
 		bob1.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotLoggedIn)
-		bob1.login("bob") // a new session, never rung
-		bob1.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours)
+		bob1.login("bob") // a new session, rung late since bob2 still rings
+		bob1.expect(protocol.TypeInvite, inv)
 		bob2.okAfter(&protocol.Frame{Type: protocol.TypeLogout, Inv: inv}, "remote.failure UNKNOWN")
+		alice.sync() // bob1's new session still rings
+		bob1.okAfter(&protocol.Frame{Type: protocol.TypeLogout, Inv: inv}, "remote.failure UNKNOWN")
 		assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
 		bob1.sync()
 	})
+}
+
+// With NoLateRinging a session that logs in after the send is not rung.
+func TestNoLateRinging(t *testing.T) {
+	srv := rtmcalltest.NewServer(t, func(c *server.Config) { c.NoLateRinging = true })
+	alice := login(t, srv, "alice")
+	bob1 := login(t, srv, "bob")
+	inv := ringing(t, alice, bob1)
+	bob2 := login(t, srv, "bob")
+	bob2.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours)
 }

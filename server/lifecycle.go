@@ -35,8 +35,10 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 	n.announceLocked(s)
 	s.enqueue(&protocol.Frame{Type: protocol.TypeOK, RID: f.RID, User: s.user, Session: s.id, Key: s.key,
 		Grace: n.cfg.ResumeGrace.Milliseconds(), Heartbeat: n.cfg.Heartbeat.Milliseconds()})
+	n.ringLateLocked(s, s.user)
 	n.watchTokenLocked(s, exp)
 	c.watchdog.Reset(n.cfg.IdleTimeout)
+	n.emit(Event{Type: EventSessionStarted, Session: &SessionInfo{ID: s.id, User: s.user}})
 	n.logLocked(s.log(), slog.LevelInfo, "login", "remote", c.remote, "sessions_of_user", len(n.hub.users[s.user]))
 	return nil
 }
@@ -84,6 +86,7 @@ func (n *Node) logoutLocked(c *conn, rid uint64) <-chan struct{} {
 	s.replyOK(rid)
 	n.retireLocked(s)
 	n.m.sessionsEnded.WithLabelValues("logout").Inc()
+	n.emit(Event{Type: EventSessionEnded, Session: &SessionInfo{ID: s.id, User: s.user, Why: "logout"}})
 	s.detach()
 	c.sess, c.att = nil, nil
 	c.watchdog.Reset(n.cfg.LoginTimeout)
@@ -116,6 +119,7 @@ func (n *Node) endSessionLocked(s *session, code websocket.StatusCode, reason, w
 	n.retireLocked(s)
 	s.close(code, reason)
 	n.m.sessionsEnded.WithLabelValues(why).Inc()
+	n.emit(Event{Type: EventSessionEnded, Session: &SessionInfo{ID: s.id, User: s.user, Why: why}})
 	n.logLocked(s.log(), slog.LevelInfo, "session ended", "why", why)
 }
 

@@ -25,6 +25,8 @@ type metrics struct {
 	receiptLatency  prometheus.Histogram   // send to the first ack
 	answerLatency   *prometheus.HistogramVec
 	pendingInvitees prometheus.Gauge
+	lateRings       prometheus.Counter // invites to sessions that appeared after the send
+	eventsDropped   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -35,7 +37,7 @@ func newMetrics() *metrics {
 	m.resumes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rtmcall_resumes_total",
 		Help: "Resume requests by result: ok or the error code name."}, []string{"result"})
 	m.sessionsEnded = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rtmcall_sessions_ended_total",
-		Help: "Sessions ended, by why: logout, closed, grace, token_expired, banned, too_slow, shutdown, resume_lost."}, []string{"why"})
+		Help: "Sessions ended, by why: logout, closed, grace, token_expired, banned, kicked, too_slow, shutdown, resume_lost."}, []string{"why"})
 	m.frames = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_frames_received_total",
 		Help: "Frames received from clients, valid or not."})
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rtmcall_error_replies_total",
@@ -53,8 +55,12 @@ func newMetrics() *metrics {
 		[]string{"answer"})
 	m.pendingInvitees = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rtmcall_invitations_pending",
 		Help: "Invitations not yet ended."})
-	for _, c := range []prometheus.Collector{m.logins, m.resumes, m.sessionsEnded, m.frames,
-		m.errors, m.rateLimited, m.invitations, m.outcomes, m.receiptLatency, m.answerLatency, m.pendingInvitees,
+	m.lateRings = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_invitation_late_rings_total",
+		Help: "Invites sent to a callee session that logged in while the invitation was pending."})
+	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_events_dropped_total",
+		Help: "Events (webhooks) dropped because the observer had 65,536 waiting."})
+	for _, c := range []prometheus.Collector{m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
+		m.errors, m.rateLimited, m.invitations, m.outcomes, m.receiptLatency, m.answerLatency, m.pendingInvitees, m.lateRings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}

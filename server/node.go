@@ -22,6 +22,7 @@ import (
 // Defaults for the zero fields of Config.
 const (
 	DefaultReceiptTimeout    = 10 * time.Second
+	DefaultWakeWindow        = 15 * time.Second
 	DefaultInvitationTimeout = 60 * time.Second
 	DefaultTombstoneTTL      = 2 * time.Minute
 	DefaultRateLimit         = 60  // frames per second
@@ -58,6 +59,16 @@ type Config struct {
 	// InvitationTimeout is the timeout of an invitation sent without one,
 	// counted from the send (at least a millisecond).
 	InvitationTimeout time.Duration
+	// Waker, if set, wakes the devices of a callee who has no session
+	// (Web Push); nil: an offline callee is PEER_OFFLINE at once.
+	Waker Waker
+	// WakeWindow is how long a send to an offline callee that Waker can
+	// wake waits for a device to log in and ring (PROTOCOL.md "Waking").
+	WakeWindow time.Duration
+	// NoLateRinging turns late ringing off: a session of the callee that
+	// logs in while an invitation is pending is then not rung
+	// (PROTOCOL.md lifecycle 1). On by default.
+	NoLateRinging bool
 	// TombstoneTTL is how long an ended invitation's id stays known, so that
 	// late requests on it get ALREADY_END rather than NOT_YOURS.
 	TombstoneTTL time.Duration
@@ -101,6 +112,9 @@ type Config struct {
 	// declare it dead and end what they shared with it.
 	PeerHeartbeat time.Duration
 	PeerTimeout   time.Duration
+
+	// Observer, when set, is told every decision (events.go): webhooks.
+	Observer Observer
 }
 
 // withDefaults checks c and fills its zero fields.
@@ -118,6 +132,8 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("InvitationTimeout %v is not within 0 to %v", c.InvitationTimeout, protocol.MaxTimeout)
 	case c.InvitationTimeout > 0 && c.InvitationTimeout < time.Millisecond:
 		return bad("InvitationTimeout %v is under a millisecond (the wire unit)", c.InvitationTimeout)
+	case c.WakeWindow < 0 || c.WakeWindow > protocol.MaxWake:
+		return bad("WakeWindow %v is not within 0 to %v", c.WakeWindow, protocol.MaxWake)
 	case c.TombstoneTTL < 0:
 		return bad("TombstoneTTL %v is negative", c.TombstoneTTL)
 	case c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0):
@@ -143,6 +159,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.InvitationTimeout == 0 {
 		c.InvitationTimeout = DefaultInvitationTimeout
+	}
+	if c.WakeWindow == 0 {
+		c.WakeWindow = DefaultWakeWindow
 	}
 	if c.TombstoneTTL == 0 {
 		c.TombstoneTTL = DefaultTombstoneTTL
@@ -223,6 +242,8 @@ type Node struct {
 	invs    invitations
 	cl      cluster // the other nodes
 	nextSeq uint64  // session and invitation sequence numbers, for stable ordering
+
+	events eventQueue // to Config.Observer; its own lock
 }
 
 // New returns a Node for cfg. It fails with ErrNoSecret when there is no

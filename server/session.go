@@ -50,6 +50,10 @@ type session struct {
 	inCall  map[string]struct{}
 	waiting bool // call waiting: invitations ring this session while its user is busy
 
+	// api marks a caller the server API made (backend.go): such a session
+	// is never in the hub.
+	api callerKind
+
 	// ackCredits counts invites sent and not yet acknowledged: their acks
 	// are the server's own asking and do not count against the rate limit,
 	// so that a flood of invitations cannot get the callee banned.

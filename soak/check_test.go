@@ -12,7 +12,7 @@ import (
 
 // rec builds a Record from events written as (party, kind, reason).
 func rec(expected []string, allowed []DecisionKind, left map[string]Leave, evs ...any) *Record {
-	r := &Record{Flow: 7, Action: "test", Inv: "inv", Expected: expected, Allowed: allowed, Left: left,
+	r := &Record{Flow: 7, Action: "test", Inv: "inv", Callee: "u1", Expected: expected, Allowed: allowed, Left: left,
 		Content: "hi", Channel: "room"}
 	for i := 0; i < len(evs); i += 3 {
 		e := Event{Seq: uint64(i + 1), Party: evs[i].(string), Kind: evs[i+1].(Kind), Reason: evs[i+2].(string)}
@@ -85,9 +85,19 @@ func TestCheck(t *testing.T) {
 		{name: "lost: the caller has no terminal event",
 			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindCanceled, ""),
 			want: []string{"lost"}},
-		{name: "a session that logged in after the send rang",
+		{name: "a session of the callee that logged in after the send rang (late ringing)",
 			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
-				d1, KindCanceled, "", d2, KindCanceled, "", Caller, KindCanceled, ""),
+				d1, KindCanceled, "", d2, KindCanceled, "", Caller, KindCanceled, "")},
+		{name: "a late session of the callee need not see the end",
+			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindCanceled, "", Caller, KindCanceled, "")},
+		{name: "a late session's end must agree",
+			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindCanceled, "", d2, KindFailure, "ANSWERED_ELSEWHERE", Caller, KindCanceled, ""),
+			want: []string{"disagree"}},
+		{name: "a session of another user rang",
+			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", "u2.d0#1", KindInvite, "",
+				d1, KindCanceled, "", "u2.d0#1", KindCanceled, "", Caller, KindCanceled, ""),
 			want: []string{"unexpected invite"}},
 		{name: "a terminal event delivered twice",
 			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindCanceled, "", d1, KindCanceled, "", Caller, KindCanceled, ""),

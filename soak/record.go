@@ -4,6 +4,7 @@ package soak
 
 import (
 	"github.com/rtmcall/rtmcall/core/protocol"
+	"strings"
 )
 
 // Caller is the party name of the caller's session in a Record; callee
@@ -104,7 +105,8 @@ type Record struct {
 	Content  string // what the caller sent
 	Channel  string
 	// Expected are the callee sessions logged in when the invitation was
-	// sent: exactly those must ring.
+	// sent: those must ring. Sessions of the callee that log in later may
+	// ring too (late ringing).
 	Expected []string
 	// Allowed are the decisions the action may end with.
 	Allowed []DecisionKind
@@ -134,3 +136,9 @@ type CallEnd struct {
 }
 
 func (r *Record) left(party string) Leave { return r.Left[party] }
+
+// calleeSession reports whether the session key ("<user>.d<j>#<gen>") is
+// one of the callee's devices.
+func (r *Record) calleeSession(key string) bool {
+	return strings.HasPrefix(key, r.Callee+".d")
+}

@@ -1,5 +1,6 @@
 // The demo page: log in, watch a peer's presence, call, answer, with a ringtone, ring timers and a call
-// history. Plain DOM, no build step.
+// history; after the accept, an audio and video call over WebRTC, signaled with rtmcall's peer messages.
+// Plain DOM, no build step.
 import { load } from "./rtmcall.js";
 
 const $ = (id) => document.getElementById(id);
@@ -36,6 +37,15 @@ const ui = {
   history: $("history"),
   noHistory: $("no-history"),
   log: $("log"),
+  media: $("media"),
+  mediaPeer: $("media-peer"),
+  mediaState: $("media-state"),
+  mediaStatus: $("media-status"),
+  localVideo: $("local-video"),
+  remoteVideo: $("remote-video"),
+  toggleMic: $("toggle-mic"),
+  toggleCamera: $("toggle-camera"),
+  mediaHangup: $("media-hangup"),
 };
 
 const PILL = {
@@ -270,13 +280,239 @@ function renderHistory() {
   ui.noHistory.hidden = list.length > 0;
 }
 
+// --- The audio and video call after accept: WebRTC between the two pages. The caller offers, the callee
+// answers; offer, answer and ICE candidates travel as rtmcall peer messages, in a JSON envelope tagged with
+// the invitation's id and channel, so that other messages are ignored. No STUN or TURN server is needed on
+// one machine or a LAN; ?ice=[{"urls":"turn:turn.example.com:3478","username":"u","credential":"p"}] adds some.
+
+const SIGNAL = "rtmcall-demo-webrtc";
+
+function iceServers() {
+  const raw = params.get("ice");
+  if (!raw) return [];
+  try {
+    const list = JSON.parse(raw);
+    if (Array.isArray(list)) return list;
+  } catch {
+    // not JSON: a comma-separated list of stun: or turn: URLs
+  }
+  return raw.split(",").map((u) => u.trim()).filter(Boolean).map((urls) => ({ urls }));
+}
+
+// getMedia asks for camera and microphone, then for either alone; it returns the stream (maybe empty) and,
+// when something is missing, why, in words.
+async function getMedia() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    return [new MediaStream(), "This page is not on a secure origin (https, or http://localhost), so the browser " +
+      "gives it no camera or microphone: you can only see and hear the other side."];
+  }
+  let first;
+  for (const want of [{ audio: true, video: true }, { audio: true }, { video: true }]) {
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia(want);
+      if (want.video && want.audio) return [stream, ""];
+      return [stream, `${mediaError(first)}: the call goes on ${want.audio ? "with sound only from you" : "without your microphone"}.`];
+    } catch (e) {
+      first ??= e;
+    }
+  }
+  return [new MediaStream(), `${mediaError(first)}: you can only see and hear the other side.`];
+}
+
+function mediaError(e) {
+  switch (e?.name) {
+    case "NotAllowedError": return "You did not allow the camera and microphone";
+    case "NotFoundError": return "No camera or microphone was found";
+    case "NotReadableError": return "The camera or microphone is in use by another program";
+    default: return `The camera and microphone are unavailable (${e?.name ?? "error"}: ${e?.message ?? e})`;
+  }
+}
+
+let media = null; // the call's media session, until it ends
+
+// startMedia starts the WebRTC side of an accepted call: invitation is the LocalInvitation (caller, who
+// offers) or the RemoteInvitation (callee, who answers).
+function startMedia(invitation, role) {
+  stopMedia();
+  const peer = role === "caller" ? invitation.calleeId : invitation.callerId;
+  const session = {
+    invitation, role, peer,
+    callId: invitation.id,
+    channel: invitation.channelId ?? "",
+    pc: new RTCPeerConnection({ iceServers: iceServers() }),
+    local: null,
+    remote: new MediaStream(),
+    queue: Promise.resolve(), // incoming signals, handled in order
+    sending: Promise.resolve(), // outgoing signals, sent in order
+    pendingIce: [],
+    closed: false,
+  };
+  media = session;
+  const { pc } = session;
+  ui.media.hidden = false;
+  ui.mediaPeer.textContent = peer;
+  ui.remoteVideo.srcObject = session.remote;
+  ui.localVideo.srcObject = null;
+  ui.mediaStatus.textContent = "";
+  ui.mediaStatus.className = "media-status muted";
+  pill(ui.mediaState, "STARTING", "amber");
+  ui.media.dataset.state = "starting";
+  pc.onicecandidate = (e) => { if (e.candidate) signal(session, { kind: "ice", candidate: e.candidate.toJSON() }); };
+  pc.ontrack = (e) => {
+    session.remote.addTrack(e.track);
+    ui.remoteVideo.srcObject = session.remote;
+    showVideo();
+    e.track.onunmute = showVideo;
+    e.track.onended = showVideo;
+  };
+  pc.onconnectionstatechange = () => {
+    if (session.closed) return;
+    const state = pc.connectionState;
+    ui.media.dataset.state = state;
+    pill(ui.mediaState, state.toUpperCase(), { connected: "green", failed: "red", disconnected: "amber" }[state] ?? "amber");
+    log(`media with ${peer}: ${state}`, state === "failed" ? "error" : "conn");
+    if (state === "failed") {
+      mediaStatus("The audio and video could not get through: the two browsers found no network path. " +
+        "Across networks, add a STUN or TURN server (?ice=).", true);
+    }
+  };
+  session.ready = (async () => {
+    const [stream, problem] = await getMedia();
+    if (session.closed) {
+      for (const t of stream.getTracks()) t.stop();
+      return;
+    }
+    session.local = stream;
+    ui.localVideo.srcObject = stream;
+    if (problem) {
+      mediaStatus(problem, true);
+      log(problem, "error");
+    }
+    updateToggles();
+    showVideo();
+    if (role === "caller") {
+      for (const t of stream.getTracks()) pc.addTrack(t, stream);
+      for (const kind of ["audio", "video"]) {
+        if (stream.getTracks().every((t) => t.kind !== kind)) pc.addTransceiver(kind, { direction: "recvonly" });
+      }
+      await pc.setLocalDescription(await pc.createOffer());
+      signal(session, { kind: "offer", sdp: pc.localDescription.sdp });
+    }
+  })();
+  session.queue = session.ready.catch((e) => mediaFailed(session, e));
+}
+
+function mediaStatus(text, bad = false) {
+  ui.mediaStatus.textContent = text;
+  ui.mediaStatus.className = `media-status ${bad ? "bad" : "muted"}`;
+}
+
+function mediaFailed(session, e) {
+  if (session.closed) return;
+  log(`media: ${e?.name ?? "error"}: ${e?.message ?? e}`, "error");
+  mediaStatus(`The audio and video call failed: ${e?.message ?? e}`, true);
+}
+
+// signal sends one envelope to the peer, after the ones before it.
+function signal(session, body) {
+  const text = JSON.stringify({ t: SIGNAL, call: session.callId, channel: session.channel, ...body });
+  session.sending = session.sending.then(async () => {
+    if (session.closed) return;
+    try {
+      const { hasPeerReceived } = await client.sendMessageToPeer({ text }, session.peer);
+      if (!hasPeerReceived && body.kind !== "ice") mediaStatus(`${session.peer} did not get the ${body.kind}: are they still online?`, true);
+    } catch (e) {
+      log(`media: sending the ${body.kind}: ${describe(e)}`, "error");
+      if (body.kind !== "ice") mediaStatus(`Could not send the ${body.kind}: ${plain(e)}`, true);
+    }
+  });
+}
+
+// onPeerMessage takes this call's envelopes from its peer and ignores everything else.
+function onPeerMessage(message, peerId) {
+  const session = media;
+  let m = null;
+  try {
+    m = JSON.parse(message?.text);
+  } catch {
+    // not a signal
+  }
+  if (!session || session.closed || peerId !== session.peer || m?.t !== SIGNAL || m.call !== session.callId ||
+    (m.channel ?? "") !== session.channel) {
+    log(`ignored a message from ${peerId}: not for the call in progress`);
+    return;
+  }
+  session.queue = session.queue.then(() => handleSignal(session, m)).catch((e) => mediaFailed(session, e));
+}
+
+async function handleSignal(session, m) {
+  const { pc } = session;
+  if (session.closed) return;
+  if (m.kind === "offer" && session.role === "callee") {
+    await pc.setRemoteDescription({ type: "offer", sdp: m.sdp });
+    // addTrack takes the transceivers the offer made, so that they send as well as receive.
+    for (const t of session.local?.getTracks() ?? []) pc.addTrack(t, session.local);
+    await pc.setLocalDescription(await pc.createAnswer());
+    signal(session, { kind: "answer", sdp: pc.localDescription.sdp });
+  } else if (m.kind === "answer" && session.role === "caller") {
+    await pc.setRemoteDescription({ type: "answer", sdp: m.sdp });
+  } else if (m.kind === "ice" && m.candidate) {
+    if (!pc.remoteDescription) {
+      session.pendingIce.push(m.candidate);
+      return;
+    }
+    await pc.addIceCandidate(m.candidate);
+    return;
+  } else {
+    return;
+  }
+  for (const c of session.pendingIce.splice(0)) await pc.addIceCandidate(c);
+}
+
+// stopMedia ends the media session: closes the peer connection and stops the camera and microphone.
+function stopMedia(reason) {
+  const session = media;
+  if (!session) return;
+  media = null;
+  session.closed = true;
+  session.pc.close();
+  for (const t of session.local?.getTracks() ?? []) t.stop();
+  for (const t of session.remote.getTracks()) t.stop();
+  ui.localVideo.srcObject = null;
+  ui.remoteVideo.srcObject = null;
+  ui.media.hidden = true;
+  ui.media.dataset.state = "closed";
+  if (reason) log(`media with ${session.peer} closed (${reason})`, "conn");
+}
+
+function showVideo() {
+  const live = (s) => s?.getVideoTracks().some((t) => t.readyState === "live" && t.enabled && !t.muted);
+  ui.localVideo.parentElement.classList.toggle("off", !live(media?.local));
+  ui.remoteVideo.parentElement.classList.toggle("off", !live(media?.remote));
+}
+
+function updateToggles() {
+  const audio = media?.local?.getAudioTracks()[0];
+  const video = media?.local?.getVideoTracks()[0];
+  ui.toggleMic.disabled = !audio;
+  ui.toggleMic.textContent = audio && !audio.enabled ? "Unmute mic" : "Mute mic";
+  ui.toggleCamera.disabled = !video;
+  ui.toggleCamera.textContent = video && !video.enabled ? "Camera on" : "Camera off";
+}
+
+function toggle(kind) {
+  for (const t of media?.local?.getTracks() ?? []) if (t.kind === kind) t.enabled = !t.enabled;
+  updateToggles();
+  showVideo();
+}
+
 // --- State.
 
 let kit;
 let client;
 let clientServer = ""; // the server url client was made for
 let outgoing = null; // the LocalInvitation being placed, until it ends
-let inCall = null; // the accepted call this page made, until CallEnded: what Hang up ends
+let inCall = null; // the accepted call (made or answered here), until CallEnded: what Hang up ends
 let outTimer = 0;
 let watched = ""; // the peer whose presence is subscribed
 const ringingIn = new Map(); // RemoteInvitation -> caller id, while it rings
@@ -297,6 +533,7 @@ function refresh() {
   ui.call.disabled = !connected || Boolean(ringing);
   ui.cancel.disabled = !outgoing || !["SENT_TO_REMOTE", "RECEIVED_BY_REMOTE"].includes(outgoing.state);
   ui.hangup.disabled = !inCall;
+  ui.mediaHangup.disabled = !inCall;
   ui.me.textContent = connected ? `signed in as ${client.userId}` : "";
   document.body.classList.toggle("signed-in", Boolean(connected));
 }
@@ -365,6 +602,7 @@ async function login(event) {
       client.on("ConnectionStateChanged", onConnectionState);
       client.on("PeersOnlineStatusChanged", onPresence);
       client.on("RemoteInvitationReceived", onIncoming);
+      client.on("MessageFromPeer", onPeerMessage);
       client.on("TokenPrivilegeWillExpire", () => log("the token expires in 30 s", "conn"));
     }
     refresh();
@@ -380,6 +618,7 @@ async function login(event) {
 }
 
 async function logout() {
+  stopMedia("logged out");
   try {
     await client.logout();
   } catch (e) {
@@ -456,6 +695,7 @@ async function placeCall(event) {
     log(`${peer} accepted${response ? `: “${response}”` : ""}`, "good");
     inCall = call;
     end(`Accepted${response ? `: “${response}”` : ""}`, "good");
+    startMedia(call, "caller");
   });
   call.on("LocalInvitationRefused", (response) => {
     log(`${peer} refused${response ? `: “${response}”` : ""}`, "bad");
@@ -467,6 +707,7 @@ async function placeCall(event) {
   });
   call.on("CallEnded", (reason, by) => {
     if (inCall === call) inCall = null;
+    if (media?.invitation === call) stopMedia(reason);
     log(`call with ${peer} ended: ${reason}${by ? ` by ${by}` : ""}`);
     if (!outgoing) show(`Call ended (${reason})`, "info");
     else refresh();
@@ -540,6 +781,7 @@ function onIncoming(remote) {
     timer.textContent = `rang ${clock(rangMs)}`;
     ringingIn.delete(remote);
     notification?.close();
+    if (kind !== "good" && media?.invitation === remote) stopMedia(reason ?? "not accepted");
     updateSound();
     if (reason) pill(state, reason, kind === "bad" ? "red" : "grey"); // the reason, not a red FAILURE
     else pill(state, remote.state);
@@ -549,18 +791,21 @@ function onIncoming(remote) {
     card.classList.add("ended");
     accept.disabled = refuse.disabled = response.disabled = true;
     if (remote.response) q(".in-answer").textContent = `Your response: “${remote.response}”`;
-    q(".dismiss").hidden = false;
+    q(".dismiss").hidden = kind === "good"; // an accepted call's card stays until the call ends
     addHistory({ direction: "in", peer: caller, outcome: text, kind, at: started, rangMs, id: remote.id });
   };
   const answer = (how) => async () => {
     sound.unlock();
     try {
       remote.response = response.value;
+      // The media session starts with the click, so that the caller's offer finds it waiting.
+      if (how === "accept") startMedia(remote, "callee");
       const done = how === "accept" ? remote.accept() : remote.refuse();
       pill(state, remote.state);
       await done;
     } catch (e) {
       log(`${how}: ${describe(e)}`, "error");
+      if (media?.invitation === remote) stopMedia("not accepted");
       // ALREADY_END: the call ended first; its own event says how, on the card.
       if (e?.codeName !== "ALREADY_END") {
         outcome.textContent = `Could not ${how}: ${plain(e)}`;
@@ -577,6 +822,17 @@ function onIncoming(remote) {
   remote.on("RemoteInvitationAccepted", () => {
     log(`you accepted ${caller}'s call`, "good");
     end("You accepted", "good");
+    inCall = remote;
+    refresh();
+  });
+  remote.on("CallEnded", (reason, by) => {
+    if (inCall === remote) inCall = null;
+    if (media?.invitation === remote) stopMedia(reason);
+    log(`call with ${caller} ended: ${reason}${by ? ` by ${by}` : ""}`);
+    outcome.textContent = `Call ended (${reason})`;
+    outcome.className = "outcome in-outcome outcome-info";
+    q(".dismiss").hidden = false;
+    refresh();
   });
   remote.on("RemoteInvitationRefused", () => {
     log(`you declined ${caller}'s call`, "bad");
@@ -610,6 +866,9 @@ async function main() {
   $("call-form").addEventListener("submit", placeCall);
   ui.cancel.addEventListener("click", cancelCall);
   ui.hangup.addEventListener("click", hangupCall);
+  ui.mediaHangup.addEventListener("click", hangupCall);
+  ui.toggleMic.addEventListener("click", () => toggle("audio"));
+  ui.toggleCamera.addEventListener("click", () => toggle("video"));
   ui.peer.addEventListener("change", watchPeer);
   ui.mute.addEventListener("change", () => {
     sound.unlock();

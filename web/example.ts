@@ -95,6 +95,7 @@ export async function call(kit: Kit, client: RtmClient, peer: string): Promise<s
   local.timeoutMs = 30_000;
   const outcome = new Promise<string>((resolve) => {
     local.on("LocalInvitationReceivedByPeer", () => console.log("ringing", local.state));
+    local.on("LocalInvitationWaking", (windowMs: number) => console.log(`offline; notifying devices for ${windowMs} ms`));
     local.on("LocalInvitationAccepted", (response: string) => resolve(`accepted: ${response}`));
     local.on("LocalInvitationRefused", (response: string) => resolve(`refused: ${response}`));
     local.on("LocalInvitationCanceled", () => resolve("canceled"));

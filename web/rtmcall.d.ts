@@ -204,6 +204,12 @@ export interface ClientEvents {
 export interface LocalInvitationEvents {
   /** A device of the callee got the invitation: it rings. */
   LocalInvitationReceivedByPeer: () => void;
+  /**
+   * The callee has no session but has devices the server can wake (Web Push): it woke them and waits up
+   * to windowMs for one to log in, then it rings (LocalInvitationReceivedByPeer follows its ack) or the
+   * invitation fails with PEER_OFFLINE. The UI can say "bob is offline; notifying his devices".
+   */
+  LocalInvitationWaking: (windowMs: number) => void;
   LocalInvitationAccepted: (response: string) => void;
   LocalInvitationRefused: (response: string) => void;
   LocalInvitationCanceled: () => void;
@@ -230,6 +236,7 @@ export interface RemoteInvitationEvents {
 export interface CallDelegate {
   remoteInvitationReceived?(remoteInvitation: RemoteInvitation): void;
   localInvitationReceivedByPeer?(localInvitation: LocalInvitation): void;
+  localInvitationWaking?(localInvitation: LocalInvitation, windowMs: number): void;
   localInvitationAccepted?(localInvitation: LocalInvitation, response: string): void;
   localInvitationRefused?(localInvitation: LocalInvitation, response: string): void;
   localInvitationCanceled?(localInvitation: LocalInvitation): void;

@@ -5,12 +5,15 @@
 //	rtmcall-server [-addr 127.0.0.1:8080] [-dev] [-secret S] [-origins a.com,b.com]
 //	               [-receipt-timeout 10s] [-invitation-timeout 60s] [-web dir] [-log-level info]
 //	               [-node-id ID] [-nats URLs | -nats-listen ADDR [-nats-cluster ADDR] [-nats-routes URLs]]
+//	               [-webhook URL ... -webhook-secret whsec_...] [-api-keys K1,K2]
 //	rtmcall-server token -user alice [-ttl 1h] [-secret S]
 //
 // The secret may also come from the environment variable RTMCALL_SECRET.
 // The server refuses to start without one unless -dev is given. Without
 // -nats or -nats-listen it is a node alone; with them, one node of a
-// cluster (docs/CLUSTER.md).
+// cluster (docs/CLUSTER.md). -webhook sends signed events to a backend and
+// -api-keys serves the server API at /api/v1/ (docs/BACKEND.md); their
+// secrets may come from RTMCALL_WEBHOOK_SECRET and RTMCALL_API_KEYS.
 package main
 
 import (

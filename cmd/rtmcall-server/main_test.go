@@ -72,6 +72,19 @@ func TestParseArgs(t *testing.T) {
 			assert.Equal(t, "/srv/www", o.web)
 		}},
 		{name: "unknown flag", args: []string{"-dev", "-nope"}, wantErr: "not defined"},
+		{name: "webhooks and API keys", args: []string{"-dev", "-webhook", "http://a/x, http://b/y", "-webhook", "http://c/z",
+			"-webhook-secret", "whsec_abc", "-api-keys", "k1, k2,"}, check: func(t *testing.T, o options) {
+			assert.Equal(t, []string{"http://a/x", "http://b/y", "http://c/z"}, o.webhooks)
+			assert.Equal(t, "whsec_abc", o.webhookSecret)
+			assert.Equal(t, []string{"k1", "k2"}, o.apiKeys)
+		}},
+		{name: "backend secrets from the environment", args: []string{"-dev", "-webhook", "http://a/x"},
+			env: map[string]string{"RTMCALL_WEBHOOK_SECRET": "whsec_env", "RTMCALL_API_KEYS": "e1,e2"}, check: func(t *testing.T, o options) {
+				assert.Equal(t, "whsec_env", o.webhookSecret)
+				assert.Equal(t, []string{"e1", "e2"}, o.apiKeys)
+			}},
+		{name: "webhook without secret", args: []string{"-dev", "-webhook", "http://a/x"}, wantErr: "needs -webhook-secret"},
+		{name: "webhook secret without webhook", args: []string{"-dev", "-webhook-secret", "whsec_x"}, wantErr: "without -webhook"},
 		{name: "cluster through NATS", args: []string{"-dev", "-node-id", "0000000a", "-nats", "nats://n1:4222,nats://n2:4222"},
 			check: func(t *testing.T, o options) {
 				assert.Equal(t, "0000000a", o.nodeID)

@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/api"
 	"github.com/rtmcall/rtmcall/server/static"
+	"github.com/rtmcall/rtmcall/server/webhook"
 )
 
 // options is a parsed command line: the server, or the token subcommand.
@@ -40,6 +42,11 @@ type options struct {
 	natsListen  string
 	natsCluster string
 	natsRoutes  []string
+
+	// backends (docs/BACKEND.md)
+	webhooks      []string
+	webhookSecret string
+	apiKeys       []string
 
 	// both
 	secret string
@@ -97,6 +104,13 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	fs.StringVar(&o.natsListen, "nats-listen", "", "join a cluster through a NATS server embedded in this node, listening for clients here, e.g. 127.0.0.1:4222")
 	fs.StringVar(&o.natsCluster, "nats-cluster", "", "the embedded NATS server's route address, e.g. 0.0.0.0:6222")
 	fs.StringVar(&routes, "nats-routes", "", "comma-separated route URLs of other nodes' embedded NATS servers, e.g. nats://10.0.0.2:6222")
+	fs.Func("webhook", "POST signed events to this URL (repeatable, or comma-separated)", func(v string) error {
+		o.webhooks = append(o.webhooks, splitList(v)...)
+		return nil
+	})
+	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "whsec_... secret webhooks are signed with (default $RTMCALL_WEBHOOK_SECRET)")
+	var apiKeys string
+	fs.StringVar(&apiKeys, "api-keys", "", "comma-separated keys of the server API at /api/v1/ (default $RTMCALL_API_KEYS); none: no API")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -108,6 +122,20 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		_ = o.logLevel.UnmarshalText([]byte(logLevel)) // cannot fail on these
 	default:
 		return o, usageError(fs, "-log-level %q is not one of debug, info, warn and error", logLevel)
+	}
+	// Secrets from the environment are read here, not as flag defaults, so that -h never prints them.
+	if o.webhookSecret == "" {
+		o.webhookSecret = getenv("RTMCALL_WEBHOOK_SECRET")
+	}
+	if apiKeys == "" {
+		apiKeys = getenv("RTMCALL_API_KEYS")
+	}
+	o.apiKeys = splitList(apiKeys)
+	switch {
+	case len(o.webhooks) > 0 && o.webhookSecret == "":
+		return o, usageError(fs, "-webhook needs -webhook-secret (or RTMCALL_WEBHOOK_SECRET)")
+	case len(o.webhooks) == 0 && o.webhookSecret != "":
+		return o, usageError(fs, "-webhook-secret without -webhook")
 	}
 	for _, p := range strings.Split(origins, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -131,6 +159,17 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		return o, usageError(fs, "a secret is required (-secret or RTMCALL_SECRET) unless -dev is given")
 	}
 	return o, nil
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func usageError(fs *flag.FlagSet, format string, args ...any) error {
@@ -176,18 +215,51 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	if o.natsURL != "" || o.natsListen != "" {
 		cfg.NATS = &server.NATSConfig{URL: o.natsURL, Listen: o.natsListen, ClusterListen: o.natsCluster, Routes: o.natsRoutes}
 	}
+	var hooks *webhook.Sender
+	if len(o.webhooks) > 0 {
+		var err error
+		if hooks, err = webhook.New(webhook.Config{URLs: o.webhooks, Secret: o.webhookSecret, Logger: logger}); err != nil {
+			ln.Close()
+			return err
+		}
+		cfg.Observer = server.ObserverFunc(func(e server.Event) {
+			if _, err := hooks.Send(e.Type, e.Data()); err != nil {
+				logger.Error("webhook event not sent", "type", e.Type, "err", err)
+			}
+		})
+	}
+	closeHooks := func(ctx context.Context) error {
+		if hooks == nil {
+			return nil
+		}
+		return hooks.Close(ctx)
+	}
 	node, err := server.New(cfg)
 	if err != nil {
 		ln.Close()
-		return err
+		return errors.Join(err, closeHooks(context.Background()))
+	}
+	if hooks != nil {
+		node.Registerer().MustRegister(hooks.Collectors()...)
+		logger.Info("webhooks on", "endpoints", len(o.webhooks)) // never the URLs: they may hold credentials
 	}
 	mux := http.NewServeMux()
+	if len(o.apiKeys) > 0 {
+		h, err := api.New(node, o.apiKeys, logger)
+		if err != nil {
+			ln.Close()
+			return errors.Join(err, node.Shutdown(context.Background()), closeHooks(context.Background()))
+		}
+		mux.Handle(api.Prefix, h)
+		logger.Info("server API on", "path", api.Prefix, "keys", len(o.apiKeys))
+	}
 	mux.Handle("/ws", node)
 	mux.Handle("/healthz", node)
 	mux.Handle("/metrics", node)
 	web, err := staticHandler(o.web, logger)
 	if err != nil {
 		_ = node.Shutdown(context.Background())
+		_ = closeHooks(context.Background())
 		ln.Close()
 		return err
 	}
@@ -208,13 +280,14 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	defer cancel()
 	nodeErr := node.Shutdown(sctx)
 	httpErr := hs.Shutdown(sctx)
+	hooksErr := closeHooks(sctx) // after the node: its last events are queued
 	if serveErr == nil {
 		serveErr = <-served
 	}
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
-	return errors.Join(serveErr, nodeErr, httpErr)
+	return errors.Join(serveErr, nodeErr, httpErr, hooksErr)
 }
 
 // staticHandler serves the demo page and the browser module at "/" (only

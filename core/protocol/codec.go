@@ -42,6 +42,7 @@ var fields = [...]struct {
 	{"timeout", func(f *Frame) any { return &f.Timeout }},
 	{"reason", func(f *Frame) any { return &f.Reason }},
 	{"busy", func(f *Frame) any { return &f.Busy }},
+	{"wake", func(f *Frame) any { return &f.Wake }},
 	{"by", func(f *Frame) any { return &f.By }},
 	{"peer", func(f *Frame) any { return &f.Peer }},
 	{"from", func(f *Frame) any { return &f.From }},

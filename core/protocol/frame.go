@@ -49,6 +49,9 @@ const (
 	TypeInvite = "invite"
 	// Events on the caller's invitation.
 	TypeLocalReceived = "local.received"
+	// TypeLocalWaking: the callee has no session but has devices to wake
+	// (Web Push); the server waits for one to log in.
+	TypeLocalWaking   = "local.waking"
 	TypeLocalAccepted = "local.accepted"
 	TypeLocalRefused  = "local.refused"
 	TypeLocalCanceled = "local.canceled"
@@ -105,7 +108,10 @@ type Frame struct {
 	Timeout  int64  `json:"timeout,omitempty"` // milliseconds
 	Reason   string `json:"reason,omitempty"`
 	Busy     bool   `json:"busy,omitempty"` // invite: the callee is in a call (call waiting)
-	By       string `json:"by,omitempty"`   // call.ended HANGUP: the user who hung up
+	// send: the caller's wake window in ms, at most the server's; absent
+	// or 0 the server's, NoWake (-1) none.
+	Wake int64  `json:"wake,omitempty"`
+	By   string `json:"by,omitempty"` // call.ended HANGUP: the user who hung up
 
 	// peer messages and call waiting
 	Peer        string `json:"peer,omitempty"`        // message: the receiving user
@@ -169,6 +175,9 @@ func (f *Frame) CheckRequest() error {
 		}
 		if f.Timeout < 0 {
 			return Errorf(CodeInvalidArgument, "timeout must not be negative")
+		}
+		if err := ValidateWake(f.Wake); err != nil {
+			return err
 		}
 		return ValidateTimeout(Millis(f.Timeout))
 	case TypeResume:

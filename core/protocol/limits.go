@@ -106,6 +106,22 @@ func ValidateTimeout(d time.Duration) error {
 	return nil
 }
 
+// NoWake in a send's wake asks for no wake window: an offline callee is
+// PEER_OFFLINE at once. MaxWake bounds a wake window.
+const (
+	NoWake  = -1
+	MaxWake = MaxTimeout
+)
+
+// ValidateWake checks a send's wake: NoWake, 0 (the server's window), or
+// 1 to MaxWake in ms.
+func ValidateWake(ms int64) error {
+	if ms < NoWake || ms > MaxWake.Milliseconds() {
+		return Errorf(CodeInvalidArgument, "wake must be -1 (none), 0 (the server's) or 1 to %d ms, got %d", MaxWake.Milliseconds(), ms)
+	}
+	return nil
+}
+
 // Millis converts a wire timeout in milliseconds to a Duration, saturating
 // instead of overflowing so that huge values are rejected, not wrapped.
 func Millis(ms int64) time.Duration {

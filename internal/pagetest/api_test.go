@@ -615,3 +615,41 @@ return { before, during, after, loggedOut: T.kit._debug.liveObjects(), outcomes,
 	assert.Equal(t, res.Before["funcs"], res.LoggedOut["funcs"])
 	assert.LessOrEqual(t, res.During["localInvitations"], 1)
 }
+
+// TestLateDevice: a tab of bob that logs in after alice's send (a page
+// opened by a notification, say) rings with the time left, and its accept
+// reaches alice; bob's first device gets ANSWERED_ELSEWHERE.
+func TestLateDevice(t *testing.T) {
+	s := newSite(t)
+	tb := apiTab(t, s)
+	late := apiTab(t, s)
+	tb.eval(`
+const alice = await T.client("alice"), bob = await T.client("bob");
+const ring = T.next(bob, "RemoteInvitationReceived");
+const local = alice.createLocalInvitation("bob");
+local.content = "late";
+globalThis.aliceLog = T.record(local, ["LocalInvitationAccepted", "LocalInvitationFailure"]);
+await local.send();
+const [remote] = await ring;
+globalThis.phone = T.record(remote, ["RemoteInvitationAccepted", "RemoteInvitationFailure"]);`, nil)
+	var got struct {
+		Caller, Content string
+		Laptop          [][]any
+	}
+	late.eval(`
+const bob2 = await T.client("bob"); // logs in after the send
+const [remote] = await T.next(bob2, "RemoteInvitationReceived");
+const laptop = T.record(remote, ["RemoteInvitationAccepted", "RemoteInvitationFailure"]);
+await remote.accept();
+await T.until(() => laptop.length === 1);
+return { caller: remote.callerId, content: remote.content, laptop };`, &got)
+	assert.Equal(t, "alice", got.Caller)
+	assert.Equal(t, "late", got.Content)
+	assert.Equal(t, [][]any{{"RemoteInvitationAccepted", "ACCEPTED"}}, got.Laptop)
+	var res struct{ Phone, Alice [][]any }
+	tb.eval(`
+await T.until(() => phone.length === 1 && aliceLog.length === 1);
+return { phone, alice: aliceLog };`, &res)
+	assert.Equal(t, [][]any{{"RemoteInvitationFailure", "ANSWERED_ELSEWHERE", "FAILURE"}}, res.Phone)
+	assert.Equal(t, []any{"LocalInvitationAccepted", "", "ACCEPTED_BY_REMOTE"}, res.Alice[0])
+}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -72,6 +73,10 @@ func run(m *testing.M) int {
 		chromedp.UserDataDir(filepath.Join(tmp, "profile")),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
+		// A test pattern camera and a beeping microphone, allowed without a prompt.
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.WindowSize(1280, 900),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -212,6 +217,12 @@ type tab struct {
 // helpers (helpers.js) as globalThis.T.
 func newTab(t *testing.T, s *site, path string) *tab {
 	t.Helper()
+	return newTabInit(t, s, path, "")
+}
+
+// newTabInit is newTab with a script that runs in the page before its own.
+func newTabInit(t *testing.T, s *site, path, init string) *tab {
+	t.Helper()
 	needBrowser(t)
 	ctx, cancel := chromedp.NewContext(browserCtx)
 	t.Cleanup(cancel)
@@ -235,6 +246,12 @@ func newTab(t *testing.T, s *site, path string) *tab {
 	// that Run: ctx, not one with a timeout.
 	require.NoError(t, chromedp.Run(ctx))
 	tb := &tab{t: t, ctx: ctx}
+	if init != "" {
+		require.NoError(t, tb.run(chromedp.ActionFunc(func(ctx context.Context) error {
+			_, err := page.AddScriptToEvaluateOnNewDocument(init).Do(ctx)
+			return err
+		})))
+	}
 	require.NoError(t, tb.run(chromedp.Navigate(s.URL+path)))
 	helpers, err := os.ReadFile("helpers.js")
 	require.NoError(t, err)
