@@ -86,7 +86,15 @@ export interface PushOptions {
    * the server did not take (its code, e.g. ALREADY_END), the network (NOT_CONNECTED). Default: console.error.
    */
   onError?: (error: PushError, what: string) => void;
+  /** Called once an rtmcall push was handled, with what it did. */
+  onPushHandled?: (payload: PushPayload, result: PushResult) => void;
 }
+
+/**
+ * What a push did: an invite was "shown", or not because it had "expired" or its close came first
+ * ("closed-before"); a close "closed" the notification, or found "nothing-to-close".
+ */
+export type PushResult = "shown" | "expired" | "closed-before" | "closed" | "nothing-to-close";
 
 /** An RtmError of the helper: `name` "RtmError" with a numeric code, as rtmcall.js gives them. */
 export interface PushError extends Error {

@@ -127,7 +127,7 @@ export function handlePush(event, options = {}) {
   if (!p) return false;
   const work = queue.then(() => (p.kind === "invite" ? showInvite(p, options) : closeInvite(p)));
   queue = work.catch(() => {});
-  event.waitUntil(work.catch((e) => report(options, e, p.kind)));
+  event.waitUntil(work.then((result) => handled(options, p, result), (e) => report(options, e, p.kind)));
   return true;
 }
 
@@ -156,18 +156,30 @@ function notificationFor(p, options) {
   };
 }
 
+// showInvite and closeInvite return what they did, for options.onPushHandled.
 async function showInvite(p, options) {
-  if (closed.has(p.inv) || p.expiresAt <= Date.now()) return; // ended before its push arrived
+  if (closed.has(p.inv)) return "closed-before"; // its close overtook it
+  if (p.expiresAt <= Date.now()) return "expired"; // it rang out before its push arrived
   const n = notificationFor(p, options);
   await registration().showNotification(n.title, n.options);
+  return "shown";
 }
 
 async function closeInvite(p) {
   closed.add(p.inv);
   if (closed.size > CLOSED_KEPT) closed.delete(closed.values().next().value);
+  let result = "nothing-to-close";
   for (const n of await registration().getNotifications({ tag: p.inv })) {
-    if (n.data?.rtmcall?.inv === p.inv) n.close();
+    if (n.data?.rtmcall?.inv === p.inv) {
+      n.close();
+      result = "closed";
+    }
   }
+  return result;
+}
+
+function handled(options, p, result) {
+  if (typeof options.onPushHandled === "function") options.onPushHandled(p, result);
 }
 
 /**

@@ -1,0 +1,449 @@
+//go:build !js
+
+package pagetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/serviceworker"
+	"github.com/chromedp/cdproto/target"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
+)
+
+// The test's service worker: rtmcall-sw's installPush as an app would call it, and a message
+// listener for the test. Browsers offer no way to click a notification, neither in the page nor over
+// the DevTools protocol (web-platform-tests/wpt#51125), so the "click" message runs the helper's real
+// click handler on the real notification, with an event object for the part the browser would make;
+// the one thing a script cannot have outside a real click is the right to open or focus a window,
+// so clients.openWindow and WindowClient.focus are replaced, while the click runs, by what records
+// the URL for the test, which then opens it as the browser would (pushTab.click).
+const testSWBody = `
+const log = [];
+// note logs what happened, and tells the pages: they wait on it rather than poll getNotifications,
+// which in Chromium loses a notification being shown while it reads.
+const note = (entry) => {
+  log.push(entry);
+  return self.clients.matchAll({ type: "window", includeUncontrolled: true })
+    .then((cs) => cs.forEach((c) => c.postMessage({ type: "test-log", entry })));
+};
+const options = {
+  url: %s,
+  onError: (e, what) => note({ error: what, name: e.name, code: e.code, codeName: e.codeName, message: e.message }),
+  onPushHandled: (p, result) => note({ handled: p.inv, kind: p.kind, result }),
+};
+installPush(options);
+self.addEventListener("install", () => self.skipWaiting());
+self.addEventListener("activate", (e) => e.waitUntil(self.clients.claim()));
+self.addEventListener("message", (e) => {
+  const port = e.ports[0];
+  const answer = (p) => e.waitUntil(p.then((r) => port.postMessage(r), (err) => port.postMessage({ error: String(err) })));
+  if (e.data.op === "log") answer(Promise.resolve(log));
+  if (e.data.op === "click") answer(click(e.data));
+});
+async function click({ tag, action }) {
+  const [n] = await self.registration.getNotifications({ tag });
+  if (!n) return { error: "no notification tagged " + tag };
+  const opened = [], focused = [], waits = [], from = log.length;
+  const open = Clients.prototype.openWindow, focus = WindowClient.prototype.focus;
+  Clients.prototype.openWindow = async (url) => { opened.push(url); return null; };
+  WindowClient.prototype.focus = async function () { focused.push(this.url); return this; };
+  try {
+    const handled = handleNotificationClick({ action, notification: n, waitUntil: (p) => waits.push(p) }, options);
+    await Promise.all(waits);
+    return { handled, opened, focused, log: log.slice(from) };
+  } finally {
+    Clients.prototype.openWindow = open;
+    WindowClient.prototype.focus = focus;
+  }
+}
+`
+
+// testSW returns the test's worker as an ES module (module true) or a classic script, opening the app
+// at appURL.
+func testSW(module bool, appURL string) string {
+	url, _ := json.Marshal(appURL)
+	body := fmt.Sprintf(testSWBody, url)
+	if module {
+		return `import { installPush, handleNotificationClick } from "/rtmcall-sw.js";` + body
+	}
+	return `importScripts("/rtmcall-sw.global.js");
+const { installPush, handleNotificationClick } = RtmcallPush;` + body
+}
+
+// The page a click opens: it logs in as ?user=, and accepts the invitation the launch names when it
+// rings and the action was Accept; window.app tells the test what it saw.
+const testApp = `<!doctype html><title>app</title>
+<script type="module">
+import { load } from "/rtmcall.js";
+import { readLaunch } from "/rtmcall-sw.js";
+const app = window.app = { launch: readLaunch(location.href), rang: [], accepted: [], errors: [] };
+const kit = await load();
+const client = kit.createClient();
+client.on("RemoteInvitationReceived", async (r) => {
+  app.rang.push(r.id);
+  if (app.launch?.action !== "accept" || r.id !== app.launch.invitation) return;
+  try {
+    await r.accept();
+    app.accepted.push(r.id);
+  } catch (e) {
+    app.errors.push(e.codeName + ": " + e.message);
+  }
+});
+await client.login(new URLSearchParams(location.search).get("user"));
+app.loggedIn = true;
+</script>
+`
+
+// pushSite is a site with the test's workers (/sw-module.js, /sw-classic.js), the app page
+// (/app.html), an empty page (/page.html) and a refuse endpoint that records what it gets (/refuse), and a Waker that hands the
+// server's wakes to the test.
+type pushSite struct {
+	*site
+	wakes, ended chan server.Wake
+	mu           sync.Mutex
+	refused      []string // the bodies POSTed to /refuse
+}
+
+func newPushSite(t *testing.T, appURL string, opts ...func(*server.Config)) *pushSite {
+	t.Helper()
+	ps := &pushSite{wakes: make(chan server.Wake, 8), ended: make(chan server.Wake, 8)}
+	js := func(src string) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+			_, _ = w.Write([]byte(src))
+		}
+	}
+	ps.site = newSiteWith(t, files, func(mux *http.ServeMux, _ *rtmcalltest.Server) {
+		mux.Handle("/sw-module.js", js(testSW(true, appURL)))
+		mux.Handle("/sw-classic.js", js(testSW(false, appURL)))
+		mux.HandleFunc("/app.html", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write([]byte(testApp))
+		})
+		mux.HandleFunc("/page.html", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write([]byte("<!doctype html><title>page</title>\n"))
+		})
+		mux.HandleFunc("/refuse", func(w http.ResponseWriter, r *http.Request) {
+			var b strings.Builder
+			_, _ = fmt.Fprint(&b, r.Method, " ", r.Header.Get("Content-Type"), " ")
+			buf := make([]byte, 1024)
+			n, _ := r.Body.Read(buf)
+			b.Write(buf[:n])
+			ps.mu.Lock()
+			ps.refused = append(ps.refused, b.String())
+			ps.mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}, append([]func(*server.Config){func(c *server.Config) {
+		c.Waker = testWaker{ps}
+		c.WakeWindow = 20 * time.Second
+	}}, opts...)...)
+	return ps
+}
+
+// testWaker wakes every user: the test turns each wake into a push.
+type testWaker struct{ ps *pushSite }
+
+func (w testWaker) CanWake(string) bool { return true }
+func (w testWaker) Wake(x server.Wake)  { w.ps.wakes <- x }
+func (w testWaker) Ended(x server.Wake) { w.ps.ended <- x }
+
+// invitePayload is what the server pushes for wake x (the contract of docs/PUSH.md).
+func (ps *pushSite) invitePayload(x server.Wake) map[string]any {
+	return map[string]any{"v": 1, "kind": "invite", "inv": x.Inv, "caller": x.Caller, "content": x.Content,
+		"channel": "", "expiresAt": x.Expires.UnixMilli(), "refuse": "cap-" + x.Inv, "refuseUrl": ps.URL + "/refuse"}
+}
+
+// pushTab is a tab of a pushSite with the test's worker registered and notifications granted.
+type pushTab struct {
+	*tab
+	ps    *pushSite
+	regID serviceworker.RegistrationID
+	seen  int // entries of the worker's log that logged returned
+}
+
+func newPushTab(t *testing.T, ps *pushSite, worker string) *pushTab {
+	t.Helper()
+	tb := newTab(t, ps.site, "/blank.html")
+	require.NoError(t, tb.run(chromedp.ActionFunc(func(ctx context.Context) error {
+		// Browser.setPermission: this protocol's successor of Browser.grantPermissions.
+		return browser.SetPermission(&browser.PermissionDescriptor{Name: "notifications"}, browser.PermissionSettingGranted).
+			WithOrigin(ps.URL).Do(ctx)
+	})))
+	regs := make(chan *serviceworker.Registration, 16)
+	chromedp.ListenTarget(tb.ctx, func(ev any) {
+		if ev, ok := ev.(*serviceworker.EventWorkerRegistrationUpdated); ok {
+			for _, r := range ev.Registrations {
+				if !r.IsDeleted {
+					select {
+					case regs <- r:
+					default: // a listener must not block; the ones that matter come first
+					}
+				}
+			}
+		}
+	})
+	require.NoError(t, tb.run(serviceworker.Enable()))
+	tb.eval(fmt.Sprintf(`
+await navigator.serviceWorker.register(%q, { type: %q, scope: "/" });
+await navigator.serviceWorker.ready;
+T.sw = (msg, ms = 10000) => new Promise((resolve, reject) => {
+  const ch = new MessageChannel();
+  const timer = setTimeout(() => reject(new Error("the worker did not answer " + JSON.stringify(msg))), ms);
+  ch.port1.onmessage = (e) => { clearTimeout(timer); resolve(e.data); };
+  navigator.serviceWorker.ready.then((reg) => reg.active.postMessage(msg, [ch.port2]));
+});
+T.notes = async (tag) => (await (await navigator.serviceWorker.ready).getNotifications(tag ? { tag } : {}))
+  .map((n) => ({ title: n.title, body: n.body, tag: n.tag, actions: n.actions.map((a) => [a.action, a.title]),
+    requireInteraction: n.requireInteraction, data: n.data }));
+T.swLog = [];
+navigator.serviceWorker.addEventListener("message", (e) => {
+  if (e.data?.type === "test-log") T.swLog.push(e.data.entry);
+});
+navigator.serviceWorker.startMessages();`, worker, map[bool]string{true: "module", false: "classic"}[strings.Contains(worker, "module")]), nil)
+	pt := &pushTab{tab: tb, ps: ps}
+	deadline := time.After(10 * time.Second)
+	for pt.regID == "" {
+		select {
+		case r := <-regs:
+			if r.ScopeURL == ps.URL+"/" {
+				pt.regID = r.RegistrationID
+			}
+		case <-deadline:
+			t.Fatal("no ServiceWorker.workerRegistrationUpdated for scope " + ps.URL + "/")
+		}
+	}
+	return pt
+}
+
+// push delivers payload (JSON-encoded unless a string) to the worker as a push message.
+func (pt *pushTab) push(payload any) {
+	pt.t.Helper()
+	data, ok := payload.(string)
+	if !ok {
+		b, err := json.Marshal(payload)
+		require.NoError(pt.t, err)
+		data = string(b)
+	}
+	require.NoError(pt.t, pt.run(serviceworker.DeliverPushMessage(pt.ps.URL, pt.regID, data)))
+}
+
+// note is a notification as T.notes gives it.
+type note struct {
+	Title, Body, Tag   string
+	Actions            [][]string
+	RequireInteraction bool
+	Data               struct{ Rtmcall map[string]any }
+}
+
+// logged waits until the worker has logged n more entries (pushes handled, errors) and returns them.
+func (pt *pushTab) logged(n int) []map[string]any {
+	pt.t.Helper()
+	var entries []map[string]any
+	pt.eval(fmt.Sprintf(`await T.until(() => T.swLog.length >= %d, 10000, "%d entries in " + JSON.stringify(T.swLog));
+return T.swLog.slice(%d);`, pt.seen+n, pt.seen+n, pt.seen), &entries)
+	pt.seen += len(entries)
+	require.Len(pt.t, entries, n, "%v", entries)
+	return entries
+}
+
+// notes returns the worker's notifications. Call it only when no push is being handled (see logged).
+func (pt *pushTab) notes() []note {
+	pt.t.Helper()
+	var notes []note
+	pt.eval(`return await T.notes();`, &notes)
+	return notes
+}
+
+// clickResult is what the test worker's click reports.
+type clickResult struct {
+	Handled         bool
+	Opened, Focused []string
+	Log             []map[string]any
+	Error           string
+}
+
+// click clicks action ("" for the body) on the notification tagged tag, and opens the window the
+// helper asked for, if any.
+func (pt *pushTab) click(tag, action string) clickResult {
+	pt.t.Helper()
+	var res clickResult
+	pt.eval(fmt.Sprintf(`return await T.sw({ op: "click", tag: %q, action: %q });`, tag, action), &res)
+	require.Empty(pt.t, res.Error)
+	return res
+}
+
+// handledEntry is the log entry of a push the helper handled.
+func handledEntry(inv, kind, result string) map[string]any {
+	return map[string]any{"handled": inv, "kind": kind, "result": result}
+}
+
+// TestPushNotification: an invite push shows "alice is calling: <content>" with Accept and Refuse,
+// tagged with the invitation id, in a module worker and in a classic one (rtmcall-sw.global.js);
+// its close push closes it; a close with nothing shown, an expired invite and an invite whose close
+// came first show nothing; another app's push is left alone; a malformed rtmcall payload is reported
+// with a code.
+func TestPushNotification(t *testing.T) {
+	for _, worker := range []string{"/sw-module.js", "/sw-classic.js"} {
+		t.Run(strings.TrimSuffix(strings.TrimPrefix(worker, "/"), ".js"), func(t *testing.T) {
+			ps := newPushSite(t, "/app.html?user=bob")
+			pt := newPushTab(t, ps, worker)
+			future := time.Now().Add(time.Minute).UnixMilli()
+			invite := func(id, content string) map[string]any {
+				return map[string]any{"v": 1, "kind": "invite", "inv": id, "caller": "alice", "content": content,
+					"channel": "room", "expiresAt": future, "refuse": "cap", "refuseUrl": ps.URL + "/refuse"}
+			}
+			closePush := func(id string) map[string]any {
+				return map[string]any{"v": 1, "kind": "close", "inv": id, "reason": "canceled"}
+			}
+			pt.push(invite("inv1", "Lunch?"))
+			assert.Equal(t, []map[string]any{handledEntry("inv1", "invite", "shown")}, pt.logged(1))
+			notes := pt.notes()
+			require.Len(t, notes, 1)
+			n := notes[0]
+			assert.Equal(t, "alice is calling: Lunch?", n.Title)
+			assert.Equal(t, "inv1", n.Tag)
+			assert.Equal(t, [][]string{{"accept", "Accept"}, {"refuse", "Refuse"}}, n.Actions)
+			assert.True(t, n.RequireInteraction)
+			assert.Equal(t, "inv1", n.Data.Rtmcall["inv"])
+			assert.Equal(t, "cap", n.Data.Rtmcall["refuse"])
+
+			pt.push(invite("inv2", ""))
+			pt.logged(1)
+			notes = pt.notes()
+			require.Len(t, notes, 2)
+			assert.ElementsMatch(t, []string{"alice is calling: Lunch?", "alice is calling"},
+				[]string{notes[0].Title, notes[1].Title})
+
+			pt.push(closePush("inv1"))
+			assert.Equal(t, []map[string]any{handledEntry("inv1", "close", "closed")}, pt.logged(1))
+			var tags []string
+			pt.eval(`const deadline = performance.now() + 10000;
+for (;;) {
+  const tags = (await T.notes()).map((n) => n.tag);
+  if (tags.length === 1 || performance.now() > deadline) return tags;
+  await new Promise((r) => setTimeout(r, 20));
+}`, &tags)
+			assert.Equal(t, []string{"inv2"}, tags, "only the closed invitation's notification went")
+
+			expired := invite("inv-expired", "")
+			expired["expiresAt"] = time.Now().Add(-time.Second).UnixMilli()
+			pt.push(closePush("nothing-shown"))
+			pt.push(expired)
+			pt.push(closePush("inv-overtaken"))
+			pt.push(invite("inv-overtaken", ""))
+			pt.push(`{"title":"another app's push"}`)
+			pt.push(`not json at all`)
+			pt.push(map[string]any{"v": 2, "kind": "invite", "inv": "future-version"})
+			pt.push(map[string]any{"v": 1, "kind": "invite", "inv": "no-url", "caller": "alice", "expiresAt": future, "refuse": "c"})
+			pt.push(map[string]any{"v": 1, "kind": "ring", "inv": "x"})
+			// Malformed payloads are reported as they arrive, the others once handled: two lists.
+			var log, errs []map[string]any
+			for _, e := range pt.logged(7) {
+				if e["error"] != nil {
+					errs = append(errs, e)
+				} else {
+					log = append(log, e)
+				}
+			}
+			assert.Equal(t, []map[string]any{
+				handledEntry("nothing-shown", "close", "nothing-to-close"),
+				handledEntry("inv-expired", "invite", "expired"),
+				handledEntry("inv-overtaken", "close", "nothing-to-close"),
+				handledEntry("inv-overtaken", "invite", "closed-before"),
+			}, log, "the pushes that show nothing")
+			require.Len(t, errs, 3)
+			for i, want := range []string{"unsupported payload version 2", `"refuseUrl" must be a string`, `unknown kind "ring"`} {
+				e := errs[i]
+				assert.Equal(t, "push", e["error"])
+				assert.Equal(t, "RtmError", e["name"])
+				assert.Equal(t, 1.0, e["code"])
+				assert.Equal(t, "INVALID_ARGUMENT", e["codeName"])
+				assert.Contains(t, e["message"], want)
+			}
+			tags = nil
+			for _, n := range pt.notes() {
+				tags = append(tags, n.Tag)
+			}
+			assert.Equal(t, []string{"inv2"}, tags, "nothing else shown, the app's own pushes included")
+		})
+	}
+}
+
+// TestPushClick: Accept on the notification opens the app at the URL the worker was given, with the
+// invitation and the action in it; a click on the body opens it with "open"; an open app window is
+// focused and sent a message instead; Refuse posts the capability to refuseUrl and opens nothing.
+// Each click closes the notification.
+func TestPushClick(t *testing.T) {
+	ps := newPushSite(t, "/page.html?app=1")
+	pt := newPushTab(t, ps, "/sw-module.js")
+	future := time.Now().Add(time.Minute).UnixMilli()
+	for _, id := range []string{"a1", "a2", "a3"} {
+		pt.push(map[string]any{"v": 1, "kind": "invite", "inv": id, "caller": "alice", "content": "",
+			"channel": "", "expiresAt": future, "refuse": "cap-" + id, "refuseUrl": ps.URL + "/refuse"})
+	}
+	pt.logged(3)
+	require.Len(t, pt.notes(), 3)
+
+	// No window of the app's path is open (the tab is at /blank.html): it opens one.
+	res := pt.click("a1", "accept")
+	assert.True(t, res.Handled)
+	assert.Equal(t, []string{ps.URL + "/page.html?app=1&rtmcallInvitation=a1&rtmcallAction=accept"}, res.Opened)
+	assert.Empty(t, res.Focused)
+	assert.Empty(t, res.Log)
+
+	// The app's window is open (its path, any query): it is focused and told, not opened again.
+	app := newTab(t, ps.site, "/page.html")
+	app.eval(`
+T.launches = [];
+const { readLaunch } = await import("/rtmcall-sw.js");
+navigator.serviceWorker.addEventListener("message", (e) => T.launches.push(readLaunch(e.data)));
+navigator.serviceWorker.startMessages();`, nil)
+	res = pt.click("a2", "")
+	assert.True(t, res.Handled)
+	assert.Empty(t, res.Opened)
+	assert.Equal(t, []string{ps.URL + "/page.html"}, res.Focused)
+	var launches []map[string]string
+	app.eval(`await T.until(() => T.launches.length === 1); return T.launches;`, &launches)
+	assert.Equal(t, []map[string]string{{"invitation": "a2", "action": "open"}}, launches)
+
+	res = pt.click("a3", "refuse")
+	assert.True(t, res.Handled)
+	assert.Empty(t, res.Opened)
+	assert.Empty(t, res.Focused)
+	assert.Empty(t, res.Log)
+	ps.mu.Lock()
+	assert.Equal(t, []string{`POST application/json {"cap":"cap-a3"}`}, ps.refused)
+	ps.mu.Unlock()
+
+	var left []note
+	pt.eval(`const deadline = performance.now() + 10000;
+for (;;) {
+  const notes = await T.notes();
+  if (notes.length === 0 || performance.now() > deadline) return notes;
+  await new Promise((r) => setTimeout(r, 20));
+}`, &left)
+	assert.Empty(t, left, "each click closed its notification")
+
+	var launch []any
+	pt.eval(`const { readLaunch } = await import("/rtmcall-sw.js");
+return [readLaunch("https://x/app?rtmcallInvitation=i9&rtmcallAction=accept"), readLaunch("https://x/app?q=1"),
+  readLaunch("not a url"), readLaunch({ type: "other", invitation: "x" })];`, &launch)
+	assert.Equal(t, []any{map[string]any{"invitation": "i9", "action": "accept"}, nil, nil, nil}, launch)
+}
+
+var _ = target.CreateTarget
