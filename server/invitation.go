@@ -40,7 +40,7 @@ type invitation struct {
 	woke    bool        // Config.Waker was asked to wake the callee
 	// pushRefused: refused through a push's capability (RefuseInvitation).
 	pushRefused bool
-	expiry  *time.Timer // INVITATION_EXPIRE unless answered
+	expiry      *time.Timer // INVITATION_EXPIRE unless answered
 
 	// For events and the server API (events.go).
 	api, service bool      // placed by the server API; as a named service caller
