@@ -209,7 +209,8 @@ func ValidatePushSubscription(endpoint, p256dh, auth string) error {
 	return nil
 }
 
-// DecodeBase64URL decodes base64url with or without padding.
+// DecodeBase64URL decodes base64url with or without padding, strictly
+// (unused bits zero), so that one value has one encoding.
 func DecodeBase64URL(s string) ([]byte, error) {
-	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	return base64.RawURLEncoding.Strict().DecodeString(strings.TrimRight(s, "="))
 }

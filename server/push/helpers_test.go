@@ -270,3 +270,9 @@ func (r *raw) code(f *protocol.Frame) protocol.Code {
 	}
 	return g.Code
 }
+
+func corePush(s *pushtest.Subscription) core.PushSubscription {
+	return core.PushSubscription{Endpoint: s.Endpoint, P256dh: s.P256dh, Auth: s.Auth}
+}
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
