@@ -163,4 +163,3 @@ func TestFileStoreFiles(t *testing.T) {
 	require.NoError(t, s.Close())
 	assert.ErrorIs(t, s.Update(ctxT(t), "bob", add(sub(2))), store.ErrClosed)
 }
-
