@@ -25,6 +25,8 @@ export interface InvitePayload {
   readonly inv: string;
   readonly caller: string;
   readonly content: string;
+  /** The server cut content to fit a push (about 3 KB); the default title then ends it with "…". */
+  readonly truncated: boolean;
   readonly channel: string;
   /** When the invitation ends by itself, in milliseconds since the epoch; an expired invite is not shown. */
   readonly expiresAt: number;
@@ -39,7 +41,7 @@ export interface ClosePayload {
   readonly v: 1;
   readonly kind: "close";
   readonly inv: string;
-  /** Why it ended, e.g. "canceled", "answered", "expired"; informational. */
+  /** Why it ended: "CANCELED", "ANSWERED_ELSEWHERE", "REFUSED", "EXPIRED" or "ENDED" (server/wake.go). */
   readonly reason: string;
 }
 

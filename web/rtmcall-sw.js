@@ -78,7 +78,7 @@ export function parsePushPayload(data) {
         bad(`invite payload: "expiresAt" must be a number of milliseconds since the epoch`);
       }
       return Object.freeze({
-        v: 1, kind: "invite", inv, caller: str("caller"), content: str("content", true),
+        v: 1, kind: "invite", inv, caller: str("caller"), content: str("content", true), truncated: p.truncated === true,
         channel: str("channel", true), expiresAt: p.expiresAt, refuse: str("refuse"), refuseUrl,
       });
     }
@@ -134,8 +134,9 @@ export function handlePush(event, options = {}) {
 /** The title and options of the notification for invite p: options.format can change any of them. */
 function notificationFor(p, options) {
   const labels = { accept: "Accept", refuse: "Refuse", ...options.labels };
+  const content = p.truncated ? `${p.content}…` : p.content; // the server cut it to fit a push
   const base = {
-    title: p.content ? `${p.caller} is calling: ${p.content}` : `${p.caller} is calling`,
+    title: content ? `${p.caller} is calling: ${content}` : `${p.caller} is calling`,
     body: "",
     requireInteraction: true,
   };
@@ -209,7 +210,7 @@ async function refuse(p) {
     throw rtmError(NOT_CONNECTED, `rtmcall push: failed to refuse invitation ${p.inv}: ${e.message}`, e);
   }
   if (res.ok) return;
-  // The server answers an error as {code, codeName, message}, like a request's error.
+  // The server answers an error as {code, name, message}: the RtmError's code and codeName.
   let body = {};
   try {
     body = await res.json();
@@ -218,7 +219,7 @@ async function refuse(p) {
   }
   const e = rtmError(typeof body.code === "number" ? body.code : UNKNOWN,
     `rtmcall push: failed to refuse invitation ${p.inv}: HTTP ${res.status}${body.message ? `: ${body.message}` : ""}`);
-  if (typeof body.codeName === "string") e.codeName = body.codeName;
+  if (typeof body.name === "string") e.codeName = body.name;
   throw e;
 }
 

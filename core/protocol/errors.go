@@ -47,8 +47,12 @@ const (
 	CodeResumeFailed   Code = 209 // no session to resume: unknown, ended, or the key is wrong
 	// CodeTooManySubscriptions: over MaxPushSubscriptions for the user.
 	CodeTooManySubscriptions Code = 210
-	// CodePushUnavailable: the server has no Web Push (no store or keys).
+	// CodePushUnavailable: the server has no Web Push (no store or keys),
+	// or the browser cannot subscribe (no push service; client side).
 	CodePushUnavailable Code = 211
+	// CodePushDenied: the browser's notification permission was denied
+	// (client side: enablePush in the browser).
+	CodePushDenied Code = 212
 )
 
 var codeNames = map[Code]string{
@@ -80,6 +84,7 @@ var codeNames = map[Code]string{
 
 	CodeTooManySubscriptions: "TOO_MANY_SUBSCRIPTIONS",
 	CodePushUnavailable:      "PUSH_UNAVAILABLE",
+	CodePushDenied:           "PUSH_DENIED",
 }
 
 // Codes lists every defined code, in numeric order, for tables such as the
@@ -91,7 +96,7 @@ func Codes() []Code {
 		CodeNotAuthorized, CodeAlreadyLogin, CodeTimeout, CodeTooOften, CodeAbortedByLogout,
 		CodeMalformedFrame, CodeUnknownType, CodeTooLarge, CodeRateLimited, CodeNotLoggedIn,
 		CodeNotYours, CodeTooManyPending, CodeNotConnected, CodeShuttingDown, CodeResumeFailed,
-		CodeTooManySubscriptions, CodePushUnavailable,
+		CodeTooManySubscriptions, CodePushUnavailable, CodePushDenied,
 	}
 }
 
