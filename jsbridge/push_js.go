@@ -20,6 +20,11 @@ const vapidPath = "/push/vapid"
 // vapidTimeout bounds the fetch of the server's VAPID key.
 const vapidTimeout = 10 * time.Second
 
+// defaultSubscribeTimeout bounds pushManager.subscribe once the permission
+// is granted: a browser whose push service cannot be reached (headless
+// Chromium, a network that blocks it) never settles it.
+const defaultSubscribeTimeout = 20 * time.Second
+
 // pushEndpointKey is the record's field with the endpoint the client's
 // last enablePush registered, for disablePush without an argument.
 const pushEndpointKey = "pushEndpoint"
@@ -34,7 +39,7 @@ func (k *Kit) enablePush(this js.Value, args []js.Value) any {
 		return k.rejected(err)
 	}
 	target := arg(args, 0)
-	vapidURL, err := k.vapidURL(rec, arg(args, 1))
+	vapidURL, within, err := pushOptions(rec, arg(args, 1))
 	if err != nil {
 		return k.rejected(err)
 	}
@@ -57,7 +62,7 @@ func (k *Kit) enablePush(this js.Value, args []js.Value) any {
 	}
 	return k.Promise(func() (any, error) {
 		if pm.Type() == js.TypeObject {
-			if sub, err = k.subscribe(pm, vapidURL); err != nil {
+			if sub, err = k.subscribe(pm, vapidURL, within); err != nil {
 				return nil, err
 			}
 		}
@@ -139,26 +144,48 @@ func (k *Kit) loggedIn(rec js.Value) (*core.Client, error) {
 	return s.c, nil
 }
 
-// vapidURL is opts.vapidUrl, or /push/vapid on the HTTP origin of the
-// client's WebSocket URL (ws: -> http:, wss: -> https:).
-func (k *Kit) vapidURL(rec, opts js.Value) (string, error) {
+// pushOptions reads enablePush's options: the VAPID key's URL, by default
+// /push/vapid on the HTTP origin of the client's WebSocket URL (ws: ->
+// http:, wss: -> https:), and how long pushManager.subscribe may take.
+func pushOptions(rec, opts js.Value) (string, time.Duration, error) {
+	within := defaultSubscribeTimeout
+	var vapid string
 	if !isNullish(opts) {
 		if opts.Type() != js.TypeObject {
-			return "", invalid("enablePush options must be an object, got %s", typeName(opts))
+			return "", 0, invalid("enablePush options must be an object, got %s", typeName(opts))
 		}
 		v, err := getProp(opts, "vapidUrl")
 		if err != nil {
-			return "", err
+			return "", 0, err
 		}
 		if !isNullish(v) {
-			u, err := clientURL(v) // a string or a URL object
-			if err != nil {
-				return "", invalid("vapidUrl must be a string or a URL, got %s", typeName(v))
+			if vapid, err = clientURL(v); err != nil { // a string or a URL object
+				return "", 0, invalid("vapidUrl must be a string or a URL, got %s", typeName(v))
 			}
-			return u, nil
+		}
+		if v, err = getProp(opts, "subscribeTimeoutMs"); err != nil {
+			return "", 0, err
+		}
+		if !isNullish(v) {
+			ms, err := MillisFromJS(v, "subscribeTimeoutMs")
+			if err != nil {
+				return "", 0, err
+			}
+			if ms == 0 {
+				return "", 0, invalid("subscribeTimeoutMs must be at least 1")
+			}
+			within = time.Duration(ms) * time.Millisecond
 		}
 	}
-	ws := rec.Get("url").String()
+	if vapid != "" {
+		return vapid, within, nil
+	}
+	u, err := vapidURLOf(rec.Get("url").String())
+	return u, within, err
+}
+
+// vapidURLOf is /push/vapid on the HTTP origin of the WebSocket URL ws.
+func vapidURLOf(ws string) (string, error) {
 	rest, ok := strings.CutPrefix(ws, "ws")
 	if !ok {
 		return "", invalid("the client's url %q is not ws:// or wss://", ws)
@@ -175,10 +202,19 @@ func (k *Kit) vapidURL(rec, opts js.Value) (string, error) {
 // subscribe returns the browser's push subscription for the server's VAPID
 // key, made with pushManager.subscribe unless the registration has one with
 // that key already; one made with another key is replaced.
-func (k *Kit) subscribe(pm js.Value, vapidURL string) (core.PushSubscription, error) {
-	if perm := notificationPermission(); perm == "denied" {
+func (k *Kit) subscribe(pm js.Value, vapidURL string, within time.Duration) (core.PushSubscription, error) {
+	// The permission first, as long as the user takes: then the push
+	// service's answer alone is bounded by within.
+	if perm := notificationPermission(); perm == "default" {
+		if _, err := k.awaitCall(js.Global().Get("Notification"), "requestPermission"); err != nil {
+			return core.PushSubscription{}, pushUnavailable("failed to ask for the notification permission", err)
+		}
+	}
+	switch perm := notificationPermission(); perm {
+	case "granted", "unsupported":
+	default:
 		return core.PushSubscription{}, protocol.Errorf(protocol.CodePushDenied,
-			"notifications are blocked for this site (Notification.permission is \"denied\"); the user can allow them in the browser's site settings")
+			"notifications are not allowed for this site (Notification.permission is %q); the user can allow them in the browser's site settings", perm)
 	}
 	key, err := k.fetchVAPIDKey(vapidURL)
 	if err != nil {
@@ -197,7 +233,15 @@ func (k *Kit) subscribe(pm js.Value, vapidURL string) (core.PushSubscription, er
 	ask := js.Global().Get("Uint8Array").New(len(key))
 	js.CopyBytesToJS(ask, key)
 	opts.Set("applicationServerKey", ask)
-	s, err := k.awaitCall(pm, "subscribe", opts)
+	p, err := callJS(pm, "subscribe", opts)
+	if err != nil {
+		return core.PushSubscription{}, pushUnavailable("the browser could not subscribe to push (pushManager.subscribe)", err)
+	}
+	s, err := k.awaitWithin(p, within)
+	if errors.Is(err, errAwaitTimeout) {
+		return core.PushSubscription{}, protocol.Errorf(protocol.CodePushUnavailable,
+			"the browser's push service did not answer pushManager.subscribe within %v (is it reachable from this device?)", within)
+	}
 	if err != nil {
 		if je := (jsRejection{}); errors.As(err, &je) && je.name == "NotAllowedError" {
 			return core.PushSubscription{}, protocol.Errorf(protocol.CodePushDenied,
@@ -228,7 +272,12 @@ func (k *Kit) fetchVAPIDKey(url string) ([]byte, error) {
 	if abort := js.Global().Get("AbortSignal"); abort.Type() == js.TypeFunction && abort.Get("timeout").Type() == js.TypeFunction {
 		opts.Set("signal", abort.Call("timeout", vapidTimeout.Milliseconds()))
 	}
-	res, err := k.awaitCall(js.Global(), "fetch", url, opts)
+	// this is undefined: the Go program's global is a view of the page's, which fetch refuses as its this.
+	p, err := invokeJS(fetch, url, opts)
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodePushUnavailable, "failed to fetch the server's push key from %s: %v", url, err)
+	}
+	res, err := k.await(p)
 	if err != nil {
 		return nil, protocol.Errorf(protocol.CodePushUnavailable, "failed to fetch the server's push key from %s: %v", url, err)
 	}
@@ -349,9 +398,15 @@ func (e jsRejection) Error() string {
 }
 
 // await waits for the JavaScript promise p to settle. It blocks: call it
-// off the JavaScript thread (in a Promise's run). The callbacks are
-// released once p settles, which the callers' promises always do.
-func (k *Kit) await(p js.Value) (js.Value, error) {
+// off the JavaScript thread (in a Promise's run).
+func (k *Kit) await(p js.Value) (js.Value, error) { return k.awaitWithin(p, 0) }
+
+// errAwaitTimeout is what awaitWithin returns when the promise is late.
+var errAwaitTimeout = errors.New("timed out")
+
+// awaitWithin is await giving up after d (0: never) with errAwaitTimeout.
+// The callbacks are released once p settles, even after a timeout.
+func (k *Kit) awaitWithin(p js.Value, d time.Duration) (js.Value, error) {
 	type result struct {
 		v  js.Value
 		ok bool
@@ -365,10 +420,26 @@ func (k *Kit) await(p js.Value) (js.Value, error) {
 		done <- result{v: arg(args, 0)}
 		return nil
 	})
-	defer k.release(onOK)
-	defer k.release(onErr)
 	jsPromise.Call("resolve", p).Call("then", onOK, onErr)
-	r := <-done
+	var timeout <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var r result
+	select {
+	case r = <-done:
+		k.release(onOK)
+		k.release(onErr)
+	case <-timeout:
+		go func() { // released when it settles; a promise that never does keeps its two callbacks
+			<-done
+			k.release(onOK)
+			k.release(onErr)
+		}()
+		return jsUndef, errAwaitTimeout
+	}
 	if r.ok {
 		return r.v, nil
 	}
@@ -401,6 +472,13 @@ func callJS(obj js.Value, method string, args ...any) (v js.Value, err error) {
 	if f.Type() != js.TypeFunction {
 		return jsUndef, invalid("%s is not a function on %s", method, typeName(obj))
 	}
+	return applyJS(f, obj, args)
+}
+
+// invokeJS calls the function f with this undefined, as callJS.
+func invokeJS(f js.Value, args ...any) (js.Value, error) { return applyJS(f, jsUndef, args) }
+
+func applyJS(f, this js.Value, args []any) (v js.Value, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			jerr, ok := r.(js.Error)
@@ -410,7 +488,7 @@ func callJS(obj js.Value, method string, args ...any) (v js.Value, err error) {
 			v, err = jsUndef, jsRejectionOf(jerr.Value)
 		}
 	}()
-	return jsReflect.Call("apply", f, obj, js.ValueOf(args)), nil
+	return jsReflect.Call("apply", f, this, js.ValueOf(args)), nil
 }
 
 // awaitCall is callJS, then await of what it returned.

@@ -60,6 +60,11 @@ export interface LogoutOptions {
 export interface EnablePushOptions {
   /** Where the server's VAPID key is; default `/push/vapid` on the HTTP origin of the client's url. */
   vapidUrl?: string | URL;
+  /**
+   * How long the browser's push service may take to answer `pushManager.subscribe`, once the permission is
+   * granted (the prompt itself is not bounded); default 20000. Past it: PUSH_UNAVAILABLE.
+   */
+  subscribeTimeoutMs?: number;
 }
 
 /** A push subscription as `PushSubscription.toJSON()` gives it. */
@@ -303,8 +308,8 @@ export interface RtmClient extends Emitter<ClientEvents> {
   /**
    * Lets the server wake this browser with a Web Push while no session of the user is logged in
    * (docs/PUSH.md). Given a ServiceWorkerRegistration, fetches the server's VAPID key (`/push/vapid` on the
-   * HTTP origin of the client's url, or `options.vapidUrl`) and subscribes with `userVisibleOnly` (this may
-   * ask the user for the notification permission); given a PushSubscription or its JSON, registers that one.
+   * HTTP origin of the client's url, or `options.vapidUrl`), asks for the notification permission if the user
+   * has not decided yet, and subscribes with `userVisibleOnly`; given a PushSubscription or its JSON, registers that one.
    * Resolves with the subscription's JSON once the server has it. Rejects with NOT_LOGGED_IN (checked first,
    * before any prompt), PUSH_DENIED (permission denied), PUSH_UNAVAILABLE (the browser cannot subscribe, or the
    * server has no Web Push), INVALID_ARGUMENT (a bad subscription or argument), TOO_MANY_SUBSCRIPTIONS.

@@ -6,7 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -14,13 +18,15 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/serviceworker"
-	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/push"
+	"github.com/rtmcall/rtmcall/server/push/pushtest"
 	"github.com/rtmcall/rtmcall/server/rtmcalltest"
+	"github.com/rtmcall/rtmcall/server/store"
 )
 
 // The test's service worker: rtmcall-sw's installPush as an app would call it, and a message
@@ -91,7 +97,7 @@ import { load } from "/rtmcall.js";
 import { readLaunch } from "/rtmcall-sw.js";
 const app = window.app = { launch: readLaunch(location.href), rang: [], accepted: [], errors: [] };
 const kit = await load();
-const client = kit.createClient();
+const client = app.client = kit.createClient();
 client.on("RemoteInvitationReceived", async (r) => {
   app.rang.push(r.id);
   if (app.launch?.action !== "accept" || r.id !== app.launch.invitation) return;
@@ -108,64 +114,106 @@ app.loggedIn = true;
 `
 
 // pushSite is a site with the test's workers (/sw-module.js, /sw-classic.js), the app page
-// (/app.html), an empty page (/page.html) and a refuse endpoint that records what it gets (/refuse), and a Waker that hands the
-// server's wakes to the test.
+// (/app.html), an empty page (/page.html) and a refuse endpoint that records what it gets (/refuse).
 type pushSite struct {
 	*site
-	wakes, ended chan server.Wake
-	mu           sync.Mutex
-	refused      []string // the bodies POSTed to /refuse
+	emu     *pushtest.Service // the push service of a real push site
+	mu      sync.Mutex
+	refused []string // the requests to /refuse: method, content type, body
 }
 
 func newPushSite(t *testing.T, appURL string, opts ...func(*server.Config)) *pushSite {
 	t.Helper()
-	ps := &pushSite{wakes: make(chan server.Wake, 8), ended: make(chan server.Wake, 8)}
+	return newPushSiteWith(t, appURL, false, opts...)
+}
+
+// newRealPushSite is a pushSite whose node has the real Web Push (server/push on a file store, its
+// endpoints at /push/), pushing to a push service emulator (ps.emu) instead of the test's Waker.
+func newRealPushSite(t *testing.T, appURL string, opts ...func(*server.Config)) *pushSite {
+	t.Helper()
+	return newPushSiteWith(t, appURL, true, opts...)
+}
+
+func newPushSiteWith(t *testing.T, appURL string, real bool, opts ...func(*server.Config)) *pushSite {
+	t.Helper()
+	ps := &pushSite{}
+	// The listener first: the push service needs the site's URL (its refuse URL) before the node starts.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	base := "http://" + ln.Addr().String()
+	var svc *push.Service
+	if real {
+		svc, err = push.New(push.Config{Subscriber: "ops@example.com", PublicURL: base, AllowHTTP: true,
+			HTTPClient: &http.Client{Transport: &http.Transport{}},
+			Logger:     slog.New(slog.NewTextHandler(tbLog{t}, nil))})
+		require.NoError(t, err)
+	}
+	srv := rtmcalltest.NewServer(t, append([]func(*server.Config){func(c *server.Config) {
+		if real {
+			c.Waker, c.Push = svc, svc
+			c.WakeWindow = 20 * time.Second
+		}
+	}}, opts...)...)
 	js := func(src string) http.HandlerFunc {
 		return func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 			_, _ = w.Write([]byte(src))
 		}
 	}
-	ps.site = newSiteWith(t, files, func(mux *http.ServeMux, _ *rtmcalltest.Server) {
-		mux.Handle("/sw-module.js", js(testSW(true, appURL)))
-		mux.Handle("/sw-classic.js", js(testSW(false, appURL)))
-		mux.HandleFunc("/app.html", func(w http.ResponseWriter, _ *http.Request) {
+	html := func(src string) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			_, _ = w.Write([]byte(testApp))
+			_, _ = w.Write([]byte(src))
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ws", srv.Node)
+	mux.Handle("/", files)
+	mux.Handle("/sw-module.js", js(testSW(true, appURL)))
+	mux.Handle("/sw-classic.js", js(testSW(false, appURL)))
+	mux.Handle("/app.html", html(testApp))
+	mux.Handle("/page.html", html("<!doctype html><title>page</title>\n"))
+	mux.HandleFunc("/refuse", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 1024))
+		ps.mu.Lock()
+		ps.refused = append(ps.refused, r.Method+" "+r.Header.Get("Content-Type")+" "+string(b))
+		ps.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	if real {
+		mux.Handle("/push/", svc.Handler())
+	}
+	hs := httptest.NewUnstartedServer(mux)
+	_ = hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(hs.Close)
+	ps.site = &site{URL: base, WSURL: "ws://" + ln.Addr().String() + "/ws", srv: srv}
+	if real {
+		st, err := store.OpenFile(t.TempDir())
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, svc.Start(ctx, srv.Node, st))
+		ps.emu = pushtest.New(t)
+		ps.emu.SetVAPIDKey(svc.PublicKey())
+		t.Cleanup(func() { // the node first, then what it pushes with (the node's own cleanup runs later: no-op)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			assert.NoError(t, srv.Node.Shutdown(ctx))
+			assert.NoError(t, svc.Close(ctx))
+			assert.NoError(t, st.Close())
 		})
-		mux.HandleFunc("/page.html", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			_, _ = w.Write([]byte("<!doctype html><title>page</title>\n"))
-		})
-		mux.HandleFunc("/refuse", func(w http.ResponseWriter, r *http.Request) {
-			var b strings.Builder
-			_, _ = fmt.Fprint(&b, r.Method, " ", r.Header.Get("Content-Type"), " ")
-			buf := make([]byte, 1024)
-			n, _ := r.Body.Read(buf)
-			b.Write(buf[:n])
-			ps.mu.Lock()
-			ps.refused = append(ps.refused, b.String())
-			ps.mu.Unlock()
-			w.WriteHeader(http.StatusNoContent)
-		})
-	}, append([]func(*server.Config){func(c *server.Config) {
-		c.Waker = testWaker{ps}
-		c.WakeWindow = 20 * time.Second
-	}}, opts...)...)
+	}
 	return ps
 }
 
-// testWaker wakes every user: the test turns each wake into a push.
-type testWaker struct{ ps *pushSite }
+// tbLog writes the push service's log to the test.
+type tbLog struct{ t *testing.T }
 
-func (w testWaker) CanWake(string) bool { return true }
-func (w testWaker) Wake(x server.Wake)  { w.ps.wakes <- x }
-func (w testWaker) Ended(x server.Wake) { w.ps.ended <- x }
-
-// invitePayload is what the server pushes for wake x (the contract of docs/PUSH.md).
-func (ps *pushSite) invitePayload(x server.Wake) map[string]any {
-	return map[string]any{"v": 1, "kind": "invite", "inv": x.Inv, "caller": x.Caller, "content": x.Content,
-		"channel": "", "expiresAt": x.Expires.UnixMilli(), "refuse": "cap-" + x.Inv, "refuseUrl": ps.URL + "/refuse"}
+func (w tbLog) Write(p []byte) (int, error) {
+	logf(w.t, "%s", strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 // pushTab is a tab of a pushSite with the test's worker registered and notifications granted.
@@ -444,4 +492,124 @@ return [readLaunch("https://x/app?rtmcallInvitation=i9&rtmcallAction=accept"), r
 	assert.Equal(t, []any{map[string]any{"invitation": "i9", "action": "accept"}, nil, nil, nil}, launch)
 }
 
-var _ = target.CreateTarget
+// subJSON is sub as PushSubscription.toJSON() gives it, in JavaScript.
+func subJSON(sub *pushtest.Subscription) string {
+	b, _ := json.Marshal(map[string]any{"endpoint": sub.Endpoint, "keys": map[string]string{"p256dh": sub.P256dh, "auth": sub.Auth}})
+	return string(b)
+}
+
+// TestPushEnable: enablePush with the browser's registration asks the browser's push service, which
+// headless Chromium cannot reach: a PUSH_UNAVAILABLE RtmError that says so; with notifications
+// denied, PUSH_DENIED; not logged in, NOT_LOGGED_IN before anything else. The direct form registers
+// a subscription (here the emulator's): the server then pushes to it when bob is offline, until
+// disablePush or logout({disablePush: true}) removes it. Bad subscriptions and options are
+// INVALID_ARGUMENT; a server without Web Push answers PUSH_UNAVAILABLE.
+func TestPushEnable(t *testing.T) {
+	ps := newRealPushSite(t, "/app.html?user=bob")
+	pt := newPushTab(t, ps, "/sw-module.js")
+	sub := ps.emu.Subscribe()
+	var res struct {
+		NotLoggedIn, Browser rtmErr
+		Bad                  []rtmErr
+		Registered, Again    map[string]any
+		BadLogout            rtmErr
+		VapidKey             string
+	}
+	pt.eval(`
+const SUB = `+subJSON(sub)+`;
+await T.load();
+const reg = await navigator.serviceWorker.ready;
+// bounded: a push service that never answers must fail the test, not hang it
+const within = (p, what) => Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(what + " did not settle in 30 s")), 30000))]);
+const bob = T.kit.createClient({ url: T.url });
+const notLoggedIn = await T.rejection(bob.enablePush(reg));
+await bob.login("bob");
+const browser = await T.rejection(within(bob.enablePush(reg, { subscribeTimeoutMs: 3000 }), "enablePush(registration)"));
+const bad = [
+  await T.rejection(bob.enablePush(42)),
+  await T.rejection(bob.enablePush({ endpoint: "ftp://push.example/x", keys: SUB.keys })),
+  await T.rejection(bob.enablePush({ endpoint: SUB.endpoint })),
+  await T.rejection(bob.enablePush({ endpoint: SUB.endpoint, keys: { p256dh: "not base64url!", auth: SUB.keys.auth } })),
+  await T.rejection(bob.enablePush(SUB, 5)),
+  await T.rejection(bob.disablePush("x")),
+  await T.rejection(bob.enablePush(reg, { subscribeTimeoutMs: -1 })),
+];
+const registered = await bob.enablePush(SUB);
+const again = await bob.enablePush(SUB); // the same endpoint again replaces it
+const badLogout = await T.rejection(bob.logout({ disablePush: "yes" }));
+const vapidKey = (await (await fetch("/push/vapid")).json()).publicKey;
+await bob.logout();
+T.alice = await T.client("alice");
+T.send = async (callee) => {
+  const local = T.alice.createLocalInvitation(callee);
+  const log = T.record(local, ["LocalInvitationWaking", "LocalInvitationFailure", "LocalInvitationCanceled"]);
+  await local.send();
+  await T.until(() => log.length > 0, 10000, "waking or failure");
+  return { local, first: log[0][0] };
+};
+const sent = await T.send("bob");
+T.first = sent.first;
+await sent.local.cancel();
+T.bob = bob;
+return { notLoggedIn, browser, bad, registered, again, badLogout, vapidKey };`, &res)
+	requireCode(t, res.NotLoggedIn, 204, "NOT_LOGGED_IN")
+	requireCode(t, res.Browser, 211, "PUSH_UNAVAILABLE")
+	assert.Contains(t, res.Browser.Message, "pushManager.subscribe within 3s", "it says which step failed")
+	require.Len(t, res.Bad, 7)
+	for _, e := range res.Bad {
+		requireCode(t, e, 1, "INVALID_ARGUMENT")
+	}
+	want := map[string]any{"endpoint": sub.Endpoint, "keys": map[string]any{"p256dh": sub.P256dh, "auth": sub.Auth}}
+	assert.Equal(t, want, res.Registered, "resolves with the subscription")
+	assert.Equal(t, want, res.Again)
+	requireCode(t, res.BadLogout, 1, "INVALID_ARGUMENT")
+	assert.NotEmpty(t, res.VapidKey)
+
+	var first string
+	pt.eval(`return T.first;`, &first)
+	assert.Equal(t, "LocalInvitationWaking", first, "bob is offline with a subscription: his device is woken")
+	p := ps.emu.Next(10 * time.Second)
+	assert.Contains(t, string(p.Payload), `"kind":"invite"`)
+	assert.Contains(t, string(ps.emu.Next(10*time.Second).Payload), `"kind":"close"`, "the cancel closes it")
+
+	// disablePush removes it; so does logout({disablePush: true}) for what the session registered.
+	var after []string
+	pt.eval(`
+const SUB = `+subJSON(sub)+`;
+const bob = T.bob;
+await bob.login("bob");
+await bob.enablePush(SUB);
+await bob.disablePush();
+await bob.disablePush(); // nothing left: no error
+await bob.logout();
+const a = (await T.send("bob")).first;
+await bob.login("bob");
+await bob.enablePush(SUB);
+await bob.logout({ disablePush: true });
+const b = (await T.send("bob")).first;
+return [a, b];`, &after)
+	assert.Equal(t, []string{"LocalInvitationFailure", "LocalInvitationFailure"}, after, "PEER_OFFLINE at once: no subscription")
+	assert.Equal(t, 2, ps.emu.Count(), "no push after the removals")
+
+	denied := rtmErr{}
+	require.NoError(t, pt.run(chromedp.ActionFunc(func(ctx context.Context) error {
+		return browser.SetPermission(&browser.PermissionDescriptor{Name: "notifications"}, browser.PermissionSettingDenied).
+			WithOrigin(ps.URL).Do(ctx)
+	})))
+	pt.eval(`await T.bob.login("bob");
+return await T.rejection(T.bob.enablePush(await navigator.serviceWorker.ready));`, &denied)
+	requireCode(t, denied, 212, "PUSH_DENIED")
+
+	// A server without Web Push.
+	plain := newPushTab(t, newPushSite(t, "/app.html"), "/sw-module.js")
+	var none []rtmErr
+	plain.eval(`
+await T.load();
+const bob = await T.client("bob");
+return [await T.rejection(bob.enablePush(`+subJSON(sub)+`)),
+  await T.rejection(bob.enablePush(await navigator.serviceWorker.ready))];`, &none)
+	require.Len(t, none, 2)
+	requireCode(t, none[0], 211, "PUSH_UNAVAILABLE")
+	requireCode(t, none[1], 211, "PUSH_UNAVAILABLE")
+	assert.Contains(t, none[1].Message, "/push/vapid")
+}
