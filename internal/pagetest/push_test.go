@@ -613,3 +613,140 @@ return [await T.rejection(bob.enablePush(`+subJSON(sub)+`)),
 	requireCode(t, none[1], 211, "PUSH_UNAVAILABLE")
 	assert.Contains(t, none[1].Message, "/push/vapid")
 }
+
+// nextPush returns the next push the emulator decrypted, checked, as the worker will get it.
+func (ps *pushSite) nextPush(t *testing.T, kind string) (string, map[string]any) {
+	t.Helper()
+	p := ps.emu.Next(15 * time.Second)
+	require.NoError(t, p.Err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(p.Payload, &m), "%s", p.Payload)
+	require.Equal(t, kind, m["kind"], "%s", p.Payload)
+	return string(p.Payload), m
+}
+
+// TestPushEndToEnd: bob registers a subscription (the direct form, pointing at the push service
+// emulator) and closes his tab. alice calls: her invitation is waking, the server's real Web Push
+// library encrypts the invite, the emulator decrypts it, and the test delivers that plaintext to
+// bob's service worker over the DevTools protocol, as bob's browser would. The notification shows;
+// Accept opens the app, which logs in, rings through late ringing and accepts: alice sees accepted.
+// Refuse on the next call refuses it through the push's capability: alice sees refused. A cancel
+// closes the notification through the close push.
+func TestPushEndToEnd(t *testing.T) {
+	ps := newRealPushSite(t, "/app.html?user=bob")
+	pt := newPushTab(t, ps, "/sw-module.js")
+	sub := ps.emu.Subscribe()
+	pt.eval(`
+await T.load();
+const bob = await T.client("bob");
+await bob.enablePush(`+subJSON(sub)+`);
+await bob.logout(); // the tab closed: bob has no session, only his subscription
+T.alice = await T.client("alice");
+T.call = async (content) => {
+  const local = T.alice.createLocalInvitation("bob");
+  local.content = content;
+  const log = T.record(local, ["LocalInvitationWaking", "LocalInvitationReceivedByPeer", "LocalInvitationAccepted",
+    "LocalInvitationRefused", "LocalInvitationCanceled", "LocalInvitationFailure"]);
+  T.calls.push({ local, log, sent: performance.now() });
+  await local.send();
+  await T.until(() => log.length > 0, 10000, "waking");
+  return { id: local.id, first: log[0][0] };
+};
+T.calls = [];`, nil)
+	call := func(content string) string {
+		var r struct{ ID, First string }
+		pt.eval(fmt.Sprintf(`return await T.call(%q);`, content), &r)
+		require.Equal(t, "LocalInvitationWaking", r.First, "bob is offline: the caller sees waking first")
+		return r.ID
+	}
+	outcome := func(i int) []string {
+		var events []string
+		pt.eval(fmt.Sprintf(`const { log } = T.calls[%d];
+await T.until(() => log.some((e) => ["LocalInvitationAccepted", "LocalInvitationRefused", "LocalInvitationCanceled",
+  "LocalInvitationFailure"].includes(e[0])), 20000, "the call's outcome");
+return log.map((e) => e[0]);`, i), &events)
+		return events
+	}
+
+	// Accept.
+	id := call("Lunch?")
+	payload, inv := ps.nextPush(t, "invite")
+	assert.Equal(t, id, inv["inv"])
+	assert.Equal(t, ps.URL+"/push/refuse", inv["refuseUrl"])
+	delivered := time.Now()
+	pt.push(payload)
+	assert.Equal(t, []map[string]any{handledEntry(id, "invite", "shown")}, pt.logged(1))
+	shown := time.Since(delivered)
+	notes := pt.notes()
+	require.Len(t, notes, 1)
+	assert.Equal(t, "alice is calling: Lunch?", notes[0].Title)
+	assert.Equal(t, id, notes[0].Tag)
+	res := pt.click(id, "accept")
+	require.Equal(t, []string{ps.URL + "/app.html?user=bob&rtmcallInvitation=" + id + "&rtmcallAction=accept"}, res.Opened)
+	clicked := time.Now()
+	app := newTab(t, ps.site, strings.TrimPrefix(res.Opened[0], ps.URL)) // what the browser's openWindow does
+	var seen struct {
+		Rang, Accepted, Errors []string
+		Launch                 map[string]string
+	}
+	app.eval(`await T.until(() => window.app && (app.accepted.length > 0 || app.errors.length > 0), 20000, "the app's accept");
+return app;`, &seen)
+	accepted := time.Since(clicked)
+	assert.Equal(t, map[string]string{"invitation": id, "action": "accept"}, seen.Launch)
+	assert.Equal(t, []string{id}, seen.Rang, "the app rang through late ringing")
+	assert.Equal(t, []string{id}, seen.Accepted)
+	assert.Empty(t, seen.Errors)
+	assert.Equal(t, []string{"LocalInvitationWaking", "LocalInvitationReceivedByPeer", "LocalInvitationAccepted"}, outcome(0))
+	payload, cl := ps.nextPush(t, "close")
+	assert.Equal(t, map[string]any{"v": 1.0, "kind": "close", "inv": id, "reason": "ANSWERED_ELSEWHERE"}, cl)
+	pt.push(payload)
+	assert.Equal(t, []map[string]any{handledEntry(id, "close", "nothing-to-close")}, pt.logged(1),
+		"the click closed it already")
+	app.eval(`await app.client.logout();`, nil) // bob's app tab closes too
+	t.Logf("push delivered to notification shown: %v; click to the app's accept (a new tab: load, login, late ring, accept): %v",
+		shown.Round(time.Millisecond), accepted.Round(time.Millisecond))
+
+	// Refuse.
+	id = call("Again?")
+	payload, _ = ps.nextPush(t, "invite")
+	refused := payload
+	pt.push(payload)
+	assert.Equal(t, []map[string]any{handledEntry(id, "invite", "shown")}, pt.logged(1))
+	res = pt.click(id, "refuse")
+	assert.Empty(t, res.Opened, "Refuse opens nothing")
+	assert.Empty(t, res.Log, "the server took the refuse")
+	assert.Equal(t, []string{"LocalInvitationWaking", "LocalInvitationRefused"}, outcome(1))
+	payload, cl = ps.nextPush(t, "close")
+	assert.Equal(t, "REFUSED", cl["reason"])
+	pt.push(payload)
+	pt.logged(1)
+
+	// A second refuse with the same capability: the invitation has ended, and the helper says so.
+	pt.eval(fmt.Sprintf(`const reg = await navigator.serviceWorker.ready;
+await reg.showNotification("again", { tag: "again", data: { rtmcall: %s } });`, refused), nil)
+	res = pt.click("again", "refuse")
+	again := pt.logged(1)
+	assert.Equal(t, again, res.Log)
+	assert.Equal(t, "refuse", again[0]["error"])
+	assert.Equal(t, "ALREADY_END", again[0]["codeName"])
+
+	// Cancel: the close push closes the notification.
+	id = call("")
+	payload, _ = ps.nextPush(t, "invite")
+	pt.push(payload)
+	pt.logged(1)
+	require.Len(t, pt.notes(), 1)
+	pt.eval(`await T.calls[2].local.cancel();`, nil)
+	payload, cl = ps.nextPush(t, "close")
+	assert.Equal(t, "CANCELED", cl["reason"])
+	pt.push(payload)
+	assert.Equal(t, []map[string]any{handledEntry(id, "close", "closed")}, pt.logged(1))
+	var left []note
+	pt.eval(`const deadline = performance.now() + 10000;
+for (;;) {
+  const notes = await T.notes();
+  if (notes.length === 0 || performance.now() > deadline) return notes;
+  await new Promise((r) => setTimeout(r, 20));
+}`, &left)
+	assert.Empty(t, left)
+}
