@@ -104,5 +104,3 @@ func TestPushFlags(t *testing.T) {
 type io0 struct{}
 
 func (io0) Write(p []byte) (int, error) { return len(p), nil }
-
-
