@@ -270,7 +270,11 @@ func New(cfg Config) (*Node, error) {
 	case cfg.Broker != nil:
 		n.broker = cfg.Broker
 	case cfg.NATS != nil:
-		b, err := newNATSBroker(*cfg.NATS, n.log)
+		nc := *cfg.NATS
+		if nc.ServerName == "" {
+			nc.ServerName = "rtmcall-" + cfg.NodeID
+		}
+		b, err := newNATSBroker(nc, n.log)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"testing"
 	"time"
@@ -37,8 +38,40 @@ type Cluster struct {
 // Config; the node's index is the Config's place in the cluster.
 func NewCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 	tb.Helper()
+	return newCluster(tb, n, false, opts)
+}
+
+// NewJetStreamCluster is NewCluster with JetStream on in every NATS
+// server (under a temporary directory), for what the nodes keep in it:
+// the Web Push store (server/store.KV on NATSURL).
+func NewJetStreamCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
+	tb.Helper()
+	return newCluster(tb, n, true, opts)
+}
+
+// NATSURL is the client URL of node i's NATS server.
+func (cl *Cluster) NATSURL(i int) string { return cl.nats[i].ClientURL() }
+
+func newCluster(tb testing.TB, n int, jetStream bool, opts []func(*server.Config)) *Cluster {
+	tb.Helper()
 	cl := &Cluster{tb: tb}
 	var seed *url.URL
+	var routePorts []int
+	var held []net.Listener // until all are chosen, so that they differ
+	for range n {
+		if !jetStream {
+			break
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("rtmcalltest: %v", err)
+		}
+		routePorts = append(routePorts, ln.Addr().(*net.TCPAddr).Port)
+		held = append(held, ln)
+	}
+	for _, ln := range held {
+		ln.Close()
+	}
 	for i := range n {
 		o := &natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
 			ServerName: fmt.Sprintf("rtmcalltest-%d", i),
@@ -47,6 +80,18 @@ func NewCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 		}
 		if seed != nil {
 			o.Routes = []*url.URL{seed}
+		}
+		if jetStream {
+			// A JetStream cluster needs configured routes: every server
+			// routes to every other, on ports chosen up front.
+			o.JetStream, o.StoreDir = true, tb.TempDir()
+			o.Cluster.Port = routePorts[i]
+			o.Routes = nil
+			for j, p := range routePorts {
+				if j != i {
+					o.Routes = append(o.Routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
+				}
+			}
 		}
 		ns, err := natsserver.NewServer(o)
 		if err != nil {
@@ -57,6 +102,10 @@ func NewCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 			ns.Shutdown()
 			ns.WaitForShutdown()
 		})
+		if jetStream {
+			cl.nats = append(cl.nats, ns)
+			continue // ready once all are started
+		}
 		if !ns.ReadyForConnections(10 * time.Second) {
 			tb.Fatalf("rtmcalltest: NATS server %d did not start", i)
 		}
@@ -64,6 +113,11 @@ func NewCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 			seed = &url.URL{Scheme: "nats", Host: ns.ClusterAddr().String()}
 		}
 		cl.nats = append(cl.nats, ns)
+	}
+	for i, ns := range cl.nats {
+		if !ns.ReadyForConnections(30 * time.Second) {
+			tb.Fatalf("rtmcalltest: NATS server %d did not start", i)
+		}
 	}
 	for i, ns := range cl.nats {
 		node := NewServer(tb, append([]func(*server.Config){func(c *server.Config) {

@@ -67,8 +67,12 @@ func OpenKV(ctx context.Context, nc *nats.Conn, bucket string, replicas int) (*K
 	}
 	var kv jetstream.KeyValue
 	for {
-		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 1,
+		// Short attempts: a request made before the cluster has its
+		// JetStream leader goes unanswered.
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		kv, err = js.CreateOrUpdateKeyValue(actx, jetstream.KeyValueConfig{Bucket: bucket, History: 1,
 			Replicas: max(replicas, 1), Storage: jetstream.FileStorage, Description: "rtmcall Web Push subscriptions and keys"})
+		cancel()
 		if err == nil {
 			break
 		}
