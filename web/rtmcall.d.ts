@@ -170,6 +170,10 @@ export interface ErrorCodes {
   readonly SHUTTING_DOWN: 208;
   /** The session could not be resumed after a reconnection: log in again. */
   readonly RESUME_FAILED: 209;
+  /** A new push subscription past the server's cap of 10 per user. */
+  readonly TOO_MANY_SUBSCRIPTIONS: 210;
+  /** The server has no Web Push. */
+  readonly PUSH_UNAVAILABLE: 211;
 }
 
 export type ErrorCodeName = keyof ErrorCodes;
