@@ -191,7 +191,7 @@ export interface ErrorCodes {
   readonly SHUTTING_DOWN: 208;
   /** The session could not be resumed after a reconnection: log in again. */
   readonly RESUME_FAILED: 209;
-  /** enablePush past the server's cap of push subscriptions per user. */
+  /** enablePush past the server's cap of 10 push subscriptions per user. */
   readonly TOO_MANY_SUBSCRIPTIONS: 210;
   /** No Web Push: the server has none, or the browser cannot subscribe (no push service). */
   readonly PUSH_UNAVAILABLE: 211;

@@ -114,6 +114,10 @@ func TestParseArgs(t *testing.T) {
 			assert.Equal(t, "0.0.0.0:6222", o.natsCluster)
 			assert.Equal(t, []string{"nats://n2:6222", "nats://n3:6222"}, o.natsRoutes)
 		}},
+		{name: "push in a cluster needs routes on every node", args: []string{"-dev", "-nats-listen", ":4222", "-nats-cluster", ":6222"},
+			wantErr: "needs -nats-routes on every node"},
+		{name: "a seed without routes, push off", args: []string{"-dev", "-nats-listen", ":4222", "-nats-cluster", ":6222", "-push=false"},
+			check: func(t *testing.T, o options) { assert.False(t, o.push) }},
 		{name: "NATS or embedded, not both", args: []string{"-dev", "-nats", "nats://n1:4222", "-nats-listen", ":4222"}, wantErr: "exclude each other"},
 		{name: "routes need an embedded server", args: []string{"-dev", "-nats-routes", "nats://n2:6222"}, wantErr: "need -nats-listen"},
 		{name: "routes need a route address", args: []string{"-dev", "-nats-listen", ":4222", "-nats-routes", "nats://n2:6222"}, wantErr: "needs -nats-cluster"},

@@ -183,6 +183,9 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		return o, usageError(fs, "-nats-cluster and -nats-routes need -nats-listen")
 	case len(o.natsRoutes) > 0 && o.natsCluster == "":
 		return o, usageError(fs, "-nats-routes needs -nats-cluster")
+	case o.push && o.natsCluster != "" && len(o.natsRoutes) == 0:
+		// The embedded server's JetStream (the push store) refuses a cluster without routes.
+		return o, usageError(fs, "Web Push in a cluster of embedded NATS servers needs -nats-routes on every node, the seed too (or -push=false)")
 	}
 	if o.secret == "" && !o.dev {
 		return o, usageError(fs, "a secret is required (-secret or RTMCALL_SECRET) unless -dev is given")

@@ -14,7 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rtmcall/rtmcall/core"
 	"github.com/rtmcall/rtmcall/core/protocol"
+	"github.com/rtmcall/rtmcall/server"
 	"github.com/rtmcall/rtmcall/server/rtmcalltest"
 	"github.com/rtmcall/rtmcall/server/store"
 )
@@ -100,6 +102,12 @@ func TestLogoutDropPush(t *testing.T) {
 	assert.Equal(t, one.Endpoint, subs[0].Endpoint)
 
 	c = login(t, e, "bob")
+	bad := corePush(two)
+	bad.Auth = b64(make([]byte, 15))
+	assert.ErrorIs(t, c.EnablePush(ctxT(t), bad), core.ErrInvalidArgument, "checked by the client first")
+	assert.ErrorIs(t, c.DisablePush(ctxT(t), "not a URL"), core.ErrInvalidArgument)
+	err := e.svc.Subscribe(ctxT(t), "bob", "s", server.PushSubscription{Endpoint: "https://x/y", P256dh: "bad", Auth: "bad"})
+	assert.ErrorIs(t, err, protocol.ErrInvalidArgument, "the Service checks what it is given")
 	require.NoError(t, c.DisablePush(ctxT(t), one.Endpoint))
 	assert.Empty(t, e.st.Subscriptions("bob"))
 }

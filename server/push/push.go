@@ -224,6 +224,9 @@ func (s *Service) Subscribe(ctx context.Context, user, session string, sub serve
 	if !ok {
 		return protocol.Errorf(protocol.CodePushUnavailable, "web push is not started")
 	}
+	if err := protocol.ValidatePushSubscription(sub.Endpoint, sub.P256dh, sub.Auth); err != nil {
+		return err // the node checked already; other callers may not have
+	}
 	if u, _ := url.Parse(sub.Endpoint); u.Scheme != "https" && !s.cfg.AllowHTTP {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "endpoint must be an https URL (http only in dev mode)")
 	}
