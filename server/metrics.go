@@ -27,6 +27,7 @@ type metrics struct {
 	pendingInvitees prometheus.Gauge
 	lateRings       prometheus.Counter // invites to sessions that appeared after the send
 	eventsDropped   prometheus.Counter
+	writeWaits      prometheus.Counter // batches the socket did not take at once
 }
 
 func newMetrics() *metrics {
@@ -59,7 +60,9 @@ func newMetrics() *metrics {
 		Help: "Invites sent to a callee session that logged in while the invitation was pending."})
 	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_events_dropped_total",
 		Help: "Events (webhooks) dropped because the observer had 65,536 waiting."})
-	for _, c := range []prometheus.Collector{m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
+	m.writeWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_write_waits_total",
+		Help: "Batches of frames a connection's socket did not take at once, left to a goroutine that waits for it."})
+	for _, c := range []prometheus.Collector{m.writeWaits, m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
 		m.errors, m.rateLimited, m.invitations, m.outcomes, m.receiptLatency, m.answerLatency, m.pendingInvitees, m.lateRings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
