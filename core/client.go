@@ -94,10 +94,13 @@ type Client struct {
 	nextRID      uint64
 	pending      map[uint64]*call // requests without a reply yet
 	outbox       []*call          // requests not yet written, in rid order
-	locals       map[string]*LocalInvitation
-	remotes      map[string]*RemoteInvitation
-	calls        map[string]*callSide // calls in progress, by invitation id
-	tokenTimer   *time.Timer
+	// acks are the acks in pending, in rid order: carried out, an ack has no
+	// reply; it is known done once a later request is answered (acksDoneLocked).
+	acks       []*call
+	locals     map[string]*LocalInvitation
+	remotes    map[string]*RemoteInvitation
+	calls      map[string]*callSide // calls in progress, by invitation id
+	tokenTimer *time.Timer
 
 	onInvitation func(*RemoteInvitation)
 	onState      func(ConnectionState, ConnectionChangeReason)
@@ -116,7 +119,7 @@ type link struct {
 
 type call struct {
 	f    *protocol.Frame
-	ch   chan *protocol.Frame // the reply; nil when the request is given up
+	ch   chan *protocol.Frame // the reply; nil when the request is given up; none for an ack
 	hook func(*protocol.Frame)
 	sent bool
 }
@@ -498,6 +501,35 @@ func (c *Client) goRequest(f *protocol.Frame) {
 	}()
 }
 
+// ackLocked acknowledges invite inv. The ack waits in pending, with no
+// one waiting for a reply, until it is known done (acksDoneLocked), so
+// that a resume sends it again if the server had not carried it out. The
+// lock is held.
+func (c *Client) ackLocked(inv string) {
+	c.nextRID++
+	cl := &call{f: &protocol.Frame{Type: protocol.TypeAck, RID: c.nextRID, Inv: inv}}
+	c.pending[cl.f.RID] = cl
+	c.acks = append(c.acks, cl)
+	c.outbox = append(c.outbox, cl)
+	if c.conn != nil {
+		signal(c.conn.wake)
+	}
+}
+
+// acksDoneLocked forgets the acks up to rid: the server answered rid, or a
+// request after them, and so carried them out (an error to an ack is its
+// own answer). The lock is held.
+func (c *Client) acksDoneLocked(rid uint64) {
+	k := 0
+	for k < len(c.acks) && c.acks[k].f.RID <= rid {
+		delete(c.pending, c.acks[k].f.RID)
+		k++
+	}
+	if k > 0 {
+		c.acks = slices.Delete(c.acks, 0, k)
+	}
+}
+
 func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
@@ -749,6 +781,7 @@ func (c *Client) tryResume(ctx context.Context, stop chan struct{}) (resumed boo
 	// Requests the server has not carried out go again, in order; the
 	// replies to the others come with the replayed frames.
 	c.outbox = c.outbox[:0]
+	c.acksDoneLocked(reply.LastRID)
 	for _, cl := range c.pending {
 		if cl.f.RID > reply.LastRID {
 			cl.sent = false
@@ -805,9 +838,10 @@ func (c *Client) giveUp(stop chan struct{}, why string) {
 func (c *Client) handle(f *protocol.Frame) {
 	switch f.Type {
 	case protocol.TypeOK, protocol.TypeError:
+		c.acksDoneLocked(f.RID) // the server carries out requests in order: the acks before this one are done
 		cl := c.pending[f.RID]
 		if cl == nil {
-			if f.Type == protocol.TypeError {
+			if f.Type == protocol.TypeError && f.Code != protocol.CodeAlreadyEnd { // an ack that came too late is no news
 				c.logf("rtmcall: server error for request %d: %v", f.RID, f.Err())
 			}
 			return
@@ -827,7 +861,7 @@ func (c *Client) handle(f *protocol.Frame) {
 		r.callSide.c = c
 		c.remotes[r.id] = r
 		c.emit(func() { call1(c, &c.onInvitation, r) })
-		c.goRequest(&protocol.Frame{Type: protocol.TypeAck, Inv: r.id})
+		c.ackLocked(r.id)
 	case protocol.TypeLocalReceived, protocol.TypeLocalAccepted, protocol.TypeLocalRefused,
 		protocol.TypeLocalCanceled, protocol.TypeLocalFailure, protocol.TypeLocalWaking:
 		l := c.locals[f.Inv]
@@ -900,9 +934,11 @@ func (c *Client) terminateLocked(state ConnectionState, reason ConnectionChangeR
 	}
 	for rid, cl := range c.pending {
 		delete(c.pending, rid)
-		cl.ch <- nil
+		if cl.ch != nil {
+			cl.ch <- nil
+		}
 	}
-	c.outbox = nil
+	c.outbox, c.acks = nil, nil
 	if c.tokenTimer != nil {
 		c.tokenTimer.Stop()
 		c.tokenTimer = nil

@@ -153,6 +153,10 @@ func (r remoteRequest) replyOK(rid uint64) {
 	r.n.tell(r.node, &message{K: kindReply, Corr: r.corr, F: &protocol.Frame{Type: protocol.TypeOK, RID: rid}})
 }
 
+// acked answers the session's node, whose read loop waits: it queues no
+// reply (call.ack).
+func (r remoteRequest) acked(rid uint64) { r.replyOK(rid) }
+
 func (r remoteRequest) replyError(rid uint64, err *protocol.Error) {
 	r.n.tell(r.node, &message{K: kindReply, Corr: r.corr, F: protocol.ErrorFrame(rid, err)})
 }
@@ -163,6 +167,7 @@ type call struct {
 	node    string
 	sess    *session
 	rid     uint64
+	ack     bool // the request is an ack: an ok means carried out, and is not queued
 	waiting map[string]struct{}
 	done    chan struct{}
 	lost    bool       // a sync: a peer it waited for left or reset us meanwhile
@@ -526,7 +531,7 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 		n.mu.Unlock()
 		return
 	}
-	c := &call{node: owner, sess: s, rid: f.RID, done: make(chan struct{})}
+	c := &call{node: owner, sess: s, rid: f.RID, ack: f.Type == protocol.TypeAck, done: make(chan struct{})}
 	n.cl.next++
 	corr := n.cl.next
 	n.cl.calls[corr] = c
@@ -556,7 +561,11 @@ func (n *Node) replyLocked(c *call, f *protocol.Frame) {
 	if f.Type == protocol.TypeError {
 		n.m.errors.WithLabelValues(f.Code.String()).Inc()
 	}
-	c.sess.enqueue(f)
+	if c.ack && f.Type == protocol.TypeOK {
+		c.sess.acked(f.RID)
+	} else {
+		c.sess.enqueue(f)
+	}
 	close(c.done)
 }
 

@@ -68,8 +68,9 @@ type session struct {
 	att     *attachment
 	closed  bool // no more frames are queued
 	// lastRID is the rid of the last reply queued: every request the
-	// stream answers, whether carried out or refused, so that a resumed
-	// client resends only what has no reply in the stream.
+	// stream answers, whether carried out or refused, or of an ack carried
+	// out since (acked), so that a resumed client resends only what the
+	// server has not done.
 	lastRID    uint64
 	overflowed bool // frames were dropped: the session cannot be resumed
 }
@@ -205,6 +206,16 @@ func (s *session) sessionID() string { return s.id }
 
 func (s *session) replyOK(rid uint64) {
 	s.enqueue(&protocol.Frame{Type: protocol.TypeOK, RID: rid})
+}
+
+// acked records that ack rid was carried out. It has no reply; lastRID
+// counts it as answered, so that a resumed client does not send it again.
+func (s *session) acked(rid uint64) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if !s.closed {
+		s.lastRID = rid
+	}
 }
 
 func (s *session) replyError(rid uint64, err *protocol.Error) {
