@@ -553,7 +553,10 @@ func (c *Client) startLinkLocked(ws *websocket.Conn) *link {
 // of every frame handled so far.
 func (c *Client) writeLoop(l *link) {
 	defer c.wg.Done()
-	var batch []*protocol.Frame
+	var (
+		batch []*protocol.Frame
+		buf   []byte
+	)
 	for {
 		select {
 		case <-l.wake:
@@ -577,18 +580,19 @@ func (c *Client) writeLoop(l *link) {
 		c.outbox = c.outbox[:0]
 		c.mu.Unlock()
 		for _, f := range batch {
-			data, err := protocol.Encode(f)
-			if err == nil {
-				// Not the caller's context: coder/websocket closes the connection
-				// when a write's context ends.
-				ctx, cancel := context.WithTimeout(context.Background(), c.opts.RequestTimeout)
-				err = l.ws.Write(ctx, websocket.MessageText, data)
-				cancel()
-			}
+			buf = protocol.AppendFrame(buf[:0], f) // Write copies it out before it returns
+			// Not the caller's context: coder/websocket closes the connection
+			// when a write's context ends.
+			ctx, cancel := context.WithTimeout(context.Background(), c.opts.RequestTimeout)
+			err := l.ws.Write(ctx, websocket.MessageText, buf)
+			cancel()
 			if err != nil {
 				l.ws.CloseNow() // the reader sees it and handles the loss
 				return
 			}
+		}
+		if cap(buf) > 16<<10 {
+			buf = nil // a large message's: an idle client keeps a small buffer
 		}
 	}
 }

@@ -447,16 +447,24 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 	return ok, whole
 }
 
+// seqFrames are the copies of frames write encodes with their seq: a
+// copy on the stack would escape (AppendFrame reaches fields through a
+// table of functions), one allocation per frame written.
+var seqFrames = sync.Pool{New: func() any { return new(protocol.Frame) }}
+
 // write writes f with sequence number seq (0: none), encoded into buf;
 // batched, into the connection's collected writes, which take no time and
 // need no deadline.
 func (s *session) write(a *attachment, buf *[]byte, f *protocol.Frame, seq uint64, batched bool) bool {
-	g := *f
-	g.Seq = seq
-	if g.Type == protocol.TypeError && s.n.debug() {
-		s.log().Debug("error reply", "rid", g.RID, "code", g.Name, "err", g.Message)
+	if f.Type == protocol.TypeError && s.n.debug() {
+		s.log().Debug("error reply", "rid", f.RID, "code", f.Name, "err", f.Message)
 	}
-	*buf = protocol.AppendFrame((*buf)[:0], &g)
+	g := seqFrames.Get().(*protocol.Frame) // f is shared: its copy carries this stream's seq
+	*g = *f
+	g.Seq = seq
+	*buf = protocol.AppendFrame((*buf)[:0], g)
+	*g = protocol.Frame{}
+	seqFrames.Put(g)
 	data := *buf
 	var err error
 	if batched {
