@@ -52,6 +52,9 @@ func startCentrifugo(ctx context.Context, bin, dir string) (*proc, error) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	cfg := filepath.Join(dir, "centrifugo.json")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, centrifugoConfig, port), 0o644); err != nil {
 		return nil, err
 	}
