@@ -115,6 +115,11 @@ type link struct {
 	ws   *websocket.Conn
 	wake chan struct{} // one slot: the outbox has requests
 	stop chan struct{} // closed when the link is given up
+
+	writing bool // guarded by Client.mu: a goroutine is writing the outbox (drain)
+	// The writing goroutine's, reused from batch to batch.
+	batch []*protocol.Frame
+	buf   []byte
 }
 
 type call struct {
@@ -460,10 +465,15 @@ func (c *Client) request(ctx context.Context, f *protocol.Frame, hook func(*prot
 	cl := &call{f: f, ch: make(chan *protocol.Frame, 1), hook: hook}
 	c.pending[f.RID] = cl
 	c.outbox = append(c.outbox, cl)
-	if c.conn != nil {
-		signal(c.conn.wake)
+	if l := c.conn; l != nil && !l.writing {
+		// Write it from here rather than wake the writer: the caller
+		// waits for the reply anyway.
+		l.writing = true
+		c.mu.Unlock()
+		c.drain(l)
+	} else {
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 
 	select {
 	case reply := <-cl.ch:
@@ -549,14 +559,10 @@ func (c *Client) startLinkLocked(ws *websocket.Conn) *link {
 	return l
 }
 
-// writeLoop writes the outbox in order. A ping carries the acknowledgement
-// of every frame handled so far.
+// writeLoop writes the outbox in order when woken, unless a request's
+// goroutine is writing it already (request).
 func (c *Client) writeLoop(l *link) {
 	defer c.wg.Done()
-	var (
-		batch []*protocol.Frame
-		buf   []byte
-	)
 	for {
 		select {
 		case <-l.wake:
@@ -568,7 +574,30 @@ func (c *Client) writeLoop(l *link) {
 			c.mu.Unlock()
 			return
 		}
-		batch = batch[:0]
+		if l.writing {
+			c.mu.Unlock()
+			continue // its writer goes on until the outbox is empty
+		}
+		l.writing = true
+		c.mu.Unlock()
+		if !c.drain(l) {
+			return
+		}
+	}
+}
+
+// drain writes the outbox in order until it is empty. A ping carries the
+// acknowledgement of every frame handled so far. The caller set l.writing,
+// which drain clears; it reports false when the connection failed.
+func (c *Client) drain(l *link) bool {
+	for {
+		c.mu.Lock()
+		if current := c.conn == l; !current || len(c.outbox) == 0 {
+			l.writing = false
+			c.mu.Unlock()
+			return current
+		}
+		batch := l.batch[:0]
 		for _, cl := range c.outbox {
 			cl.sent = true
 			if cl.f.Type == protocol.TypePing {
@@ -580,19 +609,24 @@ func (c *Client) writeLoop(l *link) {
 		c.outbox = c.outbox[:0]
 		c.mu.Unlock()
 		for _, f := range batch {
-			buf = protocol.AppendFrame(buf[:0], f) // Write copies it out before it returns
+			l.buf = protocol.AppendFrame(l.buf[:0], f) // Write copies it out before it returns
 			// Not the caller's context: coder/websocket closes the connection
 			// when a write's context ends.
 			ctx, cancel := context.WithTimeout(context.Background(), c.opts.RequestTimeout)
-			err := l.ws.Write(ctx, websocket.MessageText, buf)
+			err := l.ws.Write(ctx, websocket.MessageText, l.buf)
 			cancel()
 			if err != nil {
 				l.ws.CloseNow() // the reader sees it and handles the loss
-				return
+				c.mu.Lock()
+				l.writing = false
+				c.mu.Unlock()
+				return false
 			}
 		}
-		if cap(buf) > 16<<10 {
-			buf = nil // a large message's: an idle client keeps a small buffer
+		clear(batch)
+		l.batch = batch
+		if cap(l.buf) > 16<<10 {
+			l.buf = nil // a large message's: an idle client keeps a small buffer
 		}
 	}
 }
