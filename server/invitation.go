@@ -156,7 +156,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	case n.closing:
 		s.replyError(f.RID, errShuttingDown)
 		return
-	case n.invs.pending[s.user] >= n.cfg.MaxPendingPerUser:
+	case n.clusterPendingLocked(s.user) >= n.cfg.MaxPendingPerUser:
 		s.replyError(f.RID, protocol.Errorf(protocol.CodeTooManyPending,
 			"%s already has %d pending invitations", s.user, n.cfg.MaxPendingPerUser))
 		return
@@ -268,6 +268,7 @@ func (n *Node) pendLocked(s *session, inv *invitation) {
 	set[inv] = struct{}{}
 	inv.counted = true
 	n.invs.pending[inv.callerUser]++
+	n.pendingChangedLocked(inv.callerUser)
 }
 
 // ringLateLocked rings p, a session of user that appeared (logged in
@@ -535,6 +536,7 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 		if n.invs.pending[inv.callerUser]--; n.invs.pending[inv.callerUser] <= 0 {
 			delete(n.invs.pending, inv.callerUser)
 		}
+		n.pendingChangedLocked(inv.callerUser)
 	}
 	delete(inv.caller.outgoing, inv)
 	if set := n.invs.byCallee[inv.callee]; set != nil {
