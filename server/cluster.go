@@ -774,6 +774,24 @@ func (n *Node) AwaitPeers(ctx context.Context, k int) error {
 	}
 }
 
+// AwaitPeerSet waits until this node's live peers are exactly ids
+// (sorted), or ctx ends: after a partition or its heal.
+func (n *Node) AwaitPeerSet(ctx context.Context, ids []string) error {
+	for {
+		n.mu.Lock()
+		have, change := slices.Sorted(maps.Keys(n.cl.peers)), n.cl.change
+		n.mu.Unlock()
+		if slices.Equal(have, ids) {
+			return nil
+		}
+		select {
+		case <-change:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // ID returns the node's id, which starts the ids of its sessions and
 // invitations.
 func (n *Node) ID() string { return n.id }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,14 +22,18 @@ const (
 )
 
 // Cluster is several nodes acting as one system, each connected to its own
-// embedded NATS server; the NATS servers form a cluster through routes.
+// embedded NATS server; the NATS servers form a full mesh of routes, each
+// route through a TCP proxy of its own, so that a test can cut any pair
+// (Partition). Each node's broker is a LossyBroker (Loss).
 type Cluster struct {
 	// Nodes are the servers, each with its own address: a test connects
 	// clients to any of them (or to a Proxy in front of one).
 	Nodes []*Server
 
-	tb   testing.TB
-	nats []*natsserver.Server
+	tb    testing.TB
+	nats  []*natsserver.Server
+	loss  []*LossyBroker
+	links map[[2]int]*Proxy // the route between NATS servers i < j
 }
 
 // NewCluster starts n nodes (see NewServer: dev mode, the test secret) on
@@ -37,16 +42,22 @@ type Cluster struct {
 // Config; the node's index is the Config's place in the cluster.
 func NewCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 	tb.Helper()
-	cl := &Cluster{tb: tb}
-	var seed *url.URL
+	cl := &Cluster{tb: tb, links: make(map[[2]int]*Proxy)}
 	for i := range n {
 		o := &natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
 			ServerName: fmt.Sprintf("rtmcalltest-%d", i),
 			Cluster: natsserver.ClusterOpts{Name: "rtmcalltest", Host: "127.0.0.1", Port: -1,
-				NoAdvertise: true}, // a node reconnects to its own server only: killing it cuts the node off
+				NoAdvertise: true, // a node reconnects to its own server only: killing it cuts the node off
+				// Gossip names an address that refuses: servers meet only
+				// through the routes below, which go through the links.
+				Advertise: "127.0.0.1:1"},
 		}
-		if seed != nil {
-			o.Routes = []*url.URL{seed}
+		// Server i routes to every server before it, each through a link:
+		// explicit routes, which NATS redials for ever once a link heals.
+		for j, prev := range cl.nats {
+			link := newTCPProxy(tb, prev.ClusterAddr().String())
+			cl.links[[2]int{j, i}] = link
+			o.Routes = append(o.Routes, &url.URL{Scheme: "nats", Host: link.ln.Addr().String()})
 		}
 		ns, err := natsserver.NewServer(o)
 		if err != nil {
@@ -60,15 +71,18 @@ func NewCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 		if !ns.ReadyForConnections(10 * time.Second) {
 			tb.Fatalf("rtmcalltest: NATS server %d did not start", i)
 		}
-		if seed == nil {
-			seed = &url.URL{Scheme: "nats", Host: ns.ClusterAddr().String()}
-		}
 		cl.nats = append(cl.nats, ns)
 	}
 	for i, ns := range cl.nats {
 		node := NewServer(tb, append([]func(*server.Config){func(c *server.Config) {
 			c.NodeID = fmt.Sprintf("%08x", 0xc0de0001+i)
-			c.NATS = &server.NATSConfig{URL: ns.ClientURL()}
+			b, err := server.NewNATSBroker(server.NATSConfig{URL: ns.ClientURL()}, c.Logger)
+			if err != nil {
+				tb.Fatalf("rtmcalltest: node %d: %v", i, err)
+			}
+			lossy := NewLossyBroker(b)
+			cl.loss = append(cl.loss, lossy)
+			c.Broker = lossy
 			c.PeerHeartbeat, c.PeerTimeout = PeerHeartbeat, PeerTimeout
 		}}, opts...)...)
 		cl.Nodes = append(cl.Nodes, node)
@@ -123,4 +137,73 @@ func (cl *Cluster) Sync() {
 func (cl *Cluster) Kill(i int) {
 	cl.nats[i].Shutdown()
 	cl.nats[i].WaitForShutdown()
+}
+
+// Loss returns the broker of node i, to inject faults in what it sends.
+func (cl *Cluster) Loss(i int) *LossyBroker { return cl.loss[i] }
+
+// Partition splits the cluster's network into groups of node indexes:
+// the NATS routes between nodes of different groups are cut at once, and
+// stay cut (NATS redials them in vain) until Heal. A node in no group is a
+// group of its own. Messages sent across the split meanwhile are lost, as
+// NATS core loses them.
+func (cl *Cluster) Partition(groups ...[]int) {
+	side := make(map[int]int)
+	for g, nodes := range groups {
+		for _, i := range nodes {
+			side[i] = g + 1
+		}
+	}
+	for i := range cl.nats {
+		if side[i] == 0 {
+			side[i] = -1 - i
+		}
+	}
+	for pair, link := range cl.links {
+		if side[pair[0]] != side[pair[1]] {
+			link.Block(true)
+			link.Drop()
+		}
+	}
+}
+
+// Heal lets every cut route through again; NATS redials each within about
+// a second (its route reconnect delay), and the nodes meet again
+// (AwaitHealed).
+func (cl *Cluster) Heal() {
+	for _, link := range cl.links {
+		link.Block(false)
+	}
+}
+
+// AwaitPeers waits until node i knows exactly the nodes in want (indexes)
+// as its live peers, and fails the test after 10 s.
+func (cl *Cluster) AwaitPeers(i int, want ...int) {
+	cl.tb.Helper()
+	var ids []string
+	for _, j := range want {
+		ids = append(ids, cl.Nodes[j].Node.ID())
+	}
+	slices.Sort(ids)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.Nodes[i].Node.AwaitPeerSet(ctx, ids); err != nil {
+		cl.tb.Fatalf("rtmcalltest: node %d has peers %v, not %v: %v", i, cl.Nodes[i].Node.Peers(), ids, err)
+	}
+}
+
+// AwaitHealed waits until every node knows every other (after Heal), then
+// syncs the cluster.
+func (cl *Cluster) AwaitHealed() {
+	cl.tb.Helper()
+	for i := range cl.Nodes {
+		var others []int
+		for j := range cl.Nodes {
+			if j != i {
+				others = append(others, j)
+			}
+		}
+		cl.AwaitPeers(i, others...)
+	}
+	cl.Sync()
 }
