@@ -1,0 +1,178 @@
+//go:build !js
+
+package core_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rtmcall/rtmcall/core"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
+)
+
+// A directory change lost between nodes is not silent: the receiver sees
+// the gap at the sender's next heartbeat, the pair resets, and the
+// directory converges (no ghost session, no wrong presence).
+func TestClusterLostDirectoryChange(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3)
+	alice := login(t, cl.Nodes[0], "alice")
+	bob := login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	require.NoError(t, alice.c.SubscribePeersOnlineStatus(ctxT(t), []string{"bob"}))
+	alice.expect("presence bob=ONLINE")
+
+	// Node 1 loses every directory change it sends node 0 from now on.
+	cl.Loss(1).SetFault(rtmcalltest.Fault{Drop: 1, Kinds: []string{"session"}, To: []string{cl.Nodes[0].Node.ID()}})
+	require.NoError(t, bob.c.Logout(ctxT(t)))
+	alice.expect("presence bob=OFFLINE") // from the snapshot of the reset, not from the lost change
+	assert.Equal(t, 1, cl.Loss(1).Stats().Dropped)
+	assert.Equal(t, 1, gaps(t, cl.Nodes[0]), "node 0 saw the gap")
+
+	cl.Loss(1).SetFault(rtmcalltest.Fault{})
+	cl.AwaitHealed()
+	online, err := alice.c.QueryPeersOnlineStatus(ctxT(t), []string{"bob"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]bool{"bob": false}, online)
+	alice.quiet()
+}
+
+// With messages between two nodes dropped and reordered at random, every
+// invitation still ends for both parties within the deadline, both agree,
+// and every call that started ends on both sides.
+func TestClusterLossFlows(t *testing.T) {
+	const rounds = 30
+	cl := rtmcalltest.NewCluster(t, 3)
+	alice := login(t, cl.Nodes[0], "alice")
+	bob := login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+
+	// bob accepts whatever rings, and reports how each invitation ended
+	// for him, and how its call ended.
+	type end struct{ inv, what string }
+	var mu sync.Mutex
+	rung := make(map[string]bool)
+	bobEnds, bobCalls := make(chan end, rounds*2), make(chan end, rounds*2)
+	bob.c.OnInvitationReceived(func(r *core.RemoteInvitation) {
+		mu.Lock()
+		rung[r.ID()] = true
+		mu.Unlock()
+		r.OnAccepted(func() { bobEnds <- end{r.ID(), "accepted"} })
+		r.OnRefused(func() { bobEnds <- end{r.ID(), "refused"} })
+		r.OnCanceled(func(string) { bobEnds <- end{r.ID(), "canceled"} })
+		r.OnFailure(func(why core.RemoteFailureReason) { bobEnds <- end{r.ID(), "failure " + why.String()} })
+		r.OnCallEnded(func(why core.CallEndReason, _ string) { bobCalls <- end{r.ID(), why.String()} })
+		go func() { _ = r.Accept(ctxT(t)) }() // ALREADY_END when the pair reset meanwhile
+	})
+
+	lossy := rtmcalltest.Fault{Drop: 0.08, Reorder: 0.04, Delay: 2 * time.Millisecond,
+		Kinds: []string{"deliver", "request", "reply", "left", "session", "pending"}}
+	for i, seed := range []uint64{1, 2} {
+		f := lossy
+		f.Seed = seed
+		cl.Loss(i).SetFault(f)
+	}
+
+	outcomes := make(map[string]int)
+	for round := range rounds {
+		ends, calls := make(chan string, 4), make(chan string, 4)
+		l, err := alice.c.CreateLocalInvitation("bob")
+		require.NoError(t, err)
+		l.OnAccepted(func(string) { ends <- "accepted" })
+		l.OnRefused(func(string) { ends <- "refused" })
+		l.OnCanceled(func() { ends <- "canceled" })
+		l.OnFailure(func(why core.LocalFailureReason) { ends <- "failure " + why.String() })
+		l.OnCallEnded(func(why core.CallEndReason, _ string) { calls <- why.String() })
+		require.NoError(t, l.SetTimeout(3*time.Second))
+		require.NoError(t, l.Send(ctxT(t)))
+		a := waitOn(t, ends, "alice's outcome of round %d", round)
+		if a == "accepted" {
+			if l.Hangup(ctxT(t)) != nil {
+				t.Logf("round %d: hang-up failed: the call had ended", round)
+			}
+			aCall := waitOn(t, calls, "alice's call end, round %d", round)
+			assert.Contains(t, []string{"HANGUP", "PEER_OFFLINE"}, aCall)
+		}
+
+		// Once the nodes are peers again and bob has seen everything
+		// before his barrier, his side of the invitation is settled.
+		cl.AwaitHealed()
+		bob.quiet()
+		mu.Lock()
+		wasRung := rung[l.ID()]
+		mu.Unlock()
+		b := "not rung"
+		if wasRung {
+			e := waitOn(t, bobEnds, "bob's outcome, round %d", round)
+			require.Equal(t, l.ID(), e.inv)
+			b = e.what
+			if b == "accepted" {
+				e := waitOn(t, bobCalls, "bob's call end, round %d", round)
+				assert.Contains(t, []string{"HANGUP", "PEER_OFFLINE"}, e.what)
+			}
+		}
+		outcomes[a+" / "+b]++
+		switch a {
+		case "accepted":
+			// bob may have missed the accept: the reset ended his ring.
+			assert.Contains(t, []string{"accepted", "failure PEER_OFFLINE"}, b, "round %d", round)
+		case "failure PEER_OFFLINE":
+			assert.Contains(t, []string{"not rung", "failure PEER_OFFLINE"}, b, "round %d", round)
+		default:
+			assert.Failf(t, "unexpected outcome", "round %d: alice %s, bob %s", round, a, b)
+		}
+	}
+	t.Logf("outcomes (alice / bob): %v", outcomes)
+	for i := range 2 {
+		t.Logf("node %d: %+v, gaps seen %d", i, cl.Loss(i).Stats(), gaps(t, cl.Nodes[i]))
+	}
+	assert.Positive(t, cl.Loss(0).Stats().Dropped+cl.Loss(1).Stats().Dropped, "loss was injected")
+	assert.Positive(t, gaps(t, cl.Nodes[0])+gaps(t, cl.Nodes[1]), "and seen")
+	assert.Positive(t, outcomes["accepted / accepted"], "some flows went through")
+
+	cl.Loss(0).SetFault(rtmcalltest.Fault{})
+	cl.Loss(1).SetFault(rtmcalltest.Fault{})
+	cl.AwaitHealed()
+	online, err := alice.c.QueryPeersOnlineStatus(ctxT(t), []string{"bob"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]bool{"bob": true}, online, "the directory converged")
+	alice.quiet()
+}
+
+// waitOn returns the next value on ch, failing the test after waitFor.
+func waitOn[T any](t *testing.T, ch <-chan T, what string, args ...any) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitFor):
+		require.FailNow(t, "timed out", "waiting for "+fmt.Sprintf(what, args...))
+		var zero T
+		return zero
+	}
+}
+
+var gapsMetric = regexp.MustCompile(`(?m)^rtmcall_cluster_gaps_total (\d+)$`)
+
+// gaps returns how many times srv reset a peer for a lost message.
+func gaps(t *testing.T, srv *rtmcalltest.Server) int {
+	t.Helper()
+	resp, err := http.Get(srv.HTTPURL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	m := gapsMetric.FindSubmatch(body)
+	require.NotNil(t, m, "no gap metric in %s", fmt.Sprintf("%.200s", body))
+	n, err := strconv.Atoi(string(m[1]))
+	require.NoError(t, err)
+	return n
+}
