@@ -10,6 +10,7 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/rtmcall/rtmcall/server"
 )
@@ -30,10 +31,11 @@ type Cluster struct {
 	// clients to any of them (or to a Proxy in front of one).
 	Nodes []*Server
 
-	tb    testing.TB
-	nats  []*natsserver.Server
-	loss  []*LossyBroker
-	links map[[2]int]*Proxy // the route between NATS servers i < j
+	tb     testing.TB
+	nats   []*natsserver.Server
+	loss   []*LossyBroker
+	links  map[[2]int]*Proxy // the route between NATS servers i < j
+	routes map[int]int       // each NATS server's route connections before Partition
 }
 
 // NewCluster starts n nodes (see NewServer: dev mode, the test secret) on
@@ -42,7 +44,7 @@ type Cluster struct {
 // Config; the node's index is the Config's place in the cluster.
 func NewCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 	tb.Helper()
-	cl := &Cluster{tb: tb, links: make(map[[2]int]*Proxy)}
+	cl := &Cluster{tb: tb, links: make(map[[2]int]*Proxy), routes: make(map[int]int)}
 	for i := range n {
 		o := &natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
 			ServerName: fmt.Sprintf("rtmcalltest-%d", i),
@@ -159,6 +161,11 @@ func (cl *Cluster) Partition(groups ...[]int) {
 			side[i] = -1 - i
 		}
 	}
+	for i, ns := range cl.nats {
+		if cl.routes[i] == 0 {
+			cl.routes[i] = ns.NumRoutes()
+		}
+	}
 	for pair, link := range cl.links {
 		if side[pair[0]] != side[pair[1]] {
 			link.Block(true)
@@ -167,12 +174,79 @@ func (cl *Cluster) Partition(groups ...[]int) {
 	}
 }
 
-// Heal lets every cut route through again; NATS redials each within about
-// a second (its route reconnect delay), and the nodes meet again
+// Heal lets every cut route through again and returns once NATS has
+// redialed them all (within about a second, its route reconnect delay),
+// or fails the test after 10 s. The nodes may not have met again yet
 // (AwaitHealed).
 func (cl *Cluster) Heal() {
+	cl.tb.Helper()
 	for _, link := range cl.links {
 		link.Block(false)
+	}
+	// NATS tells nobody when a route is back: look, until the deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for i, ns := range cl.nats {
+		for ns.Running() && ns.NumRoutes() < cl.routes[i] {
+			if time.Now().After(deadline) {
+				cl.tb.Fatalf("rtmcalltest: NATS server %d has %d routes of %d after the heal", i, ns.NumRoutes(), cl.routes[i])
+			}
+			<-tick.C
+		}
+	}
+	clear(cl.routes)
+	cl.probe(deadline)
+}
+
+// probe returns once a request from every live NATS server reached a
+// subscriber on every other and came back: the routes carry the nodes'
+// subscriptions again, which they sent before the probe's.
+func (cl *Cluster) probe(deadline time.Time) {
+	cl.tb.Helper()
+	var conns []*nats.Conn
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+	connect := func(i int) *nats.Conn {
+		nc, err := nats.Connect(cl.nats[i].ClientURL(), nats.Name("rtmcalltest probe"))
+		if err != nil {
+			cl.tb.Fatalf("rtmcalltest: probe NATS server %d: %v", i, err)
+		}
+		conns = append(conns, nc)
+		return nc
+	}
+	var live []int
+	for i, ns := range cl.nats {
+		if ns.Running() {
+			live = append(live, i)
+		}
+	}
+	for _, j := range live {
+		subject := fmt.Sprintf("rtmcalltest.probe.%d", j)
+		nc := connect(j)
+		if _, err := nc.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond(nil) }); err != nil {
+			cl.tb.Fatalf("rtmcalltest: probe: %v", err)
+		}
+		if err := nc.Flush(); err != nil {
+			cl.tb.Fatalf("rtmcalltest: probe: %v", err)
+		}
+		for _, i := range live {
+			if i == j {
+				continue
+			}
+			from := connect(i)
+			for {
+				if _, err := from.Request(subject, nil, 50*time.Millisecond); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					cl.tb.Fatalf("rtmcalltest: NATS server %d does not reach server %d after the heal", i, j)
+				}
+			}
+		}
 	}
 }
 
