@@ -56,6 +56,8 @@ const (
 	kindAPI       = "api"       // the server API asks (reason: get, cancel, kick) about inv or user; answer api.reply
 	kindAPIReply  = "api.reply" // answer to api: corr, data (JSON), f (an error), code (a count)
 	kindPending   = "pending"   // the sender's pending invitations of user: code
+	kindSettle    = "settle"    // after a reset: what became of the invitations in ask (settle.go)? answer settled
+	kindSettled   = "settled"   // answer to settle: ask, with the owner's last word to each session
 
 	// The relay of a client connected here to its session on another node
 	// (relay.go). corr names the relay on both ends.
@@ -91,6 +93,8 @@ type message struct {
 	Seqs map[string]uint64 `json:"seqs,omitempty"`
 	// Pend (hello, welcome) is the sender's pending invitations per user.
 	Pend map[string]int `json:"pend,omitempty"`
+	// Ask (settle, settled) are sessions and invitations (settle.go).
+	Ask []settleEntry `json:"ask,omitempty"`
 }
 
 // dirEntry is a session in a directory snapshot.
@@ -129,6 +133,9 @@ type cluster struct {
 	stop   chan struct{}                          // stops the heartbeat loop
 	done   chan struct{}                          // closed when the heartbeat loop returns
 	out    *outbox                                // its own lock
+	// unsettled are, by owner node, the invitations that rang sessions
+	// here when the owner reset us or we it (settle.go).
+	unsettled map[string]*settling
 }
 
 // outbox numbers the unicasts to each node. Its lock is held from the
@@ -148,6 +155,7 @@ type peer struct {
 	recv     uint64         // the last Seq handled from it
 	owed     uint64         // the last Seq its previous heartbeat said it sent
 	pending  map[string]int // its pending invitations per caller user (the cross-node cap)
+	reset    bool           // gone by a reset, not a death: its invitations here are settled when it is back
 }
 
 // remoteSession is a session of another node, as the directory knows it.
@@ -167,6 +175,7 @@ func (r *remoteSession) sessionID() string { return r.id }
 // enqueue sends f to the session through its node. Called with Node.mu
 // held, so frames reach the node in the order they were decided.
 func (r *remoteSession) enqueue(f *protocol.Frame) {
+	r.n.toldLocked(r.id, f)
 	r.n.tell(r.node, &message{K: kindDeliver, Sess: r.id, F: f})
 }
 
@@ -192,6 +201,7 @@ type call struct {
 	node    string
 	sess    *session
 	rid     uint64
+	req     *protocol.Frame // the forwarded request
 	waiting map[string]struct{}
 	done    chan struct{}
 	lost    bool       // a sync: a peer it waited for left or reset us meanwhile
@@ -207,6 +217,8 @@ func newCluster() cluster {
 		vconns: make(map[relayKey]*vconn),
 		change: make(chan struct{}),
 		out:    &outbox{seq: make(map[string]uint64)},
+
+		unsettled: make(map[string]*settling),
 	}
 }
 
@@ -399,6 +411,7 @@ func (n *Node) receive(data []byte) {
 		p.seen = time.Now()
 		p.pending = m.Pend
 		n.snapshotLocked(p, m.Dir)
+		n.settleAskLocked(p)
 		if m.K == kindHello {
 			n.tell(p.id, n.helloLocked(kindWelcome))
 		}
@@ -406,6 +419,7 @@ func (n *Node) receive(data []byte) {
 	case kindReset:
 		if p != nil {
 			n.logLocked(n.log, slog.LevelWarn, "peer reset us", "peer", p.id)
+			p.reset = true
 			n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 		}
 		n.tell(m.From, n.helloLocked(kindHello))
@@ -428,6 +442,10 @@ func (n *Node) receive(data []byte) {
 		p.owed = m.Seqs[n.id]
 	case kindPending:
 		n.remotePendingLocked(p, m.User, m.Code)
+	case kindSettle:
+		n.settleAnswerLocked(p, m.Ask)
+	case kindSettled:
+		n.settledLocked(p, m.Ask)
 	case kindLeave:
 		n.logLocked(n.log, slog.LevelInfo, "peer left", "peer", p.id)
 		n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
@@ -472,6 +490,7 @@ func (n *Node) receive(data []byte) {
 func (n *Node) gapLocked(p *peer, why string, seq uint64) {
 	n.logLocked(n.log, slog.LevelWarn, "cluster messages lost: peer reset", "peer", p.id, "why", why, "seq", seq, "handled", p.recv)
 	n.m.clusterGaps.Inc()
+	p.reset = true
 	n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 	n.tell(p.id, &message{K: kindReset})
 }
@@ -672,7 +691,7 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 		n.mu.Unlock()
 		return
 	}
-	c := &call{node: owner, sess: s, rid: f.RID, done: make(chan struct{})}
+	c := &call{node: owner, sess: s, rid: f.RID, req: f, done: make(chan struct{})}
 	n.cl.next++
 	corr := n.cl.next
 	n.cl.calls[corr] = c
@@ -843,6 +862,10 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 	for _, s := range n.hub.sessionsInOrder() {
 		for _, id := range s.remoteRingingInOrder() {
 			if ownerOf(id) == p.id {
+				if p.reset {
+					n.unsettledLocked(p, s, id) // still ringing until settled
+					continue
+				}
 				delete(s.remoteRinging, id)
 				s.enqueue(&protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: id, Reason: rf})
 			}
@@ -853,6 +876,9 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 		c := n.cl.calls[corr]
 		switch {
 		case c.sess != nil && c.node == p.id:
+			if p.reset && n.holdLocked(p, corr, c) {
+				continue // an answer: its reply comes with the settle
+			}
 			delete(n.cl.calls, corr)
 			n.replyLocked(c, protocol.ErrorFrame(c.rid, errAlreadyEnd))
 		case c.sess == nil:
