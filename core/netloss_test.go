@@ -58,7 +58,7 @@ func TestClusterLossFlows(t *testing.T) {
 		lossFlows(t, 30, rtmcalltest.Fault{Drop: 0.08, Kinds: kinds})
 	})
 	t.Run("drop, delay and reorder, settles too", func(t *testing.T) {
-		lossFlows(t, 15, rtmcalltest.Fault{Drop: 0.05, Reorder: 0.03, Delay: time.Millisecond, Kinds: append(kinds, "settle", "settled")})
+		lossFlows(t, 30, rtmcalltest.Fault{Drop: 0.05, Reorder: 0.03, Delay: time.Millisecond, Kinds: append(kinds, "settle", "settled")})
 	})
 }
 
@@ -202,4 +202,48 @@ func metric(t *testing.T, srv *rtmcalltest.Server, name string) int {
 	v, err := strconv.Atoi(string(m[1]))
 	require.NoError(t, err)
 	return v
+}
+
+// The frame that told the callee the outcome is lost: the callee's node
+// sees the gap, the pair resets, and the owner settles the invitation, so
+// that the callee learns the outcome the caller saw, not PEER_OFFLINE.
+func TestClusterSettleAfterLoss(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3)
+	alice := login(t, cl.Nodes[0], "alice")
+	bob := login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	loseOutcomes := func() { // every invitation frame from node 0 to node 1
+		cl.Loss(0).SetFault(rtmcalltest.Fault{Drop: 1, Kinds: []string{"deliver"}, To: []string{cl.Nodes[1].Node.ID()}})
+	}
+
+	t.Run("accept", func(t *testing.T) {
+		l := alice.invite("bob", "")
+		r := bob.received()
+		alice.expect("local received")
+		loseOutcomes()
+		require.NoError(t, r.Accept(ctxT(t)), "the settle replies to the held accept")
+		bob.expect("remote accepted ACCEPTED")
+		alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+		alice.expectOn(alice.calls, "local call ended PEER_OFFLINE  ENDED") // the reset ended the call
+		bob.expectOn(bob.calls, "remote call ended PEER_OFFLINE  ENDED")
+		assert.Equal(t, core.CallEnded, l.CallState())
+		cl.Loss(0).SetFault(rtmcalltest.Fault{})
+		cl.AwaitHealed()
+	})
+	t.Run("cancel", func(t *testing.T) {
+		l := alice.invite("bob", "never mind")
+		r := bob.received()
+		alice.expect("local received")
+		loseOutcomes()
+		require.NoError(t, l.Cancel(ctxT(t)))
+		alice.expect("local canceled")
+		bob.expect(`remote canceled "never mind"`) // found by the heartbeat after the loss
+		assert.Equal(t, core.RemoteCanceled, r.State())
+		cl.Loss(0).SetFault(rtmcalltest.Fault{})
+		cl.AwaitHealed()
+	})
+	assert.Positive(t, metric(t, cl.Nodes[1], `rtmcall_cluster_settles_total{result="settled"}`))
+	assert.Zero(t, metric(t, cl.Nodes[1], settlesLate))
+	alice.quiet()
+	bob.quiet()
 }

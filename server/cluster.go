@@ -411,10 +411,10 @@ func (n *Node) receive(data []byte) {
 		p.seen = time.Now()
 		p.pending = m.Pend
 		n.snapshotLocked(p, m.Dir)
-		n.settleAskLocked(p)
 		if m.K == kindHello {
 			n.tell(p.id, n.helloLocked(kindWelcome))
 		}
+		n.settleAskLocked(p) // after the welcome, which makes us its peer
 		return
 	case kindReset:
 		if p != nil {

@@ -24,8 +24,8 @@ type Fault struct {
 	// after the next message on its path (to the same node, or broadcast);
 	// it waits for that message, or for the next SetFault.
 	Reorder float64
-	// Delay holds each message back a random time up to Delay, so that
-	// messages on one path may also overtake each other.
+	// Delay holds each message back a random time up to Delay, as a slow
+	// link does: messages on one path stay in order (Reorder breaks it).
 	Delay time.Duration
 	// Kinds limits the fault to messages of these kinds, the "k" of the
 	// messages of server/cluster.go ("deliver", "request", "reply",
@@ -52,16 +52,29 @@ type LossyBroker struct {
 	fault  Fault
 	rng    *rand.Rand
 	held   map[string][]byte // per path ("" for broadcasts): a message held back
+	slow   map[string]*slowPath
 	stats  LossStats
 	closed bool
 	timers sync.WaitGroup
+}
+
+// slowPath is a path's delayed messages, sent in order when due.
+type slowPath struct {
+	queue []delayed
+	timer *time.Timer
+}
+
+type delayed struct {
+	data []byte
+	due  time.Time
 }
 
 var _ server.Broker = (*LossyBroker)(nil)
 
 // NewLossyBroker wraps inner; it passes everything through until SetFault.
 func NewLossyBroker(inner server.Broker) *LossyBroker {
-	return &LossyBroker{inner: inner, rng: rand.New(rand.NewPCG(0, 0)), held: make(map[string][]byte)}
+	return &LossyBroker{inner: inner, rng: rand.New(rand.NewPCG(0, 0)), held: make(map[string][]byte),
+		slow: make(map[string]*slowPath)}
 }
 
 // SetFault replaces the fault, reseeds its choices, and sends at once what
@@ -108,33 +121,66 @@ func (b *LossyBroker) pass(path string, data []byte) error {
 	if b.closed {
 		return nil
 	}
-	f := b.fault
-	if !b.touches(path, data) {
-		return b.sendLocked(path, data)
+	if f := b.fault; b.touches(path, data) {
+		if f.Drop > 0 && b.rng.Float64() < f.Drop {
+			b.stats.Dropped++
+			return nil
+		}
+		if f.Reorder > 0 && b.held[path] == nil && b.rng.Float64() < f.Reorder {
+			b.stats.Reordered++
+			b.held[path] = data
+			return nil
+		}
+		if f.Delay > 0 {
+			b.stats.Delayed++
+			b.delayLocked(path, data, time.Now().Add(time.Duration(b.rng.Int64N(int64(f.Delay)))))
+			return nil
+		}
 	}
-	if f.Drop > 0 && b.rng.Float64() < f.Drop {
-		b.stats.Dropped++
-		return nil
-	}
-	if f.Reorder > 0 && b.held[path] == nil && b.rng.Float64() < f.Reorder {
-		b.stats.Reordered++
-		b.held[path] = data
-		return nil
-	}
-	if f.Delay > 0 {
-		b.stats.Delayed++
-		b.timers.Add(1)
-		time.AfterFunc(time.Duration(b.rng.Int64N(int64(f.Delay))), func() {
-			defer b.timers.Done()
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			if !b.closed {
-				b.sendLocked(path, data)
-			}
-		})
+	if sp := b.slow[path]; sp != nil && len(sp.queue) > 0 {
+		b.delayLocked(path, data, time.Time{}) // after what waits on its path
 		return nil
 	}
 	return b.sendLocked(path, data)
+}
+
+// delayLocked queues data on path to be sent at due, or after what is
+// queued before it if that is later.
+func (b *LossyBroker) delayLocked(path string, data []byte, due time.Time) {
+	sp := b.slow[path]
+	if sp == nil {
+		sp = &slowPath{}
+		b.slow[path] = sp
+	}
+	if n := len(sp.queue); n > 0 && sp.queue[n-1].due.After(due) {
+		due = sp.queue[n-1].due
+	}
+	sp.queue = append(sp.queue, delayed{data: data, due: due})
+	if len(sp.queue) == 1 {
+		b.timers.Add(1)
+		sp.timer = time.AfterFunc(time.Until(due), func() { b.sendDue(path, sp) })
+	}
+}
+
+// sendDue sends the messages of sp that are due, in order, and waits for
+// the next.
+func (b *LossyBroker) sendDue(path string, sp *slowPath) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	for len(sp.queue) > 0 && !sp.queue[0].due.After(now) {
+		d := sp.queue[0]
+		sp.queue = sp.queue[1:]
+		if !b.closed {
+			b.sendLocked(path, d.data)
+		}
+	}
+	if len(sp.queue) > 0 && !b.closed {
+		sp.timer.Reset(time.Until(sp.queue[0].due))
+		return
+	}
+	sp.queue = nil
+	b.timers.Done()
 }
 
 // touches says whether the fault applies to data on path.
