@@ -247,3 +247,29 @@ func TestClusterSettleAfterLoss(t *testing.T) {
 	alice.quiet()
 	bob.quiet()
 }
+
+// A settle that does not come (every answer lost) gives up PeerTimeout
+// after the reset, not before: the callee's invitation fails PEER_OFFLINE
+// and its held accept gets ALREADY_END; the caller's call has ended.
+func TestClusterSettleLate(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3)
+	alice := login(t, cl.Nodes[0], "alice")
+	bob := login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	l := alice.invite("bob", "")
+	r := bob.received()
+	alice.expect("local received")
+	cl.Loss(0).SetFault(rtmcalltest.Fault{Drop: 1, Kinds: []string{"deliver", "settled"}, To: []string{cl.Nodes[1].Node.ID()}})
+	start := time.Now()
+	assert.ErrorIs(t, r.Accept(ctxT(t)), core.ErrAlreadyEnd)
+	assert.GreaterOrEqual(t, time.Since(start), rtmcalltest.PeerTimeout, "not before PeerTimeout")
+	bob.expect("remote failure PEER_OFFLINE")
+	alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+	alice.expectOn(alice.calls, "local call ended PEER_OFFLINE  ENDED")
+	assert.Equal(t, core.CallEnded, l.CallState())
+	assert.Positive(t, metric(t, cl.Nodes[1], settlesLate))
+	cl.Loss(0).SetFault(rtmcalltest.Fault{})
+	cl.AwaitHealed()
+	alice.quiet()
+	bob.quiet()
+}
