@@ -44,6 +44,20 @@ type Cluster struct {
 // Config; the node's index is the Config's place in the cluster.
 func NewCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 	tb.Helper()
+	return newCluster(tb, n, true, opts)
+}
+
+// NewClusterDirect is NewCluster with routes straight between the NATS
+// servers, without the proxies that Partition cuts (which cost each
+// message between nodes two more loopback hops): for benchmarks.
+// Partition fails the test.
+func NewClusterDirect(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
+	tb.Helper()
+	return newCluster(tb, n, false, opts)
+}
+
+func newCluster(tb testing.TB, n int, links bool, opts []func(*server.Config)) *Cluster {
+	tb.Helper()
 	cl := &Cluster{tb: tb, links: make(map[[2]int]*Proxy), routes: make(map[int]int)}
 	for i := range n {
 		o := &natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
@@ -57,9 +71,13 @@ func NewCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 		// Server i routes to every server before it, each through a link:
 		// explicit routes, which NATS redials for ever once a link heals.
 		for j, prev := range cl.nats {
-			link := newTCPProxy(tb, prev.ClusterAddr().String())
-			cl.links[[2]int{j, i}] = link
-			o.Routes = append(o.Routes, &url.URL{Scheme: "nats", Host: link.ln.Addr().String()})
+			addr := prev.ClusterAddr().String()
+			if links {
+				link := newTCPProxy(tb, addr)
+				cl.links[[2]int{j, i}] = link
+				addr = link.ln.Addr().String()
+			}
+			o.Routes = append(o.Routes, &url.URL{Scheme: "nats", Host: addr})
 		}
 		ns, err := natsserver.NewServer(o)
 		if err != nil {
@@ -150,6 +168,10 @@ func (cl *Cluster) Loss(i int) *LossyBroker { return cl.loss[i] }
 // group of its own. Messages sent across the split meanwhile are lost, as
 // NATS core loses them.
 func (cl *Cluster) Partition(groups ...[]int) {
+	cl.tb.Helper()
+	if len(cl.links) == 0 && len(cl.nats) > 1 {
+		cl.tb.Fatalf("rtmcalltest: Partition of a NewClusterDirect cluster")
+	}
 	side := make(map[int]int)
 	for g, nodes := range groups {
 		for _, i := range nodes {
