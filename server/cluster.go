@@ -36,7 +36,7 @@ import (
 // partition shorter than PeerTimeout), so every unicast carries the next
 // number of its pair (sender, receiver), and each heartbeat the last number
 // the sender gave each receiver. A receiver that sees a number skipped, or
-// that still lacks, at a heartbeat, a number the previous heartbeat owed
+// that still lacks, at a heartbeat, a number the heartbeat two before owed
 // it, has lost a message: it forgets the sender and resets it, as after a
 // death (gapLocked). Both ends then end what they shared, with the reasons
 // of a death, and exchange their sessions again.
@@ -153,7 +153,7 @@ type peer struct {
 	seen     time.Time
 	sessions map[string]*remoteSession
 	recv     uint64         // the last Seq handled from it
-	owed     uint64         // the last Seq its previous heartbeat said it sent
+	owed     [2]uint64      // the last Seq its previous two heartbeats said it sent, older first
 	pending  map[string]int // its pending invitations per caller user (the cross-node cap)
 	reset    bool           // gone by a reset, not a death: its invitations here are settled when it is back
 }
@@ -435,11 +435,14 @@ func (n *Node) receive(data []byte) {
 	p.seen = time.Now()
 	switch m.K {
 	case kindHeartbeat:
-		if p.owed > p.recv {
-			n.gapLocked(p, "a message owed since the previous heartbeat", p.owed)
+		// A heartbeat travels apart from the unicasts (another subject,
+		// another goroutine here), so what one owes has until the one after
+		// next: a whole heartbeat of slack.
+		if p.owed[0] > p.recv {
+			n.gapLocked(p, "a message owed two heartbeats ago", p.owed[0])
 			return
 		}
-		p.owed = m.Seqs[n.id]
+		p.owed = [2]uint64{p.owed[1], m.Seqs[n.id]}
 	case kindPending:
 		n.remotePendingLocked(p, m.User, m.Code)
 	case kindSettle:
