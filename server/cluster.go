@@ -396,6 +396,12 @@ func (n *Node) receive(data []byte) {
 	}
 	switch m.K {
 	case kindHello, kindWelcome:
+		if p != nil && m.Seq == 0 && m.Seqs[n.id] < p.recv {
+			// A broadcast hello overtaken by what p sent after it: its
+			// snapshot is older than what we know.
+			n.tell(p.id, n.helloLocked(kindWelcome))
+			return
+		}
 		if p == nil {
 			// Its numbers go on from here: from this unicast, or from what
 			// the broadcast says it last sent us.
