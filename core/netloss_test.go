@@ -42,6 +42,7 @@ func TestClusterLostDirectoryChange(t *testing.T) {
 	online, err := alice.c.QueryPeersOnlineStatus(ctxT(t), []string{"bob"})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]bool{"bob": false}, online)
+	converged(t, cl, map[string]string{"alice": "ONLINE", "bob": "OFFLINE"})
 	alice.quiet()
 }
 
@@ -162,7 +163,26 @@ func lossFlows(t *testing.T, rounds int, lossy rtmcalltest.Fault) {
 	online, err := alice.c.QueryPeersOnlineStatus(ctxT(t), []string{"bob"})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]bool{"bob": true}, online, "the directory converged")
+	converged(t, cl, map[string]string{"alice": "ONLINE", "bob": "ONLINE"})
 	alice.quiet()
+}
+
+// converged requires every node of cl to see each user with the status
+// and session count of want (user: status).
+func converged(t *testing.T, cl *rtmcalltest.Cluster, want map[string]string) {
+	t.Helper()
+	for i, node := range cl.Nodes {
+		for user, status := range want {
+			p, err := node.Node.Presence(user)
+			require.NoError(t, err)
+			assert.Equal(t, status, p.Status, "node %d sees %s", i, user)
+			if status == "OFFLINE" {
+				assert.Zero(t, p.Sessions, "node %d: no ghost session of %s", i, user)
+			} else {
+				assert.Equal(t, 1, p.Sessions, "node %d: %s's one session", i, user)
+			}
+		}
+	}
 }
 
 // waitOn returns the next value on ch, failing the test after waitFor.

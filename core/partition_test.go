@@ -75,6 +75,7 @@ func TestClusterLongPartition(t *testing.T) {
 		assert.Equal(t, map[string]bool{"alice": true, "bob": false, "carol": true, "dave": true, "erin": false}, online,
 			"%s sees the whole cluster, without ghosts", u.id)
 	}
+	converged(t, cl, map[string]string{"alice": "ONLINE", "bob": "OFFLINE", "carol": "ONLINE", "dave": "ONLINE", "erin": "OFFLINE"})
 	// Across the healed split, flows work again.
 	alice.invite("carol", "after the heal")
 	r := carol.received()
@@ -136,6 +137,7 @@ func TestClusterShortPartitionLoss(t *testing.T) {
 	online, err := alice.c.QueryPeersOnlineStatus(ctxT(t), []string{"carol", "dave"})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]bool{"carol": true, "dave": true}, online)
+	converged(t, cl, map[string]string{"alice": "ONLINE", "carol": "ONLINE", "dave": "ONLINE"})
 	alice.quiet()
 	dave.quiet()
 }
