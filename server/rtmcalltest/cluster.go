@@ -120,7 +120,8 @@ func newCluster(tb testing.TB, n int, links bool, opts []func(*server.Config)) *
 
 // Sync returns once every live node has handled everything every other
 // node sent it: a session logged in anywhere before the call is known
-// everywhere after it.
+// everywhere after it. During a Partition it would wait for the far side:
+// call it after AwaitHealed.
 func (cl *Cluster) Sync() {
 	cl.tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
