@@ -837,6 +837,13 @@ func (n *Node) ID() string { return n.id }
 func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote core.RemoteFailureReason) {
 	delete(n.cl.peers, p.id)
 	n.peersChangedLocked()
+	if !p.reset {
+		// Dead: its numbers start again (heartbeats stop listing it); a
+		// reset peer keeps them, for it may still count ours.
+		n.cl.out.mu.Lock()
+		delete(n.cl.out.seq, p.id)
+		n.cl.out.mu.Unlock()
+	}
 	for _, r := range sortedRemote(slices.Collect(maps.Values(p.sessions))) {
 		n.sessionChangedLocked(p, dirEntry{Sess: r.id, User: r.user}, true)
 	}
