@@ -423,6 +423,11 @@ func (n *Node) receive(data []byte) {
 		n.settleAskLocked(p) // after the welcome, which makes us its peer
 		return
 	case kindReset:
+		if p != nil && m.Seq <= p.recv {
+			// Sent before the hello or welcome that made us peers again
+			// (two heartbeats crossed the first reset): already done.
+			return
+		}
 		if p != nil {
 			n.logLocked(n.log, slog.LevelWarn, "peer reset us", "peer", p.id)
 			p.reset = true
