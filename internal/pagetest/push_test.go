@@ -750,3 +750,46 @@ for (;;) {
 }`, &left)
 	assert.Empty(t, left)
 }
+
+// TestPushDemo: the demo's "Notify me when the tab is closed" registers the demo's classic worker
+// (demo-sw.js, which imports rtmcall-sw.global.js) and says plainly why push is not enabled when
+// notifications are blocked; a page opened from a notification's Accept logs in again as the user
+// who enabled push and accepts the invitation when it rings late.
+func TestPushDemo(t *testing.T) {
+	ps := newRealPushSite(t, "/")
+	tb := newTab(t, ps.site, "/")
+	tb.waitReady()
+	require.NoError(t, tb.run(chromedp.ActionFunc(func(ctx context.Context) error {
+		return browser.SetPermission(&browser.PermissionDescriptor{Name: "notifications"}, browser.PermissionSettingDenied).
+			WithOrigin(ps.URL).Do(ctx)
+	})))
+	tb.typeInto("#user", "bob")
+	tb.click("#login")
+	tb.waitJS(`!document.querySelector("#push-enable").disabled`)
+	tb.click("#push-enable")
+	tb.waitJS(`document.querySelector("#push-status").textContent.startsWith("Not enabled")`)
+	assert.Equal(t, "Not enabled: notifications are blocked for this site; allow them in the browser's site settings.",
+		tb.text("#push-status"))
+	var script string
+	tb.eval(`const reg = await navigator.serviceWorker.ready; return reg.active.scriptURL;`, &script)
+	assert.Equal(t, ps.URL+"/demo-sw.js", script)
+
+	// Opened from Accept (bob enabled push in this browser before: the demo remembers who). bob's
+	// session in this tab keeps the invitation pending, for the new page's late ring.
+	var id string
+	tb.eval(`localStorage.setItem("rtmcall-demo-push-user", "bob");
+await T.load();
+T.alice = await T.client("alice");
+const local = T.alice.createLocalInvitation("bob");
+T.log = T.record(local, ["LocalInvitationAccepted", "LocalInvitationFailure"]);
+await local.send();
+return local.id;`, &id)
+	app := newTab(t, ps.site, "/?rtmcallInvitation="+id+"&rtmcallAction=accept")
+	app.waitReady()
+	var log [][]any
+	tb.eval(`await T.until(() => T.log.length > 0, 20000, "alice's outcome"); return T.log;`, &log)
+	require.Len(t, log, 1)
+	assert.Equal(t, "LocalInvitationAccepted", log[0][0], "the page the notification opened accepted")
+	app.textIs("#me", "signed in as bob")
+	tb.screenshot("push-demo")
+}
