@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rtmcall/rtmcall/core"
 	"github.com/rtmcall/rtmcall/server"
 	"github.com/rtmcall/rtmcall/server/push"
 	"github.com/rtmcall/rtmcall/server/push/pushtest"
@@ -62,6 +63,7 @@ func TestClusterWake(t *testing.T) {
 
 	sub := emu.Subscribe()
 	subscribe(t, envs[1], "bob", sub)
+	require.NoError(t, cl.Nodes[1].Node.Sync(ctxT(t))) // node 0 knows bob logged out: it wakes, not rings
 	// The registration reaches node 0 through its watch of the bucket.
 	require.Eventually(t, func() bool { return svcs[0].CanWake("bob") }, waitFor, 5*time.Millisecond)
 
@@ -81,7 +83,13 @@ func TestClusterWake(t *testing.T) {
 	expect(t, ev, "accepted")
 	_, c := closePush(t, envs[0])
 	assert.Equal(t, server.WakeAnsweredElsewhere, c.Reason)
+	// The call ends (on every node) before the next invitation: bob is not busy.
+	ended := make(chan string, 1)
+	l.OnCallEnded(func(reason core.CallEndReason, by string) { ended <- reason.String() })
+	require.NoError(t, l.Hangup(ctxT(t)))
+	assert.Equal(t, "HANGUP", next(t, ended))
 	require.NoError(t, bob.Logout(ctxT(t)))
+	require.NoError(t, cl.Nodes[2].Node.Sync(ctxT(t)))
 
 	l, ev = alice.invite(t, "bob", "refuse me")
 	expect(t, ev, "waking")

@@ -177,7 +177,10 @@ func (s *Service) send(sub store.Subscription, payload []byte, topic string, ttl
 		case <-ctx.Done():
 		}
 	}()
-	resp, err := webpush.SendNotificationWithContext(ctx, payload,
+	// Clipped: webpush-go appends its padding to the message it is given,
+	// which would write into the spare capacity that the sends to the
+	// other subscriptions share.
+	resp, err := webpush.SendNotificationWithContext(ctx, slices.Clip(payload),
 		&webpush.Subscription{Endpoint: sub.Endpoint, Keys: webpush.Keys{P256dh: sub.P256dh, Auth: sub.Auth}},
 		&webpush.Options{HTTPClient: s.http, Subscriber: s.cfg.Subscriber, Topic: topic, TTL: int((ttl + time.Second - 1) / time.Second),
 			Urgency: webpush.UrgencyHigh, VAPIDPublicKey: pub, VAPIDPrivateKey: priv})
