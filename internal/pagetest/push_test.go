@@ -315,6 +315,20 @@ func (pt *pushTab) notes() []note {
 	return notes
 }
 
+// notesAfterClose returns the worker's notifications once none is left, or after 10 s: a close takes
+// effect a moment after the call. Only while no push is being shown (see logged).
+func (pt *pushTab) notesAfterClose() []note {
+	pt.t.Helper()
+	var left []note
+	pt.eval(`const deadline = performance.now() + 10000;
+for (;;) {
+  const notes = await T.notes();
+  if (notes.length === 0 || performance.now() > deadline) return notes;
+  await new Promise((r) => setTimeout(r, 20));
+}`, &left)
+	return left
+}
+
 // clickResult is what the test worker's click reports.
 type clickResult struct {
 	Handled         bool
@@ -476,13 +490,7 @@ navigator.serviceWorker.startMessages();`, nil)
 	assert.Equal(t, []string{`POST application/json {"cap":"cap-a3"}`}, ps.refused)
 	ps.mu.Unlock()
 
-	var left []note
-	pt.eval(`const deadline = performance.now() + 10000;
-for (;;) {
-  const notes = await T.notes();
-  if (notes.length === 0 || performance.now() > deadline) return notes;
-  await new Promise((r) => setTimeout(r, 20));
-}`, &left)
+	left := pt.notesAfterClose()
 	assert.Empty(t, left, "each click closed its notification")
 
 	var launch []any
@@ -741,13 +749,7 @@ await reg.showNotification("again", { tag: "again", data: { rtmcall: %s } });`, 
 	assert.Equal(t, "CANCELED", cl["reason"])
 	pt.push(payload)
 	assert.Equal(t, []map[string]any{handledEntry(id, "close", "closed")}, pt.logged(1))
-	var left []note
-	pt.eval(`const deadline = performance.now() + 10000;
-for (;;) {
-  const notes = await T.notes();
-  if (notes.length === 0 || performance.now() > deadline) return notes;
-  await new Promise((r) => setTimeout(r, 20));
-}`, &left)
+	left := pt.notesAfterClose()
 	assert.Empty(t, left)
 }
 
