@@ -100,6 +100,9 @@ func newCluster(tb testing.TB, n int, links, jetStream bool, opts []func(*server
 		// Server i routes to every server before it, each through a link:
 		// explicit routes, which NATS redials for ever once a link heals.
 		for j, prev := range cl.nats {
+			if jetStream {
+				break // routes on ports chosen up front, below
+			}
 			addr := prev.ClusterAddr().String()
 			if links {
 				link := newTCPProxy(tb, addr)
@@ -113,7 +116,6 @@ func newCluster(tb testing.TB, n int, links, jetStream bool, opts []func(*server
 			// routes to every other, on ports chosen up front.
 			o.JetStream, o.StoreDir = true, tb.TempDir()
 			o.Cluster.Port = routePorts[i]
-			o.Routes = nil
 			for j, p := range routePorts {
 				if j != i {
 					o.Routes = append(o.Routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
