@@ -870,6 +870,10 @@ function onIncoming(remote) {
 // invitation rings through late ringing.
 const PUSH_USER = "rtmcall-demo-push-user";
 let launch = readLaunch(location.href);
+// How long the browser's push service may take to answer pushManager.subscribe (enablePush's
+// subscribeTimeoutMs): some browsers never answer (headless Chromium, a network that blocks the push
+// service), and the button then says so instead of hanging. ?pushTimeout=<ms> changes it.
+const PUSH_TIMEOUT_MS = Number(params.get("pushTimeout")) > 0 ? Number(params.get("pushTimeout")) : 10000;
 
 async function enablePush() {
   const say = (text) => { ui.pushStatus.textContent = text; };
@@ -880,14 +884,15 @@ async function enablePush() {
   say("Registering…");
   try {
     const registration = await navigator.serviceWorker.register("demo-sw.js");
-    await client.enablePush(registration);
+    say(`Asking the browser's push service (up to ${Math.ceil(PUSH_TIMEOUT_MS / 1000)} s)…`);
+    await client.enablePush(registration, { subscribeTimeoutMs: PUSH_TIMEOUT_MS });
     localStorage.setItem(PUSH_USER, client.userId);
     say(`Done: a call to ${client.userId} while no tab is logged in shows a notification.`);
   } catch (e) {
     log(`enablePush: ${describe(e)}`, "error");
     const why = {
       PUSH_DENIED: "notifications are blocked for this site; allow them in the browser's site settings",
-      PUSH_UNAVAILABLE: `push is unavailable here (${e.message})`,
+      PUSH_UNAVAILABLE: `push is unavailable here (${String(e.message).replace(/^[A-Z_]+: /, "")})`,
     }[e.codeName] ?? plain(e);
     say(`Not enabled: ${why}.`);
   }

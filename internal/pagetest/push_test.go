@@ -759,22 +759,11 @@ await reg.showNotification("again", { tag: "again", data: { rtmcall: %s } });`, 
 // who enabled push and accepts the invitation when it rings late.
 func TestPushDemo(t *testing.T) {
 	ps := newRealPushSite(t, "/")
-	tb := newTab(t, ps.site, "/")
-	tb.waitReady()
-	require.NoError(t, tb.run(chromedp.ActionFunc(func(ctx context.Context) error {
-		return browser.SetPermission(&browser.PermissionDescriptor{Name: "notifications"}, browser.PermissionSettingDenied).
-			WithOrigin(ps.URL).Do(ctx)
-	})))
-	tb.typeInto("#user", "bob")
-	tb.click("#login")
-	tb.waitJS(`!document.querySelector("#push-enable").disabled`)
-	tb.click("#push-enable")
+	tb := clickDemoPush(t, ps, "/", browser.PermissionSettingDenied)
 	tb.waitJS(`document.querySelector("#push-status").textContent.startsWith("Not enabled")`)
 	assert.Equal(t, "Not enabled: notifications are blocked for this site; allow them in the browser's site settings.",
 		tb.text("#push-status"))
-	var script string
-	tb.eval(`const reg = await navigator.serviceWorker.ready; return reg.active.scriptURL;`, &script)
-	assert.Equal(t, ps.URL+"/demo-sw.js", script)
+	assertDemoWorker(t, tb, ps)
 
 	// Opened from Accept (bob enabled push in this browser before: the demo remembers who). bob's
 	// session in this tab keeps the invitation pending, for the new page's late ring.
@@ -794,4 +783,45 @@ return local.id;`, &id)
 	assert.Equal(t, "LocalInvitationAccepted", log[0][0], "the page the notification opened accepted")
 	app.textIs("#me", "signed in as bob")
 	tb.screenshot("push-demo")
+}
+
+// TestPushDemoUnavailable: with notifications allowed, the demo's "Notify me when the tab is closed"
+// reaches pushManager.subscribe, which headless Chromium's push service never answers. The demo
+// bounds it (?pushTimeout, enablePush's subscribeTimeoutMs) and says push is unavailable, instead of
+// staying on "Asking…".
+func TestPushDemoUnavailable(t *testing.T) {
+	ps := newRealPushSite(t, "/")
+	tb := clickDemoPush(t, ps, "/?pushTimeout=1500", browser.PermissionSettingGranted)
+	tb.waitJS(`document.querySelector("#push-status").textContent.startsWith("Asking the browser's push service (up to 2 s)")`)
+	// 1.5 s of subscribeTimeoutMs, and a deadline well past it: a hang fails here.
+	tb.waitJSFor(`document.querySelector("#push-status").textContent.startsWith("Not enabled")`, 15*time.Second)
+	assert.Equal(t, "Not enabled: push is unavailable here (the browser's push service did not answer "+
+		"pushManager.subscribe within 1.5s (is it reachable from this device?)).", tb.text("#push-status"))
+	assertDemoWorker(t, tb, ps)
+	tb.screenshot("push-demo-unavailable")
+}
+
+// clickDemoPush opens the demo at path with the notification permission set, logs in as bob and
+// clicks "Notify me when the tab is closed".
+func clickDemoPush(t *testing.T, ps *pushSite, path string, permission browser.PermissionSetting) *tab {
+	t.Helper()
+	tb := newTab(t, ps.site, path)
+	tb.waitReady()
+	require.NoError(t, tb.run(chromedp.ActionFunc(func(ctx context.Context) error {
+		return browser.SetPermission(&browser.PermissionDescriptor{Name: "notifications"}, permission).
+			WithOrigin(ps.URL).Do(ctx)
+	})))
+	tb.typeInto("#user", "bob")
+	tb.click("#login")
+	tb.waitJS(`!document.querySelector("#push-enable").disabled`)
+	tb.click("#push-enable")
+	return tb
+}
+
+// assertDemoWorker checks that the demo registered its classic worker.
+func assertDemoWorker(t *testing.T, tb *tab, ps *pushSite) {
+	t.Helper()
+	var script string
+	tb.eval(`const reg = await navigator.serviceWorker.ready; return reg.active.scriptURL;`, &script)
+	assert.Equal(t, ps.URL+"/demo-sw.js", script)
 }
