@@ -307,11 +307,11 @@ export interface RtmClient extends Emitter<ClientEvents> {
   logout(options?: LogoutOptions): Promise<void>;
   /**
    * Lets the server wake this browser with a Web Push while no session of the user is logged in
-   * (docs/PUSH.md). Given a ServiceWorkerRegistration, fetches the server's VAPID key (`/push/vapid` on the
-   * HTTP origin of the client's url, or `options.vapidUrl`), asks for the notification permission if the user
-   * has not decided yet, and subscribes with `userVisibleOnly`; given a PushSubscription or its JSON, registers that one.
+   * (docs/PUSH.md). Given a ServiceWorkerRegistration, asks for the notification permission if the user has
+   * not decided yet, fetches the server's VAPID key (`/push/vapid` on the HTTP origin of the client's url, or
+   * `options.vapidUrl`), and subscribes with `userVisibleOnly`; given a PushSubscription or its JSON, registers that one.
    * Resolves with the subscription's JSON once the server has it. Rejects with NOT_LOGGED_IN (checked first,
-   * before any prompt), PUSH_DENIED (permission denied), PUSH_UNAVAILABLE (the browser cannot subscribe, or the
+   * before any prompt), PUSH_DENIED (permission not granted, or the browser refused the subscription), PUSH_UNAVAILABLE (the browser cannot subscribe, or the
    * server has no Web Push), INVALID_ARGUMENT (a bad subscription or argument), TOO_MANY_SUBSCRIPTIONS.
    */
   enablePush(target: ServiceWorkerRegistration | PushSubscription | PushSubscriptionData,
@@ -319,7 +319,8 @@ export interface RtmClient extends Emitter<ClientEvents> {
   /**
    * The server forgets a subscription for this user: the one this client's last enablePush registered, or the
    * one of the registration or subscription given. The browser's subscription stays (another user of this
-   * browser may use it). Resolves when there is nothing to forget. Rejects with NOT_LOGGED_IN or INVALID_ARGUMENT.
+   * browser may use it). Resolves when there is nothing to forget. Rejects with NOT_LOGGED_IN, INVALID_ARGUMENT,
+   * or PUSH_UNAVAILABLE (the browser's subscription cannot be read, or the server has no Web Push).
    */
   disablePush(target?: ServiceWorkerRegistration | PushSubscription | PushSubscriptionData): Promise<void>;
   /**
