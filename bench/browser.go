@@ -93,8 +93,7 @@ func measureBrowser(ctx context.Context, cfg Config, logf func(string, ...any)) 
 		return nil, err
 	}
 
-	p, err := startProc(ctx, "rtmcall-server", exec.Command(cfg.ServerBin, "-dev", "-addr", "127.0.0.1:0", "-web", web),
-		parseServerAddr, true)
+	p, err := startServerBinary(ctx, cfg.ServerBin, web)
 	if err != nil {
 		return nil, err
 	}

@@ -41,10 +41,29 @@ type proc struct {
 }
 
 // startServerBinary starts the real cmd/rtmcall-server in dev mode on a free
-// loopback port and waits until it listens.
-func startServerBinary(ctx context.Context, path string) (*proc, error) {
-	cmd := exec.Command(path, "-dev", "-addr", "127.0.0.1:0", "-web", "")
-	return startProc(ctx, "rtmcall-server", cmd, parseServerAddr, true)
+// loopback port and waits until it listens. Its store (-data, kept by Web
+// Push, on by default) goes into a temporary directory removed when it exits,
+// so a run leaves nothing behind in the tree.
+// web is its -web folder ("" for none), env what it adds to the environment.
+func startServerBinary(ctx context.Context, path, web string, env ...string) (*proc, error) {
+	data, err := os.MkdirTemp("", "rtmcall-bench-data-")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, "-dev", "-addr", "127.0.0.1:0", "-web", web, "-data", data)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	p, err := startProc(ctx, "rtmcall-server", cmd, parseServerAddr, true)
+	if err != nil {
+		os.RemoveAll(data)
+		return nil, err
+	}
+	go func() {
+		<-p.done
+		os.RemoveAll(data)
+	}()
+	return p, nil
 }
 
 // startRole starts this program again in role (RoleRelay or RoleServer) and

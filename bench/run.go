@@ -10,7 +10,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
@@ -304,7 +303,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 
 	var clientLogs atomic.Int64
 	rtm := rtmcallSystem{logs: &clientLogs}
-	startRTM := func(ctx context.Context) (*proc, error) { return startServerBinary(ctx, cfg.ServerBin) }
+	startRTM := func(ctx context.Context) (*proc, error) { return startServerBinary(ctx, cfg.ServerBin, "") }
 	startRelay := func(ctx context.Context) (*proc, error) { return startRole(ctx, RoleRelay) }
 	startCF := func(ctx context.Context) (*proc, error) { return startCentrifugo(ctx, cfg.Centrifugo, cfg.WorkDir) }
 	if cfg.Centrifugo != "" {
@@ -987,9 +986,7 @@ func mergeThroughput(ts []ThroughputResult) ThroughputResult {
 // measureGCOff is the paced run of measureFlows on rtmcall-server started
 // with GOGC=off.
 func measureGCOff(ctx context.Context, cfg Config, rtm rtmcallSystem) (_ *LatencyResult, err error) {
-	cmd := exec.Command(cfg.ServerBin, "-dev", "-addr", "127.0.0.1:0", "-web", "")
-	cmd.Env = append(os.Environ(), "GOGC=off")
-	p, err := startProc(ctx, "rtmcall-server", cmd, parseServerAddr, true)
+	p, err := startServerBinary(ctx, cfg.ServerBin, "", "GOGC=off")
 	if err != nil {
 		return nil, err
 	}
