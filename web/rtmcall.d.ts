@@ -122,7 +122,8 @@ export type RemoteInvitationFailureReason =
   | "PEER_OFFLINE"
   | "ACCEPT_FAILURE"
   | "INVITATION_EXPIRE"
-  | "ANSWERED_ELSEWHERE";
+  | "ANSWERED_ELSEWHERE"
+  | "ANSWERED_BY_OTHER";
 
 /**
  * RECONNECTING: the connection dropped and the client is resuming its session (invitations stay alive; calls
