@@ -173,7 +173,7 @@ func (n *Node) hangupLocked(s requester, f *protocol.Frame) {
 // hang-ups with ALREADY_END.
 func (n *Node) endCallLocked(c *callRec, toCaller, toCallee *protocol.Frame, why string) {
 	if toCaller != nil {
-		c.caller.enqueue(c.group.callFrame(c, toCaller))
+		c.caller.enqueue(c.group.legFrame(c, toCaller))
 	}
 	if toCallee != nil {
 		c.callee.enqueue(toCallee)
@@ -189,6 +189,7 @@ func (n *Node) endCallLocked(c *callRec, toCaller, toCallee *protocol.Frame, why
 	}
 	delete(n.invs.calls, c.id)
 	if c.group != nil {
+		c.group.lastEnd = toCaller
 		n.groupCallEndedLocked(c.group)
 	}
 	tomb := &tombstone{id: c.id, callerID: c.caller.id, rung: c.rung, answerer: c.callee.sessionID(), ended: time.Now()}

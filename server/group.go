@@ -29,7 +29,9 @@ type group struct {
 	state      core.LocalInvitationState // the group's, along core.NextLocal
 	counted    bool                      // counted once in invitations.pending
 	lastReason string                    // the last callee failure's reason: the group's when all failed
-	answerer   string                    // first: the session that took it
+	answerer   string                    // the session that accepted first: the caller's call began
+	lastEnd    *protocol.Frame           // the caller's frame about the last leg that ended (all)
+	callOver   bool                      // all: the caller got its last call.ended
 
 	// While the children are being opened the caller's frames wait, so
 	// that the send's reply (with the group's id) comes first.
@@ -60,14 +62,19 @@ func (g *group) tell(f *protocol.Frame) {
 	g.caller.enqueue(f)
 }
 
-// callFrame is the frame the caller gets about call c: for a group's call
-// the group's id with the callee it was with.
-func (g *group) callFrame(c *callRec, f *protocol.Frame) *protocol.Frame {
+// legFrame is the frame the caller gets about call c, one of g's: in a
+// hunt group the call is the group's, under its id; in a group call it is
+// one leg, under the group's id with the callee it was with (the caller's
+// call ends with a last call.ended without callee: groupCallEndedLocked).
+func (g *group) legFrame(c *callRec, f *protocol.Frame) *protocol.Frame {
 	if g == nil || f == nil {
 		return f
 	}
 	cp := *f
-	cp.Inv, cp.Callee = g.id, c.calleeUser
+	cp.Inv = g.id
+	if g.mode == protocol.GroupAll {
+		cp.Callee = c.calleeUser
+	}
 	return &cp
 }
 
@@ -146,6 +153,9 @@ func (n *Node) toCallerLocked(inv *invitation, f *protocol.Frame) {
 			g.tell(&protocol.Frame{Type: protocol.TypeLocalReceived, Inv: g.id})
 		}
 	case protocol.TypeLocalAccepted:
+		if g.answerer == "" {
+			g.answerer = inv.answerer
+		}
 		n.calleeMovedLocked(g, inv.callee, core.CalleeEvAccepted, "", f.Response)
 		if g.mode == protocol.GroupFirst {
 			g.ending = true
@@ -178,7 +188,6 @@ func (n *Node) calleeMovedLocked(g *group, callee string, ev core.CalleeEvent, r
 // winner accepted: their ringing sessions get ANSWERED_BY_OTHER with the
 // winner's user id.
 func (n *Node) takenLocked(g *group, winner *invitation) {
-	g.answerer = winner.answerer
 	for _, c := range g.children {
 		if c == winner || c.state.Ended() {
 			continue
@@ -193,11 +202,20 @@ func (n *Node) takenLocked(g *group, winner *invitation) {
 	}
 }
 
-// calleeEndedLocked follows the end of inv, a callee of a group.
+// calleeEndedLocked follows the end of inv, a callee of a group. A callee
+// that ended without a frame to the caller (its session left) fails.
 func (n *Node) calleeEndedLocked(inv *invitation) {
-	if g := inv.group; !g.opening && !g.ending && !g.state.Ended() {
-		n.groupDoneLocked(g)
+	g := inv.group
+	if g.opening || g.ending || g.state.Ended() {
+		return
 	}
+	if !g.callee[inv.callee].Ended() {
+		g.callee[inv.callee] = core.CalleeFailure
+		if g.lastReason == "" {
+			g.lastReason = core.LocalFailureUnknown.String()
+		}
+	}
+	n.groupDoneLocked(g)
 }
 
 // groupDoneLocked ends g once every callee has an outcome: ACCEPTED when
@@ -237,6 +255,15 @@ func (n *Node) cancelGroupLocked(s *session, f *protocol.Frame, g *group) {
 		return
 	}
 	g.ending = true
+	n.cancelCalleesLocked(g)
+	g.tell(&protocol.Frame{Type: protocol.TypeLocalCanceled, Inv: g.id})
+	n.endGroupLocked(g, core.LocalEvCanceled, "canceled")
+	s.replyOK(f.RID)
+}
+
+// cancelCalleesLocked cancels every callee of g still ringing: its
+// sessions get remote.canceled, the caller local.callee CANCELED.
+func (n *Node) cancelCalleesLocked(g *group) {
 	for _, c := range g.children {
 		if c.state.Ended() {
 			continue
@@ -248,9 +275,6 @@ func (n *Node) cancelGroupLocked(s *session, f *protocol.Frame, g *group) {
 		n.calleeMovedLocked(g, c.callee, core.CalleeEvCanceled, "", "")
 		n.finishLocked(c, core.LocalEvCanceled, "canceled")
 	}
-	g.tell(&protocol.Frame{Type: protocol.TypeLocalCanceled, Inv: g.id})
-	n.endGroupLocked(g, core.LocalEvCanceled, "canceled")
-	s.replyOK(f.RID)
 }
 
 // endGroupLocked moves g to its end after its events were queued: it
@@ -291,28 +315,44 @@ func (n *Node) groupCalls(g *group) []*callRec {
 }
 
 // groupCallEndedLocked forgets g once it has ended and has no call left.
+// In a group call the caller's call ends then, with a call.ended on the
+// group's id without callee, as the last leg's.
 func (n *Node) groupCallEndedLocked(g *group) {
-	if g.state.Ended() && len(n.groupCalls(g)) == 0 {
-		delete(n.invs.groups, g.id)
-		g.children = nil
+	if !g.state.Ended() || len(n.groupCalls(g)) > 0 {
+		return
 	}
+	if g.mode == protocol.GroupAll && g.answerer != "" && g.lastEnd != nil && !g.callOver {
+		g.callOver = true
+		g.caller.enqueue(&protocol.Frame{Type: protocol.TypeCallEnded, Inv: g.id, Reason: g.lastEnd.Reason, By: g.lastEnd.By})
+	}
+	delete(n.invs.groups, g.id)
+	g.children = nil
 }
 
-// hangupGroupLocked: the caller's session hangs up every call of g (one in
-// a hunt group, one per accepting callee in a group call).
+// hangupGroupLocked: the caller's session hangs up g's call: the call of a
+// hunt group; in a group call every leg, and the callees still ringing are
+// canceled, so that the caller's call is over.
 func (n *Node) hangupGroupLocked(s requester, f *protocol.Frame, g *group) {
 	if s.sessionID() != g.callerID {
 		s.replyError(f.RID, errNotYours)
 		return
 	}
-	calls := n.groupCalls(g)
-	if len(calls) == 0 {
+	if g.answerer == "" {
 		s.replyError(f.RID, errNotStarted)
 		return
 	}
-	for _, c := range calls {
-		ended := &protocol.Frame{Type: protocol.TypeCallEnded, Inv: c.id, Reason: core.CallEndHangup.String(), By: g.callerUser}
-		n.endCallLocked(c, ended, ended, "hangup of the group by session "+g.callerID)
+	ended := &protocol.Frame{Type: protocol.TypeCallEnded, Reason: core.CallEndHangup.String(), By: g.callerUser}
+	g.lastEnd = ended
+	if !g.state.Ended() {
+		g.ending = true
+		n.cancelCalleesLocked(g)
+		g.ending = false
+		n.groupDoneLocked(g)
+	}
+	for _, c := range n.groupCalls(g) {
+		leg := *ended
+		leg.Inv = c.id
+		n.endCallLocked(c, &leg, &leg, "hangup of the group by session "+g.callerID)
 	}
 	s.replyOK(f.RID)
 }

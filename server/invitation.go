@@ -372,6 +372,9 @@ func (n *Node) cancelLocked(s *session, f *protocol.Frame) {
 		return
 	}
 	inv, err := n.lookupLocked(s, f.Type, f.Inv)
+	if err == nil && inv.group != nil {
+		err = errNotYours // a group's callee is canceled with the group, by the group's id
+	}
 	if err != nil {
 		s.replyError(f.RID, err)
 		return
@@ -417,18 +420,20 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 		remote, local, ev = protocol.TypeRemoteRefused, protocol.TypeLocalRefused, core.LocalEvRefused
 	}
 	s.enqueue(&protocol.Frame{Type: remote, Inv: inv.id})
+	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
+	inv.answered, inv.answeredBy = time.Now(), s.sessionID()
+	if ev == core.LocalEvAccepted {
+		// The call exists before the caller hears of it: a group's accept
+		// may end the group (group.go), which then keeps it for its call.
+		inv.answerer = s.sessionID()
+		n.startCallLocked(inv, s)
+	}
 	n.toCallerLocked(inv, &protocol.Frame{Type: local, Inv: inv.id, Response: f.Response})
 	elsewhere := &protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: inv.id, Reason: core.RemoteFailureAnsweredElsewhere.String()}
 	for _, r := range inv.ringing {
 		if r.sessionID() != s.sessionID() {
 			r.enqueue(elsewhere)
 		}
-	}
-	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
-	inv.answered, inv.answeredBy = time.Now(), s.sessionID()
-	if ev == core.LocalEvAccepted {
-		inv.answerer = s.sessionID()
-		n.startCallLocked(inv, s)
 	}
 	n.finishLocked(inv, ev, ev.String()+" by session "+s.sessionID())
 	s.replyOK(f.RID)
