@@ -94,6 +94,7 @@ func TestGroupCancel(t *testing.T) {
 	ben.fails(frame(protocol.TypeCancel, g), protocol.CodeNotYours)
 	ben.fails(frame(protocol.TypeCancel, b), protocol.CodeNotYours)
 	ben.fails(frame(protocol.TypeAccept, g), protocol.CodeNotYours)
+	alice.fails(frame(protocol.TypeCancel, b), protocol.CodeNotYours) // a callee is canceled with the group
 	alice.fails(frame(protocol.TypeAccept, b), protocol.CodeNotYours)
 	alice2 := login(t, srv, "alice")
 	alice2.fails(frame(protocol.TypeCancel, g), protocol.CodeNotYours)
