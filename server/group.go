@@ -93,7 +93,7 @@ func (n *Node) sendGroupLocked(s *session, f *protocol.Frame) {
 	case n.closing:
 		s.replyError(f.RID, errShuttingDown)
 		return
-	case n.invs.pending[s.user] >= n.cfg.MaxPendingPerUser:
+	case n.clusterPendingLocked(s.user) >= n.cfg.MaxPendingPerUser:
 		s.replyError(f.RID, protocol.Errorf(protocol.CodeTooManyPending,
 			"%s already has %d pending invitations", s.user, n.cfg.MaxPendingPerUser))
 		return
@@ -113,6 +113,7 @@ func (n *Node) sendGroupLocked(s *session, f *protocol.Frame) {
 	n.invs.groups[g.id] = g
 	g.counted = true
 	n.invs.pending[s.user]++
+	n.pendingChangedLocked(s.user)
 	timeout := n.cfg.InvitationTimeout
 	if f.Timeout != 0 {
 		timeout = protocol.Millis(f.Timeout)
@@ -292,6 +293,7 @@ func (n *Node) endGroupLocked(g *group, ev core.LocalEvent, outcome string) {
 		if n.invs.pending[g.callerUser]--; n.invs.pending[g.callerUser] <= 0 {
 			delete(n.invs.pending, g.callerUser)
 		}
+		n.pendingChangedLocked(g.callerUser)
 	}
 	tomb := &tombstone{id: g.id, callerID: g.callerID, answerer: g.answerer, ended: time.Now()}
 	n.invs.ended[g.id] = tomb

@@ -184,10 +184,10 @@ func TestGroupFirstAccept(t *testing.T) {
 	a, b := ann.rung(protocol.GroupFirst, callees...), ben1.rung(protocol.GroupFirst, callees...)
 	require.Equal(t, b, ben2.rung(protocol.GroupFirst, callees...), "one invitation per callee, on each device")
 	assert.NotEqual(t, g, a)
-	ann.ok(frame(protocol.TypeAck, a))
+	ann.ack(a)
 	alice.expectCallee(g, "ann", "RECEIVED")
 	alice.expect(protocol.TypeLocalReceived, g)
-	ben1.ok(frame(protocol.TypeAck, b))
+	ben1.ack(b)
 	alice.expectCallee(g, "ben", "RECEIVED")
 
 	ben1.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: b, Response: "mine"}, protocol.TypeRemoteAccepted)
@@ -320,10 +320,10 @@ func TestGroupExpiry(t *testing.T) {
 	for _, mode := range []string{protocol.GroupFirst, protocol.GroupAll} {
 		g := alice.sendGroup(mode, "ann", "ben")
 		a, b := ann.rung(mode, "ann", "ben"), ben.rung(mode, "ann", "ben")
-		ann.ok(frame(protocol.TypeAck, a))
+		ann.ack(a)
 		alice.expectCallee(g, "ann", "RECEIVED")
 		alice.expect(protocol.TypeLocalReceived, g)
-		ben.ok(frame(protocol.TypeAck, b))
+		ben.ack(b)
 		alice.expectCallee(g, "ben", "RECEIVED")
 		got := map[string]string{}
 		for range 2 {

@@ -28,12 +28,13 @@ type invitation struct {
 	timeout    time.Duration
 	created    time.Time
 
-	answerer string              // the session that accepted it
-	ringing  []party             // sessions still ringing, in the order they were rung
-	rung     map[string]struct{} // the id of every session the invite was sent to
-	counted  bool                // counted in invitations.pending
-	ignored  bool                // a session ignored it: it goes on when nobody rings
-	busy     bool                // the callee was busy: only sessions with call waiting were rung
+	answerer string                     // the session that accepted it
+	told     map[string]*protocol.Frame // the last word to each remote session it rang: for a settle after a reset
+	ringing  []party                    // sessions still ringing, in the order they were rung
+	rung     map[string]struct{}        // the id of every session the invite was sent to
+	counted  bool                       // counted in invitations.pending
+	ignored  bool                       // a session ignored it: it goes on when nobody rings
+	busy     bool                       // the callee was busy: only sessions with call waiting were rung
 
 	receipt *time.Timer // PEER_NO_RESPONSE unless a ringing session acks
 	wake    *time.Timer // waking: PEER_OFFLINE unless a device logs in and rings
@@ -63,6 +64,8 @@ type requester interface {
 	party
 	replyOK(rid uint64)
 	replyError(rid uint64, err *protocol.Error)
+	// acked records that ack rid was carried out: it gets no reply.
+	acked(rid uint64)
 }
 
 // isRinging reports whether the session with id sid is still ringing for inv.
@@ -100,9 +103,10 @@ type invitations struct {
 // points at no session, so that thousands of them cost little.
 type tombstone struct {
 	id       string
-	callerID string   // the session that sent it
-	rung     []string // the sessions it rang
-	answerer string   // the session that accepted it, if any: the call's other party
+	callerID string                     // the session that sent it
+	rung     []string                   // the sessions it rang
+	answerer string                     // the session that accepted it, if any: the call's other party
+	told     map[string]*protocol.Frame // invitation.told
 	ended    time.Time
 	info     *InvitationInfo // its outcome, for the server API
 }
@@ -163,7 +167,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	case n.closing:
 		s.replyError(f.RID, errShuttingDown)
 		return
-	case n.invs.pending[s.user] >= n.cfg.MaxPendingPerUser:
+	case n.clusterPendingLocked(s.user) >= n.cfg.MaxPendingPerUser:
 		s.replyError(f.RID, protocol.Errorf(protocol.CodeTooManyPending,
 			"%s already has %d pending invitations", s.user, n.cfg.MaxPendingPerUser))
 		return
@@ -286,6 +290,7 @@ func (n *Node) pendLocked(s *session, inv *invitation) {
 	if inv.group == nil { // a group counts once, as a whole (group.go)
 		inv.counted = true
 		n.invs.pending[inv.callerUser]++
+		n.pendingChangedLocked(inv.callerUser)
 	}
 }
 
@@ -405,7 +410,7 @@ func (n *Node) ackLocked(s requester, f *protocol.Frame) {
 			n.logLocked(n.log, slog.LevelDebug, "invitation received", "inv", inv.id, "session", s.sessionID())
 		}
 	}
-	s.replyOK(f.RID)
+	s.acked(f.RID)
 }
 
 // answerLocked carries out accept and refuse: the first answer wins.
@@ -564,6 +569,7 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 		if n.invs.pending[inv.callerUser]--; n.invs.pending[inv.callerUser] <= 0 {
 			delete(n.invs.pending, inv.callerUser)
 		}
+		n.pendingChangedLocked(inv.callerUser)
 	}
 	delete(inv.caller.outgoing, inv)
 	if set := n.invs.byCallee[inv.callee]; set != nil {
@@ -581,7 +587,7 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	inv.ringing = nil
 	inv.content = ""
 	tomb := &tombstone{id: inv.id, callerID: inv.callerID, rung: slices.Collect(maps.Keys(inv.rung)), answerer: inv.answerer,
-		ended: time.Now()}
+		told: inv.told, ended: time.Now()}
 	delete(n.invs.byID, inv.id)
 	n.invs.ended[inv.id] = tomb
 	n.invs.tombs = append(n.invs.tombs, tomb)
