@@ -307,6 +307,13 @@ func (h *harness) runFlow(n int) {
 	sh := h.pickShard(rng)
 	f := &flow{h: h, rng: rng, sh: sh, e: newEntry()}
 	f.e.rec.Flow, f.e.rec.Action, f.e.rec.Node = n, act.name, sh.spec.name
+	if act.pick.group {
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FlowDeadline)
+		f.ctx = ctx
+		act.run(f) // picks, drives, checks and counts the group flow
+		cancel()
+		return
+	}
 	unlock, ok := f.lockUsers(act.pick)
 	if !ok {
 		h.mu.Lock()
