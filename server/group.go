@@ -90,12 +90,9 @@ func (n *Node) sendGroupLocked(s *session, f *protocol.Frame) {
 	case slices.Contains(f.Callees, s.user):
 		s.replyError(f.RID, errSelfInvite)
 		return
-	case n.closing:
-		s.replyError(f.RID, errShuttingDown)
-		return
-	case n.clusterPendingLocked(s.user) >= n.cfg.MaxPendingPerUser:
-		s.replyError(f.RID, protocol.Errorf(protocol.CodeTooManyPending,
-			"%s already has %d pending invitations", s.user, n.cfg.MaxPendingPerUser))
+	}
+	if err := n.mayOpenLocked(s); err != nil {
+		s.replyError(f.RID, err)
 		return
 	}
 	if n.invs.groups == nil {

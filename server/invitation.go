@@ -160,19 +160,27 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		n.sendGroupLocked(s, f)
 		return
 	}
-	switch {
-	case f.Callee == s.user:
+	if f.Callee == s.user {
 		s.replyError(f.RID, errSelfInvite)
 		return
-	case n.closing:
-		s.replyError(f.RID, errShuttingDown)
-		return
-	case n.clusterPendingLocked(s.user) >= n.cfg.MaxPendingPerUser:
-		s.replyError(f.RID, protocol.Errorf(protocol.CodeTooManyPending,
-			"%s already has %d pending invitations", s.user, n.cfg.MaxPendingPerUser))
+	}
+	if err := n.mayOpenLocked(s); err != nil {
+		s.replyError(f.RID, err)
 		return
 	}
 	n.openLocked(s, f, nil)
+}
+
+// mayOpenLocked says why s may not open one more invitation (or group):
+// the node is shutting down, or its user has its cap of pending ones.
+func (n *Node) mayOpenLocked(s *session) *protocol.Error {
+	switch {
+	case n.closing:
+		return errShuttingDown
+	case n.clusterPendingLocked(s.user) >= n.cfg.MaxPendingPerUser:
+		return protocol.Errorf(protocol.CodeTooManyPending, "%s already has %d pending invitations", s.user, n.cfg.MaxPendingPerUser)
+	}
+	return nil
 }
 
 // openLocked creates and rings the invitation of a checked send: alone,

@@ -202,13 +202,7 @@ func (h *harness) runGroup(f *flow, mode core.GroupMode, b groupBehaviour) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.flows++
-	h.rep.ByAction[rec.Action]++
-	t := h.rep.Latency[rec.Action]
-	t.Total += took
-	t.Max = max(t.Max, took)
-	h.rep.Latency[rec.Action] = t
-	h.rep.Outcomes["GROUP "+string(mode)+" "+groupOutcome(&rec)]++
+	h.countLocked(rec.Action, "GROUP "+string(mode)+" "+groupOutcome(&rec), took)
 	for _, evs := range rec.Devices {
 		for _, e := range evs {
 			if e.Kind.terminal() {

@@ -561,6 +561,17 @@ func (h *harness) clientLog(format string, args ...any) {
 	h.mu.Unlock()
 }
 
+// countLocked counts a checked flow of action with its caller's outcome.
+func (h *harness) countLocked(action, outcome string, took time.Duration) {
+	h.flows++
+	h.rep.ByAction[action]++
+	t := h.rep.Latency[action]
+	t.Total += took
+	t.Max = max(t.Max, took)
+	h.rep.Latency[action] = t
+	h.rep.Outcomes[outcome]++
+}
+
 // tally checks a finished flow and counts it.
 func (h *harness) tally(rec *Record, took time.Duration) {
 	viols, _ := Check(rec)
@@ -569,13 +580,7 @@ func (h *harness) tally(rec *Record, took time.Duration) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.flows++
-	h.rep.ByAction[rec.Action]++
-	t := h.rep.Latency[rec.Action]
-	t.Total += took
-	t.Max = max(t.Max, took)
-	h.rep.Latency[rec.Action] = t
-	h.rep.Outcomes[Outcome(rec)]++
+	h.countLocked(rec.Action, Outcome(rec), took)
 	for _, e := range rec.Events {
 		if e.Party != Caller && e.Kind.terminal() {
 			h.rep.DeviceOutcomes[partyOutcome(e)]++
