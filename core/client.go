@@ -913,6 +913,9 @@ func (c *Client) handle(f *protocol.Frame) {
 		}
 		r := &RemoteInvitation{c: c, id: f.Inv, callerID: f.Caller, content: f.Content, channel: f.Channel,
 			timeout: protocol.Millis(f.Timeout), calleeBusy: f.Busy}
+		if len(f.Callees) > 0 {
+			r.group = &Group{Mode: GroupMode(f.Mode), Callees: f.Callees}
+		}
 		r.callSide.c = c
 		c.remotes[r.id] = r
 		c.emit(func() { call1(c, &c.onInvitation, r) })
@@ -924,13 +927,26 @@ func (c *Client) handle(f *protocol.Frame) {
 			c.logf("rtmcall: dropped %s for unknown invitation %q", f.Type, f.Inv)
 			return
 		}
+		if l.group != nil && f.Type == protocol.TypeLocalAccepted && f.Callee != "" {
+			l.group.acceptedBy = f.Callee
+		}
 		l.apply(localEvents[f.Type], ParseLocalFailureReason(f.Reason), f.Response, protocol.Millis(f.Wake))
+	case protocol.TypeLocalCallee:
+		l := c.locals[f.Inv]
+		if l == nil || l.group == nil {
+			c.logf("rtmcall: dropped %s for unknown group invitation %q", f.Type, f.Inv)
+			return
+		}
+		l.applyCallee(f)
 	case protocol.TypeRemoteAccepted, protocol.TypeRemoteRefused, protocol.TypeRemoteCanceled,
 		protocol.TypeRemoteFailure:
 		r := c.remotes[f.Inv]
 		if r == nil {
 			c.logf("rtmcall: dropped %s for unknown invitation %q", f.Type, f.Inv)
 			return
+		}
+		if f.Type == protocol.TypeRemoteFailure {
+			r.answeredBy = f.By
 		}
 		r.apply(remoteEvents[f.Type], ParseRemoteFailureReason(f.Reason), f.Content)
 	case protocol.TypePeerMessage:
@@ -939,6 +955,14 @@ func (c *Client) handle(f *protocol.Frame) {
 		cs := c.calls[f.Inv]
 		if cs == nil {
 			c.logf("rtmcall: dropped %s for unknown call %q", f.Type, f.Inv)
+			return
+		}
+		if f.Callee != "" { // one leg of a group call
+			if cs.leg == nil {
+				c.logf("rtmcall: dropped %s with callee %q for call %q", f.Type, f.Callee, f.Inv)
+				return
+			}
+			cs.leg(f.Callee, ParseCallEndReason(f.Reason), f.By)
 			return
 		}
 		cs.end(ParseCallEndReason(f.Reason), f.By)

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/rtmcall/rtmcall/core/protocol"
@@ -31,9 +32,11 @@ type LocalInvitation struct {
 	onRefused  func(response string)
 	onCanceled func()
 	onFailure  func(LocalFailureReason)
+
+	group *localGroup // a group invitation's callees (group_invitation.go); nil for one callee
 }
 
-// CalleeID is the user being invited.
+// CalleeID is the user being invited; empty for a group invitation (Callees).
 func (l *LocalInvitation) CalleeID() string { return l.calleeID }
 
 // ID is the server-assigned invitation id; empty until Send succeeds.
@@ -143,7 +146,7 @@ func (l *LocalInvitation) Send(ctx context.Context) error {
 		c.mu.Unlock()
 		return protocol.Errorf(protocol.CodeNotLoggedIn, "send needs a logged-in client")
 	}
-	if l.state == LocalIdle && l.calleeID == c.userID {
+	if l.state == LocalIdle && (l.calleeID == c.userID || l.group != nil && slices.Contains(l.group.callees, c.userID)) {
 		c.mu.Unlock()
 		return protocol.Errorf(protocol.CodeInvalidArgument, "a user cannot invite itself")
 	}
@@ -156,6 +159,12 @@ func (l *LocalInvitation) Send(ctx context.Context) error {
 	l.sendDone = make(chan struct{})
 	f := &protocol.Frame{Type: protocol.TypeSend, Callee: l.calleeID, Content: l.content, Channel: l.channel,
 		Timeout: l.timeout.Milliseconds(), Wake: l.wake}
+	if g := l.group; g != nil {
+		f.Callees, f.Mode = g.callees, string(g.mode)
+		for _, id := range g.callees {
+			g.states[id], _ = NextCallee(CalleeIdle, CalleeEvSend) // IDLE -send-> RINGING
+		}
+	}
 	c.mu.Unlock()
 
 	answered, abandoned := false, false
@@ -288,6 +297,9 @@ type RemoteInvitation struct {
 	onRefused  func()
 	onCanceled func(content string)
 	onFailure  func(RemoteFailureReason)
+
+	group      *Group // the group it was rung for; nil for one callee
+	answeredBy string // ANSWERED_BY_OTHER: the callee who took it
 }
 
 // ID is the server-assigned invitation id.

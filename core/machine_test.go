@@ -111,12 +111,13 @@ func TestEnumStrings(t *testing.T) {
 		Names()["RemoteInvitationState"])
 	assert.Equal(t, []string{"UNKNOWN", "PEER_NO_RESPONSE", "INVITATION_EXPIRE", "PEER_OFFLINE", "NOT_LOGGEDIN", "PEER_BUSY"},
 		Names()["LocalInvitationFailureReason"])
-	assert.Equal(t, []string{"UNKNOWN", "PEER_OFFLINE", "ACCEPT_FAILURE", "INVITATION_EXPIRE", "ANSWERED_ELSEWHERE"},
+	assert.Equal(t, []string{"UNKNOWN", "PEER_OFFLINE", "ACCEPT_FAILURE", "INVITATION_EXPIRE", "ANSWERED_ELSEWHERE", "ANSWERED_BY_OTHER"},
 		Names()["RemoteInvitationFailureReason"])
 	assert.Equal(t, []string{"DISCONNECTED", "CONNECTING", "CONNECTED", "RECONNECTING", "ABORTED"}, Names()["ConnectionState"])
 	assert.Equal(t, []string{"LOGIN", "LOGIN_SUCCESS", "LOGIN_FAILURE", "LOGIN_TIMEOUT", "INTERRUPTED", "LOGOUT",
 		"BANNED_BY_SERVER", "REMOTE_LOGIN", "TOKEN_EXPIRED"}, Names()["ConnectionChangeReason"])
 	assert.Equal(t, []string{"IDLE", "IN_CALL", "ENDED"}, Names()["CallState"])
+	assert.Equal(t, []string{"IDLE", "RINGING", "RECEIVED", "ACCEPTED", "REFUSED", "CANCELED", "FAILURE"}, Names()["CalleeState"])
 	assert.Equal(t, []string{"UNKNOWN", "HANGUP", "PEER_OFFLINE", "SERVER_SHUTDOWN"}, Names()["CallEndReason"])
 	assert.Equal(t, CallEndServerShutdown, ParseCallEndReason("SERVER_SHUTDOWN"))
 	assert.Equal(t, LocalFailurePeerOffline, ParseLocalFailureReason("PEER_OFFLINE"))

@@ -91,6 +91,7 @@ type callSide struct {
 	reason  CallEndReason
 	by      string
 	onEnded func(reason CallEndReason, by string)
+	leg     func(callee string, reason CallEndReason, by string) // a group call's leg ended (group_invitation.go)
 }
 
 // CallState is the state of the call after the invitation was accepted:

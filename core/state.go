@@ -69,7 +69,8 @@ func ParseLocalFailureReason(s string) LocalFailureReason {
 }
 
 // RemoteFailureReason says why an invitation failed on a callee device.
-// ANSWERED_ELSEWHERE is rtmcall's: another device of the callee answered.
+// ANSWERED_ELSEWHERE is rtmcall's: another device of the callee answered;
+// ANSWERED_BY_OTHER too: another callee of a hunt group took it.
 type RemoteFailureReason uint8
 
 const (
@@ -78,9 +79,11 @@ const (
 	RemoteFailureAcceptFailure
 	RemoteFailureInvitationExpire
 	RemoteFailureAnsweredElsewhere
+	RemoteFailureAnsweredByOther
 )
 
-var remoteReasonNames = []string{"UNKNOWN", "PEER_OFFLINE", "ACCEPT_FAILURE", "INVITATION_EXPIRE", "ANSWERED_ELSEWHERE"}
+var remoteReasonNames = []string{"UNKNOWN", "PEER_OFFLINE", "ACCEPT_FAILURE", "INVITATION_EXPIRE", "ANSWERED_ELSEWHERE",
+	"ANSWERED_BY_OTHER"}
 
 func (r RemoteFailureReason) String() string { return enumName(r, remoteReasonNames) }
 
@@ -188,6 +191,7 @@ func Names() map[string][]string {
 		"RemoteInvitationFailureReason": clone(remoteReasonNames),
 		"ConnectionState":               clone(connStateNames),
 		"CallState":                     clone(callStateNames),
+		"CalleeState":                   clone(calleeStateNames),
 		"CallEndReason":                 clone(callReasonNames),
 		"ConnectionChangeReason":        clone(connReasonNames),
 		"PeerOnlineState":               clone(peerStatusNames),

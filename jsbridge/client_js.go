@@ -120,6 +120,7 @@ func (k *Kit) newClientProto() js.Value {
 	k.method(p, "enablePush", k.enablePush)
 	k.method(p, "disablePush", k.disablePush)
 	k.method(p, "createLocalInvitation", k.createLocalInvitation)
+	k.method(p, "createGroupInvitation", k.createGroupInvitation)
 	k.method(p, "sendMessageToPeer", k.sendMessageToPeer)
 	k.method(p, "setCallWaiting", k.setCallWaiting)
 	k.method(p, "toJSON", func(this js.Value, _ []js.Value) any {

@@ -23,6 +23,8 @@ const (
 	EvRemoteFailure            = "RemoteInvitationFailure"
 	EvMessageFromPeer          = "MessageFromPeer"
 	EvCallEnded                = "CallEnded"
+	EvLocalCallee              = "LocalInvitationCallee" // one callee's event on a group invitation
+	EvCalleeCallEnded          = "CalleeCallEnded"       // one leg of a group call ended
 )
 
 // Keys of a record (see records.go).
@@ -34,7 +36,8 @@ const (
 var (
 	clientEvents = []string{EvRemoteInvitationReceived, EvConnectionStateChanged, EvPeersOnlineStatusChanged,
 		EvTokenPrivilegeWillExpire, EvMessageFromPeer}
-	localEvents  = []string{EvLocalReceivedByPeer, EvLocalWaking, EvLocalAccepted, EvLocalRefused, EvLocalCanceled, EvLocalFailure, EvCallEnded}
+	localEvents = []string{EvLocalReceivedByPeer, EvLocalWaking, EvLocalAccepted, EvLocalRefused, EvLocalCanceled, EvLocalFailure, EvCallEnded,
+		EvLocalCallee, EvCalleeCallEnded}
 	remoteEvents = []string{EvRemoteAccepted, EvRemoteRefused, EvRemoteCanceled, EvRemoteFailure, EvCallEnded}
 )
 

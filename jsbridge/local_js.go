@@ -24,17 +24,20 @@ type localEntry struct {
 
 // localFields are the record keys of a local invitation that Go tracks
 // while it is live, and the record holds otherwise.
-var localFields = []string{"content", "channelId", "timeoutMs", "id", "response", "state", "callState"}
+var localFields = []string{"content", "channelId", "timeoutMs", "id", "response", "state", "callState",
+	"callees", "acceptedBy", "inCallWith"}
 
 func (k *Kit) newLocalProto() js.Value {
 	p := newProto(kindLocal)
-	k.accessor(p, "calleeId", func(this js.Value) any {
-		rec, err := k.record(this, kindLocal)
-		if err != nil {
-			return k.throw(err)
-		}
-		return rec.Get("calleeId")
-	}, nil)
+	for _, name := range []string{"calleeId", "mode", "calleeIds"} {
+		k.accessor(p, name, func(this js.Value) any {
+			rec, err := k.record(this, kindLocal)
+			if err != nil {
+				return k.throw(err)
+			}
+			return rec.Get(name)
+		}, nil)
+	}
 	for _, name := range localFields {
 		var set func(this, v js.Value) any
 		switch name {
@@ -103,7 +106,7 @@ func (k *Kit) newLocalProto() js.Value {
 			return k.throw(err)
 		}
 		o := newObject()
-		for _, name := range append([]string{"calleeId"}, localFields...) {
+		for _, name := range append([]string{"calleeId", "mode", "calleeIds"}, localFields...) {
 			o.Set(name, this.Get(name))
 		}
 		return o
@@ -125,9 +128,20 @@ func (k *Kit) createLocalInvitation(this js.Value, args []js.Value) any {
 	if err != nil {
 		return k.throw(err)
 	}
+	return k.newPublic(k.localProto, newLocalRecord(crec, callee))
+}
+
+// newLocalRecord is the record of an unsent invitation of client crec: to
+// callee, or (createGroupInvitation) a group whose fields the caller adds.
+func newLocalRecord(crec js.Value, callee string) js.Value {
 	rec := newRecord(kindLocal)
 	rec.Set("client", crec)
 	rec.Set("calleeId", callee)
+	rec.Set("mode", jsNull)
+	rec.Set("calleeIds", jsNull)
+	rec.Set("callees", jsNull)
+	rec.Set("acceptedBy", "")
+	rec.Set("inCallWith", jsArray.New())
 	rec.Set("content", "")
 	rec.Set("channelId", "")
 	rec.Set("timeoutMs", 0)
@@ -135,7 +149,7 @@ func (k *Kit) createLocalInvitation(this js.Value, args []js.Value) any {
 	rec.Set("response", "")
 	rec.Set("state", core.LocalIdle.String())
 	rec.Set("callState", core.CallIdle.String())
-	return k.newPublic(k.localProto, rec)
+	return rec
 }
 
 func (k *Kit) localOf(rec js.Value) *localEntry {
@@ -173,6 +187,12 @@ func (e *localEntry) get(name string) any {
 		return e.l.Response()
 	case "callState":
 		return e.l.CallState().String()
+	case "callees":
+		return CalleeMapToJS(e.l.Callees())
+	case "acceptedBy":
+		return e.l.AcceptedBy()
+	case "inCallWith":
+		return stringsToJS(e.l.InCallWith())
 	default:
 		return e.l.State().String()
 	}
@@ -250,7 +270,15 @@ func (k *Kit) send(this js.Value, _ []js.Value) any {
 	if err != nil {
 		return k.rejected(err)
 	}
-	l, err := c.CreateLocalInvitation(rec.Get("calleeId").String())
+	var l *core.LocalInvitation
+	if mode := rec.Get("mode"); mode.Type() == js.TypeString {
+		var ids []string
+		if ids, err = StringsFromJS(rec.Get("calleeIds"), "calleeIds"); err == nil {
+			l, err = c.CreateGroupInvitation(ids, core.GroupMode(mode.String()))
+		}
+	} else {
+		l, err = c.CreateLocalInvitation(rec.Get("calleeId").String())
+	}
 	if err == nil {
 		err = l.SetContent(rec.Get("content").String())
 	}
@@ -279,7 +307,17 @@ func (k *Kit) send(this js.Value, _ []js.Value) any {
 	l.OnRefused(func(response string) {
 		k.localEvent(e, EvLocalRefused, "localInvitationRefused", true, response)
 	})
-	l.OnCanceled(func() { k.localEvent(e, EvLocalCanceled, "localInvitationCanceled", true) })
+	// A group call's legs may outlive its invitation's cancel: the entry
+	// then stays for CallEnded.
+	l.OnCanceled(func() {
+		k.localEvent(e, EvLocalCanceled, "localInvitationCanceled", l.CallState() != core.CallInCall)
+	})
+	l.OnCallee(func(u core.CalleeUpdate) {
+		k.localEvent(e, EvLocalCallee, "localInvitationCallee", false, calleeUpdateToJS(u))
+	})
+	l.OnCalleeCallEnded(func(callee string, why core.CallEndReason, by string) {
+		k.localEvent(e, EvCalleeCallEnded, "calleeCallEnded", false, callee, why.String(), by)
+	})
 	l.OnFailure(func(why core.LocalFailureReason) {
 		k.localEvent(e, EvLocalFailure, "localInvitationFailure", true, why.String())
 	})

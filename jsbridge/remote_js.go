@@ -23,7 +23,7 @@ type remoteEntry struct {
 
 func (k *Kit) newRemoteProto() js.Value {
 	p := newProto(kindRemote)
-	for _, name := range []string{"callerId", "content", "channelId", "id", "calleeBusy"} {
+	for _, name := range []string{"callerId", "content", "channelId", "id", "calleeBusy", "group", "answeredBy"} {
 		k.accessor(p, name, func(this js.Value) any {
 			rec, err := k.record(this, kindRemote)
 			if err != nil {
@@ -140,7 +140,7 @@ func (k *Kit) newRemoteProto() js.Value {
 			return k.throw(err)
 		}
 		o := newObject()
-		for _, name := range []string{"callerId", "content", "channelId", "id", "response", "state", "callState", "calleeBusy"} {
+		for _, name := range []string{"callerId", "content", "channelId", "id", "response", "state", "callState", "calleeBusy", "group", "answeredBy"} {
 			o.Set(name, this.Get(name))
 		}
 		return o
@@ -199,6 +199,8 @@ func (k *Kit) newRemote(s *session, r *core.RemoteInvitation) {
 	rec.Set("state", r.State().String())
 	rec.Set("callState", r.CallState().String())
 	rec.Set("calleeBusy", r.CalleeBusy())
+	rec.Set("group", groupToJS(r.Group()))
+	rec.Set("answeredBy", "")
 	obj := k.newPublic(k.remoteProto, rec)
 	e := &remoteEntry{r: r, rec: rec, obj: obj, crec: s.rec}
 	k.mu.Lock()
@@ -220,6 +222,7 @@ func (k *Kit) newRemote(s *session, r *core.RemoteInvitation) {
 		k.endRemote(e)
 	})
 	r.OnFailure(func(why core.RemoteFailureReason) {
+		e.rec.Set("answeredBy", r.AnsweredBy())
 		k.remoteEvent(e, EvRemoteFailure, "remoteInvitationFailure", why.String())
 	})
 	emit(s.rec, s.obj, EvRemoteInvitationReceived, obj)

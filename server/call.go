@@ -23,6 +23,7 @@ type callRec struct {
 	calleeUser string
 	rung       []string  // the sessions the invitation rang, for its tombstone
 	started    time.Time // for call.ended (events.go)
+	group      *group    // the group invitation the call came from, if any (group.go)
 }
 
 // messageLocked delivers a peer message to every session of f.Peer but s,
@@ -108,7 +109,7 @@ func (n *Node) leaveCallLocked(s *session, id string) {
 // startCallLocked records the call of inv, just accepted by session by.
 func (n *Node) startCallLocked(inv *invitation, by requester) {
 	c := &callRec{id: inv.id, seq: inv.seq, caller: inv.caller, callerUser: inv.callerUser, calleeUser: inv.callee,
-		rung: slices.Collect(maps.Keys(inv.rung)), started: time.Now()}
+		rung: slices.Collect(maps.Keys(inv.rung)), started: time.Now(), group: inv.group}
 	switch by := by.(type) {
 	case *session:
 		c.callee = by
@@ -127,6 +128,10 @@ func (n *Node) startCallLocked(inv *invitation, by requester) {
 func (n *Node) hangupLocked(s requester, f *protocol.Frame) {
 	n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
 	sid := s.sessionID()
+	if g := n.invs.groups[f.Inv]; g != nil {
+		n.hangupGroupLocked(s, f, g)
+		return
+	}
 	if c := n.invs.calls[f.Inv]; c != nil {
 		by := c.calleeUser
 		switch sid {
@@ -168,7 +173,7 @@ func (n *Node) hangupLocked(s requester, f *protocol.Frame) {
 // hang-ups with ALREADY_END.
 func (n *Node) endCallLocked(c *callRec, toCaller, toCallee *protocol.Frame, why string) {
 	if toCaller != nil {
-		c.caller.enqueue(toCaller)
+		c.caller.enqueue(c.group.legFrame(c, toCaller))
 	}
 	if toCallee != nil {
 		c.callee.enqueue(toCallee)
@@ -183,6 +188,10 @@ func (n *Node) endCallLocked(c *callRec, toCaller, toCallee *protocol.Frame, why
 		}
 	}
 	delete(n.invs.calls, c.id)
+	if c.group != nil {
+		c.group.lastEnd = toCaller
+		n.groupCallEndedLocked(c.group)
+	}
 	tomb := &tombstone{id: c.id, callerID: c.caller.id, rung: c.rung, answerer: c.callee.sessionID(), ended: time.Now()}
 	if old := n.invs.ended[c.id]; old != nil {
 		tomb.info, tomb.told = old.info, old.told // the invitation's outcome stays readable

@@ -879,7 +879,7 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 				break
 			}
 			if len(inv.ringing) == 1 {
-				inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: local.String()})
+				n.toCallerLocked(inv, &protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: local.String()})
 				inv.stopRinging(sid)
 				n.finishLocked(inv, core.LocalEvFailure, local.String())
 				break

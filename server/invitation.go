@@ -48,6 +48,8 @@ type invitation struct {
 	received     time.Time // the first ack
 	answered     time.Time // the accept or refuse
 	answeredBy   string    // the session that answered
+
+	group *group // the group invitation it is one callee of (group.go); nil for a one-callee invitation
 }
 
 // party is a session an invitation rings: a *session of this node, or a
@@ -94,7 +96,8 @@ type invitations struct {
 	// remoteCallees counts the calls in progress of each session of
 	// another node, by session id: that session is busy.
 	remoteCallees map[string]int
-	sweeper       *time.Timer // forgets old tombstones; nil when none is armed
+	groups        map[string]*group // group invitations, pending or with calls in progress (group.go)
+	sweeper       *time.Timer       // forgets old tombstones; nil when none is armed
 }
 
 // tombstone is what is kept of an ended invitation: who may still ask
@@ -155,18 +158,37 @@ func newInvitationID(node string) string {
 // session, queues every event the request causes and then its reply.
 
 func (n *Node) sendLocked(s *session, f *protocol.Frame) {
-	switch {
-	case f.Callee == s.user:
-		s.replyError(f.RID, errSelfInvite)
-		return
-	case n.closing:
-		s.replyError(f.RID, errShuttingDown)
-		return
-	case n.clusterPendingLocked(s.user) >= n.cfg.MaxPendingPerUser:
-		s.replyError(f.RID, protocol.Errorf(protocol.CodeTooManyPending,
-			"%s already has %d pending invitations", s.user, n.cfg.MaxPendingPerUser))
+	if len(f.Callees) > 0 {
+		n.sendGroupLocked(s, f)
 		return
 	}
+	if f.Callee == s.user {
+		s.replyError(f.RID, errSelfInvite)
+		return
+	}
+	if err := n.mayOpenLocked(s); err != nil {
+		s.replyError(f.RID, err)
+		return
+	}
+	n.openLocked(s, f, nil)
+}
+
+// mayOpenLocked says why s may not open one more invitation (or group):
+// the node is shutting down, or its user has its cap of pending ones.
+func (n *Node) mayOpenLocked(s *session) *protocol.Error {
+	switch {
+	case n.closing:
+		return errShuttingDown
+	case n.clusterPendingLocked(s.user) >= n.cfg.MaxPendingPerUser:
+		return protocol.Errorf(protocol.CodeTooManyPending, "%s already has %d pending invitations", s.user, n.cfg.MaxPendingPerUser)
+	}
+	return nil
+}
+
+// openLocked creates and rings the invitation of a checked send: alone,
+// or as one callee of group g, whose frames to the caller go through
+// toCallerLocked. It returns the invitation.
+func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 	now := time.Now()
 	n.invs.sweep(now, n.cfg.TombstoneTTL)
 	timeout := n.cfg.InvitationTimeout
@@ -186,6 +208,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		rung:       make(map[string]struct{}),
 		api:        s.api != notAPI,
 		service:    s.api == apiService,
+		group:      g,
 	}
 	for {
 		inv.id = newInvitationID(n.id)
@@ -220,27 +243,28 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 			inv.woke = true
 			inv.wake = n.afterFunc(w, func() { n.wakeExpired(inv) })
 			inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
-			s.enqueue(ok)
-			s.enqueue(&protocol.Frame{Type: protocol.TypeLocalWaking, Inv: inv.id, Wake: w.Milliseconds()})
+			n.toCallerLocked(inv, ok)
+			n.toCallerLocked(inv, &protocol.Frame{Type: protocol.TypeLocalWaking, Inv: inv.id, Wake: w.Milliseconds()})
 			n.emitSentLocked(inv)
 			n.cfg.Waker.Wake(inv.wakeInfo())
 			n.log.Info("invitation waking the callee", "inv", inv.id, "caller", inv.callerUser, "callee", inv.callee,
 				"timeout", timeout, "window", w)
-			return
+			return inv
 		}
 	}
 	if len(targets) == 0 {
 		// The reply first, so that the client knows the id the failure is about.
-		s.enqueue(ok)
-		s.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: why.String()})
+		n.toCallerLocked(inv, ok)
+		n.toCallerLocked(inv, &protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: why.String()})
 		logCreated(0)
 		n.emitSentLocked(inv)
 		n.finishLocked(inv, core.LocalEvFailure, why.String())
-		return
+		return inv
 	}
 
 	invite := &protocol.Frame{Type: protocol.TypeInvite, Inv: inv.id, Caller: inv.callerUser,
-		Content: inv.content, Channel: inv.channel, Timeout: timeout.Milliseconds(), Busy: inv.busy}
+		Content: inv.content, Channel: inv.channel, Timeout: timeout.Milliseconds(), Busy: inv.busy,
+		Callees: g.calleeIDs(), Mode: g.modeName()}
 	for _, t := range targets {
 		inv.ringing = append(inv.ringing, t)
 		inv.rung[t.sessionID()] = struct{}{}
@@ -262,8 +286,9 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	}
 	inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
 	n.emitSentLocked(inv)
-	s.enqueue(ok)
+	n.toCallerLocked(inv, ok)
 	logCreated(len(targets))
+	return inv
 }
 
 // pendLocked records inv, sent by s, as pending: the caller's, the
@@ -276,9 +301,11 @@ func (n *Node) pendLocked(s *session, inv *invitation) {
 		n.invs.byCallee[inv.callee] = set
 	}
 	set[inv] = struct{}{}
-	inv.counted = true
-	n.invs.pending[inv.callerUser]++
-	n.pendingChangedLocked(inv.callerUser)
+	if inv.group == nil { // a group counts once, as a whole (group.go)
+		inv.counted = true
+		n.invs.pending[inv.callerUser]++
+		n.pendingChangedLocked(inv.callerUser)
+	}
 }
 
 // ringLateLocked rings p, a session of user that appeared (logged in
@@ -310,7 +337,8 @@ func (n *Node) ringLateLocked(p party, user string) {
 			s.ackCredits.Add(1)
 		}
 		p.enqueue(&protocol.Frame{Type: protocol.TypeInvite, Inv: inv.id, Caller: inv.callerUser,
-			Content: inv.content, Channel: inv.channel, Timeout: max(left.Milliseconds(), 1), Busy: busy})
+			Content: inv.content, Channel: inv.channel, Timeout: max(left.Milliseconds(), 1), Busy: busy,
+			Callees: inv.group.calleeIDs(), Mode: inv.group.modeName()})
 		n.m.lateRings.Inc()
 		if inv.wake != nil {
 			// The first ring of a waking invitation: the window is over and
@@ -358,7 +386,14 @@ func (n *Node) lookupLocked(s party, typ, id string) (*invitation, *protocol.Err
 }
 
 func (n *Node) cancelLocked(s *session, f *protocol.Frame) {
+	if g := n.invs.groups[f.Inv]; g != nil && !g.state.Ended() {
+		n.cancelGroupLocked(s, f, g)
+		return
+	}
 	inv, err := n.lookupLocked(s, f.Type, f.Inv)
+	if err == nil && inv.group != nil {
+		err = errNotYours // a group's callee is canceled with the group, by the group's id
+	}
 	if err != nil {
 		s.replyError(f.RID, err)
 		return
@@ -384,7 +419,7 @@ func (n *Node) ackLocked(s requester, f *protocol.Frame) {
 		n.m.receiptLatency.Observe(since(inv.created))
 		inv.received = time.Now()
 		n.stopTimer(&inv.receipt)
-		inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv.id})
+		n.toCallerLocked(inv, &protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv.id})
 		if n.debug() {
 			n.logLocked(n.log, slog.LevelDebug, "invitation received", "inv", inv.id, "session", s.sessionID())
 		}
@@ -404,18 +439,20 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 		remote, local, ev = protocol.TypeRemoteRefused, protocol.TypeLocalRefused, core.LocalEvRefused
 	}
 	s.enqueue(&protocol.Frame{Type: remote, Inv: inv.id})
-	inv.caller.enqueue(&protocol.Frame{Type: local, Inv: inv.id, Response: f.Response})
+	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
+	inv.answered, inv.answeredBy = time.Now(), s.sessionID()
+	if ev == core.LocalEvAccepted {
+		// The call exists before the caller hears of it: a group's accept
+		// may end the group (group.go), which then keeps it for its call.
+		inv.answerer = s.sessionID()
+		n.startCallLocked(inv, s)
+	}
+	n.toCallerLocked(inv, &protocol.Frame{Type: local, Inv: inv.id, Response: f.Response})
 	elsewhere := &protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: inv.id, Reason: core.RemoteFailureAnsweredElsewhere.String()}
 	for _, r := range inv.ringing {
 		if r.sessionID() != s.sessionID() {
 			r.enqueue(elsewhere)
 		}
-	}
-	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
-	inv.answered, inv.answeredBy = time.Now(), s.sessionID()
-	if ev == core.LocalEvAccepted {
-		inv.answerer = s.sessionID()
-		n.startCallLocked(inv, s)
 	}
 	n.finishLocked(inv, ev, ev.String()+" by session "+s.sessionID())
 	s.replyOK(f.RID)
@@ -444,7 +481,7 @@ func (n *Node) expired(inv *invitation) {
 // failLocked ends inv with local.failure to the caller and remote.failure
 // to every ringing session.
 func (n *Node) failLocked(inv *invitation, local core.LocalFailureReason, remote core.RemoteFailureReason) {
-	inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: local.String()})
+	n.toCallerLocked(inv, &protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: local.String()})
 	rf := &protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: inv.id, Reason: remote.String()}
 	for _, r := range inv.ringing {
 		r.enqueue(rf)
@@ -457,7 +494,7 @@ func (n *Node) failLocked(inv *invitation, local core.LocalFailureReason, remote
 func (n *Node) sessionLeftLocked(s *session, logout bool) {
 	for _, inv := range sortedBySeq(s.outgoing) {
 		if logout {
-			s.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: core.LocalFailureNotLoggedIn.String()})
+			n.toCallerLocked(inv, &protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: core.LocalFailureNotLoggedIn.String()})
 		}
 		rf := &protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: inv.id, Reason: core.RemoteFailurePeerOffline.String()}
 		for _, r := range inv.ringing {
@@ -489,7 +526,7 @@ func (n *Node) stoppedRingingLocked(inv *invitation, sid string) {
 	if inv.state.Ended() || !inv.stopRinging(sid) || len(inv.ringing) > 0 || inv.ignored {
 		return
 	}
-	inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: core.LocalFailurePeerOffline.String()})
+	n.toCallerLocked(inv, &protocol.Frame{Type: protocol.TypeLocalFailure, Inv: inv.id, Reason: core.LocalFailurePeerOffline.String()})
 	n.finishLocked(inv, core.LocalEvFailure, core.LocalFailurePeerOffline.String())
 }
 
@@ -576,6 +613,9 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	if n.debug() {
 		n.logLocked(n.log, slog.LevelDebug, "invitation ended", "inv", inv.id, "caller", inv.callerUser, "callee", inv.callee,
 			"state", inv.state.String(), "outcome", outcome, "after", tomb.ended.Sub(inv.created))
+	}
+	if inv.group != nil {
+		n.calleeEndedLocked(inv)
 	}
 }
 

@@ -89,6 +89,9 @@ type Config struct {
 	// over all of the user's sessions, on every node of a cluster (exact
 	// for sends one message apart; docs/CLUSTER.md bounds the excess).
 	MaxPendingPerUser int
+	// MaxGroupCallees bounds the callees of one group invitation, from 2 to
+	// protocol.MaxGroupCallees (16, the default).
+	MaxGroupCallees int
 	// ResumeGrace is how long a session whose connection dropped is kept:
 	// its invitations stay alive, its presence is UNREACHABLE, and a new
 	// connection may resume it.
@@ -152,6 +155,8 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("RateBurst %d is negative", c.RateBurst)
 	case c.MaxPendingPerUser < 0:
 		return bad("MaxPendingPerUser %d is negative", c.MaxPendingPerUser)
+	case c.MaxGroupCallees != 0 && (c.MaxGroupCallees < protocol.MinGroupCallees || c.MaxGroupCallees > protocol.MaxGroupCallees):
+		return bad("MaxGroupCallees %d is not within %d to %d", c.MaxGroupCallees, protocol.MinGroupCallees, protocol.MaxGroupCallees)
 	case c.ResumeGrace < 0 || c.Heartbeat < 0 || c.IdleTimeout < 0 || c.LoginTimeout < 0:
 		return bad("ResumeGrace, Heartbeat, IdleTimeout and LoginTimeout must not be negative")
 	case c.PeerHeartbeat < 0 || c.PeerTimeout < 0:
@@ -184,6 +189,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxPendingPerUser == 0 {
 		c.MaxPendingPerUser = DefaultMaxPendingPerUser
+	}
+	if c.MaxGroupCallees == 0 {
+		c.MaxGroupCallees = protocol.MaxGroupCallees
 	}
 	if c.ResumeGrace == 0 {
 		c.ResumeGrace = DefaultResumeGrace

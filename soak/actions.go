@@ -4,6 +4,8 @@ package soak
 
 import (
 	"time"
+
+	"github.com/rtmcall/rtmcall/core"
 )
 
 // action is one kind of flow. The table below is the whole repertoire: to
@@ -26,6 +28,8 @@ type pick struct {
 	devices int
 	// ghost: the callee is a user id that never logs in.
 	ghost bool
+	// group: a group flow (group.go), which picks and locks its users itself.
+	group bool
 }
 
 // actions is the repertoire, with weights summing to 100 (offline callees,
@@ -33,18 +37,18 @@ type pick struct {
 // and resumed).
 var actions = []action{
 	// Plain outcomes.
-	{"accept", 9, pick{devices: 1}, acceptFlow},
-	{"refuse", 8, pick{devices: 1}, refuseFlow},
+	{"accept", 7, pick{devices: 1}, acceptFlow},
+	{"refuse", 6, pick{devices: 1}, refuseFlow},
 	{"cancel-before-receipt", 6, pick{devices: 1}, cancelBeforeReceipt},
 	{"cancel-after-receipt", 6, pick{devices: 1}, cancelAfterReceipt},
-	{"expire", 6, pick{devices: 1}, expireFlow},
+	{"expire", 5, pick{devices: 1}, expireFlow},
 	{"offline-callee", 4, pick{ghost: true}, offlineFlow},
 
 	// Races: the server decides once, the loser gets ALREADY_END.
-	{"cancel-vs-accept", 7, pick{devices: 1}, cancelVsAnswer(true)},
+	{"cancel-vs-accept", 5, pick{devices: 1}, cancelVsAnswer(true)},
 	{"cancel-vs-refuse", 3, pick{devices: 1}, cancelVsAnswer(false)},
 	{"answer-vs-expiry", 4, pick{devices: 1}, answerVsExpiry},
-	{"two-devices-accept", 5, pick{devices: 2}, twoDevices(true)},
+	{"two-devices-accept", 4, pick{devices: 2}, twoDevices(true)},
 	{"accept-vs-refuse-elsewhere", 3, pick{devices: 2}, twoDevices(false)},
 
 	// Sessions that end, on either side; devices come back as new sessions
@@ -64,10 +68,16 @@ var actions = []action{
 	// party is checked as strictly as one that stayed. To add a new way of
 	// losing a connection (a proxy that stalls instead of cutting, a server
 	// restart), add a row here and a Leave kind for the checker.
-	{"callee-cut-and-resumes", 5, pick{exclusive: true, devices: 1}, calleeResumes},
+	{"callee-cut-and-resumes", 4, pick{exclusive: true, devices: 1}, calleeResumes},
 	{"caller-cut-answered-meanwhile", 4, pick{exclusive: true, devices: 1}, callerResumesAnswered},
 	{"caller-cut-cancels-meanwhile", 4, pick{exclusive: true, devices: 1}, callerResumesCancels},
-	{"messages-across-resume", 4, pick{exclusive: true, devices: 1}, messagesAcrossResume},
+	{"messages-across-resume", 3, pick{exclusive: true, devices: 1}, messagesAcrossResume},
+
+	// Groups (group.go): 2 to 4 callees at once, checked by CheckGroup.
+	{"group-first-race", 3, pick{group: true}, groupRun(core.GroupFirst, groupRace)},
+	{"group-first-refuse-all", 2, pick{group: true}, groupRun(core.GroupFirst, groupRefuseAll)},
+	{"group-first-cancel-vs-accept", 2, pick{group: true}, groupRun(core.GroupFirst, groupCancelAccept)},
+	{"group-all-mixed", 3, pick{group: true}, groupRun(core.GroupAll, groupMixed)},
 }
 
 func acceptFlow(f *flow) {

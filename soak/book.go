@@ -18,9 +18,10 @@ import (
 type book struct {
 	h *harness
 
-	mu    sync.Mutex
-	seq   uint64
-	byInv map[string]*entry
+	mu     sync.Mutex
+	seq    uint64
+	byInv  map[string]*entry
+	groups map[string]*gentry // running group flows, by the content their callees see (group.go)
 }
 
 // entry is one invitation's record while its flow runs. Once the flow has
@@ -35,7 +36,9 @@ type entry struct {
 	closed  bool
 }
 
-func newBook(h *harness) *book { return &book{h: h, byInv: make(map[string]*entry)} }
+func newBook(h *harness) *book {
+	return &book{h: h, byInv: make(map[string]*entry), groups: make(map[string]*gentry)}
+}
 
 func newEntry() *entry {
 	return &entry{remotes: make(map[string]*core.RemoteInvitation), notify: make(chan struct{}, 1),
@@ -80,6 +83,10 @@ func (b *book) entryLocked(inv string) *entry {
 // hooks the invitation's own callbacks. It runs inside the client's
 // OnInvitationReceived callback, so no later event of r can be missed.
 func (b *book) invite(key string, r *core.RemoteInvitation) {
+	if r.Group() != nil {
+		b.groupInvite(key, r)
+		return
+	}
 	inv := r.ID()
 	b.mu.Lock()
 	e := b.entryLocked(inv)

@@ -307,6 +307,13 @@ func (h *harness) runFlow(n int) {
 	sh := h.pickShard(rng)
 	f := &flow{h: h, rng: rng, sh: sh, e: newEntry()}
 	f.e.rec.Flow, f.e.rec.Action, f.e.rec.Node = n, act.name, sh.spec.name
+	if act.pick.group {
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FlowDeadline)
+		f.ctx = ctx
+		act.run(f) // picks, drives, checks and counts the group flow
+		cancel()
+		return
+	}
 	unlock, ok := f.lockUsers(act.pick)
 	if !ok {
 		h.mu.Lock()
@@ -554,6 +561,17 @@ func (h *harness) clientLog(format string, args ...any) {
 	h.mu.Unlock()
 }
 
+// countLocked counts a checked flow of action with its caller's outcome.
+func (h *harness) countLocked(action, outcome string, took time.Duration) {
+	h.flows++
+	h.rep.ByAction[action]++
+	t := h.rep.Latency[action]
+	t.Total += took
+	t.Max = max(t.Max, took)
+	h.rep.Latency[action] = t
+	h.rep.Outcomes[outcome]++
+}
+
 // tally checks a finished flow and counts it.
 func (h *harness) tally(rec *Record, took time.Duration) {
 	viols, _ := Check(rec)
@@ -562,13 +580,7 @@ func (h *harness) tally(rec *Record, took time.Duration) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.flows++
-	h.rep.ByAction[rec.Action]++
-	t := h.rep.Latency[rec.Action]
-	t.Total += took
-	t.Max = max(t.Max, took)
-	h.rep.Latency[rec.Action] = t
-	h.rep.Outcomes[Outcome(rec)]++
+	h.countLocked(rec.Action, Outcome(rec), took)
 	for _, e := range rec.Events {
 		if e.Party != Caller && e.Kind.terminal() {
 			h.rep.DeviceOutcomes[partyOutcome(e)]++

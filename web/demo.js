@@ -83,6 +83,7 @@ const CALLER_FAILURE = {
 // The same for the callee (RemoteInvitationFailure reasons). Answered elsewhere is not a failure.
 const CALLEE_FAILURE = {
   ANSWERED_ELSEWHERE: () => ["Answered on another device", "info"],
+  ANSWERED_BY_OTHER: (caller, by) => [`${by || "Someone else"} took the call`, "info"],
   INVITATION_EXPIRE: (caller) => [`Missed call from ${caller}`, "info"],
   PEER_OFFLINE: (caller) => [`${caller} went offline`, "info"],
   ACCEPT_FAILURE: () => ["Your answer did not reach the server in time", "bad"],
@@ -337,7 +338,7 @@ let media = null; // the call's media session, until it ends
 // offers) or the RemoteInvitation (callee, who answers).
 function startMedia(invitation, role) {
   stopMedia();
-  const peer = role === "caller" ? invitation.calleeId : invitation.callerId;
+  const peer = role === "caller" ? invitation.acceptedBy || invitation.calleeId : invitation.callerId;
   const session = {
     invitation, role, peer,
     callId: invitation.id,
@@ -568,7 +569,7 @@ function setPresence(status) {
 // watchPeer subscribes to the presence of the peer in the call form.
 async function watchPeer() {
   const peer = ui.peer.value.trim();
-  if (!loggedIn() || peer === watched) return;
+  if (!loggedIn() || peer === watched || parseGroup(peer)) return; // a group's presence is each callee's
   const previous = watched;
   watched = "";
   setPresence("unknown");
@@ -633,6 +634,14 @@ async function logout() {
   refresh();
 }
 
+// parseGroup reads a group from the peer field: "support: ann, ben, cat" or "ann, ben, cat" rings a hunt
+// group (the first to accept takes the call); one id is a one-to-one call.
+function parseGroup(text) {
+  const list = text.includes(":") ? text.slice(text.indexOf(":") + 1) : text;
+  const ids = list.split(",").map((id) => id.trim()).filter((id) => id !== "");
+  return ids.length > 1 ? ids : null;
+}
+
 async function placeCall(event) {
   event.preventDefault();
   sound.unlock();
@@ -641,7 +650,8 @@ async function placeCall(event) {
   const ringSeconds = ui.ringTime.value.trim();
   let call;
   try {
-    call = client.createLocalInvitation(peer);
+    const group = parseGroup(peer);
+    call = group ? client.createGroupInvitation(group, { mode: "first" }) : client.createLocalInvitation(peer);
     call.content = ui.message.value;
     call.channelId = ui.channel.value.trim();
     if (ringSeconds) call.timeoutMs = Math.round(Number(ringSeconds) * 1000);
@@ -695,10 +705,14 @@ async function placeCall(event) {
     log(`${peer}'s phone is ringing`);
     show(`Ringing ${peer}…`, "info");
   });
+  call.on("LocalInvitationCallee", (u) => {
+    log(`${u.calleeId}: ${u.state}${u.reason ? ` (${u.reason})` : ""}${u.response ? `: “${u.response}”` : ""}`);
+  });
   call.on("LocalInvitationAccepted", (response) => {
-    log(`${peer} accepted${response ? `: “${response}”` : ""}`, "good");
+    const who = call.acceptedBy || peer;
+    log(`${who} accepted${response ? `: “${response}”` : ""}`, "good");
     inCall = call;
-    end(`Accepted${response ? `: “${response}”` : ""}`, "good");
+    end(`${call.acceptedBy ? `Taken by ${who}` : "Accepted"}${response ? `: “${response}”` : ""}`, "good");
     startMedia(call, "caller");
   });
   call.on("LocalInvitationRefused", (response) => {
@@ -768,7 +782,8 @@ function onIncoming(remote) {
   const caller = remote.callerId;
   card.dataset.id = remote.id;
   q(".in-caller").textContent = caller;
-  q(".in-message").textContent = remote.content || "(no message)";
+  q(".in-message").textContent = (remote.content || "(no message)") +
+    (remote.group ? ` (rings ${remote.group.callees.join(", ")}: ${remote.group.mode === "first" ? "first to answer takes it" : "group call"})` : "");
   q(".in-channel").textContent = remote.channelId ? `channel ${remote.channelId}` : "";
   q(".in-id").textContent = `call ${remote.id}`;
   const accept = q(".accept");
@@ -855,8 +870,9 @@ function onIncoming(remote) {
     end(`${caller} hung up before you answered`, "info");
   });
   remote.on("RemoteInvitationFailure", (reason) => {
-    log(`${caller}'s call ended: ${reason}`, reason === "ANSWERED_ELSEWHERE" ? "event" : "bad");
-    const [text, kind] = (CALLEE_FAILURE[reason] ?? CALLEE_FAILURE.UNKNOWN)(caller);
+    const taken = reason === "ANSWERED_ELSEWHERE" || reason === "ANSWERED_BY_OTHER";
+    log(`${caller}'s call ended: ${reason}${remote.answeredBy ? ` (taken by ${remote.answeredBy})` : ""}`, taken ? "event" : "bad");
+    const [text, kind] = (CALLEE_FAILURE[reason] ?? CALLEE_FAILURE.UNKNOWN)(caller, remote.answeredBy);
     end(text, kind, reason);
   });
   pill(state, remote.state);

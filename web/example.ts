@@ -3,6 +3,10 @@
 import {
   load,
   type CallDelegate,
+  type CalleeState,
+  type CalleeUpdate,
+  type GroupInfo,
+  type GroupMode,
   type CallEndReason,
   type PeerMessageSendResult,
   type ReceivedMessage,
@@ -127,6 +131,39 @@ export async function call(kit: Kit, client: RtmClient, peer: string): Promise<s
   return result;
 }
 
+// Ring a hunt group and show who took it; then a group call, with each callee's leg.
+export async function ringGroup(kit: Kit, client: RtmClient): Promise<string> {
+  const hunt: LocalInvitation = client.createGroupInvitation(["ann", "ben", "cat"], { mode: "first" });
+  hunt.content = "support";
+  hunt.on("LocalInvitationCallee", (u: CalleeUpdate) => {
+    const state: CalleeState = u.state;
+    if (state === kit.CalleeState.FAILURE) console.log(u.calleeId, u.reason ?? "");
+    console.log(u.calleeId, state, u.response ?? "", hunt.callees?.[u.calleeId]);
+  });
+  const taken = new Promise<string>((resolve) => hunt.on("LocalInvitationAccepted", () => resolve(hunt.acceptedBy)));
+  await hunt.send();
+  const who = await taken;
+
+  const group: LocalInvitation = client.createGroupInvitation(["ann", "ben"], { mode: "all" });
+  const mode: GroupMode | null = group.mode;
+  group.on("CalleeCallEnded", (calleeId: string, reason: CallEndReason, by: string) =>
+    console.log(mode, calleeId, reason, by, group.inCallWith.length));
+  await group.send();
+  return who;
+}
+
+// A callee's app answers group invitations like any other; it may show the group.
+export function answerGroup(client: RtmClient): void {
+  client.on("RemoteInvitationReceived", (r: RemoteInvitation) => {
+    const g: GroupInfo | null = r.group;
+    if (g !== null) console.log(g.mode, g.callees.join(", "));
+    r.on("RemoteInvitationFailure", (reason) => {
+      if (reason === "ANSWERED_BY_OTHER") console.log("taken by", r.answeredBy);
+    });
+    void r.accept();
+  });
+}
+
 // The iOS-style delegate: every hook is optional.
 export function useDelegate(client: RtmClient): void {
   const delegate: CallDelegate = {
@@ -209,4 +246,8 @@ export function mistakes(client: RtmClient, local: LocalInvitation, remote: Remo
   void client.enablePush("https://push.example/endpoint");
   // @ts-expect-error: logout's option is a boolean
   void client.logout({ disablePush: "yes" });
+  // @ts-expect-error: a group's mode is first or all
+  client.createGroupInvitation(["ann", "ben"], { mode: "any" });
+  // @ts-expect-error: the callee states are the server's
+  local.callees = {};
 }

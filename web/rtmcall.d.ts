@@ -36,6 +36,7 @@ export interface Kit {
   readonly PeerOnlineState: EnumObject<PeerOnlineState>;
   readonly CallState: EnumObject<CallState>;
   readonly CallEndReason: EnumObject<CallEndReason>;
+  readonly CalleeState: EnumObject<CalleeState>;
   /** The numeric codes of RtmError, e.g. `ErrorCode.ALREADY_END === 3`. */
   readonly ErrorCode: ErrorCodes;
   /**
@@ -143,7 +144,8 @@ export type RemoteInvitationFailureReason =
   | "PEER_OFFLINE"
   | "ACCEPT_FAILURE"
   | "INVITATION_EXPIRE"
-  | "ANSWERED_ELSEWHERE";
+  | "ANSWERED_ELSEWHERE"
+  | "ANSWERED_BY_OTHER";
 
 /**
  * RECONNECTING: the connection dropped and the client is resuming its session (invitations stay alive; calls
@@ -163,6 +165,28 @@ export type ConnectionChangeReason =
   | "TOKEN_EXPIRED";
 
 export type PeerOnlineState = "ONLINE" | "OFFLINE" | "UNREACHABLE";
+
+/** first: a hunt group, the first accept wins; all: a group call, each callee answers for themselves. */
+export type GroupMode = "first" | "all";
+
+/** One callee's state on a group invitation, as the caller sees it (docs/PROTOCOL.md "Groups"). */
+export type CalleeState = "IDLE" | "RINGING" | "RECEIVED" | "ACCEPTED" | "REFUSED" | "CANCELED" | "FAILURE";
+
+/** The argument of LocalInvitationCallee. */
+export interface CalleeUpdate {
+  readonly calleeId: string;
+  readonly state: CalleeState;
+  /** Why the callee failed (state FAILURE): PEER_OFFLINE, PEER_BUSY, PEER_NO_RESPONSE, INVITATION_EXPIRE, ... */
+  readonly reason?: LocalInvitationFailureReason;
+  /** The callee's answer text (ACCEPTED, REFUSED), when it gave one. */
+  readonly response?: string;
+}
+
+/** What a callee's device learns of the group it was rung with. */
+export interface GroupInfo {
+  readonly mode: GroupMode;
+  readonly callees: readonly string[];
+}
 
 export interface ErrorCodes {
   readonly INVALID_ARGUMENT: 1;
@@ -243,6 +267,13 @@ export interface LocalInvitationEvents {
   LocalInvitationFailure: (reason: LocalInvitationFailureReason) => void;
   /** The call that followed the acceptance ended; by is the user id that hung up (HANGUP), "" otherwise. */
   CallEnded: (reason: CallEndReason, by: string) => void;
+  /** Group invitations: one callee's event (receipt, accept, refuse, cancel, failure). */
+  LocalInvitationCallee: (update: CalleeUpdate) => void;
+  /**
+   * Group calls (mode all): the call with one callee ended. The caller's own call ends (CallEnded) once no
+   * callee is in it and none rings.
+   */
+  CalleeCallEnded: (calleeId: string, reason: CallEndReason, by: string) => void;
 }
 
 /** Events of an invitation on one device of the callee. */
@@ -274,6 +305,8 @@ export interface CallDelegate {
   remoteInvitationFailure?(remoteInvitation: RemoteInvitation, reason: RemoteInvitationFailureReason): void;
   /** The call of an accepted invitation ended, on either side. */
   callEnded?(invitation: LocalInvitation | RemoteInvitation, reason: CallEndReason, by: string): void;
+  localInvitationCallee?(localInvitation: LocalInvitation, update: CalleeUpdate): void;
+  calleeCallEnded?(localInvitation: LocalInvitation, calleeId: string, reason: CallEndReason, by: string): void;
 }
 
 /**
@@ -338,6 +371,14 @@ export interface RtmClient extends Emitter<ClientEvents> {
   /** A new invitation to calleeId, in state IDLE. Throws INVALID_ARGUMENT for a bad user id. */
   createLocalInvitation(calleeId: string): LocalInvitation;
   /**
+   * A new invitation that rings 2 to 16 distinct users (a server may allow fewer), in state IDLE. mode first (the
+   * default): every device of every callee rings and the first accept wins (LocalInvitationAccepted, acceptedBy);
+   * mode all: each callee answers for themselves, and the caller is in a call with each who accepts. Each
+   * callee's events come as LocalInvitationCallee. Throws INVALID_ARGUMENT for a bad id, a duplicate, too few or
+   * too many ids, or a bad mode; send rejects with INVALID_ARGUMENT when the list holds this user.
+   */
+  createGroupInvitation(calleeIds: string[], options?: { mode?: GroupMode }): LocalInvitation;
+  /**
    * Sends a message to every session of peerId (to this user's other sessions for its own id): a text of 1 to
    * 32768 UTF-8 bytes, or 1 to 32768 raw bytes with a description of up to 1024 bytes. Resolves once the server
    * put it on their streams; hasPeerReceived is false when the peer is offline (not an error). Messages from one
@@ -356,7 +397,17 @@ export interface RtmClient extends Emitter<ClientEvents> {
 
 /** The caller's side of a call. */
 export interface LocalInvitation extends Emitter<LocalInvitationEvents> {
+  /** The callee; "" for a group invitation. */
   readonly calleeId: string;
+  /** A group invitation's mode and callees; null for one callee. */
+  readonly mode: GroupMode | null;
+  readonly calleeIds: readonly string[] | null;
+  /** A group invitation's state per callee, a fresh copy on each read; null for one callee. */
+  readonly callees: Record<string, CalleeState> | null;
+  /** The callee who took a hunt group (mode first), once accepted; "" otherwise. */
+  readonly acceptedBy: string;
+  /** The callees of a group call (mode all) the caller is in a call with now. */
+  readonly inCallWith: string[];
   /**
    * Text sent with the invitation, up to 8192 UTF-8 bytes. Writable before send: assigning a bad value throws
    * INVALID_ARGUMENT, assigning after send throws ALREADY_SENT, after the end ALREADY_END.
@@ -391,6 +442,11 @@ export interface LocalInvitation extends Emitter<LocalInvitationEvents> {
   hangup(): Promise<void>;
   toJSON(): {
     calleeId: string;
+    mode: GroupMode | null;
+    calleeIds: readonly string[] | null;
+    callees: Record<string, CalleeState> | null;
+    acceptedBy: string;
+    inCallWith: string[];
     content: string;
     channelId: string;
     timeoutMs: number;
@@ -429,6 +485,10 @@ export interface RemoteInvitation extends Emitter<RemoteInvitationEvents> {
   ignore(): Promise<void>;
   /** True when the callee was in a call as this rang (it rings because of call waiting). */
   readonly calleeBusy: boolean;
+  /** The group this user was rung with; null for a one-callee invitation. */
+  readonly group: GroupInfo | null;
+  /** After RemoteInvitationFailure ANSWERED_BY_OTHER: the callee who took the hunt group; "" otherwise. */
+  readonly answeredBy: string;
   /** The call after the acceptance: IN_CALL from RemoteInvitationAccepted until CallEnded. */
   readonly callState: CallState;
   /** Ends the call; as LocalInvitation.hangup. */
@@ -442,5 +502,7 @@ export interface RemoteInvitation extends Emitter<RemoteInvitationEvents> {
     state: RemoteInvitationState;
     callState: CallState;
     calleeBusy: boolean;
+    group: GroupInfo | null;
+    answeredBy: string;
   };
 }

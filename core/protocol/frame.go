@@ -62,6 +62,9 @@ const (
 	TypeLocalCanceled = "local.canceled"
 	TypeLocalFailure  = "local.failure"
 	// Events on a callee device's invitation.
+	// TypeLocalCallee is one callee's event on a group invitation: state is
+	// the callee's new CalleeState (docs/PROTOCOL.md "Groups").
+	TypeLocalCallee    = "local.callee"
 	TypeRemoteAccepted = "remote.accepted"
 	TypeRemoteRefused  = "remote.refused"
 	TypeRemoteCanceled = "remote.canceled"
@@ -116,7 +119,13 @@ type Frame struct {
 	// send: the caller's wake window in ms, at most the server's; absent
 	// or 0 the server's, NoWake (-1) none.
 	Wake int64  `json:"wake,omitempty"`
-	By   string `json:"by,omitempty"` // call.ended HANGUP: the user who hung up
+	By   string `json:"by,omitempty"` // call.ended HANGUP: the user who hung up; remote.failure ANSWERED_BY_OTHER: the winner
+
+	// groups: send and invite carry the callees and the mode; local.callee
+	// names one callee (callee) and its new state.
+	Callees []string `json:"callees,omitempty"`
+	Mode    string   `json:"mode,omitempty"`
+	State   string   `json:"state,omitempty"`
 
 	// peer messages and call waiting
 	Peer        string `json:"peer,omitempty"`        // message: the receiving user
@@ -174,11 +183,17 @@ func (f *Frame) CheckRequest() error {
 		}
 		return ValidateUserID(f.User)
 	case TypeSend:
-		if f.Callee == "" {
+		if len(f.Callees) > 0 || f.Mode != "" {
+			if err := ValidateGroup(f.Callee, f.Callees, f.Mode); err != nil {
+				return err
+			}
+		} else if f.Callee == "" {
 			return Errorf(CodeMalformedFrame, `send frame has no "callee"`)
 		}
-		if err := ValidateUserID(f.Callee); err != nil {
-			return err
+		if f.Callee != "" {
+			if err := ValidateUserID(f.Callee); err != nil {
+				return err
+			}
 		}
 		if err := ValidateContent("content", f.Content); err != nil {
 			return err

@@ -1,0 +1,673 @@
+//go:build !js
+
+package soak
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rtmcall/rtmcall/core"
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+// Group flows (docs/PROTOCOL.md "Groups"): one caller rings 2 to 4 users
+// at once. Their records are of their own kind, GroupRecord, checked by
+// CheckGroup: one winner in a hunt group, one outcome per callee in a
+// group call, and every party agreeing with the server's decisions.
+
+// groupBehaviour is what the callees of a group flow do.
+type groupBehaviour uint8
+
+const (
+	groupRace         groupBehaviour = iota + 1 // one device of every callee accepts at once
+	groupRefuseAll                              // one device of every callee refuses
+	groupMixed                                  // one device of every callee accepts or refuses, at once
+	groupCancelAccept                           // the caller cancels while one callee accepts
+)
+
+// groupRun is the run function of a group action.
+func groupRun(mode core.GroupMode, b groupBehaviour) func(f *flow) {
+	return func(f *flow) { f.h.runGroup(f, mode, b) }
+}
+
+// CalleeEvent is one OnCallee callback of a group's caller.
+type CalleeEvent struct {
+	Seq    uint64
+	Callee string
+	State  core.CalleeState
+	Reason string
+}
+
+// GroupRecord is everything the harness knows about one group flow.
+type GroupRecord struct {
+	Flow    int
+	Action  string
+	Node    string
+	Inv     string
+	Mode    core.GroupMode
+	Callees []string
+	// Expected are each callee's sessions logged in at the send: all ring.
+	Expected map[string][]string
+	Updates  []CalleeEvent // the caller's per-callee events, in order
+	// Caller are the caller's invitation events (received and its end);
+	// Text is AcceptedBy for accepted.
+	Caller []Event
+	// Devices are each rung device's events; Text is AnsweredBy for a failure.
+	Devices  map[string][]Event
+	Ops      []Op
+	CallEnds []CallEnd // CallEnded on the caller (Party Caller) and the answering devices
+	LegEnds  []CallEnd // CalleeCallEnded on the caller, Party the callee
+	Problems []string
+	// NoResponse: the node's receipt timeout is short, so a callee may fail
+	// with PEER_NO_RESPONSE (its devices INVITATION_EXPIRE).
+	NoResponse bool
+}
+
+// gentry is a group flow's record while it runs, found by the content the
+// callees see (r.Content()), since each callee's invitation has an id the
+// caller never learns.
+type gentry struct {
+	rec     GroupRecord
+	remotes map[string]*core.RemoteInvitation
+	notify  chan struct{}
+	closed  bool
+}
+
+func groupContent(flow int) string { return fmt.Sprintf("soak group %d", flow) }
+
+func (g *gentry) poke() {
+	select {
+	case g.notify <- struct{}{}:
+	default:
+	}
+}
+
+// groupInvite records a group invitation on device key; the lock is not held.
+func (b *book) groupInvite(key string, r *core.RemoteInvitation) {
+	b.mu.Lock()
+	g := b.groups[r.Content()]
+	if g == nil || g.closed {
+		b.mu.Unlock()
+		b.h.violate(Violation{Flow: -1, What: "orphan", Detail: fmt.Sprintf("group invitation %s %q rang %s but no flow runs it", r.ID(), r.Content(), key)})
+		return
+	}
+	g.remotes[key] = r
+	g.rec.Devices[key] = append(g.rec.Devices[key], b.nextLocked(key, KindInvite, "", ""))
+	g.poke()
+	b.mu.Unlock()
+	ev := func(kind Kind, reason, text string) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		e := b.nextLocked(key, kind, reason, text)
+		if g.closed {
+			b.h.violate(Violation{Flow: g.rec.Flow, Action: g.rec.Action, Inv: g.rec.Inv, What: "late",
+				Detail: fmt.Sprintf("%s arrived after the group flow was checked", e)})
+			return
+		}
+		g.rec.Devices[key] = append(g.rec.Devices[key], e)
+		g.poke()
+	}
+	r.OnAccepted(func() { ev(KindAccepted, "", "") })
+	r.OnRefused(func() { ev(KindRefused, "", "") })
+	r.OnCanceled(func(string) { ev(KindCanceled, "", "") })
+	r.OnFailure(func(reason core.RemoteFailureReason) { ev(KindFailure, reason.String(), r.AnsweredBy()) })
+	r.OnCallEnded(func(reason core.CallEndReason, by string) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.groupCallEndLocked(g, &g.rec.CallEnds, CallEnd{Party: key, Reason: reason.String(), By: by})
+	})
+}
+
+func (b *book) nextLocked(party string, kind Kind, reason, text string) Event {
+	b.seq++
+	return Event{Seq: b.seq, Party: party, Kind: kind, Reason: reason, Text: text}
+}
+
+func (b *book) groupCallEndLocked(g *gentry, to *[]CallEnd, c CallEnd) {
+	if g.closed {
+		b.h.violate(Violation{Flow: g.rec.Flow, Action: g.rec.Action, Inv: g.rec.Inv, What: "late",
+			Detail: fmt.Sprintf("call end %+v arrived after the group flow was checked", c)})
+		return
+	}
+	*to = append(*to, c)
+	g.poke()
+}
+
+// groupFlow drives one group invitation.
+type groupFlow struct {
+	*flow
+	g       *gentry
+	mode    core.GroupMode
+	callees []*user
+	local   *core.LocalInvitation
+}
+
+func (gf *groupFlow) problem(format string, args ...any) {
+	gf.stopped.Store(true)
+	gf.h.book.mu.Lock()
+	gf.g.rec.Problems = append(gf.g.rec.Problems, fmt.Sprintf(format, args...))
+	gf.h.book.mu.Unlock()
+}
+
+// await waits until cond holds on the record, or notes a problem.
+func (gf *groupFlow) await(ctx context.Context, what string, cond func(r *GroupRecord) bool) bool {
+	for {
+		if gf.h.book.look(nil, func(*entry) bool { return cond(&gf.g.rec) }) {
+			return true
+		}
+		select {
+		case <-gf.g.notify:
+		case <-ctx.Done():
+			gf.problem("no %s within %v", what, gf.h.cfg.FlowDeadline)
+			return false
+		}
+	}
+}
+
+// runGroup runs a group flow in place of a one-callee flow: f has its
+// action, shard and PRNG, no users yet.
+func (h *harness) runGroup(f *flow, mode core.GroupMode, b groupBehaviour) {
+	gf := &groupFlow{flow: f, mode: mode, g: &gentry{remotes: map[string]*core.RemoteInvitation{}, notify: make(chan struct{}, 1),
+		rec: GroupRecord{Flow: f.e.rec.Flow, Action: f.e.rec.Action, Node: f.e.rec.Node, Mode: mode,
+			Expected: map[string][]string{}, Devices: map[string][]Event{},
+			NoResponse: slices.Contains(f.sh.spec.extra, DecNoResponse)}}}
+	unlock, ok := gf.lockGroup(2 + f.intN(3))
+	if !ok {
+		h.mu.Lock()
+		h.rep.Skipped[f.e.rec.Action]++
+		h.mu.Unlock()
+		return
+	}
+	began := time.Now()
+	content := groupContent(gf.g.rec.Flow)
+	h.book.mu.Lock()
+	h.book.groups[content] = gf.g
+	h.book.mu.Unlock()
+	gf.drive(content, b)
+	gf.complete()
+	gf.endCall()
+	took := time.Since(began)
+	h.book.mu.Lock()
+	rec := gf.g.rec
+	gf.g.closed = true
+	delete(h.book.groups, content)
+	h.book.mu.Unlock()
+	unlock()
+	for _, v := range CheckGroup(&rec) {
+		h.violate(v)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.countLocked(rec.Action, "GROUP "+string(mode)+" "+groupOutcome(&rec), took)
+	for _, evs := range rec.Devices {
+		for _, e := range evs {
+			if e.Kind.terminal() {
+				h.rep.DeviceOutcomes[partyOutcome(e)]++
+			}
+		}
+	}
+	for _, op := range rec.Ops {
+		h.rep.Ops["group "+op.Name+" "+codeName(op.Code)]++
+	}
+}
+
+// lockGroup picks a caller and n distinct callees with a device each, and
+// locks them shared, in the global order.
+func (gf *groupFlow) lockGroup(n int) (unlock func(), ok bool) {
+	users := gf.sh.users
+	n = min(n, len(users)-1)
+	if n < 2 {
+		return nil, false // a shard too small for a group
+	}
+	for try := range 100 {
+		picked := map[*user]bool{}
+		var locked []*user
+		for len(locked) < n+1 {
+			u := users[gf.intN(len(users))]
+			if !picked[u] {
+				picked[u] = true
+				locked = append(locked, u)
+			}
+		}
+		caller, callees := locked[0], slices.Clone(locked[1:])
+		slices.SortFunc(locked, func(a, b *user) int { return a.order - b.order })
+		if !lockAll(locked, false, try < 90) {
+			continue
+		}
+		unlock = func() {
+			for _, u := range slices.Backward(locked) {
+				u.mu.RUnlock()
+			}
+		}
+		cdevs := caller.online()
+		good := len(cdevs) > 0
+		for _, c := range callees {
+			good = good && len(c.online()) > 0
+		}
+		if good {
+			gf.caller, gf.callees = cdevs[gf.intN(len(cdevs))], callees
+			return unlock, true
+		}
+		unlock()
+	}
+	return nil, false
+}
+
+// drive sends the group invitation and makes the callees answer.
+func (gf *groupFlow) drive(content string, b groupBehaviour) {
+	ids := make([]string, len(gf.callees))
+	for i, c := range gf.callees {
+		ids[i] = c.id
+	}
+	l, err := gf.caller.c.CreateGroupInvitation(ids, gf.mode)
+	if err != nil {
+		gf.problem("create group invitation: %v", err)
+		return
+	}
+	book, g := gf.h.book, gf.g
+	callerEv := func(kind Kind, reason, text string) {
+		book.mu.Lock()
+		defer book.mu.Unlock()
+		e := book.nextLocked(Caller, kind, reason, text)
+		if g.closed {
+			book.h.violate(Violation{Flow: g.rec.Flow, Action: g.rec.Action, Inv: g.rec.Inv, What: "late", Detail: e.String()})
+			return
+		}
+		g.rec.Caller = append(g.rec.Caller, e)
+		g.poke()
+	}
+	l.OnReceivedByPeer(func() { callerEv(KindReceived, "", "") })
+	l.OnAccepted(func(string) { callerEv(KindAccepted, "", l.AcceptedBy()) })
+	l.OnRefused(func(string) { callerEv(KindRefused, "", "") })
+	l.OnCanceled(func() { callerEv(KindCanceled, "", "") })
+	l.OnFailure(func(r core.LocalFailureReason) { callerEv(KindFailure, r.String(), "") })
+	l.OnCallee(func(u core.CalleeUpdate) {
+		book.mu.Lock()
+		defer book.mu.Unlock()
+		book.seq++
+		g.rec.Updates = append(g.rec.Updates, CalleeEvent{Seq: book.seq, Callee: u.Callee, State: u.State, Reason: u.Reason.String()})
+		g.poke()
+	})
+	l.OnCallEnded(func(r core.CallEndReason, by string) {
+		book.mu.Lock()
+		defer book.mu.Unlock()
+		book.groupCallEndLocked(g, &g.rec.CallEnds, CallEnd{Party: Caller, Reason: r.String(), By: by})
+	})
+	l.OnCalleeCallEnded(func(callee string, r core.CallEndReason, by string) {
+		book.mu.Lock()
+		defer book.mu.Unlock()
+		book.groupCallEndLocked(g, &g.rec.LegEnds, CallEnd{Party: callee, Reason: r.String(), By: by})
+	})
+	if err := l.SetContent(content); err != nil {
+		gf.problem("set content: %v", err)
+		return
+	}
+	if err := l.SetTimeout(gf.long()); err != nil {
+		gf.problem("set timeout: %v", err)
+		return
+	}
+	book.mu.Lock()
+	g.rec.Callees = ids
+	for _, c := range gf.callees {
+		for _, d := range c.online() {
+			g.rec.Expected[c.id] = append(g.rec.Expected[c.id], d.s.key)
+		}
+	}
+	book.mu.Unlock()
+	gf.local = l
+	if err := l.Send(gf.ctx); err != nil {
+		gf.problem("send: %v", err)
+		return
+	}
+	book.mu.Lock()
+	g.rec.Inv = l.ID()
+	book.mu.Unlock()
+
+	// One device of each callee answers.
+	answerers := make([]string, len(gf.callees))
+	for i, c := range gf.callees {
+		keys := g.rec.Expected[c.id]
+		answerers[i] = keys[gf.intN(len(keys))]
+	}
+	var invs []*core.RemoteInvitation
+	for _, key := range answerers {
+		var r *core.RemoteInvitation
+		if !gf.await(gf.ctx, "group invite on "+key, func(*GroupRecord) bool { r = g.remotes[key]; return r != nil }) {
+			return
+		}
+		invs = append(invs, r)
+	}
+	answer := func(i int, accept bool) {
+		name, do := "refuse", invs[i].Refuse
+		if accept {
+			name, do = "accept", invs[i].Accept
+		}
+		err := do(gf.ctx)
+		st := invs[i].State()
+		gf.op(gf.g, Op{Party: answerers[i], Name: name, Code: core.CodeOf(err), State: st.String(), Ended: st.Ended()})
+	}
+	var wg sync.WaitGroup
+	switch b {
+	case groupRace, groupMixed:
+		for i := range invs {
+			accept := b == groupRace || gf.intN(2) == 0
+			wg.Go(func() { answer(i, accept) })
+		}
+	case groupRefuseAll:
+		for i := range invs {
+			answer(i, false)
+		}
+	case groupCancelAccept:
+		i := gf.intN(len(invs))
+		wg.Go(func() { answer(i, true) })
+		wg.Go(func() {
+			err := l.Cancel(gf.ctx)
+			st := l.State()
+			gf.op(gf.g, Op{Party: Caller, Name: "cancel", Code: core.CodeOf(err), State: st.String(), Ended: st.Ended()})
+		})
+	}
+	wg.Wait()
+}
+
+func (gf *groupFlow) op(g *gentry, o Op) {
+	gf.h.book.mu.Lock()
+	g.rec.Ops = append(g.rec.Ops, o)
+	gf.h.book.mu.Unlock()
+}
+
+// complete waits until the caller and every rung device have their end.
+func (gf *groupFlow) complete() {
+	if gf.local == nil || gf.g.rec.Inv == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), gf.h.cfg.FlowDeadline)
+	defer cancel()
+	gf.await(ctx, "terminal events on every side of the group", func(r *GroupRecord) bool {
+		if !slices.ContainsFunc(r.Caller, func(e Event) bool { return e.Kind.terminal() }) {
+			return false
+		}
+		for _, keys := range r.Expected {
+			for _, k := range keys {
+				if !slices.ContainsFunc(r.Devices[k], func(e Event) bool { return e.Kind.terminal() }) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+// endCall hangs up the group's call, if one began: the caller, or (in a
+// hunt group) sometimes the answering device; then waits for every end.
+func (gf *groupFlow) endCall() {
+	if gf.local == nil || gf.local.CallState() != core.CallInCall {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), gf.h.cfg.FlowDeadline)
+	defer cancel()
+	var answering []string
+	gf.h.book.look(nil, func(*entry) bool {
+		for k, evs := range gf.g.rec.Devices {
+			if slices.ContainsFunc(evs, func(e Event) bool { return e.Kind == KindAccepted }) {
+				answering = append(answering, k)
+			}
+		}
+		return true
+	})
+	hang := gf.local.Hangup
+	if gf.mode == core.GroupFirst && len(answering) == 1 && gf.intN(2) == 0 {
+		hang = gf.g.remotes[answering[0]].Hangup
+	}
+	if err := hang(ctx); err != nil {
+		gf.problem("hangup: %v", err)
+		return
+	}
+	gf.await(ctx, "the group call's end on every side", func(r *GroupRecord) bool {
+		seen := map[string]bool{}
+		for _, c := range r.CallEnds {
+			seen[c.Party] = true
+		}
+		for _, k := range answering {
+			if !seen[k] {
+				return false
+			}
+		}
+		return seen[Caller]
+	})
+}
+
+// groupOutcome is the caller's end, for the report.
+func groupOutcome(r *GroupRecord) string {
+	for _, e := range r.Caller {
+		if e.Kind.terminal() {
+			return partyOutcome(e)
+		}
+	}
+	return "none"
+}
+
+// calleeOf is the callee user of device key ("<user>.d<j>#<gen>").
+func (r *GroupRecord) calleeOf(key string) string {
+	for _, c := range r.Callees {
+		if strings.HasPrefix(key, c+".d") {
+			return c
+		}
+	}
+	return ""
+}
+
+// CheckGroup returns every invariant a group flow breaks.
+func CheckGroup(r *GroupRecord) []Violation {
+	var out []Violation
+	bad := func(what, format string, args ...any) {
+		out = append(out, Violation{Flow: r.Flow, Action: r.Action, Inv: r.Inv, What: what, Detail: fmt.Sprintf(format, args...)})
+	}
+	for _, p := range r.Problems {
+		bad("stuck", "%s", p)
+	}
+	if r.Inv == "" {
+		return out
+	}
+	// The caller: one end, after every callee's outcome.
+	var end Event
+	ends := 0
+	for _, e := range r.Caller {
+		if e.Kind.terminal() {
+			end = e
+			ends++
+		}
+	}
+	if ends != 1 {
+		bad("caller ends", "the caller saw %d ends: %v", ends, r.Caller)
+		return out
+	}
+	// Each callee: a legal walk along core.NextCallee to one outcome.
+	outcome := map[string]core.CalleeState{}
+	reason := map[string]string{}
+	state := map[string]core.CalleeState{}
+	for _, c := range r.Callees {
+		state[c] = core.CalleeRinging
+	}
+	for _, u := range r.Updates {
+		ev, ok := core.CalleeEventTo(u.State)
+		cur, known := state[u.Callee]
+		if !ok || !known {
+			bad("callee event", "an event for %q to %s", u.Callee, u.State)
+			continue
+		}
+		next, err := core.NextCallee(cur, ev)
+		if err != nil {
+			bad("callee edge", "%s: %v", u.Callee, err)
+			continue
+		}
+		state[u.Callee] = next
+		if next.Ended() {
+			outcome[u.Callee], reason[u.Callee] = next, u.Reason
+			if u.Seq > end.Seq {
+				bad("order", "%s's outcome %s came after the caller's end %s", u.Callee, next, end)
+			}
+		}
+	}
+	var accepted, refused, failed []string
+	for _, c := range r.Callees {
+		switch outcome[c] {
+		case core.CalleeIdle:
+			bad("callee outcome", "%s never had an outcome (%s) though the caller ended %s", c, state[c], end)
+		case core.CalleeAccepted:
+			accepted = append(accepted, c)
+		case core.CalleeRefused:
+			refused = append(refused, c)
+		case core.CalleeFailure:
+			failed = append(failed, c)
+			if !r.NoResponse || reason[c] != core.LocalFailurePeerNoResponse.String() {
+				bad("callee outcome", "%s failed %s, though it was online and the timeout long", c, reason[c])
+			}
+		}
+	}
+	canceled := slices.ContainsFunc(r.Ops, func(o Op) bool { return o.Name == "cancel" && o.Code == 0 })
+	// The group's end follows from the callees' outcomes.
+	switch {
+	case canceled:
+		if end.Kind != KindCanceled {
+			bad("disagree", "the cancel succeeded but the caller ended %s", end)
+		}
+	case r.Mode == core.GroupFirst && len(accepted) > 0:
+		if len(accepted) != 1 {
+			bad("one winner", "a hunt group accepted by %v", accepted)
+		}
+		if end.Kind != KindAccepted || end.Text != accepted[0] {
+			bad("disagree", "%s accepted, the caller ended %s accepted by %q", accepted[0], end, end.Text)
+		}
+	case r.Mode == core.GroupAll && len(accepted) > 0:
+		if end.Kind != KindAccepted {
+			bad("disagree", "%v accepted a group call, the caller ended %s", accepted, end)
+		}
+	case len(refused) > 0:
+		if end.Kind != KindRefused {
+			bad("disagree", "callees refused, none accepted, the caller ended %s", end)
+		}
+	case len(failed) > 0:
+		if end.Kind != KindFailure {
+			bad("disagree", "every callee failed or was canceled, the caller ended %s", end)
+		}
+	default:
+		bad("disagree", "the caller ended %s with outcomes %v", end, outcome)
+	}
+	// The devices: one invite, one end, explained by their callee's outcome.
+	winner := ""
+	if r.Mode == core.GroupFirst && len(accepted) == 1 {
+		winner = accepted[0]
+	}
+	answered := map[string]int{} // devices that saw their own answer, by callee
+	for _, keys := range r.Expected {
+		for _, k := range keys {
+			if len(r.Devices[k]) == 0 {
+				bad("lost", "%s was online at the send and never rang", k)
+			}
+		}
+	}
+	for k, evs := range r.Devices {
+		callee := r.calleeOf(k)
+		if len(evs) == 0 || evs[0].Kind != KindInvite {
+			bad("device order", "%s: %v", k, evs)
+			continue
+		}
+		var term []Event
+		for _, e := range evs[1:] {
+			if e.Kind == KindInvite {
+				bad("duplicate", "%s rang twice", k)
+			}
+			if e.Kind.terminal() {
+				term = append(term, e)
+			}
+		}
+		if len(term) != 1 {
+			bad("device ends", "%s saw %d ends: %v", k, len(term), evs)
+			continue
+		}
+		t := term[0]
+		ok := false
+		switch t.Kind {
+		case KindAccepted:
+			ok = outcome[callee] == core.CalleeAccepted
+			answered[callee]++
+		case KindRefused:
+			ok = outcome[callee] == core.CalleeRefused
+			answered[callee]++
+		case KindCanceled:
+			ok = canceled && outcome[callee] == core.CalleeCanceled
+		case KindFailure:
+			switch t.Reason {
+			case core.RemoteFailureInvitationExpire.String():
+				ok = outcome[callee] == core.CalleeFailure
+			case core.RemoteFailureAnsweredElsewhere.String():
+				ok = outcome[callee] == core.CalleeAccepted || outcome[callee] == core.CalleeRefused
+			case core.RemoteFailureAnsweredByOther.String():
+				ok = winner != "" && callee != winner && t.Text == winner && outcome[callee] == core.CalleeCanceled
+			}
+		}
+		if !ok {
+			bad("disagree", "%s (callee %s, outcome %s, winner %q) ended %s %q", k, callee, outcome[callee], winner, t, t.Text)
+		}
+	}
+	for _, c := range r.Callees {
+		want := 0
+		if o := outcome[c]; o == core.CalleeAccepted || o == core.CalleeRefused {
+			want = 1
+		}
+		if answered[c] != want {
+			bad("disagree", "%s's outcome is %s but %d of its devices saw their own answer", c, outcome[c], answered[c])
+		}
+	}
+	// Operations: an answer succeeds exactly when its device's end is it.
+	for _, o := range r.Ops {
+		if o.Party == Caller {
+			if o.Code != 0 && o.Code != protocol.CodeAlreadyEnd {
+				bad("op", "cancel returned %s", codeName(o.Code))
+			}
+			continue
+		}
+		wantKind := KindRefused
+		if o.Name == "accept" {
+			wantKind = KindAccepted
+		}
+		got := slices.ContainsFunc(r.Devices[o.Party], func(e Event) bool { return e.Kind == wantKind })
+		if (o.Code == 0) != got || o.Code != 0 && o.Code != protocol.CodeAlreadyEnd {
+			bad("op", "%s %s returned %s, its device saw %v", o.Party, o.Name, codeName(o.Code), r.Devices[o.Party])
+		}
+	}
+	// The call: one end on the caller and on each answering device; in a
+	// group call one leg end per callee who accepted.
+	if len(accepted) > 0 {
+		count := map[string]int{}
+		for _, c := range r.CallEnds {
+			count[c.Party]++
+		}
+		if count[Caller] != 1 {
+			bad("call ends", "the caller saw %d call ends: %v", count[Caller], r.CallEnds)
+		}
+		for k, evs := range r.Devices {
+			if slices.ContainsFunc(evs, func(e Event) bool { return e.Kind == KindAccepted }) && count[k] != 1 {
+				bad("call ends", "%s accepted and saw %d call ends", k, count[k])
+			}
+		}
+		if r.Mode == core.GroupAll {
+			legs := map[string]int{}
+			for _, c := range r.LegEnds {
+				legs[c.Party]++
+			}
+			for _, c := range accepted {
+				if legs[c] != 1 {
+					bad("call ends", "the caller saw %d ends of its call with %s", legs[c], c)
+				}
+			}
+		}
+	} else if len(r.CallEnds) > 0 || len(r.LegEnds) > 0 {
+		bad("call ends", "call ends without an accept: %v %v", r.CallEnds, r.LegEnds)
+	}
+	return out
+}
