@@ -65,10 +65,6 @@ type Config struct {
 	// WakeWindow is how long a send to an offline callee that Waker can
 	// wake waits for a device to log in and ring (PROTOCOL.md "Waking").
 	WakeWindow time.Duration
-	// NoLateRinging turns late ringing off: a session of the callee that
-	// logs in while an invitation is pending is then not rung
-	// (PROTOCOL.md lifecycle 1). On by default.
-	NoLateRinging bool
 	// TombstoneTTL is how long an ended invitation's id stays known, so that
 	// late requests on it get ALREADY_END rather than NOT_YOURS.
 	TombstoneTTL time.Duration

@@ -168,6 +168,14 @@ func (b *book) bind(e *entry, inv string) {
 	}
 }
 
+// now is the sequence number of the last event recorded: events recorded
+// from now on have higher ones.
+func (b *book) now() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.seq
+}
+
 // look runs f on e under the lock.
 func (b *book) look(e *entry, f func(e *entry) bool) bool {
 	b.mu.Lock()

@@ -104,11 +104,12 @@ func Check(r *Record) ([]Violation, []Decision) {
 	}
 
 	// Who rang: every session logged in at send, except that a session
-	// that left may have closed before reading its invite; and maybe
-	// sessions of the callee that logged in while it was pending (late
-	// ringing, PROTOCOL.md lifecycle 1). A late session may log in as the
-	// invitation ends, so its terminal event is not awaited; any it got
-	// must be explained like the others'.
+	// that left may have closed before reading its invite; and the sessions
+	// of the callee that logged in while it was pending (late ringing,
+	// PROTOCOL.md lifecycle 1), which ring and end like the others. A
+	// session that logged in after the caller's end (the server had
+	// decided) must not ring; one that logged in before a winning
+	// operation began must (checked below, with the decision).
 	var rang []string
 	for _, p := range parties {
 		if p != Caller {
@@ -116,11 +117,15 @@ func Check(r *Record) ([]Violation, []Decision) {
 		}
 	}
 	for _, d := range rang {
-		late := !slices.Contains(r.Expected, d)
-		if late && !r.calleeSession(d) {
-			bad("unexpected invite", "%s rang but is not a session of the callee %s (expected %v)", d, r.Callee, r.Expected)
+		l, late := r.late(d)
+		switch {
+		case !late && !slices.Contains(r.Expected, d):
+			bad("unexpected invite", "%s rang but is neither a session of the callee %s at send (%v) nor one that logged in later (%v)",
+				d, r.Callee, r.Expected, r.Late)
+		case late && callerDone && !r.left(Caller).gone() && l.Began > callerEnd.Seq:
+			bad("unexpected invite", "%s rang but logged in after the caller's %s", d, callerEnd)
 		}
-		if _, ok := terminal[d]; !ok && !late {
+		if _, ok := terminal[d]; !ok {
 			bad("lost", "%s has no terminal event (saw %s)", d, eventList(byParty[d]))
 		}
 	}
@@ -162,6 +167,11 @@ func Check(r *Record) ([]Violation, []Decision) {
 		}
 		bad("disagree", "no single server decision explains: %s", strings.Join(ends, "; "))
 		return out, nil
+	}
+	for _, l := range r.Late {
+		if !slices.Contains(rang, l.Key) && !r.left(l.Key).gone() && decidedAfter(r, consistent, l.Done) {
+			bad("lost", "%s logged in while the invitation was pending (before the operation that decided it) but never got the invite", l.Key)
+		}
 	}
 	if len(r.Allowed) > 0 && !slices.ContainsFunc(consistent, func(d Decision) bool { return slices.Contains(r.Allowed, d.Kind) }) {
 		bad("unexpected outcome", "ended %v; the action allows %v", consistent, r.Allowed)
@@ -229,7 +239,7 @@ func explains(r *Record, c Decision, callerEnd Event, terminal map[string]Event,
 	// Preconditions of the decision itself.
 	switch c.Kind {
 	case DecCalleeGone:
-		for _, d := range r.Expected {
+		for _, d := range slices.Concat(r.Expected, rang) {
 			if !r.left(d).gone() {
 				return false
 			}
@@ -260,6 +270,22 @@ func explains(r *Record, c Decision, callerEnd Event, terminal map[string]Event,
 		}
 	}
 	return true
+}
+
+// decidedAfter reports whether every decision in cs was made by an
+// operation that succeeded and began after seq: the invitation was then
+// still pending at seq.
+func decidedAfter(r *Record, cs []Decision, seq uint64) bool {
+	for _, c := range cs {
+		won := slices.ContainsFunc(r.Ops, func(op Op) bool {
+			return op.Code == 0 && op.Began > seq && (op.Name == "cancel" && c.Kind == DecCanceled ||
+				op.Name == "accept" && c == Decision{DecAccepted, op.Party} || op.Name == "refuse" && c == Decision{DecRefused, op.Party})
+		})
+		if !won {
+			return false
+		}
+	}
+	return len(cs) > 0
 }
 
 // callerExplained maps the caller's terminal event to the decisions that

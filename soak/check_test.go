@@ -29,6 +29,12 @@ func rec(expected []string, allowed []DecisionKind, left map[string]Leave, evs .
 
 const d1, d2 = "u1.d0#1", "u1.d1#1"
 
+// late adds late logins to r.
+func late(r *Record, ls ...LateLogin) *Record {
+	r.Late = append(r.Late, ls...)
+	return r
+}
+
 var two = []string{d1, d2}
 
 // TestCheck proves that the checker accepts the protocol's outcomes and
@@ -86,15 +92,37 @@ func TestCheck(t *testing.T) {
 			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindCanceled, ""),
 			want: []string{"lost"}},
 		{name: "a session of the callee that logged in after the send rang (late ringing)",
-			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
-				d1, KindCanceled, "", d2, KindCanceled, "", Caller, KindCanceled, "")},
-		{name: "a late session of the callee need not see the end",
-			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
-				d1, KindCanceled, "", Caller, KindCanceled, "")},
+			r: late(rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindCanceled, "", d2, KindCanceled, "", Caller, KindCanceled, ""), LateLogin{d2, 2, 3})},
+		{name: "a late session that logged in after the winning operation began need not ring",
+			r: late(rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindAccepted, "", Caller, KindAccepted, ""),
+				LateLogin{d2, 4, 5}),
+			ops: []Op{{Party: d1, Name: "accept", State: "ACCEPTED", Ended: true, Began: 3}}},
+		{name: "lost: a late session that logged in before the winning operation began never rang",
+			r: late(rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindAccepted, "", Caller, KindAccepted, ""),
+				LateLogin{d2, 1, 2}),
+			ops:  []Op{{Party: d1, Name: "accept", State: "ACCEPTED", Ended: true, Began: 3}},
+			want: []string{"lost"}},
+		{name: "lost: a late session that rang has no terminal event",
+			r: late(rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindCanceled, "", Caller, KindCanceled, ""), LateLogin{d2, 2, 3}),
+			want: []string{"lost"}},
 		{name: "a late session's end must agree",
-			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
-				d1, KindCanceled, "", d2, KindFailure, "ANSWERED_ELSEWHERE", Caller, KindCanceled, ""),
+			r: late(rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindCanceled, "", d2, KindFailure, "ANSWERED_ELSEWHERE", Caller, KindCanceled, ""), LateLogin{d2, 2, 3}),
 			want: []string{"disagree"}},
+		{name: "disagree: PEER_OFFLINE while a late session rang",
+			r: late(rec([]string{d1}, nil, map[string]Leave{d1: LeftClose}, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindFailure, "UNKNOWN", d2, KindFailure, "PEER_OFFLINE", Caller, KindFailure, "PEER_OFFLINE"), LateLogin{d2, 2, 3}),
+			want: []string{"disagree"}},
+		{name: "unexpected invite: a session of the callee that did not log in during the flow",
+			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindCanceled, "", d2, KindCanceled, "", Caller, KindCanceled, ""),
+			want: []string{"unexpected invite"}},
+		{name: "unexpected invite: a session that logged in after the caller's end rang",
+			r: late(rec([]string{d1}, nil, nil, d1, KindInvite, "", Caller, KindCanceled, "", d1, KindCanceled, "",
+				d2, KindInvite, "", d2, KindCanceled, ""), LateLogin{d2, 5, 6}),
+			want: []string{"unexpected invite"}},
 		{name: "a session of another user rang",
 			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", "u2.d0#1", KindInvite, "",
 				d1, KindCanceled, "", "u2.d0#1", KindCanceled, "", Caller, KindCanceled, ""),

@@ -30,6 +30,7 @@ type flow struct {
 	calleeID string
 	local    *core.LocalInvitation
 	ringers  []ringer // callee sessions logged in at send
+	late     []ringer // callee sessions that logged in after it
 	sentAt   time.Time
 	stopped  atomic.Bool // a step failed: later steps do nothing
 }
@@ -215,9 +216,10 @@ func (f *flow) answer(r ringer, inv *core.RemoteInvitation, accept bool) {
 	if inv.SetResponse(resp) != nil {
 		resp = "" // the invitation ended meanwhile: nothing is sent
 	}
+	began := f.h.book.now()
 	err := do(f.ctx)
 	st := inv.State()
-	f.op(Op{Party: r.key, Name: name, Code: core.CodeOf(err), State: st.String(), Ended: st.Ended(), Response: resp})
+	f.op(Op{Party: r.key, Name: name, Code: core.CodeOf(err), State: st.String(), Ended: st.Ended(), Response: resp, Began: began})
 }
 
 // cancel makes the caller cancel and records the result.
@@ -225,9 +227,10 @@ func (f *flow) cancel() {
 	if f.local == nil || f.stopped.Load() {
 		return
 	}
+	began := f.h.book.now()
 	err := f.local.Cancel(f.ctx)
 	st := f.local.State()
-	f.op(Op{Party: Caller, Name: "cancel", Code: core.CodeOf(err), State: st.String(), Ended: st.Ended()})
+	f.op(Op{Party: Caller, Name: "cancel", Code: core.CodeOf(err), State: st.String(), Ended: st.Ended(), Began: began})
 }
 
 func (f *flow) op(o Op) {
@@ -284,17 +287,47 @@ func (f *flow) resume(d *device, party string, hold func()) {
 }
 
 // back logs d in again: a new client after Close, the same one otherwise.
-func (f *flow) back(d *device) {
+// A device of the callee that comes back after the send may be rung late:
+// it is returned as a late ringer, for the action to answer, refuse or
+// ignore (PROTOCOL.md lifecycle 1), and complete awaits its end if it rang.
+func (f *flow) back(d *device) (ringer, bool) {
 	if f.stopped.Load() {
-		return
+		return ringer{}, false
 	}
+	began := f.h.book.now()
 	if err := f.h.login(f.ctx, d); err != nil {
 		f.problem("coming back: %v", err)
+		return ringer{}, false
 	}
+	if d.u != f.callee || f.local == nil {
+		return ringer{}, false
+	}
+	r := ringer{d, d.s.key}
+	f.late = append(f.late, r)
+	b := f.h.book
+	b.mu.Lock()
+	f.e.rec.Late = append(f.e.rec.Late, LateLogin{Key: r.key, Began: began, Done: b.seq})
+	b.mu.Unlock()
+	return r, true
+}
+
+// lateInvite waits until r, a session that came back after the send, got
+// the invite or the caller its end, and returns the invite if it came.
+func (f *flow) lateInvite(r ringer) *core.RemoteInvitation {
+	if f.stopped.Load() {
+		return nil
+	}
+	var inv *core.RemoteInvitation
+	f.await("late invite on "+r.key+" or the caller's end", func(e *entry) bool {
+		inv = e.remotes[r.key]
+		return inv != nil || has(e, Caller, terminals...)
+	})
+	return inv
 }
 
 // complete waits until every party has its terminal event: the caller,
-// and every expected session that stayed or saw the invite. Sessions that
+// every expected session that stayed or saw the invite, and every late
+// session that saw it. Sessions that
 // left have reported DISCONNECTED already, so their events are all in.
 func (f *flow) complete() {
 	ctx, cancel := context.WithTimeout(context.Background(), f.h.cfg.FlowDeadline)
@@ -315,6 +348,11 @@ func (f *flow) complete() {
 			l := e.rec.Left[r.key]
 			invited := has(e, r.key, KindInvite)
 			if (l == Stayed || l == LeftResumed || invited) && !has(e, r.key, terminals...) {
+				return false
+			}
+		}
+		for _, r := range f.late {
+			if has(e, r.key, KindInvite) && !has(e, r.key, terminals...) {
 				return false
 			}
 		}

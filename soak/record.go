@@ -3,8 +3,9 @@
 package soak
 
 import (
+	"slices"
+
 	"github.com/rtmcall/rtmcall/core/protocol"
-	"strings"
 )
 
 // Caller is the party name of the caller's session in a Record; callee
@@ -63,6 +64,9 @@ type Op struct {
 	Ended bool          // whether that state is terminal
 	// Response is the answer text the device set before accepting or refusing.
 	Response string
+	// Began is the book's sequence number when the call was made: events
+	// with a higher Seq were recorded after it.
+	Began uint64
 }
 
 // Leave is how a party left during a flow, on purpose.
@@ -105,9 +109,12 @@ type Record struct {
 	Content  string // what the caller sent
 	Channel  string
 	// Expected are the callee sessions logged in when the invitation was
-	// sent: those must ring. Sessions of the callee that log in later may
-	// ring too (late ringing).
+	// sent: those must ring.
 	Expected []string
+	// Late are the callee sessions that logged in after the send: those
+	// that logged in while it was pending must ring too (late ringing,
+	// PROTOCOL.md lifecycle 1), those that logged in after it ended must not.
+	Late []LateLogin
 	// Allowed are the decisions the action may end with.
 	Allowed []DecisionKind
 	// Left maps parties (Caller or device keys) that left on purpose.
@@ -127,6 +134,13 @@ type Record struct {
 	Got      map[string][]string
 }
 
+// LateLogin is a callee session that logged in after the send, with the
+// book's sequence numbers when its login began and when it returned.
+type LateLogin struct {
+	Key         string
+	Began, Done uint64
+}
+
 // CallEnd is one CallEnded callback: on the caller (Party Caller) or on
 // the answering device.
 type CallEnd struct {
@@ -137,8 +151,11 @@ type CallEnd struct {
 
 func (r *Record) left(party string) Leave { return r.Left[party] }
 
-// calleeSession reports whether the session key ("<user>.d<j>#<gen>") is
-// one of the callee's devices.
-func (r *Record) calleeSession(key string) bool {
-	return strings.HasPrefix(key, r.Callee+".d")
+// late returns the late login of session key, if it is one.
+func (r *Record) late(key string) (LateLogin, bool) {
+	i := slices.IndexFunc(r.Late, func(l LateLogin) bool { return l.Key == key })
+	if i < 0 {
+		return LateLogin{}, false
+	}
+	return r.Late[i], true
 }

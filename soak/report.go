@@ -35,8 +35,11 @@ type Report struct {
 	Ops            map[string]int    // operations by name and result
 
 	Logins, Closes, Drops, Resumes, Logouts, NeverBack int
-	Unplanned                                          int      // reconnections the harness did not cause
-	UnplannedExamples                                  []string // the first few: session and time
+	// LateLogins are callee sessions that logged in while their flow's
+	// invitation was sent, LateRings those of them it rang.
+	LateLogins, LateRings int
+	Unplanned             int      // reconnections the harness did not cause
+	UnplannedExamples     []string // the first few: session and time
 
 	ClientLogs        map[string]int    // what clients logged, by kind
 	ClientLogExamples map[string]string // the first message of each kind
@@ -94,6 +97,7 @@ func (r *Report) Write(w io.Writer) {
 	table(w, "operations", r.Ops)
 	p("sessions: %d logins, %d closed, %d logged out, %d cut and resumed, %d cut and never resumed; %d devices never came back",
 		r.Logins, r.Closes, r.Logouts, r.Resumes, r.Drops, r.NeverBack)
+	p("late ringing: %d callee sessions logged in after their flow's send, %d of them rang", r.LateLogins, r.LateRings)
 	p("reconnections the harness did not cause: %d %v", r.Unplanned, r.UnplannedExamples)
 	if len(r.ClientLogs) > 0 {
 		table(w, "client logs", r.ClientLogs)

@@ -68,10 +68,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		} else {
 			logger = slog.New(h.warns)
 		}
-		// Late ringing off: the flows share users and log devices back in
-		// while other flows' invitations are pending; their drivers do not
-		// yet answer or await late ringers (check.go accepts them).
-		nd, err := startNode(spec.name, server.Config{Dev: true, Logger: logger, ReceiptTimeout: spec.receipt, NoLateRinging: true,
+		nd, err := startNode(spec.name, server.Config{Dev: true, Logger: logger, ReceiptTimeout: spec.receipt,
 			InvitationTimeout: cfg.ExpiryTimeout, TombstoneTTL: cfg.TombstoneTTL, ResumeGrace: cfg.ResumeGrace})
 		if err != nil {
 			h.stopNodes()
@@ -576,6 +573,12 @@ func (h *harness) tally(rec *Record, took time.Duration) {
 	}
 	for _, op := range rec.Ops {
 		h.rep.Ops[op.Name+" "+codeName(op.Code)]++
+	}
+	h.rep.LateLogins += len(rec.Late)
+	for _, l := range rec.Late {
+		if slices.ContainsFunc(rec.Events, func(e Event) bool { return e.Party == l.Key && e.Kind == KindInvite }) {
+			h.rep.LateRings++
+		}
 	}
 }
 

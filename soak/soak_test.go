@@ -47,6 +47,7 @@ func TestSoakShort(t *testing.T) {
 	}
 	assert.Positive(t, rep.Resumes)
 	assert.Positive(t, rep.Drops)
+	assert.Positive(t, rep.LateRings, "no device that came back rang late")
 }
 
 func TestConfigDefaults(t *testing.T) {
