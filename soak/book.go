@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rtmcall/rtmcall/core"
 )
@@ -33,6 +34,7 @@ type entry struct {
 	notify  chan struct{}                     // one slot: an event was recorded
 	bound   bool                              // a flow owns it
 	closed  bool
+	lastEnd time.Time // when the last terminal event was recorded
 }
 
 func newBook(h *harness) *book { return &book{h: h, byInv: make(map[string]*entry)} }
@@ -52,6 +54,9 @@ func (b *book) addLocked(e *entry, party string, kind Kind, reason, text string)
 		return
 	}
 	e.rec.Events = append(e.rec.Events, ev)
+	if kind.terminal() {
+		e.lastEnd = time.Now()
+	}
 	select {
 	case e.notify <- struct{}{}:
 	default:
@@ -155,6 +160,9 @@ func (b *book) bind(e *entry, inv string) {
 			return
 		}
 		e.rec.Events = append(e.rec.Events, t.rec.Events...)
+		if t.lastEnd.After(e.lastEnd) {
+			e.lastEnd = t.lastEnd
+		}
 		e.rec.CallEnds = append(e.rec.CallEnds, t.rec.CallEnds...)
 		for k, r := range t.remotes {
 			e.remotes[k] = r

@@ -4,6 +4,7 @@ package soak
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -33,6 +34,25 @@ type flow struct {
 	late     []ringer // callee sessions that logged in after it
 	sentAt   time.Time
 	stopped  atomic.Bool // a step failed: later steps do nothing
+	// parties are the sessions of the caller and of the devices rung, by
+	// party name: if one's node dies, the flow's waits stop (hit) and the
+	// checker holds that party to docs/CLUSTER.md "When a node dies".
+	parties map[string]*session
+	hit     atomic.Bool
+}
+
+// hitNow reports whether a party's node died.
+func (f *flow) hitNow() bool {
+	if f.hit.Load() {
+		return true
+	}
+	for _, s := range f.parties {
+		if s.died.Load() {
+			f.hit.Store(true)
+			return true
+		}
+	}
+	return false
 }
 
 func (f *flow) intN(n int) int {
@@ -114,9 +134,11 @@ func (f *flow) send(timeout time.Duration) bool {
 		return false
 	}
 	f.local = l
+	f.parties[Caller] = f.caller.s
 	if f.callee != nil {
 		for _, d := range f.callee.online() {
 			f.ringers = append(f.ringers, ringer{d, d.s.key})
+			f.parties[d.s.key] = d.s
 		}
 	}
 	var expected []string
@@ -131,7 +153,9 @@ func (f *flow) send(timeout time.Duration) bool {
 	b.mu.Unlock()
 	f.sentAt = time.Now()
 	if err := l.Send(f.ctx); err != nil {
-		f.problem("send: %v", err)
+		if !f.hitNow() {
+			f.problem("send: %v", err)
+		}
 		return false
 	}
 	b.bind(e, l.ID())
@@ -140,13 +164,24 @@ func (f *flow) send(timeout time.Duration) bool {
 
 // await waits until cond holds on the entry, or notes a problem at the
 // flow's deadline.
+// A party's node that dies stops it: what it waits for may never come.
 func (f *flow) await(what string, cond func(e *entry) bool) bool {
+	return f.wait(what, cond, true)
+}
+
+// wait is await; with untilHit false a node's death does not stop it.
+func (f *flow) wait(what string, cond func(e *entry) bool, untilHit bool) bool {
 	for {
+		deaths := f.h.deathsCh()
 		if f.h.book.look(f.e, cond) {
 			return true
 		}
+		if untilHit && f.hitNow() {
+			return false
+		}
 		select {
 		case <-f.e.notify:
+		case <-deaths:
 		case <-f.ctx.Done():
 			f.problem("no %s within %v (saw %s)", what, f.h.cfg.FlowDeadline, f.seen())
 			return false
@@ -269,7 +304,7 @@ func (f *flow) leave(d *device, party string, how Leave) {
 		return
 	}
 	f.mark(party, how)
-	if err := f.h.leave(f.ctx, d, how, f.intN(2) == 0); err != nil {
+	if err := f.h.leave(f.ctx, d, how, f.intN(2) == 0); err != nil && !f.hitNow() {
 		f.problem("%s %s: %v", party, how, err)
 	}
 }
@@ -281,7 +316,7 @@ func (f *flow) resume(d *device, party string, hold func()) {
 		return
 	}
 	f.mark(party, LeftResumed)
-	if err := f.h.resume(f.ctx, d, hold); err != nil {
+	if err := f.h.resume(f.ctx, d, hold); err != nil && !errors.Is(err, errDied) {
 		f.problem("%s cut and resume: %v", party, err)
 	}
 }
@@ -296,13 +331,16 @@ func (f *flow) back(d *device) (ringer, bool) {
 	}
 	began := f.h.book.now()
 	if err := f.h.login(f.ctx, d); err != nil {
-		f.problem("coming back: %v", err)
+		if !errors.Is(err, errDied) {
+			f.problem("coming back: %v", err)
+		}
 		return ringer{}, false
 	}
 	if d.u != f.callee || f.local == nil {
 		return ringer{}, false
 	}
 	r := ringer{d, d.s.key}
+	f.parties[r.key] = d.s
 	f.late = append(f.late, r)
 	b := f.h.book
 	b.mu.Lock()
@@ -336,18 +374,22 @@ func (f *flow) complete() {
 	if f.local == nil {
 		return // nothing was sent
 	}
+	if f.hitNow() && !f.parties[Caller].died.Load() && f.e.rec.Inv != "" && !f.h.book.look(f.e, func(e *entry) bool { return has(e, Caller, terminals...) }) {
+		// Devices on live nodes may go on ringing: the caller ends it.
+		f.cancel()
+	}
 	if f.e.rec.Inv == "" {
 		f.ended() // Send failed: the caller still has its failure event
 		return
 	}
-	f.await("terminal events on every side", func(e *entry) bool {
+	f.wait("terminal events on every side", func(e *entry) bool {
 		if !has(e, Caller, terminals...) {
 			return false
 		}
 		for _, r := range f.ringers {
 			l := e.rec.Left[r.key]
 			invited := has(e, r.key, KindInvite)
-			if (l == Stayed || l == LeftResumed || invited) && !has(e, r.key, terminals...) {
+			if (l == Stayed && !f.partyDied(r.key) || l == LeftResumed || invited) && !has(e, r.key, terminals...) {
 				return false
 			}
 		}
@@ -357,7 +399,14 @@ func (f *flow) complete() {
 			}
 		}
 		return true
-	})
+	}, false)
+}
+
+// partyDied reports whether the session of party key was lost with its
+// node: it may never have got the invite.
+func (f *flow) partyDied(key string) bool {
+	s := f.parties[key]
+	return s != nil && s.died.Load()
 }
 
 // endCall ends the call that followed an acceptance, if any: the caller,
@@ -397,7 +446,7 @@ func (f *flow) endCall() {
 	f.ctx = ctx
 	hang := func(party string, h func(context.Context) error) {
 		err := h(ctx)
-		if code := core.CodeOf(err); code != 0 && code != 3 && code != 207 { // ALREADY_END, NOT_CONNECTED
+		if code := core.CodeOf(err); code != 0 && code != 3 && code != 207 && !f.hitNow() { // ALREADY_END, NOT_CONNECTED
 			f.problem("%s hangup: %v", party, err)
 		}
 	}
@@ -411,13 +460,13 @@ func (f *flow) endCall() {
 	default:
 		both(func() { hang(Caller, f.local.Hangup) }, func() { hang(answerer, remote.Hangup) })
 	}
-	f.await("the call's end on every side", func(e *entry) bool {
+	f.wait("the call's end on every side", func(e *entry) bool {
 		seen := map[string]bool{}
 		for _, c := range e.rec.CallEnds {
 			seen[c.Party] = true
 		}
 		return (!callerIn || seen[Caller]) && (answerer == "" || seen[answerer])
-	})
+	}, false)
 }
 
 // messages sends n peer messages from the caller to the callee user,
@@ -432,7 +481,9 @@ func (f *flow) messages(n int) {
 		f.e.rec.Messages = append(f.e.rec.Messages, text)
 		f.h.book.mu.Unlock()
 		if _, err := f.caller.c.SendMessageToPeer(f.ctx, f.calleeID, core.Message{Text: text}); err != nil {
-			f.problem("message: %v", err)
+			if !f.hitNow() {
+				f.problem("message: %v", err)
+			}
 			return
 		}
 	}

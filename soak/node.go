@@ -141,6 +141,22 @@ func (nd *node) cut(slot string) bool {
 	return len(cs) > 0
 }
 
+// cutAll closes every TCP connection of the node's devices, as the death
+// of its process would.
+func (nd *node) cutAll() {
+	nd.mu.Lock()
+	var cs []net.Conn
+	for _, set := range nd.conns {
+		for c := range set {
+			cs = append(cs, c)
+		}
+	}
+	nd.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
+}
+
 // stop shuts the node down and closes its listener.
 func (nd *node) stop(ctx context.Context) error {
 	err := nd.n.Shutdown(ctx)

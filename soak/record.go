@@ -73,14 +73,15 @@ type Op struct {
 type Leave uint8
 
 const (
-	Stayed      Leave = iota
-	LeftClose         // Client.Close: a close frame ends the session at once
-	LeftDrop          // the TCP connection was cut and the client closed or logged out before resuming: the server ends the session after its grace period
-	LeftLogout        // Client.Logout
-	LeftResumed       // the TCP connection was cut and the client resumed its session: it must see everything as if it had stayed
+	Stayed       Leave = iota
+	LeftClose          // Client.Close: a close frame ends the session at once
+	LeftDrop           // the TCP connection was cut and the client closed or logged out before resuming: the server ends the session after its grace period
+	LeftLogout         // Client.Logout
+	LeftResumed        // the TCP connection was cut and the client resumed its session: it must see everything as if it had stayed
+	LeftNodeDied       // the node the session lived on was killed: its client's resume fails and it ends on its own
 )
 
-var leaveNames = []string{"stayed", "closed", "cut and never resumed", "logged out", "cut and resumed"}
+var leaveNames = []string{"stayed", "closed", "cut and never resumed", "logged out", "cut and resumed", "lost with its node"}
 
 func (l Leave) String() string {
 	if int(l) < len(leaveNames) {
@@ -91,10 +92,12 @@ func (l Leave) String() string {
 
 // abrupt reports whether l ended the session without the server telling
 // the client anything: the client then ends its open invitations itself.
-func (l Leave) abrupt() bool { return l == LeftClose || l == LeftDrop }
+func (l Leave) abrupt() bool { return l == LeftClose || l == LeftDrop || l == LeftNodeDied }
 
 // gone reports whether the party's session ended during the flow.
-func (l Leave) gone() bool { return l == LeftClose || l == LeftDrop || l == LeftLogout }
+func (l Leave) gone() bool {
+	return l == LeftClose || l == LeftDrop || l == LeftLogout || l == LeftNodeDied
+}
 
 // Record is everything the harness knows about one invitation flow, as the
 // checker needs it: who took part, who was expected to ring, who left, what
@@ -118,7 +121,12 @@ type Record struct {
 	// Allowed are the decisions the action may end with.
 	Allowed []DecisionKind
 	// Left maps parties (Caller or device keys) that left on purpose.
-	Left     map[string]Leave
+	Left map[string]Leave
+	// Died are the parties whose node was killed during the flow: unless
+	// they had left already, the checker holds them to docs/CLUSTER.md
+	// "When a node dies" (LeftNodeDied) and allows what it says the others
+	// then see.
+	Died     []string
 	Events   []Event
 	Ops      []Op
 	Problems []string // what the driver saw go wrong (deadlines, send errors)

@@ -1,0 +1,201 @@
+//go:build !js
+
+package soak
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rtmcall/rtmcall/core"
+)
+
+// A chaos kind disturbs a cluster shard while flows run, then repairs it:
+// it returns once the cluster is whole again and every device it took down
+// is logged in anew. To add one (a partition and its heal, loss between
+// nodes), add a row to chaosKinds; if it ends sessions, say so with
+// harness.nodeDied, which relaxes what their flows may show exactly as
+// docs/CLUSTER.md "When a node dies" does, and nothing more.
+type chaos struct {
+	name string
+	run  func(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error
+}
+
+var chaosKinds = []chaos{
+	{"kill-restart", killRestart},
+	{"rolling-restart", rollingRestart},
+}
+
+func chaosKind(name string) (chaos, bool) {
+	i := slices.IndexFunc(chaosKinds, func(c chaos) bool { return c.name == name })
+	if i < 0 {
+		return chaos{}, false
+	}
+	return chaosKinds[i], true
+}
+
+// ChaosKinds names the chaos kinds a cluster run can apply.
+func ChaosKinds() []string { return chaosNames() }
+
+func chaosNames() []string {
+	var out []string
+	for _, c := range chaosKinds {
+		out = append(out, c.name)
+	}
+	return out
+}
+
+// killRestart kills a random node as a crash would, keeps it down for a
+// heartbeat timeout (its peers declare it dead meanwhile), restarts it and
+// logs its devices in again, through the load balancer.
+func killRestart(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error {
+	return h.killAndRestart(ctx, sh, rng.IntN(len(sh.cl.members)))
+}
+
+// rollingRestart restarts every node in turn, each once the cluster is
+// whole again. Without a drain a restart is a crash (killAndRestart); a
+// Node.Drain (issue 16 part 1) would let it end its invitations first.
+func rollingRestart(ctx context.Context, h *harness, sh *shard, _ *rand.Rand) error {
+	for i := range sh.cl.members {
+		if err := h.killAndRestart(ctx, sh, i); err != nil {
+			return err
+		}
+	}
+	h.count("rolling restarts")
+	return nil
+}
+
+func (h *harness) killAndRestart(ctx context.Context, sh *shard, i int) error {
+	var victims []*session
+	sh.cl.kill(i, func(i int) { victims = h.nodeDied(sh, i) })
+	h.count("node deaths")
+	t := time.NewTimer(clusterTimeout + clusterHeartbeat) // down for a while: not a wait for an event
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	}
+	if err := sh.cl.restart(ctx, i, sh.spec.name); err != nil {
+		return fmt.Errorf("restart of node %d: %w", i, err)
+	}
+	h.count("restarts")
+	return h.heal(ctx, victims)
+}
+
+// nodeDied marks every session whose connection went to node i as lost
+// with it, and wakes the flows that wait on them.
+func (h *harness) nodeDied(sh *shard, i int) []*session {
+	var out []*session
+	sh.mu.Lock()
+	for s := range sh.live {
+		if n, ok := sh.cl.lb.nodeOf(s.slot); ok && n == i || int(s.node.Load()) == i+1 {
+			out = append(out, s)
+		}
+	}
+	sh.mu.Unlock()
+	for _, s := range out {
+		s.die()
+	}
+	h.deathMu.Lock()
+	close(h.deaths)
+	h.deaths = make(chan struct{})
+	h.deathMu.Unlock()
+	return out
+}
+
+// deathsCh returns a channel closed at the next node death.
+func (h *harness) deathsCh() <-chan struct{} {
+	h.deathMu.Lock()
+	defer h.deathMu.Unlock()
+	return h.deaths
+}
+
+// heal waits until each lost session has ended on its client (its resume
+// failed), then logs its device in again, under its user's exclusive lock
+// as a flow would, unless a flow already did.
+func (h *harness) heal(ctx context.Context, lost []*session) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, s := range lost {
+		if err := s.waitState(ctx, core.ConnectionDisconnected, 0); err != nil {
+			return fmt.Errorf("lost session %s did not end: %w", s.key, err)
+		}
+		d := h.deviceOf(s)
+		if d == nil {
+			continue
+		}
+		d.u.mu.Lock()
+		var err error
+		if d.s == s {
+			d.s, d.last = nil, "its node died"
+			err = h.login(ctx, d)
+		}
+		d.u.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("logging %s in again: %w", d.slot, err)
+		}
+	}
+	return nil
+}
+
+// deviceOf finds the device whose session s is.
+func (h *harness) deviceOf(s *session) *device {
+	for _, u := range s.sh.users {
+		for _, d := range u.devs {
+			if d.slot == s.slot {
+				return d
+			}
+		}
+	}
+	return nil
+}
+
+// count adds one to a chaos count of the report.
+func (h *harness) count(what string) {
+	h.mu.Lock()
+	h.rep.Chaos[what]++
+	h.mu.Unlock()
+}
+
+// runChaos applies the configured chaos kinds in turn, one every
+// ChaosEvery, to every cluster shard until stop is closed, and returns
+// when the last one has repaired the cluster.
+func (h *harness) runChaos(ctx context.Context, stop <-chan struct{}) (wait func()) {
+	var kinds []chaos
+	for _, k := range h.cfg.Chaos {
+		c, _ := chaosKind(k)
+		kinds = append(kinds, c)
+	}
+	var wg sync.WaitGroup
+	for _, sh := range h.shards {
+		if sh.cl == nil || len(kinds) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(h.cfg.Seed, 0xc4a05))
+			t := time.NewTicker(h.cfg.ChaosEvery)
+			defer t.Stop()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				c := kinds[n%len(kinds)]
+				if err := c.run(ctx, h, sh, rng); err != nil {
+					h.mu.Lock()
+					h.rep.Failures = append(h.rep.Failures, fmt.Sprintf("chaos %s: %v", c.name, err))
+					h.mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	return wg.Wait
+}
