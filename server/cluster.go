@@ -514,9 +514,11 @@ func (n *Node) requestLocked(p *peer, m *message) {
 func (n *Node) forward(s *session, f *protocol.Frame) {
 	n.mu.Lock()
 	owner := ownerOf(f.Inv)
-	if n.cl.peers[owner] == nil {
+	n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
+	tomb := n.invs.ended[f.Inv] // kept here when its owner died
+	if died := tomb != nil && slices.Contains(tomb.rung, s.id); died || n.cl.peers[owner] == nil {
 		err := errNotYours
-		if _, rung := s.remoteRinging[f.Inv]; rung {
+		if _, rung := s.remoteRinging[f.Inv]; rung || died {
 			err = errAlreadyEnd
 		}
 		if _, in := s.inCall[f.Inv]; in && f.Type == protocol.TypeHangup {
@@ -676,13 +678,27 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 		}
 	}
 	rf := remote.String()
+	var ended []string
+	rang := map[string][]string{}
 	for _, s := range n.hub.sessionsInOrder() {
 		for _, id := range s.remoteRingingInOrder() {
 			if ownerOf(id) == p.id {
 				delete(s.remoteRinging, id)
 				s.enqueue(&protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: id, Reason: rf})
+				if rang[id] == nil {
+					ended = append(ended, id)
+				}
+				rang[id] = append(rang[id], s.id)
 			}
 		}
+	}
+	for _, id := range ended {
+		// Its owner's tombstone died with it: keep one here, so that the
+		// sessions it rang get ALREADY_END for a late answer (forward).
+		tomb := &tombstone{id: id, rung: rang[id], ended: time.Now()}
+		n.invs.ended[id] = tomb
+		n.invs.tombs = append(n.invs.tombs, tomb)
+		n.sweepLaterLocked()
 	}
 	n.peerCallsGoneLocked(p)
 	for _, corr := range slices.Sorted(maps.Keys(n.cl.calls)) {

@@ -330,10 +330,9 @@ func (f *flow) back(d *device) (ringer, bool) {
 		return ringer{}, false
 	}
 	began := f.h.book.now()
-	if err := f.h.login(f.ctx, d); err != nil {
-		if !errors.Is(err, errDied) {
-			f.problem("coming back: %v", err)
-		}
+	err := f.h.login(f.ctx, d)
+	if err != nil && !errors.Is(err, errDied) {
+		f.problem("coming back: %v", err)
 		return ringer{}, false
 	}
 	if d.u != f.callee || f.local == nil {
@@ -341,11 +340,14 @@ func (f *flow) back(d *device) (ringer, bool) {
 	}
 	r := ringer{d, d.s.key}
 	f.parties[r.key] = d.s
-	f.late = append(f.late, r)
 	b := f.h.book
 	b.mu.Lock()
 	f.e.rec.Late = append(f.e.rec.Late, LateLogin{Key: r.key, Began: began, Done: b.seq})
 	b.mu.Unlock()
+	if err != nil {
+		return ringer{}, false // lost with its node as it logged in: it may have rung all the same
+	}
+	f.late = append(f.late, r)
 	return r, true
 }
 
@@ -374,7 +376,7 @@ func (f *flow) complete() {
 	if f.local == nil {
 		return // nothing was sent
 	}
-	if f.hitNow() && !f.parties[Caller].died.Load() && f.e.rec.Inv != "" && !f.h.book.look(f.e, func(e *entry) bool { return has(e, Caller, terminals...) }) {
+	if f.hitNow() && !f.parties[Caller].died.Load() && f.e.rec.Inv != "" && !f.local.State().Ended() {
 		// Devices on live nodes may go on ringing: the caller ends it.
 		f.cancel()
 	}
