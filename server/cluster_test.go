@@ -90,6 +90,6 @@ func TestClusterAnswerAfterOwnerDied(t *testing.T) {
 	assert.Equal(t, "PEER_OFFLINE", bob.expect(protocol.TypeRemoteFailure, inv).Reason)
 	bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
 	bob.fails(frame(protocol.TypeRefuse, inv), protocol.CodeAlreadyEnd)
-	carol := login(t, cl.Nodes[1], "carol") // on bob's node, which knows the owner died
+	carol := login(t, cl.Nodes[1], "carol")                             // on bob's node, which knows the owner died
 	carol.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours) // it never rang carol
 }
