@@ -208,6 +208,9 @@ func nodeDeaths(r *Record) *Record {
 	}
 	c := *r
 	c.Left = maps.Clone(r.Left)
+	if c.Left == nil {
+		c.Left = map[string]Leave{}
+	}
 	for _, p := range r.Died {
 		if !c.Left[p].gone() {
 			c.Left[p] = LeftNodeDied
@@ -286,8 +289,9 @@ func explains(r *Record, c Decision, callerEnd Event, terminal map[string]Event,
 	if !callerExplained(c, callerEnd, r.left(Caller)) {
 		return false
 	}
+	ownerDied := r.left(Caller) == LeftNodeDied
 	for _, d := range rang {
-		if t, ok := terminal[d]; ok && !deviceExplained(c, d, t, r.left(d)) {
+		if t, ok := terminal[d]; ok && !deviceExplained(c, d, t, r.left(d), ownerDied) {
 			return false
 		}
 	}
@@ -349,8 +353,16 @@ func callerExplained(c Decision, t Event, left Leave) bool {
 }
 
 // deviceExplained maps a callee device's terminal event to the decisions
-// that send it.
-func deviceExplained(c Decision, dev string, t Event, left Leave) bool {
+// that send it. When the invitation's node (the caller's) died, a device on
+// a live node ends with PEER_OFFLINE whatever the dead node had decided
+// that did not reach it (docs/CLUSTER.md: "invitations it owned that ring
+// sessions on live nodes end there with remote.failure PEER_OFFLINE"; a
+// message in flight when a node's link breaks may be lost), unless the
+// device itself won.
+func deviceExplained(c Decision, dev string, t Event, left Leave, ownerDied bool) bool {
+	if ownerDied && t.Kind == KindFailure && t.Reason == core.RemoteFailurePeerOffline.String() {
+		return c.By != dev
+	}
 	if t.Kind == KindFailure {
 		switch t.Reason {
 		case core.RemoteFailureAcceptFailure.String():

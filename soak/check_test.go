@@ -29,6 +29,12 @@ func rec(expected []string, allowed []DecisionKind, left map[string]Leave, evs .
 
 const d1, d2 = "u1.d0#1", "u1.d1#1"
 
+// died marks parties of r as lost with their node.
+func died(r *Record, parties ...string) *Record {
+	r.Died = append(r.Died, parties...)
+	return r
+}
+
 // late adds late logins to r.
 func late(r *Record, ls ...LateLogin) *Record {
 	r.Late = append(r.Late, ls...)
@@ -217,6 +223,28 @@ func TestCheck(t *testing.T) {
 			}(),
 			ops:  []Op{{Party: d1, Name: "refuse", State: "REFUSED", Ended: true}},
 			want: []string{"message"}},
+		{name: "node death: the caller's node died after it canceled; the devices learn PEER_OFFLINE",
+			r: died(rec(two, []DecisionKind{DecCanceled}, nil, d1, KindInvite, "", d2, KindInvite, "", Caller, KindCanceled, "",
+				d1, KindFailure, "PEER_OFFLINE", d2, KindFailure, "PEER_OFFLINE"), Caller),
+			ops: []Op{{Party: Caller, Name: "cancel", State: "CANCELED", Ended: true}}},
+		{name: "disagree: the same without the node's death",
+			r: rec(two, []DecisionKind{DecCanceled}, nil, d1, KindInvite, "", d2, KindInvite, "", Caller, KindCanceled, "",
+				d1, KindFailure, "PEER_OFFLINE", d2, KindFailure, "PEER_OFFLINE"),
+			ops:  []Op{{Party: Caller, Name: "cancel", State: "CANCELED", Ended: true}},
+			want: []string{"disagree"}},
+		{name: "node death: the only device's node died; its client's UNKNOWN, the caller's PEER_OFFLINE",
+			r: died(rec([]string{d1}, []DecisionKind{DecAccepted}, nil, d1, KindInvite, "", d1, KindFailure, "UNKNOWN",
+				Caller, KindFailure, "PEER_OFFLINE"), d1)},
+		{name: "lost: a device on a live node still needs its end when another's node died",
+			r: died(rec(two, []DecisionKind{DecAccepted}, nil, d1, KindInvite, "", d2, KindInvite, "", d1, KindFailure, "UNKNOWN",
+				Caller, KindCanceled, ""), d1),
+			ops:  []Op{{Party: Caller, Name: "cancel", State: "CANCELED", Ended: true}},
+			want: []string{"lost"}},
+		{name: "disagree: a device on a live node saw another device's win that its owner never decided",
+			r: died(rec(two, nil, nil, d1, KindInvite, "", d2, KindInvite, "", d1, KindFailure, "UNKNOWN",
+				d2, KindFailure, "ANSWERED_ELSEWHERE", Caller, KindCanceled, ""), d1),
+			ops:  []Op{{Party: Caller, Name: "cancel", State: "CANCELED", Ended: true}},
+			want: []string{"disagree"}},
 		{name: "a driver problem is a violation",
 			r:    &Record{Problems: []string{"no invite within 10s"}, Events: []Event{{Party: Caller, Kind: KindFailure, Reason: "PEER_OFFLINE"}}},
 			want: []string{"driver"}},

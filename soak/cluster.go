@@ -73,12 +73,14 @@ func startCluster(ctx context.Context, name string, n int, cfg server.Config) (*
 		return nil, err
 	}
 	for _, m := range cl.members {
-		if err := cl.start(m, name); err != nil {
+		ns, nd, err := cl.start(m, name)
+		if err != nil {
 			cl.stop(ctx)
 			return nil, err
 		}
+		m.publish(ns, nd)
 	}
-	if err := cl.settle(ctx); err != nil {
+	if err := cl.settle(ctx, cl.nodes()); err != nil {
 		cl.stop(ctx)
 		return nil, err
 	}
@@ -106,19 +108,20 @@ func freePorts(n int) ([]int, error) {
 
 // start starts m's NATS server and a new incarnation of its node, with the
 // same node id as before (a restarted process keeps its configuration).
-func (cl *cluster) start(m *member, name string) error {
+// The balancer sends it clients once publish has run.
+func (cl *cluster) start(m *member, name string) (*natsserver.Server, *node, error) {
 	o := &natsserver.Options{Host: "127.0.0.1", Port: m.natsPort, NoLog: true, NoSigs: true,
 		ServerName: "soak-" + m.id,
 		Cluster:    natsserver.ClusterOpts{Name: "soak", Host: "127.0.0.1", Port: m.routePort, NoAdvertise: true},
 		Routes:     m.routes}
 	ns, err := natsserver.NewServer(o)
 	if err != nil {
-		return fmt.Errorf("failed to make NATS server %s: %w", m.id, err)
+		return nil, nil, fmt.Errorf("failed to make NATS server %s: %w", m.id, err)
 	}
 	ns.Start()
 	if !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
-		return fmt.Errorf("NATS server %s did not start", m.id)
+		return nil, nil, fmt.Errorf("NATS server %s did not start", m.id)
 	}
 	cfg := cl.cfg
 	cfg.NodeID, cfg.NATS = m.id, &server.NATSConfig{URL: ns.ClientURL()}
@@ -127,12 +130,16 @@ func (cl *cluster) start(m *member, name string) error {
 	nd, err := startNode(fmt.Sprintf("%s%d", name, m.i), cfg)
 	if err != nil {
 		ns.Shutdown()
-		return err
+		return nil, nil, err
 	}
+	return ns, nd, nil
+}
+
+// publish makes m's new incarnation live.
+func (m *member) publish(ns *natsserver.Server, nd *node) {
 	m.mu.Lock()
 	m.ns, m.nd = ns, nd
 	m.mu.Unlock()
-	return nil
 }
 
 // node returns m's live node, or nil.
@@ -153,12 +160,11 @@ func (cl *cluster) nodes() []*node {
 	return out
 }
 
-// settle waits until every live node knows every other live node and has
-// told them everything.
-func (cl *cluster) settle(ctx context.Context) error {
+// settle waits until every node of live knows every other and has told
+// them everything.
+func (cl *cluster) settle(ctx context.Context, live []*node) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	live := cl.nodes()
 	for _, nd := range live {
 		if err := nd.n.AwaitPeers(ctx, len(live)-1); err != nil {
 			return fmt.Errorf("node %s knows %v: %w", nd.name, nd.n.Peers(), err)
@@ -204,12 +210,22 @@ func (cl *cluster) kill(i int, died func(i int)) {
 	cl.lb.cutTo(i)
 }
 
-// restart starts member i again and waits until the cluster is whole.
+// restart starts member i again and, once every node knows every other
+// (a login there is then known everywhere once synced), sends it clients.
 func (cl *cluster) restart(ctx context.Context, i int, name string) error {
-	if err := cl.start(cl.members[i], name); err != nil {
+	ns, nd, err := cl.start(cl.members[i], name)
+	if err != nil {
 		return err
 	}
-	return cl.settle(ctx)
+	if err := cl.settle(ctx, append(cl.nodes(), nd)); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = nd.stop(ctx)
+		ns.Shutdown()
+		return err
+	}
+	cl.members[i].publish(ns, nd)
+	return nil
 }
 
 // stop shuts every live node and NATS server down.
