@@ -4,6 +4,8 @@ package soak
 
 import (
 	"time"
+
+	"github.com/rtmcall/rtmcall/core"
 )
 
 // action is one kind of flow. The table below is the whole repertoire: to
@@ -216,14 +218,17 @@ func calleeLeaves(how Leave) func(f *flow) {
 			f.invite(r)
 		}
 		f.leave(r.d, r.key, how)
+		var lateInv *core.RemoteInvitation
 		late, back := ringer{}, false
 		if how == LeftLogout || !f.h.neverBack(f, r.d) {
-			late, back = f.back(r.d)
+			if late, back = f.back(r.d); back {
+				lateInv = f.lateInvite(late)
+			}
 		}
 		if o, ok := f.pickRinger(r); ok {
 			f.answer(o, f.invite(o), true)
 		} else if back {
-			f.answer(late, f.lateInvite(late), true)
+			f.answer(late, lateInv, true)
 		}
 	}
 }
@@ -239,7 +244,9 @@ func closeWhileAccepting(f *flow) {
 	r, _ := f.pickRinger()
 	inv := f.invite(r)
 	both(func() { f.answer(r, inv, true) }, func() { f.leave(r.d, r.key, LeftClose) })
-	f.back(r.d)
+	if late, ok := f.back(r.d); ok {
+		f.lateInvite(late)
+	}
 	f.cancel()
 }
 

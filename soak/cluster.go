@@ -201,6 +201,7 @@ func (cl *cluster) kill(i int, died func(i int)) {
 		return
 	}
 	died(i)
+	close(nd.gone)
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	nd.cutAll()

@@ -270,10 +270,18 @@ func (h *harness) loginOn(ctx context.Context, d *device, s *session) error {
 			return fmt.Errorf("login of %s: node %d is down", s.key, i)
 		}
 		if err := syncNode(ctx, nd); err != nil {
+			if cl.members[i].node() != nd { // killed meanwhile: the session with it
+				s.die()
+				return fmt.Errorf("login of %s: %w", s.key, errDied)
+			}
 			return fmt.Errorf("login of %s: sync of node %s: %w", s.key, nd.name, err)
 		}
-		for _, o := range cl.nodes() {
-			if err := syncNode(ctx, o); err != nil && o != nd {
+		for j, m := range cl.members {
+			o := m.node()
+			if o == nil || o == nd {
+				continue
+			}
+			if err := syncNode(ctx, o); err != nil && cl.members[j].node() == o { // a node killed meanwhile has nothing to tell
 				return fmt.Errorf("login of %s: sync of node %s: %w", s.key, o.name, err)
 			}
 		}
@@ -287,8 +295,18 @@ func (h *harness) loginOn(ctx context.Context, d *device, s *session) error {
 	return nil
 }
 
-// syncNode waits until every peer of nd has handled what nd sent it.
+// syncNode waits until every peer of nd has handled what nd sent it, or
+// nd is killed.
 func syncNode(ctx context.Context, nd *node) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-nd.gone:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	err := nd.n.Sync(ctx)
 	for errors.Is(err, server.ErrSyncLost) && ctx.Err() == nil {
 		err = nd.n.Sync(ctx)

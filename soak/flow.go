@@ -352,7 +352,9 @@ func (f *flow) back(d *device) (ringer, bool) {
 }
 
 // lateInvite waits until r, a session that came back after the send, got
-// the invite or the caller its end, and returns the invite if it came.
+// the invite or the caller its end, and returns the invite if it came. A
+// driver waits for it before it ends the invitation, so that the late
+// invite is not still on its way when the flow is checked.
 func (f *flow) lateInvite(r ringer) *core.RemoteInvitation {
 	if f.stopped.Load() {
 		return nil

@@ -29,7 +29,8 @@ type node struct {
 	url  string // ws://127.0.0.1:PORT/ws
 	n    *server.Node
 	hs   *http.Server
-	done chan error // Serve's result
+	done chan error    // Serve's result
+	gone chan struct{} // closed when a cluster's chaos kills the node
 
 	mu    sync.Mutex
 	conns map[string]map[net.Conn]struct{} // by device slot: a reconnecting client may have several
@@ -46,7 +47,7 @@ func startNode(name string, cfg server.Config) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen for node %s: %w", name, err)
 	}
-	nd := &node{name: name, n: n, conns: make(map[string]map[net.Conn]struct{}), done: make(chan error, 1),
+	nd := &node{name: name, n: n, conns: make(map[string]map[net.Conn]struct{}), done: make(chan error, 1), gone: make(chan struct{}),
 		url: "ws://" + ln.Addr().String() + "/ws"}
 	nd.hs = &http.Server{
 		Handler:           nd,
