@@ -193,10 +193,12 @@ func (cl *cluster) settle(ctx context.Context, live []*node) error {
 // nobody).
 func (cl *cluster) kill(i int, died func(i int)) {
 	m := cl.members[i]
+	cl.lb.mu.Lock() // no connection is routed to it from now on, nor half-way
 	m.mu.Lock()
 	ns, nd := m.ns, m.nd
 	m.ns, m.nd = nil, nil
 	m.mu.Unlock()
+	cl.lb.mu.Unlock()
 	if nd == nil {
 		return
 	}
@@ -296,11 +298,10 @@ func (b *balancer) home(slot string) int {
 	return (h%len(b.cl.members) + len(b.cl.members)) % len(b.cl.members)
 }
 
-// pick chooses the live node for a new connection of slot.
-func (b *balancer) pick(slot string) (int, *node) {
-	b.mu.Lock()
+// pickLocked chooses the live node for a new connection of slot. b.mu is
+// held.
+func (b *balancer) pickLocked(slot string) (int, *node) {
 	want, ok := b.stuck[slot]
-	b.mu.Unlock()
 	if !ok {
 		want = b.home(slot)
 	}
@@ -326,16 +327,14 @@ func (b *balancer) proxy(c net.Conn) {
 			slot = u.Query().Get(slotParam)
 		}
 	}
-	i, nd := b.pick(slot)
-	if nd == nil {
-		return
-	}
-	up, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(nd.url, "ws://"), "/ws"))
-	if err != nil {
-		return
-	}
-	defer up.Close()
+	// Picked and recorded at once, so that a node's death (kill) sees
+	// every connection routed to it.
 	b.mu.Lock()
+	i, nd := b.pickLocked(slot)
+	if nd == nil {
+		b.mu.Unlock()
+		return
+	}
 	b.open[slot] = append(b.open[slot], openConn{c, i})
 	set := b.conns[i]
 	if set == nil {
@@ -352,6 +351,11 @@ func (b *balancer) proxy(c net.Conn) {
 		}
 		b.mu.Unlock()
 	}()
+	up, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(nd.url, "ws://"), "/ws"))
+	if err != nil {
+		return
+	}
+	defer up.Close()
 	if _, err := io.WriteString(up, line); err != nil {
 		return
 	}

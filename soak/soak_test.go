@@ -50,6 +50,31 @@ func TestSoakShort(t *testing.T) {
 	assert.Positive(t, rep.LateRings, "no device that came back rang late")
 }
 
+// TestSoakClusterShort is `make soak-cluster` small: three clustered nodes
+// behind the load balancer, every action, a node killed and restarted and
+// a rolling restart while the flows run. It fails on any violation.
+func TestSoakClusterShort(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	flows := *soakFlows / 2
+	rep, err := Run(ctx, Config{Clients: 45, Flows: flows, Seed: *soakSeed, Workers: 16, Cluster: 3,
+		Chaos: []string{"kill-restart", "rolling-restart"}, ChaosEvery: time.Second,
+		TimeLimit: time.Minute, TombstoneTTL: time.Second, ExpiryTimeout: 150 * time.Millisecond, ResumeGrace: 2 * time.Second})
+	require.NoError(t, err)
+	t.Log("\n" + rep.String())
+
+	assert.Zero(t, rep.Violations, "violations (first ones above)")
+	assert.Empty(t, rep.Failures)
+	assert.Equal(t, flows, rep.FlowsRun)
+	for _, a := range actions {
+		assert.Positive(t, rep.ByAction[a.name], "action %s never ran", a.name)
+	}
+	assert.Positive(t, rep.Chaos["node deaths"], "no node died")
+	assert.Positive(t, rep.Chaos["restarts"])
+	assert.Positive(t, rep.HitFlows, "no flow had a party on a dying node")
+	assert.Positive(t, rep.LateRings)
+}
+
 func TestConfigDefaults(t *testing.T) {
 	cfg, err := Config{}.withDefaults()
 	require.NoError(t, err)
@@ -61,6 +86,10 @@ func TestConfigDefaults(t *testing.T) {
 	_, err = Config{Clients: 3}.withDefaults()
 	assert.Error(t, err)
 	_, err = Config{ExpiryTimeout: time.Millisecond}.withDefaults()
+	assert.Error(t, err)
+	_, err = Config{Chaos: []string{"kill-restart"}}.withDefaults()
+	assert.Error(t, err, "chaos needs a cluster")
+	_, err = Config{Cluster: 3, Chaos: []string{"nope"}}.withDefaults()
 	assert.Error(t, err)
 }
 
