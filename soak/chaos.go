@@ -4,6 +4,7 @@ package soak
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -70,14 +71,13 @@ func rollingRestart(ctx context.Context, h *harness, sh *shard, _ *rand.Rand) er
 
 func (h *harness) killAndRestart(ctx context.Context, sh *shard, i int) error {
 	var victims []*session
-	sh.cl.kill(i, func(i int) { victims = h.nodeDied(sh, i) })
+	settled := make(chan struct{})
+	sh.cl.kill(i, func(i int) { victims = h.nodeDied(sh, i, settled) })
 	h.count("node deaths")
-	t := time.NewTimer(clusterTimeout + clusterHeartbeat) // down for a while: not a wait for an event
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		t.Stop()
-		return ctx.Err()
+	err := sh.cl.awaitDeclaredDead(ctx, i)
+	close(settled)
+	if err != nil {
+		return err
 	}
 	if err := sh.cl.restart(ctx, i, sh.spec.name); err != nil {
 		return fmt.Errorf("restart of node %d: %w", i, err)
@@ -87,8 +87,9 @@ func (h *harness) killAndRestart(ctx context.Context, sh *shard, i int) error {
 }
 
 // nodeDied marks every session whose connection went to node i as lost
-// with it, and wakes the flows that wait on them.
-func (h *harness) nodeDied(sh *shard, i int) []*session {
+// with it, and wakes the flows that wait on them. settled is closed once
+// every other node has declared i dead: nothing it sent can arrive later.
+func (h *harness) nodeDied(sh *shard, i int, settled chan struct{}) []*session {
 	var out []*session
 	sh.mu.Lock()
 	for s := range sh.live {
@@ -98,13 +99,21 @@ func (h *harness) nodeDied(sh *shard, i int) []*session {
 	}
 	sh.mu.Unlock()
 	for _, s := range out {
-		s.die()
+		s.die(settled)
 	}
 	h.deathMu.Lock()
+	h.settled = settled
 	close(h.deaths)
 	h.deaths = make(chan struct{})
 	h.deathMu.Unlock()
 	return out
+}
+
+// lastSettled returns the settled channel of the last node death.
+func (h *harness) lastSettled() <-chan struct{} {
+	h.deathMu.Lock()
+	defer h.deathMu.Unlock()
+	return h.settled
 }
 
 // deathsCh returns a channel closed at the next node death.
@@ -116,28 +125,47 @@ func (h *harness) deathsCh() <-chan struct{} {
 
 // heal waits until each lost session has ended on its client (its resume
 // failed), then logs its device in again, under its user's exclusive lock
-// as a flow would, unless a flow already did.
+// as a flow would, unless a flow already did; 32 at a time.
 func (h *harness) heal(ctx context.Context, lost []*session) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		sem   = make(chan struct{}, 32)
+	)
 	for _, s := range lost {
-		if err := s.waitState(ctx, core.ConnectionDisconnected, 0); err != nil {
-			return fmt.Errorf("lost session %s did not end: %w", s.key, err)
-		}
-		d := h.deviceOf(s)
-		if d == nil {
-			continue
-		}
-		d.u.mu.Lock()
-		var err error
-		if d.s == s {
-			d.s, d.last = nil, "its node died"
-			err = h.login(ctx, d)
-		}
-		d.u.mu.Unlock()
-		if err != nil {
-			return fmt.Errorf("logging %s in again: %w", d.slot, err)
-		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := h.healOne(ctx, s); err != nil {
+				mu.Lock()
+				first = firstErr(first, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+func (h *harness) healOne(ctx context.Context, s *session) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*h.cfg.FlowDeadline) // the user's lock may wait for flows
+	defer cancel()
+	if err := s.waitState(ctx, core.ConnectionDisconnected, 0); err != nil {
+		return fmt.Errorf("lost session %s did not end: %w", s.key, err)
+	}
+	d := h.deviceOf(s)
+	if d == nil {
+		return nil
+	}
+	d.u.mu.Lock()
+	defer d.u.mu.Unlock()
+	if d.s != s {
+		return nil
+	}
+	d.s, d.last = nil, "its node died"
+	if err := h.login(ctx, d); err != nil && !errors.Is(err, errDied) {
+		return fmt.Errorf("logging %s in again: %w", d.slot, err)
 	}
 	return nil
 }

@@ -231,6 +231,29 @@ func (cl *cluster) restart(ctx context.Context, i int, name string) error {
 	return nil
 }
 
+// awaitDeclaredDead waits until no live node counts member i among its
+// peers. The nodes have no event for it: it polls, as waitGoroutines does.
+func (cl *cluster) awaitDeclaredDead(ctx context.Context, i int) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		known := false
+		for _, nd := range cl.nodes() {
+			known = known || slices.Contains(nd.n.Peers(), cl.members[i].id)
+		}
+		if !known {
+			return nil
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("node %d still a peer: %w", i, ctx.Err())
+		}
+	}
+}
+
 // stop shuts every live node and NATS server down.
 func (cl *cluster) stop(ctx context.Context) error {
 	var first error

@@ -114,6 +114,9 @@ type session struct {
 	// without the harness ending it, as docs/CLUSTER.md says.
 	died atomic.Bool
 	node atomic.Int32 // in a cluster, 1 + the index of the node it logged in on
+	// settled, once died, is closed when every other node has declared its
+	// node dead (guarded by mu).
+	settled <-chan struct{}
 
 	mu         sync.Mutex
 	state      core.ConnectionState
@@ -162,9 +165,10 @@ func (s *session) onState(st core.ConnectionState, reason core.ConnectionChangeR
 }
 
 // die marks the session as lost with its node: it may end on its own now.
-func (s *session) die() {
+func (s *session) die(settled <-chan struct{}) {
 	s.mu.Lock()
 	s.leaving = true
+	s.settled = settled
 	s.died.Store(true)
 	s.mu.Unlock()
 	select {
@@ -238,6 +242,11 @@ func (h *harness) login(ctx context.Context, d *device) error {
 		return fmt.Errorf("login of %s: %w", s.key, errDied)
 	}
 	if err != nil {
+		// Whatever the server holds of it, end it: the fleet stays as the
+		// harness believes it is (the failure is reported by the caller).
+		s.setLeaving()
+		_ = d.c.Close() // always nil
+		d.c = nil
 		sh.track(s, nil)
 		return err
 	}
@@ -271,7 +280,7 @@ func (h *harness) loginOn(ctx context.Context, d *device, s *session) error {
 		}
 		if err := syncNode(ctx, nd); err != nil {
 			if cl.members[i].node() != nd { // killed meanwhile: the session with it
-				s.die()
+				s.die(h.lastSettled())
 				return fmt.Errorf("login of %s: %w", s.key, errDied)
 			}
 			return fmt.Errorf("login of %s: sync of node %s: %w", s.key, nd.name, err)

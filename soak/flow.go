@@ -386,14 +386,17 @@ func (f *flow) complete() {
 		f.ended() // Send failed: the caller still has its failure event
 		return
 	}
-	f.wait("terminal events on every side", func(e *entry) bool {
+	all := func(e *entry) bool {
 		if !has(e, Caller, terminals...) {
 			return false
 		}
+		// When the invitation's node (the caller's) died, its invite may
+		// have been lost on the way to a device (docs/CLUSTER.md, "Limits").
+		ownerDied := f.partyDied(Caller)
 		for _, r := range f.ringers {
 			l := e.rec.Left[r.key]
 			invited := has(e, r.key, KindInvite)
-			if (l == Stayed && !f.partyDied(r.key) || l == LeftResumed || invited) && !has(e, r.key, terminals...) {
+			if (l == Stayed && !f.partyDied(r.key) && !ownerDied || l == LeftResumed || invited) && !has(e, r.key, terminals...) {
 				return false
 			}
 		}
@@ -403,7 +406,20 @@ func (f *flow) complete() {
 			}
 		}
 		return true
-	}, false)
+	}
+	if f.wait("terminal events on every side", all, false) && f.partyDied(Caller) {
+		// Nothing the dead node sent arrives once every node declared it
+		// dead: then what the devices saw is all they will see.
+		s := f.parties[Caller]
+		s.mu.Lock()
+		settled := s.settled
+		s.mu.Unlock()
+		select {
+		case <-settled:
+		case <-ctx.Done():
+		}
+		f.wait("terminal events on every side after the caller's node died", all, false)
+	}
 }
 
 // partyDied reports whether the session of party key was lost with its

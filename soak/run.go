@@ -36,6 +36,7 @@ type harness struct {
 
 	deathMu sync.Mutex
 	deaths  chan struct{} // closed at a node's death, then replaced
+	settled chan struct{} // of the last death: closed once every node declared it
 
 	mu    sync.Mutex // guards the report's maps and violations below
 	rep   *Report
