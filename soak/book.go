@@ -35,7 +35,13 @@ type entry struct {
 	bound   bool                              // a flow owns it
 	closed  bool
 	lastEnd time.Time // when the last terminal event was recorded
+	// barriers are the callee sessions that got the flow's barrier message
+	// (flow.barrier): every callback they had before it has run.
+	barriers map[string]bool
 }
+
+// barrierPrefix starts the text of a barrier message: "barrier <inv>".
+const barrierPrefix = "barrier"
 
 func newBook(h *harness) *book { return &book{h: h, byInv: make(map[string]*entry)} }
 
@@ -133,6 +139,19 @@ func (b *book) message(key string, m core.Message) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if inv == barrierPrefix {
+		if e := b.byInv[strings.TrimPrefix(m.Text, barrierPrefix+" ")]; e != nil && !e.closed {
+			if e.barriers == nil {
+				e.barriers = make(map[string]bool)
+			}
+			e.barriers[key] = true
+			select {
+			case e.notify <- struct{}{}:
+			default:
+			}
+		}
+		return
+	}
 	e := b.byInv[inv]
 	if e == nil || e.closed {
 		return // not a flow's (or its flow was checked: counted there as lost or doubled)

@@ -103,10 +103,17 @@ func (h *harness) nodeDied(sh *shard, i int, settled chan struct{}) []*session {
 	}
 	h.deathMu.Lock()
 	h.settled = settled
+	h.deathMu.Unlock()
+	h.wake()
+	return out
+}
+
+// wake wakes every flow waiting for an event (deathsCh).
+func (h *harness) wake() {
+	h.deathMu.Lock()
 	close(h.deaths)
 	h.deaths = make(chan struct{})
 	h.deathMu.Unlock()
-	return out
 }
 
 // lastSettled returns the settled channel of the last node death.

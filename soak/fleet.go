@@ -158,6 +158,9 @@ func (s *session) onState(st core.ConnectionState, reason core.ConnectionChangeR
 	if ended {
 		s.ended.Store(true)
 		s.sh.track(s, nil)
+		if s.died.Load() {
+			s.h.wake() // flows wait for the ends of sessions lost with their node
+		}
 	}
 	if ended && !leaving && reason != core.ReasonLoginFailure && reason != core.ReasonLoginTimeout {
 		s.h.violate(Violation{Flow: -1, What: "session ended", Detail: fmt.Sprintf("session %s went %s (%s) without the harness ending it", s.key, st, reason)})

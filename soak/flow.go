@@ -136,6 +136,11 @@ func (f *flow) send(timeout time.Duration) bool {
 	f.local = l
 	f.parties[Caller] = f.caller.s
 	if f.callee != nil {
+		for _, d := range f.callee.devs {
+			if d.s != nil && d.s.died.Load() {
+				f.parties[d.s.key] = d.s // lost with its node, not yet logged in again: it may still ring
+			}
+		}
 		for _, d := range f.callee.online() {
 			f.ringers = append(f.ringers, ringer{d, d.s.key})
 			f.parties[d.s.key] = d.s
@@ -393,6 +398,11 @@ func (f *flow) complete() {
 		// When the invitation's node (the caller's) died, its invite may
 		// have been lost on the way to a device (docs/CLUSTER.md, "Limits").
 		ownerDied := f.partyDied(Caller)
+		for _, p := range f.parties {
+			if p.died.Load() && !p.ended.Load() {
+				return false // its client has not delivered its own end yet
+			}
+		}
 		for _, r := range f.ringers {
 			l := e.rec.Left[r.key]
 			invited := has(e, r.key, KindInvite)
@@ -409,7 +419,9 @@ func (f *flow) complete() {
 	}
 	if f.wait("terminal events on every side", all, false) && f.partyDied(Caller) {
 		// Nothing the dead node sent arrives once every node declared it
-		// dead: then what the devices saw is all they will see.
+		// dead; a barrier message then passes what was queued to the
+		// devices that have not seen the invite: after it, what they saw
+		// is all they will see.
 		s := f.parties[Caller]
 		s.mu.Lock()
 		settled := s.settled
@@ -418,8 +430,64 @@ func (f *flow) complete() {
 		case <-settled:
 		case <-ctx.Done():
 		}
+		f.barrier(ctx)
 		f.wait("terminal events on every side after the caller's node died", all, false)
 	}
+}
+
+func (f *flow) sendBarrier(ctx context.Context) error {
+	c, err := core.NewClient(core.Options{URL: f.sh.url(""), RequestTimeout: f.h.cfg.FlowDeadline, Logf: f.h.clientLog})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Login(ctx, f.sh.spec.name+".barrier", ""); err != nil {
+		return err
+	}
+	_, err = c.SendMessageToPeer(ctx, f.calleeID, core.Message{Text: barrierPrefix + " " + f.e.rec.Inv})
+	return err
+}
+
+// barrier sends a peer message to the callee from a client of the harness
+// and waits until every live callee session of the flow that has not seen
+// the invite got it: its client has then delivered every earlier event.
+func (f *flow) barrier(ctx context.Context) {
+	var wait []string
+	f.h.book.look(f.e, func(e *entry) bool {
+		for _, r := range slices.Concat(f.ringers, f.late) {
+			if !has(e, r.key, KindInvite) && !f.partyDied(r.key) && !e.rec.Left[r.key].gone() {
+				wait = append(wait, r.key)
+			}
+		}
+		return true
+	})
+	if len(wait) == 0 || f.calleeID == "" {
+		return
+	}
+	for try := 0; ; try++ {
+		deaths := f.h.deathsCh()
+		err := f.sendBarrier(ctx)
+		if err == nil {
+			break
+		}
+		select {
+		case <-deaths: // its node may have died: again, through another
+			if try < 3 {
+				continue
+			}
+		default:
+		}
+		f.problem("barrier: %v", err)
+		return
+	}
+	f.wait("the barrier message on "+fmt.Sprint(wait), func(e *entry) bool {
+		for _, k := range wait {
+			if !e.barriers[k] && !f.partyDied(k) {
+				return false
+			}
+		}
+		return true
+	}, false)
 }
 
 // partyDied reports whether the session of party key was lost with its
