@@ -417,15 +417,11 @@ func (b *balancer) stick(slot string, i int) {
 
 // cutTo closes the client side of every connection to node i.
 func (b *balancer) cutTo(i int) {
-	b.mu.Lock()
-	var cs []net.Conn
-	for c := range b.conns[i] {
-		cs = append(cs, c)
-	}
-	b.mu.Unlock()
-	for _, c := range cs {
-		_ = c.Close()
-	}
+	closeConns(&b.mu, func(yield func(net.Conn)) {
+		for c := range b.conns[i] {
+			yield(c)
+		}
+	})
 }
 
 func (b *balancer) close() {

@@ -130,32 +130,36 @@ func (nd *node) clientURL(slot string) string {
 // failure would: no close frame, no logout. It reports whether there was
 // one.
 func (nd *node) cut(slot string) bool {
-	nd.mu.Lock()
+	return closeConns(&nd.mu, func(yield func(net.Conn)) {
+		for c := range nd.conns[slot] {
+			yield(c)
+		}
+	}) > 0
+}
+
+// closeConns closes the connections each lists under mu, after releasing
+// it (a closed connection forgets itself under mu), and returns how many.
+func closeConns(mu *sync.Mutex, each func(yield func(net.Conn))) int {
+	mu.Lock()
 	var cs []net.Conn
-	for c := range nd.conns[slot] {
-		cs = append(cs, c)
-	}
-	nd.mu.Unlock()
+	each(func(c net.Conn) { cs = append(cs, c) })
+	mu.Unlock()
 	for _, c := range cs {
 		_ = c.Close()
 	}
-	return len(cs) > 0
+	return len(cs)
 }
 
 // cutAll closes every TCP connection of the node's devices, as the death
 // of its process would.
 func (nd *node) cutAll() {
-	nd.mu.Lock()
-	var cs []net.Conn
-	for _, set := range nd.conns {
-		for c := range set {
-			cs = append(cs, c)
+	closeConns(&nd.mu, func(yield func(net.Conn)) {
+		for _, set := range nd.conns {
+			for c := range set {
+				yield(c)
+			}
 		}
-	}
-	nd.mu.Unlock()
-	for _, c := range cs {
-		_ = c.Close()
-	}
+	})
 }
 
 // stop shuts the node down and closes its listener.
