@@ -93,7 +93,12 @@ func (h *harness) nodeDied(sh *shard, i int, settled chan struct{}) []*session {
 	var out []*session
 	sh.mu.Lock()
 	for s := range sh.live {
-		if n, ok := sh.cl.lb.nodeOf(s.slot); ok && n == i || int(s.node.Load()) == i+1 {
+		n, open := sh.cl.lb.nodeOf(s.slot)
+		last, _ := sh.cl.lb.lastNode(s.slot)
+		// Its connection goes there, its session lives there, or it is
+		// logging in and its last attempt went there (refused by the
+		// dying node, it will fail).
+		if open && n == i || int(s.node.Load()) == i+1 || s.node.Load() == 0 && last == i {
 			out = append(out, s)
 		}
 	}

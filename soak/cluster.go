@@ -285,6 +285,7 @@ type balancer struct {
 
 	mu    sync.Mutex
 	open  map[string][]openConn         // by slot: its open connections, oldest first
+	prev  map[string]int                // by slot: the node of its latest connection, open or not
 	stuck map[string]int                // by slot: the node of its session
 	conns map[int]map[net.Conn]struct{} // client-side connections by node
 	wg    sync.WaitGroup
@@ -295,7 +296,7 @@ func newBalancer(cl *cluster) (*balancer, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &balancer{cl: cl, ln: ln, url: "ws://" + ln.Addr().String() + "/ws", open: map[string][]openConn{}, stuck: map[string]int{},
+	b := &balancer{cl: cl, ln: ln, url: "ws://" + ln.Addr().String() + "/ws", open: map[string][]openConn{}, prev: map[string]int{}, stuck: map[string]int{},
 		conns: map[int]map[net.Conn]struct{}{}}
 	b.wg.Go(b.serve)
 	return b, nil
@@ -359,6 +360,7 @@ func (b *balancer) proxy(c net.Conn) {
 		return
 	}
 	b.open[slot] = append(b.open[slot], openConn{c, i})
+	b.prev[slot] = i
 	set := b.conns[i]
 	if set == nil {
 		set = map[net.Conn]struct{}{}
@@ -406,6 +408,14 @@ func (b *balancer) nodeOf(slot string) (int, bool) {
 		return 0, false
 	}
 	return os[len(os)-1].i, true
+}
+
+// lastNode returns the node of slot's latest connection, even if closed.
+func (b *balancer) lastNode(slot string) (int, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, ok := b.prev[slot]
+	return i, ok
 }
 
 // stick routes slot's later connections (resumes) to node i while it is up.

@@ -388,7 +388,9 @@ func (f *flow) complete() {
 		f.cancel()
 	}
 	if f.e.rec.Inv == "" {
-		f.ended() // Send failed: the caller still has its failure event
+		// Send failed: the caller still has its failure event (from its
+		// client, if its node died meanwhile).
+		f.wait("caller terminal event", func(e *entry) bool { return has(e, Caller, terminals...) }, false)
 		return
 	}
 	all := func(e *entry) bool {
