@@ -163,9 +163,9 @@ func (h *harness) heal(ctx context.Context, lost []*session) error {
 func (h *harness) healOne(ctx context.Context, s *session) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*h.cfg.FlowDeadline) // the user's lock may wait for flows
 	defer cancel()
-	if err := s.waitState(ctx, core.ConnectionDisconnected, 0); err != nil {
-		return fmt.Errorf("lost session %s did not end: %w", s.key, err)
-	}
+	wctx, wcancel := context.WithTimeout(ctx, h.cfg.FlowDeadline)
+	ended := s.waitState(wctx, core.ConnectionDisconnected, 0) == nil
+	wcancel()
 	d := h.deviceOf(s)
 	if d == nil {
 		return nil
@@ -174,6 +174,12 @@ func (h *harness) healOne(ctx context.Context, s *session) error {
 	defer d.u.mu.Unlock()
 	if d.s != s {
 		return nil
+	}
+	if !ended && d.c != nil {
+		// Counted as lost while its login went to another node: end it
+		// as lost, so that it is logged in anew like the others.
+		_ = d.c.Close() // always nil
+		d.c = nil
 	}
 	d.s, d.last = nil, "its node died"
 	if err := h.login(ctx, d); err != nil && !errors.Is(err, errDied) {
