@@ -28,6 +28,7 @@ type chaos struct {
 var chaosKinds = []chaos{
 	{"kill-restart", killRestart},
 	{"rolling-restart", rollingRestart},
+	{"kill", killForGood},
 }
 
 func chaosKind(name string) (chaos, bool) {
@@ -54,6 +55,32 @@ func chaosNames() []string {
 // logs its devices in again, through the load balancer.
 func killRestart(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error {
 	return h.killAndRestart(ctx, sh, rng.IntN(len(sh.cl.members)))
+}
+
+// killForGood kills a random live node, as killRestart does, and leaves it
+// down: its clients move to the others for the rest of the run. It keeps
+// two nodes up, so that the cluster stays a cluster.
+func killForGood(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error {
+	var up []int
+	for i, m := range sh.cl.members {
+		if m.node() != nil {
+			up = append(up, i)
+		}
+	}
+	if len(up) <= 2 {
+		return nil
+	}
+	i := up[rng.IntN(len(up))]
+	var victims []*session
+	settled := make(chan struct{})
+	sh.cl.kill(i, func(i int) { victims = h.nodeDied(sh, i, settled) })
+	h.count("node deaths")
+	err := sh.cl.awaitDeclaredDead(ctx, i)
+	close(settled)
+	if err != nil {
+		return err
+	}
+	return h.heal(ctx, victims)
 }
 
 // rollingRestart restarts every node in turn, each once the cluster is
