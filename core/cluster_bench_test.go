@@ -82,7 +82,7 @@ func calleeOf(p *flowPair) string { return "callee-" + p.caller.UserID()[len("ca
 // and on another node; the p50 difference is what crossing nodes costs.
 // One flow at a time: a latency, not a throughput.
 func BenchmarkClusterInvite(b *testing.B) {
-	cl := rtmcalltest.NewCluster(b, 3, unlimited)
+	cl := rtmcalltest.NewClusterDirect(b, 3, unlimited)
 	// The pairs outlive the sub-benchmarks' runs: b.Run calls its function
 	// more than once, and a second login would be a second ringing device.
 	same := newFlowPair(b, cl.Nodes[0].URL, cl.Nodes[0].URL, "same-node")
@@ -110,7 +110,7 @@ func BenchmarkClusterInvite(b *testing.B) {
 // 30 pairs with caller and callee on different nodes, 30 flows in flight.
 func BenchmarkClusterThroughput(b *testing.B) {
 	const pairs = 30
-	cl := rtmcalltest.NewCluster(b, 3, unlimited)
+	cl := rtmcalltest.NewClusterDirect(b, 3, unlimited)
 	ps := make([]*flowPair, pairs)
 	for i := range ps {
 		ps[i] = newFlowPair(b, cl.Nodes[i%3].URL, cl.Nodes[(i+1)%3].URL, fmt.Sprint(i))

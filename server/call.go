@@ -185,7 +185,7 @@ func (n *Node) endCallLocked(c *callRec, toCaller, toCallee *protocol.Frame, why
 	delete(n.invs.calls, c.id)
 	tomb := &tombstone{id: c.id, callerID: c.caller.id, rung: c.rung, answerer: c.callee.sessionID(), ended: time.Now()}
 	if old := n.invs.ended[c.id]; old != nil {
-		tomb.info = old.info // the invitation's outcome stays readable
+		tomb.info, tomb.told = old.info, old.told // the invitation's outcome stays readable
 	}
 	n.emitCallEndedLocked(c, toCaller, toCallee, tomb.ended)
 	n.invs.ended[c.id] = tomb

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/rtmcall/rtmcall/core"
@@ -29,6 +31,15 @@ import (
 // Unicast messages from one node to another are handled in the order they
 // were sent, which is what keeps every session's frames in the order the
 // invitation's owner decided them.
+//
+// No silent loss: NATS core may lose a message (a link that breaks, a
+// partition shorter than PeerTimeout), so every unicast carries the next
+// number of its pair (sender, receiver), and each heartbeat the last number
+// the sender gave each receiver. A receiver that sees a number skipped, or
+// that still lacks, at a heartbeat, a number the heartbeat two before owed
+// it, has lost a message: it forgets the sender and resets it, as after a
+// death (gapLocked). Both ends then end what they shared, with the reasons
+// of a death, and exchange their sessions again.
 const (
 	kindHeartbeat = "heartbeat" // broadcast: I am alive
 	kindHello     = "hello"     // broadcast or unicast: take me as a peer; dir: my sessions
@@ -44,6 +55,9 @@ const (
 	kindLeft      = "left"      // session sess no longer rings invitation inv (it left, or it was gone)
 	kindAPI       = "api"       // the server API asks (reason: get, cancel, kick) about inv or user; answer api.reply
 	kindAPIReply  = "api.reply" // answer to api: corr, data (JSON), f (an error), code (a count)
+	kindPending   = "pending"   // the sender's pending invitations of user: code
+	kindSettle    = "settle"    // after a reset: what became of the invitations in ask (settle.go)? answer settled
+	kindSettled   = "settled"   // answer to settle: ask, with the owner's last word to each session
 
 	// The relay of a client connected here to its session on another node
 	// (relay.go). corr names the relay on both ends.
@@ -57,6 +71,7 @@ const (
 
 // message is everything nodes send each other; K says which fields are set.
 type message struct {
+	Seq    uint64          `json:"q,omitempty"` // unicast: the pair's number, set by tell
 	K      string          `json:"k"`
 	From   string          `json:"from"`
 	Inc    string          `json:"inc"` // the sender's incarnation: a restarted node is a new peer
@@ -74,6 +89,12 @@ type message struct {
 	Binary bool            `json:"binary,omitempty"`
 	Code   int             `json:"code,omitempty"`
 	Reason string          `json:"reason,omitempty"`
+	// Seqs (heartbeat, hello) is the last Seq the sender gave each node.
+	Seqs map[string]uint64 `json:"seqs,omitempty"`
+	// Pend (hello, welcome) is the sender's pending invitations per user.
+	Pend map[string]int `json:"pend,omitempty"`
+	// Ask (settle, settled) are sessions and invitations (settle.go).
+	Ask []settleEntry `json:"ask,omitempty"`
 }
 
 // dirEntry is a session in a directory snapshot.
@@ -111,6 +132,18 @@ type cluster struct {
 	change chan struct{}                          // closed and replaced when peers change
 	stop   chan struct{}                          // stops the heartbeat loop
 	done   chan struct{}                          // closed when the heartbeat loop returns
+	out    *outbox                                // its own lock
+	// unsettled are, by owner node, the invitations that rang sessions
+	// here when the owner reset us or we it (settle.go).
+	unsettled map[string]*settling
+}
+
+// outbox numbers the unicasts to each node. Its lock is held from the
+// number to the send, so that numbers go out in order: relays send
+// without Node.mu.
+type outbox struct {
+	mu  sync.Mutex
+	seq map[string]uint64 // the last number given to each node
 }
 
 // peer is another live node and its sessions.
@@ -119,6 +152,10 @@ type peer struct {
 	inc      string
 	seen     time.Time
 	sessions map[string]*remoteSession
+	recv     uint64         // the last Seq handled from it
+	owed     [2]uint64      // the last Seq its previous two heartbeats said it sent, older first
+	pending  map[string]int // its pending invitations per caller user (the cross-node cap)
+	reset    bool           // gone by a reset, not a death: its invitations here are settled when it is back
 }
 
 // remoteSession is a session of another node, as the directory knows it.
@@ -138,6 +175,7 @@ func (r *remoteSession) sessionID() string { return r.id }
 // enqueue sends f to the session through its node. Called with Node.mu
 // held, so frames reach the node in the order they were decided.
 func (r *remoteSession) enqueue(f *protocol.Frame) {
+	r.n.toldLocked(r.id, f)
 	r.n.tell(r.node, &message{K: kindDeliver, Sess: r.id, F: f})
 }
 
@@ -163,6 +201,7 @@ type call struct {
 	node    string
 	sess    *session
 	rid     uint64
+	req     *protocol.Frame // the forwarded request
 	waiting map[string]struct{}
 	done    chan struct{}
 	lost    bool       // a sync: a peer it waited for left or reset us meanwhile
@@ -177,6 +216,9 @@ func newCluster() cluster {
 		relays: make(map[uint64]*relay),
 		vconns: make(map[relayKey]*vconn),
 		change: make(chan struct{}),
+		out:    &outbox{seq: make(map[string]uint64)},
+
+		unsettled: make(map[string]*settling),
 	}
 }
 
@@ -192,7 +234,7 @@ func (n *Node) startCluster(alone bool) error {
 	n.mu.Lock()
 	hello := n.helloLocked(kindHello)
 	n.mu.Unlock()
-	n.broadcast(hello)
+	n.broadcastNumbered(hello)
 	n.cl.stop, n.cl.done = make(chan struct{}), make(chan struct{})
 	go n.heartbeats(n.cl.stop, n.cl.done)
 	return nil
@@ -225,7 +267,7 @@ func (n *Node) heartbeats(stop <-chan struct{}, done chan<- struct{}) {
 		case <-stop:
 			return
 		case now := <-t.C:
-			n.broadcast(&message{K: kindHeartbeat})
+			n.broadcastNumbered(&message{K: kindHeartbeat})
 			n.mu.Lock()
 			for _, p := range n.peersInOrder() {
 				if now.Sub(p.seen) >= n.cfg.PeerTimeout {
@@ -254,24 +296,47 @@ func (n *Node) broadcast(m *message) {
 	}
 }
 
-// tellLocked sends m to node id. Called with Node.mu held by everything
-// that must keep an order (frames, directory changes).
-func (n *Node) tell(id string, m *message) {
-	if err := n.broker.Send(id, n.encode(m)); err != nil {
-		n.log.Warn("cluster message not sent", "peer", id, "kind", m.K, "err", err)
-	}
+// broadcastNumbered broadcasts m with the last number given to each node,
+// taken under the outbox lock so that no unicast overtakes it unseen.
+func (n *Node) broadcastNumbered(m *message) {
+	o := n.cl.out
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	m.Seqs = maps.Clone(o.seq)
+	n.broadcast(m)
 }
 
-// tellPeersLocked sends m to every peer.
+// tell sends m to node id with the pair's next number. Called with Node.mu
+// held by everything that must keep an order (frames, directory changes).
+func (n *Node) tell(id string, m *message) {
+	n.send(id, m.K, n.encode(m))
+}
+
+// tellPeersLocked sends m to every peer, encoded once.
 func (n *Node) tellPeersLocked(m *message) {
 	if len(n.cl.peers) == 0 {
 		return
 	}
 	data := n.encode(m)
 	for _, p := range n.peersInOrder() {
-		if err := n.broker.Send(p.id, data); err != nil {
-			n.log.Warn("cluster message not sent", "peer", p.id, "kind", m.K, "err", err)
-		}
+		n.send(p.id, m.K, data)
+	}
+}
+
+// send numbers data, an encoded message without Seq, for node id and sends
+// it: the number is spliced in after the opening brace.
+func (n *Node) send(id, kind string, data []byte) {
+	o := n.cl.out
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seq[id]++
+	numbered := make([]byte, 0, len(data)+24)
+	numbered = append(numbered, `{"q":`...)
+	numbered = strconv.AppendUint(numbered, o.seq[id], 10)
+	numbered = append(numbered, ',')
+	numbered = append(numbered, data[1:]...)
+	if err := n.broker.Send(id, numbered); err != nil {
+		n.log.Warn("cluster message not sent", "peer", id, "kind", kind, "err", err)
 	}
 }
 
@@ -281,9 +346,10 @@ func (n *Node) peersInOrder() []*peer {
 	return ps
 }
 
-// helloLocked is a hello or welcome carrying this node's sessions.
+// helloLocked is a hello or welcome carrying this node's sessions and
+// pending counts.
 func (n *Node) helloLocked(kind string) *message {
-	m := &message{K: kind}
+	m := &message{K: kind, Pend: maps.Clone(n.invs.pending)}
 	for _, s := range n.hub.sessionsInOrder() {
 		m.Dir = append(m.Dir, dirEntry{Sess: s.id, User: s.user, Live: s.live, Calls: s.callIDs(), Wait: s.waiting})
 	}
@@ -316,23 +382,55 @@ func (n *Node) receive(data []byte) {
 		n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 		p = nil
 	}
+	if p != nil && m.Seq != 0 && m.K != kindReset {
+		switch {
+		case m.Seq <= p.recv:
+			// Overtaken by a later one, which was a gap: it was handled.
+			n.logLocked(n.log, slog.LevelDebug, "cluster message out of order: dropped", "peer", p.id, "kind", m.K, "seq", m.Seq)
+			return
+		case m.Seq > p.recv+1:
+			n.gapLocked(p, "a message skipped", m.Seq)
+			return
+		}
+		p.recv = m.Seq
+	}
 	switch m.K {
 	case kindHello, kindWelcome:
+		if p != nil && m.Seq == 0 && m.Seqs[n.id] < p.recv {
+			// A broadcast hello overtaken by what p sent after it: its
+			// snapshot is older than what we know.
+			n.tell(p.id, n.helloLocked(kindWelcome))
+			return
+		}
 		if p == nil {
-			p = &peer{id: m.From, inc: m.Inc, sessions: make(map[string]*remoteSession)}
+			// Its numbers go on from here: from this unicast, or from what
+			// the broadcast says it last sent us.
+			recv := m.Seq
+			if recv == 0 {
+				recv = m.Seqs[n.id]
+			}
+			p = &peer{id: m.From, inc: m.Inc, sessions: make(map[string]*remoteSession), recv: recv}
 			n.cl.peers[p.id] = p
 			n.peersChangedLocked()
 			n.logLocked(n.log, slog.LevelInfo, "peer joined", "peer", p.id, "sessions", len(m.Dir))
 		}
 		p.seen = time.Now()
+		p.pending = m.Pend
 		n.snapshotLocked(p, m.Dir)
 		if m.K == kindHello {
 			n.tell(p.id, n.helloLocked(kindWelcome))
 		}
+		n.settleAskLocked(p) // after the welcome, which makes us its peer
 		return
 	case kindReset:
+		if p != nil && m.Seq <= p.recv {
+			// Sent before the hello or welcome that made us peers again
+			// (two heartbeats crossed the first reset): already done.
+			return
+		}
 		if p != nil {
 			n.logLocked(n.log, slog.LevelWarn, "peer reset us", "peer", p.id)
+			p.reset = true
 			n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 		}
 		n.tell(m.From, n.helloLocked(kindHello))
@@ -347,6 +445,21 @@ func (n *Node) receive(data []byte) {
 	}
 	p.seen = time.Now()
 	switch m.K {
+	case kindHeartbeat:
+		// A heartbeat travels apart from the unicasts (another subject,
+		// another goroutine here), so what one owes has until the one after
+		// next: a whole heartbeat of slack.
+		if p.owed[0] > p.recv {
+			n.gapLocked(p, "a message owed two heartbeats ago", p.owed[0])
+			return
+		}
+		p.owed = [2]uint64{p.owed[1], m.Seqs[n.id]}
+	case kindPending:
+		n.remotePendingLocked(p, m.User, m.Code)
+	case kindSettle:
+		n.settleAnswerLocked(p, m.Ask)
+	case kindSettled:
+		n.settledLocked(p, m.Ask)
 	case kindLeave:
 		n.logLocked(n.log, slog.LevelInfo, "peer left", "peer", p.id)
 		n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
@@ -381,6 +494,19 @@ func (n *Node) receive(data []byte) {
 	case kindRelayOut, kindRelayClose, kindRelayDrop:
 		n.relayOutLocked(&m)
 	}
+}
+
+// gapLocked handles a message lost from p (seq is the number that showed
+// it): what p sent after it cannot be trusted to apply, so p is treated as
+// dead and told to reset, and the two meet again as new peers, exchanging
+// their sessions. The other end acts when the reset reaches it, or, if the
+// reset is lost, at its next heartbeat here (answered with another reset).
+func (n *Node) gapLocked(p *peer, why string, seq uint64) {
+	n.logLocked(n.log, slog.LevelWarn, "cluster messages lost: peer reset", "peer", p.id, "why", why, "seq", seq, "handled", p.recv)
+	n.m.clusterGaps.Inc()
+	p.reset = true
+	n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
+	n.tell(p.id, &message{K: kindReset})
 }
 
 // peersChangedLocked wakes AwaitPeers.
@@ -435,7 +561,60 @@ func (n *Node) sessionChangedLocked(p *peer, e dirEntry, gone bool) {
 	})
 	if fresh && !gone {
 		n.ringLateLocked(r, r.user) // a session of a callee that logged in there rings too
+		if c := n.invs.pending[r.user]; c > 0 {
+			n.tell(p.id, &message{K: kindPending, User: r.user, Code: c}) // the user may send there now
+		}
 	}
+}
+
+// The per-user cap across nodes: each node counts its own pending
+// invitations per caller user and tells its count to the peers where the
+// user has a session (where the user may send) or that count some of the
+// user's themselves (the server API may place them anywhere); a send is
+// refused when the sum over the nodes reaches MaxPendingPerUser. A count
+// travels like a directory change, so two sends on two nodes less than one
+// message apart may both pass (docs/CLUSTER.md bounds the excess).
+
+// clusterPendingLocked returns user's pending invitations on every node,
+// as this node knows them.
+func (n *Node) clusterPendingLocked(user string) int {
+	c := n.invs.pending[user]
+	for _, p := range n.cl.peers {
+		c += p.pending[user]
+	}
+	return c
+}
+
+// pendingChangedLocked tells the peers that need it this node's count of
+// user's pending invitations.
+func (n *Node) pendingChangedLocked(user string) {
+	if len(n.cl.peers) == 0 {
+		return
+	}
+	to := make(map[string]struct{})
+	for r := range n.cl.users[user] {
+		to[r.node] = struct{}{}
+	}
+	for id, p := range n.cl.peers {
+		if p.pending[user] > 0 {
+			to[id] = struct{}{}
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(to)) {
+		n.tell(id, &message{K: kindPending, User: user, Code: n.invs.pending[user]})
+	}
+}
+
+// remotePendingLocked records p's count of user's pending invitations.
+func (n *Node) remotePendingLocked(p *peer, user string, count int) {
+	if count <= 0 {
+		delete(p.pending, user)
+		return
+	}
+	if p.pending == nil {
+		p.pending = make(map[string]int)
+	}
+	p.pending[user] = count
 }
 
 // partiesOfLocked returns every session of user in the cluster: this
@@ -528,7 +707,7 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 		n.mu.Unlock()
 		return
 	}
-	c := &call{node: owner, sess: s, rid: f.RID, done: make(chan struct{})}
+	c := &call{node: owner, sess: s, rid: f.RID, req: f, done: make(chan struct{})}
 	n.cl.next++
 	corr := n.cl.next
 	n.cl.calls[corr] = c
@@ -630,6 +809,24 @@ func (n *Node) AwaitPeers(ctx context.Context, k int) error {
 	}
 }
 
+// AwaitPeerSet waits until this node's live peers are exactly ids
+// (sorted), or ctx ends: after a partition or its heal.
+func (n *Node) AwaitPeerSet(ctx context.Context, ids []string) error {
+	for {
+		n.mu.Lock()
+		have, change := slices.Sorted(maps.Keys(n.cl.peers)), n.cl.change
+		n.mu.Unlock()
+		if slices.Equal(have, ids) {
+			return nil
+		}
+		select {
+		case <-change:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // ID returns the node's id, which starts the ids of its sessions and
 // invitations.
 func (n *Node) ID() string { return n.id }
@@ -647,6 +844,13 @@ func (n *Node) ID() string { return n.id }
 func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote core.RemoteFailureReason) {
 	delete(n.cl.peers, p.id)
 	n.peersChangedLocked()
+	if !p.reset {
+		// Dead: its numbers start again (heartbeats stop listing it); a
+		// reset peer keeps them, for it may still count ours.
+		n.cl.out.mu.Lock()
+		delete(n.cl.out.seq, p.id)
+		n.cl.out.mu.Unlock()
+	}
 	for _, r := range sortedRemote(slices.Collect(maps.Values(p.sessions))) {
 		n.sessionChangedLocked(p, dirEntry{Sess: r.id, User: r.user}, true)
 	}
@@ -683,6 +887,10 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 	for _, s := range n.hub.sessionsInOrder() {
 		for _, id := range s.remoteRingingInOrder() {
 			if ownerOf(id) == p.id {
+				if p.reset {
+					n.unsettledLocked(p, s, id) // still ringing until settled
+					continue
+				}
 				delete(s.remoteRinging, id)
 				s.enqueue(&protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: id, Reason: rf})
 				if rang[id] == nil {
@@ -705,6 +913,9 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 		c := n.cl.calls[corr]
 		switch {
 		case c.sess != nil && c.node == p.id:
+			if p.reset && n.holdLocked(p, corr, c) {
+				continue // an answer: its reply comes with the settle
+			}
 			delete(n.cl.calls, corr)
 			n.replyLocked(c, protocol.ErrorFrame(c.rid, errAlreadyEnd))
 		case c.sess == nil:

@@ -93,3 +93,32 @@ func TestClusterAnswerAfterOwnerDied(t *testing.T) {
 	carol := login(t, cl.Nodes[1], "carol")                             // on bob's node, which knows the owner died
 	carol.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours) // it never rang carol
 }
+
+// The per-user pending cap holds across nodes: the user's sessions on
+// different nodes share it, at the bound and one past it, once each send's
+// count has reached the other nodes (Cluster.Sync; docs/CLUSTER.md bounds
+// the excess of sends closer together than that).
+func TestClusterPendingCap(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3, func(c *server.Config) { c.MaxPendingPerUser = 3 })
+	alice0, alice1 := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "alice")
+	login(t, cl.Nodes[2], "bob") // rung, never answers
+	cl.Sync()
+	first := alice0.send("bob")
+	alice0.send("bob")
+	cl.Sync()
+	alice1.send("bob") // 3 of 3, on two nodes
+	cl.Sync()
+	alice1.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
+	alice0.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
+
+	late := login(t, cl.Nodes[2], "alice") // a node with none of alice's yet learns her count
+	cl.Sync()
+	late.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
+
+	alice0.okAfter(frame(protocol.TypeCancel, first), "local.canceled")
+	cl.Sync()
+	late.send("bob") // the freed place, on the third node
+	cl.Sync()
+	alice1.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
+	login(t, cl.Nodes[1], "dave").send("bob") // the cap is per user
+}

@@ -28,12 +28,13 @@ type invitation struct {
 	timeout    time.Duration
 	created    time.Time
 
-	answerer string              // the session that accepted it
-	ringing  []party             // sessions still ringing, in the order they were rung
-	rung     map[string]struct{} // the id of every session the invite was sent to
-	counted  bool                // counted in invitations.pending
-	ignored  bool                // a session ignored it: it goes on when nobody rings
-	busy     bool                // the callee was busy: only sessions with call waiting were rung
+	answerer string                     // the session that accepted it
+	told     map[string]*protocol.Frame // the last word to each remote session it rang: for a settle after a reset
+	ringing  []party                    // sessions still ringing, in the order they were rung
+	rung     map[string]struct{}        // the id of every session the invite was sent to
+	counted  bool                       // counted in invitations.pending
+	ignored  bool                       // a session ignored it: it goes on when nobody rings
+	busy     bool                       // the callee was busy: only sessions with call waiting were rung
 
 	receipt *time.Timer // PEER_NO_RESPONSE unless a ringing session acks
 	wake    *time.Timer // waking: PEER_OFFLINE unless a device logs in and rings
@@ -97,9 +98,10 @@ type invitations struct {
 // points at no session, so that thousands of them cost little.
 type tombstone struct {
 	id       string
-	callerID string   // the session that sent it
-	rung     []string // the sessions it rang
-	answerer string   // the session that accepted it, if any: the call's other party
+	callerID string                     // the session that sent it
+	rung     []string                   // the sessions it rang
+	answerer string                     // the session that accepted it, if any: the call's other party
+	told     map[string]*protocol.Frame // invitation.told
 	ended    time.Time
 	info     *InvitationInfo // its outcome, for the server API
 }
@@ -156,7 +158,7 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 	case n.closing:
 		s.replyError(f.RID, errShuttingDown)
 		return
-	case n.invs.pending[s.user] >= n.cfg.MaxPendingPerUser:
+	case n.clusterPendingLocked(s.user) >= n.cfg.MaxPendingPerUser:
 		s.replyError(f.RID, protocol.Errorf(protocol.CodeTooManyPending,
 			"%s already has %d pending invitations", s.user, n.cfg.MaxPendingPerUser))
 		return
@@ -268,6 +270,7 @@ func (n *Node) pendLocked(s *session, inv *invitation) {
 	set[inv] = struct{}{}
 	inv.counted = true
 	n.invs.pending[inv.callerUser]++
+	n.pendingChangedLocked(inv.callerUser)
 }
 
 // ringLateLocked rings p, a session of user that appeared (logged in
@@ -535,6 +538,7 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 		if n.invs.pending[inv.callerUser]--; n.invs.pending[inv.callerUser] <= 0 {
 			delete(n.invs.pending, inv.callerUser)
 		}
+		n.pendingChangedLocked(inv.callerUser)
 	}
 	delete(inv.caller.outgoing, inv)
 	if set := n.invs.byCallee[inv.callee]; set != nil {
@@ -552,7 +556,7 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	inv.ringing = nil
 	inv.content = ""
 	tomb := &tombstone{id: inv.id, callerID: inv.callerID, rung: slices.Collect(maps.Keys(inv.rung)), answerer: inv.answerer,
-		ended: time.Now()}
+		told: inv.told, ended: time.Now()}
 	delete(n.invs.byID, inv.id)
 	n.invs.ended[inv.id] = tomb
 	n.invs.tombs = append(n.invs.tombs, tomb)

@@ -27,6 +27,8 @@ type metrics struct {
 	pendingInvitees prometheus.Gauge
 	lateRings       prometheus.Counter // invites to sessions that appeared after the send
 	eventsDropped   prometheus.Counter
+	clusterGaps     prometheus.Counter     // peers reset for a lost message
+	settles         *prometheus.CounterVec // result: settled, late, restarted
 }
 
 func newMetrics() *metrics {
@@ -59,7 +61,11 @@ func newMetrics() *metrics {
 		Help: "Invites sent to a callee session that logged in while the invitation was pending."})
 	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_events_dropped_total",
 		Help: "Events (webhooks) dropped because the observer had 65,536 waiting."})
-	for _, c := range []prometheus.Collector{m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
+	m.clusterGaps = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_cluster_gaps_total",
+		Help: "Peers reset because a message from them was lost (docs/CLUSTER.md)."})
+	m.settles = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rtmcall_cluster_settles_total",
+		Help: "Invitations owned by a node that reset this one, by how they ended here: settled by their owner, late (failed after PeerTimeout), restarted (the owner restarted)."}, []string{"result"})
+	for _, c := range []prometheus.Collector{m.settles, m.clusterGaps, m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
 		m.errors, m.rateLimited, m.invitations, m.outcomes, m.receiptLatency, m.answerLatency, m.pendingInvitees, m.lateRings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

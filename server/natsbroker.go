@@ -56,6 +56,16 @@ type natsBroker struct {
 
 var _ Broker = (*natsBroker)(nil)
 
+// NewNATSBroker returns the broker Config.NATS makes, for a Config.Broker
+// that wraps it (rtmcalltest injects loss this way). The node that takes
+// it closes it.
+func NewNATSBroker(cfg NATSConfig, log *slog.Logger) (Broker, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return newNATSBroker(cfg, log)
+}
+
 // newNATSBroker starts the embedded server if there is one, and connects.
 func newNATSBroker(cfg NATSConfig, log *slog.Logger) (*natsBroker, error) {
 	b := &natsBroker{subject: cfg.Subject, log: log, closed: make(chan struct{})}

@@ -73,7 +73,8 @@ type Config struct {
 	RateLimit float64
 	RateBurst int
 	// MaxPendingPerUser bounds the pending outgoing invitations of a user,
-	// over all of the user's sessions.
+	// over all of the user's sessions, on every node of a cluster (exact
+	// for sends one message apart; docs/CLUSTER.md bounds the excess).
 	MaxPendingPerUser int
 	// ResumeGrace is how long a session whose connection dropped is kept:
 	// its invitations stay alive, its presence is UNREACHABLE, and a new

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/rtmcall/rtmcall/server"
 )
@@ -21,14 +23,19 @@ const (
 )
 
 // Cluster is several nodes acting as one system, each connected to its own
-// embedded NATS server; the NATS servers form a cluster through routes.
+// embedded NATS server; the NATS servers form a full mesh of routes, each
+// route through a TCP proxy of its own, so that a test can cut any pair
+// (Partition). Each node's broker is a LossyBroker (Loss).
 type Cluster struct {
 	// Nodes are the servers, each with its own address: a test connects
 	// clients to any of them (or to a Proxy in front of one).
 	Nodes []*Server
 
-	tb   testing.TB
-	nats []*natsserver.Server
+	tb     testing.TB
+	nats   []*natsserver.Server
+	loss   []*LossyBroker
+	links  map[[2]int]*Proxy // the route between NATS servers i < j
+	routes map[int]int       // each NATS server's route connections before Partition
 }
 
 // NewCluster starts n nodes (see NewServer: dev mode, the test secret) on
@@ -37,16 +44,40 @@ type Cluster struct {
 // Config; the node's index is the Config's place in the cluster.
 func NewCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 	tb.Helper()
-	cl := &Cluster{tb: tb}
-	var seed *url.URL
+	return newCluster(tb, n, true, opts)
+}
+
+// NewClusterDirect is NewCluster with routes straight between the NATS
+// servers, without the proxies that Partition cuts (which cost each
+// message between nodes two more loopback hops): for benchmarks.
+// Partition fails the test.
+func NewClusterDirect(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
+	tb.Helper()
+	return newCluster(tb, n, false, opts)
+}
+
+func newCluster(tb testing.TB, n int, links bool, opts []func(*server.Config)) *Cluster {
+	tb.Helper()
+	cl := &Cluster{tb: tb, links: make(map[[2]int]*Proxy), routes: make(map[int]int)}
 	for i := range n {
 		o := &natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
 			ServerName: fmt.Sprintf("rtmcalltest-%d", i),
 			Cluster: natsserver.ClusterOpts{Name: "rtmcalltest", Host: "127.0.0.1", Port: -1,
-				NoAdvertise: true}, // a node reconnects to its own server only: killing it cuts the node off
+				NoAdvertise: true, // a node reconnects to its own server only: killing it cuts the node off
+				// Gossip names an address that refuses: servers meet only
+				// through the routes below, which go through the links.
+				Advertise: "127.0.0.1:1"},
 		}
-		if seed != nil {
-			o.Routes = []*url.URL{seed}
+		// Server i routes to every server before it, each through a link:
+		// explicit routes, which NATS redials for ever once a link heals.
+		for j, prev := range cl.nats {
+			addr := prev.ClusterAddr().String()
+			if links {
+				link := newTCPProxy(tb, addr)
+				cl.links[[2]int{j, i}] = link
+				addr = link.ln.Addr().String()
+			}
+			o.Routes = append(o.Routes, &url.URL{Scheme: "nats", Host: addr})
 		}
 		ns, err := natsserver.NewServer(o)
 		if err != nil {
@@ -60,15 +91,18 @@ func NewCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 		if !ns.ReadyForConnections(10 * time.Second) {
 			tb.Fatalf("rtmcalltest: NATS server %d did not start", i)
 		}
-		if seed == nil {
-			seed = &url.URL{Scheme: "nats", Host: ns.ClusterAddr().String()}
-		}
 		cl.nats = append(cl.nats, ns)
 	}
 	for i, ns := range cl.nats {
 		node := NewServer(tb, append([]func(*server.Config){func(c *server.Config) {
 			c.NodeID = fmt.Sprintf("%08x", 0xc0de0001+i)
-			c.NATS = &server.NATSConfig{URL: ns.ClientURL()}
+			b, err := server.NewNATSBroker(server.NATSConfig{URL: ns.ClientURL()}, c.Logger)
+			if err != nil {
+				tb.Fatalf("rtmcalltest: node %d: %v", i, err)
+			}
+			lossy := NewLossyBroker(b)
+			cl.loss = append(cl.loss, lossy)
+			c.Broker = lossy
 			c.PeerHeartbeat, c.PeerTimeout = PeerHeartbeat, PeerTimeout
 		}}, opts...)...)
 		cl.Nodes = append(cl.Nodes, node)
@@ -86,7 +120,8 @@ func NewCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 
 // Sync returns once every live node has handled everything every other
 // node sent it: a session logged in anywhere before the call is known
-// everywhere after it.
+// everywhere after it. During a Partition it would wait for the far side:
+// call it after AwaitHealed.
 func (cl *Cluster) Sync() {
 	cl.tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -123,4 +158,149 @@ func (cl *Cluster) Sync() {
 func (cl *Cluster) Kill(i int) {
 	cl.nats[i].Shutdown()
 	cl.nats[i].WaitForShutdown()
+}
+
+// Loss returns the broker of node i, to inject faults in what it sends.
+func (cl *Cluster) Loss(i int) *LossyBroker { return cl.loss[i] }
+
+// Partition splits the cluster's network into groups of node indexes:
+// the NATS routes between nodes of different groups are cut at once, and
+// stay cut (NATS redials them in vain) until Heal. A node in no group is a
+// group of its own. Messages sent across the split meanwhile are lost, as
+// NATS core loses them.
+func (cl *Cluster) Partition(groups ...[]int) {
+	cl.tb.Helper()
+	if len(cl.links) == 0 && len(cl.nats) > 1 {
+		cl.tb.Fatalf("rtmcalltest: Partition of a NewClusterDirect cluster")
+	}
+	side := make(map[int]int)
+	for g, nodes := range groups {
+		for _, i := range nodes {
+			side[i] = g + 1
+		}
+	}
+	for i := range cl.nats {
+		if side[i] == 0 {
+			side[i] = -1 - i
+		}
+	}
+	for i, ns := range cl.nats {
+		if cl.routes[i] == 0 {
+			cl.routes[i] = ns.NumRoutes()
+		}
+	}
+	for pair, link := range cl.links {
+		if side[pair[0]] != side[pair[1]] {
+			link.Block(true)
+			link.Drop()
+		}
+	}
+}
+
+// Heal lets every cut route through again and returns once NATS has
+// redialed them all (within about a second, its route reconnect delay),
+// or fails the test after 10 s. The nodes may not have met again yet
+// (AwaitHealed).
+func (cl *Cluster) Heal() {
+	cl.tb.Helper()
+	for _, link := range cl.links {
+		link.Block(false)
+	}
+	// NATS tells nobody when a route is back: look, until the deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for i, ns := range cl.nats {
+		for ns.Running() && ns.NumRoutes() < cl.routes[i] {
+			if time.Now().After(deadline) {
+				cl.tb.Fatalf("rtmcalltest: NATS server %d has %d routes of %d after the heal", i, ns.NumRoutes(), cl.routes[i])
+			}
+			<-tick.C
+		}
+	}
+	clear(cl.routes)
+	cl.probe(deadline)
+}
+
+// probe returns once a request from every live NATS server reached a
+// subscriber on every other and came back: the routes carry the nodes'
+// subscriptions again, which they sent before the probe's.
+func (cl *Cluster) probe(deadline time.Time) {
+	cl.tb.Helper()
+	var conns []*nats.Conn
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+	connect := func(i int) *nats.Conn {
+		nc, err := nats.Connect(cl.nats[i].ClientURL(), nats.Name("rtmcalltest probe"))
+		if err != nil {
+			cl.tb.Fatalf("rtmcalltest: probe NATS server %d: %v", i, err)
+		}
+		conns = append(conns, nc)
+		return nc
+	}
+	var live []int
+	for i, ns := range cl.nats {
+		if ns.Running() {
+			live = append(live, i)
+		}
+	}
+	for _, j := range live {
+		subject := fmt.Sprintf("rtmcalltest.probe.%d", j)
+		nc := connect(j)
+		if _, err := nc.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond(nil) }); err != nil {
+			cl.tb.Fatalf("rtmcalltest: probe: %v", err)
+		}
+		if err := nc.Flush(); err != nil {
+			cl.tb.Fatalf("rtmcalltest: probe: %v", err)
+		}
+		for _, i := range live {
+			if i == j {
+				continue
+			}
+			from := connect(i)
+			for {
+				if _, err := from.Request(subject, nil, 50*time.Millisecond); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					cl.tb.Fatalf("rtmcalltest: NATS server %d does not reach server %d after the heal", i, j)
+				}
+			}
+		}
+	}
+}
+
+// AwaitPeers waits until node i knows exactly the nodes in want (indexes)
+// as its live peers, and fails the test after 10 s.
+func (cl *Cluster) AwaitPeers(i int, want ...int) {
+	cl.tb.Helper()
+	var ids []string
+	for _, j := range want {
+		ids = append(ids, cl.Nodes[j].Node.ID())
+	}
+	slices.Sort(ids)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.Nodes[i].Node.AwaitPeerSet(ctx, ids); err != nil {
+		cl.tb.Fatalf("rtmcalltest: node %d has peers %v, not %v: %v", i, cl.Nodes[i].Node.Peers(), ids, err)
+	}
+}
+
+// AwaitHealed waits until every node knows every other (after Heal), then
+// syncs the cluster.
+func (cl *Cluster) AwaitHealed() {
+	cl.tb.Helper()
+	for i := range cl.Nodes {
+		var others []int
+		for j := range cl.Nodes {
+			if j != i {
+				others = append(others, j)
+			}
+		}
+		cl.AwaitPeers(i, others...)
+	}
+	cl.Sync()
 }

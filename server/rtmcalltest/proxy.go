@@ -35,12 +35,19 @@ type pair struct {
 // NewProxy starts a proxy to srv on 127.0.0.1 and closes it when the test ends.
 func NewProxy(tb testing.TB, srv *Server) *Proxy {
 	tb.Helper()
+	p := newTCPProxy(tb, strings.TrimPrefix(srv.HTTPURL, "http://"))
+	p.URL = "ws://" + p.ln.Addr().String() + "/ws"
+	return p
+}
+
+// newTCPProxy starts a proxy to any TCP address (a NATS route: Cluster).
+func newTCPProxy(tb testing.TB, target string) *Proxy {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("rtmcalltest: proxy: %v", err)
 	}
-	host := strings.TrimPrefix(srv.HTTPURL, "http://")
-	p := &Proxy{URL: "ws://" + ln.Addr().String() + "/ws", tb: tb, ln: ln, target: host, conns: make(map[*pair]struct{})}
+	p := &Proxy{tb: tb, ln: ln, target: target, conns: make(map[*pair]struct{})}
 	p.wg.Add(1)
 	go p.accept()
 	tb.Cleanup(p.close)
