@@ -216,8 +216,8 @@ func nodeDeaths(r *Record) *Record {
 		c.Left = map[string]Leave{}
 	}
 	for _, p := range r.Died {
-		if !c.Left[p].gone() {
-			c.Left[p] = LeftNodeDied
+		if l := c.Left[p]; !l.gone() || l == LeftLogout {
+			c.Left[p] = LeftNodeDied // a logout the dying node may never have read
 		}
 	}
 	if len(c.Allowed) > 0 {
