@@ -140,7 +140,7 @@ func Check(r *Record) ([]Violation, []Decision) {
 	for _, d := range r.Expected {
 		// docs/CLUSTER.md "Limits": an invite in flight when its node died
 		// may be lost.
-		if !slices.Contains(rang, d) && !r.left(d).gone() && r.left(Caller) != LeftNodeDied {
+		if !slices.Contains(rang, d) && !r.left(d).gone() && !slices.Contains(r.Died, Caller) {
 			bad("lost", "%s was logged in at send and its session went on, but it never got the invite", d)
 		}
 	}
@@ -293,7 +293,7 @@ func explains(r *Record, c Decision, callerEnd Event, terminal map[string]Event,
 	if !callerExplained(c, callerEnd, r.left(Caller)) {
 		return false
 	}
-	ownerDied := r.left(Caller) == LeftNodeDied
+	ownerDied := slices.Contains(r.Died, Caller)
 	for _, d := range rang {
 		if t, ok := terminal[d]; ok && !deviceExplained(c, d, t, r.left(d), ownerDied) {
 			return false
