@@ -33,7 +33,8 @@ type Config struct {
 	// 300 ms.
 	ExpiryTimeout time.Duration
 	// TombstoneTTL is how long the nodes remember ended invitations. The
-	// run waits this long before its final heap measurement; default 3 s.
+	// run waits this long before its final heap measurement; default 3 s,
+	// FlowDeadline in a cluster.
 	TombstoneTTL time.Duration
 	// ResumeGrace is how long the nodes keep a session whose connection
 	// was cut: long enough for a client to resume on a loaded machine,
@@ -81,6 +82,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ExpiryTimeout == 0 {
 		c.ExpiryTimeout = 300 * time.Millisecond
+	}
+	if c.TombstoneTTL == 0 && c.Cluster > 0 {
+		// A node's death delays operations by seconds (PeerTimeout): an
+		// answer may then come after an invitation's end by more than 3 s,
+		// and past the TTL the protocol says NOT_YOURS, not ALREADY_END.
+		c.TombstoneTTL = c.FlowDeadline
 	}
 	if c.TombstoneTTL == 0 {
 		c.TombstoneTTL = 3 * time.Second

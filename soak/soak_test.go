@@ -65,7 +65,7 @@ func TestSoakClusterShort(t *testing.T) {
 	flows := *soakFlows / 2
 	rep, err := Run(ctx, Config{Clients: 45, Flows: flows, Seed: *soakSeed, Workers: 16, Cluster: 3,
 		Chaos: strings.Split(*soakChaos, ","), ChaosEvery: 3 * time.Second,
-		TimeLimit: time.Minute, TombstoneTTL: time.Second, ExpiryTimeout: 150 * time.Millisecond, ResumeGrace: 2 * time.Second})
+		TimeLimit: time.Minute, ExpiryTimeout: 150 * time.Millisecond, ResumeGrace: 2 * time.Second})
 	require.NoError(t, err)
 	t.Log("\n" + rep.String())
 
