@@ -901,12 +901,7 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 		}
 	}
 	for _, id := range ended {
-		// Its owner's tombstone died with it: keep one here, so that the
-		// sessions it rang get ALREADY_END for a late answer (forward).
-		tomb := &tombstone{id: id, rung: rang[id], ended: time.Now()}
-		n.invs.ended[id] = tomb
-		n.invs.tombs = append(n.invs.tombs, tomb)
-		n.sweepLaterLocked()
+		n.remoteEndedLocked(id, rang[id]...)
 	}
 	n.peerCallsGoneLocked(p)
 	for _, corr := range slices.Sorted(maps.Keys(n.cl.calls)) {
@@ -926,6 +921,20 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 		}
 	}
 	n.relaysGoneLocked(p.id)
+}
+
+// remoteEndedLocked records that invitation id of a dead node ended here
+// for the sessions sids it rang. Its owner's tombstone died with it: this
+// one makes forward answer their late answers ALREADY_END, not NOT_YOURS.
+func (n *Node) remoteEndedLocked(id string, sids ...string) {
+	tomb := n.invs.ended[id]
+	if tomb == nil {
+		tomb = &tombstone{id: id, ended: time.Now()}
+		n.invs.ended[id] = tomb
+		n.invs.tombs = append(n.invs.tombs, tomb)
+		n.sweepLaterLocked()
+	}
+	tomb.rung = append(tomb.rung, sids...)
 }
 
 // remoteRingingInOrder returns the ids of the remote invitations ringing s
