@@ -89,9 +89,20 @@ clean:
 ## bench: the benchmark suite against a baseline relay, loopback only (about 3 minutes on 2 cores, up to
 ## about 10 when other programs disturb it and phases run again):
 ## rewrites docs/BENCHMARKS.md and docs/latency.svg. BENCH_FLAGS sizes it (go run ./cmd/rtmcall-bench -h).
+## Centrifugo, the peer it measures side by side (bench/centrifugo.go): the pinned version, built from the module
+## proxy into .bin/ when missing (about 10 minutes the first time). CENTRIFUGO= skips it; CENTRIFUGO=path uses another.
 BENCH_FLAGS ?=
-bench: build
-	$(GO) run ./cmd/rtmcall-bench -server bin/rtmcall-server -out docs/BENCHMARKS.md $(BENCH_FLAGS)
+CENTRIFUGO_VERSION := v6.9.1
+CENTRIFUGO         ?= $(TOOLS)/centrifugo
+bench: build $(if $(filter $(TOOLS)/centrifugo,$(CENTRIFUGO)),centrifugo)
+	$(GO) run ./cmd/rtmcall-bench -server bin/rtmcall-server $(if $(CENTRIFUGO),-centrifugo $(CENTRIFUGO)) \
+		-out docs/BENCHMARKS.md $(BENCH_FLAGS)
+
+.PHONY: centrifugo
+centrifugo:
+	@test -x $(TOOLS)/centrifugo && test "$$(cat $(TOOLS)/centrifugo.version 2>/dev/null)" = "$(CENTRIFUGO_VERSION)" || { \
+		GOBIN=$(TOOLS) $(GO) install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION) && \
+		echo "$(CENTRIFUGO_VERSION)" > $(TOOLS)/centrifugo.version; }
 
 ## test-bench: every Go benchmark once (-benchtime=1x), to prove it still works; not a timing
 .PHONY: test-bench

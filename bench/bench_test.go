@@ -99,6 +99,12 @@ func TestRunShort(t *testing.T) {
 		Repeats:            2,
 		Logf:               t.Logf,
 	}
+	// Centrifugo when make bench (make centrifugo) has built it.
+	if cf, err := filepath.Abs("../.bin/centrifugo"); err == nil {
+		if _, err := os.Stat(cf); err == nil {
+			cfg.Centrifugo = cf
+		}
+	}
 	require.NoError(t, os.MkdirAll(cfg.WorkDir, 0o755))
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -107,7 +113,15 @@ func TestRunShort(t *testing.T) {
 	require.NoError(t, err)
 	t.Log(summary.String())
 	assert.Contains(t, summary.String(), "wrote "+cfg.Out)
-	for _, s := range []SystemResult{res.RTMCall, res.Raw, res.Baseline} {
+	systems := []SystemResult{res.RTMCall, res.Raw, res.Baseline}
+	if cfg.Centrifugo != "" {
+		require.NotNil(t, res.Centrifugo)
+		systems = append(systems, *res.Centrifugo)
+		assert.Equal(t, cfg.Conns, res.Centrifugo.Connect.Logins)
+	} else {
+		t.Log("Centrifugo not built (make centrifugo): not measured")
+	}
+	for _, s := range systems {
 		t.Run(s.Name, func(t *testing.T) {
 			for name, l := range map[string]LatencyResult{"idle": s.Idle, "load": s.Load, "throughput": s.Throughput.LatencyResult} {
 				assert.Zero(t, l.Errors, "%s: %s", name, l.ErrText)
@@ -161,6 +175,10 @@ func TestRunShort(t *testing.T) {
 		"## Peer messages", "## Throughput and server CPU", "## Memory", "## Connect rate", "## Browser", "## Micro-benchmarks",
 		"## Profiles", "## Findings and open items", "## Method", "(latency.svg)", "rtmcall-bench -test", "| rtmcall | 2 |"} {
 		assert.Contains(t, report, want)
+	}
+	if cfg.Centrifugo != "" {
+		assert.Contains(t, report, "## Against Centrifugo")
+		assert.Contains(t, report, "| Centrifugo | 2 |")
 	}
 	for _, bad := range []string{"%!", "<no value>", "NaN", "+Inf"} {
 		assert.NotContains(t, report, bad)

@@ -192,6 +192,9 @@ type wsClient struct {
 	// ping after that many frames, as the protocol requires of a client
 	// (the server keeps unacknowledged frames).
 	ackEvery uint64
+	// decode reads the messages of one WebSocket message; nil: one JSON
+	// wsMsg. It may answer the server itself (Centrifugo's pings).
+	decode func(wc *wsClient, data []byte) []wsMsg
 }
 
 type arrival struct {
@@ -210,12 +213,17 @@ type wsMsg struct {
 
 // dialWS connects, sends hello and waits for its "ok".
 func dialWS(ctx context.Context, url string, subprotocols []string, ackEvery uint64, hello []byte, types ...string) (*wsClient, error) {
+	return dialWSWith(ctx, url, subprotocols, ackEvery, nil, hello, types...)
+}
+
+func dialWSWith(ctx context.Context, url string, subprotocols []string, ackEvery uint64,
+	decode func(*wsClient, []byte) []wsMsg, hello []byte, types ...string) (*wsClient, error) {
 	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: subprotocols})
 	if err != nil {
 		return nil, err
 	}
 	c.SetReadLimit(relayMaxFrame)
-	wc := &wsClient{c: c, ackEvery: ackEvery,
+	wc := &wsClient{c: c, ackEvery: ackEvery, decode: decode,
 		byType: map[string]chan arrival{"ok": make(chan arrival, 1), "error": make(chan arrival, 1)}}
 	for _, t := range types {
 		wc.byType[t] = make(chan arrival, 8)
@@ -247,6 +255,12 @@ func (wc *wsClient) read() {
 			return
 		}
 		at := time.Now()
+		if wc.decode != nil {
+			for _, m := range wc.decode(wc, data) {
+				wc.deliver(m, at)
+			}
+			continue
+		}
 		var m wsMsg
 		if json.Unmarshal(data, &m) != nil {
 			continue
@@ -257,20 +271,25 @@ func (wc *wsClient) read() {
 				return
 			}
 		}
-		ch := wc.byType[m.Type]
-		if ch == nil {
-			continue
-		}
-		a := arrival{inv: m.Inv, msg: m.Message, at: at}
-		if m.Type == "ok" || m.Type == "error" {
-			select { // only the first is waited for
-			case ch <- a:
-			default:
-			}
-			continue
-		}
-		ch <- a
+		wc.deliver(m, at)
 	}
+}
+
+// deliver hands m to the channel of its type, if any.
+func (wc *wsClient) deliver(m wsMsg, at time.Time) {
+	ch := wc.byType[m.Type]
+	if ch == nil {
+		return
+	}
+	a := arrival{inv: m.Inv, msg: m.Message, at: at}
+	if m.Type == "ok" || m.Type == "error" {
+		select { // only the first is waited for
+		case ch <- a:
+		default:
+		}
+		return
+	}
+	ch <- a
 }
 
 func (wc *wsClient) write(data []byte) error {
@@ -313,10 +332,13 @@ func (relaySystem) login(ctx context.Context, url, user string) (io.Closer, erro
 	return dialWS(ctx, url, nil, 0, relayHello(user))
 }
 
+// relayPair is a caller (a) and a callee (b) whose frames go through a
+// server that only carries them: the baseline relay, or Centrifugo.
 type relayPair struct {
 	id   string
 	a, b *wsClient
 	invN atomic.Uint64
+	post func(from *wsClient, to string, f *protocol.Frame) error // send f to user to
 }
 
 func (relaySystem) pair(ctx context.Context, url, id string) (pair, error) {
@@ -329,7 +351,7 @@ func (relaySystem) pair(ctx context.Context, url, id string) (pair, error) {
 		a.Close()
 		return nil, err
 	}
-	return &relayPair{id: id, a: a, b: b}, nil
+	return &relayPair{id: id, a: a, b: b, post: relayPost}, nil
 }
 
 func (p *relayPair) close() {
@@ -343,20 +365,24 @@ type relayed struct {
 	To string `json:"to"`
 }
 
-// The baseline's messages: each is the rtmcall frame the callee or caller
-// reads, plus "to".
-func relayInvite(id, inv string) []byte {
-	return mustJSON(&relayed{Frame: protocol.Frame{Type: protocol.TypeInvite, Inv: inv, Caller: id + "a",
-		Content: flowContent(id), Channel: flowChannel(id), Timeout: 60000}, To: id + "b"})
+// The messages of a flow: the rtmcall frames the callee or caller reads,
+// which the baseline relays and Centrifugo publishes.
+func flowInvite(id, inv string) *protocol.Frame {
+	return &protocol.Frame{Type: protocol.TypeInvite, Inv: inv, Caller: id + "a", Content: flowContent(id),
+		Channel: flowChannel(id), Timeout: 60000}
 }
 
-func relayReceipt(id, inv string) []byte {
-	return mustJSON(&relayed{Frame: protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv}, To: id + "a"})
+func flowReceipt(inv string) *protocol.Frame {
+	return &protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv}
 }
 
-func relayAnswer(id, inv string) []byte {
-	return mustJSON(&relayed{Frame: protocol.Frame{Type: protocol.TypeLocalAccepted, Inv: inv, Response: flowResponse},
-		To: id + "a"})
+func flowAnswer(inv string) *protocol.Frame {
+	return &protocol.Frame{Type: protocol.TypeLocalAccepted, Inv: inv, Response: flowResponse}
+}
+
+// relayPost sends f to user through the relay: the frame plus "to".
+func relayPost(c *wsClient, user string, f *protocol.Frame) error {
+	return c.write(mustJSON(&relayed{Frame: *f, To: user}))
 }
 
 func mustJSON(v any) []byte {
@@ -371,7 +397,7 @@ func (p *relayPair) flow(ctx context.Context, seq int) (flowTimes, error) {
 	var t flowTimes
 	inv := fmt.Sprintf("%032x", p.invN.Add(1)) // 32 hex characters, as rtmcall's ids
 	t.send = time.Now()
-	if err := p.a.write(relayInvite(p.id, inv)); err != nil {
+	if err := p.post(p.a, p.id+"b", flowInvite(p.id, inv)); err != nil {
 		return t, err
 	}
 	a, err := p.b.wait(ctx, protocol.TypeInvite, inv)
@@ -379,14 +405,14 @@ func (p *relayPair) flow(ctx context.Context, seq int) (flowTimes, error) {
 		return t, err
 	}
 	t.received = a.at
-	if err := p.b.write(relayReceipt(p.id, inv)); err != nil {
+	if err := p.post(p.b, p.id+"a", flowReceipt(inv)); err != nil {
 		return t, err
 	}
 	if _, err := p.a.wait(ctx, protocol.TypeLocalReceived, inv); err != nil {
 		return t, err
 	}
 	t.accept = time.Now()
-	if err := p.b.write(relayAnswer(p.id, inv)); err != nil {
+	if err := p.post(p.b, p.id+"a", flowAnswer(inv)); err != nil {
 		return t, err
 	}
 	if a, err = p.a.wait(ctx, protocol.TypeLocalAccepted, inv); err != nil {

@@ -31,6 +31,7 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	addr string // host:port it listens on
+	path string // its WebSocket endpoint; empty: /ws
 
 	logBytes atomic.Int64 // bytes it wrote to stderr (its logs)
 	logLines atomic.Int64
@@ -128,7 +129,12 @@ func startProc(ctx context.Context, name string, cmd *exec.Cmd, parse func(strin
 func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 // wsURL is the WebSocket endpoint.
-func (p *proc) wsURL() string { return "ws://" + p.addr + "/ws" }
+func (p *proc) wsURL() string {
+	if p.path != "" {
+		return "ws://" + p.addr + p.path
+	}
+	return "ws://" + p.addr + "/ws"
+}
 
 // stop asks the process to shut down (SIGTERM) and kills it if it has not
 // exited within 20 s.

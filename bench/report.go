@@ -192,7 +192,9 @@ func (res *Results) Markdown() (string, error) {
 	w("builds `bin/rtmcall-server` and runs `go run ./cmd/rtmcall-bench`, which rewrites this page and `docs/%s`.\n", cfg.Chart)
 	w("This run's flags: `rtmcall-bench %s`. Every size is a flag (`go run ./cmd/rtmcall-bench -h`); a quick version:\n\n", strings.Join(res.Args, " "))
 	w("```sh\nmake bench BENCH_FLAGS='-conns 2000 -pairs 200 -load-rate 500 -load-duration 3s -throughput-duration 3s\n")
-	w("    -profile-duration 2s -micro-benchtime 100x -browser=false -out /tmp/bench/BENCHMARKS.md'\n```\n\n")
+	w("    -profile-duration 2s -micro-benchtime 100x -browser=false -out /tmp/bench/BENCHMARKS.md' CENTRIFUGO=\n```\n\n")
+	w("(`CENTRIFUGO=` skips Centrifugo; by default `make bench` builds the pinned version into `.bin/` once and\n")
+	w("measures it side by side: [Against Centrifugo](#against-centrifugo).)\n\n")
 	w("`go test ./bench` runs a tiny version of the whole harness and checks its output; `make test-bench` runs every Go\n")
 	w("micro-benchmark once.\n\n")
 
@@ -201,6 +203,7 @@ func (res *Results) Markdown() (string, error) {
 	res.writeThroughput(w)
 	res.writeMemory(w)
 	res.writeConnect(w)
+	res.writeCentrifugo(w)
 	res.writeBrowser(w)
 	res.writeMicro(w)
 	res.writeProfiles(w)
@@ -256,7 +259,7 @@ func (res *Results) writeLatency(w writer) {
 		{"idle", func(s SystemResult) LatencyResult { return s.Idle }},
 		{count(cfg.Pairs) + " pairs", func(s SystemResult) LatencyResult { return s.Load }},
 	} {
-		for _, s := range []SystemResult{res.RTMCall, res.Raw, res.Baseline} {
+		for _, s := range res.flowSystems() {
 			l := c.pick(s)
 			w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.2f |\n", c.name, s.Name, count(l.Flows),
 				dur(l.Send.P50()), dur(l.Send.P90()), dur(l.Send.P99()), dur(l.Send.Max()),
@@ -287,7 +290,7 @@ func (res *Results) writeLatency(w writer) {
 			count(g.Flows), g.Errors)
 		w("other programs %.2f cores).\n", g.OtherCores)
 	}
-	for _, s := range []SystemResult{res.RTMCall, res.Raw, res.Baseline} {
+	for _, s := range res.flowSystems() {
 		for _, l := range []LatencyResult{s.Idle, s.Load, s.Throughput.LatencyResult} {
 			if l.ErrText != "" {
 				w("\n%s: %s\n", s.Name, l.ErrText)
@@ -303,7 +306,7 @@ func (res *Results) writeLatency(w writer) {
 		w("server process). Run by run, as a measure of how much they move on this machine:\n\n")
 		w("| system | run | idle send p50 | idle accept p50 | loaded send p99 | loaded accept p99 | flows/s | server CPU per flow | other programs, cores |\n")
 		w("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		for _, s := range []SystemResult{res.RTMCall, res.Raw, res.Baseline} {
+		for _, s := range res.flowSystems() {
 			for i, r := range s.Runs {
 				w("| %s | %d | %s | %s | %s | %s | %s | %s | %.2f |\n", s.Name, i+1, dur(r.Idle.Send.P50()), dur(r.Idle.Accept.P50()),
 					dur(r.Load.Send.P99()), dur(r.Load.Accept.P99()), count(int(r.Throughput.Rate)), dur(r.Throughput.ServerCPUPerFlow),
@@ -316,6 +319,56 @@ func (res *Results) writeLatency(w writer) {
 	w("gets as much room as the median: solid lines are rtmcall, dashed lines the baseline.\n\n")
 }
 
+// flowSystems are the systems whose flows were measured, in table order.
+func (res *Results) flowSystems() []SystemResult {
+	out := []SystemResult{res.RTMCall, res.Raw, res.Baseline}
+	if cf := res.Centrifugo; cf != nil {
+		out = append(out, *cf)
+	}
+	return out
+}
+
+// writeCentrifugo compares rtmcall with Centrifugo row by row, in this run.
+func (res *Results) writeCentrifugo(w writer) {
+	cf := res.Centrifugo
+	if cf == nil {
+		return
+	}
+	r := res.RTMCall
+	w("## Against Centrifugo\n\n")
+	w("Centrifugo (`%s`, the version the Makefile pins, built from the module proxy) measured in the same run, on the\n", centrifugoModule)
+	w("same flows, driven by minimal JSON clients over client publish to personal channels (`bench/centrifugo.go`):\n")
+	w("rtmcall (the real server and `core.Client`, and the same server with bare clients) against it. Below 1× is\n")
+	w("rtmcall ahead for times, CPU, system calls and memory; above 1× for rates.\n\n")
+	w("| | rtmcall | rtmcall, bare client | Centrifugo | rtmcall / Centrifugo | bare / Centrifugo |\n|---|---:|---:|---:|---:|---:|\n")
+	d := func(name string, pick func(SystemResult) time.Duration) {
+		a, b, c := pick(r), pick(res.Raw), pick(*cf)
+		w("| %s | %s | %s | %s | %s | %s |\n", name, dur(a), dur(b), dur(c), times(durRatio(a, c)), times(durRatio(b, c)))
+	}
+	d("idle send p50", func(s SystemResult) time.Duration { return s.Idle.Send.P50() })
+	d("idle send p99", func(s SystemResult) time.Duration { return s.Idle.Send.P99() })
+	d("idle accept p50", func(s SystemResult) time.Duration { return s.Idle.Accept.P50() })
+	d("idle accept p99", func(s SystemResult) time.Duration { return s.Idle.Accept.P99() })
+	d("loaded send p50", func(s SystemResult) time.Duration { return s.Load.Send.P50() })
+	d("loaded send p99", func(s SystemResult) time.Duration { return s.Load.Send.P99() })
+	d("loaded accept p99", func(s SystemResult) time.Duration { return s.Load.Accept.P99() })
+	d("server CPU per flow", func(s SystemResult) time.Duration { return s.Throughput.ServerCPUPerFlow })
+	f := func(name string, a, b, c float64, format func(float64) string) {
+		w("| %s | %s | %s | %s | %s | %s |\n", name, format(a), format(b), format(c), times(ratio(a, c)), times(ratio(b, c)))
+	}
+	n := func(v float64) string { return count(int(v)) }
+	one := func(v float64) string { return fmt.Sprintf("%.1f", v) }
+	f("flows/s", r.Throughput.Rate, res.Raw.Throughput.Rate, cf.Throughput.Rate, n)
+	f("server write syscalls per flow", r.Throughput.WritesPerFlow, res.Raw.Throughput.WritesPerFlow, cf.Throughput.WritesPerFlow, one)
+	f("server read syscalls per flow", r.Throughput.ReadsPerFlow, res.Raw.Throughput.ReadsPerFlow, cf.Throughput.ReadsPerFlow, one)
+	w("\n| | rtmcall | Centrifugo | rtmcall / Centrifugo |\n|---|---:|---:|---:|\n")
+	w("| RSS per idle logged-in connection (%s) | %s | %s | %s |\n", count(res.Config.Conns), kib(r.Memory.RSSPerConn),
+		kib(cf.Memory.RSSPerConn), times(ratio(r.Memory.RSSPerConn, cf.Memory.RSSPerConn)))
+	w("| connect rate, logins/s | %s | %s | %s |\n\n", count(int(r.Connect.Rate)), count(int(cf.Connect.Rate)),
+		times(ratio(r.Connect.Rate, cf.Connect.Rate)))
+	w("%s\n\n", centrifugoNote)
+}
+
 func (res *Results) writeThroughput(w writer) {
 	cfg := res.Config
 	w("## Throughput and server CPU\n\n")
@@ -326,7 +379,7 @@ func (res *Results) writeThroughput(w writer) {
 	w("`getrusage`. Both share the machine's %d cores.\n\n", res.Machine.Cores)
 	w("| system | flows/s | server CPU per flow | server cores busy | server read / write syscalls per flow | server context switches per flow | load generator CPU per flow | load generator cores | other programs, cores | server log bytes per flow | errors |\n")
 	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, s := range []SystemResult{res.RTMCall, res.Raw, res.Baseline} {
+	for _, s := range res.flowSystems() {
 		t := s.Throughput
 		w("| %s | %s | %s | %.2f | %.1f / %.1f | %.2f | %s | %.2f | %.2f | %.0f | %d |\n", s.Name, count(int(t.Rate)),
 			dur(t.ServerCPUPerFlow), t.ServerCores, t.ReadsPerFlow, t.WritesPerFlow, t.SwitchesPerFlow,
@@ -388,6 +441,9 @@ func (res *Results) writeMemory(w writer) {
 		row("rtmcall, instrumented", ir.Memory)
 	}
 	row("baseline relay", res.Baseline.Memory)
+	if cf := res.Centrifugo; cf != nil {
+		row("Centrifugo", cf.Memory)
+	}
 	w("\n")
 	var eps []string
 	for _, p := range slices.Sorted(maps.Keys(res.ServerEndpoints)) {
@@ -417,7 +473,11 @@ func (res *Results) writeConnect(w writer) {
 		count(res.Config.Conns), res.Config.ConnectWorkers)
 	w("`login` answered (rtmcall, `core.Client.Login`), or upgrade plus a hello answered (baseline).\n\n")
 	w("| server | logins | time | logins/s | failed | other programs, cores |\n|---|---:|---:|---:|---:|---:|\n")
-	for _, s := range []SystemResult{res.RTMCall, res.Baseline} {
+	systems := []SystemResult{res.RTMCall, res.Baseline}
+	if cf := res.Centrifugo; cf != nil {
+		systems = append(systems, *cf)
+	}
+	for _, s := range systems {
 		c := s.Connect
 		w("| %s | %s | %s | %s | %d | %.2f |\n", s.Name, count(c.Logins), c.Elapsed.Round(time.Millisecond), count(int(c.Rate)),
 			c.Errors, c.OtherCores)

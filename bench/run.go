@@ -24,6 +24,9 @@ import (
 type Config struct {
 	// ServerBin is the rtmcall-server binary (built from cmd/rtmcall-server).
 	ServerBin string
+	// Centrifugo is the Centrifugo binary measured side by side
+	// (centrifugo.go); empty skips it.
+	Centrifugo string
 	// Root is the repository, for the micro-benchmarks and the browser module.
 	Root string
 	// Out is the report written (docs/BENCHMARKS.md); the chart goes next to it.
@@ -124,6 +127,9 @@ type Results struct {
 	// server driven by bare protocol clients (flows only), which isolates
 	// the server's share; Baseline is the relay.
 	RTMCall, Raw, Baseline SystemResult
+	// Centrifugo is the peer, driven by bare clients (centrifugo.go); nil
+	// when not measured.
+	Centrifugo *SystemResult
 
 	// Instrumented server: heap and goroutines per connection, profiles.
 	Instrumented *InstrumentedResult
@@ -300,6 +306,10 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	rtm := rtmcallSystem{logs: &clientLogs}
 	startRTM := func(ctx context.Context) (*proc, error) { return startServerBinary(ctx, cfg.ServerBin) }
 	startRelay := func(ctx context.Context) (*proc, error) { return startRole(ctx, RoleRelay) }
+	startCF := func(ctx context.Context) (*proc, error) { return startCentrifugo(ctx, cfg.Centrifugo, cfg.WorkDir) }
+	if cfg.Centrifugo != "" {
+		res.Centrifugo = &SystemResult{Name: "Centrifugo"}
+	}
 
 	res.RTMCall.Name, res.Raw.Name, res.Baseline.Name = "rtmcall", "rtmcall server, bare client", "baseline relay"
 	memory := func(sys system, start func(context.Context) (*proc, error), out *SystemResult, withStats bool, probe func(*proc), steady time.Duration) error {
@@ -327,6 +337,11 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	if err := memory(relaySystem{}, startRelay, &res.Baseline, true, nil, 0); err != nil {
 		return nil, fmt.Errorf("baseline memory: %w", err)
 	}
+	if cf := res.Centrifugo; cf != nil {
+		if err := memory(centrifugoSystem{}, startCF, cf, false, nil, 0); err != nil {
+			return nil, fmt.Errorf("centrifugo memory: %w", err)
+		}
+	}
 	// The systems take turns, so that a drift of the machine touches all of them.
 	for rep := range max(cfg.Repeats, 1) {
 		if err := flows(rtm, startRTM, &res.RTMCall, rep); err != nil {
@@ -338,9 +353,16 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		if err := flows(relaySystem{}, startRelay, &res.Baseline, rep); err != nil {
 			return nil, fmt.Errorf("baseline flows: %w", err)
 		}
+		if cf := res.Centrifugo; cf != nil {
+			if err := flows(centrifugoSystem{}, startCF, cf, rep); err != nil {
+				return nil, fmt.Errorf("centrifugo flows: %w", err)
+			}
+		}
 	}
-	for _, s := range []*SystemResult{&res.RTMCall, &res.Raw, &res.Baseline} {
-		s.mergeRuns()
+	for _, s := range []*SystemResult{&res.RTMCall, &res.Raw, &res.Baseline, res.Centrifugo} {
+		if s != nil {
+			s.mergeRuns()
+		}
 	}
 	logf("peer messages: rtmcall and baseline")
 	if res.Messages, err = measureMessages(ctx, cfg, max(cfg.IdleFlows, 50), startRTM, startRelay, logf); err != nil {

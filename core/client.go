@@ -94,10 +94,13 @@ type Client struct {
 	nextRID      uint64
 	pending      map[uint64]*call // requests without a reply yet
 	outbox       []*call          // requests not yet written, in rid order
-	locals       map[string]*LocalInvitation
-	remotes      map[string]*RemoteInvitation
-	calls        map[string]*callSide // calls in progress, by invitation id
-	tokenTimer   *time.Timer
+	// acks are the acks in pending, in rid order: carried out, an ack has no
+	// reply; it is known done once a later request is answered (acksDoneLocked).
+	acks       []*call
+	locals     map[string]*LocalInvitation
+	remotes    map[string]*RemoteInvitation
+	calls      map[string]*callSide // calls in progress, by invitation id
+	tokenTimer *time.Timer
 
 	onInvitation func(*RemoteInvitation)
 	onState      func(ConnectionState, ConnectionChangeReason)
@@ -112,11 +115,16 @@ type link struct {
 	ws   *websocket.Conn
 	wake chan struct{} // one slot: the outbox has requests
 	stop chan struct{} // closed when the link is given up
+
+	writing bool // guarded by Client.mu: a goroutine is writing the outbox (drain)
+	// The writing goroutine's, reused from batch to batch.
+	batch []*protocol.Frame
+	buf   []byte
 }
 
 type call struct {
 	f    *protocol.Frame
-	ch   chan *protocol.Frame // the reply; nil when the request is given up
+	ch   chan *protocol.Frame // the reply; nil when the request is given up; none for an ack
 	hook func(*protocol.Frame)
 	sent bool
 }
@@ -457,10 +465,15 @@ func (c *Client) request(ctx context.Context, f *protocol.Frame, hook func(*prot
 	cl := &call{f: f, ch: make(chan *protocol.Frame, 1), hook: hook}
 	c.pending[f.RID] = cl
 	c.outbox = append(c.outbox, cl)
-	if c.conn != nil {
-		signal(c.conn.wake)
+	if l := c.conn; l != nil && !l.writing {
+		// Write it from here rather than wake the writer: the caller
+		// waits for the reply anyway.
+		l.writing = true
+		c.mu.Unlock()
+		c.drain(l)
+	} else {
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 
 	select {
 	case reply := <-cl.ch:
@@ -498,6 +511,35 @@ func (c *Client) goRequest(f *protocol.Frame) {
 	}()
 }
 
+// ackLocked acknowledges invite inv. The ack waits in pending, with no
+// one waiting for a reply, until it is known done (acksDoneLocked), so
+// that a resume sends it again if the server had not carried it out. The
+// lock is held.
+func (c *Client) ackLocked(inv string) {
+	c.nextRID++
+	cl := &call{f: &protocol.Frame{Type: protocol.TypeAck, RID: c.nextRID, Inv: inv}}
+	c.pending[cl.f.RID] = cl
+	c.acks = append(c.acks, cl)
+	c.outbox = append(c.outbox, cl)
+	if c.conn != nil {
+		signal(c.conn.wake)
+	}
+}
+
+// acksDoneLocked forgets the acks up to rid: the server answered rid, or a
+// request after them, and so carried them out (an error to an ack is its
+// own answer). The lock is held.
+func (c *Client) acksDoneLocked(rid uint64) {
+	k := 0
+	for k < len(c.acks) && c.acks[k].f.RID <= rid {
+		delete(c.pending, c.acks[k].f.RID)
+		k++
+	}
+	if k > 0 {
+		c.acks = slices.Delete(c.acks, 0, k)
+	}
+}
+
 func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
@@ -517,11 +559,10 @@ func (c *Client) startLinkLocked(ws *websocket.Conn) *link {
 	return l
 }
 
-// writeLoop writes the outbox in order. A ping carries the acknowledgement
-// of every frame handled so far.
+// writeLoop writes the outbox in order when woken, unless a request's
+// goroutine is writing it already (request).
 func (c *Client) writeLoop(l *link) {
 	defer c.wg.Done()
-	var batch []*protocol.Frame
 	for {
 		select {
 		case <-l.wake:
@@ -533,7 +574,30 @@ func (c *Client) writeLoop(l *link) {
 			c.mu.Unlock()
 			return
 		}
-		batch = batch[:0]
+		if l.writing {
+			c.mu.Unlock()
+			continue // its writer goes on until the outbox is empty
+		}
+		l.writing = true
+		c.mu.Unlock()
+		if !c.drain(l) {
+			return
+		}
+	}
+}
+
+// drain writes the outbox in order until it is empty. A ping carries the
+// acknowledgement of every frame handled so far. The caller set l.writing,
+// which drain clears; it reports false when the connection failed.
+func (c *Client) drain(l *link) bool {
+	for {
+		c.mu.Lock()
+		if current := c.conn == l; !current || len(c.outbox) == 0 {
+			l.writing = false
+			c.mu.Unlock()
+			return current
+		}
+		batch := l.batch[:0]
 		for _, cl := range c.outbox {
 			cl.sent = true
 			if cl.f.Type == protocol.TypePing {
@@ -545,18 +609,24 @@ func (c *Client) writeLoop(l *link) {
 		c.outbox = c.outbox[:0]
 		c.mu.Unlock()
 		for _, f := range batch {
-			data, err := protocol.Encode(f)
-			if err == nil {
-				// Not the caller's context: coder/websocket closes the connection
-				// when a write's context ends.
-				ctx, cancel := context.WithTimeout(context.Background(), c.opts.RequestTimeout)
-				err = l.ws.Write(ctx, websocket.MessageText, data)
-				cancel()
-			}
+			l.buf = protocol.AppendFrame(l.buf[:0], f) // Write copies it out before it returns
+			// Not the caller's context: coder/websocket closes the connection
+			// when a write's context ends.
+			ctx, cancel := context.WithTimeout(context.Background(), c.opts.RequestTimeout)
+			err := l.ws.Write(ctx, websocket.MessageText, l.buf)
+			cancel()
 			if err != nil {
 				l.ws.CloseNow() // the reader sees it and handles the loss
-				return
+				c.mu.Lock()
+				l.writing = false
+				c.mu.Unlock()
+				return false
 			}
+		}
+		clear(batch)
+		l.batch = batch
+		if cap(l.buf) > 16<<10 {
+			l.buf = nil // a large message's: an idle client keeps a small buffer
 		}
 	}
 }
@@ -749,6 +819,7 @@ func (c *Client) tryResume(ctx context.Context, stop chan struct{}) (resumed boo
 	// Requests the server has not carried out go again, in order; the
 	// replies to the others come with the replayed frames.
 	c.outbox = c.outbox[:0]
+	c.acksDoneLocked(reply.LastRID)
 	for _, cl := range c.pending {
 		if cl.f.RID > reply.LastRID {
 			cl.sent = false
@@ -805,9 +876,10 @@ func (c *Client) giveUp(stop chan struct{}, why string) {
 func (c *Client) handle(f *protocol.Frame) {
 	switch f.Type {
 	case protocol.TypeOK, protocol.TypeError:
+		c.acksDoneLocked(f.RID) // the server carries out requests in order: the acks before this one are done
 		cl := c.pending[f.RID]
 		if cl == nil {
-			if f.Type == protocol.TypeError {
+			if f.Type == protocol.TypeError && f.Code != protocol.CodeAlreadyEnd { // an ack that came too late is no news
 				c.logf("rtmcall: server error for request %d: %v", f.RID, f.Err())
 			}
 			return
@@ -827,7 +899,7 @@ func (c *Client) handle(f *protocol.Frame) {
 		r.callSide.c = c
 		c.remotes[r.id] = r
 		c.emit(func() { call1(c, &c.onInvitation, r) })
-		c.goRequest(&protocol.Frame{Type: protocol.TypeAck, Inv: r.id})
+		c.ackLocked(r.id)
 	case protocol.TypeLocalReceived, protocol.TypeLocalAccepted, protocol.TypeLocalRefused,
 		protocol.TypeLocalCanceled, protocol.TypeLocalFailure, protocol.TypeLocalWaking:
 		l := c.locals[f.Inv]
@@ -900,9 +972,11 @@ func (c *Client) terminateLocked(state ConnectionState, reason ConnectionChangeR
 	}
 	for rid, cl := range c.pending {
 		delete(c.pending, rid)
-		cl.ch <- nil
+		if cl.ch != nil {
+			cl.ch <- nil
+		}
 	}
-	c.outbox = nil
+	c.outbox, c.acks = nil, nil
 	if c.tokenTimer != nil {
 		c.tokenTimer.Stop()
 		c.tokenTimer = nil

@@ -191,6 +191,10 @@ func (r remoteRequest) replyOK(rid uint64) {
 	r.n.tell(r.node, &message{K: kindReply, Corr: r.corr, F: &protocol.Frame{Type: protocol.TypeOK, RID: rid}})
 }
 
+// acked answers the session's node, whose read loop waits: it queues no
+// reply (call.ack).
+func (r remoteRequest) acked(rid uint64) { r.replyOK(rid) }
+
 func (r remoteRequest) replyError(rid uint64, err *protocol.Error) {
 	r.n.tell(r.node, &message{K: kindReply, Corr: r.corr, F: protocol.ErrorFrame(rid, err)})
 }
@@ -737,7 +741,11 @@ func (n *Node) replyLocked(c *call, f *protocol.Frame) {
 	if f.Type == protocol.TypeError {
 		n.m.errors.WithLabelValues(f.Code.String()).Inc()
 	}
-	c.sess.enqueue(f)
+	if c.req != nil && c.req.Type == protocol.TypeAck && f.Type == protocol.TypeOK { // an ack carried out: no reply
+		c.sess.acked(f.RID)
+	} else {
+		c.sess.enqueue(f)
+	}
 	close(c.done)
 }
 

@@ -109,4 +109,26 @@ func TestLastRIDCountsEveryReply(t *testing.T) {
 	}
 }
 
+// An ack carried out gets no reply, and counts for lastRid: a resumed
+// client is not told to send it again.
+func TestAckHasNoReplyAndCountsForLastRID(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	alice := login(t, srv, "alice")
+	bob := login(t, srv, "bob")
+	inv := ringing(t, alice, bob)
+	bob.start(frame(protocol.TypeAck, inv))
+	alice.expect(protocol.TypeLocalReceived, inv)
+	bob.sync() // fails on any frame before the ping's reply: the ack had none
+
+	inv = ringing(t, alice, bob)
+	ack := bob.start(frame(protocol.TypeAck, inv))
+	alice.expect(protocol.TypeLocalReceived, inv)
+	bob.ws.CloseNow()                      // dropped: the session is kept
+	again, reply := resume(t, srv, bob, 4) // bob handled both invites and the ping's reply
+	require.Equal(t, protocol.TypeOK, reply.Type, "%+v", reply)
+	assert.Equal(t, ack, reply.LastRID, "the ack was carried out")
+	again.sync() // nothing replayed: no reply to the ack
+	alice.sync()
+}
+
 func u(n uint64) string { return strconv.FormatUint(n, 10) }

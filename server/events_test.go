@@ -94,12 +94,12 @@ func TestInvitationEventsOfEveryOutcome(t *testing.T) {
 	}{
 		{name: "accepted", outcome: server.OutcomeAccepted, state: "ACCEPTED_BY_REMOTE",
 			play: func(t *testing.T, _ *rtmcalltest.Server, _, bob *client, inv string) {
-				bob.ok(frame(protocol.TypeAck, inv))
+				bob.ack(inv)
 				bob.okAfter(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
 			}},
 		{name: "refused", outcome: server.OutcomeRefused, state: "REFUSED_BY_REMOTE",
 			play: func(t *testing.T, _ *rtmcalltest.Server, _, bob *client, inv string) {
-				bob.ok(frame(protocol.TypeAck, inv))
+				bob.ack(inv)
 				bob.okAfter(frame(protocol.TypeRefuse, inv), protocol.TypeRemoteRefused)
 			}},
 		{name: "canceled", outcome: server.OutcomeCanceled, state: "CANCELED",
@@ -108,7 +108,7 @@ func TestInvitationEventsOfEveryOutcome(t *testing.T) {
 			}},
 		{name: "expired", timeout: 1000, outcome: server.OutcomeExpired, reason: "INVITATION_EXPIRE", state: "FAILURE",
 			play: func(t *testing.T, _ *rtmcalltest.Server, alice, bob *client, inv string) {
-				bob.ok(frame(protocol.TypeAck, inv))
+				bob.ack(inv)
 				alice.expect(protocol.TypeLocalReceived, inv)
 				alice.expect(protocol.TypeLocalFailure, inv)
 			}},

@@ -3,10 +3,12 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
@@ -223,4 +225,47 @@ func TestClientTooSlow(t *testing.T) {
 	assert.Equal(t, websocket.StatusPolicyViolation, status)
 	assert.Equal(t, "client too slow", reason)
 	bob.sync()
+}
+
+// A session whose client stops reading does not hold up the others: the
+// frames its socket cannot take wait for it on a goroutine of their own,
+// while the sender's requests go on being answered; once it reads again,
+// it gets every frame, in order.
+func TestStalledReaderDoesNotHoldUpSender(t *testing.T) {
+	srv := rtmcalltest.NewServer(t, unlimited)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, srv.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	require.NoError(t, err)
+	ws.SetReadLimit(protocol.MaxFrameBytes)
+	defer ws.CloseNow()
+	data, err := protocol.Encode(&protocol.Frame{Type: protocol.TypeLogin, RID: 1, User: "bob"})
+	require.NoError(t, err)
+	require.NoError(t, ws.Write(ctx, websocket.MessageText, data))
+	_, data, err = ws.Read(ctx) // the login reply; then bob reads nothing
+	require.NoError(t, err)
+	reply, err := protocol.Decode(data)
+	require.NoError(t, err)
+	require.Equal(t, protocol.TypeOK, reply.Type)
+
+	alice := login(t, srv, "alice")
+	const messages = 600 // 19 MiB: more than loopback's socket buffers hold
+	text := strings.Repeat("x", protocol.MaxMessageBytes-8)
+	for i := range messages {
+		require.True(t, alice.message("bob", fmt.Sprintf("%07d ", i)+text), "message %d", i)
+	}
+	_, metrics := httpGet(t, srv.HTTPURL+"/metrics")
+	assert.NotContains(t, metrics, "rtmcall_write_waits_total 0\n", "bob's socket filled up")
+
+	for i := 0; i < messages; {
+		_, data, err := ws.Read(ctx)
+		require.NoError(t, err)
+		f, err := protocol.Decode(data)
+		require.NoError(t, err)
+		if f.Type != protocol.TypePeerMessage {
+			continue
+		}
+		require.Equal(t, fmt.Sprintf("%07d ", i), f.Text[:8], "in order")
+		i++
+	}
 }

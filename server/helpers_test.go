@@ -244,6 +244,14 @@ func (c *client) sync() {
 	c.ok(&protocol.Frame{Type: protocol.TypePing})
 }
 
+// ack acknowledges invitation inv. An ack carried out has no reply: a ping
+// after it is answered with no frame (no error) before its reply.
+func (c *client) ack(inv string) {
+	c.t.Helper()
+	c.start(&protocol.Frame{Type: protocol.TypeAck, Inv: inv})
+	c.sync()
+}
+
 // send sends an invitation to callee and returns its id.
 func (c *client) send(callee string) string {
 	c.t.Helper()

@@ -62,6 +62,8 @@ type requester interface {
 	party
 	replyOK(rid uint64)
 	replyError(rid uint64, err *protocol.Error)
+	// acked records that ack rid was carried out: it gets no reply.
+	acked(rid uint64)
 }
 
 // isRinging reports whether the session with id sid is still ringing for inv.
@@ -381,7 +383,7 @@ func (n *Node) ackLocked(s requester, f *protocol.Frame) {
 			n.logLocked(n.log, slog.LevelDebug, "invitation received", "inv", inv.id, "session", s.sessionID())
 		}
 	}
-	s.replyOK(f.RID)
+	s.acked(f.RID)
 }
 
 // answerLocked carries out accept and refuse: the first answer wins.

@@ -46,7 +46,7 @@ func TestAcceptFlow(t *testing.T) {
 	assert.EqualValues(t, 60000, invite.Timeout)
 	assert.Zero(t, invite.RID, "events carry no rid")
 
-	bob.ok(frame(protocol.TypeAck, inv))
+	bob.ack(inv)
 	alice.expect(protocol.TypeLocalReceived, inv)
 
 	bob.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv, Response: "on my way"}, "remote.accepted")
@@ -86,7 +86,7 @@ func TestCancel(t *testing.T) {
 			inv := alice.ok(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob", Content: "call me"}).Inv
 			bob.expect(protocol.TypeInvite, inv)
 			if acked {
-				bob.ok(frame(protocol.TypeAck, inv))
+				bob.ack(inv)
 				alice.expect(protocol.TypeLocalReceived, inv)
 			}
 			alice.okAfter(frame(protocol.TypeCancel, inv), "local.canceled")
@@ -136,7 +136,7 @@ func TestExpiry(t *testing.T) {
 	assert.EqualValues(t, 100, reply.Timeout, "the effective timeout")
 	inv := reply.Inv
 	bob.expect(protocol.TypeInvite, inv)
-	bob.ok(frame(protocol.TypeAck, inv))
+	bob.ack(inv)
 	alice.expect(protocol.TypeLocalReceived, inv)
 	assert.Equal(t, "INVITATION_EXPIRE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
 	assert.Equal(t, "INVITATION_EXPIRE", bob.expect(protocol.TypeRemoteFailure, inv).Reason)
@@ -165,10 +165,10 @@ func TestMultiDevice(t *testing.T) {
 	mallory := login(t, srv, "mallory") // another user: never rung
 	mallory.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours)
 
-	bob1.ok(frame(protocol.TypeAck, inv))
+	bob1.ack(inv)
 	alice.expect(protocol.TypeLocalReceived, inv)
-	bob2.ok(frame(protocol.TypeAck, inv)) // a second ack changes nothing
-	bob3.ok(frame(protocol.TypeAck, inv))
+	bob2.ack(inv) // a second ack changes nothing
+	bob3.ack(inv)
 	alice.sync()
 
 	bob2.okAfter(frame(protocol.TypeAccept, inv), "remote.accepted")
@@ -201,7 +201,7 @@ func TestLateRinging(t *testing.T) {
 		assert.LessOrEqual(t, late.Timeout, int64(60000), "the time left")
 		assert.Greater(t, late.Timeout, int64(0))
 		bob2.expect(protocol.TypeInvite, inv2) // oldest first
-		bob2.ok(frame(protocol.TypeAck, inv))
+		bob2.ack(inv)
 		alice.expect(protocol.TypeLocalReceived, inv)
 		bob2.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv, Response: "late"}, "remote.accepted")
 		assert.Equal(t, "late", alice.expect(protocol.TypeLocalAccepted, inv).Response)
@@ -291,7 +291,7 @@ func TestNotYours(t *testing.T) {
 		})
 	}
 	// Nothing happened: the invitation is still pending.
-	bob.ok(frame(protocol.TypeAck, inv))
+	bob.ack(inv)
 	alice.expect(protocol.TypeLocalReceived, inv)
 	alice.okAfter(frame(protocol.TypeCancel, inv), "local.canceled")
 	bob.expect(protocol.TypeRemoteCanceled, inv)

@@ -29,6 +29,7 @@ type metrics struct {
 	eventsDropped   prometheus.Counter
 	clusterGaps     prometheus.Counter     // peers reset for a lost message
 	settles         *prometheus.CounterVec // result: settled, late, restarted
+	writeWaits      prometheus.Counter     // batches the socket did not take at once
 }
 
 func newMetrics() *metrics {
@@ -65,7 +66,9 @@ func newMetrics() *metrics {
 		Help: "Peers reset because a message from them was lost (docs/CLUSTER.md)."})
 	m.settles = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rtmcall_cluster_settles_total",
 		Help: "Invitations owned by a node that reset this one, by how they ended here: settled by their owner, late (failed after PeerTimeout), restarted (the owner restarted)."}, []string{"result"})
-	for _, c := range []prometheus.Collector{m.settles, m.clusterGaps, m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
+	m.writeWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_write_waits_total",
+		Help: "Batches of frames a connection's socket did not take at once, left to a goroutine that waits for it."})
+	for _, c := range []prometheus.Collector{m.writeWaits, m.settles, m.clusterGaps, m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
 		m.errors, m.rateLimited, m.invitations, m.outcomes, m.receiptLatency, m.answerLatency, m.pendingInvitees, m.lateRings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

@@ -55,7 +55,7 @@ type netConn struct {
 
 func newNetConn(c net.Conn, early []byte) *netConn {
 	nc := &netConn{Conn: c, pending: early}
-	if sc, ok := c.(syscall.Conn); ok && rawReads {
+	if sc, ok := c.(syscall.Conn); ok && (rawReads || rawWrites) {
 		nc.raw, _ = sc.SyscallConn()
 	}
 	return nc
@@ -67,7 +67,7 @@ func (c *netConn) Read(p []byte) (int, error) {
 	if len(c.pending) == 0 && c.rerr != nil {
 		return 0, c.rerr
 	}
-	if len(c.pending) == 0 && c.raw != nil && len(p) < ioBufSize {
+	if len(c.pending) == 0 && rawReads && c.raw != nil && len(p) < ioBufSize {
 		b, err := readRaw(c.raw)
 		if err != nil {
 			return 0, err
@@ -92,7 +92,7 @@ func (c *netConn) Read(p []byte) (int, error) {
 func (c *netConn) readable() bool {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	return c.raw == nil || len(c.pending) > 0 || c.rerr != nil || c.br.Buffered() > 0
+	return !rawReads || c.raw == nil || len(c.pending) > 0 || c.rerr != nil || c.br.Buffered() > 0
 }
 
 // waitRead waits until the socket has data and reads it for Read. Called
@@ -153,6 +153,34 @@ func (c *netConn) uncork(ctx context.Context) error {
 	return err
 }
 
+// tryUncork writes what was collected since cork without waiting for the
+// socket, and reports whether the socket took it all: what it did not
+// take stays collected, ahead of what comes next, for uncork.
+func (c *netConn) tryUncork() (bool, error) {
+	if !rawWrites || c.raw == nil {
+		return true, c.uncork(context.Background())
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := c.corked
+	if b == nil {
+		return true, nil
+	}
+	n, err := writeRaw(c.raw, *b)
+	if err != nil {
+		c.corked = nil
+		putIOBuf(b)
+		return true, err
+	}
+	if n < len(*b) {
+		*b = (*b)[:copy(*b, (*b)[n:])]
+		return false, nil
+	}
+	c.corked = nil
+	putIOBuf(b)
+	return true, nil
+}
+
 // upgradeWriter hands websocket.Accept the hijacked connection as a netConn
 // with minimal bufio buffers.
 type upgradeWriter struct {
@@ -188,10 +216,11 @@ type readWaiter interface {
 var _ readWaiter = socket{}
 
 // batcher is a wsConn that collects the frames written between cork and
-// uncork into one write.
+// uncork (or tryUncork) into one write.
 type batcher interface {
 	cork()
 	uncork(ctx context.Context) error
+	tryUncork() (bool, error)
 }
 
 var _ batcher = socket{}
@@ -200,3 +229,4 @@ func (s socket) readable() bool                   { return s.nc.readable() }
 func (s socket) waitRead()                        { s.nc.waitRead() }
 func (s socket) cork()                            { s.nc.cork() }
 func (s socket) uncork(ctx context.Context) error { return s.nc.uncork(ctx) }
+func (s socket) tryUncork() (bool, error)         { return s.nc.tryUncork() }

@@ -48,3 +48,34 @@ func readRaw(rc syscall.RawConn) (*[]byte, error) {
 	}
 	return nil, err
 }
+
+// rawWrites: on Unix, a batch may be written without waiting for the
+// socket (netConn.tryUncork).
+const rawWrites = true
+
+// writeRaw writes what the socket takes of p at once: n is 0 when it is
+// full.
+func writeRaw(rc syscall.RawConn, p []byte) (int, error) {
+	var (
+		n    int
+		werr error
+	)
+	err := rc.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), p)
+			if werr != syscall.EINTR {
+				break
+			}
+		}
+		return true // never wait
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case werr == syscall.EAGAIN:
+		return 0, nil
+	case werr != nil:
+		return 0, werr
+	}
+	return n, nil
+}

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -454,9 +455,17 @@ func (n *Node) stopTimer(t **time.Timer) {
 // nodeMutex is Node.mu. Logs recorded while it is held (logLocked) are
 // handed to their handler by Unlock, after the lock is released, so that no
 // handler's formatting and I/O holds up the other connections.
+//
+// Frames queued while it is held to a session whose writer is idle are
+// written by Unlock too, from the goroutine that queued them, with no
+// hand-off to a writer goroutine (deferWrite).
 type nodeMutex struct {
 	sync.Mutex
 	logs []heldLog
+
+	locked atomic.Bool // the Mutex is held; set by its holder
+	wmu    sync.Mutex  // guards writes, and orders them with locked
+	writes []heldWrite
 }
 
 type heldLog struct {
@@ -464,13 +473,60 @@ type heldLog struct {
 	r slog.Record
 }
 
+// heldWrite is an attachment whose writer Unlock runs, inline.
+type heldWrite struct {
+	s *session
+	a *attachment
+}
+
+func (m *nodeMutex) Lock() {
+	m.Mutex.Lock()
+	m.locked.Store(true)
+}
+
 func (m *nodeMutex) Unlock() {
 	logs := m.logs
 	m.logs = nil
+	m.locked.Store(false)
+	m.wmu.Lock()
+	writes := m.writes
+	if len(writes) > 0 {
+		m.writes = nil
+	} else {
+		writes = nil
+	}
+	m.wmu.Unlock()
 	m.Mutex.Unlock()
+	if writes != nil {
+		for _, w := range writes {
+			w.s.writeLoop(w.a, true)
+		}
+		clear(writes)
+		m.wmu.Lock()
+		if m.writes == nil {
+			m.writes = writes[:0] // reused by the next holder
+		}
+		m.wmu.Unlock()
+	}
 	for _, l := range logs {
 		_ = l.h.Handle(context.Background(), l.r)
 	}
+}
+
+// deferWrite hands a's writer to the holder of the lock, which runs it
+// once it unlocks, and reports whether there was a holder to hand it to.
+// Whoever queues a frame may call it (with qmu held), holding the lock or
+// not: a holder always unlocks after the hand-off, since the check and
+// the hand-off are one step under wmu and Unlock clears locked before it
+// takes the writes.
+func (m *nodeMutex) deferWrite(s *session, a *attachment) bool {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	if !m.locked.Load() {
+		return false
+	}
+	m.writes = append(m.writes, heldWrite{s, a})
+	return true
 }
 
 // logLocked logs through l once mu is released. Callers hold mu. Hot paths

@@ -68,8 +68,9 @@ type session struct {
 	att     *attachment
 	closed  bool // no more frames are queued
 	// lastRID is the rid of the last reply queued: every request the
-	// stream answers, whether carried out or refused, so that a resumed
-	// client resends only what has no reply in the stream.
+	// stream answers, whether carried out or refused, or of an ack carried
+	// out since (acked), so that a resumed client resends only what the
+	// server has not done.
 	lastRID    uint64
 	overflowed bool // frames were dropped: the session cannot be resumed
 }
@@ -89,6 +90,8 @@ type attachment struct {
 	written uint64        // the last seq written; the writer's own once started
 	batch   []entry       // the writer's, reused from batch to batch
 	closing atomic.Bool   // the server is closing this connection
+	batched bool          // ws collects writes (batcher): writes may be made inline, never waiting
+	partial bool          // the writer's: the socket took part of the last batch, the rest waits in ws
 
 	// Guarded by the session's qmu.
 	pre      []*protocol.Frame // unsequenced frames written first (the resume reply)
@@ -149,6 +152,7 @@ func randomHex(n int) string {
 // starts its writer. pre is written before the stream. Node.mu is held.
 func (s *session) attach(ws wsConn, after uint64, pre ...*protocol.Frame) *attachment {
 	a := &attachment{ws: ws, done: make(chan struct{}), written: after, pre: pre}
+	_, a.batched = ws.(batcher)
 	s.qmu.Lock()
 	if old := s.att; old != nil {
 		old.stop = true
@@ -202,6 +206,16 @@ func (s *session) sessionID() string { return s.id }
 
 func (s *session) replyOK(rid uint64) {
 	s.enqueue(&protocol.Frame{Type: protocol.TypeOK, RID: rid})
+}
+
+// acked records that ack rid was carried out. It has no reply; lastRID
+// counts it as answered, so that a resumed client does not send it again.
+func (s *session) acked(rid uint64) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if !s.closed {
+		s.lastRID = rid
+	}
 }
 
 func (s *session) replyError(rid uint64, err *protocol.Error) {
@@ -261,16 +275,23 @@ func (s *session) trimLocked(seq uint64) {
 
 // kickLocked starts a's writer unless it is running or a is finished.
 // While the connection's read loop holds a, the frames wait for it
-// (release) rather than for a goroutine. qmu is held.
+// (release) rather than for a goroutine. Otherwise, while Node.mu is held,
+// they wait for its Unlock, which writes them from the goroutine that
+// queued them (nodeMutex.deferWrite); only then, and to stop or close a,
+// does a goroutine write them. qmu is held.
 func (s *session) kickLocked(a *attachment) {
 	if a.running || a.finished {
 		return
 	}
-	if a.held && !a.stop && !a.closing.Load() {
+	quiet := !a.stop && !a.closing.Load()
+	if a.held && quiet {
 		a.owed = true
 		return
 	}
 	a.running = true
+	if quiet && a.batched && s.n.mu.deferWrite(s, a) {
+		return
+	}
 	s.n.wg.Go(func() { s.writeLoop(a, false) })
 }
 
@@ -319,7 +340,9 @@ func (s *session) release(a *attachment) {
 // writeLoop writes a's pre frames, then the stream after a.written, until
 // nothing is left to write (it returns; the next frame starts it again), or
 // the session stops or closes this attachment (it finishes a). Inline (on
-// the read loop, from release), it hands a stop or a close to a goroutine.
+// a read loop from release, or on whichever goroutine queued the frames,
+// from nodeMutex.Unlock), it never waits for the socket: it hands a stop,
+// a close, or what the socket did not take at once to a goroutine.
 func (s *session) writeLoop(a *attachment, inline bool) {
 	batch := a.batch[:0] // handed back under qmu before another writer may start
 	for {
@@ -342,7 +365,7 @@ func (s *session) writeLoop(a *attachment, inline bool) {
 			}
 		}
 		stop, closing, code, reason, overflowed := a.stop, a.closing.Load(), a.code, a.reason, s.overflowed
-		if len(pre) == 0 && len(batch) == 0 && !stop && !closing {
+		if len(pre) == 0 && len(batch) == 0 && !stop && !closing && !a.partial {
 			a.running = false // idle: the next frame or stop starts a writer again
 			a.batch = batch
 			s.qmu.Unlock()
@@ -350,8 +373,19 @@ func (s *session) writeLoop(a *attachment, inline bool) {
 		}
 		s.qmu.Unlock()
 
-		ok := s.writeBatch(a, pre, batch)
+		ok, whole := s.writeBatch(a, pre, batch, !inline)
 		clear(batch)
+		if !whole {
+			// The socket is full: a goroutine waits for it.
+			s.n.m.writeWaits.Inc()
+			a.partial = true
+			s.qmu.Lock()
+			a.batch = batch
+			s.qmu.Unlock()
+			s.n.wg.Go(func() { s.writeLoop(a, false) })
+			return
+		}
+		a.partial = false
 		switch {
 		case !ok:
 		case closing:
@@ -372,16 +406,19 @@ func (s *session) writeLoop(a *attachment, inline bool) {
 }
 
 // writeBatch writes pre, unsequenced, then batch, with one system call
-// when the connection collects writes (batcher). On failure it drops the
-// connection; its read loop then detaches the session.
-func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry) bool {
+// when the connection collects writes (batcher), after what an earlier
+// batch left unwritten. Unless wait, it writes what the socket takes at
+// once and reports whether that was the whole; the rest stays collected.
+// On failure it drops the connection; its read loop then detaches the
+// session.
+func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry, wait bool) (ok, whole bool) {
 	b, batched := a.ws.(batcher)
 	if batched {
 		b.cork()
 	}
 	buf := getIOBuf() // each frame is encoded here; Write copies it
 	defer putIOBuf(buf)
-	ok := true
+	ok = true
 	for _, f := range pre {
 		if ok = s.write(a, buf, f, 0, batched); !ok {
 			break
@@ -395,24 +432,39 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 			a.written = e.seq
 		}
 	}
+	whole = true
 	if batched {
-		if err := b.uncork(s.n.ctx); err != nil && ok {
-			return s.writeFailed(a, err)
+		var err error
+		if wait {
+			err = b.uncork(s.n.ctx)
+		} else {
+			whole, err = b.tryUncork()
+		}
+		if err != nil && ok {
+			return s.writeFailed(a, err), true
 		}
 	}
-	return ok
+	return ok, whole
 }
+
+// seqFrames are the copies of frames write encodes with their seq: a
+// copy on the stack would escape (AppendFrame reaches fields through a
+// table of functions), one allocation per frame written.
+var seqFrames = sync.Pool{New: func() any { return new(protocol.Frame) }}
 
 // write writes f with sequence number seq (0: none), encoded into buf;
 // batched, into the connection's collected writes, which take no time and
 // need no deadline.
 func (s *session) write(a *attachment, buf *[]byte, f *protocol.Frame, seq uint64, batched bool) bool {
-	g := *f
-	g.Seq = seq
-	if g.Type == protocol.TypeError && s.n.debug() {
-		s.log().Debug("error reply", "rid", g.RID, "code", g.Name, "err", g.Message)
+	if f.Type == protocol.TypeError && s.n.debug() {
+		s.log().Debug("error reply", "rid", f.RID, "code", f.Name, "err", f.Message)
 	}
-	*buf = protocol.AppendFrame((*buf)[:0], &g)
+	g := seqFrames.Get().(*protocol.Frame) // f is shared: its copy carries this stream's seq
+	*g = *f
+	g.Seq = seq
+	*buf = protocol.AppendFrame((*buf)[:0], g)
+	*g = protocol.Frame{}
+	seqFrames.Put(g)
 	data := *buf
 	var err error
 	if batched {

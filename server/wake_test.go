@@ -55,7 +55,7 @@ func TestWakeThenLateLogin(t *testing.T) {
 
 	bob := login(t, srv, "bob")
 	assert.Equal(t, "hi", bob.expect(protocol.TypeInvite, inv).Content)
-	bob.ok(frame(protocol.TypeAck, inv))
+	bob.ack(inv)
 	alice.expect(protocol.TypeLocalReceived, inv)
 	bob.okAfter(frame(protocol.TypeAccept, inv), "remote.accepted")
 	alice.expect(protocol.TypeLocalAccepted, inv)

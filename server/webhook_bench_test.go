@@ -116,7 +116,7 @@ func newFlowPair(b *testing.B, srv *rtmcalltest.Server) *flowPair {
 func (p *flowPair) flow() {
 	inv := p.alice.send("bob")
 	p.bob.expect(protocol.TypeInvite, inv)
-	p.bob.ok(frame(protocol.TypeAck, inv))
+	p.bob.ack(inv)
 	p.alice.expect(protocol.TypeLocalReceived, inv)
 	p.bob.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
 	p.alice.expect(protocol.TypeLocalAccepted, inv)

@@ -24,6 +24,7 @@ func main() {
 	cfg := bench.DefaultConfig()
 	fs := flag.NewFlagSet("rtmcall-bench", flag.ExitOnError)
 	fs.StringVar(&cfg.ServerBin, "server", cfg.ServerBin, "rtmcall-server binary to measure")
+	fs.StringVar(&cfg.Centrifugo, "centrifugo", "", `Centrifugo binary to measure side by side ("": skip it; make bench builds the pinned one)`)
 	fs.StringVar(&cfg.Root, "root", cfg.Root, "repository root (micro-benchmarks, browser module)")
 	fs.StringVar(&cfg.Out, "out", cfg.Out, "report to write; the chart goes next to it")
 	fs.StringVar(&cfg.WorkDir, "workdir", "", "keep profiles in this directory (default: a temporary one, removed)")

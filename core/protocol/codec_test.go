@@ -228,3 +228,27 @@ func fixUTF8(s string) string {
 	}
 	return b.String()
 }
+
+// special agrees with the byte-by-byte test on every byte value at every
+// position of a word, alone and next to every other (where a borrow could
+// carry from one byte into the next).
+func TestSpecialWord(t *testing.T) {
+	isSpecial := func(c byte, nonASCII bool) bool {
+		return c < 0x20 || c == '"' || c == '\\' || nonASCII && c >= 0x80
+	}
+	for _, nonASCII := range []bool{false, true} {
+		for pos := 0; pos < 7; pos++ {
+			for a := 0; a < 256; a++ {
+				for b := 0; b < 256; b++ {
+					w := []byte("abcdefgh")
+					w[pos], w[pos+1] = byte(a), byte(b)
+					want := isSpecial(byte(a), nonASCII) || isSpecial(byte(b), nonASCII)
+					if got := special(load8(w), nonASCII); got != want {
+						t.Fatalf("special(%q, %v) = %v, want %v", w, nonASCII, got, want)
+					}
+				}
+			}
+		}
+	}
+	assert.Equal(t, load8([]byte("abcdefgh")), load8s("abcdefgh"))
+}
