@@ -85,7 +85,7 @@ func TestClusterAnswerAfterOwnerDied(t *testing.T) {
 	cl.Sync()
 	inv := alice.send("bob")
 	bob.expect(protocol.TypeInvite, inv)
-	bob.ok(frame(protocol.TypeAck, inv))
+	bob.start(frame(protocol.TypeAck, inv)) // no reply when carried out
 	cl.Kill(0)
 	assert.Equal(t, "PEER_OFFLINE", bob.expect(protocol.TypeRemoteFailure, inv).Reason)
 	bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
