@@ -85,7 +85,8 @@ func TestClusterAnswerAfterOwnerDied(t *testing.T) {
 	cl.Sync()
 	inv := alice.send("bob")
 	bob.expect(protocol.TypeInvite, inv)
-	bob.start(frame(protocol.TypeAck, inv)) // no reply when carried out
+	bob.start(frame(protocol.TypeAck, inv))       // no reply when carried out
+	alice.expect(protocol.TypeLocalReceived, inv) // carried out before the node dies
 	cl.Kill(0)
 	assert.Equal(t, "PEER_OFFLINE", bob.expect(protocol.TypeRemoteFailure, inv).Reason)
 	bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
