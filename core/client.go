@@ -291,6 +291,19 @@ func (c *Client) RenewToken(ctx context.Context, token string) error {
 // reason LOGOUT. A login in progress fails with ABORTED_BY_LOGOUT; a
 // reconnection in progress stops. Logging out when not logged in does nothing.
 func (c *Client) Logout(ctx context.Context) error {
+	return c.logout(ctx, false)
+}
+
+// LogoutDroppingPush is Logout that also removes the push subscriptions
+// this session registered (EnablePush), so that a shared browser stops
+// being woken for this user. If the request fails (the server could not
+// remove them, or the connection is down), the client stays logged in and
+// the error is returned: Logout then logs out regardless.
+func (c *Client) LogoutDroppingPush(ctx context.Context) error {
+	return c.logout(ctx, true)
+}
+
+func (c *Client) logout(ctx context.Context, dropPush bool) error {
 	c.mu.Lock()
 	state := c.state
 	if state == ConnectionConnecting {
@@ -298,8 +311,12 @@ func (c *Client) Logout(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	if state == ConnectionConnected {
-		// Best effort: whatever the server answers, this client is logged out.
-		_, _ = c.request(ctx, &protocol.Frame{Type: protocol.TypeLogout}, nil)
+		// Best effort: whatever the server answers, this client is logged
+		// out; but a dropPush the server could not carry out is an error.
+		_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypeLogout, DropPush: dropPush}, nil)
+		if dropPush && err != nil {
+			return err
+		}
 	}
 	c.shutdown(ReasonLogout)
 	return nil

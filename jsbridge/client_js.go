@@ -117,6 +117,8 @@ func (k *Kit) newClientProto() js.Value {
 			return nil, c.UnsubscribePeersOnlineStatus(context.Background(), ids)
 		})
 	})
+	k.method(p, "enablePush", k.enablePush)
+	k.method(p, "disablePush", k.disablePush)
 	k.method(p, "createLocalInvitation", k.createLocalInvitation)
 	k.method(p, "sendMessageToPeer", k.sendMessageToPeer)
 	k.method(p, "setCallWaiting", k.setCallWaiting)
@@ -322,10 +324,30 @@ func (k *Kit) login(this js.Value, args []js.Value) any {
 	})
 }
 
-func (k *Kit) logout(this js.Value, _ []js.Value) any {
+// logout is client.logout({disablePush?}): with disablePush the server
+// also forgets the push subscriptions this session registered, and a
+// failure to do so rejects and leaves the client logged in.
+func (k *Kit) logout(this js.Value, args []js.Value) any {
 	rec, err := k.record(this, kindClient)
 	if err != nil {
 		return k.rejected(err)
+	}
+	dropPush := false
+	if opts := arg(args, 0); !isNullish(opts) {
+		if opts.Type() != js.TypeObject {
+			return k.rejected(invalid("logout options must be an object, got %s", typeName(opts)))
+		}
+		v, err := getProp(opts, "disablePush")
+		if err != nil {
+			return k.rejected(err)
+		}
+		switch {
+		case isNullish(v):
+		case v.Type() == js.TypeBoolean:
+			dropPush = v.Bool()
+		default:
+			return k.rejected(invalid("logout option disablePush must be a boolean, got %s", typeName(v)))
+		}
 	}
 	if k.sessionOf(rec) == nil {
 		return k.resolved()
@@ -335,7 +357,12 @@ func (k *Kit) logout(this js.Value, _ []js.Value) any {
 		return k.rejected(err)
 	}
 	return k.Promise(func() (any, error) {
-		err := s.c.Logout(context.Background())
+		var err error
+		if dropPush {
+			err = s.c.LogoutDroppingPush(context.Background())
+		} else {
+			err = s.c.Logout(context.Background())
+		}
 		k.done(s)
 		return nil, err
 	})

@@ -115,25 +115,36 @@ func (s *session) replyTo(rid uint64) *protocol.Frame {
 // Invitation returns invitation id while it is pending, and its outcome
 // for TombstoneTTL after it ended, from whichever node owns it.
 func (n *Node) Invitation(ctx context.Context, id string) (*InvitationInfo, error) {
-	return n.onOwner(ctx, id, "get")
+	return n.onOwner(ctx, id, "get", "")
 }
 
 // CancelInvitation cancels a pending invitation that the server API placed,
 // as its caller would, and returns it ended.
 func (n *Node) CancelInvitation(ctx context.Context, id string) (*InvitationInfo, error) {
-	return n.onOwner(ctx, id, "cancel")
+	return n.onOwner(ctx, id, "cancel", "")
 }
 
-// onOwner runs op on invitation id on the node that owns it.
-func (n *Node) onOwner(ctx context.Context, id, op string) (*InvitationInfo, error) {
+// RefuseInvitation refuses pending invitation id as its callee, from no
+// session: the refuse capability of a push (package server/push), whose
+// signature already proved callee. The caller gets local.refused as for
+// any refuse, and the callee's sessions still ringing get remote.failure
+// ANSWERED_ELSEWHERE. It fails with NOT_YOURS when callee is not the
+// invitation's, and ALREADY_END once it ended. Any node of a cluster.
+func (n *Node) RefuseInvitation(ctx context.Context, id, callee string) (*InvitationInfo, error) {
+	return n.onOwner(ctx, id, "refuse", callee)
+}
+
+// onOwner runs op on invitation id on the node that owns it; user is the
+// callee a refuse is made as.
+func (n *Node) onOwner(ctx context.Context, id, op, user string) (*InvitationInfo, error) {
 	owner := ownerOf(id)
 	n.mu.Lock()
 	if owner == n.id || n.cl.peers[owner] == nil {
 		defer n.mu.Unlock()
-		return n.apiOpLocked(op, id)
+		return n.apiOpLocked(op, id, user)
 	}
 	n.mu.Unlock()
-	answers, err := n.ask(ctx, []string{owner}, &message{K: kindAPI, Reason: op, Inv: id})
+	answers, err := n.ask(ctx, []string{owner}, &message{K: kindAPI, Reason: op, Inv: id, User: user})
 	if err != nil {
 		return nil, err
 	}
@@ -151,8 +162,11 @@ func (n *Node) onOwner(ctx context.Context, id, op string) (*InvitationInfo, err
 	return &info, nil
 }
 
-// apiOpLocked runs a get or cancel on an invitation of this node.
-func (n *Node) apiOpLocked(op, id string) (*InvitationInfo, error) {
+// apiOpLocked runs a get, cancel or refuse on an invitation of this node.
+func (n *Node) apiOpLocked(op, id, user string) (*InvitationInfo, error) {
+	if op == "refuse" {
+		return n.refuseAsCalleeLocked(id, user)
+	}
 	if op == "cancel" {
 		inv := n.invs.byID[id]
 		if c := n.invs.calls[id]; inv == nil && c != nil && c.caller.api != notAPI {
@@ -174,6 +188,30 @@ func (n *Node) apiOpLocked(op, id string) (*InvitationInfo, error) {
 			return nil, protocol.Errorf(reply.Code, "%s", reply.Message)
 		}
 	}
+	return n.localInvitationLocked(id)
+}
+
+// refuseAsCalleeLocked carries out RefuseInvitation on this node.
+func (n *Node) refuseAsCalleeLocked(id, callee string) (*InvitationInfo, error) {
+	n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
+	inv := n.invs.byID[id]
+	switch {
+	case inv == nil && n.invs.ended[id] != nil:
+		return nil, errAlreadyEnd
+	case inv == nil:
+		return nil, errNoInvitation
+	case inv.callee != callee:
+		return nil, errNotYours
+	}
+	inv.pushRefused = true
+	inv.caller.enqueue(&protocol.Frame{Type: protocol.TypeLocalRefused, Inv: inv.id})
+	elsewhere := &protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: inv.id, Reason: core.RemoteFailureAnsweredElsewhere.String()}
+	for _, r := range inv.ringing {
+		r.enqueue(elsewhere)
+	}
+	n.m.answerLatency.WithLabelValues(core.LocalEvRefused.String()).Observe(since(inv.created))
+	inv.answered = time.Now()
+	n.finishLocked(inv, core.LocalEvRefused, "refused through a push")
 	return n.localInvitationLocked(id)
 }
 
@@ -334,8 +372,8 @@ func (n *Node) apiRequestLocked(p *peer, m *message) {
 	switch m.Reason {
 	case "kick":
 		reply.Code = n.kickLocked(m.User)
-	case "get", "cancel":
-		info, err := n.apiOpLocked(m.Reason, m.Inv)
+	case "get", "cancel", "refuse":
+		info, err := n.apiOpLocked(m.Reason, m.Inv, m.User)
 		if err != nil {
 			reply.F = protocol.ErrorFrame(0, asProtocolError(err))
 		} else {

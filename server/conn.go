@@ -256,6 +256,21 @@ func (c *conn) dispatch(f *protocol.Frame) {
 		n.renew(s, f)
 		return
 	}
+	if f.Type == protocol.TypePushSubscribe || f.Type == protocol.TypePushUnsubscribe ||
+		f.Type == protocol.TypeLogout && f.DropPush {
+		// The store may block: the read loop waits, without the node's lock.
+		err := n.pushRequest(s, f)
+		if err != nil || f.Type != protocol.TypeLogout {
+			n.mu.Lock()
+			if err != nil {
+				s.replyError(f.RID, err) // a failed dropPush leaves the session logged in
+			} else {
+				s.replyOK(f.RID)
+			}
+			n.mu.Unlock()
+			return
+		}
+	}
 	switch f.Type {
 	case protocol.TypeAck, protocol.TypeAccept, protocol.TypeRefuse, protocol.TypeHangup, protocol.TypeIgnore:
 		if owner := ownerOf(f.Inv); owner != n.id && owner != "" {

@@ -39,7 +39,9 @@ type invitation struct {
 	receipt *time.Timer // PEER_NO_RESPONSE unless a ringing session acks
 	wake    *time.Timer // waking: PEER_OFFLINE unless a device logs in and rings
 	woke    bool        // Config.Waker was asked to wake the callee
-	expiry  *time.Timer // INVITATION_EXPIRE unless answered
+	// pushRefused: refused through a push's capability (RefuseInvitation).
+	pushRefused bool
+	expiry      *time.Timer // INVITATION_EXPIRE unless answered
 
 	// For events and the server API (events.go).
 	api, service bool      // placed by the server API; as a named service caller
@@ -249,6 +251,10 @@ func (n *Node) sendLocked(s *session, f *protocol.Frame) {
 		t.enqueue(invite)
 	}
 	n.pendLocked(s, inv)
+	if n.cfg.WakeRinging && n.cfg.Waker != nil && n.cfg.Waker.CanWake(inv.callee) {
+		inv.woke = true // pushes too, though sessions ring (Config.WakeRinging)
+		n.cfg.Waker.Wake(inv.wakeInfo())
+	}
 	if n.cfg.ReceiptTimeout < timeout {
 		// Otherwise the expiry comes first (PROTOCOL.md, lifecycle 5): a
 		// receipt timer of the same length could win the race for the lock.
@@ -533,7 +539,9 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	n.stopTimer(&inv.expiry)
 	n.stopTimer(&inv.wake)
 	if inv.woke && n.cfg.Waker != nil {
-		n.cfg.Waker.Ended(inv.wakeInfo()) // closes the notification, answered or not
+		w := inv.wakeInfo()
+		w.Reason = inv.wakeReason(ev, outcome)
+		n.cfg.Waker.Ended(w) // closes the notification, answered or not
 	}
 	if inv.counted {
 		inv.counted = false

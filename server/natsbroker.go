@@ -39,6 +39,14 @@ type NATSConfig struct {
 	// Subject prefixes every subject the nodes use (default "rtmcall"), so
 	// that several rtmcall clusters can share one NATS.
 	Subject string
+	// JetStreamDir turns JetStream on in the embedded server, kept in this
+	// directory, for what the nodes store in NATS (the Web Push store,
+	// server/store.KV). Clustered, every embedded server then needs
+	// Routes: JetStream refuses to start a cluster without them.
+	JetStreamDir string
+	// ServerName names the embedded server in its cluster (default
+	// "rtmcall-<node id>"); JetStream needs the names to differ.
+	ServerName string
 }
 
 // natsBroker is the Broker of a cluster: a node listens on
@@ -47,6 +55,7 @@ type NATSConfig struct {
 // subject, which is the order Broker promises.
 type natsBroker struct {
 	subject string
+	url     string // what the node connected to
 	log     *slog.Logger
 	ns      *natsserver.Server // the embedded server, or nil
 	nc      *nats.Conn
@@ -97,8 +106,18 @@ func newNATSBroker(cfg NATSConfig, log *slog.Logger) (*natsBroker, error) {
 		b.shutdownServer()
 		return nil, fmt.Errorf("failed to connect to NATS at %s: %w", url, err)
 	}
-	b.nc = nc
+	b.nc, b.url = nc, url
 	return b, nil
+}
+
+// NATSURL is the NATS the node is connected to, its embedded server's or
+// Config.NATS.URL, for other clients of the same NATS (server/store.KV);
+// empty for a node without NATS.
+func (n *Node) NATSURL() string {
+	if b, ok := n.broker.(*natsBroker); ok {
+		return b.url
+	}
+	return ""
 }
 
 // startNATSServer starts an embedded NATS server for cfg.
@@ -111,7 +130,10 @@ func startNATSServer(cfg NATSConfig) (*natsserver.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: NATS Listen %q: %v", ErrInvalidConfig, listen, err)
 	}
-	opts := &natsserver.Options{Host: host, Port: port, NoLog: true, NoSigs: true}
+	opts := &natsserver.Options{Host: host, Port: port, NoLog: true, NoSigs: true, ServerName: cfg.ServerName}
+	if cfg.JetStreamDir != "" {
+		opts.JetStream, opts.StoreDir = true, cfg.JetStreamDir
+	}
 	if cfg.ClusterListen != "" {
 		ch, cp, err := splitHostPort(cfg.ClusterListen)
 		if err != nil {

@@ -66,6 +66,14 @@ type Config struct {
 	// WakeWindow is how long a send to an offline callee that Waker can
 	// wake waits for a device to log in and ring (PROTOCOL.md "Waking").
 	WakeWindow time.Duration
+	// WakeRinging also wakes (pushes to) the devices of a callee whose
+	// sessions ring; off by default: a user with a session that rings
+	// gets no push.
+	WakeRinging bool
+	// Push, if set, keeps the users' Web Push subscriptions: the
+	// push.subscribe and push.unsubscribe requests and logout's dropPush
+	// (package server/push). Nil: those requests fail with PUSH_UNAVAILABLE.
+	Push PushRegistry
 	// TombstoneTTL is how long an ended invitation's id stays known, so that
 	// late requests on it get ALREADY_END rather than NOT_YOURS.
 	TombstoneTTL time.Duration
@@ -260,7 +268,11 @@ func New(cfg Config) (*Node, error) {
 	case cfg.Broker != nil:
 		n.broker = cfg.Broker
 	case cfg.NATS != nil:
-		b, err := newNATSBroker(*cfg.NATS, n.log)
+		nc := *cfg.NATS
+		if nc.ServerName == "" {
+			nc.ServerName = "rtmcall-" + cfg.NodeID
+		}
+		b, err := newNATSBroker(nc, n.log)
 		if err != nil {
 			return nil, err
 		}

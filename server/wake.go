@@ -20,9 +20,21 @@ type Waker interface {
 
 // Wake is an invitation that wakes its callee's devices.
 type Wake struct {
-	Inv, Caller, Callee, Content string
-	Expires                      time.Time // the invitation's own end
+	Inv, Caller, Callee, Content, Channel string
+	Expires                               time.Time // the invitation's own end
+	// Reason, in Ended, is how it ended: one of the WakeEnd constants.
+	Reason string
 }
+
+// How an invitation that woke its callee ended (Wake.Reason): what the
+// close push tells the callee's devices.
+const (
+	WakeCanceled          = "CANCELED"           // the caller canceled
+	WakeAnsweredElsewhere = "ANSWERED_ELSEWHERE" // a session of the callee accepted or refused
+	WakeRefused           = "REFUSED"            // refused through a push's capability (RefuseInvitation)
+	WakeExpired           = "EXPIRED"            // nobody answered in time, or no device came
+	WakeEnded             = "ENDED"              // the caller left, or the server shut down
+)
 
 // wakeWindowLocked is how long a send f to an offline callee waits: 0
 // when nothing can wake the callee or the caller asked for none.
@@ -49,6 +61,22 @@ func (n *Node) wakeExpired(inv *invitation) {
 }
 
 func (inv *invitation) wakeInfo() Wake {
-	return Wake{Inv: inv.id, Caller: inv.callerUser, Callee: inv.callee, Content: inv.content,
+	return Wake{Inv: inv.id, Caller: inv.callerUser, Callee: inv.callee, Content: inv.content, Channel: inv.channel,
 		Expires: inv.created.Add(inv.timeout)}
+}
+
+// wakeReason is Wake.Reason for an invitation ending with ev and outcome.
+func (inv *invitation) wakeReason(ev core.LocalEvent, outcome string) string {
+	switch {
+	case ev == core.LocalEvCanceled:
+		return WakeCanceled
+	case inv.pushRefused:
+		return WakeRefused
+	case ev == core.LocalEvAccepted || ev == core.LocalEvRefused:
+		return WakeAnsweredElsewhere
+	case outcome == core.LocalFailureInvitationExpire.String(), outcome == core.LocalFailurePeerNoResponse.String(),
+		outcome == core.LocalFailurePeerOffline.String():
+		return WakeExpired
+	}
+	return WakeEnded
 }

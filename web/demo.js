@@ -2,6 +2,7 @@
 // history; after the accept, an audio and video call over WebRTC, signaled with rtmcall's peer messages.
 // Plain DOM, no build step.
 import { load } from "./rtmcall.js";
+import { readLaunch } from "./rtmcall-sw.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -13,6 +14,8 @@ const ui = {
   login: $("login"),
   logout: $("logout"),
   loginError: $("login-error"),
+  pushEnable: $("push-enable"),
+  pushStatus: $("push-status"),
   conn: $("conn-state"),
   me: $("me"),
   mute: $("mute"),
@@ -526,6 +529,7 @@ function refresh() {
   const busy = client && client.connectionState === "CONNECTING";
   ui.login.disabled = !kit || connected || busy;
   ui.logout.disabled = !client || client.connectionState === "DISCONNECTED";
+  ui.pushEnable.disabled = !connected;
   ui.user.disabled = connected || busy;
   ui.server.disabled = connected || busy;
   ui.token.disabled = connected || busy;
@@ -750,6 +754,14 @@ async function cancelCall() {
 }
 
 function onIncoming(remote) {
+  if (launch?.invitation === remote.id) {
+    const how = launch.action;
+    launch = null;
+    if (how === "accept") {
+      log(`accepting ${remote.callerId}'s call from the notification`, "ring");
+      remote.accept().catch((e) => log(`accept: ${describe(e)}`, "error"));
+    }
+  }
   ui.noIncoming.hidden = true;
   const card = ui.template.content.firstElementChild.cloneNode(true);
   const q = (sel) => card.querySelector(sel);
@@ -853,6 +865,47 @@ function onIncoming(remote) {
   log(`${caller} is calling${remote.content ? `: “${remote.content}”` : ""}`, "ring");
 }
 
+// Web Push: the notification's click opened this page with the invitation in its URL (readLaunch), or
+// posts it to this page when it is open. The demo logs in again as the user who enabled push, and the
+// invitation rings through late ringing.
+const PUSH_USER = "rtmcall-demo-push-user";
+let launch = readLaunch(location.href);
+// How long the browser's push service may take to answer pushManager.subscribe (enablePush's
+// subscribeTimeoutMs): some browsers never answer (headless Chromium, a network that blocks the push
+// service), and the button then says so instead of hanging. ?pushTimeout=<ms> changes it.
+const PUSH_TIMEOUT_MS = Number(params.get("pushTimeout")) > 0 ? Number(params.get("pushTimeout")) : 10000;
+
+async function enablePush() {
+  const say = (text) => { ui.pushStatus.textContent = text; };
+  if (!("serviceWorker" in navigator) || !("PushManager" in globalThis)) {
+    say("This browser has no Web Push (or the page is not on https or localhost).");
+    return;
+  }
+  say("Registering…");
+  try {
+    const registration = await navigator.serviceWorker.register("demo-sw.js");
+    say(`Asking the browser's push service (up to ${Math.ceil(PUSH_TIMEOUT_MS / 1000)} s)…`);
+    await client.enablePush(registration, { subscribeTimeoutMs: PUSH_TIMEOUT_MS });
+    localStorage.setItem(PUSH_USER, client.userId);
+    say(`Done: a call to ${client.userId} while no tab is logged in shows a notification.`);
+  } catch (e) {
+    log(`enablePush: ${describe(e)}`, "error");
+    const why = {
+      PUSH_DENIED: "notifications are blocked for this site; allow them in the browser's site settings",
+      PUSH_UNAVAILABLE: `push is unavailable here (${String(e.message).replace(/^[A-Z_]+: /, "")})`,
+    }[e.codeName] ?? plain(e);
+    say(`Not enabled: ${why}.`);
+  }
+}
+
+async function answerLaunch() {
+  const user = localStorage.getItem(PUSH_USER);
+  if (!launch || !user || loggedIn()) return;
+  ui.user.value = user;
+  log(`opened from a notification for call ${launch.invitation}: logging in as ${user}`, "ring");
+  await login(new Event("submit"));
+}
+
 async function main() {
   const defaultServer = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host || "127.0.0.1:8080"}/ws`;
   ui.server.value = params.get("server") ?? defaultServer;
@@ -863,6 +916,13 @@ async function main() {
   document.documentElement.dataset.ringtone = "off";
   $("login-form").addEventListener("submit", login);
   ui.logout.addEventListener("click", logout);
+  ui.pushEnable.addEventListener("click", enablePush);
+  navigator.serviceWorker?.addEventListener("message", (e) => {
+    const l = readLaunch(e.data);
+    if (!l) return;
+    launch = l;
+    answerLaunch();
+  });
   $("call-form").addEventListener("submit", placeCall);
   ui.cancel.addEventListener("click", cancelCall);
   ui.hangup.addEventListener("click", hangupCall);
@@ -899,6 +959,7 @@ async function main() {
   log(`rtmcall ${kit.version} loaded in ${ms.toFixed(0)} ms`, "conn");
   refresh();
   ui.user.focus();
+  answerLaunch();
 }
 
 main();

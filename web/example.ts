@@ -17,7 +17,9 @@ import {
   type RemoteInvitationFailureReason,
   type RtmClient,
   type RtmError,
+  type PushSubscriptionData,
 } from "./rtmcall.js";
+import { readLaunch, type Launch } from "./rtmcall-sw.js";
 
 function isRtmError(e: unknown): e is RtmError {
   return e instanceof Error && e.name === "RtmError";
@@ -146,8 +148,37 @@ export function useDelegate(client: RtmClient): void {
   client.setCallDelegate(null);
 }
 
+// Web Push (docs/PUSH.md): the server wakes this browser when the user has no session; the service worker
+// (sw.js: `import { installPush } from "rtmcall/sw"; installPush({ url: "/" });`) shows the call.
+export async function notifyWhenClosed(kit: Kit, client: RtmClient): Promise<string> {
+  if (!("serviceWorker" in navigator) || !("PushManager" in window)) return "this browser has no Web Push";
+  const registration = await navigator.serviceWorker.register("/sw.js", { type: "module" });
+  try {
+    const sub: PushSubscriptionData = await client.enablePush(registration);
+    return `registered ${new URL(sub.endpoint).host}`;
+  } catch (e) {
+    if (isRtmError(e) && e.code === kit.ErrorCode.PUSH_DENIED) return "notifications are blocked for this site";
+    if (isRtmError(e) && e.code === kit.ErrorCode.PUSH_UNAVAILABLE) return `no push here: ${e.message}`;
+    throw e;
+  }
+}
+
+// The page a notification's click opened: log in, and accept the call when it rings (late ringing).
+export function answerLaunch(client: RtmClient): void {
+  const launch: Launch | null = readLaunch(location.href);
+  if (!launch) return;
+  client.on("RemoteInvitationReceived", (remote: RemoteInvitation) => {
+    if (remote.id === launch.invitation && launch.action === "accept") void remote.accept();
+  });
+  navigator.serviceWorker.addEventListener("message", (e: MessageEvent) => {
+    const again = readLaunch(e.data as { type?: unknown }); // a window that was open already is told
+    if (again) console.log("clicked", again.invitation, again.action);
+  });
+}
+
 export async function leave(kit: Kit, client: RtmClient): Promise<void> {
-  await client.logout();
+  await client.disablePush();
+  await client.logout({ disablePush: true });
   const codes: number[] = [kit.ErrorCode.ALREADY_END, kit.ErrorCode.NOT_LOGGED_IN];
   const states: string[] = [...Object.values(kit.LocalInvitationState), ...Object.keys(kit.RemoteInvitationState)];
   console.log(codes, states, kit.LocalInvitationFailureReason.PEER_OFFLINE, kit.ConnectionChangeReason.LOGOUT);
@@ -174,4 +205,8 @@ export function mistakes(client: RtmClient, local: LocalInvitation, remote: Remo
   void client.sendMessageToPeer("hi", "bob");
   // @ts-expect-error: the call state is read-only
   remote.callState = "ENDED";
+  // @ts-expect-error: enablePush needs a registration or a subscription
+  void client.enablePush("https://push.example/endpoint");
+  // @ts-expect-error: logout's option is a boolean
+  void client.logout({ disablePush: "yes" });
 }

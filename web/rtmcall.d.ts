@@ -52,6 +52,27 @@ export interface Kit {
 /** A frozen object whose keys are its values: `{ IDLE: "IDLE", ... }`. */
 export type EnumObject<T extends string> = { readonly [K in T]: K };
 
+export interface LogoutOptions {
+  /** Also remove the push subscriptions this session registered; default false. */
+  disablePush?: boolean;
+}
+
+export interface EnablePushOptions {
+  /** Where the server's VAPID key is; default `/push/vapid` on the HTTP origin of the client's url. */
+  vapidUrl?: string | URL;
+  /**
+   * How long the browser's push service may take to answer `pushManager.subscribe`, once the permission is
+   * granted (the prompt itself is not bounded); default 20000. Past it: PUSH_UNAVAILABLE.
+   */
+  subscribeTimeoutMs?: number;
+}
+
+/** A push subscription as `PushSubscription.toJSON()` gives it. */
+export interface PushSubscriptionData {
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+}
+
 export interface ClientOptions {
   /** The server's WebSocket endpoint, e.g. "ws://127.0.0.1:8080/ws". */
   url?: string | URL;
@@ -170,6 +191,12 @@ export interface ErrorCodes {
   readonly SHUTTING_DOWN: 208;
   /** The session could not be resumed after a reconnection: log in again. */
   readonly RESUME_FAILED: 209;
+  /** enablePush past the server's cap of 10 push subscriptions per user. */
+  readonly TOO_MANY_SUBSCRIPTIONS: 210;
+  /** No Web Push: the server has none, or the browser cannot subscribe (no push service). */
+  readonly PUSH_UNAVAILABLE: 211;
+  /** enablePush: the notification permission was denied. */
+  readonly PUSH_DENIED: 212;
 }
 
 export type ErrorCodeName = keyof ErrorCodes;
@@ -274,8 +301,28 @@ export interface RtmClient extends Emitter<ClientEvents> {
   /**
    * Logs out: the server ends this client's pending invitations (its own calls fail with NOT_LOGGEDIN, calls
    * ringing here fail with UNKNOWN), then the connection closes. Resolves at once when not logged in.
+   * With `disablePush: true` the server also forgets the push subscriptions this session registered (enablePush);
+   * if it cannot, logout rejects and the client stays logged in. Bad options: INVALID_ARGUMENT.
    */
-  logout(): Promise<void>;
+  logout(options?: LogoutOptions): Promise<void>;
+  /**
+   * Lets the server wake this browser with a Web Push while no session of the user is logged in
+   * (docs/PUSH.md). Given a ServiceWorkerRegistration, asks for the notification permission if the user has
+   * not decided yet, fetches the server's VAPID key (`/push/vapid` on the HTTP origin of the client's url, or
+   * `options.vapidUrl`), and subscribes with `userVisibleOnly`; given a PushSubscription or its JSON, registers that one.
+   * Resolves with the subscription's JSON once the server has it. Rejects with NOT_LOGGED_IN (checked first,
+   * before any prompt), PUSH_DENIED (permission not granted, or the browser refused the subscription), PUSH_UNAVAILABLE (the browser cannot subscribe, or the
+   * server has no Web Push), INVALID_ARGUMENT (a bad subscription or argument), TOO_MANY_SUBSCRIPTIONS.
+   */
+  enablePush(target: ServiceWorkerRegistration | PushSubscription | PushSubscriptionData,
+    options?: EnablePushOptions): Promise<PushSubscriptionData>;
+  /**
+   * The server forgets a subscription for this user: the one this client's last enablePush registered, or the
+   * one of the registration or subscription given. The browser's subscription stays (another user of this
+   * browser may use it). Resolves when there is nothing to forget. Rejects with NOT_LOGGED_IN, INVALID_ARGUMENT,
+   * or PUSH_UNAVAILABLE (the browser's subscription cannot be read, or the server has no Web Push).
+   */
+  disablePush(target?: ServiceWorkerRegistration | PushSubscription | PushSubscriptionData): Promise<void>;
   /**
    * Gives the session a new token for the same user, typically on TokenPrivilegeWillExpire. Rejects with
    * INVALID_ARGUMENT (no token), NOT_LOGGED_IN, INVALID_TOKEN, TOKEN_EXPIRED or NOT_AUTHORIZED.

@@ -68,7 +68,7 @@ func TestBackendInTheLoop(t *testing.T) {
 	defer rc.Close()
 
 	const apiKey = "backend-test-key-0123456789"
-	o, err := parseArgs([]string{"-dev", "-web", "", "-webhook", rc.URL + "/hooks", "-webhook-secret", secret, "-api-keys", apiKey}, env(nil), io.Discard)
+	o, err := parseArgs([]string{"-dev", "-web", "", "-data", t.TempDir(), "-webhook", rc.URL + "/hooks", "-webhook-secret", secret, "-api-keys", apiKey}, env(nil), io.Discard)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -172,7 +172,7 @@ func TestBackendFlagsRefused(t *testing.T) {
 		{"-dev", "-web", "", "-api-keys", "short-key"},
 		{"-dev", "-web", "", "-webhook", "http://127.0.0.1:1/h", "-webhook-secret", "whsec_dG9vc2hvcnQ="},
 	} {
-		o, err := parseArgs(args, env(nil), io.Discard)
+		o, err := parseArgs(append(args, "-data", t.TempDir()), env(nil), io.Discard)
 		require.NoError(t, err)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)

@@ -6,6 +6,8 @@
 //	               [-receipt-timeout 10s] [-invitation-timeout 60s] [-web dir] [-log-level info]
 //	               [-node-id ID] [-nats URLs | -nats-listen ADDR [-nats-cluster ADDR] [-nats-routes URLs]]
 //	               [-webhook URL ... -webhook-secret whsec_...] [-api-keys K1,K2]
+//	               [-data dir] [-wake-window 15s] [-push=false] [-push-public-url URL] [-push-contact C]
+//	               [-push-allow-http] [-push-ringing] [-push-replicas N]
 //	rtmcall-server token -user alice [-ttl 1h] [-secret S]
 //
 // The secret may also come from the environment variable RTMCALL_SECRET.
@@ -13,7 +15,10 @@
 // -nats or -nats-listen it is a node alone; with them, one node of a
 // cluster (docs/CLUSTER.md). -webhook sends signed events to a backend and
 // -api-keys serves the server API at /api/v1/ (docs/BACKEND.md); their
-// secrets may come from RTMCALL_WEBHOOK_SECRET and RTMCALL_API_KEYS.
+// secrets may come from RTMCALL_WEBHOOK_SECRET and RTMCALL_API_KEYS. Web
+// Push is on by default, with its subscriptions and keys under -data
+// (docs/PUSH.md); RTMCALL_VAPID_PUBLIC_KEY and RTMCALL_VAPID_PRIVATE_KEY
+// may supply the keys.
 package main
 
 import (

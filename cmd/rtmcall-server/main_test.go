@@ -51,7 +51,25 @@ func TestParseArgs(t *testing.T) {
 			assert.Equal(t, server.DefaultInvitationTimeout, o.invitationTimeout)
 			assert.Empty(t, o.origins)
 			assert.Equal(t, slog.LevelInfo, o.logLevel)
+			assert.True(t, o.push, "Web Push is on by default")
+			assert.Equal(t, "rtmcall-data", o.data)
+			assert.Equal(t, server.DefaultWakeWindow, o.wakeWindow)
 		}},
+		{name: "push flags", args: []string{"-dev", "-data", "/var/lib/rtmcall", "-wake-window", "5s", "-push-public-url", "https://call.example.com",
+			"-push-contact", "mailto:ops@example.com", "-push-allow-http", "-push-ringing", "-push-replicas", "3"},
+			env: map[string]string{"RTMCALL_VAPID_PUBLIC_KEY": "pub", "RTMCALL_VAPID_PRIVATE_KEY": "priv"}, check: func(t *testing.T, o options) {
+				assert.Equal(t, "/var/lib/rtmcall", o.data)
+				assert.Equal(t, 5*time.Second, o.wakeWindow)
+				assert.Equal(t, "https://call.example.com", o.pushPublicURL)
+				assert.Equal(t, "mailto:ops@example.com", o.pushContact)
+				assert.True(t, o.pushAllowHTTP && o.pushRinging)
+				assert.Equal(t, 3, o.pushReplicas)
+				assert.Equal(t, "pub", o.vapidPublic)
+				assert.Equal(t, "priv", o.vapidPrivate)
+			}},
+		{name: "one VAPID key alone", args: []string{"-dev"}, env: map[string]string{"RTMCALL_VAPID_PRIVATE_KEY": "priv"}, wantErr: "go together"},
+		{name: "push needs a data directory", args: []string{"-dev", "-data", ""}, wantErr: "-push needs -data"},
+		{name: "push off", args: []string{"-dev", "-data", "", "-push=false"}, check: func(t *testing.T, o options) { assert.False(t, o.push) }},
 		{name: "log level debug", args: []string{"-dev", "-log-level", "debug"},
 			check: func(t *testing.T, o options) { assert.Equal(t, slog.LevelDebug, o.logLevel) }},
 		{name: "log level error", args: []string{"-dev", "-log-level", "error"},
@@ -96,6 +114,10 @@ func TestParseArgs(t *testing.T) {
 			assert.Equal(t, "0.0.0.0:6222", o.natsCluster)
 			assert.Equal(t, []string{"nats://n2:6222", "nats://n3:6222"}, o.natsRoutes)
 		}},
+		{name: "push in a cluster needs routes on every node", args: []string{"-dev", "-nats-listen", ":4222", "-nats-cluster", ":6222"},
+			wantErr: "needs -nats-routes on every node"},
+		{name: "a seed without routes, push off", args: []string{"-dev", "-nats-listen", ":4222", "-nats-cluster", ":6222", "-push=false"},
+			check: func(t *testing.T, o options) { assert.False(t, o.push) }},
 		{name: "NATS or embedded, not both", args: []string{"-dev", "-nats", "nats://n1:4222", "-nats-listen", ":4222"}, wantErr: "exclude each other"},
 		{name: "routes need an embedded server", args: []string{"-dev", "-nats-routes", "nats://n2:6222"}, wantErr: "need -nats-listen"},
 		{name: "routes need a route address", args: []string{"-dev", "-nats-listen", ":4222", "-nats-routes", "nats://n2:6222"}, wantErr: "needs -nats-cluster"},
@@ -142,7 +164,7 @@ func TestTokenRoundTrip(t *testing.T) {
 	token := strings.TrimSpace(out.String())
 	require.Equal(t, token+"\n", out.String(), "one line")
 
-	o, err = parseArgs([]string{"-secret", "round trip", "-web", ""}, env(nil), io.Discard)
+	o, err = parseArgs([]string{"-secret", "round trip", "-web", "", "-data", t.TempDir()}, env(nil), io.Discard)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -19,7 +19,9 @@ import (
 
 	"github.com/rtmcall/rtmcall/server"
 	"github.com/rtmcall/rtmcall/server/api"
+	"github.com/rtmcall/rtmcall/server/push"
 	"github.com/rtmcall/rtmcall/server/static"
+	"github.com/rtmcall/rtmcall/server/store"
 	"github.com/rtmcall/rtmcall/server/webhook"
 )
 
@@ -42,6 +44,18 @@ type options struct {
 	natsListen  string
 	natsCluster string
 	natsRoutes  []string
+
+	// Web Push (docs/PUSH.md)
+	wakeWindow    time.Duration
+	data          string
+	push          bool
+	pushPublicURL string
+	pushContact   string
+	pushAllowHTTP bool
+	pushRinging   bool
+	pushReplicas  int
+	vapidPublic   string
+	vapidPrivate  string
 
 	// backends (docs/BACKEND.md)
 	webhooks      []string
@@ -111,11 +125,26 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "whsec_... secret webhooks are signed with (default $RTMCALL_WEBHOOK_SECRET)")
 	var apiKeys string
 	fs.StringVar(&apiKeys, "api-keys", "", "comma-separated keys of the server API at /api/v1/ (default $RTMCALL_API_KEYS); none: no API")
+	fs.DurationVar(&o.wakeWindow, "wake-window", server.DefaultWakeWindow, "how long a send to an offline callee with push subscriptions waits for a device to log in")
+	fs.StringVar(&o.data, "data", DefaultData, "directory of what the server keeps: Web Push subscriptions and keys (one node), the embedded NATS server's JetStream (clustered)")
+	fs.BoolVar(&o.push, "push", true, "Web Push: wake the closed tabs of offline callees (needs -data, or a cluster's JetStream)")
+	fs.StringVar(&o.pushPublicURL, "push-public-url", "", "the server's URL as browsers reach it, e.g. https://call.example.com (default http://<-addr>)")
+	fs.StringVar(&o.pushContact, "push-contact", "", "the VAPID contact push services see: mailto:you@example.com or an https URL (default the public URL)")
+	fs.BoolVar(&o.pushAllowHTTP, "push-allow-http", false, "accept http push endpoints (dev and tests only: browsers' push services are https)")
+	fs.BoolVar(&o.pushRinging, "push-ringing", false, "push to a callee's devices even when a session of the callee rings")
+	fs.IntVar(&o.pushReplicas, "push-replicas", 0, "copies of the cluster's JetStream push store (default: 1 + the -nats-routes, at most 3)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, usageError(fs, "unexpected arguments: %q", fs.Args())
+	}
+	o.vapidPublic, o.vapidPrivate = getenv("RTMCALL_VAPID_PUBLIC_KEY"), getenv("RTMCALL_VAPID_PRIVATE_KEY")
+	if (o.vapidPublic == "") != (o.vapidPrivate == "") {
+		return o, usageError(fs, "RTMCALL_VAPID_PUBLIC_KEY and RTMCALL_VAPID_PRIVATE_KEY go together")
+	}
+	if o.push && o.data == "" && o.natsURL == "" {
+		return o, usageError(fs, "-push needs -data (or -nats with JetStream); -push=false turns Web Push off")
 	}
 	switch logLevel {
 	case "debug", "info", "warn", "error":
@@ -154,6 +183,9 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		return o, usageError(fs, "-nats-cluster and -nats-routes need -nats-listen")
 	case len(o.natsRoutes) > 0 && o.natsCluster == "":
 		return o, usageError(fs, "-nats-routes needs -nats-cluster")
+	case o.push && o.natsCluster != "" && len(o.natsRoutes) == 0:
+		// The embedded server's JetStream (the push store) refuses a cluster without routes.
+		return o, usageError(fs, "Web Push in a cluster of embedded NATS servers needs -nats-routes on every node, the seed too (or -push=false)")
 	}
 	if o.secret == "" && !o.dev {
 		return o, usageError(fs, "a secret is required (-secret or RTMCALL_SECRET) unless -dev is given")
@@ -212,8 +244,21 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 		LogLevel:          o.logLevel,
 		NodeID:            o.nodeID,
 	}
+	cfg.WakeWindow, cfg.WakeRinging = o.wakeWindow, o.pushRinging
 	if o.natsURL != "" || o.natsListen != "" {
 		cfg.NATS = &server.NATSConfig{URL: o.natsURL, Listen: o.natsListen, ClusterListen: o.natsCluster, Routes: o.natsRoutes}
+		if o.push && o.natsListen != "" {
+			cfg.NATS.JetStreamDir = filepath.Join(o.data, "nats")
+		}
+	}
+	var pusher *push.Service
+	if o.push {
+		var err error
+		if pusher, err = newPusher(o, ln, logger); err != nil {
+			ln.Close()
+			return err
+		}
+		cfg.Waker, cfg.Push = pusher, pusher
 	}
 	var hooks *webhook.Sender
 	if len(o.webhooks) > 0 {
@@ -239,6 +284,26 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 		ln.Close()
 		return errors.Join(err, closeHooks(context.Background()))
 	}
+	var st store.Store
+	closePush := func(ctx context.Context) error {
+		if pusher == nil {
+			return nil
+		}
+		err := pusher.Close(ctx)
+		if st != nil {
+			err = errors.Join(err, st.Close())
+		}
+		return err
+	}
+	if pusher != nil {
+		if st, err = openStore(o, node); err == nil {
+			err = pusher.Start(context.Background(), node, st)
+		}
+		if err != nil {
+			ln.Close()
+			return errors.Join(err, node.Shutdown(context.Background()), closePush(context.Background()), closeHooks(context.Background()))
+		}
+	}
 	if hooks != nil {
 		node.Registerer().MustRegister(hooks.Collectors()...)
 		logger.Info("webhooks on", "endpoints", len(o.webhooks)) // never the URLs: they may hold credentials
@@ -252,6 +317,9 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 		}
 		mux.Handle(api.Prefix, h)
 		logger.Info("server API on", "path", api.Prefix, "keys", len(o.apiKeys))
+	}
+	if pusher != nil {
+		mux.Handle("/push/", pusher.Handler())
 	}
 	mux.Handle("/ws", node)
 	mux.Handle("/healthz", node)
@@ -281,6 +349,7 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	nodeErr := node.Shutdown(sctx)
 	httpErr := hs.Shutdown(sctx)
 	hooksErr := closeHooks(sctx) // after the node: its last events are queued
+	hooksErr = errors.Join(hooksErr, closePush(sctx))
 	if serveErr == nil {
 		serveErr = <-served
 	}
@@ -288,6 +357,47 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 		serveErr = nil
 	}
 	return errors.Join(serveErr, nodeErr, httpErr, hooksErr)
+}
+
+// DefaultData is -data's default, relative to the working directory.
+const DefaultData = "rtmcall-data"
+
+// newPusher makes the Web Push service of o; the server listens on ln.
+func newPusher(o options, ln net.Listener, logger *slog.Logger) (*push.Service, error) {
+	public := o.pushPublicURL
+	if public == "" {
+		public = "http://" + ln.Addr().String()
+		if !o.dev {
+			logger.Warn("Web Push: no -push-public-url; refuse links in pushes use " + public)
+		}
+	}
+	contact := o.pushContact
+	if contact == "" {
+		contact = strings.TrimSuffix(public, "/")
+		if !strings.HasPrefix(contact, "https:") {
+			contact = "mailto:rtmcall@localhost" // dev: push services want a real contact in production
+		}
+	}
+	return push.New(push.Config{Subscriber: contact, PublicURL: strings.TrimSuffix(public, "/"), AllowHTTP: o.pushAllowHTTP,
+		VAPIDPublicKey: o.vapidPublic, VAPIDPrivateKey: o.vapidPrivate, Logger: logger})
+}
+
+// openStore opens the push store: files under -data for a node alone,
+// the cluster's JetStream otherwise.
+func openStore(o options, node *server.Node) (store.Store, error) {
+	if node.NATSURL() == "" {
+		return store.OpenFile(filepath.Join(o.data, "push"))
+	}
+	replicas := o.pushReplicas
+	if replicas == 0 {
+		replicas = 1
+		if o.natsListen != "" {
+			replicas = min(3, 1+len(o.natsRoutes))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return store.DialKV(ctx, node.NATSURL(), "rtmcall_push", replicas)
 }
 
 // staticHandler serves the demo page and the browser module at "/" (only

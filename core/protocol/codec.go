@@ -52,6 +52,10 @@ var fields = [...]struct {
 	{"ts", func(f *Frame) any { return &f.TS }},
 	{"received", func(f *Frame) any { return &f.Received }},
 	{"waiting", func(f *Frame) any { return &f.Waiting }},
+	{"endpoint", func(f *Frame) any { return &f.Endpoint }},
+	{"p256dh", func(f *Frame) any { return &f.P256dh }},
+	{"auth", func(f *Frame) any { return &f.Auth }},
+	{"dropPush", func(f *Frame) any { return &f.DropPush }},
 	{"ids", func(f *Frame) any { return &f.IDs }},
 	{"online", func(f *Frame) any { return &f.Online }},
 	{"status", func(f *Frame) any { return &f.Status }},
@@ -81,7 +85,8 @@ func init() {
 		TypeQuery, TypeSubscribe, TypeUnsubscribe, TypePing, TypeResume, TypeRenew, TypeOK, TypeError,
 		TypeInvite, TypeLocalReceived, TypeLocalAccepted, TypeLocalRefused, TypeLocalCanceled, TypeLocalFailure,
 		TypeRemoteAccepted, TypeRemoteRefused, TypeRemoteCanceled, TypeRemoteFailure, TypePresence, TypeBye,
-		TypeMessage, TypeHangup, TypeIgnore, TypeWaiting, TypePeerMessage, TypeCallEnded} {
+		TypeMessage, TypeHangup, TypeIgnore, TypeWaiting, TypePeerMessage, TypeCallEnded, TypeLocalWaking,
+		TypePushSubscribe, TypePushUnsubscribe} {
 		frameTypes[t] = t
 	}
 }

@@ -45,6 +45,14 @@ const (
 	CodeNotConnected   Code = 207 // the connection to the server is down (client side)
 	CodeShuttingDown   Code = 208 // the server is shutting down
 	CodeResumeFailed   Code = 209 // no session to resume: unknown, ended, or the key is wrong
+	// CodeTooManySubscriptions: over MaxPushSubscriptions for the user.
+	CodeTooManySubscriptions Code = 210
+	// CodePushUnavailable: the server has no Web Push (no store or keys),
+	// or the browser cannot subscribe (no push service; client side).
+	CodePushUnavailable Code = 211
+	// CodePushDenied: the browser's notification permission was denied
+	// (client side: enablePush in the browser).
+	CodePushDenied Code = 212
 )
 
 var codeNames = map[Code]string{
@@ -73,6 +81,10 @@ var codeNames = map[Code]string{
 	CodeNotConnected:    "NOT_CONNECTED",
 	CodeShuttingDown:    "SHUTTING_DOWN",
 	CodeResumeFailed:    "RESUME_FAILED",
+
+	CodeTooManySubscriptions: "TOO_MANY_SUBSCRIPTIONS",
+	CodePushUnavailable:      "PUSH_UNAVAILABLE",
+	CodePushDenied:           "PUSH_DENIED",
 }
 
 // Codes lists every defined code, in numeric order, for tables such as the
@@ -84,6 +96,7 @@ func Codes() []Code {
 		CodeNotAuthorized, CodeAlreadyLogin, CodeTimeout, CodeTooOften, CodeAbortedByLogout,
 		CodeMalformedFrame, CodeUnknownType, CodeTooLarge, CodeRateLimited, CodeNotLoggedIn,
 		CodeNotYours, CodeTooManyPending, CodeNotConnected, CodeShuttingDown, CodeResumeFailed,
+		CodeTooManySubscriptions, CodePushUnavailable, CodePushDenied,
 	}
 }
 

@@ -38,6 +38,11 @@ const (
 	TypeIgnore = "ignore"
 	// TypeWaiting turns call waiting on or off for this session.
 	TypeWaiting = "waiting"
+	// TypePushSubscribe registers a Web Push subscription for the user,
+	// which wakes the user's devices when no session is logged in;
+	// TypePushUnsubscribe removes one by endpoint (docs/PUSH.md).
+	TypePushSubscribe   = "push.subscribe"
+	TypePushUnsubscribe = "push.unsubscribe"
 )
 
 // Frame types sent by the server.
@@ -123,6 +128,14 @@ type Frame struct {
 	Received    bool   `json:"received,omitempty"`    // ok to message: hasPeerReceived
 	Waiting     bool   `json:"waiting,omitempty"`     // waiting: call waiting on
 
+	// Web Push subscriptions, as PushSubscription.toJSON() gives them
+	// (keys base64url); logout: dropPush also removes the subscriptions
+	// this session registered.
+	Endpoint string `json:"endpoint,omitempty"`
+	P256dh   string `json:"p256dh,omitempty"`
+	Auth     string `json:"auth,omitempty"`
+	DropPush bool   `json:"dropPush,omitempty"`
+
 	// presence
 	IDs    []string          `json:"ids,omitempty"`
 	Online map[string]bool   `json:"online,omitempty"`
@@ -147,7 +160,7 @@ func (f *Frame) CheckRequest() error {
 	switch f.Type {
 	case TypeLogin, TypeLogout, TypeSend, TypeCancel, TypeAck, TypeAccept, TypeRefuse,
 		TypeQuery, TypeSubscribe, TypeUnsubscribe, TypePing, TypeResume, TypeRenew,
-		TypeMessage, TypeHangup, TypeIgnore, TypeWaiting:
+		TypeMessage, TypeHangup, TypeIgnore, TypeWaiting, TypePushSubscribe, TypePushUnsubscribe:
 	default:
 		return Errorf(CodeUnknownType, "unknown frame type %q", f.Type)
 	}
@@ -205,6 +218,16 @@ func (f *Frame) CheckRequest() error {
 			return Errorf(CodeMalformedFrame, `%s frame has no "inv"`, f.Type)
 		}
 		return ValidateContent("response", f.Response)
+	case TypePushSubscribe:
+		if f.Endpoint == "" || f.P256dh == "" || f.Auth == "" {
+			return Errorf(CodeMalformedFrame, `push.subscribe frame needs "endpoint", "p256dh" and "auth"`)
+		}
+		return ValidatePushSubscription(f.Endpoint, f.P256dh, f.Auth)
+	case TypePushUnsubscribe:
+		if f.Endpoint == "" {
+			return Errorf(CodeMalformedFrame, `push.unsubscribe frame has no "endpoint"`)
+		}
+		return ValidatePushEndpoint(f.Endpoint)
 	case TypeQuery, TypeSubscribe, TypeUnsubscribe:
 		if len(f.IDs) == 0 {
 			return Errorf(CodeMalformedFrame, `%s frame has no "ids"`, f.Type)

@@ -1,6 +1,10 @@
 package protocol
 
 import (
+	"crypto/ecdh"
+	"encoding/base64"
+	"net/url"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -154,4 +158,59 @@ func ValidateMessage(text string, raw []byte, description string) error {
 		return Errorf(CodeInvalidArgument, "description is not valid UTF-8")
 	}
 	return nil
+}
+
+// Web Push subscription limits (docs/PUSH.md). A push.subscribe's keys are
+// what PushSubscription.toJSON() gives: base64url, padding optional.
+const (
+	// MaxPushEndpointBytes bounds a subscription's endpoint URL; the push
+	// services' own are under 300 bytes.
+	MaxPushEndpointBytes = 1024
+	// PushP256dhBytes is the size of a decoded p256dh: an uncompressed
+	// P-256 point (RFC 8291 section 3.1).
+	PushP256dhBytes = 65
+	// PushAuthBytes is the size of a decoded auth secret (RFC 8291 section 3.2).
+	PushAuthBytes = 16
+	// MaxPushSubscriptions bounds the subscriptions of one user; the same
+	// endpoint again replaces its subscription.
+	MaxPushSubscriptions = 10
+)
+
+// ValidatePushEndpoint checks an endpoint: an absolute http or https URL
+// with a host, at most MaxPushEndpointBytes. Whether http is allowed is
+// the server's decision (https only unless dev mode).
+func ValidatePushEndpoint(endpoint string) error {
+	if len(endpoint) > MaxPushEndpointBytes {
+		return Errorf(CodeInvalidArgument, "endpoint is %d bytes, the limit is %d", len(endpoint), MaxPushEndpointBytes)
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return Errorf(CodeInvalidArgument, "endpoint must be an absolute https URL")
+	}
+	return nil
+}
+
+// ValidatePushSubscription checks a subscription: its endpoint, p256dh
+// decoding to a point of P-256 and auth to 16 bytes.
+func ValidatePushSubscription(endpoint, p256dh, auth string) error {
+	if err := ValidatePushEndpoint(endpoint); err != nil {
+		return err
+	}
+	key, err := DecodeBase64URL(p256dh)
+	if err != nil || len(key) != PushP256dhBytes {
+		return Errorf(CodeInvalidArgument, "p256dh must be %d bytes in base64url", PushP256dhBytes)
+	}
+	if _, err := ecdh.P256().NewPublicKey(key); err != nil {
+		return Errorf(CodeInvalidArgument, "p256dh is not a point of P-256")
+	}
+	if a, err := DecodeBase64URL(auth); err != nil || len(a) != PushAuthBytes {
+		return Errorf(CodeInvalidArgument, "auth must be %d bytes in base64url", PushAuthBytes)
+	}
+	return nil
+}
+
+// DecodeBase64URL decodes base64url with or without padding, strictly
+// (unused bits zero), so that one value has one encoding.
+func DecodeBase64URL(s string) ([]byte, error) {
+	return base64.RawURLEncoding.Strict().DecodeString(strings.TrimRight(s, "="))
 }

@@ -48,7 +48,8 @@ func TestPackage(t *testing.T) {
 	sort.Strings(files)
 	assert.Equal(t, "rtmcall", packs[0].Name)
 	assert.Equal(t, []string{"LICENSE", "README.md", "agora.d.ts", "agora.js", "anyrtm.d.ts", "anyrtm.js",
-		"compat-types.d.ts", "compat.js", "package.json", "rtmcall.d.ts", "rtmcall.js", "rtmcall.wasm", "wasm_exec.js"}, files)
+		"compat-types.d.ts", "compat.js", "package.json", "rtmcall-sw.d.ts", "rtmcall-sw.js", "rtmcall.d.ts", "rtmcall.js", "rtmcall.wasm",
+		"wasm_exec.js"}, files)
 
 	var pkg map[string]any
 	b, err := os.ReadFile(webDir + "/package.json")
@@ -60,4 +61,5 @@ func TestPackage(t *testing.T) {
 	exports, _ := pkg["exports"].(map[string]any)
 	assert.Equal(t, map[string]any{"types": "./agora.d.ts", "default": "./agora.js"}, exports["./agora"])
 	assert.Equal(t, map[string]any{"types": "./anyrtm.d.ts", "default": "./anyrtm.js"}, exports["./anyrtm"])
+	assert.Equal(t, map[string]any{"types": "./rtmcall-sw.d.ts", "default": "./rtmcall-sw.js"}, exports["./sw"])
 }

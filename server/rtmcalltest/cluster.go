@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"testing"
@@ -44,7 +45,7 @@ type Cluster struct {
 // Config; the node's index is the Config's place in the cluster.
 func NewCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 	tb.Helper()
-	return newCluster(tb, n, true, opts)
+	return newCluster(tb, n, true, false, opts)
 }
 
 // NewClusterDirect is NewCluster with routes straight between the NATS
@@ -53,12 +54,40 @@ func NewCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 // Partition fails the test.
 func NewClusterDirect(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
 	tb.Helper()
-	return newCluster(tb, n, false, opts)
+	return newCluster(tb, n, false, false, opts)
 }
 
-func newCluster(tb testing.TB, n int, links bool, opts []func(*server.Config)) *Cluster {
+// NewJetStreamCluster is NewClusterDirect with JetStream on in every NATS
+// server (under a temporary directory), for what the nodes keep in it:
+// the Web Push store (server/store.KV on NATSURL). Partition fails the
+// test.
+func NewJetStreamCluster(tb testing.TB, n int, opts ...func(*server.Config)) *Cluster {
+	tb.Helper()
+	return newCluster(tb, n, false, true, opts)
+}
+
+// NATSURL is the client URL of node i's NATS server.
+func (cl *Cluster) NATSURL(i int) string { return cl.nats[i].ClientURL() }
+
+func newCluster(tb testing.TB, n int, links, jetStream bool, opts []func(*server.Config)) *Cluster {
 	tb.Helper()
 	cl := &Cluster{tb: tb, links: make(map[[2]int]*Proxy), routes: make(map[int]int)}
+	var routePorts []int
+	var held []net.Listener // until all are chosen, so that they differ
+	for range n {
+		if !jetStream {
+			break
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("rtmcalltest: %v", err)
+		}
+		routePorts = append(routePorts, ln.Addr().(*net.TCPAddr).Port)
+		held = append(held, ln)
+	}
+	for _, ln := range held {
+		ln.Close()
+	}
 	for i := range n {
 		o := &natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
 			ServerName: fmt.Sprintf("rtmcalltest-%d", i),
@@ -71,6 +100,9 @@ func newCluster(tb testing.TB, n int, links bool, opts []func(*server.Config)) *
 		// Server i routes to every server before it, each through a link:
 		// explicit routes, which NATS redials for ever once a link heals.
 		for j, prev := range cl.nats {
+			if jetStream {
+				break // routes on ports chosen up front, below
+			}
 			addr := prev.ClusterAddr().String()
 			if links {
 				link := newTCPProxy(tb, addr)
@@ -78,6 +110,17 @@ func newCluster(tb testing.TB, n int, links bool, opts []func(*server.Config)) *
 				addr = link.ln.Addr().String()
 			}
 			o.Routes = append(o.Routes, &url.URL{Scheme: "nats", Host: addr})
+		}
+		if jetStream {
+			// A JetStream cluster needs configured routes: every server
+			// routes to every other, on ports chosen up front.
+			o.JetStream, o.StoreDir = true, tb.TempDir()
+			o.Cluster.Port = routePorts[i]
+			for j, p := range routePorts {
+				if j != i {
+					o.Routes = append(o.Routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
+				}
+			}
 		}
 		ns, err := natsserver.NewServer(o)
 		if err != nil {
@@ -88,10 +131,19 @@ func newCluster(tb testing.TB, n int, links bool, opts []func(*server.Config)) *
 			ns.Shutdown()
 			ns.WaitForShutdown()
 		})
+		if jetStream {
+			cl.nats = append(cl.nats, ns)
+			continue // ready once all are started
+		}
 		if !ns.ReadyForConnections(10 * time.Second) {
 			tb.Fatalf("rtmcalltest: NATS server %d did not start", i)
 		}
 		cl.nats = append(cl.nats, ns)
+	}
+	for i, ns := range cl.nats {
+		if !ns.ReadyForConnections(30 * time.Second) {
+			tb.Fatalf("rtmcalltest: NATS server %d did not start", i)
+		}
 	}
 	for i, ns := range cl.nats {
 		node := NewServer(tb, append([]func(*server.Config){func(c *server.Config) {

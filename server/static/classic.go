@@ -54,7 +54,9 @@ func Classic(fsys fs.FS, entry string) ([]byte, []string, error) {
 	fmt.Fprintf(&out, "// The classic-script version of %s, made by rtmcall's server (server/static): it defines %s.\n",
 		path.Base(entry), strings.Join(strings.Fields(string(m[1])), ", "))
 	out.WriteString("(function () {\n\"use strict\";\n")
-	out.WriteString("const __script = document.currentScript ? document.currentScript.src : location.href;\n")
+	// A worker's importScripts has no document: its own location stands in.
+	out.WriteString("const __script = typeof document !== \"undefined\" && document.currentScript ? " +
+		"document.currentScript.src : location.href;\n")
 	body, err := b.module(entry, src)
 	if err != nil {
 		return nil, nil, err

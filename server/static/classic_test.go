@@ -99,3 +99,39 @@ func TestClassicWeb(t *testing.T) {
 		assert.Contains(t, string(b), "import(new URL(\"./rtmcall.js\", __script))")
 	}
 }
+
+// TestClassicWorker: rtmcall-sw.global.js, the service-worker helper for
+// importScripts, runs where there is no document (a worker: only its
+// location) and defines RtmcallPush alone.
+func TestClassicWorker(t *testing.T) {
+	assert.Contains(t, static.Files, "rtmcall-sw.js", "the server serves it")
+	b, files, err := static.Classic(os.DirFS("../../web"), "rtmcall-sw.js")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"rtmcall-sw.js"}, files)
+	src := string(b)
+	assert.Contains(t, src, "globalThis.RtmcallPush = RtmcallPush;\n})();\n")
+	assert.Equal(t, 1, strings.Count(src, "globalThis.RtmcallPush"), "one global")
+
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed: the script was not run")
+	}
+	script := "globalThis.location = { href: 'http://x/sw.js' };\n" +
+		"const before = new Set(Object.keys(globalThis));\n" + src + `
+const added = Object.keys(globalThis).filter((k) => !before.has(k));
+if (added.join() !== "RtmcallPush") throw new Error("globals added: " + added);
+const p = RtmcallPush.parsePushPayload('{"v":1,"kind":"close","inv":"i1","reason":"canceled"}');
+if (p.kind !== "close" || p.inv !== "i1") throw new Error("parsed " + JSON.stringify(p));
+if (RtmcallPush.parsePushPayload('{"title":"not ours"}') !== null) throw new Error("an app's push was taken");
+try {
+  RtmcallPush.parsePushPayload('{"v":2,"kind":"invite"}');
+  throw new Error("no error for version 2");
+} catch (e) {
+  if (e.name !== "RtmError" || e.code !== 1 || e.codeName !== "INVALID_ARGUMENT") throw e;
+}
+`
+	p := filepath.Join(t.TempDir(), "s.js")
+	require.NoError(t, os.WriteFile(p, []byte(script), 0o644))
+	out, err := exec.Command(node, p).CombinedOutput()
+	assert.NoError(t, err, "%s", out)
+}

@@ -47,11 +47,12 @@ type Options struct {
 }
 
 // Files are what the server serves: the browser module, the demo page, and
-// the Agora and anyRTM layers (with their classic-script versions, which
-// are made from them: see Classic), not the package's other files
+// the Agora and anyRTM layers and the service-worker helper with the
+// demo's worker (with their classic-script versions, which are made from
+// them: see Classic), not the package's other files
 // (package.json, rtmcall.d.ts, example.ts).
 var Files = []string{"index.html", "demo.css", "demo.js", "favicon.svg", "rtmcall.js", "wasm_exec.js", "rtmcall.wasm",
-	"agora.js", "anyrtm.js", "compat.js"}
+	"agora.js", "anyrtm.js", "compat.js", "rtmcall-sw.js", "demo-sw.js"}
 
 // BestBrotli is the brotli quality of the variants made at build time.
 const BestBrotli = brotli.BestCompression
