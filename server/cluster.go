@@ -697,9 +697,11 @@ func (n *Node) requestLocked(p *peer, m *message) {
 func (n *Node) forward(s *session, f *protocol.Frame) {
 	n.mu.Lock()
 	owner := ownerOf(f.Inv)
-	if n.cl.peers[owner] == nil {
+	n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
+	tomb := n.invs.ended[f.Inv] // kept here when its owner died
+	if died := tomb != nil && slices.Contains(tomb.rung, s.id); died || n.cl.peers[owner] == nil {
 		err := errNotYours
-		if _, rung := s.remoteRinging[f.Inv]; rung {
+		if _, rung := s.remoteRinging[f.Inv]; rung || died {
 			err = errAlreadyEnd
 		}
 		if _, in := s.inCall[f.Inv]; in && f.Type == protocol.TypeHangup {
@@ -888,6 +890,8 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 		}
 	}
 	rf := remote.String()
+	var ended []string
+	rang := map[string][]string{}
 	for _, s := range n.hub.sessionsInOrder() {
 		for _, id := range s.remoteRingingInOrder() {
 			if ownerOf(id) == p.id {
@@ -897,8 +901,15 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 				}
 				delete(s.remoteRinging, id)
 				s.enqueue(&protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: id, Reason: rf})
+				if rang[id] == nil {
+					ended = append(ended, id)
+				}
+				rang[id] = append(rang[id], s.id)
 			}
 		}
+	}
+	for _, id := range ended {
+		n.remoteEndedLocked(id, rang[id]...)
 	}
 	n.peerCallsGoneLocked(p)
 	for _, corr := range slices.Sorted(maps.Keys(n.cl.calls)) {
@@ -918,6 +929,20 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 		}
 	}
 	n.relaysGoneLocked(p.id)
+}
+
+// remoteEndedLocked records that invitation id of a dead node ended here
+// for the sessions sids it rang. Its owner's tombstone died with it: this
+// one makes forward answer their late answers ALREADY_END, not NOT_YOURS.
+func (n *Node) remoteEndedLocked(id string, sids ...string) {
+	tomb := n.invs.ended[id]
+	if tomb == nil {
+		tomb = &tombstone{id: id, ended: time.Now()}
+		n.invs.ended[id] = tomb
+		n.invs.tombs = append(n.invs.tombs, tomb)
+		n.sweepLaterLocked()
+	}
+	tomb.rung = append(tomb.rung, sids...)
 }
 
 // remoteRingingInOrder returns the ids of the remote invitations ringing s

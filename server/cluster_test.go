@@ -73,6 +73,28 @@ func TestClusterConfig(t *testing.T) {
 	assert.ErrorContains(t, err, "failed to connect to NATS")
 }
 
+// A device whose invitation ended because the invitation's node died gets
+// ALREADY_END for an answer that raced the end, as for any invitation that
+// rang it (PROTOCOL.md, who may answer), not NOT_YOURS; also once a node
+// with the dead node's id has joined in its place. Found by make
+// soak-cluster (kill-restart).
+func TestClusterAnswerAfterOwnerDied(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3)
+	alice := login(t, cl.Nodes[0], "alice")
+	bob := login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	inv := alice.send("bob")
+	bob.expect(protocol.TypeInvite, inv)
+	bob.start(frame(protocol.TypeAck, inv))       // no reply when carried out
+	alice.expect(protocol.TypeLocalReceived, inv) // carried out before the node dies
+	cl.Kill(0)
+	assert.Equal(t, "PEER_OFFLINE", bob.expect(protocol.TypeRemoteFailure, inv).Reason)
+	bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
+	bob.fails(frame(protocol.TypeRefuse, inv), protocol.CodeAlreadyEnd)
+	carol := login(t, cl.Nodes[1], "carol")                             // on bob's node, which knows the owner died
+	carol.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours) // it never rang carol
+}
+
 // The per-user pending cap holds across nodes: the user's sessions on
 // different nodes share it, at the bound and one past it, once each send's
 // count has reached the other nodes (Cluster.Sync; docs/CLUSTER.md bounds

@@ -316,7 +316,7 @@ func (n *Node) pendLocked(s *session, inv *invitation) {
 // invite says busy.
 func (n *Node) ringLateLocked(p party, user string) {
 	set := n.invs.byCallee[user]
-	if len(set) == 0 || n.cfg.NoLateRinging {
+	if len(set) == 0 {
 		return
 	}
 	busy := n.busyLocked(user)

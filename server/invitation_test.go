@@ -388,13 +388,3 @@ func TestLogout(t *testing.T) {
 		bob1.sync()
 	})
 }
-
-// With NoLateRinging a session that logs in after the send is not rung.
-func TestNoLateRinging(t *testing.T) {
-	srv := rtmcalltest.NewServer(t, func(c *server.Config) { c.NoLateRinging = true })
-	alice := login(t, srv, "alice")
-	bob1 := login(t, srv, "bob")
-	inv := ringing(t, alice, bob1)
-	bob2 := login(t, srv, "bob")
-	bob2.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours)
-}

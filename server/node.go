@@ -74,10 +74,6 @@ type Config struct {
 	// push.subscribe and push.unsubscribe requests and logout's dropPush
 	// (package server/push). Nil: those requests fail with PUSH_UNAVAILABLE.
 	Push PushRegistry
-	// NoLateRinging turns late ringing off: a session of the callee that
-	// logs in while an invitation is pending is then not rung
-	// (PROTOCOL.md lifecycle 1). On by default.
-	NoLateRinging bool
 	// TombstoneTTL is how long an ended invitation's id stays known, so that
 	// late requests on it get ALREADY_END rather than NOT_YOURS.
 	TombstoneTTL time.Duration

@@ -187,9 +187,11 @@ func twoDevices(bothAccept bool) func(f *flow) {
 }
 
 // calleeGoneBeforeSend logs every device of the callee out or closes them,
-// then calls: PEER_OFFLINE at once. The devices come back afterwards.
+// then calls: PEER_OFFLINE at once. The devices come back afterwards; if
+// the server had not yet ended the old sessions, the invitation is still
+// pending and a device that comes back rings late: it refuses.
 func calleeGoneBeforeSend(f *flow) {
-	f.allow(DecCalleeGone)
+	f.allow(DecCalleeGone, DecRefused)
 	devs := f.callee.online()
 	for _, d := range devs {
 		how := LeftClose
@@ -200,14 +202,19 @@ func calleeGoneBeforeSend(f *flow) {
 	}
 	f.send(f.long())
 	for _, d := range devs {
-		f.back(d)
+		if r, ok := f.back(d); ok {
+			f.answer(r, f.lateInvite(r), false)
+		}
 	}
 }
 
 // calleeLeaves makes one ringing device leave (before or after its invite
 // arrives), then another device, if any, accepts; otherwise the caller
 // sees PEER_OFFLINE. A closed device comes back as a new client, unless it
-// is one of the few that never come back.
+// is one of the few that never come back. Coming back while the
+// invitation is pending (a cut session waits out its grace period), it
+// rings late: it accepts if it is the only device, else the other
+// device's accept ends it there.
 func calleeLeaves(how Leave) func(f *flow) {
 	return func(f *flow) {
 		f.allow(DecAccepted, DecCalleeGone)
@@ -219,17 +226,24 @@ func calleeLeaves(how Leave) func(f *flow) {
 			f.invite(r)
 		}
 		f.leave(r.d, r.key, how)
+		var lateInv *core.RemoteInvitation
+		late, back := ringer{}, false
 		if how == LeftLogout || !f.h.neverBack(f, r.d) {
-			f.back(r.d) // the new session must not ring: it logged in after the send
+			if late, back = f.back(r.d); back {
+				lateInv = f.lateInvite(late)
+			}
 		}
 		if o, ok := f.pickRinger(r); ok {
 			f.answer(o, f.invite(o), true)
+		} else if back {
+			f.answer(late, lateInv, true)
 		}
 	}
 }
 
 // closeWhileAccepting closes a device while its accept is in flight; the
-// caller then cancels if the invitation still rings elsewhere.
+// caller then cancels if the invitation still rings elsewhere (or on the
+// device, back and rung late, which lets it ring).
 func closeWhileAccepting(f *flow) {
 	f.allow(DecAccepted, DecCanceled, DecCalleeGone)
 	if !f.send(f.long()) {
@@ -238,7 +252,9 @@ func closeWhileAccepting(f *flow) {
 	r, _ := f.pickRinger()
 	inv := f.invite(r)
 	both(func() { f.answer(r, inv, true) }, func() { f.leave(r.d, r.key, LeftClose) })
-	f.back(r.d)
+	if late, ok := f.back(r.d); ok {
+		f.lateInvite(late)
+	}
 	f.cancel()
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rtmcall/rtmcall/core"
 )
@@ -34,7 +35,14 @@ type entry struct {
 	notify  chan struct{}                     // one slot: an event was recorded
 	bound   bool                              // a flow owns it
 	closed  bool
+	lastEnd time.Time // when the last terminal event was recorded
+	// barriers are the callee sessions that got the flow's barrier message
+	// (flow.barrier): every callback they had before it has run.
+	barriers map[string]bool
 }
+
+// barrierPrefix starts the text of a barrier message: "barrier <inv>".
+const barrierPrefix = "barrier"
 
 func newBook(h *harness) *book {
 	return &book{h: h, byInv: make(map[string]*entry), groups: make(map[string]*gentry)}
@@ -55,6 +63,9 @@ func (b *book) addLocked(e *entry, party string, kind Kind, reason, text string)
 		return
 	}
 	e.rec.Events = append(e.rec.Events, ev)
+	if kind.terminal() {
+		e.lastEnd = time.Now()
+	}
 	select {
 	case e.notify <- struct{}{}:
 	default:
@@ -135,6 +146,19 @@ func (b *book) message(key string, m core.Message) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if inv == barrierPrefix {
+		if e := b.byInv[strings.TrimPrefix(m.Text, barrierPrefix+" ")]; e != nil && !e.closed {
+			if e.barriers == nil {
+				e.barriers = make(map[string]bool)
+			}
+			e.barriers[key] = true
+			select {
+			case e.notify <- struct{}{}:
+			default:
+			}
+		}
+		return
+	}
 	e := b.byInv[inv]
 	if e == nil || e.closed {
 		return // not a flow's (or its flow was checked: counted there as lost or doubled)
@@ -162,6 +186,9 @@ func (b *book) bind(e *entry, inv string) {
 			return
 		}
 		e.rec.Events = append(e.rec.Events, t.rec.Events...)
+		if t.lastEnd.After(e.lastEnd) {
+			e.lastEnd = t.lastEnd
+		}
 		e.rec.CallEnds = append(e.rec.CallEnds, t.rec.CallEnds...)
 		for k, r := range t.remotes {
 			e.remotes[k] = r
@@ -173,6 +200,14 @@ func (b *book) bind(e *entry, inv string) {
 	case e.notify <- struct{}{}:
 	default:
 	}
+}
+
+// now is the sequence number of the last event recorded: events recorded
+// from now on have higher ones.
+func (b *book) now() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.seq
 }
 
 // look runs f on e under the lock.

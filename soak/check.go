@@ -4,6 +4,7 @@ package soak
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -71,6 +72,7 @@ func (v Violation) String() string {
 // with what its parties saw (more than one only when a party that left
 // could not learn the outcome).
 func Check(r *Record) ([]Violation, []Decision) {
+	r = nodeDeaths(r)
 	var out []Violation
 	bad := func(what, format string, args ...any) {
 		out = append(out, Violation{Flow: r.Flow, Action: r.Action, Inv: r.Inv, What: what, Detail: fmt.Sprintf(format, args...)})
@@ -81,7 +83,11 @@ func Check(r *Record) ([]Violation, []Decision) {
 	if r.CallEnded {
 		checkCall(r, bad)
 	}
-	checkMessages(r, bad)
+	if len(r.Died) == 0 {
+		// docs/CLUSTER.md "Limits": a message in flight when a node's
+		// link breaks may be lost.
+		checkMessages(r, bad)
+	}
 
 	// Per party: legal order, nothing twice, exactly one terminal event.
 	byParty := map[string][]Event{}
@@ -104,11 +110,12 @@ func Check(r *Record) ([]Violation, []Decision) {
 	}
 
 	// Who rang: every session logged in at send, except that a session
-	// that left may have closed before reading its invite; and maybe
-	// sessions of the callee that logged in while it was pending (late
-	// ringing, PROTOCOL.md lifecycle 1). A late session may log in as the
-	// invitation ends, so its terminal event is not awaited; any it got
-	// must be explained like the others'.
+	// that left may have closed before reading its invite; and the sessions
+	// of the callee that logged in while it was pending (late ringing,
+	// PROTOCOL.md lifecycle 1), which ring and end like the others. A
+	// session that logged in after the caller's end (the server had
+	// decided) must not ring; one that logged in before a winning
+	// operation began must (checked below, with the decision).
 	var rang []string
 	for _, p := range parties {
 		if p != Caller {
@@ -116,16 +123,24 @@ func Check(r *Record) ([]Violation, []Decision) {
 		}
 	}
 	for _, d := range rang {
-		late := !slices.Contains(r.Expected, d)
-		if late && !r.calleeSession(d) {
-			bad("unexpected invite", "%s rang but is not a session of the callee %s (expected %v)", d, r.Callee, r.Expected)
+		l, late := r.late(d)
+		switch {
+		case !late && !slices.Contains(r.Expected, d) && !(slices.Contains(r.Died, d) && strings.HasPrefix(d, r.Callee+".d")):
+			// (A session of the callee lost with its node before the send
+			// may still ring until its death is known: docs/CLUSTER.md.)
+			bad("unexpected invite", "%s rang but is neither a session of the callee %s at send (%v) nor one that logged in later (%v)",
+				d, r.Callee, r.Expected, r.Late)
+		case late && callerDone && !r.left(Caller).gone() && l.Began > callerEnd.Seq:
+			bad("unexpected invite", "%s rang but logged in after the caller's %s", d, callerEnd)
 		}
-		if _, ok := terminal[d]; !ok && !late {
+		if _, ok := terminal[d]; !ok {
 			bad("lost", "%s has no terminal event (saw %s)", d, eventList(byParty[d]))
 		}
 	}
 	for _, d := range r.Expected {
-		if !slices.Contains(rang, d) && !r.left(d).gone() {
+		// docs/CLUSTER.md "Limits": an invite in flight when its node died
+		// may be lost.
+		if !slices.Contains(rang, d) && !r.left(d).gone() && !slices.Contains(r.Died, Caller) {
 			bad("lost", "%s was logged in at send and its session went on, but it never got the invite", d)
 		}
 	}
@@ -163,6 +178,11 @@ func Check(r *Record) ([]Violation, []Decision) {
 		bad("disagree", "no single server decision explains: %s", strings.Join(ends, "; "))
 		return out, nil
 	}
+	for _, l := range r.Late {
+		if !slices.Contains(rang, l.Key) && !r.left(l.Key).gone() && decidedAfter(r, consistent, l.Done) {
+			bad("lost", "%s logged in while the invitation was pending (before the operation that decided it) but never got the invite", l.Key)
+		}
+	}
 	if len(r.Allowed) > 0 && !slices.ContainsFunc(consistent, func(d Decision) bool { return slices.Contains(r.Allowed, d.Kind) }) {
 		bad("unexpected outcome", "ended %v; the action allows %v", consistent, r.Allowed)
 	}
@@ -177,6 +197,33 @@ func Check(r *Record) ([]Violation, []Decision) {
 		}
 	}
 	return out, consistent
+}
+
+// nodeDeaths returns r as the checker holds it when parties' nodes died
+// (docs/CLUSTER.md "When a node dies"): such a party, unless it had left
+// already, lost its session without a word (LeftNodeDied, abrupt: its
+// client ends its invitations itself); the others may see the decisions
+// that a death makes (PEER_OFFLINE: the callee gone when its ringing
+// sessions were there, the caller gone when the owner died) or the cancel
+// the driver then issues so that live devices stop ringing.
+func nodeDeaths(r *Record) *Record {
+	if len(r.Died) == 0 {
+		return r
+	}
+	c := *r
+	c.Left = maps.Clone(r.Left)
+	if c.Left == nil {
+		c.Left = map[string]Leave{}
+	}
+	for _, p := range r.Died {
+		if l := c.Left[p]; !l.gone() || l == LeftLogout {
+			c.Left[p] = LeftNodeDied // a logout the dying node may never have read
+		}
+	}
+	if len(c.Allowed) > 0 {
+		c.Allowed = append(slices.Clone(c.Allowed), DecCanceled, DecCalleeGone, DecCallerLeft)
+	}
+	return &c
 }
 
 // checkPayloads checks that what the caller sent reached every device
@@ -229,7 +276,7 @@ func explains(r *Record, c Decision, callerEnd Event, terminal map[string]Event,
 	// Preconditions of the decision itself.
 	switch c.Kind {
 	case DecCalleeGone:
-		for _, d := range r.Expected {
+		for _, d := range slices.Concat(r.Expected, rang) {
 			if !r.left(d).gone() {
 				return false
 			}
@@ -246,12 +293,16 @@ func explains(r *Record, c Decision, callerEnd Event, terminal map[string]Event,
 	if !callerExplained(c, callerEnd, r.left(Caller)) {
 		return false
 	}
+	ownerDied := slices.Contains(r.Died, Caller)
 	for _, d := range rang {
-		if t, ok := terminal[d]; ok && !deviceExplained(c, d, t, r.left(d)) {
+		if t, ok := terminal[d]; ok && !deviceExplained(c, d, t, r.left(d), ownerDied) {
 			return false
 		}
 	}
 	for _, op := range r.Ops {
+		if ownerDied && op.Party != Caller && op.Code == protocol.CodeAlreadyEnd {
+			continue // its win may have died with the node, before the reply
+		}
 		won := (op.Name == "accept" && c == Decision{DecAccepted, op.Party}) ||
 			(op.Name == "refuse" && c == Decision{DecRefused, op.Party}) ||
 			(op.Name == "cancel" && c.Kind == DecCanceled)
@@ -260,6 +311,22 @@ func explains(r *Record, c Decision, callerEnd Event, terminal map[string]Event,
 		}
 	}
 	return true
+}
+
+// decidedAfter reports whether every decision in cs was made by an
+// operation that succeeded and began after seq: the invitation was then
+// still pending at seq.
+func decidedAfter(r *Record, cs []Decision, seq uint64) bool {
+	for _, c := range cs {
+		won := slices.ContainsFunc(r.Ops, func(op Op) bool {
+			return op.Code == 0 && op.Began > seq && (op.Name == "cancel" && c.Kind == DecCanceled ||
+				op.Name == "accept" && c == Decision{DecAccepted, op.Party} || op.Name == "refuse" && c == Decision{DecRefused, op.Party})
+		})
+		if !won {
+			return false
+		}
+	}
+	return len(cs) > 0
 }
 
 // callerExplained maps the caller's terminal event to the decisions that
@@ -293,8 +360,17 @@ func callerExplained(c Decision, t Event, left Leave) bool {
 }
 
 // deviceExplained maps a callee device's terminal event to the decisions
-// that send it.
-func deviceExplained(c Decision, dev string, t Event, left Leave) bool {
+// that send it. When the invitation's node (the caller's) died, a device on
+// a live node ends with PEER_OFFLINE whatever the dead node had decided
+// that did not reach it (docs/CLUSTER.md: "invitations it owned that ring
+// sessions on live nodes end there with remote.failure PEER_OFFLINE"; a
+// message in flight when a node's link breaks may be lost), even the
+// device's own win, whose reply died with the node ("a request waiting for
+// its answer gets ALREADY_END").
+func deviceExplained(c Decision, dev string, t Event, left Leave, ownerDied bool) bool {
+	if ownerDied && t.Kind == KindFailure && t.Reason == core.RemoteFailurePeerOffline.String() {
+		return true
+	}
 	if t.Kind == KindFailure {
 		switch t.Reason {
 		case core.RemoteFailureAcceptFailure.String():
@@ -339,6 +415,10 @@ func opCodeAllowed(r *Record, op Op) bool {
 		return true
 	case protocol.CodeNotConnected:
 		return r.left(op.Party).gone()
+	case protocol.CodeUnknown:
+		// docs/CLUSTER.md "Limits": a request forwarded to a node that
+		// dies waits at most 2 × PeerTimeout, then UNKNOWN.
+		return len(r.Died) > 0
 	}
 	return false
 }

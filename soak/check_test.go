@@ -29,6 +29,18 @@ func rec(expected []string, allowed []DecisionKind, left map[string]Leave, evs .
 
 const d1, d2 = "u1.d0#1", "u1.d1#1"
 
+// died marks parties of r as lost with their node.
+func died(r *Record, parties ...string) *Record {
+	r.Died = append(r.Died, parties...)
+	return r
+}
+
+// late adds late logins to r.
+func late(r *Record, ls ...LateLogin) *Record {
+	r.Late = append(r.Late, ls...)
+	return r
+}
+
 var two = []string{d1, d2}
 
 // TestCheck proves that the checker accepts the protocol's outcomes and
@@ -86,15 +98,37 @@ func TestCheck(t *testing.T) {
 			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindCanceled, ""),
 			want: []string{"lost"}},
 		{name: "a session of the callee that logged in after the send rang (late ringing)",
-			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
-				d1, KindCanceled, "", d2, KindCanceled, "", Caller, KindCanceled, "")},
-		{name: "a late session of the callee need not see the end",
-			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
-				d1, KindCanceled, "", Caller, KindCanceled, "")},
+			r: late(rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindCanceled, "", d2, KindCanceled, "", Caller, KindCanceled, ""), LateLogin{d2, 2, 3})},
+		{name: "a late session that logged in after the winning operation began need not ring",
+			r: late(rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindAccepted, "", Caller, KindAccepted, ""),
+				LateLogin{d2, 4, 5}),
+			ops: []Op{{Party: d1, Name: "accept", State: "ACCEPTED", Ended: true, Began: 3}}},
+		{name: "lost: a late session that logged in before the winning operation began never rang",
+			r: late(rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindAccepted, "", Caller, KindAccepted, ""),
+				LateLogin{d2, 1, 2}),
+			ops:  []Op{{Party: d1, Name: "accept", State: "ACCEPTED", Ended: true, Began: 3}},
+			want: []string{"lost"}},
+		{name: "lost: a late session that rang has no terminal event",
+			r: late(rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindCanceled, "", Caller, KindCanceled, ""), LateLogin{d2, 2, 3}),
+			want: []string{"lost"}},
 		{name: "a late session's end must agree",
-			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
-				d1, KindCanceled, "", d2, KindFailure, "ANSWERED_ELSEWHERE", Caller, KindCanceled, ""),
+			r: late(rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindCanceled, "", d2, KindFailure, "ANSWERED_ELSEWHERE", Caller, KindCanceled, ""), LateLogin{d2, 2, 3}),
 			want: []string{"disagree"}},
+		{name: "disagree: PEER_OFFLINE while a late session rang",
+			r: late(rec([]string{d1}, nil, map[string]Leave{d1: LeftClose}, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindFailure, "UNKNOWN", d2, KindFailure, "PEER_OFFLINE", Caller, KindFailure, "PEER_OFFLINE"), LateLogin{d2, 2, 3}),
+			want: []string{"disagree"}},
+		{name: "unexpected invite: a session of the callee that did not log in during the flow",
+			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
+				d1, KindCanceled, "", d2, KindCanceled, "", Caller, KindCanceled, ""),
+			want: []string{"unexpected invite"}},
+		{name: "unexpected invite: a session that logged in after the caller's end rang",
+			r: late(rec([]string{d1}, nil, nil, d1, KindInvite, "", Caller, KindCanceled, "", d1, KindCanceled, "",
+				d2, KindInvite, "", d2, KindCanceled, ""), LateLogin{d2, 5, 6}),
+			want: []string{"unexpected invite"}},
 		{name: "a session of another user rang",
 			r: rec([]string{d1}, nil, nil, d1, KindInvite, "", "u2.d0#1", KindInvite, "",
 				d1, KindCanceled, "", "u2.d0#1", KindCanceled, "", Caller, KindCanceled, ""),
@@ -189,6 +223,42 @@ func TestCheck(t *testing.T) {
 			}(),
 			ops:  []Op{{Party: d1, Name: "refuse", State: "REFUSED", Ended: true}},
 			want: []string{"message"}},
+		{name: "node death: the caller's node died after it canceled; the devices learn PEER_OFFLINE",
+			r: died(rec(two, []DecisionKind{DecCanceled}, nil, d1, KindInvite, "", d2, KindInvite, "", Caller, KindCanceled, "",
+				d1, KindFailure, "PEER_OFFLINE", d2, KindFailure, "PEER_OFFLINE"), Caller),
+			ops: []Op{{Party: Caller, Name: "cancel", State: "CANCELED", Ended: true}}},
+		{name: "disagree: the same without the node's death",
+			r: rec(two, []DecisionKind{DecCanceled}, nil, d1, KindInvite, "", d2, KindInvite, "", Caller, KindCanceled, "",
+				d1, KindFailure, "PEER_OFFLINE", d2, KindFailure, "PEER_OFFLINE"),
+			ops:  []Op{{Party: Caller, Name: "cancel", State: "CANCELED", Ended: true}},
+			want: []string{"disagree"}},
+		{name: "node death: the only device's node died; its client's UNKNOWN, the caller's PEER_OFFLINE",
+			r: died(rec([]string{d1}, []DecisionKind{DecAccepted}, nil, d1, KindInvite, "", d1, KindFailure, "UNKNOWN",
+				Caller, KindFailure, "PEER_OFFLINE"), d1)},
+		{name: "node death: the caller's node died after the device's accept won; its reply died with it",
+			r: died(rec([]string{d1}, []DecisionKind{DecAccepted}, nil, d1, KindInvite, "", Caller, KindAccepted, "",
+				d1, KindFailure, "PEER_OFFLINE"), Caller),
+			ops: []Op{{Party: d1, Name: "accept", Code: protocol.CodeAlreadyEnd, State: "FAILURE", Ended: true}}},
+		{name: "node death: the caller's node died before its invite reached a device",
+			r: died(rec(two, []DecisionKind{DecAccepted}, nil, d1, KindInvite, "", Caller, KindFailure, "UNKNOWN",
+				d1, KindFailure, "PEER_OFFLINE"), Caller)},
+		{name: "node death: the caller logged out as its node died: its client's own end",
+			r: died(rec([]string{d1}, []DecisionKind{DecCallerLeft}, map[string]Leave{Caller: LeftLogout}, d1, KindInvite, "",
+				Caller, KindFailure, "UNKNOWN", d1, KindFailure, "PEER_OFFLINE"), Caller)},
+		{name: "disagree: a logged-out caller's UNKNOWN without a node's death",
+			r: rec([]string{d1}, []DecisionKind{DecCallerLeft}, map[string]Leave{Caller: LeftLogout}, d1, KindInvite, "",
+				Caller, KindFailure, "UNKNOWN", d1, KindFailure, "PEER_OFFLINE"),
+			want: []string{"disagree"}},
+		{name: "lost: a device on a live node still needs its end when another's node died",
+			r: died(rec(two, []DecisionKind{DecAccepted}, nil, d1, KindInvite, "", d2, KindInvite, "", d1, KindFailure, "UNKNOWN",
+				Caller, KindCanceled, ""), d1),
+			ops:  []Op{{Party: Caller, Name: "cancel", State: "CANCELED", Ended: true}},
+			want: []string{"lost"}},
+		{name: "disagree: a device on a live node saw another device's win that its owner never decided",
+			r: died(rec(two, nil, nil, d1, KindInvite, "", d2, KindInvite, "", d1, KindFailure, "UNKNOWN",
+				d2, KindFailure, "ANSWERED_ELSEWHERE", Caller, KindCanceled, ""), d1),
+			ops:  []Op{{Party: Caller, Name: "cancel", State: "CANCELED", Ended: true}},
+			want: []string{"disagree"}},
 		{name: "a driver problem is a violation",
 			r:    &Record{Problems: []string{"no invite within 10s"}, Events: []Event{{Party: Caller, Kind: KindFailure, Reason: "PEER_OFFLINE"}}},
 			want: []string{"driver"}},

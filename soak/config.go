@@ -33,7 +33,8 @@ type Config struct {
 	// 300 ms.
 	ExpiryTimeout time.Duration
 	// TombstoneTTL is how long the nodes remember ended invitations. The
-	// run waits this long before its final heap measurement; default 3 s.
+	// run waits this long before its final heap measurement; default 3 s,
+	// FlowDeadline in a cluster.
 	TombstoneTTL time.Duration
 	// ResumeGrace is how long the nodes keep a session whose connection
 	// was cut: long enough for a client to resume on a loaded machine,
@@ -41,6 +42,15 @@ type Config struct {
 	ResumeGrace time.Duration
 	// HeapSlack is how far above its baseline the heap may end; default 8 MiB.
 	HeapSlack uint64
+	// Cluster, if not 0, runs the flows on that many nodes joined over
+	// embedded clustered NATS, behind one load balancer, instead of two
+	// independent nodes (`make soak-cluster`: 3).
+	Cluster int
+	// Chaos names the chaos kinds (chaosKinds) a cluster run applies in
+	// turn while its flows run, one every ChaosEvery (default 5 s); none
+	// if empty.
+	Chaos      []string
+	ChaosEvery time.Duration
 	// Progress receives a status line every few seconds; nil for none.
 	Progress io.Writer
 	// ServerLog, if set, receives the nodes' logs at level info (one line
@@ -73,6 +83,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ExpiryTimeout == 0 {
 		c.ExpiryTimeout = 300 * time.Millisecond
 	}
+	if c.TombstoneTTL == 0 && c.Cluster > 0 {
+		// A node's death delays operations by seconds (PeerTimeout): an
+		// answer may then come after an invitation's end by more than 3 s,
+		// and past the TTL the protocol says NOT_YOURS, not ALREADY_END.
+		c.TombstoneTTL = c.FlowDeadline
+	}
 	if c.TombstoneTTL == 0 {
 		c.TombstoneTTL = 3 * time.Second
 	}
@@ -82,9 +98,21 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HeapSlack == 0 {
 		c.HeapSlack = 8 << 20
 	}
+	if c.ChaosEvery == 0 {
+		c.ChaosEvery = 5 * time.Second
+	}
+	for _, k := range c.Chaos {
+		if _, ok := chaosKind(k); !ok {
+			return c, fmt.Errorf("soak: no chaos kind %q (have %v)", k, chaosNames())
+		}
+	}
 	switch {
-	case c.Clients < 4*len(shardSpecs):
-		return c, fmt.Errorf("soak: %d clients are too few: at least %d", c.Clients, 4*len(shardSpecs))
+	case c.Clients < 4*len(c.specs()):
+		return c, fmt.Errorf("soak: %d clients are too few: at least %d", c.Clients, 4*len(c.specs()))
+	case c.Cluster < 0 || c.Cluster == 1:
+		return c, fmt.Errorf("soak: a cluster of %d nodes", c.Cluster)
+	case len(c.Chaos) > 0 && c.Cluster == 0:
+		return c, fmt.Errorf("soak: chaos needs a cluster")
 	case c.Flows < 0 || c.Workers < 0 || c.TimeLimit < 0 || c.FlowDeadline < 0 || c.ExpiryTimeout < 0 || c.TombstoneTTL < 0 || c.ResumeGrace < 0:
 		return c, fmt.Errorf("soak: negative sizes in %+v", c)
 	case c.ExpiryTimeout < 10*time.Millisecond:
@@ -103,6 +131,18 @@ type shardSpec struct {
 	// extra are decisions any flow on this node may end with.
 	extra []DecisionKind
 }
+
+// specs are the shards of a run: shardSpecs, or one cluster.
+func (c Config) specs() []shardSpec {
+	if c.Cluster > 0 {
+		return clusterSpecs
+	}
+	return shardSpecs
+}
+
+// clusterSpecs: one shard, its nodes clustered; every node has the default
+// receipt timeout.
+var clusterSpecs = []shardSpec{{name: "cluster", share: 100}}
 
 // shardSpecs: most flows run on a node with the default receipt timeout;
 // the rest on one whose 1 ms receipt timeout races the devices'

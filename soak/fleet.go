@@ -4,20 +4,68 @@ package soak
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"sync/atomic"
 
 	"github.com/rtmcall/rtmcall/core"
+	"github.com/rtmcall/rtmcall/server"
 )
 
-// shard is one server node and the users logged in to it: nodes do not
-// talk to each other, so every flow stays within one shard.
+// shard is one server node, or one cluster of nodes, and the users logged
+// in to it: shards do not talk to each other, so every flow stays within
+// one shard.
 type shard struct {
 	spec   shardSpec
-	nd     *node
+	nd     *node    // a single node, or nil
+	cl     *cluster // a cluster, or nil
 	users  []*user
 	ghosts []string // user ids that never log in: offline callees
+
+	mu   sync.Mutex
+	live map[*session]*device // sessions from their login to their end, for the chaos to find
+}
+
+// url is the URL a device in slot dials: its node's, or the cluster's
+// load balancer's.
+func (sh *shard) url(slot string) string {
+	if sh.cl != nil {
+		return sh.cl.lb.url + "?" + slotParam + "=" + url.QueryEscape(slot)
+	}
+	return sh.nd.clientURL(slot)
+}
+
+// nodes returns the shard's live nodes.
+func (sh *shard) nodes() []*node {
+	if sh.cl != nil {
+		return sh.cl.nodes()
+	}
+	return []*node{sh.nd}
+}
+
+// cut cuts slot's connections on whichever node has them.
+func (sh *shard) cut(slot string) bool {
+	cut := false
+	for _, nd := range sh.nodes() {
+		cut = nd.cut(slot) || cut
+	}
+	return cut
+}
+
+// track registers s, a login of d in progress or done; nil d forgets it.
+func (sh *shard) track(s *session, d *device) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if d == nil {
+		delete(sh.live, s)
+		return
+	}
+	if sh.live == nil {
+		sh.live = make(map[*session]*device)
+	}
+	sh.live[s] = d
 }
 
 // user is a user id and its devices. Flows lock users in a global order:
@@ -37,7 +85,7 @@ type user struct {
 func (u *user) online() []*device {
 	var out []*device
 	for _, d := range u.devs {
-		if d.s != nil && !d.s.ended.Load() {
+		if d.s != nil && !d.s.ended.Load() && !d.s.died.Load() {
 			out = append(out, d)
 		}
 	}
@@ -59,7 +107,16 @@ type device struct {
 type session struct {
 	key   string
 	h     *harness
+	sh    *shard
+	slot  string
 	after string // how the device's previous session ended, for reports
+	// died is set when the node the session lived on was killed: it ends
+	// without the harness ending it, as docs/CLUSTER.md says.
+	died atomic.Bool
+	node atomic.Int32 // in a cluster, 1 + the index of the node it logged in on
+	// settled, once died, is closed when every other node has declared its
+	// node dead (guarded by mu).
+	settled <-chan struct{}
 
 	mu         sync.Mutex
 	state      core.ConnectionState
@@ -100,11 +157,31 @@ func (s *session) onState(st core.ConnectionState, reason core.ConnectionChangeR
 	ended := st == core.ConnectionDisconnected || st == core.ConnectionAborted
 	if ended {
 		s.ended.Store(true)
+		s.sh.track(s, nil)
+		if s.died.Load() {
+			s.h.wake() // flows wait for the ends of sessions lost with their node
+		}
 	}
 	if ended && !leaving && reason != core.ReasonLoginFailure && reason != core.ReasonLoginTimeout {
 		s.h.violate(Violation{Flow: -1, What: "session ended", Detail: fmt.Sprintf("session %s went %s (%s) without the harness ending it", s.key, st, reason)})
 	}
 }
+
+// die marks the session as lost with its node: it may end on its own now.
+func (s *session) die(settled <-chan struct{}) {
+	s.mu.Lock()
+	s.leaving = true
+	s.settled = settled
+	s.died.Store(true)
+	s.mu.Unlock()
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// errDied is what a step on a session whose node was killed returns.
+var errDied = errors.New("its node was killed")
 
 // setLeaving tells onState that the harness is ending the session.
 func (s *session) setLeaving() {
@@ -114,14 +191,22 @@ func (s *session) setLeaving() {
 }
 
 // waitState waits until the client reports state st for this session,
-// after at least minReconnects reconnections.
+// after at least minReconnects reconnections. A session whose node died
+// stops the wait (errDied), unless the wait is for its end.
 func (s *session) waitState(ctx context.Context, st core.ConnectionState, minReconnects int) error {
 	for {
 		s.mu.Lock()
 		cur, n := s.state, s.reconnects
 		s.mu.Unlock()
-		if cur == st && n >= minReconnects {
+		switch {
+		case cur == st && n >= minReconnects:
 			return nil
+		case s.died.Load() && st == core.ConnectionDisconnected:
+			if s.ended.Load() {
+				return nil
+			}
+		case s.died.Load():
+			return fmt.Errorf("session %s: %w", s.key, errDied)
 		}
 		select {
 		case <-s.changed:
@@ -135,9 +220,10 @@ func (s *session) waitState(ctx context.Context, st core.ConnectionState, minRec
 // (first login, or after Close). The user's exclusive lock is held, or d
 // is not yet shared.
 func (h *harness) login(ctx context.Context, d *device) error {
+	sh := d.u.sh
 	if d.c == nil {
 		d.last = ""
-		c, err := core.NewClient(core.Options{URL: d.u.sh.nd.clientURL(d.slot), RequestTimeout: h.cfg.FlowDeadline,
+		c, err := core.NewClient(core.Options{URL: sh.url(d.slot), RequestTimeout: h.cfg.FlowDeadline,
 			Logf: h.clientLog})
 		if err != nil {
 			return err
@@ -145,18 +231,72 @@ func (h *harness) login(ctx context.Context, d *device) error {
 		d.c = c
 	}
 	d.gen++
-	s := &session{key: fmt.Sprintf("%s#%d", d.slot, d.gen), h: h, changed: make(chan struct{}, 1), after: d.last}
+	s := &session{key: fmt.Sprintf("%s#%d", d.slot, d.gen), h: h, sh: sh, slot: d.slot, changed: make(chan struct{}, 1), after: d.last}
 	if s.after == "" {
 		s.after = "a new client"
 	}
 	d.c.OnConnectionStateChanged(s.onState)
 	d.c.OnInvitationReceived(func(r *core.RemoteInvitation) { h.book.invite(s.key, r) })
 	d.c.OnMessageFromPeer(func(m core.Message, _ string, _ core.MessageProps) { h.book.message(s.key, m) })
+	sh.track(s, d)
+	err := h.loginOn(ctx, d, s)
+	if err != nil && s.died.Load() {
+		d.s = s // lost with its node: the chaos logs it in again
+		return fmt.Errorf("login of %s: %w", s.key, errDied)
+	}
+	if err != nil {
+		// Whatever the server holds of it, end it: the fleet stays as the
+		// harness believes it is (the failure is reported by the caller).
+		s.setLeaving()
+		_ = d.c.Close() // always nil
+		d.c = nil
+		sh.track(s, nil)
+		return err
+	}
+	d.s = s
+	h.stats.logins.Add(1)
+	return nil
+}
+
+// loginOn logs s in on d's client and waits until every node knows it.
+func (h *harness) loginOn(ctx context.Context, d *device, s *session) error {
 	if err := d.c.Login(ctx, d.u.id, ""); err != nil {
 		return fmt.Errorf("login of %s: %w", s.key, err)
 	}
 	if err := s.waitState(ctx, core.ConnectionConnected, 0); err != nil {
 		return err
+	}
+	if cl := d.u.sh.cl; cl != nil {
+		// Every node knows the session once its node synced: a send from
+		// any node rings it (docs/CLUSTER.md, "What is guaranteed"); then
+		// every node synced, so that the late invites their invitations
+		// sent it are queued to it before the reply below, as on one node.
+		i, ok := cl.lb.nodeOf(d.slot)
+		if !ok {
+			return fmt.Errorf("login of %s: the balancer saw no connection", s.key)
+		}
+		cl.lb.stick(d.slot, i)
+		s.node.Store(int32(i + 1))
+		nd := cl.members[i].node()
+		if nd == nil {
+			return fmt.Errorf("login of %s: node %d is down", s.key, i)
+		}
+		if err := syncNode(ctx, nd); err != nil {
+			if cl.members[i].node() != nd { // killed meanwhile: the session with it
+				s.die(h.lastSettled())
+				return fmt.Errorf("login of %s: %w", s.key, errDied)
+			}
+			return fmt.Errorf("login of %s: sync of node %s: %w", s.key, nd.name, err)
+		}
+		for j, m := range cl.members {
+			o := m.node()
+			if o == nil || o == nd {
+				continue
+			}
+			if err := syncNode(ctx, o); err != nil && cl.members[j].node() == o { // a node killed meanwhile has nothing to tell
+				return fmt.Errorf("login of %s: sync of node %s: %w", s.key, o.name, err)
+			}
+		}
 	}
 	// Flows share users: one's call may still go on when another rings
 	// the same user. Call waiting makes that ring rather than PEER_BUSY
@@ -164,9 +304,26 @@ func (h *harness) login(ctx context.Context, d *device) error {
 	if err := d.c.SetCallWaiting(ctx, true); err != nil {
 		return fmt.Errorf("call waiting of %s: %w", s.key, err)
 	}
-	d.s = s
-	h.stats.logins.Add(1)
 	return nil
+}
+
+// syncNode waits until every peer of nd has handled what nd sent it, or
+// nd is killed.
+func syncNode(ctx context.Context, nd *node) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-nd.gone:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := nd.n.Sync(ctx)
+	for errors.Is(err, server.ErrSyncLost) && ctx.Err() == nil {
+		err = nd.n.Sync(ctx)
+	}
+	return err
 }
 
 // leave ends d's session on purpose and waits until its client reports
@@ -184,7 +341,7 @@ func (h *harness) leave(ctx context.Context, d *device, how Leave, thenLogout bo
 	var cutErr error
 	if how == LeftDrop {
 		h.stats.drops.Add(1)
-		if !d.u.sh.nd.cut(d.slot) {
+		if !d.u.sh.cut(d.slot) && !s.died.Load() {
 			// End the session all the same, so that the fleet stays as the
 			// harness believes it is.
 			cutErr = fmt.Errorf("no connection to cut for %s (client %s)", s.key, d.c.ConnectionState())
@@ -202,7 +359,7 @@ func (h *harness) leave(ctx context.Context, d *device, how Leave, thenLogout bo
 	if how == LeftClose {
 		_ = d.c.Close() // always nil; the client is done
 		d.c = nil
-	} else if err := d.c.Logout(ctx); err != nil {
+	} else if err := d.c.Logout(ctx); err != nil && !s.died.Load() {
 		return fmt.Errorf("logout of %s: %w", s.key, err)
 	}
 	if err := s.waitState(ctx, core.ConnectionDisconnected, 0); err != nil {
@@ -221,7 +378,10 @@ func (h *harness) resume(ctx context.Context, d *device, hold func()) error {
 	s.planned++
 	before := s.reconnects
 	s.mu.Unlock()
-	if !d.u.sh.nd.cut(d.slot) {
+	if !d.u.sh.cut(d.slot) {
+		if s.died.Load() {
+			return fmt.Errorf("session %s: %w", s.key, errDied)
+		}
 		return fmt.Errorf("no connection to cut for %s (client %s)", s.key, d.c.ConnectionState())
 	}
 	h.stats.resumes.Add(1)

@@ -4,6 +4,7 @@ package soak
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -30,8 +31,28 @@ type flow struct {
 	calleeID string
 	local    *core.LocalInvitation
 	ringers  []ringer // callee sessions logged in at send
+	late     []ringer // callee sessions that logged in after it
 	sentAt   time.Time
 	stopped  atomic.Bool // a step failed: later steps do nothing
+	// parties are the sessions of the caller and of the devices rung, by
+	// party name: if one's node dies, the flow's waits stop (hit) and the
+	// checker holds that party to docs/CLUSTER.md "When a node dies".
+	parties map[string]*session
+	hit     atomic.Bool
+}
+
+// hitNow reports whether a party's node died.
+func (f *flow) hitNow() bool {
+	if f.hit.Load() {
+		return true
+	}
+	for _, s := range f.parties {
+		if s.died.Load() {
+			f.hit.Store(true)
+			return true
+		}
+	}
+	return false
 }
 
 func (f *flow) intN(n int) int {
@@ -113,9 +134,16 @@ func (f *flow) send(timeout time.Duration) bool {
 		return false
 	}
 	f.local = l
+	f.parties[Caller] = f.caller.s
 	if f.callee != nil {
+		for _, d := range f.callee.devs {
+			if d.s != nil && d.s.died.Load() {
+				f.parties[d.s.key] = d.s // lost with its node, not yet logged in again: it may still ring
+			}
+		}
 		for _, d := range f.callee.online() {
 			f.ringers = append(f.ringers, ringer{d, d.s.key})
+			f.parties[d.s.key] = d.s
 		}
 	}
 	var expected []string
@@ -130,7 +158,9 @@ func (f *flow) send(timeout time.Duration) bool {
 	b.mu.Unlock()
 	f.sentAt = time.Now()
 	if err := l.Send(f.ctx); err != nil {
-		f.problem("send: %v", err)
+		if !f.hitNow() {
+			f.problem("send: %v", err)
+		}
 		return false
 	}
 	b.bind(e, l.ID())
@@ -139,13 +169,24 @@ func (f *flow) send(timeout time.Duration) bool {
 
 // await waits until cond holds on the entry, or notes a problem at the
 // flow's deadline.
+// A party's node that dies stops it: what it waits for may never come.
 func (f *flow) await(what string, cond func(e *entry) bool) bool {
+	return f.wait(what, cond, true)
+}
+
+// wait is await; with untilHit false a node's death does not stop it.
+func (f *flow) wait(what string, cond func(e *entry) bool, untilHit bool) bool {
 	for {
+		deaths := f.h.deathsCh()
 		if f.h.book.look(f.e, cond) {
 			return true
 		}
+		if untilHit && f.hitNow() {
+			return false
+		}
 		select {
 		case <-f.e.notify:
+		case <-deaths:
 		case <-f.ctx.Done():
 			f.problem("no %s within %v (saw %s)", what, f.h.cfg.FlowDeadline, f.seen())
 			return false
@@ -215,9 +256,10 @@ func (f *flow) answer(r ringer, inv *core.RemoteInvitation, accept bool) {
 	if inv.SetResponse(resp) != nil {
 		resp = "" // the invitation ended meanwhile: nothing is sent
 	}
+	began := f.h.book.now()
 	err := do(f.ctx)
 	st := inv.State()
-	f.op(Op{Party: r.key, Name: name, Code: core.CodeOf(err), State: st.String(), Ended: st.Ended(), Response: resp})
+	f.op(Op{Party: r.key, Name: name, Code: core.CodeOf(err), State: st.String(), Ended: st.Ended(), Response: resp, Began: began})
 }
 
 // cancel makes the caller cancel and records the result.
@@ -225,9 +267,10 @@ func (f *flow) cancel() {
 	if f.local == nil || f.stopped.Load() {
 		return
 	}
+	began := f.h.book.now()
 	err := f.local.Cancel(f.ctx)
 	st := f.local.State()
-	f.op(Op{Party: Caller, Name: "cancel", Code: core.CodeOf(err), State: st.String(), Ended: st.Ended()})
+	f.op(Op{Party: Caller, Name: "cancel", Code: core.CodeOf(err), State: st.String(), Ended: st.Ended(), Began: began})
 }
 
 func (f *flow) op(o Op) {
@@ -266,7 +309,7 @@ func (f *flow) leave(d *device, party string, how Leave) {
 		return
 	}
 	f.mark(party, how)
-	if err := f.h.leave(f.ctx, d, how, f.intN(2) == 0); err != nil {
+	if err := f.h.leave(f.ctx, d, how, f.intN(2) == 0); err != nil && !f.hitNow() {
 		f.problem("%s %s: %v", party, how, err)
 	}
 }
@@ -278,23 +321,60 @@ func (f *flow) resume(d *device, party string, hold func()) {
 		return
 	}
 	f.mark(party, LeftResumed)
-	if err := f.h.resume(f.ctx, d, hold); err != nil {
+	if err := f.h.resume(f.ctx, d, hold); err != nil && !errors.Is(err, errDied) {
 		f.problem("%s cut and resume: %v", party, err)
 	}
 }
 
 // back logs d in again: a new client after Close, the same one otherwise.
-func (f *flow) back(d *device) {
+// A device of the callee that comes back after the send may be rung late:
+// it is returned as a late ringer, for the action to answer, refuse or
+// ignore (PROTOCOL.md lifecycle 1), and complete awaits its end if it rang.
+func (f *flow) back(d *device) (ringer, bool) {
 	if f.stopped.Load() {
-		return
+		return ringer{}, false
 	}
-	if err := f.h.login(f.ctx, d); err != nil {
+	began := f.h.book.now()
+	err := f.h.login(f.ctx, d)
+	if err != nil && !errors.Is(err, errDied) {
 		f.problem("coming back: %v", err)
+		return ringer{}, false
 	}
+	if d.u != f.callee || f.local == nil {
+		return ringer{}, false
+	}
+	r := ringer{d, d.s.key}
+	f.parties[r.key] = d.s
+	b := f.h.book
+	b.mu.Lock()
+	f.e.rec.Late = append(f.e.rec.Late, LateLogin{Key: r.key, Began: began, Done: b.seq})
+	b.mu.Unlock()
+	if err != nil {
+		return ringer{}, false // lost with its node as it logged in: it may have rung all the same
+	}
+	f.late = append(f.late, r)
+	return r, true
+}
+
+// lateInvite waits until r, a session that came back after the send, got
+// the invite or the caller its end, and returns the invite if it came. A
+// driver waits for it before it ends the invitation, so that the late
+// invite is not still on its way when the flow is checked.
+func (f *flow) lateInvite(r ringer) *core.RemoteInvitation {
+	if f.stopped.Load() {
+		return nil
+	}
+	var inv *core.RemoteInvitation
+	f.await("late invite on "+r.key+" or the caller's end", func(e *entry) bool {
+		inv = e.remotes[r.key]
+		return inv != nil || has(e, Caller, terminals...)
+	})
+	return inv
 }
 
 // complete waits until every party has its terminal event: the caller,
-// and every expected session that stayed or saw the invite. Sessions that
+// every expected session that stayed or saw the invite, and every late
+// session that saw it. Sessions that
 // left have reported DISCONNECTED already, so their events are all in.
 func (f *flow) complete() {
 	ctx, cancel := context.WithTimeout(context.Background(), f.h.cfg.FlowDeadline)
@@ -303,23 +383,120 @@ func (f *flow) complete() {
 	if f.local == nil {
 		return // nothing was sent
 	}
+	if f.hitNow() && !f.parties[Caller].died.Load() && f.e.rec.Inv != "" && !f.local.State().Ended() {
+		// Devices on live nodes may go on ringing: the caller ends it.
+		f.cancel()
+	}
 	if f.e.rec.Inv == "" {
-		f.ended() // Send failed: the caller still has its failure event
+		// Send failed: the caller still has its failure event (from its
+		// client, if its node died meanwhile).
+		f.wait("caller terminal event", func(e *entry) bool { return has(e, Caller, terminals...) }, false)
 		return
 	}
-	f.await("terminal events on every side", func(e *entry) bool {
+	all := func(e *entry) bool {
 		if !has(e, Caller, terminals...) {
 			return false
+		}
+		// When the invitation's node (the caller's) died, its invite may
+		// have been lost on the way to a device (docs/CLUSTER.md, "Limits").
+		ownerDied := f.partyDied(Caller)
+		for _, p := range f.parties {
+			if p.died.Load() && !p.ended.Load() {
+				return false // its client has not delivered its own end yet
+			}
 		}
 		for _, r := range f.ringers {
 			l := e.rec.Left[r.key]
 			invited := has(e, r.key, KindInvite)
-			if (l == Stayed || l == LeftResumed || invited) && !has(e, r.key, terminals...) {
+			if (l == Stayed && !f.partyDied(r.key) && !ownerDied || l == LeftResumed || invited) && !has(e, r.key, terminals...) {
+				return false
+			}
+		}
+		for _, r := range f.late {
+			if has(e, r.key, KindInvite) && !has(e, r.key, terminals...) {
 				return false
 			}
 		}
 		return true
+	}
+	if f.wait("terminal events on every side", all, false) && f.partyDied(Caller) {
+		// Nothing the dead node sent arrives once every node declared it
+		// dead; a barrier message then passes what was queued to the
+		// devices that have not seen the invite: after it, what they saw
+		// is all they will see.
+		s := f.parties[Caller]
+		s.mu.Lock()
+		settled := s.settled
+		s.mu.Unlock()
+		select {
+		case <-settled:
+		case <-ctx.Done():
+		}
+		f.barrier(ctx)
+		f.wait("terminal events on every side after the caller's node died", all, false)
+	}
+}
+
+func (f *flow) sendBarrier(ctx context.Context) error {
+	c, err := core.NewClient(core.Options{URL: f.sh.url(""), RequestTimeout: f.h.cfg.FlowDeadline, Logf: f.h.clientLog})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Login(ctx, f.sh.spec.name+".barrier", ""); err != nil {
+		return err
+	}
+	_, err = c.SendMessageToPeer(ctx, f.calleeID, core.Message{Text: barrierPrefix + " " + f.e.rec.Inv})
+	return err
+}
+
+// barrier sends a peer message to the callee from a client of the harness
+// and waits until every live callee session of the flow that has not seen
+// the invite got it: its client has then delivered every earlier event.
+func (f *flow) barrier(ctx context.Context) {
+	var wait []string
+	f.h.book.look(f.e, func(e *entry) bool {
+		for _, r := range slices.Concat(f.ringers, f.late) {
+			if !has(e, r.key, KindInvite) && !f.partyDied(r.key) && !e.rec.Left[r.key].gone() {
+				wait = append(wait, r.key)
+			}
+		}
+		return true
 	})
+	if len(wait) == 0 || f.calleeID == "" {
+		return
+	}
+	for try := 0; ; try++ {
+		deaths := f.h.deathsCh()
+		err := f.sendBarrier(ctx)
+		if err == nil {
+			break
+		}
+		select {
+		case <-deaths: // its node may have died: again, through another
+			if try < 3 {
+				continue
+			}
+		default:
+		}
+		f.problem("barrier: %v", err)
+		return
+	}
+	f.wait("the barrier message on "+fmt.Sprint(wait), func(e *entry) bool {
+		for _, k := range wait {
+			if !e.barriers[k] && !f.partyDied(k) {
+				return false
+			}
+		}
+		return true
+	}, false)
+}
+
+// partyDied reports whether the session of party key was lost with its
+// node: it may never have got the invite.
+func (f *flow) partyDied(key string) bool {
+	s := f.parties[key]
+	return s != nil && s.died.Load()
 }
 
 // endCall ends the call that followed an acceptance, if any: the caller,
@@ -359,7 +536,7 @@ func (f *flow) endCall() {
 	f.ctx = ctx
 	hang := func(party string, h func(context.Context) error) {
 		err := h(ctx)
-		if code := core.CodeOf(err); code != 0 && code != 3 && code != 207 { // ALREADY_END, NOT_CONNECTED
+		if code := core.CodeOf(err); code != 0 && code != 3 && code != 207 && !f.hitNow() { // ALREADY_END, NOT_CONNECTED
 			f.problem("%s hangup: %v", party, err)
 		}
 	}
@@ -373,13 +550,13 @@ func (f *flow) endCall() {
 	default:
 		both(func() { hang(Caller, f.local.Hangup) }, func() { hang(answerer, remote.Hangup) })
 	}
-	f.await("the call's end on every side", func(e *entry) bool {
+	f.wait("the call's end on every side", func(e *entry) bool {
 		seen := map[string]bool{}
 		for _, c := range e.rec.CallEnds {
 			seen[c.Party] = true
 		}
 		return (!callerIn || seen[Caller]) && (answerer == "" || seen[answerer])
-	})
+	}, false)
 }
 
 // messages sends n peer messages from the caller to the callee user,
@@ -394,7 +571,9 @@ func (f *flow) messages(n int) {
 		f.e.rec.Messages = append(f.e.rec.Messages, text)
 		f.h.book.mu.Unlock()
 		if _, err := f.caller.c.SendMessageToPeer(f.ctx, f.calleeID, core.Message{Text: text}); err != nil {
-			f.problem("message: %v", err)
+			if !f.hitNow() {
+				f.problem("message: %v", err)
+			}
 			return
 		}
 	}

@@ -29,7 +29,8 @@ type node struct {
 	url  string // ws://127.0.0.1:PORT/ws
 	n    *server.Node
 	hs   *http.Server
-	done chan error // Serve's result
+	done chan error    // Serve's result
+	gone chan struct{} // closed when a cluster's chaos kills the node
 
 	mu    sync.Mutex
 	conns map[string]map[net.Conn]struct{} // by device slot: a reconnecting client may have several
@@ -46,7 +47,7 @@ func startNode(name string, cfg server.Config) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen for node %s: %w", name, err)
 	}
-	nd := &node{name: name, n: n, conns: make(map[string]map[net.Conn]struct{}), done: make(chan error, 1),
+	nd := &node{name: name, n: n, conns: make(map[string]map[net.Conn]struct{}), done: make(chan error, 1), gone: make(chan struct{}),
 		url: "ws://" + ln.Addr().String() + "/ws"}
 	nd.hs = &http.Server{
 		Handler:           nd,
@@ -129,16 +130,36 @@ func (nd *node) clientURL(slot string) string {
 // failure would: no close frame, no logout. It reports whether there was
 // one.
 func (nd *node) cut(slot string) bool {
-	nd.mu.Lock()
+	return closeConns(&nd.mu, func(yield func(net.Conn)) {
+		for c := range nd.conns[slot] {
+			yield(c)
+		}
+	}) > 0
+}
+
+// closeConns closes the connections each lists under mu, after releasing
+// it (a closed connection forgets itself under mu), and returns how many.
+func closeConns(mu *sync.Mutex, each func(yield func(net.Conn))) int {
+	mu.Lock()
 	var cs []net.Conn
-	for c := range nd.conns[slot] {
-		cs = append(cs, c)
-	}
-	nd.mu.Unlock()
+	each(func(c net.Conn) { cs = append(cs, c) })
+	mu.Unlock()
 	for _, c := range cs {
 		_ = c.Close()
 	}
-	return len(cs) > 0
+	return len(cs)
+}
+
+// cutAll closes every TCP connection of the node's devices, as the death
+// of its process would.
+func (nd *node) cutAll() {
+	closeConns(&nd.mu, func(yield func(net.Conn)) {
+		for _, set := range nd.conns {
+			for c := range set {
+				yield(c)
+			}
+		}
+	})
 }
 
 // stop shuts the node down and closes its listener.

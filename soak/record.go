@@ -3,8 +3,9 @@
 package soak
 
 import (
+	"slices"
+
 	"github.com/rtmcall/rtmcall/core/protocol"
-	"strings"
 )
 
 // Caller is the party name of the caller's session in a Record; callee
@@ -63,20 +64,24 @@ type Op struct {
 	Ended bool          // whether that state is terminal
 	// Response is the answer text the device set before accepting or refusing.
 	Response string
+	// Began is the book's sequence number when the call was made: events
+	// with a higher Seq were recorded after it.
+	Began uint64
 }
 
 // Leave is how a party left during a flow, on purpose.
 type Leave uint8
 
 const (
-	Stayed      Leave = iota
-	LeftClose         // Client.Close: a close frame ends the session at once
-	LeftDrop          // the TCP connection was cut and the client closed or logged out before resuming: the server ends the session after its grace period
-	LeftLogout        // Client.Logout
-	LeftResumed       // the TCP connection was cut and the client resumed its session: it must see everything as if it had stayed
+	Stayed       Leave = iota
+	LeftClose          // Client.Close: a close frame ends the session at once
+	LeftDrop           // the TCP connection was cut and the client closed or logged out before resuming: the server ends the session after its grace period
+	LeftLogout         // Client.Logout
+	LeftResumed        // the TCP connection was cut and the client resumed its session: it must see everything as if it had stayed
+	LeftNodeDied       // the node the session lived on was killed: its client's resume fails and it ends on its own
 )
 
-var leaveNames = []string{"stayed", "closed", "cut and never resumed", "logged out", "cut and resumed"}
+var leaveNames = []string{"stayed", "closed", "cut and never resumed", "logged out", "cut and resumed", "lost with its node"}
 
 func (l Leave) String() string {
 	if int(l) < len(leaveNames) {
@@ -87,10 +92,12 @@ func (l Leave) String() string {
 
 // abrupt reports whether l ended the session without the server telling
 // the client anything: the client then ends its open invitations itself.
-func (l Leave) abrupt() bool { return l == LeftClose || l == LeftDrop }
+func (l Leave) abrupt() bool { return l == LeftClose || l == LeftDrop || l == LeftNodeDied }
 
 // gone reports whether the party's session ended during the flow.
-func (l Leave) gone() bool { return l == LeftClose || l == LeftDrop || l == LeftLogout }
+func (l Leave) gone() bool {
+	return l == LeftClose || l == LeftDrop || l == LeftLogout || l == LeftNodeDied
+}
 
 // Record is everything the harness knows about one invitation flow, as the
 // checker needs it: who took part, who was expected to ring, who left, what
@@ -105,13 +112,21 @@ type Record struct {
 	Content  string // what the caller sent
 	Channel  string
 	// Expected are the callee sessions logged in when the invitation was
-	// sent: those must ring. Sessions of the callee that log in later may
-	// ring too (late ringing).
+	// sent: those must ring.
 	Expected []string
+	// Late are the callee sessions that logged in after the send: those
+	// that logged in while it was pending must ring too (late ringing,
+	// PROTOCOL.md lifecycle 1), those that logged in after it ended must not.
+	Late []LateLogin
 	// Allowed are the decisions the action may end with.
 	Allowed []DecisionKind
 	// Left maps parties (Caller or device keys) that left on purpose.
-	Left     map[string]Leave
+	Left map[string]Leave
+	// Died are the parties whose node was killed during the flow: unless
+	// they had left already, the checker holds them to docs/CLUSTER.md
+	// "When a node dies" (LeftNodeDied) and allows what it says the others
+	// then see.
+	Died     []string
 	Events   []Event
 	Ops      []Op
 	Problems []string // what the driver saw go wrong (deadlines, send errors)
@@ -127,6 +142,13 @@ type Record struct {
 	Got      map[string][]string
 }
 
+// LateLogin is a callee session that logged in after the send, with the
+// book's sequence numbers when its login began and when it returned.
+type LateLogin struct {
+	Key         string
+	Began, Done uint64
+}
+
 // CallEnd is one CallEnded callback: on the caller (Party Caller) or on
 // the answering device.
 type CallEnd struct {
@@ -137,8 +159,11 @@ type CallEnd struct {
 
 func (r *Record) left(party string) Leave { return r.Left[party] }
 
-// calleeSession reports whether the session key ("<user>.d<j>#<gen>") is
-// one of the callee's devices.
-func (r *Record) calleeSession(key string) bool {
-	return strings.HasPrefix(key, r.Callee+".d")
+// late returns the late login of session key, if it is one.
+func (r *Record) late(key string) (LateLogin, bool) {
+	i := slices.IndexFunc(r.Late, func(l LateLogin) bool { return l.Key == key })
+	if i < 0 {
+		return LateLogin{}, false
+	}
+	return r.Late[i], true
 }

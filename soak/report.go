@@ -19,6 +19,7 @@ type Report struct {
 	Clients   int // devices logged in at the start
 	Users     int
 	Nodes     int
+	Cluster   bool // the nodes are one cluster
 	Workers   int
 	FileLimit uint64 // RLIMIT_NOFILE during the run
 
@@ -35,8 +36,19 @@ type Report struct {
 	Ops            map[string]int    // operations by name and result
 
 	Logins, Closes, Drops, Resumes, Logouts, NeverBack int
-	Unplanned                                          int      // reconnections the harness did not cause
-	UnplannedExamples                                  []string // the first few: session and time
+	// Chaos counts what the chaos did, by kind ("node deaths", "restarts",
+	// "partitions", ...); HitFlows are the flows that had a party on a node
+	// as it died.
+	Chaos    map[string]int
+	HitFlows int
+	// LongestWait is the longest time any flow's party waited, from the
+	// send, for its terminal event.
+	LongestWait time.Duration
+	// LateLogins are callee sessions that logged in while their flow's
+	// invitation was sent, LateRings those of them it rang.
+	LateLogins, LateRings int
+	Unplanned             int      // reconnections the harness did not cause
+	UnplannedExamples     []string // the first few: session and time
 
 	ClientLogs        map[string]int    // what clients logged, by kind
 	ClientLogExamples map[string]string // the first message of each kind
@@ -56,9 +68,13 @@ type Report struct {
 }
 
 func newReport(cfg Config) *Report {
-	return &Report{Seed: cfg.Seed, Nodes: len(shardSpecs), Workers: cfg.Workers, FlowsWanted: cfg.Flows,
+	nodes := len(shardSpecs)
+	if cfg.Cluster > 0 {
+		nodes = cfg.Cluster
+	}
+	return &Report{Seed: cfg.Seed, Nodes: nodes, Cluster: cfg.Cluster > 0, Workers: cfg.Workers, FlowsWanted: cfg.Flows,
 		ByAction: map[string]int{}, Latency: map[string]Timing{}, Skipped: map[string]int{}, Outcomes: map[string]int{},
-		DeviceOutcomes: map[string]int{}, Ops: map[string]int{}, ClientLogs: map[string]int{}, ClientLogExamples: map[string]string{},
+		DeviceOutcomes: map[string]int{}, Chaos: map[string]int{}, Ops: map[string]int{}, ClientLogs: map[string]int{}, ClientLogExamples: map[string]string{},
 		ViolationsByKind: map[string]int{}}
 }
 
@@ -76,8 +92,12 @@ func (r *Report) FlowsPerSecond() float64 {
 // Write prints the report.
 func (r *Report) Write(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
-	p("rtmcall soak (seed %d): %d clients (%d users, 1-3 devices each) on %d nodes, %d workers, open-file limit %d",
-		r.Seed, r.Clients, r.Users, r.Nodes, r.Workers, r.FileLimit)
+	kind := "nodes"
+	if r.Cluster {
+		kind = "clustered nodes (embedded NATS, routes; one load balancer)"
+	}
+	p("rtmcall soak (seed %d): %d clients (%d users, 1-3 devices each) on %d %s, %d workers, open-file limit %d",
+		r.Seed, r.Clients, r.Users, r.Nodes, kind, r.Workers, r.FileLimit)
 	p("flows: %d of %d in %v (%.0f flows/s); fleet logged in in %v",
 		r.FlowsRun, r.FlowsWanted, r.Duration.Round(time.Millisecond), r.FlowsPerSecond(), r.LoginTime.Round(time.Millisecond))
 	fmt.Fprintf(w, "flows by action (count, mean and max time from the first step to the last terminal event):\n")
@@ -94,6 +114,11 @@ func (r *Report) Write(w io.Writer) {
 	table(w, "operations", r.Ops)
 	p("sessions: %d logins, %d closed, %d logged out, %d cut and resumed, %d cut and never resumed; %d devices never came back",
 		r.Logins, r.Closes, r.Logouts, r.Resumes, r.Drops, r.NeverBack)
+	if r.Cluster {
+		p("chaos: %s; %d flows had a party on a node as it died", chaosList(r.Chaos), r.HitFlows)
+	}
+	p("longest wait of a party for its terminal event, from the send: %v", r.LongestWait.Round(time.Millisecond))
+	p("late ringing: %d callee sessions logged in after their flow's send, %d of them rang", r.LateLogins, r.LateRings)
 	p("reconnections the harness did not cause: %d %v", r.Unplanned, r.UnplannedExamples)
 	if len(r.ClientLogs) > 0 {
 		table(w, "client logs", r.ClientLogs)
@@ -146,6 +171,17 @@ func table(w io.Writer, title string, m map[string]int) {
 	for _, k := range sortedKeys(m) {
 		fmt.Fprintf(w, "  %-48s %8d\n", k, m[k])
 	}
+}
+
+func chaosList(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, fmt.Sprintf("%d %s", m[k], k))
+	}
+	return strings.Join(out, ", ")
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

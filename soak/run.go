@@ -34,6 +34,10 @@ type harness struct {
 
 	start time.Time
 
+	deathMu sync.Mutex
+	deaths  chan struct{} // closed at a node's death, then replaced
+	settled chan struct{} // of the last death: closed once every node declared it
+
 	mu    sync.Mutex // guards the report's maps and violations below
 	rep   *Report
 	gone  int // devices that never came back
@@ -53,7 +57,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &harness{cfg: cfg, warns: newWarnCounter(), rep: newReport(cfg), start: time.Now()}
+	h := &harness{cfg: cfg, warns: newWarnCounter(), rep: newReport(cfg), start: time.Now(), deaths: make(chan struct{})}
 	h.book = newBook(h)
 	h.actions = actions
 	h.rep.FileLimit, err = raiseFileLimit(uint64(8*cfg.Clients + 1024))
@@ -61,23 +65,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 
-	for _, spec := range shardSpecs {
+	for _, spec := range cfg.specs() {
 		var logger *slog.Logger
 		if cfg.ServerLog != nil {
 			logger = slog.New(teeHandler{h.warns, slog.NewTextHandler(cfg.ServerLog, nil)}).With("node", spec.name)
 		} else {
 			logger = slog.New(h.warns)
 		}
-		// Late ringing off: the flows share users and log devices back in
-		// while other flows' invitations are pending; their drivers do not
-		// yet answer or await late ringers (check.go accepts them).
-		nd, err := startNode(spec.name, server.Config{Dev: true, Logger: logger, ReceiptTimeout: spec.receipt, NoLateRinging: true,
-			InvitationTimeout: cfg.ExpiryTimeout, TombstoneTTL: cfg.TombstoneTTL, ResumeGrace: cfg.ResumeGrace})
+		scfg := server.Config{Dev: true, Logger: logger, ReceiptTimeout: spec.receipt,
+			InvitationTimeout: cfg.ExpiryTimeout, TombstoneTTL: cfg.TombstoneTTL, ResumeGrace: cfg.ResumeGrace}
+		sh := &shard{spec: spec}
+		if cfg.Cluster > 0 {
+			sh.cl, err = startCluster(ctx, spec.name, cfg.Cluster, scfg)
+		} else {
+			sh.nd, err = startNode(spec.name, scfg)
+		}
 		if err != nil {
 			h.stopNodes()
 			return nil, err
 		}
-		h.shards = append(h.shards, &shard{spec: spec, nd: nd})
+		h.shards = append(h.shards, sh)
 	}
 	defer h.stopNodes()
 	h.rep.GoroutinesBefore, h.rep.HeapBefore = runtime.NumGoroutine(), liveHeap()
@@ -91,7 +98,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	flowStart := time.Now()
 	runCtx, cancel := context.WithTimeout(ctx, cfg.TimeLimit)
+	stopChaos := make(chan struct{})
+	chaosDone := h.runChaos(runCtx, stopChaos)
 	h.runFlows(runCtx)
+	close(stopChaos)
+	chaosDone()
 	cancel()
 	h.rep.Duration = time.Since(flowStart)
 	h.rep.HeapPeak, h.rep.GoroutinesPeak = liveHeap(), runtime.NumGoroutine()
@@ -305,7 +316,7 @@ func (h *harness) runFlow(n int) {
 	rng := rand.New(rand.NewPCG(h.cfg.Seed, uint64(n)))
 	act := pickAction(rng, h.actions)
 	sh := h.pickShard(rng)
-	f := &flow{h: h, rng: rng, sh: sh, e: newEntry()}
+	f := &flow{h: h, rng: rng, sh: sh, e: newEntry(), parties: map[string]*session{}}
 	f.e.rec.Flow, f.e.rec.Action, f.e.rec.Node = n, act.name, sh.spec.name
 	if act.pick.group {
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FlowDeadline)
@@ -329,9 +340,22 @@ func (h *harness) runFlow(n int) {
 	f.complete()
 	f.endCall()
 	took := time.Since(began)
+	var waited time.Duration
+	h.book.look(f.e, func(e *entry) bool {
+		if !f.sentAt.IsZero() && e.lastEnd.After(f.sentAt) {
+			waited = e.lastEnd.Sub(f.sentAt)
+		}
+		return true
+	})
 	rec := h.book.close(f.e)
 	unlock()
-	h.tally(&rec, took)
+	for key, s := range f.parties {
+		if s.died.Load() {
+			rec.Died = append(rec.Died, key)
+		}
+	}
+	slices.Sort(rec.Died)
+	h.tally(&rec, took, waited)
 }
 
 func pickAction(rng *rand.Rand, as []action) action {
@@ -455,27 +479,30 @@ func (h *harness) neverBack(f *flow, d *device) bool {
 // the next send, so that the final heap is the idle server's.
 func (h *harness) sweep(ctx context.Context) error {
 	for _, sh := range h.shards {
-		c, err := core.NewClient(core.Options{URL: sh.nd.url, RequestTimeout: h.cfg.FlowDeadline, Logf: h.clientLog})
-		if err != nil {
-			return err
-		}
-		err = func() error {
-			defer c.Close()
-			if err := c.Login(ctx, sh.spec.name+".sweeper", ""); err != nil {
-				return fmt.Errorf("sweeper login on %s: %w", sh.spec.name, err)
-			}
-			l, err := c.CreateLocalInvitation(sh.ghosts[0])
-			if err != nil {
+		for _, nd := range sh.nodes() {
+			if err := h.sweepNode(ctx, sh, nd); err != nil {
 				return err
 			}
-			if err := l.Send(ctx); err != nil {
-				return fmt.Errorf("sweeper send on %s: %w", sh.spec.name, err)
-			}
-			return nil
-		}()
-		if err != nil {
-			return err
 		}
+	}
+	return nil
+}
+
+func (h *harness) sweepNode(ctx context.Context, sh *shard, nd *node) error {
+	c, err := core.NewClient(core.Options{URL: nd.url, RequestTimeout: h.cfg.FlowDeadline, Logf: h.clientLog})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Login(ctx, nd.name+".sweeper", ""); err != nil {
+		return fmt.Errorf("sweeper login on %s: %w", nd.name, err)
+	}
+	l, err := c.CreateLocalInvitation(sh.ghosts[0])
+	if err != nil {
+		return err
+	}
+	if err := l.Send(ctx); err != nil {
+		return fmt.Errorf("sweeper send on %s: %w", nd.name, err)
 	}
 	return nil
 }
@@ -484,9 +511,15 @@ func (h *harness) stopNodes() {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, sh := range h.shards {
-		if err := sh.nd.stop(ctx); err != nil {
+		var err error
+		if sh.cl != nil {
+			err = sh.cl.stop(ctx)
+		} else {
+			err = sh.nd.stop(ctx)
+		}
+		if err != nil {
 			h.mu.Lock()
-			h.rep.Failures = append(h.rep.Failures, fmt.Sprintf("node %s shutdown: %v", sh.spec.name, err))
+			h.rep.Failures = append(h.rep.Failures, fmt.Sprintf("shard %s shutdown: %v", sh.spec.name, err))
 			h.mu.Unlock()
 		}
 	}
@@ -573,13 +606,17 @@ func (h *harness) countLocked(action, outcome string, took time.Duration) {
 }
 
 // tally checks a finished flow and counts it.
-func (h *harness) tally(rec *Record, took time.Duration) {
+func (h *harness) tally(rec *Record, took, waited time.Duration) {
 	viols, _ := Check(rec)
 	for _, v := range viols {
 		h.violate(v)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.rep.LongestWait = max(h.rep.LongestWait, waited)
+	if len(rec.Died) > 0 {
+		h.rep.HitFlows++
+	}
 	h.countLocked(rec.Action, Outcome(rec), took)
 	for _, e := range rec.Events {
 		if e.Party != Caller && e.Kind.terminal() {
@@ -588,6 +625,12 @@ func (h *harness) tally(rec *Record, took time.Duration) {
 	}
 	for _, op := range rec.Ops {
 		h.rep.Ops[op.Name+" "+codeName(op.Code)]++
+	}
+	h.rep.LateLogins += len(rec.Late)
+	for _, l := range rec.Late {
+		if slices.ContainsFunc(rec.Events, func(e Event) bool { return e.Party == l.Key && e.Kind == KindInvite }) {
+			h.rep.LateRings++
+		}
 	}
 }
 

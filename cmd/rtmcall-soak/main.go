@@ -5,6 +5,7 @@
 // exits 1 if any invariant was violated or a bound was missed.
 //
 //	rtmcall-soak [-clients 1000] [-flows 100000] [-seed 1] [-workers N] [-time-limit 15m]
+//	             [-cluster 3 -chaos kill-restart,rolling-restart [-chaos-every 5s]]
 //	             [-server-log file] [-heap-profile file]
 package main
 
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/rtmcall/rtmcall/soak"
@@ -29,10 +31,16 @@ func main() {
 	flag.DurationVar(&cfg.FlowDeadline, "flow-deadline", 0, "how long a flow may wait for an event (default 10s)")
 	flag.DurationVar(&cfg.TombstoneTTL, "tombstone-ttl", 0, "how long the nodes remember ended invitations (default 3s)")
 	flag.DurationVar(&cfg.ResumeGrace, "resume-grace", 0, "the nodes' resume grace period (default 3s)")
+	flag.IntVar(&cfg.Cluster, "cluster", 0, "run on this many clustered nodes (embedded NATS) behind a load balancer; 0: two independent nodes")
+	chaos := flag.String("chaos", "", "comma-separated chaos kinds for a cluster run: "+strings.Join(soak.ChaosKinds(), ", "))
+	flag.DurationVar(&cfg.ChaosEvery, "chaos-every", 0, "how often the chaos strikes (default 5s)")
 	var files soak.Files
 	flag.StringVar(&files.ServerLog, "server-log", "", "write the nodes' info logs to this file")
 	flag.StringVar(&files.HeapProfile, "heap-profile", "", "write a heap profile of what is left after the run to this file")
 	flag.Parse()
+	if *chaos != "" {
+		cfg.Chaos = strings.Split(*chaos, ",")
+	}
 	cfg.Progress = os.Stderr
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -1,0 +1,274 @@
+//go:build !js
+
+package soak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rtmcall/rtmcall/core"
+)
+
+// A chaos kind disturbs a cluster shard while flows run, then repairs it:
+// it returns once the cluster is whole again and every device it took down
+// is logged in anew. To add one (a partition and its heal, loss between
+// nodes), add a row to chaosKinds; if it ends sessions, say so with
+// harness.nodeDied, which relaxes what their flows may show exactly as
+// docs/CLUSTER.md "When a node dies" does, and nothing more.
+type chaos struct {
+	name string
+	run  func(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error
+}
+
+var chaosKinds = []chaos{
+	{"kill-restart", killRestart},
+	{"rolling-restart", rollingRestart},
+	{"kill", killForGood},
+}
+
+func chaosKind(name string) (chaos, bool) {
+	i := slices.IndexFunc(chaosKinds, func(c chaos) bool { return c.name == name })
+	if i < 0 {
+		return chaos{}, false
+	}
+	return chaosKinds[i], true
+}
+
+// ChaosKinds names the chaos kinds a cluster run can apply.
+func ChaosKinds() []string { return chaosNames() }
+
+func chaosNames() []string {
+	var out []string
+	for _, c := range chaosKinds {
+		out = append(out, c.name)
+	}
+	return out
+}
+
+// killRestart kills a random node as a crash would, keeps it down for a
+// heartbeat timeout (its peers declare it dead meanwhile), restarts it and
+// logs its devices in again, through the load balancer.
+func killRestart(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error {
+	return h.killAndRestart(ctx, sh, rng.IntN(len(sh.cl.members)))
+}
+
+// killForGood kills a random live node, as killRestart does, and leaves it
+// down: its clients move to the others for the rest of the run. It keeps
+// two nodes up, so that the cluster stays a cluster.
+func killForGood(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error {
+	var up []int
+	for i, m := range sh.cl.members {
+		if m.node() != nil {
+			up = append(up, i)
+		}
+	}
+	if len(up) <= 2 {
+		return nil
+	}
+	i := up[rng.IntN(len(up))]
+	var victims []*session
+	settled := make(chan struct{})
+	sh.cl.kill(i, func(i int) { victims = h.nodeDied(sh, i, settled) })
+	h.count("node deaths")
+	err := sh.cl.awaitDeclaredDead(ctx, i)
+	close(settled)
+	if err != nil {
+		return err
+	}
+	return h.heal(ctx, victims)
+}
+
+// rollingRestart restarts every node in turn, each once the cluster is
+// whole again. Without a drain a restart is a crash (killAndRestart); a
+// Node.Drain (issue 16 part 1) would let it end its invitations first.
+func rollingRestart(ctx context.Context, h *harness, sh *shard, _ *rand.Rand) error {
+	for i := range sh.cl.members {
+		if err := h.killAndRestart(ctx, sh, i); err != nil {
+			return err
+		}
+	}
+	h.count("rolling restarts")
+	return nil
+}
+
+func (h *harness) killAndRestart(ctx context.Context, sh *shard, i int) error {
+	var victims []*session
+	settled := make(chan struct{})
+	sh.cl.kill(i, func(i int) { victims = h.nodeDied(sh, i, settled) })
+	h.count("node deaths")
+	err := sh.cl.awaitDeclaredDead(ctx, i)
+	close(settled)
+	if err != nil {
+		return err
+	}
+	if err := sh.cl.restart(ctx, i, sh.spec.name); err != nil {
+		return fmt.Errorf("restart of node %d: %w", i, err)
+	}
+	h.count("restarts")
+	return h.heal(ctx, victims)
+}
+
+// nodeDied marks every session whose connection went to node i as lost
+// with it, and wakes the flows that wait on them. settled is closed once
+// every other node has declared i dead: nothing it sent can arrive later.
+func (h *harness) nodeDied(sh *shard, i int, settled chan struct{}) []*session {
+	var out []*session
+	sh.mu.Lock()
+	for s := range sh.live {
+		n, open := sh.cl.lb.nodeOf(s.slot)
+		last, _ := sh.cl.lb.lastNode(s.slot)
+		// Its connection goes there, its session lives there, or it is
+		// logging in and its last attempt went there (refused by the
+		// dying node, it will fail).
+		if open && n == i || int(s.node.Load()) == i+1 || s.node.Load() == 0 && last == i {
+			out = append(out, s)
+		}
+	}
+	sh.mu.Unlock()
+	for _, s := range out {
+		s.die(settled)
+	}
+	h.deathMu.Lock()
+	h.settled = settled
+	h.deathMu.Unlock()
+	h.wake()
+	return out
+}
+
+// wake wakes every flow waiting for an event (deathsCh).
+func (h *harness) wake() {
+	h.deathMu.Lock()
+	close(h.deaths)
+	h.deaths = make(chan struct{})
+	h.deathMu.Unlock()
+}
+
+// lastSettled returns the settled channel of the last node death.
+func (h *harness) lastSettled() <-chan struct{} {
+	h.deathMu.Lock()
+	defer h.deathMu.Unlock()
+	return h.settled
+}
+
+// deathsCh returns a channel closed at the next node death.
+func (h *harness) deathsCh() <-chan struct{} {
+	h.deathMu.Lock()
+	defer h.deathMu.Unlock()
+	return h.deaths
+}
+
+// heal waits until each lost session has ended on its client (its resume
+// failed), then logs its device in again, under its user's exclusive lock
+// as a flow would, unless a flow already did; 32 at a time.
+func (h *harness) heal(ctx context.Context, lost []*session) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		sem   = make(chan struct{}, 32)
+	)
+	for _, s := range lost {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := h.healOne(ctx, s); err != nil {
+				mu.Lock()
+				first = firstErr(first, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+func (h *harness) healOne(ctx context.Context, s *session) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*h.cfg.FlowDeadline) // the user's lock may wait for flows
+	defer cancel()
+	wctx, wcancel := context.WithTimeout(ctx, h.cfg.FlowDeadline)
+	ended := s.waitState(wctx, core.ConnectionDisconnected, 0) == nil
+	wcancel()
+	d := h.deviceOf(s)
+	if d == nil {
+		return nil
+	}
+	d.u.mu.Lock()
+	defer d.u.mu.Unlock()
+	if d.s != s {
+		return nil
+	}
+	if !ended && d.c != nil {
+		// Counted as lost while its login went to another node: end it
+		// as lost, so that it is logged in anew like the others.
+		_ = d.c.Close() // always nil
+		d.c = nil
+	}
+	d.s, d.last = nil, "its node died"
+	if err := h.login(ctx, d); err != nil && !errors.Is(err, errDied) {
+		return fmt.Errorf("logging %s in again: %w", d.slot, err)
+	}
+	return nil
+}
+
+// deviceOf finds the device whose session s is.
+func (h *harness) deviceOf(s *session) *device {
+	for _, u := range s.sh.users {
+		for _, d := range u.devs {
+			if d.slot == s.slot {
+				return d
+			}
+		}
+	}
+	return nil
+}
+
+// count adds one to a chaos count of the report.
+func (h *harness) count(what string) {
+	h.mu.Lock()
+	h.rep.Chaos[what]++
+	h.mu.Unlock()
+}
+
+// runChaos applies the configured chaos kinds in turn, one every
+// ChaosEvery, to every cluster shard until stop is closed, and returns
+// when the last one has repaired the cluster.
+func (h *harness) runChaos(ctx context.Context, stop <-chan struct{}) (wait func()) {
+	var kinds []chaos
+	for _, k := range h.cfg.Chaos {
+		c, _ := chaosKind(k)
+		kinds = append(kinds, c)
+	}
+	var wg sync.WaitGroup
+	for _, sh := range h.shards {
+		if sh.cl == nil || len(kinds) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(h.cfg.Seed, 0xc4a05))
+			t := time.NewTicker(h.cfg.ChaosEvery)
+			defer t.Stop()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				c := kinds[n%len(kinds)]
+				if err := c.run(ctx, h, sh, rng); err != nil {
+					h.mu.Lock()
+					h.rep.Failures = append(h.rep.Failures, fmt.Sprintf("chaos %s: %v", c.name, err))
+					h.mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	return wg.Wait
+}

@@ -1,0 +1,443 @@
+//go:build !js
+
+package soak
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/rtmcall/rtmcall/server"
+)
+
+// Peer timing of the cluster's nodes: slow enough that a loaded 2-core
+// machine does not declare a live node dead, fast enough that a death is
+// acted on well within a flow's deadline (docs/CLUSTER.md: at most
+// PeerTimeout + PeerHeartbeat).
+const (
+	clusterHeartbeat = 250 * time.Millisecond
+	clusterTimeout   = 2 * time.Second
+)
+
+// cluster is the nodes of a cluster shard, each on its own embedded NATS
+// server (the NATS servers routed to one another, as rtmcalltest.Cluster
+// builds them), behind one load balancer that the clients dial.
+type cluster struct {
+	cfg     server.Config // the nodes' common settings
+	members []*member
+	lb      *balancer
+}
+
+// member is one node of the cluster and its NATS server, restartable on
+// the same ports.
+type member struct {
+	i                   int
+	id                  string
+	natsPort, routePort int
+	routes              []*url.URL
+
+	mu sync.Mutex
+	ns *natsserver.Server
+	nd *node // the current incarnation; nil while down
+}
+
+// startCluster starts n nodes on n routed NATS servers and waits until
+// every node knows every other.
+func startCluster(ctx context.Context, name string, n int, cfg server.Config) (*cluster, error) {
+	cl := &cluster{cfg: cfg}
+	ports, err := freePorts(2 * n)
+	if err != nil {
+		return nil, err
+	}
+	for i := range n {
+		m := &member{i: i, id: fmt.Sprintf("%08x", 0x50a40001+i), natsPort: ports[2*i], routePort: ports[2*i+1]}
+		for j := range n {
+			if j != i {
+				m.routes = append(m.routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", ports[2*j+1])})
+			}
+		}
+		cl.members = append(cl.members, m)
+	}
+	cl.lb, err = newBalancer(cl)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range cl.members {
+		ns, nd, err := cl.start(m, name)
+		if err != nil {
+			cl.stop(ctx)
+			return nil, err
+		}
+		m.publish(ns, nd)
+	}
+	if err := cl.settle(ctx, cl.nodes()); err != nil {
+		cl.stop(ctx)
+		return nil, err
+	}
+	return cl, nil
+}
+
+func freePorts(n int) ([]int, error) {
+	var out []int
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+	}()
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+		out = append(out, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
+}
+
+// start starts m's NATS server and a new incarnation of its node, with the
+// same node id as before (a restarted process keeps its configuration).
+// The balancer sends it clients once publish has run.
+func (cl *cluster) start(m *member, name string) (*natsserver.Server, *node, error) {
+	o := &natsserver.Options{Host: "127.0.0.1", Port: m.natsPort, NoLog: true, NoSigs: true,
+		ServerName: "soak-" + m.id,
+		Cluster:    natsserver.ClusterOpts{Name: "soak", Host: "127.0.0.1", Port: m.routePort, NoAdvertise: true},
+		Routes:     m.routes}
+	ns, err := natsserver.NewServer(o)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to make NATS server %s: %w", m.id, err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, nil, fmt.Errorf("NATS server %s did not start", m.id)
+	}
+	cfg := cl.cfg
+	cfg.NodeID, cfg.NATS = m.id, &server.NATSConfig{URL: ns.ClientURL()}
+	cfg.PeerHeartbeat, cfg.PeerTimeout = clusterHeartbeat, clusterTimeout
+	cfg.Logger = cfg.Logger.With("member", m.i)
+	nd, err := startNode(fmt.Sprintf("%s%d", name, m.i), cfg)
+	if err != nil {
+		ns.Shutdown()
+		return nil, nil, err
+	}
+	return ns, nd, nil
+}
+
+// publish makes m's new incarnation live.
+func (m *member) publish(ns *natsserver.Server, nd *node) {
+	m.mu.Lock()
+	m.ns, m.nd = ns, nd
+	m.mu.Unlock()
+}
+
+// node returns m's live node, or nil.
+func (m *member) node() *node {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.nd
+}
+
+// nodes returns the live nodes.
+func (cl *cluster) nodes() []*node {
+	var out []*node
+	for _, m := range cl.members {
+		if nd := m.node(); nd != nil {
+			out = append(out, nd)
+		}
+	}
+	return out
+}
+
+// settle waits until every node of live knows every other and has told
+// them everything.
+func (cl *cluster) settle(ctx context.Context, live []*node) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, nd := range live {
+		if err := nd.n.AwaitPeers(ctx, len(live)-1); err != nil {
+			return fmt.Errorf("node %s knows %v: %w", nd.name, nd.n.Peers(), err)
+		}
+	}
+	for _, nd := range live {
+		err := nd.n.Sync(ctx)
+		for errors.Is(err, server.ErrSyncLost) {
+			if err = nd.n.AwaitPeers(ctx, len(live)-1); err == nil {
+				err = nd.n.Sync(ctx)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("sync of node %s: %w", nd.name, err)
+		}
+	}
+	return nil
+}
+
+// kill ends member i as a crash would: the balancer stops sending it
+// clients, its NATS server stops without a word (the others declare the
+// node dead after PeerTimeout), and every TCP connection of its clients is
+// cut. died runs between the balancer's switch and the cuts, so that the
+// harness knows which sessions were lost before their clients notice.
+// The node's process state is then discarded (Shutdown, which reaches
+// nobody).
+func (cl *cluster) kill(i int, died func(i int)) {
+	m := cl.members[i]
+	cl.lb.mu.Lock() // no connection is routed to it from now on, nor half-way
+	m.mu.Lock()
+	ns, nd := m.ns, m.nd
+	m.ns, m.nd = nil, nil
+	m.mu.Unlock()
+	cl.lb.mu.Unlock()
+	if nd == nil {
+		return
+	}
+	died(i)
+	close(nd.gone)
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	nd.cutAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_ = nd.stop(ctx) // its clients are gone and its NATS with them: an error here says nothing
+	cl.lb.cutTo(i)
+}
+
+// restart starts member i again and, once every node knows every other
+// (a login there is then known everywhere once synced), sends it clients.
+func (cl *cluster) restart(ctx context.Context, i int, name string) error {
+	ns, nd, err := cl.start(cl.members[i], name)
+	if err != nil {
+		return err
+	}
+	if err := cl.settle(ctx, append(cl.nodes(), nd)); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = nd.stop(ctx)
+		ns.Shutdown()
+		return err
+	}
+	cl.members[i].publish(ns, nd)
+	return nil
+}
+
+// awaitDeclaredDead waits until no live node counts member i among its
+// peers. The nodes have no event for it: it polls, as waitGoroutines does.
+func (cl *cluster) awaitDeclaredDead(ctx context.Context, i int) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		known := false
+		for _, nd := range cl.nodes() {
+			known = known || slices.Contains(nd.n.Peers(), cl.members[i].id)
+		}
+		if !known {
+			return nil
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("node %d still a peer: %w", i, ctx.Err())
+		}
+	}
+}
+
+// stop shuts every live node and NATS server down.
+func (cl *cluster) stop(ctx context.Context) error {
+	var first error
+	for _, m := range cl.members {
+		m.mu.Lock()
+		ns, nd := m.ns, m.nd
+		m.ns, m.nd = nil, nil
+		m.mu.Unlock()
+		if nd != nil {
+			first = firstErr(first, nd.stop(ctx))
+		}
+		if ns != nil {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		}
+	}
+	cl.lb.close()
+	return first
+}
+
+// balancer is the cluster's load balancer: a TCP proxy that reads the
+// device slot from the request line of each new connection and sends it to
+// the node its session lives on if that node is up, else to the device's
+// home node, else to the next live one.
+type balancer struct {
+	cl  *cluster
+	ln  net.Listener
+	url string
+
+	mu    sync.Mutex
+	open  map[string][]openConn         // by slot: its open connections, oldest first
+	prev  map[string]int                // by slot: the node of its latest connection, open or not
+	stuck map[string]int                // by slot: the node of its session
+	conns map[int]map[net.Conn]struct{} // client-side connections by node
+	wg    sync.WaitGroup
+}
+
+func newBalancer(cl *cluster) (*balancer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	b := &balancer{cl: cl, ln: ln, url: "ws://" + ln.Addr().String() + "/ws", open: map[string][]openConn{}, prev: map[string]int{}, stuck: map[string]int{},
+		conns: map[int]map[net.Conn]struct{}{}}
+	b.wg.Go(b.serve)
+	return b, nil
+}
+
+func (b *balancer) serve() {
+	for {
+		c, err := b.ln.Accept()
+		if err != nil {
+			return
+		}
+		b.wg.Go(func() { b.proxy(c) })
+	}
+}
+
+// home is the node a slot's devices belong to: spread by device, so that a
+// user's devices, and callers and callees, are on different nodes.
+func (b *balancer) home(slot string) int {
+	h := 0
+	for _, r := range slot {
+		h = 31*h + int(r)
+	}
+	return (h%len(b.cl.members) + len(b.cl.members)) % len(b.cl.members)
+}
+
+// pickLocked chooses the live node for a new connection of slot. b.mu is
+// held.
+func (b *balancer) pickLocked(slot string) (int, *node) {
+	want, ok := b.stuck[slot]
+	if !ok {
+		want = b.home(slot)
+	}
+	n := len(b.cl.members)
+	for k := range n {
+		if nd := b.cl.members[(want+k)%n].node(); nd != nil {
+			return (want + k) % n, nd
+		}
+	}
+	return -1, nil
+}
+
+func (b *balancer) proxy(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return
+	}
+	slot := ""
+	if f := strings.Fields(line); len(f) >= 2 {
+		if u, err := url.Parse(f[1]); err == nil {
+			slot = u.Query().Get(slotParam)
+		}
+	}
+	// Picked and recorded at once, so that a node's death (kill) sees
+	// every connection routed to it.
+	b.mu.Lock()
+	i, nd := b.pickLocked(slot)
+	if nd == nil {
+		b.mu.Unlock()
+		return
+	}
+	b.open[slot] = append(b.open[slot], openConn{c, i})
+	b.prev[slot] = i
+	set := b.conns[i]
+	if set == nil {
+		set = map[net.Conn]struct{}{}
+		b.conns[i] = set
+	}
+	set[c] = struct{}{}
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(set, c)
+		if b.open[slot] = slices.DeleteFunc(b.open[slot], func(o openConn) bool { return o.c == c }); len(b.open[slot]) == 0 {
+			delete(b.open, slot)
+		}
+		b.mu.Unlock()
+	}()
+	up, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(nd.url, "ws://"), "/ws"))
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	if _, err := io.WriteString(up, line); err != nil {
+		return
+	}
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(up, br); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	<-done // either side closed: close both, as a proxy whose peer went away does
+	_ = c.Close()
+	_ = up.Close()
+	<-done
+}
+
+// openConn is a client's connection and the node it goes to.
+type openConn struct {
+	c net.Conn
+	i int
+}
+
+// nodeOf returns the node of slot's newest open connection.
+func (b *balancer) nodeOf(slot string) (int, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	os := b.open[slot]
+	if len(os) == 0 {
+		return 0, false
+	}
+	return os[len(os)-1].i, true
+}
+
+// lastNode returns the node of slot's latest connection, even if closed.
+func (b *balancer) lastNode(slot string) (int, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, ok := b.prev[slot]
+	return i, ok
+}
+
+// stick routes slot's later connections (resumes) to node i while it is up.
+func (b *balancer) stick(slot string, i int) {
+	b.mu.Lock()
+	b.stuck[slot] = i
+	b.mu.Unlock()
+}
+
+// cutTo closes the client side of every connection to node i.
+func (b *balancer) cutTo(i int) {
+	closeConns(&b.mu, func(yield func(net.Conn)) {
+		for c := range b.conns[i] {
+			yield(c)
+		}
+	})
+}
+
+func (b *balancer) close() {
+	_ = b.ln.Close()
+	for i := range b.cl.members {
+		b.cutTo(i)
+	}
+	b.wg.Wait()
+}
