@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"crypto/ecdh"
 	"encoding/base64"
 	"net/url"
 	"strings"
@@ -200,7 +199,7 @@ func ValidatePushSubscription(endpoint, p256dh, auth string) error {
 	if err != nil || len(key) != PushP256dhBytes {
 		return Errorf(CodeInvalidArgument, "p256dh must be %d bytes in base64url", PushP256dhBytes)
 	}
-	if _, err := ecdh.P256().NewPublicKey(key); err != nil {
+	if !onP256(key) {
 		return Errorf(CodeInvalidArgument, "p256dh is not a point of P-256")
 	}
 	if a, err := DecodeBase64URL(auth); err != nil || len(a) != PushAuthBytes {
