@@ -86,8 +86,8 @@ clean:
 	rm -rf bin .bin web/rtmcall.wasm web/wasm_exec.js
 	find server/static/assets -type f ! -name README.md -delete
 
-## bench: the benchmark suite against a baseline relay, loopback only (about 3 minutes on 2 cores, up to
-## about 10 when other programs disturb it and phases run again):
+## bench: the benchmark suite against a baseline relay and Centrifugo, loopback only (about 9 minutes on 2
+## cores with a 2m10s idle phase for steady-state memory, more when other programs disturb it and phases run again):
 ## rewrites docs/BENCHMARKS.md and docs/latency.svg. BENCH_FLAGS sizes it (go run ./cmd/rtmcall-bench -h).
 ## Centrifugo, the peer it measures side by side (bench/centrifugo.go): the pinned version, built from the module
 ## proxy into .bin/ when missing (about 10 minutes the first time). CENTRIFUGO= skips it; CENTRIFUGO=path uses another.

@@ -177,7 +177,6 @@ var centrifugoNote = strings.TrimSpace(`
 Centrifugo carries the same three JSON frames, but it is a message bus: it keeps no invitation, so it
 has no state machine (a second accept, an accept after a cancel, or an answer from another user's device
 all go through), no receipt or invitation timeout, no busy or call state, no authorization of who may
-answer what (any client here may publish to any personal channel), no per-request replies with error
-codes, and no resume of a session with its missed frames in order exactly once (its history and
+answer what (any client here may publish to any personal channel), and no resume of a session with its missed frames in order exactly once (its history and
 recovery are off in this setup, and are per channel, not per session). rtmcall does all of these on
 every flow measured.`)

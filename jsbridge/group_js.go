@@ -39,13 +39,11 @@ func (k *Kit) createGroupInvitation(this js.Value, args []js.Value) any {
 	}
 	rec := newLocalRecord(crec, "")
 	rec.Set("mode", mode)
-	ids := jsArray.New()
 	states := make(map[string]core.CalleeState, len(callees))
 	for _, id := range callees {
-		ids.Call("push", id)
 		states[id] = core.CalleeIdle
 	}
-	rec.Set("calleeIds", ids)
+	rec.Set("calleeIds", stringsToJS(callees))
 	rec.Set("callees", CalleeMapToJS(states))
 	return k.newPublic(k.localProto, rec)
 }

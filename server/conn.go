@@ -61,7 +61,9 @@ func (c *conn) run() {
 	n.hub.conns[c] = struct{}{}
 	n.mu.Unlock()
 	c.watchdog = time.AfterFunc(n.cfg.LoginTimeout, c.expire)
-	c.log().Debug("connected")
+	if c.n.debug() {
+		c.log().Debug("connected")
+	}
 
 	err := c.readLoop()
 	c.watchdog.Stop()
@@ -90,7 +92,9 @@ func (c *conn) run() {
 		<-writer
 	}
 	c.ws.CloseNow()
-	c.log().Debug("disconnected", "status", int(websocket.CloseStatus(err)), "err", err, "idle", c.expired.Load())
+	if c.n.debug() {
+		c.log().Debug("disconnected", "status", int(websocket.CloseStatus(err)), "err", err, "idle", c.expired.Load())
+	}
 }
 
 // log is the connection's logger, made when needed: an idle connection

@@ -133,7 +133,6 @@ type eventQueue struct {
 	mu      sync.Mutex
 	q       []Event
 	running bool
-	dropped uint64
 }
 
 // emit queues e for the observer. It is called with Node.mu held, right
@@ -147,7 +146,6 @@ func (n *Node) emit(e Event) {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	if len(ev.q) >= maxQueuedEvents {
-		ev.dropped++
 		n.m.eventsDropped.Inc()
 		return
 	}

@@ -18,7 +18,6 @@ import (
 // node, as its children are. Every field is guarded by Node.mu.
 type group struct {
 	id         string
-	seq        uint64
 	mode       string // protocol.GroupFirst or protocol.GroupAll
 	caller     *session
 	callerID   string
@@ -27,11 +26,9 @@ type group struct {
 	children   []*invitation // in callees' order
 	callee     map[string]core.CalleeState
 	state      core.LocalInvitationState // the group's, along core.NextLocal
-	counted    bool                      // counted once in invitations.pending
 	lastReason string                    // the last callee failure's reason: the group's when all failed
 	answerer   string                    // the session that accepted first: the caller's call began
 	lastEnd    *protocol.Frame           // the caller's frame about the last leg that ended (all)
-	callOver   bool                      // all: the caller got its last call.ended
 
 	// While the children are being opened the caller's frames wait, so
 	// that the send's reply (with the group's id) comes first.
@@ -98,7 +95,7 @@ func (n *Node) sendGroupLocked(s *session, f *protocol.Frame) {
 	if n.invs.groups == nil {
 		n.invs.groups = make(map[string]*group)
 	}
-	g := &group{seq: n.nextSeqLocked(), mode: f.Mode, caller: s, callerID: s.id, callerUser: s.user,
+	g := &group{mode: f.Mode, caller: s, callerID: s.id, callerUser: s.user,
 		callees: slices.Clone(f.Callees), callee: make(map[string]core.CalleeState, len(f.Callees)), opening: true}
 	for {
 		g.id = newInvitationID(n.id)
@@ -108,8 +105,7 @@ func (n *Node) sendGroupLocked(s *session, f *protocol.Frame) {
 	}
 	g.state, _ = core.NextLocal(core.LocalIdle, core.LocalEvSend) // IDLE -send-> SENT_TO_REMOTE
 	n.invs.groups[g.id] = g
-	g.counted = true
-	n.invs.pending[s.user]++
+	n.invs.pending[s.user]++ // once, until the group ends
 	n.pendingChangedLocked(s.user)
 	timeout := n.cfg.InvitationTimeout
 	if f.Timeout != 0 {
@@ -284,9 +280,9 @@ func (n *Node) endGroupLocked(g *group, ev core.LocalEvent, outcome string) {
 		n.logLocked(n.log, slog.LevelError, "group edge refused by core.NextLocal", "inv", g.id, "state", g.state, "event", ev, "err", err)
 		next = core.LocalFailure
 	}
+	wasPending := !g.state.Ended()
 	g.state = next
-	if g.counted {
-		g.counted = false
+	if wasPending {
 		if n.invs.pending[g.callerUser]--; n.invs.pending[g.callerUser] <= 0 {
 			delete(n.invs.pending, g.callerUser)
 		}
@@ -320,8 +316,10 @@ func (n *Node) groupCallEndedLocked(g *group) {
 	if !g.state.Ended() || len(n.groupCalls(g)) > 0 {
 		return
 	}
-	if g.mode == protocol.GroupAll && g.answerer != "" && g.lastEnd != nil && !g.callOver {
-		g.callOver = true
+	if n.invs.groups[g.id] != g {
+		return // already forgotten
+	}
+	if g.mode == protocol.GroupAll && g.answerer != "" && g.lastEnd != nil {
 		g.caller.enqueue(&protocol.Frame{Type: protocol.TypeCallEnded, Inv: g.id, Reason: g.lastEnd.Reason, By: g.lastEnd.By})
 	}
 	delete(n.invs.groups, g.id)

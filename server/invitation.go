@@ -275,7 +275,7 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 		t.enqueue(invite)
 	}
 	n.pendLocked(s, inv)
-	if n.cfg.WakeRinging && n.cfg.Waker != nil && n.cfg.Waker.CanWake(inv.callee) {
+	if inv.group == nil && n.cfg.WakeRinging && n.cfg.Waker != nil && n.cfg.Waker.CanWake(inv.callee) { // a group wakes no one
 		inv.woke = true // pushes too, though sessions ring (Config.WakeRinging)
 		n.cfg.Waker.Wake(inv.wakeInfo())
 	}

@@ -54,19 +54,29 @@ func chaosNames() []string {
 // heartbeat timeout (its peers declare it dead meanwhile), restarts it and
 // logs its devices in again, through the load balancer.
 func killRestart(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error {
-	return h.killAndRestart(ctx, sh, rng.IntN(len(sh.cl.members)))
+	up := sh.cl.up()
+	if len(up) == 0 {
+		return nil
+	}
+	return h.killAndRestart(ctx, sh, up[rng.IntN(len(up))])
+}
+
+// up lists the members that are running.
+func (cl *cluster) up() []int {
+	var up []int
+	for i, m := range cl.members {
+		if m.node() != nil {
+			up = append(up, i)
+		}
+	}
+	return up
 }
 
 // killForGood kills a random live node, as killRestart does, and leaves it
 // down: its clients move to the others for the rest of the run. It keeps
 // two nodes up, so that the cluster stays a cluster.
 func killForGood(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error {
-	var up []int
-	for i, m := range sh.cl.members {
-		if m.node() != nil {
-			up = append(up, i)
-		}
-	}
+	up := sh.cl.up()
 	if len(up) <= 2 {
 		return nil
 	}
@@ -97,6 +107,9 @@ func rollingRestart(ctx context.Context, h *harness, sh *shard, _ *rand.Rand) er
 }
 
 func (h *harness) killAndRestart(ctx context.Context, sh *shard, i int) error {
+	if sh.cl.members[i].node() == nil {
+		return nil // killed for good (killForGood): it stays down
+	}
 	var victims []*session
 	settled := make(chan struct{})
 	sh.cl.kill(i, func(i int) { victims = h.nodeDied(sh, i, settled) })

@@ -84,8 +84,8 @@ func Check(r *Record) ([]Violation, []Decision) {
 		checkCall(r, bad)
 	}
 	if len(r.Died) == 0 {
-		// docs/CLUSTER.md "Limits": a message in flight when a node's
-		// link breaks may be lost.
+		// docs/CLUSTER.md "When a node dies": a message in flight to or
+		// from a node that dies is lost with it.
 		checkMessages(r, bad)
 	}
 
@@ -138,7 +138,7 @@ func Check(r *Record) ([]Violation, []Decision) {
 		}
 	}
 	for _, d := range r.Expected {
-		// docs/CLUSTER.md "Limits": an invite in flight when its node died
+		// docs/CLUSTER.md "When a node dies": an invite in flight when its node died
 		// may be lost.
 		if !slices.Contains(rang, d) && !r.left(d).gone() && !slices.Contains(r.Died, Caller) {
 			bad("lost", "%s was logged in at send and its session went on, but it never got the invite", d)
@@ -416,7 +416,7 @@ func opCodeAllowed(r *Record, op Op) bool {
 	case protocol.CodeNotConnected:
 		return r.left(op.Party).gone()
 	case protocol.CodeUnknown:
-		// docs/CLUSTER.md "Limits": a request forwarded to a node that
+		// docs/CLUSTER.md "Lost messages": a request forwarded to a node that
 		// dies waits at most 2 × PeerTimeout, then UNKNOWN.
 		return len(r.Died) > 0
 	}

@@ -398,7 +398,7 @@ func (f *flow) complete() {
 			return false
 		}
 		// When the invitation's node (the caller's) died, its invite may
-		// have been lost on the way to a device (docs/CLUSTER.md, "Limits").
+		// have been lost on the way to a device (docs/CLUSTER.md, "When a node dies").
 		ownerDied := f.partyDied(Caller)
 		for _, p := range f.parties {
 			if p.died.Load() && !p.ended.Load() {

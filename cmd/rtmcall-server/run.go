@@ -80,9 +80,12 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		fs.SetOutput(stderr)
 		fs.StringVar(&o.user, "user", "", "user id the token logs in as (required)")
 		fs.DurationVar(&o.ttl, "ttl", time.Hour, "how long the token is valid")
-		fs.StringVar(&o.secret, "secret", getenv("RTMCALL_SECRET"), "HS256 secret (default $RTMCALL_SECRET)")
+		fs.StringVar(&o.secret, "secret", "", "HS256 secret (default $RTMCALL_SECRET)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return o, err
+		}
+		if o.secret == "" {
+			o.secret = getenv("RTMCALL_SECRET") // not a flag default: -h would print it
 		}
 		switch {
 		case fs.NArg() > 0:
@@ -107,7 +110,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	logLevel := "info"
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.BoolVar(&o.dev, "dev", false, "dev mode: accept logins without a token and pages on localhost")
-	fs.StringVar(&o.secret, "secret", getenv("RTMCALL_SECRET"), "HS256 secret login tokens are verified with (default $RTMCALL_SECRET)")
+	fs.StringVar(&o.secret, "secret", "", "HS256 secret login tokens are verified with (default $RTMCALL_SECRET)")
 	fs.StringVar(&origins, "origins", "", "comma-separated browser origin host patterns allowed to connect, e.g. app.example.com,*.example.org")
 	fs.DurationVar(&o.receiptTimeout, "receipt-timeout", server.DefaultReceiptTimeout, "how long callee devices have to acknowledge an invitation")
 	fs.DurationVar(&o.invitationTimeout, "invitation-timeout", server.DefaultInvitationTimeout, "timeout of invitations sent without one")
@@ -153,6 +156,9 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		return o, usageError(fs, "-log-level %q is not one of debug, info, warn and error", logLevel)
 	}
 	// Secrets from the environment are read here, not as flag defaults, so that -h never prints them.
+	if o.secret == "" {
+		o.secret = getenv("RTMCALL_SECRET")
+	}
 	if o.webhookSecret == "" {
 		o.webhookSecret = getenv("RTMCALL_WEBHOOK_SECRET")
 	}
@@ -313,7 +319,7 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 		h, err := api.New(node, o.apiKeys, logger)
 		if err != nil {
 			ln.Close()
-			return errors.Join(err, node.Shutdown(context.Background()), closeHooks(context.Background()))
+			return errors.Join(err, node.Shutdown(context.Background()), closePush(context.Background()), closeHooks(context.Background()))
 		}
 		mux.Handle(api.Prefix, h)
 		logger.Info("server API on", "path", api.Prefix, "keys", len(o.apiKeys))
@@ -326,10 +332,8 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	mux.Handle("/metrics", node)
 	web, err := staticHandler(o.web, logger)
 	if err != nil {
-		_ = node.Shutdown(context.Background())
-		_ = closeHooks(context.Background())
 		ln.Close()
-		return err
+		return errors.Join(err, node.Shutdown(context.Background()), closePush(context.Background()), closeHooks(context.Background()))
 	}
 	mux.Handle("/", web)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

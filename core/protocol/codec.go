@@ -796,7 +796,6 @@ func sortedKeys[V any](m map[string]V) []string {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string.
 // Eight bytes at a time: special reports whether the little-endian word x
 // holds a control character, '"' or '\\' (and, with nonASCII, a byte of
 // 0x80 or more): the bytes a string's JSON cannot copy as they are. Each
@@ -824,6 +823,7 @@ func load8s(s string) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
+// appendString appends s as a JSON string.
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0

@@ -83,7 +83,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	var h http.Handler = http.NotFoundHandler()
 	e.web = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(e.web.Close)
-	pc := push.Config{Subscriber: "ops@example.com", PublicURL: e.web.URL, AllowHTTP: !o.noHTTP,
+	pc := push.Config{Subscriber: "mailto:ops@example.com", PublicURL: e.web.URL, AllowHTTP: !o.noHTTP,
 		HTTPClient: &http.Client{Transport: &http.Transport{}},
 		Logger:     slog.New(slog.NewTextHandler(tbWriter{t}, nil))}
 	if o.pushCfg != nil {

@@ -10,6 +10,7 @@ package push
 import (
 	"context"
 	"crypto/ecdh"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,9 +49,6 @@ const (
 	secretVAPID  = "vapid"
 	secretRefuse = "refuse-key"
 )
-
-// ErrNotStarted is returned by what needs Start first.
-var ErrNotStarted = errors.New("push: not started")
 
 // Config configures a Service.
 type Config struct {
@@ -103,6 +102,8 @@ var (
 
 // New checks cfg and returns a Service that is not started.
 func New(cfg Config) (*Service, error) {
+	// webpush-go prefixes "mailto:" to any contact that is not an https URL.
+	cfg.Subscriber = strings.TrimPrefix(cfg.Subscriber, "mailto:")
 	if cfg.Subscriber == "" {
 		return nil, errors.New("push: a Subscriber (contact e-mail or https URL) is required")
 	}
@@ -227,6 +228,9 @@ func (s *Service) Subscribe(ctx context.Context, user, session string, sub serve
 	if err := protocol.ValidatePushSubscription(sub.Endpoint, sub.P256dh, sub.Auth); err != nil {
 		return err // the node checked already; other callers may not have
 	}
+	if key, _ := protocol.DecodeBase64URL(sub.P256dh); !onP256(key) {
+		return protocol.Errorf(protocol.CodeInvalidArgument, "p256dh is not a point of P-256")
+	}
 	if u, _ := url.Parse(sub.Endpoint); u.Scheme != "https" && !s.cfg.AllowHTTP {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "endpoint must be an https URL (http only in dev mode)")
 	}
@@ -270,10 +274,17 @@ func (s *Service) CanWake(user string) bool {
 
 func randomBytes(n int) ([]byte, error) {
 	b := make([]byte, n)
-	if _, err := randRead(b); err != nil {
+	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// onP256 reports whether key is a point of P-256, as the push service and
+// RFC 8291 need; protocol.ValidatePushSubscription checks only its form.
+func onP256(key []byte) bool {
+	_, err := ecdh.P256().NewPublicKey(key)
+	return err == nil
+}

@@ -2,8 +2,8 @@ package push
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -17,8 +17,6 @@ import (
 	"github.com/rtmcall/rtmcall/server"
 	"github.com/rtmcall/rtmcall/server/store"
 )
-
-var randRead = rand.Read
 
 // job is one invitation that woke its callee: its goroutine sends the
 // invite pushes, then the close pushes once the invitation ended, so that
@@ -184,6 +182,9 @@ func (s *Service) send(sub store.Subscription, payload []byte, topic string, ttl
 		&webpush.Subscription{Endpoint: sub.Endpoint, Keys: webpush.Keys{P256dh: sub.P256dh, Auth: sub.Auth}},
 		&webpush.Options{HTTPClient: s.http, Subscriber: s.cfg.Subscriber, Topic: topic, TTL: int((ttl + time.Second - 1) / time.Second),
 			Urgency: webpush.UrgencyHigh, VAPIDPublicKey: pub, VAPIDPrivateKey: priv})
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		err = ue.Err // its text carries the endpoint, whose path is a secret
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -25,7 +25,6 @@ type KV struct {
 
 	mu   sync.Mutex
 	subs map[string]entry
-	err  error // the watch ended
 
 	cancel context.CancelFunc
 	done   chan struct{}

@@ -265,7 +265,8 @@ func (s *Service) checkVAPID(h, endpoint string) error {
 	if time.Until(exp.Time) > 24*time.Hour {
 		return fmt.Errorf("VAPID JWT exp %v is more than 24 hours away", exp.Time)
 	}
-	if sub, _ := claims.GetSubject(); !strings.HasPrefix(sub, "mailto:") && !strings.HasPrefix(sub, "https:") {
+	if sub, _ := claims.GetSubject(); strings.HasPrefix(sub, "mailto:mailto:") ||
+		(!strings.HasPrefix(sub, "mailto:") && !strings.HasPrefix(sub, "https:")) {
 		return fmt.Errorf("VAPID JWT sub %q is not a mailto: or https: contact", sub)
 	}
 	return nil
