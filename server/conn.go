@@ -227,9 +227,10 @@ func (c *conn) solicited(typ websocket.MessageType, data []byte) bool {
 	return true
 }
 
-// requestFrames are the Frames requests are decoded into. A frame refused
-// or a ping goes back once answered (nothing keeps it), so that heartbeats
-// allocate no Frame; the handlers of other requests may keep theirs.
+// requestFrames are the Frames requests are decoded into. A frame refused,
+// a ping, and a send, ack, accept, refuse or hangup carried out on this node
+// go back once answered (their handlers keep no request frame), so that
+// heartbeats and flows allocate none; other requests may be kept.
 var requestFrames = sync.Pool{New: func() any { return new(protocol.Frame) }}
 
 func putRequestFrame(f *protocol.Frame) {
@@ -249,9 +250,6 @@ func (c *conn) dispatchFrame(data []byte) {
 		c.replyError(f.RID, asProtocolError(err))
 		putRequestFrame(f)
 		return
-	}
-	if f.Type == protocol.TypePing {
-		defer putRequestFrame(f)
 	}
 	if c.n.debug() {
 		c.log().Debug("request", "type", f.Type, "rid", f.RID, "inv", f.Inv, "user", c.user())
@@ -276,6 +274,7 @@ func (c *conn) dispatch(f *protocol.Frame) {
 		} else {
 			c.writeDirect(&protocol.Frame{Type: protocol.TypeOK, RID: f.RID})
 		}
+		putRequestFrame(f)
 		return
 	case protocol.TypeLogin, protocol.TypeResume:
 		if c.sess != nil {
@@ -370,6 +369,10 @@ func (c *conn) dispatch(f *protocol.Frame) {
 		n.waitingLocked(s, f)
 	}
 	n.mu.Unlock()
+	switch f.Type {
+	case protocol.TypeSend, protocol.TypeAck, protocol.TypeAccept, protocol.TypeRefuse, protocol.TypeHangup:
+		putRequestFrame(f)
+	}
 }
 
 // user is the logged-in user id, for logs; read loop only.
