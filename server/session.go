@@ -84,7 +84,7 @@ type entry struct {
 // frame returns the frame e stands for, made when it is a plain ok.
 func (e entry) frame() *protocol.Frame {
 	if e.f == nil {
-		return &protocol.Frame{Type: protocol.TypeOK, RID: e.rid, Seq: e.seq}
+		return &protocol.Frame{Type: protocol.TypeOK, RID: e.rid}
 	}
 	return e.f
 }
