@@ -164,7 +164,7 @@ func TestRunShort(t *testing.T) {
 
 	wantTargets := 11 // 4 p50s, 2 loaded p99s, flows/s, CPU per flow, RSS, connect rate, peer messages
 	if cfg.Centrifugo != "" {
-		wantTargets += 13 // a row per figure against Centrifugo
+		wantTargets += 14 // a row per figure against Centrifugo
 	}
 	assert.Len(t, res.Targets(), wantTargets)
 	require.NotNil(t, res.Messages)

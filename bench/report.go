@@ -190,6 +190,8 @@ func (res *Results) centrifugoTargets() []Target {
 	one := func(v float64) string { return fmt.Sprintf("%.1f", v) }
 	row("server write syscalls per flow", one(r.Throughput.WritesPerFlow), one(cf.Throughput.WritesPerFlow),
 		ratio(r.Throughput.WritesPerFlow, cf.Throughput.WritesPerFlow), false)
+	row("server read syscalls per flow", one(r.Throughput.ReadsPerFlow), one(cf.Throughput.ReadsPerFlow),
+		ratio(r.Throughput.ReadsPerFlow, cf.Throughput.ReadsPerFlow), false)
 	row("server RSS per idle logged-in connection", kib(r.Memory.RSSPerConn), kib(cf.Memory.RSSPerConn),
 		ratio(r.Memory.RSSPerConn, cf.Memory.RSSPerConn), false)
 	row("connect rate, logins/s", count(int(r.Connect.Rate)), count(int(cf.Connect.Rate)), ratio(r.Connect.Rate, cf.Connect.Rate), true)
