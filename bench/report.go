@@ -173,19 +173,10 @@ func (res *Results) centrifugoTargets() []Target {
 		}
 		ts = append(ts, t)
 	}
-	d := func(what string, pick func(SystemResult) time.Duration) {
-		a, c := pick(r), pick(*cf)
-		row(what, dur(a), dur(c), durRatio(a, c), false)
+	for _, d := range centrifugoTimes {
+		a, c := d.pick(r), d.pick(*cf)
+		row(d.name, dur(a), dur(c), durRatio(a, c), false)
 	}
-	d("p50 send, idle", func(s SystemResult) time.Duration { return s.Idle.Send.P50() })
-	d("p99 send, idle", func(s SystemResult) time.Duration { return s.Idle.Send.P99() })
-	d("p50 accept, idle", func(s SystemResult) time.Duration { return s.Idle.Accept.P50() })
-	d("p99 accept, idle", func(s SystemResult) time.Duration { return s.Idle.Accept.P99() })
-	d("p50 send, loaded", func(s SystemResult) time.Duration { return s.Load.Send.P50() })
-	d("p99 send, loaded", func(s SystemResult) time.Duration { return s.Load.Send.P99() })
-	d("p50 accept, loaded", func(s SystemResult) time.Duration { return s.Load.Accept.P50() })
-	d("p99 accept, loaded", func(s SystemResult) time.Duration { return s.Load.Accept.P99() })
-	d("server CPU per flow", func(s SystemResult) time.Duration { return s.Throughput.ServerCPUPerFlow })
 	row("flows/s", count(int(r.Throughput.Rate)), count(int(cf.Throughput.Rate)), ratio(r.Throughput.Rate, cf.Throughput.Rate), true)
 	one := func(v float64) string { return fmt.Sprintf("%.1f", v) }
 	row("server write syscalls per flow", one(r.Throughput.WritesPerFlow), one(cf.Throughput.WritesPerFlow),
@@ -384,6 +375,22 @@ func (res *Results) flowSystems() []SystemResult {
 	return out
 }
 
+// centrifugoTimes are the times compared with Centrifugo's, row by row.
+var centrifugoTimes = []struct {
+	name string
+	pick func(SystemResult) time.Duration
+}{
+	{"idle send p50", func(s SystemResult) time.Duration { return s.Idle.Send.P50() }},
+	{"idle send p99", func(s SystemResult) time.Duration { return s.Idle.Send.P99() }},
+	{"idle accept p50", func(s SystemResult) time.Duration { return s.Idle.Accept.P50() }},
+	{"idle accept p99", func(s SystemResult) time.Duration { return s.Idle.Accept.P99() }},
+	{"loaded send p50", func(s SystemResult) time.Duration { return s.Load.Send.P50() }},
+	{"loaded send p99", func(s SystemResult) time.Duration { return s.Load.Send.P99() }},
+	{"loaded accept p50", func(s SystemResult) time.Duration { return s.Load.Accept.P50() }},
+	{"loaded accept p99", func(s SystemResult) time.Duration { return s.Load.Accept.P99() }},
+	{"server CPU per flow", func(s SystemResult) time.Duration { return s.Throughput.ServerCPUPerFlow }},
+}
+
 // writeCentrifugo compares rtmcall with Centrifugo row by row, in this run.
 func (res *Results) writeCentrifugo(w writer) {
 	cf := res.Centrifugo
@@ -397,18 +404,10 @@ func (res *Results) writeCentrifugo(w writer) {
 	w("rtmcall (the real server and `core.Client`, and the same server with bare clients) against it. Below 1× is\n")
 	w("rtmcall ahead for times, CPU, system calls and memory; above 1× for rates.\n\n")
 	w("| | rtmcall | rtmcall, bare client | Centrifugo | rtmcall / Centrifugo | bare / Centrifugo |\n|---|---:|---:|---:|---:|---:|\n")
-	d := func(name string, pick func(SystemResult) time.Duration) {
-		a, b, c := pick(r), pick(res.Raw), pick(*cf)
-		w("| %s | %s | %s | %s | %s | %s |\n", name, dur(a), dur(b), dur(c), times(durRatio(a, c)), times(durRatio(b, c)))
+	for _, d := range centrifugoTimes {
+		a, b, c := d.pick(r), d.pick(res.Raw), d.pick(*cf)
+		w("| %s | %s | %s | %s | %s | %s |\n", d.name, dur(a), dur(b), dur(c), times(durRatio(a, c)), times(durRatio(b, c)))
 	}
-	d("idle send p50", func(s SystemResult) time.Duration { return s.Idle.Send.P50() })
-	d("idle send p99", func(s SystemResult) time.Duration { return s.Idle.Send.P99() })
-	d("idle accept p50", func(s SystemResult) time.Duration { return s.Idle.Accept.P50() })
-	d("idle accept p99", func(s SystemResult) time.Duration { return s.Idle.Accept.P99() })
-	d("loaded send p50", func(s SystemResult) time.Duration { return s.Load.Send.P50() })
-	d("loaded send p99", func(s SystemResult) time.Duration { return s.Load.Send.P99() })
-	d("loaded accept p99", func(s SystemResult) time.Duration { return s.Load.Accept.P99() })
-	d("server CPU per flow", func(s SystemResult) time.Duration { return s.Throughput.ServerCPUPerFlow })
 	f := func(name string, a, b, c float64, format func(float64) string) {
 		w("| %s | %s | %s | %s | %s | %s |\n", name, format(a), format(b), format(c), times(ratio(a, c)), times(ratio(b, c)))
 	}
