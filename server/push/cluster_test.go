@@ -4,7 +4,6 @@ package push_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -31,15 +30,10 @@ func TestClusterWake(t *testing.T) {
 	const n = 3
 	svcs := make([]*push.Service, n)
 	webs := make([]*httptest.Server, n)
-	handlers := make([]http.Handler, n)
 	for i := range n {
-		webs[i] = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handlers[i].ServeHTTP(w, r) }))
-		t.Cleanup(webs[i].Close)
-		svc, err := push.New(push.Config{Subscriber: "ops@example.com", PublicURL: webs[i].URL, AllowHTTP: true,
-			HTTPClient: &http.Client{Transport: &http.Transport{}}, Logger: slog.New(slog.NewTextHandler(tbWriter{t}, nil))})
-		require.NoError(t, err)
-		svcs[i] = svc
-		handlers[i] = svc.Handler()
+		web, serve := pushWeb(t)
+		webs[i], svcs[i] = web, emu.NewPusher(t, web.URL)
+		serve(svcs[i].Handler())
 	}
 	made := 0
 	cl := rtmcalltest.NewJetStreamCluster(t, n, func(c *server.Config) {
@@ -52,14 +46,12 @@ func TestClusterWake(t *testing.T) {
 		st, err := store.DialKV(ctx, cl.NATSURL(i), "rtmcall_push", n)
 		cancel()
 		require.NoError(t, err)
-		require.NoError(t, svcs[i].Start(ctxT(t), cl.Nodes[i].Node, st))
 		envs[i] = &env{srv: cl.Nodes[i], svc: svcs[i], st: st, web: webs[i], emu: emu}
-		t.Cleanup(func() { envs[i].stop(t) })
+		envs[i].stop = emu.Start(t, svcs[i], cl.Nodes[i].Node, st)
 	}
 	for i := 1; i < n; i++ {
 		require.Equal(t, svcs[0].PublicKey(), svcs[i].PublicKey(), "one VAPID key for the cluster")
 	}
-	emu.SetVAPIDKey(svcs[0].PublicKey())
 
 	sub := emu.Subscribe()
 	subscribe(t, envs[1], "bob", sub)
