@@ -162,3 +162,19 @@ func TestRefuseCapability(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, status)
 	assert.Equal(t, "TOKEN_EXPIRED", he.Name)
 }
+
+// An invitation that is waking when the server shuts down ends with it,
+// and its close push (ENDED) is sent before the Service's Close returns:
+// Close waits for the close pushes the shutdown queued.
+func TestShutdownSendsClosePush(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	subscribe(t, e, "bob", e.emu.Subscribe())
+	alice := login(t, e, "alice")
+	l, ev := alice.invite(t, "bob", "")
+	expect(t, ev, "waking")
+	invitePush(t, e)
+	e.stop()
+	assert.Equal(t, 2, e.emu.Count(), "the close push was received before stop returned")
+	_, c := closePush(t, e)
+	assert.Equal(t, push.Close{V: 1, Kind: "close", Inv: l.ID(), Reason: server.WakeEnded}, c)
+}
