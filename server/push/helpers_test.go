@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/rtmcall/rtmcall/core"
 	"github.com/rtmcall/rtmcall/core/protocol"
 	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/httperr"
 	"github.com/rtmcall/rtmcall/server/push"
 	"github.com/rtmcall/rtmcall/server/push/pushtest"
 	"github.com/rtmcall/rtmcall/server/rtmcalltest"
@@ -221,6 +223,10 @@ func refuse(t testing.TB, e *env, origin string, body any) (int, push.HTTPError,
 	defer resp.Body.Close()
 	var he push.HTTPError
 	_ = json.NewDecoder(resp.Body).Decode(&he)
+	if resp.StatusCode != http.StatusOK {
+		// One status per code, on every endpoint: the server API's too.
+		assert.Equal(t, httperr.Status(he.Code), resp.StatusCode, "%+v", he)
+	}
 	return resp.StatusCode, he, resp.Header
 }
 

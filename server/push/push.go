@@ -87,6 +87,9 @@ type Service struct {
 	cfg  Config
 	log  *slog.Logger
 	http *http.Client
+	// refuseTimeout bounds a refuse's wait for the invitation's owner
+	// (SendTimeout; tests shorten it).
+	refuseTimeout time.Duration
 
 	mu        sync.Mutex
 	node      *server.Node
@@ -139,8 +142,8 @@ func New(cfg Config) (*Service, error) {
 		hosts = append(hosts, h)
 	}
 	cfg.Hosts = hosts
-	s := &Service{cfg: cfg, log: cfg.Logger, http: newHTTPClient(cfg.AllowPrivate), jobs: make(map[string]*job),
-		closing: make(chan struct{})}
+	s := &Service{cfg: cfg, log: cfg.Logger, http: newHTTPClient(cfg.AllowPrivate), refuseTimeout: SendTimeout,
+		jobs: make(map[string]*job), closing: make(chan struct{})}
 	s.abortCtx, s.abort = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = slog.Default()
