@@ -3,10 +3,8 @@
 package push_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,26 +14,9 @@ import (
 	"github.com/rtmcall/rtmcall/core/protocol"
 	"github.com/rtmcall/rtmcall/server"
 	"github.com/rtmcall/rtmcall/server/push"
+	"github.com/rtmcall/rtmcall/server/push/pushtest"
 	"github.com/rtmcall/rtmcall/server/store"
 )
-
-// lockedBuffer is a log the Service writes while the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // Without AllowPrivate, push.subscribe refuses an endpoint whose host is a
 // literal non-public address or localhost, with INVALID_ARGUMENT; a public
@@ -75,7 +56,7 @@ func TestSubscribeRefusesPrivateHosts(t *testing.T) {
 // dropped, the caller gets PEER_OFFLINE once the window passes, and the
 // log names the host, not the endpoint's secret path.
 func TestDialRefusesPrivateAddress(t *testing.T) {
-	var logs lockedBuffer
+	var logs pushtest.Log
 	e := newEnv(t, envOpts{
 		cfg: []func(*server.Config){func(c *server.Config) { c.WakeWindow = 300 * time.Millisecond }},
 		pushCfg: func(c *push.Config) {

@@ -1,9 +1,11 @@
 package pushtest
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,4 +74,23 @@ type TBWriter struct{ TB testing.TB }
 func (w TBWriter) Write(p []byte) (int, error) {
 	w.TB.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
+}
+
+// Log is a log a test reads while a Service writes it.
+type Log struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns what was written so far.
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
