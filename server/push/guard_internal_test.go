@@ -81,4 +81,14 @@ func TestHostAllowed(t *testing.T) {
 	assert.False(t, hostAllowed(hosts, "evilpush.apple.com"))
 	assert.False(t, hostAllowed(hosts, "push.apple.com.evil.example"))
 	assert.False(t, hostAllowed(hosts, ""))
+
+	cfg := Config{Subscriber: "ops@example.com", PublicURL: "https://call.example.com", Hosts: []string{"*.Push.Apple.com."}}
+	s, err := New(cfg)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"push.apple.com"}, s.cfg.Hosts)
+	for _, bad := range []string{"", "*", "https://fcm.googleapis.com", "fcm.googleapis.com:443", "a b"} {
+		cfg.Hosts = []string{bad}
+		_, err := New(cfg)
+		assert.Error(t, err, "%q", bad)
+	}
 }

@@ -134,10 +134,10 @@ func New(cfg Config) (*Service, error) {
 		cfg.MaxPerUser = protocol.MaxPushSubscriptions
 	}
 	hosts := make([]string, 0, len(cfg.Hosts))
-	for _, h := range cfg.Hosts {
-		h = strings.ToLower(strings.Trim(strings.TrimPrefix(strings.TrimSpace(h), "*"), "."))
+	for _, raw := range cfg.Hosts {
+		h := strings.ToLower(strings.Trim(strings.TrimPrefix(strings.TrimSpace(raw), "*"), "."))
 		if h == "" || strings.ContainsAny(h, "/:@ ") {
-			return nil, fmt.Errorf("push: %q is not a host name", h)
+			return nil, fmt.Errorf("push: Hosts: %q is not a host name", raw)
 		}
 		hosts = append(hosts, h)
 	}
