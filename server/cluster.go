@@ -21,8 +21,7 @@ import (
 // Membership: a node broadcasts hello when it starts and heartbeats every
 // PeerHeartbeat. A node answers a hello with welcome; both carry the
 // sender's sessions (a snapshot of its part of the directory, in pages:
-// snapshot.go), and from
-// then on the two are peers: every change to a session is sent to every
+// snapshot.go), and from then on the two are peers: every change to a session is sent to every
 // peer, in order on the peer's own subject. A peer silent for PeerTimeout
 // is dead (peerGoneLocked). A heartbeat from a node that is not a peer
 // (it was declared dead, or its hello was missed) gets reset: "forget me,
@@ -40,8 +39,8 @@ import (
 // that still lacks a number a heartbeat owed it a whole PeerHeartbeat
 // before, on its own clock, while the pair's unicasts made no progress for
 // as long, has lost a message: it forgets the sender and resets it, as
-// after a death (gapLocked). Both ends then end what they shared, with the reasons
-// of a death, and exchange their sessions again.
+// after a death (gapLocked). Both ends then end what they shared, with the
+// reasons of a death, and exchange their sessions again.
 const (
 	kindHeartbeat = "heartbeat" // broadcast: I am alive
 	kindHello     = "hello"     // broadcast or unicast: take me as a peer; dir: my sessions
@@ -74,21 +73,20 @@ const (
 
 // message is everything nodes send each other; K says which fields are set.
 type message struct {
-	Seq   uint64     `json:"q,omitempty"` // unicast: the pair's number, set by tell
-	K     string     `json:"k"`
-	From  string     `json:"from"`
-	Inc   string     `json:"inc"` // the sender's incarnation: a restarted node is a new peer
-	Corr  uint64     `json:"corr,omitempty"`
-	Sess  string     `json:"sess,omitempty"`
-	User  string     `json:"user,omitempty"`
-	Live  bool       `json:"live,omitempty"`
-	Gone  bool       `json:"gone,omitempty"`
-	Calls []string   `json:"calls,omitempty"` // session: the calls it is in
-	Wait  bool       `json:"wait,omitempty"`  // session: it has call waiting on
-	Dir   []dirEntry `json:"dir,omitempty"`
-	// Page of Pages (hello, welcome, dir): a directory snapshot in pages.
-	Page   int             `json:"page,omitempty"`
-	Pages  int             `json:"pages,omitempty"`
+	Seq    uint64          `json:"q,omitempty"` // unicast: the pair's number, set by tell
+	K      string          `json:"k"`
+	From   string          `json:"from"`
+	Inc    string          `json:"inc"` // the sender's incarnation: a restarted node is a new peer
+	Corr   uint64          `json:"corr,omitempty"`
+	Sess   string          `json:"sess,omitempty"`
+	User   string          `json:"user,omitempty"`
+	Live   bool            `json:"live,omitempty"`
+	Gone   bool            `json:"gone,omitempty"`
+	Calls  []string        `json:"calls,omitempty"` // session: the calls it is in
+	Wait   bool            `json:"wait,omitempty"`  // session: it has call waiting on
+	Dir    []dirEntry      `json:"dir,omitempty"`
+	Page   int             `json:"page,omitempty"`  // hello, welcome, dir: a page of a directory snapshot
+	Pages  int             `json:"pages,omitempty"` // of so many
 	Inv    string          `json:"inv,omitempty"`
 	F      *protocol.Frame `json:"f,omitempty"`
 	Data   []byte          `json:"data,omitempty"`
