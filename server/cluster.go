@@ -21,9 +21,9 @@ import (
 // Membership: a node broadcasts hello when it starts and heartbeats every
 // PeerHeartbeat. A node answers a hello with welcome; both carry the
 // sender's sessions (a snapshot of its part of the directory, in pages:
-// snapshot.go), and from then on the two are peers: every change to a session is sent to every
-// peer, in order on the peer's own subject. A peer silent for PeerTimeout
-// is dead (peerGoneLocked). A heartbeat from a node that is not a peer
+// snapshot.go), and from then on the two are peers: every change to a
+// session is sent to every peer, in order on the peer's own subject. A
+// peer silent for PeerTimeout is dead (peerGoneLocked). A heartbeat from a node that is not a peer
 // (it was declared dead, or its hello was missed) gets reset: "forget me,
 // then hello me again", so that both ends drop what they had of each other
 // before they are peers again.
