@@ -67,10 +67,10 @@ func pageSnapshot(kind, from, inc string, pend map[string]int, dir []dirEntry, l
 	users := slices.Sorted(maps.Keys(pend))
 	sizes := make([]int, 0, len(users)+len(dir)) // pend entries, then dir entries
 	for _, u := range users {
-		sizes = append(sizes, jsonLen(u)+len(":")+len(strconv.Itoa(pend[u])))
+		sizes = append(sizes, jsonStringLen(u)+len(":")+len(strconv.Itoa(pend[u])))
 	}
 	for _, e := range dir {
-		sizes = append(sizes, jsonLen(e))
+		sizes = append(sizes, dirEntryLen(e))
 	}
 	// The page count is in every page: pack again while it needs more
 	// digits than the pages were packed for.
@@ -134,6 +134,36 @@ func packSnapshot(kind, from, inc string, users []string, pend map[string]int, d
 		}
 	}
 	return pages
+}
+
+// dirEntryLen is len(json.Marshal(e)), counted without marshaling: the
+// sender counts every entry of its snapshot under Node.mu.
+func dirEntryLen(e dirEntry) int {
+	n := len(`{"s":,"u":}`) + jsonStringLen(e.Sess) + jsonStringLen(e.User)
+	if e.Live {
+		n += len(`,"l":true`)
+	}
+	if len(e.Calls) > 0 {
+		n += len(`,"c":[]`) + len(e.Calls) - 1
+		for _, c := range e.Calls {
+			n += jsonStringLen(c)
+		}
+	}
+	if e.Wait {
+		n += len(`,"w":true`)
+	}
+	return n
+}
+
+// jsonStringLen is len(json.Marshal(s)): quotes around s for the ASCII
+// that encoding/json leaves as it is (ids are such), else marshaled.
+func jsonStringLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return jsonLen(s)
+		}
+	}
+	return len(s) + 2
 }
 
 func jsonLen(v any) int {

@@ -205,3 +205,18 @@ func TestSnapshotPagesReceived(t *testing.T) {
 		assert.Equal(t, []string{kindHello, kindReset}, b.kinds(), "its own hello, then a reset drawing a unicast hello")
 	})
 }
+
+// dirEntryLen counts what json.Marshal makes, escapes included.
+func TestDirEntryLen(t *testing.T) {
+	for _, e := range []dirEntry{
+		{},
+		scaleEntry(7),
+		{Sess: "a1b2c3d400000001", User: "ünï\"<&>\\\x01\u2028", Live: true, Calls: []string{"x", "y\"z"}, Wait: true},
+		{Sess: "s", User: "u", Calls: []string{"only"}},
+		{Sess: "s", User: "bad\xffutf8"},
+	} {
+		data, err := json.Marshal(e)
+		require.NoError(t, err)
+		assert.Equal(t, len(data), dirEntryLen(e), "%s", data)
+	}
+}
