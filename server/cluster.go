@@ -140,6 +140,9 @@ type cluster struct {
 	// unsettled are, by owner node, the invitations that rang sessions
 	// here when the owner reset us or we it (settle.go).
 	unsettled map[string]*settling
+	// asked is when this node last said hello to a node, or reset it (""
+	// for its broadcast hello): its answer is on the way (answerDueLocked).
+	asked map[string]time.Time
 }
 
 // outbox numbers the unicasts to each node. Its lock is held from the
@@ -236,6 +239,7 @@ func newCluster() cluster {
 		out:    &outbox{seq: make(map[string]uint64)},
 
 		unsettled: make(map[string]*settling),
+		asked:     make(map[string]time.Time),
 	}
 }
 
@@ -252,6 +256,7 @@ func (n *Node) startCluster(alone bool) error {
 	// that needs more resets this node, which then hellos it by unicast.
 	n.mu.Lock()
 	hello := n.snapshotLocked(kindHello)[0]
+	n.cl.asked[""] = time.Now()
 	n.mu.Unlock()
 	n.broadcastNumbered(hello)
 	n.cl.stop, n.cl.done = make(chan struct{}), make(chan struct{})
@@ -429,6 +434,7 @@ func (n *Node) receive(data []byte) {
 				recv = m.Seqs[n.id]
 			}
 			p = &peer{id: m.From, inc: m.Inc, sessions: make(map[string]*remoteSession), recv: recv, progress: time.Now()}
+			delete(n.cl.asked, p.id)
 			n.cl.peers[p.id] = p
 			n.peersChangedLocked()
 			n.logLocked(n.log, slog.LevelInfo, "peer joined", "peer", p.id, "sessions", len(m.Dir), "pages", m.Pages)
@@ -452,9 +458,13 @@ func (n *Node) receive(data []byte) {
 			n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 		}
 		n.tellSnapshotLocked(m.From, kindHello)
+		n.cl.asked[m.From] = time.Now()
 		return
 	}
 	if p == nil {
+		if m.K == kindHeartbeat && n.answerDueLocked(m.From) {
+			return // it has not handled our hello or reset yet
+		}
 		if m.K == kindHeartbeat || m.K == kindSync {
 			// A sync from a node that thinks we are peers would otherwise wait forever.
 			n.tell(m.From, &message{K: kindReset})
@@ -464,8 +474,8 @@ func (n *Node) receive(data []byte) {
 	p.seen = time.Now()
 	switch m.K {
 	case kindHeartbeat:
-		if n.owedLostLocked(p, m.Seqs[n.id]) {
-			n.gapLocked(p, "a message owed a heartbeat ago", p.owed[0].seq)
+		if why, seq := n.owedLostLocked(p, m.Seqs[n.id]); why != "" {
+			n.gapLocked(p, why, seq)
 			return
 		}
 	case kindPending:
@@ -518,25 +528,31 @@ func (n *Node) receive(data []byte) {
 // here), so what it owes has a whole PeerHeartbeat of slack, counted from
 // when the heartbeat was handled here, not sent: heartbeats that waited
 // for Node.mu behind a long hold (a snapshot) are handled back to back,
-// ahead of the unicasts that waited too. And a number still owed while
-// p's unicasts keep being handled (the pages of a snapshot) is only late:
-// a lost one would show as a number skipped.
-func (n *Node) owedLostLocked(p *peer, seq uint64) bool {
+// ahead of the unicasts that waited too. A number still owed while p's
+// unicasts keep being handled is only late: a lost one would show as a
+// number skipped. While the pages of p's snapshot arrive, each of which
+// may take longer than a heartbeat to decode and apply, what is lost is a
+// page: skipped, or the last ones, seen when none came for PeerTimeout.
+// It returns why a message is lost, and its number, or "".
+func (n *Node) owedLostLocked(p *peer, seq uint64) (string, uint64) {
 	now := time.Now()
-	for len(p.owed) > 0 && now.Sub(p.owed[0].at) >= n.cfg.PeerHeartbeat {
+	for p.snap == nil && len(p.owed) > 0 && now.Sub(p.owed[0].at) >= n.cfg.PeerHeartbeat {
 		if p.owed[0].seq <= p.recv {
 			p.owed = p.owed[1:]
 			continue
 		}
 		if now.Sub(p.progress) >= n.cfg.PeerHeartbeat {
-			return true
+			return "a message owed a heartbeat ago", p.owed[0].seq
 		}
 		break
+	}
+	if p.snap != nil && now.Sub(p.progress) >= n.cfg.PeerTimeout {
+		return "no page of its snapshot for PeerTimeout", seq
 	}
 	if seq > p.recv && (len(p.owed) == 0 || seq > p.owed[len(p.owed)-1].seq) {
 		p.owed = append(p.owed, owedSeq{seq: seq, at: now})
 	}
-	return false
+	return "", 0
 }
 
 // gapLocked handles a message lost from p (seq is the number that showed
@@ -550,6 +566,28 @@ func (n *Node) gapLocked(p *peer, why string, seq uint64) {
 	p.reset = true
 	n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 	n.tell(p.id, &message{K: kindReset})
+	n.cl.asked[p.id] = time.Now()
+}
+
+// answerDueLocked reports whether node id may still be answering this
+// node's hello or reset: for 2 × PeerHeartbeat after it, a heartbeat from
+// id that sees no peer here crossed the answer, and a reset for it would
+// cost both ends another exchange of their sessions (the answer to a hello
+// waits for the sender to page its whole snapshot under its lock). A lost
+// hello or reset is made up by the reset of the next heartbeat after that.
+func (n *Node) answerDueLocked(id string) bool {
+	asked, ok := n.cl.asked[id]
+	if all := n.cl.asked[""]; all.After(asked) {
+		asked, ok = all, true
+	}
+	if !ok {
+		return false
+	}
+	if time.Since(asked) < 2*n.cfg.PeerHeartbeat {
+		return true
+	}
+	delete(n.cl.asked, id)
+	return false
 }
 
 // peersChangedLocked wakes AwaitPeers.

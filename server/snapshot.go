@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // A node's part of the directory travels in pages (docs/CLUSTER.md,
@@ -204,6 +205,7 @@ func (n *Node) snapshotApplyLocked(p *peer, m *message) {
 		in.keep[e.Sess] = struct{}{}
 		n.sessionChangedLocked(p, e, false)
 	}
+	p.progress = time.Now() // a page may take longer than a heartbeat (owedLostLocked)
 	if in.got < in.pages {
 		return
 	}
