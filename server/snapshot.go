@@ -20,7 +20,7 @@ import (
 
 const (
 	// dirPageBytes bounds a page's JSON, before its pair number is spliced
-	// in (at most 26 bytes more): a page of 256 KiB is about 4,900
+	// in (at most 25 bytes more): a page of 256 KiB is about 4,900
 	// sessions, few enough that it holds a NATS route for a moment only
 	// (a whole directory in one message broke at 1 MiB, NATS's default
 	// max_payload, about 19,800 sessions), and many enough that 100,000
