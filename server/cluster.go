@@ -406,7 +406,8 @@ func (n *Node) receive(data []byte) {
 			n.tell(p.id, n.helloLocked(kindWelcome))
 			return
 		}
-		if p == nil {
+		fresh := p == nil
+		if fresh {
 			// Its numbers go on from here: from this unicast, or from what
 			// the broadcast says it last sent us.
 			recv := m.Seq
@@ -421,7 +422,11 @@ func (n *Node) receive(data []byte) {
 		p.seen = time.Now()
 		p.pending = m.Pend
 		n.snapshotLocked(p, m.Dir)
-		if m.K == kindHello {
+		if m.K == kindHello || fresh {
+			// A welcome that makes p a peer answers our hello, whose
+			// snapshot may be older than what p was not told meanwhile
+			// (a login here while p was no peer): welcome it back with
+			// the directory as it is now; p, our peer, sends nothing back.
 			n.tell(p.id, n.helloLocked(kindWelcome))
 		}
 		n.settleAskLocked(p) // after the welcome, which makes us its peer
