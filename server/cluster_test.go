@@ -142,7 +142,7 @@ func TestClusterLoginBetweenHelloAndWelcome(t *testing.T) {
 	cl.AwaitPeers(1)    // node 1 got the reset and said hello
 	cl.AwaitPeers(0, 1) // node 0 took the hello, its welcome held
 	cl.Loss(1).SetFault(rtmcalltest.Fault{})
-	login(t, cl.Nodes[1], "carol") // after node 1's hello, before it has node 0 as a peer again
+	login(t, cl.Nodes[1], "carol")           // after node 1's hello, before it has node 0 as a peer again
 	cl.Loss(0).SetFault(rtmcalltest.Fault{}) // the welcome goes
 	cl.AwaitHealed()
 	reply := alice.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"bob", "carol"}})
