@@ -127,4 +127,4 @@ soak:
 ## there yet: docs/CLUSTER.md).
 .PHONY: soak-cluster
 soak-cluster:
-	$(GO) run ./cmd/rtmcall-soak -cluster 3 -chaos kill-restart,rolling-restart -clients 1000 -flows 100000 -time-limit 20m $(SOAK_FLAGS)
+	$(GO) run ./cmd/rtmcall-soak -cluster 3 -chaos kill-restart,rolling-restart,partition -clients 1000 -flows 100000 -time-limit 20m $(SOAK_FLAGS)

@@ -29,6 +29,7 @@ var chaosKinds = []chaos{
 	{"kill-restart", killRestart},
 	{"rolling-restart", rollingRestart},
 	{"kill", killForGood},
+	{"partition", partition},
 }
 
 func chaosKind(name string) (chaos, bool) {
@@ -90,6 +91,39 @@ func killForGood(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) err
 	if err != nil {
 		return err
 	}
+	return h.heal(ctx, victims)
+}
+
+// partition cuts a random live node off the others for longer than
+// PeerTimeout, until each side has declared the other dead, then heals the
+// split. The balancer is on the others' side: the node's clients lose
+// their connections and are logged in anew through it, so that for the
+// flows it is a death (harness.nodeDied) of a node that goes on running
+// alone and, after the heal, meets the others again with its state.
+func partition(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error {
+	up := sh.cl.up()
+	if len(up) < 3 {
+		return nil // a split of two nodes would leave one alone on each side
+	}
+	i := up[rng.IntN(len(up))]
+	var victims []*session
+	settled := make(chan struct{})
+	ns, nd := sh.cl.isolate(i, func(i int) { victims = h.nodeDied(sh, i, settled) })
+	h.count("partitions")
+	err := sh.cl.awaitDeclaredDead(ctx, i)
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = nd.n.AwaitPeerSet(wctx, nil) // and it took them for dead
+		cancel()
+	}
+	close(settled)
+	if err != nil {
+		return err
+	}
+	if err := sh.cl.mend(ctx, i, ns, nd); err != nil {
+		return fmt.Errorf("heal of node %d: %w", i, err)
+	}
+	h.count("heals")
 	return h.heal(ctx, victims)
 }
 
@@ -215,11 +249,17 @@ func (h *harness) healOne(ctx context.Context, s *session) error {
 	if d.s != s {
 		return nil
 	}
-	if !ended && d.c != nil {
+	if !ended {
 		// Counted as lost while its login went to another node: end it
-		// as lost, so that it is logged in anew like the others.
-		_ = d.c.Close() // always nil
-		d.c = nil
+		// as lost, so that it is logged in anew like the others. Its
+		// client reports nothing more: the flows waiting for its end
+		// (flow.complete) stop waiting.
+		if d.c != nil {
+			_ = d.c.Close() // always nil
+			d.c = nil
+		}
+		s.ended.Store(true)
+		h.wake()
 	}
 	d.s, d.last = nil, "its node died"
 	if err := h.login(ctx, d); err != nil && !errors.Is(err, errDied) {
