@@ -11,13 +11,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rtmcall/rtmcall/core"
 )
 
 // A chaos kind disturbs a cluster shard while flows run, then repairs it:
 // it returns once the cluster is whole again and every device it took down
-// is logged in anew. To add one (a partition and its heal, loss between
-// nodes), add a row to chaosKinds; if it ends sessions, say so with
+// is logged in anew. To add one (loss between nodes), add a row to
+// chaosKinds; if it ends sessions, say so with
 // harness.nodeDied, which relaxes what their flows may show exactly as
 // docs/CLUSTER.md "When a node dies" does, and nothing more.
 type chaos struct {
@@ -116,6 +118,12 @@ func partition(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error
 		err = nd.n.AwaitPeerSet(wctx, nil) // and it took them for dead
 		cancel()
 	}
+	if err == nil {
+		// Its clients are gone: once their sessions have ended there (the
+		// resume grace), nothing it holds can ring anyone after the heal,
+		// as nothing a dead node held can.
+		err = awaitNoSessions(ctx, nd)
+	}
 	close(settled)
 	if err != nil {
 		return err
@@ -125,6 +133,42 @@ func partition(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error
 	}
 	h.count("heals")
 	return h.heal(ctx, victims)
+}
+
+// awaitNoSessions waits until nd holds no session, attached or detached.
+// The node has no event for it: it polls its gauges, as
+// awaitDeclaredDead polls the peers.
+func awaitNoSessions(ctx context.Context, nd *node) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	g, ok := nd.n.Registerer().(prometheus.Gatherer)
+	if !ok {
+		return fmt.Errorf("node %s: its metrics cannot be read", nd.name)
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		left := 0.0
+		mfs, err := g.Gather()
+		if err != nil {
+			return err
+		}
+		for _, mf := range mfs {
+			if n := mf.GetName(); n == "rtmcall_sessions_attached" || n == "rtmcall_sessions_detached" {
+				for _, m := range mf.GetMetric() {
+					left += m.GetGauge().GetValue()
+				}
+			}
+		}
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("node %s still holds %v sessions: %w", nd.name, left, ctx.Err())
+		}
+	}
 }
 
 // rollingRestart restarts every node in turn, each once the cluster is

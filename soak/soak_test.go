@@ -64,7 +64,7 @@ func TestSoakClusterShort(t *testing.T) {
 	flows := *soakFlows / 2
 	ttl := time.Second // with chaos, the cluster's default (config.go)
 	if len(chaosFlag()) > 0 {
-		ttl = 0
+		flows, ttl = *soakFlows, 0 // time for every kind to strike
 	}
 	rep, err := Run(ctx, Config{Clients: 45, Flows: flows, Seed: *soakSeed, Workers: 16, Cluster: 3,
 		Chaos: chaosFlag(), ChaosEvery: time.Second, TombstoneTTL: ttl,
