@@ -204,13 +204,7 @@ func (cl *cluster) settle(ctx context.Context, live []*node) error {
 // The node's process state is then discarded (Shutdown, which reaches
 // nobody).
 func (cl *cluster) kill(i int, died func(i int)) {
-	m := cl.members[i]
-	cl.lb.mu.Lock() // no connection is routed to it from now on, nor half-way
-	m.mu.Lock()
-	ns, nd := m.ns, m.nd
-	m.ns, m.nd = nil, nil
-	m.mu.Unlock()
-	cl.lb.mu.Unlock()
+	ns, nd := cl.unpublish(i)
 	if nd == nil {
 		return
 	}
@@ -223,6 +217,19 @@ func (cl *cluster) kill(i int, died func(i int)) {
 	defer cancel()
 	_ = nd.stop(ctx) // its clients are gone and its NATS with them: an error here says nothing
 	cl.lb.cutTo(i)
+}
+
+// unpublish takes member i out of the balancer and returns its NATS server
+// and node (nil if it was down already).
+func (cl *cluster) unpublish(i int) (*natsserver.Server, *node) {
+	m := cl.members[i]
+	cl.lb.mu.Lock() // no connection is routed to it from now on, nor half-way
+	defer cl.lb.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ns, nd := m.ns, m.nd
+	m.ns, m.nd = nil, nil
+	return ns, nd
 }
 
 // restart starts member i again and, once every node knows every other
@@ -299,13 +306,7 @@ func (cl *cluster) closeLinks() {
 // those it had lose their connections. died runs as for kill. It returns
 // the node, which goes on running alone.
 func (cl *cluster) isolate(i int, died func(i int)) (*natsserver.Server, *node) {
-	m := cl.members[i]
-	cl.lb.mu.Lock()
-	m.mu.Lock()
-	ns, nd := m.ns, m.nd
-	m.ns, m.nd = nil, nil
-	m.mu.Unlock()
-	cl.lb.mu.Unlock()
+	ns, nd := cl.unpublish(i)
 	if nd == nil {
 		return nil, nil
 	}
