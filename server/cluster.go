@@ -426,7 +426,8 @@ func (n *Node) receive(data []byte) {
 			}
 			return
 		}
-		if p == nil {
+		fresh := p == nil
+		if fresh {
 			// Its numbers go on from here: from this unicast, or from what
 			// the broadcast says it last sent us.
 			recv := m.Seq
@@ -441,7 +442,11 @@ func (n *Node) receive(data []byte) {
 		}
 		p.seen = time.Now()
 		n.snapshotStartLocked(p, &m)
-		if m.K == kindHello {
+		if m.K == kindHello || fresh {
+			// A welcome that makes p a peer answers our hello, whose
+			// snapshot may be older than what p was not told meanwhile
+			// (a login here while p was no peer): welcome it back with
+			// the directory as it is now; p, our peer, sends nothing back.
 			n.tellSnapshotLocked(p.id, kindWelcome)
 		}
 		n.settleAskLocked(p) // after the welcome, which makes us its peer
