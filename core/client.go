@@ -88,6 +88,11 @@ type Client struct {
 	unacked      int           // frames handled since the last acknowledgement
 	ackQueued    bool          // a ping carrying an acknowledgement is on its way
 	bye          string        // the reason of the server's "bye", if it said goodbye
+	token        string        // the token the session logged in or renewed with: a move logs in with it
+	// What a move to another node sets again on the new session: the
+	// presence subscriptions and call waiting.
+	subs      map[string]struct{}
+	waitingOn bool
 	stopRetry    chan struct{} // closes to stop the reconnection loop
 	loginAborted bool
 	closed       bool
@@ -157,6 +162,7 @@ func NewClient(opts Options) (*Client, error) {
 		locals:  make(map[string]*LocalInvitation),
 		remotes: make(map[string]*RemoteInvitation),
 		calls:   make(map[string]*callSide),
+		subs:    make(map[string]struct{}),
 	}, nil
 }
 
@@ -237,7 +243,9 @@ func (c *Client) Login(ctx context.Context, userID, token string) error {
 		func(reply *protocol.Frame) {
 			if reply.Type == protocol.TypeOK {
 				// In the reader, before any frame that follows the login.
-				c.userID = userID
+				c.userID, c.token = userID, token
+				clear(c.subs)
+				c.waitingOn = false
 				c.session, c.key = reply.Session, reply.Key
 				c.grace, c.heartbeat = protocol.Millis(reply.Grace), protocol.Millis(reply.Heartbeat)
 				c.setState(ConnectionConnected, ReasonLoginSuccess)
@@ -279,6 +287,7 @@ func (c *Client) RenewToken(ctx context.Context, token string) error {
 	}
 	_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypeRenew, Token: token}, func(reply *protocol.Frame) {
 		if reply.Type == protocol.TypeOK {
+			c.token = token
 			c.watchToken(token)
 		}
 	})
@@ -360,7 +369,7 @@ func (c *Client) CreateLocalInvitation(calleeID string) (*LocalInvitation, error
 // QueryPeersOnlineStatus reports whether each of up to 256 users is online
 // (logged in on at least one session).
 func (c *Client) QueryPeersOnlineStatus(ctx context.Context, ids []string) (map[string]bool, error) {
-	reply, err := c.presenceRequest(ctx, protocol.TypeQuery, ids, protocol.MaxQueryIDs)
+	reply, err := c.presenceRequest(ctx, protocol.TypeQuery, ids, protocol.MaxQueryIDs, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -374,17 +383,29 @@ func (c *Client) QueryPeersOnlineStatus(ctx context.Context, ids []string) (map[
 // SubscribePeersOnlineStatus subscribes to the online status of up to 512
 // users; OnPeersOnlineStatusChanged first reports their current status.
 func (c *Client) SubscribePeersOnlineStatus(ctx context.Context, ids []string) error {
-	_, err := c.presenceRequest(ctx, protocol.TypeSubscribe, ids, protocol.MaxSubscribedIDs)
+	_, err := c.presenceRequest(ctx, protocol.TypeSubscribe, ids, protocol.MaxSubscribedIDs, func(reply *protocol.Frame) {
+		if reply.Type == protocol.TypeOK {
+			for _, id := range ids {
+				c.subs[id] = struct{}{} // subscribed again after a move (relogin)
+			}
+		}
+	})
 	return err
 }
 
 // UnsubscribePeersOnlineStatus ends subscriptions to those users.
 func (c *Client) UnsubscribePeersOnlineStatus(ctx context.Context, ids []string) error {
-	_, err := c.presenceRequest(ctx, protocol.TypeUnsubscribe, ids, protocol.MaxSubscribedIDs)
+	_, err := c.presenceRequest(ctx, protocol.TypeUnsubscribe, ids, protocol.MaxSubscribedIDs, func(reply *protocol.Frame) {
+		if reply.Type == protocol.TypeOK {
+			for _, id := range ids {
+				delete(c.subs, id)
+			}
+		}
+	})
 	return err
 }
 
-func (c *Client) presenceRequest(ctx context.Context, typ string, ids []string, max int) (*protocol.Frame, error) {
+func (c *Client) presenceRequest(ctx context.Context, typ string, ids []string, max int, hook func(*protocol.Frame)) (*protocol.Frame, error) {
 	if len(ids) == 0 || len(ids) > max {
 		return nil, protocol.Errorf(protocol.CodeInvalidArgument, "%s takes 1 to %d ids, got %d", typ, max, len(ids))
 	}
@@ -396,7 +417,7 @@ func (c *Client) presenceRequest(ctx context.Context, typ string, ids []string, 
 	if !get(c, &c.state).loggedIn() {
 		return nil, protocol.Errorf(protocol.CodeNotLoggedIn, "%s needs a logged-in client", typ)
 	}
-	return c.request(ctx, &protocol.Frame{Type: typ, IDs: ids}, nil)
+	return c.request(ctx, &protocol.Frame{Type: typ, IDs: ids}, hook)
 }
 
 // loggedIn reports whether operations that need a session may be called:
@@ -732,6 +753,10 @@ func (c *Client) lost(l *link, err error) {
 	status := websocket.CloseStatus(err)
 	var ws *websocket.Conn
 	switch {
+	case c.state == ConnectionConnected && c.session != "" && (c.bye == protocol.ByeMoved ||
+		c.bye == "" && status == websocket.StatusServiceRestart):
+		c.moveLocked(l)
+		ws = l.ws
 	case c.state == ConnectionConnected && c.session != "" && c.bye == "" && status == -1:
 		c.conn = nil
 		close(l.stop)
