@@ -76,23 +76,23 @@ type Client struct {
 	q    queue
 	wg   sync.WaitGroup // every goroutine of the client but the callback queue
 
-	mu           sync.Mutex
-	conn         *link // the current connection; nil while down
-	state        ConnectionState
-	userID       string
-	session      string        // the session id, for resume
-	key          string        // the session's resume key
-	grace        time.Duration // how long the server keeps a dropped session
-	heartbeat    time.Duration // how often to ping
-	lastSeq      uint64        // the last frame of the session's stream handled
-	unacked      int           // frames handled since the last acknowledgement
-	ackQueued    bool          // a ping carrying an acknowledgement is on its way
-	bye          string        // the reason of the server's "bye", if it said goodbye
-	token        string        // the token the session logged in or renewed with: a move logs in with it
+	mu        sync.Mutex
+	conn      *link // the current connection; nil while down
+	state     ConnectionState
+	userID    string
+	session   string        // the session id, for resume
+	key       string        // the session's resume key
+	grace     time.Duration // how long the server keeps a dropped session
+	heartbeat time.Duration // how often to ping
+	lastSeq   uint64        // the last frame of the session's stream handled
+	unacked   int           // frames handled since the last acknowledgement
+	ackQueued bool          // a ping carrying an acknowledgement is on its way
+	bye       string        // the reason of the server's "bye", if it said goodbye
+	token     string        // the token the session logged in or renewed with: a move logs in with it
 	// What a move to another node sets again on the new session: the
 	// presence subscriptions and call waiting.
-	subs      map[string]struct{}
-	waitingOn bool
+	subs         map[string]struct{}
+	waitingOn    bool
 	stopRetry    chan struct{} // closes to stop the reconnection loop
 	loginAborted bool
 	closed       bool

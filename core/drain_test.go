@@ -59,7 +59,9 @@ func loginOn(t *testing.T, cl *rtmcalltest.Cluster, lb *rtmcalltest.Balancer, id
 		require.NoError(t, u.c.Logout(ctxT(t)))
 		u.expect("state DISCONNECTED LOGOUT")
 		require.NoError(t, u.c.Close())
-		require.Eventually(t, func() bool { return cl.Node(0).Node.LocalSessions(id)+cl.Node(1).Node.LocalSessions(id)+cl.Node(2).Node.LocalSessions(id) == 0 },
+		require.Eventually(t, func() bool {
+			return cl.Node(0).Node.LocalSessions(id)+cl.Node(1).Node.LocalSessions(id)+cl.Node(2).Node.LocalSessions(id) == 0
+		},
 			waitFor, time.Millisecond)
 	}
 	require.FailNow(t, "the balancer never picked node", "%d", want)

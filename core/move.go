@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-
 	"github.com/rtmcall/rtmcall/core/protocol"
 )
 
@@ -154,4 +153,3 @@ func (c *Client) tryRelogin(ctx context.Context, stop chan struct{}) (done bool,
 	c.startHeartbeatLocked(l)
 	return true, nil
 }
-

@@ -265,10 +265,10 @@ type Node struct {
 	drainOnce     sync.Once
 	done          chan struct{} // closed once Shutdown has finished
 	doneOnce      sync.Once
-	hub     hub
-	invs    invitations
-	cl      cluster // the other nodes
-	nextSeq uint64  // session and invitation sequence numbers, for stable ordering
+	hub           hub
+	invs          invitations
+	cl            cluster // the other nodes
+	nextSeq       uint64  // session and invitation sequence numbers, for stable ordering
 
 	events eventQueue // to Config.Observer; its own lock
 }
