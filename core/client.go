@@ -70,7 +70,8 @@ const (
 // with backoff and resumes its session: invitations stay alive, events
 // missed meanwhile arrive in order exactly once, and operations called
 // meanwhile are sent on resume. If the session cannot be resumed within
-// the server's grace period, the client ends in ABORTED.
+// the server's grace period, the client ends in ABORTED. When its node
+// drains (bye MOVED, close 1012), the client logs in anew instead (move.go).
 type Client struct {
 	opts Options
 	q    queue
