@@ -213,6 +213,25 @@ func (cl *cluster) kill(i int, died func(i int)) {
 	cl.lb.cutTo(i)
 }
 
+// drain drains member i (the balancer sends it nothing new: pickLocked),
+// then takes it and its NATS server down.
+func (cl *cluster) drain(ctx context.Context, i int) error {
+	m := cl.members[i]
+	nd := m.node()
+	err := nd.n.Drain(ctx)
+	cl.lb.mu.Lock()
+	m.mu.Lock()
+	ns := m.ns
+	m.ns, m.nd = nil, nil
+	m.mu.Unlock()
+	cl.lb.mu.Unlock()
+	close(nd.gone)
+	err = errors.Join(err, nd.stop(ctx))
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	return err
+}
+
 // restart starts member i again and, once every node knows every other
 // (a login there is then known everywhere once synced), sends it clients.
 func (cl *cluster) restart(ctx context.Context, i int, name string) error {
@@ -331,7 +350,7 @@ func (b *balancer) pickLocked(slot string) (int, *node) {
 	}
 	n := len(b.cl.members)
 	for k := range n {
-		if nd := b.cl.members[(want+k)%n].node(); nd != nil {
+		if nd := b.cl.members[(want+k)%n].node(); nd != nil && !nd.n.Draining() {
 			return (want + k) % n, nd
 		}
 	}
