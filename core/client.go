@@ -212,7 +212,7 @@ func (c *Client) Login(ctx context.Context, userID, token string) error {
 	c.setState(ConnectionConnecting, ReasonLogin)
 	c.mu.Unlock()
 
-	ws, err := c.dial(ctx)
+	ws, err := c.dialLogin(ctx)
 	if err != nil {
 		c.mu.Lock()
 		aborted := c.loginAborted
@@ -438,16 +438,51 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 }
 
 func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
+	ws, _, err := c.dialStatus(ctx)
+	return ws, err
+}
+
+// dialStatus is dial that also returns the HTTP status of a refused
+// upgrade (0 if there was none, or the browser does not say).
+func (c *Client) dialStatus(ctx context.Context) (*websocket.Conn, int, error) {
 	ws, resp, err := websocket.Dial(ctx, c.opts.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
 	if err != nil {
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
 		}
-		return nil, dialError(err, status)
+		return nil, status, dialError(err, status)
 	}
 	ws.SetReadLimit(maxServerFrame)
-	return ws, nil
+	return ws, 0, nil
+}
+
+// dialLogin dials for Login. An upgrade refused with 503 (a node that
+// drains or shuts down, which a load balancer sent the connection to just
+// before its health check saw it) is tried again with backoff until ctx
+// ends or a logout aborts the login.
+func (c *Client) dialLogin(ctx context.Context) (*websocket.Conn, error) {
+	wait := backoffMin
+	for {
+		ws, status, err := c.dialStatus(ctx)
+		if err == nil || status != 503 { // Service Unavailable (net/http is not linked into the browser module)
+			return ws, err
+		}
+		t := time.NewTimer(time.Duration(float64(wait) * (0.5 + rand.Float64())))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		c.mu.Lock()
+		aborted := c.loginAborted
+		c.mu.Unlock()
+		if aborted {
+			return nil, err
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // dialError says in words what failed when dialing: the error chain of a

@@ -413,3 +413,21 @@ func TestDrainRollingRestartUnderLoad(t *testing.T) {
 	assert.Positive(t, moves, "clients moved")
 	assert.GreaterOrEqual(t, ok.Load(), int64(4*pairs))
 }
+
+// A login that reaches a node that drains or has shut down (503) is tried
+// again until its context ends: a load balancer may send a connection to a
+// node just before its health check sees the drain.
+func TestLoginRetriesARefusingNode(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	require.NoError(t, srv.Node.Drain(context.Background())) // nothing to wait for: it shuts down
+	u := newClient(t, srv, "alice")
+	const d = 500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	start := time.Now()
+	err := u.c.Login(ctx, "alice", "")
+	assert.GreaterOrEqual(t, time.Since(start), d, "tried again until the deadline")
+	assert.Equal(t, protocol.CodeTimeout, core.CodeOf(err), "%v", err)
+	assert.Contains(t, err.Error(), "503")
+	u.expect("state CONNECTING LOGIN", "state DISCONNECTED LOGIN_TIMEOUT")
+}
