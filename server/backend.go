@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/coder/websocket"
@@ -145,6 +146,9 @@ func (n *Node) onOwner(ctx context.Context, id, op, user string) (*InvitationInf
 	}
 	n.mu.Unlock()
 	answers, err := n.ask(ctx, []string{owner}, &message{K: kindAPI, Reason: op, Inv: id, User: user})
+	if err == errNoAnswer || errors.Is(err, context.DeadlineExceeded) {
+		return nil, errOwnerTimeout
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -31,4 +31,7 @@ var (
 	errBinaryFrame  = protocol.Errorf(protocol.CodeMalformedFrame, "binary frames are not accepted: send JSON text frames")
 	errResumeFailed = protocol.Errorf(protocol.CodeResumeFailed, "no session to resume: unknown, ended, or wrong key; log in again")
 	errNoAnswer     = protocol.Errorf(protocol.CodeUnknown, "the node that owns the invitation did not answer; it may have ended")
+	// errOwnerTimeout is errNoAnswer for the server's HTTP callers (API,
+	// push refuse): retryable; the operation may have been carried out.
+	errOwnerTimeout = protocol.Errorf(protocol.CodeTimeout, "the node that owns the invitation did not answer in time; try again")
 )

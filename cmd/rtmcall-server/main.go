@@ -7,7 +7,7 @@
 //	               [-node-id ID] [-nats URLs | -nats-listen ADDR [-nats-cluster ADDR] [-nats-routes URLs]]
 //	               [-webhook URL ... -webhook-secret whsec_...] [-api-keys K1,K2]
 //	               [-data dir] [-wake-window 15s] [-push=false] [-push-public-url URL] [-push-contact C]
-//	               [-push-allow-http] [-push-ringing] [-push-replicas N]
+//	               [-push-allow-http] [-push-allow-private] [-push-hosts H,...] [-push-ringing] [-push-replicas N]
 //	rtmcall-server token -user alice [-ttl 1h] [-secret S]
 //
 // The secret may also come from the environment variable RTMCALL_SECRET.

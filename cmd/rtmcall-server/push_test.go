@@ -32,7 +32,7 @@ func TestPushFlags(t *testing.T) {
 	data := t.TempDir()
 	var logs lockedBuffer
 	start := func() (base string, stop func()) {
-		o, err := parseArgs([]string{"-dev", "-web", "", "-data", data, "-wake-window", "3s", "-push-allow-http"}, env(nil), io0{})
+		o, err := parseArgs([]string{"-dev", "-web", "", "-data", data, "-wake-window", "3s", "-push-allow-http", "-push-allow-private"}, env(nil), io0{})
 		require.NoError(t, err)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)

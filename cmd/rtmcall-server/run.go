@@ -53,6 +53,8 @@ type options struct {
 	pushPublicURL string
 	pushContact   string
 	pushAllowHTTP bool
+	pushPrivate   bool
+	pushHosts     []string
 	pushRinging   bool
 	pushReplicas  int
 	vapidPublic   string
@@ -136,6 +138,11 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	fs.StringVar(&o.pushPublicURL, "push-public-url", "", "the server's URL as browsers reach it, e.g. https://call.example.com (default http://<-addr>)")
 	fs.StringVar(&o.pushContact, "push-contact", "", "the VAPID contact push services see: mailto:you@example.com or an https URL (default the public URL)")
 	fs.BoolVar(&o.pushAllowHTTP, "push-allow-http", false, "accept http push endpoints (dev and tests only: browsers' push services are https)")
+	fs.BoolVar(&o.pushPrivate, "push-allow-private", false, "let pushes go to loopback, private and link-local addresses (tests with a local push service only)")
+	fs.Func("push-hosts", "comma-separated push service host names endpoints must be at or under, e.g. fcm.googleapis.com,push.services.mozilla.com (default any public host)", func(v string) error {
+		o.pushHosts = append(o.pushHosts, splitList(v)...)
+		return nil
+	})
 	fs.BoolVar(&o.pushRinging, "push-ringing", false, "push to a callee's devices even when a session of the callee rings")
 	fs.IntVar(&o.pushReplicas, "push-replicas", 0, "copies of the cluster's JetStream push store (default: 1 + the -nats-routes, at most 3)")
 	if err := fs.Parse(args); err != nil {
@@ -393,7 +400,7 @@ func newPusher(o options, ln net.Listener, logger *slog.Logger) (*push.Service, 
 		}
 	}
 	return push.New(push.Config{Subscriber: contact, PublicURL: strings.TrimSuffix(public, "/"), AllowHTTP: o.pushAllowHTTP,
-		VAPIDPublicKey: o.vapidPublic, VAPIDPrivateKey: o.vapidPrivate, Logger: logger})
+		AllowPrivate: o.pushPrivate, Hosts: o.pushHosts, VAPIDPublicKey: o.vapidPublic, VAPIDPrivateKey: o.vapidPrivate, Logger: logger})
 }
 
 // openStore opens the push store: files under -data for a node alone,

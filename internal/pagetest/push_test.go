@@ -143,10 +143,8 @@ func newPushSiteWith(t *testing.T, appURL string, real bool, opts ...func(*serve
 	base := "http://" + ln.Addr().String()
 	var svc *push.Service
 	if real {
-		svc, err = push.New(push.Config{Subscriber: "ops@example.com", PublicURL: base, AllowHTTP: true,
-			HTTPClient: &http.Client{Transport: &http.Transport{}},
-			Logger:     slog.New(slog.NewTextHandler(tbLog{t}, nil))})
-		require.NoError(t, err)
+		ps.emu = pushtest.New(t)
+		svc = ps.emu.NewPusher(t, base, func(c *push.Config) { c.Logger = slog.New(slog.NewTextHandler(tbLog{t}, nil)) })
 	}
 	srv := rtmcalltest.NewServer(t, append([]func(*server.Config){func(c *server.Config) {
 		if real {
@@ -192,18 +190,7 @@ func newPushSiteWith(t *testing.T, appURL string, real bool, opts ...func(*serve
 	if real {
 		st, err := store.OpenFile(t.TempDir())
 		require.NoError(t, err)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, svc.Start(ctx, srv.Node, st))
-		ps.emu = pushtest.New(t)
-		ps.emu.SetVAPIDKey(svc.PublicKey())
-		t.Cleanup(func() { // the node first, then what it pushes with (the node's own cleanup runs later: no-op)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			assert.NoError(t, srv.Node.Shutdown(ctx))
-			assert.NoError(t, svc.Close(ctx))
-			assert.NoError(t, st.Close())
-		})
+		ps.emu.Start(t, svc, srv.Node, st) // stops the node, then svc, then st, before the node's own cleanup
 	}
 	return ps
 }

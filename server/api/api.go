@@ -23,6 +23,7 @@ import (
 
 	"github.com/rtmcall/rtmcall/core/protocol"
 	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/httperr"
 )
 
 // Prefix is where the routes live.
@@ -96,11 +97,11 @@ func New(node Node, keys []string, log *slog.Logger) (*Handler, error) {
 	for _, p := range []string{"/api/v1/drain", "/api/v1/invitations", "/api/v1/invitations/{id}", "/api/v1/users/{id}/presence",
 		"/api/v1/users/{id}/kick", "/api/v1/tokens", "/api/v1/users/{id}/messages"} {
 		h.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, http.StatusMethodNotAllowed, protocol.Errorf(protocol.CodeUnknownType, "%s does not take %s", p, r.Method))
+			httperr.MethodNotAllowed(w, fmt.Sprintf("%s does not take %s", p, r.Method))
 		})
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, protocol.Errorf(protocol.CodeUnknownType, "no route %s", r.URL.Path))
+		writeError(w, protocol.Errorf(protocol.CodeUnknownType, "no route %s", r.URL.Path))
 	})
 	return h, nil
 }
@@ -109,13 +110,13 @@ func New(node Node, keys []string, log *slog.Logger) (*Handler, error) {
 // logged by proxies), then one without a valid key, then routes it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
-		writeError(w, http.StatusBadRequest, protocol.Errorf(protocol.CodeInvalidArgument,
+		writeError(w, protocol.Errorf(protocol.CodeInvalidArgument,
 			"the API takes no query parameters; send the API key as Authorization: Bearer <key>"))
 		return
 	}
 	if !h.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="rtmcall"`)
-		writeError(w, http.StatusUnauthorized, protocol.Errorf(protocol.CodeNotAuthorized,
+		writeError(w, protocol.Errorf(protocol.CodeNotAuthorized,
 			"a valid API key is required as Authorization: Bearer <key>"))
 		return
 	}
@@ -154,17 +155,17 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Caller == "" || req.Callee == "" {
-		writeError(w, 0, protocol.Errorf(protocol.CodeMalformedFrame, `"caller" and "callee" are required`))
+		writeError(w, protocol.Errorf(protocol.CodeMalformedFrame, `"caller" and "callee" are required`))
 		return
 	}
 	if req.TimeoutMS < 0 {
-		writeError(w, 0, protocol.Errorf(protocol.CodeInvalidArgument, "timeout_ms must not be negative"))
+		writeError(w, protocol.Errorf(protocol.CodeInvalidArgument, "timeout_ms must not be negative"))
 		return
 	}
 	info, err := h.node.Invite(server.Placement{Caller: req.Caller, Service: req.Service, Callee: req.Callee,
 		Content: req.Content, Channel: req.Channel, Timeout: protocol.Millis(req.TimeoutMS)})
 	if err != nil {
-		writeError(w, 0, err)
+		writeError(w, err)
 		return
 	}
 	h.log.Info("api: invitation placed", "inv", info.ID, "caller", info.Caller, "callee", info.Callee, "service", info.Service)
@@ -183,7 +184,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) onInvitation(w http.ResponseWriter, r *http.Request, op func(context.Context, string) (*server.InvitationInfo, error)) {
 	info, err := op(r.Context(), r.PathValue("id"))
 	if err != nil {
-		writeError(w, 0, err)
+		writeError(w, err)
 		return
 	}
 	if r.Method == http.MethodDelete {
@@ -195,7 +196,7 @@ func (h *Handler) onInvitation(w http.ResponseWriter, r *http.Request, op func(c
 func (h *Handler) presence(w http.ResponseWriter, r *http.Request) {
 	p, err := h.node.Presence(r.PathValue("id"))
 	if err != nil {
-		writeError(w, 0, err)
+		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, p)
@@ -211,7 +212,7 @@ func (h *Handler) kick(w http.ResponseWriter, r *http.Request) {
 	user := r.PathValue("id")
 	k, err := h.node.Kick(r.Context(), user)
 	if err != nil {
-		writeError(w, 0, err)
+		writeError(w, err)
 		return
 	}
 	h.log.Info("api: user kicked", "user", user, "sessions", k)
@@ -253,12 +254,12 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.From == "" {
-		writeError(w, 0, protocol.Errorf(protocol.CodeMalformedFrame, `"from" is required`))
+		writeError(w, protocol.Errorf(protocol.CodeMalformedFrame, `"from" is required`))
 		return
 	}
 	got, err := h.node.SendMessage(req.From, r.PathValue("id"), req.Text, req.Raw, req.Description)
 	if err != nil {
-		writeError(w, 0, err)
+		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, messageResponse{Received: got})
@@ -282,13 +283,13 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.User == "" {
-		writeError(w, 0, protocol.Errorf(protocol.CodeMalformedFrame, `"user" is required`))
+		writeError(w, protocol.Errorf(protocol.CodeMalformedFrame, `"user" is required`))
 		return
 	}
 	ttl := DefaultTokenTTL
 	if req.TTLSeconds != 0 {
 		if req.TTLSeconds < 0 || req.TTLSeconds > int64(server.MaxTokenTTL/time.Second) {
-			writeError(w, 0, protocol.Errorf(protocol.CodeInvalidArgument, "ttl_seconds must be 1 to %d", int64(server.MaxTokenTTL/time.Second)))
+			writeError(w, protocol.Errorf(protocol.CodeInvalidArgument, "ttl_seconds must be 1 to %d", int64(server.MaxTokenTTL/time.Second)))
 			return
 		}
 		ttl = time.Duration(req.TTLSeconds) * time.Second
@@ -296,7 +297,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	exp := time.Now().Add(ttl).UTC().Truncate(time.Second)
 	tok, err := h.node.MintToken(req.User, ttl)
 	if err != nil {
-		writeError(w, 0, err)
+		writeError(w, err)
 		return
 	}
 	h.log.Info("api: token minted", "user", req.User, "ttl", ttl) // never the token
@@ -310,9 +311,9 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeError(w, 0, protocol.Errorf(protocol.CodeTooLarge, "the body is over %d bytes", MaxBodyBytes))
+			writeError(w, protocol.Errorf(protocol.CodeTooLarge, "the body is over %d bytes", MaxBodyBytes))
 		} else {
-			writeError(w, 0, protocol.Errorf(protocol.CodeMalformedFrame, "the body could not be read: %v", err))
+			writeError(w, protocol.Errorf(protocol.CodeMalformedFrame, "the body could not be read: %v", err))
 		}
 		return false
 	}
@@ -323,59 +324,20 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		err = errors.New("more than one JSON value")
 	}
 	if err != nil {
-		writeError(w, 0, protocol.Errorf(protocol.CodeMalformedFrame, "the body is not the JSON object expected: %v", err))
+		writeError(w, protocol.Errorf(protocol.CodeMalformedFrame, "the body is not the JSON object expected: %v", err))
 		return false
 	}
 	return true
 }
 
-// Error is the JSON body of every error answer.
-type Error struct {
-	Code    protocol.Code `json:"code"`
-	Name    string        `json:"name"`
-	Message string        `json:"message"`
-}
+// Error is the JSON body of every error answer; its HTTP status is
+// httperr.Status of its code (docs/BACKEND.md).
+type Error = httperr.Error
 
-// statuses are the HTTP statuses of the wire protocol's codes (docs/BACKEND.md).
-var statuses = map[protocol.Code]int{
-	protocol.CodeInvalidArgument: http.StatusBadRequest,
-	protocol.CodeMalformedFrame:  http.StatusBadRequest,
-	protocol.CodeNotAuthorized:   http.StatusUnauthorized,
-	protocol.CodeInvalidToken:    http.StatusUnauthorized,
-	protocol.CodeRejected:        http.StatusForbidden,
-	protocol.CodeNotYours:        http.StatusNotFound,
-	protocol.CodeUnknownType:     http.StatusNotFound,
-	protocol.CodeAlreadyEnd:      http.StatusConflict,
-	protocol.CodeTooLarge:        http.StatusRequestEntityTooLarge,
-	protocol.CodeTooManyPending:  http.StatusTooManyRequests,
-	protocol.CodeRateLimited:     http.StatusTooManyRequests,
-	protocol.CodeShuttingDown:    http.StatusServiceUnavailable,
-}
-
-// StatusOf maps a wire protocol code to the HTTP status the API answers
-// with: 500 for a code not listed above (UNKNOWN).
-func StatusOf(c protocol.Code) int {
-	if s, ok := statuses[c]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
-
-// writeError writes err as an Error; status 0 means StatusOf its code.
-func writeError(w http.ResponseWriter, status int, err error) {
-	var pe *protocol.Error
-	if !errors.As(err, &pe) {
-		pe = protocol.Errorf(protocol.CodeUnknown, "%v", err)
-	}
-	if status == 0 {
-		status = StatusOf(pe.Code)
-	}
-	writeJSON(w, status, Error{Code: pe.Code, Name: pe.Code.String(), Message: pe.Message})
-}
+// writeError answers err (httperr.Write).
+func writeError(w http.ResponseWriter, err error) { httperr.Write(w, err) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // the client may have gone: nothing to do
+	httperr.JSON(w, status, v)
 }

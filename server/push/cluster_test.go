@@ -4,7 +4,6 @@ package push_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -27,39 +26,15 @@ import (
 // late and accepts. A second invitation is refused through node 2's
 // refuse endpoint, though node 0 owns it.
 func TestClusterWake(t *testing.T) {
-	emu := pushtest.New(t)
 	const n = 3
-	svcs := make([]*push.Service, n)
-	webs := make([]*httptest.Server, n)
-	handlers := make([]http.Handler, n)
-	for i := range n {
-		webs[i] = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handlers[i].ServeHTTP(w, r) }))
-		t.Cleanup(webs[i].Close)
-		svc, err := push.New(push.Config{Subscriber: "ops@example.com", PublicURL: webs[i].URL, AllowHTTP: true,
-			HTTPClient: &http.Client{Transport: &http.Transport{}}, Logger: slog.New(slog.NewTextHandler(tbWriter{t}, nil))})
-		require.NoError(t, err)
-		svcs[i] = svc
-		handlers[i] = svc.Handler()
-	}
-	made := 0
-	cl := rtmcalltest.NewJetStreamCluster(t, n, func(c *server.Config) {
-		c.Waker, c.Push = svcs[made], svcs[made]
-		made++
-	})
-	envs := make([]*env, n)
-	for i := range n {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		st, err := store.DialKV(ctx, cl.NATSURL(i), "rtmcall_push", n)
-		cancel()
-		require.NoError(t, err)
-		require.NoError(t, svcs[i].Start(ctxT(t), cl.Nodes[i].Node, st))
-		envs[i] = &env{srv: cl.Nodes[i], svc: svcs[i], st: st, web: webs[i], emu: emu}
-		t.Cleanup(func() { envs[i].stop(t) })
+	cl, envs := pushCluster(t, n)
+	svcs, webs, emu := make([]*push.Service, n), make([]*httptest.Server, n), envs[0].emu
+	for i, e := range envs {
+		svcs[i], webs[i] = e.svc, e.web
 	}
 	for i := 1; i < n; i++ {
 		require.Equal(t, svcs[0].PublicKey(), svcs[i].PublicKey(), "one VAPID key for the cluster")
 	}
-	emu.SetVAPIDKey(svcs[0].PublicKey())
 
 	sub := emu.Subscribe()
 	subscribe(t, envs[1], "bob", sub)
@@ -102,4 +77,63 @@ func TestClusterWake(t *testing.T) {
 	status, he, _ = refuse(t, envs[1], "", push.RefuseRequest{Cap: inv.Refuse})
 	assert.Equal(t, http.StatusConflict, status)
 	assert.Equal(t, "ALREADY_END", he.Name)
+}
+
+// pushCluster is n nodes on n NATS servers with JetStream, each with its
+// Service on the shared KV store, pushing to one emulator.
+func pushCluster(t *testing.T, n int) (*rtmcalltest.Cluster, []*env) {
+	t.Helper()
+	emu := pushtest.New(t)
+	svcs := make([]*push.Service, n)
+	webs := make([]*httptest.Server, n)
+	for i := range n {
+		web, serve := pushWeb(t)
+		webs[i], svcs[i] = web, emu.NewPusher(t, web.URL)
+		serve(svcs[i].Handler())
+	}
+	made := 0
+	cl := rtmcalltest.NewJetStreamCluster(t, n, func(c *server.Config) {
+		c.Waker, c.Push = svcs[made], svcs[made]
+		made++
+	})
+	envs := make([]*env, n)
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		st, err := store.DialKV(ctx, cl.NATSURL(i), "rtmcall_push", n)
+		cancel()
+		require.NoError(t, err)
+		envs[i] = &env{srv: cl.Nodes[i], svc: svcs[i], st: st, web: webs[i], emu: emu}
+		envs[i].stop = emu.Start(t, svcs[i], cl.Nodes[i].Node, st)
+	}
+	return cl, envs
+}
+
+// A refuse through a node other than the owner, whose answer does not come
+// in time (lost here; the cluster notices a lost message only two
+// heartbeats later, 100 ms, after the refuse's 20 ms): 503 TIMEOUT with
+// Retry-After, not a 500. The owner did refuse (the caller sees it), so a
+// retry gets 409 ALREADY_END.
+func TestRefuseOwnerTimeout(t *testing.T) {
+	cl, envs := pushCluster(t, 2)
+	envs[1].svc.SetRefuseTimeout(20 * time.Millisecond)
+	subscribe(t, envs[0], "bob", envs[0].emu.Subscribe())
+	alice := login(t, envs[0], "alice")
+	_, ev := alice.invite(t, "bob", "")
+	expect(t, ev, "waking")
+	_, inv := invitePush(t, envs[0])
+
+	cl.Loss(0).SetFault(rtmcalltest.Fault{Drop: 1, Kinds: []string{"api.reply"}})
+	status, he, h := refuse(t, envs[1], "", push.RefuseRequest{Cap: inv.Refuse})
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	assert.Equal(t, "TIMEOUT", he.Name, "%+v", he)
+	assert.Equal(t, "1", h.Get("Retry-After"))
+	expect(t, ev, "refused")
+
+	cl.Loss(0).SetFault(rtmcalltest.Fault{})
+	// While the nodes reset each other over the lost message, node 1 may
+	// not know node 0 (404 NOT_YOURS); once they have, the retry gets 409.
+	assert.Eventually(t, func() bool {
+		status, he, _ = refuse(t, envs[1], "", push.RefuseRequest{Cap: inv.Refuse})
+		return status == http.StatusConflict && he.Name == "ALREADY_END"
+	}, waitFor, 50*time.Millisecond, "a retry gets 409 ALREADY_END")
 }

@@ -5,20 +5,22 @@ package push_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/rtmcall/rtmcall/core"
 	"github.com/rtmcall/rtmcall/core/protocol"
 	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/httperr"
 	"github.com/rtmcall/rtmcall/server/push"
 	"github.com/rtmcall/rtmcall/server/push/pushtest"
 	"github.com/rtmcall/rtmcall/server/rtmcalltest"
@@ -45,12 +47,12 @@ type env struct {
 	web  *httptest.Server // the push endpoints: PublicURL
 	emu  *pushtest.Service
 	woke chan server.Wake // every Wake the node made
+	stop func()           // the node, then the Service, then the store
 }
 
 type envOpts struct {
 	dir     string
 	emu     *pushtest.Service
-	noHTTP  bool // https endpoints only
 	cfg     []func(*server.Config)
 	pushCfg func(*push.Config)
 }
@@ -71,6 +73,21 @@ func (r recorder) Wake(w server.Wake) {
 	r.Waker.Wake(w)
 }
 
+// pushWeb serves a Service's endpoints; the handler is set once the
+// Service exists, which needs the URL first.
+func pushWeb(t testing.TB) (*httptest.Server, func(http.Handler)) {
+	var h atomic.Pointer[http.Handler]
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := h.Load(); p != nil {
+			(*p).ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(web.Close)
+	return web, func(x http.Handler) { h.Store(&x) }
+}
+
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	e := &env{emu: o.emu, woke: make(chan server.Wake, 64)}
@@ -80,46 +97,22 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if o.dir == "" {
 		o.dir = t.TempDir()
 	}
-	var h http.Handler = http.NotFoundHandler()
-	e.web = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	t.Cleanup(e.web.Close)
-	pc := push.Config{Subscriber: "mailto:ops@example.com", PublicURL: e.web.URL, AllowHTTP: !o.noHTTP,
-		HTTPClient: &http.Client{Transport: &http.Transport{}},
-		Logger:     slog.New(slog.NewTextHandler(tbWriter{t}, nil))}
+	web, serve := pushWeb(t)
+	e.web = web
+	var set []func(*push.Config)
 	if o.pushCfg != nil {
-		o.pushCfg(&pc)
+		set = append(set, o.pushCfg)
 	}
-	svc, err := push.New(pc)
-	require.NoError(t, err)
-	e.svc = svc
+	e.svc = e.emu.NewPusher(t, e.web.URL, set...)
 	st, err := store.OpenFile(o.dir)
 	require.NoError(t, err)
 	e.st = st
 	e.srv = rtmcalltest.NewServer(t, append([]func(*server.Config){func(c *server.Config) {
-		c.Waker, c.Push = recorder{svc, e.woke}, svc
+		c.Waker, c.Push = recorder{e.svc, e.woke}, e.svc
 	}}, o.cfg...)...)
-	h = svc.Handler()
-	require.NoError(t, svc.Start(ctxT(t), e.srv.Node, st))
-	e.emu.SetVAPIDKey(svc.PublicKey())
-	t.Cleanup(func() { e.stop(t) })
+	serve(e.svc.Handler())
+	e.stop = e.emu.Start(t, e.svc, e.srv.Node, st)
 	return e
-}
-
-// stop shuts the node down, then the Service and the store (again: no-op).
-func (e *env) stop(t testing.TB) {
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	require.NoError(t, e.srv.Node.Shutdown(ctx))
-	require.NoError(t, e.svc.Close(ctx))
-	require.NoError(t, e.st.Close())
-}
-
-// tbWriter logs to the test; the Service is closed before the test ends.
-type tbWriter struct{ tb testing.TB }
-
-func (w tbWriter) Write(p []byte) (int, error) {
-	w.tb.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
 }
 
 // client is a logged-in native client whose events arrive on channels.
@@ -230,6 +223,10 @@ func refuse(t testing.TB, e *env, origin string, body any) (int, push.HTTPError,
 	defer resp.Body.Close()
 	var he push.HTTPError
 	_ = json.NewDecoder(resp.Body).Decode(&he)
+	if resp.StatusCode != http.StatusOK {
+		// One status per code, on every endpoint: the server API's too.
+		assert.Equal(t, httperr.Status(he.Code), resp.StatusCode, "%+v", he)
+	}
 	return resp.StatusCode, he, resp.Header
 }
 

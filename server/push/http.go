@@ -3,13 +3,13 @@ package push
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/rtmcall/rtmcall/core/protocol"
+	"github.com/rtmcall/rtmcall/server/httperr"
 )
 
 // The Service's HTTP endpoints (Handler).
@@ -28,12 +28,9 @@ type RefuseRequest struct {
 	Inv string `json:"inv,omitempty"`
 }
 
-// HTTPError is the body of every error answer: a protocol code and name.
-type HTTPError struct {
-	Code    protocol.Code `json:"code"`
-	Name    string        `json:"name"`
-	Message string        `json:"message"`
-}
+// HTTPError is the body of every error answer: a protocol code and name,
+// with httperr.Status of the code, as the server API answers.
+type HTTPError = httperr.Error
 
 // Handler serves GET /push/vapid ({"publicKey": "<base64url>"}) and POST
 // /push/refuse, with CORS for the origins the node allows (the service
@@ -51,7 +48,7 @@ func (s *Service) cors(method string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" {
 			if !s.originAllowed(origin, r) {
-				writeError(w, http.StatusForbidden, protocol.Errorf(protocol.CodeNotAuthorized, "origin not allowed"))
+				httperr.Write(w, protocol.Errorf(protocol.CodeRejected, "origin not allowed"))
 				return
 			}
 			w.Header().Set("Access-Control-Allow-Origin", origin)
@@ -65,8 +62,7 @@ func (s *Service) cors(method string, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if r.Method != method {
-			w.Header().Set("Allow", method+", OPTIONS")
-			writeError(w, http.StatusMethodNotAllowed, protocol.Errorf(protocol.CodeMalformedFrame, "use %s", method))
+			httperr.MethodNotAllowed(w, "use "+method, method, http.MethodOptions)
 			return
 		}
 		h(w, r)
@@ -86,25 +82,25 @@ func (s *Service) originAllowed(origin string, r *http.Request) bool {
 func (s *Service) serveVAPID(w http.ResponseWriter, _ *http.Request) {
 	key := s.PublicKey()
 	if key == "" {
-		writeError(w, http.StatusServiceUnavailable, protocol.Errorf(protocol.CodePushUnavailable, "web push is not started"))
+		httperr.Write(w, protocol.Errorf(protocol.CodePushUnavailable, "web push is not started"))
 		return
 	}
 	w.Header().Set("Cache-Control", "no-cache")
-	writeJSON(w, http.StatusOK, map[string]string{"publicKey": key})
+	httperr.JSON(w, http.StatusOK, map[string]string{"publicKey": key})
 }
 
 func (s *Service) serveRefuse(w http.ResponseWriter, r *http.Request) {
 	var req RefuseRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRefuseBody))
 	if err := dec.Decode(&req); err != nil || req.Cap == "" {
-		writeError(w, http.StatusBadRequest, protocol.Errorf(protocol.CodeMalformedFrame, `the body must be {"cap": "<capability>"}, at most %d bytes`, maxRefuseBody))
+		httperr.Write(w, protocol.Errorf(protocol.CodeMalformedFrame, `the body must be {"cap": "<capability>"}, at most %d bytes`, maxRefuseBody))
 		return
 	}
 	s.mu.Lock()
 	node, key := s.node, s.capKey
 	s.mu.Unlock()
 	if node == nil {
-		writeError(w, http.StatusServiceUnavailable, protocol.Errorf(protocol.CodePushUnavailable, "web push is not started"))
+		httperr.Write(w, protocol.Errorf(protocol.CodePushUnavailable, "web push is not started"))
 		return
 	}
 	c, err := verifyCapability(key, req.Cap, time.Now())
@@ -112,42 +108,14 @@ func (s *Service) serveRefuse(w http.ResponseWriter, r *http.Request) {
 		err = protocol.Errorf(protocol.CodeNotYours, "the capability is for another invitation")
 	}
 	if err == nil {
-		ctx, cancel := context.WithTimeout(r.Context(), SendTimeout)
+		ctx, cancel := context.WithTimeout(r.Context(), s.refuseTimeout)
 		defer cancel()
 		_, err = node.RefuseInvitation(ctx, c.Inv, c.User)
 	}
 	if err != nil {
-		var pe *protocol.Error
-		if !errors.As(err, &pe) {
-			pe = protocol.Errorf(protocol.CodeUnknown, "%v", err)
-		}
-		writeError(w, statusOf(pe.Code), pe)
+		httperr.Write(w, err) // TIMEOUT (503): the owner did not answer in time, the refuse may be done
 		return
 	}
 	s.log.Info("invitation refused through a push", "inv", c.Inv, "callee", c.User)
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "inv": c.Inv})
-}
-
-func statusOf(c protocol.Code) int {
-	switch c {
-	case protocol.CodeInvalidToken, protocol.CodeTokenExpired:
-		return http.StatusUnauthorized
-	case protocol.CodeNotYours:
-		return http.StatusForbidden
-	case protocol.CodeAlreadyEnd:
-		return http.StatusConflict
-	case protocol.CodeShuttingDown:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-func writeError(w http.ResponseWriter, status int, err *protocol.Error) {
-	writeJSON(w, status, HTTPError{Code: err.Code, Name: err.Code.String(), Message: err.Message})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	httperr.JSON(w, http.StatusOK, map[string]any{"ok": true, "inv": c.Inv})
 }

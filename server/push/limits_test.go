@@ -17,6 +17,7 @@ import (
 	"github.com/rtmcall/rtmcall/core"
 	"github.com/rtmcall/rtmcall/core/protocol"
 	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/push"
 	"github.com/rtmcall/rtmcall/server/rtmcalltest"
 	"github.com/rtmcall/rtmcall/server/store"
 )
@@ -32,7 +33,7 @@ func p256dh(t *testing.T) string {
 // Every subscription limit at its bound and one past it, checked by the
 // server on raw frames.
 func TestSubscribeLimits(t *testing.T) {
-	e := newEnv(t, envOpts{noHTTP: true})
+	e := newEnv(t, envOpts{pushCfg: func(c *push.Config) { c.AllowHTTP = false }})
 	bob := rawLogin(t, e, "bob")
 	key, auth := p256dh(t), b64(make([]byte, 16))
 	sub := func(endpoint, p256dh, auth string) protocol.Code {
@@ -145,7 +146,7 @@ func TestRestartKeepsStore(t *testing.T) {
 	sub := e.emu.Subscribe()
 	subscribe(t, e, "bob", sub)
 	key := e.svc.PublicKey()
-	e.stop(t)
+	e.stop()
 
 	e2 := newEnv(t, envOpts{dir: dir, emu: e.emu})
 	assert.Equal(t, key, e2.svc.PublicKey())

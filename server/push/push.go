@@ -65,11 +65,17 @@ type Config struct {
 	// AllowHTTP accepts http endpoints, for a push service on loopback in
 	// tests and dev mode; otherwise only https endpoints are accepted.
 	AllowHTTP bool
+	// AllowPrivate lets pushes go to loopback, private, link-local and
+	// other non-public addresses (guard.go), for a push service emulator
+	// in tests; otherwise they are refused at subscribe and at dial.
+	AllowPrivate bool
+	// Hosts, when not empty, are the push services' host names allowed in
+	// endpoints: a host matches a name equal to it or under it
+	// ("push.apple.com" allows "web.push.apple.com").
+	Hosts []string
 	// MaxPerUser bounds the subscriptions of a user (default
 	// protocol.MaxPushSubscriptions).
 	MaxPerUser int
-	// HTTPClient sends the pushes; nil: one with SendTimeout.
-	HTTPClient *http.Client
 	// Logger receives the Service's logs; nil: slog.Default(). Keys,
 	// capabilities and endpoint paths are never logged.
 	Logger *slog.Logger
@@ -81,6 +87,9 @@ type Service struct {
 	cfg  Config
 	log  *slog.Logger
 	http *http.Client
+	// refuseTimeout bounds a refuse's wait for the invitation's owner
+	// (SendTimeout; tests shorten it).
+	refuseTimeout time.Duration
 
 	mu        sync.Mutex
 	node      *server.Node
@@ -91,8 +100,10 @@ type Service struct {
 	jobs      map[string]*job // by invitation id: woken, not yet ended
 	stopped   bool
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	closing  chan struct{}   // closed by Close: no close push will come for the jobs left
+	abortCtx context.Context // ended when Close's context ends: sends are cut short
+	abort    context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 var (
@@ -122,12 +133,20 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxPerUser <= 0 {
 		cfg.MaxPerUser = protocol.MaxPushSubscriptions
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, http: cfg.HTTPClient, jobs: make(map[string]*job), stop: make(chan struct{})}
+	hosts := make([]string, 0, len(cfg.Hosts))
+	for _, raw := range cfg.Hosts {
+		h := strings.ToLower(strings.Trim(strings.TrimPrefix(strings.TrimSpace(raw), "*"), "."))
+		if h == "" || strings.ContainsAny(h, "/:@ ") {
+			return nil, fmt.Errorf("push: Hosts: %q is not a host name", raw)
+		}
+		hosts = append(hosts, h)
+	}
+	cfg.Hosts = hosts
+	s := &Service{cfg: cfg, log: cfg.Logger, http: newHTTPClient(cfg.AllowPrivate), refuseTimeout: SendTimeout,
+		jobs: make(map[string]*job), closing: make(chan struct{})}
+	s.abortCtx, s.abort = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = slog.Default()
-	}
-	if s.http == nil {
-		s.http = &http.Client{Timeout: SendTimeout}
 	}
 	return s, nil
 }
@@ -194,22 +213,31 @@ func (s *Service) PublicKey() string {
 	return s.vapidPub
 }
 
-// Close stops sending and waits for the pushes under way, or ctx.
+// Close takes no new wake and waits, until ctx ends, for the pushes under
+// way, the close pushes queued already included: call it after the node's
+// Shutdown, so that the invitations Shutdown ends close their
+// notifications. When ctx ends first, the sends are cut short, Close waits
+// for them to return, and it returns ctx's error.
 func (s *Service) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.stopped {
 		s.stopped = true
-		close(s.stop)
+		close(s.closing)
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		s.abort()
+		<-done // every send returns at once once aborted
+		err = ctx.Err()
 	}
+	s.abort()
+	s.http.CloseIdleConnections()
+	return err
 }
 
 func (s *Service) started() (store.Store, bool) {
@@ -231,8 +259,8 @@ func (s *Service) Subscribe(ctx context.Context, user, session string, sub serve
 	if key, _ := protocol.DecodeBase64URL(sub.P256dh); !onP256(key) {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "p256dh is not a point of P-256")
 	}
-	if u, _ := url.Parse(sub.Endpoint); u.Scheme != "https" && !s.cfg.AllowHTTP {
-		return protocol.Errorf(protocol.CodeInvalidArgument, "endpoint must be an https URL (http only in dev mode)")
+	if err := s.checkEndpoint(sub.Endpoint); err != nil {
+		return err
 	}
 	return st.Update(ctx, user, func(subs []store.Subscription) ([]store.Subscription, error) {
 		subs = slices.DeleteFunc(subs, func(x store.Subscription) bool { return x.Endpoint == sub.Endpoint })

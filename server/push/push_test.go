@@ -120,18 +120,25 @@ func TestRefuseCapability(t *testing.T) {
 
 	status, he, _ := refuse(t, e, "https://evil.example.org", push.RefuseRequest{Cap: inv.Refuse})
 	assert.Equal(t, http.StatusForbidden, status)
-	assert.Equal(t, "NOT_AUTHORIZED", he.Name)
+	assert.Equal(t, "REJECTED", he.Name)
 	forged := []byte(inv.Refuse)
 	forged[5] ^= 1 // in the signed part
 	status, he, _ = refuse(t, e, "", push.RefuseRequest{Cap: string(forged)})
 	assert.Equal(t, http.StatusUnauthorized, status)
 	assert.Equal(t, "INVALID_TOKEN", he.Name)
 	status, he, _ = refuse(t, e, "", push.RefuseRequest{Cap: inv.Refuse, Inv: strings.Repeat("0", 32)})
-	assert.Equal(t, http.StatusForbidden, status)
+	assert.Equal(t, http.StatusNotFound, status, "NOT_YOURS is 404, as in the server API")
 	assert.Equal(t, "NOT_YOURS", he.Name, "a capability is for its own invitation only")
 	status, he, _ = refuse(t, e, "", map[string]int{"cap": 1})
 	assert.Equal(t, http.StatusBadRequest, status)
 	assert.Equal(t, "MALFORMED_FRAME", he.Name)
+	req, err := http.NewRequestWithContext(ctxT(t), "GET", e.web.URL+push.RefusePath, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Equal(t, "POST, OPTIONS", resp.Header.Get("Allow"))
 
 	// bob's device logs in meanwhile and rings: the refuse stops it.
 	bob := login(t, e, "bob")
@@ -161,4 +168,20 @@ func TestRefuseCapability(t *testing.T) {
 	status, he, _ = refuse(t, e, "", push.RefuseRequest{Cap: inv.Refuse})
 	assert.Equal(t, http.StatusUnauthorized, status)
 	assert.Equal(t, "TOKEN_EXPIRED", he.Name)
+}
+
+// An invitation that is waking when the server shuts down ends with it,
+// and its close push (ENDED) is sent before the Service's Close returns:
+// Close waits for the close pushes the shutdown queued.
+func TestShutdownSendsClosePush(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	subscribe(t, e, "bob", e.emu.Subscribe())
+	alice := login(t, e, "alice")
+	l, ev := alice.invite(t, "bob", "")
+	expect(t, ev, "waking")
+	invitePush(t, e)
+	e.stop()
+	assert.Equal(t, 2, e.emu.Count(), "the close push was received before stop returned")
+	_, c := closePush(t, e)
+	assert.Equal(t, push.Close{V: 1, Kind: "close", Inv: l.ID(), Reason: server.WakeEnded}, c)
 }

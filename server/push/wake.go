@@ -1,7 +1,6 @@
 package push
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -85,15 +84,23 @@ func (s *Service) run(j *job) {
 	}
 	ttl := max(time.Until(j.w.Expires), time.Second)
 	sent := s.sendAll(st, j.w.Callee, j.w.Inv, subs, inv, ttl)
+	var e server.Wake
 	select {
-	case e := <-j.ended:
-		if len(sent) == 0 {
+	case e = <-j.ended:
+	case <-s.closing:
+		// Close came: an end the node reported before it (its Shutdown's)
+		// is in the buffer already; a later one will not come.
+		select {
+		case e = <-j.ended:
+		default:
 			return
 		}
-		b, _ := json.Marshal(Close{V: 1, Kind: "close", Inv: e.Inv, Reason: e.Reason}) // every field marshals
-		s.sendAll(st, j.w.Callee, j.w.Inv, sent, b, CloseTTL)
-	case <-s.stop:
 	}
+	if len(sent) == 0 {
+		return
+	}
+	b, _ := json.Marshal(Close{V: 1, Kind: "close", Inv: e.Inv, Reason: e.Reason}) // every field marshals
+	s.sendAll(st, j.w.Callee, j.w.Inv, sent, b, CloseTTL)
 }
 
 // invitePayload is w's invite push, its content cut to MaxPayloadBytes.
@@ -120,7 +127,9 @@ func (s *Service) invitePayload(w server.Wake, capKey []byte) ([]byte, error) {
 }
 
 // sendAll pushes payload to subs in parallel and returns those the push
-// service took; it drops the ones it answered 404 or 410 (expired).
+// service took; it drops the ones it answered 404 or 410 (expired), and
+// those the guard refuses (a non-public address, a host not in Hosts),
+// which could never be delivered to.
 //
 // The Topic is the invitation's id (32 hex characters, a valid Topic), so
 // that a push service holding the invite for an offline device replaces
@@ -138,6 +147,9 @@ func (s *Service) sendAll(st store.Store, user, topic string, subs []store.Subsc
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
+			case refused(err):
+				s.log.Warn("push endpoint refused; subscription dropped", "user", user, "push_service", host(sub.Endpoint), "err", err)
+				gone = append(gone, sub.Endpoint)
 			case err != nil:
 				s.log.Warn("push not delivered", "user", user, "push_service", host(sub.Endpoint), "err", err)
 			case status == http.StatusNotFound || status == http.StatusGone:
@@ -151,7 +163,7 @@ func (s *Service) sendAll(st store.Store, user, topic string, subs []store.Subsc
 	}
 	wg.Wait()
 	if len(gone) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), SendTimeout)
+		ctx, cancel := s.sendContext()
 		defer cancel()
 		err := st.Update(ctx, user, func(cur []store.Subscription) ([]store.Subscription, error) {
 			return slices.DeleteFunc(cur, func(x store.Subscription) bool { return slices.Contains(gone, x.Endpoint) }), nil
@@ -166,15 +178,11 @@ func (s *Service) send(sub store.Subscription, payload []byte, topic string, ttl
 	s.mu.Lock()
 	pub, priv := s.vapidPub, s.vapidPriv
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), SendTimeout)
+	if !hostAllowed(s.cfg.Hosts, hostname(sub.Endpoint)) { // Hosts may have changed since it was stored
+		return 0, errRefusedHost
+	}
+	ctx, cancel := s.sendContext()
 	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	// Clipped: webpush-go appends its padding to the message it is given,
 	// which would write into the spare capacity that the sends to the
 	// other subscriptions share.
@@ -201,4 +209,12 @@ func host(endpoint string) string {
 		return "?"
 	}
 	return u.Host
+}
+
+func hostname(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }

@@ -158,9 +158,19 @@ func (s *KV) Update(ctx context.Context, user string, f func([]Subscription) ([]
 		if err != nil {
 			return fmt.Errorf("failed to update the store: %w", err)
 		}
-		if rev == 0 {
+		switch {
+		case len(next) == 0 && rev == 0: // nothing kept, nothing to keep
+			return nil
+		case len(next) == 0:
+			// The user's last one went: the key goes, as the file store's
+			// file does. The purge's marker comes after rev, and memory
+			// keeps the user empty from rev+1 on, so that no older value
+			// the watch still brings comes back.
+			err = s.kv.Purge(ctx, key, jetstream.LastRevision(rev))
+			rev++
+		case rev == 0:
 			rev, err = s.kv.Create(ctx, key, b)
-		} else {
+		default:
 			rev, err = s.kv.Update(ctx, key, b, rev)
 		}
 		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {

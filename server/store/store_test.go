@@ -4,6 +4,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -162,4 +165,44 @@ func TestFileStoreFiles(t *testing.T) {
 	assert.ElementsMatch(t, []string{filepath.Join(dir, "subs", "626f62.json"), filepath.Join(dir, "secrets", "refuse-key")}, files)
 	require.NoError(t, s.Close())
 	assert.ErrorIs(t, s.Update(ctxT(t), "bob", add(sub(2))), store.ErrClosed)
+}
+
+// The KV store deletes a user's key with the user's last subscription, so
+// the bucket holds no key per user who ever subscribed; a new
+// subscription makes it again, and another node's memory follows both.
+func TestKVDropsEmptyUser(t *testing.T) {
+	url := jetStream(t, t.TempDir())
+	a, err := store.DialKV(ctxT(t), url, "rtmcall_push_test", 1)
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := store.DialKV(ctxT(t), url, "rtmcall_push_test", 1)
+	require.NoError(t, err)
+	defer b.Close()
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	bucket, err := js.KeyValue(ctxT(t), "rtmcall_push_test")
+	require.NoError(t, err)
+	key := "s." + hex.EncodeToString([]byte("bob"))
+	none := func([]store.Subscription) ([]store.Subscription, error) { return nil, nil }
+
+	require.NoError(t, a.Update(ctxT(t), "bob", add(sub(1))))
+	_, err = bucket.Get(ctxT(t), key)
+	require.NoError(t, err)
+	require.NoError(t, a.Update(ctxT(t), "bob", none))
+	_, err = bucket.Get(ctxT(t), key)
+	assert.ErrorIs(t, err, jetstream.ErrKeyNotFound, "the last subscription removed, the key goes")
+	assert.Empty(t, a.Subscriptions("bob"))
+	require.NoError(t, a.Update(ctxT(t), "carol", none))
+	_, err = bucket.Get(ctxT(t), "s."+hex.EncodeToString([]byte("carol")))
+	assert.ErrorIs(t, err, jetstream.ErrKeyNotFound, "an update to nothing makes no key")
+
+	require.NoError(t, b.Update(ctxT(t), "bob", add(sub(2))))
+	assert.Equal(t, []store.Subscription{sub(2)}, b.Subscriptions("bob"), "made again after the delete")
+	require.Eventually(t, func() bool { return len(a.Subscriptions("bob")) == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, a.Update(ctxT(t), "bob", none))
+	require.Eventually(t, func() bool { return len(b.Subscriptions("bob")) == 0 }, 10*time.Second, 5*time.Millisecond,
+		"the other node's memory follows the delete")
 }

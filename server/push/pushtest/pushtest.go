@@ -5,6 +5,7 @@
 // RFC 8291 payload with the private key of the subscription, which the
 // test made, so that a test sees exactly what a browser's service worker
 // would get. It answers 201, or what the test asks (404, 410, 429).
+// NewPusher and Start set up the server side that pushes to it.
 package pushtest
 
 import (
