@@ -225,10 +225,15 @@ type drainResponse struct {
 }
 
 // drain starts draining the node that serves the request
-// (docs/CLUSTER.md "Drain and rolling restart"); 409 if it already drains.
+// (docs/CLUSTER.md "Drain and rolling restart"); 503 SHUTTING_DOWN if it
+// already drains or has shut down.
 func (h *Handler) drain(w http.ResponseWriter, r *http.Request) {
+	if n, _ := r.Body.Read(make([]byte, 1)); n > 0 {
+		writeError(w, protocol.Errorf(protocol.CodeInvalidArgument, "POST /api/v1/drain takes no body"))
+		return
+	}
 	if !h.node.StartDrain() {
-		writeError(w, http.StatusConflict, protocol.Errorf(protocol.CodeShuttingDown, "node %s already drains or has shut down", h.node.ID()))
+		writeError(w, protocol.Errorf(protocol.CodeShuttingDown, "node %s already drains or has shut down", h.node.ID()))
 		return
 	}
 	h.log.Info("api: drain started", "node", h.node.ID())

@@ -198,6 +198,8 @@ func TestRoutes(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, d.call(t, "POST", "/api/v1/drain", "", nil, &e))
 		assert.False(t, d.srv.Node.Draining(), "refused requests drain nothing")
 		d.fails(t, "GET", "/api/v1/drain", nil, http.StatusMethodNotAllowed, protocol.CodeUnknownType)
+		d.fails(t, "POST", "/api/v1/drain", `{"node":"x"}`, http.StatusBadRequest, protocol.CodeInvalidArgument)
+		assert.False(t, d.srv.Node.Draining(), "a refused request drains nothing")
 		var got struct {
 			Node     string `json:"node"`
 			Draining bool   `json:"draining"`
@@ -205,7 +207,7 @@ func TestRoutes(t *testing.T) {
 		require.Equal(t, http.StatusAccepted, d.call(t, "POST", "/api/v1/drain", key, nil, &got))
 		assert.Equal(t, d.srv.Node.ID(), got.Node)
 		assert.True(t, got.Draining)
-		d.fails(t, "POST", "/api/v1/drain", nil, http.StatusConflict, protocol.CodeShuttingDown)
+		d.fails(t, "POST", "/api/v1/drain", nil, http.StatusServiceUnavailable, protocol.CodeShuttingDown)
 		select {
 		case <-d.srv.Node.Done(): // nothing to wait for: it shut down
 		case <-time.After(wait):
