@@ -827,6 +827,12 @@ func (c *Client) lost(l *link, err error) {
 // reconnect dials again with backoff until it resumes the session or the
 // server's grace period is over.
 func (c *Client) reconnect(deadline time.Time, stop chan struct{}) {
+	c.retry(deadline, stop, c.tryResume, "the server's grace period is over")
+}
+
+// retry runs try with backoff until it is done, it fails for good, or
+// deadline passes (then the session gives up with late as the reason).
+func (c *Client) retry(deadline time.Time, stop chan struct{}, try func(context.Context, chan struct{}) (bool, error), late string) {
 	defer c.wg.Done()
 	wait := backoffMin
 	timer := time.NewTimer(0)
@@ -839,13 +845,13 @@ func (c *Client) reconnect(deadline time.Time, stop chan struct{}) {
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			c.giveUp(stop, "the server's grace period is over")
+			c.giveUp(stop, late)
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), min(left, c.opts.RequestTimeout))
-		resumed, final := c.tryResume(ctx, stop)
+		done, final := try(ctx, stop)
 		cancel()
-		if resumed {
+		if done {
 			return
 		}
 		if final != nil {
@@ -860,24 +866,12 @@ func (c *Client) reconnect(deadline time.Time, stop chan struct{}) {
 // tryResume makes one attempt. final is set when the server refused the
 // session: trying again is pointless.
 func (c *Client) tryResume(ctx context.Context, stop chan struct{}) (resumed bool, final error) {
-	ws, err := c.dial(ctx)
-	if err != nil {
-		return false, nil
+	ws, reply, stopped, err := c.open(ctx, stop, func(rid uint64) *protocol.Frame {
+		return &protocol.Frame{Type: protocol.TypeResume, RID: rid, Session: c.session, Key: c.key, Ack: c.lastSeq}
+	})
+	if stopped || ws == nil {
+		return stopped, nil
 	}
-	c.mu.Lock()
-	select {
-	case <-stop:
-		// Logged out (or closed) while dialing: c.session may already be
-		// a new login's, which this stale attempt must not take over.
-		c.mu.Unlock()
-		ws.CloseNow()
-		return true, nil
-	default:
-	}
-	c.nextRID++
-	f := &protocol.Frame{Type: protocol.TypeResume, RID: c.nextRID, Session: c.session, Key: c.key, Ack: c.lastSeq}
-	c.mu.Unlock()
-	reply, err := c.resumeExchange(ctx, ws, f)
 	if err != nil || reply.Type == protocol.TypeError {
 		ws.CloseNow()
 		if err == nil && reply.Code == protocol.CodeResumeFailed {
@@ -910,6 +904,31 @@ func (c *Client) tryResume(ctx context.Context, stop chan struct{}) (resumed boo
 	c.setState(ConnectionConnected, ReasonLoginSuccess)
 	c.startHeartbeatLocked(l)
 	return true, nil
+}
+
+// open dials and makes the first request of a new connection, f(rid)
+// (made under the lock), and returns its reply. stopped: the client logged
+// out or closed while dialing (c.session may already be a new login's,
+// which this stale attempt must not take over). ws is nil if the dial
+// failed; otherwise the caller closes it on an error.
+func (c *Client) open(ctx context.Context, stop chan struct{}, f func(rid uint64) *protocol.Frame) (ws *websocket.Conn, reply *protocol.Frame, stopped bool, err error) {
+	ws, err = c.dial(ctx)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	c.mu.Lock()
+	select {
+	case <-stop:
+		c.mu.Unlock()
+		ws.CloseNow()
+		return nil, nil, true, nil
+	default:
+	}
+	c.nextRID++
+	req := f(c.nextRID)
+	c.mu.Unlock()
+	reply, err = c.resumeExchange(ctx, ws, req)
+	return ws, reply, false, err
 }
 
 // resumeExchange writes the resume request and reads its reply, the first

@@ -68,6 +68,26 @@ func loginOn(t *testing.T, cl *rtmcalltest.Cluster, lb *rtmcalltest.Balancer, id
 	return nil
 }
 
+// ringing logs alice in on node 0 and bob on node 1, through lb, and
+// rings bob from alice.
+func ringing(t *testing.T, cl *rtmcalltest.Cluster, lb *rtmcalltest.Balancer) (alice, bob *user, l *core.LocalInvitation, r *core.RemoteInvitation) {
+	t.Helper()
+	alice, bob = loginOn(t, cl, lb, "alice", 0), loginOn(t, cl, lb, "bob", 1)
+	cl.Sync()
+	l = alice.invite("bob", "hi")
+	r = bob.received()
+	alice.expect("local received")
+	return alice, bob, l, r
+}
+
+// acceptBoth accepts r and requires both sides to see it.
+func acceptBoth(t *testing.T, caller, callee *user, r *core.RemoteInvitation) {
+	t.Helper()
+	require.NoError(t, r.Accept(ctxT(t)))
+	callee.expect("remote accepted ACCEPTED")
+	caller.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+}
+
 // drain starts draining node i and returns a channel with Drain's error.
 func drain(cl *rtmcalltest.Cluster, i int) chan error {
 	errc := make(chan error, 1)
@@ -93,12 +113,7 @@ func awaitDrained(t *testing.T, errc chan error) {
 // /healthz and upgrades with 503.
 func TestDrainCallerNodeMidRing(t *testing.T) {
 	cl, lb := drainCluster(t)
-	alice := loginOn(t, cl, lb, "alice", 0)
-	bob := loginOn(t, cl, lb, "bob", 1)
-	cl.Sync()
-	l := alice.invite("bob", "hi")
-	r := bob.received()
-	alice.expect("local received")
+	alice, bob, l, r := ringing(t, cl, lb)
 
 	n0 := cl.Node(0)
 	errc := drain(cl, 0)
@@ -112,9 +127,7 @@ func TestDrainCallerNodeMidRing(t *testing.T) {
 	require.NotNil(t, resp)
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "an upgrade while draining")
 
-	require.NoError(t, r.Accept(ctxT(t)))
-	bob.expect("remote accepted ACCEPTED")
-	alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+	acceptBoth(t, alice, bob, r)
 	hangUp(t, alice, l, bob)
 	alice.expect("state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
 	awaitDrained(t, errc)
@@ -124,9 +137,7 @@ func TestDrainCallerNodeMidRing(t *testing.T) {
 	l = alice.invite("bob", "again")
 	r = bob.received()
 	alice.expect("local received")
-	require.NoError(t, r.Accept(ctxT(t)))
-	bob.expect("remote accepted ACCEPTED")
-	alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+	acceptBoth(t, alice, bob, r)
 	hangUp(t, alice, l, bob)
 	bob.quiet()
 	alice.quiet()
@@ -137,17 +148,10 @@ func TestDrainCallerNodeMidRing(t *testing.T) {
 // hang-up work), then moves and is rung on its new node.
 func TestDrainCalleeNodeMidRing(t *testing.T) {
 	cl, lb := drainCluster(t)
-	alice := loginOn(t, cl, lb, "alice", 0)
-	bob := loginOn(t, cl, lb, "bob", 1)
-	cl.Sync()
-	l := alice.invite("bob", "hi")
-	r := bob.received()
-	alice.expect("local received")
+	alice, bob, l, r := ringing(t, cl, lb)
 	errc := drain(cl, 1)
 	require.Eventually(t, cl.Node(1).Node.Draining, waitFor, time.Millisecond)
-	require.NoError(t, r.Accept(ctxT(t)))
-	bob.expect("remote accepted ACCEPTED")
-	alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+	acceptBoth(t, alice, bob, r)
 	require.NoError(t, r.Hangup(ctxT(t)))
 	bob.expectOn(bob.calls, "remote call ended HANGUP bob ENDED")
 	alice.expectOn(alice.calls, "local call ended HANGUP bob ENDED")
@@ -217,9 +221,7 @@ func TestDrainMoveLateRingAndPresence(t *testing.T) {
 	assert.Equal(t, "while moving", r.Content())
 	bob.expect("presence carol=ONLINE") // its subscription, set again
 	alice.expect("local received")
-	require.NoError(t, r.Accept(ctxT(t)))
-	bob.expect("remote accepted ACCEPTED")
-	alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+	acceptBoth(t, alice, bob, r)
 	hangUp(t, alice, l, bob)
 	awaitDrained(t, errc)
 	assert.NotEqual(t, 1, nodeOf(t, cl, "bob"))

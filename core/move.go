@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -50,55 +49,18 @@ func (c *Client) moveLocked(l *link) {
 // relogin dials again with backoff until it logs in, the deadline passes,
 // or the server refuses the user or token for good.
 func (c *Client) relogin(deadline time.Time, stop chan struct{}) {
-	defer c.wg.Done()
-	wait := backoffMin
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-timer.C:
-		case <-stop:
-			return
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			c.giveUp(stop, "could not log in on another node in time")
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), min(left, c.opts.RequestTimeout))
-		done, final := c.tryRelogin(ctx, stop)
-		cancel()
-		if done {
-			return
-		}
-		if final != nil {
-			c.giveUp(stop, final.Error())
-			return
-		}
-		timer.Reset(time.Duration(float64(wait) * (0.5 + rand.Float64())))
-		wait = min(2*wait, backoffMax)
-	}
+	c.retry(deadline, stop, c.tryRelogin, "could not log in on another node in time")
 }
 
 // tryRelogin makes one attempt. final is set when the server refused the
 // login for a reason trying again does not change.
 func (c *Client) tryRelogin(ctx context.Context, stop chan struct{}) (done bool, final error) {
-	ws, err := c.dial(ctx)
-	if err != nil {
-		return false, nil
+	ws, reply, stopped, err := c.open(ctx, stop, func(rid uint64) *protocol.Frame {
+		return &protocol.Frame{Type: protocol.TypeLogin, RID: rid, User: c.userID, Token: c.token}
+	})
+	if stopped || ws == nil {
+		return stopped, nil
 	}
-	c.mu.Lock()
-	select {
-	case <-stop:
-		c.mu.Unlock()
-		ws.CloseNow()
-		return true, nil
-	default:
-	}
-	c.nextRID++
-	f := &protocol.Frame{Type: protocol.TypeLogin, RID: c.nextRID, User: c.userID, Token: c.token}
-	c.mu.Unlock()
-	reply, err := c.resumeExchange(ctx, ws, f)
 	if err != nil || reply.Type == protocol.TypeError {
 		ws.CloseNow()
 		if err == nil {
