@@ -36,8 +36,8 @@ const (
 // Drain drains the node, then shuts it down (Shutdown): new connections
 // and logins are refused with 503 and SHUTTING_DOWN, /healthz answers 503,
 // and every session moves once it is party to nothing pending. It returns
-// once the node has shut down: when every session has moved and ended and
-// nothing is pending, or at the drain timeout (Config.DrainTimeout, or by
+// once the node has shut down: when every session has moved and ended (or,
+// on a node without peers, moved) and nothing is pending, or at the drain timeout (Config.DrainTimeout, or by
 // default the longest time left to an invitation in flight here, at least
 // ResumeGrace and at most MaxDefaultDrainTimeout), or when ctx ends; what is
 // left then ends as Shutdown ends it, with the sessions told bye MOVED.
@@ -132,15 +132,18 @@ func (n *Node) drainTimeoutLocked() time.Duration {
 }
 
 // moveIdleLocked moves every connected session that is party to nothing,
-// and reports whether the node is empty: no session, no invitation pending,
-// no call.
+// and reports whether the node is done: no invitation pending, no call, and
+// no session, or only moved ones on a node with no peer (no other node for
+// their clients to log in on: waiting for them is pointless).
 func (n *Node) moveIdleLocked() bool {
+	moved := true
 	for _, s := range n.hub.sessionsInOrder() {
 		if s.live && !s.moved.Load() && idle(s) {
 			n.moveLocked(s)
 		}
+		moved = moved && s.moved.Load()
 	}
-	return len(n.hub.sessions) == 0 && len(n.invs.byID) == 0 && len(n.invs.calls) == 0
+	return len(n.invs.byID) == 0 && len(n.invs.calls) == 0 && (len(n.hub.sessions) == 0 || moved && len(n.cl.peers) == 0)
 }
 
 // idle reports whether s is party to no pending invitation and no call.
