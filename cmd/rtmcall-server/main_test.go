@@ -156,7 +156,7 @@ func TestParseArgs(t *testing.T) {
 // TestTokenRoundTrip prints a token with the subcommand and logs in with it
 // on a server started the way main starts it; then the server drains on
 // its context (a signal): the idle session is told to move (bye MOVED, close
-// 1012), and the server stops at -drain-timeout (no other node to move to).
+// 1012), and the server, with no other node to wait for, stops.
 func TestTokenRoundTrip(t *testing.T) {
 	o, err := parseArgs([]string{"token", "-user", "alice", "-ttl", "1h", "-secret", "round trip"}, env(nil), io.Discard)
 	require.NoError(t, err)
