@@ -20,10 +20,10 @@ import (
 //
 // Membership: a node broadcasts hello when it starts and heartbeats every
 // PeerHeartbeat. A node answers a hello with welcome; both carry the
-// sender's sessions (a snapshot of its part of the directory), and from
-// then on the two are peers: every change to a session is sent to every
-// peer, in order on the peer's own subject. A peer silent for PeerTimeout
-// is dead (peerGoneLocked). A heartbeat from a node that is not a peer
+// sender's sessions (a snapshot of its part of the directory, in pages:
+// snapshot.go), and from then on the two are peers: every change to a
+// session is sent to every peer, in order on the peer's own subject. A
+// peer silent for PeerTimeout is dead (peerGoneLocked). A heartbeat from a node that is not a peer
 // (it was declared dead, or its hello was missed) gets reset: "forget me,
 // then hello me again", so that both ends drop what they had of each other
 // before they are peers again.
@@ -36,14 +36,16 @@ import (
 // partition shorter than PeerTimeout), so every unicast carries the next
 // number of its pair (sender, receiver), and each heartbeat the last number
 // the sender gave each receiver. A receiver that sees a number skipped, or
-// that still lacks, at a heartbeat, a number the heartbeat two before owed
-// it, has lost a message: it forgets the sender and resets it, as after a
-// death (gapLocked). Both ends then end what they shared, with the reasons
-// of a death, and exchange their sessions again.
+// that still lacks a number a heartbeat owed it a whole PeerHeartbeat
+// before, on its own clock, while the pair's unicasts made no progress for
+// as long, has lost a message: it forgets the sender and resets it, as
+// after a death (gapLocked). Both ends then end what they shared, with the
+// reasons of a death, and exchange their sessions again.
 const (
 	kindHeartbeat = "heartbeat" // broadcast: I am alive
 	kindHello     = "hello"     // broadcast or unicast: take me as a peer; dir: my sessions
 	kindWelcome   = "welcome"   // unicast: I took you as a peer; dir: my sessions
+	kindDir       = "dir"       // unicast: page (2 to pages) of my hello or welcome
 	kindReset     = "reset"     // unicast: you are not my peer; forget me and hello me
 	kindLeave     = "leave"     // unicast: I am shutting down
 	kindSession   = "session"   // a session here changed: sess, user, live, gone
@@ -83,6 +85,8 @@ type message struct {
 	Calls  []string        `json:"calls,omitempty"` // session: the calls it is in
 	Wait   bool            `json:"wait,omitempty"`  // session: it has call waiting on
 	Dir    []dirEntry      `json:"dir,omitempty"`
+	Page   int             `json:"page,omitempty"`  // hello, welcome, dir: a page of a directory snapshot
+	Pages  int             `json:"pages,omitempty"` // of so many
 	Inv    string          `json:"inv,omitempty"`
 	F      *protocol.Frame `json:"f,omitempty"`
 	Data   []byte          `json:"data,omitempty"`
@@ -136,6 +140,9 @@ type cluster struct {
 	// unsettled are, by owner node, the invitations that rang sessions
 	// here when the owner reset us or we it (settle.go).
 	unsettled map[string]*settling
+	// asked is when this node last said hello to a node, or reset it (""
+	// for its broadcast hello): its answer is on the way (answerDueLocked).
+	asked map[string]time.Time
 }
 
 // outbox numbers the unicasts to each node. Its lock is held from the
@@ -153,9 +160,18 @@ type peer struct {
 	seen     time.Time
 	sessions map[string]*remoteSession
 	recv     uint64         // the last Seq handled from it
-	owed     [2]uint64      // the last Seq its previous two heartbeats said it sent, older first
+	owed     []owedSeq      // what its heartbeats said it sent, not yet handled here, older first
+	progress time.Time      // when recv last moved
 	pending  map[string]int // its pending invitations per caller user (the cross-node cap)
 	reset    bool           // gone by a reset, not a death: its invitations here are settled when it is back
+	snap     *snapshotIn    // its sessions, while their pages arrive
+}
+
+// owedSeq is the last Seq a peer's heartbeat said it sent, and when the
+// heartbeat was handled here.
+type owedSeq struct {
+	seq uint64
+	at  time.Time
 }
 
 // remoteSession is a session of another node, as the directory knows it.
@@ -223,6 +239,7 @@ func newCluster() cluster {
 		out:    &outbox{seq: make(map[string]uint64)},
 
 		unsettled: make(map[string]*settling),
+		asked:     make(map[string]time.Time),
 	}
 }
 
@@ -235,8 +252,11 @@ func (n *Node) startCluster(alone bool) error {
 	if alone {
 		return nil
 	}
+	// A broadcast is not numbered: it carries page 1 only, and a receiver
+	// that needs more resets this node, which then hellos it by unicast.
 	n.mu.Lock()
-	hello := n.helloLocked(kindHello)
+	hello := n.snapshotLocked(kindHello)[0]
+	n.cl.asked[""] = time.Now()
 	n.mu.Unlock()
 	n.broadcastNumbered(hello)
 	n.cl.stop, n.cl.done = make(chan struct{}), make(chan struct{})
@@ -350,16 +370,6 @@ func (n *Node) peersInOrder() []*peer {
 	return ps
 }
 
-// helloLocked is a hello or welcome carrying this node's sessions and
-// pending counts.
-func (n *Node) helloLocked(kind string) *message {
-	m := &message{K: kind, Pend: maps.Clone(n.invs.pending)}
-	for _, s := range n.hub.sessionsInOrder() {
-		m.Dir = append(m.Dir, dirEntry{Sess: s.id, User: s.user, Live: s.live, Calls: s.callIDs(), Wait: s.waiting})
-	}
-	return m
-}
-
 // announceLocked tells the peers that s changed: logged in, attached,
 // detached, or gone.
 func (n *Node) announceLocked(s *session) {
@@ -396,33 +406,48 @@ func (n *Node) receive(data []byte) {
 			n.gapLocked(p, "a message skipped", m.Seq)
 			return
 		}
-		p.recv = m.Seq
+		p.recv, p.progress = m.Seq, time.Now()
 	}
 	switch m.K {
 	case kindHello, kindWelcome:
 		if p != nil && m.Seq == 0 && m.Seqs[n.id] < p.recv {
 			// A broadcast hello overtaken by what p sent after it: its
 			// snapshot is older than what we know.
-			n.tell(p.id, n.helloLocked(kindWelcome))
+			n.tellSnapshotLocked(p.id, kindWelcome)
 			return
 		}
-		if p == nil {
+		if m.Seq == 0 && m.Pages > 1 {
+			// A broadcast hello of several pages: the pages after it
+			// cannot be counted. A reset draws a unicast hello.
+			if p != nil {
+				n.gapLocked(p, "a broadcast hello of several pages", 0)
+			} else {
+				n.tell(m.From, &message{K: kindReset})
+			}
+			return
+		}
+		fresh := p == nil
+		if fresh {
 			// Its numbers go on from here: from this unicast, or from what
 			// the broadcast says it last sent us.
 			recv := m.Seq
 			if recv == 0 {
 				recv = m.Seqs[n.id]
 			}
-			p = &peer{id: m.From, inc: m.Inc, sessions: make(map[string]*remoteSession), recv: recv}
+			p = &peer{id: m.From, inc: m.Inc, sessions: make(map[string]*remoteSession), recv: recv, progress: time.Now()}
+			delete(n.cl.asked, p.id)
 			n.cl.peers[p.id] = p
 			n.peersChangedLocked()
-			n.logLocked(n.log, slog.LevelInfo, "peer joined", "peer", p.id, "sessions", len(m.Dir))
+			n.logLocked(n.log, slog.LevelInfo, "peer joined", "peer", p.id, "sessions", len(m.Dir), "pages", m.Pages)
 		}
 		p.seen = time.Now()
-		p.pending = m.Pend
-		n.snapshotLocked(p, m.Dir)
-		if m.K == kindHello {
-			n.tell(p.id, n.helloLocked(kindWelcome))
+		n.snapshotStartLocked(p, &m)
+		if m.K == kindHello || fresh {
+			// A welcome that makes p a peer answers our hello, whose
+			// snapshot may be older than what p was not told meanwhile
+			// (a login here while p was no peer): welcome it back with
+			// the directory as it is now; p, our peer, sends nothing back.
+			n.tellSnapshotLocked(p.id, kindWelcome)
 		}
 		n.settleAskLocked(p) // after the welcome, which makes us its peer
 		return
@@ -437,10 +462,14 @@ func (n *Node) receive(data []byte) {
 			p.reset = true
 			n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 		}
-		n.tell(m.From, n.helloLocked(kindHello))
+		n.tellSnapshotLocked(m.From, kindHello)
+		n.cl.asked[m.From] = time.Now()
 		return
 	}
 	if p == nil {
+		if m.K == kindHeartbeat && n.answerDueLocked(m.From) {
+			return // it has not handled our hello or reset yet
+		}
 		if m.K == kindHeartbeat || m.K == kindSync {
 			// A sync from a node that thinks we are peers would otherwise wait forever.
 			n.tell(m.From, &message{K: kindReset})
@@ -450,14 +479,10 @@ func (n *Node) receive(data []byte) {
 	p.seen = time.Now()
 	switch m.K {
 	case kindHeartbeat:
-		// A heartbeat travels apart from the unicasts (another subject,
-		// another goroutine here), so what one owes has until the one after
-		// next: a whole heartbeat of slack.
-		if p.owed[0] > p.recv {
-			n.gapLocked(p, "a message owed two heartbeats ago", p.owed[0])
+		if why, seq := n.owedLostLocked(p, m.Seqs[n.id]); why != "" {
+			n.gapLocked(p, why, seq)
 			return
 		}
-		p.owed = [2]uint64{p.owed[1], m.Seqs[n.id]}
 	case kindPending:
 		n.remotePendingLocked(p, m.User, m.Code)
 	case kindSettle:
@@ -467,6 +492,8 @@ func (n *Node) receive(data []byte) {
 	case kindLeave:
 		n.logLocked(n.log, slog.LevelInfo, "peer left", "peer", p.id)
 		n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
+	case kindDir:
+		n.snapshotPageLocked(p, &m)
 	case kindSession:
 		n.sessionChangedLocked(p, dirEntry{Sess: m.Sess, User: m.User, Live: m.Live, Calls: m.Calls, Wait: m.Wait}, m.Gone)
 	case kindSync:
@@ -500,6 +527,39 @@ func (n *Node) receive(data []byte) {
 	}
 }
 
+// owedLostLocked records that p's heartbeat says it sent us seq, and
+// reports whether a number an earlier heartbeat owed is lost. A heartbeat
+// travels apart from the unicasts (another subject, another goroutine
+// here), so what it owes has a whole PeerHeartbeat of slack, counted from
+// when the heartbeat was handled here, not sent: heartbeats that waited
+// for Node.mu behind a long hold (a snapshot) are handled back to back,
+// ahead of the unicasts that waited too. A number still owed while p's
+// unicasts keep being handled is only late: a lost one would show as a
+// number skipped. While the pages of p's snapshot arrive, each of which
+// may take longer than a heartbeat to decode and apply, what is lost is a
+// page: skipped, or the last ones, seen when none came for PeerTimeout.
+// It returns why a message is lost, and its number, or "".
+func (n *Node) owedLostLocked(p *peer, seq uint64) (string, uint64) {
+	now := time.Now()
+	for p.snap == nil && len(p.owed) > 0 && now.Sub(p.owed[0].at) >= n.cfg.PeerHeartbeat {
+		if p.owed[0].seq <= p.recv {
+			p.owed = p.owed[1:]
+			continue
+		}
+		if now.Sub(p.progress) >= n.cfg.PeerHeartbeat {
+			return "a message owed a heartbeat ago", p.owed[0].seq
+		}
+		break
+	}
+	if p.snap != nil && now.Sub(p.progress) >= n.cfg.PeerTimeout {
+		return "no page of its snapshot for PeerTimeout", seq
+	}
+	if seq > p.recv && (len(p.owed) == 0 || seq > p.owed[len(p.owed)-1].seq) {
+		p.owed = append(p.owed, owedSeq{seq: seq, at: now})
+	}
+	return "", 0
+}
+
 // gapLocked handles a message lost from p (seq is the number that showed
 // it): what p sent after it cannot be trusted to apply, so p is treated as
 // dead and told to reset, and the two meet again as new peers, exchanging
@@ -511,26 +571,34 @@ func (n *Node) gapLocked(p *peer, why string, seq uint64) {
 	p.reset = true
 	n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 	n.tell(p.id, &message{K: kindReset})
+	n.cl.asked[p.id] = time.Now()
+}
+
+// answerDueLocked reports whether node id may still be answering this
+// node's hello or reset: for 2 × PeerHeartbeat after it, a heartbeat from
+// id that sees no peer here crossed the answer, and a reset for it would
+// cost both ends another exchange of their sessions (the answer to a hello
+// waits for the sender to page its whole snapshot under its lock). A lost
+// hello or reset is made up by the reset of the next heartbeat after that.
+func (n *Node) answerDueLocked(id string) bool {
+	asked, ok := n.cl.asked[id]
+	if all := n.cl.asked[""]; all.After(asked) {
+		asked, ok = all, true
+	}
+	if !ok {
+		return false
+	}
+	if time.Since(asked) < 2*n.cfg.PeerHeartbeat {
+		return true
+	}
+	delete(n.cl.asked, id)
+	return false
 }
 
 // peersChangedLocked wakes AwaitPeers.
 func (n *Node) peersChangedLocked() {
 	close(n.cl.change)
 	n.cl.change = make(chan struct{})
-}
-
-// snapshotLocked replaces what the directory knows of p's sessions.
-func (n *Node) snapshotLocked(p *peer, dir []dirEntry) {
-	keep := make(map[string]struct{}, len(dir))
-	for _, e := range dir {
-		keep[e.Sess] = struct{}{}
-		n.sessionChangedLocked(p, e, false)
-	}
-	for _, r := range sortedRemote(slices.Collect(maps.Values(p.sessions))) {
-		if _, ok := keep[r.id]; !ok {
-			n.sessionChangedLocked(p, dirEntry{Sess: r.id, User: r.user}, true)
-		}
-	}
 }
 
 // sessionChangedLocked applies a change to a session of p, telling the
@@ -794,18 +862,32 @@ func (n *Node) Sync(ctx context.Context) error {
 	}
 }
 
-// Peers returns the ids of the live nodes this node knows, sorted.
+// Peers returns the ids of the live nodes this node knows, sorted. A node
+// is known once all of its sessions are: the last page of its snapshot
+// arrived.
 func (n *Node) Peers() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return slices.Sorted(maps.Keys(n.cl.peers))
+	return n.knownPeersLocked()
 }
 
-// AwaitPeers waits until this node knows at least k live peers, or ctx ends.
+func (n *Node) knownPeersLocked() []string {
+	var ids []string
+	for id, p := range n.cl.peers {
+		if p.snap == nil {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// AwaitPeers waits until this node knows at least k live peers (Peers), or
+// ctx ends.
 func (n *Node) AwaitPeers(ctx context.Context, k int) error {
 	for {
 		n.mu.Lock()
-		have, change := len(n.cl.peers), n.cl.change
+		have, change := len(n.knownPeersLocked()), n.cl.change
 		n.mu.Unlock()
 		if have >= k {
 			return nil
@@ -818,12 +900,12 @@ func (n *Node) AwaitPeers(ctx context.Context, k int) error {
 	}
 }
 
-// AwaitPeerSet waits until this node's live peers are exactly ids
-// (sorted), or ctx ends: after a partition or its heal.
+// AwaitPeerSet waits until the live peers this node knows (Peers) are
+// exactly ids (sorted), or ctx ends: after a partition or its heal.
 func (n *Node) AwaitPeerSet(ctx context.Context, ids []string) error {
 	for {
 		n.mu.Lock()
-		have, change := slices.Sorted(maps.Keys(n.cl.peers)), n.cl.change
+		have, change := n.knownPeersLocked(), n.cl.change
 		n.mu.Unlock()
 		if slices.Equal(have, ids) {
 			return nil

@@ -123,3 +123,28 @@ func TestClusterPendingCap(t *testing.T) {
 	alice1.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
 	login(t, cl.Nodes[1], "dave").send("bob") // the cap is per user
 }
+
+// A session that logs in on a node between its hello and the welcome that
+// answers it (after a reset, or at a start) is known to the peer: the
+// hello's snapshot was taken before it, and the peer was not yet a peer to
+// tell. The node answers a welcome that makes it a peer with a welcome of
+// its own, from the directory as it is then. Found by make soak-cluster
+// (kill-restart: devices no node rang any more after a rejoin).
+func TestClusterLoginBetweenHelloAndWelcome(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	alice := login(t, cl.Nodes[0], "alice")
+	cl.Sync()
+	// Node 0 holds back its welcomes to node 1; node 1 loses the next
+	// directory change it sends node 0, which resets the pair.
+	cl.Loss(0).SetFault(rtmcalltest.Fault{Reorder: 1, Kinds: []string{"welcome"}})
+	cl.Loss(1).SetFault(rtmcalltest.Fault{Drop: 1, Kinds: []string{"session"}, To: []string{cl.Nodes[0].Node.ID()}})
+	login(t, cl.Nodes[1], "bob")
+	cl.AwaitPeers(1)    // node 1 got the reset and said hello
+	cl.AwaitPeers(0, 1) // node 0 took the hello, its welcome held
+	cl.Loss(1).SetFault(rtmcalltest.Fault{})
+	login(t, cl.Nodes[1], "carol")           // after node 1's hello, before it has node 0 as a peer again
+	cl.Loss(0).SetFault(rtmcalltest.Fault{}) // the welcome goes
+	cl.AwaitHealed()
+	reply := alice.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"bob", "carol"}})
+	assert.Equal(t, map[string]bool{"bob": true, "carol": true}, reply.Online)
+}

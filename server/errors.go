@@ -12,6 +12,9 @@ var (
 	ErrNoSecret = errors.New("server: a secret is required unless dev mode is on")
 	// ErrInvalidConfig wraps every other problem New finds in a Config.
 	ErrInvalidConfig = errors.New("server: invalid config")
+	// ErrNATSPayload is returned by New when the NATS server takes
+	// messages smaller than a node may send (its max_payload).
+	ErrNATSPayload = errors.New("server: the NATS server's max_payload is too small")
 	// ErrSyncLost is returned by Node.Sync when a peer it waited for left
 	// or reset this node before answering.
 	ErrSyncLost = errors.New("server: a peer left or reset this node during sync")

@@ -106,6 +106,15 @@ func newNATSBroker(cfg NATSConfig, log *slog.Logger) (*natsBroker, error) {
 		b.shutdownServer()
 		return nil, fmt.Errorf("failed to connect to NATS at %s: %w", url, err)
 	}
+	// A page of the directory (dirPageBytes) must go through: refuse to
+	// start rather than lose snapshots later.
+	if max := nc.MaxPayload(); max < minNATSPayload {
+		err := fmt.Errorf("%w: the NATS server at %s has max_payload %d bytes; rtmcall needs at least %d (512 KiB): raise max_payload in the NATS server's configuration",
+			ErrNATSPayload, nc.ConnectedUrlRedacted(), max, minNATSPayload)
+		nc.Close()
+		b.shutdownServer()
+		return nil, err
+	}
 	b.nc, b.url = nc, url
 	return b, nil
 }

@@ -11,13 +11,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rtmcall/rtmcall/core"
 )
 
 // A chaos kind disturbs a cluster shard while flows run, then repairs it:
 // it returns once the cluster is whole again and every device it took down
-// is logged in anew. To add one (a partition and its heal, loss between
-// nodes), add a row to chaosKinds; if it ends sessions, say so with
+// is logged in anew. To add one (loss between nodes), add a row to
+// chaosKinds; if it ends sessions, say so with
 // harness.nodeDied, which relaxes what their flows may show exactly as
 // docs/CLUSTER.md "When a node dies" does, and nothing more.
 type chaos struct {
@@ -29,6 +31,7 @@ var chaosKinds = []chaos{
 	{"kill-restart", killRestart},
 	{"rolling-restart", rollingRestart},
 	{"kill", killForGood},
+	{"partition", partition},
 	{"drain", drainRestart},
 }
 
@@ -92,6 +95,81 @@ func killForGood(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) err
 		return err
 	}
 	return h.heal(ctx, victims)
+}
+
+// partition cuts a random live node off the others for longer than
+// PeerTimeout, until each side has declared the other dead, then heals the
+// split. The balancer is on the others' side: the node's clients lose
+// their connections and are logged in anew through it, so that for the
+// flows it is a death (harness.nodeDied) of a node that goes on running
+// alone and, after the heal, meets the others again with its state.
+func partition(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error {
+	up := sh.cl.up()
+	if len(up) < 3 {
+		return nil // a split of two nodes would leave one alone on each side
+	}
+	i := up[rng.IntN(len(up))]
+	var victims []*session
+	settled := make(chan struct{})
+	ns, nd := sh.cl.isolate(i, func(i int) { victims = h.nodeDied(sh, i, settled) })
+	h.count("partitions")
+	err := sh.cl.awaitDeclaredDead(ctx, i)
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = nd.n.AwaitPeerSet(wctx, nil) // and it took them for dead
+		cancel()
+	}
+	if err == nil {
+		// Its clients are gone: once their sessions have ended there (the
+		// resume grace), nothing it holds can ring anyone after the heal,
+		// as nothing a dead node held can.
+		err = awaitNoSessions(ctx, nd)
+	}
+	close(settled)
+	if err != nil {
+		return err
+	}
+	if err := sh.cl.mend(ctx, i, ns, nd); err != nil {
+		return fmt.Errorf("heal of node %d: %w", i, err)
+	}
+	h.count("heals")
+	return h.heal(ctx, victims)
+}
+
+// awaitNoSessions waits until nd holds no session, attached or detached.
+// The node has no event for it: it polls its gauges, as
+// awaitDeclaredDead polls the peers.
+func awaitNoSessions(ctx context.Context, nd *node) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	g, ok := nd.n.Registerer().(prometheus.Gatherer)
+	if !ok {
+		return fmt.Errorf("node %s: its metrics cannot be read", nd.name)
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		left := 0.0
+		mfs, err := g.Gather()
+		if err != nil {
+			return err
+		}
+		for _, mf := range mfs {
+			if n := mf.GetName(); n == "rtmcall_sessions_attached" || n == "rtmcall_sessions_detached" {
+				for _, m := range mf.GetMetric() {
+					left += m.GetGauge().GetValue()
+				}
+			}
+		}
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("node %s still holds %v sessions: %w", nd.name, left, ctx.Err())
+		}
+	}
 }
 
 // rollingRestart restarts every node in turn, each once the cluster is
@@ -267,11 +345,17 @@ func (h *harness) healOne(ctx context.Context, s *session) error {
 	if d.s != s {
 		return nil
 	}
-	if !ended && d.c != nil {
+	if !ended {
 		// Counted as lost while its login went to another node: end it
-		// as lost, so that it is logged in anew like the others.
-		_ = d.c.Close() // always nil
-		d.c = nil
+		// as lost, so that it is logged in anew like the others. Its
+		// client reports nothing more: the flows waiting for its end
+		// (flow.complete) stop waiting.
+		if d.c != nil {
+			_ = d.c.Close() // always nil
+			d.c = nil
+		}
+		s.ended.Store(true)
+		h.wake()
 	}
 	d.s, d.last = nil, "its node died"
 	if err := h.login(ctx, d); err != nil && !errors.Is(err, errDied) {

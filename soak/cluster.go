@@ -36,6 +36,7 @@ type cluster struct {
 	cfg     server.Config // the nodes' common settings
 	members []*member
 	lb      *balancer
+	links   map[[2]int]*link // the NATS route from server i to server j
 }
 
 // member is one node of the cluster and its NATS server, restartable on
@@ -54,7 +55,7 @@ type member struct {
 // startCluster starts n nodes on n routed NATS servers and waits until
 // every node knows every other.
 func startCluster(ctx context.Context, name string, n int, cfg server.Config) (*cluster, error) {
-	cl := &cluster{cfg: cfg}
+	cl := &cluster{cfg: cfg, links: map[[2]int]*link{}}
 	ports, err := freePorts(2 * n)
 	if err != nil {
 		return nil, err
@@ -62,14 +63,22 @@ func startCluster(ctx context.Context, name string, n int, cfg server.Config) (*
 	for i := range n {
 		m := &member{i: i, id: fmt.Sprintf("%08x", 0x50a40001+i), natsPort: ports[2*i], routePort: ports[2*i+1]}
 		for j := range n {
-			if j != i {
-				m.routes = append(m.routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", ports[2*j+1])})
+			if j == i {
+				continue
 			}
+			l, err := newLink(fmt.Sprintf("127.0.0.1:%d", ports[2*j+1]))
+			if err != nil {
+				cl.closeLinks()
+				return nil, err
+			}
+			cl.links[[2]int{i, j}] = l
+			m.routes = append(m.routes, &url.URL{Scheme: "nats", Host: l.addr()})
 		}
 		cl.members = append(cl.members, m)
 	}
 	cl.lb, err = newBalancer(cl)
 	if err != nil {
+		cl.closeLinks()
 		return nil, err
 	}
 	for _, m := range cl.members {
@@ -112,8 +121,11 @@ func freePorts(n int) ([]int, error) {
 func (cl *cluster) start(m *member, name string) (*natsserver.Server, *node, error) {
 	o := &natsserver.Options{Host: "127.0.0.1", Port: m.natsPort, NoLog: true, NoSigs: true,
 		ServerName: "soak-" + m.id,
-		Cluster:    natsserver.ClusterOpts{Name: "soak", Host: "127.0.0.1", Port: m.routePort, NoAdvertise: true},
-		Routes:     m.routes}
+		// Gossip names an address that refuses: servers meet only through
+		// the links, which a partition cuts.
+		Cluster: natsserver.ClusterOpts{Name: "soak", Host: "127.0.0.1", Port: m.routePort, NoAdvertise: true,
+			Advertise: "127.0.0.1:1"},
+		Routes: m.routes}
 	ns, err := natsserver.NewServer(o)
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to make NATS server %s: %w", m.id, err)
@@ -192,13 +204,7 @@ func (cl *cluster) settle(ctx context.Context, live []*node) error {
 // The node's process state is then discarded (Shutdown, which reaches
 // nobody).
 func (cl *cluster) kill(i int, died func(i int)) {
-	m := cl.members[i]
-	cl.lb.mu.Lock() // no connection is routed to it from now on, nor half-way
-	m.mu.Lock()
-	ns, nd := m.ns, m.nd
-	m.ns, m.nd = nil, nil
-	m.mu.Unlock()
-	cl.lb.mu.Unlock()
+	ns, nd := cl.unpublish(i)
 	if nd == nil {
 		return
 	}
@@ -216,20 +222,26 @@ func (cl *cluster) kill(i int, died func(i int)) {
 // drain drains member i (the balancer sends it nothing new: pickLocked),
 // then takes it and its NATS server down.
 func (cl *cluster) drain(ctx context.Context, i int) error {
-	m := cl.members[i]
-	nd := m.node()
-	err := nd.n.Drain(ctx)
-	cl.lb.mu.Lock()
-	m.mu.Lock()
-	ns := m.ns
-	m.ns, m.nd = nil, nil
-	m.mu.Unlock()
-	cl.lb.mu.Unlock()
+	err := cl.members[i].node().n.Drain(ctx)
+	ns, nd := cl.unpublish(i)
 	close(nd.gone)
 	err = errors.Join(err, nd.stop(ctx))
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	return err
+}
+
+// unpublish takes member i out of the balancer and returns its NATS server
+// and node (nil if it was down already).
+func (cl *cluster) unpublish(i int) (*natsserver.Server, *node) {
+	m := cl.members[i]
+	cl.lb.mu.Lock() // no connection is routed to it from now on, nor half-way
+	defer cl.lb.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ns, nd := m.ns, m.nd
+	m.ns, m.nd = nil, nil
+	return ns, nd
 }
 
 // restart starts member i again and, once every node knows every other
@@ -290,7 +302,50 @@ func (cl *cluster) stop(ctx context.Context) error {
 		}
 	}
 	cl.lb.close()
+	cl.closeLinks()
 	return first
+}
+
+func (cl *cluster) closeLinks() {
+	for _, l := range cl.links {
+		l.close()
+	}
+}
+
+// isolate cuts member i off the others as a partition would: every NATS
+// route between its server and theirs is cut and stays cut until mend,
+// and, the balancer being on the others' side, it gets no clients and
+// those it had lose their connections. died runs as for kill. It returns
+// the node, which goes on running alone.
+func (cl *cluster) isolate(i int, died func(i int)) (*natsserver.Server, *node) {
+	ns, nd := cl.unpublish(i)
+	if nd == nil {
+		return nil, nil
+	}
+	died(i)
+	for pair, l := range cl.links {
+		if pair[0] == i || pair[1] == i {
+			l.cut()
+		}
+	}
+	nd.cutAll()
+	cl.lb.cutTo(i)
+	return ns, nd
+}
+
+// mend lets member i's routes through again, waits until every node knows
+// every other, and sends it clients again.
+func (cl *cluster) mend(ctx context.Context, i int, ns *natsserver.Server, nd *node) error {
+	for pair, l := range cl.links {
+		if pair[0] == i || pair[1] == i {
+			l.mend()
+		}
+	}
+	if err := cl.settle(ctx, append(cl.nodes(), nd)); err != nil {
+		return err
+	}
+	cl.members[i].publish(ns, nd)
+	return nil
 }
 
 // balancer is the cluster's load balancer: a TCP proxy that reads the

@@ -201,6 +201,16 @@ func (f *flow) seen() string {
 	for _, e := range sortedEvents(f.e.rec.Events) {
 		s = append(s, e.String())
 	}
+	var lost []string // parties lost with their node whose client has not ended yet
+	for key, p := range f.parties {
+		if p.died.Load() && !p.ended.Load() {
+			lost = append(lost, key)
+		}
+	}
+	if len(lost) > 0 {
+		slices.Sort(lost)
+		return fmt.Sprintf("%v; lost with their node, not ended on their client: %v", s, lost)
+	}
 	return fmt.Sprint(s)
 }
 
@@ -408,7 +418,9 @@ func (f *flow) complete() {
 		for _, r := range f.ringers {
 			l := e.rec.Left[r.key]
 			invited := has(e, r.key, KindInvite)
-			if (l == Stayed && !f.partyDied(r.key) && !ownerDied || l == LeftResumed || invited) && !has(e, r.key, terminals...) {
+			// (A resume of a session lost with its node fails: it may
+			// never have been rung.)
+			if (l == Stayed && !f.partyDied(r.key) && !ownerDied || l == LeftResumed && !f.partyDied(r.key) || invited) && !has(e, r.key, terminals...) {
 				return false
 			}
 		}

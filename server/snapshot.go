@@ -1,0 +1,222 @@
+package server
+
+import (
+	"encoding/json"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// A node's part of the directory travels in pages (docs/CLUSTER.md,
+// "Directory snapshots"): the hello or welcome is page 1 of Pages, and
+// pages 2 to Pages follow at once as dir messages, unicast, so each
+// carries its pair's number (Seq) like any other: a lost page is a gap
+// (gapLocked), and the pair resets and exchanges its sessions again. The
+// receiver applies each page as it arrives; sessions it knew of the sender
+// that no page listed leave only with the last page, and until then the
+// peer does not count as known (Peers, AwaitPeers).
+
+const (
+	// dirPageBytes bounds a page's JSON, before its pair number is spliced
+	// in (at most 25 bytes more): a page of 256 KiB is about 4,900
+	// sessions, few enough that it holds a NATS route for a moment only
+	// (a whole directory in one message broke at 1 MiB, NATS's default
+	// max_payload, about 19,800 sessions), and many enough that 100,000
+	// sessions take 21 messages.
+	dirPageBytes = 256 << 10
+	// minNATSPayload is the smallest max_payload a node accepts from its
+	// NATS server: a page with room to spare, and a relayed frame of
+	// protocol.MaxFrameBytes, which base64 makes 342 KiB.
+	minNATSPayload = 512 << 10
+)
+
+// snapshotIn is a snapshot of a peer's sessions arriving page by page.
+type snapshotIn struct {
+	pages int                 // how many the first page said
+	got   int                 // how many arrived
+	keep  map[string]struct{} // the sessions the pages so far listed
+}
+
+// snapshotLocked is this node's sessions and pending counts, in pages,
+// the first of kind (hello, welcome).
+func (n *Node) snapshotLocked(kind string) []*message {
+	ss := n.hub.sessionsInOrder()
+	dir := make([]dirEntry, len(ss))
+	for i, s := range ss {
+		dir[i] = dirEntry{Sess: s.id, User: s.user, Live: s.live, Calls: s.callIDs(), Wait: s.waiting}
+	}
+	return pageSnapshot(kind, n.id, n.inc, n.invs.pending, dir, dirPageBytes)
+}
+
+// tellSnapshotLocked sends node id this node's snapshot, first page kind.
+// Node.mu is held from the first page to the last, so no change of a
+// session comes between them.
+func (n *Node) tellSnapshotLocked(id, kind string) {
+	for _, m := range n.snapshotLocked(kind) {
+		n.tell(id, m)
+	}
+}
+
+// pageSnapshot splits pend and dir into as few pages as keep each page's
+// JSON, as encode makes it for from and inc, within limit bytes: page 1
+// of kind, the others dir. The sizes are counted exactly, so a page may
+// reach limit itself. An entry too large for a page on its own (none is:
+// ids and calls are short) gets a page of its own.
+func pageSnapshot(kind, from, inc string, pend map[string]int, dir []dirEntry, limit int) []*message {
+	users := slices.Sorted(maps.Keys(pend))
+	sizes := make([]int, 0, len(users)+len(dir)) // pend entries, then dir entries
+	for _, u := range users {
+		sizes = append(sizes, jsonStringLen(u)+len(":")+len(strconv.Itoa(pend[u])))
+	}
+	for _, e := range dir {
+		sizes = append(sizes, dirEntryLen(e))
+	}
+	// The page count is in every page: pack again while it needs more
+	// digits than the pages were packed for.
+	for digits := 1; ; {
+		pages := packSnapshot(kind, from, inc, users, pend, dir, sizes, digits, limit)
+		if d := len(strconv.Itoa(len(pages))); d > digits {
+			digits = d
+			continue
+		}
+		for _, m := range pages {
+			m.Pages = len(pages)
+		}
+		return pages
+	}
+}
+
+// packSnapshot fills pages in order, counting the page count as digits
+// long.
+func packSnapshot(kind, from, inc string, users []string, pend map[string]int, dir []dirEntry, sizes []int, digits, limit int) []*message {
+	count := 1
+	for range digits - 1 {
+		count *= 10
+	}
+	var pages []*message
+	var cur *message
+	size := 0
+	open := func() {
+		i := len(pages) + 1
+		k := kindDir
+		if i == 1 {
+			k = kind
+		}
+		cur = &message{K: k, Page: i}
+		pages = append(pages, cur)
+		size = jsonLen(&message{K: k, From: from, Inc: inc, Page: i, Pages: count})
+	}
+	open()
+	for j, s := range sizes {
+		isPend := j < len(users)
+		cost := func() int {
+			switch {
+			case isPend && len(cur.Pend) > 0, !isPend && len(cur.Dir) > 0:
+				return s + len(",")
+			case isPend:
+				return s + len(`,"pend":{}`)
+			default:
+				return s + len(`,"dir":[]`)
+			}
+		}
+		if size+cost() > limit && (len(cur.Pend) > 0 || len(cur.Dir) > 0) {
+			open()
+		}
+		size += cost()
+		if isPend {
+			if cur.Pend == nil {
+				cur.Pend = make(map[string]int)
+			}
+			cur.Pend[users[j]] = pend[users[j]]
+		} else {
+			cur.Dir = append(cur.Dir, dir[j-len(users)])
+		}
+	}
+	return pages
+}
+
+// dirEntryLen is len(json.Marshal(e)), counted without marshaling: the
+// sender counts every entry of its snapshot under Node.mu.
+func dirEntryLen(e dirEntry) int {
+	n := len(`{"s":,"u":}`) + jsonStringLen(e.Sess) + jsonStringLen(e.User)
+	if e.Live {
+		n += len(`,"l":true`)
+	}
+	if len(e.Calls) > 0 {
+		n += len(`,"c":[]`) + len(e.Calls) - 1
+		for _, c := range e.Calls {
+			n += jsonStringLen(c)
+		}
+	}
+	if e.Wait {
+		n += len(`,"w":true`)
+	}
+	return n
+}
+
+// jsonStringLen is len(json.Marshal(s)): quotes around s for the ASCII
+// that encoding/json leaves as it is (ids are such), else marshaled.
+func jsonStringLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return jsonLen(s)
+		}
+	}
+	return len(s) + 2
+}
+
+func jsonLen(v any) int {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return 0 // unreachable: every field marshals
+	}
+	return len(data)
+}
+
+// snapshotStartLocked takes page 1 of a snapshot of p's sessions (a hello
+// or welcome): it replaces what p's pages before said, if any.
+func (n *Node) snapshotStartLocked(p *peer, m *message) {
+	p.pending = m.Pend
+	p.snap = &snapshotIn{pages: max(m.Pages, 1), keep: make(map[string]struct{})}
+	n.snapshotApplyLocked(p, m)
+}
+
+// snapshotPageLocked takes a page after the first. One out of place (a
+// page with no first, or one skipped) means pages were lost, as a gap.
+func (n *Node) snapshotPageLocked(p *peer, m *message) {
+	if p.snap == nil || m.Page != p.snap.got+1 || m.Pages != p.snap.pages {
+		n.gapLocked(p, "a directory page out of place", m.Seq)
+		return
+	}
+	for _, u := range slices.Sorted(maps.Keys(m.Pend)) {
+		n.remotePendingLocked(p, u, m.Pend[u])
+	}
+	n.snapshotApplyLocked(p, m)
+}
+
+// snapshotApplyLocked applies a page's sessions; after the last page, the
+// sessions of p that no page listed leave the directory.
+func (n *Node) snapshotApplyLocked(p *peer, m *message) {
+	in := p.snap
+	in.got++
+	for _, e := range m.Dir {
+		in.keep[e.Sess] = struct{}{}
+		n.sessionChangedLocked(p, e, false)
+	}
+	p.progress = time.Now() // a page may take longer than a heartbeat (owedLostLocked)
+	if in.got < in.pages {
+		return
+	}
+	for _, r := range sortedRemote(slices.Collect(maps.Values(p.sessions))) {
+		if _, ok := in.keep[r.id]; !ok {
+			n.sessionChangedLocked(p, dirEntry{Sess: r.id, User: r.user}, true)
+		}
+	}
+	p.snap = nil
+	n.peersChangedLocked()
+	if in.pages > 1 {
+		n.logLocked(n.log, slog.LevelInfo, "peer directory received", "peer", p.id, "pages", in.pages, "sessions", len(p.sessions))
+	}
+}
