@@ -80,7 +80,7 @@ func (c *conn) run() {
 		delete(n.cl.vconns, v.key)
 	}
 	var writer <-chan struct{}
-	if s := c.sess; s != nil && s.attachedTo(c.att) {
+	if s := c.sess; s != nil && s.attachedTo(c.att) && !s.moved.Load() { // a moved session waits (drain.go)
 		if c.resumable(err) {
 			n.detachLocked(s, err)
 		} else {
@@ -306,6 +306,9 @@ func (c *conn) dispatch(f *protocol.Frame) {
 		c.directError(f.RID, errNotLoggedIn)
 		return
 	}
+	if s.moved.Load() {
+		return // told to move: the client sends it again on its new session (drain.go)
+	}
 	if f.Type == protocol.TypeRenew {
 		n.renew(s, f)
 		return
@@ -338,6 +341,10 @@ func (c *conn) dispatch(f *protocol.Frame) {
 		}
 	}
 	n.mu.Lock()
+	if s.moved.Load() {
+		n.mu.Unlock()
+		return // moved while this request was read: not carried out
+	}
 	if f.Type == protocol.TypeLogout {
 		done := n.logoutLocked(c, f.RID)
 		n.mu.Unlock()

@@ -49,6 +49,11 @@ type session struct {
 	// or elsewhere: the session's user is busy while it has any.
 	inCall  map[string]struct{}
 	waiting bool // call waiting: invitations ring this session while its user is busy
+	// moved: a draining node told the client to move (drain.go); the read
+	// loop reads it without the lock. claimed: a session of the user has
+	// appeared elsewhere since.
+	moved   atomic.Bool
+	claimed bool
 
 	// api marks a caller the server API made (backend.go): such a session
 	// is never in the hub.
