@@ -474,4 +474,3 @@ func TestDrainAnswerCrossingTheMove(t *testing.T) {
 	alice.quiet()
 	bob.quiet()
 }
-
