@@ -474,3 +474,45 @@ func TestDrainAnswerCrossingTheMove(t *testing.T) {
 	alice.quiet()
 	bob.quiet()
 }
+
+// A device that rings on a draining node is not rung there for a new
+// invitation, so that invitations that keep coming cannot pin it there
+// until the drain timeout: bob, rung for "hi", hears nothing of "again"
+// until he has refused "hi" and moved, then "again" rings him on his new
+// node by late ringing, and he accepts it. The invitation's owner is
+// another node, or the draining node itself.
+func TestDrainHoldsBackNewInvitations(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		aliceNode int
+	}{{"owner elsewhere", 0}, {"owner draining", 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl, lb := drainCluster(t)
+			alice, bob := loginOn(t, cl, lb, "alice", tc.aliceNode), loginOn(t, cl, lb, "bob", 1)
+			cl.Sync()
+			alice.invite("bob", "hi")
+			r := bob.received()
+			alice.expect("local received")
+			errc := drain(cl, 1)
+			require.Eventually(t, cl.Node(1).Node.Draining, waitFor, time.Millisecond)
+
+			l := alice.invite("bob", "again")
+			require.NoError(t, r.Refuse(ctxT(t)))
+			bob.expect("remote refused REFUSED", "state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
+			alice.expect(`local refused ""`)
+			again := bob.received()
+			assert.Equal(t, l.ID(), again.ID())
+			assert.Equal(t, "again", again.Content())
+			alice.expect("local received")
+			acceptBoth(t, alice, bob, again)
+			hangUp(t, alice, l, bob)
+			if tc.aliceNode == 1 {
+				alice.expect("state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
+			}
+			awaitDrained(t, errc)
+			assert.NotEqual(t, 1, nodeOf(t, cl, "bob"))
+			alice.quiet()
+			bob.quiet()
+		})
+	}
+}

@@ -140,7 +140,7 @@ func Check(r *Record) ([]Violation, []Decision) {
 	for _, d := range r.Expected {
 		// docs/CLUSTER.md "When a node dies": an invite in flight when its node died
 		// may be lost.
-		if !slices.Contains(rang, d) && !r.left(d).gone() && !slices.Contains(r.Died, Caller) {
+		if !slices.Contains(rang, d) && !r.left(d).gone() && !slices.Contains(r.Died, Caller) && !slices.Contains(r.Drained, d) {
 			bad("lost", "%s was logged in at send and its session went on, but it never got the invite", d)
 		}
 	}

@@ -35,6 +35,12 @@ func died(r *Record, parties ...string) *Record {
 	return r
 }
 
+// drained marks callee devices of r as on a node that began to drain.
+func drained(r *Record, parties ...string) *Record {
+	r.Drained = append(r.Drained, parties...)
+	return r
+}
+
 // late adds late logins to r.
 func late(r *Record, ls ...LateLogin) *Record {
 	r.Late = append(r.Late, ls...)
@@ -93,6 +99,13 @@ func TestCheck(t *testing.T) {
 			want: []string{"lost"}},
 		{name: "lost: a device that stayed never got the invite",
 			r:    rec(two, nil, nil, d1, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
+			want: []string{"lost"}},
+		{name: "a device whose node drained was held back and missed an invite that ended first",
+			r: drained(rec(two, []DecisionKind{DecCanceled}, nil, d1, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
+				d2)},
+		{name: "lost: a device whose node drained rang but has no terminal event",
+			r: drained(rec(two, nil, nil, d1, KindInvite, "", d2, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
+				d2),
 			want: []string{"lost"}},
 		{name: "lost: the caller has no terminal event",
 			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindCanceled, ""),

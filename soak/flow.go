@@ -39,6 +39,31 @@ type flow struct {
 	// checker holds that party to docs/CLUSTER.md "When a node dies".
 	parties map[string]*session
 	hit     atomic.Bool
+	drains  drainMarks // the ringers' drain counts at the send
+}
+
+// drainMarks are sessions' drain counts (session.drains) at a flow's
+// send, by party: a session whose node began to drain since may not have
+// been rung (docs/CLUSTER.md "Drain and rolling restart").
+type drainMarks map[string]drainMark
+
+type drainMark struct {
+	s  *session
+	at int32
+}
+
+func (m drainMarks) mark(key string, s *session) {
+	at := s.drains.Load()
+	if s.draining.Load() {
+		at-- // on a draining node already
+	}
+	m[key] = drainMark{s, at}
+}
+
+// drained reports whether party key's node began to drain since the send.
+func (m drainMarks) drained(key string) bool {
+	d, ok := m[key]
+	return ok && d.s.drains.Load() > d.at
 }
 
 // hitNow reports whether a party's node died.
@@ -141,9 +166,11 @@ func (f *flow) send(timeout time.Duration) bool {
 				f.parties[d.s.key] = d.s // lost with its node, not yet logged in again: it may still ring
 			}
 		}
+		f.drains = drainMarks{}
 		for _, d := range f.callee.online() {
 			f.ringers = append(f.ringers, ringer{d, d.s.key})
 			f.parties[d.s.key] = d.s
+			f.drains.mark(d.s.key, d.s)
 		}
 	}
 	var expected []string
@@ -225,7 +252,9 @@ func has(e *entry, party string, kinds ...Kind) bool {
 
 var terminals = []Kind{KindAccepted, KindRefused, KindCanceled, KindFailure}
 
-// invite waits for r's session to receive the invitation and returns it.
+// invite waits for r's session to receive the invitation and returns it;
+// nil if the invitation ended first on a device its draining node held
+// back (flow.drains).
 func (f *flow) invite(r ringer) *core.RemoteInvitation {
 	if f.stopped.Load() {
 		return nil
@@ -233,7 +262,7 @@ func (f *flow) invite(r ringer) *core.RemoteInvitation {
 	var inv *core.RemoteInvitation
 	f.await("invite on "+r.key, func(e *entry) bool {
 		inv = e.remotes[r.key]
-		return inv != nil
+		return inv != nil || f.drains.drained(r.key) && has(e, Caller, terminals...)
 	})
 	return inv
 }
@@ -420,7 +449,9 @@ func (f *flow) complete() {
 			invited := has(e, r.key, KindInvite)
 			// (A resume of a session lost with its node fails: it may
 			// never have been rung.)
-			if (l == Stayed && !f.partyDied(r.key) && !ownerDied || l == LeftResumed && !f.partyDied(r.key) || invited) && !has(e, r.key, terminals...) {
+			// (A device whose node drained may have been held back: it rings
+			// only if it logged in elsewhere while the invitation pended.)
+			if (l == Stayed && !f.partyDied(r.key) && !ownerDied && !f.drains.drained(r.key) || l == LeftResumed && !f.partyDied(r.key) && !f.drains.drained(r.key) || invited) && !has(e, r.key, terminals...) {
 				return false
 			}
 		}

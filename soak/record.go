@@ -126,7 +126,11 @@ type Record struct {
 	// they had left already, the checker holds them to docs/CLUSTER.md
 	// "When a node dies" (LeftNodeDied) and allows what it says the others
 	// then see.
-	Died     []string
+	Died []string
+	// Drained are the callee devices whose node began to drain during the
+	// flow: docs/CLUSTER.md "Drain and rolling restart" lets them miss an
+	// invite that ended before they logged in on another node.
+	Drained  []string
 	Events   []Event
 	Ops      []Op
 	Problems []string // what the driver saw go wrong (deadlines, send errors)

@@ -352,14 +352,18 @@ func (h *harness) runFlow(n int) {
 		}
 		return true
 	})
-	rec := h.book.close(f.e)
+	rec := h.book.close(f.e, f.drains.drained)
 	unlock()
 	for key, s := range f.parties {
 		if s.died.Load() {
 			rec.Died = append(rec.Died, key)
 		}
+		if f.drains.drained(key) {
+			rec.Drained = append(rec.Drained, key)
+		}
 	}
 	slices.Sort(rec.Died)
+	slices.Sort(rec.Drained)
 	h.tally(&rec, took, waited)
 }
 
