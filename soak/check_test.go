@@ -236,6 +236,21 @@ func TestCheck(t *testing.T) {
 			}(),
 			ops:  []Op{{Party: d1, Name: "refuse", State: "REFUSED", Ended: true}},
 			want: []string{"message"}},
+		{name: "message: a device whose node drained missed those sent while it moved",
+			r: func() *Record {
+				r := drained(rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindRefused, "", Caller, KindRefused, ""), d1)
+				r.Messages, r.Got = []string{"a", "b", "c"}, map[string][]string{d1: {"a", "c"}}
+				return r
+			}(),
+			ops: []Op{{Party: d1, Name: "refuse", State: "REFUSED", Ended: true}}},
+		{name: "message: a device whose node drained got one out of order",
+			r: func() *Record {
+				r := drained(rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindRefused, "", Caller, KindRefused, ""), d1)
+				r.Messages, r.Got = []string{"a", "b", "c"}, map[string][]string{d1: {"c", "a"}}
+				return r
+			}(),
+			ops:  []Op{{Party: d1, Name: "refuse", State: "REFUSED", Ended: true}},
+			want: []string{"message"}},
 		{name: "node death: the caller's node died after it canceled; the devices learn PEER_OFFLINE",
 			r: died(rec(two, []DecisionKind{DecCanceled}, nil, d1, KindInvite, "", d2, KindInvite, "", Caller, KindCanceled, "",
 				d1, KindFailure, "PEER_OFFLINE", d2, KindFailure, "PEER_OFFLINE"), Caller),
