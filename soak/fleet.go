@@ -7,13 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/rtmcall/rtmcall/core"
-	"github.com/rtmcall/rtmcall/core/protocol"
 	"github.com/rtmcall/rtmcall/server"
 )
 
@@ -268,24 +265,8 @@ func (h *harness) login(ctx context.Context, d *device) error {
 
 // loginOn logs s in on d's client and waits until every node knows it.
 func (h *harness) loginOn(ctx context.Context, d *device, s *session) error {
-	for try := 1; ; try++ {
-		err := d.c.Login(ctx, d.u.id, "")
-		if err == nil {
-			break
-		}
-		// A login the balancer routed to a node as its drain began is
-		// refused (SHUTTING_DOWN) or its connection closed (1012): the app
-		// tries again, as docs/CLUSTER.md "Drain and rolling restart" says.
-		code := core.CodeOf(err)
-		if !slices.Contains(h.cfg.Chaos, "drain") || try == 5 || code != protocol.CodeNotConnected && code != protocol.CodeShuttingDown {
-			return fmt.Errorf("login of %s: %w", s.key, err)
-		}
-		h.count("logins tried again during a drain")
-		select {
-		case <-time.After(time.Duration(try) * 50 * time.Millisecond): // backoff, as the client's own retries
-		case <-ctx.Done():
-			return fmt.Errorf("login of %s: %w", s.key, err)
-		}
+	if err := d.c.Login(ctx, d.u.id, ""); err != nil {
+		return fmt.Errorf("login of %s: %w", s.key, err)
 	}
 	if err := s.waitState(ctx, core.ConnectionConnected, 0); err != nil {
 		return err

@@ -460,6 +460,9 @@ func (f *flow) complete() {
 				return false
 			}
 		}
+		if has(e, Caller, KindReceived) && !slices.ContainsFunc(e.rec.Events, func(ev Event) bool { return ev.Kind == KindInvite }) {
+			return false // a device got it, held back by its draining node and rung on its new one: its events are on their way
+		}
 		return true
 	}
 	if f.wait("terminal events on every side", all, false) && f.partyDied(Caller) {
