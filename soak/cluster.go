@@ -18,6 +18,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
 )
 
 // Peer timing of the cluster's nodes: slow enough that a loaded 2-core
@@ -136,14 +137,23 @@ func (cl *cluster) start(m *member, name string) (*natsserver.Server, *node, err
 		return nil, nil, fmt.Errorf("NATS server %s did not start", m.id)
 	}
 	cfg := cl.cfg
-	cfg.NodeID, cfg.NATS = m.id, &server.NATSConfig{URL: ns.ClientURL()}
+	cfg.NodeID = m.id
 	cfg.PeerHeartbeat, cfg.PeerTimeout = clusterHeartbeat, clusterTimeout
 	cfg.Logger = cfg.Logger.With("member", m.i)
+	b, err := server.NewNATSBroker(server.NATSConfig{URL: ns.ClientURL()}, cfg.Logger)
+	if err != nil {
+		ns.Shutdown()
+		return nil, nil, fmt.Errorf("failed to connect node %s to NATS: %w", m.id, err)
+	}
+	lossy := rtmcalltest.NewLossyBroker(b) // passes everything until the loss chaos sets a fault
+	cfg.Broker = lossy
 	nd, err := startNode(fmt.Sprintf("%s%d", name, m.i), cfg)
 	if err != nil {
+		_ = b.Close(context.Background())
 		ns.Shutdown()
 		return nil, nil, err
 	}
+	nd.loss = lossy
 	return ns, nd, nil
 }
 

@@ -26,6 +26,7 @@ type shard struct {
 
 	mu   sync.Mutex
 	live map[*session]*device // sessions from their login to their end, for the chaos to find
+	loss atomic.Pointer[lossWindow] // the loss chaos's window, while it lasts
 }
 
 // url is the URL a device in slot dials: its node's, or the cluster's

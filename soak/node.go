@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
 )
 
 // slotParam is the query parameter naming the device a connection belongs
@@ -31,6 +32,7 @@ type node struct {
 	hs   *http.Server
 	done chan error    // Serve's result
 	gone chan struct{} // closed when a cluster's chaos kills the node
+	loss *rtmcalltest.LossyBroker // in a cluster: what the node sends its peers goes through it
 
 	mu    sync.Mutex
 	conns map[string]map[net.Conn]struct{} // by device slot: a reconnecting client may have several
