@@ -25,7 +25,7 @@ type shard struct {
 	ghosts []string // user ids that never log in: offline callees
 
 	mu   sync.Mutex
-	live map[*session]*device // sessions from their login to their end, for the chaos to find
+	live map[*session]*device       // sessions from their login to their end, for the chaos to find
 	loss atomic.Pointer[lossWindow] // the loss chaos's window, while it lasts
 }
 

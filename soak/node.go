@@ -30,8 +30,8 @@ type node struct {
 	url  string // ws://127.0.0.1:PORT/ws
 	n    *server.Node
 	hs   *http.Server
-	done chan error    // Serve's result
-	gone chan struct{} // closed when a cluster's chaos kills the node
+	done chan error               // Serve's result
+	gone chan struct{}            // closed when a cluster's chaos kills the node
 	loss *rtmcalltest.LossyBroker // in a cluster: what the node sends its peers goes through it
 
 	mu    sync.Mutex
