@@ -304,11 +304,13 @@ func (h *harness) nodeDied(sh *shard, i int, settled chan struct{}) []*session {
 	sh.mu.Lock()
 	for s := range sh.live {
 		n, open := sh.cl.lb.nodeOf(s.slot)
-		last, _ := sh.cl.lb.lastNode(s.slot)
+		last, dialed := sh.cl.lb.lastDial(s.slot)
 		// Its connection goes there, its session lives there, or it is
 		// logging in and its last attempt went there (refused by the
-		// dying node, it will fail).
-		if open && n == i || int(s.node.Load()) == i+1 || s.node.Load() == 0 && last == i {
+		// dying node, it will fail); an attempt of the device's earlier
+		// sessions says nothing of this one, whose dial the balancer,
+		// having unpublished the node, sends to a live one.
+		if open && n == i || int(s.node.Load()) == i+1 || s.node.Load() == 0 && dialed && last.n > s.since && last.i == i {
 			out = append(out, s)
 		}
 	}

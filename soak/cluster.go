@@ -357,7 +357,8 @@ type balancer struct {
 
 	mu    sync.Mutex
 	open  map[string][]openConn         // by slot: its open connections, oldest first
-	prev  map[string]int                // by slot: the node of its latest connection, open or not
+	prev  map[string]dial               // by slot: its latest connection, open or not
+	dials uint64                        // connections so far
 	stuck map[string]int                // by slot: the node of its session
 	conns map[int]map[net.Conn]struct{} // client-side connections by node
 	wg    sync.WaitGroup
@@ -368,7 +369,7 @@ func newBalancer(cl *cluster) (*balancer, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &balancer{cl: cl, ln: ln, url: "ws://" + ln.Addr().String() + "/ws", open: map[string][]openConn{}, prev: map[string]int{}, stuck: map[string]int{},
+	b := &balancer{cl: cl, ln: ln, url: "ws://" + ln.Addr().String() + "/ws", open: map[string][]openConn{}, prev: map[string]dial{}, stuck: map[string]int{},
 		conns: map[int]map[net.Conn]struct{}{}}
 	b.wg.Go(b.serve)
 	return b, nil
@@ -432,7 +433,8 @@ func (b *balancer) proxy(c net.Conn) {
 		return
 	}
 	b.open[slot] = append(b.open[slot], openConn{c, i})
-	b.prev[slot] = i
+	b.dials++
+	b.prev[slot] = dial{i, b.dials}
 	set := b.conns[i]
 	if set == nil {
 		set = map[net.Conn]struct{}{}
@@ -482,12 +484,26 @@ func (b *balancer) nodeOf(slot string) (int, bool) {
 	return os[len(os)-1].i, true
 }
 
-// lastNode returns the node of slot's latest connection, even if closed.
-func (b *balancer) lastNode(slot string) (int, bool) {
+// dial is a connection through the balancer: its node, and its number
+// (the count of connections once it was made).
+type dial struct {
+	i int
+	n uint64
+}
+
+// lastDial returns slot's latest connection, even if closed.
+func (b *balancer) lastDial(slot string) (dial, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	i, ok := b.prev[slot]
-	return i, ok
+	d, ok := b.prev[slot]
+	return d, ok
+}
+
+// dialCount returns how many connections the balancer has made so far.
+func (b *balancer) dialCount() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.dials
 }
 
 // stick routes slot's later connections (resumes) to node i while it is up.

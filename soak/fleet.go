@@ -115,6 +115,9 @@ type session struct {
 	// without the harness ending it, as docs/CLUSTER.md says.
 	died atomic.Bool
 	node atomic.Int32 // in a cluster, 1 + the index of the node it logged in on
+	// since is, in a cluster, the balancer's count of connections when the
+	// session was made: later ones are its client's.
+	since uint64
 	// settled, once died, is closed when every other node has declared its
 	// node dead (guarded by mu).
 	settled <-chan struct{}
@@ -233,6 +236,9 @@ func (h *harness) login(ctx context.Context, d *device) error {
 	}
 	d.gen++
 	s := &session{key: fmt.Sprintf("%s#%d", d.slot, d.gen), h: h, sh: sh, slot: d.slot, changed: make(chan struct{}, 1), after: d.last}
+	if sh.cl != nil {
+		s.since = sh.cl.lb.dialCount()
+	}
 	if s.after == "" {
 		s.after = "a new client"
 	}
