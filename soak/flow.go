@@ -42,9 +42,10 @@ type flow struct {
 	// loss is the loss window that spanned the caller and a rung device
 	// (reset, by party name), if any: a reset of their pair may end the
 	// invitation for them, eat an invite, or hold an answer.
-	lossMu sync.Mutex
-	loss   *lossWindow
-	reset  map[string]bool
+	lossMu   sync.Mutex
+	loss     *lossWindow
+	reset    map[string]bool
+	lossDone bool // complete waits for the loss's end (flow goroutine only)
 }
 
 // hitNow reports whether a party's node died, or a loss window spanned
@@ -53,13 +54,9 @@ func (f *flow) hitNow() bool {
 	if f.hit.Load() {
 		return true
 	}
-	if w := f.lossCheck(); w != nil {
-		select {
-		case <-w.settled:
-			f.hit.Store(true)
-			return true
-		default:
-		}
+	if f.lossSettled() {
+		f.hit.Store(true)
+		return true
 	}
 	for _, s := range f.parties {
 		if s.died.Load() {
@@ -88,6 +85,20 @@ func (f *flow) lossCheck() *lossWindow {
 		}
 	}
 	return f.loss
+}
+
+// lossSettled reports whether the flow's loss window, if any, has settled.
+func (f *flow) lossSettled() bool {
+	w := f.lossCheck()
+	if w == nil {
+		return false
+	}
+	select {
+	case <-w.settled:
+		return true
+	default:
+		return false
+	}
 }
 
 // acrossLoss reports whether party key was across a loss window from the
@@ -447,6 +458,9 @@ func (f *flow) complete() {
 		return
 	}
 	all := func(e *entry) bool {
+		if !f.lossDone && f.lossSettled() {
+			return true // what a reset ate never comes: on to the loss's end below
+		}
 		if !has(e, Caller, terminals...) {
 			return false
 		}
@@ -492,6 +506,7 @@ func (f *flow) complete() {
 		f.wait("terminal events on every side after the caller's node died", all, false)
 	}
 	if w := f.lossCheck(); w != nil && !f.stopped.Load() {
+		f.lossDone = true
 		// Once the window settled, every reset it caused has ended or
 		// settled what it held; the barrier passes what is queued.
 		select {
