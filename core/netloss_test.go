@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -290,6 +291,37 @@ func TestClusterSettleLate(t *testing.T) {
 	assert.Positive(t, metric(t, cl.Nodes[1], settlesLate))
 	cl.Loss(0).SetFault(rtmcalltest.Fault{})
 	cl.AwaitHealed()
+	alice.quiet()
+	bob.quiet()
+}
+
+// An answer sent after the reset, while the owner is not a peer again yet,
+// waits for the settle like one in flight at the reset: it gets ALREADY_END
+// only after the invitation's end (PROTOCOL.md: the winner's events before
+// the loser's error), not at once while it still rings.
+func TestClusterAnswerDuringReset(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3)
+	alice := login(t, cl.Nodes[0], "alice")
+	bob := login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	l := alice.invite("bob", "")
+	r := bob.received()
+	alice.expect("local received")
+	owner, callee := cl.Nodes[0].Node.ID(), cl.Nodes[1].Node
+	// Every unicast from the owner to bob's node is lost: the pair resets
+	// at the next one, and cannot meet again (the welcome is lost too).
+	cl.Loss(0).SetFault(rtmcalltest.Fault{Drop: 1, To: []string{callee.ID()}})
+	_, _ = alice.c.SendMessageToPeer(ctxT(t), "bob", core.Message{Text: "lost"})
+	require.Eventually(t, func() bool { return !slices.Contains(callee.Peers(), owner) }, waitFor, time.Millisecond,
+		"bob's node reset the owner")
+	assert.ErrorIs(t, r.Accept(ctxT(t)), core.ErrAlreadyEnd)
+	assert.Equal(t, core.RemoteFailure, r.State(), "the invitation ended before the accept's error")
+	bob.expect("remote failure PEER_OFFLINE")
+	cl.Loss(0).SetFault(rtmcalltest.Fault{})
+	cl.AwaitHealed()
+	assert.Positive(t, metric(t, cl.Nodes[1], settlesLate)+metric(t, cl.Nodes[1], `rtmcall_cluster_settles_total{result="settled"}`))
+	alice.expect("local failure PEER_OFFLINE") // the owner stopped ringing bob with the reset
+	assert.True(t, l.State().Ended())
 	alice.quiet()
 	bob.quiet()
 }
