@@ -162,7 +162,11 @@ func TestRunShort(t *testing.T) {
 	assert.Contains(t, ir.CPUTop, "flat%")
 	assert.NotEmpty(t, ir.Shares)
 
-	assert.Len(t, res.Targets(), 11)
+	wantTargets := 11 // 4 p50s, 2 loaded p99s, flows/s, CPU per flow, RSS, connect rate, peer messages
+	if cfg.Centrifugo != "" {
+		wantTargets += 14 // a row per figure against Centrifugo
+	}
+	assert.Len(t, res.Targets(), wantTargets)
 	require.NotNil(t, res.Messages)
 	assert.Equal(t, 50, res.Messages.RTMCall.N())
 	assert.Equal(t, 50, res.Messages.Baseline.N())

@@ -50,7 +50,9 @@ func startServerBinary(ctx context.Context, path, web string, env ...string) (*p
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path, "-dev", "-addr", "127.0.0.1:0", "-web", web, "-data", data)
+	// SIGTERM drains (docs/CLUSTER.md): a phase may end with invitations
+	// still ringing, which a drain would wait for; the phase is over.
+	cmd := exec.Command(path, "-dev", "-addr", "127.0.0.1:0", "-web", web, "-data", data, "-drain-timeout", "1s")
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
 	}

@@ -3,10 +3,13 @@
 package bench
 
 import (
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestDistQuantiles(t *testing.T) {
@@ -137,4 +140,49 @@ func TestReportWithoutOptionalParts(t *testing.T) {
 	assert.NotContains(t, md, "<no value>")
 	assert.NotContains(t, md, "%!")
 	assert.Contains(t, res.Chart(), "</svg>")
+}
+
+// The targets are issue 9's: ratios to the relay at their bounds (met at
+// the bound, missed one step past it) and a row per figure against
+// Centrifugo, ahead only when strictly ahead.
+func TestTargetsAreIssue9s(t *testing.T) {
+	res := &Results{Config: DefaultConfig()}
+	res.RTMCall.Throughput.Rate, res.Baseline.Throughput.Rate = 5000, 5000                       // 1.0×: met
+	res.RTMCall.Throughput.ServerCPUPerFlow, res.Baseline.Throughput.ServerCPUPerFlow = 121, 100 // 1.21×: missed
+	res.RTMCall.Connect.Rate, res.Baseline.Connect.Rate = 999, 1000                              // 0.999×: missed
+	res.RTMCall.Memory.Conns = 10000
+	res.RTMCall.Memory.RSSPerConn, res.RTMCall.Memory.Steady = 16<<10, &MemoryResult{RSSPerConn: 16<<10 + 1} // met, missed
+	goals := map[string]Target{}
+	for _, tg := range res.Targets() {
+		goals[tg.What] = tg
+	}
+	check := func(what, goal string, met bool) {
+		t.Helper()
+		tg, ok := goals[what]
+		require.True(t, ok, "no target %q in %v", what, slices.Collect(maps.Keys(goals)))
+		assert.Equal(t, goal, tg.Goal, what)
+		assert.Equal(t, met, tg.Met, what)
+	}
+	check("complete flows per second (load generator on the same 2 cores)", "≥ 1.0×", true)
+	check("server CPU per flow", "≤ 1.2×", false)
+	check("connect rate, logins/s", "≥ 1.0×", false)
+	check("server RSS per idle logged-in connection (10,000), 2s after login", "≤ 16 KiB", true)
+	check("the same after "+res.Config.Steady.String()+" idle with heartbeats", "≤ 16 KiB", false)
+	check("p50 send → RemoteInvitationReceived, idle", "≤ 1.3×", false)
+	check("p99 accept → LocalInvitationAccepted, 1,000 pairs", "≤ 2×", false)
+	_, idleP99 := goals["p99 send → RemoteInvitationReceived, idle"]
+	assert.False(t, idleP99, "issue 9 sets no idle p99 target")
+	assert.Empty(t, res.centrifugoTargets(), "without Centrifugo, no rows against it")
+
+	res.Centrifugo = &SystemResult{Name: "Centrifugo"}
+	res.Centrifugo.Throughput.ServerCPUPerFlow = 121 // rtmcall's: a tie is not ahead
+	res.Centrifugo.Throughput.Rate = 4999
+	cf := map[string]Target{}
+	for _, tg := range res.centrifugoTargets() {
+		cf[tg.What] = tg
+	}
+	assert.Len(t, cf, 14)
+	assert.False(t, cf["server CPU per flow (vs Centrifugo)"].Met)
+	assert.Equal(t, "> 1× (ahead)", cf["flows/s (vs Centrifugo)"].Goal)
+	assert.True(t, cf["flows/s (vs Centrifugo)"].Met)
 }

@@ -70,24 +70,30 @@ const (
 // with backoff and resumes its session: invitations stay alive, events
 // missed meanwhile arrive in order exactly once, and operations called
 // meanwhile are sent on resume. If the session cannot be resumed within
-// the server's grace period, the client ends in ABORTED.
+// the server's grace period, the client ends in ABORTED. When its node
+// drains (bye MOVED, close 1012), the client logs in anew instead (move.go).
 type Client struct {
 	opts Options
 	q    queue
 	wg   sync.WaitGroup // every goroutine of the client but the callback queue
 
-	mu           sync.Mutex
-	conn         *link // the current connection; nil while down
-	state        ConnectionState
-	userID       string
-	session      string        // the session id, for resume
-	key          string        // the session's resume key
-	grace        time.Duration // how long the server keeps a dropped session
-	heartbeat    time.Duration // how often to ping
-	lastSeq      uint64        // the last frame of the session's stream handled
-	unacked      int           // frames handled since the last acknowledgement
-	ackQueued    bool          // a ping carrying an acknowledgement is on its way
-	bye          string        // the reason of the server's "bye", if it said goodbye
+	mu        sync.Mutex
+	conn      *link // the current connection; nil while down
+	state     ConnectionState
+	userID    string
+	session   string        // the session id, for resume
+	key       string        // the session's resume key
+	grace     time.Duration // how long the server keeps a dropped session
+	heartbeat time.Duration // how often to ping
+	lastSeq   uint64        // the last frame of the session's stream handled
+	unacked   int           // frames handled since the last acknowledgement
+	ackQueued bool          // a ping carrying an acknowledgement is on its way
+	bye       string        // the reason of the server's "bye", if it said goodbye
+	token     string        // the token the session logged in or renewed with: a move logs in with it
+	// What a move to another node sets again on the new session: the
+	// presence subscriptions and call waiting.
+	subs         map[string]struct{}
+	waitingOn    bool
 	stopRetry    chan struct{} // closes to stop the reconnection loop
 	loginAborted bool
 	closed       bool
@@ -157,6 +163,7 @@ func NewClient(opts Options) (*Client, error) {
 		locals:  make(map[string]*LocalInvitation),
 		remotes: make(map[string]*RemoteInvitation),
 		calls:   make(map[string]*callSide),
+		subs:    make(map[string]struct{}),
 	}, nil
 }
 
@@ -205,7 +212,7 @@ func (c *Client) Login(ctx context.Context, userID, token string) error {
 	c.setState(ConnectionConnecting, ReasonLogin)
 	c.mu.Unlock()
 
-	ws, err := c.dial(ctx)
+	ws, err := c.dialLogin(ctx)
 	if err != nil {
 		c.mu.Lock()
 		aborted := c.loginAborted
@@ -237,7 +244,9 @@ func (c *Client) Login(ctx context.Context, userID, token string) error {
 		func(reply *protocol.Frame) {
 			if reply.Type == protocol.TypeOK {
 				// In the reader, before any frame that follows the login.
-				c.userID = userID
+				c.userID, c.token = userID, token
+				clear(c.subs)
+				c.waitingOn = false
 				c.session, c.key = reply.Session, reply.Key
 				c.grace, c.heartbeat = protocol.Millis(reply.Grace), protocol.Millis(reply.Heartbeat)
 				c.setState(ConnectionConnected, ReasonLoginSuccess)
@@ -279,6 +288,7 @@ func (c *Client) RenewToken(ctx context.Context, token string) error {
 	}
 	_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypeRenew, Token: token}, func(reply *protocol.Frame) {
 		if reply.Type == protocol.TypeOK {
+			c.token = token
 			c.watchToken(token)
 		}
 	})
@@ -360,7 +370,7 @@ func (c *Client) CreateLocalInvitation(calleeID string) (*LocalInvitation, error
 // QueryPeersOnlineStatus reports whether each of up to 256 users is online
 // (logged in on at least one session).
 func (c *Client) QueryPeersOnlineStatus(ctx context.Context, ids []string) (map[string]bool, error) {
-	reply, err := c.presenceRequest(ctx, protocol.TypeQuery, ids, protocol.MaxQueryIDs)
+	reply, err := c.presenceRequest(ctx, protocol.TypeQuery, ids, protocol.MaxQueryIDs, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -374,17 +384,29 @@ func (c *Client) QueryPeersOnlineStatus(ctx context.Context, ids []string) (map[
 // SubscribePeersOnlineStatus subscribes to the online status of up to 512
 // users; OnPeersOnlineStatusChanged first reports their current status.
 func (c *Client) SubscribePeersOnlineStatus(ctx context.Context, ids []string) error {
-	_, err := c.presenceRequest(ctx, protocol.TypeSubscribe, ids, protocol.MaxSubscribedIDs)
+	_, err := c.presenceRequest(ctx, protocol.TypeSubscribe, ids, protocol.MaxSubscribedIDs, func(reply *protocol.Frame) {
+		if reply.Type == protocol.TypeOK {
+			for _, id := range ids {
+				c.subs[id] = struct{}{} // subscribed again after a move (relogin)
+			}
+		}
+	})
 	return err
 }
 
 // UnsubscribePeersOnlineStatus ends subscriptions to those users.
 func (c *Client) UnsubscribePeersOnlineStatus(ctx context.Context, ids []string) error {
-	_, err := c.presenceRequest(ctx, protocol.TypeUnsubscribe, ids, protocol.MaxSubscribedIDs)
+	_, err := c.presenceRequest(ctx, protocol.TypeUnsubscribe, ids, protocol.MaxSubscribedIDs, func(reply *protocol.Frame) {
+		if reply.Type == protocol.TypeOK {
+			for _, id := range ids {
+				delete(c.subs, id)
+			}
+		}
+	})
 	return err
 }
 
-func (c *Client) presenceRequest(ctx context.Context, typ string, ids []string, max int) (*protocol.Frame, error) {
+func (c *Client) presenceRequest(ctx context.Context, typ string, ids []string, max int, hook func(*protocol.Frame)) (*protocol.Frame, error) {
 	if len(ids) == 0 || len(ids) > max {
 		return nil, protocol.Errorf(protocol.CodeInvalidArgument, "%s takes 1 to %d ids, got %d", typ, max, len(ids))
 	}
@@ -396,7 +418,7 @@ func (c *Client) presenceRequest(ctx context.Context, typ string, ids []string, 
 	if !get(c, &c.state).loggedIn() {
 		return nil, protocol.Errorf(protocol.CodeNotLoggedIn, "%s needs a logged-in client", typ)
 	}
-	return c.request(ctx, &protocol.Frame{Type: typ, IDs: ids}, nil)
+	return c.request(ctx, &protocol.Frame{Type: typ, IDs: ids}, hook)
 }
 
 // loggedIn reports whether operations that need a session may be called:
@@ -416,16 +438,51 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 }
 
 func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
+	ws, _, err := c.dialStatus(ctx)
+	return ws, err
+}
+
+// dialStatus is dial that also returns the HTTP status of a refused
+// upgrade (0 if there was none, or the browser does not say).
+func (c *Client) dialStatus(ctx context.Context) (*websocket.Conn, int, error) {
 	ws, resp, err := websocket.Dial(ctx, c.opts.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
 	if err != nil {
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
 		}
-		return nil, dialError(err, status)
+		return nil, status, dialError(err, status)
 	}
 	ws.SetReadLimit(maxServerFrame)
-	return ws, nil
+	return ws, 0, nil
+}
+
+// dialLogin dials for Login. An upgrade refused with 503 (a node that
+// drains or shuts down, which a load balancer sent the connection to just
+// before its health check saw it) is tried again with backoff until ctx
+// ends or a logout aborts the login.
+func (c *Client) dialLogin(ctx context.Context) (*websocket.Conn, error) {
+	wait := backoffMin
+	for {
+		ws, status, err := c.dialStatus(ctx)
+		if err == nil || status != 503 { // Service Unavailable (net/http is not linked into the browser module)
+			return ws, err
+		}
+		t := time.NewTimer(time.Duration(float64(wait) * (0.5 + rand.Float64())))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		c.mu.Lock()
+		aborted := c.loginAborted
+		c.mu.Unlock()
+		if aborted {
+			return nil, err
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // dialError says in words what failed when dialing: the error chain of a
@@ -732,6 +789,10 @@ func (c *Client) lost(l *link, err error) {
 	status := websocket.CloseStatus(err)
 	var ws *websocket.Conn
 	switch {
+	case c.state == ConnectionConnected && c.session != "" && (c.bye == protocol.ByeMoved ||
+		c.bye == "" && status == websocket.StatusServiceRestart):
+		c.moveLocked(l)
+		ws = l.ws
 	case c.state == ConnectionConnected && c.session != "" && c.bye == "" && status == -1:
 		c.conn = nil
 		close(l.stop)
@@ -766,6 +827,12 @@ func (c *Client) lost(l *link, err error) {
 // reconnect dials again with backoff until it resumes the session or the
 // server's grace period is over.
 func (c *Client) reconnect(deadline time.Time, stop chan struct{}) {
+	c.retry(deadline, stop, c.tryResume, "the server's grace period is over")
+}
+
+// retry runs try with backoff until it is done, it fails for good, or
+// deadline passes (then the session gives up with late as the reason).
+func (c *Client) retry(deadline time.Time, stop chan struct{}, try func(context.Context, chan struct{}) (bool, error), late string) {
 	defer c.wg.Done()
 	wait := backoffMin
 	timer := time.NewTimer(0)
@@ -778,13 +845,13 @@ func (c *Client) reconnect(deadline time.Time, stop chan struct{}) {
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			c.giveUp(stop, "the server's grace period is over")
+			c.giveUp(stop, late)
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), min(left, c.opts.RequestTimeout))
-		resumed, final := c.tryResume(ctx, stop)
+		done, final := try(ctx, stop)
 		cancel()
-		if resumed {
+		if done {
 			return
 		}
 		if final != nil {
@@ -799,24 +866,12 @@ func (c *Client) reconnect(deadline time.Time, stop chan struct{}) {
 // tryResume makes one attempt. final is set when the server refused the
 // session: trying again is pointless.
 func (c *Client) tryResume(ctx context.Context, stop chan struct{}) (resumed bool, final error) {
-	ws, err := c.dial(ctx)
-	if err != nil {
-		return false, nil
+	ws, reply, stopped, err := c.open(ctx, stop, func(rid uint64) *protocol.Frame {
+		return &protocol.Frame{Type: protocol.TypeResume, RID: rid, Session: c.session, Key: c.key, Ack: c.lastSeq}
+	})
+	if stopped || ws == nil {
+		return stopped, nil
 	}
-	c.mu.Lock()
-	select {
-	case <-stop:
-		// Logged out (or closed) while dialing: c.session may already be
-		// a new login's, which this stale attempt must not take over.
-		c.mu.Unlock()
-		ws.CloseNow()
-		return true, nil
-	default:
-	}
-	c.nextRID++
-	f := &protocol.Frame{Type: protocol.TypeResume, RID: c.nextRID, Session: c.session, Key: c.key, Ack: c.lastSeq}
-	c.mu.Unlock()
-	reply, err := c.resumeExchange(ctx, ws, f)
 	if err != nil || reply.Type == protocol.TypeError {
 		ws.CloseNow()
 		if err == nil && reply.Code == protocol.CodeResumeFailed {
@@ -849,6 +904,31 @@ func (c *Client) tryResume(ctx context.Context, stop chan struct{}) (resumed boo
 	c.setState(ConnectionConnected, ReasonLoginSuccess)
 	c.startHeartbeatLocked(l)
 	return true, nil
+}
+
+// open dials and makes the first request of a new connection, f(rid)
+// (made under the lock), and returns its reply. stopped: the client logged
+// out or closed while dialing (c.session may already be a new login's,
+// which this stale attempt must not take over). ws is nil if the dial
+// failed; otherwise the caller closes it on an error.
+func (c *Client) open(ctx context.Context, stop chan struct{}, f func(rid uint64) *protocol.Frame) (ws *websocket.Conn, reply *protocol.Frame, stopped bool, err error) {
+	ws, err = c.dial(ctx)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	c.mu.Lock()
+	select {
+	case <-stop:
+		c.mu.Unlock()
+		ws.CloseNow()
+		return nil, nil, true, nil
+	default:
+	}
+	c.nextRID++
+	req := f(c.nextRID)
+	c.mu.Unlock()
+	reply, err = c.resumeExchange(ctx, ws, req)
+	return ws, reply, false, err
 }
 
 // resumeExchange writes the resume request and reads its reply, the first

@@ -55,7 +55,7 @@ func (c *Client) SendMessageToPeer(ctx context.Context, peerID string, msg Messa
 }
 
 // SetCallWaiting turns call waiting on or off for this session (it is kept
-// across resume, not across logins). While any session of this client's
+// across resume and a move to another node, not across logins). While any session of this client's
 // user is in a call, invitations to the user fail on the caller with
 // PEER_BUSY, except that they ring the sessions with call waiting on, with
 // CalleeBusy set.
@@ -63,7 +63,11 @@ func (c *Client) SetCallWaiting(ctx context.Context, on bool) error {
 	if !get(c, &c.state).loggedIn() {
 		return protocol.Errorf(protocol.CodeNotLoggedIn, "setCallWaiting needs a logged-in client")
 	}
-	_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypeWaiting, Waiting: on}, nil)
+	_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypeWaiting, Waiting: on}, func(reply *protocol.Frame) {
+		if reply.Type == protocol.TypeOK {
+			c.waitingOn = on // set again after a move (relogin)
+		}
+	})
 	return err
 }
 

@@ -105,8 +105,8 @@ func (s *session) replyTo(rid uint64) *protocol.Frame {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	for _, e := range s.buf {
-		if (e.f.Type == protocol.TypeOK || e.f.Type == protocol.TypeError) && e.f.RID == rid {
-			return e.f
+		if f := e.frame(); (f.Type == protocol.TypeOK || f.Type == protocol.TypeError) && f.RID == rid {
+			return f
 		}
 	}
 	// Unreachable: every request is answered before the lock is released.

@@ -633,6 +633,7 @@ func (n *Node) sessionChangedLocked(p *peer, e dirEntry, gone bool) {
 	})
 	if fresh && !gone {
 		n.ringLateLocked(r, r.user) // a session of a callee that logged in there rings too
+		n.claimMovedLocked(r.user)  // a client this node moved may be that one
 		if c := n.invs.pending[r.user]; c > 0 {
 			n.tell(p.id, &message{K: kindPending, User: r.user, Code: c}) // the user may send there now
 		}

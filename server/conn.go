@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,7 +80,7 @@ func (c *conn) run() {
 		delete(n.cl.vconns, v.key)
 	}
 	var writer <-chan struct{}
-	if s := c.sess; s != nil && s.attachedTo(c.att) {
+	if s := c.sess; s != nil && s.attachedTo(c.att) && !s.moved.Load() { // a moved session waits (drain.go)
 		if c.resumable(err) {
 			n.detachLocked(s, err)
 		} else {
@@ -119,29 +122,66 @@ func (c *conn) readLoop() error {
 		if s := c.sess; s != nil && c.relay == nil {
 			s.waitReadable(c.att)
 		}
-		// Not the node's context: coder/websocket would register with it for
-		// every read. A forced shutdown closes the connection instead.
-		typ, data, err := c.ws.Read(context.Background())
+		typ, data, buf, err := c.read()
 		if err != nil {
 			return err
 		}
 		if c.relay != nil {
-			c.relay.in(typ, data)
+			c.relay.in(typ, data) // keeps data: buf is nil
 			continue
 		}
-		if c.att != nil && c.att.closing.Load() {
-			continue // read on, so that the close handshake completes
-		}
-		s, a := c.sess, c.att
-		if s == nil {
+		switch s, a := c.sess, c.att; {
+		case a != nil && a.closing.Load():
+			// read on, so that the close handshake completes
+		case s == nil:
 			c.handle(typ, data, time.Now())
-			continue
+		default:
+			c.watchdog.Reset(c.n.cfg.IdleTimeout)
+			s.hold(a)
+			c.handle(typ, data, time.Now())
+			s.release(a)
 		}
-		c.watchdog.Reset(c.n.cfg.IdleTimeout)
-		s.hold(a)
-		c.handle(typ, data, time.Now())
-		s.release(a)
+		if buf != nil && c.relay == nil { // a resume relayed keeps data
+			putIOBuf(buf)
+		}
 	}
+}
+
+// read reads the next message. From a socket, it reads it into a pooled
+// buffer, buf, which the caller gives back once nothing keeps data:
+// coder/websocket's Read would allocate one per message, a heartbeat's
+// included. Until a relay is started: relayed messages are kept.
+func (c *conn) read() (typ websocket.MessageType, data []byte, buf *[]byte, err error) {
+	// Not the node's context: coder/websocket would register with it for
+	// every read. A forced shutdown closes the connection instead.
+	sk, ok := c.ws.(socket)
+	if !ok || c.relay != nil {
+		typ, data, err = c.ws.Read(context.Background())
+		return typ, data, nil, err
+	}
+	typ, r, err := sk.Reader(context.Background())
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	buf = getIOBuf()
+	b := *buf
+	for {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, len(b))
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			*buf = b
+			putIOBuf(buf)
+			return 0, nil, nil, err
+		}
+	}
+	*buf = b
+	return typ, b, buf, nil
 }
 
 // handle carries out one frame from the client and queues its reply.
@@ -187,19 +227,28 @@ func (c *conn) solicited(typ websocket.MessageType, data []byte) bool {
 	return true
 }
 
+// requestFrames are the Frames requests are decoded into. A frame refused,
+// a ping, and a send, ack, accept, refuse or hangup carried out on this node
+// go back once answered (their handlers keep no request frame), so that
+// heartbeats and flows allocate none; other requests may be kept.
+var requestFrames = sync.Pool{New: func() any { return new(protocol.Frame) }}
+
+func putRequestFrame(f *protocol.Frame) {
+	*f = protocol.Frame{}
+	requestFrames.Put(f)
+}
+
 // dispatchFrame decodes, checks and carries out one text frame.
 func (c *conn) dispatchFrame(data []byte) {
-	f, err := protocol.Decode(data)
-	if err != nil {
-		var rid uint64
-		if f != nil {
-			rid = f.RID // the rid to echo, when it was readable
-		}
-		c.replyError(rid, asProtocolError(err))
+	f := requestFrames.Get().(*protocol.Frame)
+	if err := protocol.DecodeInto(f, data); err != nil {
+		c.replyError(f.RID, asProtocolError(err)) // the rid to echo, when it was readable
+		putRequestFrame(f)
 		return
 	}
 	if err := f.CheckRequest(); err != nil {
 		c.replyError(f.RID, asProtocolError(err))
+		putRequestFrame(f)
 		return
 	}
 	if c.n.debug() {
@@ -225,6 +274,7 @@ func (c *conn) dispatch(f *protocol.Frame) {
 		} else {
 			c.writeDirect(&protocol.Frame{Type: protocol.TypeOK, RID: f.RID})
 		}
+		putRequestFrame(f)
 		return
 	case protocol.TypeLogin, protocol.TypeResume:
 		if c.sess != nil {
@@ -255,6 +305,9 @@ func (c *conn) dispatch(f *protocol.Frame) {
 	if s == nil {
 		c.directError(f.RID, errNotLoggedIn)
 		return
+	}
+	if s.moved.Load() {
+		return // told to move: the client sends it again on its new session (drain.go)
 	}
 	if f.Type == protocol.TypeRenew {
 		n.renew(s, f)
@@ -288,6 +341,10 @@ func (c *conn) dispatch(f *protocol.Frame) {
 		}
 	}
 	n.mu.Lock()
+	if s.moved.Load() {
+		n.mu.Unlock()
+		return // moved while this request was read: not carried out
+	}
 	if f.Type == protocol.TypeLogout {
 		done := n.logoutLocked(c, f.RID)
 		n.mu.Unlock()
@@ -319,6 +376,10 @@ func (c *conn) dispatch(f *protocol.Frame) {
 		n.waitingLocked(s, f)
 	}
 	n.mu.Unlock()
+	switch f.Type {
+	case protocol.TypeSend, protocol.TypeAck, protocol.TypeAccept, protocol.TypeRefuse, protocol.TypeHangup:
+		putRequestFrame(f)
+	}
 }
 
 // user is the logged-in user id, for logs; read loop only.
@@ -345,12 +406,24 @@ func (c *conn) directError(rid uint64, err *protocol.Error) {
 	c.writeDirect(protocol.ErrorFrame(rid, err))
 }
 
-// writeDirect writes f from the read loop of a connection without a session.
+// writeDirect writes f from the read loop of a connection without a
+// session, encoded into a pooled buffer, with one system call when the
+// connection collects writes (batcher): coder/websocket would write the
+// frame's header and its payload apart.
 func (c *conn) writeDirect(f *protocol.Frame) {
-	data, err := protocol.Encode(f)
-	if err == nil {
+	buf := getIOBuf()
+	defer putIOBuf(buf)
+	*buf = protocol.AppendFrame((*buf)[:0], f)
+	var err error
+	if b, ok := c.ws.(batcher); ok {
+		b.cork()
+		err = c.ws.Write(context.Background(), websocket.MessageText, *buf)
+		if uerr := b.uncork(c.n.ctx); err == nil {
+			err = uerr
+		}
+	} else {
 		ctx, cancel := context.WithTimeout(c.n.ctx, writeTimeout)
-		err = c.ws.Write(ctx, websocket.MessageText, data)
+		err = c.ws.Write(ctx, websocket.MessageText, *buf)
 		cancel()
 	}
 	if err != nil {

@@ -15,18 +15,25 @@ import (
 	"github.com/rtmcall/rtmcall/server/rtmcalltest"
 )
 
+// benchServer starts a node without rate limit or logs, and a context
+// for the benchmark's reads and writes.
+func benchServer(b *testing.B) (*rtmcalltest.Server, context.Context) {
+	srv := rtmcalltest.NewServer(b, func(c *server.Config) {
+		c.RateLimit, c.RateBurst = 1e9, 1<<30
+		c.Logger = slog.New(slog.DiscardHandler)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	b.Cleanup(cancel)
+	return srv, ctx
+}
+
 // BenchmarkServerFlow is the server's hot path: one complete invitation
 // (send, invite, ack, receipt, accept, confirmation) per iteration, through
 // a real node over loopback WebSockets, driven by two bare protocol clients
 // in the benchmark's goroutine (no client library). Its allocations are the
 // node's and coder/websocket's on both ends.
 func BenchmarkServerFlow(b *testing.B) {
-	srv := rtmcalltest.NewServer(b, func(c *server.Config) {
-		c.RateLimit, c.RateBurst = 1e9, 1<<30
-		c.Logger = slog.New(slog.DiscardHandler)
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	srv, ctx := benchServer(b)
 
 	type conn struct {
 		ws    *websocket.Conn
@@ -99,4 +106,41 @@ func BenchmarkServerFlow(b *testing.B) {
 		until(alice, protocol.TypeOK, write(alice, &protocol.Frame{Type: protocol.TypeHangup, Inv: inv}))
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
+}
+
+// BenchmarkServerHeartbeat is one heartbeat of a logged-in bare client:
+// a ping acknowledging the stream, and its ok. Its allocations are the
+// node's and coder/websocket's on both ends: what idle connections cost
+// the collector.
+func BenchmarkServerHeartbeat(b *testing.B) {
+	srv, ctx := benchServer(b)
+	ws, _, err := websocket.Dial(ctx, srv.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ws.Close(websocket.StatusNormalClosure, "")
+	var rid, seq uint64
+	var buf []byte
+	roundTrip := func(f *protocol.Frame) {
+		rid++
+		f.RID = rid
+		buf = protocol.AppendFrame(buf[:0], f)
+		if err := ws.Write(ctx, websocket.MessageText, buf); err != nil {
+			b.Fatal(err)
+		}
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var reply protocol.Frame
+		if err := protocol.DecodeInto(&reply, data); err != nil || reply.Type != protocol.TypeOK || reply.RID != rid {
+			b.Fatalf("reply %s (%v), want the ok to rid %d", data, err, rid)
+		}
+		seq = reply.Seq
+	}
+	roundTrip(&protocol.Frame{Type: protocol.TypeLogin, User: "alice"})
+	b.ReportAllocs()
+	for b.Loop() {
+		roundTrip(&protocol.Frame{Type: protocol.TypePing, Ack: seq})
+	}
 }

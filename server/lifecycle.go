@@ -24,7 +24,7 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.closing {
+	if n.closing || n.draining {
 		return errShuttingDown
 	}
 	s := newSession(n, f.User)
@@ -48,7 +48,7 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 // comes first, then the frames the client missed.
 func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	s := n.hub.sessions[f.Session]
-	if n.closing || s == nil || s.ended || !s.resumeKeyMatches(f.Key) {
+	if n.closing || s == nil || s.ended || s.moved.Load() || !s.resumeKeyMatches(f.Key) {
 		n.logLocked(c.log(), slog.LevelInfo, "resume refused", "session", f.Session)
 		return errResumeFailed
 	}

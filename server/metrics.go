@@ -26,6 +26,8 @@ type metrics struct {
 	answerLatency   *prometheus.HistogramVec
 	pendingInvitees prometheus.Gauge
 	lateRings       prometheus.Counter // invites to sessions that appeared after the send
+	moves           prometheus.Counter // sessions a draining node moved
+	drainTimeouts   prometheus.Counter // drains that reached their timeout
 	eventsDropped   prometheus.Counter
 	clusterGaps     prometheus.Counter     // peers reset for a lost message
 	settles         *prometheus.CounterVec // result: settled, late, restarted
@@ -60,6 +62,10 @@ func newMetrics() *metrics {
 		Help: "Invitations not yet ended."})
 	m.lateRings = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_invitation_late_rings_total",
 		Help: "Invites sent to a callee session that logged in while the invitation was pending."})
+	m.moves = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_drain_moves_total",
+		Help: "Sessions a draining node told to move (bye MOVED, close 1012)."})
+	m.drainTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_drain_timeouts_total",
+		Help: "Drains that reached their timeout with something left to end."})
 	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_events_dropped_total",
 		Help: "Events (webhooks) dropped because the observer had 65,536 waiting."})
 	m.clusterGaps = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_cluster_gaps_total",
@@ -68,7 +74,7 @@ func newMetrics() *metrics {
 		Help: "Invitations owned by a node that reset this one, by how they ended here: settled by their owner, late (failed after PeerTimeout), restarted (the owner restarted)."}, []string{"result"})
 	m.writeWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_write_waits_total",
 		Help: "Batches of frames a connection's socket did not take at once, left to a goroutine that waits for it."})
-	for _, c := range []prometheus.Collector{m.writeWaits, m.settles, m.clusterGaps, m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
+	for _, c := range []prometheus.Collector{m.moves, m.drainTimeouts, m.writeWaits, m.settles, m.clusterGaps, m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
 		m.errors, m.rateLimited, m.invitations, m.outcomes, m.receiptLatency, m.answerLatency, m.pendingInvitees, m.lateRings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

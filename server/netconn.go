@@ -51,12 +51,26 @@ type netConn struct {
 
 	wmu    sync.Mutex
 	corked *[]byte // collects writes between cork and uncork
+
+	rd rawOp // the raw read in progress, under rmu
+	wr rawOp // the raw write in progress, under wmu
+}
+
+// rawOp is the state of a raw read or write (netconn_unix.go), which its
+// callback, made once per connection, fills in.
+type rawOp struct {
+	fn  func(fd uintptr) bool
+	buf *[]byte // read: the pooled buffer read into
+	p   []byte  // write: what to write
+	n   int
+	err error
 }
 
 func newNetConn(c net.Conn, early []byte) *netConn {
 	nc := &netConn{Conn: c, pending: early}
 	if sc, ok := c.(syscall.Conn); ok && (rawReads || rawWrites) {
 		nc.raw, _ = sc.SyscallConn()
+		nc.initRaw()
 	}
 	return nc
 }
@@ -68,7 +82,7 @@ func (c *netConn) Read(p []byte) (int, error) {
 		return 0, c.rerr
 	}
 	if len(c.pending) == 0 && rawReads && c.raw != nil && len(p) < ioBufSize {
-		b, err := readRaw(c.raw)
+		b, err := c.readRaw()
 		if err != nil {
 			return 0, err
 		}
@@ -104,7 +118,7 @@ func (c *netConn) waitRead() {
 	if len(c.pending) > 0 || c.rerr != nil {
 		return
 	}
-	b, err := readRaw(c.raw)
+	b, err := c.readRaw()
 	if err != nil {
 		c.rerr = err
 		return
@@ -166,7 +180,7 @@ func (c *netConn) tryUncork() (bool, error) {
 	if b == nil {
 		return true, nil
 	}
-	n, err := writeRaw(c.raw, *b)
+	n, err := c.writeRaw(*b)
 	if err != nil {
 		c.corked = nil
 		putIOBuf(b)

@@ -2,17 +2,16 @@
 
 package server
 
-import (
-	"errors"
-	"syscall"
-)
+import "errors"
 
 // rawReads: elsewhere, reads block in net.Conn.Read with their own buffer.
 const rawReads = false
 
-func readRaw(syscall.RawConn) (*[]byte, error) { return nil, errors.New("raw reads not supported") }
-
 // rawWrites: elsewhere, batches are written with net.Conn.Write.
 const rawWrites = false
 
-func writeRaw(syscall.RawConn, []byte) (int, error) { return 0, errors.New("raw writes not supported") }
+func (c *netConn) initRaw() {}
+
+func (c *netConn) readRaw() (*[]byte, error) { return nil, errors.New("raw reads not supported") }
+
+func (c *netConn) writeRaw([]byte) (int, error) { return 0, errors.New("raw writes not supported") }

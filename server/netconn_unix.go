@@ -11,29 +11,24 @@ import (
 // takes a buffer, so that an idle connection holds none.
 const rawReads = true
 
+// rawWrites: on Unix, a batch may be written without waiting for the
+// socket (netConn.tryUncork).
+const rawWrites = true
+
+// initRaw makes c's raw read and write callbacks, once per connection: a
+// closure made per call would cost allocations per frame.
+func (c *netConn) initRaw() {
+	c.rd.fn, c.wr.fn = c.readFd, c.writeFd
+}
+
 // readRaw reads what the socket has, once it has something, into a pooled
-// buffer.
-func readRaw(rc syscall.RawConn) (*[]byte, error) {
-	var (
-		b    *[]byte
-		n    int
-		rerr error
-	)
-	err := rc.Read(func(fd uintptr) bool {
-		b = getIOBuf()
-		for {
-			n, rerr = syscall.Read(int(fd), (*b)[:cap(*b)])
-			if rerr != syscall.EINTR {
-				break
-			}
-		}
-		if rerr == syscall.EAGAIN {
-			putIOBuf(b)
-			b = nil
-			return false // wait until readable: no buffer is held meanwhile
-		}
-		return true
-	})
+// buffer. rmu is held.
+func (c *netConn) readRaw() (*[]byte, error) {
+	op := &c.rd
+	op.buf, op.n, op.err = nil, 0, nil
+	err := c.raw.Read(op.fn)
+	b, n, rerr := op.buf, op.n, op.err
+	op.buf, op.err = nil, nil
 	switch {
 	case err == nil && rerr == nil && n > 0:
 		*b = (*b)[:n]
@@ -49,26 +44,31 @@ func readRaw(rc syscall.RawConn) (*[]byte, error) {
 	return nil, err
 }
 
-// rawWrites: on Unix, a batch may be written without waiting for the
-// socket (netConn.tryUncork).
-const rawWrites = true
+func (c *netConn) readFd(fd uintptr) bool {
+	op := &c.rd
+	op.buf = getIOBuf()
+	for {
+		op.n, op.err = syscall.Read(int(fd), (*op.buf)[:cap(*op.buf)])
+		if op.err != syscall.EINTR {
+			break
+		}
+	}
+	if op.err == syscall.EAGAIN {
+		putIOBuf(op.buf)
+		op.buf = nil
+		return false // wait until readable: no buffer is held meanwhile
+	}
+	return true
+}
 
 // writeRaw writes what the socket takes of p at once: n is 0 when it is
-// full.
-func writeRaw(rc syscall.RawConn, p []byte) (int, error) {
-	var (
-		n    int
-		werr error
-	)
-	err := rc.Write(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), p)
-			if werr != syscall.EINTR {
-				break
-			}
-		}
-		return true // never wait
-	})
+// full. wmu is held.
+func (c *netConn) writeRaw(p []byte) (int, error) {
+	op := &c.wr
+	op.p, op.n, op.err = p, 0, nil
+	err := c.raw.Write(op.fn)
+	n, werr := op.n, op.err
+	op.p, op.err = nil, nil
 	switch {
 	case err != nil:
 		return 0, err
@@ -78,4 +78,15 @@ func writeRaw(rc syscall.RawConn, p []byte) (int, error) {
 		return 0, werr
 	}
 	return n, nil
+}
+
+func (c *netConn) writeFd(fd uintptr) bool {
+	op := &c.wr
+	for {
+		op.n, op.err = syscall.Write(int(fd), op.p)
+		if op.err != syscall.EINTR {
+			break
+		}
+	}
+	return true // never wait
 }

@@ -122,6 +122,11 @@ type Config struct {
 	PeerHeartbeat time.Duration
 	PeerTimeout   time.Duration
 
+	// DrainTimeout bounds Drain; zero: the longest time left to an
+	// invitation in flight when the drain starts, at least ResumeGrace and
+	// at most MaxDefaultDrainTimeout (drain.go).
+	DrainTimeout time.Duration
+
 	// Observer, when set, is told every decision (events.go): webhooks.
 	Observer Observer
 }
@@ -155,6 +160,8 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("MaxGroupCallees %d is not within %d to %d", c.MaxGroupCallees, protocol.MinGroupCallees, protocol.MaxGroupCallees)
 	case c.ResumeGrace < 0 || c.Heartbeat < 0 || c.IdleTimeout < 0 || c.LoginTimeout < 0:
 		return bad("ResumeGrace, Heartbeat, IdleTimeout and LoginTimeout must not be negative")
+	case c.DrainTimeout < 0:
+		return bad("DrainTimeout %v is negative", c.DrainTimeout)
 	case c.PeerHeartbeat < 0 || c.PeerTimeout < 0:
 		return bad("PeerHeartbeat and PeerTimeout must not be negative")
 	case c.NodeID != "" && !isNodeID(c.NodeID):
@@ -252,10 +259,16 @@ type Node struct {
 
 	mu      nodeMutex
 	closing bool
-	hub     hub
-	invs    invitations
-	cl      cluster // the other nodes
-	nextSeq uint64  // session and invitation sequence numbers, for stable ordering
+	// draining: Drain has begun; drainDeadline is when it gives up.
+	draining      bool
+	drainDeadline time.Time
+	drainOnce     sync.Once
+	done          chan struct{} // closed once Shutdown has finished
+	doneOnce      sync.Once
+	hub           hub
+	invs          invitations
+	cl            cluster // the other nodes
+	nextSeq       uint64  // session and invitation sequence numbers, for stable ordering
 
 	events eventQueue // to Config.Observer; its own lock
 }
@@ -270,7 +283,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), hub: newHub(), invs: newInvitations(), m: newMetrics(),
-		id: cfg.NodeID, inc: randomHex(8), cl: newCluster()}
+		id: cfg.NodeID, inc: randomHex(8), cl: newCluster(), done: make(chan struct{})}
 	alone := false
 	switch {
 	case cfg.Broker != nil:
@@ -302,7 +315,7 @@ func New(cfg Config) (*Node, error) {
 }
 
 // ServeHTTP serves the WebSocket endpoint at /ws, a health check at
-// /healthz ("ok", or 503 once shutdown has begun) and Prometheus metrics at
+// /healthz ("ok", or 503 once a drain or shutdown has begun) and Prometheus metrics at
 // /metrics. It returns once a WebSocket is upgraded: the node serves the
 // connection on a goroutine of its own (Shutdown waits for it), so that
 // net/http lets go of the request and its buffers.
@@ -314,12 +327,16 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n.m.handler().ServeHTTP(w, r)
 	case "/healthz":
 		n.mu.Lock()
-		closing := n.closing
+		closing, draining := n.closing, n.draining
 		n.mu.Unlock()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if closing {
+		if closing || draining {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprint(w, "shutting down")
+			if closing {
+				fmt.Fprint(w, "shutting down")
+			} else {
+				fmt.Fprint(w, "draining")
+			}
 			return
 		}
 		fmt.Fprint(w, "ok")
@@ -336,7 +353,7 @@ func (n *Node) WebSocketHandler() http.Handler {
 
 func (n *Node) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	n.mu.Lock()
-	if n.closing {
+	if n.closing || n.draining {
 		n.mu.Unlock()
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
@@ -391,10 +408,15 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.logLocked(n.log, slog.LevelInfo, "shutting down", "sessions", len(n.hub.sessions), "connections", len(n.hub.conns))
 		n.endAllLocked()
 		n.stopTimer(&n.invs.sweeper)
+		// After a drain the clients left log in anew elsewhere (drain.go).
 		bye := &protocol.Frame{Type: protocol.TypeBye, Reason: "INTERRUPTED"}
+		code := websocket.StatusGoingAway
+		if n.draining {
+			bye.Reason, code = protocol.ByeMoved, websocket.StatusServiceRestart
+		}
 		for _, s := range n.hub.sessionsInOrder() {
 			s.enqueue(bye)
-			n.endSessionLocked(s, websocket.StatusGoingAway, "server shutting down", "shutdown")
+			n.endSessionLocked(s, code, "server shutting down", "shutdown")
 		}
 		for c := range n.hub.conns {
 			switch {
@@ -431,6 +453,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if cerr := n.stopCluster(ctx); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("failed to leave the cluster: %w", cerr))
 	}
+	n.doneOnce.Do(func() { close(n.done) })
 	return err
 }
 

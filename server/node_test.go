@@ -36,6 +36,7 @@ func TestNewConfig(t *testing.T) {
 		{"invitation timeout under a millisecond", server.Config{Secret: secret, InvitationTimeout: time.Microsecond}, server.ErrInvalidConfig},
 		{"invitation timeout over the maximum", server.Config{Secret: secret, InvitationTimeout: protocol.MaxTimeout + 1}, server.ErrInvalidConfig},
 		{"negative tombstone ttl", server.Config{Secret: secret, TombstoneTTL: -1}, server.ErrInvalidConfig},
+		{"negative drain timeout", server.Config{Secret: secret, DrainTimeout: -1}, server.ErrInvalidConfig},
 		{"negative rate", server.Config{Secret: secret, RateLimit: -1}, server.ErrInvalidConfig},
 		{"negative burst", server.Config{Secret: secret, RateBurst: -1}, server.ErrInvalidConfig},
 		{"negative pending cap", server.Config{Secret: secret, MaxPendingPerUser: -1}, server.ErrInvalidConfig},

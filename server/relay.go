@@ -103,21 +103,17 @@ func (r *relay) push(it relayItem) {
 	}
 }
 
-// writeLoop writes what the session's node sends, in order.
+// relayBatch bounds the frames the relay's writer writes with one system call.
+const relayBatch = 64
+
+// writeLoop writes what the session's node sends, in order: what is queued
+// at once, up to relayBatch frames, with one system call when the
+// connection collects writes (batcher).
 func (r *relay) writeLoop() {
 	for {
 		select {
 		case it := <-r.out:
-			if it.close {
-				r.c.ws.Close(it.code, it.reason)
-				return
-			}
-			ctx, cancel := context.WithTimeout(r.n.ctx, writeTimeout)
-			err := r.c.ws.Write(ctx, websocket.MessageText, it.data)
-			cancel()
-			if err != nil {
-				r.c.log().Info("relayed write failed; dropping connection", "err", err)
-				r.c.ws.CloseNow()
+			if !r.write(it) {
 				return
 			}
 		case <-r.stop:
@@ -127,6 +123,55 @@ func (r *relay) writeLoop() {
 			return
 		}
 	}
+}
+
+// write writes it and what else is queued, up to relayBatch frames, and
+// reports whether the connection is still open.
+func (r *relay) write(it relayItem) bool {
+	b, batched := r.c.ws.(batcher)
+	if batched {
+		b.cork()
+	}
+	var err error
+	for k := 0; ; k++ {
+		if it.close {
+			if batched {
+				err = b.uncork(r.n.ctx)
+			}
+			if err == nil {
+				r.c.ws.Close(it.code, it.reason)
+				return false
+			}
+			break
+		}
+		if batched {
+			err = r.c.ws.Write(context.Background(), websocket.MessageText, it.data)
+		} else {
+			ctx, cancel := context.WithTimeout(r.n.ctx, writeTimeout)
+			err = r.c.ws.Write(ctx, websocket.MessageText, it.data)
+			cancel()
+		}
+		if err != nil || k+1 == relayBatch {
+			break
+		}
+		select {
+		case it = <-r.out:
+			continue
+		default:
+		}
+		break
+	}
+	if batched {
+		if uerr := b.uncork(r.n.ctx); err == nil {
+			err = uerr
+		}
+	}
+	if err != nil {
+		r.c.log().Info("relayed write failed; dropping connection", "err", err)
+		r.c.ws.CloseNow()
+		return false
+	}
+	return true
 }
 
 // relayOutLocked handles what the session's node sends for a relay here.

@@ -145,3 +145,32 @@ func TestAckBeyondTheStream(t *testing.T) {
 	c.ok(&protocol.Frame{Type: protocol.TypePing, Ack: 1 << 40})
 	c.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"bob"}})
 }
+
+// The ok replies to pings are kept in the stream without a Frame (a plain
+// ok entry) and replayed after a resume as they were written: same bytes,
+// same seq, and lastRid counts them.
+func TestResumeReplaysPlainOKReplies(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	bob := login(t, srv, "bob")
+	var written [][]byte
+	for range 2 {
+		rid := bob.start(&protocol.Frame{Type: protocol.TypePing}) // no ack: the replies stay in the stream
+		f, raw := bob.nextRaw()
+		require.NotNil(t, f)
+		require.Equal(t, protocol.TypeOK, f.Type)
+		require.Equal(t, rid, f.RID)
+		written = append(written, raw)
+	}
+	assert.Equal(t, `{"type":"ok","rid":2,"seq":2}`, string(written[0]))
+	bob.ws.CloseNow()
+
+	again, reply := resume(t, srv, bob, 1) // bob acknowledges the login reply only
+	require.Equal(t, protocol.TypeOK, reply.Type, "%+v", reply)
+	assert.Equal(t, uint64(3), reply.LastRID, "the last ping was answered")
+	for i, want := range written {
+		f, raw := again.nextRaw()
+		require.NotNil(t, f, "replayed reply %d", i)
+		assert.Equal(t, string(want), string(raw), "replayed byte for byte")
+	}
+	again.sync()
+}

@@ -49,6 +49,11 @@ type session struct {
 	// or elsewhere: the session's user is busy while it has any.
 	inCall  map[string]struct{}
 	waiting bool // call waiting: invitations ring this session while its user is busy
+	// moved: a draining node told the client to move (drain.go); the read
+	// loop reads it without the lock. claimed: a session of the user has
+	// appeared elsewhere since.
+	moved   atomic.Bool
+	claimed bool
 
 	// api marks a caller the server API made (backend.go): such a session
 	// is never in the hub.
@@ -77,7 +82,16 @@ type session struct {
 
 type entry struct {
 	seq uint64
+	rid uint64          // f nil: the frame is {"type":"ok","rid":rid}
 	f   *protocol.Frame // shared between sessions, never changed
+}
+
+// frame returns the frame e stands for, made when it is a plain ok.
+func (e entry) frame() *protocol.Frame {
+	if e.f == nil {
+		return &protocol.Frame{Type: protocol.TypeOK, RID: e.rid}
+	}
+	return e.f
 }
 
 // attachment is one connection's turn at writing a session's stream: its
@@ -204,8 +218,12 @@ func (s *session) close(code websocket.StatusCode, reason string) {
 
 func (s *session) sessionID() string { return s.id }
 
+// replyOK queues a plain ok: an entry without a Frame, which a heartbeat's
+// reply would otherwise keep until the next heartbeat acknowledges it.
 func (s *session) replyOK(rid uint64) {
-	s.enqueue(&protocol.Frame{Type: protocol.TypeOK, RID: rid})
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	s.pushLocked(entry{rid: rid})
 }
 
 // acked records that ack rid was carried out. It has no reply; lastRID
@@ -231,7 +249,10 @@ func (s *session) enqueue(f *protocol.Frame) {
 	s.enqueueLocked(f)
 }
 
-func (s *session) enqueueLocked(f *protocol.Frame) {
+func (s *session) enqueueLocked(f *protocol.Frame) { s.pushLocked(entry{f: f}) }
+
+// pushLocked adds e to the stream with the next seq.
+func (s *session) pushLocked(e entry) {
 	if s.closed {
 		return
 	}
@@ -244,9 +265,12 @@ func (s *session) enqueueLocked(f *protocol.Frame) {
 		}
 		return
 	}
-	s.buf = append(s.buf, entry{seq: s.nextSeq, f: f})
+	e.seq = s.nextSeq
+	s.buf = append(s.buf, e)
 	s.nextSeq++
-	if f.RID != 0 && (f.Type == protocol.TypeOK || f.Type == protocol.TypeError) {
+	if f := e.f; f == nil {
+		s.lastRID = e.rid
+	} else if f.RID != 0 && (f.Type == protocol.TypeOK || f.Type == protocol.TypeError) {
 		s.lastRID = f.RID
 	}
 	if a := s.att; a != nil {
@@ -268,6 +292,14 @@ func (s *session) trimLocked(seq uint64) {
 	k := len(s.buf) // an ack past the last frame (a client's mistake) acknowledges them all
 	if d := seq - s.buf[0].seq; d < uint64(len(s.buf)) {
 		k = int(d) + 1
+	}
+	// What is left moves to the front when it is little, so that the
+	// slice's room is reused rather than each heartbeat's reply allocating.
+	if rest := len(s.buf) - k; rest <= 64 {
+		copy(s.buf, s.buf[k:])
+		clear(s.buf[rest:])
+		s.buf = s.buf[:rest]
+		return
 	}
 	clear(s.buf[:k])
 	s.buf = s.buf[k:]
@@ -420,7 +452,7 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 	defer putIOBuf(buf)
 	ok = true
 	for _, f := range pre {
-		if ok = s.write(a, buf, f, 0, batched); !ok {
+		if ok = s.write(a, buf, entry{f: f}, batched); !ok {
 			break
 		}
 	}
@@ -428,7 +460,7 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 		if !ok {
 			break
 		}
-		if ok = s.write(a, buf, e.f, e.seq, batched); ok {
+		if ok = s.write(a, buf, e, batched); ok {
 			a.written = e.seq
 		}
 	}
@@ -447,24 +479,18 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 	return ok, whole
 }
 
-// seqFrames are the copies of frames write encodes with their seq: a
-// copy on the stack would escape (AppendFrame reaches fields through a
-// table of functions), one allocation per frame written.
-var seqFrames = sync.Pool{New: func() any { return new(protocol.Frame) }}
-
-// write writes f with sequence number seq (0: none), encoded into buf;
-// batched, into the connection's collected writes, which take no time and
-// need no deadline.
-func (s *session) write(a *attachment, buf *[]byte, f *protocol.Frame, seq uint64, batched bool) bool {
-	if f.Type == protocol.TypeError && s.n.debug() {
-		s.log().Debug("error reply", "rid", f.RID, "code", f.Name, "err", f.Message)
+// write writes e's frame with its sequence number (0: none), encoded into
+// buf; batched, into the connection's collected writes, which take no time
+// and need no deadline.
+func (s *session) write(a *attachment, buf *[]byte, e entry, batched bool) bool {
+	if f := e.f; f == nil {
+		*buf = protocol.AppendOK((*buf)[:0], e.rid, e.seq)
+	} else {
+		if f.Type == protocol.TypeError && s.n.debug() {
+			s.log().Debug("error reply", "rid", f.RID, "code", f.Name, "err", f.Message)
+		}
+		*buf = protocol.AppendFrameSeq((*buf)[:0], f, e.seq) // f is shared: the seq is this stream's
 	}
-	g := seqFrames.Get().(*protocol.Frame) // f is shared: its copy carries this stream's seq
-	*g = *f
-	g.Seq = seq
-	*buf = protocol.AppendFrame((*buf)[:0], g)
-	*g = protocol.Frame{}
-	seqFrames.Put(g)
 	data := *buf
 	var err error
 	if batched {

@@ -34,6 +34,7 @@ var chaosKinds = []chaos{
 	{"rolling-restart", rollingRestart},
 	{"kill", killForGood},
 	{"partition", partition},
+	{"drain", drainRestart},
 	{"loss", loss},
 }
 
@@ -273,6 +274,57 @@ func rollingRestart(ctx context.Context, h *harness, sh *shard, _ *rand.Rand) er
 		}
 	}
 	h.count("rolling restarts")
+	return nil
+}
+
+// drainRestart is a graceful rolling restart: each node in turn drains
+// (Node.Drain: its clients move to the others once party to nothing, its
+// invitations and calls end first) and shuts down, then starts again once
+// its peers have let it go. Nothing it held dies, so no flow is relaxed.
+func drainRestart(ctx context.Context, h *harness, sh *shard, _ *rand.Rand) error {
+	for i := range sh.cl.members {
+		if err := h.drainAndRestart(ctx, sh, i); err != nil {
+			return err
+		}
+	}
+	h.count("drained rolling restarts")
+	return nil
+}
+
+func (h *harness) drainAndRestart(ctx context.Context, sh *shard, i int) error {
+	nd := sh.cl.members[i].node()
+	if nd == nil {
+		return nil // killed for good (killForGood): it stays down
+	}
+	var moving []*session
+	sh.mu.Lock()
+	for s := range sh.live {
+		if int(s.node.Load()) == i+1 {
+			s.mu.Lock()
+			s.planned++ // it goes RECONNECTING, then CONNECTED on another node
+			s.mu.Unlock()
+			moving = append(moving, s)
+		}
+	}
+	sh.mu.Unlock()
+	if err := sh.cl.drain(ctx, i); err != nil {
+		return fmt.Errorf("drain of node %d: %w", i, err)
+	}
+	h.count("drains")
+	for _, s := range moving {
+		h.count("sessions on a draining node")
+		if j, ok := sh.cl.lb.nodeOf(s.slot); ok && j != i {
+			sh.cl.lb.stick(s.slot, j)
+			s.node.Store(int32(j + 1))
+		}
+	}
+	if err := sh.cl.awaitDeclaredDead(ctx, i); err != nil {
+		return err
+	}
+	if err := sh.cl.restart(ctx, i, sh.spec.name); err != nil {
+		return fmt.Errorf("restart of node %d: %w", i, err)
+	}
+	h.count("restarts")
 	return nil
 }
 

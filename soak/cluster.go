@@ -229,6 +229,18 @@ func (cl *cluster) kill(i int, died func(i int)) {
 	cl.lb.cutTo(i)
 }
 
+// drain drains member i (the balancer sends it nothing new: pickLocked),
+// then takes it and its NATS server down.
+func (cl *cluster) drain(ctx context.Context, i int) error {
+	err := cl.members[i].node().n.Drain(ctx)
+	ns, nd := cl.unpublish(i)
+	close(nd.gone)
+	err = errors.Join(err, nd.stop(ctx))
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	return err
+}
+
 // unpublish takes member i out of the balancer and returns its NATS server
 // and node (nil if it was down already).
 func (cl *cluster) unpublish(i int) (*natsserver.Server, *node) {
@@ -404,7 +416,7 @@ func (b *balancer) pickLocked(slot string) (int, *node) {
 	}
 	n := len(b.cl.members)
 	for k := range n {
-		if nd := b.cl.members[(want+k)%n].node(); nd != nil {
+		if nd := b.cl.members[(want+k)%n].node(); nd != nil && !nd.n.Draining() {
 			return (want + k) % n, nd
 		}
 	}

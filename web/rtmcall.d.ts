@@ -149,7 +149,9 @@ export type RemoteInvitationFailureReason =
 
 /**
  * RECONNECTING: the connection dropped and the client is resuming its session (invitations stay alive; calls
- * made meanwhile are sent on resume). ABORTED: the session could not be resumed; log in again.
+ * made meanwhile are sent on resume), or its server node drains and the client logs in anew through the same
+ * URL with the user and token it holds (subscriptions and call waiting are set again; docs/PROTOCOL.md
+ * "Drain"). ABORTED: the session could not be resumed, or the move could not log in; log in again.
  */
 export type ConnectionState = "DISCONNECTED" | "CONNECTING" | "CONNECTED" | "RECONNECTING" | "ABORTED";
 
@@ -387,7 +389,7 @@ export interface RtmClient extends Emitter<ClientEvents> {
    */
   sendMessageToPeer(message: PeerMessage, peerId: string): Promise<PeerMessageSendResult>;
   /**
-   * Call waiting for this session (kept across resume, not across logins). While any session of this user is
+   * Call waiting for this session (kept across resume and a move to another node, not across logins). While any session of this user is
    * in a call, invitations to it fail on the caller with PEER_BUSY, except that they ring the sessions with
    * call waiting on, with calleeBusy true.
    */

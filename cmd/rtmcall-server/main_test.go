@@ -154,8 +154,9 @@ func TestParseArgs(t *testing.T) {
 }
 
 // TestTokenRoundTrip prints a token with the subcommand and logs in with it
-// on a server started the way main starts it; then the server shuts down on
-// its context (a signal), closing the connection with 1001.
+// on a server started the way main starts it; then the server drains on
+// its context (a signal): the idle session is told to move (bye MOVED, close
+// 1012), and the server, with no other node to wait for, stops.
 func TestTokenRoundTrip(t *testing.T) {
 	o, err := parseArgs([]string{"token", "-user", "alice", "-ttl", "1h", "-secret", "round trip"}, env(nil), io.Discard)
 	require.NoError(t, err)
@@ -164,7 +165,7 @@ func TestTokenRoundTrip(t *testing.T) {
 	token := strings.TrimSpace(out.String())
 	require.Equal(t, token+"\n", out.String(), "one line")
 
-	o, err = parseArgs([]string{"-secret", "round trip", "-web", "", "-data", t.TempDir()}, env(nil), io.Discard)
+	o, err = parseArgs([]string{"-secret", "round trip", "-web", "", "-data", t.TempDir(), "-drain-timeout", "200ms"}, env(nil), io.Discard)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -221,9 +222,9 @@ func TestTokenRoundTrip(t *testing.T) {
 	var bye protocol.Frame
 	require.NoError(t, json.Unmarshal(data, &bye))
 	assert.Equal(t, protocol.TypeBye, bye.Type, "the session is told it ends")
-	assert.Equal(t, "INTERRUPTED", bye.Reason)
+	assert.Equal(t, protocol.ByeMoved, bye.Reason)
 	_, _, err = ws.Read(dctx)
-	assert.Equal(t, websocket.StatusGoingAway, websocket.CloseStatus(err), "%v", err)
+	assert.Equal(t, websocket.StatusServiceRestart, websocket.CloseStatus(err), "%v", err)
 	require.NoError(t, <-served)
 }
 

@@ -47,6 +47,7 @@ type options struct {
 
 	// Web Push (docs/PUSH.md)
 	wakeWindow    time.Duration
+	drainTimeout  time.Duration
 	data          string
 	push          bool
 	pushPublicURL string
@@ -130,6 +131,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "whsec_... secret webhooks are signed with (default $RTMCALL_WEBHOOK_SECRET)")
 	var apiKeys string
 	fs.StringVar(&apiKeys, "api-keys", "", "comma-separated keys of the server API at /api/v1/ (default $RTMCALL_API_KEYS); none: no API")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 0, "on SIGTERM or POST /api/v1/drain, how long the node waits for its invitations and calls to end and its clients to move (default: the longest invitation in flight, at least the resume grace, at most 10m)")
 	fs.DurationVar(&o.wakeWindow, "wake-window", server.DefaultWakeWindow, "how long a send to an offline callee with push subscriptions waits for a device to log in")
 	fs.StringVar(&o.data, "data", DefaultData, "directory of what the server keeps: Web Push subscriptions and keys (one node), the embedded NATS server's JetStream (clustered)")
 	fs.BoolVar(&o.push, "push", true, "Web Push: wake the closed tabs of offline callees (needs -data, or a cluster's JetStream)")
@@ -258,6 +260,7 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 		NodeID:            o.nodeID,
 	}
 	cfg.WakeWindow, cfg.WakeRinging = o.wakeWindow, o.pushRinging
+	cfg.DrainTimeout = o.drainTimeout
 	if o.natsURL != "" || o.natsListen != "" {
 		cfg.NATS = &server.NATSConfig{URL: o.natsURL, Listen: o.natsListen, ClusterListen: o.natsCluster, Routes: o.natsRoutes}
 		if o.push && o.natsListen != "" {
@@ -350,14 +353,21 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	logger.Info("demo page: open " + pageURL(ln.Addr()))
 
 	var serveErr error
+	var nodeErr error
 	select {
 	case serveErr = <-served:
+	case <-node.Done(): // drained through the API
+		logger.Info("drained, stopping")
 	case <-ctx.Done():
-		logger.Info("signal received, shutting down")
+		// The node drains (docs/CLUSTER.md "Drain and rolling restart"):
+		// its clients move to the other nodes, its invitations end.
+		// A second signal ends the process at once (main stops catching).
+		logger.Info("signal received, draining")
+		nodeErr = node.Drain(context.Background())
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	nodeErr := node.Shutdown(sctx)
+	nodeErr = errors.Join(nodeErr, node.Shutdown(sctx))
 	httpErr := hs.Shutdown(sctx)
 	hooksErr := closeHooks(sctx) // after the node: its last events are queued
 	hooksErr = errors.Join(hooksErr, closePush(sctx))

@@ -79,6 +79,9 @@ func init() {
 	if len(fields) > 64 {
 		panic("protocol: Decode tracks duplicate fields in a uint64")
 	}
+	if fields[seqField].name != "seq" {
+		panic("protocol: seqField is not the index of \"seq\"")
+	}
 	for i, fd := range fields {
 		fieldIndex[fd.name] = i
 		foldedIndex[string(foldKey(nil, []byte(fd.name)))] = fd.name
@@ -662,16 +665,36 @@ func RequestID(data []byte) uint64 {
 // request id to echo in the error (0 when the rid itself was not valid).
 func Decode(data []byte) (*Frame, error) {
 	f := new(Frame)
-	if e := decodeFrame(data, f); e != nil {
-		if e.rule == ruleSyntax {
-			return nil, Errorf(CodeMalformedFrame, "frame is not a valid JSON object: %s", e.msg)
+	if syntax, err := decodeInto(f, data); err != nil {
+		if syntax {
+			return nil, err
 		}
-		return &Frame{RID: RequestID(data)}, Errorf(CodeMalformedFrame, "%s", e.msg)
-	}
-	if f.Type == "" {
-		return f, Errorf(CodeMalformedFrame, `frame has no "type"`)
+		return f, err
 	}
 	return f, nil
+}
+
+// DecodeInto is Decode into f, which must be zero, so that a caller may
+// reuse a Frame. On failure f holds the request id to echo (0 when it was
+// not readable), or, for a frame without a type, what was decoded.
+func DecodeInto(f *Frame, data []byte) error {
+	_, err := decodeInto(f, data)
+	return err
+}
+
+func decodeInto(f *Frame, data []byte) (syntax bool, err error) {
+	if e := decodeFrame(data, f); e != nil {
+		*f = Frame{}
+		if e.rule == ruleSyntax {
+			return true, Errorf(CodeMalformedFrame, "frame is not a valid JSON object: %s", e.msg)
+		}
+		f.RID = RequestID(data)
+		return false, Errorf(CodeMalformedFrame, "%s", e.msg)
+	}
+	if f.Type == "" {
+		return false, Errorf(CodeMalformedFrame, `frame has no "type"`)
+	}
+	return false, nil
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -696,11 +719,24 @@ func Encode(f *Frame) ([]byte, error) {
 // backslashes, control characters, U+2028 and U+2029; invalid UTF-8
 // becomes U+FFFD, so the output is always valid JSON.
 func AppendFrame(dst []byte, f *Frame) []byte {
+	return AppendFrameSeq(dst, f, f.Seq)
+}
+
+// seqField is the index of "seq" in fields.
+const seqField = 12
+
+// AppendFrameSeq is AppendFrame with seq in place of f.Seq: a frame
+// shared between streams is encoded with each stream's seq, without a copy.
+func AppendFrameSeq(dst []byte, f *Frame, seq uint64) []byte {
 	dst = append(dst, '{')
 	first := true
 	for i := range fields {
-		p := fields[i].ptr(f)
-		if isZero(p) {
+		var p any
+		if i != seqField {
+			if p = fields[i].ptr(f); isZero(p) {
+				continue
+			}
+		} else if seq == 0 {
 			continue
 		}
 		if !first {
@@ -708,7 +744,26 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 		}
 		first = false
 		dst = append(dst, fieldKeys[i]...)
-		dst = appendValue(dst, p)
+		if i == seqField {
+			dst = strconv.AppendUint(dst, seq, 10)
+		} else {
+			dst = appendValue(dst, p)
+		}
+	}
+	return append(dst, '}')
+}
+
+// AppendOK appends the reply {"type":"ok","rid":rid,"seq":seq} (seq 0:
+// none), as AppendFrame would encode it, with no Frame to hold.
+func AppendOK(dst []byte, rid, seq uint64) []byte {
+	dst = append(dst, `{"type":"ok"`...)
+	if rid != 0 {
+		dst = append(dst, `,"rid":`...)
+		dst = strconv.AppendUint(dst, rid, 10)
+	}
+	if seq != 0 {
+		dst = append(dst, `,"seq":`...)
+		dst = strconv.AppendUint(dst, seq, 10)
 	}
 	return append(dst, '}')
 }

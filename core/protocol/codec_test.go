@@ -83,6 +83,30 @@ func TestAppendFrameAppends(t *testing.T) {
 	assert.Equal(t, `x{"type":"ok","rid":1}{"type":"ok","rid":2}`, string(b))
 }
 
+// AppendFrameSeq encodes a frame with another seq exactly as AppendFrame
+// encodes a copy carrying it, and AppendOK as AppendFrame encodes the ok
+// reply, with and without rid and seq.
+func TestAppendFrameSeqAndOK(t *testing.T) {
+	for _, f := range []*Frame{
+		{Type: TypeInvite, Seq: 3, Inv: "i", Caller: "alice", Timeout: 60000},
+		{Type: TypeOK, RID: 7},
+		{Seq: 9}, // no type: seq comes first
+		{},
+	} {
+		for _, seq := range []uint64{0, 1, MaxRequestID} {
+			g := *f
+			g.Seq = seq
+			assert.Equal(t, string(AppendFrame([]byte("x"), &g)), string(AppendFrameSeq([]byte("x"), f, seq)))
+		}
+	}
+	for _, rid := range []uint64{0, 5, MaxRequestID} {
+		for _, seq := range []uint64{0, 1, 1 << 40} {
+			want := AppendFrame([]byte("x"), &Frame{Type: TypeOK, RID: rid, Seq: seq})
+			assert.Equal(t, string(want), string(AppendOK([]byte("x"), rid, seq)))
+		}
+	}
+}
+
 func TestRawField(t *testing.T) {
 	raw, ok := RawField([]byte(` {"a":1,"type" : "ack" ,"x":{"type":"no"}} `), "type")
 	require.True(t, ok)

@@ -76,10 +76,15 @@ const (
 	// TypePresence reports subscribed peers' online status.
 	TypePresence = "presence"
 	// TypeBye ends the session from the server's side; reason is a
-	// ConnectionChangeReason name. The connection closes after it and the
-	// session cannot be resumed.
+	// ConnectionChangeReason name, or ByeMoved. The connection closes after
+	// it and the session cannot be resumed.
 	TypeBye = "bye"
 )
+
+// ByeMoved is the reason of the bye a draining node sends before it
+// closes the connection with 1012: the client logs in anew, through the
+// same URL, with the user and token it holds (PROTOCOL.md "Drain").
+const ByeMoved = "MOVED"
 
 // Frame is every frame of the protocol, flat: which fields are set depends
 // on Type (docs/PROTOCOL.md has the table). Unknown fields are ignored.

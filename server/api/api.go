@@ -48,6 +48,8 @@ type Node interface {
 	Kick(ctx context.Context, user string) (int, error)
 	MintToken(user string, ttl time.Duration) (string, error)
 	SendMessage(from, to, text string, raw []byte, description string) (bool, error)
+	StartDrain() bool
+	ID() string
 }
 
 // ErrInvalidKey is returned by New for a key that is too short or holds
@@ -90,8 +92,9 @@ func New(node Node, keys []string, log *slog.Logger) (*Handler, error) {
 	h.mux.HandleFunc("POST /api/v1/users/{id}/kick", h.kick)
 	h.mux.HandleFunc("POST /api/v1/tokens", h.token)
 	h.mux.HandleFunc("POST /api/v1/users/{id}/messages", h.message)
+	h.mux.HandleFunc("POST /api/v1/drain", h.drain)
 	// The same paths with any other method, and any other path.
-	for _, p := range []string{"/api/v1/invitations", "/api/v1/invitations/{id}", "/api/v1/users/{id}/presence",
+	for _, p := range []string{"/api/v1/drain", "/api/v1/invitations", "/api/v1/invitations/{id}", "/api/v1/users/{id}/presence",
 		"/api/v1/users/{id}/kick", "/api/v1/tokens", "/api/v1/users/{id}/messages"} {
 		h.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			httperr.MethodNotAllowed(w, fmt.Sprintf("%s does not take %s", p, r.Method))
@@ -214,6 +217,27 @@ func (h *Handler) kick(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Info("api: user kicked", "user", user, "sessions", k)
 	writeJSON(w, http.StatusOK, kickResponse{User: user, SessionsEnded: k})
+}
+
+type drainResponse struct {
+	Node     string `json:"node"`
+	Draining bool   `json:"draining"`
+}
+
+// drain starts draining the node that serves the request
+// (docs/CLUSTER.md "Drain and rolling restart"); 503 SHUTTING_DOWN if it
+// already drains or has shut down.
+func (h *Handler) drain(w http.ResponseWriter, r *http.Request) {
+	if n, _ := r.Body.Read(make([]byte, 1)); n > 0 {
+		writeError(w, protocol.Errorf(protocol.CodeInvalidArgument, "POST /api/v1/drain takes no body"))
+		return
+	}
+	if !h.node.StartDrain() {
+		writeError(w, protocol.Errorf(protocol.CodeShuttingDown, "node %s already drains or has shut down", h.node.ID()))
+		return
+	}
+	h.log.Info("api: drain started", "node", h.node.ID())
+	writeJSON(w, http.StatusAccepted, drainResponse{Node: h.node.ID(), Draining: true})
 }
 
 // messageRequest is the body of POST /api/v1/users/{id}/messages: a text,

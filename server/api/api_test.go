@@ -190,6 +190,35 @@ func TestRoutes(t *testing.T) {
 	a := newAPIServer(t, cov, func(c *server.Config) { c.MaxPendingPerUser = 2; c.TombstoneTTL = time.Hour })
 	bob := newCallee(t, a.srv.URL, "bob")
 
+	t.Run("drain", func(t *testing.T) {
+		d := newAPIServer(t, cov) // a node of its own: it shuts down
+		var e api.Error
+		assert.Equal(t, http.StatusUnauthorized, d.call(t, "POST", "/api/v1/drain", "wrong-api-key-0123456789", nil, &e))
+		assert.Equal(t, protocol.CodeNotAuthorized, e.Code)
+		assert.Equal(t, http.StatusUnauthorized, d.call(t, "POST", "/api/v1/drain", "", nil, &e))
+		assert.False(t, d.srv.Node.Draining(), "refused requests drain nothing")
+		d.fails(t, "GET", "/api/v1/drain", nil, http.StatusMethodNotAllowed, protocol.CodeUnknownType)
+		d.fails(t, "POST", "/api/v1/drain", `{"node":"x"}`, http.StatusBadRequest, protocol.CodeInvalidArgument)
+		assert.False(t, d.srv.Node.Draining(), "a refused request drains nothing")
+		var got struct {
+			Node     string `json:"node"`
+			Draining bool   `json:"draining"`
+		}
+		require.Equal(t, http.StatusAccepted, d.call(t, "POST", "/api/v1/drain", key, nil, &got))
+		assert.Equal(t, d.srv.Node.ID(), got.Node)
+		assert.True(t, got.Draining)
+		d.fails(t, "POST", "/api/v1/drain", nil, http.StatusServiceUnavailable, protocol.CodeShuttingDown)
+		select {
+		case <-d.srv.Node.Done(): // nothing to wait for: it shut down
+		case <-time.After(wait):
+			t.Fatal("the drained node did not shut down")
+		}
+		resp, err := http.Get(d.srv.HTTPURL + "/healthz")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	})
+
 	t.Run("place as a service, accepted", func(t *testing.T) {
 		var info server.InvitationInfo
 		require.Equal(t, http.StatusCreated, a.call(t, "POST", "/api/v1/invitations", key,

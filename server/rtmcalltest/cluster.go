@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,8 @@ type Cluster struct {
 	Nodes []*Server
 
 	tb     testing.TB
+	opts   []func(*server.Config)
+	mu     sync.Mutex // guards Nodes against Restart, for a Balancer
 	nats   []*natsserver.Server
 	loss   []*LossyBroker
 	links  map[[2]int]*Proxy // the route between NATS servers i < j
@@ -71,7 +74,7 @@ func (cl *Cluster) NATSURL(i int) string { return cl.nats[i].ClientURL() }
 
 func newCluster(tb testing.TB, n int, links, jetStream bool, opts []func(*server.Config)) *Cluster {
 	tb.Helper()
-	cl := &Cluster{tb: tb, links: make(map[[2]int]*Proxy), routes: make(map[int]int)}
+	cl := &Cluster{tb: tb, opts: opts, links: make(map[[2]int]*Proxy), routes: make(map[int]int)}
 	var routePorts []int
 	var held []net.Listener // until all are chosen, so that they differ
 	for range n {
@@ -145,29 +148,86 @@ func newCluster(tb testing.TB, n int, links, jetStream bool, opts []func(*server
 			tb.Fatalf("rtmcalltest: NATS server %d did not start", i)
 		}
 	}
-	for i, ns := range cl.nats {
-		node := NewServer(tb, append([]func(*server.Config){func(c *server.Config) {
-			c.NodeID = fmt.Sprintf("%08x", 0xc0de0001+i)
-			b, err := server.NewNATSBroker(server.NATSConfig{URL: ns.ClientURL()}, c.Logger)
-			if err != nil {
-				tb.Fatalf("rtmcalltest: node %d: %v", i, err)
-			}
-			lossy := NewLossyBroker(b)
-			cl.loss = append(cl.loss, lossy)
-			c.Broker = lossy
-			c.PeerHeartbeat, c.PeerTimeout = PeerHeartbeat, PeerTimeout
-		}}, opts...)...)
-		cl.Nodes = append(cl.Nodes, node)
+	cl.loss = make([]*LossyBroker, n)
+	cl.Nodes = make([]*Server, n)
+	for i := range cl.nats {
+		cl.Nodes[i] = cl.startNode(i)
 	}
+	cl.awaitWhole()
+	return cl
+}
+
+// startNode starts node i on NATS server i, with id c0de0001+i.
+func (cl *Cluster) startNode(i int) *Server {
+	return NewServer(cl.tb, append([]func(*server.Config){func(c *server.Config) {
+		c.NodeID = fmt.Sprintf("%08x", 0xc0de0001+i)
+		b, err := server.NewNATSBroker(server.NATSConfig{URL: cl.nats[i].ClientURL()}, c.Logger)
+		if err != nil {
+			cl.tb.Fatalf("rtmcalltest: node %d: %v", i, err)
+		}
+		lossy := NewLossyBroker(b)
+		cl.loss[i] = lossy
+		c.Broker = lossy
+		c.PeerHeartbeat, c.PeerTimeout = PeerHeartbeat, PeerTimeout
+	}}, cl.opts...)...)
+}
+
+// awaitWhole waits until every node knows every other, then syncs.
+func (cl *Cluster) awaitWhole() {
+	cl.tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i, node := range cl.Nodes {
-		if err := node.Node.AwaitPeers(ctx, n-1); err != nil {
-			tb.Fatalf("rtmcalltest: node %d knows %v of %d peers: %v", i, node.Node.Peers(), n-1, err)
+		if err := node.Node.AwaitPeers(ctx, len(cl.Nodes)-1); err != nil {
+			cl.tb.Fatalf("rtmcalltest: node %d knows %v of %d peers: %v", i, node.Node.Peers(), len(cl.Nodes)-1, err)
 		}
 	}
 	cl.Sync()
-	return cl
+}
+
+// Restart starts node i again, with the same id and options, on its NATS
+// server, once it has shut down (Drain or Shutdown) and the other nodes
+// no longer count it; it returns once the cluster is whole again. The new
+// node has a new address (Node(i), a Balancer, find it).
+func (cl *Cluster) Restart(i int) *Server {
+	cl.tb.Helper()
+	old := cl.Node(i)
+	select {
+	case <-old.Node.Done():
+	case <-time.After(30 * time.Second):
+		cl.tb.Fatalf("rtmcalltest: Restart(%d): the node has not shut down", i)
+	}
+	var others []string
+	for j := range cl.Nodes {
+		if j != i {
+			others = append(others, cl.Node(j).Node.ID())
+		}
+	}
+	slices.Sort(others)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for j := range cl.Nodes {
+		if j == i {
+			continue
+		}
+		ids := slices.DeleteFunc(slices.Clone(others), func(id string) bool { return id == cl.Node(j).Node.ID() })
+		if err := cl.Node(j).Node.AwaitPeerSet(ctx, ids); err != nil {
+			cl.tb.Fatalf("rtmcalltest: Restart(%d): node %d still has peers %v: %v", i, j, cl.Node(j).Node.Peers(), err)
+		}
+	}
+	srv := cl.startNode(i)
+	cl.mu.Lock()
+	cl.Nodes[i] = srv
+	cl.mu.Unlock()
+	cl.awaitWhole()
+	return srv
+}
+
+// Node returns node i (Nodes[i], which Restart replaces).
+func (cl *Cluster) Node(i int) *Server {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.Nodes[i]
 }
 
 // Sync returns once every live node has handled everything every other
@@ -184,7 +244,22 @@ func (cl *Cluster) Sync() {
 			live++
 		}
 	}
-	for i, node := range cl.Nodes {
+	for i := range cl.Nodes {
+		select {
+		case <-cl.Node(i).Node.Done():
+			if cl.nats[i].Running() {
+				live-- // drained or shut down, on a live NATS server
+			}
+		default:
+		}
+	}
+	for i := range cl.Nodes {
+		node := cl.Node(i)
+		select {
+		case <-node.Node.Done():
+			continue // drained or shut down (Restart starts it again)
+		default:
+		}
 		if !cl.nats[i].Running() {
 			continue
 		}

@@ -25,6 +25,9 @@ type Proxy struct {
 	mu      sync.Mutex
 	blocked bool
 	conns   map[*pair]struct{}
+	// pick, when set, chooses each new connection's target ("" refuses it):
+	// a Balancer's.
+	pick func() string
 }
 
 type pair struct {
@@ -62,9 +65,12 @@ func (p *Proxy) accept() {
 			return
 		}
 		p.mu.Lock()
-		blocked, target := p.blocked, p.target
+		blocked, target, pick := p.blocked, p.target, p.pick
 		p.mu.Unlock()
-		if blocked {
+		if pick != nil && !blocked {
+			target = pick()
+		}
+		if blocked || target == "" {
 			c.Close()
 			continue
 		}

@@ -1,0 +1,117 @@
+package core
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+// A move (PROTOCOL.md "Drain"): a draining node sends bye MOVED and closes
+// with 1012. Its session cannot be resumed elsewhere (resume keys are per
+// node), so the client logs in anew through the same URL, with the user and
+// the token it holds, while the app sees RECONNECTING, then CONNECTED. The
+// node moves a session only once it is party to no pending invitation and no
+// call, so nothing the app holds refers to the old session; what the old
+// session had that outlives a login, the presence subscriptions and call
+// waiting, is set again on the new one. Requests made meanwhile wait, as
+// during a resume, and are sent on the new session; so are those the old
+// one left unanswered (a moving node carries out nothing after its bye).
+
+// moveLocked starts the move off link l. The lock is held.
+func (c *Client) moveLocked(l *link) {
+	c.conn = nil
+	close(l.stop)
+	for _, cl := range c.pending {
+		if !cl.resumable() {
+			delete(c.pending, cl.f.RID)
+			if cl.ch != nil {
+				cl.ch <- nil
+			}
+		}
+	}
+	// Acks were for the old session's invites, all ended: no one waits.
+	for _, cl := range c.acks {
+		delete(c.pending, cl.f.RID)
+	}
+	c.acks, c.outbox = nil, nil
+	c.bye = ""
+	c.session, c.key = "", ""
+	c.setState(ConnectionReconnecting, ReasonInterrupted)
+	c.stopRetry = make(chan struct{})
+	c.wg.Add(1)
+	go c.relogin(time.Now().Add(max(c.grace, c.opts.RequestTimeout)), c.stopRetry)
+}
+
+// relogin dials again with backoff until it logs in, the deadline passes,
+// or the server refuses the user or token for good.
+func (c *Client) relogin(deadline time.Time, stop chan struct{}) {
+	c.retry(deadline, stop, c.tryRelogin, "could not log in on another node in time")
+}
+
+// tryRelogin makes one attempt. final is set when the server refused the
+// login for a reason trying again does not change.
+func (c *Client) tryRelogin(ctx context.Context, stop chan struct{}) (done bool, final error) {
+	ws, reply, stopped, err := c.open(ctx, stop, func(rid uint64) *protocol.Frame {
+		return &protocol.Frame{Type: protocol.TypeLogin, RID: rid, User: c.userID, Token: c.token}
+	})
+	if stopped || ws == nil {
+		return stopped, nil
+	}
+	if err != nil || reply.Type == protocol.TypeError {
+		ws.CloseNow()
+		if err == nil {
+			switch reply.Code {
+			case protocol.CodeShuttingDown, protocol.CodeRateLimited, protocol.CodeTimeout:
+			default:
+				return false, reply.Err()
+			}
+		}
+		return false, nil
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-stop:
+		ws.CloseNow()
+		return true, nil
+	default:
+	}
+	c.session, c.key = reply.Session, reply.Key
+	c.grace, c.heartbeat = protocol.Millis(reply.Grace), protocol.Millis(reply.Heartbeat)
+	c.lastSeq, c.unacked, c.ackQueued = reply.Seq, 1, false
+	// First what the old session had, then every request without a reply, in order.
+	c.outbox = c.outbox[:0]
+	var restore []*call
+	if len(c.subs) > 0 {
+		restore = append(restore, &call{f: &protocol.Frame{Type: protocol.TypeSubscribe, IDs: slices.Sorted(maps.Keys(c.subs))}})
+	}
+	if c.waitingOn {
+		restore = append(restore, &call{f: &protocol.Frame{Type: protocol.TypeWaiting, Waiting: true}})
+	}
+	for _, cl := range restore {
+		c.nextRID++
+		cl.f.RID, cl.ch = c.nextRID, make(chan *protocol.Frame, 1)
+		c.pending[cl.f.RID] = cl
+		c.outbox = append(c.outbox, cl)
+	}
+	var again []*call
+	for _, cl := range c.pending {
+		if !slices.Contains(restore, cl) {
+			cl.sent = false
+			again = append(again, cl)
+		}
+	}
+	slices.SortFunc(again, func(a, b *call) int { return cmp.Compare(a.f.RID, b.f.RID) })
+	c.outbox = append(c.outbox, again...)
+	c.stopRetry = nil
+	l := c.startLinkLocked(ws)
+	c.setState(ConnectionConnected, ReasonLoginSuccess)
+	c.watchToken(c.token)
+	c.startHeartbeatLocked(l)
+	return true, nil
+}

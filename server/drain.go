@@ -1,0 +1,207 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+// Drain (docs/CLUSTER.md "Drain and rolling restart"): a node about to stop
+// takes no new connections, lets what it holds end, and moves its clients
+// to the other nodes, so that a rolling restart drops no call.
+//
+// A session moves (bye MOVED, then close 1012; its client logs in anew
+// through the load balancer) once it is party to nothing: no invitation it
+// sent or that rings it is pending and it is in no call. Until then it stays
+// and works as before, so that no outcome, answer or hang-up has to cross a
+// move. A moved session is kept, still counted as connected, until a session
+// of its user appears on another node (then PeerHeartbeat more, for the
+// other nodes to learn of the new one first) or ResumeGrace passes: so the
+// user's presence does not flap, and an invitation sent to the user meanwhile
+// rings the new session by late ringing. The stream of a moved session is
+// closed: the client, gone, is sent nothing more.
+
+// Drain limits.
+const (
+	// MaxDefaultDrainTimeout caps the default drain timeout.
+	MaxDefaultDrainTimeout = 10 * time.Minute
+	// drainTick is how often a draining node looks for sessions that may move.
+	drainTick = 20 * time.Millisecond
+)
+
+// Drain drains the node, then shuts it down (Shutdown): new connections
+// and logins are refused with 503 and SHUTTING_DOWN, /healthz answers 503,
+// and every session moves once it is party to nothing pending. It returns
+// once the node has shut down: when every session has moved and ended (or,
+// on a node without peers, moved) and nothing is pending, or at the drain timeout (Config.DrainTimeout, or by
+// default the longest time left to an invitation in flight here, at least
+// ResumeGrace and at most MaxDefaultDrainTimeout), or when ctx ends; what is
+// left then ends as Shutdown ends it, with the sessions told bye MOVED.
+// Calling it again, or during a StartDrain, waits for the same end.
+func (n *Node) Drain(ctx context.Context) error {
+	n.mu.Lock()
+	if !n.draining && !n.closing {
+		n.draining = true
+		timeout := n.drainTimeoutLocked()
+		n.drainDeadline = time.Now().Add(timeout)
+		n.logLocked(n.log, slog.LevelInfo, "draining", "sessions", len(n.hub.sessions), "pending", len(n.invs.byID),
+			"calls", len(n.invs.calls), "timeout", timeout)
+		for c := range n.hub.conns {
+			switch {
+			case c.relay != nil:
+				c.ws.CloseNow() // its session lives on another node: the client resumes through another
+			case c.sess == nil:
+				go c.ws.Close(websocket.StatusServiceRestart, "server draining")
+			}
+		}
+	}
+	deadline := n.drainDeadline
+	n.mu.Unlock()
+
+	tick := time.NewTicker(drainTick)
+	defer tick.Stop()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for {
+		n.mu.Lock()
+		done := n.closing || n.moveIdleLocked()
+		n.mu.Unlock()
+		if done {
+			n.log.Info("drained")
+			break
+		}
+		select {
+		case <-tick.C:
+			continue
+		case <-timer.C:
+			n.m.drainTimeouts.Inc()
+			n.log.Warn("drain timeout: ending what is left", "timeout", time.Until(deadline))
+		case <-ctx.Done():
+			n.log.Warn("drain interrupted: ending what is left", "err", ctx.Err())
+		}
+		break
+	}
+	return n.Shutdown(ctx)
+}
+
+// StartDrain starts Drain on a goroutine of its own and returns at once
+// (the server API's POST /api/v1/drain); false if the node already drains
+// or has shut down. Done is closed once the node has shut down.
+func (n *Node) StartDrain() bool {
+	if n.Draining() {
+		return false
+	}
+	started := false
+	n.drainOnce.Do(func() {
+		started = true
+		go func() {
+			if err := n.Drain(context.Background()); err != nil {
+				n.log.Warn("drain", "err", err)
+			}
+		}()
+	})
+	return started
+}
+
+// Draining reports whether the node drains or has shut down.
+func (n *Node) Draining() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.draining || n.closing
+}
+
+// Done is closed once Shutdown (or Drain) has finished.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// drainTimeoutLocked is the drain timeout: Config.DrainTimeout, or the
+// longest time left to an invitation here, at least ResumeGrace (how long
+// moved sessions wait for their clients), at most MaxDefaultDrainTimeout.
+func (n *Node) drainTimeoutLocked() time.Duration {
+	if n.cfg.DrainTimeout > 0 {
+		return n.cfg.DrainTimeout
+	}
+	longest := n.cfg.ResumeGrace
+	for _, inv := range n.invs.byID {
+		longest = max(longest, inv.timeout-time.Since(inv.created))
+	}
+	return min(longest, MaxDefaultDrainTimeout)
+}
+
+// moveIdleLocked moves every connected session that is party to nothing,
+// and reports whether the node is done: no invitation pending, no call, and
+// no session, or only moved ones on a node with no peer (no other node for
+// their clients to log in on: waiting for them is pointless).
+func (n *Node) moveIdleLocked() bool {
+	moved := true
+	for _, s := range n.hub.sessionsInOrder() {
+		if s.live && !s.moved.Load() && idle(s) {
+			n.moveLocked(s)
+		}
+		moved = moved && s.moved.Load()
+	}
+	return len(n.invs.byID) == 0 && len(n.invs.calls) == 0 && (len(n.hub.sessions) == 0 || moved && len(n.cl.peers) == 0)
+}
+
+// idle reports whether s is party to no pending invitation and no call.
+func idle(s *session) bool {
+	return len(s.outgoing) == 0 && len(s.ringing) == 0 && len(s.remoteRinging) == 0 && len(s.inCall) == 0
+}
+
+// moveLocked tells s's client to move and keeps s, connected for presence,
+// until a session of its user appears elsewhere (claimMovedLocked) or
+// ResumeGrace passes.
+func (n *Node) moveLocked(s *session) {
+	s.enqueue(&protocol.Frame{Type: protocol.TypeBye, Reason: protocol.ByeMoved})
+	s.qmu.Lock()
+	s.closed = true // the client is leaving: nothing more is queued
+	if a := s.att; a != nil {
+		a.closing.Store(true)
+		a.code, a.reason = websocket.StatusServiceRestart, "moved"
+		s.kickLocked(a)
+	}
+	s.qmu.Unlock()
+	s.moved.Store(true)
+	n.stopTimer(&s.expiry)
+	s.grace = n.afterFunc(n.cfg.ResumeGrace, func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.endSessionLocked(s, websocket.StatusServiceRestart, "moved", "moved")
+	})
+	n.m.moves.Inc()
+	n.logLocked(s.log(), slog.LevelInfo, "session moved")
+}
+
+// claimMovedLocked is told that a session of user appeared on another node:
+// the oldest moved session of user not yet replaced ends PeerHeartbeat
+// later, once every node has had time to learn of the new one (and, for the
+// invitations they own, to ring it).
+func (n *Node) claimMovedLocked(user string) {
+	if !n.draining {
+		return
+	}
+	for _, s := range n.hub.sessionsOf(user) {
+		if !s.moved.Load() || s.claimed || s.ended {
+			continue
+		}
+		s.claimed = true
+		n.stopTimer(&s.grace)
+		s.grace = n.afterFunc(n.cfg.PeerHeartbeat, func() {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			n.endSessionLocked(s, websocket.StatusServiceRestart, "moved", "moved")
+		})
+		return
+	}
+}
+
+// LocalSessions returns how many sessions of user live on this node, moved
+// ones included (tests and harnesses: which node holds a client).
+func (n *Node) LocalSessions(user string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.hub.users[user])
+}
