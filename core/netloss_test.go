@@ -269,10 +269,9 @@ func TestClusterSettleAfterLoss(t *testing.T) {
 	bob.quiet()
 }
 
-// A settle that does not come (every answer lost) gives up PeerTimeout
-// after the reset, not before: the callee's invitation fails PEER_OFFLINE
-// and its held accept gets ALREADY_END; the caller's call has ended.
-func TestClusterSettleLate(t *testing.T) {
+// ringingAcross starts three nodes, alice on node 0 and bob on node 1, and
+// has alice's invitation ring bob.
+func ringingAcross(t *testing.T) (*rtmcalltest.Cluster, *user, *user, *core.LocalInvitation, *core.RemoteInvitation) {
 	cl := rtmcalltest.NewCluster(t, 3)
 	alice := login(t, cl.Nodes[0], "alice")
 	bob := login(t, cl.Nodes[1], "bob")
@@ -280,6 +279,14 @@ func TestClusterSettleLate(t *testing.T) {
 	l := alice.invite("bob", "")
 	r := bob.received()
 	alice.expect("local received")
+	return cl, alice, bob, l, r
+}
+
+// A settle that does not come (every answer lost) gives up PeerTimeout
+// after the reset, not before: the callee's invitation fails PEER_OFFLINE
+// and its held accept gets ALREADY_END; the caller's call has ended.
+func TestClusterSettleLate(t *testing.T) {
+	cl, alice, bob, l, r := ringingAcross(t)
 	cl.Loss(0).SetFault(rtmcalltest.Fault{Drop: 1, Kinds: []string{"deliver", "settled"}, To: []string{cl.Nodes[1].Node.ID()}})
 	start := time.Now()
 	assert.ErrorIs(t, r.Accept(ctxT(t)), core.ErrAlreadyEnd)
@@ -300,13 +307,7 @@ func TestClusterSettleLate(t *testing.T) {
 // only after the invitation's end (PROTOCOL.md: the winner's events before
 // the loser's error), not at once while it still rings.
 func TestClusterAnswerDuringReset(t *testing.T) {
-	cl := rtmcalltest.NewCluster(t, 3)
-	alice := login(t, cl.Nodes[0], "alice")
-	bob := login(t, cl.Nodes[1], "bob")
-	cl.Sync()
-	l := alice.invite("bob", "")
-	r := bob.received()
-	alice.expect("local received")
+	cl, alice, bob, l, r := ringingAcross(t)
 	owner, callee := cl.Nodes[0].Node.ID(), cl.Nodes[1].Node
 	// Every unicast from the owner to bob's node is lost: the pair resets
 	// at the next one, and cannot meet again (the welcome is lost too).
