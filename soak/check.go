@@ -182,7 +182,9 @@ func Check(r *Record) ([]Violation, []Decision) {
 		return out, nil
 	}
 	for _, l := range r.Late {
-		if !slices.Contains(rang, l.Key) && !r.left(l.Key).gone() && !slices.Contains(r.Reset, l.Key) && decidedAfter(r, consistent, l.Done) {
+		// (Nor when the invitation's node died: its invite may never reach a device.)
+		if !slices.Contains(rang, l.Key) && !r.left(l.Key).gone() && !slices.Contains(r.Reset, l.Key) && !slices.Contains(r.Died, Caller) &&
+			decidedAfter(r, consistent, l.Done) {
 			bad("lost", "%s logged in while the invitation was pending (before the operation that decided it) but never got the invite", l.Key)
 		}
 	}
