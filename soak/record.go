@@ -126,7 +126,11 @@ type Record struct {
 	// they had left already, the checker holds them to docs/CLUSTER.md
 	// "When a node dies" (LeftNodeDied) and allows what it says the others
 	// then see.
-	Died     []string
+	Died []string
+	// Reset are the callee devices that a loss window put across its pair
+	// of nodes from the caller during the flow: the checker allows them
+	// what docs/CLUSTER.md "Lost messages" says a reset of the pair does.
+	Reset    []string
 	Events   []Event
 	Ops      []Op
 	Problems []string // what the driver saw go wrong (deadlines, send errors)
