@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -268,10 +269,9 @@ func TestClusterSettleAfterLoss(t *testing.T) {
 	bob.quiet()
 }
 
-// A settle that does not come (every answer lost) gives up PeerTimeout
-// after the reset, not before: the callee's invitation fails PEER_OFFLINE
-// and its held accept gets ALREADY_END; the caller's call has ended.
-func TestClusterSettleLate(t *testing.T) {
+// ringingAcross starts three nodes, alice on node 0 and bob on node 1, and
+// has alice's invitation ring bob.
+func ringingAcross(t *testing.T) (*rtmcalltest.Cluster, *user, *user, *core.LocalInvitation, *core.RemoteInvitation) {
 	cl := rtmcalltest.NewCluster(t, 3)
 	alice := login(t, cl.Nodes[0], "alice")
 	bob := login(t, cl.Nodes[1], "bob")
@@ -279,6 +279,14 @@ func TestClusterSettleLate(t *testing.T) {
 	l := alice.invite("bob", "")
 	r := bob.received()
 	alice.expect("local received")
+	return cl, alice, bob, l, r
+}
+
+// A settle that does not come (every answer lost) gives up PeerTimeout
+// after the reset, not before: the callee's invitation fails PEER_OFFLINE
+// and its held accept gets ALREADY_END; the caller's call has ended.
+func TestClusterSettleLate(t *testing.T) {
+	cl, alice, bob, l, r := ringingAcross(t)
 	cl.Loss(0).SetFault(rtmcalltest.Fault{Drop: 1, Kinds: []string{"deliver", "settled"}, To: []string{cl.Nodes[1].Node.ID()}})
 	start := time.Now()
 	assert.ErrorIs(t, r.Accept(ctxT(t)), core.ErrAlreadyEnd)
@@ -290,6 +298,31 @@ func TestClusterSettleLate(t *testing.T) {
 	assert.Positive(t, metric(t, cl.Nodes[1], settlesLate))
 	cl.Loss(0).SetFault(rtmcalltest.Fault{})
 	cl.AwaitHealed()
+	alice.quiet()
+	bob.quiet()
+}
+
+// An answer sent after the reset, while the owner is not a peer again yet,
+// waits for the settle like one in flight at the reset: it gets ALREADY_END
+// only after the invitation's end (PROTOCOL.md: the winner's events before
+// the loser's error), not at once while it still rings.
+func TestClusterAnswerDuringReset(t *testing.T) {
+	cl, alice, bob, l, r := ringingAcross(t)
+	owner, callee := cl.Nodes[0].Node.ID(), cl.Nodes[1].Node
+	// Every unicast from the owner to bob's node is lost: the pair resets
+	// at the next one, and cannot meet again (the welcome is lost too).
+	cl.Loss(0).SetFault(rtmcalltest.Fault{Drop: 1, To: []string{callee.ID()}})
+	_, _ = alice.c.SendMessageToPeer(ctxT(t), "bob", core.Message{Text: "lost"})
+	require.Eventually(t, func() bool { return !slices.Contains(callee.Peers(), owner) }, waitFor, time.Millisecond,
+		"bob's node reset the owner")
+	assert.ErrorIs(t, r.Accept(ctxT(t)), core.ErrAlreadyEnd)
+	assert.Equal(t, core.RemoteFailure, r.State(), "the invitation ended before the accept's error")
+	bob.expect("remote failure PEER_OFFLINE")
+	cl.Loss(0).SetFault(rtmcalltest.Fault{})
+	cl.AwaitHealed()
+	assert.Positive(t, metric(t, cl.Nodes[1], settlesLate)+metric(t, cl.Nodes[1], `rtmcall_cluster_settles_total{result="settled"}`))
+	alice.expect("local failure PEER_OFFLINE") // the owner stopped ringing bob with the reset
+	assert.True(t, l.State().Ended())
 	alice.quiet()
 	bob.quiet()
 }

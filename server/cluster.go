@@ -772,7 +772,13 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 	owner := ownerOf(f.Inv)
 	n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
 	tomb := n.invs.ended[f.Inv] // kept here when its owner died
-	if died := tomb != nil && slices.Contains(tomb.rung, s.id); died || n.cl.peers[owner] == nil {
+	// An answer to an invitation still ringing until its owner, which
+	// reset us and is not a peer again yet, settles it waits for the
+	// settle, as one in flight at the reset does (settle.go).
+	st := n.cl.unsettled[owner]
+	held := n.cl.peers[owner] == nil && st != nil && (f.Type == protocol.TypeAccept || f.Type == protocol.TypeRefuse) &&
+		slices.Contains(st.entries, settleEntry{Sess: s.id, Inv: f.Inv})
+	if died := tomb != nil && slices.Contains(tomb.rung, s.id); !held && (died || n.cl.peers[owner] == nil) {
 		err := errNotYours
 		if _, rung := s.remoteRinging[f.Inv]; rung || died {
 			err = errAlreadyEnd
@@ -788,7 +794,11 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 	n.cl.next++
 	corr := n.cl.next
 	n.cl.calls[corr] = c
-	n.tell(owner, &message{K: kindRequest, Corr: corr, Sess: s.id, F: f})
+	if held {
+		st.held = append(st.held, corr)
+	} else {
+		n.tell(owner, &message{K: kindRequest, Corr: corr, Sess: s.id, F: f})
+	}
 	n.mu.Unlock()
 	// A live owner answers at once; a dead one is declared so within
 	// PeerTimeout and the request answered then. Past twice that, the

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rtmcall/rtmcall/core"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
 )
 
 // A chaos kind disturbs a cluster shard while flows run, then repairs it:
@@ -21,7 +22,8 @@ import (
 // is logged in anew. To add one (loss between nodes), add a row to
 // chaosKinds; if it ends sessions, say so with
 // harness.nodeDied, which relaxes what their flows may show exactly as
-// docs/CLUSTER.md "When a node dies" does, and nothing more.
+// docs/CLUSTER.md "When a node dies" does, and nothing more (loss, which
+// ends no session, has its own: lossWindow).
 type chaos struct {
 	name string
 	run  func(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error
@@ -33,6 +35,7 @@ var chaosKinds = []chaos{
 	{"kill", killForGood},
 	{"partition", partition},
 	{"drain", drainRestart},
+	{"loss", loss},
 }
 
 func chaosKind(name string) (chaos, bool) {
@@ -136,31 +139,120 @@ func partition(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error
 	return h.heal(ctx, victims)
 }
 
+// Loss windows: how long two nodes break what they send each other, and
+// how much.
+const (
+	lossLasts = 1500 * time.Millisecond
+	lossDelay = 50 * time.Millisecond
+	lossDrop  = 0.02 // and as many reordered
+)
+
+// lossWindow is a loss between the nodes of pair, from its start until
+// settled is closed: then every reset it caused has run its course
+// (docs/CLUSTER.md "Lost messages": a loss is seen within 3 × PeerHeartbeat,
+// a settle gives up PeerTimeout after the reset) and the pair has met
+// again. The flows whose caller and a rung device are on the pair's two
+// nodes while it lasts are allowed what a reset does (flow.lossCheck,
+// Record.Reset).
+type lossWindow struct {
+	pair    [2]int
+	settled chan struct{}
+}
+
+func (w *lossWindow) spans(a, b int) bool {
+	return a != b && (w.pair == [2]int{a, b} || w.pair == [2]int{b, a})
+}
+
+// loss breaks the link between two random live nodes for lossLasts: each
+// drops, reorders and delays what it sends the other (its LossyBroker;
+// heartbeats, broadcasts, pass), which resets the pair without ending any
+// session. It returns once the window has settled and the cluster is whole.
+func loss(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error {
+	up := sh.cl.up()
+	if len(up) < 2 {
+		return nil
+	}
+	k := rng.IntN(len(up))
+	a, b := up[k], up[(k+1+rng.IntN(len(up)-1))%len(up)]
+	na, nb := sh.cl.members[a].node(), sh.cl.members[b].node()
+	w := &lossWindow{pair: [2]int{a, b}, settled: make(chan struct{})}
+	before := metricSum(na, "rtmcall_cluster_gaps_total") + metricSum(nb, "rtmcall_cluster_gaps_total")
+	sh.loss.Store(w)
+	h.count("loss windows")
+	f := rtmcalltest.Fault{Seed: rng.Uint64(), Drop: lossDrop, Reorder: lossDrop, Delay: lossDelay}
+	fa, fb := f, f
+	fa.To, fb.To = []string{sh.cl.members[b].id}, []string{sh.cl.members[a].id}
+	fb.Seed++
+	na.loss.SetFault(fa)
+	nb.loss.SetFault(fb)
+	err := pause(ctx, lossLasts)
+	na.loss.SetFault(rtmcalltest.Fault{})
+	nb.loss.SetFault(rtmcalltest.Fault{})
+	if err == nil {
+		// The bound of the last reset: a loss is seen by the sender's
+		// third heartbeat after it, its settle gives up PeerTimeout after.
+		err = pause(ctx, lossDelay+3*clusterHeartbeat+clusterTimeout+clusterHeartbeat)
+	}
+	if err == nil {
+		err = sh.cl.settle(ctx, sh.cl.nodes())
+	}
+	resets := metricSum(na, "rtmcall_cluster_gaps_total") + metricSum(nb, "rtmcall_cluster_gaps_total") - before
+	h.mu.Lock()
+	h.rep.Chaos["pair resets"] += int(resets)
+	h.mu.Unlock()
+	close(w.settled)
+	sh.loss.Store(nil)
+	h.wake()
+	return err
+}
+
+// pause waits d, or until ctx ends: a bound passing, not an event.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// metricSum adds up the values of nd's metrics named names (0 if they
+// cannot be read).
+func metricSum(nd *node, names ...string) float64 {
+	g, ok := nd.n.Registerer().(prometheus.Gatherer)
+	if !ok {
+		return 0
+	}
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if slices.Contains(names, mf.GetName()) {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
 // awaitNoSessions waits until nd holds no session, attached or detached.
 // The node has no event for it: it polls its gauges, as
 // awaitDeclaredDead polls the peers.
 func awaitNoSessions(ctx context.Context, nd *node) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	g, ok := nd.n.Registerer().(prometheus.Gatherer)
-	if !ok {
+	if _, ok := nd.n.Registerer().(prometheus.Gatherer); !ok {
 		return fmt.Errorf("node %s: its metrics cannot be read", nd.name)
 	}
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		left := 0.0
-		mfs, err := g.Gather()
-		if err != nil {
-			return err
-		}
-		for _, mf := range mfs {
-			if n := mf.GetName(); n == "rtmcall_sessions_attached" || n == "rtmcall_sessions_detached" {
-				for _, m := range mf.GetMetric() {
-					left += m.GetGauge().GetValue()
-				}
-			}
-		}
+		left := metricSum(nd, "rtmcall_sessions_attached", "rtmcall_sessions_detached")
 		if left == 0 {
 			return nil
 		}
@@ -271,11 +363,13 @@ func (h *harness) nodeDied(sh *shard, i int, settled chan struct{}) []*session {
 	sh.mu.Lock()
 	for s := range sh.live {
 		n, open := sh.cl.lb.nodeOf(s.slot)
-		last, _ := sh.cl.lb.lastNode(s.slot)
+		last, dialed := sh.cl.lb.lastDial(s.slot)
 		// Its connection goes there, its session lives there, or it is
 		// logging in and its last attempt went there (refused by the
-		// dying node, it will fail).
-		if open && n == i || int(s.node.Load()) == i+1 || s.node.Load() == 0 && last == i {
+		// dying node, it will fail); an attempt of the device's earlier
+		// sessions says nothing of this one, whose dial the balancer,
+		// having unpublished the node, sends to a live one.
+		if open && n == i || int(s.node.Load()) == i+1 || s.node.Load() == 0 && dialed && last.n > s.since && last.i == i {
 			out = append(out, s)
 		}
 	}

@@ -83,9 +83,10 @@ func Check(r *Record) ([]Violation, []Decision) {
 	if r.CallEnded {
 		checkCall(r, bad)
 	}
-	if len(r.Died) == 0 {
+	if len(r.Died) == 0 && len(r.Reset) == 0 {
 		// docs/CLUSTER.md "When a node dies": a message in flight to or
-		// from a node that dies is lost with it.
+		// from a node that dies is lost with it; "Lost messages": so is one
+		// a reset skipped.
 		checkMessages(r, bad)
 	}
 
@@ -140,7 +141,9 @@ func Check(r *Record) ([]Violation, []Decision) {
 	for _, d := range r.Expected {
 		// docs/CLUSTER.md "When a node dies": an invite in flight when its node died
 		// may be lost.
-		if !slices.Contains(rang, d) && !r.left(d).gone() && !slices.Contains(r.Died, Caller) && !slices.Contains(r.Drained, d) {
+		// "Lost messages": a lost invite resets the pair, which stops
+		// ringing the device.
+		if !slices.Contains(rang, d) && !r.left(d).gone() && !slices.Contains(r.Died, Caller) && !slices.Contains(r.Reset, d) && !slices.Contains(r.Drained, d) {
 			bad("lost", "%s was logged in at send and its session went on, but it never got the invite", d)
 		}
 	}
@@ -179,7 +182,9 @@ func Check(r *Record) ([]Violation, []Decision) {
 		return out, nil
 	}
 	for _, l := range r.Late {
-		if !slices.Contains(rang, l.Key) && !r.left(l.Key).gone() && decidedAfter(r, consistent, l.Done) {
+		// (Nor when the invitation's node died: its invite may never reach a device.)
+		if !slices.Contains(rang, l.Key) && !r.left(l.Key).gone() && !slices.Contains(r.Reset, l.Key) && !slices.Contains(r.Died, Caller) &&
+			decidedAfter(r, consistent, l.Done) {
 			bad("lost", "%s logged in while the invitation was pending (before the operation that decided it) but never got the invite", l.Key)
 		}
 	}
@@ -207,10 +212,18 @@ func Check(r *Record) ([]Violation, []Decision) {
 // sessions were there, the caller gone when the owner died) or the cancel
 // the driver then issues so that live devices stop ringing.
 func nodeDeaths(r *Record) *Record {
-	if len(r.Died) == 0 {
+	if len(r.Died) == 0 && len(r.Reset) == 0 {
 		return r
 	}
 	c := *r
+	if len(c.Allowed) > 0 {
+		// The driver's cancel; PEER_OFFLINE when every device rung was
+		// across the reset or on the dead node.
+		c.Allowed = append(slices.Clone(c.Allowed), DecCanceled, DecCalleeGone, DecCallerLeft)
+	}
+	if len(r.Died) == 0 {
+		return &c
+	}
 	c.Left = maps.Clone(r.Left)
 	if c.Left == nil {
 		c.Left = map[string]Leave{}
@@ -219,9 +232,6 @@ func nodeDeaths(r *Record) *Record {
 		if l := c.Left[p]; !l.gone() || l == LeftLogout {
 			c.Left[p] = LeftNodeDied // a logout the dying node may never have read
 		}
-	}
-	if len(c.Allowed) > 0 {
-		c.Allowed = append(slices.Clone(c.Allowed), DecCanceled, DecCalleeGone, DecCallerLeft)
 	}
 	return &c
 }
@@ -277,7 +287,7 @@ func explains(r *Record, c Decision, callerEnd Event, terminal map[string]Event,
 	switch c.Kind {
 	case DecCalleeGone:
 		for _, d := range slices.Concat(r.Expected, rang) {
-			if !r.left(d).gone() {
+			if !r.left(d).gone() && !slices.Contains(r.Reset, d) { // a reset stops ringing those across
 				return false
 			}
 		}
@@ -295,13 +305,13 @@ func explains(r *Record, c Decision, callerEnd Event, terminal map[string]Event,
 	}
 	ownerDied := slices.Contains(r.Died, Caller)
 	for _, d := range rang {
-		if t, ok := terminal[d]; ok && !deviceExplained(c, d, t, r.left(d), ownerDied) {
+		if t, ok := terminal[d]; ok && !deviceExplained(c, d, t, r.left(d), ownerDied || slices.Contains(r.Reset, d)) {
 			return false
 		}
 	}
 	for _, op := range r.Ops {
-		if ownerDied && op.Party != Caller && op.Code == protocol.CodeAlreadyEnd {
-			continue // its win may have died with the node, before the reply
+		if (ownerDied || slices.Contains(r.Reset, op.Party)) && op.Party != Caller && op.Code == protocol.CodeAlreadyEnd {
+			continue // its win may have died with the node, or a settle given up, before the reply
 		}
 		won := (op.Name == "accept" && c == Decision{DecAccepted, op.Party}) ||
 			(op.Name == "refuse" && c == Decision{DecRefused, op.Party}) ||
@@ -360,15 +370,17 @@ func callerExplained(c Decision, t Event, left Leave) bool {
 }
 
 // deviceExplained maps a callee device's terminal event to the decisions
-// that send it. When the invitation's node (the caller's) died, a device on
+// that send it. ownerLost: the invitation's node died, or a reset of its
+// pair with the device's node ended the ringing ("Lost messages": the
+// owner stops ringing it, or the settle gives up). When the invitation's node (the caller's) died, a device on
 // a live node ends with PEER_OFFLINE whatever the dead node had decided
 // that did not reach it (docs/CLUSTER.md: "invitations it owned that ring
 // sessions on live nodes end there with remote.failure PEER_OFFLINE"; a
 // message in flight when a node's link breaks may be lost), even the
 // device's own win, whose reply died with the node ("a request waiting for
 // its answer gets ALREADY_END").
-func deviceExplained(c Decision, dev string, t Event, left Leave, ownerDied bool) bool {
-	if ownerDied && t.Kind == KindFailure && t.Reason == core.RemoteFailurePeerOffline.String() {
+func deviceExplained(c Decision, dev string, t Event, left Leave, ownerLost bool) bool {
+	if ownerLost && t.Kind == KindFailure && t.Reason == core.RemoteFailurePeerOffline.String() {
 		return true
 	}
 	if t.Kind == KindFailure {

@@ -41,6 +41,12 @@ func drained(r *Record, parties ...string) *Record {
 	return r
 }
 
+// reset marks devices of r as across a reset pair from the caller.
+func reset(r *Record, parties ...string) *Record {
+	r.Reset = append(r.Reset, parties...)
+	return r
+}
+
 // late adds late logins to r.
 func late(r *Record, ls ...LateLogin) *Record {
 	r.Late = append(r.Late, ls...)
@@ -287,6 +293,40 @@ func TestCheck(t *testing.T) {
 				d2, KindFailure, "ANSWERED_ELSEWHERE", Caller, KindCanceled, ""), d1),
 			ops:  []Op{{Party: Caller, Name: "cancel", State: "CANCELED", Ended: true}},
 			want: []string{"disagree"}},
+		{name: "reset: the invite of a device across the pair was lost, the other device's accept won",
+			r: reset(rec(two, []DecisionKind{DecAccepted}, nil, d1, KindInvite, "", Caller, KindReceived, "",
+				d1, KindAccepted, "", Caller, KindAccepted, ""), d2),
+			ops: []Op{{Party: d1, Name: "accept", State: "ACCEPTED", Ended: true}}},
+		{name: "reset: every device rung was across, the caller PEER_OFFLINE, the devices PEER_OFFLINE",
+			r: reset(rec(two, []DecisionKind{DecAccepted}, nil, d1, KindInvite, "", d2, KindInvite, "",
+				Caller, KindFailure, "PEER_OFFLINE", d1, KindFailure, "PEER_OFFLINE", d2, KindFailure, "PEER_OFFLINE"), d1, d2)},
+		{name: "reset: the settle gave up, the caller accepted, the winner PEER_OFFLINE and its accept ALREADY_END",
+			r: reset(rec([]string{d1}, []DecisionKind{DecAccepted}, nil, d1, KindInvite, "",
+				Caller, KindAccepted, "", d1, KindFailure, "PEER_OFFLINE"), d1),
+			ops: []Op{{Party: d1, Name: "accept", Code: protocol.CodeAlreadyEnd, State: "FAILURE", Ended: true}}},
+		{name: "lost: a reset excuses only the devices across it",
+			r: reset(rec(two, []DecisionKind{DecAccepted}, nil, d2, KindInvite, "", Caller, KindReceived, "",
+				d2, KindAccepted, "", Caller, KindAccepted, ""), d2),
+			ops:  []Op{{Party: d2, Name: "accept", State: "ACCEPTED", Ended: true}},
+			want: []string{"lost"}},
+		{name: "disagree: the caller PEER_OFFLINE while a device not across the reset was canceled",
+			r: reset(rec(two, nil, nil, d1, KindInvite, "", d2, KindInvite, "",
+				Caller, KindFailure, "PEER_OFFLINE", d1, KindCanceled, "", d2, KindFailure, "PEER_OFFLINE"), d2),
+			want: []string{"disagree"}},
+		{name: "disagree: a device across a reset saw a win the owner never decided",
+			r: reset(rec(two, nil, nil, d1, KindInvite, "", d2, KindInvite, "", Caller, KindCanceled, "",
+				d1, KindCanceled, "", d2, KindFailure, "ANSWERED_ELSEWHERE"), d2),
+			ops:  []Op{{Party: Caller, Name: "cancel", State: "CANCELED", Ended: true}},
+			want: []string{"disagree"}},
+		{name: "op error: a reset allows ALREADY_END, not UNKNOWN",
+			r: reset(rec([]string{d1}, nil, nil, d1, KindInvite, "",
+				Caller, KindFailure, "PEER_OFFLINE", d1, KindFailure, "PEER_OFFLINE"), d1),
+			ops:  []Op{{Party: d1, Name: "accept", Code: protocol.CodeUnknown, State: "FAILURE", Ended: true}},
+			want: []string{"op error"}},
+		{name: "a late session need not ring when the invitation's node died",
+			r: died(late(rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindAccepted, "", Caller, KindFailure, "UNKNOWN"),
+				LateLogin{d2, 1, 2}), Caller),
+			ops: []Op{{Party: d1, Name: "accept", State: "ACCEPTED", Ended: true, Began: 3}}},
 		{name: "a driver problem is a violation",
 			r:    &Record{Problems: []string{"no invite within 10s"}, Events: []Event{{Party: Caller, Kind: KindFailure, Reason: "PEER_OFFLINE"}}},
 			want: []string{"driver"}},

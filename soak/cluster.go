@@ -18,6 +18,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
 )
 
 // Peer timing of the cluster's nodes: slow enough that a loaded 2-core
@@ -136,14 +137,23 @@ func (cl *cluster) start(m *member, name string) (*natsserver.Server, *node, err
 		return nil, nil, fmt.Errorf("NATS server %s did not start", m.id)
 	}
 	cfg := cl.cfg
-	cfg.NodeID, cfg.NATS = m.id, &server.NATSConfig{URL: ns.ClientURL()}
+	cfg.NodeID = m.id
 	cfg.PeerHeartbeat, cfg.PeerTimeout = clusterHeartbeat, clusterTimeout
 	cfg.Logger = cfg.Logger.With("member", m.i)
+	b, err := server.NewNATSBroker(server.NATSConfig{URL: ns.ClientURL()}, cfg.Logger)
+	if err != nil {
+		ns.Shutdown()
+		return nil, nil, fmt.Errorf("failed to connect node %s to NATS: %w", m.id, err)
+	}
+	lossy := rtmcalltest.NewLossyBroker(b) // passes everything until the loss chaos sets a fault
+	cfg.Broker = lossy
 	nd, err := startNode(fmt.Sprintf("%s%d", name, m.i), cfg)
 	if err != nil {
+		_ = b.Close(context.Background())
 		ns.Shutdown()
 		return nil, nil, err
 	}
+	nd.loss = lossy
 	return ns, nd, nil
 }
 
@@ -359,7 +369,8 @@ type balancer struct {
 
 	mu    sync.Mutex
 	open  map[string][]openConn         // by slot: its open connections, oldest first
-	prev  map[string]int                // by slot: the node of its latest connection, open or not
+	prev  map[string]dial               // by slot: its latest connection, open or not
+	dials uint64                        // connections so far
 	stuck map[string]int                // by slot: the node of its session
 	conns map[int]map[net.Conn]struct{} // client-side connections by node
 	wg    sync.WaitGroup
@@ -370,7 +381,7 @@ func newBalancer(cl *cluster) (*balancer, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &balancer{cl: cl, ln: ln, url: "ws://" + ln.Addr().String() + "/ws", open: map[string][]openConn{}, prev: map[string]int{}, stuck: map[string]int{},
+	b := &balancer{cl: cl, ln: ln, url: "ws://" + ln.Addr().String() + "/ws", open: map[string][]openConn{}, prev: map[string]dial{}, stuck: map[string]int{},
 		conns: map[int]map[net.Conn]struct{}{}}
 	b.wg.Go(b.serve)
 	return b, nil
@@ -434,7 +445,8 @@ func (b *balancer) proxy(c net.Conn) {
 		return
 	}
 	b.open[slot] = append(b.open[slot], openConn{c, i})
-	b.prev[slot] = i
+	b.dials++
+	b.prev[slot] = dial{i, b.dials}
 	set := b.conns[i]
 	if set == nil {
 		set = map[net.Conn]struct{}{}
@@ -484,12 +496,26 @@ func (b *balancer) nodeOf(slot string) (int, bool) {
 	return os[len(os)-1].i, true
 }
 
-// lastNode returns the node of slot's latest connection, even if closed.
-func (b *balancer) lastNode(slot string) (int, bool) {
+// dial is a connection through the balancer: its node, and its number
+// (the count of connections once it was made).
+type dial struct {
+	i int
+	n uint64
+}
+
+// lastDial returns slot's latest connection, even if closed.
+func (b *balancer) lastDial(slot string) (dial, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	i, ok := b.prev[slot]
-	return i, ok
+	d, ok := b.prev[slot]
+	return d, ok
+}
+
+// dialCount returns how many connections the balancer has made so far.
+func (b *balancer) dialCount() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.dials
 }
 
 // stick routes slot's later connections (resumes) to node i while it is up.

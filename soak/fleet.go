@@ -25,7 +25,8 @@ type shard struct {
 	ghosts []string // user ids that never log in: offline callees
 
 	mu   sync.Mutex
-	live map[*session]*device // sessions from their login to their end, for the chaos to find
+	live map[*session]*device       // sessions from their login to their end, for the chaos to find
+	loss atomic.Pointer[lossWindow] // the loss chaos's window, while it lasts
 }
 
 // url is the URL a device in slot dials: its node's, or the cluster's
@@ -119,6 +120,9 @@ type session struct {
 	// invitation (docs/CLUSTER.md).
 	drains   atomic.Int32
 	draining atomic.Bool
+	// since is, in a cluster, the balancer's count of connections when the
+	// session was made: later ones are its client's.
+	since uint64
 	// settled, once died, is closed when every other node has declared its
 	// node dead (guarded by mu).
 	settled <-chan struct{}
@@ -237,6 +241,9 @@ func (h *harness) login(ctx context.Context, d *device) error {
 	}
 	d.gen++
 	s := &session{key: fmt.Sprintf("%s#%d", d.slot, d.gen), h: h, sh: sh, slot: d.slot, changed: make(chan struct{}, 1), after: d.last}
+	if sh.cl != nil {
+		s.since = sh.cl.lb.dialCount()
+	}
 	if s.after == "" {
 		s.after = "a new client"
 	}

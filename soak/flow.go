@@ -40,6 +40,13 @@ type flow struct {
 	parties map[string]*session
 	hit     atomic.Bool
 	drains  drainMarks // the ringers' drain counts at the send
+	// loss is the loss window that spanned the caller and a rung device
+	// (reset, by party name), if any: a reset of their pair may end the
+	// invitation for them, eat an invite, or hold an answer.
+	lossMu   sync.Mutex
+	loss     *lossWindow
+	reset    map[string]bool
+	lossDone bool // complete waits for the loss's end (flow goroutine only)
 }
 
 // drainMarks are sessions' drain counts (session.drains) at a flow's
@@ -66,9 +73,14 @@ func (m drainMarks) drained(key string) bool {
 	return ok && d.s.drains.Load() > d.at
 }
 
-// hitNow reports whether a party's node died.
+// hitNow reports whether a party's node died, or a loss window spanned
+// parties and has settled: what the flow waits for may never come.
 func (f *flow) hitNow() bool {
 	if f.hit.Load() {
+		return true
+	}
+	if f.lossSettled() {
+		f.hit.Store(true)
 		return true
 	}
 	for _, s := range f.parties {
@@ -78,6 +90,48 @@ func (f *flow) hitNow() bool {
 		}
 	}
 	return false
+}
+
+// lossCheck notes the parties that the shard's loss window, if any, puts
+// across its pair from the caller, and returns the flow's window.
+func (f *flow) lossCheck() *lossWindow {
+	w := f.sh.loss.Load()
+	f.lossMu.Lock()
+	defer f.lossMu.Unlock()
+	if c := f.parties[Caller]; w != nil && c != nil {
+		for key, s := range f.parties {
+			if key != Caller && w.spans(int(c.node.Load())-1, int(s.node.Load())-1) {
+				f.loss = w
+				if f.reset == nil {
+					f.reset = map[string]bool{}
+				}
+				f.reset[key] = true
+			}
+		}
+	}
+	return f.loss
+}
+
+// lossSettled reports whether the flow's loss window, if any, has settled.
+func (f *flow) lossSettled() bool {
+	w := f.lossCheck()
+	if w == nil {
+		return false
+	}
+	select {
+	case <-w.settled:
+		return true
+	default:
+		return false
+	}
+}
+
+// acrossLoss reports whether party key was across a loss window from the
+// caller.
+func (f *flow) acrossLoss(key string) bool {
+	f.lossMu.Lock()
+	defer f.lossMu.Unlock()
+	return f.reset[key]
 }
 
 func (f *flow) intN(n int) int {
@@ -433,6 +487,9 @@ func (f *flow) complete() {
 		return
 	}
 	all := func(e *entry) bool {
+		if !f.lossDone && f.lossSettled() {
+			return true // what a reset ate never comes: on to the loss's end below
+		}
 		if !has(e, Caller, terminals...) {
 			return false
 		}
@@ -450,8 +507,9 @@ func (f *flow) complete() {
 			// (A resume of a session lost with its node fails: it may
 			// never have been rung.)
 			// (A device whose node drained may have been held back: it rings
-			// only if it logged in elsewhere while the invitation pended.)
-			if (l == Stayed && !f.partyDied(r.key) && !ownerDied && !f.drains.drained(r.key) || l == LeftResumed && !f.partyDied(r.key) && !f.drains.drained(r.key) || invited) && !has(e, r.key, terminals...) {
+			// only if it logged in elsewhere while the invitation pended. Nor
+			// one across a loss: a reset may have eaten its invite.)
+			if (l == Stayed && !f.partyDied(r.key) && !ownerDied && !f.acrossLoss(r.key) && !f.drains.drained(r.key) || l == LeftResumed && !f.partyDied(r.key) && !f.drains.drained(r.key) || invited) && !has(e, r.key, terminals...) {
 				return false
 			}
 		}
@@ -480,6 +538,20 @@ func (f *flow) complete() {
 		}
 		f.barrier(ctx)
 		f.wait("terminal events on every side after the caller's node died", all, false)
+	}
+	if w := f.lossCheck(); w != nil && !f.stopped.Load() {
+		f.lossDone = true
+		// Once the window settled, every reset it caused has ended or
+		// settled what it held; the barrier passes what is queued.
+		select {
+		case <-w.settled:
+		case <-ctx.Done():
+		}
+		if !f.local.State().Ended() {
+			f.cancel() // devices the reset left ringing on live nodes stop
+		}
+		f.barrier(ctx)
+		f.wait("terminal events on every side after a loss", all, false)
 	}
 }
 

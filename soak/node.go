@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
 )
 
 // slotParam is the query parameter naming the device a connection belongs
@@ -29,8 +30,9 @@ type node struct {
 	url  string // ws://127.0.0.1:PORT/ws
 	n    *server.Node
 	hs   *http.Server
-	done chan error    // Serve's result
-	gone chan struct{} // closed when a cluster's chaos kills the node
+	done chan error               // Serve's result
+	gone chan struct{}            // closed when a cluster's chaos kills the node
+	loss *rtmcalltest.LossyBroker // in a cluster: what the node sends its peers goes through it
 
 	mu    sync.Mutex
 	conns map[string]map[net.Conn]struct{} // by device slot: a reconnecting client may have several

@@ -352,6 +352,7 @@ func (h *harness) runFlow(n int) {
 		}
 		return true
 	})
+	f.lossCheck()
 	rec := h.book.close(f.e, f.drains.drained)
 	unlock()
 	for key, s := range f.parties {
@@ -361,9 +362,13 @@ func (h *harness) runFlow(n int) {
 		if f.drains.drained(key) {
 			rec.Drained = append(rec.Drained, key)
 		}
+		if f.acrossLoss(key) {
+			rec.Reset = append(rec.Reset, key)
+		}
 	}
 	slices.Sort(rec.Died)
 	slices.Sort(rec.Drained)
+	slices.Sort(rec.Reset)
 	h.tally(&rec, took, waited)
 }
 
@@ -625,6 +630,9 @@ func (h *harness) tally(rec *Record, took, waited time.Duration) {
 	h.rep.LongestWait = max(h.rep.LongestWait, waited)
 	if len(rec.Died) > 0 {
 		h.rep.HitFlows++
+	}
+	if len(rec.Reset) > 0 {
+		h.rep.Chaos["flows across a loss"]++
 	}
 	h.countLocked(rec.Action, Outcome(rec), took)
 	for _, e := range rec.Events {

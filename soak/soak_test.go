@@ -5,6 +5,7 @@ package soak
 import (
 	"context"
 	"flag"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,7 @@ func TestSoakShort(t *testing.T) {
 }
 
 var soakChaos = flag.String("soak.chaos", "partition,kill-restart",
-	"chaos kinds of the short cluster soak, comma-separated (kill, kill-restart, rolling-restart, partition); none: no chaos")
+	"chaos kinds of the short cluster soak, comma-separated (kill, kill-restart, rolling-restart, partition, loss); none: no chaos")
 
 // TestSoakClusterShort is `make soak-cluster` small: three clustered nodes
 // behind the load balancer, every action (but the group flows, which do
@@ -85,11 +86,14 @@ func TestSoakClusterShort(t *testing.T) {
 		switch k {
 		case "partition":
 			assert.Positive(t, rep.Chaos["heals"], "no partition healed")
+		case "loss":
+			assert.Positive(t, rep.Chaos["pair resets"], "no loss reset a pair")
+			assert.Positive(t, rep.Chaos["flows across a loss"], "no flow spanned a lossy pair")
 		default:
 			assert.Positive(t, rep.Chaos["node deaths"], "no node died")
 		}
 	}
-	if len(chaosFlag()) > 0 {
+	if slices.ContainsFunc(chaosFlag(), func(k string) bool { return k != "loss" }) {
 		assert.Positive(t, rep.HitFlows, "no flow had a party on a dying node")
 	}
 	assert.Positive(t, rep.LateRings)
