@@ -433,3 +433,86 @@ func TestLoginRetriesARefusingNode(t *testing.T) {
 	assert.Contains(t, err.Error(), "503")
 	u.expect("state CONNECTING LOGIN", "state DISCONNECTED LOGIN_TIMEOUT")
 }
+
+// TestDrainAnswerCrossingTheMove: bob answers an invitation whose cancel,
+// and then the bye MOVED, are on their way to him, so his accept reaches
+// the draining node after it moved him, which carries out nothing more.
+// The client then holds a request on an invitation of its old session: it
+// answers ALREADY_END, what the old session would have said, rather than
+// sending it on the new session, whose node would say NOT_YOURS.
+func TestDrainAnswerCrossingTheMove(t *testing.T) {
+	cl, lb := drainCluster(t)
+	alice := loginOn(t, cl, lb, "alice", 0)
+	p := rtmcalltest.NewProxy(t, cl.Node(1))
+	bob := loginAt(t, p.URL, "bob")
+	cl.Sync()
+	l := alice.invite("bob", "hi")
+	r := bob.received()
+	alice.expect("local received")
+
+	p.Retarget(cl.Node(2)) // bob's login after the move
+	p.Stall(true)          // bob hears nothing of the cancel and the bye yet
+	require.NoError(t, l.Cancel(ctxT(t)))
+	alice.expect("local canceled")
+	errc := drain(cl, 1)
+	require.Eventually(t, func() bool { return metric(t, cl.Node(1), "rtmcall_drain_moves_total") == 1 },
+		waitFor, time.Millisecond, "node 1 moved bob")
+	accepted := make(chan error, 1)
+	go func() { accepted <- r.Accept(ctxT(t)) }()
+	require.Eventually(t, func() bool { return r.State() == core.RemoteAcceptSentToLocal }, waitFor, time.Millisecond)
+	p.Stall(false)
+
+	bob.expect(`remote canceled "hi"`, "state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
+	select {
+	case err := <-accepted:
+		assert.Equal(t, protocol.CodeAlreadyEnd, core.CodeOf(err), "%v", err)
+	case <-time.After(waitFor):
+		require.FailNow(t, "the accept never returned")
+	}
+	awaitDrained(t, errc)
+	assert.Equal(t, 2, nodeOf(t, cl, "bob"))
+	alice.quiet()
+	bob.quiet()
+}
+
+// A device that rings on a draining node is not rung there for a new
+// invitation, so that invitations that keep coming cannot pin it there
+// until the drain timeout: bob, rung for "hi", hears nothing of "again"
+// until he has refused "hi" and moved, then "again" rings him on his new
+// node by late ringing, and he accepts it. The invitation's owner is
+// another node, or the draining node itself.
+func TestDrainHoldsBackNewInvitations(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		aliceNode int
+	}{{"owner elsewhere", 0}, {"owner draining", 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl, lb := drainCluster(t)
+			alice, bob := loginOn(t, cl, lb, "alice", tc.aliceNode), loginOn(t, cl, lb, "bob", 1)
+			cl.Sync()
+			alice.invite("bob", "hi")
+			r := bob.received()
+			alice.expect("local received")
+			errc := drain(cl, 1)
+			require.Eventually(t, cl.Node(1).Node.Draining, waitFor, time.Millisecond)
+
+			l := alice.invite("bob", "again")
+			require.NoError(t, r.Refuse(ctxT(t)))
+			bob.expect("remote refused REFUSED", "state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
+			alice.expect(`local refused ""`)
+			again := bob.received()
+			assert.Equal(t, l.ID(), again.ID())
+			assert.Equal(t, "again", again.Content())
+			alice.expect("local received")
+			acceptBoth(t, alice, bob, again)
+			hangUp(t, alice, l, bob)
+			if tc.aliceNode == 1 {
+				alice.expect("state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
+			}
+			awaitDrained(t, errc)
+			assert.NotEqual(t, 1, nodeOf(t, cl, "bob"))
+			alice.quiet()
+			bob.quiet()
+		})
+	}
+}

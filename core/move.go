@@ -19,7 +19,9 @@ import (
 // session had that outlives a login, the presence subscriptions and call
 // waiting, is set again on the new one. Requests made meanwhile wait, as
 // during a resume, and are sent on the new session; so are those the old
-// one left unanswered (a moving node carries out nothing after its bye).
+// one left unanswered (a moving node carries out nothing after its bye),
+// except those on an invitation or call, all the old session's and ended:
+// they get ALREADY_END.
 
 // moveLocked starts the move off link l. The lock is held.
 func (c *Client) moveLocked(l *link) {
@@ -99,12 +101,24 @@ func (c *Client) tryRelogin(ctx context.Context, stop chan struct{}) (done bool,
 		c.pending[cl.f.RID] = cl
 		c.outbox = append(c.outbox, cl)
 	}
-	var again []*call
+	var again, ended []*call
 	for _, cl := range c.pending {
-		if !slices.Contains(restore, cl) {
+		switch {
+		case slices.Contains(restore, cl):
+		case cl.f.Inv != "":
+			ended = append(ended, cl)
+		default:
 			cl.sent = false
 			again = append(again, cl)
 		}
+	}
+	// A request on an invitation or call names one of the old session's,
+	// which the node ended for it before moving it: the new session was
+	// never party to it (the owner would say NOT_YOURS), so it gets the
+	// answer the old one would have had.
+	slices.SortFunc(ended, func(a, b *call) int { return cmp.Compare(a.f.RID, b.f.RID) })
+	for _, cl := range ended {
+		c.handle(protocol.ErrorFrame(cl.f.RID, protocol.Errorf(protocol.CodeAlreadyEnd, "the invitation ended before this device moved")))
 	}
 	slices.SortFunc(again, func(a, b *call) int { return cmp.Compare(a.f.RID, b.f.RID) })
 	c.outbox = append(c.outbox, again...)

@@ -724,7 +724,11 @@ func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
 	}
 	switch f.Type {
 	case protocol.TypeInvite:
+		held := n.holdBackLocked(s, f.Inv)
 		s.remoteRinging[f.Inv] = n.nextSeqLocked()
+		if held {
+			return
+		}
 		s.ackCredits.Add(1)
 	case protocol.TypeRemoteAccepted, protocol.TypeRemoteRefused, protocol.TypeRemoteCanceled, protocol.TypeRemoteFailure:
 		delete(s.remoteRinging, f.Inv)

@@ -79,7 +79,19 @@ func (n *Node) Drain(ctx context.Context) error {
 			continue
 		case <-timer.C:
 			n.m.drainTimeouts.Inc()
-			n.log.Warn("drain timeout: ending what is left", "timeout", time.Until(deadline))
+			n.mu.Lock()
+			unmoved, busy := 0, 0
+			for _, s := range n.hub.sessions {
+				if !s.moved.Load() {
+					unmoved++
+					if !idle(s) {
+						busy++
+					}
+				}
+			}
+			n.logLocked(n.log, slog.LevelWarn, "drain timeout: ending what is left", "pending", len(n.invs.byID),
+				"calls", len(n.invs.calls), "sessions", len(n.hub.sessions), "unmoved", unmoved, "busy", busy)
+			n.mu.Unlock()
 		case <-ctx.Done():
 			n.log.Warn("drain interrupted: ending what is left", "err", ctx.Err())
 		}
@@ -146,9 +158,54 @@ func (n *Node) moveIdleLocked() bool {
 	return len(n.invs.byID) == 0 && len(n.invs.calls) == 0 && (len(n.hub.sessions) == 0 || moved && len(n.cl.peers) == 0)
 }
 
-// idle reports whether s is party to no pending invitation and no call.
+// idle reports whether s is party to no pending invitation and no call:
+// an invitation held back from it (holdBackLocked) does not count, its client knows
+// nothing of it.
 func idle(s *session) bool {
-	return len(s.outgoing) == 0 && len(s.ringing) == 0 && len(s.remoteRinging) == 0 && len(s.inCall) == 0
+	if len(s.outgoing) > 0 || len(s.inCall) > 0 || len(s.ringing)+len(s.remoteRinging) > len(s.held) {
+		return false
+	}
+	for inv := range s.ringing {
+		if _, ok := s.held[inv.id]; !ok {
+			return false
+		}
+	}
+	for id := range s.remoteRinging {
+		if _, ok := s.held[id]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// holdBackLocked is told that invitation id is about to ring s, a session
+// here, and reports whether its client must not hear of it. A draining
+// node rings its sessions for no new invitation, so that none stays
+// pinned by invitations that keep coming: an idle session moves at once
+// (its invite is dropped, as for any moved session), one that rings or is
+// in a call is rung without its client hearing of it and moves once done
+// with the rest. One with an invitation of its own pending rings as before.
+// Either way its client is rung on its new node by late ringing, by
+// whichever node owns the invitation. The held invitation rings s until s
+// ends, so that it does not fail PEER_OFFLINE meanwhile.
+func (n *Node) holdBackLocked(s *session, id string) bool {
+	if !n.draining || n.closing || s.moved.Load() || len(s.outgoing) > 0 {
+		// (A caller rings as before: its invitation may wait on the answer
+		// of a device that this one would otherwise hold back, and so on
+		// around, until the timeouts.)
+		return false
+	}
+	if idle(s) {
+		n.moveLocked(s)
+		return false
+	}
+	s.qmu.Lock()
+	if s.held == nil {
+		s.held = make(map[string]struct{})
+	}
+	s.held[id] = struct{}{}
+	s.qmu.Unlock()
+	return true
 }
 
 // moveLocked tells s's client to move and keeps s, connected for presence,

@@ -269,7 +269,11 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 		inv.ringing = append(inv.ringing, t)
 		inv.rung[t.sessionID()] = struct{}{}
 		if t, ok := t.(*session); ok { // a remote session's node does this itself
+			held := n.holdBackLocked(t, inv.id)
 			t.ringing[inv] = struct{}{}
+			if held {
+				continue
+			}
 			t.ackCredits.Add(1)
 		}
 		t.enqueue(invite)
@@ -333,7 +337,11 @@ func (n *Node) ringLateLocked(p party, user string) {
 		inv.ringing = append(inv.ringing, p)
 		inv.rung[sid] = struct{}{}
 		if s, ok := p.(*session); ok {
+			held := n.holdBackLocked(s, inv.id)
 			s.ringing[inv] = struct{}{}
+			if held {
+				continue
+			}
 			s.ackCredits.Add(1)
 		}
 		p.enqueue(&protocol.Frame{Type: protocol.TypeInvite, Inv: inv.id, Caller: inv.callerUser,

@@ -72,6 +72,10 @@ type session struct {
 	nextSeq uint64  // the seq of the next frame
 	att     *attachment
 	closed  bool // no more frames are queued
+	// held are the invitations a draining node rings this session for
+	// without telling its client (drain.go, holdBackLocked): their frames are
+	// not queued. Written under Node.mu and qmu.
+	held map[string]struct{}
 	// lastRID is the rid of the last reply queued: every request the
 	// stream answers, whether carried out or refused, or of an ack carried
 	// out since (acked), so that a resumed client resends only what the
@@ -249,7 +253,14 @@ func (s *session) enqueue(f *protocol.Frame) {
 	s.enqueueLocked(f)
 }
 
-func (s *session) enqueueLocked(f *protocol.Frame) { s.pushLocked(entry{f: f}) }
+func (s *session) enqueueLocked(f *protocol.Frame) {
+	if s.held != nil && f.Inv != "" {
+		if _, ok := s.held[f.Inv]; ok {
+			return
+		}
+	}
+	s.pushLocked(entry{f: f})
+}
 
 // pushLocked adds e to the stream with the next seq.
 func (s *session) pushLocked(e entry) {

@@ -352,7 +352,7 @@ func messagesAcrossResume(f *flow) {
 	f.messages(1 + f.intN(5))
 	f.await("every message on every callee session", func(e *entry) bool {
 		for _, x := range f.ringers {
-			if len(e.rec.Got[x.key]) < len(e.rec.Messages) {
+			if len(e.rec.Got[x.key]) < len(e.rec.Messages) && !f.drains.drained(x.key) {
 				return false
 			}
 		}

@@ -4,6 +4,7 @@ package soak
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,10 @@ type entry struct {
 	notify  chan struct{}                     // one slot: an event was recorded
 	bound   bool                              // a flow owns it
 	closed  bool
+	// excused, once closed, are the devices of Record.Drained that had
+	// seen nothing: a late ring on their new node may still come, and
+	// is not checked (docs/CLUSTER.md "Drain and rolling restart").
+	excused map[string]bool
 	lastEnd time.Time // when the last terminal event was recorded
 	// barriers are the callee sessions that got the flow's barrier message
 	// (flow.barrier): every callback they had before it has run.
@@ -58,6 +63,10 @@ func (b *book) addLocked(e *entry, party string, kind Kind, reason, text string)
 	b.seq++
 	ev := Event{Seq: b.seq, Party: party, Kind: kind, Reason: reason, Text: text}
 	if e.closed {
+		if e.excused[party] {
+			b.h.count("events of a drained device after its flow was checked")
+			return
+		}
 		b.h.violate(Violation{Flow: e.rec.Flow, Action: e.rec.Action, Inv: e.rec.Inv, What: "late",
 			Detail: fmt.Sprintf("%s arrived after every party had ended and the flow was checked", ev)})
 		return
@@ -125,9 +134,12 @@ func (b *book) invite(key string, r *core.RemoteInvitation) {
 // callEndLocked records a CallEnded callback; one after the check is late.
 func (b *book) callEndLocked(e *entry, party string, reason core.CallEndReason, by string) {
 	end := CallEnd{Party: party, Reason: reason.String(), By: by}
-	if e.closed {
+	if e.closed && !e.excused[party] {
 		b.h.violate(Violation{Flow: e.rec.Flow, Action: e.rec.Action, Inv: e.rec.Inv, What: "late",
 			Detail: fmt.Sprintf("call end %+v arrived after the flow was checked", end)})
+		return
+	}
+	if e.closed {
 		return
 	}
 	e.rec.CallEnds = append(e.rec.CallEnds, end)
@@ -217,10 +229,19 @@ func (b *book) look(e *entry, f func(e *entry) bool) bool {
 	return f(e)
 }
 
-// close takes a snapshot of e for the checker and closes it.
-func (b *book) close(e *entry) Record {
+// close takes a snapshot of e for the checker and closes it. drained are
+// the parties whose node began to drain during the flow.
+func (b *book) close(e *entry, drained func(key string) bool) Record {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	for _, key := range e.rec.Expected {
+		if drained(key) && !slices.ContainsFunc(e.rec.Events, func(ev Event) bool { return ev.Party == key }) {
+			if e.excused == nil {
+				e.excused = map[string]bool{}
+			}
+			e.excused[key] = true
+		}
+	}
 	rec := e.rec
 	rec.Events = append([]Event(nil), e.rec.Events...)
 	e.closed = true

@@ -303,11 +303,18 @@ func (h *harness) drainAndRestart(ctx context.Context, sh *shard, i int) error {
 			s.mu.Lock()
 			s.planned++ // it goes RECONNECTING, then CONNECTED on another node
 			s.mu.Unlock()
+			s.draining.Store(true)
+			s.drains.Add(1)
 			moving = append(moving, s)
 		}
 	}
 	sh.mu.Unlock()
-	if err := sh.cl.drain(ctx, i); err != nil {
+	h.wake() // flows waiting on those sessions may stop waiting (flow.drains)
+	err := sh.cl.drain(ctx, i)
+	for _, s := range moving {
+		s.draining.Store(false)
+	}
+	if err != nil {
 		return fmt.Errorf("drain of node %d: %w", i, err)
 	}
 	h.count("drains")
@@ -377,7 +384,8 @@ func (h *harness) nodeDied(sh *shard, i int, settled chan struct{}) []*session {
 	return out
 }
 
-// wake wakes every flow waiting for an event (deathsCh).
+// wake wakes every flow waiting for an event (deathsCh): a node died or
+// began to drain.
 func (h *harness) wake() {
 	h.deathMu.Lock()
 	close(h.deaths)

@@ -35,6 +35,12 @@ func died(r *Record, parties ...string) *Record {
 	return r
 }
 
+// drained marks callee devices of r as on a node that began to drain.
+func drained(r *Record, parties ...string) *Record {
+	r.Drained = append(r.Drained, parties...)
+	return r
+}
+
 // reset marks devices of r as across a reset pair from the caller.
 func reset(r *Record, parties ...string) *Record {
 	r.Reset = append(r.Reset, parties...)
@@ -99,6 +105,13 @@ func TestCheck(t *testing.T) {
 			want: []string{"lost"}},
 		{name: "lost: a device that stayed never got the invite",
 			r:    rec(two, nil, nil, d1, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
+			want: []string{"lost"}},
+		{name: "a device whose node drained was held back and missed an invite that ended first",
+			r: drained(rec(two, []DecisionKind{DecCanceled}, nil, d1, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
+				d2)},
+		{name: "lost: a device whose node drained rang but has no terminal event",
+			r: drained(rec(two, nil, nil, d1, KindInvite, "", d2, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
+				d2),
 			want: []string{"lost"}},
 		{name: "lost: the caller has no terminal event",
 			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindCanceled, ""),
@@ -225,6 +238,21 @@ func TestCheck(t *testing.T) {
 			r: func() *Record {
 				r := rec([]string{d1}, nil, map[string]Leave{d1: LeftResumed}, d1, KindInvite, "", d1, KindRefused, "", Caller, KindRefused, "")
 				r.Messages, r.Got = []string{"a", "b"}, map[string][]string{d1: {"a", "a"}}
+				return r
+			}(),
+			ops:  []Op{{Party: d1, Name: "refuse", State: "REFUSED", Ended: true}},
+			want: []string{"message"}},
+		{name: "message: a device whose node drained missed those sent while it moved",
+			r: func() *Record {
+				r := drained(rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindRefused, "", Caller, KindRefused, ""), d1)
+				r.Messages, r.Got = []string{"a", "b", "c"}, map[string][]string{d1: {"a", "c"}}
+				return r
+			}(),
+			ops: []Op{{Party: d1, Name: "refuse", State: "REFUSED", Ended: true}}},
+		{name: "message: a device whose node drained got one out of order",
+			r: func() *Record {
+				r := drained(rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindRefused, "", Caller, KindRefused, ""), d1)
+				r.Messages, r.Got = []string{"a", "b", "c"}, map[string][]string{d1: {"c", "a"}}
 				return r
 			}(),
 			ops:  []Op{{Party: d1, Name: "refuse", State: "REFUSED", Ended: true}},

@@ -115,6 +115,11 @@ type session struct {
 	// without the harness ending it, as docs/CLUSTER.md says.
 	died atomic.Bool
 	node atomic.Int32 // in a cluster, 1 + the index of the node it logged in on
+	// drains counts the drains of the node it was on (chaos drain), and
+	// draining is set while one lasts: a draining node rings it for no new
+	// invitation (docs/CLUSTER.md).
+	drains   atomic.Int32
+	draining atomic.Bool
 	// since is, in a cluster, the balancer's count of connections when the
 	// session was made: later ones are its client's.
 	since uint64

@@ -39,6 +39,7 @@ type flow struct {
 	// checker holds that party to docs/CLUSTER.md "When a node dies".
 	parties map[string]*session
 	hit     atomic.Bool
+	drains  drainMarks // the ringers' drain counts at the send
 	// loss is the loss window that spanned the caller and a rung device
 	// (reset, by party name), if any: a reset of their pair may end the
 	// invitation for them, eat an invite, or hold an answer.
@@ -46,6 +47,30 @@ type flow struct {
 	loss     *lossWindow
 	reset    map[string]bool
 	lossDone bool // complete waits for the loss's end (flow goroutine only)
+}
+
+// drainMarks are sessions' drain counts (session.drains) at a flow's
+// send, by party: a session whose node began to drain since may not have
+// been rung (docs/CLUSTER.md "Drain and rolling restart").
+type drainMarks map[string]drainMark
+
+type drainMark struct {
+	s  *session
+	at int32
+}
+
+func (m drainMarks) mark(key string, s *session) {
+	at := s.drains.Load()
+	if s.draining.Load() {
+		at-- // on a draining node already
+	}
+	m[key] = drainMark{s, at}
+}
+
+// drained reports whether party key's node began to drain since the send.
+func (m drainMarks) drained(key string) bool {
+	d, ok := m[key]
+	return ok && d.s.drains.Load() > d.at
 }
 
 // hitNow reports whether a party's node died, or a loss window spanned
@@ -195,9 +220,11 @@ func (f *flow) send(timeout time.Duration) bool {
 				f.parties[d.s.key] = d.s // lost with its node, not yet logged in again: it may still ring
 			}
 		}
+		f.drains = drainMarks{}
 		for _, d := range f.callee.online() {
 			f.ringers = append(f.ringers, ringer{d, d.s.key})
 			f.parties[d.s.key] = d.s
+			f.drains.mark(d.s.key, d.s)
 		}
 	}
 	var expected []string
@@ -279,7 +306,9 @@ func has(e *entry, party string, kinds ...Kind) bool {
 
 var terminals = []Kind{KindAccepted, KindRefused, KindCanceled, KindFailure}
 
-// invite waits for r's session to receive the invitation and returns it.
+// invite waits for r's session to receive the invitation and returns it;
+// nil if the invitation ended first on a device its draining node held
+// back (flow.drains).
 func (f *flow) invite(r ringer) *core.RemoteInvitation {
 	if f.stopped.Load() {
 		return nil
@@ -287,7 +316,7 @@ func (f *flow) invite(r ringer) *core.RemoteInvitation {
 	var inv *core.RemoteInvitation
 	f.await("invite on "+r.key, func(e *entry) bool {
 		inv = e.remotes[r.key]
-		return inv != nil
+		return inv != nil || f.drains.drained(r.key) && has(e, Caller, terminals...)
 	})
 	return inv
 }
@@ -477,8 +506,10 @@ func (f *flow) complete() {
 			invited := has(e, r.key, KindInvite)
 			// (A resume of a session lost with its node fails: it may
 			// never have been rung.)
-			// (Nor one across a loss: a reset may have eaten its invite.)
-			if (l == Stayed && !f.partyDied(r.key) && !ownerDied && !f.acrossLoss(r.key) || l == LeftResumed && !f.partyDied(r.key) || invited) && !has(e, r.key, terminals...) {
+			// (A device whose node drained may have been held back: it rings
+			// only if it logged in elsewhere while the invitation pended. Nor
+			// one across a loss: a reset may have eaten its invite.)
+			if (l == Stayed && !f.partyDied(r.key) && !ownerDied && !f.acrossLoss(r.key) && !f.drains.drained(r.key) || l == LeftResumed && !f.partyDied(r.key) && !f.drains.drained(r.key) || invited) && !has(e, r.key, terminals...) {
 				return false
 			}
 		}
@@ -486,6 +517,9 @@ func (f *flow) complete() {
 			if has(e, r.key, KindInvite) && !has(e, r.key, terminals...) {
 				return false
 			}
+		}
+		if has(e, Caller, KindReceived) && !slices.ContainsFunc(e.rec.Events, func(ev Event) bool { return ev.Kind == KindInvite }) {
+			return false // a device got it, held back by its draining node and rung on its new one: its events are on their way
 		}
 		return true
 	}

@@ -50,8 +50,10 @@ type GroupRecord struct {
 	Inv     string
 	Mode    core.GroupMode
 	Callees []string
-	// Expected are each callee's sessions logged in at the send: all ring.
+	// Expected are each callee's sessions logged in at the send: all ring,
+	// but those in Drained (as Record.Drained) may not.
 	Expected map[string][]string
+	Drained  []string
 	Updates  []CalleeEvent // the caller's per-callee events, in order
 	// Caller are the caller's invitation events (received and its end);
 	// Text is AcceptedBy for accepted.
@@ -75,6 +77,7 @@ type gentry struct {
 	remotes map[string]*core.RemoteInvitation
 	notify  chan struct{}
 	closed  bool
+	excused map[string]bool // as entry.excused
 }
 
 func groupContent(flow int) string { return fmt.Sprintf("soak group %d", flow) }
@@ -90,6 +93,11 @@ func (g *gentry) poke() {
 func (b *book) groupInvite(key string, r *core.RemoteInvitation) {
 	b.mu.Lock()
 	g := b.groups[r.Content()]
+	if g != nil && g.closed && g.excused[key] {
+		b.mu.Unlock()
+		b.h.count("events of a drained device after its flow was checked")
+		return
+	}
 	if g == nil || g.closed {
 		b.mu.Unlock()
 		b.h.violate(Violation{Flow: -1, What: "orphan", Detail: fmt.Sprintf("group invitation %s %q rang %s but no flow runs it", r.ID(), r.Content(), key)})
@@ -103,6 +111,9 @@ func (b *book) groupInvite(key string, r *core.RemoteInvitation) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		e := b.nextLocked(key, kind, reason, text)
+		if g.closed && g.excused[key] {
+			return
+		}
 		if g.closed {
 			b.h.violate(Violation{Flow: g.rec.Flow, Action: g.rec.Action, Inv: g.rec.Inv, What: "late",
 				Detail: fmt.Sprintf("%s arrived after the group flow was checked", e)})
@@ -156,11 +167,13 @@ func (gf *groupFlow) problem(format string, args ...any) {
 // await waits until cond holds on the record, or notes a problem.
 func (gf *groupFlow) await(ctx context.Context, what string, cond func(r *GroupRecord) bool) bool {
 	for {
+		drains := gf.h.deathsCh()
 		if gf.h.book.look(nil, func(*entry) bool { return cond(&gf.g.rec) }) {
 			return true
 		}
 		select {
 		case <-gf.g.notify:
+		case <-drains:
 		case <-ctx.Done():
 			gf.problem("no %s within %v", what, gf.h.cfg.FlowDeadline)
 			return false
@@ -192,9 +205,23 @@ func (h *harness) runGroup(f *flow, mode core.GroupMode, b groupBehaviour) {
 	gf.endCall()
 	took := time.Since(began)
 	h.book.mu.Lock()
+	for k := range gf.drains {
+		if gf.drains.drained(k) {
+			gf.g.rec.Drained = append(gf.g.rec.Drained, k)
+			if len(gf.g.rec.Devices[k]) == 0 {
+				if gf.g.excused == nil {
+					gf.g.excused = map[string]bool{}
+				}
+				gf.g.excused[k] = true
+			}
+		}
+	}
+	slices.Sort(gf.g.rec.Drained)
 	rec := gf.g.rec
 	gf.g.closed = true
-	delete(h.book.groups, content)
+	if gf.g.excused == nil { // else kept, closed, for a late ring of those devices
+		delete(h.book.groups, content)
+	}
 	h.book.mu.Unlock()
 	unlock()
 	for _, v := range CheckGroup(&rec) {
@@ -312,9 +339,11 @@ func (gf *groupFlow) drive(content string, b groupBehaviour) {
 	}
 	book.mu.Lock()
 	g.rec.Callees = ids
+	gf.drains = drainMarks{}
 	for _, c := range gf.callees {
 		for _, d := range c.online() {
 			g.rec.Expected[c.id] = append(g.rec.Expected[c.id], d.s.key)
+			gf.drains.mark(d.s.key, d.s)
 		}
 	}
 	book.mu.Unlock()
@@ -336,7 +365,10 @@ func (gf *groupFlow) drive(content string, b groupBehaviour) {
 	var invs []*core.RemoteInvitation
 	for _, key := range answerers {
 		var r *core.RemoteInvitation
-		if !gf.await(gf.ctx, "group invite on "+key, func(*GroupRecord) bool { r = g.remotes[key]; return r != nil }) {
+		if !gf.await(gf.ctx, "group invite on "+key, func(rec *GroupRecord) bool {
+			r = g.remotes[key]
+			return r != nil || gf.drains.drained(key) && slices.ContainsFunc(rec.Caller, func(e Event) bool { return e.Kind.terminal() })
+		}) || r == nil {
 			return
 		}
 		invs = append(invs, r)
@@ -392,6 +424,9 @@ func (gf *groupFlow) complete() {
 		}
 		for _, keys := range r.Expected {
 			for _, k := range keys {
+				if gf.drains.drained(k) && len(r.Devices[k]) == 0 {
+					continue // held back by its draining node, and not rung elsewhere (yet)
+				}
 				if !slices.ContainsFunc(r.Devices[k], func(e Event) bool { return e.Kind.terminal() }) {
 					return false
 				}
@@ -565,7 +600,7 @@ func CheckGroup(r *GroupRecord) []Violation {
 	answered := map[string]int{} // devices that saw their own answer, by callee
 	for _, keys := range r.Expected {
 		for _, k := range keys {
-			if len(r.Devices[k]) == 0 {
+			if len(r.Devices[k]) == 0 && !slices.Contains(r.Drained, k) {
 				bad("lost", "%s was online at the send and never rang", k)
 			}
 		}

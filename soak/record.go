@@ -127,6 +127,10 @@ type Record struct {
 	// "When a node dies" (LeftNodeDied) and allows what it says the others
 	// then see.
 	Died []string
+	// Drained are the callee devices whose node began to drain during the
+	// flow: docs/CLUSTER.md "Drain and rolling restart" lets them miss an
+	// invite that ended before they logged in on another node.
+	Drained []string
 	// Reset are the callee devices that a loss window put across its pair
 	// of nodes from the caller during the flow: the checker allows them
 	// what docs/CLUSTER.md "Lost messages" says a reset of the pair does.

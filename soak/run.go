@@ -353,17 +353,21 @@ func (h *harness) runFlow(n int) {
 		return true
 	})
 	f.lossCheck()
-	rec := h.book.close(f.e)
+	rec := h.book.close(f.e, f.drains.drained)
 	unlock()
 	for key, s := range f.parties {
 		if s.died.Load() {
 			rec.Died = append(rec.Died, key)
+		}
+		if f.drains.drained(key) {
+			rec.Drained = append(rec.Drained, key)
 		}
 		if f.acrossLoss(key) {
 			rec.Reset = append(rec.Reset, key)
 		}
 	}
 	slices.Sort(rec.Died)
+	slices.Sort(rec.Drained)
 	slices.Sort(rec.Reset)
 	h.tally(&rec, took, waited)
 }

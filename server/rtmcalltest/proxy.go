@@ -12,7 +12,8 @@ import (
 // network under a client for real: Drop cuts every connection without a
 // close frame, Block refuses new ones, Freeze stops forwarding on the
 // current ones while keeping them open (a dead link that only a heartbeat
-// notices).
+// notices), Stall holds what servers send until it is turned off (a slow
+// link: nothing is lost).
 type Proxy struct {
 	// URL is the proxied WebSocket endpoint; dial it instead of the server's.
 	URL string
@@ -24,6 +25,7 @@ type Proxy struct {
 
 	mu      sync.Mutex
 	blocked bool
+	stalled chan struct{} // closed when Stall is turned off; nil when not stalled
 	conns   map[*pair]struct{}
 	// pick, when set, chooses each new connection's target ("" refuses it):
 	// a Balancer's.
@@ -96,6 +98,14 @@ func (p *Proxy) pipe(pr *pair, dst, src net.Conn) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
+		if dst == pr.client {
+			p.mu.Lock()
+			stalled := p.stalled
+			p.mu.Unlock()
+			if stalled != nil {
+				<-stalled
+			}
+		}
 		if n > 0 && !pr.frozen.Load() {
 			if _, err := dst.Write(buf[:n]); err != nil {
 				break
@@ -156,7 +166,22 @@ func (p *Proxy) Block(on bool) {
 	p.mu.Unlock()
 }
 
+// Stall holds, in order, what servers send to clients while on; turning it
+// off delivers it. Clients to servers flows as before.
+func (p *Proxy) Stall(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case on && p.stalled == nil:
+		p.stalled = make(chan struct{})
+	case !on && p.stalled != nil:
+		close(p.stalled)
+		p.stalled = nil
+	}
+}
+
 func (p *Proxy) close() {
+	p.Stall(false)
 	p.ln.Close()
 	p.Drop()
 	p.wg.Wait()
