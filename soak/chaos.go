@@ -88,12 +88,7 @@ func killForGood(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) err
 		return nil
 	}
 	i := up[rng.IntN(len(up))]
-	var victims []*session
-	settled := make(chan struct{})
-	sh.cl.kill(i, func(i int) { victims = h.nodeDied(sh, i, settled) })
-	h.count("node deaths")
-	err := sh.cl.awaitDeclaredDead(ctx, i)
-	close(settled)
+	victims, err := h.killNode(ctx, sh, i)
 	if err != nil {
 		return err
 	}
@@ -339,12 +334,7 @@ func (h *harness) killAndRestart(ctx context.Context, sh *shard, i int) error {
 	if sh.cl.members[i].node() == nil {
 		return nil // killed for good (killForGood): it stays down
 	}
-	var victims []*session
-	settled := make(chan struct{})
-	sh.cl.kill(i, func(i int) { victims = h.nodeDied(sh, i, settled) })
-	h.count("node deaths")
-	err := sh.cl.awaitDeclaredDead(ctx, i)
-	close(settled)
+	victims, err := h.killNode(ctx, sh, i)
 	if err != nil {
 		return err
 	}
@@ -522,4 +512,16 @@ func (h *harness) runChaos(ctx context.Context, stop <-chan struct{}) (wait func
 		})
 	}
 	return wg.Wait
+}
+
+// killNode kills node i abruptly and waits until every other node has
+// declared it dead; it returns the sessions that died with it.
+func (h *harness) killNode(ctx context.Context, sh *shard, i int) ([]*session, error) {
+	var victims []*session
+	settled := make(chan struct{})
+	sh.cl.kill(i, func(i int) { victims = h.nodeDied(sh, i, settled) })
+	h.count("node deaths")
+	err := sh.cl.awaitDeclaredDead(ctx, i)
+	close(settled)
+	return victims, err
 }
