@@ -162,7 +162,7 @@ func (n *Node) moveIdleLocked() bool {
 // an invitation held back from it (holdBackLocked) does not count, its client knows
 // nothing of it.
 func idle(s *session) bool {
-	if len(s.outgoing) > 0 || len(s.inCall) > 0 || len(s.ringing)+len(s.remoteRinging) > len(s.held) {
+	if len(s.outgoing) > 0 || len(s.inCall) > 0 {
 		return false
 	}
 	for inv := range s.ringing {
