@@ -87,6 +87,10 @@ func TestClusterAnswerAfterOwnerDied(t *testing.T) {
 	bob.expect(protocol.TypeInvite, inv)
 	bob.start(frame(protocol.TypeAck, inv))       // no reply when carried out
 	alice.expect(protocol.TypeLocalReceived, inv) // carried out before the node dies
+	// Bob's read loop waits for the ack's answer from node 0: the reply to a
+	// later request means it came. Killed before, the ack would get
+	// ALREADY_END as any request waiting for a dead node (CLUSTER.md).
+	bob.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"alice"}})
 	cl.Kill(0)
 	assert.Equal(t, "PEER_OFFLINE", bob.expect(protocol.TypeRemoteFailure, inv).Reason)
 	bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
