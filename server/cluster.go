@@ -732,6 +732,7 @@ func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
 		s.ackCredits.Add(1)
 	case protocol.TypeRemoteAccepted, protocol.TypeRemoteRefused, protocol.TypeRemoteCanceled, protocol.TypeRemoteFailure:
 		delete(s.remoteRinging, f.Inv)
+		n.remoteEndedLocked(f.Inv, false, sid)
 		if f.Type == protocol.TypeRemoteAccepted {
 			n.joinCallLocked(s, f.Inv) // the call the owner just recorded
 		}
@@ -771,16 +772,22 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 	n.mu.Lock()
 	owner := ownerOf(f.Inv)
 	n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
-	tomb := n.invs.ended[f.Inv] // kept here when its owner died
+	tomb := n.invs.ended[f.Inv] // kept here once it ended for sessions here (remoteEndedLocked)
 	// An answer to an invitation still ringing until its owner, which
 	// reset us and is not a peer again yet, settles it waits for the
 	// settle, as one in flight at the reset does (settle.go).
 	st := n.cl.unsettled[owner]
 	held := n.cl.peers[owner] == nil && st != nil && (f.Type == protocol.TypeAccept || f.Type == protocol.TypeRefuse) &&
 		slices.Contains(st.entries, settleEntry{Sess: s.id, Inv: f.Inv})
-	if died := tomb != nil && slices.Contains(tomb.rung, s.id); !held && (died || n.cl.peers[owner] == nil) {
+	died := tomb != nil && slices.Contains(tomb.rung, s.id)
+	// An answer after the owner told s of the end is answered here: the
+	// owner may have died since, its tombstone with it, or be back under
+	// the same id knowing nothing of it. (A hangup is about the call,
+	// which may go on: the owner decides.)
+	over := tomb != nil && f.Type != protocol.TypeHangup && slices.Contains(tomb.over, s.id)
+	if !held && (died || over || n.cl.peers[owner] == nil) {
 		err := errNotYours
-		if _, rung := s.remoteRinging[f.Inv]; rung || died {
+		if _, rung := s.remoteRinging[f.Inv]; rung || died || over {
 			err = errAlreadyEnd
 		}
 		if _, in := s.inCall[f.Inv]; in && f.Type == protocol.TypeHangup {
@@ -1006,7 +1013,7 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 		}
 	}
 	for _, id := range ended {
-		n.remoteEndedLocked(id, rang[id]...)
+		n.remoteEndedLocked(id, true, rang[id]...)
 	}
 	n.peerCallsGoneLocked(p)
 	for _, corr := range slices.Sorted(maps.Keys(n.cl.calls)) {
@@ -1028,10 +1035,12 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 	n.relaysGoneLocked(p.id)
 }
 
-// remoteEndedLocked records that invitation id of a dead node ended here
-// for the sessions sids it rang. Its owner's tombstone died with it: this
-// one makes forward answer their late answers ALREADY_END, not NOT_YOURS.
-func (n *Node) remoteEndedLocked(id string, sids ...string) {
+// remoteEndedLocked records that invitation id of another node ended here
+// for the sessions sids it rang: its owner died (or a settle with it gave
+// up), or told them. The owner's tombstone may die with it, and a node back
+// under its id knows nothing of it: this one makes forward answer their
+// late answers ALREADY_END, not NOT_YOURS.
+func (n *Node) remoteEndedLocked(id string, died bool, sids ...string) {
 	tomb := n.invs.ended[id]
 	if tomb == nil {
 		tomb = &tombstone{id: id, ended: time.Now()}
@@ -1039,7 +1048,11 @@ func (n *Node) remoteEndedLocked(id string, sids ...string) {
 		n.invs.tombs = append(n.invs.tombs, tomb)
 		n.sweepLaterLocked()
 	}
-	tomb.rung = append(tomb.rung, sids...)
+	if died {
+		tomb.rung = append(tomb.rung, sids...)
+	} else {
+		tomb.over = append(tomb.over, sids...)
+	}
 }
 
 // remoteRingingInOrder returns the ids of the remote invitations ringing s
