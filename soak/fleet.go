@@ -290,8 +290,9 @@ func (h *harness) loginOn(ctx context.Context, d *device, s *session) error {
 		cl.lb.stick(d.slot, i)
 		s.node.Store(int32(i + 1))
 		nd := cl.members[i].node()
-		if nd == nil {
-			return fmt.Errorf("login of %s: node %d is down", s.key, i)
+		if nd == nil { // killed since it logged the session in: the session with it
+			s.die(h.lastSettled())
+			return fmt.Errorf("login of %s: %w", s.key, errDied)
 		}
 		if err := syncNode(ctx, nd); err != nil {
 			if cl.members[i].node() != nd { // killed meanwhile: the session with it
