@@ -66,3 +66,17 @@ func TestOrphanOfADiedSend(t *testing.T) {
 	}
 	assert.Equal(t, 1, h.rep.Chaos["invitations rung whose send died with its node"])
 }
+
+// A session whose node is down but not yet marked lost (the kill takes the
+// node out of the balancer before nodeDied) has no connection to cut: a
+// flow's cut of it is a death, not a driver problem (seed 1: "no
+// connection to cut for ... (client CONNECTED)").
+func TestKillingBeforeNodeDied(t *testing.T) {
+	sh := &shard{cl: &cluster{members: []*member{{nd: &node{}}, {}}}}
+	on0, on1 := &session{}, &session{}
+	on0.node.Store(1)
+	on1.node.Store(2)
+	assert.False(t, sh.killing(on0))
+	assert.True(t, sh.killing(on1))
+	assert.False(t, sh.killing(&session{}), "not logged in on a node yet")
+}
