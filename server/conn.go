@@ -122,6 +122,7 @@ func (c *conn) readLoop() error {
 		if s := c.sess; s != nil && c.relay == nil {
 			s.waitReadable(c.att)
 		}
+		reserveStack() // the collector may have shrunk it while idle
 		typ, data, buf, err := c.read()
 		if err != nil {
 			return err

@@ -352,6 +352,7 @@ func (n *Node) WebSocketHandler() http.Handler {
 }
 
 func (n *Node) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	reserveUpgradeStack()
 	n.mu.Lock()
 	if n.closing || n.draining {
 		n.mu.Unlock()
@@ -583,6 +584,21 @@ func (n *Node) logLocked(l *slog.Logger, level slog.Level, msg string, args ...a
 	r := slog.NewRecord(time.Now(), level, msg, pc[0])
 	r.Add(args...)
 	n.mu.logs = append(n.mu.logs, heldLog{l.Handler(), r})
+}
+
+// logSessionLocked logs about s as logLocked(s.log(), ...) would, with the
+// same attributes, without making s's logger: With formats its attributes
+// into a handler of its own, which for one line costs more than the line.
+func (n *Node) logSessionLocked(s *session, level slog.Level, msg string, args ...any) {
+	if !n.log.Enabled(context.Background(), level) {
+		return
+	}
+	var pc [1]uintptr
+	runtime.Callers(2, pc[:])
+	r := slog.NewRecord(time.Now(), level, msg, pc[0])
+	r.AddAttrs(slog.String("session", s.id), slog.String("user", s.user))
+	r.Add(args...)
+	n.mu.logs = append(n.mu.logs, heldLog{n.log.Handler(), r})
 }
 
 // debug reports whether the node logs at slog.LevelDebug.

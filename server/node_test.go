@@ -302,6 +302,9 @@ func TestLogLevel(t *testing.T) {
 			alice.sync()
 			out := logs.String()
 			assert.Equal(t, tt.login, strings.Contains(out, "msg=login "), out)
+			if tt.login { // the session's attributes, in the order its own logger would give them
+				assert.Regexp(t, `msg=login node=[0-9a-f]{8} session=[0-9a-f]+ user=alice remote=127\.0\.0\.1:\d+ sessions_of_user=1\n`, out)
+			}
 			assert.Equal(t, tt.flow, strings.Contains(out, `msg="invitation created"`), out)
 			assert.Equal(t, tt.flow, strings.Contains(out, `msg="invitation ended"`), out)
 			assert.Equal(t, tt.flow, strings.Contains(out, "level=DEBUG"), out)
