@@ -1,5 +1,10 @@
 package server
 
+import (
+	"runtime"
+	"sync/atomic"
+)
+
 // A goroutine starts with a 2 KiB stack, and the collector shrinks the stack
 // of an idle one. Growing a stack copies it and walks every frame on it,
 // which costs tens of thousands of instructions at the depth of a WebSocket
@@ -33,3 +38,22 @@ func reserveUpgradeStack() {
 //
 //go:noinline
 func touch(b []byte) { b[len(b)-1] = 0 }
+
+// gcCycles counts the collector's cycles, a little late: a read loop
+// reserves its stack again only after one, since only the collector shrinks
+// it (a cycle counted late leaves a growth where it was before).
+var gcCycles atomic.Uint32
+
+// gcSentinel is garbage at every cycle: its finalizer counts the cycle and
+// makes the next one. It holds a pointer, so that it is not a tiny
+// allocation, whose finalizer may never run.
+type gcSentinel struct{ _ *byte }
+
+func init() { newGCSentinel() }
+
+func newGCSentinel() {
+	runtime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) {
+		gcCycles.Add(1)
+		newGCSentinel()
+	})
+}
