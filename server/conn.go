@@ -238,8 +238,9 @@ func (c *conn) solicited(typ websocket.MessageType, data []byte) bool {
 
 // requestFrames are the Frames requests are decoded into. A frame refused,
 // a ping, a login or resume carried out here, and a send, ack, accept,
-// refuse or hangup carried out on this node go back once answered (their handlers keep no request frame), so that
-// heartbeats and flows allocate none; other requests may be kept.
+// refuse or hangup carried out on this node go back once answered (their
+// handlers keep no request frame), so that heartbeats, logins and flows
+// allocate none; other requests may be kept.
 var requestFrames = sync.Pool{New: func() any { return new(protocol.Frame) }}
 
 func putRequestFrame(f *protocol.Frame) {
