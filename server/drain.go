@@ -243,7 +243,7 @@ func (n *Node) moveLocked(s *session) {
 		n.endSessionLocked(s, websocket.StatusServiceRestart, "moved", "moved")
 	})
 	n.m.moves.Inc()
-	n.logLocked(s.log(), slog.LevelInfo, "session moved")
+	n.logSessionLocked(s, slog.LevelInfo, "session moved")
 }
 
 // claimMovedLocked is told that a session of user appeared on another node:
