@@ -364,7 +364,9 @@ func (c *conn) dispatch(f *protocol.Frame) {
 	}
 	switch f.Type {
 	case protocol.TypeSend:
-		n.sendLocked(s, f)
+		if !n.moveSenderLocked(s) {
+			n.sendLocked(s, f)
+		}
 	case protocol.TypeCancel:
 		n.cancelLocked(s, f)
 	case protocol.TypeAck:

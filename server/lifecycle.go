@@ -48,7 +48,7 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 // comes first, then the frames the client missed.
 func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	s := n.hub.sessions[f.Session]
-	if n.closing || s == nil || s.ended || s.moved.Load() || !s.resumeKeyMatches(f.Key) {
+	if n.closing || s == nil || s.ended || !s.resumeKeyMatches(f.Key) {
 		n.logLocked(c.log(), slog.LevelInfo, "resume refused", "session", f.Session)
 		return errResumeFailed
 	}
@@ -65,15 +65,28 @@ func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 		n.endSessionLocked(s, websocket.StatusPolicyViolation, "cannot resume", "resume_lost")
 		return errResumeFailed
 	}
-	n.stopTimer(&s.grace)
+	moved := s.moved.Load()
+	if !moved {
+		n.stopTimer(&s.grace)
+	}
 	reply := &protocol.Frame{Type: protocol.TypeOK, RID: f.RID, User: s.user, Session: s.id, LastRID: lastRID,
 		Grace: n.cfg.ResumeGrace.Milliseconds(), Heartbeat: n.cfg.Heartbeat.Milliseconds()}
 	n.presenceLocked(s.user, func() {
 		c.sess, c.att = s, s.attach(c.ws, f.Ack, reply)
 	})
+	if moved {
+		// Its connection dropped before the client read its bye MOVED
+		// (drain.go): the replay brings it, then 1012 again.
+		s.qmu.Lock()
+		a := c.att
+		a.closing.Store(true)
+		a.code, a.reason = websocket.StatusServiceRestart, "moved"
+		s.kickLocked(a)
+		s.qmu.Unlock()
+	}
 	n.announceLocked(s)
 	c.watchdog.Reset(n.cfg.IdleTimeout)
-	n.logSessionLocked(s, slog.LevelInfo, "resumed", "remote", c.remote, "ack", f.Ack, "last_rid", lastRID)
+	n.logSessionLocked(s, slog.LevelInfo, "resumed", "remote", c.remote, "ack", f.Ack, "last_rid", lastRID, "moved", moved)
 	return nil
 }
 
