@@ -441,14 +441,18 @@ func (n *Node) receive(data []byte) {
 			n.logLocked(n.log, slog.LevelInfo, "peer joined", "peer", p.id, "sessions", len(m.Dir), "pages", m.Pages)
 		}
 		p.seen = time.Now()
-		n.snapshotStartLocked(p, &m)
 		if m.K == kindHello || fresh {
 			// A welcome that makes p a peer answers our hello, whose
 			// snapshot may be older than what p was not told meanwhile
 			// (a login here while p was no peer): welcome it back with
 			// the directory as it is now; p, our peer, sends nothing back.
+			// The welcome goes first: p drops what comes before the
+			// message that makes us its peer, and applying its sessions
+			// tells it things (the invites of late ringing, our pending
+			// counts).
 			n.tellSnapshotLocked(p.id, kindWelcome)
 		}
+		n.snapshotStartLocked(p, &m)
 		n.settleAskLocked(p) // after the welcome, which makes us its peer
 		return
 	case kindReset:
