@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rtmcall/rtmcall/core"
+	"github.com/rtmcall/rtmcall/core/protocol"
 	"github.com/rtmcall/rtmcall/server/rtmcalltest"
 )
 
@@ -365,4 +366,33 @@ func TestClusterLateRingAsThePairMeets(t *testing.T) {
 	alice.quiet()
 	bob.quiet()
 	bob2.quiet()
+}
+
+// An answer that crosses its invitation's end, sent while the owner and
+// the callee's node are reset, gets ALREADY_END (PROTOCOL.md: a session
+// the invitation rang gets ALREADY_END after its end), not NOT_YOURS: the
+// callee's node, which cannot ask the owner, remembers the ends it passed
+// on (the cluster soak's accept NOT_YOURS under loss).
+func TestClusterAnswerAfterEndDuringReset(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	owner, callee := cl.Nodes[0].Node.ID(), cl.Nodes[1].Node
+	alice := login(t, cl.Nodes[0], "alice")
+	bob := dialRaw(t, cl.Nodes[1].URL) // answers when told, not when its client would
+	bob.login("bob")
+	cl.Sync()
+	l := alice.invite("bob", "")
+	inv := bob.expect(protocol.TypeInvite).Inv
+	require.NoError(t, l.Cancel(ctxT(t)))
+	alice.expect("local canceled")
+	bob.expect(protocol.TypeRemoteCanceled)
+
+	cl.Loss(0).SetFault(rtmcalltest.Fault{Drop: 1, To: []string{callee.ID()}})
+	_, _ = alice.c.SendMessageToPeer(ctxT(t), "bob", core.Message{Text: "lost"})
+	require.Eventually(t, func() bool { return !slices.Contains(callee.Peers(), owner) }, waitFor, time.Millisecond,
+		"bob's node reset the owner")
+	reply := bob.request(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv})
+	assert.Equal(t, protocol.CodeAlreadyEnd, reply.Code, "%+v", reply)
+	cl.Loss(0).SetFault(rtmcalltest.Fault{})
+	cl.AwaitHealed()
+	alice.quiet()
 }
