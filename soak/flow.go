@@ -115,15 +115,7 @@ func (f *flow) lossCheck() *lossWindow {
 // lossSettled reports whether the flow's loss window, if any, has settled.
 func (f *flow) lossSettled() bool {
 	w := f.lossCheck()
-	if w == nil {
-		return false
-	}
-	select {
-	case <-w.settled:
-		return true
-	default:
-		return false
-	}
+	return w != nil && settledWindow(w)
 }
 
 // acrossLoss reports whether party key was across a loss window from the
@@ -460,7 +452,9 @@ func (f *flow) lateInvite(r ringer) *core.RemoteInvitation {
 	var inv *core.RemoteInvitation
 	f.await("late invite on "+r.key+" or the caller's end", func(e *entry) bool {
 		inv = e.remotes[r.key]
-		return inv != nil || has(e, Caller, terminals...)
+		// A reset may have eaten the invite of a device across a loss:
+		// once the window is over it never comes.
+		return inv != nil || has(e, Caller, terminals...) || f.lossSettled() && f.acrossLoss(r.key)
 	})
 	return inv
 }
@@ -486,6 +480,7 @@ func (f *flow) complete() {
 		f.wait("caller terminal event", func(e *entry) bool { return has(e, Caller, terminals...) }, false)
 		return
 	}
+	whole := false // every party across a loss must have ended too
 	all := func(e *entry) bool {
 		if !f.lossDone && f.lossSettled() {
 			return true // what a reset ate never comes: on to the loss's end below
@@ -509,7 +504,8 @@ func (f *flow) complete() {
 			// (A device whose node drained may have been held back: it rings
 			// only if it logged in elsewhere while the invitation pended. Nor
 			// one across a loss: a reset may have eaten its invite.)
-			if (l == Stayed && !f.partyDied(r.key) && !ownerDied && !f.acrossLoss(r.key) && !f.drains.drained(r.key) || l == LeftResumed && !f.partyDied(r.key) && !f.drains.drained(r.key) || invited) && !has(e, r.key, terminals...) {
+			across := !whole && f.acrossLoss(r.key)
+			if (l == Stayed && !f.partyDied(r.key) && !ownerDied && !across && !f.drains.drained(r.key) || l == LeftResumed && !f.partyDied(r.key) && !across && !f.drains.drained(r.key) || invited) && !has(e, r.key, terminals...) {
 				return false
 			}
 		}
@@ -541,6 +537,14 @@ func (f *flow) complete() {
 	}
 	if w := f.lossCheck(); w != nil && !f.stopped.Load() {
 		f.lossDone = true
+		whole = true
+		if f.h.book.look(f.e, all) {
+			// Every party ended, those across the loss too: no reset ate
+			// anything of it, and nothing more comes (the invitation
+			// rings no one), so it need not wait for the window's end.
+			return
+		}
+		whole = false
 		// Once the window settled, every reset it caused has ended or
 		// settled what it held; the barrier passes what is queued.
 		select {
@@ -584,30 +588,51 @@ func (f *flow) barrier(ctx context.Context) {
 	if len(wait) == 0 || f.calleeID == "" {
 		return
 	}
-	for try := 0; ; try++ {
-		deaths := f.h.deathsCh()
-		err := f.sendBarrier(ctx)
-		if err == nil {
-			break
-		}
-		select {
-		case <-deaths: // its node may have died: again, through another
-			if try < 3 {
-				continue
+	for {
+		w := f.sh.loss.Load() // a loss window may eat the barrier: then it is sent again
+		for try := 0; ; try++ {
+			deaths := f.h.deathsCh()
+			err := f.sendBarrier(ctx)
+			if err == nil {
+				break
 			}
-		default:
+			select {
+			case <-deaths: // its node may have died: again, through another
+				if try < 3 {
+					continue
+				}
+			default:
+			}
+			f.problem("barrier: %v", err)
+			return
 		}
-		f.problem("barrier: %v", err)
-		return
+		again := false
+		f.wait("the barrier message on "+fmt.Sprint(wait), func(e *entry) bool {
+			for _, k := range wait {
+				if !e.barriers[k] && !f.partyDied(k) {
+					if w == nil {
+						w = f.sh.loss.Load()
+					}
+					again = w != nil && settledWindow(w) // over: what it ate never comes
+					return again
+				}
+			}
+			return true
+		}, false)
+		if !again {
+			return
+		}
 	}
-	f.wait("the barrier message on "+fmt.Sprint(wait), func(e *entry) bool {
-		for _, k := range wait {
-			if !e.barriers[k] && !f.partyDied(k) {
-				return false
-			}
-		}
+}
+
+// settledWindow reports whether loss window w has settled.
+func settledWindow(w *lossWindow) bool {
+	select {
+	case <-w.settled:
 		return true
-	}, false)
+	default:
+		return false
+	}
 }
 
 // partyDied reports whether the session of party key was lost with its
