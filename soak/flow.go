@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -559,8 +560,33 @@ func (f *flow) complete() {
 	}
 }
 
-func (f *flow) sendBarrier(ctx context.Context) error {
-	c, err := core.NewClient(core.Options{URL: f.sh.url(""), RequestTimeout: f.h.cfg.FlowDeadline, Logf: f.h.clientLog})
+// sendBarrier sends the barrier from a client on the node of each session
+// in wait: it then reaches each from its own node, on no path between
+// nodes that a loss could break.
+func (f *flow) sendBarrier(ctx context.Context, wait []string) error {
+	slots := map[string]bool{"": true}
+	if cl := f.sh.cl; cl != nil {
+		slots = map[string]bool{}
+		for _, k := range wait {
+			slot := ""
+			if s := f.parties[k]; s != nil && s.node.Load() > 0 {
+				i := int(s.node.Load()) - 1
+				slot = fmt.Sprintf("barrier.%d", i)
+				cl.lb.stick(slot, i)
+			}
+			slots[slot] = true
+		}
+	}
+	for _, slot := range slices.Sorted(maps.Keys(slots)) {
+		if err := f.sendBarrierFrom(ctx, slot); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *flow) sendBarrierFrom(ctx context.Context, slot string) error {
+	c, err := core.NewClient(core.Options{URL: f.sh.url(slot), RequestTimeout: f.h.cfg.FlowDeadline, Logf: f.h.clientLog})
 	if err != nil {
 		return err
 	}
@@ -592,7 +618,7 @@ func (f *flow) barrier(ctx context.Context) {
 		w := f.sh.loss.Load() // a loss window may eat the barrier: then it is sent again
 		for try := 0; ; try++ {
 			deaths := f.h.deathsCh()
-			err := f.sendBarrier(ctx)
+			err := f.sendBarrier(ctx, wait)
 			if err == nil {
 				break
 			}
