@@ -533,7 +533,7 @@ func (f *flow) complete() {
 		case <-settled:
 		case <-ctx.Done():
 		}
-		f.barrier(ctx)
+		f.barrier(ctx, -1)
 		f.wait("terminal events on every side after the caller's node died", all, false)
 	}
 	if w := f.lossCheck(); w != nil && !f.stopped.Load() {
@@ -546,6 +546,15 @@ func (f *flow) complete() {
 			return
 		}
 		whole = false
+		if f.local.State().Ended() {
+			// The invitation rings no one any more, and a barrier from its
+			// node (the caller's) goes to each device the way its invite
+			// and end did, after them: once it is in, a device that saw
+			// nothing will see nothing (a reset ate its invite).
+			f.barrier(ctx, int(f.parties[Caller].node.Load())-1)
+			f.wait("terminal events on every side after a loss", all, false)
+			return
+		}
 		// Once the window settled, every reset it caused has ended or
 		// settled what it held; the barrier passes what is queued.
 		select {
@@ -555,26 +564,33 @@ func (f *flow) complete() {
 		if !f.local.State().Ended() {
 			f.cancel() // devices the reset left ringing on live nodes stop
 		}
-		f.barrier(ctx)
+		f.barrier(ctx, -1)
 		f.wait("terminal events on every side after a loss", all, false)
 	}
 }
 
-// sendBarrier sends the barrier from a client on the node of each session
-// in wait: it then reaches each from its own node, on no path between
-// nodes that a loss could break.
-func (f *flow) sendBarrier(ctx context.Context, wait []string) error {
+// sendBarrier sends the barrier from a client on node from, or, if from
+// is -1, on the node of each session in wait: it then reaches each from its
+// own node, on no path between nodes that a loss could break.
+func (f *flow) sendBarrier(ctx context.Context, wait []string, from int) error {
 	slots := map[string]bool{"": true}
 	if cl := f.sh.cl; cl != nil {
 		slots = map[string]bool{}
-		for _, k := range wait {
+		at := func(i int) {
 			slot := ""
-			if s := f.parties[k]; s != nil && s.node.Load() > 0 {
-				i := int(s.node.Load()) - 1
+			if i >= 0 {
 				slot = fmt.Sprintf("barrier.%d", i)
 				cl.lb.stick(slot, i)
 			}
 			slots[slot] = true
+		}
+		if from >= 0 {
+			at(from)
+		}
+		for _, k := range wait {
+			if s := f.parties[k]; from < 0 && s != nil {
+				at(int(s.node.Load()) - 1)
+			}
 		}
 	}
 	for _, slot := range slices.Sorted(maps.Keys(slots)) {
@@ -599,9 +615,10 @@ func (f *flow) sendBarrierFrom(ctx context.Context, slot string) error {
 }
 
 // barrier sends a peer message to the callee from a client of the harness
-// and waits until every live callee session of the flow that has not seen
-// the invite got it: its client has then delivered every earlier event.
-func (f *flow) barrier(ctx context.Context) {
+// (on node from, or -1: sendBarrier) and waits until every live callee
+// session of the flow that has not seen the invite got it: its client has
+// then delivered every earlier event.
+func (f *flow) barrier(ctx context.Context, from int) {
 	var wait []string
 	f.h.book.look(f.e, func(e *entry) bool {
 		for _, r := range slices.Concat(f.ringers, f.late) {
@@ -618,7 +635,7 @@ func (f *flow) barrier(ctx context.Context) {
 		w := f.sh.loss.Load() // a loss window may eat the barrier: then it is sent again
 		for try := 0; ; try++ {
 			deaths := f.h.deathsCh()
-			err := f.sendBarrier(ctx, wait)
+			err := f.sendBarrier(ctx, wait, from)
 			if err == nil {
 				break
 			}
