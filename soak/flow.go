@@ -116,7 +116,7 @@ func (f *flow) lossCheck() *lossWindow {
 // lossSettled reports whether the flow's loss window, if any, has settled.
 func (f *flow) lossSettled() bool {
 	w := f.lossCheck()
-	return w != nil && settledWindow(w)
+	return w != nil && closed(w.settled)
 }
 
 // acrossLoss reports whether party key was across a loss window from the
@@ -632,7 +632,19 @@ func (f *flow) barrier(ctx context.Context, from int) {
 		return
 	}
 	for {
-		w := f.sh.loss.Load() // a loss window may eat the barrier: then it is sent again
+		// A loss window may eat the barrier: then it is sent again once no
+		// reset of the window can come any more (or once it is over, if
+		// that was already so).
+		var again <-chan struct{}
+		window := func() {
+			if w := f.sh.loss.Load(); w != nil && again == nil {
+				again = w.settled
+				if !closed(w.calm) {
+					again = w.calm
+				}
+			}
+		}
+		window()
 		for try := 0; ; try++ {
 			deaths := f.h.deathsCh()
 			err := f.sendBarrier(ctx, wait, from)
@@ -649,29 +661,27 @@ func (f *flow) barrier(ctx context.Context, from int) {
 			f.problem("barrier: %v", err)
 			return
 		}
-		again := false
+		resend := false
 		f.wait("the barrier message on "+fmt.Sprint(wait), func(e *entry) bool {
 			for _, k := range wait {
 				if !e.barriers[k] && !f.partyDied(k) {
-					if w == nil {
-						w = f.sh.loss.Load()
-					}
-					again = w != nil && settledWindow(w) // over: what it ate never comes
-					return again
+					window()
+					resend = again != nil && closed(again)
+					return resend
 				}
 			}
 			return true
 		}, false)
-		if !again {
+		if !resend {
 			return
 		}
 	}
 }
 
-// settledWindow reports whether loss window w has settled.
-func settledWindow(w *lossWindow) bool {
+// closed reports whether ch is closed.
+func closed(ch <-chan struct{}) bool {
 	select {
-	case <-w.settled:
+	case <-ch:
 		return true
 	default:
 		return false
