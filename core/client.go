@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -115,24 +116,80 @@ type Client struct {
 	onMessage    func(Message, string, MessageProps)
 }
 
-// link is one WebSocket connection: a reader, a writer draining the
-// client's outbox, and, once logged in, a heartbeat.
+// link is one WebSocket connection: a reader and, once logged in, a
+// heartbeat. There is no writer goroutine: whoever queues requests writes
+// the outbox (drain) when no one else is writing it, so that a request or
+// an ack costs no wake-up of another goroutine.
 type link struct {
 	ws   *websocket.Conn
-	wake chan struct{} // one slot: the outbox has requests
 	stop chan struct{} // closed when the link is given up
 
 	writing bool // guarded by Client.mu: a goroutine is writing the outbox (drain)
-	// The writing goroutine's, reused from batch to batch.
-	batch []*protocol.Frame
-	buf   []byte
+	// The writing goroutine's, reused from batch to batch: the batch's
+	// frames encoded one after the other, and where each ends.
+	buf  []byte
+	ends []int
+	// One watchdog per connection rather than a context and timer per
+	// write: it closes the connection when a write has taken longer than
+	// Options.RequestTimeout, as a write's context ending would.
+	watchdog *time.Timer
+	epoch    time.Time
+	deadline atomic.Int64 // the write in progress's, in ns since epoch; 0 when none is
+
+	// The reader's, reused from frame to frame.
+	rbuf  []byte
+	frame protocol.Frame
 }
 
+// A call is one request from its queuing to its reply. A request's call is
+// pooled: once it has its reply, nothing else refers to it (its frame was
+// encoded under the lock when it was sent).
 type call struct {
-	f    *protocol.Frame
-	ch   chan *protocol.Frame // the reply; nil when the request is given up; none for an ack
-	hook func(*protocol.Frame)
-	sent bool
+	f      protocol.Frame
+	done   chan result // capacity 1: the reply, to a request that waits
+	waits  bool        // a request waits on done (not an ack, an acknowledging ping, or a request given up)
+	hook   func(*protocol.Frame)
+	sent   bool
+	expiry *time.Timer // a request's default timeout, reused with the call
+}
+
+// result is what a request gets back.
+type result struct {
+	reply answer
+	err   error // the error reply's
+	lost  bool  // the connection was lost before the reply
+	// answered: the reply came to the request as sent, so the call may go
+	// back to the pool.
+	answered bool
+}
+
+// answer is what callers read of a reply once request returns: the frame
+// itself is the reader's, which reuses it.
+type answer struct {
+	received bool            // message: hasPeerReceived
+	online   map[string]bool // query
+}
+
+var calls = sync.Pool{New: func() any { return &call{done: make(chan result, 1)} }}
+
+// newCall is a pooled call for a copy of f (so that f does not escape).
+func newCall(f *protocol.Frame) *call {
+	cl := calls.Get().(*call)
+	cl.f = *f
+	return cl
+}
+
+// recycle puts back a call that nothing refers to any more.
+func recycle(cl *call) {
+	cl.f, cl.waits, cl.hook, cl.sent = protocol.Frame{}, false, nil, false
+	calls.Put(cl)
+}
+
+// lose tells the waiter, if any, that the connection was lost.
+func (cl *call) lose() {
+	if cl.waits {
+		cl.done <- result{lost: true}
+	}
 }
 
 // resumable reports whether the request may be sent again on a resumed
@@ -240,7 +297,7 @@ func (c *Client) Login(ctx context.Context, userID, token string) error {
 	l := c.startLinkLocked(ws)
 	c.mu.Unlock()
 
-	_, err = c.request(ctx, &protocol.Frame{Type: protocol.TypeLogin, User: userID, Token: token},
+	err = c.request(ctx, &protocol.Frame{Type: protocol.TypeLogin, User: userID, Token: token},
 		func(reply *protocol.Frame) {
 			if reply.Type == protocol.TypeOK {
 				// In the reader, before any frame that follows the login.
@@ -286,7 +343,7 @@ func (c *Client) RenewToken(ctx context.Context, token string) error {
 	if !get(c, &c.state).loggedIn() {
 		return protocol.Errorf(protocol.CodeNotLoggedIn, "renew needs a logged-in client")
 	}
-	_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypeRenew, Token: token}, func(reply *protocol.Frame) {
+	err := c.request(ctx, &protocol.Frame{Type: protocol.TypeRenew, Token: token}, func(reply *protocol.Frame) {
 		if reply.Type == protocol.TypeOK {
 			c.token = token
 			c.watchToken(token)
@@ -323,7 +380,7 @@ func (c *Client) logout(ctx context.Context, dropPush bool) error {
 	if state == ConnectionConnected {
 		// Best effort: whatever the server answers, this client is logged
 		// out; but a dropPush the server could not carry out is an error.
-		_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypeLogout, DropPush: dropPush}, nil)
+		err := c.request(ctx, &protocol.Frame{Type: protocol.TypeLogout, DropPush: dropPush}, nil)
 		if dropPush && err != nil {
 			return err
 		}
@@ -376,7 +433,7 @@ func (c *Client) QueryPeersOnlineStatus(ctx context.Context, ids []string) (map[
 	}
 	out := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		out[id] = reply.Online[id]
+		out[id] = reply.online[id]
 	}
 	return out, nil
 }
@@ -406,19 +463,19 @@ func (c *Client) UnsubscribePeersOnlineStatus(ctx context.Context, ids []string)
 	return err
 }
 
-func (c *Client) presenceRequest(ctx context.Context, typ string, ids []string, max int, hook func(*protocol.Frame)) (*protocol.Frame, error) {
+func (c *Client) presenceRequest(ctx context.Context, typ string, ids []string, max int, hook func(*protocol.Frame)) (answer, error) {
 	if len(ids) == 0 || len(ids) > max {
-		return nil, protocol.Errorf(protocol.CodeInvalidArgument, "%s takes 1 to %d ids, got %d", typ, max, len(ids))
+		return answer{}, protocol.Errorf(protocol.CodeInvalidArgument, "%s takes 1 to %d ids, got %d", typ, max, len(ids))
 	}
 	for _, id := range ids {
 		if err := protocol.ValidateUserID(id); err != nil {
-			return nil, err
+			return answer{}, err
 		}
 	}
 	if !get(c, &c.state).loggedIn() {
-		return nil, protocol.Errorf(protocol.CodeNotLoggedIn, "%s needs a logged-in client", typ)
+		return answer{}, protocol.Errorf(protocol.CodeNotLoggedIn, "%s needs a logged-in client", typ)
 	}
-	return c.request(ctx, &protocol.Frame{Type: typ, IDs: ids}, hook)
+	return c.exchange(ctx, &protocol.Frame{Type: typ, IDs: ids}, hook)
 }
 
 // loggedIn reports whether operations that need a session may be called:
@@ -525,20 +582,23 @@ func isTLSError(err error) bool {
 // connection's writer sends queued requests in id order; while the client
 // reconnects they wait, and are sent on resume. hook, if not nil, runs in
 // the reader with the lock held when the reply arrives, before any later
-// frame is handled, even if request has stopped waiting.
-func (c *Client) request(ctx context.Context, f *protocol.Frame, hook func(*protocol.Frame)) (*protocol.Frame, error) {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
+// frame is handled, even if request has stopped waiting; it must not keep
+// the frame, which the reader reuses. f is copied: it does not escape.
+func (c *Client) request(ctx context.Context, f *protocol.Frame, hook func(*protocol.Frame)) error {
+	_, err := c.exchange(ctx, f, hook)
+	return err
+}
+
+// exchange is request that also returns what callers read of the reply.
+func (c *Client) exchange(ctx context.Context, f *protocol.Frame, hook func(*protocol.Frame)) (answer, error) {
 	c.mu.Lock()
 	if c.conn == nil && c.state != ConnectionReconnecting {
 		c.mu.Unlock()
-		return nil, protocol.Errorf(protocol.CodeNotConnected, "%s: not connected", f.Type)
+		return answer{}, protocol.Errorf(protocol.CodeNotConnected, "%s: not connected", f.Type)
 	}
-	c.nextRID++
-	f.RID = c.nextRID
-	cl := &call{f: f, ch: make(chan *protocol.Frame, 1), hook: hook}
-	c.pending[f.RID] = cl
-	c.outbox = append(c.outbox, cl)
+	cl := newCall(f)
+	cl.waits, cl.hook = true, hook
+	c.queueLocked(cl)
 	if l := c.conn; l != nil && !l.writing {
 		// Write it from here rather than wake the writer: the caller
 		// waits for the reply anyway.
@@ -549,27 +609,57 @@ func (c *Client) request(ctx context.Context, f *protocol.Frame, hook func(*prot
 		c.mu.Unlock()
 	}
 
-	select {
-	case reply := <-cl.ch:
-		if reply == nil {
-			return nil, protocol.Errorf(protocol.CodeNotConnected, "%s: connection lost", f.Type)
+	// Without a deadline, the call's own timer, reused with it, rather than
+	// a context and a timer per request.
+	var expired <-chan time.Time
+	if _, ok := ctx.Deadline(); !ok {
+		if cl.expiry == nil {
+			cl.expiry = time.NewTimer(c.opts.RequestTimeout)
+		} else {
+			cl.expiry.Reset(c.opts.RequestTimeout)
 		}
-		if reply.Type == protocol.TypeError {
-			return reply, reply.Err()
-		}
-		return reply, nil
-	case <-ctx.Done():
-		c.mu.Lock()
-		if !cl.sent {
-			// Never sent: withdraw it, so it is not carried out behind the caller's back.
-			c.outbox = slices.DeleteFunc(c.outbox, func(o *call) bool { return o == cl })
-			delete(c.pending, f.RID)
-		} else if hook == nil {
-			delete(c.pending, f.RID)
-		}
-		c.mu.Unlock()
-		return nil, protocol.Errorf(protocol.CodeTimeout, "no reply to %s: %v", f.Type, ctx.Err())
+		expired = cl.expiry.C
 	}
+	var cause error
+	select {
+	case res := <-cl.done:
+		if expired != nil {
+			cl.expiry.Stop()
+		}
+		if res.lost {
+			return answer{}, protocol.Errorf(protocol.CodeNotConnected, "%s: connection lost", f.Type)
+		}
+		if res.answered {
+			recycle(cl)
+		}
+		return res.reply, res.err
+	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-expired:
+		cause = context.DeadlineExceeded
+	}
+	if expired != nil {
+		cl.expiry.Stop()
+	}
+	c.mu.Lock()
+	if !cl.sent {
+		// Never sent: withdraw it, so it is not carried out behind the caller's back.
+		c.outbox = slices.DeleteFunc(c.outbox, func(o *call) bool { return o == cl })
+		delete(c.pending, cl.f.RID)
+	} else if hook == nil {
+		delete(c.pending, cl.f.RID)
+	}
+	cl.waits = false // a reply that comes yet finds no one (and a lost connection tells no one)
+	c.mu.Unlock()
+	return answer{}, protocol.Errorf(protocol.CodeTimeout, "no reply to %s: %v", f.Type, cause)
+}
+
+// queueLocked gives cl the next request id and queues it. The lock is held.
+func (c *Client) queueLocked(cl *call) {
+	c.nextRID++
+	cl.f.RID = c.nextRID
+	c.pending[cl.f.RID] = cl
+	c.outbox = append(c.outbox, cl)
 }
 
 // goRequest sends f without waiting for the caller; its reply is only logged
@@ -578,7 +668,7 @@ func (c *Client) goRequest(f *protocol.Frame) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		if _, err := c.request(context.Background(), f, nil); err != nil && !errors.Is(err, ErrAlreadyEnd) &&
+		if err := c.request(context.Background(), f, nil); err != nil && !errors.Is(err, ErrAlreadyEnd) &&
 			!errors.Is(err, ErrNotConnected) {
 			c.logf("rtmcall: %s %s: %v", f.Type, f.Inv, err)
 		}
@@ -588,16 +678,11 @@ func (c *Client) goRequest(f *protocol.Frame) {
 // ackLocked acknowledges invite inv. The ack waits in pending, with no
 // one waiting for a reply, until it is known done (acksDoneLocked), so
 // that a resume sends it again if the server had not carried it out. The
-// lock is held.
+// lock is held; the reader writes it once the frame is handled.
 func (c *Client) ackLocked(inv string) {
-	c.nextRID++
-	cl := &call{f: &protocol.Frame{Type: protocol.TypeAck, RID: c.nextRID, Inv: inv}}
-	c.pending[cl.f.RID] = cl
+	cl := newCall(&protocol.Frame{Type: protocol.TypeAck, Inv: inv})
+	c.queueLocked(cl)
 	c.acks = append(c.acks, cl)
-	c.outbox = append(c.outbox, cl)
-	if c.conn != nil {
-		signal(c.conn.wake)
-	}
 }
 
 // acksDoneLocked forgets the acks up to rid: the server answered rid, or a
@@ -606,7 +691,11 @@ func (c *Client) ackLocked(inv string) {
 func (c *Client) acksDoneLocked(rid uint64) {
 	k := 0
 	for k < len(c.acks) && c.acks[k].f.RID <= rid {
-		delete(c.pending, c.acks[k].f.RID)
+		cl := c.acks[k]
+		delete(c.pending, cl.f.RID)
+		if cl.sent { // not in the outbox
+			recycle(cl)
+		}
 		k++
 	}
 	if k > 0 {
@@ -614,55 +703,37 @@ func (c *Client) acksDoneLocked(rid uint64) {
 	}
 }
 
-func signal(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
-
-// startLinkLocked makes ws the client's connection and starts its reader
-// and writer. The lock is held.
+// startLinkLocked makes ws the client's connection and starts its reader,
+// and a writer for the requests already queued (on resume and move). The
+// lock is held.
 func (c *Client) startLinkLocked(ws *websocket.Conn) *link {
-	l := &link{ws: ws, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	l := &link{ws: ws, stop: make(chan struct{}), epoch: time.Now()}
 	c.conn = l
-	c.wg.Add(2)
+	c.wg.Add(1)
 	go c.readLoop(l)
-	go c.writeLoop(l)
-	signal(l.wake)
+	c.drainLaterLocked(l)
 	return l
 }
 
-// writeLoop writes the outbox in order when woken, unless a request's
-// goroutine is writing it already (request).
-func (c *Client) writeLoop(l *link) {
-	defer c.wg.Done()
-	for {
-		select {
-		case <-l.wake:
-		case <-l.stop:
-			return
-		}
-		c.mu.Lock()
-		if c.conn != l {
-			c.mu.Unlock()
-			return
-		}
-		if l.writing {
-			c.mu.Unlock()
-			continue // its writer goes on until the outbox is empty
-		}
-		l.writing = true
-		c.mu.Unlock()
-		if !c.drain(l) {
-			return
-		}
+// drainLaterLocked writes the outbox from a goroutine of its own, when no
+// one is writing it. The lock is held.
+func (c *Client) drainLaterLocked(l *link) {
+	if l.writing || len(c.outbox) == 0 {
+		return
 	}
+	l.writing = true
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.drain(l)
+	}()
 }
 
 // drain writes the outbox in order until it is empty. A ping carries the
-// acknowledgement of every frame handled so far. The caller set l.writing,
-// which drain clears; it reports false when the connection failed.
+// acknowledgement of every frame handled so far. The frames are encoded
+// under the lock, so that once a request has its reply nothing reads its
+// call. The caller set l.writing, which drain clears; it reports false when
+// the connection failed.
 func (c *Client) drain(l *link) bool {
 	for {
 		c.mu.Lock()
@@ -671,38 +742,58 @@ func (c *Client) drain(l *link) bool {
 			c.mu.Unlock()
 			return current
 		}
-		batch := l.batch[:0]
+		buf, ends := l.buf[:0], l.ends[:0]
 		for _, cl := range c.outbox {
 			cl.sent = true
 			if cl.f.Type == protocol.TypePing {
 				cl.f.Ack = c.lastSeq
 				c.unacked, c.ackQueued = 0, false
 			}
-			batch = append(batch, cl.f)
+			buf = protocol.AppendFrame(buf, &cl.f)
+			ends = append(ends, len(buf))
 		}
+		clear(c.outbox)
 		c.outbox = c.outbox[:0]
 		c.mu.Unlock()
-		for _, f := range batch {
-			l.buf = protocol.AppendFrame(l.buf[:0], f) // Write copies it out before it returns
-			// Not the caller's context: coder/websocket closes the connection
-			// when a write's context ends.
-			ctx, cancel := context.WithTimeout(context.Background(), c.opts.RequestTimeout)
-			err := l.ws.Write(ctx, websocket.MessageText, l.buf)
-			cancel()
-			if err != nil {
+		start := 0
+		for _, end := range ends {
+			if err := c.write(l, buf[start:end]); err != nil {
 				l.ws.CloseNow() // the reader sees it and handles the loss
 				c.mu.Lock()
 				l.writing = false
 				c.mu.Unlock()
 				return false
 			}
+			start = end
 		}
-		clear(batch)
-		l.batch = batch
+		l.buf, l.ends = buf, ends
 		if cap(l.buf) > 16<<10 {
 			l.buf = nil // a large message's: an idle client keeps a small buffer
 		}
 	}
+}
+
+// write writes one message, closing the connection if it takes longer than
+// Options.RequestTimeout. Not a context's deadline: coder/websocket closes
+// the connection when a write's context ends (as the watchdog does), and
+// a context and a timer per write would cost more than the write.
+func (c *Client) write(l *link, msg []byte) error {
+	timeout := c.opts.RequestTimeout
+	l.deadline.Store(int64(time.Since(l.epoch) + timeout))
+	if l.watchdog == nil {
+		l.watchdog = time.AfterFunc(timeout, func() {
+			// A write that ended as the timer fired is no timeout.
+			if d := l.deadline.Load(); d != 0 && int64(time.Since(l.epoch)) >= d {
+				l.ws.CloseNow()
+			}
+		})
+	} else {
+		l.watchdog.Reset(timeout)
+	}
+	err := l.ws.Write(context.Background(), websocket.MessageText, msg)
+	l.deadline.Store(0)
+	l.watchdog.Stop()
+	return err
 }
 
 // startHeartbeatLocked pings every heartbeat; a ping without a reply within
@@ -724,7 +815,7 @@ func (c *Client) startHeartbeatLocked(l *link) {
 				return
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), every)
-			_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypePing}, nil)
+			err := c.request(ctx, &protocol.Frame{Type: protocol.TypePing}, nil)
 			cancel()
 			if CodeOf(err) == protocol.CodeTimeout {
 				c.logf("rtmcall: no heartbeat reply within %v; reconnecting", every)
@@ -738,17 +829,21 @@ func (c *Client) startHeartbeatLocked(l *link) {
 func (c *Client) readLoop(l *link) {
 	defer c.wg.Done()
 	for {
-		typ, data, err := l.ws.Read(context.Background())
+		typ, data, err := readMessage(l.ws, l.rbuf)
 		if err != nil {
 			c.lost(l, err)
 			return
+		}
+		if l.rbuf = data[:0]; cap(l.rbuf) > 16<<10 {
+			l.rbuf = nil // a large frame's: an idle client keeps a small buffer
 		}
 		if typ != websocket.MessageText {
 			c.logf("rtmcall: dropped a binary frame from the server")
 			continue
 		}
-		f, err := protocol.Decode(data)
-		if err != nil {
+		f := &l.frame
+		if err := protocol.DecodeInto(f, data); err != nil {
+			*f = protocol.Frame{}
 			c.logf("rtmcall: dropped a frame from the server: %v", err)
 			continue
 		}
@@ -756,7 +851,17 @@ func (c *Client) readLoop(l *link) {
 		if c.conn == l && c.inSequence(f) {
 			c.handle(f)
 		}
+		// What the frame queued (an ack, a ping that acknowledges) is
+		// written from here, with no hand-off, unless someone is writing.
+		write := c.conn == l && !l.writing && len(c.outbox) > 0
+		if write {
+			l.writing = true
+		}
 		c.mu.Unlock()
+		*f = protocol.Frame{}
+		if write {
+			c.drain(l) // on failure the next read fails too
+		}
 	}
 }
 
@@ -772,7 +877,7 @@ func (c *Client) inSequence(f *protocol.Frame) bool {
 	c.lastSeq = f.Seq
 	if c.unacked++; c.unacked >= ackEvery && !c.ackQueued && c.state == ConnectionConnected {
 		c.ackQueued = true
-		c.goRequest(&protocol.Frame{Type: protocol.TypePing})
+		c.queueLocked(newCall(&protocol.Frame{Type: protocol.TypePing})) // no one waits: the reader writes it
 	}
 	return true
 }
@@ -800,7 +905,7 @@ func (c *Client) lost(l *link, err error) {
 			if !cl.resumable() {
 				delete(c.pending, cl.f.RID)
 				c.outbox = slices.DeleteFunc(c.outbox, func(o *call) bool { return o == cl })
-				cl.ch <- nil
+				cl.lose()
 			}
 		}
 		c.setState(ConnectionReconnecting, ReasonInterrupted)
@@ -969,23 +1074,36 @@ func (c *Client) giveUp(stop chan struct{}, why string) {
 	c.terminateLocked(ConnectionAborted, ReasonInterrupted)
 }
 
-// handle applies one server frame. The lock is held.
+// handle applies one server frame; nothing refers to f once it returns
+// (the reader reuses it). The lock is held.
 func (c *Client) handle(f *protocol.Frame) {
 	switch f.Type {
 	case protocol.TypeOK, protocol.TypeError:
 		c.acksDoneLocked(f.RID) // the server carries out requests in order: the acks before this one are done
 		cl := c.pending[f.RID]
-		if cl == nil {
+		if cl == nil || !cl.waits && cl.hook == nil && cl.f.Type == protocol.TypePing {
 			if f.Type == protocol.TypeError && f.Code != protocol.CodeAlreadyEnd { // an ack that came too late is no news
 				c.logf("rtmcall: server error for request %d: %v", f.RID, f.Err())
 			}
-			return
+			if cl == nil {
+				return
+			}
 		}
 		delete(c.pending, f.RID)
 		if cl.hook != nil {
 			cl.hook(f)
 		}
-		cl.ch <- f
+		if !cl.waits {
+			if cl.sent && cl.done != nil { // a pooled call that no one refers to any more
+				recycle(cl)
+			}
+			return
+		}
+		res := result{reply: answer{received: f.Received, online: f.Online}, answered: cl.sent}
+		if f.Type == protocol.TypeError {
+			res.err = f.Err()
+		}
+		cl.done <- res
 	case protocol.TypeInvite:
 		if f.Inv == "" || protocol.ValidateUserID(f.Caller) != nil || c.remotes[f.Inv] != nil {
 			c.logf("rtmcall: dropped a bad invite frame for %q", f.Inv)
@@ -1093,9 +1211,7 @@ func (c *Client) terminateLocked(state ConnectionState, reason ConnectionChangeR
 	}
 	for rid, cl := range c.pending {
 		delete(c.pending, rid)
-		if cl.ch != nil {
-			cl.ch <- nil
-		}
+		cl.lose()
 	}
 	c.outbox, c.acks = nil, nil
 	if c.tokenTimer != nil {

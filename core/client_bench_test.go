@@ -5,6 +5,7 @@ package core_test
 import (
 	"context"
 	"log/slog"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ func BenchmarkClientFlow(b *testing.B) {
 	bob.OnInvitationReceived(func(r *core.RemoteInvitation) { invites <- r })
 
 	b.ReportAllocs()
+	sched := startSched()
 	for b.Loop() {
 		inv, err := alice.CreateLocalInvitation("bob")
 		if err != nil {
@@ -46,7 +48,33 @@ func BenchmarkClientFlow(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	sched.report(b)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
+}
+
+// sched counts, over a benchmark, the goroutines started and the times a
+// goroutine was scheduled to run (each a wake-up, or a start), per op:
+// counts that do not depend on the machine's load as times do. The runtime
+// records one scheduling in 8 (its latency histogram's samples): the
+// wake-ups are that count times 8, an estimate.
+type sched struct{ created, scheduled float64 }
+
+func startSched() sched { return readSched() }
+
+func readSched() sched {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}, {Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	var n uint64
+	for _, c := range s[1].Value.Float64Histogram().Counts {
+		n += c
+	}
+	return sched{created: float64(s[0].Value.Uint64()), scheduled: float64(n)}
+}
+
+func (start sched) report(b *testing.B) {
+	end := readSched()
+	b.ReportMetric((end.created-start.created)/float64(b.N), "goroutines/op")
+	b.ReportMetric(8*(end.scheduled-start.scheduled)/float64(b.N), "wakeups/op")
 }
 
 // benchClients starts a server without a rate limit and logs in alice and

@@ -168,7 +168,7 @@ func (l *LocalInvitation) Send(ctx context.Context) error {
 	c.mu.Unlock()
 
 	answered, abandoned := false, false
-	_, err = c.request(ctx, f, func(reply *protocol.Frame) {
+	err = c.request(ctx, f, func(reply *protocol.Frame) {
 		// Runs in the reader with the lock held, before any event on the new invitation.
 		answered = true
 		if abandoned {
@@ -231,7 +231,7 @@ func (l *LocalInvitation) Cancel(ctx context.Context) error {
 	}
 	f := &protocol.Frame{Type: protocol.TypeCancel, Inv: l.id}
 	c.mu.Unlock()
-	_, err := c.request(ctx, f, nil)
+	err := c.request(ctx, f, nil)
 	return err
 }
 
@@ -382,7 +382,7 @@ func (r *RemoteInvitation) answer(ctx context.Context, ev RemoteEvent, typ strin
 	r.state = next
 	f := &protocol.Frame{Type: typ, Inv: r.id, Response: r.response}
 	c.mu.Unlock()
-	_, err = c.request(ctx, f, func(reply *protocol.Frame) {
+	err = c.request(ctx, f, func(reply *protocol.Frame) {
 		if ev == RemoteEvAccept && reply.Type == protocol.TypeError && r.state == RemoteAcceptSentToLocal {
 			r.apply(RemoteEvAcceptRejected, 0, "") // the server did not take it; the call still rings
 		}
@@ -419,7 +419,7 @@ func (r *RemoteInvitation) Ignore(ctx context.Context) error {
 		return err
 	}
 	c.mu.Unlock()
-	_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypeIgnore, Inv: r.id}, func(reply *protocol.Frame) {
+	err := c.request(ctx, &protocol.Frame{Type: protocol.TypeIgnore, Inv: r.id}, func(reply *protocol.Frame) {
 		if reply.Type == protocol.TypeOK {
 			r.ignored = true
 			delete(c.remotes, r.id)

@@ -30,9 +30,7 @@ func (c *Client) moveLocked(l *link) {
 	for _, cl := range c.pending {
 		if !cl.resumable() {
 			delete(c.pending, cl.f.RID)
-			if cl.ch != nil {
-				cl.ch <- nil
-			}
+			cl.lose()
 		}
 	}
 	// Acks were for the old session's invites, all ended: no one waits.
@@ -90,16 +88,13 @@ func (c *Client) tryRelogin(ctx context.Context, stop chan struct{}) (done bool,
 	c.outbox = c.outbox[:0]
 	var restore []*call
 	if len(c.subs) > 0 {
-		restore = append(restore, &call{f: &protocol.Frame{Type: protocol.TypeSubscribe, IDs: slices.Sorted(maps.Keys(c.subs))}})
+		restore = append(restore, &call{f: protocol.Frame{Type: protocol.TypeSubscribe, IDs: slices.Sorted(maps.Keys(c.subs))}})
 	}
 	if c.waitingOn {
-		restore = append(restore, &call{f: &protocol.Frame{Type: protocol.TypeWaiting, Waiting: true}})
+		restore = append(restore, &call{f: protocol.Frame{Type: protocol.TypeWaiting, Waiting: true}})
 	}
 	for _, cl := range restore {
-		c.nextRID++
-		cl.f.RID, cl.ch = c.nextRID, make(chan *protocol.Frame, 1)
-		c.pending[cl.f.RID] = cl
-		c.outbox = append(c.outbox, cl)
+		c.queueLocked(cl) // no one waits
 	}
 	var again, ended []*call
 	for _, cl := range c.pending {

@@ -46,12 +46,12 @@ func (c *Client) SendMessageToPeer(ctx context.Context, peerID string, msg Messa
 	if !get(c, &c.state).loggedIn() {
 		return false, protocol.Errorf(protocol.CodeNotLoggedIn, "sendMessageToPeer needs a logged-in client")
 	}
-	reply, err := c.request(ctx, &protocol.Frame{Type: protocol.TypeMessage, Peer: peerID, Text: msg.Text, Raw: msg.Raw,
+	reply, err := c.exchange(ctx, &protocol.Frame{Type: protocol.TypeMessage, Peer: peerID, Text: msg.Text, Raw: msg.Raw,
 		Description: msg.Description}, nil)
 	if err != nil {
 		return false, err
 	}
-	return reply.Received, nil
+	return reply.received, nil
 }
 
 // SetCallWaiting turns call waiting on or off for this session (it is kept
@@ -63,7 +63,7 @@ func (c *Client) SetCallWaiting(ctx context.Context, on bool) error {
 	if !get(c, &c.state).loggedIn() {
 		return protocol.Errorf(protocol.CodeNotLoggedIn, "setCallWaiting needs a logged-in client")
 	}
-	_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypeWaiting, Waiting: on}, func(reply *protocol.Frame) {
+	err := c.request(ctx, &protocol.Frame{Type: protocol.TypeWaiting, Waiting: on}, func(reply *protocol.Frame) {
 		if reply.Type == protocol.TypeOK {
 			c.waitingOn = on // set again after a move (relogin)
 		}
@@ -125,7 +125,7 @@ func (cs *callSide) Hangup(ctx context.Context) error {
 	}
 	f := &protocol.Frame{Type: protocol.TypeHangup, Inv: cs.callID}
 	c.mu.Unlock()
-	_, err := c.request(ctx, f, nil)
+	err := c.request(ctx, f, nil)
 	return err
 }
 

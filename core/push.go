@@ -25,7 +25,7 @@ func (c *Client) EnablePush(ctx context.Context, sub PushSubscription) error {
 	if err := protocol.ValidatePushSubscription(sub.Endpoint, sub.P256dh, sub.Auth); err != nil {
 		return err
 	}
-	_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypePushSubscribe, Endpoint: sub.Endpoint,
+	err := c.request(ctx, &protocol.Frame{Type: protocol.TypePushSubscribe, Endpoint: sub.Endpoint,
 		P256dh: sub.P256dh, Auth: sub.Auth}, nil)
 	return err
 }
@@ -36,6 +36,6 @@ func (c *Client) DisablePush(ctx context.Context, endpoint string) error {
 	if err := protocol.ValidatePushEndpoint(endpoint); err != nil {
 		return err
 	}
-	_, err := c.request(ctx, &protocol.Frame{Type: protocol.TypePushUnsubscribe, Endpoint: endpoint}, nil)
+	err := c.request(ctx, &protocol.Frame{Type: protocol.TypePushUnsubscribe, Endpoint: endpoint}, nil)
 	return err
 }

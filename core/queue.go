@@ -9,6 +9,7 @@ import "sync"
 type queue struct {
 	mu      sync.Mutex
 	items   []func()
+	spare   []func() // the run's last batch, emptied, for the next pushes
 	running bool
 	idle    *sync.Cond
 }
@@ -23,23 +24,26 @@ func (q *queue) push(f func()) {
 	q.mu.Unlock()
 }
 
+// run takes the callbacks in batches, swapping two slices, so that a
+// steady stream of events reallocates nothing.
 func (q *queue) run() {
-	for {
-		q.mu.Lock()
-		if len(q.items) == 0 {
-			q.running = false
-			if q.idle != nil {
-				q.idle.Broadcast()
-			}
-			q.mu.Unlock()
-			return
-		}
-		f := q.items[0]
-		q.items[0] = nil
-		q.items = q.items[1:]
+	q.mu.Lock()
+	for len(q.items) > 0 {
+		batch := q.items
+		q.items = q.spare
 		q.mu.Unlock()
-		f()
+		for _, f := range batch {
+			f()
+		}
+		clear(batch)
+		q.mu.Lock()
+		q.spare = batch[:0]
 	}
+	q.running = false
+	if q.idle != nil {
+		q.idle.Broadcast()
+	}
+	q.mu.Unlock()
 }
 
 // wait blocks until every pushed callback has run. It must not be called

@@ -222,6 +222,9 @@ func (n *Node) refuseAsCalleeLocked(id, callee string) (*InvitationInfo, error) 
 // emitCallEndedLocked tells the observer that c ended at t; its reason is
 // what the party that did not end it was told.
 func (n *Node) emitCallEndedLocked(c *callRec, toCaller, toCallee *protocol.Frame, t time.Time) {
+	if n.cfg.Observer == nil {
+		return // nobody to tell: not even the CallInfo is made
+	}
 	info := &CallInfo{ID: c.id, Caller: c.callerUser, Callee: c.calleeUser, CalleeSess: c.callee.sessionID(),
 		Reason: core.CallEndUnknown.String(), StartedAt: c.started.UTC(), EndedAt: t.UTC(), DurationMS: t.Sub(c.started).Milliseconds()}
 	for _, f := range []*protocol.Frame{toCaller, toCallee} {

@@ -373,6 +373,9 @@ func (n *Node) peersInOrder() []*peer {
 // announceLocked tells the peers that s changed: logged in, attached,
 // detached, or gone.
 func (n *Node) announceLocked(s *session) {
+	if len(n.cl.peers) == 0 {
+		return // alone: not even the message is made
+	}
 	n.tellPeersLocked(&message{K: kindSession, Sess: s.id, User: s.user, Live: s.live && !s.ended, Gone: s.ended,
 		Calls: s.callIDs(), Wait: s.waiting})
 }

@@ -43,6 +43,11 @@ type conn struct {
 	// or, logged in, sends nothing for IdleTimeout. Reset on every frame.
 	watchdog *time.Timer
 	expired  atomic.Bool
+
+	// The read loop's: the collector cycle after which it last reserved
+	// its stack (stack.go).
+	stackGC       uint32
+	stackReserved bool
 }
 
 func newConn(n *Node, ws wsConn, remote string) *conn {
@@ -121,6 +126,10 @@ func (c *conn) readLoop() error {
 	for {
 		if s := c.sess; s != nil && c.relay == nil {
 			s.waitReadable(c.att)
+		}
+		if g := gcCycles.Load(); g != c.stackGC || !c.stackReserved {
+			c.stackGC, c.stackReserved = g, true
+			reserveStack() // new, or the collector may have shrunk it while idle
 		}
 		typ, data, buf, err := c.read()
 		if err != nil {
@@ -228,9 +237,10 @@ func (c *conn) solicited(typ websocket.MessageType, data []byte) bool {
 }
 
 // requestFrames are the Frames requests are decoded into. A frame refused,
-// a ping, and a send, ack, accept, refuse or hangup carried out on this node
-// go back once answered (their handlers keep no request frame), so that
-// heartbeats and flows allocate none; other requests may be kept.
+// a ping, a login or resume carried out here, and a send, ack, accept,
+// refuse or hangup carried out on this node go back once answered (their
+// handlers keep no request frame), so that heartbeats, logins and flows
+// allocate none; other requests may be kept.
 var requestFrames = sync.Pool{New: func() any { return new(protocol.Frame) }}
 
 func putRequestFrame(f *protocol.Frame) {
@@ -299,6 +309,7 @@ func (c *conn) dispatch(f *protocol.Frame) {
 		} else {
 			n.m.resumes.WithLabelValues(result).Inc()
 		}
+		putRequestFrame(f) // the session keeps f's strings, not f
 		return
 	}
 	s := c.sess
@@ -353,7 +364,9 @@ func (c *conn) dispatch(f *protocol.Frame) {
 	}
 	switch f.Type {
 	case protocol.TypeSend:
-		n.sendLocked(s, f)
+		if !n.moveSenderLocked(s) {
+			n.sendLocked(s, f)
+		}
 	case protocol.TypeCancel:
 		n.cancelLocked(s, f)
 	case protocol.TypeAck:

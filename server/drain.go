@@ -208,6 +208,20 @@ func (n *Node) holdBackLocked(s *session, id string) bool {
 	return true
 }
 
+// moveSenderLocked is told that s sends a new invitation, and reports
+// whether s moved instead, the send not carried out: on a draining node an
+// idle session moves rather than being kept there by the invitations it
+// keeps placing (a caller calling back to back is idle only between a
+// hang-up and its next send, which a tick rarely catches). Its client
+// sends it again on its new node, as any request left unanswered by a move.
+func (n *Node) moveSenderLocked(s *session) bool {
+	if !n.draining || n.closing || s.moved.Load() || !idle(s) {
+		return false
+	}
+	n.moveLocked(s)
+	return true
+}
+
 // moveLocked tells s's client to move and keeps s, connected for presence,
 // until a session of its user appears elsewhere (claimMovedLocked) or
 // ResumeGrace passes.
@@ -229,7 +243,7 @@ func (n *Node) moveLocked(s *session) {
 		n.endSessionLocked(s, websocket.StatusServiceRestart, "moved", "moved")
 	})
 	n.m.moves.Inc()
-	n.logLocked(s.log(), slog.LevelInfo, "session moved")
+	n.logSessionLocked(s, slog.LevelInfo, "session moved")
 }
 
 // claimMovedLocked is told that a session of user appeared on another node:

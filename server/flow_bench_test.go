@@ -4,6 +4,8 @@ package server_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -124,23 +126,64 @@ func BenchmarkServerHeartbeat(b *testing.B) {
 	roundTrip := func(f *protocol.Frame) {
 		rid++
 		f.RID = rid
-		buf = protocol.AppendFrame(buf[:0], f)
-		if err := ws.Write(ctx, websocket.MessageText, buf); err != nil {
-			b.Fatal(err)
-		}
-		_, data, err := ws.Read(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var reply protocol.Frame
-		if err := protocol.DecodeInto(&reply, data); err != nil || reply.Type != protocol.TypeOK || reply.RID != rid {
-			b.Fatalf("reply %s (%v), want the ok to rid %d", data, err, rid)
-		}
-		seq = reply.Seq
+		seq = roundTripOK(b, ctx, ws, f, &buf)
 	}
 	roundTrip(&protocol.Frame{Type: protocol.TypeLogin, User: "alice"})
 	b.ReportAllocs()
 	for b.Loop() {
 		roundTrip(&protocol.Frame{Type: protocol.TypePing, Ack: seq})
 	}
+}
+
+// BenchmarkServerLogin is the connect rate's unit (the bench's connect
+// phase): a bare client dials, upgrades and logs in, and waits for the
+// login's ok; the connection then stays open and idle, as the bench's do.
+// The node logs at Info into a text handler (as rtmcall-server does) that
+// discards the lines. Allocations are the node's, net/http's and
+// coder/websocket's on both ends.
+func BenchmarkServerLogin(b *testing.B) {
+	srv := rtmcalltest.NewServer(b, func(c *server.Config) {
+		c.Secret = nil
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	b.Cleanup(cancel)
+	var conns []*websocket.Conn
+	b.Cleanup(func() {
+		for _, ws := range conns {
+			ws.CloseNow()
+		}
+	})
+	opts := &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}}
+	var buf []byte
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		ws, _, err := websocket.Dial(ctx, srv.URL, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, ws)
+		roundTripOK(b, ctx, ws, &protocol.Frame{Type: protocol.TypeLogin, RID: 1, User: fmt.Sprintf("u%06d", i)}, &buf)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+}
+
+// roundTripOK writes f, encoded into *buf, and reads its reply, which must
+// be the ok to f's rid; it returns the reply's seq.
+func roundTripOK(b *testing.B, ctx context.Context, ws *websocket.Conn, f *protocol.Frame, buf *[]byte) uint64 {
+	*buf = protocol.AppendFrame((*buf)[:0], f)
+	if err := ws.Write(ctx, websocket.MessageText, *buf); err != nil {
+		b.Fatal(err)
+	}
+	_, data, err := ws.Read(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var reply protocol.Frame
+	if err := protocol.DecodeInto(&reply, data); err != nil || reply.Type != protocol.TypeOK || reply.RID != f.RID {
+		b.Fatalf("reply %s (%v), want the ok to rid %d", data, err, f.RID)
+	}
+	return reply.Seq
 }

@@ -457,9 +457,12 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 		n.startCallLocked(inv, s)
 	}
 	n.toCallerLocked(inv, &protocol.Frame{Type: local, Inv: inv.id, Response: f.Response})
-	elsewhere := &protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: inv.id, Reason: core.RemoteFailureAnsweredElsewhere.String()}
+	var elsewhere *protocol.Frame // one, for every other device rung; most flows have none
 	for _, r := range inv.ringing {
 		if r.sessionID() != s.sessionID() {
+			if elsewhere == nil {
+				elsewhere = &protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: inv.id, Reason: core.RemoteFailureAnsweredElsewhere.String()}
+			}
 			r.enqueue(elsewhere)
 		}
 	}

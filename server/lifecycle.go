@@ -39,7 +39,7 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 	n.watchTokenLocked(s, exp)
 	c.watchdog.Reset(n.cfg.IdleTimeout)
 	n.emit(Event{Type: EventSessionStarted, Session: &SessionInfo{ID: s.id, User: s.user}})
-	n.logLocked(s.log(), slog.LevelInfo, "login", "remote", c.remote, "sessions_of_user", len(n.hub.users[s.user]))
+	n.logSessionLocked(s, slog.LevelInfo, "login", "remote", c.remote, "sessions_of_user", len(n.hub.users[s.user]))
 	return nil
 }
 
@@ -48,7 +48,7 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 // comes first, then the frames the client missed.
 func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	s := n.hub.sessions[f.Session]
-	if n.closing || s == nil || s.ended || s.moved.Load() || !s.resumeKeyMatches(f.Key) {
+	if n.closing || s == nil || s.ended || !s.resumeKeyMatches(f.Key) {
 		n.logLocked(c.log(), slog.LevelInfo, "resume refused", "session", f.Session)
 		return errResumeFailed
 	}
@@ -61,19 +61,32 @@ func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	}
 	s.qmu.Unlock()
 	if lost {
-		n.logLocked(s.log(), slog.LevelWarn, "resume refused: frames the client has not acknowledged were dropped", "ack", f.Ack, "first", first)
+		n.logSessionLocked(s, slog.LevelWarn, "resume refused: frames the client has not acknowledged were dropped", "ack", f.Ack, "first", first)
 		n.endSessionLocked(s, websocket.StatusPolicyViolation, "cannot resume", "resume_lost")
 		return errResumeFailed
 	}
-	n.stopTimer(&s.grace)
+	moved := s.moved.Load()
+	if !moved {
+		n.stopTimer(&s.grace)
+	}
 	reply := &protocol.Frame{Type: protocol.TypeOK, RID: f.RID, User: s.user, Session: s.id, LastRID: lastRID,
 		Grace: n.cfg.ResumeGrace.Milliseconds(), Heartbeat: n.cfg.Heartbeat.Milliseconds()}
 	n.presenceLocked(s.user, func() {
 		c.sess, c.att = s, s.attach(c.ws, f.Ack, reply)
 	})
+	if moved {
+		// Its connection dropped before the client read its bye MOVED
+		// (drain.go): the replay brings it, then 1012 again.
+		s.qmu.Lock()
+		a := c.att
+		a.closing.Store(true)
+		a.code, a.reason = websocket.StatusServiceRestart, "moved"
+		s.kickLocked(a)
+		s.qmu.Unlock()
+	}
 	n.announceLocked(s)
 	c.watchdog.Reset(n.cfg.IdleTimeout)
-	n.logLocked(s.log(), slog.LevelInfo, "resumed", "remote", c.remote, "ack", f.Ack, "last_rid", lastRID)
+	n.logSessionLocked(s, slog.LevelInfo, "resumed", "remote", c.remote, "ack", f.Ack, "last_rid", lastRID, "moved", moved)
 	return nil
 }
 
@@ -90,7 +103,7 @@ func (n *Node) logoutLocked(c *conn, rid uint64) <-chan struct{} {
 	s.detach()
 	c.sess, c.att = nil, nil
 	c.watchdog.Reset(n.cfg.LoginTimeout)
-	n.logLocked(s.log(), slog.LevelInfo, "logout")
+	n.logSessionLocked(s, slog.LevelInfo, "logout")
 	return a.done
 }
 
@@ -105,7 +118,7 @@ func (n *Node) detachLocked(s *session, err error) {
 			n.endSessionLocked(s, websocket.StatusNormalClosure, "", "grace")
 		}
 	})
-	n.logLocked(s.log(), slog.LevelInfo, "connection lost; session kept for resume", "grace", n.cfg.ResumeGrace, "err", err)
+	n.logSessionLocked(s, slog.LevelInfo, "connection lost; session kept for resume", "grace", n.cfg.ResumeGrace, "err", err)
 }
 
 // endSessionLocked ends s for good: its invitations end as when a session
@@ -120,7 +133,7 @@ func (n *Node) endSessionLocked(s *session, code websocket.StatusCode, reason, w
 	s.close(code, reason)
 	n.m.sessionsEnded.WithLabelValues(why).Inc()
 	n.emit(Event{Type: EventSessionEnded, Session: &SessionInfo{ID: s.id, User: s.user, Why: why}})
-	n.logLocked(s.log(), slog.LevelInfo, "session ended", "why", why)
+	n.logSessionLocked(s, slog.LevelInfo, "session ended", "why", why)
 }
 
 // leaveLocked takes s out of everything it takes part in (PROTOCOL.md,
@@ -153,7 +166,7 @@ func (n *Node) renew(s *session, f *protocol.Frame) {
 	} else {
 		n.watchTokenLocked(s, exp)
 		s.replyOK(f.RID)
-		n.logLocked(s.log(), slog.LevelInfo, "token renewed", "exp", exp)
+		n.logSessionLocked(s, slog.LevelInfo, "token renewed", "exp", exp)
 	}
 }
 

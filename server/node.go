@@ -352,6 +352,7 @@ func (n *Node) WebSocketHandler() http.Handler {
 }
 
 func (n *Node) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	reserveUpgradeStack()
 	n.mu.Lock()
 	if n.closing || n.draining {
 		n.mu.Unlock()
@@ -575,12 +576,28 @@ func (m *nodeMutex) deferWrite(s *session, a *attachment) bool {
 // logLocked logs through l once mu is released. Callers hold mu. Hot paths
 // check l.Enabled first: the arguments are boxed before the call.
 func (n *Node) logLocked(l *slog.Logger, level slog.Level, msg string, args ...any) {
+	n.holdLogLocked(l, nil, level, msg, args)
+}
+
+// logSessionLocked logs about s as logLocked(s.log(), ...) would, with the
+// same attributes, without making s's logger: With formats its attributes
+// into a handler of its own, which for one line costs more than the line.
+func (n *Node) logSessionLocked(s *session, level slog.Level, msg string, args ...any) {
+	n.holdLogLocked(n.log, s, level, msg, args)
+}
+
+// holdLogLocked records a log line of logLocked's or logSessionLocked's
+// caller (s nil: not about a session) for Unlock.
+func (n *Node) holdLogLocked(l *slog.Logger, s *session, level slog.Level, msg string, args []any) {
 	if !l.Enabled(context.Background(), level) {
 		return
 	}
 	var pc [1]uintptr
-	runtime.Callers(2, pc[:])
+	runtime.Callers(3, pc[:])
 	r := slog.NewRecord(time.Now(), level, msg, pc[0])
+	if s != nil {
+		r.AddAttrs(slog.String("session", s.id), slog.String("user", s.user))
+	}
 	r.Add(args...)
 	n.mu.logs = append(n.mu.logs, heldLog{l.Handler(), r})
 }

@@ -293,7 +293,7 @@ func TestLogLevel(t *testing.T) {
 		t.Run(tt.level.String(), func(t *testing.T) {
 			var logs lockedBuffer
 			srv := rtmcalltest.NewServer(t, func(c *server.Config) {
-				c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug, AddSource: true}))
 				c.LogLevel = tt.level
 			})
 			alice := login(t, srv, "alice")
@@ -302,7 +302,13 @@ func TestLogLevel(t *testing.T) {
 			alice.sync()
 			out := logs.String()
 			assert.Equal(t, tt.login, strings.Contains(out, "msg=login "), out)
+			if tt.login { // the session's attributes, in the order its own logger would give them
+				assert.Regexp(t, `source=\S+/server/lifecycle\.go:\d+ msg=login node=[0-9a-f]{8} session=[0-9a-f]+ user=alice remote=127\.0\.0\.1:\d+ sessions_of_user=1\n`, out)
+			}
 			assert.Equal(t, tt.flow, strings.Contains(out, `msg="invitation created"`), out)
+			if tt.flow { // logged by logLocked's caller, not by logLocked
+				assert.Regexp(t, `source=\S+/server/invitation\.go:\d+ msg="invitation created"`, out)
+			}
 			assert.Equal(t, tt.flow, strings.Contains(out, `msg="invitation ended"`), out)
 			assert.Equal(t, tt.flow, strings.Contains(out, "level=DEBUG"), out)
 		})

@@ -37,8 +37,8 @@ type entry struct {
 	bound   bool                              // a flow owns it
 	closed  bool
 	// excused, once closed, are the devices of Record.Drained that had
-	// seen nothing: a late ring on their new node may still come, and
-	// is not checked (docs/CLUSTER.md "Drain and rolling restart").
+	// seen no end: a late ring on their new node, or its end, may still
+	// come, and is not checked (docs/CLUSTER.md "Drain and rolling restart").
 	excused map[string]bool
 	lastEnd time.Time // when the last terminal event was recorded
 	// barriers are the callee sessions that got the flow's barrier message
@@ -235,7 +235,7 @@ func (b *book) close(e *entry, drained func(key string) bool) Record {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, key := range e.rec.Expected {
-		if drained(key) && !slices.ContainsFunc(e.rec.Events, func(ev Event) bool { return ev.Party == key }) {
+		if drained(key) && !slices.ContainsFunc(e.rec.Events, func(ev Event) bool { return ev.Party == key && ev.Kind.terminal() }) {
 			if e.excused == nil {
 				e.excused = map[string]bool{}
 			}

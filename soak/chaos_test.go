@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/rtmcall/rtmcall/core"
 )
 
 // TestNodeDiedLoggingIn: a session still logging in is lost with a dying
@@ -26,4 +28,22 @@ func TestNodeDiedLoggingIn(t *testing.T) {
 	assert.Equal(t, []*session{dialing}, lost)
 	assert.False(t, fresh.died.Load(), "a session that has not dialed yet is not lost with the node")
 	assert.True(t, dialing.died.Load())
+}
+
+// TestLoginTriedAgain: a login tried again on the same client (loginOn,
+// during a drain) is live again once it connects, though the failed
+// attempt's DISCONNECTED ended it: else the flows took the retried
+// session for gone while the server rang it (the "ghost sessions").
+func TestLoginTriedAgain(t *testing.T) {
+	sh := &shard{}
+	d := &device{slot: "u1.d0"}
+	s := &session{key: "u1.d0#1", sh: sh, d: d, slot: d.slot, changed: make(chan struct{}, 1)}
+	sh.track(s, d)
+	s.onState(core.ConnectionConnecting, core.ReasonLogin)
+	s.onState(core.ConnectionDisconnected, core.ReasonLoginFailure)
+	assert.True(t, s.ended.Load())
+	s.onState(core.ConnectionConnecting, core.ReasonLogin)
+	s.onState(core.ConnectionConnected, core.ReasonLoginSuccess)
+	assert.False(t, s.ended.Load(), "the retried login is live")
+	assert.Equal(t, d, sh.live[s], "the chaos finds it")
 }

@@ -109,10 +109,13 @@ func TestCheck(t *testing.T) {
 		{name: "a device whose node drained was held back and missed an invite that ended first",
 			r: drained(rec(two, []DecisionKind{DecCanceled}, nil, d1, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
 				d2)},
-		{name: "lost: a device whose node drained rang but has no terminal event",
+		// The flow stops waiting for a drained device not rung yet; its late
+		// ring on its new node may come before the check, its end after
+		// (excused by book.close). One rung earlier that never ends keeps
+		// the flow waiting: a driver violation.
+		{name: "a device whose node drained rang late as the flow was checked: its end comes after",
 			r: drained(rec(two, nil, nil, d1, KindInvite, "", d2, KindInvite, "", d1, KindCanceled, "", Caller, KindCanceled, ""),
-				d2),
-			want: []string{"lost"}},
+				d2)},
 		{name: "lost: the caller has no terminal event",
 			r:    rec([]string{d1}, nil, nil, d1, KindInvite, "", d1, KindCanceled, ""),
 			want: []string{"lost"}},

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rtmcall/rtmcall/core"
+	"github.com/rtmcall/rtmcall/core/protocol"
 	"github.com/rtmcall/rtmcall/server"
 )
 
@@ -109,6 +112,7 @@ type session struct {
 	key   string
 	h     *harness
 	sh    *shard
+	d     *device
 	slot  string
 	after string // how the device's previous session ended, for reports
 	// died is set when the node the session lived on was killed: it ends
@@ -156,6 +160,13 @@ func (s *session) onState(st core.ConnectionState, reason core.ConnectionChangeR
 	}
 	leaving := s.leaving
 	s.mu.Unlock()
+	if st == core.ConnectionConnecting {
+		// A login, or one tried again (loginOn) after a failed attempt
+		// ended the session below: it is live until it ends again. The
+		// client reports states in order, so this comes after that end.
+		s.ended.Store(false)
+		s.sh.track(s, s.d)
+	}
 	if unplanned && !leaving {
 		s.h.unplanned(s.key + " (logged in after " + s.after + ")")
 	}
@@ -240,7 +251,7 @@ func (h *harness) login(ctx context.Context, d *device) error {
 		d.c = c
 	}
 	d.gen++
-	s := &session{key: fmt.Sprintf("%s#%d", d.slot, d.gen), h: h, sh: sh, slot: d.slot, changed: make(chan struct{}, 1), after: d.last}
+	s := &session{key: fmt.Sprintf("%s#%d", d.slot, d.gen), h: h, sh: sh, d: d, slot: d.slot, changed: make(chan struct{}, 1), after: d.last}
 	if sh.cl != nil {
 		s.since = sh.cl.lb.dialCount()
 	}
@@ -272,8 +283,24 @@ func (h *harness) login(ctx context.Context, d *device) error {
 
 // loginOn logs s in on d's client and waits until every node knows it.
 func (h *harness) loginOn(ctx context.Context, d *device, s *session) error {
-	if err := d.c.Login(ctx, d.u.id, ""); err != nil {
-		return fmt.Errorf("login of %s: %w", s.key, err)
+	for try := 1; ; try++ {
+		err := d.c.Login(ctx, d.u.id, "")
+		if err == nil {
+			break
+		}
+		// A login the balancer routed to a node as its drain began is
+		// refused (SHUTTING_DOWN) or its connection closed (1012): an app
+		// tries again (docs/CLUSTER.md "What a drain does not do yet").
+		code := core.CodeOf(err)
+		if !slices.Contains(h.cfg.Chaos, "drain") || try == 5 || code != protocol.CodeNotConnected && code != protocol.CodeShuttingDown {
+			return fmt.Errorf("login of %s: %w", s.key, err)
+		}
+		h.count("logins tried again during a drain")
+		select {
+		case <-time.After(time.Duration(try) * 50 * time.Millisecond): // backoff, as the client's own
+		case <-ctx.Done():
+			return fmt.Errorf("login of %s: %w", s.key, err)
+		}
 	}
 	if err := s.waitState(ctx, core.ConnectionConnected, 0); err != nil {
 		return err

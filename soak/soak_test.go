@@ -107,7 +107,7 @@ var soakDrain = flag.Bool("soak.drain", false, "run TestSoakClusterDrain")
 // run. Nothing dies, so nothing is relaxed: 0 violations.
 func TestSoakClusterDrain(t *testing.T) {
 	if !*soakDrain {
-		t.Skip("opt in with -soak.drain: it does not pass under -race yet (docs/CLUSTER.md, the cluster soak's drain)")
+		t.Skip("opt in with -soak.drain (docs/CLUSTER.md, the cluster soak's drain)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
