@@ -444,14 +444,18 @@ func (n *Node) receive(data []byte) {
 			n.logLocked(n.log, slog.LevelInfo, "peer joined", "peer", p.id, "sessions", len(m.Dir), "pages", m.Pages)
 		}
 		p.seen = time.Now()
-		n.snapshotStartLocked(p, &m)
 		if m.K == kindHello || fresh {
 			// A welcome that makes p a peer answers our hello, whose
 			// snapshot may be older than what p was not told meanwhile
 			// (a login here while p was no peer): welcome it back with
 			// the directory as it is now; p, our peer, sends nothing back.
+			// The welcome goes first: p drops what comes before the
+			// message that makes us its peer, and applying its sessions
+			// tells it things (the invites of late ringing, our pending
+			// counts).
 			n.tellSnapshotLocked(p.id, kindWelcome)
 		}
+		n.snapshotStartLocked(p, &m)
 		n.settleAskLocked(p) // after the welcome, which makes us its peer
 		return
 	case kindReset:
@@ -737,6 +741,11 @@ func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
 		delete(s.remoteRinging, f.Inv)
 		if f.Type == protocol.TypeRemoteAccepted {
 			n.joinCallLocked(s, f.Inv) // the call the owner just recorded
+		} else {
+			// An answer that crosses this end while the owner is reset
+			// gets ALREADY_END here, as the owner would answer it (forward).
+			tomb := n.remoteTombLocked(f.Inv)
+			tomb.heard = append(tomb.heard, sid)
 		}
 	case protocol.TypeCallEnded:
 		n.leaveCallLocked(s, f.Inv)
@@ -783,7 +792,8 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 		slices.Contains(st.entries, settleEntry{Sess: s.id, Inv: f.Inv})
 	if died := tomb != nil && slices.Contains(tomb.rung, s.id); !held && (died || n.cl.peers[owner] == nil) {
 		err := errNotYours
-		if _, rung := s.remoteRinging[f.Inv]; rung || died {
+		heard := tomb != nil && slices.Contains(tomb.heard, s.id) // its end came before the owner's reset
+		if _, rung := s.remoteRinging[f.Inv]; rung || died || heard {
 			err = errAlreadyEnd
 		}
 		if _, in := s.inCall[f.Inv]; in && f.Type == protocol.TypeHangup {
@@ -1035,6 +1045,13 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 // for the sessions sids it rang. Its owner's tombstone died with it: this
 // one makes forward answer their late answers ALREADY_END, not NOT_YOURS.
 func (n *Node) remoteEndedLocked(id string, sids ...string) {
+	tomb := n.remoteTombLocked(id)
+	tomb.rung = append(tomb.rung, sids...)
+}
+
+// remoteTombLocked returns this node's tombstone of invitation id of
+// another node, made if need be.
+func (n *Node) remoteTombLocked(id string) *tombstone {
 	tomb := n.invs.ended[id]
 	if tomb == nil {
 		tomb = &tombstone{id: id, ended: time.Now()}
@@ -1042,7 +1059,7 @@ func (n *Node) remoteEndedLocked(id string, sids ...string) {
 		n.invs.tombs = append(n.invs.tombs, tomb)
 		n.sweepLaterLocked()
 	}
-	tomb.rung = append(tomb.rung, sids...)
+	return tomb
 }
 
 // remoteRingingInOrder returns the ids of the remote invitations ringing s

@@ -107,6 +107,7 @@ type tombstone struct {
 	id       string
 	callerID string                     // the session that sent it
 	rung     []string                   // the sessions it rang
+	heard    []string                   // of another node's invitation: the sessions here its owner told its end
 	answerer string                     // the session that accepted it, if any: the call's other party
 	told     map[string]*protocol.Frame // invitation.told
 	ended    time.Time
