@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rtmcall/rtmcall/core"
+	"github.com/rtmcall/rtmcall/core/protocol"
 	"github.com/rtmcall/rtmcall/server/rtmcalltest"
 )
 
@@ -325,4 +326,73 @@ func TestClusterAnswerDuringReset(t *testing.T) {
 	assert.True(t, l.State().Ended())
 	alice.quiet()
 	bob.quiet()
+}
+
+// A device rung late as a pair meets again after a reset gets its invite,
+// and then its end: the node that takes the other for a peer from its
+// hello welcomes it before it applies the hello's sessions, for their late
+// ringing tells the other node invites that it would drop before the
+// welcome (we are not its peer yet). Without that order the device got
+// only the end, for an invitation it had never heard of (the cluster
+// soak's "client dropped a frame").
+func TestClusterLateRingAsThePairMeets(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	owner, other := cl.Nodes[0].Node, cl.Nodes[1].Node
+	alice := login(t, cl.Nodes[0], "alice")
+	bob := login(t, cl.Nodes[0], "bob") // rings at once: the invitation pends
+	cl.Sync()
+	// Every unicast from node 1 to node 0 is lost: node 0 resets node 1 for
+	// the login of bob's second device, and node 1's hellos are lost too,
+	// so node 0 does not know that device when alice sends.
+	cl.Loss(1).SetFault(rtmcalltest.Fault{Drop: 1, To: []string{owner.ID()}})
+	bob2 := login(t, cl.Nodes[1], "bob")
+	require.Eventually(t, func() bool { return !slices.Contains(owner.Peers(), other.ID()) }, waitFor, time.Millisecond,
+		"node 0 reset node 1")
+	l := alice.invite("bob", "")
+	bob.received()
+	alice.expect("local received")
+
+	// Node 1's resets stay lost, so that the pair meets by node 1's hello
+	// (node 0 resets it), not by node 0's (node 1 resets it).
+	cl.Loss(1).SetFault(rtmcalltest.Fault{Drop: 1, Kinds: []string{"reset"}, To: []string{owner.ID()}})
+	r := bob2.received() // rung late by node 0 as it learns node 1's sessions
+	cl.Loss(1).SetFault(rtmcalltest.Fault{})
+	assert.Equal(t, l.ID(), r.ID())
+	require.NoError(t, l.Cancel(ctxT(t)))
+	alice.expect("local canceled")
+	bob.expect(`remote canceled ""`)
+	bob2.expect(`remote canceled ""`)
+	cl.AwaitHealed()
+	alice.quiet()
+	bob.quiet()
+	bob2.quiet()
+}
+
+// An answer that crosses its invitation's end, sent while the owner and
+// the callee's node are reset, gets ALREADY_END (PROTOCOL.md: a session
+// the invitation rang gets ALREADY_END after its end), not NOT_YOURS: the
+// callee's node, which cannot ask the owner, remembers the ends it passed
+// on (the cluster soak's accept NOT_YOURS under loss).
+func TestClusterAnswerAfterEndDuringReset(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	owner, callee := cl.Nodes[0].Node.ID(), cl.Nodes[1].Node
+	alice := login(t, cl.Nodes[0], "alice")
+	bob := dialRaw(t, cl.Nodes[1].URL) // answers when told, not when its client would
+	bob.login("bob")
+	cl.Sync()
+	l := alice.invite("bob", "")
+	inv := bob.expect(protocol.TypeInvite).Inv
+	require.NoError(t, l.Cancel(ctxT(t)))
+	alice.expect("local canceled")
+	bob.expect(protocol.TypeRemoteCanceled)
+
+	cl.Loss(0).SetFault(rtmcalltest.Fault{Drop: 1, To: []string{callee.ID()}})
+	_, _ = alice.c.SendMessageToPeer(ctxT(t), "bob", core.Message{Text: "lost"})
+	require.Eventually(t, func() bool { return !slices.Contains(callee.Peers(), owner) }, waitFor, time.Millisecond,
+		"bob's node reset the owner")
+	reply := bob.request(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv})
+	assert.Equal(t, protocol.CodeAlreadyEnd, reply.Code, "%+v", reply)
+	cl.Loss(0).SetFault(rtmcalltest.Fault{})
+	cl.AwaitHealed()
+	alice.quiet()
 }

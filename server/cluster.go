@@ -444,14 +444,18 @@ func (n *Node) receive(data []byte) {
 			n.logLocked(n.log, slog.LevelInfo, "peer joined", "peer", p.id, "sessions", len(m.Dir), "pages", m.Pages)
 		}
 		p.seen = time.Now()
-		n.snapshotStartLocked(p, &m)
 		if m.K == kindHello || fresh {
 			// A welcome that makes p a peer answers our hello, whose
 			// snapshot may be older than what p was not told meanwhile
 			// (a login here while p was no peer): welcome it back with
 			// the directory as it is now; p, our peer, sends nothing back.
+			// The welcome goes first: p drops what comes before the
+			// message that makes us its peer, and applying its sessions
+			// tells it things (the invites of late ringing, our pending
+			// counts).
 			n.tellSnapshotLocked(p.id, kindWelcome)
 		}
+		n.snapshotStartLocked(p, &m)
 		n.settleAskLocked(p) // after the welcome, which makes us its peer
 		return
 	case kindReset:
@@ -735,9 +739,14 @@ func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
 		s.ackCredits.Add(1)
 	case protocol.TypeRemoteAccepted, protocol.TypeRemoteRefused, protocol.TypeRemoteCanceled, protocol.TypeRemoteFailure:
 		delete(s.remoteRinging, f.Inv)
-		n.remoteEndedLocked(f.Inv, false, sid)
 		if f.Type == protocol.TypeRemoteAccepted {
 			n.joinCallLocked(s, f.Inv) // the call the owner just recorded
+		} else {
+			// An answer that crosses this end while the owner is reset,
+			// or after it died, gets ALREADY_END here, as the owner would
+			// answer it (forward).
+			tomb := n.remoteTombLocked(f.Inv)
+			tomb.heard = append(tomb.heard, sid)
 		}
 	case protocol.TypeCallEnded:
 		n.leaveCallLocked(s, f.Inv)
@@ -775,7 +784,7 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 	n.mu.Lock()
 	owner := ownerOf(f.Inv)
 	n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
-	tomb := n.invs.ended[f.Inv] // kept here once it ended for sessions here (remoteEndedLocked)
+	tomb := n.invs.ended[f.Inv] // kept here once it ended for sessions here (remoteTombLocked)
 	// An answer to an invitation still ringing until its owner, which
 	// reset us and is not a peer again yet, settles it waits for the
 	// settle, as one in flight at the reset does (settle.go).
@@ -783,14 +792,14 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 	held := n.cl.peers[owner] == nil && st != nil && (f.Type == protocol.TypeAccept || f.Type == protocol.TypeRefuse) &&
 		slices.Contains(st.entries, settleEntry{Sess: s.id, Inv: f.Inv})
 	died := tomb != nil && slices.Contains(tomb.rung, s.id)
-	// An answer after the owner told s of the end is answered here: the
-	// owner may have died since, its tombstone with it, or be back under
-	// the same id knowing nothing of it. (A hangup is about the call,
-	// which may go on: the owner decides.)
-	over := tomb != nil && f.Type != protocol.TypeHangup && slices.Contains(tomb.over, s.id)
-	if !held && (died || over || n.cl.peers[owner] == nil) {
+	heard := tomb != nil && slices.Contains(tomb.heard, s.id) // its end came before the owner's reset or death
+	// An answer from a session told of the end is answered here even if
+	// the owner is a peer: it may have died since, its tombstone with it,
+	// and be back under the same id knowing nothing of it. (A hangup is
+	// about the call, which may go on: the owner decides.)
+	if !held && (died || heard && f.Type != protocol.TypeHangup || n.cl.peers[owner] == nil) {
 		err := errNotYours
-		if _, rung := s.remoteRinging[f.Inv]; rung || died || over {
+		if _, rung := s.remoteRinging[f.Inv]; rung || died || heard {
 			err = errAlreadyEnd
 		}
 		if _, in := s.inCall[f.Inv]; in && f.Type == protocol.TypeHangup {
@@ -1016,7 +1025,7 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 		}
 	}
 	for _, id := range ended {
-		n.remoteEndedLocked(id, true, rang[id]...)
+		n.remoteEndedLocked(id, rang[id]...)
 	}
 	n.peerCallsGoneLocked(p)
 	for _, corr := range slices.Sorted(maps.Keys(n.cl.calls)) {
@@ -1038,12 +1047,17 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 	n.relaysGoneLocked(p.id)
 }
 
-// remoteEndedLocked records that invitation id of another node ended here
-// for the sessions sids it rang: its owner died (or a settle with it gave
-// up), or told them. The owner's tombstone may die with it, and a node back
-// under its id knows nothing of it: this one makes forward answer their
-// late answers ALREADY_END, not NOT_YOURS.
-func (n *Node) remoteEndedLocked(id string, died bool, sids ...string) {
+// remoteEndedLocked records that invitation id of a dead node ended here
+// for the sessions sids it rang. Its owner's tombstone died with it: this
+// one makes forward answer their late answers ALREADY_END, not NOT_YOURS.
+func (n *Node) remoteEndedLocked(id string, sids ...string) {
+	tomb := n.remoteTombLocked(id)
+	tomb.rung = append(tomb.rung, sids...)
+}
+
+// remoteTombLocked returns this node's tombstone of invitation id of
+// another node, made if need be.
+func (n *Node) remoteTombLocked(id string) *tombstone {
 	tomb := n.invs.ended[id]
 	if tomb == nil {
 		tomb = &tombstone{id: id, ended: time.Now()}
@@ -1051,11 +1065,7 @@ func (n *Node) remoteEndedLocked(id string, died bool, sids ...string) {
 		n.invs.tombs = append(n.invs.tombs, tomb)
 		n.sweepLaterLocked()
 	}
-	if died {
-		tomb.rung = append(tomb.rung, sids...)
-	} else {
-		tomb.over = append(tomb.over, sids...)
-	}
+	return tomb
 }
 
 // remoteRingingInOrder returns the ids of the remote invitations ringing s

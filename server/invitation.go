@@ -106,8 +106,8 @@ type invitations struct {
 type tombstone struct {
 	id       string
 	callerID string                     // the session that sent it
-	rung     []string                   // the sessions it rang; of another node's invitation, those here it rang when its owner died
-	over     []string                   // of another node's invitation: the sessions here its owner told of its end
+	rung     []string                   // the sessions it rang
+	heard    []string                   // of another node's invitation: the sessions here its owner told its end
 	answerer string                     // the session that accepted it, if any: the call's other party
 	told     map[string]*protocol.Frame // invitation.told
 	ended    time.Time

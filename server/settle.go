@@ -200,7 +200,7 @@ func (n *Node) unsettleLocked(id string, answered []settleEntry, result string) 
 		if _, ringing := s.remoteRinging[e.Inv]; ringing {
 			delete(s.remoteRinging, e.Inv)
 			s.enqueue(&protocol.Frame{Type: protocol.TypeRemoteFailure, Inv: e.Inv, Reason: core.RemoteFailurePeerOffline.String()})
-			n.remoteEndedLocked(e.Inv, true, s.id)
+			n.remoteEndedLocked(e.Inv, s.id)
 		}
 	}
 	for _, corr := range st.held {

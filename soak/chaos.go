@@ -151,6 +151,7 @@ const (
 // Record.Reset).
 type lossWindow struct {
 	pair    [2]int
+	calm    chan struct{} // closed once no reset of the window can come any more
 	settled chan struct{}
 }
 
@@ -170,7 +171,7 @@ func loss(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error {
 	k := rng.IntN(len(up))
 	a, b := up[k], up[(k+1+rng.IntN(len(up)-1))%len(up)]
 	na, nb := sh.cl.members[a].node(), sh.cl.members[b].node()
-	w := &lossWindow{pair: [2]int{a, b}, settled: make(chan struct{})}
+	w := &lossWindow{pair: [2]int{a, b}, calm: make(chan struct{}), settled: make(chan struct{})}
 	before := metricSum(na, "rtmcall_cluster_gaps_total") + metricSum(nb, "rtmcall_cluster_gaps_total")
 	sh.loss.Store(w)
 	h.count("loss windows")
@@ -186,7 +187,12 @@ func loss(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error {
 	if err == nil {
 		// The bound of the last reset: a loss is seen by the sender's
 		// third heartbeat after it, its settle gives up PeerTimeout after.
-		err = pause(ctx, lossDelay+3*clusterHeartbeat+clusterTimeout+clusterHeartbeat)
+		err = pause(ctx, lossDelay+3*clusterHeartbeat)
+	}
+	close(w.calm)
+	h.wake()
+	if err == nil {
+		err = pause(ctx, clusterTimeout+clusterHeartbeat)
 	}
 	if err == nil {
 		err = sh.cl.settle(ctx, sh.cl.nodes())

@@ -42,13 +42,13 @@ func TestOwnerDiedResumedDeviceNotAwaited(t *testing.T) {
 	e := newEntry()
 	for _, l := range []Leave{Stayed, LeftResumed} {
 		e.rec.Left[dev.key] = l
-		assert.False(t, f.awaits(e, dev.key, true), "%s, the owner dead, no invite", l)
-		assert.True(t, f.awaits(e, dev.key, false), "%s, the owner alive, no invite", l)
+		assert.False(t, f.awaits(e, dev.key, true, false), "%s, the owner dead, no invite", l)
+		assert.True(t, f.awaits(e, dev.key, false, false), "%s, the owner alive, no invite", l)
 	}
 	e.rec.Events = []Event{{Party: dev.key, Kind: KindInvite}}
-	assert.True(t, f.awaits(e, dev.key, true), "rung: its end comes")
+	assert.True(t, f.awaits(e, dev.key, true, false), "rung: its end comes")
 	e.rec.Events = append(e.rec.Events, Event{Party: dev.key, Kind: KindFailure})
-	assert.False(t, f.awaits(e, dev.key, true), "ended")
+	assert.False(t, f.awaits(e, dev.key, true, false), "ended")
 }
 
 // An invitation whose Send failed with its node's death may have rung

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -119,15 +120,7 @@ func (f *flow) lossCheck() *lossWindow {
 // lossSettled reports whether the flow's loss window, if any, has settled.
 func (f *flow) lossSettled() bool {
 	w := f.lossCheck()
-	if w == nil {
-		return false
-	}
-	select {
-	case <-w.settled:
-		return true
-	default:
-		return false
-	}
+	return w != nil && closed(w.settled)
 }
 
 // acrossLoss reports whether party key was across a loss window from the
@@ -470,7 +463,9 @@ func (f *flow) lateInvite(r ringer) *core.RemoteInvitation {
 	var inv *core.RemoteInvitation
 	f.await("late invite on "+r.key+" or the caller's end", func(e *entry) bool {
 		inv = e.remotes[r.key]
-		return inv != nil || has(e, Caller, terminals...)
+		// A reset may have eaten the invite of a device across a loss:
+		// once the window is over it never comes.
+		return inv != nil || has(e, Caller, terminals...) || f.lossSettled() && f.acrossLoss(r.key)
 	})
 	return inv
 }
@@ -496,6 +491,7 @@ func (f *flow) complete() {
 		f.wait("caller terminal event", func(e *entry) bool { return has(e, Caller, terminals...) }, false)
 		return
 	}
+	whole := false // every party across a loss must have ended too
 	all := func(e *entry) bool {
 		if !f.lossDone && f.lossSettled() {
 			return true // what a reset ate never comes: on to the loss's end below
@@ -512,7 +508,7 @@ func (f *flow) complete() {
 			}
 		}
 		for _, r := range f.ringers {
-			if f.awaits(e, r.key, ownerDied) {
+			if f.awaits(e, r.key, ownerDied, !whole && f.acrossLoss(r.key)) {
 				return false
 			}
 		}
@@ -544,11 +540,28 @@ func (f *flow) complete() {
 			case <-ctx.Done():
 			}
 		}
-		f.barrier(ctx)
+		f.barrier(ctx, -1)
 		f.wait("terminal events on every side after the caller's node died", all, false)
 	}
 	if w := f.lossCheck(); w != nil && !f.stopped.Load() {
 		f.lossDone = true
+		whole = true
+		if f.h.book.look(f.e, all) {
+			// Every party ended, those across the loss too: no reset ate
+			// anything of it, and nothing more comes (the invitation
+			// rings no one), so it need not wait for the window's end.
+			return
+		}
+		whole = false
+		if f.local.State().Ended() {
+			// The invitation rings no one any more, and a barrier from its
+			// node (the caller's) goes to each device the way its invite
+			// and end did, after them: once it is in, a device that saw
+			// nothing will see nothing (a reset ate its invite).
+			f.barrier(ctx, int(f.parties[Caller].node.Load())-1)
+			f.wait("terminal events on every side after a loss", all, false)
+			return
+		}
 		// Once the window settled, every reset it caused has ended or
 		// settled what it held; the barrier passes what is queued.
 		select {
@@ -558,7 +571,7 @@ func (f *flow) complete() {
 		if !f.local.State().Ended() {
 			f.cancel() // devices the reset left ringing on live nodes stop
 		}
-		f.barrier(ctx)
+		f.barrier(ctx, -1)
 		f.wait("terminal events on every side after a loss", all, false)
 	}
 }
@@ -570,15 +583,47 @@ func (f *flow) complete() {
 // rung. Nor may a device be when the invitation's node died, ownerDied.)
 // (A device whose node drained may have been held back: it rings only if
 // it logged in elsewhere while the invitation pended. Nor one across a
-// loss: a reset may have eaten its invite.)
-func (f *flow) awaits(e *entry, key string, ownerDied bool) bool {
+// loss, across: a reset may have eaten its invite.)
+func (f *flow) awaits(e *entry, key string, ownerDied, across bool) bool {
 	l := e.rec.Left[key]
-	mustRing := (l == Stayed || l == LeftResumed) && !f.partyDied(key) && !ownerDied && !f.acrossLoss(key) && !f.drains.drained(key)
+	mustRing := (l == Stayed || l == LeftResumed) && !f.partyDied(key) && !ownerDied && !across && !f.drains.drained(key)
 	return (mustRing || has(e, key, KindInvite)) && !has(e, key, terminals...)
 }
 
-func (f *flow) sendBarrier(ctx context.Context) error {
-	c, err := core.NewClient(core.Options{URL: f.sh.url(""), RequestTimeout: f.h.cfg.FlowDeadline, Logf: f.h.clientLog})
+// sendBarrier sends the barrier from a client on node from, or, if from
+// is -1, on the node of each session in wait: it then reaches each from its
+// own node, on no path between nodes that a loss could break.
+func (f *flow) sendBarrier(ctx context.Context, wait []string, from int) error {
+	slots := map[string]bool{"": true}
+	if cl := f.sh.cl; cl != nil {
+		slots = map[string]bool{}
+		at := func(i int) {
+			slot := ""
+			if i >= 0 {
+				slot = fmt.Sprintf("barrier.%d", i)
+				cl.lb.stick(slot, i)
+			}
+			slots[slot] = true
+		}
+		if from >= 0 {
+			at(from)
+		}
+		for _, k := range wait {
+			if s := f.parties[k]; from < 0 && s != nil {
+				at(int(s.node.Load()) - 1)
+			}
+		}
+	}
+	for _, slot := range slices.Sorted(maps.Keys(slots)) {
+		if err := f.sendBarrierFrom(ctx, slot); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *flow) sendBarrierFrom(ctx context.Context, slot string) error {
+	c, err := core.NewClient(core.Options{URL: f.sh.url(slot), RequestTimeout: f.h.cfg.FlowDeadline, Logf: f.h.clientLog})
 	if err != nil {
 		return err
 	}
@@ -591,9 +636,10 @@ func (f *flow) sendBarrier(ctx context.Context) error {
 }
 
 // barrier sends a peer message to the callee from a client of the harness
-// and waits until every live callee session of the flow that has not seen
-// the invite got it: its client has then delivered every earlier event.
-func (f *flow) barrier(ctx context.Context) {
+// (on node from, or -1: sendBarrier) and waits until every live callee
+// session of the flow that has not seen the invite got it: its client has
+// then delivered every earlier event.
+func (f *flow) barrier(ctx context.Context, from int) {
 	var wait []string
 	f.h.book.look(f.e, func(e *entry) bool {
 		for _, r := range slices.Concat(f.ringers, f.late) {
@@ -606,30 +652,61 @@ func (f *flow) barrier(ctx context.Context) {
 	if len(wait) == 0 || f.calleeID == "" {
 		return
 	}
-	for try := 0; ; try++ {
-		deaths := f.h.deathsCh()
-		err := f.sendBarrier(ctx)
-		if err == nil {
-			break
-		}
-		select {
-		case <-deaths: // its node may have died: again, through another
-			if try < 3 {
-				continue
+	for {
+		// A loss window may eat the barrier: then it is sent again once no
+		// reset of the window can come any more (or once it is over, if
+		// that was already so).
+		var again <-chan struct{}
+		window := func() {
+			if w := f.sh.loss.Load(); w != nil && again == nil {
+				again = w.settled
+				if !closed(w.calm) {
+					again = w.calm
+				}
 			}
-		default:
 		}
-		f.problem("barrier: %v", err)
-		return
+		window()
+		for try := 0; ; try++ {
+			deaths := f.h.deathsCh()
+			err := f.sendBarrier(ctx, wait, from)
+			if err == nil {
+				break
+			}
+			select {
+			case <-deaths: // its node may have died: again, through another
+				if try < 3 {
+					continue
+				}
+			default:
+			}
+			f.problem("barrier: %v", err)
+			return
+		}
+		resend := false
+		f.wait("the barrier message on "+fmt.Sprint(wait), func(e *entry) bool {
+			for _, k := range wait {
+				if !e.barriers[k] && !f.partyDied(k) {
+					window()
+					resend = again != nil && closed(again)
+					return resend
+				}
+			}
+			return true
+		}, false)
+		if !resend {
+			return
+		}
 	}
-	f.wait("the barrier message on "+fmt.Sprint(wait), func(e *entry) bool {
-		for _, k := range wait {
-			if !e.barriers[k] && !f.partyDied(k) {
-				return false
-			}
-		}
+}
+
+// closed reports whether ch is closed.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
 		return true
-	}, false)
+	default:
+		return false
+	}
 }
 
 // ownerDied reports whether the invitation's node died since the send,
