@@ -742,8 +742,9 @@ func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
 		if f.Type == protocol.TypeRemoteAccepted {
 			n.joinCallLocked(s, f.Inv) // the call the owner just recorded
 		} else {
-			// An answer that crosses this end while the owner is reset
-			// gets ALREADY_END here, as the owner would answer it (forward).
+			// An answer that crosses this end while the owner is reset,
+			// or after it died, gets ALREADY_END here, as the owner would
+			// answer it (forward).
 			tomb := n.remoteTombLocked(f.Inv)
 			tomb.heard = append(tomb.heard, sid)
 		}
@@ -783,16 +784,21 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 	n.mu.Lock()
 	owner := ownerOf(f.Inv)
 	n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
-	tomb := n.invs.ended[f.Inv] // kept here when its owner died
+	tomb := n.invs.ended[f.Inv] // kept here once it ended for sessions here (remoteTombLocked)
 	// An answer to an invitation still ringing until its owner, which
 	// reset us and is not a peer again yet, settles it waits for the
 	// settle, as one in flight at the reset does (settle.go).
 	st := n.cl.unsettled[owner]
 	held := n.cl.peers[owner] == nil && st != nil && (f.Type == protocol.TypeAccept || f.Type == protocol.TypeRefuse) &&
 		slices.Contains(st.entries, settleEntry{Sess: s.id, Inv: f.Inv})
-	if died := tomb != nil && slices.Contains(tomb.rung, s.id); !held && (died || n.cl.peers[owner] == nil) {
+	died := tomb != nil && slices.Contains(tomb.rung, s.id)
+	heard := tomb != nil && slices.Contains(tomb.heard, s.id) // its end came before the owner's reset or death
+	// An answer from a session told of the end is answered here even if
+	// the owner is a peer: it may have died since, its tombstone with it,
+	// and be back under the same id knowing nothing of it. (A hangup is
+	// about the call, which may go on: the owner decides.)
+	if !held && (died || heard && f.Type != protocol.TypeHangup || n.cl.peers[owner] == nil) {
 		err := errNotYours
-		heard := tomb != nil && slices.Contains(tomb.heard, s.id) // its end came before the owner's reset
 		if _, rung := s.remoteRinging[f.Inv]; rung || died || heard {
 			err = errAlreadyEnd
 		}

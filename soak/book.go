@@ -24,6 +24,10 @@ type book struct {
 	seq    uint64
 	byInv  map[string]*entry
 	groups map[string]*gentry // running group flows, by the content their callees see (group.go)
+	// diedSends are the contents of the invitations whose Send failed
+	// with a node's death: the node may have rung devices before its
+	// reply was lost (orphans).
+	diedSends map[string]bool
 }
 
 // entry is one invitation's record while its flow runs. Once the flow has
@@ -50,7 +54,7 @@ type entry struct {
 const barrierPrefix = "barrier"
 
 func newBook(h *harness) *book {
-	return &book{h: h, byInv: make(map[string]*entry), groups: make(map[string]*gentry)}
+	return &book{h: h, byInv: make(map[string]*entry), groups: make(map[string]*gentry), diedSends: make(map[string]bool)}
 }
 
 func newEntry() *entry {
@@ -256,10 +260,31 @@ func (b *book) orphans() []Violation {
 	defer b.mu.Unlock()
 	var out []Violation
 	for inv, e := range b.byInv {
-		if !e.bound {
+		if !e.bound && b.sendDied(e) {
+			b.h.count("invitations rung whose send died with its node")
+		} else if !e.bound {
 			out = append(out, Violation{Flow: -1, What: "orphan",
 				Detail: fmt.Sprintf("invitation %s rang %d device(s) but no flow sent it: %v", inv, len(e.remotes), e.rec.Events)})
 		}
 	}
 	return out
+}
+
+// diedSend records that the Send of an invitation with content failed
+// because a party's node died.
+func (b *book) diedSend(content string) {
+	b.mu.Lock()
+	b.diedSends[content] = true
+	b.mu.Unlock()
+}
+
+// sendDied reports whether e, an invitation no flow bound, is one whose
+// Send failed with its node (diedSend). The lock is held.
+func (b *book) sendDied(e *entry) bool {
+	for _, ev := range e.rec.Events {
+		if content, _, _ := strings.Cut(ev.Text, "|"); ev.Kind == KindInvite && b.diedSends[content] {
+			return true
+		}
+	}
+	return false
 }

@@ -355,6 +355,7 @@ func (h *harness) killAndRestart(ctx context.Context, sh *shard, i int) error {
 // with it, and wakes the flows that wait on them. settled is closed once
 // every other node has declared i dead: nothing it sent can arrive later.
 func (h *harness) nodeDied(sh *shard, i int, settled chan struct{}) []*session {
+	sh.cl.members[i].deaths.Add(1)
 	var out []*session
 	sh.mu.Lock()
 	for s := range sh.live {

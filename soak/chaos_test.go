@@ -16,7 +16,7 @@ import (
 // and every flow calling their user waited for their end in vain).
 func TestNodeDiedLoggingIn(t *testing.T) {
 	lb := &balancer{open: map[string][]openConn{}, prev: map[string]dial{}}
-	sh := &shard{cl: &cluster{lb: lb}, live: map[*session]*device{}}
+	sh := &shard{cl: &cluster{lb: lb, members: []*member{{}, {}}}, live: map[*session]*device{}}
 	h := &harness{deaths: make(chan struct{})}
 	lb.prev["u1.d0"] = dial{i: 1, n: 5} // an earlier session's connection to node 1
 	fresh := &session{key: "u1.d0#2", slot: "u1.d0", since: 5, changed: make(chan struct{}, 1)}
@@ -28,6 +28,59 @@ func TestNodeDiedLoggingIn(t *testing.T) {
 	assert.Equal(t, []*session{dialing}, lost)
 	assert.False(t, fresh.died.Load(), "a session that has not dialed yet is not lost with the node")
 	assert.True(t, dialing.died.Load())
+}
+
+// A device that resumed during a flow whose invitation's node died may
+// never have been rung, as one that stayed: complete does not wait for its
+// end (make soak-cluster: callee-cut-and-resumes and messages-across-resume
+// flows waited their 10 s for it).
+func TestOwnerDiedResumedDeviceNotAwaited(t *testing.T) {
+	caller := &session{key: "u1.d0#1"}
+	caller.died.Store(true)
+	dev := &session{key: "u2.d0#1"}
+	f := &flow{parties: map[string]*session{Caller: caller, dev.key: dev}, drains: drainMarks{}}
+	e := newEntry()
+	for _, l := range []Leave{Stayed, LeftResumed} {
+		e.rec.Left[dev.key] = l
+		assert.False(t, f.awaits(e, dev.key, true, false), "%s, the owner dead, no invite", l)
+		assert.True(t, f.awaits(e, dev.key, false, false), "%s, the owner alive, no invite", l)
+	}
+	e.rec.Events = []Event{{Party: dev.key, Kind: KindInvite}}
+	assert.True(t, f.awaits(e, dev.key, true, false), "rung: its end comes")
+	e.rec.Events = append(e.rec.Events, Event{Party: dev.key, Kind: KindFailure})
+	assert.False(t, f.awaits(e, dev.key, true, false), "ended")
+}
+
+// An invitation whose Send failed with its node's death may have rung
+// devices before the reply was lost: no flow binds it, and that is no
+// orphan. Any other unbound invitation is.
+func TestOrphanOfADiedSend(t *testing.T) {
+	h := &harness{rep: &Report{Chaos: map[string]int{}}}
+	b := newBook(h)
+	b.diedSend("soak flow 7")
+	b.mu.Lock()
+	b.addLocked(b.entryLocked("inv7"), "u2.d0#1", KindInvite, "", "soak flow 7|room-7")
+	b.addLocked(b.entryLocked("inv8"), "u3.d0#1", KindInvite, "", "soak flow 8|room-8")
+	b.mu.Unlock()
+	orphans := b.orphans()
+	if assert.Len(t, orphans, 1) {
+		assert.Contains(t, orphans[0].Detail, "inv8")
+	}
+	assert.Equal(t, 1, h.rep.Chaos["invitations rung whose send died with its node"])
+}
+
+// A session whose node is down but not yet marked lost (the kill takes the
+// node out of the balancer before nodeDied) has no connection to cut: a
+// flow's cut of it is a death, not a driver problem (seed 1: "no
+// connection to cut for ... (client CONNECTED)").
+func TestKillingBeforeNodeDied(t *testing.T) {
+	sh := &shard{cl: &cluster{members: []*member{{nd: &node{}}, {}}}}
+	on0, on1 := &session{}, &session{}
+	on0.node.Store(1)
+	on1.node.Store(2)
+	assert.False(t, sh.killing(on0))
+	assert.True(t, sh.killing(on1))
+	assert.False(t, sh.killing(&session{}), "not logged in on a node yet")
 }
 
 // TestLoginTriedAgain: a login tried again on the same client (loginOn,

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
@@ -51,6 +52,8 @@ type member struct {
 	mu sync.Mutex
 	ns *natsserver.Server
 	nd *node // the current incarnation; nil while down
+	// deaths counts its deaths (kills and partitions, harness.nodeDied).
+	deaths atomic.Int32
 }
 
 // startCluster starts n nodes on n routed NATS servers and waits until

@@ -58,6 +58,13 @@ func (sh *shard) cut(slot string) bool {
 	return cut
 }
 
+// killing reports whether s's node is down, killed before nodeDied has
+// marked s: its connection is not to be found on a live node.
+func (sh *shard) killing(s *session) bool {
+	i := int(s.node.Load()) - 1
+	return sh.cl != nil && i >= 0 && sh.cl.members[i].node() == nil
+}
+
 // track registers s, a login of d in progress or done; nil d forgets it.
 func (sh *shard) track(s *session, d *device) {
 	sh.mu.Lock()
@@ -317,8 +324,9 @@ func (h *harness) loginOn(ctx context.Context, d *device, s *session) error {
 		cl.lb.stick(d.slot, i)
 		s.node.Store(int32(i + 1))
 		nd := cl.members[i].node()
-		if nd == nil {
-			return fmt.Errorf("login of %s: node %d is down", s.key, i)
+		if nd == nil { // killed since it logged the session in: the session with it
+			s.die(h.lastSettled())
+			return fmt.Errorf("login of %s: %w", s.key, errDied)
 		}
 		if err := syncNode(ctx, nd); err != nil {
 			if cl.members[i].node() != nd { // killed meanwhile: the session with it
@@ -380,7 +388,7 @@ func (h *harness) leave(ctx context.Context, d *device, how Leave, thenLogout bo
 	var cutErr error
 	if how == LeftDrop {
 		h.stats.drops.Add(1)
-		if !d.u.sh.cut(d.slot) && !s.died.Load() {
+		if !d.u.sh.cut(d.slot) && !s.died.Load() && !d.u.sh.killing(s) {
 			// End the session all the same, so that the fleet stays as the
 			// harness believes it is.
 			cutErr = fmt.Errorf("no connection to cut for %s (client %s)", s.key, d.c.ConnectionState())
@@ -418,7 +426,7 @@ func (h *harness) resume(ctx context.Context, d *device, hold func()) error {
 	before := s.reconnects
 	s.mu.Unlock()
 	if !d.u.sh.cut(d.slot) {
-		if s.died.Load() {
+		if s.died.Load() || d.u.sh.killing(s) {
 			return fmt.Errorf("session %s: %w", s.key, errDied)
 		}
 		return fmt.Errorf("no connection to cut for %s (client %s)", s.key, d.c.ConnectionState())

@@ -41,6 +41,10 @@ type flow struct {
 	parties map[string]*session
 	hit     atomic.Bool
 	drains  drainMarks // the ringers' drain counts at the send
+	// owner is the invitation's node (the caller's at the send), and
+	// ownerDeaths its deaths then: it may die after the caller left.
+	owner       *member
+	ownerDeaths int32
 	// loss is the loss window that spanned the caller and a rung device
 	// (reset, by party name), if any: a reset of their pair may end the
 	// invitation for them, eat an invite, or hold an answer.
@@ -230,10 +234,16 @@ func (f *flow) send(timeout time.Duration) bool {
 	e.rec.Content, e.rec.Channel = content, channel
 	e.rec.Expected = expected
 	b.mu.Unlock()
+	if i := int(f.caller.s.node.Load()) - 1; f.sh.cl != nil && i >= 0 {
+		f.owner = f.sh.cl.members[i]
+		f.ownerDeaths = f.owner.deaths.Load()
+	}
 	f.sentAt = time.Now()
 	if err := l.Send(f.ctx); err != nil {
 		if !f.hitNow() {
 			f.problem("send: %v", err)
+		} else {
+			b.diedSend(content) // its invitation may have rung before the reply was lost
 		}
 		return false
 	}
@@ -491,22 +501,14 @@ func (f *flow) complete() {
 		}
 		// When the invitation's node (the caller's) died, its invite may
 		// have been lost on the way to a device (docs/CLUSTER.md, "When a node dies").
-		ownerDied := f.partyDied(Caller)
+		ownerDied := f.ownerDied()
 		for _, p := range f.parties {
 			if p.died.Load() && !p.ended.Load() {
 				return false // its client has not delivered its own end yet
 			}
 		}
 		for _, r := range f.ringers {
-			l := e.rec.Left[r.key]
-			invited := has(e, r.key, KindInvite)
-			// (A resume of a session lost with its node fails: it may
-			// never have been rung.)
-			// (A device whose node drained may have been held back: it rings
-			// only if it logged in elsewhere while the invitation pended. Nor
-			// one across a loss: a reset may have eaten its invite.)
-			across := !whole && f.acrossLoss(r.key)
-			if (l == Stayed && !f.partyDied(r.key) && !ownerDied && !across && !f.drains.drained(r.key) || l == LeftResumed && !f.partyDied(r.key) && !across && !f.drains.drained(r.key) || invited) && !has(e, r.key, terminals...) {
+			if f.awaits(e, r.key, ownerDied, !whole && f.acrossLoss(r.key)) {
 				return false
 			}
 		}
@@ -520,7 +522,7 @@ func (f *flow) complete() {
 		}
 		return true
 	}
-	if f.wait("terminal events on every side", all, false) && f.partyDied(Caller) {
+	if f.wait("terminal events on every side", all, false) && f.ownerDied() {
 		// Nothing the dead node sent arrives once every node declared it
 		// dead; a barrier message then passes what was queued to the
 		// devices that have not seen the invite: after it, what they saw
@@ -529,9 +531,14 @@ func (f *flow) complete() {
 		s.mu.Lock()
 		settled := s.settled
 		s.mu.Unlock()
-		select {
-		case <-settled:
-		case <-ctx.Done():
+		if settled == nil { // the caller had left: its node's last death
+			settled = f.h.lastSettled()
+		}
+		if settled != nil {
+			select {
+			case <-settled:
+			case <-ctx.Done():
+			}
 		}
 		f.barrier(ctx, -1)
 		f.wait("terminal events on every side after the caller's node died", all, false)
@@ -567,6 +574,20 @@ func (f *flow) complete() {
 		f.barrier(ctx, -1)
 		f.wait("terminal events on every side after a loss", all, false)
 	}
+}
+
+// awaits reports whether complete waits for ringer key's terminal event:
+// it got the invite, or stayed (or resumed, which must look the same) on a
+// live node and so must get it.
+// (A resume of a session lost with its node fails: it may never have been
+// rung. Nor may a device be when the invitation's node died, ownerDied.)
+// (A device whose node drained may have been held back: it rings only if
+// it logged in elsewhere while the invitation pended. Nor one across a
+// loss, across: a reset may have eaten its invite.)
+func (f *flow) awaits(e *entry, key string, ownerDied, across bool) bool {
+	l := e.rec.Left[key]
+	mustRing := (l == Stayed || l == LeftResumed) && !f.partyDied(key) && !ownerDied && !across && !f.drains.drained(key)
+	return (mustRing || has(e, key, KindInvite)) && !has(e, key, terminals...)
 }
 
 // sendBarrier sends the barrier from a client on node from, or, if from
@@ -686,6 +707,12 @@ func closed(ch <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// ownerDied reports whether the invitation's node died since the send,
+// with the caller's session or after it left.
+func (f *flow) ownerDied() bool {
+	return f.partyDied(Caller) || f.owner != nil && f.owner.deaths.Load() != f.ownerDeaths
 }
 
 // partyDied reports whether the session of party key was lost with its

@@ -366,6 +366,9 @@ func (h *harness) runFlow(n int) {
 			rec.Reset = append(rec.Reset, key)
 		}
 	}
+	if f.ownerDied() && !slices.Contains(rec.Died, Caller) {
+		rec.Died = append(rec.Died, Caller) // the invitation's node died after the caller left
+	}
 	slices.Sort(rec.Died)
 	slices.Sort(rec.Drained)
 	slices.Sort(rec.Reset)
