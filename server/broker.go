@@ -24,6 +24,16 @@ type Broker interface {
 	Close(ctx context.Context) error
 }
 
+// UnicastCounter is a Broker that counts the unicasts to its node: those
+// received from the network, in the order of the connection, and those
+// deliver returned from. A heartbeat and the unicasts sent before it
+// arrive in that order but wait apart to be handled, so the lost-message
+// check (owedLostLocked) asks it whether an owed number may still be
+// queued here rather than lost.
+type UnicastCounter interface {
+	Unicasts() (received, handled uint64)
+}
+
 // ErrNoNode is returned by Broker.Send when the node does not exist.
 var ErrNoNode = errors.New("server: no such node")
 

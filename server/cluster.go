@@ -38,7 +38,8 @@ import (
 // the sender gave each receiver. A receiver that sees a number skipped, or
 // that still lacks a number a heartbeat owed it a whole PeerHeartbeat
 // before, on its own clock, while the pair's unicasts made no progress for
-// as long, has lost a message: it forgets the sender and resets it, as
+// as long and once every unicast NATS had delivered by then was handled
+// (unicastsQueued), has lost a message: it forgets the sender and resets it, as
 // after a death (gapLocked). Both ends then end what they shared, with the
 // reasons of a death, and exchange their sessions again.
 const (
@@ -167,11 +168,13 @@ type peer struct {
 	snap     *snapshotIn    // its sessions, while their pages arrive
 }
 
-// owedSeq is the last Seq a peer's heartbeat said it sent, and when the
-// heartbeat was handled here.
+// owedSeq is the last Seq a peer's heartbeat said it sent, when the
+// heartbeat was handled here, and how many unicasts this node had received
+// by then (UnicastCounter): the owed one among them, unless it was lost.
 type owedSeq struct {
-	seq uint64
-	at  time.Time
+	seq      uint64
+	at       time.Time
+	received uint64
 }
 
 // remoteSession is a session of another node, as the directory knows it.
@@ -542,7 +545,8 @@ func (n *Node) receive(data []byte) {
 // for Node.mu behind a long hold (a snapshot) are handled back to back,
 // ahead of the unicasts that waited too. A number still owed while p's
 // unicasts keep being handled is only late: a lost one would show as a
-// number skipped. While the pages of p's snapshot arrive, each of which
+// number skipped; so is one while unicasts NATS delivered before the
+// heartbeat still queue here (unicastsQueued). While the pages of p's snapshot arrive, each of which
 // may take longer than a heartbeat to decode and apply, what is lost is a
 // page: skipped, or the last ones, seen when none came for PeerTimeout.
 // It returns why a message is lost, and its number, or "".
@@ -553,7 +557,7 @@ func (n *Node) owedLostLocked(p *peer, seq uint64) (string, uint64) {
 			p.owed = p.owed[1:]
 			continue
 		}
-		if now.Sub(p.progress) >= n.cfg.PeerHeartbeat {
+		if now.Sub(p.progress) >= n.cfg.PeerHeartbeat && !n.unicastsQueued(p.owed[0].received) {
 			return "a message owed a heartbeat ago", p.owed[0].seq
 		}
 		break
@@ -562,9 +566,27 @@ func (n *Node) owedLostLocked(p *peer, seq uint64) (string, uint64) {
 		return "no page of its snapshot for PeerTimeout", seq
 	}
 	if seq > p.recv && (len(p.owed) == 0 || seq > p.owed[len(p.owed)-1].seq) {
-		p.owed = append(p.owed, owedSeq{seq: seq, at: now})
+		var received uint64
+		if c, ok := n.broker.(UnicastCounter); ok {
+			received, _ = c.Unicasts()
+		}
+		p.owed = append(p.owed, owedSeq{seq: seq, at: now, received: received})
 	}
 	return "", 0
+}
+
+// unicastsQueued reports whether some of the first received unicasts this
+// node got (UnicastCounter) still wait to be handled: a busy node whose
+// unicasts queue in the NATS client while its heartbeats are handled
+// apart. A message owed by a heartbeat handled after those arrived is then
+// late, not lost: NATS delivers what a node sends in the order it sent it.
+func (n *Node) unicastsQueued(received uint64) bool {
+	c, ok := n.broker.(UnicastCounter)
+	if !ok {
+		return false
+	}
+	now, handled := c.Unicasts()
+	return handled < received && now > handled
 }
 
 // gapLocked handles a message lost from p (seq is the number that showed

@@ -213,3 +213,23 @@ func TestClusterLoginBetweenHelloAndWelcome(t *testing.T) {
 	reply := alice.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"bob", "carol"}})
 	assert.Equal(t, map[string]bool{"bob": true, "carol": true}, reply.Online)
 }
+
+// A node behind in handling what a peer sends has lost nothing: its
+// unicasts wait in the NATS client while its heartbeats, on their own
+// subscription, are handled at once and owe it numbers for longer than a
+// heartbeat. The pair must not reset (issue 16: resets between live nodes
+// while a kill's clients logged in again on them).
+func TestClusterSlowHandlingIsNoLoss(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	cl.Loss(1).SetHandlingDelay(4 * rtmcalltest.PeerHeartbeat)
+	for i := range 3 {
+		login(t, cl.Nodes[0], fmt.Sprintf("user-%d", i))
+	}
+	cl.Sync()
+	cl.Loss(1).SetHandlingDelay(0)
+	for i, srv := range cl.Nodes {
+		_, body := httpGet(t, srv.HTTPURL+"/metrics")
+		assert.Contains(t, body, "\nrtmcall_cluster_gaps_total 0\n", "node %d reset its peer", i)
+	}
+	assert.Len(t, cl.Nodes[1].Node.Peers(), 1)
+}

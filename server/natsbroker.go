@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
@@ -61,9 +62,14 @@ type natsBroker struct {
 	nc      *nats.Conn
 	closed  chan struct{} // closed by the connection's ClosedHandler
 	once    sync.Once
+	unicast atomic.Pointer[nats.Subscription] // the node's own subject
+	handled atomic.Uint64                     // unicasts deliver returned from
 }
 
-var _ Broker = (*natsBroker)(nil)
+var (
+	_ Broker         = (*natsBroker)(nil)
+	_ UnicastCounter = (*natsBroker)(nil)
+)
 
 // NewNATSBroker returns the broker Config.NATS makes, for a Config.Broker
 // that wraps it (rtmcalltest injects loss this way). The node that takes
@@ -192,17 +198,41 @@ func (b *natsBroker) nodeSubject(id string) string { return b.subject + ".node."
 // subscription delivers in order from its own goroutine, without limits
 // on what it holds (a slow node must not lose messages).
 func (b *natsBroker) Start(id string, deliver func([]byte)) error {
-	for _, subj := range []string{b.nodeSubject(id), b.subject + ".all"} {
-		sub, err := b.nc.Subscribe(subj, func(m *nats.Msg) { deliver(m.Data) })
+	for i, subj := range []string{b.nodeSubject(id), b.subject + ".all"} {
+		handler := func(m *nats.Msg) { deliver(m.Data) }
+		if i == 0 {
+			handler = func(m *nats.Msg) { deliver(m.Data); b.handled.Add(1) }
+		}
+		sub, err := b.nc.Subscribe(subj, handler)
 		if err != nil {
 			return fmt.Errorf("failed to subscribe to %s: %w", subj, err)
 		}
 		if err := sub.SetPendingLimits(-1, -1); err != nil {
 			return fmt.Errorf("failed to lift the limits of %s: %w", subj, err)
 		}
+		if i == 0 {
+			b.unicast.Store(sub)
+		}
 	}
 	// The subscriptions reach the server before anything this node sends.
 	return b.nc.Flush()
+}
+
+// Unicasts counts the unicasts to this node (UnicastCounter): those
+// deliver returned from, plus those the NATS client holds for the
+// subscription, which include the one in deliver. The queue is read
+// first: a message that completes meanwhile is counted twice, never missed.
+func (b *natsBroker) Unicasts() (received, handled uint64) {
+	sub := b.unicast.Load()
+	if sub == nil {
+		return 0, 0
+	}
+	queued, _, err := sub.Pending()
+	handled = b.handled.Load()
+	if err != nil || queued < 0 {
+		queued = 0
+	}
+	return handled + uint64(queued), handled
 }
 
 func (b *natsBroker) Send(id string, data []byte) error {

@@ -1,6 +1,7 @@
 package rtmcalltest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"maps"
@@ -56,6 +57,8 @@ type LossyBroker struct {
 	stats  LossStats
 	closed bool
 	timers sync.WaitGroup
+	// handling delays each unicast delivered to the node (SetHandlingDelay).
+	handling time.Duration
 }
 
 // slowPath is a path's delayed messages, sent in order when due.
@@ -69,7 +72,10 @@ type delayed struct {
 	due  time.Time
 }
 
-var _ server.Broker = (*LossyBroker)(nil)
+var (
+	_ server.Broker         = (*LossyBroker)(nil)
+	_ server.UnicastCounter = (*LossyBroker)(nil)
+)
 
 // NewLossyBroker wraps inner; it passes everything through until SetFault.
 func NewLossyBroker(inner server.Broker) *LossyBroker {
@@ -97,7 +103,36 @@ func (b *LossyBroker) Stats() LossStats {
 	return b.stats
 }
 
-func (b *LossyBroker) Start(id string, deliver func([]byte)) error { return b.inner.Start(id, deliver) }
+// SetHandlingDelay holds each unicast to its node back d before the node
+// handles it, in the subscription's goroutine, as a busy node falls behind
+// in handling: nothing is lost, the unicasts queue behind it while the
+// broadcasts (heartbeats) go on. 0 stops it.
+func (b *LossyBroker) SetHandlingDelay(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.handling = d
+}
+
+func (b *LossyBroker) Start(id string, deliver func([]byte)) error {
+	return b.inner.Start(id, func(data []byte) {
+		b.mu.Lock()
+		d := b.handling
+		b.mu.Unlock()
+		if d > 0 && bytes.HasPrefix(data, []byte(`{"q":`)) { // numbered: a unicast (server/cluster.go send)
+			time.Sleep(d)
+		}
+		deliver(data)
+	})
+}
+
+// Unicasts passes on the counts of the broker it wraps
+// (server.UnicastCounter), or 0 and 0.
+func (b *LossyBroker) Unicasts() (received, handled uint64) {
+	if c, ok := b.inner.(server.UnicastCounter); ok {
+		return c.Unicasts()
+	}
+	return 0, 0
+}
 
 func (b *LossyBroker) Send(id string, data []byte) error { return b.pass(id, data) }
 
