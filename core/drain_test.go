@@ -582,3 +582,40 @@ func TestDrainHoldsBackNewInvitations(t *testing.T) {
 		})
 	}
 }
+
+// A device that moves while its user is in a call on another device, with
+// call waiting on, is rung on its new node for an invitation sent while it
+// moved: its login carries call waiting, so late ringing at the login
+// rings it, busy (PROTOCOL.md "Late ringing").
+func TestDrainBusyDeviceRingsLate(t *testing.T) {
+	cl, lb := drainCluster(t)
+	laptop := loginOn(t, cl, lb, "bob", 1)
+	require.NoError(t, laptop.c.SetCallWaiting(ctxT(t), true))
+	alice, carol := loginAt(t, cl.Node(0).URL, "alice"), loginAt(t, cl.Node(2).URL, "carol")
+	phone := loginAt(t, cl.Node(0).URL, "bob")
+	cl.Sync()
+	lc := alice.invite("bob", "")
+	rc := phone.received()
+	assert.Equal(t, lc.ID(), laptop.received().ID())
+	alice.expect("local received")
+	acceptBoth(t, alice, phone, rc)
+	laptop.expect("remote failure ANSWERED_ELSEWHERE")
+	cl.Sync()
+
+	lb.Hold(true)
+	errc := drain(cl, 1)
+	laptop.expect("state RECONNECTING INTERRUPTED")
+	l := carol.invite("bob", "while moving") // rings the moved session, which passes nothing on
+	lb.Hold(false)
+	laptop.expect("state CONNECTED LOGIN_SUCCESS")
+	r := laptop.received()
+	assert.Equal(t, l.ID(), r.ID(), "rung late on the new node")
+	assert.True(t, r.CalleeBusy())
+	carol.expect("local received")
+	require.NoError(t, r.Refuse(ctxT(t)))
+	laptop.expect("remote refused REFUSED")
+	carol.expect(`local refused ""`)
+	awaitDrained(t, errc)
+	assert.Zero(t, cl.Node(1).Node.LocalSessions("bob"))
+	phone.quiet() // no call waiting: not rung
+}

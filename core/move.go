@@ -16,8 +16,9 @@ import (
 // the token it holds, while the app sees RECONNECTING, then CONNECTED. The
 // node moves a session only once it is party to no pending invitation and no
 // call, so nothing the app holds refers to the old session; what the old
-// session had that outlives a login, the presence subscriptions and call
-// waiting, is set again on the new one. Requests made meanwhile wait, as
+// session had that outlives a login is set again on the new one: call
+// waiting in the login itself (so that late ringing at the login, which
+// applies busy, sees it), then the presence subscriptions. Requests made meanwhile wait, as
 // during a resume, and are sent on the new session; so are those the old
 // one left unanswered (a moving node carries out nothing after its bye),
 // except those on an invitation or call, all the old session's and ended:
@@ -56,7 +57,9 @@ func (c *Client) relogin(deadline time.Time, stop chan struct{}) {
 // login for a reason trying again does not change.
 func (c *Client) tryRelogin(ctx context.Context, stop chan struct{}) (done bool, final error) {
 	ws, reply, stopped, err := c.open(ctx, stop, func(rid uint64) *protocol.Frame {
-		return &protocol.Frame{Type: protocol.TypeLogin, RID: rid, User: c.userID, Token: c.token}
+		// Call waiting in the login itself, so that late ringing at the login
+		// rings this device while its user is in a call.
+		return &protocol.Frame{Type: protocol.TypeLogin, RID: rid, User: c.userID, Token: c.token, Waiting: c.waitingOn}
 	})
 	if stopped || ws == nil {
 		return stopped, nil
@@ -84,14 +87,12 @@ func (c *Client) tryRelogin(ctx context.Context, stop chan struct{}) (done bool,
 	c.session, c.key = reply.Session, reply.Key
 	c.grace, c.heartbeat = protocol.Millis(reply.Grace), protocol.Millis(reply.Heartbeat)
 	c.lastSeq, c.unacked, c.ackQueued = reply.Seq, 1, false
-	// First what the old session had, then every request without a reply, in order.
+	// First what the old session had (call waiting came with the login),
+	// then every request without a reply, in order.
 	c.outbox = c.outbox[:0]
 	var restore []*call
 	if len(c.subs) > 0 {
 		restore = append(restore, &call{f: protocol.Frame{Type: protocol.TypeSubscribe, IDs: slices.Sorted(maps.Keys(c.subs))}})
-	}
-	if c.waitingOn {
-		restore = append(restore, &call{f: protocol.Frame{Type: protocol.TypeWaiting, Waiting: true}})
 	}
 	for _, cl := range restore {
 		c.queueLocked(cl) // no one waits

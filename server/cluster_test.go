@@ -163,6 +163,32 @@ func TestClusterPendingCap(t *testing.T) {
 	login(t, cl.Nodes[1], "dave").send("bob") // the cap is per user
 }
 
+// A session of a busy callee that logs in on another node than the
+// invitation's with call waiting in its login is rung late, busy; one
+// without is not (PROTOCOL.md "Late ringing").
+func TestClusterLateRingWithCallWaitingLogin(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	alice, carol, bob := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[0], "carol"), login(t, cl.Nodes[0], "bob")
+	cl.Sync()
+	call := inCall(t, alice, bob)
+	bob.ok(&protocol.Frame{Type: protocol.TypeWaiting, Waiting: true})
+	cl.Sync()
+	inv := carol.send("bob")
+	assert.True(t, bob.expect(protocol.TypeInvite, inv).Busy)
+
+	plain := login(t, cl.Nodes[1], "bob")
+	waiting := dial(t, cl.Nodes[1], "bob")
+	waiting.ok(&protocol.Frame{Type: protocol.TypeLogin, User: "bob", Waiting: true})
+	cl.Sync()
+	assert.True(t, waiting.expect(protocol.TypeInvite, inv).Busy)
+	plain.sync()
+	waiting.okAfter(frame(protocol.TypeRefuse, inv), protocol.TypeRemoteRefused)
+	carol.expect(protocol.TypeLocalRefused, inv)
+	bob.expect(protocol.TypeRemoteFailure, inv)
+	plain.fails(frame(protocol.TypeRefuse, inv), protocol.CodeNotYours)
+	hangUp(t, alice, call, bob)
+}
+
 // A session that logs in on a node between its hello and the welcome that
 // answers it (after a reset, or at a start) is known to the peer: the
 // hello's snapshot was taken before it, and the peer was not yet a peer to

@@ -184,8 +184,8 @@ func TestMultiDevice(t *testing.T) {
 // TestLateRinging: a session of the callee that logs in while an
 // invitation is pending is rung with the time left, and may answer first;
 // invitations ring it oldest first; ended ones do not ring it; while the
-// callee is busy only a late session with call waiting would ring, and a
-// fresh login has it off.
+// callee is busy only a late session with call waiting rings: one that
+// logged in with it on.
 func TestLateRinging(t *testing.T) {
 	t.Run("answers first", func(t *testing.T) {
 		srv := rtmcalltest.NewServer(t)
@@ -211,9 +211,16 @@ func TestLateRinging(t *testing.T) {
 		// waiting does not ring for inv2; bob1 still does.
 		bob3 := login(t, srv, "bob")
 		bob3.fails(frame(protocol.TypeAccept, inv2), protocol.CodeNotYours)
+		// One that logs in with call waiting on rings, busy.
+		bob4 := dial(t, srv, "bob")
+		bob4.ok(&protocol.Frame{Type: protocol.TypeLogin, User: "bob", Waiting: true})
+		assert.True(t, bob4.expect(protocol.TypeInvite, inv2).Busy)
+		bob4.ack(inv2)
+		alice.expect(protocol.TypeLocalReceived, inv2)
 		alice.okAfter(frame(protocol.TypeCancel, inv2), "local.canceled")
 		bob1.expect(protocol.TypeRemoteCanceled, inv2)
 		bob2.expect(protocol.TypeRemoteCanceled, inv2)
+		bob4.expect(protocol.TypeRemoteCanceled, inv2)
 		bob3.sync()
 	})
 	t.Run("ringing only a late session", func(t *testing.T) {

@@ -28,6 +28,11 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 		return errShuttingDown
 	}
 	s := newSession(n, f.User)
+	// Call waiting as the login asks, before the other nodes hear of the
+	// session and before late ringing, which applies busy with it: a
+	// client that moved off a draining node is rung so while its user is
+	// in a call (PROTOCOL.md "Late ringing").
+	s.waiting = f.Waiting
 	n.presenceLocked(s.user, func() {
 		n.hub.add(s)
 		c.sess, c.att = s, s.attach(c.ws, 0)
