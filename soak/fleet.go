@@ -335,14 +335,8 @@ func (h *harness) loginOn(ctx context.Context, d *device, s *session) error {
 			}
 			return fmt.Errorf("login of %s: sync of node %s: %w", s.key, nd.name, err)
 		}
-		for j, m := range cl.members {
-			o := m.node()
-			if o == nil || o == nd {
-				continue
-			}
-			if err := syncNode(ctx, o); err != nil && cl.members[j].node() == o { // a node killed meanwhile has nothing to tell
-				return fmt.Errorf("login of %s: sync of node %s: %w", s.key, o.name, err)
-			}
+		if err := cl.syncAll(ctx, nd); err != nil {
+			return fmt.Errorf("login of %s: %w", s.key, err)
 		}
 	}
 	// Flows share users: one's call may still go on when another rings
@@ -350,6 +344,20 @@ func (h *harness) loginOn(ctx context.Context, d *device, s *session) error {
 	// (the core and server tests cover busy itself).
 	if err := d.c.SetCallWaiting(ctx, true); err != nil {
 		return fmt.Errorf("call waiting of %s: %w", s.key, err)
+	}
+	return nil
+}
+
+// syncAll syncs every live node but skip (syncNode).
+func (cl *cluster) syncAll(ctx context.Context, skip *node) error {
+	for _, m := range cl.members {
+		o := m.node()
+		if o == nil || o == skip {
+			continue
+		}
+		if err := syncNode(ctx, o); err != nil && m.node() == o { // a node killed meanwhile has nothing to tell
+			return fmt.Errorf("sync of node %s: %w", o.name, err)
+		}
 	}
 	return nil
 }
