@@ -43,11 +43,6 @@ type conn struct {
 	// or, logged in, sends nothing for IdleTimeout. Reset on every frame.
 	watchdog *time.Timer
 	expired  atomic.Bool
-
-	// The read loop's: the collector cycle after which it last reserved
-	// its stack (stack.go).
-	stackGC       uint32
-	stackReserved bool
 }
 
 func newConn(n *Node, ws wsConn, remote string) *conn {
@@ -123,13 +118,13 @@ func (c *conn) expire() {
 }
 
 func (c *conn) readLoop() error {
+	// Once, for the login: not again after the collector shrank an idle
+	// connection's stack, which would keep every idle connection at 8 KiB
+	// (stack.go).
+	reserveStack()
 	for {
 		if s := c.sess; s != nil && c.relay == nil {
 			s.waitReadable(c.att)
-		}
-		if g := gcCycles.Load(); g != c.stackGC || !c.stackReserved {
-			c.stackGC, c.stackReserved = g, true
-			reserveStack() // new, or the collector may have shrunk it while idle
 		}
 		typ, data, buf, err := c.read()
 		if err != nil {

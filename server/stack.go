@@ -1,10 +1,5 @@
 package server
 
-import (
-	"runtime"
-	"sync/atomic"
-)
-
 // A goroutine starts with a 2 KiB stack, and the collector shrinks the stack
 // of an idle one. Growing a stack copies it and walks every frame on it,
 // which costs tens of thousands of instructions at the depth of a WebSocket
@@ -14,9 +9,11 @@ import (
 // point where there are few frames to walk, to the size the deep path
 // needs; when the stack already has it, they cost the clearing of a frame.
 
-// reserveStack, on a connection's read loop, makes the stack 8 KiB, which a
-// request and its logs fit in (a 2 KiB stack used up to about 3 KiB grows to
-// 8 KiB at once).
+// reserveStack, at the start of a connection's read loop, makes the stack
+// 8 KiB, which the login and its logs fit in (a 2 KiB stack used up to about
+// 3 KiB grows to 8 KiB at once). Only once: the collector shrinks an idle
+// connection's stack back to 4 KiB, which the memory per idle connection
+// needs more than a later request needs the room.
 //
 //go:noinline
 func reserveStack() {
@@ -38,22 +35,3 @@ func reserveUpgradeStack() {
 //
 //go:noinline
 func touch(b []byte) { b[len(b)-1] = 0 }
-
-// gcCycles counts the collector's cycles, a little late: a read loop
-// reserves its stack again only after one, since only the collector shrinks
-// it (a cycle counted late leaves a growth where it was before).
-var gcCycles atomic.Uint32
-
-// gcSentinel is garbage at every cycle: its finalizer counts the cycle and
-// makes the next one. It holds a pointer, so that it is not a tiny
-// allocation, whose finalizer may never run.
-type gcSentinel struct{ _ *byte }
-
-func init() { newGCSentinel() }
-
-func newGCSentinel() {
-	runtime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) {
-		gcCycles.Add(1)
-		newGCSentinel()
-	})
-}
