@@ -94,7 +94,7 @@ func waits(p party) bool {
 // joinCallLocked and leaveCallLocked keep a session's record of its calls,
 // and tell the other nodes when that makes it busy or not.
 func (n *Node) joinCallLocked(s *session, id string) {
-	s.inCall[id] = struct{}{}
+	put(&s.inCall, id, struct{}{})
 	n.announceLocked(s)
 }
 

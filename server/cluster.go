@@ -754,7 +754,7 @@ func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
 	switch f.Type {
 	case protocol.TypeInvite:
 		held := n.holdBackLocked(s, f.Inv)
-		s.remoteRinging[f.Inv] = n.nextSeqLocked()
+		put(&s.remoteRinging, f.Inv, n.nextSeqLocked())
 		if held {
 			return
 		}

@@ -271,7 +271,7 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 		inv.rung[t.sessionID()] = struct{}{}
 		if t, ok := t.(*session); ok { // a remote session's node does this itself
 			held := n.holdBackLocked(t, inv.id)
-			t.ringing[inv] = struct{}{}
+			put(&t.ringing, inv, struct{}{})
 			if held {
 				continue
 			}
@@ -299,7 +299,7 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 // pendLocked records inv, sent by s, as pending: the caller's, the
 // callee's (for late ringing), and against the caller's cap.
 func (n *Node) pendLocked(s *session, inv *invitation) {
-	s.outgoing[inv] = struct{}{}
+	put(&s.outgoing, inv, struct{}{})
 	set := n.invs.byCallee[inv.callee]
 	if set == nil {
 		set = make(map[*invitation]struct{})
@@ -339,7 +339,7 @@ func (n *Node) ringLateLocked(p party, user string) {
 		inv.rung[sid] = struct{}{}
 		if s, ok := p.(*session); ok {
 			held := n.holdBackLocked(s, inv.id)
-			s.ringing[inv] = struct{}{}
+			put(&s.ringing, inv, struct{}{})
 			if held {
 				continue
 			}

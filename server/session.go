@@ -137,15 +137,11 @@ var _ wsConn = (*websocket.Conn)(nil)
 // that a resume reaching another node finds the session's node.
 func newSession(n *Node, user string) *session {
 	s := &session{
-		n:             n,
-		key:           randomHex(16),
-		order:         n.nextSeqLocked(),
-		user:          user,
-		outgoing:      make(map[*invitation]struct{}),
-		ringing:       make(map[*invitation]struct{}),
-		remoteRinging: make(map[string]uint64),
-		inCall:        make(map[string]struct{}),
-		nextSeq:       1,
+		n:       n,
+		key:     randomHex(16),
+		order:   n.nextSeqLocked(),
+		user:    user,
+		nextSeq: 1,
 	}
 	for {
 		s.id = n.id + randomHex(sessionRandomBytes)
@@ -154,6 +150,16 @@ func newSession(n *Node, user string) *session {
 		}
 	}
 	return s
+}
+
+// put sets (*m)[k] to v, making the map first: a session's maps of
+// invitations and calls stay nil until used, which saves an idle session
+// their headers (about 190 bytes of heap).
+func put[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
+	}
+	(*m)[k] = v
 }
 
 // log is the session's logger, made when needed: an idle session does not
