@@ -238,7 +238,9 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
-	ln, err := net.Listen("tcp", o.addr)
+	// No TCP keep-alive: the server's heartbeats and idle timeout find dead
+	// peers, and keep-alive costs 4 setsockopt calls per accepted connection.
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", o.addr)
 	if err != nil {
 		return err
 	}
