@@ -5,6 +5,7 @@ package soak
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 )
 
@@ -54,8 +55,10 @@ type Config struct {
 	// Progress receives a status line every few seconds; nil for none.
 	Progress io.Writer
 	// ServerLog, if set, receives the nodes' logs at level info (one line
-	// per invitation and session), to follow a flow the report names.
-	ServerLog io.Writer
+	// per invitation and session), to follow a flow the report names;
+	// ServerLogLevel lowers the level (slog.LevelDebug adds every request).
+	ServerLog      io.Writer
+	ServerLogLevel slog.Level
 	// HeapProfile, if set, receives a pprof heap profile taken at the final
 	// heap measurement: what the idle server still holds.
 	HeapProfile io.Writer

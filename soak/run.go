@@ -73,7 +73,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for _, spec := range cfg.specs() {
 		var logger *slog.Logger
 		if cfg.ServerLog != nil {
-			logger = slog.New(teeHandler{h.warns, slog.NewTextHandler(cfg.ServerLog, nil)}).With("node", spec.name)
+			logger = slog.New(teeHandler{h.warns, slog.NewTextHandler(cfg.ServerLog, &slog.HandlerOptions{Level: cfg.ServerLogLevel})}).With("node", spec.name)
 		} else {
 			logger = slog.New(h.warns)
 		}
