@@ -33,9 +33,10 @@ import (
 // invitation's owner decided them.
 //
 // No silent loss: NATS core may lose a message (a link that breaks, a
-// partition shorter than PeerTimeout), so every unicast carries the next
-// number of its pair (sender, receiver), and each heartbeat the last number
-// the sender gave each receiver. A receiver that sees a number skipped, or
+// partition shorter than PeerTimeout), so every unicast (but a reset to a
+// node that is no peer) carries the next number of its pair (sender,
+// receiver), and each heartbeat the last number the sender gave each
+// receiver. A receiver that sees a number skipped, or
 // that still lacks a number a heartbeat owed it a whole PeerHeartbeat
 // before, on its own clock, while the pair's unicasts made no progress for
 // as long and once every unicast NATS had delivered by then was handled
@@ -462,9 +463,9 @@ func (n *Node) receive(data []byte) {
 		n.settleAskLocked(p) // after the welcome, which makes us its peer
 		return
 	case kindReset:
-		if p != nil && m.Seq <= p.recv {
-			// Sent before the hello or welcome that made us peers again
-			// (two heartbeats crossed the first reset): already done.
+		if p != nil && m.Seq != 0 && m.Seq <= p.recv {
+			// Sent, for a gap, before the hello or welcome that made us
+			// peers again (overtaken): already done.
 			return
 		}
 		if p != nil {
@@ -481,8 +482,13 @@ func (n *Node) receive(data []byte) {
 			return // it has not handled our hello or reset yet
 		}
 		if m.K == kindHeartbeat || m.K == kindSync {
-			// A sync from a node that thinks we are peers would otherwise wait forever.
-			n.tell(m.From, &message{K: kindReset})
+			// A sync from a node that thinks we are peers would otherwise
+			// wait forever. Not numbered: our numbers to a node we declared
+			// dead start again, and a node that took us for its peer all
+			// along would drop a low one as overtaken (above).
+			if err := n.broker.Send(m.From, n.encode(&message{K: kindReset})); err != nil {
+				n.log.Warn("cluster message not sent", "peer", m.From, "kind", kindReset, "err", err)
+			}
 		}
 		return // from a node that is not (or no longer) a peer: forgotten
 	}

@@ -233,3 +233,23 @@ func TestClusterSlowHandlingIsNoLoss(t *testing.T) {
 	}
 	assert.Len(t, cl.Nodes[1].Node.Peers(), 1)
 }
+
+// A node that declared a live peer dead, whose heartbeats stopped reaching
+// it while its own went on, resets it once they come again, and the two
+// meet again (issue 16: a pair split for good in the cluster soak, after a
+// kill's NATS reconnections). Before, the node numbered its messages to the
+// peer afresh after the death, and the peer, still holding it for its peer,
+// dropped each reset as one sent before the message that made them peers.
+func TestClusterOneSidedDeath(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 1000 { // numbers past the 200 heartbeats of AwaitHealed's 10 s
+		require.NoError(t, cl.Nodes[0].Node.Sync(ctx))
+	}
+	cl.Loss(1).SetFault(rtmcalltest.Fault{Drop: 1, Kinds: []string{"heartbeat"}})
+	cl.AwaitPeers(0) // node 0 declared node 1 dead
+	assert.Len(t, cl.Nodes[1].Node.Peers(), 1, "node 1 still has node 0 for its peer")
+	cl.Loss(1).SetFault(rtmcalltest.Fault{})
+	cl.AwaitHealed()
+}
