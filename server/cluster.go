@@ -778,6 +778,7 @@ func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
 		}
 	case protocol.TypeCallEnded:
 		n.leaveCallLocked(s, f.Inv)
+		n.remoteTombLocked(f.Inv).answerer = sid // answered here should the owner die (forward)
 	}
 	s.enqueue(f)
 }
@@ -821,16 +822,19 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 		slices.Contains(st.entries, settleEntry{Sess: s.id, Inv: f.Inv})
 	died := tomb != nil && slices.Contains(tomb.rung, s.id)
 	heard := tomb != nil && slices.Contains(tomb.heard, s.id) // its end came before the owner's reset or death
+	// A hang-up of a call that ended here (told by the owner, or ended for
+	// its reset or death) is answered here too.
+	callEnded := f.Type == protocol.TypeHangup && tomb != nil && tomb.answerer == s.id
 	// An answer from a session told of the end is answered here even if
 	// the owner is a peer: it may have died since, its tombstone with it,
 	// and be back under the same id knowing nothing of it. (A hangup is
 	// about the call, which may go on: the owner decides.)
-	if !held && (died || heard && f.Type != protocol.TypeHangup || n.cl.peers[owner] == nil) {
+	if !held && (died || heard && f.Type != protocol.TypeHangup || callEnded || n.cl.peers[owner] == nil) {
 		err := errNotYours
 		if _, rung := s.remoteRinging[f.Inv]; rung || died || heard {
 			err = errAlreadyEnd
 		}
-		if _, in := s.inCall[f.Inv]; in && f.Type == protocol.TypeHangup {
+		if _, in := s.inCall[f.Inv]; in && f.Type == protocol.TypeHangup || callEnded {
 			err = errCallEnded
 		}
 		s.replyError(f.RID, err)

@@ -54,9 +54,9 @@ type Config struct {
 	ChaosEvery time.Duration
 	// Progress receives a status line every few seconds; nil for none.
 	Progress io.Writer
-	// ServerLog, if set, receives the nodes' logs at level info (one line
-	// per invitation and session), to follow a flow the report names;
-	// ServerLogLevel lowers the level (slog.LevelDebug adds every request).
+	// ServerLog, if set, receives the nodes' logs at level info (sessions,
+	// peers), to follow a flow the report names; ServerLogLevel
+	// slog.LevelDebug adds every invitation and request.
 	ServerLog      io.Writer
 	ServerLogLevel slog.Level
 	// HeapProfile, if set, receives a pprof heap profile taken at the final
