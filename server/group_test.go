@@ -473,3 +473,72 @@ func TestGroupCallerLeaves(t *testing.T) {
 	again.sendGroup(protocol.GroupFirst, "ann", "ben")
 	ann.rung(protocol.GroupFirst, "ann", "ben")
 }
+
+// deathBound is how soon the other nodes act on a node's death
+// (docs/CLUSTER.md "When a node dies"), with slack for a busy machine.
+const deathBound = rtmcalltest.PeerTimeout + 2*rtmcalltest.PeerHeartbeat + time.Second
+
+// A callee's node dies while a group rings: that callee fails with
+// PEER_OFFLINE, the others ring on, and the group ends as without the
+// death; in a group call, a leg up with a callee on the dead node ends
+// with call.ended PEER_OFFLINE, under the callee's name, on the caller.
+func TestGroupCalleeNodeDies(t *testing.T) {
+	t.Run("first", func(t *testing.T) {
+		cl := rtmcalltest.NewCluster(t, 3)
+		alice, ann, ben := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "ann"), login(t, cl.Nodes[2], "ben")
+		ann2 := login(t, cl.Nodes[2], "ann") // dies too, but ann rings on node 1
+		cl.Sync()
+		g := alice.sendGroup(protocol.GroupFirst, "ann", "ben")
+		a := ann.rung(protocol.GroupFirst, "ann", "ben")
+		ann2.rung(protocol.GroupFirst, "ann", "ben")
+		ben.rung(protocol.GroupFirst, "ann", "ben")
+		start := time.Now()
+		cl.Kill(2)
+		assert.Equal(t, "PEER_OFFLINE", alice.expectCallee(g, "ben", "FAILURE").Reason)
+		assert.Less(t, time.Since(start), deathBound)
+		ann.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"ann"}}) // still ringing: no frame before the reply
+		ann.okAfter(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
+		alice.expectCallee(g, "ann", "ACCEPTED")
+		assert.Equal(t, "ann", alice.expect(protocol.TypeLocalAccepted, g).Callee)
+	})
+	t.Run("all", func(t *testing.T) {
+		cl := rtmcalltest.NewCluster(t, 3)
+		alice, ann, ben := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "ann"), login(t, cl.Nodes[2], "ben")
+		cl.Sync()
+		g := alice.sendGroup(protocol.GroupAll, "ann", "ben")
+		a := ann.rung(protocol.GroupAll, "ann", "ben")
+		b := ben.rung(protocol.GroupAll, "ann", "ben")
+		ben.okAfter(frame(protocol.TypeAccept, b), protocol.TypeRemoteAccepted)
+		alice.expectCallee(g, "ben", "ACCEPTED")
+		start := time.Now()
+		cl.Kill(2)
+		f := alice.expect(protocol.TypeCallEnded, g)
+		assert.Equal(t, "PEER_OFFLINE ben", f.Reason+" "+f.Callee, "ben's leg ended with his node")
+		assert.Less(t, time.Since(start), deathBound)
+		ann.okAfter(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted) // the group rings on
+		alice.expectCallee(g, "ann", "ACCEPTED")
+		alice.expect(protocol.TypeLocalAccepted, g)
+		alice.okAfter(frame(protocol.TypeHangup, g), "call.ended HANGUP", "call.ended HANGUP")
+		ann.expect(protocol.TypeCallEnded, a)
+	})
+}
+
+// The group's node (the caller's) dies: every callee session on a live
+// node stops ringing with remote.failure PEER_OFFLINE, and a callee in a
+// leg of the group call gets call.ended PEER_OFFLINE, within the bound.
+func TestGroupOwnerNodeDies(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3)
+	alice, ann, ben := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "ann"), login(t, cl.Nodes[2], "ben")
+	cl.Sync()
+	g := alice.sendGroup(protocol.GroupAll, "ann", "ben")
+	a := ann.rung(protocol.GroupAll, "ann", "ben")
+	b := ben.rung(protocol.GroupAll, "ann", "ben")
+	ann.okAfter(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
+	alice.expectCallee(g, "ann", "ACCEPTED")
+	start := time.Now()
+	cl.Kill(0)
+	assert.Equal(t, "PEER_OFFLINE", ben.expect(protocol.TypeRemoteFailure, b).Reason)
+	assert.Equal(t, "PEER_OFFLINE", ann.expect(protocol.TypeCallEnded, a).Reason)
+	assert.Less(t, time.Since(start), deathBound)
+	ben.fails(frame(protocol.TypeAccept, b), protocol.CodeAlreadyEnd)
+}
