@@ -502,14 +502,7 @@ func TestGroupCalleeNodeDies(t *testing.T) {
 		assert.Equal(t, "ann", alice.expect(protocol.TypeLocalAccepted, g).Callee)
 	})
 	t.Run("all", func(t *testing.T) {
-		cl := rtmcalltest.NewCluster(t, 3)
-		alice, ann, ben := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "ann"), login(t, cl.Nodes[2], "ben")
-		cl.Sync()
-		g := alice.sendGroup(protocol.GroupAll, "ann", "ben")
-		a := ann.rung(protocol.GroupAll, "ann", "ben")
-		b := ben.rung(protocol.GroupAll, "ann", "ben")
-		ben.okAfter(frame(protocol.TypeAccept, b), protocol.TypeRemoteAccepted)
-		alice.expectCallee(g, "ben", "ACCEPTED")
+		cl, alice, ann, _, g, a, _ := groupCallAcross(t, "ben")
 		start := time.Now()
 		cl.Kill(2)
 		f := alice.expect(protocol.TypeCallEnded, g)
@@ -527,18 +520,29 @@ func TestGroupCalleeNodeDies(t *testing.T) {
 // node stops ringing with remote.failure PEER_OFFLINE, and a callee in a
 // leg of the group call gets call.ended PEER_OFFLINE, within the bound.
 func TestGroupOwnerNodeDies(t *testing.T) {
-	cl := rtmcalltest.NewCluster(t, 3)
-	alice, ann, ben := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "ann"), login(t, cl.Nodes[2], "ben")
-	cl.Sync()
-	g := alice.sendGroup(protocol.GroupAll, "ann", "ben")
-	a := ann.rung(protocol.GroupAll, "ann", "ben")
-	b := ben.rung(protocol.GroupAll, "ann", "ben")
-	ann.okAfter(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
-	alice.expectCallee(g, "ann", "ACCEPTED")
+	cl, _, ann, ben, _, a, b := groupCallAcross(t, "ann")
 	start := time.Now()
 	cl.Kill(0)
 	assert.Equal(t, "PEER_OFFLINE", ben.expect(protocol.TypeRemoteFailure, b).Reason)
 	assert.Equal(t, "PEER_OFFLINE", ann.expect(protocol.TypeCallEnded, a).Reason)
 	assert.Less(t, time.Since(start), deathBound)
 	ben.fails(frame(protocol.TypeAccept, b), protocol.CodeAlreadyEnd)
+}
+
+// groupCallAcross starts 3 nodes: alice on node 0 calls ann (node 1) and
+// ben (node 2) in a group call, and accepter (ann or ben) has accepted.
+func groupCallAcross(t *testing.T, accepter string) (cl *rtmcalltest.Cluster, alice, ann, ben *client, g, a, b string) {
+	t.Helper()
+	cl = rtmcalltest.NewCluster(t, 3)
+	alice, ann, ben = login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "ann"), login(t, cl.Nodes[2], "ben")
+	cl.Sync()
+	g = alice.sendGroup(protocol.GroupAll, "ann", "ben")
+	a, b = ann.rung(protocol.GroupAll, "ann", "ben"), ben.rung(protocol.GroupAll, "ann", "ben")
+	who, inv := ann, a
+	if accepter == "ben" {
+		who, inv = ben, b
+	}
+	who.okAfter(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
+	alice.expectCallee(g, accepter, "ACCEPTED")
+	return
 }
