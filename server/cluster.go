@@ -56,6 +56,7 @@ const (
 	kindRequest   = "request"   // sess asks f (ack, accept, refuse) on an invitation you own; answer reply
 	kindReply     = "reply"     // the reply f to request corr, after its events
 	kindLeft      = "left"      // session sess no longer rings invitation inv (it left, or it was gone)
+	kindCallEnd   = "call.end"  // the call inv ended: its sessions are not busy with it (callEndedLocked)
 	kindAPI       = "api"       // the server API asks (reason: get, cancel, kick) about inv or user; answer api.reply
 	kindAPIReply  = "api.reply" // answer to api: corr, data (JSON), f (an error), code (a count)
 	kindPending   = "pending"   // the sender's pending invitations of user: code
@@ -144,6 +145,17 @@ type cluster struct {
 	// asked is when this node last said hello to a node, or reset it (""
 	// for its broadcast hello): its answer is on the way (answerDueLocked).
 	asked map[string]time.Time
+	// endedCalls are the calls of other nodes' sessions whose end the node
+	// that decided it told (call.end), kept PeerTimeout; endedOrder, oldest
+	// first.
+	endedCalls map[string]time.Time
+	endedOrder []endedCall
+}
+
+// endedCall is a call's end as another node told it (call.end).
+type endedCall struct {
+	id string
+	at time.Time
 }
 
 // outbox numbers the unicasts to each node. Its lock is held from the
@@ -241,8 +253,9 @@ func newCluster() cluster {
 		change: make(chan struct{}),
 		out:    &outbox{seq: make(map[string]uint64)},
 
-		unsettled: make(map[string]*settling),
-		asked:     make(map[string]time.Time),
+		unsettled:  make(map[string]*settling),
+		asked:      make(map[string]time.Time),
+		endedCalls: make(map[string]time.Time),
 	}
 }
 
@@ -296,6 +309,7 @@ func (n *Node) heartbeats(stop <-chan struct{}, done chan<- struct{}) {
 		case now := <-t.C:
 			n.broadcastNumbered(&message{K: kindHeartbeat})
 			n.mu.Lock()
+			n.sweepEndedCallsLocked(now)
 			for _, p := range n.peersInOrder() {
 				if now.Sub(p.seen) >= n.cfg.PeerTimeout {
 					n.logLocked(n.log, slog.LevelWarn, "peer silent: declared dead", "peer", p.id, "silent", now.Sub(p.seen))
@@ -526,6 +540,8 @@ func (n *Node) receive(data []byte) {
 			n.stoppedRingingLocked(inv, m.Sess)
 		}
 		n.calleeLeftLocked(m.Inv, m.Sess, core.CallEndPeerOffline)
+	case kindCallEnd:
+		n.callEndToldLocked(m.Inv)
 	case kindAPI:
 		n.apiRequestLocked(p, &m)
 	case kindAPIReply:
