@@ -152,10 +152,6 @@ func TestDrainCallerNodeMidRing(t *testing.T) {
 func TestDrainCallerCallingAgainMoves(t *testing.T) {
 	cl, lb := drainCluster(t, func(c *server.Config) { c.DrainTimeout = time.Minute })
 	alice, bob, l, r := ringing(t, cl, lb)
-	// The new node may learn of the call's end after the resent send
-	// (docs/CLUSTER.md "What a drain does not do yet"): with call waiting
-	// bob rings either way.
-	require.NoError(t, bob.c.SetCallWaiting(ctxT(t), true))
 	errc := drain(cl, 0)
 	require.Eventually(t, cl.Node(0).Node.Draining, waitFor, time.Millisecond)
 	acceptBoth(t, alice, bob, r)
@@ -168,6 +164,7 @@ func TestDrainCallerCallingAgainMoves(t *testing.T) {
 	awaitDrained(t, errc)
 	r = bob.received()
 	assert.Equal(t, again.ID(), r.ID())
+	assert.False(t, r.CalleeBusy(), "the new node knew the call had ended")
 	acceptBoth(t, alice, bob, r)
 	hangUp(t, alice, again, bob)
 	alice.quiet()
@@ -330,10 +327,6 @@ func TestDrainRollingRestartUnderLoad(t *testing.T) {
 			}
 		})
 		require.NoError(t, c.Login(ctxT(t), id, ""))
-		// A caller moved right after its hang-up sends again on a node that
-		// may not know yet that the call ended: without call waiting the
-		// callee then fails PEER_BUSY ("What a drain does not do yet").
-		require.NoError(t, c.SetCallWaiting(ctxT(t), true))
 		return p
 	}
 	var callers, callees []*party

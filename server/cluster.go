@@ -240,6 +240,7 @@ type call struct {
 	waiting map[string]struct{}
 	done    chan struct{}
 	lost    bool       // a sync: a peer it waited for left or reset us meanwhile
+	then    func()     // a sync: run under Node.mu once answered (afterPeersLocked)
 	answers []*message // the answers to a server API call (backend.go)
 }
 
@@ -895,7 +896,38 @@ func (n *Node) answeredLocked(corr uint64, c *call, node string) {
 	if len(c.waiting) == 0 && c.sess == nil {
 		delete(n.cl.calls, corr)
 		close(c.done)
+		if c.then != nil {
+			c.then()
+		}
 	}
+}
+
+// syncLocked asks every peer to answer once it has handled what this node
+// sent it before, and returns the sync waiting for their answers, or nil
+// without peers.
+func (n *Node) syncLocked() (uint64, *call) {
+	if len(n.cl.peers) == 0 {
+		return 0, nil
+	}
+	c := &call{waiting: make(map[string]struct{}), done: make(chan struct{})}
+	n.cl.next++
+	corr := n.cl.next
+	for id := range n.cl.peers {
+		c.waiting[id] = struct{}{}
+	}
+	n.cl.calls[corr] = c
+	n.tellPeersLocked(&message{K: kindSync, Corr: corr})
+	return corr, c
+}
+
+// afterPeersLocked runs f, under Node.mu, once every peer has handled what
+// this node sent it before, or is gone: at once without peers.
+func (n *Node) afterPeersLocked(f func()) {
+	if _, c := n.syncLocked(); c != nil {
+		c.then = f
+		return
+	}
+	f()
 }
 
 // Sync returns once every peer of this node has handled every message this
@@ -906,19 +938,11 @@ func (n *Node) answeredLocked(corr uint64, c *call, node string) {
 // session. A single node returns at once.
 func (n *Node) Sync(ctx context.Context) error {
 	n.mu.Lock()
-	c := &call{waiting: make(map[string]struct{}), done: make(chan struct{})}
-	n.cl.next++
-	corr := n.cl.next
-	for id := range n.cl.peers {
-		c.waiting[id] = struct{}{}
-	}
-	if len(c.waiting) == 0 {
-		n.mu.Unlock()
+	corr, c := n.syncLocked()
+	n.mu.Unlock()
+	if c == nil {
 		return nil
 	}
-	n.cl.calls[corr] = c
-	n.tellPeersLocked(&message{K: kindSync, Corr: corr})
-	n.mu.Unlock()
 	select {
 	case <-c.done:
 		if c.lost {
