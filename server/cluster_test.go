@@ -128,20 +128,18 @@ func TestClusterAnswerAfterEndAndOwnerDeath(t *testing.T) {
 // the caller hangs up, the callee's node when the callee leaves. The node
 // told keeps it PeerTimeout, then forgets it.
 func TestClusterCallEndTold(t *testing.T) {
-	for _, callerHangsUp := range []bool{true, false} {
-		t.Run(map[bool]string{true: "the caller hangs up", false: "the callee leaves"}[callerHangsUp], func(t *testing.T) {
+	for _, end := range []string{"the caller hangs up", "the callee leaves"} {
+		t.Run(end, func(t *testing.T) {
 			cl, alice, bob, inv := ringAcross(t)
 			bob.okAfter(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
 			alice.expect(protocol.TypeLocalAccepted, inv)
-			if callerHangsUp {
-				reply, _ := alice.do(frame(protocol.TypeHangup, inv))
-				require.Equal(t, protocol.TypeOK, reply.Type)
-				bob.expect(protocol.TypeCallEnded, inv)
-			} else {
-				reply, _ := bob.do(&protocol.Frame{Type: protocol.TypeLogout})
-				require.Equal(t, protocol.TypeOK, reply.Type)
-				alice.expect(protocol.TypeCallEnded, inv)
+			ender, req, other := alice, frame(protocol.TypeHangup, inv), bob
+			if end == "the callee leaves" {
+				ender, req, other = bob, &protocol.Frame{Type: protocol.TypeLogout}, alice
 			}
+			reply, _ := ender.do(req)
+			require.Equal(t, protocol.TypeOK, reply.Type)
+			other.expect(protocol.TypeCallEnded, inv)
 			cl.Sync()
 			assert.Equal(t, []int{0, 0, 1}, []int{server.EndedCalls(cl.Nodes[0].Node), server.EndedCalls(cl.Nodes[1].Node),
 				server.EndedCalls(cl.Nodes[2].Node)})
