@@ -232,6 +232,7 @@ func (n *Node) moveLocked(s *session) {
 	s.qmu.Lock()
 	s.closed = true // the client is leaving: nothing more is queued but the bye
 	s.qmu.Unlock()
+	s.byeDue = true
 	n.afterPeersLocked(func() { byeMovedLocked(s) })
 	s.moved.Store(true)
 	n.stopTimer(&s.expiry)
@@ -247,6 +248,7 @@ func (n *Node) moveLocked(s *session) {
 // byeMovedLocked queues bye MOVED to s, moved, and closes its connection
 // after it with 1012.
 func byeMovedLocked(s *session) {
+	s.byeDue = false
 	if s.ended {
 		return // its connection was closed with it
 	}
