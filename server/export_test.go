@@ -60,3 +60,10 @@ func RemoteSessions(n *Node, peer string) int {
 	}
 	return 0
 }
+
+// EndedCalls is how many ends of other nodes' calls n holds (call.end).
+func EndedCalls(n *Node) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.cl.endedCalls)
+}
