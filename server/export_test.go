@@ -87,3 +87,10 @@ func SyncBytes(n *Node, peer string, pad int) int {
 	n.mu.Unlock()
 	return len(data) + len(`{"q":`) + len(strconv.FormatUint(next, 10)) + len(",") - len("{")
 }
+
+// EndedCalls is how many ends of other nodes' calls n holds (call.end).
+func EndedCalls(n *Node) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.cl.endedCalls)
+}

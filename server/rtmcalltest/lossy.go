@@ -25,9 +25,10 @@ type Fault struct {
 	// after the next message on its path (to the same node, or broadcast);
 	// it waits for that message, or for the next SetFault.
 	Reorder float64
-	// Delay holds each message back a random time up to Delay, as a slow
-	// link does: messages on one path stay in order (Reorder breaks it).
-	Delay time.Duration
+	// Delay holds each message back a random time from MinDelay up to
+	// Delay, as a slow link does: messages on one path stay in order
+	// (Reorder breaks it).
+	Delay, MinDelay time.Duration
 	// Kinds limits the fault to messages of these kinds, the "k" of the
 	// messages of server/cluster.go ("deliver", "request", "reply",
 	// "session", "heartbeat", "hello", ...); empty: every kind.
@@ -178,7 +179,11 @@ func (b *LossyBroker) pass(path string, data []byte) error {
 		}
 		if f.Delay > 0 {
 			b.stats.Delayed++
-			b.delayLocked(path, data, time.Now().Add(time.Duration(b.rng.Int64N(int64(f.Delay)))))
+			d := f.MinDelay
+			if f.Delay > d {
+				d += time.Duration(b.rng.Int64N(int64(f.Delay - d)))
+			}
+			b.delayLocked(path, data, time.Now().Add(d))
 			return nil
 		}
 	}
