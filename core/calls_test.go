@@ -287,6 +287,60 @@ func busyFlow(t *testing.T, alice, carol, phone, laptop *user, sync func()) {
 	carol.expect("local received")
 }
 
+// Call waiting in the login (LoginOptions.CallWaiting): a session that
+// logs in with it rings while its user is in a call, without a waiting
+// request, and so does one that logs in while such an invitation is
+// pending (late ringing applies busy with it); one logged in without it
+// does not ring.
+func TestLoginWithCallWaiting(t *testing.T) {
+	srv := startServer(t)
+	loginWaitingFlow(t, func(id string, waiting bool) *user { return loginWith(t, srv.URL, id, waiting) }, func() {})
+}
+
+func TestLoginWithCallWaitingAcrossNodes(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3)
+	next := 0
+	loginWaitingFlow(t, func(id string, waiting bool) *user {
+		next++
+		return loginWith(t, cl.Nodes[next%3].URL, id, waiting)
+	}, cl.Sync)
+}
+
+// loginWaitingFlow runs the flow of TestLoginWithCallWaiting with logins
+// made by login; sync makes every node know what the logins did.
+func loginWaitingFlow(t *testing.T, login func(id string, waiting bool) *user, sync func()) {
+	t.Helper()
+	alice, carol, phone := login("alice", false), login("carol", false), login("bob", false)
+	sync()
+	l, _ := call(t, alice, phone)
+	tablet := login("bob", true)
+	sync()
+
+	waiting := carol.invite("bob", "second call")
+	rt := tablet.received()
+	assert.True(t, rt.CalleeBusy())
+	carol.expect("local received")
+	laptop, desk := login("bob", true), login("bob", false)
+	rl := laptop.received() // rung late, busy
+	assert.Equal(t, waiting.ID(), rl.ID())
+	assert.True(t, rl.CalleeBusy())
+	sync()
+	desk.quiet() // no call waiting in its login: not rung
+	phone.quiet()
+	require.NoError(t, waiting.Cancel(ctxT(t)))
+	carol.expect("local canceled")
+	tablet.expect(`remote canceled "second call"`)
+	laptop.expect(`remote canceled "second call"`)
+
+	// Turned off, it stays off: the next one finds no session with it.
+	require.NoError(t, tablet.c.SetCallWaiting(ctxT(t), false))
+	require.NoError(t, laptop.c.SetCallWaiting(ctxT(t), false))
+	sync()
+	carol.invite("bob", "")
+	carol.expect("local failure PEER_BUSY")
+	hangUp(t, alice, l, phone)
+}
+
 // A node that owns neither side of a call learns of its end from the node
 // that decided it, in one message between nodes, not from the other party's
 // node one message later: a user whose call just ended is free there while

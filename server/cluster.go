@@ -333,9 +333,32 @@ func (n *Node) encode(m *message) []byte {
 }
 
 func (n *Node) broadcast(m *message) {
-	if err := n.broker.Broadcast(n.encode(m)); err != nil {
+	data := n.encode(m)
+	if n.tooLarge("", m.K, data) {
+		return
+	}
+	if err := n.broker.Broadcast(data); err != nil {
 		n.log.Warn("cluster broadcast failed", "kind", m.K, "err", err)
 	}
+}
+
+// tooLarge reports, loudly, whether data is over what the broker takes
+// (PayloadLimiter): such a message is not sent (docs/CLUSTER.md "Message
+// size"). A unicast's number is spent all the same, so that its receiver
+// finds the gap and the pair resets, as for any lost message.
+func (n *Node) tooLarge(to, kind string, data []byte) bool {
+	l, ok := n.broker.(PayloadLimiter)
+	if !ok {
+		return false
+	}
+	max := l.MaxPayload()
+	if max <= 0 || len(data) <= max {
+		return false
+	}
+	n.m.tooLarge.WithLabelValues(kind).Inc()
+	n.log.Error("cluster message over the broker's max_payload: not sent, lost", "peer", to, "kind", kind,
+		"bytes", len(data), "max_payload", max)
+	return true
 }
 
 // broadcastNumbered broadcasts m with the last number given to each node,
@@ -377,6 +400,9 @@ func (n *Node) send(id, kind string, data []byte) {
 	numbered = strconv.AppendUint(numbered, o.seq[id], 10)
 	numbered = append(numbered, ',')
 	numbered = append(numbered, data[1:]...)
+	if n.tooLarge(id, kind, numbered) {
+		return
+	}
 	if err := n.broker.Send(id, numbered); err != nil {
 		n.log.Warn("cluster message not sent", "peer", id, "kind", kind, "err", err)
 	}
@@ -904,8 +930,8 @@ func (n *Node) answeredLocked(corr uint64, c *call, node string) {
 
 // syncLocked asks every peer to answer once it has handled what this node
 // sent it before, and returns the sync waiting for their answers, or nil
-// without peers.
-func (n *Node) syncLocked() (uint64, *call) {
+// without peers. pad goes in the messages (tests size them with it).
+func (n *Node) syncLocked(pad string) (uint64, *call) {
 	if len(n.cl.peers) == 0 {
 		return 0, nil
 	}
@@ -916,14 +942,14 @@ func (n *Node) syncLocked() (uint64, *call) {
 		c.waiting[id] = struct{}{}
 	}
 	n.cl.calls[corr] = c
-	n.tellPeersLocked(&message{K: kindSync, Corr: corr})
+	n.tellPeersLocked(&message{K: kindSync, Corr: corr, Reason: pad})
 	return corr, c
 }
 
 // afterPeersLocked runs f, under Node.mu, once every peer has handled what
 // this node sent it before, or is gone: at once without peers.
 func (n *Node) afterPeersLocked(f func()) {
-	if _, c := n.syncLocked(); c != nil {
+	if _, c := n.syncLocked(""); c != nil {
 		c.then = f
 		return
 	}
@@ -936,9 +962,12 @@ func (n *Node) afterPeersLocked(f func()) {
 // ErrSyncLost (its directory comes again with the next hello; call again).
 // After a login's reply, Sync on the login's node makes every node know the
 // session. A single node returns at once.
-func (n *Node) Sync(ctx context.Context) error {
+func (n *Node) Sync(ctx context.Context) error { return n.sync(ctx, "") }
+
+// sync is Sync with pad in the sync messages.
+func (n *Node) sync(ctx context.Context, pad string) error {
 	n.mu.Lock()
-	corr, c := n.syncLocked()
+	corr, c := n.syncLocked(pad)
 	n.mu.Unlock()
 	if c == nil {
 		return nil

@@ -76,6 +76,7 @@ type delayed struct {
 var (
 	_ server.Broker         = (*LossyBroker)(nil)
 	_ server.UnicastCounter = (*LossyBroker)(nil)
+	_ server.PayloadLimiter = (*LossyBroker)(nil)
 )
 
 // NewLossyBroker wraps inner; it passes everything through until SetFault.
@@ -133,6 +134,15 @@ func (b *LossyBroker) Unicasts() (received, handled uint64) {
 		return c.Unicasts()
 	}
 	return 0, 0
+}
+
+// MaxPayload passes on the bound of the broker it wraps
+// (server.PayloadLimiter), or 0 for none.
+func (b *LossyBroker) MaxPayload() int {
+	if l, ok := b.inner.(server.PayloadLimiter); ok {
+		return l.MaxPayload()
+	}
+	return 0
 }
 
 func (b *LossyBroker) Send(id string, data []byte) error { return b.pass(id, data) }
