@@ -178,7 +178,10 @@ type peer struct {
 	progress time.Time      // when recv last moved
 	pending  map[string]int // its pending invitations per caller user (the cross-node cap)
 	reset    bool           // gone by a reset, not a death: its invitations here are settled when it is back
-	snap     *snapshotIn    // its sessions, while their pages arrive
+	// confirmed: it takes us for its peer (it welcomed us), so a hello
+	// from it means it forgot us.
+	confirmed bool
+	snap      *snapshotIn // its sessions, while their pages arrive
 }
 
 // owedSeq is the last Seq a peer's heartbeat said it sent, when the
@@ -474,6 +477,16 @@ func (n *Node) receive(data []byte) {
 			}
 			return
 		}
+		if p != nil && m.K == kindHello && m.Seq != 0 && p.confirmed {
+			// A peer that took us for its peer hellos us only once it has
+			// forgotten us (a reset reached it late, after we met again):
+			// it stopped ringing our sessions without a word. Forget it
+			// too, so that what it owes here is settled.
+			n.logLocked(n.log, slog.LevelWarn, "peer reset us", "peer", p.id, "by", "hello")
+			p.reset = true
+			n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
+			p = nil
+		}
 		fresh := p == nil
 		if fresh {
 			// Its numbers go on from here: from this unicast, or from what
@@ -489,6 +502,9 @@ func (n *Node) receive(data []byte) {
 			n.logLocked(n.log, slog.LevelInfo, "peer joined", "peer", p.id, "sessions", len(m.Dir), "pages", m.Pages)
 		}
 		p.seen = time.Now()
+		if m.K == kindWelcome {
+			p.confirmed = true // it takes us for its peer
+		}
 		if m.K == kindHello || fresh {
 			// A welcome that makes p a peer answers our hello, whose
 			// snapshot may be older than what p was not told meanwhile

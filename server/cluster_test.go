@@ -279,3 +279,26 @@ func TestClusterOneSidedDeath(t *testing.T) {
 	cl.Loss(1).SetFault(rtmcalltest.Fault{})
 	cl.AwaitHealed()
 }
+
+// A reset that reaches the owner after the pair met again (sent while the
+// owner was no peer of the callee's node, drawn by a heartbeat) makes the
+// owner forget the callee's node and stop ringing its sessions without a
+// word, then hello it. The callee's node, which had the owner for its peer
+// all along, must take that hello for what it is, a reset, and settle: the
+// callee gets its end, then its accept ALREADY_END (PROTOCOL.md: the
+// winner's events before the loser's error). Before, it took the hello for
+// a new snapshot: the callee rang on, and its accept got ALREADY_END while
+// its invitation still rang (the cluster soak's `order` under loss).
+func TestClusterLateResetIsSettled(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	alice := login(t, cl.Nodes[0], "alice")
+	bob := login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	inv := alice.send("bob")
+	bob.expect(protocol.TypeInvite, inv)
+	server.DeliverReset(cl.Nodes[0].Node, cl.Nodes[1].Node)
+	assert.Equal(t, "PEER_OFFLINE", bob.expect(protocol.TypeRemoteFailure, inv).Reason)
+	bob.fails(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.CodeAlreadyEnd)
+	assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
+	cl.AwaitHealed()
+}
