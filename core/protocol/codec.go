@@ -255,24 +255,26 @@ func (d *decoder) object(field func(name []byte, span [2]int) bool) bool {
 // str reads a string at d.pos (which is '"'). Without escapes it returns a
 // subslice of data; otherwise the unescaped text appended to buf.
 func (d *decoder) str(buf []byte) ([]byte, bool) {
-	d.pos++ // the opening quote
-	start := d.pos
-	for d.pos+8 <= len(d.data) && !special(load8(d.data[d.pos:]), false) {
-		d.pos += 8
+	data := d.data
+	start := d.pos + 1 // after the opening quote
+	i := start         // a local, not d.pos: the loop is most of a frame's decoding
+	for i+8 <= len(data) && !special(load8(data[i:]), false) {
+		i += 8
 	}
-	for d.pos < len(d.data) {
-		c := d.data[d.pos]
-		switch {
+	for ; i < len(data); i++ {
+		switch c := data[i]; {
 		case c == '"':
-			d.pos++
-			return d.data[start : d.pos-1], true
+			d.pos = i + 1
+			return data[start:i], true
 		case c == '\\':
-			return d.escaped(append(buf, d.data[start:d.pos]...))
+			d.pos = i
+			return d.escaped(append(buf, data[start:i]...))
 		case c < 0x20:
+			d.pos = i
 			return nil, d.syntax("no control character in a string")
 		}
-		d.pos++
 	}
+	d.pos = i
 	return nil, d.syntax(`the end of a string`)
 }
 
@@ -847,25 +849,39 @@ func (w *frameWriter) key(k string) {
 	w.b = append(w.b, k...)
 }
 
+// str, uint and int test for zero inline, so that an absent field costs
+// no call.
 func (w *frameWriter) str(k, v string) {
 	if v != "" {
-		w.key(k)
-		w.b = appendString(w.b, v)
+		w.strField(k, v)
 	}
+}
+
+func (w *frameWriter) strField(k, v string) {
+	w.key(k)
+	w.b = appendString(w.b, v)
 }
 
 func (w *frameWriter) uint(k string, v uint64) {
 	if v != 0 {
-		w.key(k)
-		w.b = strconv.AppendUint(w.b, v, 10)
+		w.uintField(k, v)
 	}
+}
+
+func (w *frameWriter) uintField(k string, v uint64) {
+	w.key(k)
+	w.b = strconv.AppendUint(w.b, v, 10)
 }
 
 func (w *frameWriter) int(k string, v int64) {
 	if v != 0 {
-		w.key(k)
-		w.b = strconv.AppendInt(w.b, v, 10)
+		w.intField(k, v)
 	}
+}
+
+func (w *frameWriter) intField(k string, v int64) {
+	w.key(k)
+	w.b = strconv.AppendInt(w.b, v, 10)
 }
 
 func (w *frameWriter) bool(k string, v bool) {
