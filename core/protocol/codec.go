@@ -880,6 +880,10 @@ func (w *frameWriter) int(k string, v int64) {
 }
 
 func (w *frameWriter) intField(k string, v int64) {
+	if v > 0 {
+		w.uintField(k, uint64(v))
+		return
+	}
 	w.key(k)
 	w.b = strconv.AppendInt(w.b, v, 10)
 }
