@@ -258,7 +258,7 @@ func byeMovedLocked(s *session) {
 		return // its client was cut off as too slow
 	}
 	s.closed = false
-	s.pushLocked(entry{f: &protocol.Frame{Type: protocol.TypeBye, Reason: protocol.ByeMoved}})
+	s.pushLocked(newEntry(&protocol.Frame{Type: protocol.TypeBye, Reason: protocol.ByeMoved}))
 	s.closed = true
 	if a := s.att; a != nil {
 		a.closing.Store(true)
