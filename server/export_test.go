@@ -3,6 +3,7 @@
 package server
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/rtmcall/rtmcall/core/protocol"
@@ -59,4 +60,14 @@ func RemoteSessions(n *Node, peer string) int {
 		return len(p.sessions)
 	}
 	return 0
+}
+
+// HoldDrainCloses makes the next Drain of n hold its closes of connections
+// without a session until release is called.
+func HoldDrainCloses(n *Node) (release func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	hold := make(chan struct{})
+	n.drainCloses = hold
+	return sync.OnceFunc(func() { close(hold) })
 }

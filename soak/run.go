@@ -70,14 +70,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 
+	level := slog.LevelInfo
+	if cfg.ServerLogDebug {
+		level = slog.LevelDebug
+	}
 	for _, spec := range cfg.specs() {
 		var logger *slog.Logger
 		if cfg.ServerLog != nil {
-			logger = slog.New(teeHandler{h.warns, slog.NewTextHandler(cfg.ServerLog, nil)}).With("node", spec.name)
+			logger = slog.New(teeHandler{h.warns, slog.NewTextHandler(cfg.ServerLog,
+				&slog.HandlerOptions{Level: level})}).With("node", spec.name)
 		} else {
 			logger = slog.New(h.warns)
 		}
-		scfg := server.Config{Dev: true, Logger: logger, ReceiptTimeout: spec.receipt,
+		scfg := server.Config{Dev: true, Logger: logger, LogLevel: level, ReceiptTimeout: spec.receipt,
 			InvitationTimeout: cfg.ExpiryTimeout, TombstoneTTL: cfg.TombstoneTTL, ResumeGrace: cfg.ResumeGrace}
 		sh := &shard{spec: spec}
 		if cfg.Cluster > 0 {
