@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rtmcall/rtmcall/core"
 	"github.com/rtmcall/rtmcall/core/protocol"
+	"github.com/rtmcall/rtmcall/server"
 	"github.com/rtmcall/rtmcall/server/rtmcalltest"
 )
 
@@ -283,6 +285,110 @@ func busyFlow(t *testing.T, alice, carol, phone, laptop *user, sync func()) {
 	assert.False(t, phone.received().CalleeBusy())
 	assert.False(t, laptop.received().CalleeBusy())
 	carol.expect("local received")
+}
+
+// Call waiting in the login (LoginOptions.CallWaiting): a session that
+// logs in with it rings while its user is in a call, without a waiting
+// request, and so does one that logs in while such an invitation is
+// pending (late ringing applies busy with it); one logged in without it
+// does not ring.
+func TestLoginWithCallWaiting(t *testing.T) {
+	srv := startServer(t)
+	loginWaitingFlow(t, func(id string, waiting bool) *user { return loginWith(t, srv.URL, id, waiting) }, func() {})
+}
+
+func TestLoginWithCallWaitingAcrossNodes(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3)
+	next := 0
+	loginWaitingFlow(t, func(id string, waiting bool) *user {
+		next++
+		return loginWith(t, cl.Nodes[next%3].URL, id, waiting)
+	}, cl.Sync)
+}
+
+// loginWaitingFlow runs the flow of TestLoginWithCallWaiting with logins
+// made by login; sync makes every node know what the logins did.
+func loginWaitingFlow(t *testing.T, login func(id string, waiting bool) *user, sync func()) {
+	t.Helper()
+	alice, carol, phone := login("alice", false), login("carol", false), login("bob", false)
+	sync()
+	l, _ := call(t, alice, phone)
+	tablet := login("bob", true)
+	sync()
+
+	waiting := carol.invite("bob", "second call")
+	rt := tablet.received()
+	assert.True(t, rt.CalleeBusy())
+	carol.expect("local received")
+	laptop, desk := login("bob", true), login("bob", false)
+	rl := laptop.received() // rung late, busy
+	assert.Equal(t, waiting.ID(), rl.ID())
+	assert.True(t, rl.CalleeBusy())
+	sync()
+	desk.quiet() // no call waiting in its login: not rung
+	phone.quiet()
+	require.NoError(t, waiting.Cancel(ctxT(t)))
+	carol.expect("local canceled")
+	tablet.expect(`remote canceled "second call"`)
+	laptop.expect(`remote canceled "second call"`)
+
+	// Turned off, it stays off: the next one finds no session with it.
+	require.NoError(t, tablet.c.SetCallWaiting(ctxT(t), false))
+	require.NoError(t, laptop.c.SetCallWaiting(ctxT(t), false))
+	sync()
+	carol.invite("bob", "")
+	carol.expect("local failure PEER_BUSY")
+	hangUp(t, alice, l, phone)
+}
+
+// A node that owns neither side of a call learns of its end from the node
+// that decided it, in one message between nodes, not from the other party's
+// node one message later: a user whose call just ended is free there while
+// its own node's word that it left the call is still delayed. What orders
+// the send after the end is an event sent after it from the deciding node
+// to the sender's, which the sender's node handles in order.
+func TestClusterCallEndKnownAtOnce(t *testing.T) {
+	// Heartbeats slower than the delay, which the loss detector would take
+	// for a lost message.
+	cl := rtmcalltest.NewCluster(t, 3, func(c *server.Config) { c.PeerHeartbeat, c.PeerTimeout = time.Second, 3*time.Second })
+	const delay = 500 * time.Millisecond
+	delaySessions := func(t *testing.T, from, to int) {
+		cl.Loss(from).SetFault(rtmcalltest.Fault{Delay: delay, MinDelay: delay, Kinds: []string{"session"},
+			To: []string{cl.Nodes[to].Node.ID()}})
+		t.Cleanup(func() { cl.Loss(from).SetFault(rtmcalltest.Fault{}) })
+	}
+	t.Run("the owner decides", func(t *testing.T) {
+		alice, bob, carol := login(t, cl.Nodes[0], "alice1"), login(t, cl.Nodes[1], "bob1"), login(t, cl.Nodes[2], "carol1")
+		cl.Sync()
+		l, _ := call(t, alice, bob)
+		cl.Sync()
+		carol.invite("bob1", "")
+		carol.expect("local failure PEER_BUSY") // node 2 knows of the call
+		delaySessions(t, 1, 2)                  // node 1 tells node 2 late that bob left it
+		hangUp(t, alice, l, bob)
+		assert.True(t, alice.say("carol1", "hung up"))
+		carol.expectOn(carol.messages, "alice1: hung up") // node 0 to node 2, after the end
+		carol.invite("bob1", "free")
+		carol.expect("local received")
+		assert.False(t, bob.received().CalleeBusy())
+	})
+	t.Run("the callee's node decides", func(t *testing.T) {
+		alice, bob, carol := login(t, cl.Nodes[0], "alice2"), login(t, cl.Nodes[1], "bob2"), login(t, cl.Nodes[2], "carol2")
+		cl.Sync()
+		call(t, alice, bob)
+		cl.Sync()
+		carol.invite("alice2", "")
+		carol.expect("local failure PEER_BUSY")
+		require.NoError(t, carol.c.SubscribePeersOnlineStatus(ctxT(t), []string{"bob2"}))
+		carol.expect("presence bob2=ONLINE")
+		delaySessions(t, 0, 2) // node 0 tells node 2 late that alice left the call
+		require.NoError(t, bob.c.Logout(ctxT(t)))
+		alice.expectOn(alice.calls, "local call ended PEER_OFFLINE  ENDED")
+		carol.expect("presence bob2=OFFLINE") // node 1 to node 2, after the end
+		carol.invite("alice2", "free")
+		carol.expect("local received")
+		assert.False(t, alice.received().CalleeBusy())
+	})
 }
 
 // The call works across nodes: the callee hangs up through its own node,

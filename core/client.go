@@ -248,9 +248,23 @@ func (c *Client) OnPeersOnlineStatusChanged(f func(map[string]PeerStatus)) { set
 // token's exp; RenewToken then gives the session a new token.
 func (c *Client) OnTokenPrivilegeWillExpire(f func()) { set(c, &c.onTokenWill, f) }
 
+// LoginOptions are what a session starts with (LoginWith).
+type LoginOptions struct {
+	// CallWaiting starts the session with call waiting on, as SetCallWaiting
+	// would, but in the login itself: late ringing at the login (an
+	// invitation pending while the user is in a call) rings this session,
+	// and every node of a cluster learns of the session with it on.
+	CallWaiting bool
+}
+
 // Login connects and logs in as userID. token is a JWT from the app's
 // backend; it may be empty against a server in dev mode.
 func (c *Client) Login(ctx context.Context, userID, token string) error {
+	return c.LoginWith(ctx, userID, token, LoginOptions{})
+}
+
+// LoginWith is Login with options.
+func (c *Client) LoginWith(ctx context.Context, userID, token string, opts LoginOptions) error {
 	if err := protocol.ValidateUserID(userID); err != nil {
 		return err
 	}
@@ -297,13 +311,13 @@ func (c *Client) Login(ctx context.Context, userID, token string) error {
 	l := c.startLinkLocked(ws)
 	c.mu.Unlock()
 
-	err = c.request(ctx, &protocol.Frame{Type: protocol.TypeLogin, User: userID, Token: token},
+	err = c.request(ctx, &protocol.Frame{Type: protocol.TypeLogin, User: userID, Token: token, Waiting: opts.CallWaiting},
 		func(reply *protocol.Frame) {
 			if reply.Type == protocol.TypeOK {
 				// In the reader, before any frame that follows the login.
 				c.userID, c.token = userID, token
 				clear(c.subs)
-				c.waitingOn = false
+				c.waitingOn = opts.CallWaiting
 				c.session, c.key = reply.Session, reply.Key
 				c.grace, c.heartbeat = protocol.Millis(reply.Grace), protocol.Millis(reply.Heartbeat)
 				c.setState(ConnectionConnected, ReasonLoginSuccess)

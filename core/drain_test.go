@@ -148,14 +148,12 @@ func TestDrainCallerNodeMidRing(t *testing.T) {
 // would stay until the drain timeout): the send moves it instead, and its
 // client sends it again on its new node, which owns the invitation. (Without
 // that, it fails unless the drain's 20 ms tick lands between the hang-up's
-// reply and the send.)
+// reply and the send.) The new node knows the call ended, for the bye waited
+// until the peers had handled what the draining node sent: bob, without call
+// waiting, rings, not busy.
 func TestDrainCallerCallingAgainMoves(t *testing.T) {
 	cl, lb := drainCluster(t, func(c *server.Config) { c.DrainTimeout = time.Minute })
 	alice, bob, l, r := ringing(t, cl, lb)
-	// The new node may learn of the call's end after the resent send
-	// (docs/CLUSTER.md "What a drain does not do yet"): with call waiting
-	// bob rings either way.
-	require.NoError(t, bob.c.SetCallWaiting(ctxT(t), true))
 	errc := drain(cl, 0)
 	require.Eventually(t, cl.Node(0).Node.Draining, waitFor, time.Millisecond)
 	acceptBoth(t, alice, bob, r)
@@ -168,6 +166,43 @@ func TestDrainCallerCallingAgainMoves(t *testing.T) {
 	awaitDrained(t, errc)
 	r = bob.received()
 	assert.Equal(t, again.ID(), r.ID())
+	assert.False(t, r.CalleeBusy(), "the new node knew the call had ended")
+	acceptBoth(t, alice, bob, r)
+	hangUp(t, alice, again, bob)
+	alice.quiet()
+	bob.quiet()
+}
+
+// The bye MOVED waits until the peers have handled what the draining node
+// sent them: with the draining owner's word of the call's end held back
+// 500 ms on its way to both other nodes, the caller that hangs up and calls
+// again at once moves only once it arrived, so its new node, either one,
+// rings bob, without call waiting, and not busy.
+func TestDrainMoveWaitsForPeers(t *testing.T) {
+	// Heartbeats slower than the delay, which the loss detector would take
+	// for a lost message.
+	cl, lb := drainCluster(t, func(c *server.Config) {
+		c.DrainTimeout, c.PeerHeartbeat, c.PeerTimeout = time.Minute, time.Second, 3*time.Second
+	})
+	alice, bob, l, r := ringing(t, cl, lb)
+	errc := drain(cl, 0)
+	require.Eventually(t, cl.Node(0).Node.Draining, waitFor, time.Millisecond)
+	acceptBoth(t, alice, bob, r)
+	const delay = 500 * time.Millisecond
+	cl.Loss(0).SetFault(rtmcalltest.Fault{Delay: delay, MinDelay: delay, Kinds: []string{"deliver", "call.end"},
+		To: []string{cl.Node(1).Node.ID(), cl.Node(2).Node.ID()}})
+	start := time.Now()
+	require.NoError(t, l.Hangup(ctxT(t)))
+	again := alice.invite("bob", "again")
+	alice.expectOn(alice.calls, "local call ended HANGUP alice ENDED")
+	alice.expect("state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS", "local received")
+	assert.GreaterOrEqual(t, time.Since(start), delay, "moved before the peers knew")
+	r = bob.received()
+	assert.Equal(t, again.ID(), r.ID())
+	assert.False(t, r.CalleeBusy())
+	bob.expectOn(bob.calls, "remote call ended HANGUP alice ENDED")
+	cl.Loss(0).SetFault(rtmcalltest.Fault{})
+	awaitDrained(t, errc)
 	acceptBoth(t, alice, bob, r)
 	hangUp(t, alice, again, bob)
 	alice.quiet()
@@ -330,10 +365,6 @@ func TestDrainRollingRestartUnderLoad(t *testing.T) {
 			}
 		})
 		require.NoError(t, c.Login(ctxT(t), id, ""))
-		// A caller moved right after its hang-up sends again on a node that
-		// may not know yet that the call ended: without call waiting the
-		// callee then fails PEER_BUSY ("What a drain does not do yet").
-		require.NoError(t, c.SetCallWaiting(ctxT(t), true))
 		return p
 	}
 	var callers, callees []*party

@@ -98,6 +98,15 @@ func loginAt(t *testing.T, url, id string) *user {
 	return u
 }
 
+// loginWith connects as id, with call waiting in the login when waiting is set.
+func loginWith(t *testing.T, url, id string, waiting bool) *user {
+	t.Helper()
+	u := newClientAt(t, url, id)
+	require.NoError(t, u.c.LoginWith(ctxT(t), id, "", core.LoginOptions{CallWaiting: waiting}))
+	u.expect("state CONNECTING LOGIN", "state CONNECTED LOGIN_SUCCESS")
+	return u
+}
+
 func (u *user) watchRemote(r *core.RemoteInvitation) {
 	r.OnAccepted(func() { u.events <- "remote accepted " + r.State().String() })
 	r.OnRefused(func() { u.events <- "remote refused " + r.State().String() })

@@ -55,7 +55,8 @@ func (c *Client) SendMessageToPeer(ctx context.Context, peerID string, msg Messa
 }
 
 // SetCallWaiting turns call waiting on or off for this session (it is kept
-// across resume and a move to another node, not across logins). While any session of this client's
+// across resume and a move to another node, not across logins: a login
+// starts with it off, or on with LoginOptions.CallWaiting). While any session of this client's
 // user is in a call, invitations to the user fail on the caller with
 // PEER_BUSY, except that they ring the sessions with call waiting on, with
 // CalleeBusy set.

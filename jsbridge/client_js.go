@@ -298,6 +298,7 @@ func (k *Kit) endSession(s *session) {
 	go s.c.Close()
 }
 
+// login is client.login(userId, token?, {callWaiting?}).
 func (k *Kit) login(this js.Value, args []js.Value) any {
 	rec, err := k.record(this, kindClient)
 	if err != nil {
@@ -311,18 +312,43 @@ func (k *Kit) login(this js.Value, args []js.Value) any {
 	if err != nil {
 		return k.rejected(err)
 	}
+	waiting, err := boolOption(arg(args, 2), "login", "callWaiting")
+	if err != nil {
+		return k.rejected(err)
+	}
 	s, err := k.startSession(rec, this)
 	if err != nil {
 		return k.rejected(err)
 	}
 	return k.Promise(func() (any, error) {
-		err := s.c.Login(context.Background(), user, token)
+		err := s.c.LoginWith(context.Background(), user, token, core.LoginOptions{CallWaiting: waiting})
 		k.done(s)
 		if err != nil {
 			err = k.explainDialFailure(rec.Get("url").String(), err)
 		}
 		return nil, err
 	})
+}
+
+// boolOption reads the boolean option name of method's options object opts
+// (absent, null or undefined: false).
+func boolOption(opts js.Value, method, name string) (bool, error) {
+	if isNullish(opts) {
+		return false, nil
+	}
+	if opts.Type() != js.TypeObject {
+		return false, invalid("%s options must be an object, got %s", method, typeName(opts))
+	}
+	v, err := getProp(opts, name)
+	switch {
+	case err != nil:
+		return false, err
+	case isNullish(v):
+		return false, nil
+	case v.Type() == js.TypeBoolean:
+		return v.Bool(), nil
+	}
+	return false, invalid("%s option %s must be a boolean, got %s", method, name, typeName(v))
 }
 
 // logout is client.logout({disablePush?}): with disablePush the server
@@ -333,22 +359,9 @@ func (k *Kit) logout(this js.Value, args []js.Value) any {
 	if err != nil {
 		return k.rejected(err)
 	}
-	dropPush := false
-	if opts := arg(args, 0); !isNullish(opts) {
-		if opts.Type() != js.TypeObject {
-			return k.rejected(invalid("logout options must be an object, got %s", typeName(opts)))
-		}
-		v, err := getProp(opts, "disablePush")
-		if err != nil {
-			return k.rejected(err)
-		}
-		switch {
-		case isNullish(v):
-		case v.Type() == js.TypeBoolean:
-			dropPush = v.Bool()
-		default:
-			return k.rejected(invalid("logout option disablePush must be a boolean, got %s", typeName(v)))
-		}
+	dropPush, err := boolOption(arg(args, 0), "logout", "disablePush")
+	if err != nil {
+		return k.rejected(err)
 	}
 	if k.sessionOf(rec) == nil {
 		return k.resolved()

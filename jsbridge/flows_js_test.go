@@ -102,6 +102,33 @@ func TestLoginLogout(t *testing.T) {
 	assert.Equal(t, 0, k.Live().Clients)
 }
 
+// TestLoginCallWaiting: login(userId, token, {callWaiting: true}) starts the
+// session with call waiting on: it rings, calleeBusy, while its user is in
+// a call; bad options reject with INVALID_ARGUMENT.
+func TestLoginCallWaiting(t *testing.T) {
+	kit, _, alice, bob, _, bobID, _, bev := pair(t)
+	c := ring(t, alice, bobID, bev, nil)
+	await(t, c.remote.Call("accept"))
+	c.lev.next(EvLocalAccepted)
+
+	laptop := client(t, kit, "")
+	lev := newRecorder(t)
+	lev.on(laptop, EvRemoteInvitationReceived)
+	await(t, laptop.Call("login", bobID, js.Undefined(), jsEval(`{callWaiting: true}`)))
+	t.Cleanup(func() { _, _ = awaitErr(laptop.Call("logout")) })
+	carol := client(t, kit, uniq(t, "carol"))
+	w := ring(t, carol, bobID, lev, nil)
+	assert.True(t, w.remote.Get("calleeBusy").Bool())
+	await(t, w.local.Call("cancel"))
+	w.rev.next(EvRemoteCanceled)
+	await(t, c.local.Call("hangup"))
+	_ = bob
+
+	other := client(t, kit, "")
+	requireRtmError(t, rejection(t, other.Call("login", "x", "", 42)), 1, "INVALID_ARGUMENT")
+	requireRtmError(t, rejection(t, other.Call("login", "x", "", jsEval(`{callWaiting: "yes"}`))), 1, "INVALID_ARGUMENT")
+}
+
 func strs(vs []js.Value) []string {
 	out := make([]string, len(vs))
 	for i, v := range vs {

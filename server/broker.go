@@ -34,6 +34,14 @@ type UnicastCounter interface {
 	Unicasts() (received, handled uint64)
 }
 
+// PayloadLimiter is a Broker whose transport bounds a message's size:
+// MaxPayload is the bound in force now (NATS's max_payload, which a
+// reconnect to another server may change). A node sends nothing over it
+// (docs/CLUSTER.md "Message size").
+type PayloadLimiter interface {
+	MaxPayload() int
+}
+
 // ErrNoNode is returned by Broker.Send when the node does not exist.
 var ErrNoNode = errors.New("server: no such node")
 

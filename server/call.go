@@ -61,10 +61,10 @@ func (n *Node) busyLocked(user string) bool {
 		if n.invs.remoteCallees[r.id] > 0 {
 			return true
 		}
-		// What its node said, but for calls owned here: this node knows
-		// better, and sooner, when they end.
+		// What its node said, but for calls owned here, or whose end the
+		// node that decided it told: this node knows better, and sooner.
 		for _, id := range r.calls {
-			if ownerOf(id) != n.id {
+			if _, ended := n.cl.endedCalls[id]; !ended && ownerOf(id) != n.id {
 				return true
 			}
 		}
@@ -186,6 +186,9 @@ func (n *Node) endCallLocked(c *callRec, toCaller, toCallee *protocol.Frame, why
 		if n.invs.remoteCallees[callee.id]--; n.invs.remoteCallees[callee.id] <= 0 {
 			delete(n.invs.remoteCallees, callee.id)
 		}
+		if toCallee != nil { // else its node decided the end, or is gone
+			n.callEndedLocked(c.id, callee.node)
+		}
 	}
 	delete(n.invs.calls, c.id)
 	if c.group != nil {
@@ -231,8 +234,57 @@ func (n *Node) callsLeftLocked(s *session, logout bool) {
 		if self != nil {
 			s.enqueue(self)
 		}
-		n.leaveCallLocked(s, id)
-		n.tell(ownerOf(id), &message{K: kindLeft, Sess: s.id, Inv: id})
+		n.leftCallLocked(s, id)
+	}
+}
+
+// leftCallLocked takes s out of call id, owned by another node, and tells
+// the owner, which ends the call for the other party.
+func (n *Node) leftCallLocked(s *session, id string) {
+	n.leaveCallLocked(s, id)
+	n.tell(ownerOf(id), &message{K: kindLeft, Sess: s.id, Inv: id})
+	n.callEndedLocked(id, ownerOf(id))
+}
+
+// callEndedLocked tells every peer but skip (the node that the call.ended
+// or left just sent tells) that call id ended, from the node that decided
+// it: else a node learns it from the parties' nodes' announcements, one
+// message after skip, and takes the other party's user for busy
+// meanwhile (busyLocked).
+func (n *Node) callEndedLocked(id, skip string) {
+	if len(n.cl.peers) == 0 || len(n.cl.peers) == 1 && n.cl.peers[skip] != nil {
+		return
+	}
+	data := n.encode(&message{K: kindCallEnd, Inv: id})
+	for _, p := range n.peersInOrder() {
+		if p.id != skip {
+			n.send(p.id, kindCallEnd, data)
+		}
+	}
+}
+
+// callEndToldLocked records that call id, of other nodes, ended.
+func (n *Node) callEndToldLocked(id string) {
+	now := time.Now()
+	n.sweepEndedCallsLocked(now)
+	n.cl.endedCalls[id] = now
+	n.cl.endedOrder = append(n.cl.endedOrder, endedCall{id: id, at: now})
+}
+
+// sweepEndedCallsLocked forgets the call ends told PeerTimeout ago or
+// more: the parties' nodes have announced them since, one message after
+// the end was told here (and an announcement later than that comes all
+// the same).
+func (n *Node) sweepEndedCallsLocked(now time.Time) {
+	i := 0
+	for ; i < len(n.cl.endedOrder) && now.Sub(n.cl.endedOrder[i].at) >= n.cfg.PeerTimeout; i++ {
+		if e := n.cl.endedOrder[i]; n.cl.endedCalls[e.id].Equal(e.at) {
+			delete(n.cl.endedCalls, e.id)
+		}
+	}
+	n.cl.endedOrder = n.cl.endedOrder[i:]
+	if len(n.cl.endedOrder) == 0 {
+		n.cl.endedOrder = nil
 	}
 }
 
@@ -257,8 +309,7 @@ func (n *Node) endAllCallsLocked() {
 	for _, s := range n.hub.sessionsInOrder() {
 		for _, id := range slices.Sorted(maps.Keys(s.inCall)) {
 			s.enqueue(callEnded(id, core.CallEndServerShutdown))
-			n.leaveCallLocked(s, id)
-			n.tell(ownerOf(id), &message{K: kindLeft, Sess: s.id, Inv: id})
+			n.leftCallLocked(s, id)
 		}
 	}
 }

@@ -56,6 +56,7 @@ const (
 	kindRequest   = "request"   // sess asks f (ack, accept, refuse) on an invitation you own; answer reply
 	kindReply     = "reply"     // the reply f to request corr, after its events
 	kindLeft      = "left"      // session sess no longer rings invitation inv (it left, or it was gone)
+	kindCallEnd   = "call.end"  // the call inv ended: its sessions are not busy with it (callEndedLocked)
 	kindAPI       = "api"       // the server API asks (reason: get, cancel, kick) about inv or user; answer api.reply
 	kindAPIReply  = "api.reply" // answer to api: corr, data (JSON), f (an error), code (a count)
 	kindPending   = "pending"   // the sender's pending invitations of user: code
@@ -144,6 +145,17 @@ type cluster struct {
 	// asked is when this node last said hello to a node, or reset it (""
 	// for its broadcast hello): its answer is on the way (answerDueLocked).
 	asked map[string]time.Time
+	// endedCalls are the calls of other nodes' sessions whose end the node
+	// that decided it told (call.end), kept PeerTimeout; endedOrder, oldest
+	// first.
+	endedCalls map[string]time.Time
+	endedOrder []endedCall
+}
+
+// endedCall is a call's end as another node told it (call.end).
+type endedCall struct {
+	id string
+	at time.Time
 }
 
 // outbox numbers the unicasts to each node. Its lock is held from the
@@ -228,6 +240,7 @@ type call struct {
 	waiting map[string]struct{}
 	done    chan struct{}
 	lost    bool       // a sync: a peer it waited for left or reset us meanwhile
+	then    func()     // a sync: run under Node.mu once answered (afterPeersLocked)
 	answers []*message // the answers to a server API call (backend.go)
 }
 
@@ -241,8 +254,9 @@ func newCluster() cluster {
 		change: make(chan struct{}),
 		out:    &outbox{seq: make(map[string]uint64)},
 
-		unsettled: make(map[string]*settling),
-		asked:     make(map[string]time.Time),
+		unsettled:  make(map[string]*settling),
+		asked:      make(map[string]time.Time),
+		endedCalls: make(map[string]time.Time),
 	}
 }
 
@@ -296,6 +310,7 @@ func (n *Node) heartbeats(stop <-chan struct{}, done chan<- struct{}) {
 		case now := <-t.C:
 			n.broadcastNumbered(&message{K: kindHeartbeat})
 			n.mu.Lock()
+			n.sweepEndedCallsLocked(now)
 			for _, p := range n.peersInOrder() {
 				if now.Sub(p.seen) >= n.cfg.PeerTimeout {
 					n.logLocked(n.log, slog.LevelWarn, "peer silent: declared dead", "peer", p.id, "silent", now.Sub(p.seen))
@@ -318,9 +333,32 @@ func (n *Node) encode(m *message) []byte {
 }
 
 func (n *Node) broadcast(m *message) {
-	if err := n.broker.Broadcast(n.encode(m)); err != nil {
+	data := n.encode(m)
+	if n.tooLarge("", m.K, data) {
+		return
+	}
+	if err := n.broker.Broadcast(data); err != nil {
 		n.log.Warn("cluster broadcast failed", "kind", m.K, "err", err)
 	}
+}
+
+// tooLarge reports, loudly, whether data is over what the broker takes
+// (PayloadLimiter): such a message is not sent (docs/CLUSTER.md "Message
+// size"). A unicast's number is spent all the same, so that its receiver
+// finds the gap and the pair resets, as for any lost message.
+func (n *Node) tooLarge(to, kind string, data []byte) bool {
+	l, ok := n.broker.(PayloadLimiter)
+	if !ok {
+		return false
+	}
+	max := l.MaxPayload()
+	if max <= 0 || len(data) <= max {
+		return false
+	}
+	n.m.tooLarge.WithLabelValues(kind).Inc()
+	n.log.Error("cluster message over the broker's max_payload: not sent, lost", "peer", to, "kind", kind,
+		"bytes", len(data), "max_payload", max)
+	return true
 }
 
 // broadcastNumbered broadcasts m with the last number given to each node,
@@ -362,6 +400,9 @@ func (n *Node) send(id, kind string, data []byte) {
 	numbered = strconv.AppendUint(numbered, o.seq[id], 10)
 	numbered = append(numbered, ',')
 	numbered = append(numbered, data[1:]...)
+	if n.tooLarge(id, kind, numbered) {
+		return
+	}
 	if err := n.broker.Send(id, numbered); err != nil {
 		n.log.Warn("cluster message not sent", "peer", id, "kind", kind, "err", err)
 	}
@@ -526,6 +567,8 @@ func (n *Node) receive(data []byte) {
 			n.stoppedRingingLocked(inv, m.Sess)
 		}
 		n.calleeLeftLocked(m.Inv, m.Sess, core.CallEndPeerOffline)
+	case kindCallEnd:
+		n.callEndToldLocked(m.Inv)
 	case kindAPI:
 		n.apiRequestLocked(p, &m)
 	case kindAPIReply:
@@ -879,7 +922,38 @@ func (n *Node) answeredLocked(corr uint64, c *call, node string) {
 	if len(c.waiting) == 0 && c.sess == nil {
 		delete(n.cl.calls, corr)
 		close(c.done)
+		if c.then != nil {
+			c.then()
+		}
 	}
+}
+
+// syncLocked asks every peer to answer once it has handled what this node
+// sent it before, and returns the sync waiting for their answers, or nil
+// without peers. pad goes in the messages (tests size them with it).
+func (n *Node) syncLocked(pad string) (uint64, *call) {
+	if len(n.cl.peers) == 0 {
+		return 0, nil
+	}
+	c := &call{waiting: make(map[string]struct{}), done: make(chan struct{})}
+	n.cl.next++
+	corr := n.cl.next
+	for id := range n.cl.peers {
+		c.waiting[id] = struct{}{}
+	}
+	n.cl.calls[corr] = c
+	n.tellPeersLocked(&message{K: kindSync, Corr: corr, Reason: pad})
+	return corr, c
+}
+
+// afterPeersLocked runs f, under Node.mu, once every peer has handled what
+// this node sent it before, or is gone: at once without peers.
+func (n *Node) afterPeersLocked(f func()) {
+	if _, c := n.syncLocked(""); c != nil {
+		c.then = f
+		return
+	}
+	f()
 }
 
 // Sync returns once every peer of this node has handled every message this
@@ -888,21 +962,16 @@ func (n *Node) answeredLocked(corr uint64, c *call, node string) {
 // ErrSyncLost (its directory comes again with the next hello; call again).
 // After a login's reply, Sync on the login's node makes every node know the
 // session. A single node returns at once.
-func (n *Node) Sync(ctx context.Context) error {
+func (n *Node) Sync(ctx context.Context) error { return n.sync(ctx, "") }
+
+// sync is Sync with pad in the sync messages.
+func (n *Node) sync(ctx context.Context, pad string) error {
 	n.mu.Lock()
-	c := &call{waiting: make(map[string]struct{}), done: make(chan struct{})}
-	n.cl.next++
-	corr := n.cl.next
-	for id := range n.cl.peers {
-		c.waiting[id] = struct{}{}
-	}
-	if len(c.waiting) == 0 {
-		n.mu.Unlock()
+	corr, c := n.syncLocked(pad)
+	n.mu.Unlock()
+	if c == nil {
 		return nil
 	}
-	n.cl.calls[corr] = c
-	n.tellPeersLocked(&message{K: kindSync, Corr: corr})
-	n.mu.Unlock()
 	select {
 	case <-c.done:
 		if c.lost {

@@ -123,6 +123,32 @@ func TestClusterAnswerAfterEndAndOwnerDeath(t *testing.T) {
 	}
 }
 
+// A call's end is told by the node that decided it to every node but the
+// other party's, which its own message tells (call.end): the owner when
+// the caller hangs up, the callee's node when the callee leaves. The node
+// told keeps it PeerTimeout, then forgets it.
+func TestClusterCallEndTold(t *testing.T) {
+	for _, end := range []string{"the caller hangs up", "the callee leaves"} {
+		t.Run(end, func(t *testing.T) {
+			cl, alice, bob, inv := ringAcross(t)
+			bob.okAfter(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
+			alice.expect(protocol.TypeLocalAccepted, inv)
+			ender, req, other := alice, frame(protocol.TypeHangup, inv), bob
+			if end == "the callee leaves" {
+				ender, req, other = bob, &protocol.Frame{Type: protocol.TypeLogout}, alice
+			}
+			reply, _ := ender.do(req)
+			require.Equal(t, protocol.TypeOK, reply.Type)
+			other.expect(protocol.TypeCallEnded, inv)
+			cl.Sync()
+			assert.Equal(t, []int{0, 0, 1}, []int{server.EndedCalls(cl.Nodes[0].Node), server.EndedCalls(cl.Nodes[1].Node),
+				server.EndedCalls(cl.Nodes[2].Node)})
+			require.Eventually(t, func() bool { return server.EndedCalls(cl.Nodes[2].Node) == 0 },
+				10*rtmcalltest.PeerTimeout, time.Millisecond, "forgotten after PeerTimeout")
+		})
+	}
+}
+
 // ringAcross starts 3 nodes: alice on node 0 calls bob on node 1, whose
 // invite has come.
 func ringAcross(t *testing.T) (cl *rtmcalltest.Cluster, alice, bob *client, inv string) {

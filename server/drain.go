@@ -233,17 +233,16 @@ func (n *Node) moveSenderLocked(s *session) bool {
 
 // moveLocked tells s's client to move and keeps s, connected for presence,
 // until a session of its user appears elsewhere (claimMovedLocked) or
-// ResumeGrace passes.
+// ResumeGrace passes. The bye goes once every peer has handled what this
+// node sent it before (afterPeersLocked), so that the node the client logs
+// in on next knows what this one decided until then: the end of a call the
+// client just hung up, whose callee it would otherwise find busy there.
 func (n *Node) moveLocked(s *session) {
-	s.enqueue(&protocol.Frame{Type: protocol.TypeBye, Reason: protocol.ByeMoved})
 	s.qmu.Lock()
-	s.closed = true // the client is leaving: nothing more is queued
-	if a := s.att; a != nil {
-		a.closing.Store(true)
-		a.code, a.reason = websocket.StatusServiceRestart, "moved"
-		s.kickLocked(a)
-	}
+	s.closed = true // the client is leaving: nothing more is queued but the bye
 	s.qmu.Unlock()
+	s.byeDue = true
+	n.afterPeersLocked(func() { byeMovedLocked(s) })
 	s.moved.Store(true)
 	n.stopTimer(&s.expiry)
 	s.grace = n.afterFunc(n.cfg.ResumeGrace, func() {
@@ -253,6 +252,28 @@ func (n *Node) moveLocked(s *session) {
 	})
 	n.m.moves.Inc()
 	n.logSessionLocked(s, slog.LevelInfo, "session moved")
+}
+
+// byeMovedLocked queues bye MOVED to s, moved, and closes its connection
+// after it with 1012.
+func byeMovedLocked(s *session) {
+	s.byeDue = false
+	if s.ended {
+		return // its connection was closed with it
+	}
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.overflowed {
+		return // its client was cut off as too slow
+	}
+	s.closed = false
+	s.pushLocked(entry{f: &protocol.Frame{Type: protocol.TypeBye, Reason: protocol.ByeMoved}})
+	s.closed = true
+	if a := s.att; a != nil {
+		a.closing.Store(true)
+		a.code, a.reason = websocket.StatusServiceRestart, "moved"
+		s.kickLocked(a)
+	}
 }
 
 // claimMovedLocked is told that a session of user appeared on another node:

@@ -3,6 +3,9 @@
 package server
 
 import (
+	"context"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -70,4 +73,35 @@ func HoldDrainCloses(n *Node) (release func()) {
 	hold := make(chan struct{})
 	n.drainCloses = hold
 	return sync.OnceFunc(func() { close(hold) })
+}
+
+// SyncOfSize is Node.Sync with each sync message to peer made exactly size
+// bytes, its pair's number in, for a cluster of two (size is more than
+// SyncBytes(n, peer, 0)).
+func SyncOfSize(ctx context.Context, n *Node, peer string, size int) error {
+	return n.sync(ctx, strings.Repeat("x", size-SyncBytes(n, peer, 1)+1))
+}
+
+// NATSRedials is how many times n's NATS broker connected again after
+// the NATS client closed its connection.
+func NATSRedials(n *Node) uint64 { return n.broker.(*natsBroker).redials.Load() }
+
+// SyncBytes is the size of the next sync message n would send peer, with
+// pad bytes of padding and its pair's number.
+func SyncBytes(n *Node, peer string, pad int) int {
+	n.mu.Lock()
+	n.cl.out.mu.Lock()
+	next := n.cl.out.seq[peer] + 1
+	n.cl.out.mu.Unlock()
+	corr := n.cl.next + 1
+	data := n.encode(&message{K: kindSync, Corr: corr, Reason: strings.Repeat("x", pad)})
+	n.mu.Unlock()
+	return len(data) + len(`{"q":`) + len(strconv.FormatUint(next, 10)) + len(",") - len("{")
+}
+
+// EndedCalls is how many ends of other nodes' calls n holds (call.end).
+func EndedCalls(n *Node) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.cl.endedCalls)
 }

@@ -473,3 +473,76 @@ func TestGroupCallerLeaves(t *testing.T) {
 	again.sendGroup(protocol.GroupFirst, "ann", "ben")
 	ann.rung(protocol.GroupFirst, "ann", "ben")
 }
+
+// deathBound is how soon the other nodes act on a node's death
+// (docs/CLUSTER.md "When a node dies"), with slack for a busy machine.
+const deathBound = rtmcalltest.PeerTimeout + 2*rtmcalltest.PeerHeartbeat + time.Second
+
+// A callee's node dies while a group rings: that callee fails with
+// PEER_OFFLINE, the others ring on, and the group ends as without the
+// death; in a group call, a leg up with a callee on the dead node ends
+// with call.ended PEER_OFFLINE, under the callee's name, on the caller.
+func TestGroupCalleeNodeDies(t *testing.T) {
+	t.Run("first", func(t *testing.T) {
+		cl := rtmcalltest.NewCluster(t, 3)
+		alice, ann, ben := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "ann"), login(t, cl.Nodes[2], "ben")
+		ann2 := login(t, cl.Nodes[2], "ann") // dies too, but ann rings on node 1
+		cl.Sync()
+		g := alice.sendGroup(protocol.GroupFirst, "ann", "ben")
+		a := ann.rung(protocol.GroupFirst, "ann", "ben")
+		ann2.rung(protocol.GroupFirst, "ann", "ben")
+		ben.rung(protocol.GroupFirst, "ann", "ben")
+		start := time.Now()
+		cl.Kill(2)
+		assert.Equal(t, "PEER_OFFLINE", alice.expectCallee(g, "ben", "FAILURE").Reason)
+		assert.Less(t, time.Since(start), deathBound)
+		ann.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"ann"}}) // still ringing: no frame before the reply
+		ann.okAfter(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
+		alice.expectCallee(g, "ann", "ACCEPTED")
+		assert.Equal(t, "ann", alice.expect(protocol.TypeLocalAccepted, g).Callee)
+	})
+	t.Run("all", func(t *testing.T) {
+		cl, alice, ann, _, g, a, _ := groupCallAcross(t, "ben")
+		start := time.Now()
+		cl.Kill(2)
+		f := alice.expect(protocol.TypeCallEnded, g)
+		assert.Equal(t, "PEER_OFFLINE ben", f.Reason+" "+f.Callee, "ben's leg ended with his node")
+		assert.Less(t, time.Since(start), deathBound)
+		ann.okAfter(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted) // the group rings on
+		alice.expectCallee(g, "ann", "ACCEPTED")
+		alice.expect(protocol.TypeLocalAccepted, g)
+		alice.okAfter(frame(protocol.TypeHangup, g), "call.ended HANGUP", "call.ended HANGUP")
+		ann.expect(protocol.TypeCallEnded, a)
+	})
+}
+
+// The group's node (the caller's) dies: every callee session on a live
+// node stops ringing with remote.failure PEER_OFFLINE, and a callee in a
+// leg of the group call gets call.ended PEER_OFFLINE, within the bound.
+func TestGroupOwnerNodeDies(t *testing.T) {
+	cl, _, ann, ben, _, a, b := groupCallAcross(t, "ann")
+	start := time.Now()
+	cl.Kill(0)
+	assert.Equal(t, "PEER_OFFLINE", ben.expect(protocol.TypeRemoteFailure, b).Reason)
+	assert.Equal(t, "PEER_OFFLINE", ann.expect(protocol.TypeCallEnded, a).Reason)
+	assert.Less(t, time.Since(start), deathBound)
+	ben.fails(frame(protocol.TypeAccept, b), protocol.CodeAlreadyEnd)
+}
+
+// groupCallAcross starts 3 nodes: alice on node 0 calls ann (node 1) and
+// ben (node 2) in a group call, and accepter (ann or ben) has accepted.
+func groupCallAcross(t *testing.T, accepter string) (cl *rtmcalltest.Cluster, alice, ann, ben *client, g, a, b string) {
+	t.Helper()
+	cl = rtmcalltest.NewCluster(t, 3)
+	alice, ann, ben = login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "ann"), login(t, cl.Nodes[2], "ben")
+	cl.Sync()
+	g = alice.sendGroup(protocol.GroupAll, "ann", "ben")
+	a, b = ann.rung(protocol.GroupAll, "ann", "ben"), ben.rung(protocol.GroupAll, "ann", "ben")
+	who, inv := ann, a
+	if accepter == "ben" {
+		who, inv = ben, b
+	}
+	who.okAfter(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
+	alice.expectCallee(g, accepter, "ACCEPTED")
+	return
+}

@@ -83,7 +83,7 @@ func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	n.presenceLocked(s.user, func() {
 		c.sess, c.att = s, s.attach(c.ws, f.Ack, reply)
 	})
-	if moved {
+	if moved && !s.byeDue { // else the bye closes it once queued (drain.go)
 		// Its connection dropped before the client read its bye MOVED
 		// (drain.go): the replay brings it, then 1012 again.
 		s.qmu.Lock()

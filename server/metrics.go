@@ -30,6 +30,7 @@ type metrics struct {
 	drainTimeouts   prometheus.Counter // drains that reached their timeout
 	eventsDropped   prometheus.Counter
 	clusterGaps     prometheus.Counter     // peers reset for a lost message
+	tooLarge        *prometheus.CounterVec // kind: messages between nodes refused for their size
 	settles         *prometheus.CounterVec // result: settled, late, restarted
 	writeWaits      prometheus.Counter     // batches the socket did not take at once
 }
@@ -70,11 +71,13 @@ func newMetrics() *metrics {
 		Help: "Events (webhooks) dropped because the observer had 65,536 waiting."})
 	m.clusterGaps = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_cluster_gaps_total",
 		Help: "Peers reset because a message from them was lost (docs/CLUSTER.md)."})
+	m.tooLarge = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rtmcall_cluster_messages_too_large_total",
+		Help: "Messages to other nodes not sent because they were over the broker's max_payload, by kind: each is a lost message (docs/CLUSTER.md \"Message size\")."}, []string{"kind"})
 	m.settles = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rtmcall_cluster_settles_total",
 		Help: "Invitations owned by a node that reset this one, by how they ended here: settled by their owner, late (failed after PeerTimeout), restarted (the owner restarted)."}, []string{"result"})
 	m.writeWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_write_waits_total",
 		Help: "Batches of frames a connection's socket did not take at once, left to a goroutine that waits for it."})
-	for _, c := range []prometheus.Collector{m.moves, m.drainTimeouts, m.writeWaits, m.settles, m.clusterGaps, m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
+	for _, c := range []prometheus.Collector{m.moves, m.drainTimeouts, m.writeWaits, m.settles, m.clusterGaps, m.tooLarge, m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
 		m.errors, m.rateLimited, m.invitations, m.outcomes, m.receiptLatency, m.answerLatency, m.pendingInvitees, m.lateRings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

@@ -54,21 +54,35 @@ type NATSConfig struct {
 // <subject>.node.<id> for what is sent to it and on <subject>.all for
 // broadcasts. NATS keeps the order of the messages of one publisher on one
 // subject, which is the order Broker promises.
+//
+// The NATS client reconnects by itself after a link breaks, but closes for
+// good when the server refuses a message over its max_payload (a reload
+// lowered it since the connection said how large it was): the broker then
+// connects again and subscribes again, so that a node is never cut from its
+// cluster for good; what was in flight is lost, as for any broken link
+// (docs/CLUSTER.md "Lost messages").
 type natsBroker struct {
 	subject string
 	url     string // what the node connected to
 	log     *slog.Logger
 	ns      *natsserver.Server // the embedded server, or nil
-	nc      *nats.Conn
-	closed  chan struct{} // closed by the connection's ClosedHandler
-	once    sync.Once
+	nc      atomic.Pointer[nats.Conn]
 	unicast atomic.Pointer[nats.Subscription] // the node's own subject
 	handled atomic.Uint64                     // unicasts deliver returned from
+	redials atomic.Uint64                     // connections made again after the client closed one
+
+	mu      sync.Mutex
+	id      string        // Start's
+	deliver func([]byte)  // Start's
+	closing bool          // Close began: a connection that closes is not made again
+	closed  chan struct{} // closed once the last connection closed after Close
+	once    sync.Once
 }
 
 var (
 	_ Broker         = (*natsBroker)(nil)
 	_ UnicastCounter = (*natsBroker)(nil)
+	_ PayloadLimiter = (*natsBroker)(nil)
 )
 
 // NewNATSBroker returns the broker Config.NATS makes, for a Config.Broker
@@ -95,35 +109,116 @@ func newNATSBroker(cfg NATSConfig, log *slog.Logger) (*natsBroker, error) {
 		}
 		b.ns, url = ns, ns.ClientURL()
 	}
-	nc, err := nats.Connect(url,
-		nats.Name("rtmcall-server"),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("NATS connection lost", "err", err)
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS connection back", "server", nc.ConnectedUrlRedacted()) }),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			log.Error("NATS error", "err", err)
-		}),
-		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
-	)
+	b.url = url
+	nc, err := b.connect()
 	if err != nil {
 		b.shutdownServer()
 		return nil, fmt.Errorf("failed to connect to NATS at %s: %w", url, err)
 	}
 	// A page of the directory (dirPageBytes) must go through: refuse to
 	// start rather than lose snapshots later.
-	if max := nc.MaxPayload(); max < minNATSPayload {
-		err := fmt.Errorf("%w: the NATS server at %s has max_payload %d bytes; rtmcall needs at least %d (512 KiB): raise max_payload in the NATS server's configuration",
-			ErrNATSPayload, nc.ConnectedUrlRedacted(), max, minNATSPayload)
+	if err := checkPayload(nc); err != nil {
 		nc.Close()
 		b.shutdownServer()
 		return nil, err
 	}
-	b.nc, b.url = nc, url
+	b.nc.Store(nc)
 	return b, nil
 }
+
+// checkPayload is ErrNATSPayload if nc's server takes messages smaller
+// than rtmcall needs.
+func checkPayload(nc *nats.Conn) error {
+	if max := nc.MaxPayload(); max < minNATSPayload {
+		return fmt.Errorf("%w: the NATS server at %s has max_payload %d bytes; rtmcall needs at least %d (512 KiB): raise max_payload in the NATS server's configuration",
+			ErrNATSPayload, nc.ConnectedUrlRedacted(), max, minNATSPayload)
+	}
+	return nil
+}
+
+// connect makes a connection to b.url.
+func (b *natsBroker) connect() (*nats.Conn, error) {
+	return nats.Connect(b.url,
+		nats.Name("rtmcall-server"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.log.Warn("NATS connection lost", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.log.Info("NATS connection back", "server", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
+			if err := checkPayload(nc); err != nil {
+				b.log.Error("NATS server takes smaller messages than rtmcall needs: larger ones are refused", "err", err)
+			}
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			b.log.Error("NATS error", "err", err)
+		}),
+		nats.ClosedHandler(b.onClosed),
+	)
+}
+
+// onClosed is a connection's ClosedHandler: after Close it lets Close
+// return; before, the client gave the connection up (a max_payload
+// violation), and the broker connects again.
+func (b *natsBroker) onClosed(nc *nats.Conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing || b.deliver == nil {
+		if b.nc.Load() == nc || b.deliver == nil {
+			b.once.Do(func() { close(b.closed) })
+		}
+		return
+	}
+	b.log.Error("NATS connection closed by the client: connecting again; what was in flight is lost",
+		"err", nc.LastError(), "max_payload", nc.MaxPayload())
+	go b.redial(nc)
+}
+
+// redial replaces the closed connection old, with backoff, until it is
+// made and subscribed or Close begins.
+func (b *natsBroker) redial(old *nats.Conn) {
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		nc, err := b.connect()
+		if err == nil {
+			b.mu.Lock()
+			if b.closing {
+				b.mu.Unlock()
+				nc.Close()
+				return
+			}
+			b.nc.Store(nc)
+			err = b.subscribe()
+			b.mu.Unlock()
+			if err == nil {
+				b.redials.Add(1)
+				b.log.Warn("NATS connection made again", "server", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
+				if err := checkPayload(nc); err != nil {
+					b.log.Error("NATS server takes smaller messages than rtmcall needs: larger ones are refused", "err", err)
+				}
+				return
+			}
+			nc.Close() // its handler dials again
+			return
+		}
+		b.log.Error("NATS connection not made again", "err", err, "retry_in", wait)
+		b.mu.Lock()
+		closing := b.closing
+		b.mu.Unlock()
+		if closing {
+			return
+		}
+		select {
+		case <-time.After(wait): // a backoff between attempts
+		case <-b.closed:
+			return
+		}
+	}
+}
+
+// MaxPayload is the largest message the NATS server takes, as the
+// connection last heard it (PayloadLimiter).
+func (b *natsBroker) MaxPayload() int { return int(b.nc.Load().MaxPayload()) }
 
 // NATSURL is the NATS the node is connected to, its embedded server's or
 // Config.NATS.URL, for other clients of the same NATS (server/store.KV);
@@ -198,12 +293,22 @@ func (b *natsBroker) nodeSubject(id string) string { return b.subject + ".node."
 // subscription delivers in order from its own goroutine, without limits
 // on what it holds (a slow node must not lose messages).
 func (b *natsBroker) Start(id string, deliver func([]byte)) error {
-	for i, subj := range []string{b.nodeSubject(id), b.subject + ".all"} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.id, b.deliver = id, deliver
+	return b.subscribe()
+}
+
+// subscribe subscribes the current connection. b.mu is held.
+func (b *natsBroker) subscribe() error {
+	nc := b.nc.Load()
+	for i, subj := range []string{b.nodeSubject(b.id), b.subject + ".all"} {
+		deliver := b.deliver
 		handler := func(m *nats.Msg) { deliver(m.Data) }
 		if i == 0 {
 			handler = func(m *nats.Msg) { deliver(m.Data); b.handled.Add(1) }
 		}
-		sub, err := b.nc.Subscribe(subj, handler)
+		sub, err := nc.Subscribe(subj, handler)
 		if err != nil {
 			return fmt.Errorf("failed to subscribe to %s: %w", subj, err)
 		}
@@ -215,7 +320,7 @@ func (b *natsBroker) Start(id string, deliver func([]byte)) error {
 		}
 	}
 	// The subscriptions reach the server before anything this node sends.
-	return b.nc.Flush()
+	return nc.Flush()
 }
 
 // Unicasts counts the unicasts to this node (UnicastCounter): those
@@ -236,30 +341,40 @@ func (b *natsBroker) Unicasts() (received, handled uint64) {
 }
 
 func (b *natsBroker) Send(id string, data []byte) error {
-	return b.nc.Publish(b.nodeSubject(id), data)
+	return b.nc.Load().Publish(b.nodeSubject(id), data)
 }
 
 func (b *natsBroker) Broadcast(data []byte) error {
-	return b.nc.Publish(b.subject+".all", data)
+	return b.nc.Load().Publish(b.subject+".all", data)
 }
 
 // Close sends what is buffered, stops the subscriptions once their
 // handlers return, and stops the embedded server.
 func (b *natsBroker) Close(ctx context.Context) error {
+	b.mu.Lock()
+	already := b.closing
+	b.closing = true
+	b.mu.Unlock()
+	if already {
+		<-b.closed
+		return nil
+	}
+	nc := b.nc.Load()
 	var err error
-	b.once.Do(func() {
-		if derr := b.nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
-			b.nc.Close() // reconnecting: nothing to drain
-		}
-		select {
-		case <-b.closed:
-		case <-ctx.Done():
-			b.nc.Close()
-			<-b.closed
-			err = ctx.Err()
-		}
-		b.shutdownServer()
-	})
+	if derr := nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
+		nc.Close() // reconnecting: nothing to drain
+	}
+	if nc.IsClosed() {
+		b.once.Do(func() { close(b.closed) }) // closed before Close: its handler may have run already
+	}
+	select {
+	case <-b.closed:
+	case <-ctx.Done():
+		nc.Close()
+		<-b.closed
+		err = ctx.Err()
+	}
+	b.shutdownServer()
 	return err
 }
 

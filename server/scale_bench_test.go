@@ -236,5 +236,5 @@ func TestDirectorySnapshotOverNATS(t *testing.T) {
 		assert.LessOrEqual(t, len(data), dirPageBytes)
 		assert.NoError(t, b.Send(scalePeer, data), "page %d", m.Page)
 	}
-	assert.NoError(t, b.nc.Flush())
+	assert.NoError(t, b.nc.Load().Flush())
 }

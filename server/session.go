@@ -50,9 +50,10 @@ type session struct {
 	inCall  map[string]struct{}
 	waiting bool // call waiting: invitations ring this session while its user is busy
 	// moved: a draining node told the client to move (drain.go); the read
-	// loop reads it without the lock. claimed: a session of the user has
-	// appeared elsewhere since.
+	// loop reads it without the lock. byeDue: its bye waits for the peers.
+	// claimed: a session of the user has appeared elsewhere since.
 	moved   atomic.Bool
+	byeDue  bool
 	claimed bool
 
 	// api marks a caller the server API made (backend.go): such a session

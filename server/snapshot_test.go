@@ -118,3 +118,127 @@ func TestClusterLargeDirectoryPagesLost(t *testing.T) {
 	require.NoError(t, b.Node.AwaitPeers(ctx, 1))
 	assert.Equal(t, simulated, server.RemoteSessions(b.Node, a.Node.ID()))
 }
+
+// startNATS starts a NATS server for a test with the given options (a
+// free port on 127.0.0.1, no logs).
+func startNATS(t *testing.T, opts *natsserver.Options) *natsserver.Server {
+	t.Helper()
+	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
+	ns, err := natsserver.NewServer(opts)
+	require.NoError(t, err)
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	require.True(t, ns.ReadyForConnections(10*time.Second))
+	return ns
+}
+
+// payloadPair is two nodes on the NATS servers at urls, peers of each other.
+func payloadPair(t *testing.T, urlA, urlB string) (a, b *rtmcalltest.Server) {
+	t.Helper()
+	fast := func(c *server.Config) { c.PeerHeartbeat, c.PeerTimeout = 50*time.Millisecond, time.Second }
+	a = rtmcalltest.NewServer(t, fast, func(c *server.Config) { c.NATS = &server.NATSConfig{URL: urlA} })
+	b = rtmcalltest.NewServer(t, fast, func(c *server.Config) { c.NATS = &server.NATSConfig{URL: urlB} })
+	awaitPeers(t, a, b)
+	return a, b
+}
+
+// awaitPeers waits until a and b know each other.
+func awaitPeers(t *testing.T, a, b *rtmcalltest.Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, a.Node.AwaitPeers(ctx, 1))
+	require.NoError(t, b.Node.AwaitPeers(ctx, 1))
+}
+
+// syncOfSize syncs from's node with to's with a message of size bytes.
+func syncOfSize(t *testing.T, from, to *rtmcalltest.Server, size int) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return server.SyncOfSize(ctx, from.Node, to.Node.ID(), size)
+}
+
+// assertMetric checks that srv's /metrics has line, and shows only the
+// lines of the same metric when it does not.
+func assertMetric(t *testing.T, srv *rtmcalltest.Server, line string) {
+	t.Helper()
+	_, body := httpGet(t, srv.HTTPURL+"/metrics")
+	name, _, _ := strings.Cut(strings.Fields(line)[0], "{")
+	var same []string
+	for _, l := range strings.Split(body, "\n") {
+		if l == line {
+			return
+		}
+		if strings.HasPrefix(l, name) {
+			same = append(same, l)
+		}
+	}
+	assert.Fail(t, "metric not as expected", "want %q, have %q", line, same)
+}
+
+// A message between nodes of exactly the NATS server's max_payload goes;
+// one byte more is not sent: the sender counts it and logs it, and the
+// receiver finds the gap, so the pair resets ("Lost messages") and what
+// waited for it ends (the sync gets ErrSyncLost) within the bound of a
+// lost message, then the two are peers again.
+func TestClusterMessageAtMaxPayload(t *testing.T) {
+	ns := startNATS(t, &natsserver.Options{MaxPayload: 512 << 10})
+	a, b := payloadPair(t, ns.ClientURL(), ns.ClientURL())
+
+	require.NoError(t, syncOfSize(t, a, b, 512<<10), "a message at the bound")
+	start := time.Now()
+	err := syncOfSize(t, a, b, 512<<10+1)
+	assert.ErrorIs(t, err, server.ErrSyncLost, "a message one byte past the bound")
+	assert.Less(t, time.Since(start), 3*50*time.Millisecond+time.Second, "within 3 × PeerHeartbeat and some slack")
+	assertMetric(t, a, `rtmcall_cluster_messages_too_large_total{kind="sync"} 1`)
+	assertMetric(t, b, "rtmcall_cluster_gaps_total 1") // the receiver found the gap
+	assert.Equal(t, 2, ns.NumClients(), "both nodes still connected")
+	assert.Equal(t, uint64(0), server.NATSRedials(a.Node))
+
+	awaitPeers(t, a, b)
+	require.NoError(t, syncOfSize(t, a, b, 512<<10), "peers again, a message at the bound goes")
+}
+
+// A NATS server whose max_payload is lowered while the nodes run (a
+// configuration reload) closes the connection of the first node that
+// publishes more; the NATS client gives that connection up for good, so
+// the broker connects again: the message and what was in flight are lost,
+// and the pair resets as for any broken link. From then on the node knows
+// the new bound and refuses larger messages itself, keeping its connection.
+func TestClusterNATSMaxPayloadLowered(t *testing.T) {
+	opts := &natsserver.Options{}
+	ns := startNATS(t, opts)
+	a, b := payloadPair(t, ns.ClientURL(), ns.ClientURL())
+	lower := opts.Clone()
+	lower.MaxPayload = 64 << 10
+	require.NoError(t, ns.ReloadOptions(lower))
+
+	assert.ErrorIs(t, syncOfSize(t, a, b, 100<<10), server.ErrSyncLost, "lost with the connection")
+	require.Eventually(t, func() bool { return server.NATSRedials(a.Node) == 1 }, 10*time.Second, 5*time.Millisecond,
+		"the broker connected again")
+	awaitPeers(t, a, b)
+
+	assert.ErrorIs(t, syncOfSize(t, a, b, 64<<10+1), server.ErrSyncLost, "one byte past the new bound: refused here")
+	assertMetric(t, a, `rtmcall_cluster_messages_too_large_total{kind="sync"} 1`)
+	assert.Equal(t, uint64(1), server.NATSRedials(a.Node), "refused before NATS saw it: the connection stays")
+	awaitPeers(t, a, b)
+	require.NoError(t, syncOfSize(t, a, b, 64<<10), "at the new bound")
+}
+
+// NATS routes do not apply max_payload: what a node's own server takes
+// reaches a node on a routed server with a smaller max_payload; the bound
+// that counts is the sender's server's.
+func TestClusterMaxPayloadAcrossRoutes(t *testing.T) {
+	big := startNATS(t, &natsserver.Options{Cluster: natsserver.ClusterOpts{Name: "p", Host: "127.0.0.1", Port: -1}})
+	small := startNATS(t, &natsserver.Options{MaxPayload: 512 << 10,
+		Cluster: natsserver.ClusterOpts{Name: "p", Host: "127.0.0.1", Port: -1},
+		Routes:  natsserver.RoutesFromStr("nats://" + big.ClusterAddr().String())})
+	require.Eventually(t, func() bool { return big.NumRoutes() > 0 && small.NumRoutes() > 0 }, 10*time.Second,
+		5*time.Millisecond, "the servers route to each other")
+	a, b := payloadPair(t, big.ClientURL(), small.ClientURL())
+
+	require.NoError(t, syncOfSize(t, a, b, 600<<10), "600 KiB from the 1 MiB server to the 512 KiB one")
+	assert.ErrorIs(t, syncOfSize(t, b, a, 512<<10+1), server.ErrSyncLost, "past the sender's own bound")
+	assertMetric(t, b, `rtmcall_cluster_messages_too_large_total{kind="sync"} 1`)
+}

@@ -74,10 +74,11 @@ var actions = []action{
 	{"messages-across-resume", 3, pick{exclusive: true, devices: 1}, messagesAcrossResume},
 
 	// Groups (group.go): 2 to 4 callees at once, checked by CheckGroup.
-	{"group-first-race", 3, pick{group: true}, groupRun(core.GroupFirst, groupRace)},
+	{"group-first-race", 2, pick{group: true}, groupRun(core.GroupFirst, groupRace)},
 	{"group-first-refuse-all", 2, pick{group: true}, groupRun(core.GroupFirst, groupRefuseAll)},
 	{"group-first-cancel-vs-accept", 2, pick{group: true}, groupRun(core.GroupFirst, groupCancelAccept)},
-	{"group-all-mixed", 3, pick{group: true}, groupRun(core.GroupAll, groupMixed)},
+	{"group-all-mixed", 2, pick{group: true}, groupRun(core.GroupAll, groupMixed)},
+	{"group-all-rings-out", 2, pick{group: true}, groupRun(core.GroupAll, groupRingOut)},
 }
 
 func acceptFlow(f *flow) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/rtmcall/rtmcall/core"
 	"github.com/rtmcall/rtmcall/core/protocol"
 )
 
@@ -379,4 +380,37 @@ func TestOutcome(t *testing.T) {
 	assert.Equal(t, "ACCEPTED_BY_REMOTE", Outcome(rec(nil, nil, nil, Caller, KindReceived, "", Caller, KindAccepted, "")))
 	assert.Equal(t, "FAILURE PEER_OFFLINE", Outcome(rec(nil, nil, nil, Caller, KindFailure, "PEER_OFFLINE")))
 	assert.Equal(t, "NONE", Outcome(rec(nil, nil, nil, Caller, KindReceived, "")))
+}
+
+// A hunt group whose callee ben had his only device on a node that died:
+// ben fails PEER_OFFLINE, ann refuses, the caller ends refused. Without the
+// death that failure is a violation; with it the flow holds, unless a side
+// ends twice.
+func TestCheckGroupHit(t *testing.T) {
+	const ann, ben = "ann.d0#1", "ben.d0#1"
+	group := func(died []string, benEnds int) *GroupRecord {
+		r := &GroupRecord{Flow: 9, Action: "group-test", Inv: "g", Mode: core.GroupFirst, Callees: []string{"ann", "ben"},
+			Expected: map[string][]string{"ann": {ann}, "ben": {ben}}, Died: died,
+			Updates: []CalleeEvent{{Seq: 3, Callee: "ben", State: core.CalleeFailure, Reason: "PEER_OFFLINE"},
+				{Seq: 5, Callee: "ann", State: core.CalleeRefused}},
+			Caller: []Event{{Seq: 6, Party: Caller, Kind: KindRefused}},
+			Devices: map[string][]Event{ann: {{Seq: 1, Party: ann, Kind: KindInvite}, {Seq: 4, Party: ann, Kind: KindRefused}},
+				ben: {{Seq: 2, Party: ben, Kind: KindInvite}}},
+			Ops: []Op{{Party: ann, Name: "refuse"}}}
+		for i := range benEnds {
+			r.Devices[ben] = append(r.Devices[ben], Event{Seq: uint64(7 + i), Party: ben, Kind: KindFailure, Reason: "UNKNOWN"})
+		}
+		return r
+	}
+	whats := func(vs []Violation) []string {
+		var out []string
+		for _, v := range vs {
+			out = append(out, v.What)
+		}
+		return out
+	}
+	assert.Contains(t, whats(CheckGroup(group(nil, 1))), "callee outcome", "no death: PEER_OFFLINE is not allowed")
+	assert.Empty(t, CheckGroup(group([]string{ben}, 1)), "ben lost with his node, his client ended it")
+	assert.Empty(t, CheckGroup(group([]string{ben}, 0)), "ben lost with his node, rung, no end on the server's word")
+	assert.Equal(t, []string{"device ends"}, whats(CheckGroup(group([]string{ben}, 2))))
 }

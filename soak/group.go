@@ -27,6 +27,7 @@ const (
 	groupRefuseAll                              // one device of every callee refuses
 	groupMixed                                  // one device of every callee accepts or refuses, at once
 	groupCancelAccept                           // the caller cancels while one callee accepts
+	groupRingOut                                // nobody answers: every callee expires, with the node's default timeout
 )
 
 // groupRun is the run function of a group action.
@@ -67,7 +68,17 @@ type GroupRecord struct {
 	// NoResponse: the node's receipt timeout is short, so a callee may fail
 	// with PEER_NO_RESPONSE (its devices INVITATION_EXPIRE).
 	NoResponse bool
+	// RingOut: nobody answers, so every callee fails with INVITATION_EXPIRE.
+	RingOut bool
+	// Died are the parties (Caller, device keys) lost with their node during
+	// the flow, and OwnerDied says the group's node (the caller's) died: a
+	// flow so hit is held to what a death allows (CheckGroup).
+	Died      []string
+	OwnerDied bool
 }
+
+// hit reports whether a node death touched the flow.
+func (r *GroupRecord) hit() bool { return r.OwnerDied || len(r.Died) > 0 }
 
 // gentry is a group flow's record while it runs, found by the content the
 // callees see (r.Content()), since each callee's invitation has an id the
@@ -78,6 +89,18 @@ type gentry struct {
 	notify  chan struct{}
 	closed  bool
 	excused map[string]bool // as entry.excused
+	hit     bool            // checked as hit by a node death: later events are counted, not violations
+}
+
+// lateLocked handles an event of g's that came after its check: counted
+// for a flow a node death hit (its dying node's end may come late), else
+// a violation. book.mu is held.
+func (b *book) lateLocked(g *gentry, detail string) {
+	if g.hit {
+		b.h.count("events of a group flow hit by a node death after its check")
+		return
+	}
+	b.h.violate(Violation{Flow: g.rec.Flow, Action: g.rec.Action, Inv: g.rec.Inv, What: "late", Detail: detail})
 }
 
 func groupContent(flow int) string { return fmt.Sprintf("soak group %d", flow) }
@@ -98,6 +121,11 @@ func (b *book) groupInvite(key string, r *core.RemoteInvitation) {
 		b.h.count("events of a drained device after its flow was checked")
 		return
 	}
+	if g != nil && g.closed && g.hit {
+		b.lateLocked(g, "")
+		b.mu.Unlock()
+		return
+	}
 	if g == nil || g.closed {
 		b.mu.Unlock()
 		b.h.violate(Violation{Flow: -1, What: "orphan", Detail: fmt.Sprintf("group invitation %s %q rang %s but no flow runs it", r.ID(), r.Content(), key)})
@@ -115,8 +143,7 @@ func (b *book) groupInvite(key string, r *core.RemoteInvitation) {
 			return
 		}
 		if g.closed {
-			b.h.violate(Violation{Flow: g.rec.Flow, Action: g.rec.Action, Inv: g.rec.Inv, What: "late",
-				Detail: fmt.Sprintf("%s arrived after the group flow was checked", e)})
+			b.lateLocked(g, fmt.Sprintf("%s arrived after the group flow was checked", e))
 			return
 		}
 		g.rec.Devices[key] = append(g.rec.Devices[key], e)
@@ -140,8 +167,7 @@ func (b *book) nextLocked(party string, kind Kind, reason, text string) Event {
 
 func (b *book) groupCallEndLocked(g *gentry, to *[]CallEnd, c CallEnd) {
 	if g.closed {
-		b.h.violate(Violation{Flow: g.rec.Flow, Action: g.rec.Action, Inv: g.rec.Inv, What: "late",
-			Detail: fmt.Sprintf("call end %+v arrived after the group flow was checked", c)})
+		b.lateLocked(g, fmt.Sprintf("call end %+v arrived after the group flow was checked", c))
 		return
 	}
 	*to = append(*to, c)
@@ -155,6 +181,42 @@ type groupFlow struct {
 	mode    core.GroupMode
 	callees []*user
 	local   *core.LocalInvitation
+	// sessions are the caller's and the rung devices' at the send (as
+	// flow.parties), and owner the group's node then (as flow.owner).
+	sessions    map[string]*session
+	owner       *member
+	ownerDeaths int32
+}
+
+// died reports whether party key's session was lost with its node.
+func (gf *groupFlow) died(key string) bool {
+	s := gf.sessions[key]
+	return s != nil && s.died.Load()
+}
+
+// gone reports whether party key's session was lost with its node and its
+// client has ended it: its own end (UNKNOWN) is in.
+func (gf *groupFlow) gone(key string) bool {
+	s := gf.sessions[key]
+	return s != nil && s.died.Load() && s.ended.Load()
+}
+
+// ownerDied reports whether the group's node died since the send.
+func (gf *groupFlow) ownerDied() bool {
+	return gf.died(Caller) || gf.owner != nil && gf.owner.deaths.Load() != gf.ownerDeaths
+}
+
+// hit reports whether a node death touched the flow: its owner, or a party.
+func (gf *groupFlow) hit() bool {
+	if gf.ownerDied() {
+		return true
+	}
+	for k := range gf.sessions {
+		if gf.died(k) {
+			return true
+		}
+	}
+	return false
 }
 
 func (gf *groupFlow) problem(format string, args ...any) {
@@ -217,9 +279,17 @@ func (h *harness) runGroup(f *flow, mode core.GroupMode, b groupBehaviour) {
 		}
 	}
 	slices.Sort(gf.g.rec.Drained)
+	for k := range gf.sessions {
+		if gf.died(k) {
+			gf.g.rec.Died = append(gf.g.rec.Died, k)
+		}
+	}
+	slices.Sort(gf.g.rec.Died)
+	gf.g.rec.OwnerDied = gf.ownerDied()
 	rec := gf.g.rec
 	gf.g.closed = true
-	if gf.g.excused == nil { // else kept, closed, for a late ring of those devices
+	gf.g.hit = rec.hit()
+	if gf.g.excused == nil && !gf.g.hit { // else kept, closed, for a late ring of those devices
 		delete(h.book.groups, content)
 	}
 	h.book.mu.Unlock()
@@ -229,6 +299,10 @@ func (h *harness) runGroup(f *flow, mode core.GroupMode, b groupBehaviour) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if rec.hit() {
+		h.rep.HitFlows++
+		h.rep.Chaos["group flows hit by a node death"]++
+	}
 	h.countLocked(rec.Action, "GROUP "+string(mode)+" "+groupOutcome(&rec), took)
 	for _, evs := range rec.Devices {
 		for _, e := range evs {
@@ -301,7 +375,7 @@ func (gf *groupFlow) drive(content string, b groupBehaviour) {
 		defer book.mu.Unlock()
 		e := book.nextLocked(Caller, kind, reason, text)
 		if g.closed {
-			book.h.violate(Violation{Flow: g.rec.Flow, Action: g.rec.Action, Inv: g.rec.Inv, What: "late", Detail: e.String()})
+			book.lateLocked(g, e.String())
 			return
 		}
 		g.rec.Caller = append(g.rec.Caller, e)
@@ -333,28 +407,42 @@ func (gf *groupFlow) drive(content string, b groupBehaviour) {
 		gf.problem("set content: %v", err)
 		return
 	}
-	if err := l.SetTimeout(gf.long()); err != nil {
-		gf.problem("set timeout: %v", err)
-		return
+	if b != groupRingOut {
+		if err := l.SetTimeout(gf.long()); err != nil {
+			gf.problem("set timeout: %v", err)
+			return
+		}
 	}
 	book.mu.Lock()
 	g.rec.Callees = ids
 	gf.drains = drainMarks{}
+	gf.sessions = map[string]*session{Caller: gf.caller.s}
 	for _, c := range gf.callees {
 		for _, d := range c.online() {
 			g.rec.Expected[c.id] = append(g.rec.Expected[c.id], d.s.key)
 			gf.drains.mark(d.s.key, d.s)
+			gf.sessions[d.s.key] = d.s
 		}
 	}
 	book.mu.Unlock()
+	if i := int(gf.caller.s.node.Load()) - 1; gf.sh.cl != nil && i >= 0 {
+		gf.owner = gf.sh.cl.members[i]
+		gf.ownerDeaths = gf.owner.deaths.Load()
+	}
 	gf.local = l
 	if err := l.Send(gf.ctx); err != nil {
-		gf.problem("send: %v", err)
-		return
+		if !gf.hit() {
+			gf.problem("send: %v", err)
+		}
+		return // with its node: the group may have rung (kept, closed, as hit)
 	}
 	book.mu.Lock()
 	g.rec.Inv = l.ID()
+	g.rec.RingOut = b == groupRingOut
 	book.mu.Unlock()
+	if b == groupRingOut {
+		return
+	}
 
 	// One device of each callee answers.
 	answerers := make([]string, len(gf.callees))
@@ -362,16 +450,25 @@ func (gf *groupFlow) drive(content string, b groupBehaviour) {
 		keys := g.rec.Expected[c.id]
 		answerers[i] = keys[gf.intN(len(keys))]
 	}
+	// A node death may keep a device from ringing: one lost with its node
+	// does not answer, and once the caller has its end no device need ring.
 	var invs []*core.RemoteInvitation
+	var keys []string
 	for _, key := range answerers {
 		var r *core.RemoteInvitation
 		if !gf.await(gf.ctx, "group invite on "+key, func(rec *GroupRecord) bool {
 			r = g.remotes[key]
-			return r != nil || gf.drains.drained(key) && slices.ContainsFunc(rec.Caller, func(e Event) bool { return e.Kind.terminal() })
-		}) || r == nil {
+			callerEnded := slices.ContainsFunc(rec.Caller, func(e Event) bool { return e.Kind.terminal() })
+			return r != nil || (gf.drains.drained(key) || gf.hit()) && callerEnded || gf.died(key)
+		}) {
 			return
 		}
-		invs = append(invs, r)
+		if r == nil && !gf.died(key) {
+			return
+		}
+		if r != nil {
+			invs, keys = append(invs, r), append(keys, key)
+		}
 	}
 	answer := func(i int, accept bool) {
 		name, do := "refuse", invs[i].Refuse
@@ -380,7 +477,10 @@ func (gf *groupFlow) drive(content string, b groupBehaviour) {
 		}
 		err := do(gf.ctx)
 		st := invs[i].State()
-		gf.op(gf.g, Op{Party: answerers[i], Name: name, Code: core.CodeOf(err), State: st.String(), Ended: st.Ended()})
+		gf.op(gf.g, Op{Party: keys[i], Name: name, Code: core.CodeOf(err), State: st.String(), Ended: st.Ended()})
+	}
+	if len(invs) == 0 {
+		return
 	}
 	var wg sync.WaitGroup
 	switch b {
@@ -412,13 +512,27 @@ func (gf *groupFlow) op(g *gentry, o Op) {
 }
 
 // complete waits until the caller and every rung device have their end.
+// After a node death a callee may go on ringing on a live device that was
+// not to answer: the caller then cancels, as a one-callee flow does.
 func (gf *groupFlow) complete() {
 	if gf.local == nil || gf.g.rec.Inv == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), gf.h.cfg.FlowDeadline)
 	defer cancel()
+	canceled := false
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	gf.await(ctx, "terminal events on every side of the group", func(r *GroupRecord) bool {
+		if !canceled && gf.hit() && !gf.died(Caller) && !gf.local.State().Ended() {
+			canceled = true
+			wg.Go(func() { // not under the book's lock, which the cancel's events take
+				err := gf.local.Cancel(ctx)
+				st := gf.local.State()
+				gf.op(gf.g, Op{Party: Caller, Name: "cancel", Code: core.CodeOf(err), State: st.String(), Ended: st.Ended()})
+				gf.g.poke()
+			})
+		}
 		if !slices.ContainsFunc(r.Caller, func(e Event) bool { return e.Kind.terminal() }) {
 			return false
 		}
@@ -427,7 +541,13 @@ func (gf *groupFlow) complete() {
 				if gf.drains.drained(k) && len(r.Devices[k]) == 0 {
 					continue // held back by its draining node, and not rung elsewhere (yet)
 				}
-				if !slices.ContainsFunc(r.Devices[k], func(e Event) bool { return e.Kind.terminal() }) {
+				if len(r.Devices[k]) == 0 && (gf.died(k) || gf.ownerDied()) {
+					continue // its invite may have died with a node (docs/CLUSTER.md "When a node dies")
+				}
+				if gf.died(k) && !gf.gone(k) {
+					return false // its client has not delivered its own end yet
+				}
+				if !slices.ContainsFunc(r.Devices[k], func(e Event) bool { return e.Kind.terminal() }) && !gf.gone(k) {
 					return false
 				}
 			}
@@ -438,27 +558,42 @@ func (gf *groupFlow) complete() {
 
 // endCall hangs up the group's call, if one began: the caller, or (in a
 // hunt group) sometimes the answering device; then waits for every end.
+//
+// After a node death the call may have ended already, for some sides
+// (their node died, or the other side's): each side that saw the accept
+// still sees its call end, unless its session died with its node and its
+// client ended it.
 func (gf *groupFlow) endCall() {
-	if gf.local == nil || gf.local.CallState() != core.CallInCall {
+	if gf.local == nil {
+		return
+	}
+	hit := gf.hit()
+	if gf.local.CallState() != core.CallInCall && !hit {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), gf.h.cfg.FlowDeadline)
 	defer cancel()
 	var answering []string
+	callerIn := false
 	gf.h.book.look(nil, func(*entry) bool {
 		for k, evs := range gf.g.rec.Devices {
 			if slices.ContainsFunc(evs, func(e Event) bool { return e.Kind == KindAccepted }) {
 				answering = append(answering, k)
 			}
 		}
+		callerIn = slices.ContainsFunc(gf.g.rec.Caller, func(e Event) bool { return e.Kind == KindAccepted })
 		return true
 	})
-	hang := gf.local.Hangup
-	if gf.mode == core.GroupFirst && len(answering) == 1 && gf.intN(2) == 0 {
-		hang = gf.g.remotes[answering[0]].Hangup
-	}
-	if err := hang(ctx); err != nil {
-		gf.problem("hangup: %v", err)
+	if gf.local.CallState() == core.CallInCall {
+		hang := gf.local.Hangup
+		if gf.mode == core.GroupFirst && len(answering) == 1 && gf.intN(2) == 0 {
+			hang = gf.g.remotes[answering[0]].Hangup
+		}
+		if err := hang(ctx); err != nil && !hit && !gf.hit() {
+			gf.problem("hangup: %v", err)
+			return
+		}
+	} else if !callerIn && len(answering) == 0 {
 		return
 	}
 	gf.await(ctx, "the group call's end on every side", func(r *GroupRecord) bool {
@@ -467,11 +602,11 @@ func (gf *groupFlow) endCall() {
 			seen[c.Party] = true
 		}
 		for _, k := range answering {
-			if !seen[k] {
+			if !seen[k] && !gf.gone(k) {
 				return false
 			}
 		}
-		return seen[Caller]
+		return seen[Caller] || !callerIn && gf.hit() || gf.gone(Caller)
 	})
 }
 
@@ -547,6 +682,9 @@ func CheckGroup(r *GroupRecord) []Violation {
 			}
 		}
 	}
+	if r.hit() {
+		return append(out, checkGroupHit(r)...)
+	}
 	var accepted, refused, failed []string
 	for _, c := range r.Callees {
 		switch outcome[c] {
@@ -558,6 +696,9 @@ func CheckGroup(r *GroupRecord) []Violation {
 			refused = append(refused, c)
 		case core.CalleeFailure:
 			failed = append(failed, c)
+			if r.RingOut && reason[c] == core.LocalFailureInvitationExpire.String() {
+				break
+			}
 			if !r.NoResponse || reason[c] != core.LocalFailurePeerNoResponse.String() {
 				bad("callee outcome", "%s failed %s, though it was online and the timeout long", c, reason[c])
 			}
@@ -706,6 +847,62 @@ func CheckGroup(r *GroupRecord) []Violation {
 		}
 	} else if len(r.CallEnds) > 0 || len(r.LegEnds) > 0 {
 		bad("call ends", "call ends without an accept: %v %v", r.CallEnds, r.LegEnds)
+	}
+	return out
+}
+
+// checkGroupHit checks what a node death leaves to hold of a group flow
+// (docs/CLUSTER.md "When a node dies"): the callees' outcomes may be the
+// death's (PEER_OFFLINE), a device lost with its node or rung by a dying
+// owner may never ring or end on the server's word (its client ends it,
+// UNKNOWN), and an answer may get ALREADY_END, or fail with its dying
+// session; but no side ends twice, nor sees its call end twice. That every party ended within the flow's deadline is the
+// waits' (Problems, "stuck").
+func checkGroupHit(r *GroupRecord) []Violation {
+	var out []Violation
+	bad := func(what, format string, args ...any) {
+		out = append(out, Violation{Flow: r.Flow, Action: r.Action, Inv: r.Inv, What: what, Detail: fmt.Sprintf(format, args...)})
+	}
+	for k, evs := range r.Devices {
+		if len(evs) == 0 || evs[0].Kind != KindInvite {
+			bad("device order", "%s: %v", k, evs)
+			continue
+		}
+		ends := 0
+		for _, e := range evs[1:] {
+			if e.Kind == KindInvite {
+				bad("duplicate", "%s rang twice", k)
+			}
+			if e.Kind.terminal() {
+				ends++
+			}
+		}
+		if ends > 1 {
+			bad("device ends", "%s saw %d ends: %v", k, ends, evs)
+		}
+	}
+	count := map[string]int{}
+	for _, c := range r.CallEnds {
+		count[c.Party]++
+	}
+	for p, n := range count {
+		if n > 1 {
+			bad("call ends", "%s saw %d call ends: %v", p, n, r.CallEnds)
+		}
+	}
+	legs := map[string]int{}
+	for _, c := range r.LegEnds {
+		legs[c.Party]++
+	}
+	for c, n := range legs {
+		if n > 1 {
+			bad("call ends", "the caller saw %d ends of its call with %s", n, c)
+		}
+	}
+	for _, o := range r.Ops {
+		if o.Code != 0 && o.Code != protocol.CodeAlreadyEnd && !slices.Contains(r.Died, o.Party) && !(o.Party != Caller && r.OwnerDied) {
+			bad("op", "%s %s returned %s", o.Party, o.Name, codeName(o.Code))
+		}
 	}
 	return out
 }

@@ -52,6 +52,13 @@ type stats struct {
 // Run starts the nodes, logs the fleet in, runs the flows, tears it all
 // down and reports. The error is for a run that could not be set up; a
 // run that breaks invariants returns a Report whose OK is false.
+// groupsRunWith reports whether group flows run with these chaos kinds:
+// they follow node deaths and drains (group.go), not yet the resets of a
+// partition or of loss between nodes, which would count as violations.
+func groupsRunWith(chaos []string) bool {
+	return !slices.ContainsFunc(chaos, func(k string) bool { return k == "partition" || k == "loss" })
+}
+
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -60,9 +67,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	h := &harness{cfg: cfg, warns: newWarnCounter(), rep: newReport(cfg), start: time.Now(), deaths: make(chan struct{})}
 	h.book = newBook(h)
 	h.actions = actions
-	if slices.ContainsFunc(cfg.Chaos, func(k string) bool { return k != "drain" }) {
-		// Group flows do not yet follow node deaths (flow.wait does): with
-		// chaos they would count a kill as a violation. A drain kills nothing.
+	if !groupsRunWith(cfg.Chaos) {
 		h.actions = slices.DeleteFunc(slices.Clone(actions), func(a action) bool { return a.pick.group })
 	}
 	h.rep.FileLimit, err = raiseFileLimit(uint64(8*cfg.Clients + 1024))

@@ -77,8 +77,8 @@ func TestSoakClusterShort(t *testing.T) {
 	assert.Empty(t, rep.Failures)
 	assert.Equal(t, flows, rep.FlowsRun)
 	for _, a := range actions {
-		if a.pick.group && len(chaosFlag()) > 0 {
-			continue // not run with chaos (Run)
+		if a.pick.group && !groupsRunWith(chaosFlag()) {
+			continue // not run with this chaos (Run)
 		}
 		assert.Positive(t, rep.ByAction[a.name], "action %s never ran", a.name)
 	}
@@ -91,6 +91,9 @@ func TestSoakClusterShort(t *testing.T) {
 			assert.Positive(t, rep.Chaos["flows across a loss"], "no flow spanned a lossy pair")
 		default:
 			assert.Positive(t, rep.Chaos["node deaths"], "no node died")
+			if groupsRunWith(chaosFlag()) {
+				assert.Positive(t, rep.Chaos["group flows hit by a node death"])
+			}
 		}
 	}
 	if slices.ContainsFunc(chaosFlag(), func(k string) bool { return k != "loss" }) {

@@ -57,7 +57,7 @@ export async function connect(userId: string): Promise<{ kit: Kit; client: RtmCl
   });
 
   try {
-    await client.login(userId, await fetchToken(userId));
+    await client.login(userId, await fetchToken(userId), { callWaiting: true });
   } catch (e) {
     if (isRtmError(e) && e.code === kit.ErrorCode.INVALID_TOKEN) console.error("bad token:", e.message);
     throw e;
@@ -244,6 +244,8 @@ export function mistakes(client: RtmClient, local: LocalInvitation, remote: Remo
   remote.callState = "ENDED";
   // @ts-expect-error: enablePush needs a registration or a subscription
   void client.enablePush("https://push.example/endpoint");
+  // @ts-expect-error: login's option is a boolean
+  void client.login("bob", undefined, { callWaiting: 1 });
   // @ts-expect-error: logout's option is a boolean
   void client.logout({ disablePush: "yes" });
   // @ts-expect-error: a group's mode is first or all

@@ -53,6 +53,14 @@ export interface Kit {
 /** A frozen object whose keys are its values: `{ IDLE: "IDLE", ... }`. */
 export type EnumObject<T extends string> = { readonly [K in T]: K };
 
+export interface LoginOptions {
+  /**
+   * Start the session with call waiting on (as setCallWaiting(true), but in the login itself, so that an
+   * invitation pending while this user is in a call rings it at once); default false.
+   */
+  callWaiting?: boolean;
+}
+
 export interface LogoutOptions {
   /** Also remove the push subscriptions this session registered; default false. */
   disablePush?: boolean;
@@ -328,11 +336,11 @@ export interface RtmClient extends Emitter<ClientEvents> {
   readonly userId: string;
   readonly connectionState: ConnectionState;
   /**
-   * Connects and logs in. token is a JWT from your backend; optional against a server in dev mode.
-   * Rejects with INVALID_ARGUMENT (bad id), INVALID_TOKEN, TOKEN_EXPIRED, NOT_AUTHORIZED, ALREADY_LOGIN,
-   * NOT_CONNECTED (server unreachable), TIMEOUT or ABORTED_BY_LOGOUT.
+   * Connects and logs in. token is a JWT from your backend; optional against a server in dev mode (pass
+   * undefined to give options without one). Rejects with INVALID_ARGUMENT (bad id or options), INVALID_TOKEN,
+   * TOKEN_EXPIRED, NOT_AUTHORIZED, ALREADY_LOGIN, NOT_CONNECTED (server unreachable), TIMEOUT or ABORTED_BY_LOGOUT.
    */
-  login(userId: string, token?: string): Promise<void>;
+  login(userId: string, token?: string, options?: LoginOptions): Promise<void>;
   /**
    * Logs out: the server ends this client's pending invitations (its own calls fail with NOT_LOGGEDIN, calls
    * ringing here fail with UNKNOWN), then the connection closes. Resolves at once when not logged in.
@@ -389,7 +397,8 @@ export interface RtmClient extends Emitter<ClientEvents> {
    */
   sendMessageToPeer(message: PeerMessage, peerId: string): Promise<PeerMessageSendResult>;
   /**
-   * Call waiting for this session (kept across resume and a move to another node, not across logins). While any session of this user is
+   * Call waiting for this session (kept across resume and a move to another node, not across logins: a login starts
+   * with it off, or on with its callWaiting option). While any session of this user is
    * in a call, invitations to it fail on the caller with PEER_BUSY, except that they ring the sessions with
    * call waiting on, with calleeBusy true.
    */

@@ -25,9 +25,10 @@ type Fault struct {
 	// after the next message on its path (to the same node, or broadcast);
 	// it waits for that message, or for the next SetFault.
 	Reorder float64
-	// Delay holds each message back a random time up to Delay, as a slow
-	// link does: messages on one path stay in order (Reorder breaks it).
-	Delay time.Duration
+	// Delay holds each message back a random time from MinDelay up to
+	// Delay, as a slow link does: messages on one path stay in order
+	// (Reorder breaks it).
+	Delay, MinDelay time.Duration
 	// Kinds limits the fault to messages of these kinds, the "k" of the
 	// messages of server/cluster.go ("deliver", "request", "reply",
 	// "session", "heartbeat", "hello", ...); empty: every kind.
@@ -75,6 +76,7 @@ type delayed struct {
 var (
 	_ server.Broker         = (*LossyBroker)(nil)
 	_ server.UnicastCounter = (*LossyBroker)(nil)
+	_ server.PayloadLimiter = (*LossyBroker)(nil)
 )
 
 // NewLossyBroker wraps inner; it passes everything through until SetFault.
@@ -134,6 +136,15 @@ func (b *LossyBroker) Unicasts() (received, handled uint64) {
 	return 0, 0
 }
 
+// MaxPayload passes on the bound of the broker it wraps
+// (server.PayloadLimiter), or 0 for none.
+func (b *LossyBroker) MaxPayload() int {
+	if l, ok := b.inner.(server.PayloadLimiter); ok {
+		return l.MaxPayload()
+	}
+	return 0
+}
+
 func (b *LossyBroker) Send(id string, data []byte) error { return b.pass(id, data) }
 
 func (b *LossyBroker) Broadcast(data []byte) error { return b.pass("", data) }
@@ -168,7 +179,11 @@ func (b *LossyBroker) pass(path string, data []byte) error {
 		}
 		if f.Delay > 0 {
 			b.stats.Delayed++
-			b.delayLocked(path, data, time.Now().Add(time.Duration(b.rng.Int64N(int64(f.Delay)))))
+			d := f.MinDelay
+			if f.Delay > d {
+				d += time.Duration(b.rng.Int64N(int64(f.Delay - d)))
+			}
+			b.delayLocked(path, data, time.Now().Add(d))
 			return nil
 		}
 	}
