@@ -55,7 +55,16 @@ func (n *Node) Drain(ctx context.Context) error {
 			case c.relay != nil:
 				c.ws.CloseNow() // its session lives on another node: the client resumes through another
 			case c.sess == nil:
-				go c.ws.Close(websocket.StatusServiceRestart, "server draining")
+				// A resume read before the close is written must not
+				// attach its session: its client, told 1012 right after,
+				// would leave it with what it holds (resumeLocked).
+				c.drained = true
+				go func(hold chan struct{}) {
+					if hold != nil {
+						<-hold
+					}
+					c.ws.Close(websocket.StatusServiceRestart, "server draining")
+				}(n.drainCloses)
 			}
 		}
 	}

@@ -56,6 +56,9 @@ type Config struct {
 	// ServerLog, if set, receives the nodes' logs at level info (one line
 	// per invitation and session), to follow a flow the report names.
 	ServerLog io.Writer
+	// ServerLogDebug writes the nodes' debug logs to ServerLog instead
+	// (every request and late ring, with its invitation).
+	ServerLogDebug bool
 	// HeapProfile, if set, receives a pprof heap profile taken at the final
 	// heap measurement: what the idle server still holds.
 	HeapProfile io.Writer
