@@ -105,8 +105,8 @@ func (s *session) replyTo(rid uint64) *protocol.Frame {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	for _, e := range s.buf {
-		if f := e.frame(); (f.Type == protocol.TypeOK || f.Type == protocol.TypeError) && f.RID == rid {
-			return f
+		if e.rid == rid {
+			return e.frame()
 		}
 	}
 	// Unreachable: every request is answered before the lock is released.

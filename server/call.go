@@ -176,7 +176,7 @@ func (n *Node) endCallLocked(c *callRec, toCaller, toCallee *protocol.Frame, why
 		c.caller.enqueue(c.group.legFrame(c, toCaller))
 	}
 	if toCallee != nil {
-		c.callee.enqueue(toCallee)
+		enqueueTo(c.callee, toCallee)
 	}
 	n.leaveCallLocked(c.caller, c.id)
 	switch callee := c.callee.(type) {
@@ -192,7 +192,11 @@ func (n *Node) endCallLocked(c *callRec, toCaller, toCallee *protocol.Frame, why
 	}
 	delete(n.invs.calls, c.id)
 	if c.group != nil {
-		c.group.lastEnd = toCaller
+		c.group.lastEnd = nil
+		if toCaller != nil {
+			end := *toCaller // a copy: toCaller may be on its maker's stack
+			c.group.lastEnd = &end
+		}
 		n.groupCallEndedLocked(c.group)
 	}
 	tomb := &tombstone{id: c.id, callerID: c.caller.id, rung: c.rung, answerer: c.callee.sessionID(), ended: time.Now()}

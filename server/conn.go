@@ -38,6 +38,9 @@ type conn struct {
 	// relay is set, by the read loop, once the connection resumed a session
 	// of another node: its frames then go there (relay.go).
 	relay *relay
+	// drained is set, under Node.mu, by a drain that closes the connection
+	// (with 1012: its client logs in elsewhere); no session attaches to it.
+	drained bool
 
 	// watchdog drops a connection that does not log in within LoginTimeout
 	// or, logged in, sends nothing for IdleTimeout. Reset on every frame.

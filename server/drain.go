@@ -55,7 +55,16 @@ func (n *Node) Drain(ctx context.Context) error {
 			case c.relay != nil:
 				c.ws.CloseNow() // its session lives on another node: the client resumes through another
 			case c.sess == nil:
-				go c.ws.Close(websocket.StatusServiceRestart, "server draining")
+				// A resume read before the close is written must not
+				// attach its session: its client, told 1012 right after,
+				// would leave it with what it holds (resumeLocked).
+				c.drained = true
+				go func(hold chan struct{}) {
+					if hold != nil {
+						<-hold
+					}
+					c.ws.Close(websocket.StatusServiceRestart, "server draining")
+				}(n.drainCloses)
 			}
 		}
 	}
@@ -258,7 +267,7 @@ func byeMovedLocked(s *session) {
 		return // its client was cut off as too slow
 	}
 	s.closed = false
-	s.pushLocked(entry{f: &protocol.Frame{Type: protocol.TypeBye, Reason: protocol.ByeMoved}})
+	s.pushLocked(newEntry(&protocol.Frame{Type: protocol.TypeBye, Reason: protocol.ByeMoved}))
 	s.closed = true
 	if a := s.att; a != nil {
 		a.closing.Store(true)

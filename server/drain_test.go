@@ -65,3 +65,58 @@ func TestDrainWire(t *testing.T) {
 	}
 	assert.True(t, srv.Node.Draining())
 }
+
+// A connection without a session when the drain starts is closed with 1012,
+// which tells a client to log in elsewhere; a resume read on it meanwhile
+// must not attach its session, here or relayed: a client told 1012 right
+// after its resume logs in anew and leaves the session, whose pending
+// invitation then ends CALLER_LEFT at the grace (the cluster soak: a caller
+// cut just before its node drained). The resume is refused SHUTTING_DOWN,
+// which a client tries again elsewhere, and the session stays as it was.
+func TestDrainResumeOnAClosingConnection(t *testing.T) {
+	for name, home := range map[string]int{"own session": 0, "relayed": 1} {
+		t.Run(name, func(t *testing.T) {
+			cl := rtmcalltest.NewCluster(t, 2, func(c *server.Config) { c.ResumeGrace = time.Hour })
+			alice, bob := login(t, cl.Node(home), "alice"), login(t, cl.Node(0), "bob") // bob keeps node 0 draining
+			cl.Sync()
+			inv := alice.send("bob")
+			bob.expect(protocol.TypeInvite, inv)
+			bob.ack(inv)
+			alice.ws.CloseNow() // dropped: kept for resume
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			again, _, err := websocket.Dial(ctx, cl.Node(0).URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+			require.NoError(t, err)
+			defer again.CloseNow()
+			do := func(f *protocol.Frame) *protocol.Frame {
+				data, err := protocol.Encode(f)
+				require.NoError(t, err)
+				require.NoError(t, again.Write(ctx, websocket.MessageText, data))
+				_, data, err = again.Read(ctx)
+				require.NoError(t, err)
+				reply, err := protocol.Decode(data)
+				require.NoError(t, err)
+				return reply
+			}
+			require.Equal(t, protocol.TypeOK, do(&protocol.Frame{Type: protocol.TypePing, RID: 1}).Type, "open, without a session")
+
+			// The close is held (under load its goroutine may run late): the
+			// server reads the resume before it.
+			release := server.HoldDrainCloses(cl.Node(0).Node)
+			defer release()
+			errc := make(chan error, 1)
+			go func() { errc <- cl.Node(0).Node.Drain(context.Background()) }()
+			require.Eventually(t, cl.Node(0).Node.Draining, waitTimeout, time.Millisecond)
+			requireError(t, do(&protocol.Frame{Type: protocol.TypeResume, RID: 2, Session: alice.session, Key: alice.key}),
+				protocol.CodeShuttingDown)
+			release()
+			_, _, err = again.Read(ctx)
+			assert.Equal(t, websocket.StatusServiceRestart, websocket.CloseStatus(err), "%v", err)
+
+			// The session is still there, its invitation pending.
+			bob.okAfter(&protocol.Frame{Type: protocol.TypeRefuse, Inv: inv}, protocol.TypeRemoteRefused)
+			require.NoError(t, cl.Node(0).Node.Shutdown(context.Background()))
+			require.NoError(t, <-errc)
+		})
+	}
+}

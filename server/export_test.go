@@ -6,6 +6,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rtmcall/rtmcall/core/protocol"
@@ -62,6 +63,16 @@ func RemoteSessions(n *Node, peer string) int {
 		return len(p.sessions)
 	}
 	return 0
+}
+
+// HoldDrainCloses makes the next Drain of n hold its closes of connections
+// without a session until release is called.
+func HoldDrainCloses(n *Node) (release func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	hold := make(chan struct{})
+	n.drainCloses = hold
+	return sync.OnceFunc(func() { close(hold) })
 }
 
 // SyncOfSize is Node.Sync with each sync message to peer made exactly size

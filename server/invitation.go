@@ -60,6 +60,18 @@ type party interface {
 	enqueue(f *protocol.Frame)
 }
 
+// enqueueTo queues f to p. A session of this node encodes f at once; a
+// remote one is given a copy: f itself does not escape, and may stay on
+// its maker's stack.
+func enqueueTo(p party, f *protocol.Frame) {
+	if s, ok := p.(*session); ok {
+		s.enqueue(f)
+		return
+	}
+	g := *f
+	p.enqueue(&g)
+}
+
 // requester is a party that made a request on an invitation: a local
 // session, or a remoteRequest forwarded by the party's node.
 type requester interface {
@@ -277,7 +289,7 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 			}
 			t.ackCredits.Add(1)
 		}
-		t.enqueue(invite)
+		enqueueTo(t, invite)
 	}
 	n.pendLocked(s, inv)
 	if inv.group == nil && n.cfg.WakeRinging && n.cfg.Waker != nil && n.cfg.Waker.CanWake(inv.callee) { // a group wakes no one
@@ -447,7 +459,7 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 	if f.Type == protocol.TypeRefuse {
 		remote, local, ev = protocol.TypeRemoteRefused, protocol.TypeLocalRefused, core.LocalEvRefused
 	}
-	s.enqueue(&protocol.Frame{Type: remote, Inv: inv.id})
+	enqueueTo(s, &protocol.Frame{Type: remote, Inv: inv.id})
 	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
 	inv.answered, inv.answeredBy = time.Now(), s.sessionID()
 	if ev == core.LocalEvAccepted {

@@ -52,6 +52,10 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 // the session still has every frame after f.Ack. The reply, unsequenced,
 // comes first, then the frames the client missed.
 func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
+	if c.drained {
+		// Closing with 1012 (Drain): the client tries again elsewhere.
+		return errShuttingDown
+	}
 	s := n.hub.sessions[f.Session]
 	if n.closing || s == nil || s.ended || !s.resumeKeyMatches(f.Key) {
 		n.logLocked(c.log(), slog.LevelInfo, "resume refused", "session", f.Session)

@@ -263,12 +263,15 @@ type Node struct {
 	draining      bool
 	drainDeadline time.Time
 	drainOnce     sync.Once
-	done          chan struct{} // closed once Shutdown has finished
-	doneOnce      sync.Once
-	hub           hub
-	invs          invitations
-	cl            cluster // the other nodes
-	nextSeq       uint64  // session and invitation sequence numbers, for stable ordering
+	// drainCloses, if set (tests), holds the drain's closes of connections
+	// without a session until it is closed.
+	drainCloses chan struct{}
+	done        chan struct{} // closed once Shutdown has finished
+	doneOnce    sync.Once
+	hub         hub
+	invs        invitations
+	cl          cluster // the other nodes
+	nextSeq     uint64  // session and invitation sequence numbers, for stable ordering
 
 	events eventQueue // to Config.Observer; its own lock
 }

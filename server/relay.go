@@ -51,6 +51,12 @@ type relayItem struct {
 func (c *conn) startRelay(node string, f *protocol.Frame, data []byte) {
 	n := c.n
 	n.mu.Lock()
+	if c.drained {
+		n.mu.Unlock()
+		n.m.resumes.WithLabelValues(errShuttingDown.Code.String()).Inc()
+		c.directError(f.RID, errShuttingDown) // closing with 1012 (Drain): as resumeLocked
+		return
+	}
 	if n.closing || n.cl.peers[node] == nil {
 		n.mu.Unlock()
 		c.log().Info("resume refused: the session's node is not a live peer", "session", f.Session, "node", node)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -85,18 +86,48 @@ type session struct {
 	overflowed bool // frames were dropped: the session cannot be resumed
 }
 
+// entry is a frame of the stream, kept encoded rather than as a Frame: a
+// few bytes the collector need not scan, where a Frame is 576 and points
+// to its strings.
 type entry struct {
-	seq uint64
-	rid uint64          // f nil: the frame is {"type":"ok","rid":rid}
-	f   *protocol.Frame // shared between sessions, never changed
+	seq  uint64
+	rid  uint64 // a reply's (ok or error), else 0; data nil: the frame is {"type":"ok","rid":rid}
+	data []byte // protocol.AppendFrameUnsequenced's, numbered when written
+	at   int32  // where in data the seq goes
+	err  bool   // an error reply
 }
 
-// frame returns the frame e stands for, made when it is a plain ok.
+// newEntry encodes f for a stream.
+func newEntry(f *protocol.Frame) entry {
+	buf := getIOBuf()
+	b, at := protocol.AppendFrameUnsequenced((*buf)[:0], f)
+	e := entry{data: bytes.Clone(b), at: int32(at), err: f.Type == protocol.TypeError}
+	*buf = b
+	putIOBuf(buf)
+	if f.Type == protocol.TypeOK || e.err {
+		e.rid = f.RID
+	}
+	return e
+}
+
+// appendTo appends e's frame with its seq.
+func (e entry) appendTo(dst []byte) []byte {
+	if e.data == nil {
+		return protocol.AppendOK(dst, e.rid, e.seq)
+	}
+	return protocol.AppendSequenced(dst, e.data, int(e.at), e.seq)
+}
+
+// frame decodes e's frame (without its seq).
 func (e entry) frame() *protocol.Frame {
-	if e.f == nil {
+	if e.data == nil {
 		return &protocol.Frame{Type: protocol.TypeOK, RID: e.rid}
 	}
-	return e.f
+	f, err := protocol.Decode(e.data)
+	if err != nil { // unreachable: the codec decodes what it encodes
+		return protocol.ErrorFrame(e.rid, protocol.Errorf(protocol.CodeUnknown, "%v", err))
+	}
+	return f
 }
 
 // attachment is one connection's turn at writing a session's stream: its
@@ -266,7 +297,7 @@ func (s *session) enqueueLocked(f *protocol.Frame) {
 			return
 		}
 	}
-	s.pushLocked(entry{f: f})
+	s.pushLocked(newEntry(f))
 }
 
 // pushLocked adds e to the stream with the next seq.
@@ -286,10 +317,8 @@ func (s *session) pushLocked(e entry) {
 	e.seq = s.nextSeq
 	s.buf = append(s.buf, e)
 	s.nextSeq++
-	if f := e.f; f == nil {
+	if e.rid != 0 || e.data == nil {
 		s.lastRID = e.rid
-	} else if f.RID != 0 && (f.Type == protocol.TypeOK || f.Type == protocol.TypeError) {
-		s.lastRID = f.RID
 	}
 	if a := s.att; a != nil {
 		s.kickLocked(a)
@@ -470,7 +499,8 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 	defer putIOBuf(buf)
 	ok = true
 	for _, f := range pre {
-		if ok = s.write(a, buf, entry{f: f}, batched); !ok {
+		*buf = protocol.AppendFrame((*buf)[:0], f)
+		if ok = s.write(a, *buf, batched); !ok {
 			break
 		}
 	}
@@ -478,7 +508,12 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 		if !ok {
 			break
 		}
-		if ok = s.write(a, buf, e, batched); ok {
+		if e.err && s.n.debug() {
+			f := e.frame()
+			s.log().Debug("error reply", "rid", f.RID, "code", f.Name, "err", f.Message)
+		}
+		*buf = e.appendTo((*buf)[:0])
+		if ok = s.write(a, *buf, batched); ok {
 			a.written = e.seq
 		}
 	}
@@ -497,19 +532,9 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 	return ok, whole
 }
 
-// write writes e's frame with its sequence number (0: none), encoded into
-// buf; batched, into the connection's collected writes, which take no time
-// and need no deadline.
-func (s *session) write(a *attachment, buf *[]byte, e entry, batched bool) bool {
-	if f := e.f; f == nil {
-		*buf = protocol.AppendOK((*buf)[:0], e.rid, e.seq)
-	} else {
-		if f.Type == protocol.TypeError && s.n.debug() {
-			s.log().Debug("error reply", "rid", f.RID, "code", f.Name, "err", f.Message)
-		}
-		*buf = protocol.AppendFrameSeq((*buf)[:0], f, e.seq) // f is shared: the seq is this stream's
-	}
-	data := *buf
+// write writes a frame; batched, into the connection's collected writes,
+// which take no time and need no deadline.
+func (s *session) write(a *attachment, data []byte, batched bool) bool {
 	var err error
 	if batched {
 		err = a.ws.Write(context.Background(), websocket.MessageText, data)

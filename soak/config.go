@@ -5,7 +5,6 @@ package soak
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 )
 
@@ -54,11 +53,12 @@ type Config struct {
 	ChaosEvery time.Duration
 	// Progress receives a status line every few seconds; nil for none.
 	Progress io.Writer
-	// ServerLog, if set, receives the nodes' logs at level info (sessions,
-	// peers), to follow a flow the report names; ServerLogLevel
-	// slog.LevelDebug adds every invitation and request.
-	ServerLog      io.Writer
-	ServerLogLevel slog.Level
+	// ServerLog, if set, receives the nodes' logs at level info (one line
+	// per invitation and session), to follow a flow the report names.
+	ServerLog io.Writer
+	// ServerLogDebug writes the nodes' debug logs to ServerLog instead
+	// (every request and late ring, with its invitation).
+	ServerLogDebug bool
 	// HeapProfile, if set, receives a pprof heap profile taken at the final
 	// heap measurement: what the idle server still holds.
 	HeapProfile io.Writer

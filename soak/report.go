@@ -44,6 +44,10 @@ type Report struct {
 	// LongestWait is the longest time any flow's party waited, from the
 	// send, for its terminal event.
 	LongestWait time.Duration
+	// LongestStall is the longest a 50 ms ticker of the process was late
+	// while the flows ran: how long everything, nodes and clients, stood
+	// still (a machine short of CPU), against the 3 s resume grace.
+	LongestStall time.Duration
 	// LateLogins are callee sessions that logged in while their flow's
 	// invitation was sent, LateRings those of them it rang.
 	LateLogins, LateRings int
@@ -118,6 +122,7 @@ func (r *Report) Write(w io.Writer) {
 		p("chaos: %s; %d flows had a party on a node as it died", chaosList(r.Chaos), r.HitFlows)
 	}
 	p("longest wait of a party for its terminal event, from the send: %v", r.LongestWait.Round(time.Millisecond))
+	p("longest stall of the process (a 50 ms ticker late by): %v", r.LongestStall.Round(time.Millisecond))
 	p("late ringing: %d callee sessions logged in after their flow's send, %d of them rang", r.LateLogins, r.LateRings)
 	p("reconnections the harness did not cause: %d %v", r.Unplanned, r.UnplannedExamples)
 	if len(r.ClientLogs) > 0 {

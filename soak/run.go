@@ -75,12 +75,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 
+	level := slog.LevelInfo
+	if cfg.ServerLogDebug {
+		level = slog.LevelDebug
+	}
 	for _, spec := range cfg.specs() {
 		var logger *slog.Logger
-		level := slog.LevelInfo
 		if cfg.ServerLog != nil {
-			level = cfg.ServerLogLevel
-			logger = slog.New(teeHandler{h.warns, slog.NewTextHandler(cfg.ServerLog, &slog.HandlerOptions{Level: level})}).With("node", spec.name)
+			logger = slog.New(teeHandler{h.warns, slog.NewTextHandler(cfg.ServerLog,
+				&slog.HandlerOptions{Level: level})}).With("node", spec.name)
 		} else {
 			logger = slog.New(h.warns)
 		}
@@ -112,9 +115,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	runCtx, cancel := context.WithTimeout(ctx, cfg.TimeLimit)
 	stopChaos := make(chan struct{})
 	chaosDone := h.runChaos(runCtx, stopChaos)
+	stallDone := h.watchStalls(stopChaos)
 	h.runFlows(runCtx)
 	close(stopChaos)
 	chaosDone()
+	h.rep.LongestStall = <-stallDone
 	cancel()
 	h.rep.Duration = time.Since(flowStart)
 	h.rep.HeapPeak, h.rep.GoroutinesPeak = liveHeap(), runtime.NumGoroutine()
@@ -136,6 +141,29 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	h.rep.Resumes, h.rep.Unplanned = int(h.stats.resumes.Load()), int(h.stats.unplanned.Load())
 	h.rep.FlowsRun = h.flows
 	return h.rep, nil
+}
+
+// watchStalls measures, until stop, how late a 50 ms ticker gets.
+func (h *harness) watchStalls(stop chan struct{}) <-chan time.Duration {
+	const every = 50 * time.Millisecond
+	done := make(chan time.Duration, 1)
+	go func() {
+		var longest time.Duration
+		t := time.NewTicker(every)
+		defer t.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-stop:
+				done <- longest
+				return
+			case now := <-t.C:
+				longest = max(longest, time.Since(last)-every)
+				last = now
+			}
+		}
+	}()
+	return done
 }
 
 // measureAfter closes the fleet and checks that the process goes back to

@@ -6,7 +6,6 @@ import (
 	"context"
 	"flag"
 	"io"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -73,7 +72,7 @@ func TestSoakClusterShort(t *testing.T) {
 	rep, err := Run(ctx, Config{Clients: 45, Flows: flows, Seed: *soakSeed, Workers: 16, Cluster: 3,
 		Chaos: chaosFlag(), ChaosEvery: time.Second, TombstoneTTL: ttl,
 		TimeLimit: time.Minute, ExpiryTimeout: 150 * time.Millisecond, ResumeGrace: 2 * time.Second,
-		ServerLog: serverLog(t), ServerLogLevel: slog.LevelDebug})
+		ServerLog: serverLog(t), ServerLogDebug: true})
 	require.NoError(t, err)
 	t.Log("\n" + rep.String())
 

@@ -6,7 +6,7 @@
 //
 //	rtmcall-soak [-clients 1000] [-flows 100000] [-seed 1] [-workers N] [-time-limit 15m]
 //	             [-cluster 3 -chaos kill-restart,rolling-restart [-chaos-every 5s]]
-//	             [-server-log file] [-heap-profile file]
+//	             [-server-log file [-server-log-debug]] [-heap-profile file]
 package main
 
 import (
@@ -36,6 +36,7 @@ func main() {
 	flag.DurationVar(&cfg.ChaosEvery, "chaos-every", 0, "how often the chaos strikes (default 5s)")
 	var files soak.Files
 	flag.StringVar(&files.ServerLog, "server-log", "", "write the nodes' info logs to this file")
+	flag.BoolVar(&cfg.ServerLogDebug, "server-log-debug", false, "write the nodes' debug logs to -server-log instead")
 	flag.StringVar(&files.HeapProfile, "heap-profile", "", "write a heap profile of what is left after the run to this file")
 	flag.Parse()
 	if *chaos != "" {

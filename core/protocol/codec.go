@@ -11,10 +11,11 @@ import (
 )
 
 // fields is every field of Frame: its JSON name and where it lives. The
-// encoder writes them in this order and omits zero values; the decoder
-// accepts exactly these names. A new Frame field needs one line here, of
-// one of the Go types decodeValue and appendField handle
-// (TestCodecCoversEveryField fails otherwise).
+// decoder accepts exactly these names; the encoder (appendFrame) writes
+// them in this order and omits zero values. A new Frame field needs one
+// line here, of one of the Go types decoder.value handles, and one in
+// appendFrame (TestCodecCoversEveryField and TestEncodeEveryFieldInOrder
+// fail otherwise).
 var fields = [...]struct {
 	name string
 	ptr  func(*Frame) any
@@ -254,24 +255,26 @@ func (d *decoder) object(field func(name []byte, span [2]int) bool) bool {
 // str reads a string at d.pos (which is '"'). Without escapes it returns a
 // subslice of data; otherwise the unescaped text appended to buf.
 func (d *decoder) str(buf []byte) ([]byte, bool) {
-	d.pos++ // the opening quote
-	start := d.pos
-	for d.pos+8 <= len(d.data) && !special(load8(d.data[d.pos:]), false) {
-		d.pos += 8
+	data := d.data
+	start := d.pos + 1 // after the opening quote
+	i := start         // a local, not d.pos: the loop is most of a frame's decoding
+	for i+8 <= len(data) && !special(load8(data[i:]), false) {
+		i += 8
 	}
-	for d.pos < len(d.data) {
-		c := d.data[d.pos]
-		switch {
+	for ; i < len(data); i++ {
+		switch c := data[i]; {
 		case c == '"':
-			d.pos++
-			return d.data[start : d.pos-1], true
+			d.pos = i + 1
+			return data[start:i], true
 		case c == '\\':
-			return d.escaped(append(buf, d.data[start:d.pos]...))
+			d.pos = i
+			return d.escaped(append(buf, data[start:i]...))
 		case c < 0x20:
+			d.pos = i
 			return nil, d.syntax("no control character in a string")
 		}
-		d.pos++
 	}
+	d.pos = i
 	return nil, d.syntax(`the end of a string`)
 }
 
@@ -728,29 +731,178 @@ const seqField = 12
 // AppendFrameSeq is AppendFrame with seq in place of f.Seq: a frame
 // shared between streams is encoded with each stream's seq, without a copy.
 func AppendFrameSeq(dst []byte, f *Frame, seq uint64) []byte {
-	dst = append(dst, '{')
-	first := true
-	for i := range fields {
-		var p any
-		if i != seqField {
-			if p = fields[i].ptr(f); isZero(p) {
-				continue
-			}
-		} else if seq == 0 {
-			continue
-		}
-		if !first {
-			dst = append(dst, ',')
-		}
-		first = false
-		dst = append(dst, fieldKeys[i]...)
-		if i == seqField {
-			dst = strconv.AppendUint(dst, seq, 10)
-		} else {
-			dst = appendValue(dst, p)
-		}
+	dst, _ = appendFrame(dst, f, seq)
+	return dst
+}
+
+// AppendFrameUnsequenced appends f's JSON without its seq, as AppendFrameSeq
+// with seq 0 would, and returns where AppendSequenced puts a seq (an offset
+// from the start of what it appended): a frame kept encoded, as a server's
+// stream keeps it, is numbered when it is written.
+func AppendFrameUnsequenced(dst []byte, f *Frame) (_ []byte, at int) {
+	start := len(dst)
+	dst, at = appendFrame(dst, f, 0)
+	return dst, at - start
+}
+
+// AppendSequenced appends data, a frame encoded by AppendFrameUnsequenced
+// with a seq's place at, carrying seq (0: none): the bytes AppendFrameSeq
+// would give for that frame and seq.
+func AppendSequenced(dst, data []byte, at int, seq uint64) []byte {
+	if seq == 0 {
+		return append(dst, data...)
 	}
-	return append(dst, '}')
+	dst = append(dst, data[:at]...)
+	alone := data[at-1] == '{' // no field before seq
+	if !alone {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, fieldKeys[seqField]...)
+	dst = strconv.AppendUint(dst, seq, 10)
+	if alone && data[at] != '}' {
+		dst = append(dst, ',')
+	}
+	return append(dst, data[at:]...)
+}
+
+// appendFrame is AppendFrameSeq, also returning the length dst had where
+// seq is written, or would be when seq is 0. It is written out field by
+// field, in fields' order (TestEncodeEveryFieldInOrder), rather than
+// walking fields: a frame of a few fields costs a test per field, and f
+// does not escape, so that a caller's Frame may stay on its stack.
+func appendFrame(dst []byte, f *Frame, seq uint64) (_ []byte, at int) {
+	w := frameWriter{b: append(dst, '{'), first: true}
+	w.str(`"type":`, f.Type)
+	w.uint(`"rid":`, f.RID)
+	w.int(`"code":`, int64(f.Code))
+	w.str(`"name":`, f.Name)
+	w.str(`"message":`, f.Message)
+	w.str(`"user":`, f.User)
+	w.str(`"token":`, f.Token)
+	w.str(`"session":`, f.Session)
+	w.str(`"key":`, f.Key)
+	w.int(`"grace":`, f.Grace)
+	w.int(`"heartbeat":`, f.Heartbeat)
+	w.uint(`"lastRid":`, f.LastRID)
+	at = len(w.b)
+	w.uint(`"seq":`, seq)
+	w.uint(`"ack":`, f.Ack)
+	w.str(`"inv":`, f.Inv)
+	w.str(`"callee":`, f.Callee)
+	w.str(`"caller":`, f.Caller)
+	w.str(`"content":`, f.Content)
+	w.str(`"channel":`, f.Channel)
+	w.str(`"response":`, f.Response)
+	w.int(`"timeout":`, f.Timeout)
+	w.str(`"reason":`, f.Reason)
+	w.bool(`"busy":`, f.Busy)
+	w.int(`"wake":`, f.Wake)
+	w.str(`"by":`, f.By)
+	w.strs(`"callees":`, f.Callees)
+	w.str(`"mode":`, f.Mode)
+	w.str(`"state":`, f.State)
+	w.str(`"peer":`, f.Peer)
+	w.str(`"from":`, f.From)
+	w.str(`"text":`, f.Text)
+	if len(f.Raw) > 0 {
+		w.key(`"raw":`)
+		w.b = append(w.b, '"')
+		w.b = append(base64.StdEncoding.AppendEncode(w.b, f.Raw), '"')
+	}
+	w.str(`"description":`, f.Description)
+	w.int(`"ts":`, f.TS)
+	w.bool(`"received":`, f.Received)
+	w.bool(`"waiting":`, f.Waiting)
+	w.str(`"endpoint":`, f.Endpoint)
+	w.str(`"p256dh":`, f.P256dh)
+	w.str(`"auth":`, f.Auth)
+	w.bool(`"dropPush":`, f.DropPush)
+	w.strs(`"ids":`, f.IDs)
+	appendObject(&w, `"online":`, f.Online, strconv.AppendBool)
+	appendObject(&w, `"status":`, f.Status, appendString)
+	return append(w.b, '}'), at
+}
+
+// appendObject appends m, unless empty, as an object with sorted keys.
+func appendObject[V any](w *frameWriter, k string, m map[string]V, value func([]byte, V) []byte) {
+	if len(m) == 0 {
+		return
+	}
+	w.key(k)
+	for i, k := range sortedKeys(m) {
+		w.b = value(append(appendString(appendSep(w.b, i, '{'), k), ':'), m[k])
+	}
+	w.b = append(w.b, '}')
+}
+
+// frameWriter appends a frame's fields, zero values omitted.
+type frameWriter struct {
+	b     []byte
+	first bool
+}
+
+func (w *frameWriter) key(k string) {
+	if !w.first {
+		w.b = append(w.b, ',')
+	}
+	w.first = false
+	w.b = append(w.b, k...)
+}
+
+// str, uint and int test for zero inline, so that an absent field costs
+// no call.
+func (w *frameWriter) str(k, v string) {
+	if v != "" {
+		w.strField(k, v)
+	}
+}
+
+func (w *frameWriter) strField(k, v string) {
+	w.key(k)
+	w.b = appendString(w.b, v)
+}
+
+func (w *frameWriter) uint(k string, v uint64) {
+	if v != 0 {
+		w.uintField(k, v)
+	}
+}
+
+func (w *frameWriter) uintField(k string, v uint64) {
+	w.key(k)
+	w.b = strconv.AppendUint(w.b, v, 10)
+}
+
+func (w *frameWriter) int(k string, v int64) {
+	if v != 0 {
+		w.intField(k, v)
+	}
+}
+
+func (w *frameWriter) intField(k string, v int64) {
+	if v > 0 {
+		w.uintField(k, uint64(v))
+		return
+	}
+	w.key(k)
+	w.b = strconv.AppendInt(w.b, v, 10)
+}
+
+func (w *frameWriter) bool(k string, v bool) {
+	if v {
+		w.key(k)
+		w.b = append(w.b, "true"...)
+	}
+}
+
+func (w *frameWriter) strs(k string, v []string) {
+	if len(v) > 0 {
+		w.key(k)
+		for i, s := range v {
+			w.b = appendString(appendSep(w.b, i, '['), s)
+		}
+		w.b = append(w.b, ']')
+	}
 }
 
 // AppendOK appends the reply {"type":"ok","rid":rid,"seq":seq} (seq 0:
@@ -766,71 +918,6 @@ func AppendOK(dst []byte, rid, seq uint64) []byte {
 		dst = strconv.AppendUint(dst, seq, 10)
 	}
 	return append(dst, '}')
-}
-
-// isZero reports whether the value p points to is zero: the encoder omits it.
-func isZero(p any) bool {
-	switch p := p.(type) {
-	case *string:
-		return *p == ""
-	case *uint64:
-		return *p == 0
-	case *int64:
-		return *p == 0
-	case *Code:
-		return *p == 0
-	case *bool:
-		return !*p
-	case *[]byte:
-		return len(*p) == 0
-	case *[]string:
-		return len(*p) == 0
-	case *map[string]bool:
-		return len(*p) == 0
-	case *map[string]string:
-		return len(*p) == 0
-	}
-	panic("protocol: no codec for a Go type in fields")
-}
-
-// appendValue appends the value p points to, a pointer from fields.
-func appendValue(dst []byte, p any) []byte {
-	switch p := p.(type) {
-	case *string:
-		return appendString(dst, *p)
-	case *uint64:
-		return strconv.AppendUint(dst, *p, 10)
-	case *int64:
-		return strconv.AppendInt(dst, *p, 10)
-	case *Code:
-		return strconv.AppendInt(dst, int64(*p), 10)
-	case *bool:
-		return strconv.AppendBool(dst, *p)
-	case *[]byte:
-		dst = append(dst, '"')
-		return append(base64.StdEncoding.AppendEncode(dst, *p), '"')
-	case *[]string:
-		for i, s := range *p {
-			dst = appendSep(dst, i, '[')
-			dst = appendString(dst, s)
-		}
-		return append(dst, ']')
-	case *map[string]bool:
-		for i, k := range sortedKeys(*p) {
-			dst = appendSep(dst, i, '{')
-			dst = append(appendString(dst, k), ':')
-			dst = strconv.AppendBool(dst, (*p)[k])
-		}
-		return append(dst, '}')
-	case *map[string]string:
-		for i, k := range sortedKeys(*p) {
-			dst = appendSep(dst, i, '{')
-			dst = append(appendString(dst, k), ':')
-			dst = appendString(dst, (*p)[k])
-		}
-		return append(dst, '}')
-	}
-	panic("protocol: no codec for a Go type in fields")
 }
 
 func appendSep(dst []byte, i int, open byte) []byte {

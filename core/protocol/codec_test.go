@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -60,6 +61,51 @@ func TestCodecCoversEveryField(t *testing.T) {
 	}
 }
 
+// The encoder writes every field, in Frame's order, as encoding/json
+// writes them without HTML escaping, byte for byte: a frame with every
+// field set, each to a value other than its zero.
+func TestEncodeEveryFieldInOrder(t *testing.T) {
+	f := &Frame{}
+	v := reflect.ValueOf(f).Elem()
+	for i := range v.NumField() {
+		switch fv := v.Field(i); fv.Kind() {
+		case reflect.String:
+			fv.SetString(fmt.Sprintf("s%d\"é", i))
+		case reflect.Uint64:
+			fv.SetUint(uint64(i) + 1)
+		case reflect.Int64, reflect.Int:
+			fv.SetInt(-int64(i) - 1)
+		case reflect.Bool:
+			fv.SetBool(true)
+		case reflect.Slice:
+			if fv.Type().Elem().Kind() == reflect.Uint8 {
+				fv.SetBytes([]byte{0, 1, 0xfe, byte(i)})
+				break
+			}
+			fv.Set(reflect.ValueOf([]string{"b", fmt.Sprint(i)}))
+		case reflect.Map:
+			m := reflect.MakeMap(fv.Type())
+			for _, k := range []string{"z", "a", "m"} {
+				e := reflect.New(fv.Type().Elem()).Elem()
+				if e.Kind() == reflect.String {
+					e.SetString(k + "v")
+				} else {
+					e.SetBool(k != "a")
+				}
+				m.SetMapIndex(reflect.ValueOf(k), e)
+			}
+			fv.Set(m)
+		default:
+			t.Fatalf("Frame field %d has a kind the test does not set: %v", i, fv.Kind())
+		}
+	}
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	require.NoError(t, enc.Encode(f))
+	assert.Equal(t, strings.TrimSuffix(want.String(), "\n"), string(AppendFrame(nil, f)))
+}
+
 // The encoder writes what encoding/json writes without HTML escaping, for
 // valid UTF-8, byte for byte; for invalid UTF-8, still valid JSON.
 func TestEncodeMatchesEncodingJSON(t *testing.T) {
@@ -84,19 +130,24 @@ func TestAppendFrameAppends(t *testing.T) {
 }
 
 // AppendFrameSeq encodes a frame with another seq exactly as AppendFrame
-// encodes a copy carrying it, and AppendOK as AppendFrame encodes the ok
+// encodes a copy carrying it, so does AppendSequenced of its
+// AppendFrameUnsequenced encoding, and AppendOK as AppendFrame encodes the ok
 // reply, with and without rid and seq.
 func TestAppendFrameSeqAndOK(t *testing.T) {
 	for _, f := range []*Frame{
 		{Type: TypeInvite, Seq: 3, Inv: "i", Caller: "alice", Timeout: 60000},
 		{Type: TypeOK, RID: 7},
-		{Seq: 9}, // no type: seq comes first
+		{Seq: 9},                   // no type: seq comes first
+		{Seq: 9, Ack: 2, Inv: "i"}, // and fields follow it
 		{},
 	} {
 		for _, seq := range []uint64{0, 1, MaxRequestID} {
 			g := *f
 			g.Seq = seq
-			assert.Equal(t, string(AppendFrame([]byte("x"), &g)), string(AppendFrameSeq([]byte("x"), f, seq)))
+			want := string(AppendFrame([]byte("x"), &g))
+			assert.Equal(t, want, string(AppendFrameSeq([]byte("x"), f, seq)))
+			data, at := AppendFrameUnsequenced([]byte("yy"), f)
+			assert.Equal(t, want, string(AppendSequenced([]byte("x"), data[2:], at, seq)))
 		}
 	}
 	for _, rid := range []uint64{0, 5, MaxRequestID} {
