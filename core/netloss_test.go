@@ -396,3 +396,42 @@ func TestClusterAnswerAfterEndDuringReset(t *testing.T) {
 	cl.AwaitHealed()
 	alice.quiet()
 }
+
+// A callee whose call ended with a reset of its pair, or with the death of
+// the call's node, and that hangs up after gets ALREADY_END "the call has
+// ended" (PROTOCOL.md), not NOT_YOURS: its node, which cannot ask the
+// owner, remembers the calls it ended (the cluster soak's hangup NOT_YOURS
+// under loss).
+func TestClusterHangupAfterThePeerEndedTheCall(t *testing.T) {
+	for _, how := range []string{"reset", "death"} {
+		t.Run(how, func(t *testing.T) {
+			cl := rtmcalltest.NewCluster(t, 2)
+			owner, callee := cl.Nodes[0].Node.ID(), cl.Nodes[1].Node
+			alice := login(t, cl.Nodes[0], "alice")
+			bob := dialRaw(t, cl.Nodes[1].URL)
+			bob.login("bob")
+			cl.Sync()
+			alice.invite("bob", "")
+			inv := bob.expect(protocol.TypeInvite).Inv
+			bob.rid++
+			bob.write(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv, RID: bob.rid})
+			bob.expect(protocol.TypeRemoteAccepted)
+			bob.expect(protocol.TypeOK)
+			alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
+
+			if how == "death" {
+				cl.Kill(0)
+			} else {
+				// Every unicast from the owner to bob's node is lost: the
+				// pair resets, and cannot meet again.
+				cl.Loss(0).SetFault(rtmcalltest.Fault{Drop: 1, To: []string{callee.ID()}})
+				_, _ = alice.c.SendMessageToPeer(ctxT(t), "bob", core.Message{Text: "lost"})
+			}
+			require.Eventually(t, func() bool { return !slices.Contains(callee.Peers(), owner) }, waitFor, time.Millisecond,
+				"bob's node forgot the owner")
+			assert.Equal(t, core.CallEndPeerOffline.String(), bob.expect(protocol.TypeCallEnded).Reason)
+			reply := bob.request(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv})
+			assert.Equal(t, protocol.CodeAlreadyEnd, reply.Code, "%+v", reply)
+		})
+	}
+}

@@ -334,6 +334,7 @@ func (n *Node) peerCallsGoneLocked(p *peer) {
 			if ownerOf(id) == p.id {
 				s.enqueue(callEnded(id, core.CallEndPeerOffline))
 				n.leaveCallLocked(s, id)
+				n.remoteTombLocked(id).answerer = s.id // a late hang-up gets "the call has ended" (forward)
 			}
 		}
 	}

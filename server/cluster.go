@@ -33,9 +33,10 @@ import (
 // invitation's owner decided them.
 //
 // No silent loss: NATS core may lose a message (a link that breaks, a
-// partition shorter than PeerTimeout), so every unicast carries the next
-// number of its pair (sender, receiver), and each heartbeat the last number
-// the sender gave each receiver. A receiver that sees a number skipped, or
+// partition shorter than PeerTimeout), so every unicast (but a reset to a
+// node that is no peer) carries the next number of its pair (sender,
+// receiver), and each heartbeat the last number the sender gave each
+// receiver. A receiver that sees a number skipped, or
 // that still lacks a number a heartbeat owed it a whole PeerHeartbeat
 // before, on its own clock, while the pair's unicasts made no progress for
 // as long and once every unicast NATS had delivered by then was handled
@@ -177,7 +178,10 @@ type peer struct {
 	progress time.Time      // when recv last moved
 	pending  map[string]int // its pending invitations per caller user (the cross-node cap)
 	reset    bool           // gone by a reset, not a death: its invitations here are settled when it is back
-	snap     *snapshotIn    // its sessions, while their pages arrive
+	// confirmed: it takes us for its peer (it welcomed us), so a hello
+	// from it means it forgot us.
+	confirmed bool
+	snap      *snapshotIn // its sessions, while their pages arrive
 }
 
 // owedSeq is the last Seq a peer's heartbeat said it sent, when the
@@ -473,6 +477,16 @@ func (n *Node) receive(data []byte) {
 			}
 			return
 		}
+		if p != nil && m.K == kindHello && m.Seq != 0 && p.confirmed {
+			// A peer that took us for its peer hellos us only once it has
+			// forgotten us (a reset reached it late, after we met again):
+			// it stopped ringing our sessions without a word. Forget it
+			// too, so that what it owes here is settled.
+			n.logLocked(n.log, slog.LevelWarn, "peer reset us", "peer", p.id, "by", "hello")
+			p.reset = true
+			n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
+			p = nil
+		}
 		fresh := p == nil
 		if fresh {
 			// Its numbers go on from here: from this unicast, or from what
@@ -488,6 +502,9 @@ func (n *Node) receive(data []byte) {
 			n.logLocked(n.log, slog.LevelInfo, "peer joined", "peer", p.id, "sessions", len(m.Dir), "pages", m.Pages)
 		}
 		p.seen = time.Now()
+		if m.K == kindWelcome {
+			p.confirmed = true // it takes us for its peer
+		}
 		if m.K == kindHello || fresh {
 			// A welcome that makes p a peer answers our hello, whose
 			// snapshot may be older than what p was not told meanwhile
@@ -503,9 +520,9 @@ func (n *Node) receive(data []byte) {
 		n.settleAskLocked(p) // after the welcome, which makes us its peer
 		return
 	case kindReset:
-		if p != nil && m.Seq <= p.recv {
-			// Sent before the hello or welcome that made us peers again
-			// (two heartbeats crossed the first reset): already done.
+		if p != nil && m.Seq != 0 && m.Seq <= p.recv {
+			// Sent, for a gap, before the hello or welcome that made us
+			// peers again (overtaken): already done.
 			return
 		}
 		if p != nil {
@@ -522,8 +539,13 @@ func (n *Node) receive(data []byte) {
 			return // it has not handled our hello or reset yet
 		}
 		if m.K == kindHeartbeat || m.K == kindSync {
-			// A sync from a node that thinks we are peers would otherwise wait forever.
-			n.tell(m.From, &message{K: kindReset})
+			// A sync from a node that thinks we are peers would otherwise
+			// wait forever. Not numbered: our numbers to a node we declared
+			// dead start again, and a node that took us for its peer all
+			// along would drop a low one as overtaken (above).
+			if err := n.broker.Send(m.From, n.encode(&message{K: kindReset})); err != nil {
+				n.log.Warn("cluster message not sent", "peer", m.From, "kind", kindReset, "err", err)
+			}
 		}
 		return // from a node that is not (or no longer) a peer: forgotten
 	}
@@ -815,6 +837,7 @@ func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
 		}
 	case protocol.TypeCallEnded:
 		n.leaveCallLocked(s, f.Inv)
+		n.remoteTombLocked(f.Inv).answerer = sid // answered here should the owner die (forward)
 	}
 	s.enqueue(f)
 }
@@ -858,16 +881,19 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 		slices.Contains(st.entries, settleEntry{Sess: s.id, Inv: f.Inv})
 	died := tomb != nil && slices.Contains(tomb.rung, s.id)
 	heard := tomb != nil && slices.Contains(tomb.heard, s.id) // its end came before the owner's reset or death
+	// A hang-up of a call that ended here (told by the owner, or ended for
+	// its reset or death) is answered here too.
+	callEnded := f.Type == protocol.TypeHangup && tomb != nil && tomb.answerer == s.id
 	// An answer from a session told of the end is answered here even if
 	// the owner is a peer: it may have died since, its tombstone with it,
 	// and be back under the same id knowing nothing of it. (A hangup is
 	// about the call, which may go on: the owner decides.)
-	if !held && (died || heard && f.Type != protocol.TypeHangup || n.cl.peers[owner] == nil) {
+	if !held && (died || heard && f.Type != protocol.TypeHangup || callEnded || n.cl.peers[owner] == nil) {
 		err := errNotYours
 		if _, rung := s.remoteRinging[f.Inv]; rung || died || heard {
 			err = errAlreadyEnd
 		}
-		if _, in := s.inCall[f.Inv]; in && f.Type == protocol.TypeHangup {
+		if _, in := s.inCall[f.Inv]; in && f.Type == protocol.TypeHangup || callEnded {
 			err = errCallEnded
 		}
 		s.replyError(f.RID, err)

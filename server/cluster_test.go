@@ -259,3 +259,46 @@ func TestClusterSlowHandlingIsNoLoss(t *testing.T) {
 	}
 	assert.Len(t, cl.Nodes[1].Node.Peers(), 1)
 }
+
+// A node that declared a live peer dead, whose heartbeats stopped reaching
+// it while its own went on, resets it once they come again, and the two
+// meet again (issue 16: a pair split for good in the cluster soak, after a
+// kill's NATS reconnections). Before, the node numbered its messages to the
+// peer afresh after the death, and the peer, still holding it for its peer,
+// dropped each reset as one sent before the message that made them peers.
+func TestClusterOneSidedDeath(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 1000 { // numbers past the 200 heartbeats of AwaitHealed's 10 s
+		require.NoError(t, cl.Nodes[0].Node.Sync(ctx))
+	}
+	cl.Loss(1).SetFault(rtmcalltest.Fault{Drop: 1, Kinds: []string{"heartbeat"}})
+	cl.AwaitPeers(0) // node 0 declared node 1 dead
+	assert.Len(t, cl.Nodes[1].Node.Peers(), 1, "node 1 still has node 0 for its peer")
+	cl.Loss(1).SetFault(rtmcalltest.Fault{})
+	cl.AwaitHealed()
+}
+
+// A reset that reaches the owner after the pair met again (sent while the
+// owner was no peer of the callee's node, drawn by a heartbeat) makes the
+// owner forget the callee's node and stop ringing its sessions without a
+// word, then hello it. The callee's node, which had the owner for its peer
+// all along, must take that hello for what it is, a reset, and settle: the
+// callee gets its end, then its accept ALREADY_END (PROTOCOL.md: the
+// winner's events before the loser's error). Before, it took the hello for
+// a new snapshot: the callee rang on, and its accept got ALREADY_END while
+// its invitation still rang (the cluster soak's `order` under loss).
+func TestClusterLateResetIsSettled(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	alice := login(t, cl.Nodes[0], "alice")
+	bob := login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	inv := alice.send("bob")
+	bob.expect(protocol.TypeInvite, inv)
+	server.DeliverReset(cl.Nodes[0].Node, cl.Nodes[1].Node)
+	assert.Equal(t, "PEER_OFFLINE", bob.expect(protocol.TypeRemoteFailure, inv).Reason)
+	bob.fails(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.CodeAlreadyEnd)
+	assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
+	cl.AwaitHealed()
+}

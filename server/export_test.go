@@ -105,3 +105,9 @@ func EndedCalls(n *Node) int {
 	defer n.mu.Unlock()
 	return len(n.cl.endedCalls)
 }
+
+// DeliverReset hands n a reset from node from, not numbered, as one that
+// from sent to n while n was not its peer and that reached n late.
+func DeliverReset(n, from *Node) {
+	n.receive(from.encode(&message{K: kindReset}))
+}

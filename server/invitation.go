@@ -120,7 +120,7 @@ type tombstone struct {
 	callerID string                     // the session that sent it
 	rung     []string                   // the sessions it rang
 	heard    []string                   // of another node's invitation: the sessions here its owner told its end
-	answerer string                     // the session that accepted it, if any: the call's other party
+	answerer string                     // the session that accepted it, if any: the call's other party; of another node's invitation, the session here whose call ended
 	told     map[string]*protocol.Frame // invitation.told
 	ended    time.Time
 	info     *InvitationInfo // its outcome, for the server API

@@ -5,6 +5,8 @@ package soak
 import (
 	"context"
 	"flag"
+	"io"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -69,7 +71,8 @@ func TestSoakClusterShort(t *testing.T) {
 	}
 	rep, err := Run(ctx, Config{Clients: 45, Flows: flows, Seed: *soakSeed, Workers: 16, Cluster: 3,
 		Chaos: chaosFlag(), ChaosEvery: time.Second, TombstoneTTL: ttl,
-		TimeLimit: time.Minute, ExpiryTimeout: 150 * time.Millisecond, ResumeGrace: 2 * time.Second})
+		TimeLimit: time.Minute, ExpiryTimeout: 150 * time.Millisecond, ResumeGrace: 2 * time.Second,
+		ServerLog: serverLog(t), ServerLogDebug: true})
 	require.NoError(t, err)
 	t.Log("\n" + rep.String())
 
@@ -102,6 +105,8 @@ func TestSoakClusterShort(t *testing.T) {
 	assert.Positive(t, rep.LateRings)
 }
 
+var soakServerLog = flag.String("soak.serverlog", "", "write the short cluster soak's server logs, at level debug, to this file")
+
 var soakDrain = flag.Bool("soak.drain", false, "run TestSoakClusterDrain")
 
 // TestSoakClusterDrain is the short cluster soak with graceful rolling
@@ -128,6 +133,17 @@ func TestSoakClusterDrain(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, rep.Chaos["drains"], 3, "every node drained")
 	assert.Zero(t, rep.Chaos["node deaths"])
+}
+
+// serverLog returns the file -soak.serverlog names, or nil.
+func serverLog(t *testing.T) io.Writer {
+	if *soakServerLog == "" {
+		return nil
+	}
+	f, err := os.Create(*soakServerLog)
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 func chaosFlag() []string {
