@@ -49,9 +49,6 @@ type stats struct {
 	logins, closes, drops, logouts, resumes, unplanned atomic.Int64
 }
 
-// Run starts the nodes, logs the fleet in, runs the flows, tears it all
-// down and reports. The error is for a run that could not be set up; a
-// run that breaks invariants returns a Report whose OK is false.
 // groupsRunWith reports whether group flows run with these chaos kinds:
 // they follow node deaths and drains (group.go), not yet the resets of a
 // partition or of loss between nodes, which would count as violations.
@@ -59,6 +56,9 @@ func groupsRunWith(chaos []string) bool {
 	return !slices.ContainsFunc(chaos, func(k string) bool { return k == "partition" || k == "loss" })
 }
 
+// Run starts the nodes, logs the fleet in, runs the flows, tears it all
+// down and reports. The error is for a run that could not be set up; a
+// run that breaks invariants returns a Report whose OK is false.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
