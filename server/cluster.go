@@ -399,17 +399,22 @@ func (n *Node) send(id, kind string, data []byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.seq[id]++
-	numbered := make([]byte, 0, len(data)+24)
-	numbered = append(numbered, `{"q":`...)
-	numbered = strconv.AppendUint(numbered, o.seq[id], 10)
-	numbered = append(numbered, ',')
-	numbered = append(numbered, data[1:]...)
-	if n.tooLarge(id, kind, numbered) {
+	msg := numbered(o.seq[id], data)
+	if n.tooLarge(id, kind, msg) {
 		return
 	}
-	if err := n.broker.Send(id, numbered); err != nil {
+	if err := n.broker.Send(id, msg); err != nil {
 		n.log.Warn("cluster message not sent", "peer", id, "kind", kind, "err", err)
 	}
+}
+
+// numbered returns data, an encoded message without Seq, with Seq seq.
+func numbered(seq uint64, data []byte) []byte {
+	out := make([]byte, 0, len(data)+24)
+	out = append(out, `{"q":`...)
+	out = strconv.AppendUint(out, seq, 10)
+	out = append(out, ',')
+	return append(out, data[1:]...)
 }
 
 func (n *Node) peersInOrder() []*peer {
@@ -431,7 +436,7 @@ func (n *Node) announceLocked(s *session) {
 // receive handles one message from another node.
 func (n *Node) receive(data []byte) {
 	var m message
-	if err := json.Unmarshal(data, &m); err != nil {
+	if err := decodeMessage(data, &m); err != nil {
 		n.log.Warn("cluster message not understood", "err", err)
 		return
 	}
