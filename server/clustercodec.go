@@ -189,6 +189,8 @@ func kindString(k []byte) string {
 		return kindPending
 	case kindLeft:
 		return kindLeft
+	case kindCallEnd:
+		return kindCallEnd
 	}
 	return string(k)
 }

@@ -266,9 +266,7 @@ func byeMovedLocked(s *session) {
 	if s.overflowed {
 		return // its client was cut off as too slow
 	}
-	s.closed = false
-	s.pushLocked(newEntry(&protocol.Frame{Type: protocol.TypeBye, Reason: protocol.ByeMoved}))
-	s.closed = true
+	s.appendLocked(newEntry(&protocol.Frame{Type: protocol.TypeBye, Reason: protocol.ByeMoved}))
 	if a := s.att; a != nil {
 		a.closing.Store(true)
 		a.code, a.reason = websocket.StatusServiceRestart, "moved"

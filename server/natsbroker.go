@@ -136,6 +136,14 @@ func checkPayload(nc *nats.Conn) error {
 	return nil
 }
 
+// warnPayload logs, once a connection is back, a server that takes smaller
+// messages than rtmcall needs: larger ones are refused from then on.
+func (b *natsBroker) warnPayload(nc *nats.Conn) {
+	if err := checkPayload(nc); err != nil {
+		b.log.Error("NATS server takes smaller messages than rtmcall needs: larger ones are refused", "err", err)
+	}
+}
+
 // connect makes a connection to b.url.
 func (b *natsBroker) connect() (*nats.Conn, error) {
 	return nats.Connect(b.url,
@@ -147,9 +155,7 @@ func (b *natsBroker) connect() (*nats.Conn, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.log.Info("NATS connection back", "server", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
-			if err := checkPayload(nc); err != nil {
-				b.log.Error("NATS server takes smaller messages than rtmcall needs: larger ones are refused", "err", err)
-			}
+			b.warnPayload(nc)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			b.log.Error("NATS error", "err", err)
@@ -193,9 +199,7 @@ func (b *natsBroker) redial(old *nats.Conn) {
 			if err == nil {
 				b.redials.Add(1)
 				b.log.Warn("NATS connection made again", "server", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
-				if err := checkPayload(nc); err != nil {
-					b.log.Error("NATS server takes smaller messages than rtmcall needs: larger ones are refused", "err", err)
-				}
+				b.warnPayload(nc)
 				return
 			}
 			nc.Close() // its handler dials again

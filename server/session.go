@@ -300,11 +300,16 @@ func (s *session) enqueueLocked(f *protocol.Frame) {
 	s.pushLocked(newEntry(f))
 }
 
-// pushLocked adds e to the stream with the next seq.
+// pushLocked adds e to the stream with the next seq, unless it is closed.
 func (s *session) pushLocked(e entry) {
-	if s.closed {
-		return
+	if !s.closed {
+		s.appendLocked(e)
 	}
+}
+
+// appendLocked is pushLocked on a closed stream too: a moved session's
+// bye (byeMovedLocked).
+func (s *session) appendLocked(e entry) {
 	if len(s.buf) >= maxQueuedFrames {
 		s.buf, s.closed, s.overflowed = nil, true, true
 		if a := s.att; a != nil {

@@ -72,7 +72,6 @@ const maxDepth = 64
 var (
 	fieldIndex  = map[string]int{}    // exact name -> index in fields
 	foldedIndex = map[string]string{} // case-folded name -> exact name
-	fieldKeys   [len(fields)]string   // `"name":`, as the encoder writes it
 	frameTypes  = map[string]string{} // known type values, kept without allocating
 )
 
@@ -80,13 +79,9 @@ func init() {
 	if len(fields) > 64 {
 		panic("protocol: Decode tracks duplicate fields in a uint64")
 	}
-	if fields[seqField].name != "seq" {
-		panic("protocol: seqField is not the index of \"seq\"")
-	}
 	for i, fd := range fields {
 		fieldIndex[fd.name] = i
 		foldedIndex[string(foldKey(nil, []byte(fd.name)))] = fd.name
-		fieldKeys[i] = `"` + fd.name + `":`
 	}
 	for _, t := range []string{TypeLogin, TypeLogout, TypeSend, TypeCancel, TypeAck, TypeAccept, TypeRefuse,
 		TypeQuery, TypeSubscribe, TypeUnsubscribe, TypePing, TypeResume, TypeRenew, TypeOK, TypeError,
@@ -725,9 +720,6 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 	return AppendFrameSeq(dst, f, f.Seq)
 }
 
-// seqField is the index of "seq" in fields.
-const seqField = 12
-
 // AppendFrameSeq is AppendFrame with seq in place of f.Seq: a frame
 // shared between streams is encoded with each stream's seq, without a copy.
 func AppendFrameSeq(dst []byte, f *Frame, seq uint64) []byte {
@@ -757,7 +749,7 @@ func AppendSequenced(dst, data []byte, at int, seq uint64) []byte {
 	if !alone {
 		dst = append(dst, ',')
 	}
-	dst = append(dst, fieldKeys[seqField]...)
+	dst = append(dst, `"seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)
 	if alone && data[at] != '}' {
 		dst = append(dst, ',')
