@@ -5,6 +5,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -110,8 +111,9 @@ func TestWebSocketFragmentedLimit(t *testing.T) {
 	c.send(ws.OpText, false, max[:half])
 	c.send(ws.OpContinuation, false, max[half:])
 	c.send(ws.OpContinuation, true, " ")
-	code, _ := c.closed()
+	code, reason := c.closed()
 	assert.Equal(t, ws.StatusMessageTooBig, code)
+	assert.Equal(t, fmt.Sprintf("read limited at %d bytes", protocol.MaxFrameBytes), reason)
 }
 
 // A frame against RFC 6455 closes the connection with 1002.
