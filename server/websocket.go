@@ -157,7 +157,13 @@ func (s *socket) readMessage(buf *[]byte) (ws.OpCode, error) {
 			}
 			continue
 		}
-		if h.Length > int64(protocol.MaxFrameBytes-len(b)) {
+		if rest := int64(protocol.MaxFrameBytes - len(b)); h.Length > rest {
+			// Read one byte past the limit first, as coder/websocket did: a
+			// client whose message is just over it is not reset mid-write,
+			// and reads the close frame.
+			if _, err := io.CopyN(io.Discard, s.nc, rest+1); err != nil {
+				return 0, err
+			}
 			return 0, s.fail(ws.StatusMessageTooBig, errMessageTooBig)
 		}
 		if !state.Fragmented() {
