@@ -40,6 +40,7 @@ const closeTimeout = 5 * time.Second
 // errCloseSent: the close frame is sent; nothing may follow it.
 var errCloseSent = errors.New("server: websocket close frame already sent")
 
+// errMessageTooBig is the reason of a 1009 close.
 var errMessageTooBig = fmt.Errorf("read limited at %d bytes", protocol.MaxFrameBytes)
 
 // socket is a server-side WebSocket over a netConn.
