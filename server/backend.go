@@ -6,7 +6,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rtmcall/rtmcall/core"
@@ -313,7 +313,7 @@ func (n *Node) kickLocked(user string) int {
 	for _, s := range ss {
 		n.leaveLocked(s, true)
 		s.enqueue(&protocol.Frame{Type: protocol.TypeBye, Reason: core.ReasonBannedByServer.String()})
-		n.endSessionLocked(s, websocket.StatusPolicyViolation, "ended by the server API", "kicked")
+		n.endSessionLocked(s, ws.StatusPolicyViolation, "ended by the server API", "kicked")
 	}
 	return len(ss)
 }
