@@ -391,6 +391,52 @@ func TestClusterCallEndKnownAtOnce(t *testing.T) {
 	})
 }
 
+// A session that logs in right after a call's end, on another node than
+// the one that decided it, never finds the call live: the node that would
+// take a user for busy on other nodes' word only (a late ring, a send)
+// syncs its peers first, and the end, sent before the login, comes before
+// their answers. Here the deciding node's word is delayed 500 ms: without
+// the sync, bob's new device is not rung late by carol's node (bob busy
+// there, the device without call waiting), and alice's new session gets
+// PEER_BUSY.
+func TestClusterLoginAfterCallEnd(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3, func(c *server.Config) { c.PeerHeartbeat, c.PeerTimeout = time.Second, 3*time.Second })
+	const delay = 500 * time.Millisecond
+	delayEnd := func(t *testing.T, from, to int) {
+		cl.Loss(from).SetFault(rtmcalltest.Fault{Delay: delay, MinDelay: delay, Kinds: []string{"session", "call.end"},
+			To: []string{cl.Nodes[to].Node.ID()}})
+		t.Cleanup(func() { cl.Loss(from).SetFault(rtmcalltest.Fault{}) })
+	}
+	t.Run("rung late by a third node", func(t *testing.T) {
+		alice, phone := login(t, cl.Nodes[0], "alice1"), loginWith(t, cl.Nodes[0].URL, "bob1", true)
+		carol := login(t, cl.Nodes[2], "carol1")
+		cl.Sync()
+		l, _ := call(t, alice, phone)
+		cl.Sync()
+		waiting := carol.invite("bob1", "")
+		assert.True(t, phone.received().CalleeBusy(), "call waiting: rung, busy")
+		carol.expect("local received")
+		delayEnd(t, 0, 2) // node 0 tells node 2 late that the call ended
+		hangUp(t, alice, l, phone)
+		laptop := loginWith(t, cl.Nodes[1].URL, "bob1", false) // no call waiting: rung only if bob is free
+		r := laptop.received()
+		assert.Equal(t, waiting.ID(), r.ID())
+		assert.False(t, r.CalleeBusy())
+	})
+	t.Run("the new session sends", func(t *testing.T) {
+		alice, bob := login(t, cl.Nodes[0], "alice2"), login(t, cl.Nodes[0], "bob2")
+		cl.Sync()
+		l, _ := call(t, alice, bob)
+		cl.Sync()
+		delayEnd(t, 0, 1) // node 0 tells node 1 late that the call ended
+		hangUp(t, alice, l, bob)
+		again := login(t, cl.Nodes[1], "alice2")
+		again.invite("bob2", "again")
+		again.expect("local received")
+		assert.False(t, bob.received().CalleeBusy())
+	})
+}
+
 // The call works across nodes: the callee hangs up through its own node,
 // and a callee session that ends on another node ends the call.
 func TestClusterCall(t *testing.T) {

@@ -50,26 +50,87 @@ func (n *Node) waitingLocked(s *session, f *protocol.Frame) {
 	s.replyOK(f.RID)
 }
 
-// busyLocked reports whether any session of user, on any node, is in a call.
-func (n *Node) busyLocked(user string) bool {
+// busyLocked reports whether any session of user, on any node, is in a
+// call, and whether that rests only on other nodes' word: calls owned
+// elsewhere, whose end may be on its way here (settleBusy). A call owned
+// here is known here at once.
+func (n *Node) busyLocked(user string) (busy, onWord bool) {
 	for s := range n.hub.users[user] {
-		if len(s.inCall) > 0 {
-			return true
+		for id := range s.inCall {
+			if ownerOf(id) == n.id {
+				return true, false
+			}
+			onWord = true // its end comes from its owner, or from the peer's node
 		}
 	}
 	for r := range n.cl.users[user] {
 		if n.invs.remoteCallees[r.id] > 0 {
-			return true
+			return true, false
 		}
 		// What its node said, but for calls owned here, or whose end the
 		// node that decided it told: this node knows better, and sooner.
 		for _, id := range r.calls {
 			if _, ended := n.cl.endedCalls[id]; !ended && ownerOf(id) != n.id {
-				return true
+				onWord = true
 			}
 		}
 	}
-	return false
+	return onWord, onWord
+}
+
+// A user taken for busy on other nodes' word only may be free already: the
+// call's end may be on its way here (call.end, or the announcements of its
+// parties' nodes), overtaken by what made this node ask (a login on a third
+// node, a send from a client told of the end). Before it acts on such a busy
+// (late ringing, a send), a node syncs its peers: once each has answered,
+// this node has handled everything the peers sent before they got the sync,
+// so every call that ended before the login or the send is known ended here
+// (docs/CLUSTER.md "Calls, busy, messages").
+
+// afterBusySettledLocked runs f under Node.mu: at once, unless a user of
+// users is busy on other nodes' word only; then once every peer has
+// answered a sync (or is gone).
+func (n *Node) afterBusySettledLocked(users []string, f func()) {
+	for _, u := range users {
+		if busy, onWord := n.busyLocked(u); busy && onWord {
+			n.m.busySyncs.Inc()
+			n.afterPeersLocked(f)
+			return
+		}
+	}
+	f()
+}
+
+// settleBusyLocked is afterBusySettledLocked for a send, whose read loop
+// (or API call) waits: it releases Node.mu while it waits, at most 2 ×
+// PeerTimeout, as a forwarded request (a lost sync resets its pair well
+// before), and reports whether it did.
+func (n *Node) settleBusyLocked(users []string) bool {
+	settled := make(chan struct{})
+	n.afterBusySettledLocked(users, func() { close(settled) })
+	select {
+	case <-settled:
+		return false
+	default:
+	}
+	n.mu.Unlock()
+	t := time.NewTimer(2 * n.cfg.PeerTimeout)
+	select {
+	case <-settled:
+	case <-n.ctx.Done():
+	case <-t.C:
+	}
+	t.Stop()
+	n.mu.Lock()
+	return true
+}
+
+// sendCallees are the users a send frame calls.
+func sendCallees(f *protocol.Frame) []string {
+	if len(f.Callees) > 0 {
+		return f.Callees
+	}
+	return []string{f.Callee}
 }
 
 // callIDs lists the calls s is in, sorted, for the directory.
