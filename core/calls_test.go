@@ -437,6 +437,40 @@ func TestClusterLoginAfterCallEnd(t *testing.T) {
 	})
 }
 
+// A node that joins the cluster right after a call's end, which it was
+// not told (it was no peer yet), does not keep the call live on the word
+// of the other party's node, whose snapshot may predate its handling of
+// the end: the deciding node tells it the ends of its last PeerTimeout
+// after its own snapshot. Here node 0's word to node 1 is delayed 500 ms,
+// and node 3 joins meanwhile: without those ends, carol's send from node
+// 3 finds bob busy (PEER_BUSY), on node 1's snapshot.
+func TestClusterJoinAfterCallEnd(t *testing.T) {
+	hb := func(c *server.Config) { c.PeerHeartbeat, c.PeerTimeout = time.Second, 3*time.Second }
+	cl := rtmcalltest.NewCluster(t, 3, hb)
+	alice, bob := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	l, _ := call(t, alice, bob)
+	cl.Sync()
+	const delay = 500 * time.Millisecond
+	cl.Loss(0).SetFault(rtmcalltest.Fault{Delay: delay, MinDelay: delay, To: []string{cl.Nodes[1].Node.ID()}})
+	t.Cleanup(func() { cl.Loss(0).SetFault(rtmcalltest.Fault{}) })
+	require.NoError(t, l.Hangup(ctxT(t)))
+	alice.expectOn(alice.calls, "local call ended HANGUP alice ENDED")
+
+	joined := rtmcalltest.NewServer(t, hb, func(c *server.Config) {
+		c.NodeID = "c0de0009"
+		b, err := server.NewNATSBroker(server.NATSConfig{URL: cl.NATSURL(2)}, c.Logger)
+		require.NoError(t, err)
+		c.Broker = b
+	})
+	require.NoError(t, joined.Node.AwaitPeers(ctxT(t), 3))
+	carol := login(t, joined, "carol")
+	carol.invite("bob", "")
+	carol.expect("local received")
+	bob.expectOn(bob.calls, "remote call ended HANGUP alice ENDED")
+	assert.False(t, bob.received().CalleeBusy())
+}
+
 // The call works across nodes: the callee hangs up through its own node,
 // and a callee session that ends on another node ends the call.
 func TestClusterCall(t *testing.T) {
