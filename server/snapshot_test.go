@@ -4,8 +4,10 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -224,6 +226,39 @@ func TestClusterNATSMaxPayloadLowered(t *testing.T) {
 	assert.Equal(t, uint64(1), server.NATSRedials(a.Node), "refused before NATS saw it: the connection stays")
 	awaitPeers(t, a, b)
 	require.NoError(t, syncOfSize(t, a, b, 64<<10), "at the new bound")
+}
+
+// The node keeps its connection's max_payload rather than ask the NATS
+// client per message, and takes it again when the connection comes back:
+// a NATS server restarted with a smaller max_payload is known at the
+// reconnect, and a larger message is refused here (counted, the pair
+// reset) rather than sent, which would make the server close the
+// connection (the broker then connects again: a redial).
+func TestClusterNATSMaxPayloadAfterReconnect(t *testing.T) {
+	ns := startNATS(t, &natsserver.Options{})
+	port := ns.Addr().(*net.TCPAddr).Port
+	a, b := payloadPair(t, ns.ClientURL(), ns.ClientURL())
+	require.NoError(t, syncOfSize(t, a, b, 600<<10), "600 KiB within the default 1 MiB")
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	small, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, MaxPayload: 512 << 10, NoLog: true, NoSigs: true})
+	require.NoError(t, err)
+	small.Start()
+	t.Cleanup(func() { small.Shutdown(); small.WaitForShutdown() })
+	require.True(t, small.ReadyForConnections(10*time.Second))
+	require.Eventually(t, func() bool { return small.NumClients() == 2 }, 10*time.Second, 5*time.Millisecond, "both nodes reconnected")
+	awaitPeers(t, a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for errors.Is(a.Node.Sync(ctx), server.ErrSyncLost) { // the restart's losses reset the pair
+		awaitPeers(t, a, b)
+	}
+
+	assert.ErrorIs(t, syncOfSize(t, a, b, 512<<10+1), server.ErrSyncLost, "past the new bound: refused here")
+	assertMetric(t, a, `rtmcall_cluster_messages_too_large_total{kind="sync"} 1`)
+	assert.Equal(t, uint64(0), server.NATSRedials(a.Node), "the connection stays")
+	awaitPeers(t, a, b)
+	require.NoError(t, syncOfSize(t, a, b, 512<<10), "at the new bound")
 }
 
 // NATS routes do not apply max_payload: what a node's own server takes
