@@ -82,23 +82,42 @@ func (n *Node) busyLocked(user string) (busy, onWord bool) {
 // call's end may be on its way here (call.end, or the announcements of its
 // parties' nodes), overtaken by what made this node ask (a login on a third
 // node, a send from a client told of the end). Before it acts on such a busy
-// (late ringing, a send), a node syncs its peers: once each has answered,
-// this node has handled everything the peers sent before they got the sync,
-// so every call that ended before the login or the send is known ended here
-// (docs/CLUSTER.md "Calls, busy, messages").
+// where it decides who rings (a late ring of a session without call waiting,
+// a send to a user with a session without it), a node syncs its peers: once
+// each has answered, this node has handled everything the peers sent before
+// they got the sync, so every call whose end was decided before the login or
+// the send reached this node is known ended here (docs/CLUSTER.md "Calls,
+// busy, messages"). Where only the invite's busy flag depends on it, the node
+// does not wait.
 
 // afterBusySettledLocked runs f under Node.mu: at once, unless a user of
-// users is busy on other nodes' word only; then once every peer has
-// answered a sync (or is gone).
+// users is busy on other nodes' word only and has a session without call
+// waiting; then once every peer has answered a sync (or is gone).
 func (n *Node) afterBusySettledLocked(users []string, f func()) {
 	for _, u := range users {
-		if busy, onWord := n.busyLocked(u); busy && onWord {
+		if busy, onWord := n.busyLocked(u); busy && onWord && n.someoneNotWaitingLocked(u) {
 			n.m.busySyncs.Inc()
 			n.afterPeersLocked(f)
 			return
 		}
 	}
 	f()
+}
+
+// someoneNotWaitingLocked reports whether a session of user, on any node,
+// has call waiting off: busy decides whether it rings.
+func (n *Node) someoneNotWaitingLocked(user string) bool {
+	for s := range n.hub.users[user] {
+		if !s.waiting {
+			return true
+		}
+	}
+	for r := range n.cl.users[user] {
+		if !r.waiting {
+			return true
+		}
+	}
+	return false
 }
 
 // settleBusyLocked is afterBusySettledLocked for a send, whose read loop

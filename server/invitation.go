@@ -330,10 +330,15 @@ func (n *Node) pendLocked(s *session, inv *invitation) {
 // ring user: each it was not rung for gets an invite with the time left,
 // oldest first. Busy and call waiting apply as at send, as they are now:
 // while user is in a call, only a session with call waiting rings, and its
-// invite says busy. A busy on other nodes' word only is settled first
-// (afterBusySettledLocked): the call may have ended before the login.
+// invite says busy. For a session without call waiting, a busy on other
+// nodes' word only is settled first (afterBusySettledLocked): the call may
+// have ended before the login.
 func (n *Node) ringLateLocked(p party, user string) {
 	if len(n.invs.byCallee[user]) == 0 {
+		return
+	}
+	if waits(p) {
+		n.ringLateNowLocked(p, user) // it rings either way
 		return
 	}
 	n.afterBusySettledLocked([]string{user}, func() {
