@@ -222,9 +222,16 @@ func (n *Node) hangupLocked(s requester, f *protocol.Frame) {
 			s.replyError(f.RID, errNotYours)
 			return
 		}
-		ended := &protocol.Frame{Type: protocol.TypeCallEnded, Inv: c.id, Reason: core.CallEndHangup.String(), By: by}
-		n.endCallLocked(c, ended, ended, "hangup by session "+sid)
-		s.replyOK(f.RID)
+		// The requester's call.ended is the hangup's reply, with its rid.
+		ended := protocol.Frame{Type: protocol.TypeCallEnded, Inv: c.id, Reason: core.CallEndHangup.String(), By: by}
+		reply := ended
+		reply.RID = f.RID
+		if sid == c.caller.id {
+			n.endCallLocked(c, &reply, &ended, "hangup by session "+sid)
+		} else {
+			n.endCallLocked(c, &ended, &reply, "hangup by session "+sid)
+		}
+		s.answered(f.RID)
 		return
 	}
 	if inv := n.invs.byID[f.Inv]; inv != nil {

@@ -234,6 +234,10 @@ func (r remoteRequest) replyOK(rid uint64) {
 // reply (call.ack).
 func (r remoteRequest) acked(rid uint64) { r.replyOK(rid) }
 
+// answered answers the session's node, whose read loop waits: the event
+// delivered before it, with the rid, was the reply (replyLocked).
+func (r remoteRequest) answered(rid uint64) { r.replyOK(rid) }
+
 func (r remoteRequest) replyError(rid uint64, err *protocol.Error) {
 	r.n.tell(r.node, &message{K: kindReply, Corr: r.corr, F: protocol.ErrorFrame(rid, err)})
 }
@@ -943,14 +947,20 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 	}
 }
 
-// replyLocked queues the owner's reply to a forwarded request.
+// replyLocked queues the owner's reply to a forwarded request. An ok to an
+// ack, accept or hangup queues nothing: an ack carried out has no reply,
+// and the remote.accepted or call.ended the owner delivered before, with
+// the rid, was the others'.
 func (n *Node) replyLocked(c *call, f *protocol.Frame) {
 	if f.Type == protocol.TypeError {
 		n.m.errors.WithLabelValues(f.Code.String()).Inc()
 	}
-	if c.req != nil && c.req.Type == protocol.TypeAck && f.Type == protocol.TypeOK { // an ack carried out: no reply
+	switch {
+	case f.Type != protocol.TypeOK || c.req == nil:
+		c.sess.enqueue(f)
+	case c.req.Type == protocol.TypeAck:
 		c.sess.acked(f.RID)
-	} else {
+	case c.req.Type != protocol.TypeAccept && c.req.Type != protocol.TypeHangup:
 		c.sess.enqueue(f)
 	}
 	close(c.done)

@@ -80,6 +80,10 @@ type requester interface {
 	replyError(rid uint64, err *protocol.Error)
 	// acked records that ack rid was carried out: it gets no reply.
 	acked(rid uint64)
+	// answered records that request rid was carried out and answered by
+	// the event queued to the requester with its rid (remote.accepted,
+	// call.ended): it gets no ok.
+	answered(rid uint64)
 }
 
 // isRinging reports whether the session with id sid is still ringing for inv.
@@ -486,11 +490,13 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 		s.replyError(f.RID, err)
 		return
 	}
-	remote, local, ev := protocol.TypeRemoteAccepted, protocol.TypeLocalAccepted, core.LocalEvAccepted
+	// An accept's remote.accepted is its reply, carrying its rid; a refuse
+	// gets remote.refused, then ok.
+	remote, local, ev, rid := protocol.TypeRemoteAccepted, protocol.TypeLocalAccepted, core.LocalEvAccepted, f.RID
 	if f.Type == protocol.TypeRefuse {
-		remote, local, ev = protocol.TypeRemoteRefused, protocol.TypeLocalRefused, core.LocalEvRefused
+		remote, local, ev, rid = protocol.TypeRemoteRefused, protocol.TypeLocalRefused, core.LocalEvRefused, 0
 	}
-	enqueueTo(s, &protocol.Frame{Type: remote, Inv: inv.id})
+	enqueueTo(s, &protocol.Frame{Type: remote, RID: rid, Inv: inv.id})
 	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
 	inv.answered, inv.answeredBy = time.Now(), s.sessionID()
 	if ev == core.LocalEvAccepted {
@@ -510,7 +516,11 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 		}
 	}
 	n.finishLocked(inv, ev, ev.String()+" by session "+s.sessionID())
-	s.replyOK(f.RID)
+	if rid != 0 {
+		s.answered(rid)
+	} else {
+		s.replyOK(f.RID)
+	}
 }
 
 // receiptTimedOut fails an invitation that no ringing session acknowledged.

@@ -91,7 +91,7 @@ type session struct {
 // to its strings.
 type entry struct {
 	seq  uint64
-	rid  uint64 // a reply's (ok or error), else 0; data nil: the frame is {"type":"ok","rid":rid}
+	rid  uint64 // a reply's (ok, error, or an event with a rid), else 0; data nil: the frame is {"type":"ok","rid":rid}
 	data []byte // protocol.AppendFrameUnsequenced's, numbered when written
 	at   int32  // where in data the seq goes
 	err  bool   // an error reply
@@ -104,9 +104,7 @@ func newEntry(f *protocol.Frame) entry {
 	e := entry{data: bytes.Clone(b), at: int32(at), err: f.Type == protocol.TypeError}
 	*buf = b
 	putIOBuf(buf)
-	if f.Type == protocol.TypeOK || e.err {
-		e.rid = f.RID
-	}
+	e.rid = f.RID // a reply: ok, error, or an event that answers its request
 	return e
 }
 
@@ -277,6 +275,10 @@ func (s *session) acked(rid uint64) {
 		s.lastRID = rid
 	}
 }
+
+// answered: the event queued with rid was the reply, and its entry moved
+// lastRID (appendLocked).
+func (s *session) answered(uint64) {}
 
 func (s *session) replyError(rid uint64, err *protocol.Error) {
 	s.n.m.errors.WithLabelValues(err.Code.String()).Inc()
