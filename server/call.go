@@ -52,8 +52,8 @@ func (n *Node) waitingLocked(s *session, f *protocol.Frame) {
 
 // busyLocked reports whether any session of user, on any node, is in a
 // call, and whether that rests only on other nodes' word: calls owned
-// elsewhere, whose end may be on its way here (settleBusy). A call owned
-// here is known here at once.
+// elsewhere, whose end may be on its way here (afterBusySettledLocked). A
+// call owned here is known here at once.
 func (n *Node) busyLocked(user string) (busy, onWord bool) {
 	for s := range n.hub.users[user] {
 		for id := range s.inCall {

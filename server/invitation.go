@@ -247,7 +247,7 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 
 	targets := n.partiesOfLocked(f.Callee)
 	why := core.LocalFailurePeerOffline
-	if busy, _ := n.busyLocked(f.Callee); len(targets) > 0 && busy { // on word only, the send settled it (settleBusy)
+	if busy, _ := n.busyLocked(f.Callee); len(targets) > 0 && busy { // on word only, the send settled it (settleBusyLocked)
 		// Busy: only the sessions with call waiting ring.
 		inv.busy, why = true, core.LocalFailurePeerBusy
 		targets = slices.DeleteFunc(targets, func(p party) bool { return !waits(p) })
