@@ -87,6 +87,7 @@ func (n *Node) Invite(p Placement) (*InvitationInfo, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.settleBusyLocked(sendCallees(f))
 	s := newSession(n, p.Caller)
 	s.api = apiUser
 	if p.Service {

@@ -57,7 +57,7 @@ const (
 	kindRequest   = "request"   // sess asks f (ack, accept, refuse) on an invitation you own; answer reply
 	kindReply     = "reply"     // the reply f to request corr, after its events
 	kindLeft      = "left"      // session sess no longer rings invitation inv (it left, or it was gone)
-	kindCallEnd   = "call.end"  // the call inv ended: its sessions are not busy with it (callEndedLocked)
+	kindCallEnd   = "call.end"  // the call inv (or the calls calls) ended: their sessions are not busy with them (callEndedLocked)
 	kindAPI       = "api"       // the server API asks (reason: get, cancel, kick) about inv or user; answer api.reply
 	kindAPIReply  = "api.reply" // answer to api: corr, data (JSON), f (an error), code (a count)
 	kindPending   = "pending"   // the sender's pending invitations of user: code
@@ -151,6 +151,10 @@ type cluster struct {
 	// first.
 	endedCalls map[string]time.Time
 	endedOrder []endedCall
+	// toldEnds are the call ends this node decided and told (call.end) in
+	// the last PeerTimeout, oldest first: a node that meets it since
+	// missed them, and gets them after its snapshot (tellEndsLocked).
+	toldEnds []endedCall
 }
 
 // endedCall is a call's end as another node told it (call.end).
@@ -599,7 +603,12 @@ func (n *Node) receive(data []byte) {
 		}
 		n.calleeLeftLocked(m.Inv, m.Sess, core.CallEndPeerOffline)
 	case kindCallEnd:
-		n.callEndToldLocked(m.Inv)
+		if m.Inv != "" {
+			n.callEndToldLocked(m.Inv)
+		}
+		for _, id := range m.Calls { // the ends the peer decided before we met (tellEndsLocked)
+			n.callEndToldLocked(id)
+		}
 	case kindAPI:
 		n.apiRequestLocked(p, &m)
 	case kindAPIReply:

@@ -340,6 +340,10 @@ func (c *conn) dispatch(f *protocol.Frame) {
 	}
 	switch f.Type {
 	case protocol.TypeSend:
+		// The read loop waits for a settle, so that replies stay in order.
+		if n.settleBusyLocked(sendCallees(f)) && (s.moved.Load() || s.ended) {
+			break // moved or ended while it waited: not carried out
+		}
 		if !n.moveSenderLocked(s) {
 			n.sendLocked(s, f)
 		}
