@@ -136,9 +136,11 @@ type link struct {
 	epoch    time.Time
 	deadline atomic.Int64 // the write in progress's, in ns since epoch; 0 when none is
 
-	// The reader's, reused from frame to frame.
+	// The reader's, reused from frame to frame: a frame's ids repeat
+	// earlier frames', and are taken from strs rather than allocated.
 	rbuf  []byte
 	frame protocol.Frame
+	strs  protocol.Strings
 }
 
 // A call is one request from its queuing to its reply. A request's call is
@@ -856,7 +858,7 @@ func (c *Client) readLoop(l *link) {
 			continue
 		}
 		f := &l.frame
-		if err := protocol.DecodeInto(f, data); err != nil {
+		if err := protocol.DecodeIntoWith(f, data, &l.strs); err != nil {
 			*f = protocol.Frame{}
 			c.logf("rtmcall: dropped a frame from the server: %v", err)
 			continue
