@@ -1132,7 +1132,7 @@ func (c *Client) handle(f *protocol.Frame) {
 		}
 		r.callSide.c = c
 		c.remotes[r.id] = r
-		c.emit(func() { call1(c, &c.onInvitation, r) })
+		c.emitInvitation(r)
 		c.ackLocked(r.id)
 	case protocol.TypeLocalReceived, protocol.TypeLocalAccepted, protocol.TypeLocalRefused,
 		protocol.TypeLocalCanceled, protocol.TypeLocalFailure, protocol.TypeLocalWaking:
@@ -1300,7 +1300,5 @@ func tokenExpiry(token string) (time.Time, bool) {
 	}
 	return time.Unix(int64(exp), 0), true
 }
-
-func (c *Client) emit(f func()) { c.q.push(f) }
 
 func (c *Client) logf(format string, args ...any) { c.opts.Logf(format, args...) }

@@ -8,18 +8,36 @@ import "sync"
 // callbacks always run outside it.
 type queue struct {
 	mu      sync.Mutex
-	items   []func()
-	spare   []func() // the run's last batch, emptied, for the next pushes
+	items   []event
+	spare   []event // the run's last batch, emptied, for the next pushes
 	running bool
 	idle    *sync.Cond
+	// start is q.run as a func value, made once: "go q.run()" would
+	// allocate a closure for each start of the goroutine.
+	start func()
 }
 
-func (q *queue) push(f func()) {
+// An event is one callback to run: run(e) runs it with the event's own
+// arguments. run is a function that captures nothing, so that queuing the
+// frequent events (emit0, emitString, emitCode, emitEnd) allocates no
+// closure; emit queues any func().
+type event struct {
+	run func(e *event)
+	c   *Client
+	p   any // the callback's field, or what run needs (a pointer: no allocation)
+	s   string
+	n   int64
+}
+
+func (q *queue) push(e event) {
 	q.mu.Lock()
-	q.items = append(q.items, f)
+	q.items = append(q.items, e)
 	if !q.running {
 		q.running = true
-		go q.run()
+		if q.start == nil {
+			q.start = q.run
+		}
+		go q.start()
 	}
 	q.mu.Unlock()
 }
@@ -32,8 +50,8 @@ func (q *queue) run() {
 		batch := q.items
 		q.items = q.spare
 		q.mu.Unlock()
-		for _, f := range batch {
-			f()
+		for i := range batch {
+			batch[i].run(&batch[i])
 		}
 		clear(batch)
 		q.mu.Lock()
@@ -57,4 +75,40 @@ func (q *queue) wait() {
 		q.idle.Wait()
 	}
 	q.mu.Unlock()
+}
+
+// emit queues f.
+func (c *Client) emit(f func()) { c.q.push(event{run: runFunc, p: f}) }
+
+func runFunc(e *event) { e.p.(func())() }
+
+// emit0 queues the callback in *p, read when it runs.
+func (c *Client) emit0(p *func()) { c.q.push(event{run: runCall0, c: c, p: p}) }
+
+func runCall0(e *event) { call0(e.c, e.p.(*func())) }
+
+// emitString queues the callback in *p with s.
+func (c *Client) emitString(p *func(string), s string) {
+	c.q.push(event{run: runCallString, c: c, p: p, s: s})
+}
+
+func runCallString(e *event) { call1(e.c, e.p.(*func(string)), e.s) }
+
+// emitInvitation queues OnInvitationReceived with r.
+func (c *Client) emitInvitation(r *RemoteInvitation) {
+	c.q.push(event{run: runInvitation, c: c, p: r})
+}
+
+func runInvitation(e *event) { call1(e.c, &e.c.onInvitation, e.p.(*RemoteInvitation)) }
+
+// emitEnd queues cs's OnCallEnded with reason and by.
+func (c *Client) emitEnd(cs *callSide, reason CallEndReason, by string) {
+	c.q.push(event{run: runEnd, c: c, p: cs, s: by, n: int64(reason)})
+}
+
+func runEnd(e *event) {
+	cs := e.p.(*callSide)
+	if f := get(e.c, &cs.onEnded); f != nil {
+		f(CallEndReason(e.n), e.s)
+	}
 }
