@@ -131,8 +131,12 @@ type link struct {
 	ends []int
 	// One watchdog per connection rather than a context and timer per
 	// write: it closes the connection when a write has taken longer than
-	// Options.RequestTimeout, as a write's context ending would.
+	// Options.RequestTimeout, as a write's context ending would. A write
+	// arms it only if it is not armed: while writes follow each other it
+	// fires once per timeout and re-arms itself for the write in progress,
+	// rather than being reset and stopped around every write.
 	watchdog *time.Timer
+	armed    atomic.Bool // the watchdog will fire
 	epoch    time.Time
 	deadline atomic.Int64 // the write in progress's, in ns since epoch; 0 when none is
 
@@ -724,6 +728,8 @@ func (c *Client) acksDoneLocked(rid uint64) {
 // lock is held.
 func (c *Client) startLinkLocked(ws *websocket.Conn) *link {
 	l := &link{ws: ws, stop: make(chan struct{}), epoch: time.Now()}
+	l.watchdog = time.AfterFunc(time.Hour, l.watch)
+	l.watchdog.Stop()
 	c.conn = l
 	c.wg.Add(1)
 	go c.readLoop(l)
@@ -796,20 +802,31 @@ func (c *Client) drain(l *link) bool {
 func (c *Client) write(l *link, msg []byte) error {
 	timeout := c.opts.RequestTimeout
 	l.deadline.Store(int64(time.Since(l.epoch) + timeout))
-	if l.watchdog == nil {
-		l.watchdog = time.AfterFunc(timeout, func() {
-			// A write that ended as the timer fired is no timeout.
-			if d := l.deadline.Load(); d != 0 && int64(time.Since(l.epoch)) >= d {
-				l.ws.CloseNow()
-			}
-		})
-	} else {
+	if l.armed.CompareAndSwap(false, true) {
 		l.watchdog.Reset(timeout)
 	}
 	err := l.ws.Write(context.Background(), websocket.MessageText, msg)
 	l.deadline.Store(0)
-	l.watchdog.Stop()
 	return err
+}
+
+// watch is the watchdog's: it closes the connection if the write in
+// progress is past its deadline, re-arms itself for one not yet due, and
+// otherwise stays unarmed until the next write. armed is cleared before
+// the deadline is read, so that a write that found it armed is seen here.
+func (l *link) watch() {
+	l.armed.Store(false)
+	d := l.deadline.Load()
+	if d == 0 {
+		return
+	}
+	if left := time.Duration(d) - time.Since(l.epoch); left > 0 {
+		if l.armed.CompareAndSwap(false, true) {
+			l.watchdog.Reset(left)
+		}
+		return
+	}
+	l.ws.CloseNow()
 }
 
 // startHeartbeatLocked pings every heartbeat; a ping without a reply within
@@ -847,6 +864,7 @@ func (c *Client) readLoop(l *link) {
 	for {
 		typ, data, err := readMessage(l.ws, l.rbuf)
 		if err != nil {
+			l.watchdog.Stop() // a write still in progress fails as the connection closes
 			c.lost(l, err)
 			return
 		}
