@@ -4,8 +4,6 @@ package core_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -23,34 +21,8 @@ import (
 // client reconnects. The watchdog was armed by the first of many writes
 // and fires before the blocked one is due: it re-arms for it.
 func TestWriteTimeoutClosesTheConnection(t *testing.T) {
-	stop := make(chan struct{})
-	var handlers sync.WaitGroup
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handlers.Add(1)
-		defer handlers.Done()
-		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{protocol.Subprotocol}})
-		if err != nil {
-			return
-		}
-		defer ws.CloseNow()
-		_, data, err := ws.Read(r.Context())
-		if err != nil {
-			return
-		}
-		f, err := protocol.Decode(data)
-		if err != nil || f.Type != protocol.TypeLogin {
-			return // a resume: this server knows no session
-		}
-		ok, err := protocol.Encode(&protocol.Frame{Type: protocol.TypeOK, RID: f.RID, Session: "s", Key: "k", Grace: 60000})
-		if err != nil || ws.Write(r.Context(), websocket.MessageText, ok) != nil {
-			return
-		}
-		<-stop // and read nothing more
-	}))
-	t.Cleanup(func() { close(stop); handlers.Wait(); srv.Close() })
-
-	c, err := core.NewClient(core.Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws",
-		RequestTimeout: 300 * time.Millisecond, Logf: t.Logf})
+	url := loginPeer(t, func(_ *websocket.Conn, done <-chan struct{}) { <-done }) // reads nothing more
+	c, err := core.NewClient(core.Options{URL: url, RequestTimeout: 300 * time.Millisecond, Logf: t.Logf})
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	interrupted := make(chan struct{})
