@@ -731,6 +731,7 @@ func (c *Client) startLinkLocked(ws *websocket.Conn) *link {
 	l.watchdog = time.AfterFunc(time.Hour, l.watch)
 	l.watchdog.Stop()
 	c.conn = l
+	c.q.setKeep(true)
 	c.wg.Add(1)
 	go c.readLoop(l)
 	c.drainLaterLocked(l)
@@ -1267,6 +1268,7 @@ func (c *Client) terminateLocked(state ConnectionState, reason ConnectionChangeR
 	}
 	c.session, c.key = "", ""
 	c.setState(state, reason)
+	c.q.setKeep(false) // its goroutine exits once the callbacks queued have run
 	return ws
 }
 

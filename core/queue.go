@@ -3,15 +3,19 @@ package core
 import "sync"
 
 // queue runs callbacks one at a time, in the order they were pushed, on a
-// goroutine that exists only while there is work. Pushing never blocks, so
-// the reader and user calls can push while holding the client's lock and
-// callbacks always run outside it.
+// goroutine that exists while there is work, and between events while the
+// client is connected (keep): starting a goroutine for each burst of events
+// cost more than waking one. Pushing never blocks, so the reader and user
+// calls can push while holding the client's lock and callbacks always run
+// outside it.
 type queue struct {
 	mu      sync.Mutex
 	items   []event
 	spare   []event // the run's last batch, emptied, for the next pushes
-	running bool
-	idle    *sync.Cond
+	running bool    // the goroutine exists
+	keep    bool    // the goroutine waits for events rather than exit when idle
+	waiting bool    // the goroutine waits on more
+	more    sync.Cond
 	// start is q.run as a func value, made once: "go q.run()" would
 	// allocate a closure for each start of the goroutine.
 	start func()
@@ -32,12 +36,35 @@ type event struct {
 func (q *queue) push(e event) {
 	q.mu.Lock()
 	q.items = append(q.items, e)
-	if !q.running {
+	q.wakeLocked()
+	q.mu.Unlock()
+}
+
+// wakeLocked makes the goroutine run: wakes it, or starts it. q.mu is held.
+func (q *queue) wakeLocked() {
+	switch {
+	case q.waiting:
+		q.waiting = false
+		q.more.Signal()
+	case !q.running:
 		q.running = true
 		if q.start == nil {
 			q.start = q.run
+			q.more.L = &q.mu
 		}
 		go q.start()
+	}
+}
+
+// setKeep says whether the goroutine waits for events when idle (while the
+// client is connected) or exits (it then exits once the events queued so
+// far have run).
+func (q *queue) setKeep(on bool) {
+	q.mu.Lock()
+	q.keep = on
+	if !on && q.waiting {
+		q.waiting = false
+		q.more.Signal()
 	}
 	q.mu.Unlock()
 }
@@ -46,34 +73,27 @@ func (q *queue) push(e event) {
 // steady stream of events reallocates nothing.
 func (q *queue) run() {
 	q.mu.Lock()
-	for len(q.items) > 0 {
-		batch := q.items
-		q.items = q.spare
-		q.mu.Unlock()
-		for i := range batch {
-			batch[i].run(&batch[i])
+	for {
+		for len(q.items) > 0 {
+			batch := q.items
+			q.items = q.spare
+			q.mu.Unlock()
+			for i := range batch {
+				batch[i].run(&batch[i])
+			}
+			clear(batch)
+			q.mu.Lock()
+			q.spare = batch[:0]
 		}
-		clear(batch)
-		q.mu.Lock()
-		q.spare = batch[:0]
+		if !q.keep {
+			break
+		}
+		q.waiting = true
+		for q.waiting {
+			q.more.Wait()
+		}
 	}
 	q.running = false
-	if q.idle != nil {
-		q.idle.Broadcast()
-	}
-	q.mu.Unlock()
-}
-
-// wait blocks until every pushed callback has run. It must not be called
-// from a callback.
-func (q *queue) wait() {
-	q.mu.Lock()
-	if q.idle == nil {
-		q.idle = sync.NewCond(&q.mu)
-	}
-	for q.running {
-		q.idle.Wait()
-	}
 	q.mu.Unlock()
 }
 
