@@ -58,6 +58,7 @@ type settling struct {
 	inc     string        // the owner's incarnation: a restarted owner settles nothing
 	entries []settleEntry // in the order they rang
 	held    []uint64      // forwarded answers (cluster.calls) waiting for their reply
+	asked   *peer         // the peer asked, once: a reset makes a new one, asked again
 	timer   *time.Timer
 }
 
@@ -127,6 +128,10 @@ func (n *Node) settleAskLocked(p *peer) {
 		n.unsettleLocked(p.id, nil, "restarted") // what it owned is gone
 		return
 	}
+	if st.asked == p {
+		return // a hello and a welcome both met it: one answer is enough
+	}
+	st.asked = p
 	// Only what still rings: a settle cut short by another reset told
 	// some sessions already.
 	var ask []settleEntry
@@ -198,39 +203,42 @@ func pageCounts(sizes []int, head func(page, pages int) int, wrap, limit int) []
 }
 
 // settlePageLocked takes page m of a settle or its answer from p into in
-// (p.settleAsk, p.settleWords), and returns its entries once the last page
-// has come. Page 1 starts anew; a page after it out of place (none before
+// (p.settleAsk, p.settleWords), and returns them all once the last page
+// has come, else nil. Page 1 starts anew; a page after it out of place (none before
 // it, or one skipped) means pages were lost, as a gap.
-func (n *Node) settlePageLocked(p *peer, in **settleIn, m *message) ([]settleEntry, bool) {
+func (n *Node) settlePageLocked(p *peer, in **settleIn, m *message) *settleIn {
 	pages := max(m.Pages, 1)
 	if m.Page <= 1 {
 		*in = &settleIn{pages: pages}
 	} else if *in == nil || m.Page != (*in).got+1 || pages != (*in).pages {
 		*in = nil
 		n.gapLocked(p, "a settle page out of place", m.Seq)
-		return nil, false
+		return nil
 	}
 	cur := *in
 	cur.got++
 	cur.entries = append(cur.entries, m.Ask...)
 	p.progress = time.Now()
 	if cur.got < cur.pages {
-		return nil, false
+		return nil
 	}
 	*in = nil
-	return cur.entries, true
+	if cur.pages > 1 {
+		n.logLocked(n.log, slog.LevelInfo, "peer settle received", "peer", p.id, "kind", m.K, "pages", cur.pages, "entries", len(cur.entries))
+	}
+	return cur
 }
 
 // settleAnswerLocked takes a page of p's settle and, after the last,
 // answers it: for each session and invitation it asks about, the last word
 // this node had for it, all pages under one hold of Node.mu.
 func (n *Node) settleAnswerLocked(p *peer, m *message) {
-	ask, done := n.settlePageLocked(p, &p.settleAsk, m)
-	if !done {
+	in := n.settlePageLocked(p, &p.settleAsk, m)
+	if in == nil {
 		return
 	}
 	var words []settleEntry
-	for _, e := range ask {
+	for _, e := range in.entries {
 		if ownerOf(e.Inv) != n.id {
 			continue
 		}
@@ -260,10 +268,11 @@ func (n *Node) settleAnswerLocked(p *peer, m *message) {
 // reply, and an accepted invitation's call, which ended with the reset,
 // its end.
 func (n *Node) settledLocked(p *peer, m *message) {
-	words, done := n.settlePageLocked(p, &p.settleWords, m)
-	if !done || n.cl.unsettled[p.id] == nil {
+	in := n.settlePageLocked(p, &p.settleWords, m)
+	if in == nil || n.cl.unsettled[p.id] == nil {
 		return
 	}
+	words := in.entries
 	var answered []settleEntry
 	for _, e := range words {
 		if e.F == nil || e.F.Inv != e.Inv {

@@ -3,11 +3,8 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"sort"
 	"strings"
 	"testing"
@@ -30,12 +27,7 @@ func settleWord(i int) settleEntry {
 // more makes two pages, each within the bound, the entries in order.
 func TestSettlePageAtBound(t *testing.T) {
 	const inc = "0123456789abcdef"
-	encoded := func(m *message) int {
-		m.From, m.Inc = scalePeer, inc
-		data, err := json.Marshal(m)
-		require.NoError(t, err)
-		return len(data)
-	}
+	encoded := func(m *message) int { return len(fakeWire(t, inc)(*m, 0)) }
 	for _, tc := range []struct {
 		kind  string
 		entry func(int) settleEntry
@@ -116,17 +108,9 @@ func TestSettlePagesReceived(t *testing.T) {
 	}
 	pages := pageSettle(kindSettle, scalePeer, inc, ask, settlePageBytes)
 	require.Len(t, pages, 3)
-	wire := func(m message, seq uint64) []byte {
-		m.From, m.Inc, m.Seq = scalePeer, inc, seq
-		data, err := json.Marshal(&m)
-		require.NoError(t, err)
-		return data
-	}
+	wire := fakeWire(t, inc)
 	setup := func(t *testing.T) (*Node, *recordBroker) {
-		b := &recordBroker{}
-		n, err := New(Config{Dev: true, NodeID: node, Broker: b, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		require.NoError(t, err)
-		t.Cleanup(func() { assert.NoError(t, n.Shutdown(context.Background())) })
+		n, b := recordNode(t, node)
 		n.receive(wire(message{K: kindWelcome, Page: 1, Pages: 1}, 1))
 		require.Equal(t, []string{scalePeer}, n.Peers())
 		return n, b
@@ -151,6 +135,7 @@ func TestSettlePagesReceived(t *testing.T) {
 		n.receive(wire(*pages[2], 4))
 		words := settled(b)
 		require.Greater(t, len(words), 3, "the answer is larger than the ask: more pages")
+		t.Logf("%d invitations asked in %d pages, answered in %d", len(ask), len(pages), len(words))
 		var got []settleEntry
 		for i, m := range words {
 			data, err := json.Marshal(&m)
@@ -168,27 +153,22 @@ func TestSettlePagesReceived(t *testing.T) {
 		}
 		assert.Equal(t, []string{scalePeer}, n.Peers())
 	})
-	t.Run("page lost", func(t *testing.T) {
-		n, b := setup(t)
-		n.receive(wire(*pages[0], 2))
-		n.receive(wire(*pages[2], 4)) // 3 lost
-		assert.Empty(t, n.Peers())
-		assert.Empty(t, settled(b))
-		assert.Contains(t, b.kinds(), kindReset)
-	})
-	t.Run("page out of place", func(t *testing.T) {
-		n, b := setup(t)
-		n.receive(wire(*pages[0], 2))
-		n.receive(wire(*pages[2], 3)) // numbered in turn, but page 3 after page 1
-		assert.Empty(t, n.Peers())
-		assert.Empty(t, settled(b))
-		assert.Contains(t, b.kinds(), kindReset)
-	})
-	t.Run("page without a first", func(t *testing.T) {
-		n, b := setup(t)
-		n.receive(wire(*pages[1], 2))
-		assert.Empty(t, n.Peers())
-		assert.Empty(t, settled(b))
-		assert.Contains(t, b.kinds(), kindReset)
-	})
+	for _, tc := range []struct {
+		name string
+		feed [][2]int // page index, Seq
+	}{
+		{"page lost", [][2]int{{0, 2}, {2, 4}}},         // 3 lost
+		{"page out of place", [][2]int{{0, 2}, {2, 3}}}, // numbered in turn, but page 3 after page 1
+		{"page without a first", [][2]int{{1, 2}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, b := setup(t)
+			for _, f := range tc.feed {
+				n.receive(wire(*pages[f[0]], uint64(f[1])))
+			}
+			assert.Empty(t, n.Peers(), "reset")
+			assert.Empty(t, settled(b), "nothing answered")
+			assert.Contains(t, b.kinds(), kindReset)
+		})
+	}
 }
