@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"maps"
 	"slices"
@@ -57,7 +58,7 @@ const (
 	kindRequest   = "request"   // sess asks f (ack, accept, refuse) on an invitation you own; answer reply
 	kindReply     = "reply"     // the reply f to request corr, after its events
 	kindLeft      = "left"      // session sess no longer rings invitation inv (it left, or it was gone)
-	kindCallEnd   = "call.end"  // the call inv ended: its sessions are not busy with it (callEndedLocked)
+	kindCallEnd   = "call.end"  // the call inv (or the calls calls) ended: their sessions are not busy with them (callEndedLocked)
 	kindAPI       = "api"       // the server API asks (reason: get, cancel, kick) about inv or user; answer api.reply
 	kindAPIReply  = "api.reply" // answer to api: corr, data (JSON), f (an error), code (a count)
 	kindPending   = "pending"   // the sender's pending invitations of user: code
@@ -151,6 +152,10 @@ type cluster struct {
 	// first.
 	endedCalls map[string]time.Time
 	endedOrder []endedCall
+	// toldEnds are the call ends this node decided and told (call.end) in
+	// the last PeerTimeout, oldest first: a node that meets it since
+	// missed them, and gets them after its snapshot (tellEndsLocked).
+	toldEnds []endedCall
 }
 
 // endedCall is a call's end as another node told it (call.end).
@@ -348,7 +353,9 @@ func (n *Node) broadcast(m *message) {
 	if n.tooLarge("", m.K, data) {
 		return
 	}
-	if err := n.broker.Broadcast(data); err != nil {
+	if err := n.broker.Broadcast(data); errors.Is(err, ErrTooLarge) {
+		n.countTooLarge("", m.K, len(data), 0)
+	} else if err != nil {
 		n.log.Warn("cluster broadcast failed", "kind", m.K, "err", err)
 	}
 }
@@ -366,10 +373,15 @@ func (n *Node) tooLarge(to, kind string, data []byte) bool {
 	if max <= 0 || len(data) <= max {
 		return false
 	}
+	n.countTooLarge(to, kind, len(data), max)
+	return true
+}
+
+// countTooLarge counts and logs a message lost for its size.
+func (n *Node) countTooLarge(to, kind string, size, max int) {
 	n.m.tooLarge.WithLabelValues(kind).Inc()
 	n.log.Error("cluster message over the broker's max_payload: not sent, lost", "peer", to, "kind", kind,
-		"bytes", len(data), "max_payload", max)
-	return true
+		"bytes", size, "max_payload", max)
 }
 
 // broadcastNumbered broadcasts m with the last number given to each node,
@@ -410,7 +422,9 @@ func (n *Node) send(id, kind string, data []byte) {
 	if n.tooLarge(id, kind, msg) {
 		return
 	}
-	if err := n.broker.Send(id, msg); err != nil {
+	if err := n.broker.Send(id, msg); errors.Is(err, ErrTooLarge) {
+		n.countTooLarge(id, kind, len(msg), 0) // refused before the limit was known here (0: not known)
+	} else if err != nil {
 		n.log.Warn("cluster message not sent", "peer", id, "kind", kind, "err", err)
 	}
 }
@@ -602,7 +616,12 @@ func (n *Node) receive(data []byte) {
 		}
 		n.calleeLeftLocked(m.Inv, m.Sess, core.CallEndPeerOffline)
 	case kindCallEnd:
-		n.callEndToldLocked(m.Inv)
+		if m.Inv != "" {
+			n.callEndToldLocked(m.Inv)
+		}
+		for _, id := range m.Calls { // the ends the peer decided before we met (tellEndsLocked)
+			n.callEndToldLocked(id)
+		}
 	case kindAPI:
 		n.apiRequestLocked(p, &m)
 	case kindAPIReply:

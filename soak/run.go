@@ -50,10 +50,11 @@ type stats struct {
 }
 
 // groupsRunWith reports whether group flows run with these chaos kinds:
-// they follow node deaths and drains (group.go), not yet the resets of a
-// partition or of loss between nodes, which would count as violations.
+// they follow node deaths, partitions (deaths for the flows: partition in
+// chaos.go) and drains (group.go), not yet the resets of loss between
+// nodes, which would count as violations.
 func groupsRunWith(chaos []string) bool {
-	return !slices.ContainsFunc(chaos, func(k string) bool { return k == "partition" || k == "loss" })
+	return !slices.ContainsFunc(chaos, func(k string) bool { return k == "loss" })
 }
 
 // Run starts the nodes, logs the fleet in, runs the flows, tears it all
