@@ -62,8 +62,8 @@ const (
 	kindAPI       = "api"       // the server API asks (reason: get, cancel, kick) about inv or user; answer api.reply
 	kindAPIReply  = "api.reply" // answer to api: corr, data (JSON), f (an error), code (a count)
 	kindPending   = "pending"   // the sender's pending invitations of user: code
-	kindSettle    = "settle"    // after a reset: what became of the invitations in ask (settle.go)? answer settled
-	kindSettled   = "settled"   // answer to settle: ask, with the owner's last word to each session
+	kindSettle    = "settle"    // after a reset: what became of the invitations in ask (settle.go)? page of pages; answer settled
+	kindSettled   = "settled"   // answer to settle: ask, with the owner's last word to each session; page of pages
 
 	// The relay of a client connected here to its session on another node
 	// (relay.go). corr names the relay on both ends.
@@ -89,7 +89,7 @@ type message struct {
 	Calls  []string        `json:"calls,omitempty"` // session: the calls it is in
 	Wait   bool            `json:"wait,omitempty"`  // session: it has call waiting on
 	Dir    []dirEntry      `json:"dir,omitempty"`
-	Page   int             `json:"page,omitempty"`  // hello, welcome, dir: a page of a directory snapshot
+	Page   int             `json:"page,omitempty"`  // hello, welcome, dir: a page of a directory snapshot; settle, settled: of ask
 	Pages  int             `json:"pages,omitempty"` // of so many
 	Inv    string          `json:"inv,omitempty"`
 	F      *protocol.Frame `json:"f,omitempty"`
@@ -187,6 +187,9 @@ type peer struct {
 	// from it means it forgot us.
 	confirmed bool
 	snap      *snapshotIn // its sessions, while their pages arrive
+	// settleAsk, settleWords: its settle, and its answer to ours, while
+	// their pages arrive (settle.go).
+	settleAsk, settleWords *settleIn
 }
 
 // owedSeq is the last Seq a peer's heartbeat said it sent, when the
@@ -582,9 +585,9 @@ func (n *Node) receive(data []byte) {
 	case kindPending:
 		n.remotePendingLocked(p, m.User, m.Code)
 	case kindSettle:
-		n.settleAnswerLocked(p, m.Ask)
+		n.settleAnswerLocked(p, &m)
 	case kindSettled:
-		n.settledLocked(p, m.Ask)
+		n.settledLocked(p, &m)
 	case kindLeave:
 		n.logLocked(n.log, slog.LevelInfo, "peer left", "peer", p.id)
 		n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
