@@ -497,19 +497,23 @@ func (h *harness) count(what string) {
 
 // runChaos applies the configured chaos kinds in turn, one every
 // ChaosEvery, to every cluster shard until stop is closed, and returns
-// when the last one has repaired the cluster.
+// when the last one has repaired the cluster. It closes h.struck once each
+// kind has struck every shard.
 func (h *harness) runChaos(ctx context.Context, stop <-chan struct{}) (wait func()) {
 	var kinds []chaos
 	for _, k := range h.cfg.Chaos {
 		c, _ := chaosKind(k)
 		kinds = append(kinds, c)
 	}
-	var wg sync.WaitGroup
+	var wg, round sync.WaitGroup
 	for _, sh := range h.shards {
 		if sh.cl == nil || len(kinds) == 0 {
 			continue
 		}
+		round.Add(1)
 		wg.Go(func() {
+			var once sync.Once
+			defer once.Do(round.Done) // a shard that stopped early ends its round too
 			rng := rand.New(rand.NewPCG(h.cfg.Seed, 0xc4a05))
 			t := time.NewTicker(h.cfg.ChaosEvery)
 			defer t.Stop()
@@ -528,10 +532,22 @@ func (h *harness) runChaos(ctx context.Context, stop <-chan struct{}) (wait func
 					h.mu.Unlock()
 					return
 				}
+				if n == len(kinds)-1 {
+					h.fullRounds.Add(1)
+					once.Do(round.Done)
+				}
 			}
 		})
 	}
-	return wg.Wait
+	go func() { round.Wait(); close(h.struck) }()
+	return func() {
+		wg.Wait()
+		if shards := int(h.fullRounds.Load()); len(kinds) > 0 && shards < len(h.shards) {
+			h.mu.Lock()
+			h.rep.Failures = append(h.rep.Failures, fmt.Sprintf("not every chaos kind of %v struck before the flows' end", h.cfg.Chaos))
+			h.mu.Unlock()
+		}
+	}
 }
 
 // killNode kills node i abruptly and waits until every other node has

@@ -34,6 +34,11 @@ type harness struct {
 
 	start time.Time
 
+	// struck is closed once every chaos kind has struck, and repaired,
+	// on every cluster shard (runChaos); closed at once without chaos.
+	struck     chan struct{}
+	fullRounds atomic.Int32 // shards on which every kind has struck
+
 	deathMu sync.Mutex
 	deaths  chan struct{} // closed at a node's death, then replaced
 	settled chan struct{} // of the last death: closed once every node declared it
@@ -64,7 +69,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &harness{cfg: cfg, warns: newWarnCounter(), rep: newReport(cfg), start: time.Now(), deaths: make(chan struct{})}
+	h := &harness{cfg: cfg, warns: newWarnCounter(), rep: newReport(cfg), start: time.Now(), deaths: make(chan struct{}),
+		struck: make(chan struct{})}
 	h.book = newBook(h)
 	h.actions = actions
 	if !groupsRunWith(cfg.Chaos) {
@@ -311,7 +317,7 @@ func (h *harness) runFlows(ctx context.Context) {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				n := int(next.Add(1) - 1)
-				if n >= h.cfg.Flows {
+				if n >= h.cfg.Flows && h.allStruck() {
 					return
 				}
 				h.runFlow(n)
@@ -320,6 +326,18 @@ func (h *harness) runFlows(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+}
+
+// allStruck reports whether every chaos kind has struck once: until then
+// the flows go on past Config.Flows, so that a short run sees each kind,
+// which strike in turn, each for seconds.
+func (h *harness) allStruck() bool {
+	select {
+	case <-h.struck:
+		return true
+	default:
+		return false
+	}
 }
 
 // progress prints a status line every 5 s until stopped.
