@@ -191,6 +191,7 @@ func (s *session) onState(st core.ConnectionState, reason core.ConnectionChangeR
 	if ended {
 		s.ended.Store(true)
 		s.sh.track(s, nil)
+
 		if s.died.Load() {
 			s.h.wake() // flows wait for the ends of sessions lost with their node
 		}
@@ -293,6 +294,7 @@ func (h *harness) login(ctx context.Context, d *device) error {
 	d.gen++
 	s := &session{key: fmt.Sprintf("%s#%d", d.slot, d.gen), h: h, sh: sh, d: d, slot: d.slot, changed: make(chan struct{}, 1), after: d.last}
 	if sh.cl != nil {
+		sh.cl.lb.unstick(d.slot) // a login, not a resume: it goes to its home node
 		s.since = sh.cl.lb.dialCount()
 		for _, m := range sh.cl.members {
 			s.deathsAt = append(s.deathsAt, m.deaths.Load())
