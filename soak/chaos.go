@@ -421,6 +421,20 @@ func (h *harness) deathsCh() <-chan struct{} {
 // failed), then logs its device in again, under its user's exclusive lock
 // as a flow would, unless a flow already did; 32 at a time.
 func (h *harness) heal(ctx context.Context, lost []*session) error {
+	h.healMu.Lock()
+	if h.heals == 0 {
+		h.healed = make(chan struct{})
+	}
+	h.heals++
+	h.healMu.Unlock()
+	defer func() {
+		h.healMu.Lock()
+		if h.heals--; h.heals == 0 {
+			close(h.healed)
+			h.healed = nil
+		}
+		h.healMu.Unlock()
+	}()
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -440,6 +454,23 @@ func (h *harness) heal(ctx context.Context, lost []*session) error {
 	}
 	wg.Wait()
 	return first
+}
+
+// awaitHealed waits until the heal under way, if any, has ended, and
+// reports whether there was one. A flow that found no suitable users
+// while a node's lost devices were still being logged in again (a user
+// with two devices online is rare then, seconds after a kill) tries again
+// after it, rather than being skipped (make soak-cluster: 29 flows, nearly
+// all of two devices).
+func (h *harness) awaitHealed() bool {
+	h.healMu.Lock()
+	ch := h.healed
+	h.healMu.Unlock()
+	if ch == nil {
+		return false
+	}
+	<-ch
+	return true
 }
 
 func (h *harness) healOne(ctx context.Context, s *session) error {

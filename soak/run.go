@@ -39,6 +39,12 @@ type harness struct {
 	struck     chan struct{}
 	fullRounds atomic.Int32 // shards on which every kind has struck
 
+	// healed is closed when the heal under way (harness.heal) ends; nil
+	// while none is.
+	healMu sync.Mutex
+	healed chan struct{}
+	heals  int // under way
+
 	deathMu sync.Mutex
 	deaths  chan struct{} // closed at a node's death, then replaced
 	settled chan struct{} // of the last death: closed once every node declared it
@@ -384,6 +390,9 @@ func (h *harness) runFlow(n int) {
 		return
 	}
 	unlock, ok := f.lockUsers(act.pick)
+	for tries := 0; !ok && tries < 3 && h.awaitHealed(); tries++ {
+		unlock, ok = f.lockUsers(act.pick)
+	}
 	if !ok {
 		h.mu.Lock()
 		h.rep.Skipped[act.name]++
