@@ -391,6 +391,86 @@ func TestClusterCallEndKnownAtOnce(t *testing.T) {
 	})
 }
 
+// A session that logs in right after a call's end, on another node than
+// the one that decided it, never finds the call live: the node that would
+// take a user for busy on other nodes' word only (a late ring, a send)
+// syncs its peers first, and the end, sent before the login, comes before
+// their answers. Here the deciding node's word is delayed 500 ms: without
+// the sync, bob's new device is not rung late by carol's node (bob busy
+// there, the device without call waiting), and alice's new session gets
+// PEER_BUSY.
+func TestClusterLoginAfterCallEnd(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3, func(c *server.Config) { c.PeerHeartbeat, c.PeerTimeout = time.Second, 3*time.Second })
+	const delay = 500 * time.Millisecond
+	delayEnd := func(t *testing.T, from, to int) {
+		cl.Loss(from).SetFault(rtmcalltest.Fault{Delay: delay, MinDelay: delay, Kinds: []string{"session", "call.end"},
+			To: []string{cl.Nodes[to].Node.ID()}})
+		t.Cleanup(func() { cl.Loss(from).SetFault(rtmcalltest.Fault{}) })
+	}
+	t.Run("rung late by a third node", func(t *testing.T) {
+		alice, phone := login(t, cl.Nodes[0], "alice1"), loginWith(t, cl.Nodes[0].URL, "bob1", true)
+		carol := login(t, cl.Nodes[2], "carol1")
+		cl.Sync()
+		l, _ := call(t, alice, phone)
+		cl.Sync()
+		waiting := carol.invite("bob1", "")
+		assert.True(t, phone.received().CalleeBusy(), "call waiting: rung, busy")
+		carol.expect("local received")
+		delayEnd(t, 0, 2) // node 0 tells node 2 late that the call ended
+		hangUp(t, alice, l, phone)
+		laptop := loginWith(t, cl.Nodes[1].URL, "bob1", false) // no call waiting: rung only if bob is free
+		r := laptop.received()
+		assert.Equal(t, waiting.ID(), r.ID())
+		assert.False(t, r.CalleeBusy())
+	})
+	t.Run("the new session sends", func(t *testing.T) {
+		alice, bob := login(t, cl.Nodes[0], "alice2"), login(t, cl.Nodes[0], "bob2")
+		cl.Sync()
+		l, _ := call(t, alice, bob)
+		cl.Sync()
+		delayEnd(t, 0, 1) // node 0 tells node 1 late that the call ended
+		hangUp(t, alice, l, bob)
+		again := login(t, cl.Nodes[1], "alice2")
+		again.invite("bob2", "again")
+		again.expect("local received")
+		assert.False(t, bob.received().CalleeBusy())
+	})
+}
+
+// A node that joins the cluster right after a call's end, which it was
+// not told (it was no peer yet), does not keep the call live on the word
+// of the other party's node, whose snapshot may predate its handling of
+// the end: the deciding node tells it the ends of its last PeerTimeout
+// after its own snapshot. Here node 0's word to node 1 is delayed 500 ms,
+// and node 3 joins meanwhile: without those ends, carol's send from node
+// 3 finds bob busy (PEER_BUSY), on node 1's snapshot.
+func TestClusterJoinAfterCallEnd(t *testing.T) {
+	hb := func(c *server.Config) { c.PeerHeartbeat, c.PeerTimeout = time.Second, 3*time.Second }
+	cl := rtmcalltest.NewCluster(t, 3, hb)
+	alice, bob := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	l, _ := call(t, alice, bob)
+	cl.Sync()
+	const delay = 500 * time.Millisecond
+	cl.Loss(0).SetFault(rtmcalltest.Fault{Delay: delay, MinDelay: delay, To: []string{cl.Nodes[1].Node.ID()}})
+	t.Cleanup(func() { cl.Loss(0).SetFault(rtmcalltest.Fault{}) })
+	require.NoError(t, l.Hangup(ctxT(t)))
+	alice.expectOn(alice.calls, "local call ended HANGUP alice ENDED")
+
+	joined := rtmcalltest.NewServer(t, hb, func(c *server.Config) {
+		c.NodeID = "c0de0009"
+		b, err := server.NewNATSBroker(server.NATSConfig{URL: cl.NATSURL(2)}, c.Logger)
+		require.NoError(t, err)
+		c.Broker = b
+	})
+	require.NoError(t, joined.Node.AwaitPeers(ctxT(t), 3))
+	carol := login(t, joined, "carol")
+	carol.invite("bob", "")
+	carol.expect("local received")
+	bob.expectOn(bob.calls, "remote call ended HANGUP alice ENDED")
+	assert.False(t, bob.received().CalleeBusy())
+}
+
 // The call works across nodes: the callee hangs up through its own node,
 // and a callee session that ends on another node ends the call.
 func TestClusterCall(t *testing.T) {

@@ -1091,6 +1091,15 @@ func (c *Client) giveUp(stop chan struct{}, why string) {
 // handle applies one server frame; nothing refers to f once it returns
 // (the reader reuses it). The lock is held.
 func (c *Client) handle(f *protocol.Frame) {
+	if f.RID != 0 && f.Type != protocol.TypeOK && f.Type != protocol.TypeError {
+		// An event that is its request's reply (remote.accepted to an
+		// accept, call.ended to a hangup): the event, then the reply, as
+		// an ok would follow it.
+		rid := f.RID
+		f.RID = 0
+		c.handle(f)
+		*f = protocol.Frame{Type: protocol.TypeOK, RID: rid}
+	}
 	switch f.Type {
 	case protocol.TypeOK, protocol.TypeError:
 		c.acksDoneLocked(f.RID) // the server carries out requests in order: the acks before this one are done

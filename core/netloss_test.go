@@ -415,8 +415,7 @@ func TestClusterHangupAfterThePeerEndedTheCall(t *testing.T) {
 			inv := bob.expect(protocol.TypeInvite).Inv
 			bob.rid++
 			bob.write(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv, RID: bob.rid})
-			bob.expect(protocol.TypeRemoteAccepted)
-			bob.expect(protocol.TypeOK)
+			assert.Equal(t, bob.rid, bob.expect(protocol.TypeRemoteAccepted).RID, "the accept's reply")
 			alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
 
 			if how == "death" {

@@ -147,3 +147,40 @@ func TestClusterShortPartitionLoss(t *testing.T) {
 func slowDeath(c *server.Config) {
 	c.PeerHeartbeat, c.PeerTimeout = 100*time.Millisecond, 5*time.Second
 }
+
+// A node that rejoins after a partition during which a call ended, on the
+// other side, does not keep it, nor bring it back: after the heal its
+// directory comes from the other side's snapshots, which list each session's
+// calls as its node has them now, and the call's end, decided more than
+// PeerTimeout before, is in none. A call that spanned the split ended on both
+// sides and stays ended: its parties are free on every node.
+func TestClusterRejoinAfterCallEnd(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3)
+	alice, bob, erin := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "bob"), login(t, cl.Nodes[0], "erin")
+	carol, dave := login(t, cl.Nodes[2], "carol"), login(t, cl.Nodes[2], "dave")
+	cl.Sync()
+	l, _ := call(t, alice, bob)
+	lx, rx := call(t, dave, erin) // owned by node 2, with erin on node 0: spans the split
+	cl.Sync()
+	carol.invite("bob", "")
+	carol.expect("local failure PEER_BUSY") // node 2 knows of the call
+
+	cl.Partition([]int{0, 1}, []int{2})
+	erin.expectOn(erin.calls, "remote call ended PEER_OFFLINE  ENDED")
+	dave.expectOn(dave.calls, "local call ended PEER_OFFLINE  ENDED")
+	cl.AwaitPeers(0, 1)
+	cl.AwaitPeers(1, 0)
+	cl.AwaitPeers(2)
+	hangUp(t, alice, l, bob) // node 2 is not told
+	cl.Heal()
+	cl.AwaitHealed()
+	cl.Sync()
+
+	for _, c := range []struct{ from, to *user }{{carol, bob}, {carol, alice}, {carol, erin}, {alice, dave}, {bob, erin}} {
+		c.from.invite(c.to.id, "after the heal")
+		c.from.expect("local received")
+		assert.False(t, c.to.received().CalleeBusy(), "%s's node takes %s for free", c.from.id, c.to.id)
+	}
+	assert.ErrorIs(t, lx.Hangup(ctxT(t)), core.ErrAlreadyEnd)
+	assert.ErrorIs(t, rx.Hangup(ctxT(t)), core.ErrAlreadyEnd)
+}

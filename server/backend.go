@@ -6,7 +6,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rtmcall/rtmcall/core"
@@ -87,6 +87,7 @@ func (n *Node) Invite(p Placement) (*InvitationInfo, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.settleBusyLocked(sendCallees(f))
 	s := newSession(n, p.Caller)
 	s.api = apiUser
 	if p.Service {
@@ -313,7 +314,7 @@ func (n *Node) kickLocked(user string) int {
 	for _, s := range ss {
 		n.leaveLocked(s, true)
 		s.enqueue(&protocol.Frame{Type: protocol.TypeBye, Reason: core.ReasonBannedByServer.String()})
-		n.endSessionLocked(s, websocket.StatusPolicyViolation, "ended by the server API", "kicked")
+		n.endSessionLocked(s, ws.StatusPolicyViolation, "ended by the server API", "kicked")
 	}
 	return len(ss)
 }

@@ -50,26 +50,106 @@ func (n *Node) waitingLocked(s *session, f *protocol.Frame) {
 	s.replyOK(f.RID)
 }
 
-// busyLocked reports whether any session of user, on any node, is in a call.
-func (n *Node) busyLocked(user string) bool {
+// busyLocked reports whether any session of user, on any node, is in a
+// call, and whether that rests only on other nodes' word: calls owned
+// elsewhere, whose end may be on its way here (afterBusySettledLocked). A
+// call owned here is known here at once.
+func (n *Node) busyLocked(user string) (busy, onWord bool) {
 	for s := range n.hub.users[user] {
-		if len(s.inCall) > 0 {
-			return true
+		for id := range s.inCall {
+			if ownerOf(id) == n.id {
+				return true, false
+			}
+			onWord = true // its end comes from its owner, or from the peer's node
 		}
 	}
 	for r := range n.cl.users[user] {
 		if n.invs.remoteCallees[r.id] > 0 {
-			return true
+			return true, false
 		}
 		// What its node said, but for calls owned here, or whose end the
 		// node that decided it told: this node knows better, and sooner.
 		for _, id := range r.calls {
 			if _, ended := n.cl.endedCalls[id]; !ended && ownerOf(id) != n.id {
-				return true
+				onWord = true
 			}
 		}
 	}
+	return onWord, onWord
+}
+
+// A user taken for busy on other nodes' word only may be free already: the
+// call's end may be on its way here (call.end, or the announcements of its
+// parties' nodes), overtaken by what made this node ask (a login on a third
+// node, a send from a client told of the end). Before it acts on such a busy
+// where it decides who rings (a late ring of a session without call waiting,
+// a send to a user with a session without it), a node syncs its peers: once
+// each has answered, this node has handled everything the peers sent before
+// they got the sync, so every call whose end was decided before the login or
+// the send reached this node is known ended here (docs/CLUSTER.md "Calls,
+// busy, messages"). Where only the invite's busy flag depends on it, the node
+// does not wait.
+
+// afterBusySettledLocked runs f under Node.mu: at once, unless a user of
+// users is busy on other nodes' word only and has a session without call
+// waiting; then once every peer has answered a sync (or is gone).
+func (n *Node) afterBusySettledLocked(users []string, f func()) {
+	for _, u := range users {
+		if busy, onWord := n.busyLocked(u); busy && onWord && n.someoneNotWaitingLocked(u) {
+			n.m.busySyncs.Inc()
+			n.afterPeersLocked(f)
+			return
+		}
+	}
+	f()
+}
+
+// someoneNotWaitingLocked reports whether a session of user, on any node,
+// has call waiting off: busy decides whether it rings.
+func (n *Node) someoneNotWaitingLocked(user string) bool {
+	for s := range n.hub.users[user] {
+		if !s.waiting {
+			return true
+		}
+	}
+	for r := range n.cl.users[user] {
+		if !r.waiting {
+			return true
+		}
+	}
 	return false
+}
+
+// settleBusyLocked is afterBusySettledLocked for a send, whose read loop
+// (or API call) waits: it releases Node.mu while it waits, at most 2 ×
+// PeerTimeout, as a forwarded request (a lost sync resets its pair well
+// before), and reports whether it did.
+func (n *Node) settleBusyLocked(users []string) bool {
+	settled := make(chan struct{})
+	n.afterBusySettledLocked(users, func() { close(settled) })
+	select {
+	case <-settled:
+		return false
+	default:
+	}
+	n.mu.Unlock()
+	t := time.NewTimer(2 * n.cfg.PeerTimeout)
+	select {
+	case <-settled:
+	case <-n.ctx.Done():
+	case <-t.C:
+	}
+	t.Stop()
+	n.mu.Lock()
+	return true
+}
+
+// sendCallees are the users a send frame calls.
+func sendCallees(f *protocol.Frame) []string {
+	if len(f.Callees) > 0 {
+		return f.Callees
+	}
+	return []string{f.Callee}
 }
 
 // callIDs lists the calls s is in, sorted, for the directory.
@@ -142,9 +222,16 @@ func (n *Node) hangupLocked(s requester, f *protocol.Frame) {
 			s.replyError(f.RID, errNotYours)
 			return
 		}
-		ended := &protocol.Frame{Type: protocol.TypeCallEnded, Inv: c.id, Reason: core.CallEndHangup.String(), By: by}
-		n.endCallLocked(c, ended, ended, "hangup by session "+sid)
-		s.replyOK(f.RID)
+		// The requester's call.ended is the hangup's reply, with its rid.
+		ended := protocol.Frame{Type: protocol.TypeCallEnded, Inv: c.id, Reason: core.CallEndHangup.String(), By: by}
+		reply := ended
+		reply.RID = f.RID
+		if sid == c.caller.id {
+			n.endCallLocked(c, &reply, &ended, "hangup by session "+sid)
+		} else {
+			n.endCallLocked(c, &ended, &reply, "hangup by session "+sid)
+		}
+		s.answered(f.RID)
 		return
 	}
 	if inv := n.invs.byID[f.Inv]; inv != nil {
@@ -256,6 +343,9 @@ func (n *Node) leftCallLocked(s *session, id string) {
 // message after skip, and takes the other party's user for busy
 // meanwhile (busyLocked).
 func (n *Node) callEndedLocked(id, skip string) {
+	now := time.Now()
+	n.sweepEndedCallsLocked(now)
+	n.cl.toldEnds = append(n.cl.toldEnds, endedCall{id: id, at: now}) // for the nodes that meet us later
 	if len(n.cl.peers) == 0 || len(n.cl.peers) == 1 && n.cl.peers[skip] != nil {
 		return
 	}
@@ -278,7 +368,7 @@ func (n *Node) callEndToldLocked(id string) {
 // sweepEndedCallsLocked forgets the call ends told PeerTimeout ago or
 // more: the parties' nodes have announced them since, one message after
 // the end was told here (and an announcement later than that comes all
-// the same).
+// the same). So with the ends this node told as long ago.
 func (n *Node) sweepEndedCallsLocked(now time.Time) {
 	i := 0
 	for ; i < len(n.cl.endedOrder) && now.Sub(n.cl.endedOrder[i].at) >= n.cfg.PeerTimeout; i++ {
@@ -289,6 +379,38 @@ func (n *Node) sweepEndedCallsLocked(now time.Time) {
 	n.cl.endedOrder = n.cl.endedOrder[i:]
 	if len(n.cl.endedOrder) == 0 {
 		n.cl.endedOrder = nil
+	}
+	i = 0
+	for i < len(n.cl.toldEnds) && now.Sub(n.cl.toldEnds[i].at) >= n.cfg.PeerTimeout {
+		i++
+	}
+	n.cl.toldEnds = n.cl.toldEnds[i:]
+	if len(n.cl.toldEnds) == 0 {
+		n.cl.toldEnds = nil
+	}
+}
+
+// endsPerMessage bounds the ids in one call.end of tellEndsLocked: 4,096
+// ids of 32 characters make about 150 KB, within the 512 KiB max_payload
+// a node needs.
+const endsPerMessage = 4096
+
+// tellEndsLocked tells node id, which has just become our peer (or
+// become it again), the ends this node decided in the last PeerTimeout:
+// it was not told them, and its directory, from the other party's node's
+// snapshot, may still show that party in the call until that node
+// handles the end and announces it (TestClusterJoinAfterCallEnd). Sent
+// right after the snapshot, on the same path.
+func (n *Node) tellEndsLocked(id string) {
+	n.sweepEndedCallsLocked(time.Now())
+	for ends := n.cl.toldEnds; len(ends) > 0; {
+		k := min(len(ends), endsPerMessage)
+		ids := make([]string, k)
+		for i, e := range ends[:k] {
+			ids[i] = e.id
+		}
+		n.tell(id, &message{K: kindCallEnd, Calls: ids})
+		ends = ends[k:]
 	}
 }
 

@@ -129,7 +129,7 @@ func inCall(t *testing.T, alice, bob *client) string {
 	t.Helper()
 	inv := alice.send("bob")
 	bob.expect(protocol.TypeInvite, inv)
-	bob.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
+	bob.answered(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
 	alice.expect(protocol.TypeLocalAccepted, inv)
 	return inv
 }
@@ -137,7 +137,7 @@ func inCall(t *testing.T, alice, bob *client) string {
 // hangUp ends call inv from caller's side: both get call.ended HANGUP.
 func hangUp(t *testing.T, caller *client, inv string, callee *client) {
 	t.Helper()
-	caller.okAfter(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, protocol.TypeCallEnded+" HANGUP")
+	caller.answered(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, protocol.TypeCallEnded+" HANGUP")
 	callee.expect(protocol.TypeCallEnded, inv)
 }
 
@@ -159,13 +159,13 @@ func TestHangup(t *testing.T) {
 	alice.fails(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, protocol.CodeNotStarted)
 	bob.fails(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, protocol.CodeNotStarted)
 	carol.fails(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, protocol.CodeNotYours)
-	bob.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
+	bob.answered(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
 	alice.expect(protocol.TypeLocalAccepted, inv)
 	bob2.expect(protocol.TypeRemoteFailure, inv)
 
 	bob2.fails(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, protocol.CodeNotYours) // answered elsewhere: not its call
 	carol.fails(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, protocol.CodeNotYours)
-	alice.okAfter(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, protocol.TypeCallEnded+" HANGUP")
+	alice.answered(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, protocol.TypeCallEnded+" HANGUP")
 	f := bob.expect(protocol.TypeCallEnded, inv)
 	assert.Equal(t, "HANGUP", f.Reason)
 	assert.Equal(t, "alice", f.By)
@@ -183,8 +183,8 @@ func TestHangup(t *testing.T) {
 	bob.sync()
 }
 
-// Both sides hang up at once: one gets ok, the other ALREADY_END, and both
-// got the same single call.ended first.
+// Both sides hang up at once: one gets its call.ended as the reply, the
+// other ALREADY_END after the same single call.ended.
 func TestHangupRace(t *testing.T) {
 	srv := rtmcalltest.NewServer(t)
 	bob := login(t, srv, "bob")
@@ -195,17 +195,17 @@ func TestHangupRace(t *testing.T) {
 		rb := bob.start(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv})
 		replyA, beforeA := alice.reply(ra)
 		replyB, beforeB := bob.reply(rb)
-		require.Len(t, beforeA, 1)
-		require.Len(t, beforeB, 1)
-		assert.Equal(t, beforeA[0].By, beforeB[0].By, "both agree who hung up")
-		winner := replyA
-		if beforeA[0].By == "bob" {
-			winner = replyB
-			requireError(t, replyA, protocol.CodeAlreadyEnd)
-		} else {
-			requireError(t, replyB, protocol.CodeAlreadyEnd)
+		winner, loser, before := replyA, replyB, beforeB
+		if replyB.Type == protocol.TypeCallEnded {
+			winner, loser, before = replyB, replyA, beforeA
 		}
-		assert.Equal(t, protocol.TypeOK, winner.Type)
+		require.Equal(t, protocol.TypeCallEnded, winner.Type, "the winner's reply is its call.ended")
+		assert.Equal(t, "HANGUP", winner.Reason)
+		requireError(t, loser, protocol.CodeAlreadyEnd)
+		require.Equal(t, []string{"call.ended HANGUP"}, types(before), "the loser's call.ended, without a rid, came first")
+		assert.Zero(t, before[0].RID)
+		assert.Equal(t, winner.By, before[0].By, "both agree who hung up")
+		assert.Empty(t, append(beforeA, beforeB...)[1:], "one call.ended each")
 	}
 }
 
@@ -251,7 +251,7 @@ func TestShutdownEndsCalls(t *testing.T) {
 // waiting on: then only those ring, with busy set.
 func TestBusy(t *testing.T) {
 	bob, bobPhone, alice, carol, inv := ringTwoDevices(t)
-	bob.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
+	bob.answered(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
 	alice.expect(protocol.TypeLocalAccepted, inv)
 	bobPhone.expect(protocol.TypeRemoteFailure, inv)
 
@@ -276,7 +276,7 @@ func TestBusy(t *testing.T) {
 	reply, _ = carol.do(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"})
 	assert.Equal(t, "PEER_BUSY", carol.expect(protocol.TypeLocalFailure, reply.Inv).Reason)
 
-	alice.okAfter(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, protocol.TypeCallEnded+" HANGUP")
+	alice.answered(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, protocol.TypeCallEnded+" HANGUP")
 	bob.expect(protocol.TypeCallEnded, inv)
 	free := carol.send("bob") // not busy any more: every device rings, not busy
 	assert.False(t, bob.expect(protocol.TypeInvite, free).Busy)
@@ -304,4 +304,45 @@ func TestIgnore(t *testing.T) {
 	bobPhone.leave() // nobody rings and a device left: still not PEER_OFFLINE
 	assert.Equal(t, "INVITATION_EXPIRE", alice.expect(protocol.TypeLocalFailure, short).Reason)
 	bob.sync()
+}
+
+// An accept carried out is answered by the requester's remote.accepted,
+// and a hangup by its call.ended, each carrying the request's rid, with
+// no ok after (PROTOCOL.md "Frames"). The frames to the other parties,
+// another device of the callee's user included, carry none; the replies
+// count for lastRid and are replayed with their rid on resume.
+func TestAnswersRepliedByTheirEvents(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	alice := login(t, srv, "alice")
+	bob, bob2 := login(t, srv, "bob"), login(t, srv, "bob")
+	inv := alice.send("bob")
+	bob.expect(protocol.TypeInvite, inv)
+	bob2.expect(protocol.TypeInvite, inv)
+
+	accept := frame(protocol.TypeAccept, inv)
+	reply := bob.answered(accept, protocol.TypeRemoteAccepted)
+	assert.Equal(t, accept.RID, reply.RID)
+	assert.Zero(t, alice.expect(protocol.TypeLocalAccepted, inv).RID)
+	assert.Zero(t, bob2.expect(protocol.TypeRemoteFailure, inv).RID, "ANSWERED_ELSEWHERE to the other device")
+
+	bob.ws.CloseNow() // dropped before bob handled the reply
+	again, resumed := resume(t, srv, bob, reply.Seq-1)
+	require.Equal(t, protocol.TypeOK, resumed.Type, "%+v", resumed)
+	assert.Equal(t, accept.RID, resumed.LastRID, "the accept was answered")
+	replayed := again.expect(protocol.TypeRemoteAccepted, inv)
+	assert.Equal(t, accept.RID, replayed.RID, "replayed with its rid")
+	assert.Equal(t, reply.Seq, replayed.Seq)
+	again.rid = max(again.rid, bob.rid)
+	again.sync() // no ok in between
+
+	hangup := frame(protocol.TypeHangup, inv)
+	reply = again.answered(hangup, protocol.TypeCallEnded+" HANGUP")
+	assert.Equal(t, hangup.RID, reply.RID)
+	assert.Equal(t, "bob", reply.By)
+	ended := alice.expect(protocol.TypeCallEnded, inv)
+	assert.Zero(t, ended.RID)
+	assert.Equal(t, "bob", ended.By)
+	again.sync()
+	alice.sync()
+	bob2.sync()
 }

@@ -22,7 +22,7 @@ func TestCallEvents(t *testing.T) {
 
 	inv := alice.send("bob")
 	bob.expect(protocol.TypeInvite, inv)
-	bob.okAfter(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
+	bob.answered(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
 	alice.expect(protocol.TypeLocalAccepted, inv)
 
 	reply, _ := carol.do(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"})
@@ -30,7 +30,7 @@ func TestCallEvents(t *testing.T) {
 	assert.Equal(t, server.OutcomeBusy, busy.Outcome)
 	assert.Equal(t, "PEER_BUSY", busy.Reason)
 
-	alice.okAfter(frame(protocol.TypeHangup, inv), protocol.TypeCallEnded+" HANGUP")
+	alice.answered(frame(protocol.TypeHangup, inv), protocol.TypeCallEnded+" HANGUP")
 	e := rec.wait(t, server.EventCallEnded, inv)
 	require.NotNil(t, e.Call)
 	assert.Equal(t, srv.Node.ID(), e.Node)
@@ -48,7 +48,7 @@ func TestCallEvents(t *testing.T) {
 	// A party that leaves ends the call: the other is told PEER_OFFLINE.
 	inv = alice.send("bob")
 	bob.expect(protocol.TypeInvite, inv)
-	bob.okAfter(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
+	bob.answered(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
 	bob.leave()
 	assert.Equal(t, "PEER_OFFLINE", rec.wait(t, server.EventCallEnded, inv).Call.Reason)
 

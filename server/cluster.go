@@ -57,7 +57,7 @@ const (
 	kindRequest   = "request"   // sess asks f (ack, accept, refuse) on an invitation you own; answer reply
 	kindReply     = "reply"     // the reply f to request corr, after its events
 	kindLeft      = "left"      // session sess no longer rings invitation inv (it left, or it was gone)
-	kindCallEnd   = "call.end"  // the call inv ended: its sessions are not busy with it (callEndedLocked)
+	kindCallEnd   = "call.end"  // the call inv (or the calls calls) ended: their sessions are not busy with them (callEndedLocked)
 	kindAPI       = "api"       // the server API asks (reason: get, cancel, kick) about inv or user; answer api.reply
 	kindAPIReply  = "api.reply" // answer to api: corr, data (JSON), f (an error), code (a count)
 	kindPending   = "pending"   // the sender's pending invitations of user: code
@@ -151,6 +151,10 @@ type cluster struct {
 	// first.
 	endedCalls map[string]time.Time
 	endedOrder []endedCall
+	// toldEnds are the call ends this node decided and told (call.end) in
+	// the last PeerTimeout, oldest first: a node that meets it since
+	// missed them, and gets them after its snapshot (tellEndsLocked).
+	toldEnds []endedCall
 }
 
 // endedCall is a call's end as another node told it (call.end).
@@ -229,6 +233,10 @@ func (r remoteRequest) replyOK(rid uint64) {
 // acked answers the session's node, whose read loop waits: it queues no
 // reply (call.ack).
 func (r remoteRequest) acked(rid uint64) { r.replyOK(rid) }
+
+// answered answers the session's node, whose read loop waits: the event
+// delivered before it, with the rid, was the reply (replyLocked).
+func (r remoteRequest) answered(rid uint64) { r.replyOK(rid) }
 
 func (r remoteRequest) replyError(rid uint64, err *protocol.Error) {
 	r.n.tell(r.node, &message{K: kindReply, Corr: r.corr, F: protocol.ErrorFrame(rid, err)})
@@ -595,7 +603,12 @@ func (n *Node) receive(data []byte) {
 		}
 		n.calleeLeftLocked(m.Inv, m.Sess, core.CallEndPeerOffline)
 	case kindCallEnd:
-		n.callEndToldLocked(m.Inv)
+		if m.Inv != "" {
+			n.callEndToldLocked(m.Inv)
+		}
+		for _, id := range m.Calls { // the ends the peer decided before we met (tellEndsLocked)
+			n.callEndToldLocked(id)
+		}
 	case kindAPI:
 		n.apiRequestLocked(p, &m)
 	case kindAPIReply:
@@ -934,14 +947,20 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 	}
 }
 
-// replyLocked queues the owner's reply to a forwarded request.
+// replyLocked queues the owner's reply to a forwarded request. An ok to an
+// ack, accept or hangup queues nothing: an ack carried out has no reply,
+// and the remote.accepted or call.ended the owner delivered before, with
+// the rid, was the others'.
 func (n *Node) replyLocked(c *call, f *protocol.Frame) {
 	if f.Type == protocol.TypeError {
 		n.m.errors.WithLabelValues(f.Code.String()).Inc()
 	}
-	if c.req != nil && c.req.Type == protocol.TypeAck && f.Type == protocol.TypeOK { // an ack carried out: no reply
+	switch {
+	case f.Type != protocol.TypeOK || c.req == nil:
+		c.sess.enqueue(f)
+	case c.req.Type == protocol.TypeAck:
 		c.sess.acked(f.RID)
-	} else {
+	case c.req.Type != protocol.TypeAccept && c.req.Type != protocol.TypeHangup:
 		c.sess.enqueue(f)
 	}
 	close(c.done)

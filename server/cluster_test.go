@@ -51,7 +51,7 @@ func TestEmbeddedNATSCluster(t *testing.T) {
 	inv := alice.send("bob")
 	assert.Equal(t, n1.Node.ID(), inv[:8], "owned by the caller's node")
 	bob.expect(protocol.TypeInvite, inv)
-	bob.okAfter(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
+	bob.answered(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
 	alice.expect(protocol.TypeLocalAccepted, inv)
 	bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
 	alice.fails(frame(protocol.TypeAccept, inv), protocol.CodeNotYours)
@@ -131,14 +131,14 @@ func TestClusterCallEndTold(t *testing.T) {
 	for _, end := range []string{"the caller hangs up", "the callee leaves"} {
 		t.Run(end, func(t *testing.T) {
 			cl, alice, bob, inv := ringAcross(t)
-			bob.okAfter(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
+			bob.answered(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
 			alice.expect(protocol.TypeLocalAccepted, inv)
-			ender, req, other := alice, frame(protocol.TypeHangup, inv), bob
+			ender, req, replyType, other := alice, frame(protocol.TypeHangup, inv), protocol.TypeCallEnded, bob
 			if end == "the callee leaves" {
-				ender, req, other = bob, &protocol.Frame{Type: protocol.TypeLogout}, alice
+				ender, req, replyType, other = bob, &protocol.Frame{Type: protocol.TypeLogout}, protocol.TypeOK, alice
 			}
 			reply, _ := ender.do(req)
-			require.Equal(t, protocol.TypeOK, reply.Type)
+			require.Equal(t, replyType, reply.Type)
 			other.expect(protocol.TypeCallEnded, inv)
 			cl.Sync()
 			assert.Equal(t, []int{0, 0, 1}, []int{server.EndedCalls(cl.Nodes[0].Node), server.EndedCalls(cl.Nodes[1].Node),
@@ -301,4 +301,37 @@ func TestClusterLateResetIsSettled(t *testing.T) {
 	bob.fails(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.CodeAlreadyEnd)
 	assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
 	cl.AwaitHealed()
+}
+
+// A callee on another node than the invitation's owner gets its accept's
+// and its hangup's replies as on one node: its remote.accepted and its
+// call.ended, with the rid, and no ok. The owner delivers the event with
+// the rid, and the callee's node, whose read loop waits for the owner's
+// reply, queues nothing for it. Through a relay too: the session resumed
+// on a third node.
+func TestClusterAnswersRepliedByTheirEvents(t *testing.T) {
+	cl, alice, bob, inv := ringAcross(t)
+	for round, relayed := range []bool{false, true} {
+		if relayed {
+			inv = alice.send("bob")
+			seq := bob.expect(protocol.TypeInvite, inv).Seq
+			bob.ws.CloseNow()
+			again, resumed := resume(t, cl.Nodes[2], bob, seq)
+			require.Equal(t, protocol.TypeOK, resumed.Type, "%+v", resumed)
+			again.rid = max(again.rid, bob.rid)
+			bob = again
+		}
+		accept := frame(protocol.TypeAccept, inv)
+		reply := bob.answered(accept, protocol.TypeRemoteAccepted)
+		assert.Equal(t, accept.RID, reply.RID, "round %d", round)
+		bob.sync() // no ok after it
+		assert.Zero(t, alice.expect(protocol.TypeLocalAccepted, inv).RID)
+
+		hangup := frame(protocol.TypeHangup, inv)
+		reply = bob.answered(hangup, protocol.TypeCallEnded+" HANGUP")
+		assert.Equal(t, hangup.RID, reply.RID, "round %d", round)
+		bob.sync()
+		assert.Zero(t, alice.expect(protocol.TypeCallEnded, inv).RID)
+		alice.sync()
+	}
 }

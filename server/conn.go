@@ -2,16 +2,13 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 
 	"github.com/rtmcall/rtmcall/core/protocol"
 )
@@ -61,7 +58,7 @@ func (c *conn) run() {
 	n.mu.Lock()
 	if n.closing {
 		n.mu.Unlock()
-		c.ws.Close(websocket.StatusGoingAway, "server shutting down")
+		c.ws.Close(ws.StatusGoingAway, "server shutting down")
 		return
 	}
 	n.hub.conns[c] = struct{}{}
@@ -87,7 +84,7 @@ func (c *conn) run() {
 		if c.resumable(err) {
 			n.detachLocked(s, err)
 		} else {
-			n.endSessionLocked(s, websocket.StatusNormalClosure, "", "closed")
+			n.endSessionLocked(s, ws.StatusNormalClosure, "", "closed")
 		}
 	}
 	if c.att != nil {
@@ -99,7 +96,7 @@ func (c *conn) run() {
 	}
 	c.ws.CloseNow()
 	if c.n.debug() {
-		c.log().Debug("disconnected", "status", int(websocket.CloseStatus(err)), "err", err, "idle", c.expired.Load())
+		c.log().Debug("disconnected", "status", closeStatus(err), "err", err, "idle", c.expired.Load())
 	}
 }
 
@@ -110,7 +107,7 @@ func (c *conn) log() *slog.Logger { return c.n.log.With("remote", c.remote) }
 // resumable reports whether the connection dropped rather than closed: no
 // close frame from the client, and not a close the server decided.
 func (c *conn) resumable(err error) bool {
-	return websocket.CloseStatus(err) == -1 && !c.att.closing.Load()
+	return closeStatus(err) == -1 && !c.att.closing.Load()
 }
 
 // expire is the watchdog: it drops the connection. A logged-in session
@@ -155,44 +152,25 @@ func (c *conn) readLoop() error {
 }
 
 // read reads the next message. From a socket, it reads it into a pooled
-// buffer, buf, which the caller gives back once nothing keeps data:
-// coder/websocket's Read would allocate one per message, a heartbeat's
-// included. Until a relay is started: relayed messages are kept.
-func (c *conn) read() (typ websocket.MessageType, data []byte, buf *[]byte, err error) {
-	// Not the node's context: coder/websocket would register with it for
-	// every read. A forced shutdown closes the connection instead.
-	sk, ok := c.ws.(socket)
+// buffer, buf, which the caller gives back once nothing keeps data, so that
+// a message, a heartbeat's included, allocates none. Until a relay is
+// started: relayed messages are kept.
+func (c *conn) read() (typ ws.OpCode, data []byte, buf *[]byte, err error) {
+	sk, ok := c.ws.(*socket)
 	if !ok || c.relay != nil {
-		typ, data, err = c.ws.Read(context.Background())
+		typ, data, err = c.ws.Read()
 		return typ, data, nil, err
 	}
-	typ, r, err := sk.Reader(context.Background())
-	if err != nil {
+	buf = getIOBuf()
+	if typ, err = sk.readInto(buf); err != nil {
+		putIOBuf(buf)
 		return 0, nil, nil, err
 	}
-	buf = getIOBuf()
-	b := *buf
-	for {
-		if len(b) == cap(b) {
-			b = slices.Grow(b, len(b))
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			*buf = b
-			putIOBuf(buf)
-			return 0, nil, nil, err
-		}
-	}
-	*buf = b
-	return typ, b, buf, nil
+	return typ, *buf, buf, nil
 }
 
 // handle carries out one frame from the client and queues its reply.
-func (c *conn) handle(typ websocket.MessageType, data []byte, now time.Time) {
+func (c *conn) handle(typ ws.OpCode, data []byte, now time.Time) {
 	c.n.m.frames.Inc()
 	if c.solicited(typ, data) {
 		c.dispatchFrame(data)
@@ -209,7 +187,7 @@ func (c *conn) handle(typ websocket.MessageType, data []byte, now time.Time) {
 			"over %g frames per second (burst %d); the request was not carried out", c.n.cfg.RateLimit, c.n.cfg.RateBurst))
 		return
 	}
-	if typ != websocket.MessageText {
+	if typ != ws.OpText {
 		c.replyError(0, errBinaryFrame)
 		return
 	}
@@ -219,9 +197,9 @@ func (c *conn) handle(typ websocket.MessageType, data []byte, now time.Time) {
 // solicited reports whether the frame is the ack of an invite this
 // session was sent, which the rate limit does not count, and spends the
 // credit. The frame is only peeked at: dispatchFrame validates it.
-func (c *conn) solicited(typ websocket.MessageType, data []byte) bool {
+func (c *conn) solicited(typ ws.OpCode, data []byte) bool {
 	s := c.sess
-	if s == nil || typ != websocket.MessageText || !bytes.Contains(data, []byte(`"ack"`)) {
+	if s == nil || typ != ws.OpText || !bytes.Contains(data, []byte(`"ack"`)) {
 		return false
 	}
 	if typ, ok := protocol.RawField(data, "type"); !ok || string(typ) != `"`+protocol.TypeAck+`"` {
@@ -362,6 +340,10 @@ func (c *conn) dispatch(f *protocol.Frame) {
 	}
 	switch f.Type {
 	case protocol.TypeSend:
+		// The read loop waits for a settle, so that replies stay in order.
+		if n.settleBusyLocked(sendCallees(f)) && (s.moved.Load() || s.ended) {
+			break // moved or ended while it waited: not carried out
+		}
 		if !n.moveSenderLocked(s) {
 			n.sendLocked(s, f)
 		}
@@ -418,26 +400,12 @@ func (c *conn) directError(rid uint64, err *protocol.Error) {
 }
 
 // writeDirect writes f from the read loop of a connection without a
-// session, encoded into a pooled buffer, with one system call when the
-// connection collects writes (batcher): coder/websocket would write the
-// frame's header and its payload apart.
+// session, encoded into a pooled buffer: on a socket, one system call.
 func (c *conn) writeDirect(f *protocol.Frame) {
 	buf := getIOBuf()
 	defer putIOBuf(buf)
 	*buf = protocol.AppendFrame((*buf)[:0], f)
-	var err error
-	if b, ok := c.ws.(batcher); ok {
-		b.cork()
-		err = c.ws.Write(context.Background(), websocket.MessageText, *buf)
-		if uerr := b.uncork(c.n.ctx); err == nil {
-			err = uerr
-		}
-	} else {
-		ctx, cancel := context.WithTimeout(c.n.ctx, writeTimeout)
-		err = c.ws.Write(ctx, websocket.MessageText, *buf)
-		cancel()
-	}
-	if err != nil {
+	if err := c.ws.Write(*buf); err != nil {
 		c.log().Debug("write failed", "err", err)
 		c.ws.CloseNow()
 	}
@@ -450,10 +418,10 @@ func (c *conn) ban(reason string) {
 	defer n.mu.Unlock()
 	if s := c.sess; s != nil && s.attachedTo(c.att) {
 		s.enqueue(&protocol.Frame{Type: protocol.TypeBye, Reason: "BANNED_BY_SERVER"})
-		n.endSessionLocked(s, websocket.StatusPolicyViolation, reason, "banned")
+		n.endSessionLocked(s, ws.StatusPolicyViolation, reason, "banned")
 		return
 	}
-	go c.ws.Close(websocket.StatusPolicyViolation, reason) // the read loop sees the close and ends
+	go c.ws.Close(ws.StatusPolicyViolation, reason) // the read loop sees the close and ends
 }
 
 // bucket is a token bucket: rate tokens per second up to burst. Frames over

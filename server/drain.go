@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/rtmcall/rtmcall/core/protocol"
 )
 
@@ -63,7 +61,7 @@ func (n *Node) Drain(ctx context.Context) error {
 					if hold != nil {
 						<-hold
 					}
-					c.ws.Close(websocket.StatusServiceRestart, "server draining")
+					c.ws.Close(statusServiceRestart, "server draining")
 				}(n.drainCloses)
 			}
 		}
@@ -248,7 +246,7 @@ func (n *Node) moveLocked(s *session) {
 	s.grace = n.afterFunc(n.cfg.ResumeGrace, func() {
 		n.mu.Lock()
 		defer n.mu.Unlock()
-		n.endSessionLocked(s, websocket.StatusServiceRestart, "moved", "moved")
+		n.endSessionLocked(s, statusServiceRestart, "moved", "moved")
 	})
 	n.m.moves.Inc()
 	n.logSessionLocked(s, slog.LevelInfo, "session moved")
@@ -269,7 +267,7 @@ func byeMovedLocked(s *session) {
 	s.appendLocked(newEntry(&protocol.Frame{Type: protocol.TypeBye, Reason: protocol.ByeMoved}))
 	if a := s.att; a != nil {
 		a.closing.Store(true)
-		a.code, a.reason = websocket.StatusServiceRestart, "moved"
+		a.code, a.reason = statusServiceRestart, "moved"
 		s.kickLocked(a)
 	}
 }
@@ -291,7 +289,7 @@ func (n *Node) claimMovedLocked(user string) {
 		s.grace = n.afterFunc(n.cfg.PeerHeartbeat, func() {
 			n.mu.Lock()
 			defer n.mu.Unlock()
-			n.endSessionLocked(s, websocket.StatusServiceRestart, "moved", "moved")
+			n.endSessionLocked(s, statusServiceRestart, "moved", "moved")
 		})
 		return
 	}

@@ -48,9 +48,9 @@ func TestDrainWire(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 
 	alice.sync() // the parties of the invitation stay
-	bob.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
+	bob.answered(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
 	alice.expect(protocol.TypeLocalAccepted, inv)
-	alice.okAfter(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, "call.ended HANGUP")
+	alice.answered(&protocol.Frame{Type: protocol.TypeHangup, Inv: inv}, "call.ended HANGUP")
 	for _, c := range []*client{alice, bob} {
 		before, status, _ := c.closed()
 		assert.Equal(t, websocket.StatusServiceRestart, status, c.name)

@@ -95,7 +95,7 @@ func TestInvitationEventsOfEveryOutcome(t *testing.T) {
 		{name: "accepted", outcome: server.OutcomeAccepted, state: "ACCEPTED_BY_REMOTE",
 			play: func(t *testing.T, _ *rtmcalltest.Server, _, bob *client, inv string) {
 				bob.ack(inv)
-				bob.okAfter(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
+				bob.answered(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
 			}},
 		{name: "refused", outcome: server.OutcomeRefused, state: "REFUSED_BY_REMOTE",
 			play: func(t *testing.T, _ *rtmcalltest.Server, _, bob *client, inv string) {
@@ -218,11 +218,11 @@ func TestClusterEventsAndAPIFromAnyNode(t *testing.T) {
 
 	inv := alice.send("bob")
 	bob.expect(protocol.TypeInvite, inv)
-	bob.okAfter(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
+	bob.answered(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
 	ended := rec0.wait(t, server.EventInvitationEnded, inv).Invitation
 	assert.Equal(t, bob.session, ended.AnsweredBy)
 	alice.expect(protocol.TypeLocalAccepted, inv)
-	alice.okAfter(frame(protocol.TypeHangup, inv), protocol.TypeCallEnded+" HANGUP") // bob is free again
+	alice.answered(frame(protocol.TypeHangup, inv), protocol.TypeCallEnded+" HANGUP") // bob is free again
 	bob.expect(protocol.TypeCallEnded, inv)
 	rec0.wait(t, server.EventCallEnded, inv)
 	rec1.wait(t, server.EventSessionStarted, bob.session)

@@ -100,12 +100,11 @@ func BenchmarkServerFlow(b *testing.B) {
 		until(alice, protocol.TypeOK, sent)
 		write(bob, &protocol.Frame{Type: protocol.TypeAck, Inv: inv}) // no reply when carried out
 		until(alice, protocol.TypeLocalReceived, 0)
-		accepted := write(bob, &protocol.Frame{Type: protocol.TypeAccept, Inv: inv, Response: "on my way"})
-		until(bob, protocol.TypeRemoteAccepted, 0)
-		until(bob, protocol.TypeOK, accepted)
+		// An accept's reply is its remote.accepted, a hangup's its call.ended.
+		until(bob, protocol.TypeRemoteAccepted, write(bob, &protocol.Frame{Type: protocol.TypeAccept, Inv: inv, Response: "on my way"}))
 		until(alice, protocol.TypeLocalAccepted, 0)
 		// The call goes on until hang-up: end it, or the next send finds bob busy.
-		until(alice, protocol.TypeOK, write(alice, &protocol.Frame{Type: protocol.TypeHangup, Inv: inv}))
+		until(alice, protocol.TypeCallEnded, write(alice, &protocol.Frame{Type: protocol.TypeHangup, Inv: inv}))
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
 }

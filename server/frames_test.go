@@ -210,8 +210,8 @@ func TestRateLimitedNotCarriedOut(t *testing.T) {
 	alice.sync() // alice's frame 3: the bucket is empty now
 	alice.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeRateLimited)
 	alice.fails(&protocol.Frame{Type: protocol.TypeCancel, Inv: inv}, protocol.CodeRateLimited)
-	bob.sync()                                                                           // 2: no second invite, no cancel
-	bob.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, "remote.accepted") // 3: still pending
+	bob.sync()                                                                            // 2: no second invite, no cancel
+	bob.answered(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, "remote.accepted") // 3: still pending
 }
 
 // A client that lets its outbound queue overflow is closed with 1008.

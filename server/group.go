@@ -29,6 +29,9 @@ type group struct {
 	lastReason string                    // the last callee failure's reason: the group's when all failed
 	answerer   string                    // the session that accepted first: the caller's call began
 	lastEnd    *protocol.Frame           // the caller's frame about the last leg that ended (all)
+	// hangupRID is the rid of the caller's hangup of a group call (all)
+	// being carried out: its last call.ended, on the group's id, carries it.
+	hangupRID uint64
 
 	// While the children are being opened the caller's frames wait, so
 	// that the send's reply (with the group's id) comes first.
@@ -320,7 +323,8 @@ func (n *Node) groupCallEndedLocked(g *group) {
 		return // already forgotten
 	}
 	if g.mode == protocol.GroupAll && g.answerer != "" && g.lastEnd != nil {
-		g.caller.enqueue(&protocol.Frame{Type: protocol.TypeCallEnded, Inv: g.id, Reason: g.lastEnd.Reason, By: g.lastEnd.By})
+		g.caller.enqueue(&protocol.Frame{Type: protocol.TypeCallEnded, RID: g.hangupRID, Inv: g.id, Reason: g.lastEnd.Reason, By: g.lastEnd.By})
+		g.hangupRID = 0
 	}
 	delete(n.invs.groups, g.id)
 	g.children = nil
@@ -338,18 +342,36 @@ func (n *Node) hangupGroupLocked(s requester, f *protocol.Frame, g *group) {
 		s.replyError(f.RID, errNotStarted)
 		return
 	}
+	// The hangup's reply is the caller's last call.ended, with its rid: in
+	// a hunt group the call's, in a group call the group's own, once every
+	// leg has ended (groupCallEndedLocked).
 	ended := &protocol.Frame{Type: protocol.TypeCallEnded, Reason: core.CallEndHangup.String(), By: g.callerUser}
 	g.lastEnd = ended
+	if g.mode == protocol.GroupAll {
+		g.hangupRID = f.RID
+	}
 	if !g.state.Ended() {
 		g.ending = true
 		n.cancelCalleesLocked(g)
 		g.ending = false
 		n.groupDoneLocked(g)
 	}
+	answered := false
 	for _, c := range n.groupCalls(g) {
 		leg := *ended
 		leg.Inv = c.id
-		n.endCallLocked(c, &leg, &leg, "hangup of the group by session "+g.callerID)
+		reply := leg
+		if g.mode == protocol.GroupFirst && !answered {
+			reply.RID, answered = f.RID, true
+		}
+		n.endCallLocked(c, &reply, &leg, "hangup of the group by session "+g.callerID)
 	}
-	s.replyOK(f.RID)
+	if g.mode == protocol.GroupAll {
+		answered, g.hangupRID = g.hangupRID == 0, 0
+	}
+	if !answered { // unreachable: the group had a call up, which ended; an ok rather than no reply
+		s.replyOK(f.RID)
+		return
+	}
+	s.answered(f.RID)
 }

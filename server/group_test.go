@@ -51,7 +51,7 @@ func TestGroupFirstAllRefuseOrFail(t *testing.T) {
 	ann, ben, cat := login(t, srv, "ann"), login(t, srv, "ben"), login(t, srv, "cat")
 	call := dave.send("cat")
 	cat.expect(protocol.TypeInvite, call)
-	cat.okAfter(frame(protocol.TypeAccept, call), protocol.TypeRemoteAccepted)
+	cat.answered(frame(protocol.TypeAccept, call), protocol.TypeRemoteAccepted)
 	dave.expect(protocol.TypeLocalAccepted, call) // cat is busy now
 
 	g := alice.sendGroup(protocol.GroupFirst, "ann", "ben", "cat", "eve")
@@ -190,7 +190,7 @@ func TestGroupFirstAccept(t *testing.T) {
 	ben1.ack(b)
 	alice.expectCallee(g, "ben", "RECEIVED")
 
-	ben1.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: b, Response: "mine"}, protocol.TypeRemoteAccepted)
+	ben1.answered(&protocol.Frame{Type: protocol.TypeAccept, Inv: b, Response: "mine"}, protocol.TypeRemoteAccepted)
 	f := ben2.expect(protocol.TypeRemoteFailure, b)
 	assert.Equal(t, "ANSWERED_ELSEWHERE", f.Reason)
 	f = ann.expect(protocol.TypeRemoteFailure, a)
@@ -205,7 +205,7 @@ func TestGroupFirstAccept(t *testing.T) {
 	// The call is one-to-one: alice under the group's id, ben under his.
 	ann.fails(frame(protocol.TypeHangup, a), protocol.CodeNotStarted)
 	ben2.fails(frame(protocol.TypeHangup, b), protocol.CodeNotYours)
-	ben1.okAfter(frame(protocol.TypeHangup, b), protocol.TypeCallEnded+" HANGUP")
+	ben1.answered(frame(protocol.TypeHangup, b), protocol.TypeCallEnded+" HANGUP")
 	f = alice.expect(protocol.TypeCallEnded, g)
 	assert.Equal(t, "HANGUP ben", f.Reason+" "+f.By)
 	assert.Empty(t, f.Callee)
@@ -222,7 +222,7 @@ func TestGroupFirstCallerHangsUp(t *testing.T) {
 	a := ann.rung(protocol.GroupFirst, "ann", "ben")
 	ben.rung(protocol.GroupFirst, "ann", "ben")
 	alice.fails(frame(protocol.TypeHangup, g), protocol.CodeNotStarted)
-	ann.okAfter(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
+	ann.answered(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
 	ben.expect(protocol.TypeRemoteFailure, "")
 	alice.expectCallee(g, "ann", "ACCEPTED")
 	alice.expectCallee(g, "ben", "CANCELED")
@@ -230,7 +230,7 @@ func TestGroupFirstCallerHangsUp(t *testing.T) {
 	// Both are busy now.
 	carl := login(t, srv, "carl")
 	assert.Equal(t, "PEER_BUSY", carl.expect(protocol.TypeLocalFailure, carl.send("alice")).Reason)
-	alice.okAfter(frame(protocol.TypeHangup, g), protocol.TypeCallEnded+" HANGUP")
+	alice.answered(frame(protocol.TypeHangup, g), protocol.TypeCallEnded+" HANGUP")
 	f := ann.expect(protocol.TypeCallEnded, a)
 	assert.Equal(t, "alice", f.By)
 	alice.fails(frame(protocol.TypeHangup, g), protocol.CodeAlreadyEnd)
@@ -245,26 +245,26 @@ func TestGroupAll(t *testing.T) {
 	callees := []string{"ann", "ben", "cat"}
 	g := alice.sendGroup(protocol.GroupAll, callees...)
 	a, b, c := ann.rung(protocol.GroupAll, callees...), ben.rung(protocol.GroupAll, callees...), cat.rung(protocol.GroupAll, callees...)
-	ann.okAfter(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
+	ann.answered(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
 	alice.expectCallee(g, "ann", "ACCEPTED")
 	ben.okAfter(&protocol.Frame{Type: protocol.TypeRefuse, Inv: b, Response: "later"}, protocol.TypeRemoteRefused)
 	assert.Equal(t, "later", alice.expectCallee(g, "ben", "REFUSED").Response)
 	alice.sync() // the group still rings cat
-	cat.okAfter(frame(protocol.TypeAccept, c), protocol.TypeRemoteAccepted)
+	cat.answered(frame(protocol.TypeAccept, c), protocol.TypeRemoteAccepted)
 	alice.expectCallee(g, "cat", "ACCEPTED")
 	alice.expect(protocol.TypeLocalAccepted, g)
 
 	// A callee's hang-up ends its leg; the caller's ends every leg.
-	ann.okAfter(frame(protocol.TypeHangup, a), protocol.TypeCallEnded+" HANGUP")
+	ann.answered(frame(protocol.TypeHangup, a), protocol.TypeCallEnded+" HANGUP")
 	f := alice.expect(protocol.TypeCallEnded, g)
 	assert.Equal(t, "ann ann", f.Callee+" "+f.By)
 	ann.fails(frame(protocol.TypeHangup, a), protocol.CodeAlreadyEnd)
 	cat.fails(frame(protocol.TypeHangup, g), protocol.CodeNotYours)
 	reply, before := alice.do(frame(protocol.TypeHangup, g))
-	require.Equal(t, protocol.TypeOK, reply.Type)
-	require.Len(t, before, 2)
+	require.Len(t, before, 1)
 	assert.Equal(t, "call.ended cat alice", before[0].Type+" "+before[0].Callee+" "+before[0].By)
-	assert.Equal(t, "call.ended  alice", before[1].Type+" "+before[1].Callee+" "+before[1].By, "the caller's call ends")
+	assert.Zero(t, before[0].RID)
+	assert.Equal(t, "call.ended  alice", reply.Type+" "+reply.Callee+" "+reply.By, "the caller's call ends: the hangup's reply")
 	f = cat.expect(protocol.TypeCallEnded, c)
 	assert.Equal(t, "alice", f.By)
 	alice.fails(frame(protocol.TypeHangup, g), protocol.CodeAlreadyEnd)
@@ -279,14 +279,14 @@ func TestGroupAllHangupCancelsTheRinging(t *testing.T) {
 	alice, ann, ben := login(t, srv, "alice"), login(t, srv, "ann"), login(t, srv, "ben")
 	g := alice.sendGroup(protocol.GroupAll, "ann", "ben")
 	a, b := ann.rung(protocol.GroupAll, "ann", "ben"), ben.rung(protocol.GroupAll, "ann", "ben")
-	ann.okAfter(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
+	ann.answered(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
 	alice.expectCallee(g, "ann", "ACCEPTED")
 	reply, before := alice.do(frame(protocol.TypeHangup, g))
-	require.Equal(t, protocol.TypeOK, reply.Type)
-	require.Equal(t, []string{protocol.TypeLocalCallee, protocol.TypeLocalAccepted, "call.ended HANGUP", "call.ended HANGUP"}, types(before))
+	require.Equal(t, []string{protocol.TypeLocalCallee, protocol.TypeLocalAccepted, "call.ended HANGUP"}, types(before))
 	assert.Equal(t, "ben CANCELED", before[0].Callee+" "+before[0].State)
 	assert.Equal(t, "ann", before[2].Callee)
-	assert.Empty(t, before[3].Callee)
+	require.Equal(t, protocol.TypeCallEnded, reply.Type, "the reply is the caller's call's end")
+	assert.Empty(t, reply.Callee)
 	ben.expect(protocol.TypeRemoteCanceled, b)
 	ann.expect(protocol.TypeCallEnded, a)
 	ben.fails(frame(protocol.TypeAccept, b), protocol.CodeAlreadyEnd)
@@ -299,9 +299,9 @@ func TestGroupAllCallEndsWithTheGroup(t *testing.T) {
 	alice, ann, ben := login(t, srv, "alice"), login(t, srv, "ann"), login(t, srv, "ben")
 	g := alice.sendGroup(protocol.GroupAll, "ann", "ben")
 	a, b := ann.rung(protocol.GroupAll, "ann", "ben"), ben.rung(protocol.GroupAll, "ann", "ben")
-	ann.okAfter(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
+	ann.answered(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
 	alice.expectCallee(g, "ann", "ACCEPTED")
-	ann.okAfter(frame(protocol.TypeHangup, a), protocol.TypeCallEnded+" HANGUP")
+	ann.answered(frame(protocol.TypeHangup, a), protocol.TypeCallEnded+" HANGUP")
 	assert.Equal(t, "ann", alice.expect(protocol.TypeCallEnded, g).Callee)
 	alice.sync()
 	ben.okAfter(frame(protocol.TypeRefuse, b), protocol.TypeRemoteRefused)
@@ -340,7 +340,7 @@ func TestGroupExpiry(t *testing.T) {
 	g := alice.sendGroup(protocol.GroupAll, "ann", "ben")
 	a := ann.rung(protocol.GroupAll, "ann", "ben")
 	ben.rung(protocol.GroupAll, "ann", "ben")
-	ann.okAfter(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
+	ann.answered(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
 	alice.expectCallee(g, "ann", "ACCEPTED")
 	f := alice.expectCallee(g, "ben", "FAILURE")
 	assert.Equal(t, "INVITATION_EXPIRE", f.Reason)
@@ -364,9 +364,9 @@ func TestGroupFirstRace(t *testing.T) {
 		won := map[string]bool{}
 		for name, c := range agents {
 			reply, before := c.reply(rids[name])
-			if reply.Type == protocol.TypeOK {
+			if reply.Type == protocol.TypeRemoteAccepted {
 				won[name] = true
-				require.Equal(t, []string{protocol.TypeRemoteAccepted}, types(before), "round %d", round)
+				require.Empty(t, before, "round %d", round)
 				continue
 			}
 			requireError(t, reply, protocol.CodeAlreadyEnd)
@@ -384,7 +384,7 @@ func TestGroupFirstRace(t *testing.T) {
 		alice.expectCallee(g, winner, "ACCEPTED")
 		alice.expectCallee(g, loser, "CANCELED")
 		assert.Equal(t, winner, alice.expect(protocol.TypeLocalAccepted, g).Callee, "round %d", round)
-		alice.okAfter(frame(protocol.TypeHangup, g), protocol.TypeCallEnded+" HANGUP")
+		alice.answered(frame(protocol.TypeHangup, g), protocol.TypeCallEnded+" HANGUP")
 		agents[winner].expect(protocol.TypeCallEnded, ids[winner])
 	}
 }
@@ -401,12 +401,12 @@ func TestGroupAcceptVersusCancel(t *testing.T) {
 		cancel := alice.start(frame(protocol.TypeCancel, g))
 		annReply, annBefore := ann.reply(accept)
 		aliceReply, aliceBefore := alice.reply(cancel)
-		if annReply.Type == protocol.TypeOK {
+		if annReply.Type == protocol.TypeRemoteAccepted {
 			requireError(t, aliceReply, protocol.CodeAlreadyEnd)
-			require.Equal(t, []string{protocol.TypeRemoteAccepted}, types(annBefore), "round %d", round)
+			require.Empty(t, annBefore, "round %d", round)
 			require.Equal(t, []string{protocol.TypeLocalCallee, protocol.TypeLocalCallee, protocol.TypeLocalAccepted}, types(aliceBefore), "round %d", round)
 			ben.expect(protocol.TypeRemoteFailure, b)
-			alice.okAfter(frame(protocol.TypeHangup, g), protocol.TypeCallEnded+" HANGUP")
+			alice.answered(frame(protocol.TypeHangup, g), protocol.TypeCallEnded+" HANGUP")
 			ann.expect(protocol.TypeCallEnded, a)
 			continue
 		}
@@ -435,7 +435,7 @@ func TestGroupCluster(t *testing.T) {
 	require.Equal(t, b, ben2.rung(protocol.GroupFirst, callees...))
 	cat.okAfter(frame(protocol.TypeRefuse, c), protocol.TypeRemoteRefused)
 	alice.expectCallee(g, "cat", "REFUSED")
-	ben1.okAfter(frame(protocol.TypeAccept, b), protocol.TypeRemoteAccepted)
+	ben1.answered(frame(protocol.TypeAccept, b), protocol.TypeRemoteAccepted)
 	assert.Equal(t, "ANSWERED_ELSEWHERE", ben2.expect(protocol.TypeRemoteFailure, b).Reason)
 	f = ann.expect(protocol.TypeRemoteFailure, a)
 	assert.Equal(t, "ANSWERED_BY_OTHER ben", f.Reason+" "+f.By)
@@ -443,18 +443,18 @@ func TestGroupCluster(t *testing.T) {
 	alice.expectCallee(g, "ann", "CANCELED")
 	assert.Equal(t, "ben", alice.expect(protocol.TypeLocalAccepted, g).Callee)
 	ann.fails(frame(protocol.TypeAccept, a), protocol.CodeAlreadyEnd)
-	ben1.okAfter(frame(protocol.TypeHangup, b), protocol.TypeCallEnded+" HANGUP")
+	ben1.answered(frame(protocol.TypeHangup, b), protocol.TypeCallEnded+" HANGUP")
 	assert.Equal(t, "ben", alice.expect(protocol.TypeCallEnded, g).By)
 
 	// A group call over the nodes: the caller hangs up every leg.
 	g = alice.sendGroup(protocol.GroupAll, "ann", "cat")
 	a, c = ann.rung(protocol.GroupAll, "ann", "cat"), cat.rung(protocol.GroupAll, "ann", "cat")
-	ann.okAfter(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
+	ann.answered(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
 	alice.expectCallee(g, "ann", "ACCEPTED")
-	cat.okAfter(frame(protocol.TypeAccept, c), protocol.TypeRemoteAccepted)
+	cat.answered(frame(protocol.TypeAccept, c), protocol.TypeRemoteAccepted)
 	alice.expectCallee(g, "cat", "ACCEPTED")
 	alice.expect(protocol.TypeLocalAccepted, g)
-	alice.okAfter(frame(protocol.TypeHangup, g), "call.ended HANGUP", "call.ended HANGUP", "call.ended HANGUP")
+	alice.answered(frame(protocol.TypeHangup, g), "call.ended HANGUP", "call.ended HANGUP", "call.ended HANGUP")
 	ann.expect(protocol.TypeCallEnded, a)
 	cat.expect(protocol.TypeCallEnded, c)
 }
@@ -497,7 +497,7 @@ func TestGroupCalleeNodeDies(t *testing.T) {
 		assert.Equal(t, "PEER_OFFLINE", alice.expectCallee(g, "ben", "FAILURE").Reason)
 		assert.Less(t, time.Since(start), deathBound)
 		ann.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"ann"}}) // still ringing: no frame before the reply
-		ann.okAfter(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
+		ann.answered(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted)
 		alice.expectCallee(g, "ann", "ACCEPTED")
 		assert.Equal(t, "ann", alice.expect(protocol.TypeLocalAccepted, g).Callee)
 	})
@@ -508,10 +508,10 @@ func TestGroupCalleeNodeDies(t *testing.T) {
 		f := alice.expect(protocol.TypeCallEnded, g)
 		assert.Equal(t, "PEER_OFFLINE ben", f.Reason+" "+f.Callee, "ben's leg ended with his node")
 		assert.Less(t, time.Since(start), deathBound)
-		ann.okAfter(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted) // the group rings on
+		ann.answered(frame(protocol.TypeAccept, a), protocol.TypeRemoteAccepted) // the group rings on
 		alice.expectCallee(g, "ann", "ACCEPTED")
 		alice.expect(protocol.TypeLocalAccepted, g)
-		alice.okAfter(frame(protocol.TypeHangup, g), "call.ended HANGUP", "call.ended HANGUP")
+		alice.answered(frame(protocol.TypeHangup, g), "call.ended HANGUP", "call.ended HANGUP")
 		ann.expect(protocol.TypeCallEnded, a)
 	})
 }
@@ -542,7 +542,7 @@ func groupCallAcross(t *testing.T, accepter string) (cl *rtmcalltest.Cluster, al
 	if accepter == "ben" {
 		who, inv = ben, b
 	}
-	who.okAfter(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
+	who.answered(frame(protocol.TypeAccept, inv), protocol.TypeRemoteAccepted)
 	alice.expectCallee(g, accepter, "ACCEPTED")
 	return
 }

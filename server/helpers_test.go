@@ -181,12 +181,14 @@ func (c *client) start(f *protocol.Frame) uint64 {
 }
 
 // reply reads frames until the reply to rid, and returns the frames before it too.
+// The reply is the frame with the rid: an ok, an error, or the event that
+// answers an accept or a hangup.
 func (c *client) reply(rid uint64) (reply *protocol.Frame, before []*protocol.Frame) {
 	c.t.Helper()
 	for {
 		f := c.next()
 		require.NotNil(c.t, f, "%s: connection closed (%v) while waiting for the reply to rid %d", c.name, c.err, rid)
-		if (f.Type == protocol.TypeOK || f.Type == protocol.TypeError) && f.RID == rid {
+		if f.RID == rid {
 			return f, before
 		}
 		before = append(before, f)
@@ -218,6 +220,20 @@ func (c *client) okAfter(f *protocol.Frame, events ...string) *protocol.Frame {
 		require.Equal(c.t, f.Inv, e.Inv, "%s: event about another invitation", c.name)
 	}
 	require.Equal(c.t, protocol.TypeOK, reply.Type, "%s: %s failed: %+v", c.name, f.Type, reply)
+	return reply
+}
+
+// answered sends f, an accept or a hangup, and requires that it is carried
+// out and answered without an ok: its reply is the last of the events, of
+// the types given (with reasons, as types formats them), the one that
+// carries its rid, all about inv. It returns the reply.
+func (c *client) answered(f *protocol.Frame, events ...string) *protocol.Frame {
+	c.t.Helper()
+	reply, before := c.do(f)
+	require.Equal(c.t, events, types(append(before, reply)), "%s: frames up to the reply to %s", c.name, f.Type)
+	for _, e := range append(before, reply) {
+		require.Equal(c.t, f.Inv, e.Inv, "%s: event about another invitation", c.name)
+	}
 	return reply
 }
 

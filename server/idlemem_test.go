@@ -24,16 +24,17 @@ import (
 const idleMemSessions = 2000
 
 // idleMemHeap and idleMemStack bound the heap and the goroutine stacks in
-// use per idle logged-in connection, in bytes. Measured about 6.0 KiB of
+// use per idle logged-in connection, in bytes. Measured about 3.2 KiB of
 // heap after the login (the login's reply is kept until a heartbeat
-// acknowledges it), 5.0 KiB after heartbeats (0.3 KiB of it the clients'
-// sockets), and 4.0 KiB of stacks. The bounds leave about 1 KiB, not room
+// acknowledges it), 3.0 KiB after heartbeats (0.3 KiB of it the clients'
+// sockets), and 4.0 KiB of stacks (5.2, 5.0 and 4.0 KiB with coder/websocket
+// on the server). The bounds leave about 1 KiB, not room
 // for a read loop whose stack grows back to 8 KiB on a heartbeat
 // (docs/BENCHMARKS.md, finding 4) or for net/http's buffers. Under the
 // race detector the stacks are twice as large and so is their bound: the
 // re-growth is caught without it.
 const (
-	idleMemHeap  = 7 << 10
+	idleMemHeap  = 9 << 9 // 4.5 KiB
 	idleMemStack = raceStacks * 5 << 10
 )
 

@@ -80,6 +80,10 @@ type requester interface {
 	replyError(rid uint64, err *protocol.Error)
 	// acked records that ack rid was carried out: it gets no reply.
 	acked(rid uint64)
+	// answered records that request rid was carried out and answered by
+	// the event queued to the requester with its rid (remote.accepted,
+	// call.ended): it gets no ok.
+	answered(rid uint64)
 }
 
 // isRinging reports whether the session with id sid is still ringing for inv.
@@ -243,7 +247,7 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 
 	targets := n.partiesOfLocked(f.Callee)
 	why := core.LocalFailurePeerOffline
-	if len(targets) > 0 && n.busyLocked(f.Callee) {
+	if busy, _ := n.busyLocked(f.Callee); len(targets) > 0 && busy { // on word only, the send settled it (settleBusyLocked)
 		// Busy: only the sessions with call waiting ring.
 		inv.busy, why = true, core.LocalFailurePeerBusy
 		targets = slices.DeleteFunc(targets, func(p party) bool { return !waits(p) })
@@ -330,13 +334,44 @@ func (n *Node) pendLocked(s *session, inv *invitation) {
 // ring user: each it was not rung for gets an invite with the time left,
 // oldest first. Busy and call waiting apply as at send, as they are now:
 // while user is in a call, only a session with call waiting rings, and its
-// invite says busy.
+// invite says busy. For a session without call waiting, a busy on other
+// nodes' word only is settled first (afterBusySettledLocked): the call may
+// have ended before the login.
 func (n *Node) ringLateLocked(p party, user string) {
+	if len(n.invs.byCallee[user]) == 0 {
+		return
+	}
+	if waits(p) {
+		n.ringLateNowLocked(p, user) // it rings either way
+		return
+	}
+	n.afterBusySettledLocked([]string{user}, func() {
+		if n.partyHereLocked(p) {
+			n.ringLateNowLocked(p, user)
+		}
+	})
+}
+
+// partyHereLocked reports whether p is still a session of the cluster as
+// this node knows it.
+func (n *Node) partyHereLocked(p party) bool {
+	switch p := p.(type) {
+	case *session:
+		return !p.ended && n.hub.sessions[p.id] == p
+	case *remoteSession:
+		peer := n.cl.peers[p.node]
+		return peer != nil && peer.sessions[p.id] == p
+	}
+	return false
+}
+
+// ringLateNowLocked is ringLateLocked with busy as this node knows it now.
+func (n *Node) ringLateNowLocked(p party, user string) {
 	set := n.invs.byCallee[user]
 	if len(set) == 0 {
 		return
 	}
-	busy := n.busyLocked(user)
+	busy, _ := n.busyLocked(user)
 	if busy && !waits(p) {
 		return
 	}
@@ -455,11 +490,13 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 		s.replyError(f.RID, err)
 		return
 	}
-	remote, local, ev := protocol.TypeRemoteAccepted, protocol.TypeLocalAccepted, core.LocalEvAccepted
+	// An accept's remote.accepted is its reply, carrying its rid; a refuse
+	// gets remote.refused, then ok.
+	remote, local, ev, rid := protocol.TypeRemoteAccepted, protocol.TypeLocalAccepted, core.LocalEvAccepted, f.RID
 	if f.Type == protocol.TypeRefuse {
-		remote, local, ev = protocol.TypeRemoteRefused, protocol.TypeLocalRefused, core.LocalEvRefused
+		remote, local, ev, rid = protocol.TypeRemoteRefused, protocol.TypeLocalRefused, core.LocalEvRefused, 0
 	}
-	enqueueTo(s, &protocol.Frame{Type: remote, Inv: inv.id})
+	enqueueTo(s, &protocol.Frame{Type: remote, RID: rid, Inv: inv.id})
 	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
 	inv.answered, inv.answeredBy = time.Now(), s.sessionID()
 	if ev == core.LocalEvAccepted {
@@ -479,7 +516,11 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 		}
 	}
 	n.finishLocked(inv, ev, ev.String()+" by session "+s.sessionID())
-	s.replyOK(f.RID)
+	if rid != 0 {
+		s.answered(rid)
+	} else {
+		s.replyOK(f.RID)
+	}
 }
 
 // receiptTimedOut fails an invitation that no ringing session acknowledged.

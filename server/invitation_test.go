@@ -49,15 +49,26 @@ func TestAcceptFlow(t *testing.T) {
 	bob.ack(inv)
 	alice.expect(protocol.TypeLocalReceived, inv)
 
-	bob.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv, Response: "on my way"}, "remote.accepted")
+	accept := &protocol.Frame{Type: protocol.TypeAccept, Inv: inv, Response: "on my way"}
+	reply = bob.answered(accept, "remote.accepted")
+	assert.Equal(t, accept.RID, reply.RID, "the accept's reply")
 	accepted := alice.expect(protocol.TypeLocalAccepted, inv)
 	assert.Equal(t, "on my way", accepted.Response)
+	assert.Zero(t, accepted.RID)
 
 	// Late requests on the ended invitation.
 	alice.fails(frame(protocol.TypeCancel, inv), protocol.CodeAlreadyEnd)
 	bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
 	bob.fails(frame(protocol.TypeRefuse, inv), protocol.CodeAlreadyEnd)
 	bob.fails(frame(protocol.TypeAck, inv), protocol.CodeAlreadyEnd)
+
+	hangup := frame(protocol.TypeHangup, inv)
+	ended := alice.answered(hangup, "call.ended HANGUP")
+	assert.Equal(t, hangup.RID, ended.RID, "the hangup's reply")
+	assert.Equal(t, "alice", ended.By)
+	ended = bob.expect(protocol.TypeCallEnded, inv)
+	assert.Zero(t, ended.RID)
+	assert.Equal(t, "alice", ended.By)
 	alice.sync()
 	bob.sync()
 }
@@ -171,7 +182,7 @@ func TestMultiDevice(t *testing.T) {
 	bob3.ack(inv)
 	alice.sync()
 
-	bob2.okAfter(frame(protocol.TypeAccept, inv), "remote.accepted")
+	bob2.answered(frame(protocol.TypeAccept, inv), "remote.accepted")
 	alice.expect(protocol.TypeLocalAccepted, inv)
 	assert.Equal(t, "ANSWERED_ELSEWHERE", bob1.expect(protocol.TypeRemoteFailure, inv).Reason)
 	assert.Equal(t, "ANSWERED_ELSEWHERE", bob3.expect(protocol.TypeRemoteFailure, inv).Reason)
@@ -203,7 +214,7 @@ func TestLateRinging(t *testing.T) {
 		bob2.expect(protocol.TypeInvite, inv2) // oldest first
 		bob2.ack(inv)
 		alice.expect(protocol.TypeLocalReceived, inv)
-		bob2.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv, Response: "late"}, "remote.accepted")
+		bob2.answered(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv, Response: "late"}, "remote.accepted")
 		assert.Equal(t, "late", alice.expect(protocol.TypeLocalAccepted, inv).Response)
 		assert.Equal(t, "ANSWERED_ELSEWHERE", bob1.expect(protocol.TypeRemoteFailure, inv).Reason)
 		bob1.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
@@ -341,7 +352,7 @@ func TestRingingDevicesDisconnect(t *testing.T) {
 		bob2 := login(t, srv, "bob")
 		inv := ringing(t, alice, bob1, bob2)
 		bob1.leave()
-		bob2.okAfter(frame(protocol.TypeAccept, inv), "remote.accepted")
+		bob2.answered(frame(protocol.TypeAccept, inv), "remote.accepted")
 		alice.expect(protocol.TypeLocalAccepted, inv)
 	})
 	t.Run("the last leaves", func(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 
 	"github.com/rtmcall/rtmcall/core/protocol"
 )
@@ -71,7 +71,7 @@ func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 	s.qmu.Unlock()
 	if lost {
 		n.logSessionLocked(s, slog.LevelWarn, "resume refused: frames the client has not acknowledged were dropped", "ack", f.Ack, "first", first)
-		n.endSessionLocked(s, websocket.StatusPolicyViolation, "cannot resume", "resume_lost")
+		n.endSessionLocked(s, ws.StatusPolicyViolation, "cannot resume", "resume_lost")
 		return errResumeFailed
 	}
 	moved := s.moved.Load()
@@ -89,7 +89,7 @@ func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 		s.qmu.Lock()
 		a := c.att
 		a.closing.Store(true)
-		a.code, a.reason = websocket.StatusServiceRestart, "moved"
+		a.code, a.reason = statusServiceRestart, "moved"
 		s.kickLocked(a)
 		s.qmu.Unlock()
 	}
@@ -124,7 +124,7 @@ func (n *Node) detachLocked(s *session, err error) {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		if !s.ended && !s.live {
-			n.endSessionLocked(s, websocket.StatusNormalClosure, "", "grace")
+			n.endSessionLocked(s, ws.StatusNormalClosure, "", "grace")
 		}
 	})
 	n.logSessionLocked(s, slog.LevelInfo, "connection lost; session kept for resume", "grace", n.cfg.ResumeGrace, "err", err)
@@ -133,7 +133,7 @@ func (n *Node) detachLocked(s *session, err error) {
 // endSessionLocked ends s for good: its invitations end as when a session
 // leaves, and its connection, if any, is closed with code and reason after
 // the frames already queued.
-func (n *Node) endSessionLocked(s *session, code websocket.StatusCode, reason, why string) {
+func (n *Node) endSessionLocked(s *session, code ws.StatusCode, reason, why string) {
 	if s.ended {
 		return
 	}
@@ -196,6 +196,6 @@ func (n *Node) watchTokenLocked(s *session, exp time.Time) {
 		s.expiry = nil
 		n.leaveLocked(s, true)
 		s.enqueue(&protocol.Frame{Type: protocol.TypeBye, Reason: "TOKEN_EXPIRED"})
-		n.endSessionLocked(s, websocket.StatusNormalClosure, "token expired", "token_expired")
+		n.endSessionLocked(s, ws.StatusNormalClosure, "token expired", "token_expired")
 	})
 }

@@ -32,6 +32,7 @@ type metrics struct {
 	clusterGaps     prometheus.Counter     // peers reset for a lost message
 	tooLarge        *prometheus.CounterVec // kind: messages between nodes refused for their size
 	settles         *prometheus.CounterVec // result: settled, late, restarted
+	busySyncs       prometheus.Counter     // syncs before acting on a busy that rests on other nodes' word
 	writeWaits      prometheus.Counter     // batches the socket did not take at once
 }
 
@@ -75,9 +76,11 @@ func newMetrics() *metrics {
 		Help: "Messages to other nodes not sent because they were over the broker's max_payload, by kind: each is a lost message (docs/CLUSTER.md \"Message size\")."}, []string{"kind"})
 	m.settles = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rtmcall_cluster_settles_total",
 		Help: "Invitations owned by a node that reset this one, by how they ended here: settled by their owner, late (failed after PeerTimeout), restarted (the owner restarted)."}, []string{"result"})
+	m.busySyncs = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_cluster_busy_syncs_total",
+		Help: "Syncs with the peers before a late ring or a send acted on a user's busy that rested on other nodes' word only (docs/CLUSTER.md)."})
 	m.writeWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_write_waits_total",
 		Help: "Batches of frames a connection's socket did not take at once, left to a goroutine that waits for it."})
-	for _, c := range []prometheus.Collector{m.moves, m.drainTimeouts, m.writeWaits, m.settles, m.clusterGaps, m.tooLarge, m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
+	for _, c := range []prometheus.Collector{m.moves, m.drainTimeouts, m.writeWaits, m.settles, m.busySyncs, m.clusterGaps, m.tooLarge, m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
 		m.errors, m.rateLimited, m.invitations, m.outcomes, m.receiptLatency, m.answerLatency, m.pendingInvitees, m.lateRings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

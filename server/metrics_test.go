@@ -23,7 +23,7 @@ func TestMetrics(t *testing.T) {
 	inv := ringing(t, alice, bob)
 	bob.start(frame(protocol.TypeAck, inv)) // no reply: the accept's events come first
 	alice.expect(protocol.TypeLocalReceived, inv)
-	bob.okAfter(frame(protocol.TypeAccept, inv), "remote.accepted")
+	bob.answered(frame(protocol.TypeAccept, inv), "remote.accepted")
 	alice.expect(protocol.TypeLocalAccepted, inv)
 	offline := alice.send("nobody")
 	alice.expect(protocol.TypeLocalFailure, offline)

@@ -70,6 +70,10 @@ type natsBroker struct {
 	unicast atomic.Pointer[nats.Subscription] // the node's own subject
 	handled atomic.Uint64                     // unicasts deliver returned from
 	redials atomic.Uint64                     // connections made again after the client closed one
+	// maxPayload is the connection's max_payload, kept when it connects
+	// (again): asking the client takes its lock, and a node asks per
+	// message (Node.tooLarge).
+	maxPayload atomic.Int64
 
 	mu      sync.Mutex
 	id      string        // Start's
@@ -123,6 +127,7 @@ func newNATSBroker(cfg NATSConfig, log *slog.Logger) (*natsBroker, error) {
 		return nil, err
 	}
 	b.nc.Store(nc)
+	b.maxPayload.Store(nc.MaxPayload())
 	return b, nil
 }
 
@@ -155,6 +160,9 @@ func (b *natsBroker) connect() (*nats.Conn, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.log.Info("NATS connection back", "server", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
+			if b.nc.Load() == nc { // not one the broker replaced since
+				b.maxPayload.Store(nc.MaxPayload())
+			}
 			b.warnPayload(nc)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -194,6 +202,7 @@ func (b *natsBroker) redial(old *nats.Conn) {
 				return
 			}
 			b.nc.Store(nc)
+			b.maxPayload.Store(nc.MaxPayload())
 			err = b.subscribe()
 			b.mu.Unlock()
 			if err == nil {
@@ -221,8 +230,8 @@ func (b *natsBroker) redial(old *nats.Conn) {
 }
 
 // MaxPayload is the largest message the NATS server takes, as the
-// connection last heard it (PayloadLimiter).
-func (b *natsBroker) MaxPayload() int { return int(b.nc.Load().MaxPayload()) }
+// connection last heard it when it connected (PayloadLimiter).
+func (b *natsBroker) MaxPayload() int { return int(b.maxPayload.Load()) }
 
 // NATSURL is the NATS the node is connected to, its embedded server's or
 // Config.NATS.URL, for other clients of the same NATS (server/store.KV);

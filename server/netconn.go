@@ -1,26 +1,20 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"net"
-	"net/http"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 )
 
-// An idle WebSocket connection would hold two 4 KiB buffers for its whole
-// life: the bufio.Reader and bufio.Writer net/http hands over with the
-// hijacked connection, which coder/websocket keeps. The server gives
-// coder/websocket minimal bufio buffers over a netConn instead: reads take
-// a pooled buffer only once the socket has data (netconn_unix.go), and the
-// frames of a writer batch are collected into a pooled buffer and written
-// with one system call (cork, uncork), where coder/websocket would flush
-// each message.
+// An idle WebSocket connection holds no buffer: the server drops the
+// bufio.Reader and bufio.Writer net/http hands over with the hijacked
+// connection, reads take a pooled buffer only once the socket has data
+// (netconn_unix.go), and the frames of a writer batch are collected into a
+// pooled buffer and written with one system call (cork, uncork).
 
 // ioBufSize is the size of the pooled read and write buffers.
 const ioBufSize = 4 << 10
@@ -42,15 +36,15 @@ type netConn struct {
 	net.Conn
 	raw syscall.RawConn // nil: reads block in Conn.Read with a buffer of their own
 
-	br *bufio.Reader // the one coder/websocket reads through
-
 	rmu     sync.Mutex
 	pending []byte  // read from the socket, not yet taken
 	pooled  *[]byte // pending's buffer, returned once pending is taken
 	rerr    error   // the error of a read by waitRead, for Read to return
 
-	wmu    sync.Mutex
-	corked *[]byte // collects writes between cork and uncork
+	wmu       sync.Mutex
+	corked    *[]byte                // collects frames between cork and uncork
+	closeSent bool                   // the close frame is written or collected: no frame may follow
+	whdr      [ws.MaxHeaderSize]byte // ws.WriteHeaderBuffer's
 
 	rd rawOp // the raw read in progress, under rmu
 	wr rawOp // the raw write in progress, under wmu
@@ -100,18 +94,16 @@ func (c *netConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// readable reports whether a read would not wait for the socket. It reads
-// coder/websocket's bufio.Reader: callers make sure nothing else reads the
-// WebSocket meanwhile (session.waitReadable).
+// readable reports whether a read would not wait for the socket.
 func (c *netConn) readable() bool {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	return !rawReads || c.raw == nil || len(c.pending) > 0 || c.rerr != nil || c.br.Buffered() > 0
+	return !rawReads || c.raw == nil || len(c.pending) > 0 || c.rerr != nil
 }
 
 // waitRead waits until the socket has data and reads it for Read. Called
 // at the shallow end of the read loop, it lets the collector shrink an idle
-// connection's stack, which coder/websocket's read path deepens.
+// connection's stack, which the read path deepens.
 func (c *netConn) waitRead() {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -126,14 +118,39 @@ func (c *netConn) waitRead() {
 	c.pending, c.pooled = *b, b
 }
 
-func (c *netConn) Write(p []byte) (int, error) {
+// writeFrame writes one whole unmasked frame of opcode op: into the
+// collected writes between cork and uncork, otherwise at once within
+// writeTimeout. After a close frame it writes nothing (errCloseSent).
+func (c *netConn) writeFrame(op ws.OpCode, p []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.corked != nil {
-		*c.corked = append(*c.corked, p...)
-		return len(p), nil
+	if c.closeSent {
+		return errCloseSent
 	}
-	return c.Conn.Write(p)
+	c.closeSent = op == ws.OpClose
+	b := c.corked
+	if b == nil {
+		b = getIOBuf()
+		defer putIOBuf(b)
+	}
+	// The header cannot fail: p's length fits in it.
+	_ = ws.WriteHeaderBuffer(appender{b}, ws.Header{Fin: true, OpCode: op, Length: int64(len(p))}, c.whdr[:])
+	*b = append(*b, p...)
+	if c.corked != nil {
+		return nil
+	}
+	c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.Conn.Write(*b)
+	c.Conn.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// appender is an io.Writer appending to *b.
+type appender struct{ b *[]byte }
+
+func (a appender) Write(p []byte) (int, error) {
+	*a.b = append(*a.b, p...)
+	return len(p), nil
 }
 
 // cork starts collecting writes.
@@ -195,39 +212,13 @@ func (c *netConn) tryUncork() (bool, error) {
 	return true, nil
 }
 
-// upgradeWriter hands websocket.Accept the hijacked connection as a netConn
-// with minimal bufio buffers.
-type upgradeWriter struct {
-	http.ResponseWriter
-	nc *netConn
-}
-
-func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	// What net/http read past the request, from a client that did not
-	// wait for the 101.
-	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	w.nc = newNetConn(c, slices.Clone(early))
-	w.nc.br = bufio.NewReaderSize(w.nc, 16)
-	return w.nc, bufio.NewReadWriter(w.nc.br, bufio.NewWriterSize(w.nc, 16)), nil
-}
-
-// socket is a server-side WebSocket over a netConn.
-type socket struct {
-	*websocket.Conn
-	nc *netConn
-}
-
 // readWaiter is a wsConn that can wait for data outside its Read.
 type readWaiter interface {
 	readable() bool
 	waitRead()
 }
 
-var _ readWaiter = socket{}
+var _ readWaiter = (*socket)(nil)
 
 // batcher is a wsConn that collects the frames written between cork and
 // uncork (or tryUncork) into one write.
@@ -237,10 +228,4 @@ type batcher interface {
 	tryUncork() (bool, error)
 }
 
-var _ batcher = socket{}
-
-func (s socket) readable() bool                   { return s.nc.readable() }
-func (s socket) waitRead()                        { s.nc.waitRead() }
-func (s socket) cork()                            { s.nc.cork() }
-func (s socket) uncork(ctx context.Context) error { return s.nc.uncork(ctx) }
-func (s socket) tryUncork() (bool, error)         { return s.nc.tryUncork() }
+var _ batcher = (*socket)(nil)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/gobwas/ws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -37,29 +38,31 @@ func (c *countingConn) Write(p []byte) (int, error) {
 }
 
 // The frames of a batch reach the socket in one write, after uncork; out of
-// a batch, every write goes through.
+// a batch, every frame is one write; after a close frame nothing is written.
 func TestNetConnBatchIsOneWrite(t *testing.T) {
 	s, peer := tcpPair(t)
 	cc := &countingConn{Conn: s}
 	nc := newNetConn(cc, nil)
 	nc.cork()
-	for _, p := range []string{"one,", "two,", "three"} {
-		n, err := nc.Write([]byte(p))
-		require.NoError(t, err)
-		assert.Equal(t, len(p), n)
+	for _, p := range []string{"one", "two", "three"} {
+		require.NoError(t, nc.writeFrame(ws.OpText, []byte(p)))
 	}
 	assert.Equal(t, 0, cc.writes, "nothing written while corked")
 	require.NoError(t, nc.uncork(context.Background()))
 	assert.Equal(t, 1, cc.writes)
-	got := make([]byte, len("one,two,three"))
+	// Unmasked text frames: FIN|text, then the length.
+	want := "\x81\x03one\x81\x03two\x81\x05three"
+	got := make([]byte, len(want))
 	_, err := io.ReadFull(peer, got)
 	require.NoError(t, err)
-	assert.Equal(t, "one,two,three", string(got))
+	assert.Equal(t, want, string(got))
 
 	require.NoError(t, nc.uncork(context.Background()), "uncork without cork writes nothing")
-	_, err = nc.Write([]byte("x"))
-	require.NoError(t, err)
+	require.NoError(t, nc.writeFrame(ws.OpText, []byte("x")))
 	assert.Equal(t, 2, cc.writes)
+	require.NoError(t, nc.writeFrame(ws.OpClose, nil))
+	assert.ErrorIs(t, nc.writeFrame(ws.OpText, []byte("late")), errCloseSent)
+	assert.Equal(t, 3, cc.writes)
 }
 
 // A read takes a pooled buffer only once the socket has data, and gives it

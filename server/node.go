@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 
 	"github.com/rtmcall/rtmcall/core/protocol"
 )
@@ -50,9 +50,10 @@ type Config struct {
 	// is set.
 	Secret []byte
 	// Origins are the browser origins allowed to connect, as
-	// websocket.AcceptOptions.OriginPatterns (host patterns such as
-	// "app.example.com" or "*.example.com"). Clients that send no Origin
-	// header are always allowed.
+	// host patterns such as "app.example.com" or "*.example.com"
+	// (path.Match against the Origin's host, case-insensitively; a pattern
+	// with "://" against its scheme://host). Clients that send no Origin
+	// header, and pages of the server's own host, are always allowed.
 	Origins []string
 	// ReceiptTimeout is how long the callee's devices have to acknowledge
 	// an invitation before it fails with PEER_NO_RESPONSE.
@@ -381,22 +382,17 @@ func (n *Node) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 // upgrade accepts the WebSocket of r with subprotocol rtmcall.v1; nil when
 // it cannot (the response or the close says why).
 func (n *Node) upgrade(w http.ResponseWriter, r *http.Request) wsConn {
-	uw := &upgradeWriter{ResponseWriter: w}
-	c, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
-		Subprotocols:   []string{protocol.Subprotocol},
-		OriginPatterns: n.cfg.Origins,
-	})
+	c, sub, err := accept(w, r, n.cfg.Origins)
 	if err != nil {
 		n.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
 		return nil
 	}
-	if c.Subprotocol() != protocol.Subprotocol {
+	if sub != protocol.Subprotocol {
 		n.log.Info("connection without subprotocol "+protocol.Subprotocol+" closed", "remote", r.RemoteAddr)
-		c.Close(websocket.StatusProtocolError, "subprotocol "+protocol.Subprotocol+" required")
+		c.Close(ws.StatusProtocolError, "subprotocol "+protocol.Subprotocol+" required")
 		return nil
 	}
-	c.SetReadLimit(protocol.MaxFrameBytes)
-	return socket{c, uw.nc}
+	return c
 }
 
 // Shutdown stops the node: new connections are refused with 503, every
@@ -414,9 +410,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.stopTimer(&n.invs.sweeper)
 		// After a drain the clients left log in anew elsewhere (drain.go).
 		bye := &protocol.Frame{Type: protocol.TypeBye, Reason: "INTERRUPTED"}
-		code := websocket.StatusGoingAway
+		code := ws.StatusGoingAway
 		if n.draining {
-			bye.Reason, code = protocol.ByeMoved, websocket.StatusServiceRestart
+			bye.Reason, code = protocol.ByeMoved, statusServiceRestart
 		}
 		for _, s := range n.hub.sessionsInOrder() {
 			s.enqueue(bye)
@@ -427,7 +423,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			case c.relay != nil:
 				c.ws.CloseNow() // the session is on another node: the client resumes elsewhere
 			case c.sess == nil:
-				go c.ws.Close(websocket.StatusGoingAway, "server shutting down")
+				go c.ws.Close(ws.StatusGoingAway, "server shutting down")
 			}
 		}
 	}

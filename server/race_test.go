@@ -57,7 +57,7 @@ func TestRaceCancelAccept(t *testing.T) {
 		default:
 			wins["accept"]++
 			require.Equal(t, outcome{[]string{"local.accepted"}, "ALREADY_END"}, a)
-			require.Equal(t, outcome{[]string{"remote.accepted"}, "ok"}, b)
+			require.Equal(t, outcome{[]string{}, "remote.accepted"}, b)
 			hangUp(t, alice, inv, bob)
 		}
 	}
@@ -79,11 +79,11 @@ func TestRaceAcceptOnTwoDevices(t *testing.T) {
 		bobs[1-first].start(accepts[1-first])
 		o := [2]outcome{bobs[0].outcome(accepts[0].RID), bobs[1].outcome(accepts[1].RID)}
 		winner := 0
-		if o[1].reply == "ok" {
+		if o[1].reply == protocol.TypeRemoteAccepted {
 			winner = 1
 		}
 		wins[winner]++
-		require.Equal(t, outcome{[]string{"remote.accepted"}, "ok"}, o[winner])
+		require.Equal(t, outcome{[]string{}, "remote.accepted"}, o[winner])
 		require.Equal(t, outcome{[]string{"remote.failure ANSWERED_ELSEWHERE"}, "ALREADY_END"}, o[1-winner])
 		alice.expect(protocol.TypeLocalAccepted, inv)
 		hangUp(t, alice, inv, bobs[winner])

@@ -1,11 +1,11 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"sync"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 
 	"github.com/rtmcall/rtmcall/core/protocol"
 )
@@ -40,7 +40,7 @@ type relay struct {
 type relayItem struct {
 	data   []byte
 	close  bool
-	code   websocket.StatusCode
+	code   ws.StatusCode
 	reason string
 }
 
@@ -76,8 +76,8 @@ func (c *conn) startRelay(node string, f *protocol.Frame, data []byte) {
 }
 
 // in forwards a frame from the client. Read loop only.
-func (r *relay) in(typ websocket.MessageType, data []byte) {
-	r.n.tell(r.node, &message{K: kindRelayIn, Corr: r.corr, Data: data, Binary: typ == websocket.MessageBinary})
+func (r *relay) in(typ ws.OpCode, data []byte) {
+	r.n.tell(r.node, &message{K: kindRelayIn, Corr: r.corr, Data: data, Binary: typ == ws.OpBinary})
 }
 
 // end tells the session's node how the client's connection ended and stops
@@ -87,7 +87,7 @@ func (r *relay) end(err error) {
 	n.mu.Lock()
 	if n.cl.relays[r.corr] == r {
 		delete(n.cl.relays, r.corr)
-		var ce websocket.CloseError
+		var ce wsutil.ClosedError
 		m := &message{K: kindRelayEnd, Corr: r.corr, Code: -1}
 		if errors.As(err, &ce) {
 			m.Code, m.Reason = int(ce.Code), ce.Reason
@@ -150,13 +150,7 @@ func (r *relay) write(it relayItem) bool {
 			}
 			break
 		}
-		if batched {
-			err = r.c.ws.Write(context.Background(), websocket.MessageText, it.data)
-		} else {
-			ctx, cancel := context.WithTimeout(r.n.ctx, writeTimeout)
-			err = r.c.ws.Write(ctx, websocket.MessageText, it.data)
-			cancel()
-		}
+		err = r.c.ws.Write(it.data)
 		if err != nil || k+1 == relayBatch {
 			break
 		}
@@ -190,7 +184,7 @@ func (n *Node) relayOutLocked(m *message) {
 	case kindRelayOut:
 		r.push(relayItem{data: m.Data})
 	case kindRelayClose:
-		r.push(relayItem{close: true, code: websocket.StatusCode(m.Code), reason: m.Reason})
+		r.push(relayItem{close: true, code: ws.StatusCode(m.Code), reason: m.Reason})
 	case kindRelayDrop:
 		r.c.ws.CloseNow()
 	}
@@ -214,7 +208,7 @@ type vconn struct {
 }
 
 type relayFrame struct {
-	typ  websocket.MessageType
+	typ  ws.OpCode
 	data []byte
 }
 
@@ -230,7 +224,7 @@ func (n *Node) relayInLocked(p *peer, m *message) {
 		}
 		v := &vconn{n: n, key: key, in: make(chan relayFrame, relayQueue), gone: make(chan struct{})}
 		n.cl.vconns[key] = v
-		v.push(websocket.MessageText, m.Data)
+		v.push(ws.OpText, m.Data)
 		n.wg.Go(func() { newConn(n, v, "relay:"+p.id).run() })
 		return
 	}
@@ -240,15 +234,15 @@ func (n *Node) relayInLocked(p *peer, m *message) {
 	}
 	switch m.K {
 	case kindRelayIn:
-		typ := websocket.MessageText
+		typ := ws.OpText
 		if m.Binary {
-			typ = websocket.MessageBinary
+			typ = ws.OpBinary
 		}
 		v.push(typ, m.Data)
 	case kindRelayEnd:
 		var err error = errRelayDropped
 		if m.Code != -1 {
-			err = websocket.CloseError{Code: websocket.StatusCode(m.Code), Reason: m.Reason}
+			err = wsutil.ClosedError{Code: ws.StatusCode(m.Code), Reason: m.Reason}
 		}
 		v.end(err)
 	}
@@ -270,7 +264,7 @@ func (n *Node) relaysGoneLocked(node string) {
 	}
 }
 
-func (v *vconn) push(typ websocket.MessageType, data []byte) {
+func (v *vconn) push(typ ws.OpCode, data []byte) {
 	select {
 	case v.in <- relayFrame{typ: typ, data: data}:
 	default:
@@ -289,7 +283,7 @@ func (v *vconn) end(err error) {
 	}
 }
 
-func (v *vconn) Read(ctx context.Context) (websocket.MessageType, []byte, error) {
+func (v *vconn) Read() (ws.OpCode, []byte, error) {
 	select {
 	case f := <-v.in:
 		return f.typ, f.data, nil
@@ -305,12 +299,10 @@ func (v *vconn) Read(ctx context.Context) (websocket.MessageType, []byte, error)
 		default:
 		}
 		return 0, nil, v.err
-	case <-ctx.Done():
-		return 0, nil, ctx.Err()
 	}
 }
 
-func (v *vconn) Write(_ context.Context, _ websocket.MessageType, data []byte) error {
+func (v *vconn) Write(data []byte) error {
 	select {
 	case <-v.gone:
 		return v.err
@@ -322,7 +314,7 @@ func (v *vconn) Write(_ context.Context, _ websocket.MessageType, data []byte) e
 
 // Close has the client's node close the client's connection after what it
 // was sent; reading goes on until that node reports the close.
-func (v *vconn) Close(code websocket.StatusCode, reason string) error {
+func (v *vconn) Close(code ws.StatusCode, reason string) error {
 	v.n.tell(v.key.node, &message{K: kindRelayClose, Corr: v.key.corr, Code: int(code), Reason: reason})
 	return nil
 }

@@ -47,7 +47,7 @@ func TestResumeReplaysWhatWasMissed(t *testing.T) {
 	assert.Equal(t, uint64(3), f.Seq, "replayed with its seq")
 	f = again.expect(protocol.TypeRemoteCanceled, inv1)
 	assert.Equal(t, uint64(4), f.Seq)
-	again.okAfter(frame(protocol.TypeAccept, inv2), "remote.accepted")
+	again.answered(frame(protocol.TypeAccept, inv2), "remote.accepted")
 	alice.expect(protocol.TypeLocalAccepted, inv2)
 }
 

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -11,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 
 	"github.com/rtmcall/rtmcall/core/protocol"
 )
@@ -91,7 +90,7 @@ type session struct {
 // to its strings.
 type entry struct {
 	seq  uint64
-	rid  uint64 // a reply's (ok or error), else 0; data nil: the frame is {"type":"ok","rid":rid}
+	rid  uint64 // a reply's (ok, error, or an event with a rid), else 0; data nil: the frame is {"type":"ok","rid":rid}
 	data []byte // protocol.AppendFrameUnsequenced's, numbered when written
 	at   int32  // where in data the seq goes
 	err  bool   // an error reply
@@ -104,9 +103,7 @@ func newEntry(f *protocol.Frame) entry {
 	e := entry{data: bytes.Clone(b), at: int32(at), err: f.Type == protocol.TypeError}
 	*buf = b
 	putIOBuf(buf)
-	if f.Type == protocol.TypeOK || e.err {
-		e.rid = f.RID
-	}
+	e.rid = f.RID // a reply: ok, error, or an event that answers its request
 	return e
 }
 
@@ -150,20 +147,20 @@ type attachment struct {
 	held     bool              // the read loop is carrying out a request: it writes what is queued next
 	owed     bool              // frames were queued while held
 	finished bool              // done is closed
-	code     websocket.StatusCode
+	code     ws.StatusCode
 	reason   string
 }
 
 // wsConn is what a session and a connection need of a WebSocket: a
-// *websocket.Conn, or a vconn for a client connected to another node (relay.go).
+// socket, or a vconn for a client connected to another node (relay.go).
+// Write writes a text message; Close sends a close frame and waits for the
+// client's; CloseNow drops the connection.
 type wsConn interface {
-	Read(ctx context.Context) (websocket.MessageType, []byte, error)
-	Write(ctx context.Context, typ websocket.MessageType, data []byte) error
-	Close(code websocket.StatusCode, reason string) error
+	Read() (ws.OpCode, []byte, error)
+	Write(data []byte) error
+	Close(code ws.StatusCode, reason string) error
 	CloseNow() error
 }
-
-var _ wsConn = (*websocket.Conn)(nil)
 
 // newSession makes a session of user. Its id starts with the node's id, so
 // that a resume reaching another node finds the session's node.
@@ -246,7 +243,7 @@ func (s *session) detach() *attachment {
 
 // close stops the stream: the attached connection is closed with code and
 // reason after the frames already queued. Node.mu is held.
-func (s *session) close(code websocket.StatusCode, reason string) {
+func (s *session) close(code ws.StatusCode, reason string) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	s.closed = true
@@ -277,6 +274,10 @@ func (s *session) acked(rid uint64) {
 		s.lastRID = rid
 	}
 }
+
+// answered: the event queued with rid was the reply, and its entry moved
+// lastRID (appendLocked).
+func (s *session) answered(uint64) {}
 
 func (s *session) replyError(rid uint64, err *protocol.Error) {
 	s.n.m.errors.WithLabelValues(err.Code.String()).Inc()
@@ -314,7 +315,7 @@ func (s *session) appendLocked(e entry) {
 		s.buf, s.closed, s.overflowed = nil, true, true
 		if a := s.att; a != nil {
 			a.closing.Store(true)
-			a.code, a.reason = websocket.StatusPolicyViolation, "client too slow"
+			a.code, a.reason = ws.StatusPolicyViolation, "client too slow"
 			s.kickLocked(a)
 		}
 		return
@@ -381,7 +382,7 @@ func (s *session) kickLocked(a *attachment) {
 
 // waitReadable waits, before the read loop reads its next frame, until the
 // connection has data (readWaiter). Not once the attachment is stopping or
-// closing: coder/websocket's Close then reads the connection too, and
+// closing: the socket's Close then reads the connection too, and
 // checking for buffered data must come before it (qmu orders the two).
 func (s *session) waitReadable(a *attachment) {
 	w, ok := a.ws.(readWaiter)
@@ -505,7 +506,7 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 	ok = true
 	for _, f := range pre {
 		*buf = protocol.AppendFrame((*buf)[:0], f)
-		if ok = s.write(a, *buf, batched); !ok {
+		if ok = s.write(a, *buf); !ok {
 			break
 		}
 	}
@@ -518,7 +519,7 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 			s.log().Debug("error reply", "rid", f.RID, "code", f.Name, "err", f.Message)
 		}
 		*buf = e.appendTo((*buf)[:0])
-		if ok = s.write(a, *buf, batched); ok {
+		if ok = s.write(a, *buf); ok {
 			a.written = e.seq
 		}
 	}
@@ -538,17 +539,9 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 }
 
 // write writes a frame; batched, into the connection's collected writes,
-// which take no time and need no deadline.
-func (s *session) write(a *attachment, data []byte, batched bool) bool {
-	var err error
-	if batched {
-		err = a.ws.Write(context.Background(), websocket.MessageText, data)
-	} else {
-		ctx, cancel := context.WithTimeout(s.n.ctx, writeTimeout)
-		err = a.ws.Write(ctx, websocket.MessageText, data)
-		cancel()
-	}
-	if err != nil {
+// which take no time.
+func (s *session) write(a *attachment, data []byte) bool {
+	if err := a.ws.Write(data); err != nil {
 		return s.writeFailed(a, err)
 	}
 	return true

@@ -164,7 +164,7 @@ func (n *Node) settledLocked(p *peer, words []settleEntry) {
 		}
 		if s := n.hub.sessions[e.Sess]; s != nil {
 			if _, ringing := s.remoteRinging[e.Inv]; ringing {
-				n.deliverLocked(p, e.Sess, e.F)
+				n.deliverWordLocked(p, e)
 			}
 		}
 		if e.OK {
@@ -181,6 +181,25 @@ func (n *Node) settledLocked(p *peer, words []settleEntry) {
 			}
 		}
 	}
+}
+
+// deliverWordLocked delivers the owner's word e to its session. The
+// remote.accepted of an accept the settle held is that accept's reply: it
+// carries its rid, and the held request is answered with it.
+func (n *Node) deliverWordLocked(p *peer, e settleEntry) {
+	if e.F.Type == protocol.TypeRemoteAccepted && e.OK {
+		for _, corr := range n.cl.unsettled[p.id].held {
+			if c := n.cl.calls[corr]; c != nil && c.sess.id == e.Sess && c.req.Inv == e.Inv && c.req.Type == protocol.TypeAccept {
+				f := *e.F
+				f.RID = c.rid
+				n.deliverLocked(p, e.Sess, &f)
+				delete(n.cl.calls, corr)
+				n.replyLocked(c, &protocol.Frame{Type: protocol.TypeOK, RID: c.rid}) // queues nothing: f was it
+				return
+			}
+		}
+	}
+	n.deliverLocked(p, e.Sess, e.F)
 }
 
 // unsettleLocked ends what node id owes here: what is still ringing fails

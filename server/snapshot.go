@@ -50,13 +50,15 @@ func (n *Node) snapshotLocked(kind string) []*message {
 	return pageSnapshot(kind, n.id, n.inc, n.invs.pending, dir, dirPageBytes)
 }
 
-// tellSnapshotLocked sends node id this node's snapshot, first page kind.
+// tellSnapshotLocked sends node id this node's snapshot, first page kind,
+// then the call ends it missed (tellEndsLocked).
 // Node.mu is held from the first page to the last, so no change of a
 // session comes between them.
 func (n *Node) tellSnapshotLocked(id, kind string) {
 	for _, m := range n.snapshotLocked(kind) {
 		n.tell(id, m)
 	}
+	n.tellEndsLocked(id)
 }
 
 // pageSnapshot splits pend and dir into as few pages as keep each page's

@@ -4,8 +4,10 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -219,11 +221,48 @@ func TestClusterNATSMaxPayloadLowered(t *testing.T) {
 		"the broker connected again")
 	awaitPeers(t, a, b)
 
-	assert.ErrorIs(t, syncOfSize(t, a, b, 64<<10+1), server.ErrSyncLost, "one byte past the new bound: refused here")
+	refusedHere(t, a, b, 64<<10, 1)
+}
+
+// refusedHere checks that a sync from a one byte past bound is refused by
+// a itself (counted; a's NATS connection kept: still redials redials), and
+// that one at bound goes once the pair met again.
+func refusedHere(t *testing.T, a, b *rtmcalltest.Server, bound int, redials uint64) {
+	t.Helper()
+	assert.ErrorIs(t, syncOfSize(t, a, b, bound+1), server.ErrSyncLost, "one byte past the new bound: refused here")
 	assertMetric(t, a, `rtmcall_cluster_messages_too_large_total{kind="sync"} 1`)
-	assert.Equal(t, uint64(1), server.NATSRedials(a.Node), "refused before NATS saw it: the connection stays")
+	assert.Equal(t, redials, server.NATSRedials(a.Node), "refused before NATS saw it: the connection stays")
 	awaitPeers(t, a, b)
-	require.NoError(t, syncOfSize(t, a, b, 64<<10), "at the new bound")
+	require.NoError(t, syncOfSize(t, a, b, bound), "at the new bound")
+}
+
+// The node keeps its connection's max_payload rather than ask the NATS
+// client per message, and takes it again when the connection comes back:
+// a NATS server restarted with a smaller max_payload is known at the
+// reconnect, and a larger message is refused here (counted, the pair
+// reset) rather than sent, which would make the server close the
+// connection (the broker then connects again: a redial).
+func TestClusterNATSMaxPayloadAfterReconnect(t *testing.T) {
+	ns := startNATS(t, &natsserver.Options{})
+	port := ns.Addr().(*net.TCPAddr).Port
+	a, b := payloadPair(t, ns.ClientURL(), ns.ClientURL())
+	require.NoError(t, syncOfSize(t, a, b, 600<<10), "600 KiB within the default 1 MiB")
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	small, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, MaxPayload: 512 << 10, NoLog: true, NoSigs: true})
+	require.NoError(t, err)
+	small.Start()
+	t.Cleanup(func() { small.Shutdown(); small.WaitForShutdown() })
+	require.True(t, small.ReadyForConnections(10*time.Second))
+	require.Eventually(t, func() bool { return small.NumClients() == 2 }, 10*time.Second, 5*time.Millisecond, "both nodes reconnected")
+	awaitPeers(t, a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for errors.Is(a.Node.Sync(ctx), server.ErrSyncLost) { // the restart's losses reset the pair
+		awaitPeers(t, a, b)
+	}
+
+	refusedHere(t, a, b, 512<<10, 0)
 }
 
 // NATS routes do not apply max_payload: what a node's own server takes

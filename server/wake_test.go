@@ -57,7 +57,7 @@ func TestWakeThenLateLogin(t *testing.T) {
 	assert.Equal(t, "hi", bob.expect(protocol.TypeInvite, inv).Content)
 	bob.ack(inv)
 	alice.expect(protocol.TypeLocalReceived, inv)
-	bob.okAfter(frame(protocol.TypeAccept, inv), "remote.accepted")
+	bob.answered(frame(protocol.TypeAccept, inv), "remote.accepted")
 	alice.expect(protocol.TypeLocalAccepted, inv)
 	_, ended = w.calls()
 	require.Len(t, ended, 1)

@@ -118,9 +118,9 @@ func (p *flowPair) flow() {
 	p.bob.expect(protocol.TypeInvite, inv)
 	p.bob.ack(inv)
 	p.alice.expect(protocol.TypeLocalReceived, inv)
-	p.bob.okAfter(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
+	p.bob.answered(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
 	p.alice.expect(protocol.TypeLocalAccepted, inv)
-	p.alice.okAfter(frame(protocol.TypeHangup, inv), protocol.TypeCallEnded+" HANGUP") // bob is free for the next
+	p.alice.answered(frame(protocol.TypeHangup, inv), protocol.TypeCallEnded+" HANGUP") // bob is free for the next
 	p.bob.expect(protocol.TypeCallEnded, inv)
 	if p.flows++; p.flows%32 == 0 {
 		for _, c := range []*client{p.alice, p.bob} {

@@ -170,6 +170,8 @@ func loss(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error {
 	}
 	k := rng.IntN(len(up))
 	a, b := up[k], up[(k+1+rng.IntN(len(up)-1))%len(up)]
+	h.lossGate.Lock() // once the group flows under way have ended (harness.pairActions)
+	defer h.lossGate.Unlock()
 	na, nb := sh.cl.members[a].node(), sh.cl.members[b].node()
 	w := &lossWindow{pair: [2]int{a, b}, calm: make(chan struct{}), settled: make(chan struct{})}
 	before := metricSum(na, "rtmcall_cluster_gaps_total") + metricSum(nb, "rtmcall_cluster_gaps_total")

@@ -783,17 +783,6 @@ func (f *flow) endCall() {
 		}
 		return (!callerIn || seen[Caller]) && (answerer == "" || seen[answerer])
 	}, false)
-	if f.sh.cl != nil && !f.stopped.Load() {
-		// Every node learns of the call's end from the node that decided
-		// it, a message later (docs/PROTOCOL.md "Busy and call waiting"),
-		// which a login elsewhere may overtake: a device of either user
-		// that logs in in the next flow is then not rung late, its user
-		// still busy there, and its call waiting not yet on ("Late
-		// ringing"). Syncing every node syncs the one that decided.
-		if err := f.sh.cl.syncAll(ctx, nil); err != nil && !f.hitNow() {
-			f.problem("sync after the call's end: %v", err)
-		}
-	}
 }
 
 // messages sends n peer messages from the caller to the callee user,

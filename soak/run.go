@@ -29,8 +29,17 @@ type harness struct {
 	shards  []*shard
 	book    *book
 	actions []action
-	stats   stats
-	warns   *warnCounter
+	// pairActions are the actions but the group flows, which follow node
+	// deaths, partitions (deaths for the flows: partition in chaos.go)
+	// and drains (group.go), not yet the resets of loss between nodes,
+	// which would count as violations. So group flows and loss windows
+	// exclude each other: a group flow holds lossGate shared, a window
+	// (loss) exclusive, and a flow drawn as a group while it is taken is
+	// drawn again from these.
+	pairActions []action
+	lossGate    sync.RWMutex
+	stats       stats
+	warns       *warnCounter
 
 	start time.Time
 
@@ -60,13 +69,6 @@ type stats struct {
 	logins, closes, drops, logouts, resumes, unplanned atomic.Int64
 }
 
-// groupsRunWith reports whether group flows run with these chaos kinds:
-// they follow node deaths and drains (group.go), not yet the resets of a
-// partition or of loss between nodes, which would count as violations.
-func groupsRunWith(chaos []string) bool {
-	return !slices.ContainsFunc(chaos, func(k string) bool { return k == "partition" || k == "loss" })
-}
-
 // Run starts the nodes, logs the fleet in, runs the flows, tears it all
 // down and reports. The error is for a run that could not be set up; a
 // run that breaks invariants returns a Report whose OK is false.
@@ -79,9 +81,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		struck: make(chan struct{})}
 	h.book = newBook(h)
 	h.actions = actions
-	if !groupsRunWith(cfg.Chaos) {
-		h.actions = slices.DeleteFunc(slices.Clone(actions), func(a action) bool { return a.pick.group })
-	}
+	h.pairActions = slices.DeleteFunc(slices.Clone(actions), func(a action) bool { return a.pick.group })
 	h.rep.FileLimit, err = raiseFileLimit(uint64(8*cfg.Clients + 1024))
 	if err != nil {
 		return nil, err
@@ -379,6 +379,13 @@ func (h *harness) progress(done *atomic.Int64) (stop func()) {
 func (h *harness) runFlow(n int) {
 	rng := rand.New(rand.NewPCG(h.cfg.Seed, uint64(n)))
 	act := pickAction(rng, h.actions)
+	if act.pick.group {
+		if !h.lossGate.TryRLock() {
+			act = pickAction(rng, h.pairActions) // a loss window is open or about to
+		} else {
+			defer h.lossGate.RUnlock()
+		}
+	}
 	sh := h.pickShard(rng)
 	f := &flow{h: h, rng: rng, sh: sh, e: newEntry(), parties: map[string]*session{}}
 	f.e.rec.Flow, f.e.rec.Action, f.e.rec.Node = n, act.name, sh.spec.name

@@ -58,12 +58,12 @@ var soakChaos = flag.String("soak.chaos", "partition,kill-restart,loss,drain",
 	"chaos kinds of the short cluster soak, comma-separated (kill, kill-restart, rolling-restart, partition, loss, drain); none: no chaos")
 
 // TestSoakClusterShort is `make soak-cluster` small: three clustered nodes
-// behind the load balancer, every action (but the group flows, which do
-// not follow partitions and loss yet), and by turns from 1 s on: a node
-// cut off and healed, a node killed and restarted, loss between two nodes,
-// and a drained rolling restart (last: it leaves the restarted nodes with
-// few sessions, for a death to hit). The flows go on until each kind has
-// struck once (allStruck). It fails on any violation.
+// behind the load balancer, every action (the group flows but with loss),
+// and by turns from 1 s on: a node cut off and healed, a node killed and
+// restarted, loss between two nodes, and a drained rolling restart (last:
+// it leaves the restarted nodes with few sessions, for a death to hit).
+// The flows go on until each kind has struck once (allStruck). It fails
+// on any violation.
 func TestSoakClusterShort(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -83,9 +83,6 @@ func TestSoakClusterShort(t *testing.T) {
 	assert.Empty(t, rep.Failures)
 	assert.GreaterOrEqual(t, rep.FlowsRun, flows)
 	for _, a := range actions {
-		if a.pick.group && !groupsRunWith(chaosFlag()) {
-			continue // not run with this chaos (Run)
-		}
 		assert.Positive(t, rep.ByAction[a.name], "action %s never ran", a.name)
 	}
 	for _, k := range chaosFlag() {
@@ -100,7 +97,9 @@ func TestSoakClusterShort(t *testing.T) {
 			assert.Positive(t, rep.Chaos["sessions on a draining node"])
 		default:
 			assert.Positive(t, rep.Chaos["node deaths"], "no node died")
-			if groupsRunWith(chaosFlag()) {
+			// With partitions in turn (deaths for the flows too), a group
+			// flow hit is not sure: seed 3 of the default kinds had none.
+			if !slices.Contains(chaosFlag(), "partition") {
 				assert.Positive(t, rep.Chaos["group flows hit by a node death"])
 			}
 		}

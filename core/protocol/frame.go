@@ -11,7 +11,8 @@ const (
 )
 
 // Frame types sent by the client. Each carries a request id (rid) that the
-// server echoes in its "ok" or "error" reply.
+// server echoes in its reply: "ok" or "error", or for an accept and a hangup
+// carried out the requester's own remote.accepted or call.ended.
 const (
 	TypeLogin       = "login"
 	TypeLogout      = "logout"
