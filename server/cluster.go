@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"maps"
 	"slices"
@@ -349,7 +350,9 @@ func (n *Node) broadcast(m *message) {
 	if n.tooLarge("", m.K, data) {
 		return
 	}
-	if err := n.broker.Broadcast(data); err != nil {
+	if err := n.broker.Broadcast(data); errors.Is(err, ErrTooLarge) {
+		n.countTooLarge("", m.K, len(data), 0)
+	} else if err != nil {
 		n.log.Warn("cluster broadcast failed", "kind", m.K, "err", err)
 	}
 }
@@ -367,10 +370,15 @@ func (n *Node) tooLarge(to, kind string, data []byte) bool {
 	if max <= 0 || len(data) <= max {
 		return false
 	}
+	n.countTooLarge(to, kind, len(data), max)
+	return true
+}
+
+// countTooLarge counts and logs a message lost for its size.
+func (n *Node) countTooLarge(to, kind string, size, max int) {
 	n.m.tooLarge.WithLabelValues(kind).Inc()
 	n.log.Error("cluster message over the broker's max_payload: not sent, lost", "peer", to, "kind", kind,
-		"bytes", len(data), "max_payload", max)
-	return true
+		"bytes", size, "max_payload", max)
 }
 
 // broadcastNumbered broadcasts m with the last number given to each node,
@@ -411,7 +419,9 @@ func (n *Node) send(id, kind string, data []byte) {
 	if n.tooLarge(id, kind, msg) {
 		return
 	}
-	if err := n.broker.Send(id, msg); err != nil {
+	if err := n.broker.Send(id, msg); errors.Is(err, ErrTooLarge) {
+		n.countTooLarge(id, kind, len(msg), 0) // refused before the limit was known here (0: not known)
+	} else if err != nil {
 		n.log.Warn("cluster message not sent", "peer", id, "kind", kind, "err", err)
 	}
 }
