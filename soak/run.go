@@ -48,11 +48,11 @@ type harness struct {
 	struck     chan struct{}
 	fullRounds atomic.Int32 // shards on which every kind has struck
 
-	// healed is closed when the heal under way (harness.heal) ends; nil
-	// while none is.
+	// healed is closed once the devices lost with nodes (nodeDied) have
+	// been logged in again (heal); nil while none are lost.
 	healMu sync.Mutex
 	healed chan struct{}
-	heals  int // under way
+	heals  int // node deaths not healed yet
 
 	deathMu sync.Mutex
 	deaths  chan struct{} // closed at a node's death, then replaced
