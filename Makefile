@@ -120,11 +120,14 @@ soak:
 	$(GO) run ./cmd/rtmcall-soak -clients 1000 -flows 100000 -time-limit 15m $(SOAK_FLAGS)
 
 ## soak-cluster: the soak on three clustered nodes (embedded NATS servers joined by routes, loopback) behind a
-## load balancer in the harness, with clients spread over the nodes, and chaos while the flows run: a node
-## killed abruptly and restarted, a rolling restart (each node killed and restarted in turn), and a partition
-## (a node's NATS routes cut, then healed). Prints the flows, node deaths, partitions, restarts, the violations
-## (must be 0; see docs/CLUSTER.md) and the longest wait of a party for its terminal event. SOAK_FLAGS sizes it
-## as for soak; `make test` runs a short version with a partition and a kill-restart (TestSoakClusterShort).
+## load balancer in the harness, with clients spread over the nodes, and chaos while the flows run, by turns: a
+## node killed abruptly and restarted, a rolling restart (each node killed and restarted in turn), a partition
+## (a node's NATS routes cut, then healed), loss between two nodes (dropped, reordered and delayed messages),
+## and a drained rolling restart (each node drained, its clients moved, then restarted); the flows go on until
+## each kind has struck. Prints the flows, node deaths, partitions, restarts, drains, loss windows, the
+## violations (must be 0; see docs/CLUSTER.md) and the longest wait of a party for its terminal event.
+## SOAK_FLAGS sizes it as for soak; `make test` runs a short version with loss, a drain, a partition and a
+## kill-restart (TestSoakClusterShort).
 .PHONY: soak-cluster
 soak-cluster:
-	$(GO) run ./cmd/rtmcall-soak -cluster 3 -chaos kill-restart,rolling-restart,partition -clients 1000 -flows 100000 -time-limit 20m $(SOAK_FLAGS)
+	$(GO) run ./cmd/rtmcall-soak -cluster 3 -chaos kill-restart,rolling-restart,partition,loss,drain -clients 1000 -flows 100000 -time-limit 20m $(SOAK_FLAGS)

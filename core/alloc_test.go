@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -25,27 +26,9 @@ import (
 // not once or more per frame as a new buffer and Frame per frame would.
 func TestClientReadsFramesWithoutAllocating(t *testing.T) {
 	batches := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{protocol.Subprotocol}})
-		if err != nil {
-			return
-		}
-		defer ws.CloseNow()
-		ctx := context.Background()
-		_, data, err := ws.Read(ctx)
-		if err != nil {
-			return
-		}
-		login, err := protocol.Decode(data)
-		if err != nil {
-			return
-		}
-		// No heartbeat: no ping to read.
-		reply, _ := protocol.Encode(&protocol.Frame{Type: protocol.TypeOK, RID: login.RID, Session: "s1", Key: "k1", Grace: 1000})
-		if ws.Write(ctx, websocket.MessageText, reply) != nil {
-			return
-		}
-		go func() { // the client's acknowledging pings, read and dropped
+	url := loginPeer(t, func(ws *websocket.Conn, _ <-chan struct{}) {
+		ctx := context.Background() // no context.AfterFunc per read and write
+		go func() {                 // the client's acknowledging pings, read and dropped
 			for {
 				if _, _, err := ws.Read(ctx); err != nil {
 					return
@@ -68,11 +51,10 @@ func TestClientReadsFramesWithoutAllocating(t *testing.T) {
 				}
 			}
 		}
-	}))
-	t.Cleanup(srv.Close)
+	})
 	t.Cleanup(func() { close(batches) })
 
-	c, err := core.NewClient(core.Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Logf: t.Logf})
+	c, err := core.NewClient(core.Options{URL: url, Logf: t.Logf})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	require.NoError(t, c.Login(ctxT(t), "alice", ""))
@@ -91,4 +73,38 @@ func TestClientReadsFramesWithoutAllocating(t *testing.T) {
 	allocs := testing.AllocsPerRun(50, batch)
 	t.Logf("%.1f allocations per batch of 64 frames", allocs)
 	assert.Less(t, allocs, 16.0, "allocations per batch of 64 frames")
+}
+
+// loginPeer starts a peer that is not the server under test: it logs each
+// connection's client in (a session without heartbeats), then hands the
+// connection to serve, with a channel closed as the test ends. It refuses a
+// resume. It returns the peer's URL.
+func loginPeer(t *testing.T, serve func(ws *websocket.Conn, done <-chan struct{})) string {
+	ctx := context.Background()
+	done := make(chan struct{})
+	var handlers sync.WaitGroup
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers.Add(1)
+		defer handlers.Done()
+		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{protocol.Subprotocol}})
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		login, err := protocol.Decode(data)
+		if err != nil || login.Type != protocol.TypeLogin {
+			return
+		}
+		reply, _ := protocol.Encode(&protocol.Frame{Type: protocol.TypeOK, RID: login.RID, Session: "s1", Key: "k1", Grace: 1000})
+		if ws.Write(ctx, websocket.MessageText, reply) != nil {
+			return
+		}
+		serve(ws, done)
+	}))
+	t.Cleanup(func() { close(done); handlers.Wait(); srv.Close() })
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
 }

@@ -131,14 +131,20 @@ type link struct {
 	ends []int
 	// One watchdog per connection rather than a context and timer per
 	// write: it closes the connection when a write has taken longer than
-	// Options.RequestTimeout, as a write's context ending would.
+	// Options.RequestTimeout, as a write's context ending would. A write
+	// arms it only if it is not armed: while writes follow each other it
+	// fires once per timeout and re-arms itself for the write in progress,
+	// rather than being reset and stopped around every write.
 	watchdog *time.Timer
+	armed    atomic.Bool // the watchdog will fire
 	epoch    time.Time
 	deadline atomic.Int64 // the write in progress's, in ns since epoch; 0 when none is
 
-	// The reader's, reused from frame to frame.
+	// The reader's, reused from frame to frame: a frame's ids repeat
+	// earlier frames', and are taken from strs rather than allocated.
 	rbuf  []byte
 	frame protocol.Frame
+	strs  protocol.Strings
 }
 
 // A call is one request from its queuing to its reply. A request's call is
@@ -722,7 +728,10 @@ func (c *Client) acksDoneLocked(rid uint64) {
 // lock is held.
 func (c *Client) startLinkLocked(ws *websocket.Conn) *link {
 	l := &link{ws: ws, stop: make(chan struct{}), epoch: time.Now()}
+	l.watchdog = time.AfterFunc(time.Hour, l.watch)
+	l.watchdog.Stop()
 	c.conn = l
+	c.q.setKeep(true)
 	c.wg.Add(1)
 	go c.readLoop(l)
 	c.drainLaterLocked(l)
@@ -794,20 +803,31 @@ func (c *Client) drain(l *link) bool {
 func (c *Client) write(l *link, msg []byte) error {
 	timeout := c.opts.RequestTimeout
 	l.deadline.Store(int64(time.Since(l.epoch) + timeout))
-	if l.watchdog == nil {
-		l.watchdog = time.AfterFunc(timeout, func() {
-			// A write that ended as the timer fired is no timeout.
-			if d := l.deadline.Load(); d != 0 && int64(time.Since(l.epoch)) >= d {
-				l.ws.CloseNow()
-			}
-		})
-	} else {
+	if l.armed.CompareAndSwap(false, true) {
 		l.watchdog.Reset(timeout)
 	}
 	err := l.ws.Write(context.Background(), websocket.MessageText, msg)
 	l.deadline.Store(0)
-	l.watchdog.Stop()
 	return err
+}
+
+// watch is the watchdog's: it closes the connection if the write in
+// progress is past its deadline, re-arms itself for one not yet due, and
+// otherwise stays unarmed until the next write. armed is cleared before
+// the deadline is read, so that a write that found it armed is seen here.
+func (l *link) watch() {
+	l.armed.Store(false)
+	d := l.deadline.Load()
+	if d == 0 {
+		return
+	}
+	if left := time.Duration(d) - time.Since(l.epoch); left > 0 {
+		if l.armed.CompareAndSwap(false, true) {
+			l.watchdog.Reset(left)
+		}
+		return
+	}
+	l.ws.CloseNow()
 }
 
 // startHeartbeatLocked pings every heartbeat; a ping without a reply within
@@ -845,6 +865,7 @@ func (c *Client) readLoop(l *link) {
 	for {
 		typ, data, err := readMessage(l.ws, l.rbuf)
 		if err != nil {
+			l.watchdog.Stop() // a write still in progress fails as the connection closes
 			c.lost(l, err)
 			return
 		}
@@ -856,7 +877,7 @@ func (c *Client) readLoop(l *link) {
 			continue
 		}
 		f := &l.frame
-		if err := protocol.DecodeInto(f, data); err != nil {
+		if err := protocol.DecodeIntoWith(f, data, &l.strs); err != nil {
 			*f = protocol.Frame{}
 			c.logf("rtmcall: dropped a frame from the server: %v", err)
 			continue
@@ -1139,7 +1160,7 @@ func (c *Client) handle(f *protocol.Frame) {
 		}
 		r.callSide.c = c
 		c.remotes[r.id] = r
-		c.emit(func() { call1(c, &c.onInvitation, r) })
+		c.emitInvitation(r)
 		c.ackLocked(r.id)
 	case protocol.TypeLocalReceived, protocol.TypeLocalAccepted, protocol.TypeLocalRefused,
 		protocol.TypeLocalCanceled, protocol.TypeLocalFailure, protocol.TypeLocalWaking:
@@ -1256,6 +1277,7 @@ func (c *Client) terminateLocked(state ConnectionState, reason ConnectionChangeR
 	}
 	c.session, c.key = "", ""
 	c.setState(state, reason)
+	c.q.setKeep(false) // its goroutine exits once the callbacks queued have run
 	return ws
 }
 
@@ -1307,7 +1329,5 @@ func tokenExpiry(token string) (time.Time, bool) {
 	}
 	return time.Unix(int64(exp), 0), true
 }
-
-func (c *Client) emit(f func()) { c.q.push(f) }
 
 func (c *Client) logf(format string, args ...any) { c.opts.Logf(format, args...) }

@@ -258,16 +258,16 @@ func (l *LocalInvitation) apply(ev LocalEvent, reason LocalFailureReason, respon
 		l.waking = true
 		c.emit(func() { call1(c, &l.onWaking, wake) })
 	case LocalEvReceived:
-		c.emit(func() { call0(c, &l.onReceived) })
+		c.emit0(&l.onReceived)
 	case LocalEvAccepted:
 		l.response = response
 		l.start(l.id)
-		c.emit(func() { call1(c, &l.onAccepted, response) })
+		c.emitString(&l.onAccepted, response)
 	case LocalEvRefused:
 		l.response = response
-		c.emit(func() { call1(c, &l.onRefused, response) })
+		c.emitString(&l.onRefused, response)
 	case LocalEvCanceled:
-		c.emit(func() { call0(c, &l.onCanceled) })
+		c.emit0(&l.onCanceled)
 	case LocalEvFailure:
 		l.reason = reason
 		c.emit(func() { call1(c, &l.onFailure, reason) })
@@ -441,11 +441,11 @@ func (r *RemoteInvitation) apply(ev RemoteEvent, reason RemoteFailureReason, con
 	switch ev {
 	case RemoteEvAccepted:
 		r.start(r.id)
-		c.emit(func() { call0(c, &r.onAccepted) })
+		c.emit0(&r.onAccepted)
 	case RemoteEvRefused:
-		c.emit(func() { call0(c, &r.onRefused) })
+		c.emit0(&r.onRefused)
 	case RemoteEvCanceled:
-		c.emit(func() { call1(c, &r.onCanceled, content) })
+		c.emitString(&r.onCanceled, content)
 	case RemoteEvFailure:
 		r.reason = reason
 		c.emit(func() { call1(c, &r.onFailure, reason) })

@@ -147,10 +147,5 @@ func (cs *callSide) end(reason CallEndReason, by string) {
 	}
 	cs.state, cs.reason, cs.by = next, reason, by
 	delete(cs.c.calls, cs.callID)
-	c := cs.c
-	c.emit(func() {
-		if f := get(c, &cs.onEnded); f != nil {
-			f(reason, by)
-		}
-	})
+	cs.c.emitEnd(cs, reason, by)
 }

@@ -3,23 +3,68 @@ package core
 import "sync"
 
 // queue runs callbacks one at a time, in the order they were pushed, on a
-// goroutine that exists only while there is work. Pushing never blocks, so
-// the reader and user calls can push while holding the client's lock and
-// callbacks always run outside it.
+// goroutine that exists while there is work, and between events while the
+// client is connected (keep): starting a goroutine for each burst of events
+// cost more than waking one. Pushing never blocks, so the reader and user
+// calls can push while holding the client's lock and callbacks always run
+// outside it.
 type queue struct {
 	mu      sync.Mutex
-	items   []func()
-	spare   []func() // the run's last batch, emptied, for the next pushes
-	running bool
-	idle    *sync.Cond
+	items   []event
+	spare   []event // the run's last batch, emptied, for the next pushes
+	running bool    // the goroutine exists
+	keep    bool    // the goroutine waits for events rather than exit when idle
+	waiting bool    // the goroutine waits on more
+	more    sync.Cond
+	// start is q.run as a func value, made once: "go q.run()" would
+	// allocate a closure for each start of the goroutine.
+	start func()
 }
 
-func (q *queue) push(f func()) {
+// An event is one callback to run: run(e) runs it with the event's own
+// arguments. run is a function that captures nothing, so that queuing the
+// frequent events (emit0, emitString, emitCode, emitEnd) allocates no
+// closure; emit queues any func().
+type event struct {
+	run func(e *event)
+	c   *Client
+	p   any // the callback's field, or what run needs (a pointer: no allocation)
+	s   string
+	n   int64
+}
+
+func (q *queue) push(e event) {
 	q.mu.Lock()
-	q.items = append(q.items, f)
-	if !q.running {
+	q.items = append(q.items, e)
+	q.wakeLocked()
+	q.mu.Unlock()
+}
+
+// wakeLocked makes the goroutine run: wakes it, or starts it. q.mu is held.
+func (q *queue) wakeLocked() {
+	switch {
+	case q.waiting:
+		q.waiting = false
+		q.more.Signal()
+	case !q.running:
 		q.running = true
-		go q.run()
+		if q.start == nil {
+			q.start = q.run
+			q.more.L = &q.mu
+		}
+		go q.start()
+	}
+}
+
+// setKeep says whether the goroutine waits for events when idle (while the
+// client is connected) or exits (it then exits once the events queued so
+// far have run).
+func (q *queue) setKeep(on bool) {
+	q.mu.Lock()
+	q.keep = on
+	if !on && q.waiting {
+		q.waiting = false
+		q.more.Signal()
 	}
 	q.mu.Unlock()
 }
@@ -28,33 +73,62 @@ func (q *queue) push(f func()) {
 // steady stream of events reallocates nothing.
 func (q *queue) run() {
 	q.mu.Lock()
-	for len(q.items) > 0 {
-		batch := q.items
-		q.items = q.spare
-		q.mu.Unlock()
-		for _, f := range batch {
-			f()
+	for {
+		for len(q.items) > 0 {
+			batch := q.items
+			q.items = q.spare
+			q.mu.Unlock()
+			for i := range batch {
+				batch[i].run(&batch[i])
+			}
+			clear(batch)
+			q.mu.Lock()
+			q.spare = batch[:0]
 		}
-		clear(batch)
-		q.mu.Lock()
-		q.spare = batch[:0]
+		if !q.keep {
+			break
+		}
+		q.waiting = true
+		for q.waiting {
+			q.more.Wait()
+		}
 	}
 	q.running = false
-	if q.idle != nil {
-		q.idle.Broadcast()
-	}
 	q.mu.Unlock()
 }
 
-// wait blocks until every pushed callback has run. It must not be called
-// from a callback.
-func (q *queue) wait() {
-	q.mu.Lock()
-	if q.idle == nil {
-		q.idle = sync.NewCond(&q.mu)
+// emit queues f.
+func (c *Client) emit(f func()) { c.q.push(event{run: runFunc, p: f}) }
+
+func runFunc(e *event) { e.p.(func())() }
+
+// emit0 queues the callback in *p, read when it runs.
+func (c *Client) emit0(p *func()) { c.q.push(event{run: runCall0, c: c, p: p}) }
+
+func runCall0(e *event) { call0(e.c, e.p.(*func())) }
+
+// emitString queues the callback in *p with s.
+func (c *Client) emitString(p *func(string), s string) {
+	c.q.push(event{run: runCallString, c: c, p: p, s: s})
+}
+
+func runCallString(e *event) { call1(e.c, e.p.(*func(string)), e.s) }
+
+// emitInvitation queues OnInvitationReceived with r.
+func (c *Client) emitInvitation(r *RemoteInvitation) {
+	c.q.push(event{run: runInvitation, c: c, p: r})
+}
+
+func runInvitation(e *event) { call1(e.c, &e.c.onInvitation, e.p.(*RemoteInvitation)) }
+
+// emitEnd queues cs's OnCallEnded with reason and by.
+func (c *Client) emitEnd(cs *callSide, reason CallEndReason, by string) {
+	c.q.push(event{run: runEnd, c: c, p: cs, s: by, n: int64(reason)})
+}
+
+func runEnd(e *event) {
+	cs := e.p.(*callSide)
+	if f := get(e.c, &cs.onEnded); f != nil {
+		f(CallEndReason(e.n), e.s)
 	}
-	for q.running {
-		q.idle.Wait()
-	}
-	q.mu.Unlock()
 }

@@ -45,6 +45,11 @@ type PayloadLimiter interface {
 // ErrNoNode is returned by Broker.Send when the node does not exist.
 var ErrNoNode = errors.New("server: no such node")
 
+// ErrTooLarge is returned by Broker.Send or Broadcast for a message over the
+// transport's bound: one sent in the moment between a reconnect to a server
+// with a smaller bound and the PayloadLimiter learning it.
+var ErrTooLarge = errors.New("server: message over the broker's max_payload")
+
 // memoryBroker is the broker of a node alone: there is nobody else to
 // talk to, so it starts nothing and every message to another node fails.
 type memoryBroker struct{}

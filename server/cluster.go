@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"maps"
 	"slices"
@@ -61,8 +62,8 @@ const (
 	kindAPI       = "api"       // the server API asks (reason: get, cancel, kick) about inv or user; answer api.reply
 	kindAPIReply  = "api.reply" // answer to api: corr, data (JSON), f (an error), code (a count)
 	kindPending   = "pending"   // the sender's pending invitations of user: code
-	kindSettle    = "settle"    // after a reset: what became of the invitations in ask (settle.go)? answer settled
-	kindSettled   = "settled"   // answer to settle: ask, with the owner's last word to each session
+	kindSettle    = "settle"    // after a reset: what became of the invitations in ask (settle.go)? page of pages; answer settled
+	kindSettled   = "settled"   // answer to settle: ask, with the owner's last word to each session; page of pages
 
 	// The relay of a client connected here to its session on another node
 	// (relay.go). corr names the relay on both ends.
@@ -88,7 +89,7 @@ type message struct {
 	Calls  []string        `json:"calls,omitempty"` // session: the calls it is in
 	Wait   bool            `json:"wait,omitempty"`  // session: it has call waiting on
 	Dir    []dirEntry      `json:"dir,omitempty"`
-	Page   int             `json:"page,omitempty"`  // hello, welcome, dir: a page of a directory snapshot
+	Page   int             `json:"page,omitempty"`  // hello, welcome, dir: a page of a directory snapshot; settle, settled: of ask
 	Pages  int             `json:"pages,omitempty"` // of so many
 	Inv    string          `json:"inv,omitempty"`
 	F      *protocol.Frame `json:"f,omitempty"`
@@ -186,6 +187,9 @@ type peer struct {
 	// from it means it forgot us.
 	confirmed bool
 	snap      *snapshotIn // its sessions, while their pages arrive
+	// settleAsk, settleWords: its settle, and its answer to ours, while
+	// their pages arrive (settle.go).
+	settleAsk, settleWords *settleIn
 }
 
 // owedSeq is the last Seq a peer's heartbeat said it sent, when the
@@ -349,7 +353,9 @@ func (n *Node) broadcast(m *message) {
 	if n.tooLarge("", m.K, data) {
 		return
 	}
-	if err := n.broker.Broadcast(data); err != nil {
+	if err := n.broker.Broadcast(data); errors.Is(err, ErrTooLarge) {
+		n.countTooLarge("", m.K, len(data), 0)
+	} else if err != nil {
 		n.log.Warn("cluster broadcast failed", "kind", m.K, "err", err)
 	}
 }
@@ -367,10 +373,15 @@ func (n *Node) tooLarge(to, kind string, data []byte) bool {
 	if max <= 0 || len(data) <= max {
 		return false
 	}
+	n.countTooLarge(to, kind, len(data), max)
+	return true
+}
+
+// countTooLarge counts and logs a message lost for its size.
+func (n *Node) countTooLarge(to, kind string, size, max int) {
 	n.m.tooLarge.WithLabelValues(kind).Inc()
 	n.log.Error("cluster message over the broker's max_payload: not sent, lost", "peer", to, "kind", kind,
-		"bytes", len(data), "max_payload", max)
-	return true
+		"bytes", size, "max_payload", max)
 }
 
 // broadcastNumbered broadcasts m with the last number given to each node,
@@ -411,7 +422,9 @@ func (n *Node) send(id, kind string, data []byte) {
 	if n.tooLarge(id, kind, msg) {
 		return
 	}
-	if err := n.broker.Send(id, msg); err != nil {
+	if err := n.broker.Send(id, msg); errors.Is(err, ErrTooLarge) {
+		n.countTooLarge(id, kind, len(msg), 0) // refused before the limit was known here (0: not known)
+	} else if err != nil {
 		n.log.Warn("cluster message not sent", "peer", id, "kind", kind, "err", err)
 	}
 }
@@ -572,9 +585,9 @@ func (n *Node) receive(data []byte) {
 	case kindPending:
 		n.remotePendingLocked(p, m.User, m.Code)
 	case kindSettle:
-		n.settleAnswerLocked(p, m.Ask)
+		n.settleAnswerLocked(p, &m)
 	case kindSettled:
-		n.settledLocked(p, m.Ask)
+		n.settledLocked(p, &m)
 	case kindLeave:
 		n.logLocked(n.log, slog.LevelInfo, "peer left", "peer", p.id)
 		n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)

@@ -354,11 +354,19 @@ func (b *natsBroker) Unicasts() (received, handled uint64) {
 }
 
 func (b *natsBroker) Send(id string, data []byte) error {
-	return b.nc.Load().Publish(b.nodeSubject(id), data)
+	return publishErr(b.nc.Load().Publish(b.nodeSubject(id), data))
 }
 
 func (b *natsBroker) Broadcast(data []byte) error {
-	return b.nc.Load().Publish(b.subject+".all", data)
+	return publishErr(b.nc.Load().Publish(b.subject+".all", data))
+}
+
+// publishErr names the client's own payload refusal ErrTooLarge.
+func publishErr(err error) error {
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	}
+	return err
 }
 
 // Close sends what is buffered, stops the subscriptions once their

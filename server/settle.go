@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/rtmcall/rtmcall/core"
@@ -23,6 +24,25 @@ import (
 // (PEER_OFFLINE). What is not settled within PeerTimeout of the reset (the
 // owner died, or restarted) fails as after a death.
 
+// A settle and its answer travel in pages, like a directory snapshot
+// (snapshot.go): each page a settle or settled message of at most
+// settlePageBytes, numbered like any unicast, so a lost page is a gap and
+// the pair resets again. The owner answers once the asker's last page has
+// come, and the asker applies the words once the owner's last page has
+// come: a settle is still all or nothing.
+
+// settlePageBytes bounds a settle page's JSON, before its pair number is
+// spliced in: a directory page's bound, about 4,000 invitations asked
+// about, or 29 answers carrying 8 KiB each.
+const settlePageBytes = dirPageBytes
+
+// settleIn is a settle, or its answer, arriving page by page.
+type settleIn struct {
+	pages   int // how many page 1 said
+	got     int
+	entries []settleEntry
+}
+
 // settleEntry is a session and an invitation ringing it; in a settled
 // answer, the owner's last word to the session on it (F), and whether the
 // session's answer was taken (OK).
@@ -38,6 +58,7 @@ type settling struct {
 	inc     string        // the owner's incarnation: a restarted owner settles nothing
 	entries []settleEntry // in the order they rang
 	held    []uint64      // forwarded answers (cluster.calls) waiting for their reply
+	asked   *peer         // the peer asked, once: a reset makes a new one, asked again
 	timer   *time.Timer
 }
 
@@ -107,6 +128,10 @@ func (n *Node) settleAskLocked(p *peer) {
 		n.unsettleLocked(p.id, nil, "restarted") // what it owned is gone
 		return
 	}
+	if st.asked == p {
+		return // a hello and a welcome both met it: one answer is enough
+	}
+	st.asked = p
 	// Only what still rings: a settle cut short by another reset told
 	// some sessions already.
 	var ask []settleEntry
@@ -117,15 +142,103 @@ func (n *Node) settleAskLocked(p *peer) {
 			}
 		}
 	}
-	n.tell(p.id, &message{K: kindSettle, Ask: ask})
+	n.tellSettleLocked(p.id, kindSettle, ask)
 }
 
-// settleAnswerLocked answers p's settle: for each session and invitation
-// it asks about, the last word this node had for it, in one message, so
-// that a settle is all or nothing.
-func (n *Node) settleAnswerLocked(p *peer, ask []settleEntry) {
+// tellSettleLocked sends node id entries as pages of kind (settle,
+// settled), back to back under Node.mu.
+func (n *Node) tellSettleLocked(id, kind string, entries []settleEntry) {
+	for _, m := range pageSettle(kind, n.id, n.inc, entries, settlePageBytes) {
+		n.tell(id, m)
+	}
+}
+
+// pageSettle splits entries into as few pages of kind as keep each page's
+// JSON, as encode makes it for from and inc, within limit bytes, counted
+// exactly (so a page may reach limit itself); an entry too large for a
+// page on its own (none is: a word's content is at most 8 KiB, 48 KiB
+// escaped) gets a page of its own. No entries make one empty page.
+func pageSettle(kind, from, inc string, entries []settleEntry, limit int) []*message {
+	head := func(page, pages int) int {
+		return jsonLen(&message{K: kind, From: from, Inc: inc, Page: page, Pages: pages})
+	}
+	sizes := make([]int, len(entries))
+	for i, e := range entries {
+		sizes[i] = jsonLen(e)
+	}
+	counts := pageCounts(sizes, head, len(`,"ask":[]`), limit)
+	pages := make([]*message, len(counts))
+	for i, c := range counts {
+		pages[i] = &message{K: kind, Page: i + 1, Pages: len(counts), Ask: entries[:c:c]}
+		entries = entries[c:]
+	}
+	return pages
+}
+
+// pageCounts packs entries of the JSON sizes given, in order, into pages of
+// at most limit bytes, and returns how many go in each page: a page is
+// head(page, pages) bytes with its list (wrap bytes around the first
+// entry, a comma before each other). The page count is in every page:
+// pack again while it needs more digits than the pages were packed for.
+func pageCounts(sizes []int, head func(page, pages int) int, wrap, limit int) []int {
+	for digits, count := 1, 1; ; digits, count = digits+1, count*10 {
+		counts := []int{0}
+		size := head(1, count)
+		for _, s := range sizes {
+			cost := s + len(",")
+			if counts[len(counts)-1] == 0 {
+				cost = s + wrap
+			}
+			if size+cost > limit && counts[len(counts)-1] > 0 {
+				counts = append(counts, 0)
+				size, cost = head(len(counts), count), s+wrap
+			}
+			size += cost
+			counts[len(counts)-1]++
+		}
+		if len(strconv.Itoa(len(counts))) <= digits {
+			return counts
+		}
+	}
+}
+
+// settlePageLocked takes page m of a settle or its answer from p into in
+// (p.settleAsk, p.settleWords), and returns them all once the last page
+// has come, else nil. Page 1 starts anew; a page after it out of place (none before
+// it, or one skipped) means pages were lost, as a gap.
+func (n *Node) settlePageLocked(p *peer, in **settleIn, m *message) *settleIn {
+	pages := max(m.Pages, 1)
+	if m.Page <= 1 {
+		*in = &settleIn{pages: pages}
+	} else if *in == nil || m.Page != (*in).got+1 || pages != (*in).pages {
+		*in = nil
+		n.gapLocked(p, "a settle page out of place", m.Seq)
+		return nil
+	}
+	cur := *in
+	cur.got++
+	cur.entries = append(cur.entries, m.Ask...)
+	p.progress = time.Now()
+	if cur.got < cur.pages {
+		return nil
+	}
+	*in = nil
+	if cur.pages > 1 {
+		n.logLocked(n.log, slog.LevelInfo, "peer settle received", "peer", p.id, "kind", m.K, "pages", cur.pages, "entries", len(cur.entries))
+	}
+	return cur
+}
+
+// settleAnswerLocked takes a page of p's settle and, after the last,
+// answers it: for each session and invitation it asks about, the last word
+// this node had for it, all pages under one hold of Node.mu.
+func (n *Node) settleAnswerLocked(p *peer, m *message) {
+	in := n.settlePageLocked(p, &p.settleAsk, m)
+	if in == nil {
+		return
+	}
 	var words []settleEntry
-	for _, e := range ask {
+	for _, e := range in.entries {
 		if ownerOf(e.Inv) != n.id {
 			continue
 		}
@@ -146,17 +259,20 @@ func (n *Node) settleAnswerLocked(p *peer, ask []settleEntry) {
 		}
 		words = append(words, e)
 	}
-	n.tell(p.id, &message{K: kindSettled, Ask: words})
+	n.tellSettleLocked(p.id, kindSettled, words)
 }
 
-// settledLocked applies the owner's words: each still ringing session
+// settledLocked takes a page of the owner's answer and, after the last,
+// applies the owner's words: each still ringing session
 // gets its word, as if the owner had just sent it, the held answers their
 // reply, and an accepted invitation's call, which ended with the reset,
 // its end.
-func (n *Node) settledLocked(p *peer, words []settleEntry) {
-	if n.cl.unsettled[p.id] == nil {
+func (n *Node) settledLocked(p *peer, m *message) {
+	in := n.settlePageLocked(p, &p.settleWords, m)
+	if in == nil || n.cl.unsettled[p.id] == nil {
 		return
 	}
+	words := in.entries
 	var answered []settleEntry
 	for _, e := range words {
 		if e.F == nil || e.F.Inv != e.Inv {

@@ -22,12 +22,7 @@ import (
 // two pages, each within the bound, the entries in order.
 func TestSnapshotPageAtBound(t *testing.T) {
 	const inc = "0123456789abcdef"
-	encoded := func(m *message) int {
-		m.From, m.Inc = scalePeer, inc
-		data, err := json.Marshal(m)
-		require.NoError(t, err)
-		return len(data)
-	}
+	encoded := func(m *message) int { return len(fakeWire(t, inc)(*m, 0)) }
 	// As many entries as fit (found by bisection), then the last one's
 	// user padded to the bound.
 	all := make([]dirEntry, dirPageBytes/40)
@@ -97,6 +92,26 @@ func TestSnapshotPagesPendAndDigits(t *testing.T) {
 	assert.Equal(t, dir, gotDir)
 }
 
+// fakeWire encodes m as the fake peer scalePeer (incarnation inc) sends
+// it, numbered seq.
+func fakeWire(t *testing.T, inc string) func(m message, seq uint64) []byte {
+	return func(m message, seq uint64) []byte {
+		m.From, m.Inc, m.Seq = scalePeer, inc, seq
+		data, err := json.Marshal(&m)
+		require.NoError(t, err)
+		return data
+	}
+}
+
+// recordNode is a node named id that keeps what it sends.
+func recordNode(t *testing.T, id string) (*Node, *recordBroker) {
+	b := &recordBroker{}
+	n, err := New(Config{Dev: true, NodeID: id, Broker: b, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, n.Shutdown(context.Background())) })
+	return n, b
+}
+
 // recordBroker keeps what a node sends.
 type recordBroker struct {
 	mu   sync.Mutex
@@ -138,17 +153,9 @@ func TestSnapshotPagesReceived(t *testing.T) {
 	}
 	pages := pageSnapshot(kindWelcome, scalePeer, inc, map[string]int{"caller": 2}, dir, 700)
 	require.Len(t, pages, 3)
-	wire := func(m message, seq uint64) []byte {
-		m.From, m.Inc, m.Seq = scalePeer, inc, seq
-		data, err := json.Marshal(&m)
-		require.NoError(t, err)
-		return data
-	}
+	wire := fakeWire(t, inc)
 	setup := func(t *testing.T) (*Node, *recordBroker) {
-		b := &recordBroker{}
-		n, err := New(Config{Dev: true, NodeID: "0f0f0f0f", Broker: b, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		require.NoError(t, err)
-		t.Cleanup(func() { assert.NoError(t, n.Shutdown(context.Background())) })
+		n, b := recordNode(t, "0f0f0f0f")
 		old := dirEntry{Sess: scalePeer + "0ld0ld00", User: "old", Live: true}
 		n.receive(wire(message{K: kindWelcome, Dir: []dirEntry{old}, Page: 1, Pages: 1}, 1))
 		require.Equal(t, []string{scalePeer}, n.Peers())
@@ -193,10 +200,7 @@ func TestSnapshotPagesReceived(t *testing.T) {
 		assert.Contains(t, b.kinds(), kindReset)
 	})
 	t.Run("broadcast hello of several pages", func(t *testing.T) {
-		b := &recordBroker{}
-		n, err := New(Config{Dev: true, NodeID: "0f0f0f0f", Broker: b, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		require.NoError(t, err)
-		t.Cleanup(func() { assert.NoError(t, n.Shutdown(context.Background())) })
+		n, b := recordNode(t, "0f0f0f0f")
 		hello := *pages[0]
 		hello.K = kindHello
 		n.receive(wire(hello, 0))

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/rtmcall/rtmcall/core"
+	"github.com/rtmcall/rtmcall/core/protocol"
 )
 
 // TestNodeDiedLoggingIn: a session still logging in is lost with a dying
@@ -99,4 +100,57 @@ func TestLoginTriedAgain(t *testing.T) {
 	s.onState(core.ConnectionConnected, core.ReasonLoginSuccess)
 	assert.False(t, s.ended.Load(), "the retried login is live")
 	assert.Equal(t, d, sh.live[s], "the chaos finds it")
+}
+
+// TestLoginNotTriedAgainWhenLost: a login that failed because its node was
+// killed is not tried again (loginOn, with drain among the kinds): the
+// heal logs that session in anew. Tried again, it lived on a live node
+// while marked lost with the dead one, and the flows calling its user
+// waited their 10 s for its end (13 "lost with their node, not ended on
+// their client" in a mixed make soak-cluster run, the first before any
+// drain).
+func TestLoginNotTriedAgainWhenLost(t *testing.T) {
+	h := &harness{cfg: Config{Chaos: []string{"kill-restart", "drain"}}}
+	refused := protocol.Errorf(protocol.CodeNotConnected, "connection closed")
+	s := &session{key: "u1.d0#1", changed: make(chan struct{}, 1)}
+	assert.True(t, h.tryLoginAgain(s, refused, 1), "refused by a draining node")
+	assert.True(t, h.tryLoginAgain(s, protocol.Errorf(protocol.CodeShuttingDown, "draining"), 4))
+	assert.False(t, h.tryLoginAgain(s, refused, 5), "five tries at most")
+	assert.False(t, h.tryLoginAgain(s, protocol.Errorf(protocol.CodeInvalidToken, "no"), 1))
+	s.die(make(chan struct{}))
+	assert.False(t, h.tryLoginAgain(s, refused, 1), "lost with its node: the heal logs it in")
+	h.cfg.Chaos = []string{"kill-restart"}
+	assert.False(t, h.tryLoginAgain(&session{}, refused, 1), "no drain, no retry")
+}
+
+// TestSessionFollowsItsMove: a session whose client connected again on
+// another node (a drain moved it) is that node's from then on, so that a
+// later kill of the node it logged in on does not count it lost (make
+// soak-cluster with drain: 14 "lost with their node, not ended on their
+// client", sessions that logged in on a node as its drain began). A node
+// down since a session's login was killed only if its deaths grew.
+func TestSessionFollowsItsMove(t *testing.T) {
+	lb := &balancer{open: map[string][]openConn{}, prev: map[string]dial{}, stuck: map[string]int{}}
+	cl := &cluster{lb: lb, members: []*member{{}, {}, {}}}
+	sh := &shard{cl: cl, live: map[*session]*device{}}
+	h := &harness{deaths: make(chan struct{})}
+	d := &device{slot: "u1.d0"}
+	s := &session{key: "u1.d0#1", h: h, sh: sh, d: d, slot: d.slot, changed: make(chan struct{}, 1), deathsAt: []int32{0, 0, 0}}
+	sh.track(s, d)
+	s.node.Store(1) // logged in on node 0
+	s.onState(core.ConnectionConnected, core.ReasonLoginSuccess)
+	assert.EqualValues(t, 1, s.node.Load(), "its login: loginOn records the node")
+
+	s.mu.Lock()
+	s.planned++
+	s.mu.Unlock()
+	s.onState(core.ConnectionReconnecting, core.ReasonInterrupted)
+	lb.open[d.slot] = []openConn{{i: 2}} // logged in anew through the balancer, on node 2
+	s.onState(core.ConnectionConnected, core.ReasonLoginSuccess)
+	assert.EqualValues(t, 3, s.node.Load(), "moved to node 2")
+	assert.Equal(t, 2, lb.stuck[d.slot])
+	assert.Empty(t, h.nodeDied(sh, 0, make(chan struct{})), "node 0 died without it")
+
+	assert.True(t, h.killedSince(s, 0), "node 0's death above")
+	assert.False(t, h.killedSince(s, 1), "down without a death: drained")
 }

@@ -528,6 +528,18 @@ func (b *balancer) stick(slot string, i int) {
 	b.mu.Unlock()
 }
 
+// unstick sends slot's later connections to its home node again: a new
+// login of its device, whose earlier sessions' node says nothing of it.
+// Else every client a drained rolling restart moved stayed on the node it
+// moved to for good, and, as each move goes to a node not yet drained, all
+// of them ended on one node, which no later kill or partition then hit
+// (TestSoakClusterShort with drain: no flow hit by a death).
+func (b *balancer) unstick(slot string) {
+	b.mu.Lock()
+	delete(b.stuck, slot)
+	b.mu.Unlock()
+}
+
 // cutTo closes the client side of every connection to node i.
 func (b *balancer) cutTo(i int) {
 	closeConns(&b.mu, func(yield func(net.Conn)) {

@@ -134,6 +134,9 @@ type session struct {
 	// since is, in a cluster, the balancer's count of connections when the
 	// session was made: later ones are its client's.
 	since uint64
+	// deathsAt are, in a cluster, the nodes' deaths (member.deaths) when
+	// the session was made.
+	deathsAt []int32
 	// settled, once died, is closed when every other node has declared its
 	// node dead (guarded by mu).
 	settled <-chan struct{}
@@ -167,6 +170,9 @@ func (s *session) onState(st core.ConnectionState, reason core.ConnectionChangeR
 	}
 	leaving := s.leaving
 	s.mu.Unlock()
+	if st == core.ConnectionConnected && reconnected(s) {
+		s.follow()
+	}
 	if st == core.ConnectionConnecting {
 		// A login, or one tried again (loginOn) after a failed attempt
 		// ended the session below: it is live until it ends again. The
@@ -185,12 +191,40 @@ func (s *session) onState(st core.ConnectionState, reason core.ConnectionChangeR
 	if ended {
 		s.ended.Store(true)
 		s.sh.track(s, nil)
+
 		if s.died.Load() {
 			s.h.wake() // flows wait for the ends of sessions lost with their node
 		}
 	}
 	if ended && !leaving && reason != core.ReasonLoginFailure && reason != core.ReasonLoginTimeout {
 		s.h.violate(Violation{Flow: -1, What: "session ended", Detail: fmt.Sprintf("session %s went %s (%s) without the harness ending it", s.key, st, reason)})
+	}
+}
+
+// reconnected reports whether s's client has been RECONNECTING.
+func reconnected(s *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reconnects > 0
+}
+
+// follow records, in a cluster, the node of the connection s's client
+// has just connected on again. That is its session's node after a move
+// (a drain: the client logged in anew through the balancer), and after a
+// resume, which the balancer sends to the session's node unless it
+// drains. Left as the node it logged in on, a later kill of that node,
+// restarted, counted it lost with it while it lived on another (14
+// "lost with their node, not ended on their client" in a mixed make
+// soak-cluster run: sessions that logged in on a node as its drain began,
+// which drainAndRestart's list of the node's sessions did not hold).
+func (s *session) follow() {
+	cl := s.sh.cl
+	if cl == nil || s.node.Load() == 0 || s.died.Load() {
+		return // not logged in yet (loginOn records its node), or lost
+	}
+	if i, ok := cl.lb.nodeOf(s.slot); ok {
+		cl.lb.stick(s.slot, i)
+		s.node.Store(int32(i + 1))
 	}
 }
 
@@ -260,7 +294,11 @@ func (h *harness) login(ctx context.Context, d *device) error {
 	d.gen++
 	s := &session{key: fmt.Sprintf("%s#%d", d.slot, d.gen), h: h, sh: sh, d: d, slot: d.slot, changed: make(chan struct{}, 1), after: d.last}
 	if sh.cl != nil {
+		sh.cl.lb.unstick(d.slot) // a login, not a resume: it goes to its home node
 		s.since = sh.cl.lb.dialCount()
+		for _, m := range sh.cl.members {
+			s.deathsAt = append(s.deathsAt, m.deaths.Load())
+		}
 	}
 	if s.after == "" {
 		s.after = "a new client"
@@ -295,11 +333,7 @@ func (h *harness) loginOn(ctx context.Context, d *device, s *session) error {
 		if err == nil {
 			break
 		}
-		// A login the balancer routed to a node as its drain began is
-		// refused (SHUTTING_DOWN) or its connection closed (1012): an app
-		// tries again (docs/CLUSTER.md "What a drain does not do yet").
-		code := core.CodeOf(err)
-		if !slices.Contains(h.cfg.Chaos, "drain") || try == 5 || code != protocol.CodeNotConnected && code != protocol.CodeShuttingDown {
+		if !h.tryLoginAgain(s, err, try) {
 			return fmt.Errorf("login of %s: %w", s.key, err)
 		}
 		h.count("logins tried again during a drain")
@@ -324,16 +358,21 @@ func (h *harness) loginOn(ctx context.Context, d *device, s *session) error {
 		cl.lb.stick(d.slot, i)
 		s.node.Store(int32(i + 1))
 		nd := cl.members[i].node()
-		if nd == nil { // killed since it logged the session in: the session with it
+		var err error
+		if nd != nil {
+			err = syncNode(ctx, nd)
+		}
+		switch {
+		case nd != nil && err == nil:
+		case s.died.Load() || h.killedSince(s, i):
+			// Killed since it logged the session in: the session with it.
 			s.die(h.lastSettled())
 			return fmt.Errorf("login of %s: %w", s.key, errDied)
-		}
-		if err := syncNode(ctx, nd); err != nil {
-			if cl.members[i].node() != nd { // killed meanwhile: the session with it
-				s.die(h.lastSettled())
-				return fmt.Errorf("login of %s: %w", s.key, errDied)
-			}
+		case nd != nil && cl.members[i].node() == nd:
 			return fmt.Errorf("login of %s: sync of node %s: %w", s.key, nd.name, err)
+		default:
+			// Drained since (it logged in as the drain began): its client
+			// moves to another node, and follow records which.
 		}
 		if err := cl.syncAll(ctx, nd); err != nil {
 			return fmt.Errorf("login of %s: %w", s.key, err)
@@ -346,6 +385,25 @@ func (h *harness) loginOn(ctx context.Context, d *device, s *session) error {
 		return fmt.Errorf("call waiting of %s: %w", s.key, err)
 	}
 	return nil
+}
+
+// tryLoginAgain says whether loginOn tries s's failed login (its try-th)
+// again. A login the balancer routed to a node as its drain began is
+// refused (SHUTTING_DOWN) or its connection closed (1012): an app tries
+// again (docs/CLUSTER.md "What a drain does not do yet"). Not a session
+// lost with a killed node (NOT_CONNECTED too): the chaos logs that one in
+// anew (heal), and tried again here it lived on, marked lost, so that
+// every flow calling its user waited for an end that never came.
+func (h *harness) tryLoginAgain(s *session, err error, try int) bool {
+	code := core.CodeOf(err)
+	return slices.Contains(h.cfg.Chaos, "drain") && try < 5 && !s.died.Load() &&
+		(code == protocol.CodeNotConnected || code == protocol.CodeShuttingDown)
+}
+
+// killedSince reports whether node i died (a kill or a partition) since
+// s was made: a node down without that was drained.
+func (h *harness) killedSince(s *session, i int) bool {
+	return i < len(s.deathsAt) && s.sh.cl.members[i].deaths.Load() > s.deathsAt[i]
 }
 
 // syncAll syncs every live node but skip (syncNode).

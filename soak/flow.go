@@ -643,7 +643,7 @@ func (f *flow) barrier(ctx context.Context, from int) {
 	var wait []string
 	f.h.book.look(f.e, func(e *entry) bool {
 		for _, r := range slices.Concat(f.ringers, f.late) {
-			if !has(e, r.key, KindInvite) && !f.partyDied(r.key) && !e.rec.Left[r.key].gone() {
+			if !has(e, r.key, KindInvite) && !f.partyDied(r.key) && !e.rec.Left[r.key].gone() && !f.drains.drained(r.key) {
 				wait = append(wait, r.key)
 			}
 		}
@@ -685,7 +685,10 @@ func (f *flow) barrier(ctx context.Context, from int) {
 		resend := false
 		f.wait("the barrier message on "+fmt.Sprint(wait), func(e *entry) bool {
 			for _, k := range wait {
-				if !e.barriers[k] && !f.partyDied(k) {
+				// A session its node's drain moved meanwhile may miss it
+				// (a peer message sent while it moved), as it may the
+				// invite (drainMarks): it is not waited for.
+				if !e.barriers[k] && !f.partyDied(k) && !f.drains.drained(k) {
 					window()
 					resend = again != nil && closed(again)
 					return resend

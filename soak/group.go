@@ -250,7 +250,11 @@ func (h *harness) runGroup(f *flow, mode core.GroupMode, b groupBehaviour) {
 		rec: GroupRecord{Flow: f.e.rec.Flow, Action: f.e.rec.Action, Node: f.e.rec.Node, Mode: mode,
 			Expected: map[string][]string{}, Devices: map[string][]Event{},
 			NoResponse: slices.Contains(f.sh.spec.extra, DecNoResponse)}}}
-	unlock, ok := gf.lockGroup(2 + f.intN(3))
+	n := 2 + f.intN(3)
+	unlock, ok := gf.lockGroup(n)
+	for tries := 0; !ok && tries < 3 && h.awaitHealed(); tries++ {
+		unlock, ok = gf.lockGroup(n)
+	}
 	if !ok {
 		h.mu.Lock()
 		h.rep.Skipped[f.e.rec.Action]++

@@ -29,10 +29,30 @@ type harness struct {
 	shards  []*shard
 	book    *book
 	actions []action
-	stats   stats
-	warns   *warnCounter
+	// pairActions are the actions but the group flows, which follow node
+	// deaths, partitions (deaths for the flows: partition in chaos.go)
+	// and drains (group.go), not yet the resets of loss between nodes,
+	// which would count as violations. So group flows and loss windows
+	// exclude each other: a group flow holds lossGate shared, a window
+	// (loss) exclusive, and a flow drawn as a group while it is taken is
+	// drawn again from these.
+	pairActions []action
+	lossGate    sync.RWMutex
+	stats       stats
+	warns       *warnCounter
 
 	start time.Time
+
+	// struck is closed once every chaos kind has struck, and repaired,
+	// on every cluster shard (runChaos); closed at once without chaos.
+	struck     chan struct{}
+	fullRounds atomic.Int32 // shards on which every kind has struck
+
+	// healed is closed once the devices lost with nodes (nodeDied) have
+	// been logged in again (heal); nil while none are lost.
+	healMu sync.Mutex
+	healed chan struct{}
+	heals  int // node deaths not healed yet
 
 	deathMu sync.Mutex
 	deaths  chan struct{} // closed at a node's death, then replaced
@@ -49,14 +69,6 @@ type stats struct {
 	logins, closes, drops, logouts, resumes, unplanned atomic.Int64
 }
 
-// groupsRunWith reports whether group flows run with these chaos kinds:
-// they follow node deaths, partitions (deaths for the flows: partition in
-// chaos.go) and drains (group.go), not yet the resets of loss between
-// nodes, which would count as violations.
-func groupsRunWith(chaos []string) bool {
-	return !slices.ContainsFunc(chaos, func(k string) bool { return k == "loss" })
-}
-
 // Run starts the nodes, logs the fleet in, runs the flows, tears it all
 // down and reports. The error is for a run that could not be set up; a
 // run that breaks invariants returns a Report whose OK is false.
@@ -65,12 +77,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &harness{cfg: cfg, warns: newWarnCounter(), rep: newReport(cfg), start: time.Now(), deaths: make(chan struct{})}
+	h := &harness{cfg: cfg, warns: newWarnCounter(), rep: newReport(cfg), start: time.Now(), deaths: make(chan struct{}),
+		struck: make(chan struct{})}
 	h.book = newBook(h)
 	h.actions = actions
-	if !groupsRunWith(cfg.Chaos) {
-		h.actions = slices.DeleteFunc(slices.Clone(actions), func(a action) bool { return a.pick.group })
-	}
+	h.pairActions = slices.DeleteFunc(slices.Clone(actions), func(a action) bool { return a.pick.group })
 	h.rep.FileLimit, err = raiseFileLimit(uint64(8*cfg.Clients + 1024))
 	if err != nil {
 		return nil, err
@@ -312,7 +323,7 @@ func (h *harness) runFlows(ctx context.Context) {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				n := int(next.Add(1) - 1)
-				if n >= h.cfg.Flows {
+				if n >= h.cfg.Flows && h.allStruck() {
 					return
 				}
 				h.runFlow(n)
@@ -321,6 +332,18 @@ func (h *harness) runFlows(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+}
+
+// allStruck reports whether every chaos kind has struck once: until then
+// the flows go on past Config.Flows, so that a short run sees each kind,
+// which strike in turn, each for seconds.
+func (h *harness) allStruck() bool {
+	select {
+	case <-h.struck:
+		return true
+	default:
+		return false
+	}
 }
 
 // progress prints a status line every 5 s until stopped.
@@ -356,6 +379,13 @@ func (h *harness) progress(done *atomic.Int64) (stop func()) {
 func (h *harness) runFlow(n int) {
 	rng := rand.New(rand.NewPCG(h.cfg.Seed, uint64(n)))
 	act := pickAction(rng, h.actions)
+	if act.pick.group {
+		if !h.lossGate.TryRLock() {
+			act = pickAction(rng, h.pairActions) // a loss window is open or about to
+		} else {
+			defer h.lossGate.RUnlock()
+		}
+	}
 	sh := h.pickShard(rng)
 	f := &flow{h: h, rng: rng, sh: sh, e: newEntry(), parties: map[string]*session{}}
 	f.e.rec.Flow, f.e.rec.Action, f.e.rec.Node = n, act.name, sh.spec.name
@@ -367,6 +397,9 @@ func (h *harness) runFlow(n int) {
 		return
 	}
 	unlock, ok := f.lockUsers(act.pick)
+	for tries := 0; !ok && tries < 3 && h.awaitHealed(); tries++ {
+		unlock, ok = f.lockUsers(act.pick)
+	}
 	if !ok {
 		h.mu.Lock()
 		h.rep.Skipped[act.name]++

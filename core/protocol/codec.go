@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/base64"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,17 +71,54 @@ var fields = [...]struct {
 const maxDepth = 64
 
 var (
-	fieldIndex  = map[string]int{}    // exact name -> index in fields
+	fieldIndex  nameTable             // exact name -> index in fields
 	foldedIndex = map[string]string{} // case-folded name -> exact name
-	frameTypes  = map[string]string{} // known type values, kept without allocating
+	frameTypes  nameTable             // known type values, kept without allocating
 )
+
+// nameTable finds a name of a small fixed set by its length and first and
+// last bytes and one comparison: cheaper than a map's hash, as every field
+// name and type of every frame is looked up.
+type nameTable struct {
+	slots [256]uint8 // 1 + the index in names, by slot; 0: empty
+	names []string
+}
+
+func nameSlot(b []byte) uint8 {
+	return uint8(len(b)*37 + int(b[0])*7 + int(b[len(b)-1]))
+}
+
+func (t *nameTable) add(name string) {
+	if len(t.names) >= 255 {
+		panic("protocol: nameTable holds at most 255 names")
+	}
+	t.names = append(t.names, name)
+	s := nameSlot([]byte(name))
+	for t.slots[s] != 0 {
+		s++
+	}
+	t.slots[s] = uint8(len(t.names))
+}
+
+// index is name's index in the order the names were added, or -1.
+func (t *nameTable) index(name []byte) int {
+	if len(name) == 0 {
+		return -1
+	}
+	for s := nameSlot(name); t.slots[s] != 0; s++ {
+		if i := int(t.slots[s]) - 1; t.names[i] == string(name) {
+			return i
+		}
+	}
+	return -1
+}
 
 func init() {
 	if len(fields) > 64 {
 		panic("protocol: Decode tracks duplicate fields in a uint64")
 	}
-	for i, fd := range fields {
-		fieldIndex[fd.name] = i
+	for _, fd := range fields {
+		fieldIndex.add(fd.name)
 		foldedIndex[string(foldKey(nil, []byte(fd.name)))] = fd.name
 	}
 	for _, t := range []string{TypeLogin, TypeLogout, TypeSend, TypeCancel, TypeAck, TypeAccept, TypeRefuse,
@@ -89,7 +127,7 @@ func init() {
 		TypeRemoteAccepted, TypeRemoteRefused, TypeRemoteCanceled, TypeRemoteFailure, TypePresence, TypeBye,
 		TypeMessage, TypeHangup, TypeIgnore, TypeWaiting, TypePeerMessage, TypeCallEnded, TypeLocalWaking,
 		TypePushSubscribe, TypePushUnsubscribe} {
-		frameTypes[t] = t
+		frameTypes.add(t)
 	}
 }
 
@@ -129,6 +167,7 @@ type decoder struct {
 	data []byte
 	pos  int
 	err  *decodeError
+	strs *Strings // nil: each string value allocated
 }
 
 func (d *decoder) fail(r rule, msg string) bool {
@@ -158,6 +197,9 @@ func (d *decoder) ws() {
 
 // peek skips whitespace and returns the next byte, 0 at the end.
 func (d *decoder) peek() byte {
+	if d.pos < len(d.data) && d.data[d.pos] > ' ' { // no whitespace: the frames a server or client writes
+		return d.data[d.pos]
+	}
 	d.ws()
 	if d.pos >= len(d.data) {
 		return 0
@@ -174,17 +216,17 @@ func (d *decoder) consume(c byte) bool {
 }
 
 // decodeFrame fills f from data, one JSON object of Frame's fields.
-func decodeFrame(data []byte, f *Frame) *decodeError {
+func decodeFrame(data []byte, f *Frame, strs *Strings) *decodeError {
 	if !utf8.Valid(data) {
 		return &decodeError{rule: ruleUTF8, msg: "frame is not valid UTF-8"}
 	}
-	d := &decoder{data: data}
+	d := &decoder{data: data, strs: strs}
 	var seen uint64
 	var unknown [][2]int // spans of unknown names, to find their duplicates
 	var keyBuf [64]byte
 	ok := d.object(func(key []byte, span [2]int) bool {
-		i, known := fieldIndex[string(key)]
-		if !known {
+		i := fieldIndex.index(key)
+		if i < 0 {
 			if exact, variant := foldedIndex[string(foldKey(keyBuf[:0], key))]; variant {
 				return d.fail(ruleCase, "unknown field "+strconv.Quote(string(key))+
 					" (field names are case-sensitive: "+strconv.Quote(exact)+")")
@@ -251,9 +293,13 @@ func (d *decoder) object(field func(name []byte, span [2]int) bool) bool {
 // subslice of data; otherwise the unescaped text appended to buf.
 func (d *decoder) str(buf []byte) ([]byte, bool) {
 	data := d.data
-	start := d.pos + 1 // after the opening quote
-	i := start         // a local, not d.pos: the loop is most of a frame's decoding
-	for i+8 <= len(data) && !special(load8(data[i:]), false) {
+	start := d.pos + 1     // after the opening quote
+	i := start             // a local, not d.pos: the loop is most of a frame's decoding
+	for i+8 <= len(data) { // to the first byte that is not plain text (exact: stringMask)
+		if m := stringMask(load8(data[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) / 8
+			break
+		}
 		i += 8
 	}
 	for ; i < len(data); i++ {
@@ -370,9 +416,12 @@ func (d *decoder) stringValue(name, what string) (string, bool) {
 		return "", false
 	}
 	if name == "type" {
-		if t, known := frameTypes[string(b)]; known {
-			return t, true
+		if i := frameTypes.index(b); i >= 0 {
+			return frameTypes.names[i], true
 		}
+	}
+	if d.strs != nil {
+		return d.strs.get(b), true
 	}
 	return string(b), true
 }
@@ -402,6 +451,21 @@ func (d *decoder) want(name string, c byte, what string) bool {
 // integer reads an integer from -max to max, or from 0 to max unless
 // signed; it returns the magnitude and whether it was negative.
 func (d *decoder) integer(name string, max uint64, signed bool) (uint64, bool, bool) {
+	// The common case first: up to 18 digits, no leading zero, no fraction
+	// or exponent, within max. Anything else is read again below.
+	if d.peek() >= '0' && d.data[d.pos] <= '9' {
+		n, p := uint64(0), d.pos
+		for ; p < len(d.data) && p-d.pos < 19 && d.data[p] >= '0' && d.data[p] <= '9'; p++ {
+			n = n*10 + uint64(d.data[p]-'0')
+		}
+		digits := p - d.pos
+		plain := p == len(d.data) || d.data[p] != '.' && d.data[p] != 'e' && d.data[p] != 'E' &&
+			(d.data[p] < '0' || d.data[p] > '9')
+		if plain && digits <= 18 && (digits == 1 || d.data[d.pos] != '0') && n <= max {
+			d.pos = p
+			return n, false, true
+		}
+	}
 	if !d.want(name, '0', "an integer") {
 		return 0, false, false
 	}
@@ -663,7 +727,7 @@ func RequestID(data []byte) uint64 {
 // request id to echo in the error (0 when the rid itself was not valid).
 func Decode(data []byte) (*Frame, error) {
 	f := new(Frame)
-	if syntax, err := decodeInto(f, data); err != nil {
+	if syntax, err := decodeInto(f, data, nil); err != nil {
 		if syntax {
 			return nil, err
 		}
@@ -676,12 +740,47 @@ func Decode(data []byte) (*Frame, error) {
 // reuse a Frame. On failure f holds the request id to echo (0 when it was
 // not readable), or, for a frame without a type, what was decoded.
 func DecodeInto(f *Frame, data []byte) error {
-	_, err := decodeInto(f, data)
+	_, err := decodeInto(f, data, nil)
 	return err
 }
 
-func decodeInto(f *Frame, data []byte) (syntax bool, err error) {
-	if e := decodeFrame(data, f); e != nil {
+// DecodeIntoWith is DecodeInto that takes a string value equal to one of
+// strs' recent ones (an invitation's id, a user id, a reason) from strs
+// rather than allocating it: a reader's frames repeat them.
+func DecodeIntoWith(f *Frame, data []byte, strs *Strings) error {
+	_, err := decodeInto(f, data, strs)
+	return err
+}
+
+// Strings keeps the last few short strings a reader decoded, for
+// DecodeIntoWith. The zero value is ready; it is not safe for concurrent use.
+type Strings struct {
+	recent [8]string
+	next   int
+}
+
+// maxInterned bounds the strings Strings keeps: ids and reasons, not a
+// message's text.
+const maxInterned = 64
+
+func (s *Strings) get(b []byte) string {
+	if len(b) > maxInterned {
+		return string(b)
+	}
+	for _, r := range s.recent {
+		// The last byte first: ids of one length mostly differ at their end.
+		if len(r) == len(b) && (len(b) == 0 || r[len(r)-1] == b[len(b)-1]) && r == string(b) {
+			return r
+		}
+	}
+	r := string(b)
+	s.recent[s.next] = r
+	s.next = (s.next + 1) % len(s.recent)
+	return r
+}
+
+func decodeInto(f *Frame, data []byte, strs *Strings) (syntax bool, err error) {
+	if e := decodeFrame(data, f, strs); e != nil {
 		*f = Frame{}
 		if e.rule == ruleSyntax {
 			return true, Errorf(CodeMalformedFrame, "frame is not a valid JSON object: %s", e.msg)
@@ -936,13 +1035,22 @@ const hexDigits = "0123456789abcdef"
 // test is exact for the word as a whole (the bit tricks of "Bit Twiddling
 // Hacks", haszero and hasless).
 func special(x uint64, nonASCII bool) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
-	m := (x-0x20*ones)&^x&highs | zero(x^'"'*ones) | zero(x^'\\'*ones)
+	m := stringMask(x)
 	if nonASCII {
 		m |= x & highs
 	}
 	return m != 0
+}
+
+const ones, highs = 0x0101010101010101, 0x8080808080808080
+
+// stringMask has the high bit of each byte of x that is a control
+// character, '"' or '\\' set, and maybe of some bytes above the first such
+// byte (a borrow carries upward), never of one below it: the lowest bit
+// set marks the first such byte exactly.
+func stringMask(x uint64) uint64 {
+	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	return (x-0x20*ones)&^x&highs | zero(x^'"'*ones) | zero(x^'\\'*ones)
 }
 
 func load8(b []byte) uint64 {

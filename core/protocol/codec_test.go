@@ -23,7 +23,7 @@ func TestCodecCoversEveryField(t *testing.T) {
 		sf := typ.Field(i)
 		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
 		t.Run(name, func(t *testing.T) {
-			_, listed := fieldIndex[name]
+			listed := fieldIndex.index([]byte(name)) >= 0
 			require.True(t, listed, "Frame.%s (json %q) is not in fields", sf.Name, name)
 			f := &Frame{Type: TypePing}
 			v := reflect.ValueOf(f).Elem().Field(i)
@@ -236,7 +236,16 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ref, refOK := oldDecode(data)
 		got := new(Frame)
-		derr := decodeFrame(data, got)
+		derr := decodeFrame(data, got, nil)
+		// With strings kept from a decoding of the same frame, every short
+		// string value comes from them: the frame is the same.
+		var strs Strings
+		for range 2 {
+			interned := new(Frame)
+			ierr := decodeFrame(data, interned, &strs)
+			require.Equal(t, derr, ierr)
+			require.Equal(t, got, interned)
+		}
 		if derr == nil && got.Type == "" {
 			derr = &decodeError{}
 		}
@@ -326,4 +335,34 @@ func TestSpecialWord(t *testing.T) {
 		}
 	}
 	assert.Equal(t, load8([]byte("abcdefgh")), load8s("abcdefgh"))
+}
+
+func TestNameTable(t *testing.T) {
+	for i, fd := range fields {
+		assert.Equal(t, i, fieldIndex.index([]byte(fd.name)), fd.name)
+	}
+	for i, typ := range frameTypes.names {
+		assert.Equal(t, i, frameTypes.index([]byte(typ)), typ)
+	}
+	for _, name := range []string{"", "t", "typ", "types", "Type", "tyqe", "callees2", "local.receivec"} {
+		assert.Equal(t, -1, fieldIndex.index([]byte(name)), name)
+		assert.Equal(t, -1, frameTypes.index([]byte(name)), name)
+	}
+}
+
+func TestStringsReuse(t *testing.T) {
+	var strs Strings
+	data := []byte(`{"type":"local.accepted","seq":9,"inv":"07d8647f9fca7feb0fc2c1bcb948bd61"}`)
+	var first Frame
+	require.NoError(t, DecodeIntoWith(&first, data, &strs))
+	var again Frame
+	require.NoError(t, DecodeIntoWith(&again, data, &strs))
+	assert.Equal(t, first, again)
+	var f Frame
+	plain := testing.AllocsPerRun(100, func() { f = Frame{}; _ = DecodeInto(&f, data) })
+	kept := testing.AllocsPerRun(100, func() { f = Frame{}; _ = DecodeIntoWith(&f, data, &strs) })
+	assert.Equal(t, plain-1, kept, "the repeated id is not allocated again")
+	long := strings.Repeat("x", maxInterned+1)
+	assert.Equal(t, long, strs.get([]byte(long)))
+	assert.NotContains(t, strs.recent, long, "a long string is not kept")
 }

@@ -21,6 +21,9 @@ type Fault struct {
 	Seed uint64
 	// Drop is the chance, 0 to 1, that a message is dropped.
 	Drop float64
+	// MaxDrops, if set, bounds how many messages the fault drops: one
+	// drops a single message (a page of a settle, say), then passes.
+	MaxDrops int
 	// Reorder is the chance that a message is held back and sent right
 	// after the next message on its path (to the same node, or broadcast);
 	// it waits for that message, or for the next SetFault.
@@ -52,6 +55,7 @@ type LossyBroker struct {
 
 	mu     sync.Mutex
 	fault  Fault
+	drops  int // dropped under the fault
 	rng    *rand.Rand
 	held   map[string][]byte // per path ("" for broadcasts): a message held back
 	slow   map[string]*slowPath
@@ -90,7 +94,7 @@ func NewLossyBroker(inner server.Broker) *LossyBroker {
 func (b *LossyBroker) SetFault(f Fault) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.fault, b.rng = f, rand.New(rand.NewPCG(f.Seed, f.Seed^0x5eed))
+	b.fault, b.drops, b.rng = f, 0, rand.New(rand.NewPCG(f.Seed, f.Seed^0x5eed))
 	for _, path := range slices.Sorted(maps.Keys(b.held)) {
 		data := b.held[path]
 		delete(b.held, path)
@@ -168,7 +172,8 @@ func (b *LossyBroker) pass(path string, data []byte) error {
 		return nil
 	}
 	if f := b.fault; b.touches(path, data) {
-		if f.Drop > 0 && b.rng.Float64() < f.Drop {
+		if f.Drop > 0 && (f.MaxDrops == 0 || b.drops < f.MaxDrops) && b.rng.Float64() < f.Drop {
+			b.drops++
 			b.stats.Dropped++
 			return nil
 		}
