@@ -511,6 +511,11 @@ type nodeMutex struct {
 	writes []heldWrite
 }
 
+// heldLogs holds the arrays of nodeMutex.logs that Unlock wrote, for the
+// next holders that log: otherwise each lock section that logs, a login's
+// among them, allocates an array for its records (320 bytes for one).
+var heldLogs = sync.Pool{New: func() any { return new([4]heldLog) }}
+
 type heldLog struct {
 	h slog.Handler
 	r slog.Record
@@ -551,8 +556,14 @@ func (m *nodeMutex) Unlock() {
 		}
 		m.wmu.Unlock()
 	}
-	for _, l := range logs {
-		_ = l.h.Handle(context.Background(), l.r)
+	if logs != nil {
+		for _, l := range logs {
+			_ = l.h.Handle(context.Background(), l.r)
+		}
+		if cap(logs) == 4 {
+			clear(logs)
+			heldLogs.Put((*[4]heldLog)(logs[:4]))
+		}
 	}
 }
 
@@ -598,6 +609,9 @@ func (n *Node) holdLogLocked(l *slog.Logger, s *session, level slog.Level, msg s
 		r.AddAttrs(slog.String("session", s.id), slog.String("user", s.user))
 	}
 	r.Add(args...)
+	if n.mu.logs == nil {
+		n.mu.logs = heldLogs.Get().(*[4]heldLog)[:0]
+	}
 	n.mu.logs = append(n.mu.logs, heldLog{l.Handler(), r})
 }
 

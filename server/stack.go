@@ -22,8 +22,10 @@ func reserveStack() {
 }
 
 // reserveUpgradeStack, on net/http's goroutine before the upgrade, makes
-// the stack 16 KiB: net/http's writing of the 101's headers runs deeper than
-// 8 KiB.
+// the stack 16 KiB: the upgrade runs deeper than 8 KiB. Still with gobwas/ws's
+// shallower upgrade: without it the goroutine grows as often, deeper down
+// (callgrind, 3.0 growths per login either way, 49k instructions in them
+// against 33k).
 //
 //go:noinline
 func reserveUpgradeStack() {
