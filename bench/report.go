@@ -232,8 +232,10 @@ func (res *Results) Markdown() (string, error) {
 	w("| file limit | %d (RLIMIT_NOFILE, raised to the hard limit by the harness) |\n", mach.FileLimit)
 	w("| date | %s |\n", mach.Date.UTC().Format(time.RFC3339))
 	w("| code | %s |\n", res.Code)
-	w("| other programs | load average %.2f at the start; %.1f CPU-seconds used by other programs during the run (%.2f cores on average) |\n\n",
+	w("| other programs | load average %.2f at the start; %.1f CPU-seconds used by other programs during the run (%.2f cores on average) |\n",
 		res.LoadAtStart, res.OtherCPU.Seconds(), ratio(res.OtherCPU.Seconds(), res.Took.Seconds()))
+	w("| hypervisor steal | %.1f CPU-seconds taken from this virtual machine by its host during the run (%.2f cores on average) |\n\n",
+		res.Steal.Seconds(), ratio(res.Steal.Seconds(), res.Took.Seconds()))
 
 	w("## Reproduce\n\n```sh\nmake bench\n```\n\n")
 	w("builds `bin/rtmcall-server` and runs `go run ./cmd/rtmcall-bench`, which rewrites this page and `docs/%s`.\n", cfg.Chart)

@@ -153,6 +153,9 @@ type Results struct {
 	// OtherCPU the CPU time other programs used during it.
 	LoadAtStart float64
 	OtherCPU    time.Duration
+	// Steal is the CPU time the hypervisor gave to others while this
+	// machine wanted it (/proc/stat's steal), during the run.
+	Steal time.Duration
 
 	Args  []string // the command line flags of the run
 	Notes []string // anything that went wrong but did not stop the run
@@ -280,7 +283,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		logf = func(string, ...any) {}
 	}
 	res := &Results{Config: cfg, Started: time.Now(), LoadAtStart: loadAverage()}
-	busy0, own0 := machineBusy(), selfCPU()+childrenCPU()
+	busy0, own0, steal0 := machineBusy(), selfCPU()+childrenCPU(), machineSteal()
 	limit, err := raiseFileLimit()
 	if err != nil {
 		return nil, err
@@ -407,9 +410,14 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	res.Took = time.Since(res.Started)
 	own := selfCPU() + childrenCPU() - own0
 	res.OtherCPU = max(0, machineBusy()-busy0-own)
+	res.Steal = max(0, machineSteal()-steal0)
 	if other := ratio(res.OtherCPU.Seconds(), res.Took.Seconds()); other > 0.1 {
 		res.Notes = append(res.Notes, fmt.Sprintf("other programs used %.2f cores on average during the run "+
 			"(load average %.1f at its start): the figures are disturbed; run again on a quiet machine", other, res.LoadAtStart))
+	}
+	if steal := ratio(res.Steal.Seconds(), res.Took.Seconds()); steal > 0.1 {
+		res.Notes = append(res.Notes, fmt.Sprintf("the hypervisor took %.2f cores on average from this machine during the run "+
+			"(steal): every system ran slower, and the ratios are noisier than on a machine of its own", steal))
 	}
 	return res, nil
 }
