@@ -29,8 +29,6 @@ type chartPanel struct {
 // HdrHistogram's plots do).
 const chartMaxNines = 3 // 99.9 %
 
-func ninesOf(q float64) float64 { return math.Log10(1 / (1 - q)) }
-
 // latencyChart draws panels side by side as a standalone SVG document.
 func latencyChart(title string, panels []chartPanel) string {
 	const (

@@ -370,24 +370,27 @@ func (n *Node) callEndToldLocked(id string) {
 // the end was told here (and an announcement later than that comes all
 // the same). So with the ends this node told as long ago.
 func (n *Node) sweepEndedCallsLocked(now time.Time) {
-	i := 0
-	for ; i < len(n.cl.endedOrder) && now.Sub(n.cl.endedOrder[i].at) >= n.cfg.PeerTimeout; i++ {
-		if e := n.cl.endedOrder[i]; n.cl.endedCalls[e.id].Equal(e.at) {
+	var old []endedCall
+	old, n.cl.endedOrder = splitEnds(n.cl.endedOrder, now.Add(-n.cfg.PeerTimeout))
+	for _, e := range old {
+		if n.cl.endedCalls[e.id].Equal(e.at) {
 			delete(n.cl.endedCalls, e.id)
 		}
 	}
-	n.cl.endedOrder = n.cl.endedOrder[i:]
-	if len(n.cl.endedOrder) == 0 {
-		n.cl.endedOrder = nil
-	}
-	i = 0
-	for i < len(n.cl.toldEnds) && now.Sub(n.cl.toldEnds[i].at) >= n.cfg.PeerTimeout {
+	_, n.cl.toldEnds = splitEnds(n.cl.toldEnds, now.Add(-n.cfg.PeerTimeout))
+}
+
+// splitEnds splits ends, oldest first, into those at or before cut and the
+// rest (nil when none is left, so the array goes).
+func splitEnds(ends []endedCall, cut time.Time) (old, kept []endedCall) {
+	i := 0
+	for i < len(ends) && !ends[i].at.After(cut) {
 		i++
 	}
-	n.cl.toldEnds = n.cl.toldEnds[i:]
-	if len(n.cl.toldEnds) == 0 {
-		n.cl.toldEnds = nil
+	if i == len(ends) {
+		return ends, nil
 	}
+	return ends[:i], ends[i:]
 }
 
 // endsPerMessage bounds the ids in one call.end of tellEndsLocked: 4,096

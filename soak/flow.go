@@ -332,11 +332,6 @@ func (f *flow) receivedOrEnd() {
 	f.await("received-by-peer", func(e *entry) bool { return has(e, Caller, append(terminals, KindReceived)...) })
 }
 
-// ended waits until the caller saw its terminal event.
-func (f *flow) ended() bool {
-	return f.await("caller terminal event", func(e *entry) bool { return has(e, Caller, terminals...) })
-}
-
 // answer makes r's session accept (or refuse) inv and records the result.
 func (f *flow) answer(r ringer, inv *core.RemoteInvitation, accept bool) {
 	if inv == nil {
