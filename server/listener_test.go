@@ -170,6 +170,10 @@ func TestListenerAnswersAsNetHTTP(t *testing.T) {
 		{"upgrade", valid, "101 Switching Protocols", true},
 		{"upgrade with a query", strings.Replace(valid, "/ws", "/ws?v=1", 1), "101 Switching Protocols", true},
 		{"upgrade from an allowed origin", upgradeRequest("Origin: https://app.example.com\r\n"), "101 Switching Protocols", true},
+		{"upgrade from a browser", upgradeRequest("Pragma: no-cache\r\nCache-Control: no-cache\r\n" +
+			"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n" +
+			"Origin: https://app.example.com\r\nAccept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n" +
+			"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"), "101 Switching Protocols", true},
 		{"upgrade from another origin", upgradeRequest("Origin: https://evil.example.com\r\n"), "403 Forbidden", false},
 		{"upgrade without subprotocol", strings.Replace(valid, "Sec-WebSocket-Protocol: rtmcall.v1\r\n", "", 1), "101 Switching Protocols", true},
 		{"upgrade without Upgrade", strings.Replace(valid, "Upgrade: websocket\r\n", "", 1), "400 Bad Request", false},
