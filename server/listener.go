@@ -245,8 +245,9 @@ func (rw *upgradeRW) Write(p []byte) (int, error) {
 // ends (end > 0). Not ok: net/http reads it. The Listener takes a head only
 // as strict as net/http's parser: a request line "GET /ws[?query]
 // HTTP/1.1", lines ending in CRLF, no control characters, header names
-// that are tokens, one Host, no body (Content-Length, Transfer-Encoding),
-// a Host net/http takes, within maxFastHead.
+// that are tokens, exactly one Host (validHost), none of the upgrade's
+// headers twice, no body (Content-Length, Transfer-Encoding), within
+// maxFastHead.
 func fastHead(buf []byte) (end int, ok bool) {
 	const prefix = "GET " + protocol.Path
 	if len(buf) <= len(prefix) {
@@ -255,7 +256,7 @@ func fastHead(buf []byte) (end int, ok bool) {
 	if !bytes.HasPrefix(buf, []byte(prefix)) || buf[len(prefix)] != ' ' && buf[len(prefix)] != '?' {
 		return 0, false
 	}
-	hosts := 0
+	seen := 0 // bits of onceHeaders
 	for start, first := 0, true; ; first = false {
 		i := bytes.IndexByte(buf[start:], '\n')
 		if i < 0 {
@@ -273,24 +274,32 @@ func fastHead(buf []byte) (end int, ok bool) {
 				return 0, false
 			}
 		case len(l) == 0:
-			return start, hosts == 1
+			return start, seen&1 != 0
 		default:
 			name, value, found := bytes.Cut(l, []byte(":"))
 			if !found || !isToken(name) {
 				return 0, false
 			}
-			switch {
-			case bytes.EqualFold(name, []byte("Host")):
-				hosts++
-				if !validHost(bytes.Trim(value, " \t")) {
+			for i, h := range onceHeaders {
+				if len(name) != len(h) || !bytes.EqualFold(name, []byte(h)) {
+					continue
+				}
+				if seen&(1<<i) != 0 || i == 0 && !validHost(bytes.Trim(value, " \t")) {
 					return 0, false
 				}
-			case bytes.EqualFold(name, []byte("Content-Length")), bytes.EqualFold(name, []byte("Transfer-Encoding")):
+				seen |= 1 << i
+			}
+			if bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("Transfer-Encoding")) {
 				return 0, false
 			}
 		}
 	}
 }
+
+// onceHeaders are the headers a head fastHead takes has at most once, Host
+// exactly once: net/http answers two Hosts with 400, and ws.HTTPUpgrader
+// checks the first of the others, ws.Upgrader each.
+var onceHeaders = [...]string{"Host", "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version"}
 
 // isText reports whether s has no control characters but tabs.
 func isText(s []byte) bool {
@@ -312,9 +321,13 @@ func isToken(s []byte) bool {
 	return len(s) > 0
 }
 
-// validHost reports whether every byte of a Host header is one net/http
-// takes (httpguts.ValidHostHeader).
+// validHost reports whether a Host header is not empty (ws.HTTPUpgrader
+// refuses an empty one, ws.Upgrader does not) and every byte of it is one
+// net/http takes (httpguts.ValidHostHeader).
 func validHost(h []byte) bool {
+	if len(h) == 0 {
+		return false
+	}
 	for _, b := range h {
 		if !hostByte[b] {
 			return false

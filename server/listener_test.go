@@ -183,6 +183,8 @@ func TestListenerAnswersAsNetHTTP(t *testing.T) {
 		{"upgrade over HTTP/1.0", strings.Replace(valid, "HTTP/1.1", "HTTP/1.0", 1), "505 HTTP Version Not Supported", false},
 		{"upgrade without Host", strings.Replace(valid, "Host: pipe\r\n", "", 1), "400 Bad Request", false},
 		{"upgrade with two Hosts", upgradeRequest("Host: other\r\n"), "400 Bad Request", false},
+		{"upgrade with an empty Host", strings.Replace(valid, "Host: pipe", "Host: ", 1), "400 Bad Request", false},
+		{"upgrade with two keys", upgradeRequest("Sec-WebSocket-Key: b3RoZXIgc2FtcGxlIG5vbmNlIQ==\r\n"), "101 Switching Protocols", false},
 		{"upgrade with a bad Host", strings.Replace(valid, "Host: pipe", "Host: pi/pe", 1), "400 Bad Request", false},
 		{"upgrade with a body", upgradeRequest("Content-Length: 0\r\n"), "101 Switching Protocols", false},
 		{"upgrade with a bad header name", upgradeRequest("Bad Name: x\r\n"), "400 Bad Request", false},
