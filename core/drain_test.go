@@ -88,6 +88,19 @@ func acceptBoth(t *testing.T, caller, callee *user, r *core.RemoteInvitation) {
 	caller.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
 }
 
+// answerAndMove: bob, rung by alice on node 1, which drains (errc), accepts
+// and hangs up, both sides see it, then bob moves and the drain ends.
+func answerAndMove(t *testing.T, cl *rtmcalltest.Cluster, alice, bob *user, r *core.RemoteInvitation, errc chan error) {
+	t.Helper()
+	acceptBoth(t, alice, bob, r)
+	require.NoError(t, r.Hangup(ctxT(t)))
+	bob.expectOn(bob.calls, "remote call ended HANGUP bob ENDED")
+	alice.expectOn(alice.calls, "local call ended HANGUP bob ENDED")
+	bob.expect("state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
+	awaitDrained(t, errc)
+	assert.NotEqual(t, 1, nodeOf(t, cl, "bob"))
+}
+
 // drain starts draining node i and returns a channel with Drain's error.
 func drain(cl *rtmcalltest.Cluster, i int) chan error {
 	errc := make(chan error, 1)
@@ -217,13 +230,7 @@ func TestDrainCalleeNodeMidRing(t *testing.T) {
 	alice, bob, l, r := ringing(t, cl, lb)
 	errc := drain(cl, 1)
 	require.Eventually(t, cl.Node(1).Node.Draining, waitFor, time.Millisecond)
-	acceptBoth(t, alice, bob, r)
-	require.NoError(t, r.Hangup(ctxT(t)))
-	bob.expectOn(bob.calls, "remote call ended HANGUP bob ENDED")
-	alice.expectOn(alice.calls, "local call ended HANGUP bob ENDED")
-	bob.expect("state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
-	awaitDrained(t, errc)
-	assert.NotEqual(t, 1, nodeOf(t, cl, "bob"))
+	answerAndMove(t, cl, alice, bob, r, errc)
 
 	cl.Sync()
 	l = alice.invite("bob", "again")
@@ -235,6 +242,29 @@ func TestDrainCalleeNodeMidRing(t *testing.T) {
 	_ = l
 	alice.quiet()
 	bob.quiet()
+}
+
+// The callee's node drains while another node's invitation rings it, and
+// the device answers past ResumeGrace: the drain's default timeout covers
+// the time left to that invitation, so the accept and the hang-up reach
+// both sides, then the device moves. Before, the timeout counted only the
+// invitations the draining node owned: at ResumeGrace it ended the ring
+// UNKNOWN on both sides (in the cluster soak, with its 2 s grace, group
+// callees failed PEER_OFFLINE).
+func TestDrainTimeoutCoversRemoteInvitations(t *testing.T) {
+	const grace = 300 * time.Millisecond
+	cl, lb := drainCluster(t, func(c *server.Config) { c.ResumeGrace = grace })
+	alice, bob, _, r := ringing(t, cl, lb)
+	errc := drain(cl, 1)
+	require.Eventually(t, cl.Node(1).Node.Draining, waitFor, time.Millisecond)
+	select {
+	case err := <-errc:
+		require.FailNow(t, "the drain ended while the invitation rang", "%v", err)
+	case <-time.After(3 * grace): // past the timeout it had
+	}
+	bob.quiet()
+	answerAndMove(t, cl, alice, bob, r, errc)
+	alice.quiet()
 }
 
 // While a callee moves (its old node drained, its new login held at the

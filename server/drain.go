@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/rtmcall/rtmcall/core/protocol"
@@ -93,6 +95,12 @@ func (n *Node) Drain(ctx context.Context) error {
 					unmoved++
 					if !idle(s) {
 						busy++
+						if n.debug() { // what held it: the drain timeout is the bug to find
+							n.logSessionLocked(s, slog.LevelDebug, "drain timeout: busy session", "session", s.id,
+								"user", s.user, "outgoing", invIDs(s.outgoing), "ringing", invIDs(s.ringing),
+								"remote_ringing", slices.Collect(maps.Keys(s.remoteRinging)),
+								"in_call", slices.Collect(maps.Keys(s.inCall)), "held", slices.Collect(maps.Keys(s.held)))
+						}
 					}
 				}
 			}
@@ -105,6 +113,15 @@ func (n *Node) Drain(ctx context.Context) error {
 		break
 	}
 	return n.Shutdown(ctx)
+}
+
+// invIDs returns the ids of invs (debug logs).
+func invIDs(invs map[*invitation]struct{}) []string {
+	var ids []string
+	for inv := range invs {
+		ids = append(ids, inv.id)
+	}
+	return ids
 }
 
 // StartDrain starts Drain on a goroutine of its own and returns at once
@@ -137,17 +154,29 @@ func (n *Node) Draining() bool {
 func (n *Node) Done() <-chan struct{} { return n.done }
 
 // drainTimeoutLocked is the drain timeout: Config.DrainTimeout, or the
-// longest time left to an invitation here, at least ResumeGrace (how long
-// moved sessions wait for their clients), at most MaxDefaultDrainTimeout.
+// longest time left to an invitation pending here or ringing a session here
+// from another node, plus a PeerHeartbeat for its end to arrive, at least
+// ResumeGrace (how long moved sessions wait for their clients), at most
+// MaxDefaultDrainTimeout. (Counting only those owned here, a callee's node
+// cut its ringing devices at ResumeGrace: UNKNOWN, and PEER_OFFLINE for a
+// group's callee, in the cluster soak with its 2 s grace.)
 func (n *Node) drainTimeoutLocked() time.Duration {
 	if n.cfg.DrainTimeout > 0 {
 		return n.cfg.DrainTimeout
 	}
-	longest := n.cfg.ResumeGrace
+	left := time.Duration(0)
 	for _, inv := range n.invs.byID {
-		longest = max(longest, inv.timeout-time.Since(inv.created))
+		left = max(left, inv.timeout-time.Since(inv.created))
 	}
-	return min(longest, MaxDefaultDrainTimeout)
+	for _, s := range n.hub.sessions {
+		if len(s.remoteRinging) > 0 {
+			left = max(left, time.Until(s.remoteUntil))
+		}
+	}
+	if left > 0 {
+		left += n.cfg.PeerHeartbeat
+	}
+	return min(max(left, n.cfg.ResumeGrace), MaxDefaultDrainTimeout)
 }
 
 // moveIdleLocked moves every connected session that is party to nothing,
