@@ -96,8 +96,8 @@ func (n *Node) Drain(ctx context.Context) error {
 					if !idle(s) {
 						busy++
 						if n.debug() { // what held it: the drain timeout is the bug to find
-							n.logSessionLocked(s, slog.LevelDebug, "drain timeout: busy session", "session", s.id,
-								"user", s.user, "outgoing", invIDs(s.outgoing), "ringing", invIDs(s.ringing),
+							n.logSessionLocked(s, slog.LevelDebug, "drain timeout: busy session",
+								"outgoing", invIDs(s.outgoing), "ringing", invIDs(s.ringing),
 								"remote_ringing", slices.Collect(maps.Keys(s.remoteRinging)),
 								"in_call", slices.Collect(maps.Keys(s.inCall)), "held", slices.Collect(maps.Keys(s.held)))
 						}

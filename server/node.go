@@ -123,9 +123,10 @@ type Config struct {
 	PeerHeartbeat time.Duration
 	PeerTimeout   time.Duration
 
-	// DrainTimeout bounds Drain; zero: the longest time left to an
-	// invitation in flight when the drain starts, at least ResumeGrace and
-	// at most MaxDefaultDrainTimeout (drain.go).
+	// DrainTimeout bounds Drain; zero: the longest time left, when the
+	// drain starts, to an invitation pending on the node or ringing one of
+	// its sessions from another node, plus PeerHeartbeat, at least
+	// ResumeGrace and at most MaxDefaultDrainTimeout (drain.go).
 	DrainTimeout time.Duration
 
 	// Observer, when set, is told every decision (events.go): webhooks.
