@@ -216,14 +216,20 @@ func idle(s *session) bool {
 
 // holdBackLocked is told that invitation id is about to ring s, a session
 // here, and reports whether its client must not hear of it. A draining
-// node rings its sessions for no new invitation, so that none stays
-// pinned by invitations that keep coming: an idle session moves at once
-// (its invite is dropped, as for any moved session), one that rings or is
-// in a call is rung without its client hearing of it and moves once done
-// with the rest. One with an invitation of its own pending rings as before.
-// Either way its client is rung on its new node by late ringing, by
-// whichever node owns the invitation. The held invitation rings s until s
-// ends, so that it does not fail PEER_OFFLINE meanwhile.
+// node rings a session in a call for no new invitation, so that it is not
+// pinned there by invitations that keep coming (a call has no timeout):
+// it is rung without its client hearing of it and moves once done with
+// the rest, then is rung on its new node by late ringing, by whichever
+// node owns the invitation. An idle session moves at once (its invite is
+// dropped, as for any moved session) and is rung there so too. One that
+// rings, or has an invitation of its own pending, rings as before: held
+// back, a ringing device stayed deaf to every new invitation until its
+// ringing ended, up to an invitation's timeout, and its user, if it was
+// the only device, was rung for none (the cluster soak's callees online
+// at the send never rung); it moves once nothing rings it, which the
+// invitations' timeouts bound, and the drain timeout past those. The held
+// invitation rings s until s ends, so that it does not fail PEER_OFFLINE
+// meanwhile.
 func (n *Node) holdBackLocked(s *session, id string) bool {
 	if !n.draining || n.closing || s.moved.Load() || len(s.outgoing) > 0 {
 		// (A caller rings as before: its invitation may wait on the answer
@@ -234,6 +240,9 @@ func (n *Node) holdBackLocked(s *session, id string) bool {
 	if idle(s) {
 		n.moveLocked(s)
 		return false
+	}
+	if len(s.inCall) == 0 {
+		return false // it rings: as before
 	}
 	s.qmu.Lock()
 	if s.held == nil {
