@@ -361,6 +361,7 @@ func (n *Node) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	n.mu.Lock()
 	if n.closing || n.draining {
 		n.mu.Unlock()
+		n.log.Debug("upgrade refused: shutting down", "remote", r.RemoteAddr) // a client sent here late (debug: where moves went)
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
