@@ -851,6 +851,9 @@ func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
 	case protocol.TypeInvite:
 		held := n.holdBackLocked(s, f.Inv)
 		put(&s.remoteRinging, f.Inv, n.nextSeqLocked())
+		if until := time.Now().Add(protocol.Millis(f.Timeout)); until.After(s.remoteUntil) {
+			s.remoteUntil = until
+		}
 		if held {
 			return
 		}
