@@ -2,6 +2,8 @@ package server
 
 import (
 	"cmp"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"maps"
 	"slices"
@@ -31,10 +33,12 @@ type invitation struct {
 	answerer string                     // the session that accepted it
 	told     map[string]*protocol.Frame // the last word to each remote session it rang: for a settle after a reset
 	ringing  []party                    // sessions still ringing, in the order they were rung
-	rung     map[string]struct{}        // the id of every session the invite was sent to
-	counted  bool                       // counted in invitations.pending
-	ignored  bool                       // a session ignored it: it goes on when nobody rings
-	busy     bool                       // the callee was busy: only sessions with call waiting were rung
+	// rung is the id of every session the invite was sent to, in that order:
+	// a few devices, and shared with the call and the tombstone.
+	rung    []string
+	counted bool // counted in invitations.pending
+	ignored bool // a session ignored it: it goes on when nobody rings
+	busy    bool // the callee was busy: only sessions with call waiting were rung
 
 	receipt *time.Timer // PEER_NO_RESPONSE unless a ringing session acks
 	wake    *time.Timer // waking: PEER_OFFLINE unless a device logs in and rings
@@ -168,7 +172,10 @@ func (n *Node) sweepLaterLocked() {
 // id (8), so that any node routes requests on the invitation without a
 // lookup, then 12 random bytes (96 bits: unguessable).
 func newInvitationID(node string) string {
-	return node + randomHex(invitationRandomBytes)
+	var b [invitationRandomBytes]byte
+	rand.Read(b[:])
+	var buf [64]byte
+	return string(hex.AppendEncode(append(buf[:0], node...), b[:])) // one allocation, the string's
 }
 
 // The invitation requests. Each is called with Node.mu held by a logged-in
@@ -222,7 +229,6 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 		channel:    f.Channel,
 		timeout:    timeout,
 		created:    now,
-		rung:       make(map[string]struct{}),
 		api:        s.api != notAPI,
 		service:    s.api == apiService,
 		group:      g,
@@ -245,7 +251,8 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 		}
 	}
 
-	targets := n.partiesOfLocked(f.Callee)
+	var buf [4]party // most callees have a few devices
+	targets := n.appendPartiesLocked(buf[:0], f.Callee)
 	why := core.LocalFailurePeerOffline
 	if busy, _ := n.busyLocked(f.Callee); len(targets) > 0 && busy { // on word only, the send settled it (settleBusyLocked)
 		// Busy: only the sessions with call waiting ring.
@@ -284,7 +291,7 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 		Callees: g.calleeIDs(), Mode: g.modeName()}
 	for _, t := range targets {
 		inv.ringing = append(inv.ringing, t)
-		inv.rung[t.sessionID()] = struct{}{}
+		inv.rung = append(inv.rung, t.sessionID())
 		if t, ok := t.(*session); ok { // a remote session's node does this itself
 			held := n.holdBackLocked(t, inv.id)
 			put(&t.ringing, inv, struct{}{})
@@ -379,11 +386,11 @@ func (n *Node) ringLateNowLocked(p party, user string) {
 	sid := p.sessionID()
 	for _, inv := range invs {
 		left := inv.timeout - time.Since(inv.created)
-		if _, done := inv.rung[sid]; done || inv.state.Ended() || left <= 0 {
+		if slices.Contains(inv.rung, sid) || inv.state.Ended() || left <= 0 {
 			continue
 		}
 		inv.ringing = append(inv.ringing, p)
-		inv.rung[sid] = struct{}{}
+		inv.rung = append(inv.rung, sid)
 		if s, ok := p.(*session); ok {
 			held := n.holdBackLocked(s, inv.id)
 			put(&s.ringing, inv, struct{}{})
@@ -432,7 +439,7 @@ func (n *Node) lookupLocked(s party, typ, id string) (*invitation, *protocol.Err
 		}
 		return inv, nil
 	}
-	if _, ok := inv.rung[sid]; !ok {
+	if !slices.Contains(inv.rung, sid) {
 		return nil, errNotYours
 	}
 	if !inv.isRinging(sid) {
@@ -515,7 +522,11 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 			r.enqueue(elsewhere)
 		}
 	}
-	n.finishLocked(inv, ev, ev.String()+" by session "+s.sessionID())
+	outcome := ev.String()
+	if n.debug() { // only the log says who
+		outcome += " by session " + s.sessionID()
+	}
+	n.finishLocked(inv, ev, outcome)
 	if rid != 0 {
 		s.answered(rid)
 	} else {
@@ -667,7 +678,7 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	}
 	inv.ringing = nil
 	inv.content = ""
-	tomb := &tombstone{id: inv.id, callerID: inv.callerID, rung: slices.Collect(maps.Keys(inv.rung)), answerer: inv.answerer,
+	tomb := &tombstone{id: inv.id, callerID: inv.callerID, rung: slices.Clip(inv.rung), answerer: inv.answerer,
 		told: inv.told, ended: time.Now()}
 	delete(n.invs.byID, inv.id)
 	n.invs.ended[inv.id] = tomb
