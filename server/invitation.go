@@ -40,12 +40,15 @@ type invitation struct {
 	ignored bool // a session ignored it: it goes on when nobody rings
 	busy    bool // the callee was busy: only sessions with call waiting were rung
 
-	receipt *time.Timer // PEER_NO_RESPONSE unless a ringing session acks
-	wake    *time.Timer // waking: PEER_OFFLINE unless a device logs in and rings
-	woke    bool        // Config.Waker was asked to wake the callee
+	// timer fires at receiptDue, then at expiresAt (invitationTimer): one
+	// timer for both, which an ack does not touch.
+	timer      *time.Timer
+	receiptDue time.Time   // PEER_NO_RESPONSE then, unless a ringing session acks; zero: none
+	expiresAt  time.Time   // INVITATION_EXPIRE then, unless answered
+	wake       *time.Timer // waking: PEER_OFFLINE unless a device logs in and rings
+	woke       bool        // Config.Waker was asked to wake the callee
 	// pushRefused: refused through a push's capability (RefuseInvitation).
 	pushRefused bool
-	expiry      *time.Timer // INVITATION_EXPIRE unless answered
 
 	// For events and the server API (events.go).
 	api, service bool      // placed by the server API; as a named service caller
@@ -229,6 +232,7 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 		channel:    f.Channel,
 		timeout:    timeout,
 		created:    now,
+		expiresAt:  now.Add(timeout),
 		api:        s.api != notAPI,
 		service:    s.api == apiService,
 		group:      g,
@@ -266,7 +270,7 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 			n.pendLocked(s, inv)
 			inv.woke = true
 			inv.wake = n.afterFunc(w, func() { n.wakeExpired(inv) })
-			inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
+			n.armInvitationLocked(inv, now)
 			n.toCallerLocked(inv, ok)
 			n.toCallerLocked(inv, &protocol.Frame{Type: protocol.TypeLocalWaking, Inv: inv.id, Wake: w.Milliseconds()})
 			n.emitSentLocked(inv)
@@ -308,11 +312,10 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 		n.cfg.Waker.Wake(inv.wakeInfo())
 	}
 	if n.cfg.ReceiptTimeout < timeout {
-		// Otherwise the expiry comes first (PROTOCOL.md, lifecycle 5): a
-		// receipt timer of the same length could win the race for the lock.
-		inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
+		// Otherwise the expiry comes first (PROTOCOL.md, lifecycle 5).
+		inv.receiptDue = now.Add(n.cfg.ReceiptTimeout)
 	}
-	inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
+	n.armInvitationLocked(inv, now)
 	n.emitSentLocked(inv)
 	n.toCallerLocked(inv, ok)
 	logCreated(len(targets))
@@ -408,7 +411,9 @@ func (n *Node) ringLateNowLocked(p party, user string) {
 			// the receipt timeout counts from now.
 			n.stopTimer(&inv.wake)
 			if inv.state == core.LocalSentToRemote && n.cfg.ReceiptTimeout < left {
-				inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
+				now := time.Now()
+				inv.receiptDue = now.Add(n.cfg.ReceiptTimeout)
+				n.armInvitationLocked(inv, now)
 			}
 		}
 		n.log.Debug("invitation rings a late session", "inv", inv.id, "session", sid, "left", left)
@@ -481,7 +486,7 @@ func (n *Node) ackLocked(s requester, f *protocol.Frame) {
 		inv.state, _ = core.NextLocal(inv.state, core.LocalEvReceived) // SENT_TO_REMOTE -received-> RECEIVED_BY_REMOTE
 		n.m.receiptLatency.Observe(since(inv.created))
 		inv.received = time.Now()
-		n.stopTimer(&inv.receipt)
+		inv.receiptDue = time.Time{} // its timer, when it fires, waits for the expiry
 		n.toCallerLocked(inv, &protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv.id})
 		if n.debug() {
 			n.logLocked(n.log, slog.LevelDebug, "invitation received", "inv", inv.id, "session", s.sessionID())
@@ -534,24 +539,56 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 	}
 }
 
-// receiptTimedOut fails an invitation that no ringing session acknowledged.
-func (n *Node) receiptTimedOut(inv *invitation) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if inv.state != core.LocalSentToRemote { // acknowledged or ended meanwhile
-		return
-	}
-	n.failLocked(inv, core.LocalFailurePeerNoResponse, core.RemoteFailureInvitationExpire)
+// receiptFirst reports whether inv's timer is due at its receipt timeout,
+// which no ringing session acknowledged yet, rather than at its expiry.
+func (inv *invitation) receiptFirst() bool {
+	return !inv.receiptDue.IsZero() && inv.state == core.LocalSentToRemote && inv.receiptDue.Before(inv.expiresAt)
 }
 
-// expired fails an invitation nobody answered within its timeout.
-func (n *Node) expired(inv *invitation) {
+// nextDeadline is when inv's timer is due.
+func (inv *invitation) nextDeadline() time.Time {
+	if inv.receiptFirst() {
+		return inv.receiptDue
+	}
+	return inv.expiresAt
+}
+
+// armInvitationLocked arms inv's timer for its next deadline, from now.
+// The timer is counted in the node's WaitGroup like afterFunc's.
+func (n *Node) armInvitationLocked(inv *invitation, now time.Time) {
+	d := inv.nextDeadline().Sub(now)
+	n.wg.Add(1)
+	if inv.timer == nil {
+		inv.timer = time.AfterFunc(d, func() {
+			defer n.wg.Done()
+			n.invitationTimer(inv)
+		})
+		return
+	}
+	if inv.timer.Reset(d) { // it was armed: that count is this one now
+		n.wg.Done()
+	}
+}
+
+// invitationTimer fails inv with PEER_NO_RESPONSE when no ringing session
+// acknowledged it by its receipt deadline, or INVITATION_EXPIRE when nobody
+// answered it by its expiry; otherwise (acknowledged since) it waits for
+// the expiry.
+func (n *Node) invitationTimer(inv *invitation) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if inv.state.Ended() {
 		return
 	}
-	n.failLocked(inv, core.LocalFailureInvitationExpire, core.RemoteFailureInvitationExpire)
+	now := time.Now()
+	switch {
+	case now.Before(inv.nextDeadline()):
+		n.armInvitationLocked(inv, now)
+	case inv.receiptFirst():
+		n.failLocked(inv, core.LocalFailurePeerNoResponse, core.RemoteFailureInvitationExpire)
+	default:
+		n.failLocked(inv, core.LocalFailureInvitationExpire, core.RemoteFailureInvitationExpire)
+	}
 }
 
 // failLocked ends inv with local.failure to the caller and remote.failure
@@ -648,8 +685,7 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	}
 	n.m.outcomes.WithLabelValues(next.String(), reason).Inc()
 	n.m.pendingInvitees.Dec()
-	n.stopTimer(&inv.receipt)
-	n.stopTimer(&inv.expiry)
+	n.stopTimer(&inv.timer)
 	n.stopTimer(&inv.wake)
 	if inv.woke && n.cfg.Waker != nil {
 		w := inv.wakeInfo()
