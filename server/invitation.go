@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"maps"
 	"slices"
 	"time"
 
@@ -111,7 +110,7 @@ type invitations struct {
 	byID map[string]*invitation // pending invitations
 	// byCallee are the pending invitations that ring, or rang, each callee
 	// user: a session of the user that appears later rings too.
-	byCallee map[string]map[*invitation]struct{}
+	byCallee map[string]calleeInvs
 	ended    map[string]*tombstone // ended invitations, for TombstoneTTL
 	pending  map[string]int        // pending outgoing invitations per caller user
 	tombs    []*tombstone          // ended invitations, oldest first
@@ -121,6 +120,46 @@ type invitations struct {
 	remoteCallees map[string]int
 	groups        map[string]*group // group invitations, pending or with calls in progress (group.go)
 	sweeper       *time.Timer       // forgets old tombstones; nil when none is armed
+}
+
+// calleeInvs is a set of invitations, those pending for one callee: most
+// callees have one, which needs no map of its own.
+type calleeInvs struct {
+	one  *invitation
+	more map[*invitation]struct{}
+}
+
+func (c *calleeInvs) add(inv *invitation) {
+	if c.one == nil {
+		c.one = inv
+		return
+	}
+	put(&c.more, inv, struct{}{})
+}
+
+func (c *calleeInvs) remove(inv *invitation) {
+	if c.one == inv {
+		c.one = nil
+		return
+	}
+	delete(c.more, inv)
+}
+
+func (c calleeInvs) len() int {
+	if c.one != nil {
+		return len(c.more) + 1
+	}
+	return len(c.more)
+}
+
+// bySeq returns the set's invitations in creation order.
+func (c calleeInvs) bySeq() []*invitation {
+	out := sortedBySeq(c.more)
+	if c.one != nil {
+		i, _ := slices.BinarySearchFunc(out, c.one, func(a, b *invitation) int { return cmp.Compare(a.seq, b.seq) })
+		out = slices.Insert(out, i, c.one)
+	}
+	return out
 }
 
 // tombstone is what is kept of an ended invitation: who may still ask
@@ -138,7 +177,7 @@ type tombstone struct {
 }
 
 func newInvitations() invitations {
-	return invitations{byID: make(map[string]*invitation), byCallee: make(map[string]map[*invitation]struct{}), ended: make(map[string]*tombstone), pending: make(map[string]int),
+	return invitations{byID: make(map[string]*invitation), byCallee: make(map[string]calleeInvs), ended: make(map[string]*tombstone), pending: make(map[string]int),
 		calls: make(map[string]*callRec), remoteCallees: make(map[string]int)}
 }
 
@@ -327,11 +366,8 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 func (n *Node) pendLocked(s *session, inv *invitation) {
 	put(&s.outgoing, inv, struct{}{})
 	set := n.invs.byCallee[inv.callee]
-	if set == nil {
-		set = make(map[*invitation]struct{})
-		n.invs.byCallee[inv.callee] = set
-	}
-	set[inv] = struct{}{}
+	set.add(inv)
+	n.invs.byCallee[inv.callee] = set
 	if inv.group == nil { // a group counts once, as a whole (group.go)
 		inv.counted = true
 		n.invs.pending[inv.callerUser]++
@@ -348,7 +384,7 @@ func (n *Node) pendLocked(s *session, inv *invitation) {
 // nodes' word only is settled first (afterBusySettledLocked): the call may
 // have ended before the login.
 func (n *Node) ringLateLocked(p party, user string) {
-	if len(n.invs.byCallee[user]) == 0 {
+	if n.invs.byCallee[user].len() == 0 {
 		return
 	}
 	if waits(p) {
@@ -378,14 +414,14 @@ func (n *Node) partyHereLocked(p party) bool {
 // ringLateNowLocked is ringLateLocked with busy as this node knows it now.
 func (n *Node) ringLateNowLocked(p party, user string) {
 	set := n.invs.byCallee[user]
-	if len(set) == 0 {
+	if set.len() == 0 {
 		return
 	}
 	busy, _ := n.busyLocked(user)
 	if busy && !waits(p) {
 		return
 	}
-	invs := slices.SortedFunc(maps.Keys(set), func(a, b *invitation) int { return cmp.Compare(a.seq, b.seq) })
+	invs := set.bySeq()
 	sid := p.sessionID()
 	for _, inv := range invs {
 		left := inv.timeout - time.Since(inv.created)
@@ -700,10 +736,12 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 		n.pendingChangedLocked(inv.callerUser)
 	}
 	delete(inv.caller.outgoing, inv)
-	if set := n.invs.byCallee[inv.callee]; set != nil {
-		delete(set, inv)
-		if len(set) == 0 {
+	if set, ok := n.invs.byCallee[inv.callee]; ok {
+		set.remove(inv)
+		if set.len() == 0 {
 			delete(n.invs.byCallee, inv.callee)
+		} else {
+			n.invs.byCallee[inv.callee] = set
 		}
 	}
 	inv.caller = nil
