@@ -232,7 +232,9 @@ func (c *conn) handle(typ ws.OpCode, data []byte, now time.Time) {
 // credit. The frame is only peeked at: dispatchFrame validates it.
 func (c *conn) solicited(typ ws.OpCode, data []byte) bool {
 	s := c.sess
-	if s == nil || typ != ws.OpText || !bytes.Contains(data, []byte(`"ack"`)) {
+	// Without a credit the frame counts whatever it is: no need to peek at
+	// it (the caller's frames, a callee's once it acknowledged).
+	if s == nil || typ != ws.OpText || s.ackCredits.Load() <= 0 || !bytes.Contains(data, []byte(`"ack"`)) {
 		return false
 	}
 	if typ, ok := protocol.RawField(data, "type"); !ok || string(typ) != `"`+protocol.TypeAck+`"` {
