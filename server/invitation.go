@@ -545,7 +545,7 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 		remote, local, ev, rid = protocol.TypeRemoteRefused, protocol.TypeLocalRefused, core.LocalEvRefused, 0
 	}
 	enqueueTo(s, &protocol.Frame{Type: remote, RID: rid, Inv: inv.id})
-	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
+	n.m.answered(ev).Observe(since(inv.created))
 	inv.answered, inv.answeredBy = time.Now(), s.sessionID()
 	if ev == core.LocalEvAccepted {
 		// The call exists before the caller hears of it: a group's accept
@@ -719,7 +719,7 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	if next == core.LocalFailure {
 		reason = outcome // the caller's failure reason, or CALLER_LEFT
 	}
-	n.m.outcomes.WithLabelValues(next.String(), reason).Inc()
+	n.m.outcome(next, reason).Inc()
 	n.m.pendingInvitees.Dec()
 	n.stopTimer(&inv.timer)
 	n.stopTimer(&inv.wake)
