@@ -350,7 +350,8 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	mux.Handle("/", web)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	// WebSocket upgrades skip net/http's per-connection buffers (server.Node.Listener).
+	go func() { served <- hs.Serve(node.Listener(ln, hs.ReadHeaderTimeout)) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "dev", o.dev, "node", node.ID(), "cluster", cfg.NATS != nil)
 	logger.Info("demo page: open " + pageURL(ln.Addr()))
 
