@@ -172,10 +172,8 @@ func (c *conn) readLoop() error {
 		case s == nil:
 			c.handle(typ, data, time.Now())
 		default:
-			now := time.Now()
-			c.lastFrame.Store(clockTime(now)) // puts the watchdog off
 			s.hold(a)
-			c.handle(typ, data, now)
+			c.handle(typ, data, time.Now())
 			s.release(a)
 		}
 		if buf != nil && c.relay == nil { // a resume relayed keeps data
@@ -204,6 +202,9 @@ func (c *conn) read() (typ ws.OpCode, data []byte, buf *[]byte, err error) {
 
 // handle carries out one frame from the client and queues its reply.
 func (c *conn) handle(typ ws.OpCode, data []byte, now time.Time) {
+	if c.sess != nil {
+		c.lastFrame.Store(clockTime(now)) // puts the watchdog off
+	}
 	c.n.m.frames.Inc()
 	if c.solicited(typ, data) {
 		c.dispatchFrame(data)

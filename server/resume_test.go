@@ -119,19 +119,20 @@ func TestWatchdogs(t *testing.T) {
 		again.ok(&protocol.Frame{Type: protocol.TypePing, Ack: 1})
 	})
 	t.Run("a logged-in connection that keeps sending is kept past the idle timeout", func(t *testing.T) {
-		// IdleTimeout is 100ms; a ping every 40ms for 400ms: frames put the
-		// watchdog off each time (it waits for the rest when it fires).
-		srv := rtmcalltest.NewServer(t, func(c *server.Config) { c.Heartbeat = 40 * time.Millisecond })
+		// IdleTimeout is 500ms; a ping every 50ms for 1.2s (room for a loaded
+		// machine's stalls): frames put the watchdog off each time (it waits
+		// for the rest when it fires).
+		srv := rtmcalltest.NewServer(t, func(c *server.Config) { c.Heartbeat = 200 * time.Millisecond })
 		bob := login(t, srv, "bob")
-		tick := time.NewTicker(40 * time.Millisecond)
+		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
-		for start := time.Now(); time.Since(start) < 400*time.Millisecond; {
+		for start := time.Now(); time.Since(start) < 1200*time.Millisecond; {
 			<-tick.C
 			bob.ok(&protocol.Frame{Type: protocol.TypePing})
 		}
 		start := time.Now()
 		bob.dropped() // silent now: dropped after the idle timeout
-		assert.GreaterOrEqual(t, time.Since(start), 50*time.Millisecond)
+		assert.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond)
 	})
 }
 
