@@ -123,9 +123,10 @@ type Config struct {
 	PeerHeartbeat time.Duration
 	PeerTimeout   time.Duration
 
-	// DrainTimeout bounds Drain; zero: the longest time left to an
-	// invitation in flight when the drain starts, at least ResumeGrace and
-	// at most MaxDefaultDrainTimeout (drain.go).
+	// DrainTimeout bounds Drain; zero: the longest time left, when the
+	// drain starts, to an invitation pending on the node or ringing one of
+	// its sessions from another node, plus PeerHeartbeat, at least
+	// ResumeGrace and at most MaxDefaultDrainTimeout (drain.go).
 	DrainTimeout time.Duration
 
 	// Observer, when set, is told every decision (events.go): webhooks.
@@ -360,6 +361,7 @@ func (n *Node) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	n.mu.Lock()
 	if n.closing || n.draining {
 		n.mu.Unlock()
+		n.log.Debug("upgrade refused: shutting down", "remote", r.RemoteAddr) // a client sent here late (debug: where moves went)
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
