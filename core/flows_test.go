@@ -4,6 +4,7 @@ package core_test
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -588,4 +589,35 @@ func lateAccept(t *testing.T, alice, phone *user, late func() *user) {
 	alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
 	phone.expect("remote failure ANSWERED_ELSEWHERE")
 	assert.ErrorIs(t, rp.Accept(ctxT(t)), core.ErrAlreadyEnd)
+}
+
+// The reader and the callback goroutine swap roles (queue.handOff) without
+// nesting calls: a goroutine that led, read, then led again, flow after
+// flow, grew its stack by a few frames at each swap up to the connection's
+// end. A callback's stack depth stays the same from the first flows to the
+// last.
+func TestHandOffsDoNotGrowTheStack(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("hand-offs need GOMAXPROCS > 1")
+	}
+	srv := startServer(t, func(c *server.Config) { c.RateLimit, c.RateBurst = 1e9, 1<<30 })
+	alice, bob := login(t, srv, "alice"), login(t, srv, "bob")
+	depths := make(chan int, 1)
+	bob.c.OnInvitationReceived(func(r *core.RemoteInvitation) {
+		depths <- runtime.Callers(0, make([]uintptr, 1<<14))
+	})
+	const flows = 300
+	deepest := 0
+	for i := range flows {
+		l := alice.invite("bob", "")
+		var depth int
+		select {
+		case depth = <-depths:
+		case <-ctxT(t).Done():
+			t.Fatalf("flow %d: no invitation", i)
+		}
+		deepest = max(deepest, depth)
+		require.NoError(t, l.Cancel(ctxT(t)))
+	}
+	assert.Less(t, deepest, 40, "a callback's stack depth after %d flows", flows)
 }
