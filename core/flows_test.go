@@ -4,6 +4,7 @@ package core_test
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"strings"
 	"testing"
@@ -620,4 +621,41 @@ func TestHandOffsDoNotGrowTheStack(t *testing.T) {
 		require.NoError(t, l.Cancel(ctxT(t)))
 	}
 	assert.Less(t, deepest, 40, "a callback's stack depth after %d flows", flows)
+}
+
+// A callback may end its client, by Logout or Close, while the reading is
+// handed to another goroutine (queue.handOff): Close waits for the reading,
+// not for the callback that called it, and no goroutine is left (TestMain).
+func TestStopInsideCallbacks(t *testing.T) {
+	srv := startServer(t, func(c *server.Config) { c.RateLimit, c.RateBurst = 1e9, 1<<30 })
+	alice := login(t, srv, "alice")
+	for i := range 40 {
+		bob, err := core.NewClient(core.Options{URL: srv.URL, Logf: t.Logf})
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		bob.OnInvitationReceived(func(r *core.RemoteInvitation) {
+			err := r.Accept(ctxT(t))
+			if i%2 == 0 && err == nil {
+				err = bob.Logout(ctxT(t))
+			}
+			done <- errors.Join(err, bob.Close())
+		})
+		require.NoError(t, bob.Login(ctxT(t), "bob", ""))
+		l, err := alice.c.CreateLocalInvitation("bob")
+		require.NoError(t, err)
+		ended := make(chan struct{})
+		l.OnCallEnded(func(core.CallEndReason, string) { close(ended) }) // before the next round: bob not busy
+		require.NoError(t, l.Send(ctxT(t)))
+		select {
+		case err := <-done:
+			require.NoError(t, err, "round %d", i)
+		case <-ctxT(t).Done():
+			t.Fatalf("round %d: a client ended inside a callback got stuck", i)
+		}
+		select {
+		case <-ended:
+		case <-ctxT(t).Done():
+			t.Fatalf("round %d: the call did not end", i)
+		}
+	}
 }
