@@ -38,7 +38,10 @@ var fastUpgrader = ws.Upgrader{Protocol: func(p []byte) bool { return string(p) 
 // WebSocket upgrades it takes itself never reach the server, which accepts
 // every other connection from it. headerTimeout (0: none) bounds the wait
 // for a request head, as the server's ReadHeaderTimeout does. Closing the
-// listener closes ln.
+// listener closes ln. For TLS, serve it with ServeTLS, which terminates TLS
+// above it: it then sees encrypted bytes and hands every connection to
+// net/http (TestListenerUnderTLS). A tls.Listener as ln would hand net/http
+// connections that are no *tls.Conn, so that r.TLS is nil.
 func (n *Node) Listener(ln net.Listener, headerTimeout time.Duration) net.Listener {
 	l := &listener{Listener: ln, n: n, timeout: headerTimeout, conns: make(chan net.Conn),
 		errs: make(chan error), closed: make(chan struct{}), done: make(chan struct{}),

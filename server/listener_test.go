@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -348,4 +349,36 @@ func TestListenerSamePort(t *testing.T) {
 	ws, _, err := websocket.Dial(ctx, srv.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
 	require.NoError(t, err)
 	newClient(t, ws, "bob").login("bob")
+}
+
+// Under net/http's TLS (ServeTLS, or httptest's StartTLS, over the node's
+// Listener) the Listener reads encrypted bytes, never a head it upgrades:
+// every request goes to net/http, which upgrades /ws as before, with r.TLS
+// set. (A tls.Listener under the node's Listener would hand net/http a
+// connection that is no *tls.Conn: r.TLS nil.)
+func TestListenerUnderTLS(t *testing.T) {
+	n, err := server.New(server.Config{Dev: true, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	var upgrades, withTLS atomic.Int32
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upgrades.Add(1)
+		if r.TLS != nil {
+			withTLS.Add(1)
+		}
+		n.ServeHTTP(w, r)
+	}))
+	ts.Listener = n.Listener(ts.Listener, waitTimeout)
+	ts.StartTLS()
+	t.Cleanup(func() {
+		require.NoError(t, n.Shutdown(context.Background()))
+		ts.Close()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "wss"+strings.TrimPrefix(ts.URL, "https")+protocol.Path,
+		&websocket.DialOptions{HTTPClient: ts.Client(), Subprotocols: []string{protocol.Subprotocol}})
+	require.NoError(t, err)
+	newClient(t, ws, "alice").login("alice")
+	assert.Equal(t, int32(1), upgrades.Load(), "upgraded by net/http")
+	assert.Equal(t, int32(1), withTLS.Load(), "with r.TLS")
 }
