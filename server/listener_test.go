@@ -314,6 +314,30 @@ func TestListenerHeaderTimeout(t *testing.T) {
 	}
 }
 
+// A head handed to net/http before it is whole keeps the Listener's
+// header timeout, from the connection's accept: net/http's own, an hour
+// here, would start it again.
+func TestListenerHeaderTimeoutHandedOver(t *testing.T) {
+	n, err := server.New(server.Config{Dev: true, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	pl := newPipeListener()
+	hs := &http.Server{Handler: n, ReadHeaderTimeout: time.Hour}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(n.Listener(pl, 50*time.Millisecond)) }()
+	t.Cleanup(func() {
+		require.NoError(t, n.Shutdown(context.Background()))
+		require.NoError(t, hs.Close())
+		assert.ErrorIs(t, <-served, http.ErrServerClosed)
+	})
+	c := pl.dial(t)
+	_, err = c.Write([]byte("GET /ws HTTP/1.1\r\nX Y: not a token, for net/http\r\n"))
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitTimeout)))
+	b, err := io.ReadAll(c)
+	assert.NoError(t, err, "closed by the server, not timed out here")
+	assert.Empty(t, b)
+}
+
 // Closing the listener closes the connections whose heads it is reading.
 func TestListenerClose(t *testing.T) {
 	n, err := server.New(server.Config{Dev: true, Logger: slog.New(slog.DiscardHandler)})
