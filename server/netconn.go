@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"net"
 	"sync"
 	"syscall"
@@ -143,6 +144,46 @@ func (c *netConn) writeFrame(op ws.OpCode, p []byte) error {
 	_, err := c.Conn.Write(*b)
 	c.Conn.SetWriteDeadline(time.Time{})
 	return err
+}
+
+// writePayload writes the text frame p appends as writeFrame does. Between
+// cork and uncork p is encoded straight into the collected writes, after
+// room for the longest header it could take, which then moves up to the
+// header's end: no buffer of its own, and no copy of more than the frame.
+func (c *netConn) writePayload(p payload) error {
+	c.wmu.Lock()
+	if c.corked == nil || c.closeSent {
+		c.wmu.Unlock()
+		buf := getIOBuf()
+		defer putIOBuf(buf)
+		*buf = p.appendTo((*buf)[:0])
+		return c.writeFrame(ws.OpText, *buf)
+	}
+	defer c.wmu.Unlock()
+	const room = ws.MaxHeaderSize - 4 // a server's frames are not masked
+	b := c.corked
+	start := len(*b)
+	*b = p.appendTo(append(*b, make([]byte, room)...))
+	n := len(*b) - start - room
+	h := (*b)[start:]
+	h[0] = 0x80 | byte(ws.OpText) // fin
+	hl := 2
+	switch {
+	case n <= 125:
+		h[1] = byte(n)
+	case n <= 0xffff:
+		h[1] = 126
+		binary.BigEndian.PutUint16(h[2:], uint16(n))
+		hl = 4
+	default:
+		h[1] = 127
+		binary.BigEndian.PutUint64(h[2:], uint64(n))
+		hl = 10
+	}
+	if hl < room {
+		*b = (*b)[:start+hl+copy(h[hl:], h[room:])]
+	}
+	return nil
 }
 
 // appender is an io.Writer appending to *b.

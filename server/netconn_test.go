@@ -3,10 +3,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/stretchr/testify/assert"
@@ -64,6 +66,55 @@ func TestNetConnBatchIsOneWrite(t *testing.T) {
 	assert.ErrorIs(t, nc.writeFrame(ws.OpText, []byte("late")), errCloseSent)
 	assert.Equal(t, 3, cc.writes)
 }
+
+// rawPayload is a payload of its bytes.
+type rawPayload []byte
+
+func (p rawPayload) appendTo(dst []byte) []byte { return append(dst, p...) }
+
+// A payload encoded into the collected writes gets the header writeFrame
+// gives it, at each length where the header grows, and at once when not
+// corked; after a close frame nothing is written.
+func TestNetConnWritePayload(t *testing.T) {
+	s, peer := tcpPair(t)
+	cc := &countingConn{Conn: s}
+	nc := newNetConn(cc, nil)
+	var want []byte
+	ref := newNetConn(&bufConn{b: &want}, nil) // writeFrame's frames, for comparison
+	lens := []int{0, 1, 125, 126, 127, 0xffff, 0x10000, 0x10001}
+	nc.cork()
+	for i, n := range lens {
+		p := bytes.Repeat([]byte{byte('a' + i)}, n)
+		require.NoError(t, nc.writePayload(rawPayload(p)))
+		require.NoError(t, ref.writeFrame(ws.OpText, p))
+	}
+	assert.Equal(t, 0, cc.writes, "nothing written while corked")
+	got := make([]byte, len(want))
+	read := make(chan error, 1)
+	go func() { _, err := io.ReadFull(peer, got); read <- err }()
+	require.NoError(t, nc.uncork(context.Background()))
+	require.NoError(t, <-read)
+	assert.True(t, bytes.Equal(want, got), "the frames writeFrame writes")
+
+	require.NoError(t, nc.writePayload(rawPayload("x")))
+	assert.Equal(t, 2, cc.writes, "not corked: written at once")
+	got = make([]byte, 3)
+	_, err := io.ReadFull(peer, got)
+	require.NoError(t, err)
+	assert.Equal(t, "\x81\x01x", string(got))
+	require.NoError(t, nc.writeFrame(ws.OpClose, nil))
+	nc.cork()
+	assert.ErrorIs(t, nc.writePayload(rawPayload("late")), errCloseSent)
+}
+
+// bufConn is a net.Conn whose writes append to *b.
+type bufConn struct {
+	net.Conn
+	b *[]byte
+}
+
+func (c *bufConn) Write(p []byte) (int, error)      { *c.b = append(*c.b, p...); return len(p), nil }
+func (c *bufConn) SetWriteDeadline(time.Time) error { return nil }
 
 // A read takes a pooled buffer only once the socket has data, and gives it
 // back once the data is taken; the bytes net/http read past the request

@@ -505,25 +505,22 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 	if batched {
 		b.cork()
 	}
-	buf := getIOBuf() // each frame is encoded here; Write copies it
-	defer putIOBuf(buf)
 	ok = true
 	for _, f := range pre {
-		*buf = protocol.AppendFrame((*buf)[:0], f)
-		if ok = s.write(a, *buf); !ok {
+		if ok = s.writeFrom(a, (*preFrame)(f)); !ok {
 			break
 		}
 	}
-	for _, e := range batch {
+	for i := range batch {
 		if !ok {
 			break
 		}
+		e := &batch[i]
 		if e.err && s.n.debug() {
 			f := e.frame()
 			s.log().Debug("error reply", "rid", f.RID, "code", f.Name, "err", f.Message)
 		}
-		*buf = e.appendTo((*buf)[:0])
-		if ok = s.write(a, *buf); ok {
+		if ok = s.writeFrom(a, e); ok {
 			a.written = e.seq
 		}
 	}
@@ -542,13 +539,38 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 	return ok, whole
 }
 
-// write writes a frame; batched, into the connection's collected writes,
-// which take no time.
-func (s *session) write(a *attachment, data []byte) bool {
-	if err := a.ws.Write(data); err != nil {
+// writeFrom writes the frame p appends; batched, encoded straight into
+// the connection's collected writes, which take no time.
+func (s *session) writeFrom(a *attachment, p payload) bool {
+	var err error
+	if w, ok := a.ws.(payloadWriter); ok {
+		err = w.writePayload(p)
+	} else {
+		buf := getIOBuf()
+		*buf = p.appendTo((*buf)[:0])
+		err = a.ws.Write(*buf) // copies it
+		putIOBuf(buf)
+	}
+	if err != nil {
 		return s.writeFailed(a, err)
 	}
 	return true
+}
+
+// payload is a frame to write, which appends its encoding.
+type payload interface{ appendTo(dst []byte) []byte }
+
+// preFrame is a frame written ahead of the stream, unsequenced.
+type preFrame protocol.Frame
+
+func (f *preFrame) appendTo(dst []byte) []byte {
+	return protocol.AppendFrame(dst, (*protocol.Frame)(f))
+}
+
+// payloadWriter is a wsConn that writes a text frame from its payload,
+// without a buffer to encode it into first.
+type payloadWriter interface {
+	writePayload(p payload) error
 }
 
 func (s *session) writeFailed(a *attachment, err error) bool {

@@ -278,6 +278,7 @@ func (s *socket) waitRead()                        { s.nc.waitRead() }
 func (s *socket) cork()                            { s.nc.cork() }
 func (s *socket) uncork(ctx context.Context) error { return s.nc.uncork(ctx) }
 func (s *socket) tryUncork() (bool, error)         { return s.nc.tryUncork() }
+func (s *socket) writePayload(p payload) error     { return s.nc.writePayload(p) }
 
 // closeStatus is the code of the client's close frame that err reports,
 // or -1 when err is not one (the connection dropped).
