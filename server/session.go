@@ -86,7 +86,8 @@ type session struct {
 	// out since (acked), so that a resumed client resends only what the
 	// server has not done.
 	lastRID    uint64
-	overflowed bool // frames were dropped: the session cannot be resumed
+	overflowed bool   // frames were dropped: the session cannot be resumed
+	chunk      []byte // the array the stream's last frame was encoded into, its free end for the next (entryLocked)
 }
 
 // entry is a frame of the stream, kept encoded rather than as a Frame: a
@@ -109,6 +110,36 @@ func newEntry(f *protocol.Frame) entry {
 	putIOBuf(buf)
 	e.rid = f.RID // a reply: ok, error, or an event that answers its request
 	return e
+}
+
+// chunkSize is the size of the arrays a busy stream's frames are encoded
+// into, several to one (entryLocked); a new one is taken when less than
+// chunkSize/4 is left.
+const chunkSize = 1 << 10
+
+// entryLocked is newEntry for s's stream. While the stream holds frames,
+// f is encoded straight into the free end of the array the last one was
+// (s.chunk): no buffer to encode into first and no copy, and one
+// allocation for several frames. Into an empty stream, an idle session's,
+// f is encoded as newEntry does, exactly sized, so that an idle session
+// keeps no spare room. qmu is held.
+func (s *session) entryLocked(f *protocol.Frame) entry {
+	if len(s.buf) == 0 {
+		s.chunk = nil
+		return newEntry(f)
+	}
+	if cap(s.chunk)-len(s.chunk) < chunkSize/4 {
+		s.chunk = make([]byte, 0, chunkSize)
+	}
+	free := s.chunk[len(s.chunk):]
+	b, at := protocol.AppendFrameUnsequenced(free, f)
+	if len(b) > cap(free) { // outgrew the chunk: a chunk of its own
+		s.chunk = append(make([]byte, 0, max(chunkSize, len(b))), b...)
+		b = s.chunk
+	} else {
+		s.chunk = s.chunk[:len(s.chunk)+len(b)]
+	}
+	return entry{data: b[:len(b):len(b)], at: int32(at), err: f.Type == protocol.TypeError, rid: f.RID}
 }
 
 // appendTo appends e's frame with its seq.
@@ -302,7 +333,7 @@ func (s *session) enqueueLocked(f *protocol.Frame) {
 			return
 		}
 	}
-	s.pushLocked(newEntry(f))
+	s.pushLocked(s.entryLocked(f))
 }
 
 // pushLocked adds e to the stream with the next seq, unless it is closed.
@@ -356,6 +387,9 @@ func (s *session) trimLocked(seq uint64) {
 		copy(s.buf, s.buf[k:])
 		clear(s.buf[rest:])
 		s.buf = s.buf[:rest]
+		if rest == 0 {
+			s.chunk = nil // idle: no spare room kept
+		}
 		return
 	}
 	clear(s.buf[:k])
