@@ -192,12 +192,7 @@ func (c *conn) read() (typ ws.OpCode, data []byte, buf *[]byte, err error) {
 		typ, data, err = c.ws.Read()
 		return typ, data, nil, err
 	}
-	buf = getIOBuf()
-	if typ, err = sk.readInto(buf); err != nil {
-		putIOBuf(buf)
-		return 0, nil, nil, err
-	}
-	return typ, *buf, buf, nil
+	return sk.readOwned()
 }
 
 // handle carries out one frame from the client and queues its reply.

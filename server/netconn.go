@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
 )
 
 // An idle WebSocket connection holds no buffer: the server drops the
@@ -93,6 +95,42 @@ func (c *netConn) Read(p []byte) (int, error) {
 		c.pending, c.pooled = nil, nil
 	}
 	return n, nil
+}
+
+// takeFrame hands over what is pending when it is one whole message in
+// one frame that checks for a server (ws.CheckHeader), not a control frame,
+// and in a pooled buffer: its header, its payload (masked, in place), and
+// the buffer, which the caller gives back. Otherwise it takes nothing, and
+// reports false. A request usually arrives so, alone in its read: it is
+// then read without a buffer of its own and a copy into it.
+func (c *netConn) takeFrame() (h ws.Header, payload []byte, buf *[]byte, ok bool) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	p := c.pending
+	if c.pooled == nil || len(p) < 6 || p[1]&0x80 == 0 { // a client's frames are masked
+		return h, nil, nil, false
+	}
+	hl, n := 6, int(p[1]&0x7f)
+	switch {
+	case n == 126:
+		if len(p) < 8 {
+			return h, nil, nil, false
+		}
+		hl, n = 8, int(binary.BigEndian.Uint16(p[2:]))
+	case n == 127:
+		return h, nil, nil, false // larger than a pooled buffer
+	}
+	if hl+n != len(p) || n > protocol.MaxFrameBytes {
+		return h, nil, nil, false
+	}
+	h = ws.Header{Fin: p[0]&0x80 != 0, Rsv: (p[0] & 0x70) >> 4, OpCode: ws.OpCode(p[0] & 0x0f), Masked: true, Length: int64(n)}
+	copy(h.Mask[:], p[hl-4:hl])
+	if !h.Fin || h.OpCode.IsControl() || ws.CheckHeader(h, ws.StateServerSide) != nil {
+		return ws.Header{}, nil, nil, false
+	}
+	buf = c.pooled
+	c.pending, c.pooled = nil, nil
+	return h, p[hl:], buf, true
 }
 
 // readable reports whether a read would not wait for the socket.

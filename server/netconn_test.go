@@ -7,6 +7,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,6 +107,65 @@ func TestNetConnWritePayload(t *testing.T) {
 	require.NoError(t, nc.writeFrame(ws.OpClose, nil))
 	nc.cork()
 	assert.ErrorIs(t, nc.writePayload(rawPayload("late")), errCloseSent)
+}
+
+// maskedFrame is a client's frame of op with payload p.
+func maskedFrame(t *testing.T, fin bool, op ws.OpCode, p string) []byte {
+	var b bytes.Buffer
+	h := ws.Header{Fin: fin, OpCode: op, Masked: true, Mask: [4]byte{1, 2, 3, 4}, Length: int64(len(p))}
+	require.NoError(t, ws.WriteHeader(&b, h))
+	m := []byte(p)
+	ws.Cipher(m, h.Mask, 0)
+	return append(b.Bytes(), m...)
+}
+
+// A message alone in the pooled buffer its bytes were read into is handed
+// over with that buffer, unmasked by the caller; anything else (more bytes,
+// fewer, a control frame, a fragment, a frame that fails its checks, bytes
+// not in a pooled buffer) is left to the reader.
+func TestNetConnTakeFrame(t *testing.T) {
+	long := strings.Repeat("y", 300) // a 16-bit length
+	pending := func(b []byte) *netConn {
+		buf := getIOBuf()
+		*buf = append((*buf)[:0], b...)
+		return &netConn{pending: *buf, pooled: buf}
+	}
+	for _, p := range []string{"", "hello", long} {
+		nc := pending(maskedFrame(t, true, ws.OpText, p))
+		h, data, buf, ok := nc.takeFrame()
+		require.True(t, ok, "%d bytes", len(p))
+		ws.Cipher(data, h.Mask, 0)
+		assert.Equal(t, p, string(data))
+		assert.Equal(t, ws.OpText, h.OpCode)
+		assert.NotNil(t, buf)
+		assert.Empty(t, nc.pending)
+		assert.Nil(t, nc.pooled)
+	}
+	nc := pending(maskedFrame(t, true, ws.OpBinary, "b"))
+	_, _, _, ok := nc.takeFrame()
+	assert.True(t, ok, "a binary message is the reader's to refuse")
+
+	text := maskedFrame(t, true, ws.OpText, "hello")
+	unmasked := append([]byte{0x81, 5}, "hello"...)
+	rsv := slices.Clone(text)
+	rsv[0] |= 0x40
+	for name, b := range map[string][]byte{
+		"two frames":   append(slices.Clone(text), text...),
+		"part":         text[:len(text)-1],
+		"ping":         maskedFrame(t, true, ws.OpPing, "p"),
+		"a fragment":   maskedFrame(t, false, ws.OpText, "hel"),
+		"continuation": maskedFrame(t, true, ws.OpContinuation, "lo"),
+		"unmasked":     unmasked,
+		"rsv":          rsv,
+	} {
+		nc := pending(b)
+		_, _, _, ok := nc.takeFrame()
+		assert.False(t, ok, name)
+		assert.Equal(t, b, nc.pending, name)
+	}
+	nc = &netConn{pending: text} // net/http's early bytes
+	_, _, _, ok = nc.takeFrame()
+	assert.False(t, ok, "not a pooled buffer")
 }
 
 // bufConn is a net.Conn whose writes append to *b.

@@ -136,6 +136,29 @@ func (s *socket) readInto(buf *[]byte) (ws.OpCode, error) {
 	return op, err
 }
 
+// readOwned reads the next message as readInto does, into a pooled buffer
+// it returns, which the caller gives back: the one the socket's bytes were
+// read into when they are the message alone (netConn.takeFrame).
+func (s *socket) readOwned() (ws.OpCode, []byte, *[]byte, error) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if s.rerr != nil {
+		return 0, nil, nil, s.rerr
+	}
+	if h, p, buf, ok := s.nc.takeFrame(); ok {
+		ws.Cipher(p, h.Mask, 0)
+		return h.OpCode, p, buf, nil
+	}
+	buf := getIOBuf()
+	op, err := s.readMessage(buf)
+	if err != nil {
+		s.rerr = err
+		putIOBuf(buf)
+		return 0, nil, nil, err
+	}
+	return op, *buf, buf, nil
+}
+
 // readMessage is readInto's; rmu is held.
 func (s *socket) readMessage(buf *[]byte) (ws.OpCode, error) {
 	var op ws.OpCode
