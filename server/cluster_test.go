@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -301,6 +302,33 @@ func TestClusterLateResetIsSettled(t *testing.T) {
 	bob.fails(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.CodeAlreadyEnd)
 	assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
 	cl.AwaitHealed()
+}
+
+// A welcome that the owner sent before it had the callee's node's reset,
+// reaching that node after it, is dropped: taking the owner for a peer
+// again on it applied what the owner sent until the reset reached it, so
+// the end of an invitation whose invite was dropped (from a node that was
+// no peer) reached a session never rung (issue 16, the cluster soak's
+// "client dropped a frame": remote.canceled for an unknown invitation).
+func TestClusterStaleWelcomeDropped(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	owner, callee := cl.Nodes[0].Node, cl.Nodes[1].Node
+	alice := login(t, cl.Nodes[0], "alice")
+	bob := login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	// The callee's node's resets to the owner are lost, and its heartbeats,
+	// which would tell the owner: the owner learns nothing until it takes
+	// the node for dead (PeerTimeout).
+	cl.Loss(1).SetFault(rtmcalltest.Fault{Drop: 1, Kinds: []string{"reset", "heartbeat"}})
+	server.SkipSeq(owner, callee) // a message lost: the invite shows the gap
+	inv := alice.send("bob")
+	require.Eventually(t, func() bool { return !slices.Contains(callee.Peers(), owner.ID()) }, waitTimeout, time.Millisecond,
+		"the callee's node reset the owner")
+	server.DeliverWelcome(callee, owner)
+	alice.okAfter(frame(protocol.TypeCancel, inv), protocol.TypeLocalCanceled)
+	cl.Loss(1).SetFault(rtmcalltest.Fault{})
+	cl.AwaitHealed()
+	bob.sync() // never rung: no end either
 }
 
 // A callee on another node than the invitation's owner gets its accept's

@@ -111,3 +111,27 @@ func EndedCalls(n *Node) int {
 func DeliverReset(n, from *Node) {
 	n.receive(from.encode(&message{K: kindReset}))
 }
+
+// SkipSeq spends from's next number to n, as a message from sent n and
+// the network lost.
+func SkipSeq(from, n *Node) {
+	o := from.cl.out
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seq[n.id]++
+}
+
+// DeliverWelcome hands n, at once, the welcome (page 1) that from would
+// send it now, numbered in from's stream to n: one that from sent in
+// answer to a hello of n's and that reached n late.
+func DeliverWelcome(n, from *Node) {
+	from.mu.Lock()
+	page := from.snapshotLocked(kindWelcome, from.cl.seen[n.id].seq)[0]
+	o := from.cl.out
+	o.mu.Lock()
+	o.seq[n.id]++
+	data := numbered(o.seq[n.id], from.encode(page))
+	o.mu.Unlock()
+	from.mu.Unlock()
+	n.receive(data)
+}
