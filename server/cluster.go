@@ -576,6 +576,10 @@ func (n *Node) receive(data []byte) {
 			// peers again (overtaken): already done.
 			return
 		}
+		// What it sent us before (an unnumbered reset says how much) is
+		// forgotten with it: our hello acks it, even past a numbered
+		// reset of its that was lost (staleLocked).
+		n.seenLocked(m.From, m.Inc, m.Seqs[n.id])
 		if p != nil {
 			n.logLocked(n.log, slog.LevelWarn, "peer reset us", "peer", p.id)
 			p.reset = true
@@ -596,8 +600,16 @@ func (n *Node) receive(data []byte) {
 			// A sync from a node that thinks we are peers would otherwise
 			// wait forever. Not numbered: our numbers to a node we declared
 			// dead start again, and a node that took us for its peer all
-			// along would drop a low one as overtaken (above).
-			if err := n.broker.Send(m.From, n.encode(&message{K: kindReset})); err != nil {
+			// along would drop a low one as overtaken (above). It says how
+			// far our numbers to it went (Seqs), all forgotten there with it.
+			n.cl.out.mu.Lock()
+			sent := n.cl.out.seq[m.From]
+			n.cl.out.mu.Unlock()
+			reset := &message{K: kindReset}
+			if sent != 0 {
+				reset.Seqs = map[string]uint64{m.From: sent}
+			}
+			if err := n.broker.Send(m.From, n.encode(reset)); err != nil {
 				n.log.Warn("cluster message not sent", "peer", m.From, "kind", kindReset, "err", err)
 			}
 		}
