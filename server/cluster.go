@@ -163,8 +163,9 @@ type cluster struct {
 	// seen is, by node, the highest Seq of the node's that reached this
 	// one (handled, dropped, or said sent by its heartbeat while it was
 	// no peer), sent back as a hello's or welcome's Ack; resets, the
-	// numbered resets this node sent nodes that are no peers again yet.
-	seen, resets map[string]seqMark
+	// numbered resets this node sent nodes that are no peers again yet;
+	// hellos, the hellos it sent the peers it forgot for their reset.
+	seen, resets, hellos map[string]seqMark
 }
 
 // seqMark is a Seq of a node's incarnation: a restarted node numbers anew.
@@ -290,6 +291,7 @@ func newCluster() cluster {
 		endedCalls: make(map[string]time.Time),
 		seen:       make(map[string]seqMark),
 		resets:     make(map[string]seqMark),
+		hellos:     make(map[string]seqMark),
 	}
 }
 
@@ -506,6 +508,10 @@ func (n *Node) receive(data []byte) {
 		}
 		p.recv, p.progress = m.Seq, time.Now()
 	}
+	if n.debug() && (m.K == kindHello || m.K == kindWelcome || m.K == kindReset) {
+		n.logLocked(n.log, slog.LevelDebug, "cluster membership message", "peer", m.From, "kind", m.K, "seq", m.Seq,
+			"ack", m.Ack, "pages", m.Pages, "peer_known", p != nil, "confirmed", p != nil && p.confirmed)
+	}
 	switch m.K {
 	case kindHello, kindWelcome:
 		if p != nil && m.Seq == 0 && m.Seqs[n.id] < p.recv {
@@ -548,6 +554,7 @@ func (n *Node) receive(data []byte) {
 			p = &peer{id: m.From, inc: m.Inc, sessions: make(map[string]*remoteSession), recv: recv, progress: time.Now()}
 			delete(n.cl.asked, p.id)
 			delete(n.cl.resets, p.id)
+			delete(n.cl.hellos, p.id)
 			n.cl.peers[p.id] = p
 			n.peersChangedLocked()
 			n.logLocked(n.log, slog.LevelInfo, "peer joined", "peer", p.id, "sessions", len(m.Dir), "pages", m.Pages)
@@ -585,7 +592,12 @@ func (n *Node) receive(data []byte) {
 			p.reset = true
 			n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 		}
-		n.tellSnapshotLocked(m.From, kindHello)
+		hello := n.tellSnapshotLocked(m.From, kindHello)
+		if p != nil {
+			// Forgotten here now: a welcome to an older hello of ours is
+			// stale (staleLocked).
+			n.cl.hellos[m.From] = seqMark{inc: m.Inc, seq: hello}
+		}
 		n.cl.asked[m.From] = time.Now()
 		return
 	}
@@ -741,31 +753,46 @@ func (n *Node) gapLocked(p *peer, why string, seq uint64) {
 }
 
 // seenLocked records that seq of node id's incarnation inc reached us.
+// A 1 starts its numbers again (it declared us dead): what came before
+// counts no more, or its Acks would pass every reset of ours after.
 func (n *Node) seenLocked(id, inc string, seq uint64) {
 	if seq == 0 {
 		return
 	}
-	if s := n.cl.seen[id]; s.inc != inc || s.seq < seq {
+	if s := n.cl.seen[id]; s.inc != inc || s.seq < seq || seq == 1 {
 		n.cl.seen[id] = seqMark{inc: inc, seq: seq}
 	}
 }
 
 // staleLocked reports, and logs, whether m, a hello or welcome from a
 // node that is not our peer, was sent before that node had the numbered
-// reset we sent it last (gapLocked), in answer to something older: taking
-// it for a peer then would apply, as a peer's, what it sends until the
-// reset reaches it (a deliver it sent meanwhile was dropped here as a
-// non-peer's, and the end that followed would reach a session never rung:
-// issue 16, the cluster soak's "client dropped a frame"). The reset draws
-// its hello. An Ack of 0 is a node's that has seen nothing of ours, or of
-// an older version: taken.
+// reset we sent it last (gapLocked), or, a welcome, in answer to a hello
+// of ours older than the one we sent when we forgot it for its reset: the
+// node still held us for its peer, as of before we forgot it. Taking it
+// for a peer then would apply, as a peer's, what it sends until our reset
+// or hello reaches it, and then it forgets us (issue 16, the cluster
+// soak's "client dropped a frame": a deliver it sent meanwhile was dropped
+// here as a non-peer's, and the end that followed reached a session never
+// rung; and its `order`: a session it rang meanwhile rang on here after
+// it stopped ringing it, at our hello). That reset or hello draws the
+// answer that counts. An Ack of 0 is a node's that has seen nothing of
+// ours, or of an older version: taken.
 func (n *Node) staleLocked(m *message) bool {
-	r, ok := n.cl.resets[m.From]
-	if !ok || r.inc != m.Inc || m.Ack == 0 || m.Ack >= r.seq {
+	stale := func(mark seqMark, ok bool) bool {
+		return ok && mark.inc == m.Inc && m.Ack != 0 && m.Ack < mark.seq
+	}
+	r, reset := n.cl.resets[m.From]
+	h, hello := n.cl.hellos[m.From]
+	switch {
+	case stale(r, reset):
+		n.logLocked(n.log, slog.LevelInfo, "a hello sent before our reset reached it: dropped", "peer", m.From, "kind", m.K,
+			"seq", m.Seq, "ack", m.Ack, "reset", r.seq)
+	case m.K == kindWelcome && stale(h, hello):
+		n.logLocked(n.log, slog.LevelInfo, "a welcome to an older hello: dropped", "peer", m.From,
+			"seq", m.Seq, "ack", m.Ack, "hello", h.seq)
+	default:
 		return false
 	}
-	n.logLocked(n.log, slog.LevelInfo, "a hello sent before our reset reached it: dropped", "peer", m.From, "kind", m.K,
-		"seq", m.Seq, "ack", m.Ack, "reset", r.seq)
 	return true
 }
 
@@ -1194,6 +1221,7 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 	n.peersChangedLocked()
 	if !p.reset {
 		delete(n.cl.resets, p.id)
+		delete(n.cl.hellos, p.id)
 		// Dead: its numbers start again (heartbeats stop listing it); a
 		// reset peer keeps them, for it may still count ours.
 		n.cl.out.mu.Lock()

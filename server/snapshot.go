@@ -57,20 +57,24 @@ func (n *Node) snapshotLocked(kind string, ack uint64) []*message {
 }
 
 // tellSnapshotLocked sends node id this node's snapshot, first page kind,
-// then the call ends it missed (tellEndsLocked). Page 1 acks the highest
+// then the call ends it missed (tellEndsLocked), and returns page 1's
+// number. Page 1 acks the highest
 // number of id's that reached us (seenLocked), so that id knows whether
 // we had its reset (staleLocked).
 // Node.mu is held from the first page to the last, so no change of a
 // session comes between them.
-func (n *Node) tellSnapshotLocked(id, kind string) {
+func (n *Node) tellSnapshotLocked(id, kind string) (first uint64) {
 	var ack uint64
 	if s, ok := n.cl.seen[id]; ok {
 		ack = s.seq
 	}
-	for _, m := range n.snapshotLocked(kind, ack) {
-		n.tell(id, m)
+	for i, m := range n.snapshotLocked(kind, ack) {
+		if seq := n.tell(id, m); i == 0 {
+			first = seq
+		}
 	}
 	n.tellEndsLocked(id)
+	return first
 }
 
 // pageSnapshot splits pend and dir into as few pages as keep each page's
