@@ -154,9 +154,30 @@ type call struct {
 	f      protocol.Frame
 	done   chan result // capacity 1: the reply, to a request that waits
 	waits  bool        // a request waits on done (not an ack, an acknowledging ping, or a request given up)
-	hook   func(*protocol.Frame)
+	hook   replyHook
 	sent   bool
 	expiry *time.Timer // a request's default timeout, reused with the call
+}
+
+// A replyHook takes a request's reply in the reader, with the lock held,
+// before any later frame is handled; it must not keep the frame.
+type replyHook interface{ onReply(reply *protocol.Frame) }
+
+// hookFunc is a closure as a replyHook.
+type hookFunc func(*protocol.Frame)
+
+func (h hookFunc) onReply(reply *protocol.Frame) { h(reply) }
+
+// ignoreReply is a hook that does nothing: its request's reply is still
+// taken when it comes after the request stopped waiting.
+var ignoreReply replyHook = hookFunc(func(*protocol.Frame) {})
+
+// funcHook is hook as a replyHook, nil if hook is.
+func funcHook(hook func(*protocol.Frame)) replyHook {
+	if hook == nil {
+		return nil
+	}
+	return hookFunc(hook)
 }
 
 // result is what a request gets back.
@@ -495,7 +516,7 @@ func (c *Client) presenceRequest(ctx context.Context, typ string, ids []string, 
 	if !get(c, &c.state).loggedIn() {
 		return answer{}, protocol.Errorf(protocol.CodeNotLoggedIn, "%s needs a logged-in client", typ)
 	}
-	return c.exchange(ctx, &protocol.Frame{Type: typ, IDs: ids}, hook)
+	return c.exchange(ctx, &protocol.Frame{Type: typ, IDs: ids}, funcHook(hook))
 }
 
 // loggedIn reports whether operations that need a session may be called:
@@ -605,12 +626,12 @@ func isTLSError(err error) bool {
 // frame is handled, even if request has stopped waiting; it must not keep
 // the frame, which the reader reuses. f is copied: it does not escape.
 func (c *Client) request(ctx context.Context, f *protocol.Frame, hook func(*protocol.Frame)) error {
-	_, err := c.exchange(ctx, f, hook)
+	_, err := c.exchange(ctx, f, funcHook(hook))
 	return err
 }
 
 // exchange is request that also returns what callers read of the reply.
-func (c *Client) exchange(ctx context.Context, f *protocol.Frame, hook func(*protocol.Frame)) (answer, error) {
+func (c *Client) exchange(ctx context.Context, f *protocol.Frame, hook replyHook) (answer, error) {
 	c.mu.Lock()
 	if c.conn == nil && c.state != ConnectionReconnecting {
 		c.mu.Unlock()
@@ -1135,7 +1156,7 @@ func (c *Client) handle(f *protocol.Frame) {
 		}
 		delete(c.pending, f.RID)
 		if cl.hook != nil {
-			cl.hook(f)
+			cl.hook.onReply(f)
 		}
 		if !cl.waits {
 			if cl.sent && cl.done != nil { // a pooled call that no one refers to any more

@@ -5,9 +5,14 @@ package core_test
 import (
 	"context"
 	"log/slog"
+	"os"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/rtmcall/rtmcall/core"
 	"github.com/rtmcall/rtmcall/server"
@@ -27,7 +32,7 @@ func BenchmarkClientFlow(b *testing.B) {
 	b.ReportAllocs()
 	sched := startSched()
 	for b.Loop() {
-		inv, err := alice.CreateLocalInvitation("bob")
+		inv, err := alice.CreateLocalInvitation(bob.UserID())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -78,26 +83,62 @@ func (start sched) report(b *testing.B) {
 }
 
 // benchClients starts a server without a rate limit and logs in alice and
-// bob; the context bounds the benchmark.
+// bob; the context bounds the benchmark. With RTMCALL_BENCH_URL naming a
+// file that holds a server's URL (TestServeForBench writes one), they log
+// in there instead, as alice-PID and bob-PID, so that a profile of this
+// process counts the clients alone.
 func benchClients(b *testing.B) (ctx context.Context, alice, bob *core.Client) {
-	srv := rtmcalltest.NewServer(b, func(c *server.Config) {
-		c.RateLimit, c.RateBurst = 1e9, 1<<30
-		c.Logger = slog.New(slog.DiscardHandler)
-	})
+	url, suffix := "", ""
+	if path := os.Getenv("RTMCALL_BENCH_URL"); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		url, suffix = strings.TrimSpace(string(data)), "-"+strconv.Itoa(os.Getpid())
+	} else {
+		url = benchServer(b).URL
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	b.Cleanup(cancel)
 	login := func(user string) *core.Client {
-		c, err := core.NewClient(core.Options{URL: srv.URL, Logf: b.Logf})
+		c, err := core.NewClient(core.Options{URL: url, Logf: b.Logf})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { c.Close() })
-		if err := c.Login(ctx, user, ""); err != nil {
+		if err := c.Login(ctx, user+suffix, ""); err != nil {
 			b.Fatal(err)
 		}
 		return c
 	}
 	return ctx, login("alice"), login("bob")
+}
+
+func benchServer(tb testing.TB) *rtmcalltest.Server {
+	return rtmcalltest.NewServer(tb, func(c *server.Config) {
+		c.RateLimit, c.RateBurst = 1e9, 1<<30
+		c.Logger = slog.New(slog.DiscardHandler)
+	})
+}
+
+// TestServeForBench, with RTMCALL_BENCH_SERVE naming a file, serves the
+// benchmarks' server in this process: it writes the server's URL to the
+// file and serves until the file is removed. Run a benchmark with
+// RTMCALL_BENCH_URL naming the same file from another process.
+func TestServeForBench(t *testing.T) {
+	path := os.Getenv("RTMCALL_BENCH_SERVE")
+	if path == "" {
+		t.Skip("RTMCALL_BENCH_SERVE is not set")
+	}
+	srv := benchServer(t)
+	require.NoError(t, os.WriteFile(path, []byte(srv.URL), 0o644))
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for range tick.C {
+		if _, err := os.Stat(path); err != nil {
+			return
+		}
+	}
 }
 
 // BenchmarkLateLogin is the time from a late device's Login to its
@@ -106,10 +147,7 @@ func benchClients(b *testing.B) (ctx context.Context, alice, bob *core.Client) {
 // it from the send); the caller then cancels. It reports the mean
 // login-to-invite time as ms/late-ring.
 func BenchmarkLateLogin(b *testing.B) {
-	srv := rtmcalltest.NewServer(b, func(c *server.Config) {
-		c.RateLimit, c.RateBurst = 1e9, 1<<30
-		c.Logger = slog.New(slog.DiscardHandler)
-	})
+	srv := benchServer(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	client := func() *core.Client {

@@ -88,6 +88,19 @@ func acceptBoth(t *testing.T, caller, callee *user, r *core.RemoteInvitation) {
 	caller.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
 }
 
+// answerAndMove: bob, rung by alice on node 1, which drains (errc), accepts
+// and hangs up, both sides see it, then bob moves and the drain ends.
+func answerAndMove(t *testing.T, cl *rtmcalltest.Cluster, alice, bob *user, r *core.RemoteInvitation, errc chan error) {
+	t.Helper()
+	acceptBoth(t, alice, bob, r)
+	require.NoError(t, r.Hangup(ctxT(t)))
+	bob.expectOn(bob.calls, "remote call ended HANGUP bob ENDED")
+	alice.expectOn(alice.calls, "local call ended HANGUP bob ENDED")
+	bob.expect("state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
+	awaitDrained(t, errc)
+	assert.NotEqual(t, 1, nodeOf(t, cl, "bob"))
+}
+
 // drain starts draining node i and returns a channel with Drain's error.
 func drain(cl *rtmcalltest.Cluster, i int) chan error {
 	errc := make(chan error, 1)
@@ -217,13 +230,7 @@ func TestDrainCalleeNodeMidRing(t *testing.T) {
 	alice, bob, l, r := ringing(t, cl, lb)
 	errc := drain(cl, 1)
 	require.Eventually(t, cl.Node(1).Node.Draining, waitFor, time.Millisecond)
-	acceptBoth(t, alice, bob, r)
-	require.NoError(t, r.Hangup(ctxT(t)))
-	bob.expectOn(bob.calls, "remote call ended HANGUP bob ENDED")
-	alice.expectOn(alice.calls, "local call ended HANGUP bob ENDED")
-	bob.expect("state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
-	awaitDrained(t, errc)
-	assert.NotEqual(t, 1, nodeOf(t, cl, "bob"))
+	answerAndMove(t, cl, alice, bob, r, errc)
 
 	cl.Sync()
 	l = alice.invite("bob", "again")
@@ -235,6 +242,29 @@ func TestDrainCalleeNodeMidRing(t *testing.T) {
 	_ = l
 	alice.quiet()
 	bob.quiet()
+}
+
+// The callee's node drains while another node's invitation rings it, and
+// the device answers past ResumeGrace: the drain's default timeout covers
+// the time left to that invitation, so the accept and the hang-up reach
+// both sides, then the device moves. Before, the timeout counted only the
+// invitations the draining node owned: at ResumeGrace it ended the ring
+// UNKNOWN on both sides (in the cluster soak, with its 2 s grace, group
+// callees failed PEER_OFFLINE).
+func TestDrainTimeoutCoversRemoteInvitations(t *testing.T) {
+	const grace = 300 * time.Millisecond
+	cl, lb := drainCluster(t, func(c *server.Config) { c.ResumeGrace = grace })
+	alice, bob, _, r := ringing(t, cl, lb)
+	errc := drain(cl, 1)
+	require.Eventually(t, cl.Node(1).Node.Draining, waitFor, time.Millisecond)
+	select {
+	case err := <-errc:
+		require.FailNow(t, "the drain ended while the invitation rang", "%v", err)
+	case <-time.After(3 * grace): // past the timeout it had
+	}
+	bob.quiet()
+	answerAndMove(t, cl, alice, bob, r, errc)
+	alice.quiet()
 }
 
 // While a callee moves (its old node drained, its new login held at the
@@ -572,13 +602,16 @@ func TestDrainMovedSessionResumes(t *testing.T) {
 	bob.quiet()
 }
 
-// A device that rings on a draining node is not rung there for a new
-// invitation, so that invitations that keep coming cannot pin it there
-// until the drain timeout: bob, rung for "hi", hears nothing of "again"
-// until he has refused "hi" and moved, then "again" rings him on his new
-// node by late ringing, and he accepts it. The invitation's owner is
-// another node, or the draining node itself.
-func TestDrainHoldsBackNewInvitations(t *testing.T) {
+// A device that rings on a draining node is rung there for a new
+// invitation as before, and moves once neither rings it: bob, rung for
+// "hi", hears "again" at once, refuses "hi", accepts "again", and moves
+// after its call. Before, "again" was held back until bob moved, which
+// only the end of "hi" allowed: a device ringing for an invitation nobody
+// answered stayed deaf to every other one up to its timeout (the cluster
+// soak's callees online at the send never rung; bob heard nothing of
+// "again" here). The invitation's owner is another node, or the draining
+// node itself.
+func TestDrainRingingDeviceRingsForNewInvitations(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		aliceNode int
@@ -594,15 +627,13 @@ func TestDrainHoldsBackNewInvitations(t *testing.T) {
 			require.Eventually(t, cl.Node(1).Node.Draining, waitFor, time.Millisecond)
 
 			l := alice.invite("bob", "again")
+			again := ringsAgain(t, alice, bob, l)
 			require.NoError(t, r.Refuse(ctxT(t)))
-			bob.expect("remote refused REFUSED", "state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
+			bob.expect("remote refused REFUSED")
 			alice.expect(`local refused ""`)
-			again := bob.received()
-			assert.Equal(t, l.ID(), again.ID())
-			assert.Equal(t, "again", again.Content())
-			alice.expect("local received")
 			acceptBoth(t, alice, bob, again)
 			hangUp(t, alice, l, bob)
+			bob.expect("state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
 			if tc.aliceNode == 1 {
 				alice.expect("state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
 			}
@@ -610,6 +641,61 @@ func TestDrainHoldsBackNewInvitations(t *testing.T) {
 			assert.NotEqual(t, 1, nodeOf(t, cl, "bob"))
 			alice.quiet()
 			bob.quiet()
+		})
+	}
+}
+
+// ringsAgain returns the invite of l ("again") on callee, seen by both.
+func ringsAgain(t *testing.T, caller, callee *user, l *core.LocalInvitation) *core.RemoteInvitation {
+	t.Helper()
+	again := callee.received()
+	assert.Equal(t, l.ID(), again.ID())
+	assert.Equal(t, "again", again.Content())
+	caller.expect("local received")
+	return again
+}
+
+// A device in a call on a draining node is not rung there for a new
+// invitation, so that invitations that keep coming cannot pin it there
+// until the drain timeout (a call has no timeout): bob, with call waiting,
+// in a call with alice, hears nothing of her "again" until the call has
+// ended and he moved, then "again" rings him on his new node by late
+// ringing, and he accepts it. The invitation's owner is the draining node
+// (alice, in the call, stays there) or another one (carol).
+func TestDrainHoldsBackNewInvitations(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ownerFar bool
+	}{{"owner elsewhere", true}, {"owner draining", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl, lb := drainCluster(t)
+			alice, bob := loginOn(t, cl, lb, "alice", 1), loginOn(t, cl, lb, "bob", 1)
+			carol := loginOn(t, cl, lb, "carol", 0)
+			require.NoError(t, bob.c.SetCallWaiting(ctxT(t), true))
+			cl.Sync()
+			lc := alice.invite("bob", "hi")
+			r := bob.received()
+			alice.expect("local received")
+			acceptBoth(t, alice, bob, r)
+			errc := drain(cl, 1)
+			require.Eventually(t, cl.Node(1).Node.Draining, waitFor, time.Millisecond)
+
+			caller := alice
+			if tc.ownerFar {
+				caller = carol
+			}
+			l := caller.invite("bob", "again")
+			bob.quiet() // not rung for it
+			hangUp(t, alice, lc, bob)
+			bob.expect("state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
+			acceptBoth(t, caller, bob, ringsAgain(t, caller, bob, l))
+			hangUp(t, caller, l, bob)
+			awaitDrained(t, errc)
+			alice.expect("state RECONNECTING INTERRUPTED", "state CONNECTED LOGIN_SUCCESS")
+			assert.NotEqual(t, 1, nodeOf(t, cl, "bob"))
+			alice.quiet()
+			bob.quiet()
+			carol.quiet()
 		})
 	}
 }

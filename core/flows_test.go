@@ -77,6 +77,33 @@ func TestCancelAfterReceipt(t *testing.T) {
 	bob.quiet()
 }
 
+// An invitation's callbacks set inside OnInvitationReceived see every later
+// event, even one the client handled while that callback ran: an event whose
+// callback is not set is dropped only while no callback is queued or running.
+func TestCallbacksSetInOnInvitationReceivedSeeLaterEvents(t *testing.T) {
+	srv := startServer(t)
+	alice := login(t, srv, "alice")
+	bob, err := core.NewClient(core.Options{URL: srv.URL, Logf: t.Logf})
+	require.NoError(t, err)
+	t.Cleanup(func() { bob.Close() })
+	canceled := make(chan string, 1)
+	bob.OnInvitationReceived(func(r *core.RemoteInvitation) {
+		// The cancel comes while this callback runs, before the callback is set.
+		assert.Eventually(t, func() bool { return r.State() == core.RemoteCanceled }, waitFor, time.Millisecond)
+		r.OnCanceled(func(content string) { canceled <- content })
+	})
+	require.NoError(t, bob.Login(ctxT(t), "bob", ""))
+	l := alice.invite("bob", "set late")
+	alice.expect("local received")
+	require.NoError(t, l.Cancel(ctxT(t)))
+	select {
+	case content := <-canceled:
+		assert.Equal(t, "set late", content)
+	case <-ctxT(t).Done():
+		t.Fatal("no RemoteInvitationCanceled for a callback set in OnInvitationReceived")
+	}
+}
+
 func TestCancelBeforeReceipt(t *testing.T) {
 	srv := startServer(t)
 	alice := login(t, srv, "alice")

@@ -24,7 +24,11 @@ type LocalInvitation struct {
 	response string
 	state    LocalInvitationState
 	reason   LocalFailureReason
-	sendDone chan struct{} // closed once the send request has an answer
+	// The send request, guarded by the client's lock: answered, it has its
+	// reply; abandoned, Send stopped waiting first. sendDone, made only
+	// when Cancel waits for the answer, is closed once either is set.
+	answered, abandoned bool
+	sendDone            chan struct{}
 
 	onReceived func()
 	onWaking   func(window time.Duration)
@@ -156,7 +160,6 @@ func (l *LocalInvitation) Send(ctx context.Context) error {
 		return err
 	}
 	l.state = next
-	l.sendDone = make(chan struct{})
 	f := &protocol.Frame{Type: protocol.TypeSend, Callee: l.calleeID, Content: l.content, Channel: l.channel,
 		Timeout: l.timeout.Milliseconds(), Wake: l.wake}
 	if g := l.group; g != nil {
@@ -167,37 +170,48 @@ func (l *LocalInvitation) Send(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 
-	answered, abandoned := false, false
-	err = c.request(ctx, f, func(reply *protocol.Frame) {
-		// Runs in the reader with the lock held, before any event on the new invitation.
-		answered = true
-		if abandoned {
-			// Send gave up waiting and failed the invitation; withdraw it
-			// from the server too so the callee stops ringing.
-			if reply.Type == protocol.TypeOK {
-				c.goRequest(&protocol.Frame{Type: protocol.TypeCancel, Inv: reply.Inv})
-			}
-			return
-		}
-		defer close(l.sendDone)
-		if reply.Type == protocol.TypeError {
-			l.fail(failureReasonFor(reply.Code))
-			return
-		}
-		l.id = reply.Inv
-		l.timeout = protocol.Millis(reply.Timeout)
-		c.locals[l.id] = l
-	})
+	_, err = c.exchange(ctx, f, l) // l.onReply
 	if err != nil {
 		c.mu.Lock()
-		if !answered {
-			abandoned = true
+		if !l.answered {
+			l.abandoned = true
 			l.fail(LocalFailureUnknown)
-			close(l.sendDone)
+			l.sendOver()
 		}
 		c.mu.Unlock()
 	}
 	return err
+}
+
+// onReply takes the reply to Send, in the reader with the lock held,
+// before any event on the new invitation. l is the request's hook rather
+// than a closure: a request then allocates none.
+func (l *LocalInvitation) onReply(reply *protocol.Frame) {
+	c := l.c
+	l.answered = true
+	if l.abandoned {
+		// Send gave up waiting and failed the invitation; withdraw it
+		// from the server too so the callee stops ringing.
+		if reply.Type == protocol.TypeOK {
+			c.goRequest(&protocol.Frame{Type: protocol.TypeCancel, Inv: reply.Inv})
+		}
+		return
+	}
+	defer l.sendOver()
+	if reply.Type == protocol.TypeError {
+		l.fail(failureReasonFor(reply.Code))
+		return
+	}
+	l.id = reply.Inv
+	l.timeout = protocol.Millis(reply.Timeout)
+	c.locals[l.id] = l
+}
+
+// sendOver tells a Cancel waiting for the send's answer. The lock is held.
+func (l *LocalInvitation) sendOver() {
+	if l.sendDone != nil {
+		close(l.sendDone)
+	}
 }
 
 func failureReasonFor(code protocol.Code) LocalFailureReason {
@@ -217,14 +231,19 @@ func (l *LocalInvitation) Cancel(ctx context.Context) error {
 		c.mu.Unlock()
 		return err
 	}
-	done := l.sendDone
-	c.mu.Unlock()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return protocol.Errorf(protocol.CodeTimeout, "cancel: %v", ctx.Err())
+	if !l.answered && !l.abandoned { // the send is in flight: wait for its answer
+		if l.sendDone == nil {
+			l.sendDone = make(chan struct{})
+		}
+		done := l.sendDone
+		c.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return protocol.Errorf(protocol.CodeTimeout, "cancel: %v", ctx.Err())
+		}
+		c.mu.Lock()
 	}
-	c.mu.Lock()
 	if _, err := NextLocal(l.state, LocalEvCancel); err != nil {
 		c.mu.Unlock()
 		return err
@@ -382,11 +401,11 @@ func (r *RemoteInvitation) answer(ctx context.Context, ev RemoteEvent, typ strin
 	r.state = next
 	f := &protocol.Frame{Type: typ, Inv: r.id, Response: r.response}
 	c.mu.Unlock()
-	err = c.request(ctx, f, func(reply *protocol.Frame) {
-		if ev == RemoteEvAccept && reply.Type == protocol.TypeError && r.state == RemoteAcceptSentToLocal {
-			r.apply(RemoteEvAcceptRejected, 0, "") // the server did not take it; the call still rings
-		}
-	})
+	var hook replyHook = r // r.onReply, an accept's
+	if ev != RemoteEvAccept {
+		hook = ignoreReply // as the closure did for a refuse: a late reply is taken, not logged
+	}
+	_, err = c.exchange(ctx, f, hook)
 	if err != nil && ev == RemoteEvAccept && CodeOf(err) == protocol.CodeNotConnected {
 		c.mu.Lock()
 		if r.state == RemoteAcceptSentToLocal {
@@ -395,6 +414,14 @@ func (r *RemoteInvitation) answer(ctx context.Context, ev RemoteEvent, typ strin
 		c.mu.Unlock()
 	}
 	return err
+}
+
+// onReply takes the reply to Accept, in the reader with the lock held. r is
+// the request's hook rather than a closure: a request then allocates none.
+func (r *RemoteInvitation) onReply(reply *protocol.Frame) {
+	if reply.Type == protocol.TypeError && r.state == RemoteAcceptSentToLocal {
+		r.apply(RemoteEvAcceptRejected, 0, "") // the server did not take it; the call still rings
+	}
 }
 
 // CalleeBusy reports whether the callee was in a call when the invitation

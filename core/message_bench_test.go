@@ -22,7 +22,7 @@ func BenchmarkMessageToPeer(b *testing.B) {
 	b.ReportAllocs()
 	sched := startSched()
 	for b.Loop() {
-		if _, err := alice.SendMessageToPeer(ctx, "bob", msg); err != nil {
+		if _, err := alice.SendMessageToPeer(ctx, bob.UserID(), msg); err != nil {
 			b.Fatal(err)
 		}
 		<-got

@@ -13,6 +13,7 @@ type queue struct {
 	items   []event
 	spare   []event // the run's last batch, emptied, for the next pushes
 	running bool    // the goroutine exists
+	busy    bool    // the goroutine is running a batch of callbacks
 	keep    bool    // the goroutine waits for events rather than exit when idle
 	waiting bool    // the goroutine waits on more
 	more    sync.Cond
@@ -75,6 +76,7 @@ func (q *queue) run() {
 	q.mu.Lock()
 	for {
 		for len(q.items) > 0 {
+			q.busy = true
 			batch := q.items
 			q.items = q.spare
 			q.mu.Unlock()
@@ -85,6 +87,7 @@ func (q *queue) run() {
 			q.mu.Lock()
 			q.spare = batch[:0]
 		}
+		q.busy = false
 		if !q.keep {
 			break
 		}
@@ -97,18 +100,44 @@ func (q *queue) run() {
 	q.mu.Unlock()
 }
 
+// idle reports whether no callback is queued or running.
+func (q *queue) idle() bool {
+	q.mu.Lock()
+	idle := len(q.items) == 0 && !q.busy
+	q.mu.Unlock()
+	return idle
+}
+
+// skip reports whether an event may be dropped rather than queued, which
+// would wake the goroutine to call nothing: its callback is not set (set,
+// read first) and no callback is queued or running, any of which could
+// still set it (an invitation's callbacks set in OnInvitationReceived see
+// every later event). The client's lock is held: a callback set before the
+// event is seen, and one that sets it does so before the queue goes idle.
+// A callback set outside callbacks after the event raced with it before too.
+func (c *Client) skip(set bool) bool { return !set && c.q.idle() }
+
 // emit queues f.
 func (c *Client) emit(f func()) { c.q.push(event{run: runFunc, p: f}) }
 
 func runFunc(e *event) { e.p.(func())() }
 
-// emit0 queues the callback in *p, read when it runs.
-func (c *Client) emit0(p *func()) { c.q.push(event{run: runCall0, c: c, p: p}) }
+// emit0 queues the callback in *p, read when it runs. The client's lock is
+// held, as for each emit below (skip).
+func (c *Client) emit0(p *func()) {
+	if c.skip(*p != nil) {
+		return
+	}
+	c.q.push(event{run: runCall0, c: c, p: p})
+}
 
 func runCall0(e *event) { call0(e.c, e.p.(*func())) }
 
 // emitString queues the callback in *p with s.
 func (c *Client) emitString(p *func(string), s string) {
+	if c.skip(*p != nil) {
+		return
+	}
 	c.q.push(event{run: runCallString, c: c, p: p, s: s})
 }
 
@@ -116,6 +145,9 @@ func runCallString(e *event) { call1(e.c, e.p.(*func(string)), e.s) }
 
 // emitInvitation queues OnInvitationReceived with r.
 func (c *Client) emitInvitation(r *RemoteInvitation) {
+	if c.skip(c.onInvitation != nil) {
+		return
+	}
 	c.q.push(event{run: runInvitation, c: c, p: r})
 }
 
@@ -123,6 +155,9 @@ func runInvitation(e *event) { call1(e.c, &e.c.onInvitation, e.p.(*RemoteInvitat
 
 // emitEnd queues cs's OnCallEnded with reason and by.
 func (c *Client) emitEnd(cs *callSide, reason CallEndReason, by string) {
+	if c.skip(cs.onEnded != nil) {
+		return
+	}
 	c.q.push(event{run: runEnd, c: c, p: cs, s: by, n: int64(reason)})
 }
 

@@ -94,14 +94,23 @@ func (n *Node) busyLocked(user string) (busy, onWord bool) {
 // users is busy on other nodes' word only and has a session without call
 // waiting; then once every peer has answered a sync (or is gone).
 func (n *Node) afterBusySettledLocked(users []string, f func()) {
-	for _, u := range users {
-		if busy, onWord := n.busyLocked(u); busy && onWord && n.someoneNotWaitingLocked(u) {
-			n.m.busySyncs.Inc()
-			n.afterPeersLocked(f)
-			return
-		}
+	if n.busyUnsettledLocked(users) {
+		n.m.busySyncs.Inc()
+		n.afterPeersLocked(f)
+		return
 	}
 	f()
+}
+
+// busyUnsettledLocked reports whether a user of users is busy on other
+// nodes' word only and has a session without call waiting.
+func (n *Node) busyUnsettledLocked(users []string) bool {
+	for _, u := range users {
+		if busy, onWord := n.busyLocked(u); busy && onWord && n.someoneNotWaitingLocked(u) {
+			return true
+		}
+	}
+	return false
 }
 
 // someoneNotWaitingLocked reports whether a session of user, on any node,
@@ -125,6 +134,9 @@ func (n *Node) someoneNotWaitingLocked(user string) bool {
 // PeerTimeout, as a forwarded request (a lost sync resets its pair well
 // before), and reports whether it did.
 func (n *Node) settleBusyLocked(users []string) bool {
+	if !n.busyUnsettledLocked(users) {
+		return false // the common case, without the channel and closure below
+	}
 	settled := make(chan struct{})
 	n.afterBusySettledLocked(users, func() { close(settled) })
 	select {
@@ -189,7 +201,7 @@ func (n *Node) leaveCallLocked(s *session, id string) {
 // startCallLocked records the call of inv, just accepted by session by.
 func (n *Node) startCallLocked(inv *invitation, by requester) {
 	c := &callRec{id: inv.id, seq: inv.seq, caller: inv.caller, callerUser: inv.callerUser, calleeUser: inv.callee,
-		rung: slices.Collect(maps.Keys(inv.rung)), started: time.Now(), group: inv.group}
+		rung: slices.Clip(inv.rung), started: time.Now(), group: inv.group}
 	switch by := by.(type) {
 	case *session:
 		c.callee = by
@@ -226,16 +238,20 @@ func (n *Node) hangupLocked(s requester, f *protocol.Frame) {
 		ended := protocol.Frame{Type: protocol.TypeCallEnded, Inv: c.id, Reason: core.CallEndHangup.String(), By: by}
 		reply := ended
 		reply.RID = f.RID
+		why := ""
+		if n.debug() { // only the log says why
+			why = "hangup by session " + sid
+		}
 		if sid == c.caller.id {
-			n.endCallLocked(c, &reply, &ended, "hangup by session "+sid)
+			n.endCallLocked(c, &reply, &ended, why)
 		} else {
-			n.endCallLocked(c, &ended, &reply, "hangup by session "+sid)
+			n.endCallLocked(c, &ended, &reply, why)
 		}
 		s.answered(f.RID)
 		return
 	}
 	if inv := n.invs.byID[f.Inv]; inv != nil {
-		if _, rung := inv.rung[sid]; rung || inv.callerID == sid {
+		if slices.Contains(inv.rung, sid) || inv.callerID == sid {
 			s.replyError(f.RID, errNotStarted)
 			return
 		}

@@ -915,10 +915,18 @@ func (n *Node) remotePendingLocked(p *peer, user string, count int) {
 // partiesOfLocked returns every session of user in the cluster: this
 // node's in login order, then the other nodes' in the order they became
 // known here.
-func (n *Node) partiesOfLocked(user string) []party {
-	var ps []party
-	for _, s := range n.hub.sessionsOf(user) {
+func (n *Node) partiesOfLocked(user string) []party { return n.appendPartiesLocked(nil, user) }
+
+// appendPartiesLocked is partiesOfLocked appending to ps: a caller's
+// buffer on its stack spares the allocations of a send.
+func (n *Node) appendPartiesLocked(ps []party, user string) []party {
+	start := len(ps)
+	for s := range n.hub.users[user] {
 		ps = append(ps, s)
+	}
+	slices.SortFunc(ps[start:], func(a, b party) int { return cmp.Compare(a.(*session).order, b.(*session).order) })
+	if len(n.cl.users[user]) == 0 {
+		return ps
 	}
 	for _, r := range sortedRemote(slices.Collect(maps.Keys(n.cl.users[user]))) {
 		ps = append(ps, r)
@@ -948,6 +956,9 @@ func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
 	case protocol.TypeInvite:
 		held := n.holdBackLocked(s, f.Inv)
 		put(&s.remoteRinging, f.Inv, n.nextSeqLocked())
+		if until := time.Now().Add(protocol.Millis(f.Timeout)); until.After(s.remoteUntil) {
+			s.remoteUntil = until
+		}
 		if held {
 			return
 		}

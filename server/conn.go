@@ -40,9 +40,33 @@ type conn struct {
 	drained bool
 
 	// watchdog drops a connection that does not log in within LoginTimeout
-	// or, logged in, sends nothing for IdleTimeout. Reset on every frame.
+	// or, logged in, sends nothing for IdleTimeout. A frame does not reset
+	// it (a timer reset per frame): it records its time in lastFrame, and
+	// the watchdog, when it fires, waits the rest of IdleTimeout since then.
 	watchdog *time.Timer
-	expired  atomic.Bool
+	// lastFrame is when the last frame of the logged-in session came (a
+	// monotonic clockTime); 0 while the connection is not logged in.
+	lastFrame atomic.Int64
+	expired   atomic.Bool
+}
+
+// clockStart is the origin of clockTime.
+var clockStart = time.Now()
+
+// clockTime is t on a monotonic clock, never 0.
+func clockTime(t time.Time) int64 { return int64(t.Sub(clockStart)) | 1 }
+
+// watchIdle arms the watchdog for IdleTimeout from now: c logged in or
+// resumed a session. Read loop only.
+func (c *conn) watchIdle() {
+	c.lastFrame.Store(clockTime(time.Now()))
+	c.watchdog.Reset(c.n.cfg.IdleTimeout)
+}
+
+// watchLogin arms the watchdog for LoginTimeout: c logged out. Read loop only.
+func (c *conn) watchLogin() {
+	c.lastFrame.Store(0)
+	c.watchdog.Reset(c.n.cfg.LoginTimeout)
 }
 
 func newConn(n *Node, ws wsConn, remote string) *conn {
@@ -69,6 +93,7 @@ func (c *conn) run() {
 	}
 
 	err := c.readLoop()
+	c.lastFrame.Store(0) // a watchdog firing now does not arm itself again
 	c.watchdog.Stop()
 	if c.relay != nil {
 		c.relay.end(err)
@@ -110,9 +135,16 @@ func (c *conn) resumable(err error) bool {
 	return closeStatus(err) == -1 && !c.att.closing.Load()
 }
 
-// expire is the watchdog: it drops the connection. A logged-in session
-// stays resumable; an anonymous connection simply ends.
+// expire is the watchdog: it drops the connection, unless it is logged in
+// and sent a frame less than IdleTimeout ago: then it waits for the rest.
+// A logged-in session stays resumable; an anonymous connection simply ends.
 func (c *conn) expire() {
+	if last := c.lastFrame.Load(); last != 0 {
+		if left := c.n.cfg.IdleTimeout - time.Duration(clockTime(time.Now())-last); left > 0 {
+			c.watchdog.Reset(left)
+			return
+		}
+	}
 	c.expired.Store(true)
 	c.ws.CloseNow()
 }
@@ -140,7 +172,6 @@ func (c *conn) readLoop() error {
 		case s == nil:
 			c.handle(typ, data, time.Now())
 		default:
-			c.watchdog.Reset(c.n.cfg.IdleTimeout)
 			s.hold(a)
 			c.handle(typ, data, time.Now())
 			s.release(a)
@@ -171,6 +202,9 @@ func (c *conn) read() (typ ws.OpCode, data []byte, buf *[]byte, err error) {
 
 // handle carries out one frame from the client and queues its reply.
 func (c *conn) handle(typ ws.OpCode, data []byte, now time.Time) {
+	if c.sess != nil {
+		c.lastFrame.Store(clockTime(now)) // puts the watchdog off
+	}
 	c.n.m.frames.Inc()
 	if c.solicited(typ, data) {
 		c.dispatchFrame(data)
@@ -199,7 +233,9 @@ func (c *conn) handle(typ ws.OpCode, data []byte, now time.Time) {
 // credit. The frame is only peeked at: dispatchFrame validates it.
 func (c *conn) solicited(typ ws.OpCode, data []byte) bool {
 	s := c.sess
-	if s == nil || typ != ws.OpText || !bytes.Contains(data, []byte(`"ack"`)) {
+	// Without a credit the frame counts whatever it is: no need to peek at
+	// it (the caller's frames, a callee's once it acknowledged).
+	if s == nil || typ != ws.OpText || s.ackCredits.Load() <= 0 || !bytes.Contains(data, []byte(`"ack"`)) {
 		return false
 	}
 	if typ, ok := protocol.RawField(data, "type"); !ok || string(typ) != `"`+protocol.TypeAck+`"` {

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/rtmcall/rtmcall/core/protocol"
@@ -93,6 +95,12 @@ func (n *Node) Drain(ctx context.Context) error {
 					unmoved++
 					if !idle(s) {
 						busy++
+						if n.debug() { // what held it: the drain timeout is the bug to find
+							n.logSessionLocked(s, slog.LevelDebug, "drain timeout: busy session",
+								"outgoing", invIDs(s.outgoing), "ringing", invIDs(s.ringing),
+								"remote_ringing", slices.Collect(maps.Keys(s.remoteRinging)),
+								"in_call", slices.Collect(maps.Keys(s.inCall)), "held", slices.Collect(maps.Keys(s.held)))
+						}
 					}
 				}
 			}
@@ -105,6 +113,15 @@ func (n *Node) Drain(ctx context.Context) error {
 		break
 	}
 	return n.Shutdown(ctx)
+}
+
+// invIDs returns the ids of invs (debug logs).
+func invIDs(invs map[*invitation]struct{}) []string {
+	var ids []string
+	for inv := range invs {
+		ids = append(ids, inv.id)
+	}
+	return ids
 }
 
 // StartDrain starts Drain on a goroutine of its own and returns at once
@@ -137,17 +154,29 @@ func (n *Node) Draining() bool {
 func (n *Node) Done() <-chan struct{} { return n.done }
 
 // drainTimeoutLocked is the drain timeout: Config.DrainTimeout, or the
-// longest time left to an invitation here, at least ResumeGrace (how long
-// moved sessions wait for their clients), at most MaxDefaultDrainTimeout.
+// longest time left to an invitation pending here or ringing a session here
+// from another node, plus a PeerHeartbeat for its end to arrive, at least
+// ResumeGrace (how long moved sessions wait for their clients), at most
+// MaxDefaultDrainTimeout. (Counting only those owned here, a callee's node
+// cut its ringing devices at ResumeGrace: UNKNOWN, and PEER_OFFLINE for a
+// group's callee, in the cluster soak with its 2 s grace.)
 func (n *Node) drainTimeoutLocked() time.Duration {
 	if n.cfg.DrainTimeout > 0 {
 		return n.cfg.DrainTimeout
 	}
-	longest := n.cfg.ResumeGrace
+	left := time.Duration(0)
 	for _, inv := range n.invs.byID {
-		longest = max(longest, inv.timeout-time.Since(inv.created))
+		left = max(left, inv.timeout-time.Since(inv.created))
 	}
-	return min(longest, MaxDefaultDrainTimeout)
+	for _, s := range n.hub.sessions {
+		if len(s.remoteRinging) > 0 {
+			left = max(left, time.Until(s.remoteUntil))
+		}
+	}
+	if left > 0 {
+		left += n.cfg.PeerHeartbeat
+	}
+	return min(max(left, n.cfg.ResumeGrace), MaxDefaultDrainTimeout)
 }
 
 // moveIdleLocked moves every connected session that is party to nothing,
@@ -187,14 +216,20 @@ func idle(s *session) bool {
 
 // holdBackLocked is told that invitation id is about to ring s, a session
 // here, and reports whether its client must not hear of it. A draining
-// node rings its sessions for no new invitation, so that none stays
-// pinned by invitations that keep coming: an idle session moves at once
-// (its invite is dropped, as for any moved session), one that rings or is
-// in a call is rung without its client hearing of it and moves once done
-// with the rest. One with an invitation of its own pending rings as before.
-// Either way its client is rung on its new node by late ringing, by
-// whichever node owns the invitation. The held invitation rings s until s
-// ends, so that it does not fail PEER_OFFLINE meanwhile.
+// node rings a session in a call for no new invitation, so that it is not
+// pinned there by invitations that keep coming (a call has no timeout):
+// it is rung without its client hearing of it and moves once done with
+// the rest, then is rung on its new node by late ringing, by whichever
+// node owns the invitation. An idle session moves at once (its invite is
+// dropped, as for any moved session) and is rung there so too. One that
+// rings, or has an invitation of its own pending, rings as before: held
+// back, a ringing device stayed deaf to every new invitation until its
+// ringing ended, up to an invitation's timeout, and its user, if it was
+// the only device, was rung for none (the cluster soak's callees online
+// at the send never rung); it moves once nothing rings it, which the
+// invitations' timeouts bound, and the drain timeout past those. The held
+// invitation rings s until s ends, so that it does not fail PEER_OFFLINE
+// meanwhile.
 func (n *Node) holdBackLocked(s *session, id string) bool {
 	if !n.draining || n.closing || s.moved.Load() || len(s.outgoing) > 0 {
 		// (A caller rings as before: its invitation may wait on the answer
@@ -205,6 +240,9 @@ func (n *Node) holdBackLocked(s *session, id string) bool {
 	if idle(s) {
 		n.moveLocked(s)
 		return false
+	}
+	if len(s.inCall) == 0 {
+		return false // it rings: as before
 	}
 	s.qmu.Lock()
 	if s.held == nil {

@@ -214,6 +214,32 @@ func TestRateLimitedNotCarriedOut(t *testing.T) {
 	bob.answered(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, "remote.accepted") // 3: still pending
 }
 
+// The ack of each invite a session was sent is not counted by its rate
+// limit (PROTOCOL.md "Limits"); another ack is.
+func TestAcksOfInvitesNotRateLimited(t *testing.T) {
+	srv := rtmcalltest.NewServer(t, func(c *server.Config) {
+		c.RateLimit = 1e-6 // no refill during the test
+		c.RateBurst = 4
+	})
+	bob := login(t, srv, "bob") // bob's frame 1
+	var callers []*client
+	var invs []string
+	for i := range 6 {
+		c := login(t, srv, fmt.Sprintf("caller%d", i))
+		invs = append(invs, c.send("bob"))
+		bob.expect(protocol.TypeInvite, invs[i])
+		callers = append(callers, c)
+	}
+	for i, inv := range invs {
+		bob.start(&protocol.Frame{Type: protocol.TypeAck, Inv: inv}) // not counted
+		callers[i].expect(protocol.TypeLocalReceived, inv)
+	}
+	bob.sync()                                                       // 2
+	bob.start(&protocol.Frame{Type: protocol.TypeAck, Inv: invs[0]}) // 3: no invite left to acknowledge
+	bob.sync()                                                       // 4: the bucket is empty now
+	bob.fails(&protocol.Frame{Type: protocol.TypePing}, protocol.CodeRateLimited)
+}
+
 // A client that lets its outbound queue overflow is closed with 1008.
 func TestClientTooSlow(t *testing.T) {
 	srv := rtmcalltest.NewServer(t)

@@ -2,8 +2,9 @@ package server
 
 import (
 	"cmp"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
-	"maps"
 	"slices"
 	"time"
 
@@ -31,17 +32,22 @@ type invitation struct {
 	answerer string                     // the session that accepted it
 	told     map[string]*protocol.Frame // the last word to each remote session it rang: for a settle after a reset
 	ringing  []party                    // sessions still ringing, in the order they were rung
-	rung     map[string]struct{}        // the id of every session the invite was sent to
-	counted  bool                       // counted in invitations.pending
-	ignored  bool                       // a session ignored it: it goes on when nobody rings
-	busy     bool                       // the callee was busy: only sessions with call waiting were rung
+	// rung is the id of every session the invite was sent to, in that order:
+	// a few devices, and shared with the call and the tombstone.
+	rung    []string
+	counted bool // counted in invitations.pending
+	ignored bool // a session ignored it: it goes on when nobody rings
+	busy    bool // the callee was busy: only sessions with call waiting were rung
 
-	receipt *time.Timer // PEER_NO_RESPONSE unless a ringing session acks
-	wake    *time.Timer // waking: PEER_OFFLINE unless a device logs in and rings
-	woke    bool        // Config.Waker was asked to wake the callee
+	// timer fires at receiptDue, then at expiresAt (invitationTimer): one
+	// timer for both, which an ack does not touch.
+	timer      *time.Timer
+	receiptDue time.Time   // PEER_NO_RESPONSE then, unless a ringing session acks; zero: none
+	expiresAt  time.Time   // INVITATION_EXPIRE then, unless answered
+	wake       *time.Timer // waking: PEER_OFFLINE unless a device logs in and rings
+	woke       bool        // Config.Waker was asked to wake the callee
 	// pushRefused: refused through a push's capability (RefuseInvitation).
 	pushRefused bool
-	expiry      *time.Timer // INVITATION_EXPIRE unless answered
 
 	// For events and the server API (events.go).
 	api, service bool      // placed by the server API; as a named service caller
@@ -104,7 +110,7 @@ type invitations struct {
 	byID map[string]*invitation // pending invitations
 	// byCallee are the pending invitations that ring, or rang, each callee
 	// user: a session of the user that appears later rings too.
-	byCallee map[string]map[*invitation]struct{}
+	byCallee map[string]calleeInvs
 	ended    map[string]*tombstone // ended invitations, for TombstoneTTL
 	pending  map[string]int        // pending outgoing invitations per caller user
 	tombs    []*tombstone          // ended invitations, oldest first
@@ -114,6 +120,46 @@ type invitations struct {
 	remoteCallees map[string]int
 	groups        map[string]*group // group invitations, pending or with calls in progress (group.go)
 	sweeper       *time.Timer       // forgets old tombstones; nil when none is armed
+}
+
+// calleeInvs is a set of invitations, those pending for one callee: most
+// callees have one, which needs no map of its own.
+type calleeInvs struct {
+	one  *invitation
+	more map[*invitation]struct{}
+}
+
+func (c *calleeInvs) add(inv *invitation) {
+	if c.one == nil {
+		c.one = inv
+		return
+	}
+	put(&c.more, inv, struct{}{})
+}
+
+func (c *calleeInvs) remove(inv *invitation) {
+	if c.one == inv {
+		c.one = nil
+		return
+	}
+	delete(c.more, inv)
+}
+
+func (c calleeInvs) len() int {
+	if c.one != nil {
+		return len(c.more) + 1
+	}
+	return len(c.more)
+}
+
+// bySeq returns the set's invitations in creation order.
+func (c calleeInvs) bySeq() []*invitation {
+	out := sortedBySeq(c.more)
+	if c.one != nil {
+		i, _ := slices.BinarySearchFunc(out, c.one, func(a, b *invitation) int { return cmp.Compare(a.seq, b.seq) })
+		out = slices.Insert(out, i, c.one)
+	}
+	return out
 }
 
 // tombstone is what is kept of an ended invitation: who may still ask
@@ -131,7 +177,7 @@ type tombstone struct {
 }
 
 func newInvitations() invitations {
-	return invitations{byID: make(map[string]*invitation), byCallee: make(map[string]map[*invitation]struct{}), ended: make(map[string]*tombstone), pending: make(map[string]int),
+	return invitations{byID: make(map[string]*invitation), byCallee: make(map[string]calleeInvs), ended: make(map[string]*tombstone), pending: make(map[string]int),
 		calls: make(map[string]*callRec), remoteCallees: make(map[string]int)}
 }
 
@@ -168,7 +214,10 @@ func (n *Node) sweepLaterLocked() {
 // id (8), so that any node routes requests on the invitation without a
 // lookup, then 12 random bytes (96 bits: unguessable).
 func newInvitationID(node string) string {
-	return node + randomHex(invitationRandomBytes)
+	var b [invitationRandomBytes]byte
+	rand.Read(b[:])
+	var buf [64]byte
+	return string(hex.AppendEncode(append(buf[:0], node...), b[:])) // one allocation, the string's
 }
 
 // The invitation requests. Each is called with Node.mu held by a logged-in
@@ -222,7 +271,7 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 		channel:    f.Channel,
 		timeout:    timeout,
 		created:    now,
-		rung:       make(map[string]struct{}),
+		expiresAt:  now.Add(timeout),
 		api:        s.api != notAPI,
 		service:    s.api == apiService,
 		group:      g,
@@ -245,7 +294,8 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 		}
 	}
 
-	targets := n.partiesOfLocked(f.Callee)
+	var buf [4]party // most callees have a few devices
+	targets := n.appendPartiesLocked(buf[:0], f.Callee)
 	why := core.LocalFailurePeerOffline
 	if busy, _ := n.busyLocked(f.Callee); len(targets) > 0 && busy { // on word only, the send settled it (settleBusyLocked)
 		// Busy: only the sessions with call waiting ring.
@@ -259,7 +309,7 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 			n.pendLocked(s, inv)
 			inv.woke = true
 			inv.wake = n.afterFunc(w, func() { n.wakeExpired(inv) })
-			inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
+			n.armInvitationLocked(inv, now)
 			n.toCallerLocked(inv, ok)
 			n.toCallerLocked(inv, &protocol.Frame{Type: protocol.TypeLocalWaking, Inv: inv.id, Wake: w.Milliseconds()})
 			n.emitSentLocked(inv)
@@ -284,7 +334,7 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 		Callees: g.calleeIDs(), Mode: g.modeName()}
 	for _, t := range targets {
 		inv.ringing = append(inv.ringing, t)
-		inv.rung[t.sessionID()] = struct{}{}
+		inv.rung = append(inv.rung, t.sessionID())
 		if t, ok := t.(*session); ok { // a remote session's node does this itself
 			held := n.holdBackLocked(t, inv.id)
 			put(&t.ringing, inv, struct{}{})
@@ -301,11 +351,10 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 		n.cfg.Waker.Wake(inv.wakeInfo())
 	}
 	if n.cfg.ReceiptTimeout < timeout {
-		// Otherwise the expiry comes first (PROTOCOL.md, lifecycle 5): a
-		// receipt timer of the same length could win the race for the lock.
-		inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
+		// Otherwise the expiry comes first (PROTOCOL.md, lifecycle 5).
+		inv.receiptDue = now.Add(n.cfg.ReceiptTimeout)
 	}
-	inv.expiry = n.afterFunc(timeout, func() { n.expired(inv) })
+	n.armInvitationLocked(inv, now)
 	n.emitSentLocked(inv)
 	n.toCallerLocked(inv, ok)
 	logCreated(len(targets))
@@ -317,11 +366,8 @@ func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
 func (n *Node) pendLocked(s *session, inv *invitation) {
 	put(&s.outgoing, inv, struct{}{})
 	set := n.invs.byCallee[inv.callee]
-	if set == nil {
-		set = make(map[*invitation]struct{})
-		n.invs.byCallee[inv.callee] = set
-	}
-	set[inv] = struct{}{}
+	set.add(inv)
+	n.invs.byCallee[inv.callee] = set
 	if inv.group == nil { // a group counts once, as a whole (group.go)
 		inv.counted = true
 		n.invs.pending[inv.callerUser]++
@@ -338,7 +384,7 @@ func (n *Node) pendLocked(s *session, inv *invitation) {
 // nodes' word only is settled first (afterBusySettledLocked): the call may
 // have ended before the login.
 func (n *Node) ringLateLocked(p party, user string) {
-	if len(n.invs.byCallee[user]) == 0 {
+	if n.invs.byCallee[user].len() == 0 {
 		return
 	}
 	if waits(p) {
@@ -368,22 +414,22 @@ func (n *Node) partyHereLocked(p party) bool {
 // ringLateNowLocked is ringLateLocked with busy as this node knows it now.
 func (n *Node) ringLateNowLocked(p party, user string) {
 	set := n.invs.byCallee[user]
-	if len(set) == 0 {
+	if set.len() == 0 {
 		return
 	}
 	busy, _ := n.busyLocked(user)
 	if busy && !waits(p) {
 		return
 	}
-	invs := slices.SortedFunc(maps.Keys(set), func(a, b *invitation) int { return cmp.Compare(a.seq, b.seq) })
+	invs := set.bySeq()
 	sid := p.sessionID()
 	for _, inv := range invs {
 		left := inv.timeout - time.Since(inv.created)
-		if _, done := inv.rung[sid]; done || inv.state.Ended() || left <= 0 {
+		if slices.Contains(inv.rung, sid) || inv.state.Ended() || left <= 0 {
 			continue
 		}
 		inv.ringing = append(inv.ringing, p)
-		inv.rung[sid] = struct{}{}
+		inv.rung = append(inv.rung, sid)
 		if s, ok := p.(*session); ok {
 			held := n.holdBackLocked(s, inv.id)
 			put(&s.ringing, inv, struct{}{})
@@ -401,7 +447,9 @@ func (n *Node) ringLateNowLocked(p party, user string) {
 			// the receipt timeout counts from now.
 			n.stopTimer(&inv.wake)
 			if inv.state == core.LocalSentToRemote && n.cfg.ReceiptTimeout < left {
-				inv.receipt = n.afterFunc(n.cfg.ReceiptTimeout, func() { n.receiptTimedOut(inv) })
+				now := time.Now()
+				inv.receiptDue = now.Add(n.cfg.ReceiptTimeout)
+				n.armInvitationLocked(inv, now)
 			}
 		}
 		n.log.Debug("invitation rings a late session", "inv", inv.id, "session", sid, "left", left)
@@ -432,7 +480,7 @@ func (n *Node) lookupLocked(s party, typ, id string) (*invitation, *protocol.Err
 		}
 		return inv, nil
 	}
-	if _, ok := inv.rung[sid]; !ok {
+	if !slices.Contains(inv.rung, sid) {
 		return nil, errNotYours
 	}
 	if !inv.isRinging(sid) {
@@ -474,7 +522,7 @@ func (n *Node) ackLocked(s requester, f *protocol.Frame) {
 		inv.state, _ = core.NextLocal(inv.state, core.LocalEvReceived) // SENT_TO_REMOTE -received-> RECEIVED_BY_REMOTE
 		n.m.receiptLatency.Observe(since(inv.created))
 		inv.received = time.Now()
-		n.stopTimer(&inv.receipt)
+		inv.receiptDue = time.Time{} // its timer, when it fires, waits for the expiry
 		n.toCallerLocked(inv, &protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv.id})
 		if n.debug() {
 			n.logLocked(n.log, slog.LevelDebug, "invitation received", "inv", inv.id, "session", s.sessionID())
@@ -497,7 +545,7 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 		remote, local, ev, rid = protocol.TypeRemoteRefused, protocol.TypeLocalRefused, core.LocalEvRefused, 0
 	}
 	enqueueTo(s, &protocol.Frame{Type: remote, RID: rid, Inv: inv.id})
-	n.m.answerLatency.WithLabelValues(ev.String()).Observe(since(inv.created))
+	n.m.answered(ev).Observe(since(inv.created))
 	inv.answered, inv.answeredBy = time.Now(), s.sessionID()
 	if ev == core.LocalEvAccepted {
 		// The call exists before the caller hears of it: a group's accept
@@ -515,7 +563,11 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 			r.enqueue(elsewhere)
 		}
 	}
-	n.finishLocked(inv, ev, ev.String()+" by session "+s.sessionID())
+	outcome := ev.String()
+	if n.debug() { // only the log says who
+		outcome += " by session " + s.sessionID()
+	}
+	n.finishLocked(inv, ev, outcome)
 	if rid != 0 {
 		s.answered(rid)
 	} else {
@@ -523,24 +575,56 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 	}
 }
 
-// receiptTimedOut fails an invitation that no ringing session acknowledged.
-func (n *Node) receiptTimedOut(inv *invitation) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if inv.state != core.LocalSentToRemote { // acknowledged or ended meanwhile
-		return
-	}
-	n.failLocked(inv, core.LocalFailurePeerNoResponse, core.RemoteFailureInvitationExpire)
+// receiptFirst reports whether inv's timer is due at its receipt timeout,
+// which no ringing session acknowledged yet, rather than at its expiry.
+func (inv *invitation) receiptFirst() bool {
+	return !inv.receiptDue.IsZero() && inv.state == core.LocalSentToRemote && inv.receiptDue.Before(inv.expiresAt)
 }
 
-// expired fails an invitation nobody answered within its timeout.
-func (n *Node) expired(inv *invitation) {
+// nextDeadline is when inv's timer is due.
+func (inv *invitation) nextDeadline() time.Time {
+	if inv.receiptFirst() {
+		return inv.receiptDue
+	}
+	return inv.expiresAt
+}
+
+// armInvitationLocked arms inv's timer for its next deadline, from now.
+// The timer is counted in the node's WaitGroup like afterFunc's.
+func (n *Node) armInvitationLocked(inv *invitation, now time.Time) {
+	d := inv.nextDeadline().Sub(now)
+	n.wg.Add(1)
+	if inv.timer == nil {
+		inv.timer = time.AfterFunc(d, func() {
+			defer n.wg.Done()
+			n.invitationTimer(inv)
+		})
+		return
+	}
+	if inv.timer.Reset(d) { // it was armed: that count is this one now
+		n.wg.Done()
+	}
+}
+
+// invitationTimer fails inv with PEER_NO_RESPONSE when no ringing session
+// acknowledged it by its receipt deadline, or INVITATION_EXPIRE when nobody
+// answered it by its expiry; otherwise (acknowledged since) it waits for
+// the expiry.
+func (n *Node) invitationTimer(inv *invitation) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if inv.state.Ended() {
 		return
 	}
-	n.failLocked(inv, core.LocalFailureInvitationExpire, core.RemoteFailureInvitationExpire)
+	now := time.Now()
+	switch {
+	case now.Before(inv.nextDeadline()):
+		n.armInvitationLocked(inv, now)
+	case inv.receiptFirst():
+		n.failLocked(inv, core.LocalFailurePeerNoResponse, core.RemoteFailureInvitationExpire)
+	default:
+		n.failLocked(inv, core.LocalFailureInvitationExpire, core.RemoteFailureInvitationExpire)
+	}
 }
 
 // failLocked ends inv with local.failure to the caller and remote.failure
@@ -635,10 +719,9 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	if next == core.LocalFailure {
 		reason = outcome // the caller's failure reason, or CALLER_LEFT
 	}
-	n.m.outcomes.WithLabelValues(next.String(), reason).Inc()
+	n.m.outcome(next, reason).Inc()
 	n.m.pendingInvitees.Dec()
-	n.stopTimer(&inv.receipt)
-	n.stopTimer(&inv.expiry)
+	n.stopTimer(&inv.timer)
 	n.stopTimer(&inv.wake)
 	if inv.woke && n.cfg.Waker != nil {
 		w := inv.wakeInfo()
@@ -653,10 +736,12 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 		n.pendingChangedLocked(inv.callerUser)
 	}
 	delete(inv.caller.outgoing, inv)
-	if set := n.invs.byCallee[inv.callee]; set != nil {
-		delete(set, inv)
-		if len(set) == 0 {
+	if set, ok := n.invs.byCallee[inv.callee]; ok {
+		set.remove(inv)
+		if set.len() == 0 {
 			delete(n.invs.byCallee, inv.callee)
+		} else {
+			n.invs.byCallee[inv.callee] = set
 		}
 	}
 	inv.caller = nil
@@ -667,7 +752,7 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	}
 	inv.ringing = nil
 	inv.content = ""
-	tomb := &tombstone{id: inv.id, callerID: inv.callerID, rung: slices.Collect(maps.Keys(inv.rung)), answerer: inv.answerer,
+	tomb := &tombstone{id: inv.id, callerID: inv.callerID, rung: slices.Clip(inv.rung), answerer: inv.answerer,
 		told: inv.told, ended: time.Now()}
 	delete(n.invs.byID, inv.id)
 	n.invs.ended[inv.id] = tomb

@@ -135,7 +135,8 @@ func TestReceiptTimeout(t *testing.T) {
 	bob.fails(frame(protocol.TypeAck, inv), protocol.CodeAlreadyEnd)
 }
 
-// An ack stops the receipt timer: only the invitation timeout remains.
+// An ack stops the receipt timeout: only the invitation timeout remains,
+// counted from the send.
 func TestExpiry(t *testing.T) {
 	srv := rtmcalltest.NewServer(t, func(c *server.Config) {
 		c.ReceiptTimeout = 10 * time.Millisecond
@@ -143,6 +144,7 @@ func TestExpiry(t *testing.T) {
 	})
 	alice := login(t, srv, "alice")
 	bob := login(t, srv, "bob")
+	sent := time.Now()
 	reply := alice.ok(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"})
 	assert.EqualValues(t, 100, reply.Timeout, "the effective timeout")
 	inv := reply.Inv
@@ -150,6 +152,7 @@ func TestExpiry(t *testing.T) {
 	bob.ack(inv)
 	alice.expect(protocol.TypeLocalReceived, inv)
 	assert.Equal(t, "INVITATION_EXPIRE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
+	assert.GreaterOrEqual(t, time.Since(sent), 100*time.Millisecond, "not before the invitation timeout")
 	assert.Equal(t, "INVITATION_EXPIRE", bob.expect(protocol.TypeRemoteFailure, inv).Reason)
 	bob.fails(frame(protocol.TypeRefuse, inv), protocol.CodeAlreadyEnd)
 }

@@ -42,7 +42,7 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 		Grace: n.cfg.ResumeGrace.Milliseconds(), Heartbeat: n.cfg.Heartbeat.Milliseconds()})
 	n.ringLateLocked(s, s.user)
 	n.watchTokenLocked(s, exp)
-	c.watchdog.Reset(n.cfg.IdleTimeout)
+	c.watchIdle()
 	n.emit(Event{Type: EventSessionStarted, Session: &SessionInfo{ID: s.id, User: s.user}})
 	n.logSessionLocked(s, slog.LevelInfo, "login", "remote", c.remote, "sessions_of_user", len(n.hub.users[s.user]))
 	return nil
@@ -94,7 +94,7 @@ func (n *Node) resumeLocked(c *conn, f *protocol.Frame) *protocol.Error {
 		s.qmu.Unlock()
 	}
 	n.announceLocked(s)
-	c.watchdog.Reset(n.cfg.IdleTimeout)
+	c.watchIdle()
 	n.logSessionLocked(s, slog.LevelInfo, "resumed", "remote", c.remote, "ack", f.Ack, "last_rid", lastRID, "moved", moved)
 	return nil
 }
@@ -111,7 +111,7 @@ func (n *Node) logoutLocked(c *conn, rid uint64) <-chan struct{} {
 	n.emit(Event{Type: EventSessionEnded, Session: &SessionInfo{ID: s.id, User: s.user, Why: "logout"}})
 	s.detach()
 	c.sess, c.att = nil, nil
-	c.watchdog.Reset(n.cfg.LoginTimeout)
+	c.watchLogin()
 	n.logSessionLocked(s, slog.LevelInfo, "logout")
 	return a.done
 }

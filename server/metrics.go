@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rtmcall/rtmcall/core"
 )
 
 // metrics are the node's Prometheus metrics, served at /metrics. Each node
@@ -34,6 +36,38 @@ type metrics struct {
 	settles         *prometheus.CounterVec // result: settled, late, restarted
 	busySyncs       prometheus.Counter     // syncs before acting on a busy that rests on other nodes' word
 	writeWaits      prometheus.Counter     // batches the socket did not take at once
+
+	// The children of outcomes without a reason and of answerLatency, by
+	// state and event, made on first use: WithLabelValues hashes and
+	// checks its labels on every call, twice per flow. Guarded by Node.mu.
+	outcomeOf [maxEnum]prometheus.Counter
+	answerBy  [maxEnum]prometheus.Observer
+}
+
+// maxEnum bounds the values of the core enums metrics are labeled by.
+const maxEnum = 16
+
+// outcome is outcomes' counter for an invitation ended in state for reason.
+// Node.mu is held.
+func (m *metrics) outcome(state core.LocalInvitationState, reason string) prometheus.Counter {
+	if reason != "" || int(state) >= maxEnum {
+		return m.outcomes.WithLabelValues(state.String(), reason)
+	}
+	if m.outcomeOf[state] == nil {
+		m.outcomeOf[state] = m.outcomes.WithLabelValues(state.String(), "")
+	}
+	return m.outcomeOf[state]
+}
+
+// answered is answerLatency's histogram for an answer ev. Node.mu is held.
+func (m *metrics) answered(ev core.LocalEvent) prometheus.Observer {
+	if int(ev) >= maxEnum {
+		return m.answerLatency.WithLabelValues(ev.String())
+	}
+	if m.answerBy[ev] == nil {
+		m.answerBy[ev] = m.answerLatency.WithLabelValues(ev.String())
+	}
+	return m.answerBy[ev]
 }
 
 func newMetrics() *metrics {

@@ -123,9 +123,10 @@ type Config struct {
 	PeerHeartbeat time.Duration
 	PeerTimeout   time.Duration
 
-	// DrainTimeout bounds Drain; zero: the longest time left to an
-	// invitation in flight when the drain starts, at least ResumeGrace and
-	// at most MaxDefaultDrainTimeout (drain.go).
+	// DrainTimeout bounds Drain; zero: the longest time left, when the
+	// drain starts, to an invitation pending on the node or ringing one of
+	// its sessions from another node, plus PeerHeartbeat, at least
+	// ResumeGrace and at most MaxDefaultDrainTimeout (drain.go).
 	DrainTimeout time.Duration
 
 	// Observer, when set, is told every decision (events.go): webhooks.
@@ -360,39 +361,34 @@ func (n *Node) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	n.mu.Lock()
 	if n.closing || n.draining {
 		n.mu.Unlock()
+		n.log.Debug("upgrade refused: shutting down", "remote", r.RemoteAddr) // a client sent here late (debug: where moves went)
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	n.wg.Add(1) // not zero while Shutdown may wait: closing is false under mu
 	n.mu.Unlock()
-	ws := n.upgrade(w, r)
-	if ws == nil {
+	c, sub, err := accept(w, r, n.cfg.Origins)
+	if err != nil {
+		n.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
 		n.wg.Done()
 		return
 	}
 	// The handler returns, so that net/http lets go of the request and the
 	// connection runs on a goroutine with a stack of its own size.
-	remote := r.RemoteAddr
-	go func() {
-		defer n.wg.Done()
-		newConn(n, ws, remote).run()
-	}()
+	go n.serveSocket(c, sub, r.RemoteAddr)
 }
 
-// upgrade accepts the WebSocket of r with subprotocol rtmcall.v1; nil when
-// it cannot (the response or the close says why).
-func (n *Node) upgrade(w http.ResponseWriter, r *http.Request) wsConn {
-	c, sub, err := accept(w, r, n.cfg.Origins)
-	if err != nil {
-		n.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
-		return nil
-	}
+// serveSocket serves c, upgraded with subprotocol sub, until it closes: a
+// connection without subprotocol rtmcall.v1 is closed at once. The caller
+// has counted it in n.wg.
+func (n *Node) serveSocket(c *socket, sub, remote string) {
+	defer n.wg.Done()
 	if sub != protocol.Subprotocol {
-		n.log.Info("connection without subprotocol "+protocol.Subprotocol+" closed", "remote", r.RemoteAddr)
+		n.log.Info("connection without subprotocol "+protocol.Subprotocol+" closed", "remote", remote)
 		c.Close(ws.StatusProtocolError, "subprotocol "+protocol.Subprotocol+" required")
-		return nil
+		return
 	}
-	return c
+	newConn(n, c, remote).run()
 }
 
 // Shutdown stops the node: new connections are refused with 503, every

@@ -118,6 +118,22 @@ func TestWatchdogs(t *testing.T) {
 		require.Equal(t, protocol.TypeOK, reply.Type, "%+v", reply)
 		again.ok(&protocol.Frame{Type: protocol.TypePing, Ack: 1})
 	})
+	t.Run("a logged-in connection that keeps sending is kept past the idle timeout", func(t *testing.T) {
+		// IdleTimeout is 500ms; a ping every 50ms for 1.2s (room for a loaded
+		// machine's stalls): frames put the watchdog off each time (it waits
+		// for the rest when it fires).
+		srv := rtmcalltest.NewServer(t, func(c *server.Config) { c.Heartbeat = 200 * time.Millisecond })
+		bob := login(t, srv, "bob")
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for start := time.Now(); time.Since(start) < 1200*time.Millisecond; {
+			<-tick.C
+			bob.ok(&protocol.Frame{Type: protocol.TypePing})
+		}
+		start := time.Now()
+		bob.dropped() // silent now: dropped after the idle timeout
+		assert.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond)
+	})
 }
 
 func TestTokenExpiryAndRenewal(t *testing.T) {

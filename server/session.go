@@ -45,6 +45,10 @@ type session struct {
 	// session, by id, with the order they were rung in: their owner is told
 	// when the session leaves.
 	remoteRinging map[string]uint64
+	// remoteUntil is when the latest of the remote invitations that rang
+	// it times out (their invites' time left): a drain's default timeout
+	// covers them (drainTimeoutLocked), their owner's timer is not here.
+	remoteUntil time.Time
 	// inCall are the calls the session is in, by invitation id, owned here
 	// or elsewhere: the session's user is busy while it has any.
 	inCall  map[string]struct{}

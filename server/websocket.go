@@ -62,7 +62,7 @@ var _ wsConn = (*socket)(nil)
 // client offers it, and returns the socket and the subprotocol agreed; on
 // failure the response says why.
 func accept(w http.ResponseWriter, r *http.Request, origins []string) (*socket, string, error) {
-	if err := checkOrigin(r, origins); err != nil {
+	if err := checkOrigin(r.Header.Get("Origin"), r.Host, origins); err != nil {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return nil, "", err
 	}
@@ -83,12 +83,11 @@ func accept(w http.ResponseWriter, r *http.Request, origins []string) (*socket, 
 	return &socket{nc: newNetConn(c, slices.Clone(early))}, hs.Protocol, nil
 }
 
-// checkOrigin allows a request without Origin, from its own host, or from
-// a host matching one of patterns (path.Match, case-insensitively; a
-// pattern with "://" matches scheme://host), as coder/websocket's Accept
-// did before.
-func checkOrigin(r *http.Request, patterns []string) error {
-	origin := r.Header.Get("Origin")
+// checkOrigin allows a request to host without origin (its Origin header),
+// from its own host, or from a host matching one of patterns (path.Match,
+// case-insensitively; a pattern with "://" matches scheme://host), as
+// coder/websocket's Accept did before.
+func checkOrigin(origin, host string, patterns []string) error {
 	if origin == "" {
 		return nil
 	}
@@ -96,7 +95,7 @@ func checkOrigin(r *http.Request, patterns []string) error {
 	if err != nil {
 		return fmt.Errorf("failed to parse Origin header %q: %w", origin, err)
 	}
-	if strings.EqualFold(r.Host, u.Host) {
+	if strings.EqualFold(host, u.Host) {
 		return nil
 	}
 	for _, p := range patterns {
@@ -110,7 +109,7 @@ func checkOrigin(r *http.Request, patterns []string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("request Origin %q is not authorized for Host %q", u.Host, r.Host)
+	return fmt.Errorf("request Origin %q is not authorized for Host %q", u.Host, host)
 }
 
 // Read reads the next message into a buffer of its own.

@@ -41,6 +41,9 @@ type flow struct {
 	parties map[string]*session
 	hit     atomic.Bool
 	drains  drainMarks // the ringers' drain counts at the send
+	// callerDrain is the caller's drain count at the send: a call the flow
+	// set up while its node drained may be counted dropped by the drain.
+	callerDrain drainMark
 	// owner is the invitation's node (the caller's at the send), and
 	// ownerDeaths its deaths then: it may die after the caller left.
 	owner       *member
@@ -64,18 +67,23 @@ type drainMark struct {
 	at int32
 }
 
-func (m drainMarks) mark(key string, s *session) {
+func (m drainMarks) mark(key string, s *session) { m[key] = markDrains(s) }
+
+func markDrains(s *session) drainMark {
 	at := s.drains.Load()
 	if s.draining.Load() {
 		at-- // on a draining node already
 	}
-	m[key] = drainMark{s, at}
+	return drainMark{s, at}
 }
+
+// drained reports whether d's session's node began to drain since the mark.
+func (d drainMark) drained() bool { return d.s != nil && d.s.drains.Load() > d.at }
 
 // drained reports whether party key's node began to drain since the send.
 func (m drainMarks) drained(key string) bool {
 	d, ok := m[key]
-	return ok && d.s.drains.Load() > d.at
+	return ok && d.drained()
 }
 
 // hitNow reports whether a party's node died, or a loss window spanned
@@ -211,6 +219,7 @@ func (f *flow) send(timeout time.Duration) bool {
 	}
 	f.local = l
 	f.parties[Caller] = f.caller.s
+	f.callerDrain = markDrains(f.caller.s)
 	if f.callee != nil {
 		for _, d := range f.callee.devs {
 			if d.s != nil && d.s.died.Load() {

@@ -308,6 +308,9 @@ func (h *harness) runGroup(f *flow, mode core.GroupMode, b groupBehaviour) {
 		h.rep.Chaos["group flows hit by a node death"]++
 	}
 	h.countLocked(rec.Action, "GROUP "+string(mode)+" "+groupOutcome(&rec), took)
+	accepted := slices.ContainsFunc(rec.Caller, func(e Event) bool { return e.Kind == KindAccepted })
+	drained := len(rec.Drained) > 0 || gf.callerDrain.drained()
+	h.countCallLocked(accepted, slices.Concat(rec.CallEnds, rec.LegEnds), rec.hit(), drained)
 	for _, evs := range rec.Devices {
 		for _, e := range evs {
 			if e.Kind.terminal() {
@@ -420,6 +423,7 @@ func (gf *groupFlow) drive(content string, b groupBehaviour) {
 	book.mu.Lock()
 	g.rec.Callees = ids
 	gf.drains = drainMarks{}
+	gf.callerDrain = markDrains(gf.caller.s)
 	gf.sessions = map[string]*session{Caller: gf.caller.s}
 	for _, c := range gf.callees {
 		for _, d := range c.online() {

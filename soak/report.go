@@ -41,6 +41,14 @@ type Report struct {
 	// as it died.
 	Chaos    map[string]int
 	HitFlows int
+	// Calls are the calls the flows set up (an invitation accepted);
+	// DroppedCalls those of them a side saw end other than by a hang-up
+	// (UNKNOWN, PEER_OFFLINE, SERVER_SHUTDOWN), by cause: a party's node
+	// died (kill-restart, rolling-restart) or a loss reset its pair
+	// (DropDeath), else it drained during the flow (DropDrain), else none
+	// of those (DropOther). A drain is to drop none.
+	Calls        int
+	DroppedCalls map[string]int
 	// LongestWait is the longest time any flow's party waited, from the
 	// send, for its terminal event.
 	LongestWait time.Duration
@@ -71,6 +79,13 @@ type Report struct {
 	HeapBefore, HeapPeak, HeapAfterRun, HeapAfter uint64
 }
 
+// Causes of a dropped call (Report.DroppedCalls).
+const (
+	DropDeath = "with a party's node dying or its pair reset"
+	DropDrain = "with a party's node draining"
+	DropOther = "with neither"
+)
+
 func newReport(cfg Config) *Report {
 	nodes := len(shardSpecs)
 	if cfg.Cluster > 0 {
@@ -79,7 +94,7 @@ func newReport(cfg Config) *Report {
 	return &Report{Seed: cfg.Seed, Nodes: nodes, Cluster: cfg.Cluster > 0, Workers: cfg.Workers, FlowsWanted: cfg.Flows,
 		ByAction: map[string]int{}, Latency: map[string]Timing{}, Skipped: map[string]int{}, Outcomes: map[string]int{},
 		DeviceOutcomes: map[string]int{}, Chaos: map[string]int{}, Ops: map[string]int{}, ClientLogs: map[string]int{}, ClientLogExamples: map[string]string{},
-		ViolationsByKind: map[string]int{}}
+		ViolationsByKind: map[string]int{}, DroppedCalls: map[string]int{}}
 }
 
 // OK reports whether the run broke no invariant and met its bounds.
@@ -121,6 +136,9 @@ func (r *Report) Write(w io.Writer) {
 	if r.Cluster {
 		p("chaos: %s; %d flows had a party on a node as it died", chaosList(r.Chaos), r.HitFlows)
 	}
+	p("calls: %d set up, %d dropped (a side's call ended other than by a hang-up): %d %s, %d %s, %d %s",
+		r.Calls, r.DroppedCalls[DropDeath]+r.DroppedCalls[DropDrain]+r.DroppedCalls[DropOther],
+		r.DroppedCalls[DropDrain], DropDrain, r.DroppedCalls[DropDeath], DropDeath, r.DroppedCalls[DropOther], DropOther)
 	p("longest wait of a party for its terminal event, from the send: %v", r.LongestWait.Round(time.Millisecond))
 	p("longest stall of the process (a 50 ms ticker late by): %v", r.LongestStall.Round(time.Millisecond))
 	p("late ringing: %d callee sessions logged in after their flow's send, %d of them rang", r.LateLogins, r.LateRings)

@@ -441,7 +441,7 @@ func (h *harness) runFlow(n int) {
 	slices.Sort(rec.Died)
 	slices.Sort(rec.Drained)
 	slices.Sort(rec.Reset)
-	h.tally(&rec, took, waited)
+	h.tally(&rec, took, waited, len(rec.Drained) > 0 || f.callerDrain.drained())
 }
 
 func pickAction(rng *rand.Rand, as []action) action {
@@ -692,7 +692,7 @@ func (h *harness) countLocked(action, outcome string, took time.Duration) {
 }
 
 // tally checks a finished flow and counts it.
-func (h *harness) tally(rec *Record, took, waited time.Duration) {
+func (h *harness) tally(rec *Record, took, waited time.Duration, drained bool) {
 	viols, _ := Check(rec)
 	for _, v := range viols {
 		h.violate(v)
@@ -707,6 +707,13 @@ func (h *harness) tally(rec *Record, took, waited time.Duration) {
 		h.rep.Chaos["flows across a loss"]++
 	}
 	h.countLocked(rec.Action, Outcome(rec), took)
+	accepted := slices.ContainsFunc(rec.Events, func(e Event) bool { return e.Kind == KindAccepted })
+	for _, l := range rec.Left {
+		if l.gone() {
+			accepted = false // its end is the leave's (UNKNOWN, PEER_OFFLINE): not counted as a call
+		}
+	}
+	h.countCallLocked(accepted, rec.CallEnds, len(rec.Died) > 0 || len(rec.Reset) > 0, drained)
 	for _, e := range rec.Events {
 		if e.Party != Caller && e.Kind.terminal() {
 			h.rep.DeviceOutcomes[partyOutcome(e)]++
@@ -720,6 +727,29 @@ func (h *harness) tally(rec *Record, took, waited time.Duration) {
 		if slices.ContainsFunc(rec.Events, func(e Event) bool { return e.Party == l.Key && e.Kind == KindInvite }) {
 			h.rep.LateRings++
 		}
+	}
+}
+
+// countCallLocked counts a flow's call, if one was set up (accepted) and no
+// party left on purpose, and whether a side saw it end other than by a
+// hang-up (the driver hangs up every call): dropped, with a node death or
+// pair reset (died) first, else with a drain of a party's node during the
+// flow (Report.DroppedCalls).
+func (h *harness) countCallLocked(accepted bool, ends []CallEnd, died, drained bool) {
+	if !accepted {
+		return
+	}
+	h.rep.Calls++
+	if !slices.ContainsFunc(ends, func(c CallEnd) bool { return c.Reason != "HANGUP" }) {
+		return
+	}
+	switch {
+	case died:
+		h.rep.DroppedCalls[DropDeath]++
+	case drained:
+		h.rep.DroppedCalls[DropDrain]++
+	default:
+		h.rep.DroppedCalls[DropOther]++
 	}
 }
 

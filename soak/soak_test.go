@@ -97,6 +97,7 @@ func TestSoakClusterShort(t *testing.T) {
 		case "drain":
 			assert.GreaterOrEqual(t, rep.Chaos["drains"], 3, "every node drained")
 			assert.Positive(t, rep.Chaos["sessions on a draining node"])
+			assert.Zero(t, rep.DroppedCalls[DropDrain], "calls dropped with a drain")
 		default:
 			assert.Positive(t, rep.Chaos["node deaths"], "no node died")
 			// With partitions in turn (deaths for the flows too), a group
@@ -140,6 +141,8 @@ func TestSoakClusterDrain(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, rep.Chaos["drains"], 3, "every node drained")
 	assert.Zero(t, rep.Chaos["node deaths"])
+	assert.Positive(t, rep.Calls)
+	assert.Empty(t, rep.DroppedCalls, "calls dropped with a drain (a rolling restart drops none)")
 }
 
 // serverLog returns the file -soak.serverlog names, or nil.

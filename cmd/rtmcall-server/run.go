@@ -131,7 +131,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "whsec_... secret webhooks are signed with (default $RTMCALL_WEBHOOK_SECRET)")
 	var apiKeys string
 	fs.StringVar(&apiKeys, "api-keys", "", "comma-separated keys of the server API at /api/v1/ (default $RTMCALL_API_KEYS); none: no API")
-	fs.DurationVar(&o.drainTimeout, "drain-timeout", 0, "on SIGTERM or POST /api/v1/drain, how long the node waits for its invitations and calls to end and its clients to move (default: the longest invitation in flight, at least the resume grace, at most 10m)")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 0, "on SIGTERM or POST /api/v1/drain, how long the node waits for its invitations and calls to end and its clients to move (default: the longest invitation in flight on the node or ringing its sessions, at least the resume grace, at most 10m)")
 	fs.DurationVar(&o.wakeWindow, "wake-window", server.DefaultWakeWindow, "how long a send to an offline callee with push subscriptions waits for a device to log in")
 	fs.StringVar(&o.data, "data", DefaultData, "directory of what the server keeps: Web Push subscriptions and keys (one node), the embedded NATS server's JetStream (clustered)")
 	fs.BoolVar(&o.push, "push", true, "Web Push: wake the closed tabs of offline callees (needs -data, or a cluster's JetStream)")
@@ -350,7 +350,8 @@ func serve(ctx context.Context, o options, ln net.Listener, logger *slog.Logger)
 	mux.Handle("/", web)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	// WebSocket upgrades skip net/http's per-connection buffers (server.Node.Listener).
+	go func() { served <- hs.Serve(node.Listener(ln, hs.ReadHeaderTimeout)) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "dev", o.dev, "node", node.ID(), "cluster", cfg.NATS != nil)
 	logger.Info("demo page: open " + pageURL(ln.Addr()))
 

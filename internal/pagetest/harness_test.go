@@ -201,7 +201,11 @@ func newSiteWith(t *testing.T, web http.Handler, routes func(*http.ServeMux, *rt
 	if routes != nil {
 		routes(mux, srv)
 	}
-	hs := httptest.NewServer(mux)
+	// Through the node's Listener, as cmd/rtmcall-server serves: the
+	// browser's upgrades skip net/http.
+	hs := httptest.NewUnstartedServer(mux)
+	hs.Listener = srv.Node.Listener(hs.Listener, 10*time.Second)
+	hs.Start()
 	t.Cleanup(hs.Close)
 	return &site{URL: hs.URL, WSURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", srv: srv}
 }

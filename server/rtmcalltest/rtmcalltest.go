@@ -50,7 +50,10 @@ func NewServer(tb testing.TB, opts ...func(*server.Config)) *Server {
 	if err != nil {
 		tb.Fatalf("rtmcalltest: %v", err)
 	}
-	hs := httptest.NewServer(node)
+	// As cmd/rtmcall-server serves: upgrades through the node's Listener.
+	hs := httptest.NewUnstartedServer(node)
+	hs.Listener = node.Listener(hs.Listener, 10*time.Second)
+	hs.Start()
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
