@@ -785,10 +785,10 @@ func (n *Node) staleLocked(m *message) bool {
 	h, hello := n.cl.hellos[m.From]
 	switch {
 	case stale(r, reset):
-		n.logLocked(n.log, slog.LevelInfo, "a hello sent before our reset reached it: dropped", "peer", m.From, "kind", m.K,
+		n.logLocked(n.log, slog.LevelDebug, "a hello sent before our reset reached it: dropped", "peer", m.From, "kind", m.K,
 			"seq", m.Seq, "ack", m.Ack, "reset", r.seq)
 	case m.K == kindWelcome && stale(h, hello):
-		n.logLocked(n.log, slog.LevelInfo, "a welcome to an older hello: dropped", "peer", m.From,
+		n.logLocked(n.log, slog.LevelDebug, "a welcome to an older hello: dropped", "peer", m.From,
 			"seq", m.Seq, "ack", m.Ack, "hello", h.seq)
 	default:
 		return false
