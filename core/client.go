@@ -148,11 +148,12 @@ type link struct {
 	strs  protocol.Strings
 	// readOn goes on with the reading after a hand-off (readFrames), made
 	// once; it first writes the outbox if drainFirst (the reader had
-	// claimed the writing). Set before the hand-off, read after it.
+	// claimed the writing), and reports true when it hands off in turn
+	// (read). Set before the hand-off, read after it.
 	// lead is false with one P (GOMAXPROCS, always so in wasm): the
 	// goroutine handed the reading could then write an invite's ack only
 	// once the callback returned, where the reader wrote it first.
-	readOn     func()
+	readOn     func() bool
 	drainFirst bool
 	lead       bool
 }
@@ -762,11 +763,11 @@ func (c *Client) startLinkLocked(ws *websocket.Conn) *link {
 	l.watchdog = time.AfterFunc(time.Hour, l.watch)
 	l.watchdog.Stop()
 	l.lead = runtime.GOMAXPROCS(0) > 1
-	l.readOn = func() {
+	l.readOn = func() bool {
 		if l.drainFirst {
 			c.drain(l) // on failure the next read fails too
 		}
-		c.readLoop(l)
+		return c.read(l)
 	}
 	c.conn = l
 	c.q.setKeep(true)
@@ -904,12 +905,17 @@ func (c *Client) startHeartbeatLocked(l *link) {
 // that goes on with it, not for this one, which may run a callback that
 // waits for c.wg (Close).
 func (c *Client) readLoop(l *link) {
-	if c.readFrames(l) {
-		c.wg.Done()
+	if c.read(l) {
 		c.q.led()
-		return
 	}
+}
+
+// read is readFrames with the reading's count in c.wg done; it reports
+// true when it handed off, the goroutine then to run the callbacks.
+func (c *Client) read(l *link) bool {
+	handed := c.readFrames(l)
 	c.wg.Done()
+	return handed
 }
 
 // readFrames is readLoop's loop; it reports true when it handed off.

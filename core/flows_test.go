@@ -4,6 +4,8 @@ package core_test
 
 import (
 	"context"
+	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -588,4 +590,72 @@ func lateAccept(t *testing.T, alice, phone *user, late func() *user) {
 	alice.expect(`local accepted "" ACCEPTED_BY_REMOTE`)
 	phone.expect("remote failure ANSWERED_ELSEWHERE")
 	assert.ErrorIs(t, rp.Accept(ctxT(t)), core.ErrAlreadyEnd)
+}
+
+// The reader and the callback goroutine swap roles (queue.handOff) without
+// nesting calls: a goroutine that led, read, then led again, flow after
+// flow, grew its stack by a few frames at each swap up to the connection's
+// end. A callback's stack depth stays the same from the first flows to the
+// last.
+func TestHandOffsDoNotGrowTheStack(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("hand-offs need GOMAXPROCS > 1")
+	}
+	srv := startServer(t, func(c *server.Config) { c.RateLimit, c.RateBurst = 1e9, 1<<30 })
+	alice, bob := login(t, srv, "alice"), login(t, srv, "bob")
+	depths := make(chan int, 1)
+	bob.c.OnInvitationReceived(func(r *core.RemoteInvitation) {
+		depths <- runtime.Callers(0, make([]uintptr, 1<<14))
+	})
+	const flows = 300
+	deepest := 0
+	for i := range flows {
+		l := alice.invite("bob", "")
+		var depth int
+		select {
+		case depth = <-depths:
+		case <-ctxT(t).Done():
+			t.Fatalf("flow %d: no invitation", i)
+		}
+		deepest = max(deepest, depth)
+		require.NoError(t, l.Cancel(ctxT(t)))
+	}
+	assert.Less(t, deepest, 40, "a callback's stack depth after %d flows", flows)
+}
+
+// A callback may end its client, by Logout or Close, while the reading is
+// handed to another goroutine (queue.handOff): Close waits for the reading,
+// not for the callback that called it, and no goroutine is left (TestMain).
+func TestStopInsideCallbacks(t *testing.T) {
+	srv := startServer(t, func(c *server.Config) { c.RateLimit, c.RateBurst = 1e9, 1<<30 })
+	alice := login(t, srv, "alice")
+	for i := range 40 {
+		bob, err := core.NewClient(core.Options{URL: srv.URL, Logf: t.Logf})
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		bob.OnInvitationReceived(func(r *core.RemoteInvitation) {
+			err := r.Accept(ctxT(t))
+			if i%2 == 0 && err == nil {
+				err = bob.Logout(ctxT(t))
+			}
+			done <- errors.Join(err, bob.Close())
+		})
+		require.NoError(t, bob.Login(ctxT(t), "bob", ""))
+		l, err := alice.c.CreateLocalInvitation("bob")
+		require.NoError(t, err)
+		ended := make(chan struct{})
+		l.OnCallEnded(func(core.CallEndReason, string) { close(ended) }) // before the next round: bob not busy
+		require.NoError(t, l.Send(ctxT(t)))
+		select {
+		case err := <-done:
+			require.NoError(t, err, "round %d", i)
+		case <-ctxT(t).Done():
+			t.Fatalf("round %d: a client ended inside a callback got stuck", i)
+		}
+		select {
+		case <-ended:
+		case <-ctxT(t).Done():
+			t.Fatalf("round %d: the call did not end", i)
+		}
+	}
 }

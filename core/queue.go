@@ -12,13 +12,13 @@ import "sync"
 type queue struct {
 	mu      sync.Mutex
 	items   []event
-	spare   []event // the run's last batch, emptied, for the next pushes
-	running bool    // the goroutine exists
-	busy    bool    // the goroutine is running a batch of callbacks
-	keep    bool    // the goroutine waits for events rather than exit when idle
-	waiting bool    // the goroutine waits on more
-	handoff func()  // the reading, for the goroutine woken by handOff
-	hold    bool    // a reader handles a frame: wakes wait for its handOff
+	spare   []event     // the run's last batch, emptied, for the next pushes
+	running bool        // the goroutine exists
+	busy    bool        // the goroutine is running a batch of callbacks
+	keep    bool        // the goroutine waits for events rather than exit when idle
+	waiting bool        // the goroutine waits on more
+	handoff func() bool // the reading, for the goroutine woken by handOff
+	hold    bool        // a reader handles a frame: wakes wait for its handOff
 	more    sync.Cond
 	// start is q.run as a func value, made once: "go q.run()" would
 	// allocate a closure for each start of the goroutine.
@@ -78,13 +78,29 @@ func (q *queue) setKeep(on bool) {
 // steady stream of events reallocates nothing.
 func (q *queue) run() {
 	q.mu.Lock()
-	q.loop()
+	q.serve()
 }
 
-// loop is run's, entered with q.mu held. A goroutine in it that finds a
-// hand-off (handOff) takes it and reads instead: the other one stays the
-// queue's goroutine.
-func (q *queue) loop() {
+// serve is run's and led's, entered with q.mu held. A goroutine that takes
+// a hand-off reads, and leads again when its reading hands off in turn
+// (read reports true): the roles alternate in this loop, not in nested
+// calls, which grew the stack by a few frames at each swap for as long as
+// the connection lasted.
+func (q *queue) serve() {
+	for {
+		read := q.loop()
+		if read == nil || !read() {
+			return
+		}
+		q.mu.Lock()
+	}
+}
+
+// loop runs the callbacks, entered with q.mu held and left with it
+// released. A goroutine in it that finds a hand-off (handOff) leaves with
+// it to read instead: the other one stays the queue's goroutine. It
+// returns nil when the goroutine exits.
+func (q *queue) loop() func() bool {
 	for {
 		for len(q.items) > 0 {
 			q.busy = true
@@ -102,8 +118,7 @@ func (q *queue) loop() {
 		if read := q.handoff; read != nil {
 			q.handoff = nil
 			q.mu.Unlock()
-			read()
-			return
+			return read
 		}
 		if !q.keep {
 			break
@@ -115,12 +130,12 @@ func (q *queue) loop() {
 		if read := q.handoff; read != nil {
 			q.handoff = nil
 			q.mu.Unlock()
-			read()
-			return
+			return read
 		}
 	}
 	q.running = false
 	q.mu.Unlock()
+	return nil
 }
 
 // holdWakes is the reader's, before it handles a frame: the callbacks the
@@ -139,7 +154,7 @@ func (q *queue) holdWakes() {
 // reader wrote what the frame queued (an invite's ack) and blocked on its
 // next read, or after a thread woke; the reading goes on while callbacks
 // run, so that a callback's request gets its reply.
-func (q *queue) handOff(read func()) bool {
+func (q *queue) handOff(read func() bool) bool {
 	q.mu.Lock()
 	q.hold = false
 	ok := q.waiting && len(q.items) > 0
@@ -157,7 +172,7 @@ func (q *queue) handOff(read func()) bool {
 // one takes it back.
 func (q *queue) led() {
 	q.mu.Lock()
-	q.loop()
+	q.serve()
 }
 
 // idle reports whether no callback is queued or running.

@@ -38,7 +38,10 @@ var fastUpgrader = ws.Upgrader{Protocol: func(p []byte) bool { return string(p) 
 // WebSocket upgrades it takes itself never reach the server, which accepts
 // every other connection from it. headerTimeout (0: none) bounds the wait
 // for a request head, as the server's ReadHeaderTimeout does. Closing the
-// listener closes ln.
+// listener closes ln. For TLS, serve it with ServeTLS, which terminates TLS
+// above it: it then sees encrypted bytes and hands every connection to
+// net/http (TestListenerUnderTLS). A tls.Listener as ln would hand net/http
+// connections that are no *tls.Conn, so that r.TLS is nil.
 func (n *Node) Listener(ln net.Listener, headerTimeout time.Duration) net.Listener {
 	l := &listener{Listener: ln, n: n, timeout: headerTimeout, conns: make(chan net.Conn),
 		errs: make(chan error), closed: make(chan struct{}), done: make(chan struct{}),
@@ -128,8 +131,12 @@ func (l *listener) Close() error {
 // serve reads c's request head, then serves the WebSocket it upgrades, or
 // hands c to net/http.
 func (l *listener) serve(c net.Conn) {
+	var due time.Time // when the head must be whole
+	if l.timeout > 0 {
+		due = time.Now().Add(l.timeout)
+	}
 	bp := getIOBuf()
-	s, sub, replay, ok := l.readHead(c, (*bp)[:0:maxFastHead])
+	s, sub, replay, ok := l.readHead(c, (*bp)[:0:maxFastHead], due)
 	putIOBuf(bp)
 	l.mu.Lock()
 	delete(l.reading, c)
@@ -145,7 +152,7 @@ func (l *listener) serve(c net.Conn) {
 		c.Close() // net/http closes these without an answer too
 	default:
 		select {
-		case l.conns <- &replayConn{Conn: c, pending: replay}:
+		case l.conns <- &replayConn{Conn: c, pending: replay, due: due}:
 		case <-l.closed:
 			c.Close()
 		}
@@ -155,10 +162,10 @@ func (l *listener) serve(c net.Conn) {
 // readHead reads c's request head into buf and upgrades c if it can (s,
 // with subprotocol sub; the caller serves it). Otherwise replay is what
 // it read, for net/http, or not ok: c sent nothing, or its head was not
-// whole within the timeout.
-func (l *listener) readHead(c net.Conn, buf []byte) (s *socket, sub string, replay []byte, ok bool) {
-	if l.timeout > 0 {
-		c.SetReadDeadline(time.Now().Add(l.timeout))
+// whole by due (zero: no bound).
+func (l *listener) readHead(c net.Conn, buf []byte, due time.Time) (s *socket, sub string, replay []byte, ok bool) {
+	if !due.IsZero() {
+		c.SetReadDeadline(due)
 	}
 	for {
 		m, err := c.Read(buf[len(buf):cap(buf)])
@@ -371,6 +378,23 @@ func headerValue(head []byte, name string) string {
 type replayConn struct {
 	net.Conn
 	pending []byte
+	// due is when the head had to be whole (zero: no header timeout).
+	// net/http's first read deadline, its header timeout's when it has
+	// one, is put no later: a head the Listener hands over late (a first
+	// line of "GET /ws", then 4 KiB slowly) gets no second header timeout.
+	// Without a header timeout, net/http's first deadline is the whole
+	// request's, or none, set once the head is read: left as it is.
+	due time.Time
+}
+
+func (c *replayConn) SetReadDeadline(t time.Time) error {
+	if !c.due.IsZero() {
+		if !t.IsZero() && t.After(c.due) {
+			t = c.due
+		}
+		c.due = time.Time{}
+	}
+	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -287,12 +288,15 @@ func TestListenerServes(t *testing.T) {
 }
 
 // A head not whole within the header timeout is closed without an answer,
-// as net/http closes it; so is a connection that sends nothing.
+// as net/http closes it; so is a connection that sends nothing. A head
+// handed to net/http before it is whole (a line the Listener leaves to it)
+// keeps that timeout, from the accept: net/http's own, an hour here, would
+// start it again.
 func TestListenerHeaderTimeout(t *testing.T) {
 	n, err := server.New(server.Config{Dev: true, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	pl := newPipeListener()
-	hs := &http.Server{Handler: n}
+	hs := &http.Server{Handler: n, ReadHeaderTimeout: time.Hour}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(n.Listener(pl, 50*time.Millisecond)) }()
 	t.Cleanup(func() {
@@ -300,7 +304,7 @@ func TestListenerHeaderTimeout(t *testing.T) {
 		require.NoError(t, hs.Close())
 		assert.ErrorIs(t, <-served, http.ErrServerClosed)
 	})
-	for _, sent := range []string{"", "GET /ws HTTP/1.1\r\nHost: pi"} {
+	for _, sent := range []string{"", "GET /ws HTTP/1.1\r\nHost: pi", "GET /ws HTTP/1.1\r\nX Y: for net/http\r\n"} {
 		c := pl.dial(t)
 		if sent != "" {
 			_, err := c.Write([]byte(sent))
@@ -308,7 +312,7 @@ func TestListenerHeaderTimeout(t *testing.T) {
 		}
 		require.NoError(t, c.SetReadDeadline(time.Now().Add(waitTimeout)))
 		b, err := io.ReadAll(c)
-		assert.NoError(t, err, "closed by the server, not timed out here")
+		assert.NoError(t, err, "%q: closed by the server, not timed out here", sent)
 		assert.Empty(t, b)
 	}
 }
@@ -348,4 +352,36 @@ func TestListenerSamePort(t *testing.T) {
 	ws, _, err := websocket.Dial(ctx, srv.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
 	require.NoError(t, err)
 	newClient(t, ws, "bob").login("bob")
+}
+
+// Under net/http's TLS (ServeTLS, or httptest's StartTLS, over the node's
+// Listener) the Listener reads encrypted bytes, never a head it upgrades:
+// every request goes to net/http, which upgrades /ws as before, with r.TLS
+// set. (A tls.Listener under the node's Listener would hand net/http a
+// connection that is no *tls.Conn: r.TLS nil.)
+func TestListenerUnderTLS(t *testing.T) {
+	n, err := server.New(server.Config{Dev: true, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	var upgrades, withTLS atomic.Int32
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upgrades.Add(1)
+		if r.TLS != nil {
+			withTLS.Add(1)
+		}
+		n.ServeHTTP(w, r)
+	}))
+	ts.Listener = n.Listener(ts.Listener, waitTimeout)
+	ts.StartTLS()
+	t.Cleanup(func() {
+		require.NoError(t, n.Shutdown(context.Background()))
+		ts.Close()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "wss"+strings.TrimPrefix(ts.URL, "https")+protocol.Path,
+		&websocket.DialOptions{HTTPClient: ts.Client(), Subprotocols: []string{protocol.Subprotocol}})
+	require.NoError(t, err)
+	newClient(t, ws, "alice").login("alice")
+	assert.Equal(t, int32(1), upgrades.Load(), "upgraded by net/http")
+	assert.Equal(t, int32(1), withTLS.Load(), "with r.TLS")
 }
