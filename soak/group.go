@@ -261,6 +261,14 @@ func (h *harness) runGroup(f *flow, mode core.GroupMode, b groupBehaviour) {
 		h.mu.Unlock()
 		return
 	}
+	// The deadline starts once the users are locked, as a pair flow's does:
+	// started before, a wait for users that a stuck flow held (seconds, a
+	// drain's) was taken from the send's, which then gave up ("no reply to
+	// send") on a group its node carried out: orphans, and the client's
+	// frames of the group it had dropped (TestSoakClusterShort with drain).
+	ctx, cancel := context.WithTimeout(context.Background(), gf.h.cfg.FlowDeadline)
+	defer cancel()
+	f.ctx = ctx
 	began := time.Now()
 	content := groupContent(gf.g.rec.Flow)
 	h.book.mu.Lock()
