@@ -21,6 +21,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -145,6 +146,15 @@ type link struct {
 	rbuf  []byte
 	frame protocol.Frame
 	strs  protocol.Strings
+	// readOn goes on with the reading after a hand-off (readFrames), made
+	// once; it first writes the outbox if drainFirst (the reader had
+	// claimed the writing). Set before the hand-off, read after it.
+	// lead is false with one P (GOMAXPROCS, always so in wasm): the
+	// goroutine handed the reading could then write an invite's ack only
+	// once the callback returned, where the reader wrote it first.
+	readOn     func()
+	drainFirst bool
+	lead       bool
 }
 
 // A call is one request from its queuing to its reply. A request's call is
@@ -751,6 +761,13 @@ func (c *Client) startLinkLocked(ws *websocket.Conn) *link {
 	l := &link{ws: ws, stop: make(chan struct{}), epoch: time.Now()}
 	l.watchdog = time.AfterFunc(time.Hour, l.watch)
 	l.watchdog.Stop()
+	l.lead = runtime.GOMAXPROCS(0) > 1
+	l.readOn = func() {
+		if l.drainFirst {
+			c.drain(l) // on failure the next read fails too
+		}
+		c.readLoop(l)
+	}
 	c.conn = l
 	c.q.setKeep(true)
 	c.wg.Add(1)
@@ -881,14 +898,28 @@ func (c *Client) startHeartbeatLocked(l *link) {
 	}()
 }
 
+// readLoop reads l until it ends, or until it hands the reading to the
+// callback goroutine so as to run the callbacks a frame queued itself
+// (queue.handOff); the reading is then counted in c.wg for the goroutine
+// that goes on with it, not for this one, which may run a callback that
+// waits for c.wg (Close).
 func (c *Client) readLoop(l *link) {
-	defer c.wg.Done()
+	if c.readFrames(l) {
+		c.wg.Done()
+		c.q.led()
+		return
+	}
+	c.wg.Done()
+}
+
+// readFrames is readLoop's loop; it reports true when it handed off.
+func (c *Client) readFrames(l *link) bool {
 	for {
 		typ, data, err := readMessage(l.ws, l.rbuf)
 		if err != nil {
 			l.watchdog.Stop() // a write still in progress fails as the connection closes
 			c.lost(l, err)
-			return
+			return false
 		}
 		if l.rbuf = data[:0]; cap(l.rbuf) > 16<<10 {
 			l.rbuf = nil // a large frame's: an idle client keeps a small buffer
@@ -903,18 +934,30 @@ func (c *Client) readLoop(l *link) {
 			c.logf("rtmcall: dropped a frame from the server: %v", err)
 			continue
 		}
+		if l.lead {
+			c.q.holdWakes()
+		}
 		c.mu.Lock()
 		if c.conn == l && c.inSequence(f) {
 			c.handle(f)
 		}
 		// What the frame queued (an ack, a ping that acknowledges) is
-		// written from here, with no hand-off, unless someone is writing.
+		// written by the reader, with no hand-off, unless someone is
+		// writing: from here, or by the goroutine the reading is handed to.
 		write := c.conn == l && !l.writing && len(c.outbox) > 0
 		if write {
 			l.writing = true
 		}
 		c.mu.Unlock()
 		*f = protocol.Frame{}
+		if l.lead {
+			c.wg.Add(1) // the reading's, if handed off
+			l.drainFirst = write
+			if c.q.handOff(l.readOn) {
+				return true
+			}
+			c.wg.Done()
+		}
 		if write {
 			c.drain(l) // on failure the next read fails too
 		}

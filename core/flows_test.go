@@ -104,6 +104,38 @@ func TestCallbacksSetInOnInvitationReceivedSeeLaterEvents(t *testing.T) {
 	}
 }
 
+// A callback may make requests and wait for their replies: the reader that
+// runs a frame's callbacks itself (queue.handOff) has handed the reading on.
+// Bob accepts inside OnInvitationReceived, alice hangs up inside OnAccepted,
+// each waiting for the server's answer there, flow after flow.
+func TestRequestsInsideCallbacksAreAnswered(t *testing.T) {
+	srv := startServer(t)
+	newClient := func(id string) *core.Client {
+		c, err := core.NewClient(core.Options{URL: srv.URL, Logf: t.Logf})
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		require.NoError(t, c.Login(ctxT(t), id, ""))
+		return c
+	}
+	alice, bob := newClient("alice"), newClient("bob")
+	accepted, hungUp := make(chan error, 1), make(chan error, 1)
+	bob.OnInvitationReceived(func(r *core.RemoteInvitation) { accepted <- r.Accept(ctxT(t)) })
+	for i := range 20 {
+		l, err := alice.CreateLocalInvitation("bob")
+		require.NoError(t, err)
+		l.OnAccepted(func(string) { hungUp <- l.Hangup(ctxT(t)) })
+		require.NoError(t, l.Send(ctxT(t)))
+		for _, ch := range []chan error{accepted, hungUp} {
+			select {
+			case err := <-ch:
+				require.NoError(t, err, "flow %d", i)
+			case <-ctxT(t).Done():
+				t.Fatalf("flow %d: a request made inside a callback got no answer", i)
+			}
+		}
+	}
+}
+
 func TestCancelBeforeReceipt(t *testing.T) {
 	srv := startServer(t)
 	alice := login(t, srv, "alice")

@@ -7,7 +7,8 @@ import "sync"
 // client is connected (keep): starting a goroutine for each burst of events
 // cost more than waking one. Pushing never blocks, so the reader and user
 // calls can push while holding the client's lock and callbacks always run
-// outside it.
+// outside it. The reader may swap roles with that goroutine (handOff): it
+// runs the callbacks its frame queued, and the woken goroutine reads.
 type queue struct {
 	mu      sync.Mutex
 	items   []event
@@ -16,6 +17,8 @@ type queue struct {
 	busy    bool    // the goroutine is running a batch of callbacks
 	keep    bool    // the goroutine waits for events rather than exit when idle
 	waiting bool    // the goroutine waits on more
+	handoff func()  // the reading, for the goroutine woken by handOff
+	hold    bool    // a reader handles a frame: wakes wait for its handOff
 	more    sync.Cond
 	// start is q.run as a func value, made once: "go q.run()" would
 	// allocate a closure for each start of the goroutine.
@@ -44,6 +47,7 @@ func (q *queue) push(e event) {
 // wakeLocked makes the goroutine run: wakes it, or starts it. q.mu is held.
 func (q *queue) wakeLocked() {
 	switch {
+	case q.waiting && q.hold: // handOff wakes it
 	case q.waiting:
 		q.waiting = false
 		q.more.Signal()
@@ -74,6 +78,13 @@ func (q *queue) setKeep(on bool) {
 // steady stream of events reallocates nothing.
 func (q *queue) run() {
 	q.mu.Lock()
+	q.loop()
+}
+
+// loop is run's, entered with q.mu held. A goroutine in it that finds a
+// hand-off (handOff) takes it and reads instead: the other one stays the
+// queue's goroutine.
+func (q *queue) loop() {
 	for {
 		for len(q.items) > 0 {
 			q.busy = true
@@ -88,6 +99,12 @@ func (q *queue) run() {
 			q.spare = batch[:0]
 		}
 		q.busy = false
+		if read := q.handoff; read != nil {
+			q.handoff = nil
+			q.mu.Unlock()
+			read()
+			return
+		}
 		if !q.keep {
 			break
 		}
@@ -95,9 +112,52 @@ func (q *queue) run() {
 		for q.waiting {
 			q.more.Wait()
 		}
+		if read := q.handoff; read != nil {
+			q.handoff = nil
+			q.mu.Unlock()
+			read()
+			return
+		}
 	}
 	q.running = false
 	q.mu.Unlock()
+}
+
+// holdWakes is the reader's, before it handles a frame: the callbacks the
+// frame queues do not wake the goroutine, handOff, which must follow, does.
+func (q *queue) holdWakes() {
+	q.mu.Lock()
+	q.hold = true
+	q.mu.Unlock()
+}
+
+// handOff lets the reader run the callbacks its frame queued itself: when
+// the queue's goroutine waits idle and callbacks are queued, it wakes that
+// goroutine to run read (the rest of the reading) instead, and reports true;
+// the caller then calls led. Run by the reader, a callback does not wait for
+// another goroutine to be scheduled, which on an idle machine came after the
+// reader wrote what the frame queued (an invite's ack) and blocked on its
+// next read, or after a thread woke; the reading goes on while callbacks
+// run, so that a callback's request gets its reply.
+func (q *queue) handOff(read func()) bool {
+	q.mu.Lock()
+	q.hold = false
+	ok := q.waiting && len(q.items) > 0
+	if ok {
+		q.waiting = false
+		q.handoff = read
+		q.more.Signal()
+	}
+	q.mu.Unlock()
+	return ok
+}
+
+// led runs the callbacks as the queue's goroutine after handOff. If the
+// woken goroutine has not yet taken the reading when they have run, this
+// one takes it back.
+func (q *queue) led() {
+	q.mu.Lock()
+	q.loop()
 }
 
 // idle reports whether no callback is queued or running.

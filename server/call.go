@@ -30,7 +30,7 @@ type callRec struct {
 // and replies whether any got it (hasPeerReceived).
 func (n *Node) messageLocked(s *session, f *protocol.Frame) {
 	ev := &protocol.Frame{Type: protocol.TypePeerMessage, From: s.user, Text: f.Text, Raw: f.Raw,
-		Description: f.Description, TS: time.Now().UnixMilli()}
+		Description: f.Description, TS: n.mu.now().UnixMilli()}
 	received := false
 	for _, p := range n.partiesOfLocked(f.Peer) {
 		if p.sessionID() != s.id {
@@ -201,7 +201,7 @@ func (n *Node) leaveCallLocked(s *session, id string) {
 // startCallLocked records the call of inv, just accepted by session by.
 func (n *Node) startCallLocked(inv *invitation, by requester) {
 	c := &callRec{id: inv.id, seq: inv.seq, caller: inv.caller, callerUser: inv.callerUser, calleeUser: inv.callee,
-		rung: slices.Clip(inv.rung), started: time.Now(), group: inv.group}
+		rung: slices.Clip(inv.rung), started: n.mu.now(), group: inv.group}
 	switch by := by.(type) {
 	case *session:
 		c.callee = by
@@ -218,7 +218,7 @@ func (n *Node) startCallLocked(inv *invitation, by requester) {
 // Before the invitation was accepted, or for one that never was: NOT_STARTED;
 // after the call ended: ALREADY_END; anyone else: NOT_YOURS.
 func (n *Node) hangupLocked(s requester, f *protocol.Frame) {
-	n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
+	n.invs.sweep(n.mu.now(), n.cfg.TombstoneTTL)
 	sid := s.sessionID()
 	if g := n.invs.groups[f.Inv]; g != nil {
 		n.hangupGroupLocked(s, f, g)
@@ -302,7 +302,7 @@ func (n *Node) endCallLocked(c *callRec, toCaller, toCallee *protocol.Frame, why
 		}
 		n.groupCallEndedLocked(c.group)
 	}
-	tomb := &tombstone{id: c.id, callerID: c.caller.id, rung: c.rung, answerer: c.callee.sessionID(), ended: time.Now()}
+	tomb := &tombstone{id: c.id, callerID: c.caller.id, rung: c.rung, answerer: c.callee.sessionID(), ended: n.mu.now()}
 	if old := n.invs.ended[c.id]; old != nil {
 		tomb.info, tomb.told = old.info, old.told // the invitation's outcome stays readable
 	}
@@ -359,7 +359,7 @@ func (n *Node) leftCallLocked(s *session, id string) {
 // message after skip, and takes the other party's user for busy
 // meanwhile (busyLocked).
 func (n *Node) callEndedLocked(id, skip string) {
-	now := time.Now()
+	now := n.mu.now()
 	n.sweepEndedCallsLocked(now)
 	n.cl.toldEnds = append(n.cl.toldEnds, endedCall{id: id, at: now}) // for the nodes that meet us later
 	if len(n.cl.peers) == 0 || len(n.cl.peers) == 1 && n.cl.peers[skip] != nil {
@@ -375,7 +375,7 @@ func (n *Node) callEndedLocked(id, skip string) {
 
 // callEndToldLocked records that call id, of other nodes, ended.
 func (n *Node) callEndToldLocked(id string) {
-	now := time.Now()
+	now := n.mu.now()
 	n.sweepEndedCallsLocked(now)
 	n.cl.endedCalls[id] = now
 	n.cl.endedOrder = append(n.cl.endedOrder, endedCall{id: id, at: now})
@@ -421,7 +421,7 @@ const endsPerMessage = 4096
 // handles the end and announces it (TestClusterJoinAfterCallEnd). Sent
 // right after the snapshot, on the same path.
 func (n *Node) tellEndsLocked(id string) {
-	n.sweepEndedCallsLocked(time.Now())
+	n.sweepEndedCallsLocked(n.mu.now())
 	for ends := n.cl.toldEnds; len(ends) > 0; {
 		k := min(len(ends), endsPerMessage)
 		ids := make([]string, k)

@@ -99,6 +99,10 @@ type message struct {
 	Reason string          `json:"reason,omitempty"`
 	// Seqs (heartbeat, hello) is the last Seq the sender gave each node.
 	Seqs map[string]uint64 `json:"seqs,omitempty"`
+	// Ack (unicast hello, welcome) is the highest Seq of the receiver's
+	// that had reached the sender (seenLocked): a hello or welcome sent
+	// before the sender had the receiver's reset is stale (staleLocked).
+	Ack uint64 `json:"ack,omitempty"`
 	// Pend (hello, welcome) is the sender's pending invitations per user.
 	Pend map[string]int `json:"pend,omitempty"`
 	// Ask (settle, settled) are sessions and invitations (settle.go).
@@ -156,6 +160,18 @@ type cluster struct {
 	// the last PeerTimeout, oldest first: a node that meets it since
 	// missed them, and gets them after its snapshot (tellEndsLocked).
 	toldEnds []endedCall
+	// seen is, by node, the highest Seq of the node's that reached this
+	// one (handled, dropped, or said sent by its heartbeat while it was
+	// no peer), sent back as a hello's or welcome's Ack; resets, the
+	// numbered resets this node sent nodes that are no peers again yet;
+	// hellos, the hellos it sent the peers it forgot for their reset.
+	seen, resets, hellos map[string]seqMark
+}
+
+// seqMark is a Seq of a node's incarnation: a restarted node numbers anew.
+type seqMark struct {
+	inc string
+	seq uint64
 }
 
 // endedCall is a call's end as another node told it (call.end).
@@ -273,6 +289,9 @@ func newCluster() cluster {
 		unsettled:  make(map[string]*settling),
 		asked:      make(map[string]time.Time),
 		endedCalls: make(map[string]time.Time),
+		seen:       make(map[string]seqMark),
+		resets:     make(map[string]seqMark),
+		hellos:     make(map[string]seqMark),
 	}
 }
 
@@ -288,7 +307,7 @@ func (n *Node) startCluster(alone bool) error {
 	// A broadcast is not numbered: it carries page 1 only, and a receiver
 	// that needs more resets this node, which then hellos it by unicast.
 	n.mu.Lock()
-	hello := n.snapshotLocked(kindHello)[0]
+	hello := n.snapshotLocked(kindHello, 0)[0]
 	n.cl.asked[""] = time.Now()
 	n.mu.Unlock()
 	n.broadcastNumbered(hello)
@@ -394,10 +413,11 @@ func (n *Node) broadcastNumbered(m *message) {
 	n.broadcast(m)
 }
 
-// tell sends m to node id with the pair's next number. Called with Node.mu
-// held by everything that must keep an order (frames, directory changes).
-func (n *Node) tell(id string, m *message) {
-	n.send(id, m.K, n.encode(m))
+// tell sends m to node id with the pair's next number, and returns it.
+// Called with Node.mu held by everything that must keep an order (frames,
+// directory changes).
+func (n *Node) tell(id string, m *message) uint64 {
+	return n.send(id, m.K, n.encode(m))
 }
 
 // tellPeersLocked sends m to every peer, encoded once.
@@ -412,21 +432,23 @@ func (n *Node) tellPeersLocked(m *message) {
 }
 
 // send numbers data, an encoded message without Seq, for node id and sends
-// it: the number is spliced in after the opening brace.
-func (n *Node) send(id, kind string, data []byte) {
+// it: the number, which it returns, is spliced in after the opening brace.
+func (n *Node) send(id, kind string, data []byte) uint64 {
 	o := n.cl.out
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.seq[id]++
-	msg := numbered(o.seq[id], data)
+	seq := o.seq[id]
+	msg := numbered(seq, data)
 	if n.tooLarge(id, kind, msg) {
-		return
+		return seq
 	}
 	if err := n.broker.Send(id, msg); errors.Is(err, ErrTooLarge) {
 		n.countTooLarge(id, kind, len(msg), 0) // refused before the limit was known here (0: not known)
 	} else if err != nil {
 		n.log.Warn("cluster message not sent", "peer", id, "kind", kind, "err", err)
 	}
+	return seq
 }
 
 // numbered returns data, an encoded message without Seq, with Seq seq.
@@ -466,6 +488,7 @@ func (n *Node) receive(data []byte) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.seenLocked(m.From, m.Inc, m.Seq)
 	p := n.cl.peers[m.From]
 	if p != nil && p.inc != m.Inc {
 		// The node restarted with the same id: its old self is dead.
@@ -484,6 +507,10 @@ func (n *Node) receive(data []byte) {
 			return
 		}
 		p.recv, p.progress = m.Seq, time.Now()
+	}
+	if n.debug() && (m.K == kindHello || m.K == kindWelcome || m.K == kindReset) {
+		n.logLocked(n.log, slog.LevelDebug, "cluster membership message", "peer", m.From, "kind", m.K, "seq", m.Seq,
+			"ack", m.Ack, "pages", m.Pages, "peer_known", p != nil, "confirmed", p != nil && p.confirmed)
 	}
 	switch m.K {
 	case kindHello, kindWelcome:
@@ -513,6 +540,9 @@ func (n *Node) receive(data []byte) {
 			n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 			p = nil
 		}
+		if p == nil && n.staleLocked(&m) {
+			return
+		}
 		fresh := p == nil
 		if fresh {
 			// Its numbers go on from here: from this unicast, or from what
@@ -523,6 +553,8 @@ func (n *Node) receive(data []byte) {
 			}
 			p = &peer{id: m.From, inc: m.Inc, sessions: make(map[string]*remoteSession), recv: recv, progress: time.Now()}
 			delete(n.cl.asked, p.id)
+			delete(n.cl.resets, p.id)
+			delete(n.cl.hellos, p.id)
 			n.cl.peers[p.id] = p
 			n.peersChangedLocked()
 			n.logLocked(n.log, slog.LevelInfo, "peer joined", "peer", p.id, "sessions", len(m.Dir), "pages", m.Pages)
@@ -551,16 +583,28 @@ func (n *Node) receive(data []byte) {
 			// peers again (overtaken): already done.
 			return
 		}
+		// What it sent us before (an unnumbered reset says how much) is
+		// forgotten with it: our hello acks it, even past a numbered
+		// reset of its that was lost (staleLocked).
+		n.seenLocked(m.From, m.Inc, m.Seqs[n.id])
 		if p != nil {
 			n.logLocked(n.log, slog.LevelWarn, "peer reset us", "peer", p.id)
 			p.reset = true
 			n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
 		}
-		n.tellSnapshotLocked(m.From, kindHello)
+		hello := n.tellSnapshotLocked(m.From, kindHello)
+		if p != nil {
+			// Forgotten here now: a welcome to an older hello of ours is
+			// stale (staleLocked).
+			n.cl.hellos[m.From] = seqMark{inc: m.Inc, seq: hello}
+		}
 		n.cl.asked[m.From] = time.Now()
 		return
 	}
 	if p == nil {
+		if m.K == kindHeartbeat {
+			n.seenLocked(m.From, m.Inc, m.Seqs[n.id]) // what it sent us since we forgot it is forgotten
+		}
 		if m.K == kindHeartbeat && n.answerDueLocked(m.From) {
 			return // it has not handled our hello or reset yet
 		}
@@ -568,8 +612,16 @@ func (n *Node) receive(data []byte) {
 			// A sync from a node that thinks we are peers would otherwise
 			// wait forever. Not numbered: our numbers to a node we declared
 			// dead start again, and a node that took us for its peer all
-			// along would drop a low one as overtaken (above).
-			if err := n.broker.Send(m.From, n.encode(&message{K: kindReset})); err != nil {
+			// along would drop a low one as overtaken (above). It says how
+			// far our numbers to it went (Seqs), all forgotten there with it.
+			n.cl.out.mu.Lock()
+			sent := n.cl.out.seq[m.From]
+			n.cl.out.mu.Unlock()
+			reset := &message{K: kindReset}
+			if sent != 0 {
+				reset.Seqs = map[string]uint64{m.From: sent}
+			}
+			if err := n.broker.Send(m.From, n.encode(reset)); err != nil {
 				n.log.Warn("cluster message not sent", "peer", m.From, "kind", kindReset, "err", err)
 			}
 		}
@@ -694,9 +746,54 @@ func (n *Node) gapLocked(p *peer, why string, seq uint64) {
 	n.logLocked(n.log, slog.LevelWarn, "cluster messages lost: peer reset", "peer", p.id, "why", why, "seq", seq, "handled", p.recv)
 	n.m.clusterGaps.Inc()
 	p.reset = true
+	n.seenLocked(p.id, p.inc, seq) // a number owed, lost: accounted for
 	n.peerGoneLocked(p, core.LocalFailurePeerOffline, core.RemoteFailurePeerOffline)
-	n.tell(p.id, &message{K: kindReset})
+	n.cl.resets[p.id] = seqMark{inc: p.inc, seq: n.tell(p.id, &message{K: kindReset})}
 	n.cl.asked[p.id] = time.Now()
+}
+
+// seenLocked records that seq of node id's incarnation inc reached us.
+// A 1 starts its numbers again (it declared us dead): what came before
+// counts no more, or its Acks would pass every reset of ours after.
+func (n *Node) seenLocked(id, inc string, seq uint64) {
+	if seq == 0 {
+		return
+	}
+	if s := n.cl.seen[id]; s.inc != inc || s.seq < seq || seq == 1 {
+		n.cl.seen[id] = seqMark{inc: inc, seq: seq}
+	}
+}
+
+// staleLocked reports, and logs, whether m, a hello or welcome from a
+// node that is not our peer, was sent before that node had the numbered
+// reset we sent it last (gapLocked), or, a welcome, in answer to a hello
+// of ours older than the one we sent when we forgot it for its reset: the
+// node still held us for its peer, as of before we forgot it. Taking it
+// for a peer then would apply, as a peer's, what it sends until our reset
+// or hello reaches it, and then it forgets us (issue 16, the cluster
+// soak's "client dropped a frame": a deliver it sent meanwhile was dropped
+// here as a non-peer's, and the end that followed reached a session never
+// rung; and its `order`: a session it rang meanwhile rang on here after
+// it stopped ringing it, at our hello). That reset or hello draws the
+// answer that counts. An Ack of 0 is a node's that has seen nothing of
+// ours, or of an older version: taken.
+func (n *Node) staleLocked(m *message) bool {
+	stale := func(mark seqMark, ok bool) bool {
+		return ok && mark.inc == m.Inc && m.Ack != 0 && m.Ack < mark.seq
+	}
+	r, reset := n.cl.resets[m.From]
+	h, hello := n.cl.hellos[m.From]
+	switch {
+	case stale(r, reset):
+		n.logLocked(n.log, slog.LevelDebug, "a hello sent before our reset reached it: dropped", "peer", m.From, "kind", m.K,
+			"seq", m.Seq, "ack", m.Ack, "reset", r.seq)
+	case m.K == kindWelcome && stale(h, hello):
+		n.logLocked(n.log, slog.LevelDebug, "a welcome to an older hello: dropped", "peer", m.From,
+			"seq", m.Seq, "ack", m.Ack, "hello", h.seq)
+	default:
+		return false
+	}
+	return true
 }
 
 // answerDueLocked reports whether node id may still be answering this
@@ -1134,6 +1231,8 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 	delete(n.cl.peers, p.id)
 	n.peersChangedLocked()
 	if !p.reset {
+		delete(n.cl.resets, p.id)
+		delete(n.cl.hellos, p.id)
 		// Dead: its numbers start again (heartbeats stop listing it); a
 		// reset peer keeps them, for it may still count ours.
 		n.cl.out.mu.Lock()

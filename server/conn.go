@@ -192,12 +192,7 @@ func (c *conn) read() (typ ws.OpCode, data []byte, buf *[]byte, err error) {
 		typ, data, err = c.ws.Read()
 		return typ, data, nil, err
 	}
-	buf = getIOBuf()
-	if typ, err = sk.readInto(buf); err != nil {
-		putIOBuf(buf)
-		return 0, nil, nil, err
-	}
-	return typ, *buf, buf, nil
+	return sk.readOwned()
 }
 
 // handle carries out one frame from the client and queues its reply.
@@ -206,11 +201,22 @@ func (c *conn) handle(typ ws.OpCode, data []byte, now time.Time) {
 		c.lastFrame.Store(clockTime(now)) // puts the watchdog off
 	}
 	c.n.m.frames.Inc()
-	if c.solicited(typ, data) {
-		c.dispatchFrame(data)
-		return
+	// A frame that may be the ack of an invite is decoded before the rate
+	// limit, which it may not count, and carried out from that decoding.
+	var f *protocol.Frame
+	var err error
+	if c.mayBeSolicited(typ, data) {
+		f = requestFrames.Get().(*protocol.Frame)
+		err = protocol.DecodeInto(f, data)
+		if c.solicited(f, err, data) {
+			c.dispatchDecoded(f, err, data)
+			return
+		}
 	}
 	if ok, abuse := c.limiter.take(now); !ok {
+		if f != nil {
+			putRequestFrame(f)
+		}
 		c.n.m.rateLimited.Inc()
 		if abuse {
 			c.log().Warn("closing connection: over the rate limit for too long", "user", c.user())
@@ -225,22 +231,36 @@ func (c *conn) handle(typ ws.OpCode, data []byte, now time.Time) {
 		c.replyError(0, errBinaryFrame)
 		return
 	}
+	if f != nil {
+		c.dispatchDecoded(f, err, data)
+		return
+	}
 	c.dispatchFrame(data)
 }
 
-// solicited reports whether the frame is the ack of an invite this
-// session was sent, which the rate limit does not count, and spends the
-// credit. The frame is only peeked at: dispatchFrame validates it.
-func (c *conn) solicited(typ ws.OpCode, data []byte) bool {
+// mayBeSolicited reports whether the frame may be the ack of an invite
+// this session was sent: without a credit the frame counts whatever it is,
+// and need not be decoded first (the caller's frames, a callee's once it
+// acknowledged).
+func (c *conn) mayBeSolicited(typ ws.OpCode, data []byte) bool {
 	s := c.sess
-	// Without a credit the frame counts whatever it is: no need to peek at
-	// it (the caller's frames, a callee's once it acknowledged).
-	if s == nil || typ != ws.OpText || s.ackCredits.Load() <= 0 || !bytes.Contains(data, []byte(`"ack"`)) {
+	return s != nil && typ == ws.OpText && s.ackCredits.Load() > 0 && bytes.Contains(data, []byte(`"ack"`))
+}
+
+// solicited reports whether the frame, decoded into f with err, is the ack
+// of an invite this session was sent, which the rate limit does not count,
+// and spends the credit. A frame that did not decode is peeked at for its
+// type: dispatchDecoded refuses it.
+func (c *conn) solicited(f *protocol.Frame, err error, data []byte) bool {
+	if err == nil && f.Type != protocol.TypeAck {
 		return false
 	}
-	if typ, ok := protocol.RawField(data, "type"); !ok || string(typ) != `"`+protocol.TypeAck+`"` {
-		return false
+	if err != nil {
+		if typ, ok := protocol.RawField(data, "type"); !ok || string(typ) != `"`+protocol.TypeAck+`"` {
+			return false
+		}
 	}
+	s := c.sess
 	if s.ackCredits.Add(-1) < 0 {
 		s.ackCredits.Add(1)
 		return false
@@ -263,7 +283,13 @@ func putRequestFrame(f *protocol.Frame) {
 // dispatchFrame decodes, checks and carries out one text frame.
 func (c *conn) dispatchFrame(data []byte) {
 	f := requestFrames.Get().(*protocol.Frame)
-	if err := protocol.DecodeInto(f, data); err != nil {
+	c.dispatchDecoded(f, protocol.DecodeInto(f, data), data)
+}
+
+// dispatchDecoded checks and carries out the text frame data, decoded
+// into f (from requestFrames) with err.
+func (c *conn) dispatchDecoded(f *protocol.Frame, err error, data []byte) {
+	if err != nil {
 		c.replyError(f.RID, asProtocolError(err)) // the rid to echo, when it was readable
 		putRequestFrame(f)
 		return

@@ -111,3 +111,38 @@ func EndedCalls(n *Node) int {
 func DeliverReset(n, from *Node) {
 	n.receive(from.encode(&message{K: kindReset}))
 }
+
+// SkipSeq spends from's next number to n, as a message from sent n and
+// the network lost.
+func SkipSeq(from, n *Node) {
+	o := from.cl.out
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seq[n.id]++
+}
+
+// DeliverWelcome hands n, at once, the welcome (page 1) that from would
+// send it now, numbered in from's stream to n: one that from sent in
+// answer to a hello of n's and that reached n late. ack is its Ack, 0 for
+// what from has seen of n's.
+func DeliverWelcome(n, from *Node, ack uint64) {
+	from.mu.Lock()
+	if ack == 0 {
+		ack = from.cl.seen[n.id].seq
+	}
+	page := from.snapshotLocked(kindWelcome, ack)[0]
+	o := from.cl.out
+	o.mu.Lock()
+	o.seq[n.id]++
+	data := numbered(o.seq[n.id], from.encode(page))
+	o.mu.Unlock()
+	from.mu.Unlock()
+	n.receive(data)
+}
+
+// LastSent is the last number n gave its unicasts to node id.
+func LastSent(n *Node, id string) uint64 {
+	n.cl.out.mu.Lock()
+	defer n.cl.out.mu.Unlock()
+	return n.cl.out.seq[id]
+}

@@ -203,7 +203,7 @@ func (n *Node) sweepLaterLocked() {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		n.invs.sweeper = nil
-		n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
+		n.invs.sweep(n.mu.now(), n.cfg.TombstoneTTL)
 		if len(n.invs.tombs) > 0 {
 			n.sweepLaterLocked()
 		}
@@ -255,7 +255,7 @@ func (n *Node) mayOpenLocked(s *session) *protocol.Error {
 // or as one callee of group g, whose frames to the caller go through
 // toCallerLocked. It returns the invitation.
 func (n *Node) openLocked(s *session, f *protocol.Frame, g *group) *invitation {
-	now := time.Now()
+	now := n.mu.now()
 	n.invs.sweep(now, n.cfg.TombstoneTTL)
 	timeout := n.cfg.InvitationTimeout
 	if f.Timeout != 0 {
@@ -424,7 +424,7 @@ func (n *Node) ringLateNowLocked(p party, user string) {
 	invs := set.bySeq()
 	sid := p.sessionID()
 	for _, inv := range invs {
-		left := inv.timeout - time.Since(inv.created)
+		left := inv.timeout - n.mu.now().Sub(inv.created)
 		if slices.Contains(inv.rung, sid) || inv.state.Ended() || left <= 0 {
 			continue
 		}
@@ -447,7 +447,7 @@ func (n *Node) ringLateNowLocked(p party, user string) {
 			// the receipt timeout counts from now.
 			n.stopTimer(&inv.wake)
 			if inv.state == core.LocalSentToRemote && n.cfg.ReceiptTimeout < left {
-				now := time.Now()
+				now := n.mu.now()
 				inv.receiptDue = now.Add(n.cfg.ReceiptTimeout)
 				n.armInvitationLocked(inv, now)
 			}
@@ -462,7 +462,7 @@ func (n *Node) ringLateNowLocked(p party, user string) {
 // exists. An ended invitation, or one that stopped ringing s, gets
 // ALREADY_END.
 func (n *Node) lookupLocked(s party, typ, id string) (*invitation, *protocol.Error) {
-	n.invs.sweep(time.Now(), n.cfg.TombstoneTTL)
+	n.invs.sweep(n.mu.now(), n.cfg.TombstoneTTL)
 	sid := s.sessionID()
 	inv := n.invs.byID[id]
 	if inv == nil {
@@ -521,7 +521,7 @@ func (n *Node) ackLocked(s requester, f *protocol.Frame) {
 	if inv.state == core.LocalSentToRemote { // later acks change nothing
 		inv.state, _ = core.NextLocal(inv.state, core.LocalEvReceived) // SENT_TO_REMOTE -received-> RECEIVED_BY_REMOTE
 		n.m.receiptLatency.Observe(since(inv.created))
-		inv.received = time.Now()
+		inv.received = n.mu.now()
 		inv.receiptDue = time.Time{} // its timer, when it fires, waits for the expiry
 		n.toCallerLocked(inv, &protocol.Frame{Type: protocol.TypeLocalReceived, Inv: inv.id})
 		if n.debug() {
@@ -546,7 +546,7 @@ func (n *Node) answerLocked(s requester, f *protocol.Frame) {
 	}
 	enqueueTo(s, &protocol.Frame{Type: remote, RID: rid, Inv: inv.id})
 	n.m.answered(ev).Observe(since(inv.created))
-	inv.answered, inv.answeredBy = time.Now(), s.sessionID()
+	inv.answered, inv.answeredBy = n.mu.now(), s.sessionID()
 	if ev == core.LocalEvAccepted {
 		// The call exists before the caller hears of it: a group's accept
 		// may end the group (group.go), which then keeps it for its call.
@@ -616,7 +616,7 @@ func (n *Node) invitationTimer(inv *invitation) {
 	if inv.state.Ended() {
 		return
 	}
-	now := time.Now()
+	now := n.mu.now()
 	switch {
 	case now.Before(inv.nextDeadline()):
 		n.armInvitationLocked(inv, now)
@@ -753,7 +753,7 @@ func (n *Node) finishLocked(inv *invitation, ev core.LocalEvent, outcome string)
 	inv.ringing = nil
 	inv.content = ""
 	tomb := &tombstone{id: inv.id, callerID: inv.callerID, rung: slices.Clip(inv.rung), answerer: inv.answerer,
-		told: inv.told, ended: time.Now()}
+		told: inv.told, ended: n.mu.now()}
 	delete(n.invs.byID, inv.id)
 	n.invs.ended[inv.id] = tomb
 	n.invs.tombs = append(n.invs.tombs, tomb)

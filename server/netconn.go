@@ -2,12 +2,15 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"net"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
 )
 
 // An idle WebSocket connection holds no buffer: the server drops the
@@ -94,6 +97,42 @@ func (c *netConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// takeFrame hands over what is pending when it is one whole message in
+// one frame that checks for a server (ws.CheckHeader), not a control frame,
+// and in a pooled buffer: its header, its payload (masked, in place), and
+// the buffer, which the caller gives back. Otherwise it takes nothing, and
+// reports false. A request usually arrives so, alone in its read: it is
+// then read without a buffer of its own and a copy into it.
+func (c *netConn) takeFrame() (h ws.Header, payload []byte, buf *[]byte, ok bool) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	p := c.pending
+	if c.pooled == nil || len(p) < 6 || p[1]&0x80 == 0 { // a client's frames are masked
+		return h, nil, nil, false
+	}
+	hl, n := 6, int(p[1]&0x7f)
+	switch {
+	case n == 126:
+		if len(p) < 8 {
+			return h, nil, nil, false
+		}
+		hl, n = 8, int(binary.BigEndian.Uint16(p[2:]))
+	case n == 127:
+		return h, nil, nil, false // larger than a pooled buffer
+	}
+	if hl+n != len(p) || n > protocol.MaxFrameBytes {
+		return h, nil, nil, false
+	}
+	h = ws.Header{Fin: p[0]&0x80 != 0, Rsv: (p[0] & 0x70) >> 4, OpCode: ws.OpCode(p[0] & 0x0f), Masked: true, Length: int64(n)}
+	copy(h.Mask[:], p[hl-4:hl])
+	if !h.Fin || h.OpCode.IsControl() || ws.CheckHeader(h, ws.StateServerSide) != nil {
+		return ws.Header{}, nil, nil, false
+	}
+	buf = c.pooled
+	c.pending, c.pooled = nil, nil
+	return h, p[hl:], buf, true
+}
+
 // readable reports whether a read would not wait for the socket.
 func (c *netConn) readable() bool {
 	c.rmu.Lock()
@@ -143,6 +182,46 @@ func (c *netConn) writeFrame(op ws.OpCode, p []byte) error {
 	_, err := c.Conn.Write(*b)
 	c.Conn.SetWriteDeadline(time.Time{})
 	return err
+}
+
+// writePayload writes the text frame p appends as writeFrame does. Between
+// cork and uncork p is encoded straight into the collected writes, after
+// room for the longest header it could take, which then moves up to the
+// header's end: no buffer of its own, and no copy of more than the frame.
+func (c *netConn) writePayload(p payload) error {
+	c.wmu.Lock()
+	if c.corked == nil || c.closeSent {
+		c.wmu.Unlock()
+		buf := getIOBuf()
+		defer putIOBuf(buf)
+		*buf = p.appendTo((*buf)[:0])
+		return c.writeFrame(ws.OpText, *buf)
+	}
+	defer c.wmu.Unlock()
+	const room = ws.MaxHeaderSize - 4 // a server's frames are not masked
+	b := c.corked
+	start := len(*b)
+	*b = p.appendTo(append(*b, make([]byte, room)...))
+	n := len(*b) - start - room
+	h := (*b)[start:]
+	h[0] = 0x80 | byte(ws.OpText) // fin
+	hl := 2
+	switch {
+	case n <= 125:
+		h[1] = byte(n)
+	case n <= 0xffff:
+		h[1] = 126
+		binary.BigEndian.PutUint16(h[2:], uint16(n))
+		hl = 4
+	default:
+		h[1] = 127
+		binary.BigEndian.PutUint64(h[2:], uint64(n))
+		hl = 10
+	}
+	if hl < room {
+		*b = (*b)[:start+hl+copy(h[hl:], h[room:])]
+	}
+	return nil
 }
 
 // appender is an io.Writer appending to *b.

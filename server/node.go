@@ -510,6 +510,20 @@ type nodeMutex struct {
 	locked atomic.Bool // the Mutex is held; set by its holder
 	wmu    sync.Mutex  // guards writes, and orders them with locked
 	writes []heldWrite
+
+	// at is the time of this holding, read once by its first now.
+	at    time.Time
+	hasAt bool
+}
+
+// now is the time of the current holding of m, read on its first call: the
+// handlers one request runs under the lock (a hangup's, the call's end,
+// the tombstone's sweep) share one clock read. Callers hold m.
+func (m *nodeMutex) now() time.Time {
+	if !m.hasAt {
+		m.at, m.hasAt = time.Now(), true
+	}
+	return m.at
 }
 
 // heldLogs holds the arrays of nodeMutex.logs that Unlock wrote, for the
@@ -536,6 +550,7 @@ func (m *nodeMutex) Lock() {
 func (m *nodeMutex) Unlock() {
 	logs := m.logs
 	m.logs = nil
+	m.hasAt = false
 	m.locked.Store(false)
 	m.wmu.Lock()
 	writes := m.writes

@@ -86,7 +86,8 @@ type session struct {
 	// out since (acked), so that a resumed client resends only what the
 	// server has not done.
 	lastRID    uint64
-	overflowed bool // frames were dropped: the session cannot be resumed
+	overflowed bool   // frames were dropped: the session cannot be resumed
+	chunk      []byte // the array the stream's last frame was encoded into, its free end for the next (entryLocked)
 }
 
 // entry is a frame of the stream, kept encoded rather than as a Frame: a
@@ -109,6 +110,36 @@ func newEntry(f *protocol.Frame) entry {
 	putIOBuf(buf)
 	e.rid = f.RID // a reply: ok, error, or an event that answers its request
 	return e
+}
+
+// chunkSize is the size of the arrays a busy stream's frames are encoded
+// into, several to one (entryLocked); a new one is taken when less than
+// chunkSize/4 is left.
+const chunkSize = 1 << 10
+
+// entryLocked is newEntry for s's stream. While the stream holds frames,
+// f is encoded straight into the free end of the array the last one was
+// (s.chunk): no buffer to encode into first and no copy, and one
+// allocation for several frames. Into an empty stream, an idle session's,
+// f is encoded as newEntry does, exactly sized, so that an idle session
+// keeps no spare room. qmu is held.
+func (s *session) entryLocked(f *protocol.Frame) entry {
+	if len(s.buf) == 0 {
+		s.chunk = nil
+		return newEntry(f)
+	}
+	if cap(s.chunk)-len(s.chunk) < chunkSize/4 {
+		s.chunk = make([]byte, 0, chunkSize)
+	}
+	free := s.chunk[len(s.chunk):]
+	b, at := protocol.AppendFrameUnsequenced(free, f)
+	if len(b) > cap(free) { // outgrew the chunk: a chunk of its own
+		s.chunk = append(make([]byte, 0, max(chunkSize, len(b))), b...)
+		b = s.chunk
+	} else {
+		s.chunk = s.chunk[:len(s.chunk)+len(b)]
+	}
+	return entry{data: b[:len(b):len(b)], at: int32(at), err: f.Type == protocol.TypeError, rid: f.RID}
 }
 
 // appendTo appends e's frame with its seq.
@@ -302,7 +333,7 @@ func (s *session) enqueueLocked(f *protocol.Frame) {
 			return
 		}
 	}
-	s.pushLocked(newEntry(f))
+	s.pushLocked(s.entryLocked(f))
 }
 
 // pushLocked adds e to the stream with the next seq, unless it is closed.
@@ -356,6 +387,9 @@ func (s *session) trimLocked(seq uint64) {
 		copy(s.buf, s.buf[k:])
 		clear(s.buf[rest:])
 		s.buf = s.buf[:rest]
+		if rest == 0 {
+			s.chunk = nil // idle: no spare room kept
+		}
 		return
 	}
 	clear(s.buf[:k])
@@ -505,25 +539,22 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 	if batched {
 		b.cork()
 	}
-	buf := getIOBuf() // each frame is encoded here; Write copies it
-	defer putIOBuf(buf)
 	ok = true
 	for _, f := range pre {
-		*buf = protocol.AppendFrame((*buf)[:0], f)
-		if ok = s.write(a, *buf); !ok {
+		if ok = s.writeFrom(a, (*preFrame)(f)); !ok {
 			break
 		}
 	}
-	for _, e := range batch {
+	for i := range batch {
 		if !ok {
 			break
 		}
+		e := &batch[i]
 		if e.err && s.n.debug() {
 			f := e.frame()
 			s.log().Debug("error reply", "rid", f.RID, "code", f.Name, "err", f.Message)
 		}
-		*buf = e.appendTo((*buf)[:0])
-		if ok = s.write(a, *buf); ok {
+		if ok = s.writeFrom(a, e); ok {
 			a.written = e.seq
 		}
 	}
@@ -542,13 +573,38 @@ func (s *session) writeBatch(a *attachment, pre []*protocol.Frame, batch []entry
 	return ok, whole
 }
 
-// write writes a frame; batched, into the connection's collected writes,
-// which take no time.
-func (s *session) write(a *attachment, data []byte) bool {
-	if err := a.ws.Write(data); err != nil {
+// writeFrom writes the frame p appends; batched, encoded straight into
+// the connection's collected writes, which take no time.
+func (s *session) writeFrom(a *attachment, p payload) bool {
+	var err error
+	if w, ok := a.ws.(payloadWriter); ok {
+		err = w.writePayload(p)
+	} else {
+		buf := getIOBuf()
+		*buf = p.appendTo((*buf)[:0])
+		err = a.ws.Write(*buf) // copies it
+		putIOBuf(buf)
+	}
+	if err != nil {
 		return s.writeFailed(a, err)
 	}
 	return true
+}
+
+// payload is a frame to write, which appends its encoding.
+type payload interface{ appendTo(dst []byte) []byte }
+
+// preFrame is a frame written ahead of the stream, unsequenced.
+type preFrame protocol.Frame
+
+func (f *preFrame) appendTo(dst []byte) []byte {
+	return protocol.AppendFrame(dst, (*protocol.Frame)(f))
+}
+
+// payloadWriter is a wsConn that writes a text frame from its payload,
+// without a buffer to encode it into first.
+type payloadWriter interface {
+	writePayload(p payload) error
 }
 
 func (s *session) writeFailed(a *attachment, err error) bool {

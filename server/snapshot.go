@@ -40,25 +40,41 @@ type snapshotIn struct {
 }
 
 // snapshotLocked is this node's sessions and pending counts, in pages,
-// the first of kind (hello, welcome).
-func (n *Node) snapshotLocked(kind string) []*message {
+// the first of kind (hello, welcome) with Ack ack (0: none).
+func (n *Node) snapshotLocked(kind string, ack uint64) []*message {
 	ss := n.hub.sessionsInOrder()
 	dir := make([]dirEntry, len(ss))
 	for i, s := range ss {
 		dir[i] = dirEntry{Sess: s.id, User: s.user, Live: s.live, Calls: s.callIDs(), Wait: s.waiting}
 	}
-	return pageSnapshot(kind, n.id, n.inc, n.invs.pending, dir, dirPageBytes)
+	limit := dirPageBytes
+	if ack != 0 { // room for it in page 1 (every page, for simplicity)
+		limit -= len(`,"ack":`) + len(strconv.FormatUint(ack, 10))
+	}
+	pages := pageSnapshot(kind, n.id, n.inc, n.invs.pending, dir, limit)
+	pages[0].Ack = ack
+	return pages
 }
 
 // tellSnapshotLocked sends node id this node's snapshot, first page kind,
-// then the call ends it missed (tellEndsLocked).
+// then the call ends it missed (tellEndsLocked), and returns page 1's
+// number. Page 1 acks the highest
+// number of id's that reached us (seenLocked), so that id knows whether
+// we had its reset (staleLocked).
 // Node.mu is held from the first page to the last, so no change of a
 // session comes between them.
-func (n *Node) tellSnapshotLocked(id, kind string) {
-	for _, m := range n.snapshotLocked(kind) {
-		n.tell(id, m)
+func (n *Node) tellSnapshotLocked(id, kind string) (first uint64) {
+	var ack uint64
+	if s, ok := n.cl.seen[id]; ok {
+		ack = s.seq
+	}
+	for i, m := range n.snapshotLocked(kind, ack) {
+		if seq := n.tell(id, m); i == 0 {
+			first = seq
+		}
 	}
 	n.tellEndsLocked(id)
+	return first
 }
 
 // pageSnapshot splits pend and dir into as few pages as keep each page's

@@ -136,6 +136,29 @@ func (s *socket) readInto(buf *[]byte) (ws.OpCode, error) {
 	return op, err
 }
 
+// readOwned reads the next message as readInto does, into a pooled buffer
+// it returns, which the caller gives back: the one the socket's bytes were
+// read into when they are the message alone (netConn.takeFrame).
+func (s *socket) readOwned() (ws.OpCode, []byte, *[]byte, error) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if s.rerr != nil {
+		return 0, nil, nil, s.rerr
+	}
+	if h, p, buf, ok := s.nc.takeFrame(); ok {
+		ws.Cipher(p, h.Mask, 0)
+		return h.OpCode, p, buf, nil
+	}
+	buf := getIOBuf()
+	op, err := s.readMessage(buf)
+	if err != nil {
+		s.rerr = err
+		putIOBuf(buf)
+		return 0, nil, nil, err
+	}
+	return op, *buf, buf, nil
+}
+
 // readMessage is readInto's; rmu is held.
 func (s *socket) readMessage(buf *[]byte) (ws.OpCode, error) {
 	var op ws.OpCode
@@ -278,6 +301,7 @@ func (s *socket) waitRead()                        { s.nc.waitRead() }
 func (s *socket) cork()                            { s.nc.cork() }
 func (s *socket) uncork(ctx context.Context) error { return s.nc.uncork(ctx) }
 func (s *socket) tryUncork() (bool, error)         { return s.nc.tryUncork() }
+func (s *socket) writePayload(p payload) error     { return s.nc.writePayload(p) }
 
 // closeStatus is the code of the client's close frame that err reports,
 // or -1 when err is not one (the connection dropped).

@@ -9,126 +9,181 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
-// fields is every field of Frame: its JSON name and where it lives. The
-// decoder accepts exactly these names; the encoder (appendFrame) writes
-// them in this order and omits zero values. A new Frame field needs one
-// line here, of one of the Go types decoder.value handles, and one in
-// appendFrame (TestCodecCoversEveryField and TestEncodeEveryFieldInOrder
-// fail otherwise).
+// fields is every field of Frame: its JSON name, its Go type and where it
+// lives. The decoder accepts exactly these names; the encoder (appendFrame)
+// writes them in this order and omits zero values. A new Frame field needs
+// one line here and one in appendFrame (TestFieldsMatchFrame,
+// TestCodecCoversEveryField and TestEncodeEveryFieldInOrder fail otherwise).
+// The decoder writes a value at its field's offset, by kind: no closure,
+// interface or type switch per field.
 var fields = [...]struct {
 	name string
-	ptr  func(*Frame) any
+	kind kind
+	off  uintptr
 }{
-	{"type", func(f *Frame) any { return &f.Type }},
-	{"rid", func(f *Frame) any { return &f.RID }},
-	{"code", func(f *Frame) any { return &f.Code }},
-	{"name", func(f *Frame) any { return &f.Name }},
-	{"message", func(f *Frame) any { return &f.Message }},
-	{"user", func(f *Frame) any { return &f.User }},
-	{"token", func(f *Frame) any { return &f.Token }},
-	{"session", func(f *Frame) any { return &f.Session }},
-	{"key", func(f *Frame) any { return &f.Key }},
-	{"grace", func(f *Frame) any { return &f.Grace }},
-	{"heartbeat", func(f *Frame) any { return &f.Heartbeat }},
-	{"lastRid", func(f *Frame) any { return &f.LastRID }},
-	{"seq", func(f *Frame) any { return &f.Seq }},
-	{"ack", func(f *Frame) any { return &f.Ack }},
-	{"inv", func(f *Frame) any { return &f.Inv }},
-	{"callee", func(f *Frame) any { return &f.Callee }},
-	{"caller", func(f *Frame) any { return &f.Caller }},
-	{"content", func(f *Frame) any { return &f.Content }},
-	{"channel", func(f *Frame) any { return &f.Channel }},
-	{"response", func(f *Frame) any { return &f.Response }},
-	{"timeout", func(f *Frame) any { return &f.Timeout }},
-	{"reason", func(f *Frame) any { return &f.Reason }},
-	{"busy", func(f *Frame) any { return &f.Busy }},
-	{"wake", func(f *Frame) any { return &f.Wake }},
-	{"by", func(f *Frame) any { return &f.By }},
-	{"callees", func(f *Frame) any { return &f.Callees }},
-	{"mode", func(f *Frame) any { return &f.Mode }},
-	{"state", func(f *Frame) any { return &f.State }},
-	{"peer", func(f *Frame) any { return &f.Peer }},
-	{"from", func(f *Frame) any { return &f.From }},
-	{"text", func(f *Frame) any { return &f.Text }},
-	{"raw", func(f *Frame) any { return &f.Raw }},
-	{"description", func(f *Frame) any { return &f.Description }},
-	{"ts", func(f *Frame) any { return &f.TS }},
-	{"received", func(f *Frame) any { return &f.Received }},
-	{"waiting", func(f *Frame) any { return &f.Waiting }},
-	{"endpoint", func(f *Frame) any { return &f.Endpoint }},
-	{"p256dh", func(f *Frame) any { return &f.P256dh }},
-	{"auth", func(f *Frame) any { return &f.Auth }},
-	{"dropPush", func(f *Frame) any { return &f.DropPush }},
-	{"ids", func(f *Frame) any { return &f.IDs }},
-	{"online", func(f *Frame) any { return &f.Online }},
-	{"status", func(f *Frame) any { return &f.Status }},
+	{"type", kindType, unsafe.Offsetof(Frame{}.Type)},
+	{"rid", kindUint, unsafe.Offsetof(Frame{}.RID)},
+	{"code", kindCode, unsafe.Offsetof(Frame{}.Code)},
+	{"name", kindString, unsafe.Offsetof(Frame{}.Name)},
+	{"message", kindString, unsafe.Offsetof(Frame{}.Message)},
+	{"user", kindString, unsafe.Offsetof(Frame{}.User)},
+	{"token", kindString, unsafe.Offsetof(Frame{}.Token)},
+	{"session", kindString, unsafe.Offsetof(Frame{}.Session)},
+	{"key", kindString, unsafe.Offsetof(Frame{}.Key)},
+	{"grace", kindInt, unsafe.Offsetof(Frame{}.Grace)},
+	{"heartbeat", kindInt, unsafe.Offsetof(Frame{}.Heartbeat)},
+	{"lastRid", kindUint, unsafe.Offsetof(Frame{}.LastRID)},
+	{"seq", kindUint, unsafe.Offsetof(Frame{}.Seq)},
+	{"ack", kindUint, unsafe.Offsetof(Frame{}.Ack)},
+	{"inv", kindString, unsafe.Offsetof(Frame{}.Inv)},
+	{"callee", kindString, unsafe.Offsetof(Frame{}.Callee)},
+	{"caller", kindString, unsafe.Offsetof(Frame{}.Caller)},
+	{"content", kindString, unsafe.Offsetof(Frame{}.Content)},
+	{"channel", kindString, unsafe.Offsetof(Frame{}.Channel)},
+	{"response", kindString, unsafe.Offsetof(Frame{}.Response)},
+	{"timeout", kindInt, unsafe.Offsetof(Frame{}.Timeout)},
+	{"reason", kindString, unsafe.Offsetof(Frame{}.Reason)},
+	{"busy", kindBool, unsafe.Offsetof(Frame{}.Busy)},
+	{"wake", kindInt, unsafe.Offsetof(Frame{}.Wake)},
+	{"by", kindString, unsafe.Offsetof(Frame{}.By)},
+	{"callees", kindStrings, unsafe.Offsetof(Frame{}.Callees)},
+	{"mode", kindString, unsafe.Offsetof(Frame{}.Mode)},
+	{"state", kindString, unsafe.Offsetof(Frame{}.State)},
+	{"peer", kindString, unsafe.Offsetof(Frame{}.Peer)},
+	{"from", kindString, unsafe.Offsetof(Frame{}.From)},
+	{"text", kindString, unsafe.Offsetof(Frame{}.Text)},
+	{"raw", kindBytes, unsafe.Offsetof(Frame{}.Raw)},
+	{"description", kindString, unsafe.Offsetof(Frame{}.Description)},
+	{"ts", kindInt, unsafe.Offsetof(Frame{}.TS)},
+	{"received", kindBool, unsafe.Offsetof(Frame{}.Received)},
+	{"waiting", kindBool, unsafe.Offsetof(Frame{}.Waiting)},
+	{"endpoint", kindString, unsafe.Offsetof(Frame{}.Endpoint)},
+	{"p256dh", kindString, unsafe.Offsetof(Frame{}.P256dh)},
+	{"auth", kindString, unsafe.Offsetof(Frame{}.Auth)},
+	{"dropPush", kindBool, unsafe.Offsetof(Frame{}.DropPush)},
+	{"ids", kindStrings, unsafe.Offsetof(Frame{}.IDs)},
+	{"online", kindOnline, unsafe.Offsetof(Frame{}.Online)},
+	{"status", kindStatus, unsafe.Offsetof(Frame{}.Status)},
 }
+
+// kind is the Go type of a field of Frame, which says how its value is read.
+type kind uint8
+
+const (
+	kindType    kind = iota // string, one of the frame types
+	kindString              // string
+	kindUint                // uint64, from 0 to MaxRequestID
+	kindInt                 // int64
+	kindCode                // Code
+	kindBool                // bool
+	kindBytes               // []byte, standard base64
+	kindStrings             // []string
+	kindOnline              // map[string]bool
+	kindStatus              // map[string]string
+)
 
 // maxDepth bounds the nesting of arrays and objects in the values of
 // unknown fields, so that skipping them cannot exhaust the stack.
 const maxDepth = 64
 
 var (
-	fieldIndex  nameTable             // exact name -> index in fields
+	fieldIndex  wordTable             // exact name -> index in fields
 	foldedIndex = map[string]string{} // case-folded name -> exact name
-	frameTypes  nameTable             // known type values, kept without allocating
+	frameTypes  wordTable             // known type values, kept without allocating
 )
 
-// nameTable finds a name of a small fixed set by its length and first and
-// last bytes and one comparison: cheaper than a map's hash, as every field
-// name and type of every frame is looked up.
-type nameTable struct {
-	slots [256]uint8 // 1 + the index in names, by slot; 0: empty
+// wordTable finds a name of a small fixed set, of 1 to 16 bytes, by a
+// perfect hash of its bytes read as two words and one comparison of the
+// two: every field name and type of every frame is looked up, and a map's
+// hash or a loop of string comparisons costs several times that.
+type wordTable struct {
+	mul   uint64 // makes slot a perfect hash of names (found by build)
+	slots [256]struct {
+		w0, w1 uint64
+		n, i   uint8 // the name's length and 1 + its index in names; 0: empty
+	}
 	names []string
 }
 
-func nameSlot(b []byte) uint8 {
-	return uint8(len(b)*37 + int(b[0])*7 + int(b[len(b)-1]))
+// words reads b, of up to 16 bytes, as two little-endian words, zero past
+// its end.
+func words(b []byte) (w0, w1 uint64) {
+	var buf [16]byte
+	copy(buf[:], b)
+	return load8(buf[:]), load8(buf[8:])
 }
 
-func (t *nameTable) add(name string) {
-	if len(t.names) >= 255 {
-		panic("protocol: nameTable holds at most 255 names")
-	}
-	t.names = append(t.names, name)
-	s := nameSlot([]byte(name))
-	for t.slots[s] != 0 {
-		s++
-	}
-	t.slots[s] = uint8(len(t.names))
+func (t *wordTable) slot(w0, w1 uint64, n int) uint8 {
+	return uint8(((w0 ^ w1 ^ uint64(n)) * t.mul) >> 56)
 }
 
-// index is name's index in the order the names were added, or -1.
-func (t *nameTable) index(name []byte) int {
-	if len(name) == 0 {
-		return -1
+// build sets the table to names, searching for a multiplier under which
+// no two names share a slot.
+func (t *wordTable) build(names []string) {
+	if len(names) > 255 {
+		panic("protocol: a wordTable holds at most 255 names")
 	}
-	for s := nameSlot(name); t.slots[s] != 0; s++ {
-		if i := int(t.slots[s]) - 1; t.names[i] == string(name) {
-			return i
+	t.names = names
+	for _, name := range names {
+		if len(name) == 0 || len(name) > 16 {
+			panic("protocol: a wordTable holds names of 1 to 16 bytes: " + strconv.Quote(name))
 		}
 	}
-	return -1
+search:
+	for k := uint64(1); k < 1<<16; k++ {
+		t.mul = k*0x9e3779b97f4a7c15 | 1
+		clear(t.slots[:])
+		for i, name := range names {
+			w0, w1 := words([]byte(name))
+			e := &t.slots[t.slot(w0, w1, len(name))]
+			if e.i != 0 {
+				continue search
+			}
+			e.w0, e.w1, e.n, e.i = w0, w1, uint8(len(name)), uint8(i+1)
+		}
+		return
+	}
+	panic("protocol: no perfect hash for the names of a wordTable")
+}
+
+// find is the index of the name whose words (zero past its n bytes) are
+// w0 and w1, or -1.
+func (t *wordTable) find(w0, w1 uint64, n int) int {
+	e := &t.slots[t.slot(w0, w1, n)]
+	if e.w0 != w0 || e.w1 != w1 || int(e.n) != n {
+		return -1
+	}
+	return int(e.i) - 1
+}
+
+// index is name's index in the table, or -1.
+func (t *wordTable) index(name []byte) int {
+	if len(name) > 16 {
+		return -1
+	}
+	w0, w1 := words(name)
+	return t.find(w0, w1, len(name))
 }
 
 func init() {
 	if len(fields) > 64 {
 		panic("protocol: Decode tracks duplicate fields in a uint64")
 	}
+	var names []string
 	for _, fd := range fields {
-		fieldIndex.add(fd.name)
+		names = append(names, fd.name)
 		foldedIndex[string(foldKey(nil, []byte(fd.name)))] = fd.name
 	}
-	for _, t := range []string{TypeLogin, TypeLogout, TypeSend, TypeCancel, TypeAck, TypeAccept, TypeRefuse,
+	fieldIndex.build(names)
+	frameTypes.build([]string{TypeLogin, TypeLogout, TypeSend, TypeCancel, TypeAck, TypeAccept, TypeRefuse,
 		TypeQuery, TypeSubscribe, TypeUnsubscribe, TypePing, TypeResume, TypeRenew, TypeOK, TypeError,
 		TypeInvite, TypeLocalReceived, TypeLocalAccepted, TypeLocalRefused, TypeLocalCanceled, TypeLocalFailure,
-		TypeRemoteAccepted, TypeRemoteRefused, TypeRemoteCanceled, TypeRemoteFailure, TypePresence, TypeBye,
-		TypeMessage, TypeHangup, TypeIgnore, TypeWaiting, TypePeerMessage, TypeCallEnded, TypeLocalWaking,
-		TypePushSubscribe, TypePushUnsubscribe} {
-		frameTypes.add(t)
-	}
+		TypeLocalCallee, TypeRemoteAccepted, TypeRemoteRefused, TypeRemoteCanceled, TypeRemoteFailure,
+		TypePresence, TypeBye, TypeMessage, TypeHangup, TypeIgnore, TypeWaiting, TypePeerMessage, TypeCallEnded,
+		TypeLocalWaking, TypePushSubscribe, TypePushUnsubscribe})
 }
 
 // foldKey appends key folded as encoding/json matches names (each rune to
@@ -168,6 +223,10 @@ type decoder struct {
 	pos  int
 	err  *decodeError
 	strs *Strings // nil: each string value allocated
+	// checkUTF8 refuses invalid UTF-8 in strings, where alone a frame may
+	// hold bytes over 0x7f: checked as the strings are read, not in a pass
+	// of its own. RawField reads without it.
+	checkUTF8 bool
 }
 
 func (d *decoder) fail(r rule, msg string) bool {
@@ -217,34 +276,8 @@ func (d *decoder) consume(c byte) bool {
 
 // decodeFrame fills f from data, one JSON object of Frame's fields.
 func decodeFrame(data []byte, f *Frame, strs *Strings) *decodeError {
-	if !utf8.Valid(data) {
-		return &decodeError{rule: ruleUTF8, msg: "frame is not valid UTF-8"}
-	}
-	d := &decoder{data: data, strs: strs}
-	var seen uint64
-	var unknown [][2]int // spans of unknown names, to find their duplicates
-	var keyBuf [64]byte
-	ok := d.object(func(key []byte, span [2]int) bool {
-		i := fieldIndex.index(key)
-		if i < 0 {
-			if exact, variant := foldedIndex[string(foldKey(keyBuf[:0], key))]; variant {
-				return d.fail(ruleCase, "unknown field "+strconv.Quote(string(key))+
-					" (field names are case-sensitive: "+strconv.Quote(exact)+")")
-			}
-			for _, u := range unknown {
-				if string(data[u[0]:u[1]]) == string(data[span[0]:span[1]]) {
-					return d.fail(ruleDuplicate, "field "+strconv.Quote(string(key))+" appears twice")
-				}
-			}
-			unknown = append(unknown, span)
-			return d.skip(0)
-		}
-		if seen&(1<<i) != 0 {
-			return d.fail(ruleDuplicate, "field "+strconv.Quote(fields[i].name)+" appears twice")
-		}
-		seen |= 1 << i
-		return d.value(fields[i].name, fields[i].ptr(f))
-	})
+	d := &decoder{data: data, strs: strs, checkUTF8: true}
+	ok := d.frame(f)
 	if d.ws(); ok && d.pos < len(d.data) { // not peek: a NUL byte after the object is data too
 		ok = d.fail(ruleSyntax, "data after the frame's object at byte "+strconv.Itoa(d.pos))
 	}
@@ -252,6 +285,160 @@ func decodeFrame(data []byte, f *Frame, strs *Strings) *decodeError {
 		return d.err
 	}
 	return nil
+}
+
+// frame reads the frame's object into f. It is object with the common case
+// first: a name of plain ASCII under 16 bytes, looked up from the two words
+// that hold it, and no whitespace around ':' and ','.
+func (d *decoder) frame(f *Frame) bool {
+	if !d.consume('{') {
+		return d.syntax("an object")
+	}
+	if d.consume('}') {
+		return true
+	}
+	var seen uint64
+	var unknown [][2]int // spans of unknown names, to find their duplicates
+	for {
+		if (d.pos >= len(d.data) || d.data[d.pos] != '"') && d.peek() != '"' {
+			return d.syntax("a field name")
+		}
+		start := d.pos + 1
+		i, name := -1, []byte(nil)
+		if start+16 <= len(d.data) {
+			b := d.data[start:]
+			w0 := load8(b)
+			if m := plainMask(w0); m != 0 && b[bits.TrailingZeros64(m)>>3&7] == '"' { // most names: one word
+				n := bits.TrailingZeros64(m) >> 3 & 7
+				i, name = fieldIndex.find(w0&lowBytes[n], 0, n), b[:n]
+				d.pos = start + n + 1
+			} else if w0, w1, n := plain16(b); n >= 0 {
+				i, name = fieldIndex.find(w0, w1, n), b[:n]
+				d.pos = start + n + 1
+			}
+		}
+		if name == nil {
+			var ok bool
+			if name, ok = d.str(nil); !ok {
+				return false
+			}
+			i = fieldIndex.index(name)
+		}
+		end := d.pos - 1
+		if d.pos < len(d.data) && d.data[d.pos] == ':' {
+			d.pos++
+		} else if !d.consume(':') {
+			return d.syntax(`":"`)
+		}
+		switch {
+		case i < 0:
+			if !d.unknownField(name, [2]int{start, end}, &unknown) {
+				return false
+			}
+		case seen&(1<<(uint(i)&63)) != 0:
+			return d.fail(ruleDuplicate, "field "+strconv.Quote(fields[i].name)+" appears twice")
+		default:
+			seen |= 1 << (uint(i) & 63)
+			if !d.field(f, i) {
+				return false
+			}
+		}
+		if d.pos < len(d.data) {
+			switch d.data[d.pos] {
+			case ',':
+				d.pos++
+				continue
+			case '}':
+				d.pos++
+				return true
+			}
+		}
+		if d.consume('}') {
+			return true
+		}
+		if !d.consume(',') {
+			return d.syntax(`"," or "}"`)
+		}
+	}
+}
+
+// unknownField skips the value of a field not in fields, refusing a case
+// variant of one and a name seen before; span is the name's raw bytes.
+func (d *decoder) unknownField(key []byte, span [2]int, unknown *[][2]int) bool {
+	var keyBuf [64]byte
+	if exact, variant := foldedIndex[string(foldKey(keyBuf[:0], key))]; variant {
+		return d.fail(ruleCase, "unknown field "+strconv.Quote(string(key))+
+			" (field names are case-sensitive: "+strconv.Quote(exact)+")")
+	}
+	for _, u := range *unknown {
+		if string(d.data[u[0]:u[1]]) == string(d.data[span[0]:span[1]]) {
+			return d.fail(ruleDuplicate, "field "+strconv.Quote(string(key))+" appears twice")
+		}
+	}
+	*unknown = append(*unknown, span)
+	return d.skip(0)
+}
+
+// plain16 reads the string that starts at b[0] (after its opening quote)
+// when it is under 16 bytes of printable ASCII without escapes: its bytes
+// as two little-endian words, zero past its end, and its length n; n is
+// -1 when it is not such a string. b holds 16 bytes at least.
+func plain16(b []byte) (w0, w1 uint64, n int) {
+	_ = b[15]
+	w0 = load8(b)
+	if m := plainMask(w0); m != 0 {
+		k := bits.TrailingZeros64(m) >> 3 & 7
+		if b[k] != '"' {
+			return 0, 0, -1
+		}
+		return w0 & lowBytes[k], 0, k
+	}
+	w1 = load8(b[8:])
+	if m := plainMask(w1); m != 0 {
+		k := bits.TrailingZeros64(m) >> 3 & 7
+		if b[8+k] != '"' {
+			return 0, 0, -1
+		}
+		return w0, w1 & lowBytes[k], 8 + k
+	}
+	return 0, 0, -1
+}
+
+// lowBytes[k] keeps the k low bytes of a word.
+var lowBytes = [8]uint64{0, 0xff, 0xffff, 0xffffff, 0xffffffff, 0xffffffffff, 0xffffffffffff, 0xffffffffffffff}
+
+// field reads the value of fields[i] into f.
+func (d *decoder) field(f *Frame, i int) bool {
+	fd := &fields[i]
+	p := unsafe.Add(unsafe.Pointer(f), fd.off)
+	var ok bool
+	switch fd.kind {
+	case kindType:
+		*(*string)(p), ok = d.typeValue()
+	case kindString:
+		*(*string)(p), ok = d.stringValue(fd.name, "a string")
+	case kindUint:
+		*(*uint64)(p), _, ok = d.integer(fd.name, MaxRequestID, false)
+	case kindInt:
+		*(*int64)(p), ok = d.int64Value(fd.name)
+	case kindCode:
+		var n int64
+		n, ok = d.int64Value(fd.name)
+		*(*Code)(p) = Code(n)
+	case kindBool:
+		*(*bool)(p), ok = d.boolean(fd.name, "a boolean")
+	case kindBytes:
+		*(*[]byte)(p), ok = d.bytesValue(fd.name)
+	case kindStrings:
+		*(*[]string)(p), ok = d.stringsValue(fd.name)
+	case kindOnline:
+		*(*map[string]bool)(p), ok = decodeMap(d, fd.name, func() (bool, bool) { return d.boolean(fd.name, "an object of booleans") })
+	case kindStatus:
+		*(*map[string]string)(p), ok = decodeMap(d, fd.name, func() (string, bool) { return d.stringValue(fd.name, "an object of strings") })
+	default:
+		panic("protocol: no codec for the kind of field " + fd.name)
+	}
+	return ok
 }
 
 // object reads an object, calling field for each name with the value next
@@ -293,20 +480,32 @@ func (d *decoder) object(field func(name []byte, span [2]int) bool) bool {
 // subslice of data; otherwise the unescaped text appended to buf.
 func (d *decoder) str(buf []byte) ([]byte, bool) {
 	data := d.data
-	start := d.pos + 1     // after the opening quote
-	i := start             // a local, not d.pos: the loop is most of a frame's decoding
-	for i+8 <= len(data) { // to the first byte that is not plain text (exact: stringMask)
-		if m := stringMask(load8(data[i:])); m != 0 {
-			i += bits.TrailingZeros64(m) / 8
-			break
+	start := d.pos + 1 // after the opening quote
+	i := start         // a local, not d.pos: the loop is most of a frame's decoding
+	for {
+		for i+8 <= len(data) { // to the first byte that is not plain ASCII (exact: plainMask)
+			w := load8(data[i:])
+			if m := plainMask(w); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
 		}
-		i += 8
-	}
-	for ; i < len(data); i++ {
+		for ; i < len(data); i++ { // the last bytes, or the one the words stopped at
+			c := data[i]
+			if c == '"' {
+				d.pos = i + 1
+				return data[start:i], true
+			}
+			if c < 0x20 || c == '\\' || c >= utf8.RuneSelf {
+				break
+			}
+		}
+		if i >= len(data) {
+			d.pos = i
+			return nil, d.syntax(`the end of a string`)
+		}
 		switch c := data[i]; {
-		case c == '"':
-			d.pos = i + 1
-			return data[start:i], true
 		case c == '\\':
 			d.pos = i
 			return d.escaped(append(buf, data[start:i]...))
@@ -314,9 +513,13 @@ func (d *decoder) str(buf []byte) ([]byte, bool) {
 			d.pos = i
 			return nil, d.syntax("no control character in a string")
 		}
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size == 1 && d.checkUTF8 {
+			d.pos = i
+			return nil, d.fail(ruleUTF8, "frame is not valid UTF-8")
+		}
+		i += size
 	}
-	d.pos = i
-	return nil, d.syntax(`the end of a string`)
 }
 
 // escaped goes on reading a string from an escape at d.pos, appending to buf.
@@ -329,6 +532,14 @@ func (d *decoder) escaped(buf []byte) ([]byte, bool) {
 			return buf, true
 		case c < 0x20:
 			return nil, d.syntax("no control character in a string")
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(d.data[d.pos:])
+			if r == utf8.RuneError && size == 1 && d.checkUTF8 {
+				return nil, d.fail(ruleUTF8, "frame is not valid UTF-8")
+			}
+			buf = append(buf, d.data[d.pos:d.pos+size]...)
+			d.pos += size
+			continue
 		case c != '\\':
 			buf = append(buf, c)
 			d.pos++
@@ -408,20 +619,40 @@ func (d *decoder) hex4() (rune, bool) {
 
 // stringValue reads a string, the value of field name or part of it.
 func (d *decoder) stringValue(name, what string) (string, bool) {
-	if !d.want(name, '"', what) {
+	if (d.pos >= len(d.data) || d.data[d.pos] != '"') && !d.want(name, '"', what) {
 		return "", false
 	}
 	b, ok := d.str(nil)
 	if !ok {
 		return "", false
 	}
-	if name == "type" {
-		if i := frameTypes.index(b); i >= 0 {
-			return frameTypes.names[i], true
-		}
-	}
 	if d.strs != nil {
 		return d.strs.get(b), true
+	}
+	return string(b), true
+}
+
+// typeValue reads the value of "type": one of the frame types, found
+// without allocating (the common case from the words that hold it), or
+// another string.
+func (d *decoder) typeValue() (string, bool) {
+	if start := d.pos + 1; start+16 <= len(d.data) && d.data[d.pos] == '"' {
+		if w0, w1, n := plain16(d.data[start:]); n >= 0 {
+			if i := frameTypes.find(w0, w1, n); i >= 0 {
+				d.pos = start + n + 1
+				return frameTypes.names[i], true
+			}
+		}
+	}
+	if (d.pos >= len(d.data) || d.data[d.pos] != '"') && !d.want("type", '"', "a string") {
+		return "", false
+	}
+	b, ok := d.str(nil)
+	if !ok {
+		return "", false
+	}
+	if i := frameTypes.index(b); i >= 0 {
+		return frameTypes.names[i], true
 	}
 	return string(b), true
 }
@@ -453,15 +684,12 @@ func (d *decoder) want(name string, c byte, what string) bool {
 func (d *decoder) integer(name string, max uint64, signed bool) (uint64, bool, bool) {
 	// The common case first: up to 18 digits, no leading zero, no fraction
 	// or exponent, within max. Anything else is read again below.
-	if d.peek() >= '0' && d.data[d.pos] <= '9' {
-		n, p := uint64(0), d.pos
-		for ; p < len(d.data) && p-d.pos < 19 && d.data[p] >= '0' && d.data[p] <= '9'; p++ {
-			n = n*10 + uint64(d.data[p]-'0')
+	if data, p := d.data, d.pos; p < len(data) && data[p]-'1' < 9 {
+		n := uint64(data[p] - '0')
+		for p++; p < len(data) && data[p]-'0' < 10 && p-d.pos < 18; p++ {
+			n = n*10 + uint64(data[p]-'0')
 		}
-		digits := p - d.pos
-		plain := p == len(d.data) || d.data[p] != '.' && d.data[p] != 'e' && d.data[p] != 'E' &&
-			(d.data[p] < '0' || d.data[p] > '9')
-		if plain && digits <= 18 && (digits == 1 || d.data[d.pos] != '0') && n <= max {
+		if (p == len(data) || data[p]-'0' >= 10 && data[p] != '.' && data[p]|0x20 != 'e') && n <= max {
 			d.pos = p
 			return n, false, true
 		}
@@ -502,63 +730,41 @@ func (d *decoder) int64Value(name string) (int64, bool) {
 	return int64(n), ok
 }
 
-// value decodes the value of the field name into p, a pointer from fields.
-func (d *decoder) value(name string, p any) bool {
-	var ok bool
-	switch p := p.(type) {
-	case *string:
-		*p, ok = d.stringValue(name, "a string")
-	case *uint64:
-		*p, _, ok = d.integer(name, MaxRequestID, false)
-	case *int64:
-		*p, ok = d.int64Value(name)
-	case *Code:
-		var n int64
-		n, ok = d.int64Value(name)
-		*p = Code(n)
-	case *bool:
-		*p, ok = d.boolean(name, "a boolean")
-	case *[]byte:
-		// Standard base64 with padding, as encoding/json writes []byte.
-		var s string
-		if s, ok = d.stringValue(name, "a base64 string"); !ok {
-			return false
-		}
-		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			return d.fail(ruleType, "field "+strconv.Quote(name)+" is not base64: "+err.Error())
-		}
-		*p = b
-	case *[]string:
-		if !d.want(name, '[', "an array of strings") {
-			return false
-		}
-		d.pos++
-		if d.consume(']') {
-			*p = []string{}
-			return true
-		}
-		for {
-			var s string
-			if s, ok = d.stringValue(name, "an array of strings"); !ok {
-				return false
-			}
-			*p = append(*p, s)
-			if d.consume(']') {
-				return true
-			}
-			if !d.consume(',') {
-				return d.syntax(`"," or "]"`)
-			}
-		}
-	case *map[string]bool:
-		*p, ok = decodeMap(d, name, func() (bool, bool) { return d.boolean(name, "an object of booleans") })
-	case *map[string]string:
-		*p, ok = decodeMap(d, name, func() (string, bool) { return d.stringValue(name, "an object of strings") })
-	default:
-		panic("protocol: no codec for the Go type of field " + name)
+// bytesValue reads standard base64 with padding, as encoding/json writes []byte.
+func (d *decoder) bytesValue(name string) ([]byte, bool) {
+	s, ok := d.stringValue(name, "a base64 string")
+	if !ok {
+		return nil, false
 	}
-	return ok
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, d.fail(ruleType, "field "+strconv.Quote(name)+" is not base64: "+err.Error())
+	}
+	return b, true
+}
+
+func (d *decoder) stringsValue(name string) ([]string, bool) {
+	if !d.want(name, '[', "an array of strings") {
+		return nil, false
+	}
+	d.pos++
+	if d.consume(']') {
+		return []string{}, true
+	}
+	var v []string
+	for {
+		s, ok := d.stringValue(name, "an array of strings")
+		if !ok {
+			return v, false
+		}
+		v = append(v, s)
+		if d.consume(']') {
+			return v, true
+		}
+		if !d.consume(',') {
+			return v, d.syntax(`"," or "]"`)
+		}
+	}
 }
 
 // decodeMap reads the object of ids that field name holds, each value read
@@ -862,55 +1068,64 @@ func AppendSequenced(dst, data []byte, at int, seq uint64) []byte {
 // walking fields: a frame of a few fields costs a test per field, and f
 // does not escape, so that a caller's Frame may stay on its stack.
 func appendFrame(dst []byte, f *Frame, seq uint64) (_ []byte, at int) {
-	w := frameWriter{b: append(dst, '{'), first: true}
-	w.str(`"type":`, f.Type)
-	w.uint(`"rid":`, f.RID)
-	w.int(`"code":`, int64(f.Code))
-	w.str(`"name":`, f.Name)
-	w.str(`"message":`, f.Message)
-	w.str(`"user":`, f.User)
-	w.str(`"token":`, f.Token)
-	w.str(`"session":`, f.Session)
-	w.str(`"key":`, f.Key)
-	w.int(`"grace":`, f.Grace)
-	w.int(`"heartbeat":`, f.Heartbeat)
-	w.uint(`"lastRid":`, f.LastRID)
-	at = len(w.b)
-	w.uint(`"seq":`, seq)
-	w.uint(`"ack":`, f.Ack)
-	w.str(`"inv":`, f.Inv)
-	w.str(`"callee":`, f.Callee)
-	w.str(`"caller":`, f.Caller)
-	w.str(`"content":`, f.Content)
-	w.str(`"channel":`, f.Channel)
-	w.str(`"response":`, f.Response)
-	w.int(`"timeout":`, f.Timeout)
-	w.str(`"reason":`, f.Reason)
-	w.bool(`"busy":`, f.Busy)
-	w.int(`"wake":`, f.Wake)
-	w.str(`"by":`, f.By)
-	w.strs(`"callees":`, f.Callees)
-	w.str(`"mode":`, f.Mode)
-	w.str(`"state":`, f.State)
-	w.str(`"peer":`, f.Peer)
-	w.str(`"from":`, f.From)
-	w.str(`"text":`, f.Text)
+	start := len(dst)
+	w := frameWriter{b: dst}
+	w.str(`,"type":`, f.Type)
+	w.uint(`,"rid":`, f.RID)
+	w.int(`,"code":`, int64(f.Code))
+	w.str(`,"name":`, f.Name)
+	w.str(`,"message":`, f.Message)
+	w.str(`,"user":`, f.User)
+	w.str(`,"token":`, f.Token)
+	w.str(`,"session":`, f.Session)
+	w.str(`,"key":`, f.Key)
+	w.int(`,"grace":`, f.Grace)
+	w.int(`,"heartbeat":`, f.Heartbeat)
+	w.uint(`,"lastRid":`, f.LastRID)
+	at = max(len(w.b), start+1) // after the '{' when no field is before seq
+	w.uint(`,"seq":`, seq)
+	w.uint(`,"ack":`, f.Ack)
+	w.str(`,"inv":`, f.Inv)
+	w.str(`,"callee":`, f.Callee)
+	w.str(`,"caller":`, f.Caller)
+	w.str(`,"content":`, f.Content)
+	w.str(`,"channel":`, f.Channel)
+	w.str(`,"response":`, f.Response)
+	w.int(`,"timeout":`, f.Timeout)
+	w.str(`,"reason":`, f.Reason)
+	w.bool(`,"busy":`, f.Busy)
+	w.int(`,"wake":`, f.Wake)
+	w.str(`,"by":`, f.By)
+	w.strs(`,"callees":`, f.Callees)
+	w.str(`,"mode":`, f.Mode)
+	w.str(`,"state":`, f.State)
+	w.str(`,"peer":`, f.Peer)
+	w.str(`,"from":`, f.From)
+	w.str(`,"text":`, f.Text)
 	if len(f.Raw) > 0 {
-		w.key(`"raw":`)
+		w.key(`,"raw":`)
 		w.b = append(w.b, '"')
 		w.b = append(base64.StdEncoding.AppendEncode(w.b, f.Raw), '"')
 	}
-	w.str(`"description":`, f.Description)
-	w.int(`"ts":`, f.TS)
-	w.bool(`"received":`, f.Received)
-	w.bool(`"waiting":`, f.Waiting)
-	w.str(`"endpoint":`, f.Endpoint)
-	w.str(`"p256dh":`, f.P256dh)
-	w.str(`"auth":`, f.Auth)
-	w.bool(`"dropPush":`, f.DropPush)
-	w.strs(`"ids":`, f.IDs)
-	appendObject(&w, `"online":`, f.Online, strconv.AppendBool)
-	appendObject(&w, `"status":`, f.Status, appendString)
+	w.str(`,"description":`, f.Description)
+	w.int(`,"ts":`, f.TS)
+	w.bool(`,"received":`, f.Received)
+	w.bool(`,"waiting":`, f.Waiting)
+	w.str(`,"endpoint":`, f.Endpoint)
+	w.str(`,"p256dh":`, f.P256dh)
+	w.str(`,"auth":`, f.Auth)
+	w.bool(`,"dropPush":`, f.DropPush)
+	w.strs(`,"ids":`, f.IDs)
+	if len(f.Online) > 0 {
+		appendObject(&w, `,"online":`, f.Online, strconv.AppendBool)
+	}
+	if len(f.Status) > 0 {
+		appendObject(&w, `,"status":`, f.Status, appendString)
+	}
+	if len(w.b) == start {
+		return append(w.b, "{}"...), at
+	}
+	w.b[start] = '{' // the first field's comma
 	return append(w.b, '}'), at
 }
 
@@ -926,17 +1141,13 @@ func appendObject[V any](w *frameWriter, k string, m map[string]V, value func([]
 	w.b = append(w.b, '}')
 }
 
-// frameWriter appends a frame's fields, zero values omitted.
+// frameWriter appends a frame's fields, zero values omitted, each after a
+// comma (its key begins with it), the first one's overwritten by '{'.
 type frameWriter struct {
-	b     []byte
-	first bool
+	b []byte
 }
 
 func (w *frameWriter) key(k string) {
-	if !w.first {
-		w.b = append(w.b, ',')
-	}
-	w.first = false
 	w.b = append(w.b, k...)
 }
 
@@ -948,9 +1159,19 @@ func (w *frameWriter) str(k, v string) {
 	}
 }
 
+// strField writes the key and a string without escapes in one step.
 func (w *frameWriter) strField(k, v string) {
-	w.key(k)
-	w.b = appendString(w.b, v)
+	if i := plainPrefix(v); i < len(v) {
+		w.b = appendEscaped(append(w.b, k...), v, i)
+		return
+	}
+	n := len(w.b)
+	b := slices.Grow(w.b, len(k)+len(v)+2)[:n+len(k)+len(v)+2]
+	copy(b[n:], k)
+	b[n+len(k)] = '"'
+	copy(b[n+len(k)+1:], v)
+	b[len(b)-1] = '"'
+	w.b = b
 }
 
 func (w *frameWriter) uint(k string, v uint64) {
@@ -1029,28 +1250,19 @@ func sortedKeys[V any](m map[string]V) []string {
 
 const hexDigits = "0123456789abcdef"
 
-// Eight bytes at a time: special reports whether the little-endian word x
-// holds a control character, '"' or '\\' (and, with nonASCII, a byte of
-// 0x80 or more): the bytes a string's JSON cannot copy as they are. Each
-// test is exact for the word as a whole (the bit tricks of "Bit Twiddling
-// Hacks", haszero and hasless).
-func special(x uint64, nonASCII bool) bool {
-	m := stringMask(x)
-	if nonASCII {
-		m |= x & highs
-	}
-	return m != 0
-}
-
 const ones, highs = 0x0101010101010101, 0x8080808080808080
 
-// stringMask has the high bit of each byte of x that is a control
-// character, '"' or '\\' set, and maybe of some bytes above the first such
-// byte (a borrow carries upward), never of one below it: the lowest bit
-// set marks the first such byte exactly.
-func stringMask(x uint64) uint64 {
-	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
-	return (x-0x20*ones)&^x&highs | zero(x^'"'*ones) | zero(x^'\\'*ones)
+// plainMask reads eight bytes at a time: it has the high bit set of each
+// byte of the little-endian word x that a JSON string cannot copy as it is
+// or that is part of a character over U+007F (a control character, '"',
+// '\\', a byte of 0x80 or more), and no other bit. Each byte is tested in
+// its low 7 bits, so that no carry crosses into the next byte (the "Bit
+// Twiddling Hacks" tests made exact): t+0x60 reaches 0x80 when t is 0x20
+// or more, t^c+0x7f when t is not c.
+func plainMask(x uint64) uint64 {
+	t := x &^ highs
+	plain := (t + 0x60*ones) & (t ^ '"'*ones + 0x7f*ones) & (t ^ '\\'*ones + 0x7f*ones)
+	return (x | ^plain) & highs
 }
 
 func load8(b []byte) uint64 {
@@ -1067,10 +1279,48 @@ func load8s(s string) uint64 {
 
 // appendString appends s as a JSON string.
 func appendString(dst []byte, s string) []byte {
+	i := plainPrefix(s)
+	if i < len(s) {
+		return appendEscaped(dst, s, i)
+	}
+	n := len(dst)
+	dst = slices.Grow(dst, len(s)+2)[:n+len(s)+2]
+	dst[n] = '"'
+	copy(dst[n+1:], s)
+	dst[len(dst)-1] = '"'
+	return dst
+}
+
+// plainPrefix is the length of s's first bytes that a JSON string holds as
+// they are (printable ASCII but '"' and '\\'): len(s) in the common case,
+// found eight bytes at a time.
+func plainPrefix(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if plainMask(load8s(s[i:])) != 0 {
+			return i
+		}
+	}
+	if len(s) >= 8 {
+		if plainMask(load8s(s[len(s)-8:])) != 0 { // the last bytes, read again with those before them
+			return i
+		}
+		return len(s)
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c-0x20 >= 0x60 || c == '"' || c == '\\' {
+			return i
+		}
+	}
+	return i
+}
+
+// appendEscaped appends s as a JSON string whose first i bytes need no escape.
+func appendEscaped(dst []byte, s string, i int) []byte {
 	dst = append(dst, '"')
 	start := 0
-	for i := 0; i < len(s); {
-		if i+8 <= len(s) && !special(load8s(s[i:]), true) {
+	for i < len(s) {
+		if i+8 <= len(s) && plainMask(load8s(s[i:])) == 0 {
 			i += 8
 			continue
 		}

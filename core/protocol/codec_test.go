@@ -61,6 +61,29 @@ func TestCodecCoversEveryField(t *testing.T) {
 	}
 }
 
+// Each entry of fields names a field of Frame by its json tag, in Frame's
+// order, with that field's offset and a kind of its Go type: the decoder
+// writes each value at the offset, as the kind's type.
+func TestFieldsMatchFrame(t *testing.T) {
+	types := map[kind]reflect.Type{
+		kindType: reflect.TypeFor[string](), kindString: reflect.TypeFor[string](),
+		kindUint: reflect.TypeFor[uint64](), kindInt: reflect.TypeFor[int64](), kindCode: reflect.TypeFor[Code](),
+		kindBool: reflect.TypeFor[bool](), kindBytes: reflect.TypeFor[[]byte](),
+		kindStrings: reflect.TypeFor[[]string](), kindOnline: reflect.TypeFor[map[string]bool](),
+		kindStatus: reflect.TypeFor[map[string]string](),
+	}
+	typ := reflect.TypeFor[Frame]()
+	require.Equal(t, typ.NumField(), len(fields))
+	for i, fd := range fields {
+		sf := typ.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		assert.Equal(t, name, fd.name, "fields[%d]", i)
+		assert.Equal(t, sf.Offset, fd.off, "fields[%d] (%s): offset", i, fd.name)
+		assert.Equal(t, sf.Type, types[fd.kind], "fields[%d] (%s): kind", i, fd.name)
+		assert.Equal(t, fd.name == "type", fd.kind == kindType, "fields[%d] (%s): kindType is the type's alone", i, fd.name)
+	}
+}
+
 // The encoder writes every field, in Frame's order, as encoding/json
 // writes them without HTML escaping, byte for byte: a frame with every
 // field set, each to a value other than its zero.
@@ -313,23 +336,24 @@ func fixUTF8(s string) string {
 	return b.String()
 }
 
-// special agrees with the byte-by-byte test on every byte value at every
-// position of a word, alone and next to every other (where a borrow could
-// carry from one byte into the next).
-func TestSpecialWord(t *testing.T) {
-	isSpecial := func(c byte, nonASCII bool) bool {
-		return c < 0x20 || c == '"' || c == '\\' || nonASCII && c >= 0x80
-	}
-	for _, nonASCII := range []bool{false, true} {
-		for pos := 0; pos < 7; pos++ {
-			for a := 0; a < 256; a++ {
-				for b := 0; b < 256; b++ {
-					w := []byte("abcdefgh")
-					w[pos], w[pos+1] = byte(a), byte(b)
-					want := isSpecial(byte(a), nonASCII) || isSpecial(byte(b), nonASCII)
-					if got := special(load8(w), nonASCII); got != want {
-						t.Fatalf("special(%q, %v) = %v, want %v", w, nonASCII, got, want)
+// plainMask marks exactly the bytes the byte-by-byte test marks, for every
+// byte value at every position of a word, alone and next to every other
+// (where a carry could cross from one byte into the next).
+func TestPlainMaskWord(t *testing.T) {
+	isSpecial := func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' || c >= 0x80 }
+	for pos := 0; pos < 7; pos++ {
+		for a := 0; a < 256; a++ {
+			for b := 0; b < 256; b++ {
+				w := []byte("abcdefgh")
+				w[pos], w[pos+1] = byte(a), byte(b)
+				var want uint64
+				for i, c := range w {
+					if isSpecial(c) {
+						want |= 0x80 << (8 * i)
 					}
+				}
+				if got := plainMask(load8(w)); got != want {
+					t.Fatalf("plainMask(%q) = %#x, want %#x", w, got, want)
 				}
 			}
 		}
