@@ -362,6 +362,11 @@ func (n *Node) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if n.closing || n.draining {
 		n.mu.Unlock()
 		n.log.Debug("upgrade refused: shutting down", "remote", r.RemoteAddr) // a client sent here late (debug: where moves went)
+		// The connection closes with the answer: kept alive, an HTTP
+		// client's pool hands it to its next upgrade, which a TCP load
+		// balancer, picking a node per connection, cannot send elsewhere
+		// (TestDrainRefusalClosesTheConnection).
+		w.Header().Set("Connection", "close")
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}

@@ -261,6 +261,14 @@ func (h *harness) runGroup(f *flow, mode core.GroupMode, b groupBehaviour) {
 		h.mu.Unlock()
 		return
 	}
+	// The deadline starts once the users are locked, as a pair flow's does:
+	// started before, a wait for users that a stuck flow held (seconds, a
+	// drain's) was taken from the send's, which then gave up ("no reply to
+	// send") on a group its node carried out: orphans, and the client's
+	// frames of the group it had dropped (TestSoakClusterShort with drain).
+	ctx, cancel := context.WithTimeout(context.Background(), gf.h.cfg.FlowDeadline)
+	defer cancel()
+	f.ctx = ctx
 	began := time.Now()
 	content := groupContent(gf.g.rec.Flow)
 	h.book.mu.Lock()
@@ -582,6 +590,7 @@ func (gf *groupFlow) endCall() {
 	ctx, cancel := context.WithTimeout(context.Background(), gf.h.cfg.FlowDeadline)
 	defer cancel()
 	var answering []string
+	var answerer *core.RemoteInvitation
 	callerIn := false
 	gf.h.book.look(nil, func(*entry) bool {
 		for k, evs := range gf.g.rec.Devices {
@@ -590,12 +599,15 @@ func (gf *groupFlow) endCall() {
 			}
 		}
 		callerIn = slices.ContainsFunc(gf.g.rec.Caller, func(e Event) bool { return e.Kind == KindAccepted })
+		if len(answering) == 1 {
+			answerer = gf.g.remotes[answering[0]] // under the book's lock: a late invite writes remotes
+		}
 		return true
 	})
 	if gf.local.CallState() == core.CallInCall {
 		hang := gf.local.Hangup
-		if gf.mode == core.GroupFirst && len(answering) == 1 && gf.intN(2) == 0 {
-			hang = gf.g.remotes[answering[0]].Hangup
+		if gf.mode == core.GroupFirst && answerer != nil && gf.intN(2) == 0 {
+			hang = answerer.Hangup
 		}
 		if err := hang(ctx); err != nil && !hit && !gf.hit() {
 			gf.problem("hangup: %v", err)

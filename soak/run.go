@@ -390,10 +390,7 @@ func (h *harness) runFlow(n int) {
 	f := &flow{h: h, rng: rng, sh: sh, e: newEntry(), parties: map[string]*session{}}
 	f.e.rec.Flow, f.e.rec.Action, f.e.rec.Node = n, act.name, sh.spec.name
 	if act.pick.group {
-		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FlowDeadline)
-		f.ctx = ctx
-		act.run(f) // picks, drives, checks and counts the group flow
-		cancel()
+		act.run(f) // picks, locks, drives, checks and counts the group flow
 		return
 	}
 	unlock, ok := f.lockUsers(act.pick)
