@@ -48,6 +48,13 @@ type conn struct {
 	// monotonic clockTime); 0 while the connection is not logged in.
 	lastFrame atomic.Int64
 	expired   atomic.Bool
+	// watchMu orders the watchdog's arming and its firing: a firing that
+	// raced with a login, a logout or the end of the connection sees what
+	// they set and neither closes a connection just re-armed nor arms the
+	// timer of one that ended. Frames only store lastFrame.
+	watchMu       sync.Mutex
+	loginDeadline int64 // clockTime by which an anonymous connection must log in
+	watchStopped  bool
 }
 
 // clockStart is the origin of clockTime.
@@ -59,14 +66,40 @@ func clockTime(t time.Time) int64 { return int64(t.Sub(clockStart)) | 1 }
 // watchIdle arms the watchdog for IdleTimeout from now: c logged in or
 // resumed a session. Read loop only.
 func (c *conn) watchIdle() {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.watchStopped {
+		return
+	}
 	c.lastFrame.Store(clockTime(time.Now()))
 	c.watchdog.Reset(c.n.cfg.IdleTimeout)
 }
 
-// watchLogin arms the watchdog for LoginTimeout: c logged out. Read loop only.
+// watchLogin arms the watchdog for LoginTimeout: c is new or logged out.
+// Read loop only.
 func (c *conn) watchLogin() {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.watchStopped {
+		return
+	}
 	c.lastFrame.Store(0)
-	c.watchdog.Reset(c.n.cfg.LoginTimeout)
+	c.loginDeadline = clockTime(time.Now().Add(c.n.cfg.LoginTimeout))
+	if c.watchdog == nil {
+		c.watchdog = time.AfterFunc(c.n.cfg.LoginTimeout, c.expire)
+	} else {
+		c.watchdog.Reset(c.n.cfg.LoginTimeout)
+	}
+}
+
+// stopWatch stops the watchdog for good: the connection has ended, or is
+// relayed to the session's node, which watches it.
+func (c *conn) stopWatch() {
+	c.watchMu.Lock()
+	c.watchStopped = true
+	c.lastFrame.Store(0)
+	c.watchdog.Stop()
+	c.watchMu.Unlock()
 }
 
 func newConn(n *Node, ws wsConn, remote string) *conn {
@@ -87,14 +120,13 @@ func (c *conn) run() {
 	}
 	n.hub.conns[c] = struct{}{}
 	n.mu.Unlock()
-	c.watchdog = time.AfterFunc(n.cfg.LoginTimeout, c.expire)
+	c.watchLogin()
 	if c.n.debug() {
 		c.log().Debug("connected")
 	}
 
 	err := c.readLoop()
-	c.lastFrame.Store(0) // a watchdog firing now does not arm itself again
-	c.watchdog.Stop()
+	c.stopWatch()
 	if c.relay != nil {
 		c.relay.end(err)
 	}
@@ -138,13 +170,26 @@ func (c *conn) resumable(err error) bool {
 // expire is the watchdog: it drops the connection, unless it is logged in
 // and sent a frame less than IdleTimeout ago: then it waits for the rest.
 // A logged-in session stays resumable; an anonymous connection simply ends.
+// A firing that a login or logout overtook (the timer re-armed while this
+// call waited for watchMu) finds its deadline not yet reached and returns.
 func (c *conn) expire() {
+	c.watchMu.Lock()
+	now := clockTime(time.Now())
+	if c.watchStopped {
+		c.watchMu.Unlock()
+		return
+	}
 	if last := c.lastFrame.Load(); last != 0 {
-		if left := c.n.cfg.IdleTimeout - time.Duration(clockTime(time.Now())-last); left > 0 {
+		if left := c.n.cfg.IdleTimeout - time.Duration(now-last); left > 0 {
 			c.watchdog.Reset(left)
+			c.watchMu.Unlock()
 			return
 		}
+	} else if now < c.loginDeadline {
+		c.watchMu.Unlock()
+		return
 	}
+	c.watchMu.Unlock()
 	c.expired.Store(true)
 	c.ws.CloseNow()
 }

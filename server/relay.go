@@ -70,8 +70,7 @@ func (c *conn) startRelay(node string, f *protocol.Frame, data []byte) {
 	c.relay = r
 	n.tell(node, &message{K: kindRelayOpen, Corr: r.corr, Data: data})
 	n.mu.Unlock()
-	c.lastFrame.Store(0)
-	c.watchdog.Stop() // the session's node watches the connection
+	c.stopWatch() // the session's node watches the connection
 	c.log().Info("relaying to the session's node", "session", f.Session, "node", node)
 	n.wg.Go(r.writeLoop)
 }
