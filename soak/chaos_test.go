@@ -3,7 +3,9 @@
 package soak
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -153,4 +155,27 @@ func TestSessionFollowsItsMove(t *testing.T) {
 
 	assert.True(t, h.killedSince(s, 0), "node 0's death above")
 	assert.False(t, h.killedSince(s, 1), "down without a death: drained")
+}
+
+// A barrier that did not reach every session in time names, in its
+// problem, only the sessions it did not reach ("no the barrier message on"
+// and every session waited for, before).
+func TestBarrierProblemNamesTheMissing(t *testing.T) {
+	h := &harness{cfg: Config{FlowDeadline: 20 * time.Millisecond}, deaths: make(chan struct{})}
+	h.book = newBook(h)
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FlowDeadline)
+	defer cancel()
+	e := newEntry()
+	e.barriers = map[string]bool{"u1.d0#1": true}
+	f := &flow{h: h, e: e, ctx: ctx, parties: map[string]*session{}, drains: drainMarks{}}
+	asked := 0
+	again := f.awaitBarrier([]string{"u1.d0#1", "u1.d1#2"}, func() bool { asked++; return false })
+	assert.False(t, again)
+	assert.Positive(t, asked, "a session still owed it asks whether to send it again")
+	assert.Equal(t, []string{"no barrier message on [u1.d1#2] within 20ms (saw [])"}, e.rec.Problems)
+
+	e.barriers["u1.d1#2"] = true
+	e.rec.Problems = nil
+	assert.False(t, f.awaitBarrier([]string{"u1.d0#1", "u1.d1#2"}, func() bool { return true }), "all in: no resend")
+	assert.Empty(t, e.rec.Problems)
 }

@@ -269,6 +269,12 @@ func (f *flow) await(what string, cond func(e *entry) bool) bool {
 
 // wait is await; with untilHit false a node's death does not stop it.
 func (f *flow) wait(what string, cond func(e *entry) bool, untilHit bool) bool {
+	return f.waitFor(func() string { return what }, cond, untilHit)
+}
+
+// waitFor is wait with what worked out at the deadline, from what cond
+// saw last (the sessions still missing something, say).
+func (f *flow) waitFor(what func() string, cond func(e *entry) bool, untilHit bool) bool {
 	for {
 		deaths := f.h.deathsCh()
 		if f.h.book.look(f.e, cond) {
@@ -281,7 +287,7 @@ func (f *flow) wait(what string, cond func(e *entry) bool, untilHit bool) bool {
 		case <-f.e.notify:
 		case <-deaths:
 		case <-f.ctx.Done():
-			f.problem("no %s within %v (saw %s)", what, f.h.cfg.FlowDeadline, f.seen())
+			f.problem("no %s within %v (saw %s)", what(), f.h.cfg.FlowDeadline, f.seen())
 			return false
 		}
 	}
@@ -686,24 +692,36 @@ func (f *flow) barrier(ctx context.Context, from int) {
 			f.problem("barrier: %v", err)
 			return
 		}
-		resend := false
-		f.wait("the barrier message on "+fmt.Sprint(wait), func(e *entry) bool {
-			for _, k := range wait {
-				// A session its node's drain moved meanwhile may miss it
-				// (a peer message sent while it moved), as it may the
-				// invite (drainMarks): it is not waited for.
-				if !e.barriers[k] && !f.partyDied(k) && !f.drains.drained(k) {
-					window()
-					resend = again != nil && closed(again)
-					return resend
-				}
-			}
-			return true
-		}, false)
-		if !resend {
+		if !f.awaitBarrier(wait, func() bool { window(); return again != nil && closed(again) }) {
 			return
 		}
 	}
+}
+
+// awaitBarrier waits until every session of wait that is still owed the
+// barrier has it, and returns false then, or true as soon as resend says to
+// send it again. At the deadline its problem names the sessions still
+// owed it, not all of wait.
+func (f *flow) awaitBarrier(wait []string, resend func() bool) bool {
+	var missing []string
+	again := false
+	f.waitFor(func() string { return fmt.Sprint("barrier message on ", missing) }, func(e *entry) bool {
+		missing = missing[:0]
+		for _, k := range wait {
+			// A session its node's drain moved meanwhile may miss it
+			// (a peer message sent while it moved), as it may the
+			// invite (drainMarks): it is not owed it.
+			if !e.barriers[k] && !f.partyDied(k) && !f.drains.drained(k) {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) == 0 {
+			return true
+		}
+		again = resend()
+		return again
+	}, false)
+	return again
 }
 
 // closed reports whether ch is closed.
@@ -780,7 +798,7 @@ func (f *flow) endCall() {
 	default:
 		both(func() { hang(Caller, f.local.Hangup) }, func() { hang(answerer, remote.Hangup) })
 	}
-	f.wait("the call's end on every side", func(e *entry) bool {
+	f.wait("call end on every side", func(e *entry) bool {
 		seen := map[string]bool{}
 		for _, c := range e.rec.CallEnds {
 			seen[c.Party] = true
