@@ -172,10 +172,28 @@ func TestBarrierProblemNamesTheMissing(t *testing.T) {
 	again := f.awaitBarrier([]string{"u1.d0#1", "u1.d1#2"}, func() bool { asked++; return false })
 	assert.False(t, again)
 	assert.Positive(t, asked, "a session still owed it asks whether to send it again")
-	assert.Equal(t, []string{"no barrier message on [u1.d1#2] within 20ms (saw [])"}, e.rec.Problems)
+	assert.Equal(t, []string{"no barrier message on [u1.d1#2] within 20ms (saw []); sent []"}, e.rec.Problems)
 
 	e.barriers["u1.d1#2"] = true
 	e.rec.Problems = nil
 	assert.False(t, f.awaitBarrier([]string{"u1.d0#1", "u1.d1#2"}, func() bool { return true }), "all in: no resend")
 	assert.Empty(t, e.rec.Problems)
+}
+
+// A session that logged in after the send is let off the barrier once its
+// node drained, as one rung at the send is: a peer message that came while
+// its drain moved it is lost (make soak-cluster seed 3 waited 10 s for it).
+func TestBarrierLetsOffADrainedLateSession(t *testing.T) {
+	h := &harness{cfg: Config{FlowDeadline: 20 * time.Millisecond}, deaths: make(chan struct{})}
+	h.book = newBook(h)
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FlowDeadline)
+	defer cancel()
+	e := newEntry()
+	f := &flow{h: h, e: e, ctx: ctx, parties: map[string]*session{}, drains: drainMarks{}}
+	s := &session{key: "u1.d0#2"}
+	f.joinLate(ringer{&device{s: s}, s.key})
+	s.drains.Add(1) // its node drains: it moves
+	assert.False(t, f.awaitBarrier([]string{s.key}, func() bool { return false }))
+	assert.Empty(t, e.rec.Problems, "a drained late session is not owed the barrier")
+	assert.True(t, f.drains.drained(s.key), "and the checker lets it off (Record.Drained)")
 }
