@@ -157,17 +157,23 @@ func TestSessionFollowsItsMove(t *testing.T) {
 	assert.False(t, h.killedSince(s, 1), "down without a death: drained")
 }
 
+// barrierFlow is a flow with no cluster and a 20 ms deadline, for its
+// barrier's wait.
+func barrierFlow(t *testing.T) (*flow, *entry) {
+	h := &harness{cfg: Config{FlowDeadline: 20 * time.Millisecond}, deaths: make(chan struct{})}
+	h.book = newBook(h)
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FlowDeadline)
+	t.Cleanup(cancel)
+	e := newEntry()
+	return &flow{h: h, e: e, ctx: ctx, parties: map[string]*session{}, drains: drainMarks{}}, e
+}
+
 // A barrier that did not reach every session in time names, in its
 // problem, only the sessions it did not reach ("no the barrier message on"
 // and every session waited for, before).
 func TestBarrierProblemNamesTheMissing(t *testing.T) {
-	h := &harness{cfg: Config{FlowDeadline: 20 * time.Millisecond}, deaths: make(chan struct{})}
-	h.book = newBook(h)
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FlowDeadline)
-	defer cancel()
-	e := newEntry()
+	f, e := barrierFlow(t)
 	e.barriers = map[string]bool{"u1.d0#1": true}
-	f := &flow{h: h, e: e, ctx: ctx, parties: map[string]*session{}, drains: drainMarks{}}
 	asked := 0
 	again := f.awaitBarrier([]string{"u1.d0#1", "u1.d1#2"}, func() bool { asked++; return false })
 	assert.False(t, again)
@@ -184,12 +190,7 @@ func TestBarrierProblemNamesTheMissing(t *testing.T) {
 // node drained, as one rung at the send is: a peer message that came while
 // its drain moved it is lost (make soak-cluster seed 3 waited 10 s for it).
 func TestBarrierLetsOffADrainedLateSession(t *testing.T) {
-	h := &harness{cfg: Config{FlowDeadline: 20 * time.Millisecond}, deaths: make(chan struct{})}
-	h.book = newBook(h)
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.FlowDeadline)
-	defer cancel()
-	e := newEntry()
-	f := &flow{h: h, e: e, ctx: ctx, parties: map[string]*session{}, drains: drainMarks{}}
+	f, e := barrierFlow(t)
 	s := &session{key: "u1.d0#2"}
 	f.joinLate(ringer{&device{s: s}, s.key})
 	s.drains.Add(1) // its node drains: it moves
