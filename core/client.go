@@ -1242,7 +1242,7 @@ func (c *Client) handle(f *protocol.Frame) {
 		if l.group != nil && f.Type == protocol.TypeLocalAccepted && f.Callee != "" {
 			l.group.acceptedBy = f.Callee
 		}
-		l.apply(localEvents[f.Type], ParseLocalFailureReason(f.Reason), f.Response, protocol.Millis(f.Wake))
+		l.apply(localEvent(f.Type), ParseLocalFailureReason(f.Reason), f.Response, protocol.Millis(f.Wake))
 	case protocol.TypeLocalCallee:
 		l := c.locals[f.Inv]
 		if l == nil || l.group == nil {
@@ -1260,7 +1260,7 @@ func (c *Client) handle(f *protocol.Frame) {
 		if f.Type == protocol.TypeRemoteFailure {
 			r.answeredBy = f.By
 		}
-		r.apply(remoteEvents[f.Type], ParseRemoteFailureReason(f.Reason), f.Content)
+		r.apply(remoteEvent(f.Type), ParseRemoteFailureReason(f.Reason), f.Content)
 	case protocol.TypePeerMessage:
 		c.handlePeerMessage(f)
 	case protocol.TypeCallEnded:
@@ -1291,20 +1291,35 @@ func (c *Client) handle(f *protocol.Frame) {
 	}
 }
 
-var localEvents = map[string]LocalEvent{
-	protocol.TypeLocalReceived: LocalEvReceived,
-	protocol.TypeLocalAccepted: LocalEvAccepted,
-	protocol.TypeLocalRefused:  LocalEvRefused,
-	protocol.TypeLocalCanceled: LocalEvCanceled,
-	protocol.TypeLocalFailure:  LocalEvFailure,
-	protocol.TypeLocalWaking:   LocalEvWaking,
+// localEvent is the event of a caller's invitation frame of type typ (one
+// of handle's cases): a switch, not a map, costs no hash per frame.
+func localEvent(typ string) LocalEvent {
+	switch typ {
+	case protocol.TypeLocalReceived:
+		return LocalEvReceived
+	case protocol.TypeLocalAccepted:
+		return LocalEvAccepted
+	case protocol.TypeLocalRefused:
+		return LocalEvRefused
+	case protocol.TypeLocalCanceled:
+		return LocalEvCanceled
+	case protocol.TypeLocalFailure:
+		return LocalEvFailure
+	}
+	return LocalEvWaking
 }
 
-var remoteEvents = map[string]RemoteEvent{
-	protocol.TypeRemoteAccepted: RemoteEvAccepted,
-	protocol.TypeRemoteRefused:  RemoteEvRefused,
-	protocol.TypeRemoteCanceled: RemoteEvCanceled,
-	protocol.TypeRemoteFailure:  RemoteEvFailure,
+// remoteEvent is localEvent's for a callee's invitation frame.
+func remoteEvent(typ string) RemoteEvent {
+	switch typ {
+	case protocol.TypeRemoteAccepted:
+		return RemoteEvAccepted
+	case protocol.TypeRemoteRefused:
+		return RemoteEvRefused
+	case protocol.TypeRemoteCanceled:
+		return RemoteEvCanceled
+	}
+	return RemoteEvFailure
 }
 
 // terminateLocked ends the session on this side: the reconnection, if any,
