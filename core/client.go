@@ -212,10 +212,15 @@ var calls = sync.Pool{New: func() any { return &call{done: make(chan result, 1)}
 
 // newCall is a pooled call for a copy of f (so that f does not escape).
 func newCall(f *protocol.Frame) *call {
-	cl := calls.Get().(*call)
+	cl := pooledCall()
 	cl.f = *f
 	return cl
 }
+
+// pooledCall is a pooled call whose frame is zero (recycle), for a request
+// written into it field by field: the frequent requests so cost neither a
+// frame on the stack nor its copy.
+func pooledCall() *call { return calls.Get().(*call) }
 
 // recycle puts back a call that nothing refers to any more.
 func recycle(cl *call) {
@@ -643,12 +648,19 @@ func (c *Client) request(ctx context.Context, f *protocol.Frame, hook func(*prot
 
 // exchange is request that also returns what callers read of the reply.
 func (c *Client) exchange(ctx context.Context, f *protocol.Frame, hook replyHook) (answer, error) {
+	return c.exchangeCall(ctx, newCall(f), hook)
+}
+
+// exchangeCall is exchange of the request in cl, a call of pooledCall's
+// that nothing else refers to.
+func (c *Client) exchangeCall(ctx context.Context, cl *call, hook replyHook) (answer, error) {
+	typ := cl.f.Type
 	c.mu.Lock()
 	if c.conn == nil && c.state != ConnectionReconnecting {
 		c.mu.Unlock()
-		return answer{}, protocol.Errorf(protocol.CodeNotConnected, "%s: not connected", f.Type)
+		recycle(cl)
+		return answer{}, protocol.Errorf(protocol.CodeNotConnected, "%s: not connected", typ)
 	}
-	cl := newCall(f)
 	cl.waits, cl.hook = true, hook
 	c.queueLocked(cl)
 	if l := c.conn; l != nil && !l.writing {
@@ -679,7 +691,7 @@ func (c *Client) exchange(ctx context.Context, f *protocol.Frame, hook replyHook
 			cl.expiry.Stop()
 		}
 		if res.lost {
-			return answer{}, protocol.Errorf(protocol.CodeNotConnected, "%s: connection lost", f.Type)
+			return answer{}, protocol.Errorf(protocol.CodeNotConnected, "%s: connection lost", typ)
 		}
 		if res.answered {
 			recycle(cl)
@@ -703,7 +715,7 @@ func (c *Client) exchange(ctx context.Context, f *protocol.Frame, hook replyHook
 	}
 	cl.waits = false // a reply that comes yet finds no one (and a lost connection tells no one)
 	c.mu.Unlock()
-	return answer{}, protocol.Errorf(protocol.CodeTimeout, "no reply to %s: %v", f.Type, cause)
+	return answer{}, protocol.Errorf(protocol.CodeTimeout, "no reply to %s: %v", typ, cause)
 }
 
 // queueLocked gives cl the next request id and queues it. The lock is held.
@@ -732,7 +744,8 @@ func (c *Client) goRequest(f *protocol.Frame) {
 // that a resume sends it again if the server had not carried it out. The
 // lock is held; the reader writes it once the frame is handled.
 func (c *Client) ackLocked(inv string) {
-	cl := newCall(&protocol.Frame{Type: protocol.TypeAck, Inv: inv})
+	cl := pooledCall()
+	cl.f.Type, cl.f.Inv = protocol.TypeAck, inv
 	c.queueLocked(cl)
 	c.acks = append(c.acks, cl)
 }
