@@ -1255,7 +1255,7 @@ func (c *Client) handle(f *protocol.Frame) {
 		if l.group != nil && f.Type == protocol.TypeLocalAccepted && f.Callee != "" {
 			l.group.acceptedBy = f.Callee
 		}
-		l.apply(localEvent(f.Type), ParseLocalFailureReason(f.Reason), f.Response, protocol.Millis(f.Wake))
+		l.apply(parseEnum[LocalEvent](f.Type, localFrameTypes[:]), ParseLocalFailureReason(f.Reason), f.Response, protocol.Millis(f.Wake))
 	case protocol.TypeLocalCallee:
 		l := c.locals[f.Inv]
 		if l == nil || l.group == nil {
@@ -1273,7 +1273,7 @@ func (c *Client) handle(f *protocol.Frame) {
 		if f.Type == protocol.TypeRemoteFailure {
 			r.answeredBy = f.By
 		}
-		r.apply(remoteEvent(f.Type), ParseRemoteFailureReason(f.Reason), f.Content)
+		r.apply(parseEnum[RemoteEvent](f.Type, remoteFrameTypes[:]), ParseRemoteFailureReason(f.Reason), f.Content)
 	case protocol.TypePeerMessage:
 		c.handlePeerMessage(f)
 	case protocol.TypeCallEnded:
@@ -1304,36 +1304,17 @@ func (c *Client) handle(f *protocol.Frame) {
 	}
 }
 
-// localEvent is the event of a caller's invitation frame of type typ (one
-// of handle's cases): a switch, not a map, costs no hash per frame.
-func localEvent(typ string) LocalEvent {
-	switch typ {
-	case protocol.TypeLocalReceived:
-		return LocalEvReceived
-	case protocol.TypeLocalAccepted:
-		return LocalEvAccepted
-	case protocol.TypeLocalRefused:
-		return LocalEvRefused
-	case protocol.TypeLocalCanceled:
-		return LocalEvCanceled
-	case protocol.TypeLocalFailure:
-		return LocalEvFailure
-	}
-	return LocalEvWaking
-}
-
-// remoteEvent is localEvent's for a callee's invitation frame.
-func remoteEvent(typ string) RemoteEvent {
-	switch typ {
-	case protocol.TypeRemoteAccepted:
-		return RemoteEvAccepted
-	case protocol.TypeRemoteRefused:
-		return RemoteEvRefused
-	case protocol.TypeRemoteCanceled:
-		return RemoteEvCanceled
-	}
-	return RemoteEvFailure
-}
+// The invitation frames' types by the event each is, for handle: looked up
+// by comparing strings (by length first), not by a map's hash.
+var (
+	localFrameTypes = [...]string{LocalEvReceived: protocol.TypeLocalReceived,
+		LocalEvAccepted: protocol.TypeLocalAccepted, LocalEvRefused: protocol.TypeLocalRefused,
+		LocalEvCanceled: protocol.TypeLocalCanceled, LocalEvFailure: protocol.TypeLocalFailure,
+		LocalEvWaking: protocol.TypeLocalWaking}
+	remoteFrameTypes = [...]string{RemoteEvAccepted: protocol.TypeRemoteAccepted,
+		RemoteEvRefused: protocol.TypeRemoteRefused, RemoteEvCanceled: protocol.TypeRemoteCanceled,
+		RemoteEvFailure: protocol.TypeRemoteFailure}
+)
 
 // terminateLocked ends the session on this side: the reconnection, if any,
 // stops; requests fail with NOT_CONNECTED; every invitation still open ends
