@@ -304,6 +304,28 @@ func TestClusterLateResetIsSettled(t *testing.T) {
 	cl.AwaitHealed()
 }
 
+// A reset numbered below what the callee's node has handled from the owner
+// was sent for a gap before the hello or welcome that made the two peers
+// again (overtaken): it is ignored, for the pair has met since, and taking
+// it would reset the pair for nothing (the owner, told by the hello it
+// draws, stops ringing bob, and his accept fails).
+func TestClusterOvertakenResetIgnored(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	owner, callee := cl.Nodes[0].Node, cl.Nodes[1].Node
+	alice := login(t, cl.Nodes[0], "alice")
+	bob := login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	inv := alice.send("bob")
+	bob.expect(protocol.TypeInvite, inv) // handled: numbers past 2 from the owner
+	server.DeliverNumberedReset(callee, owner, 2)
+	bob.ack(inv)
+	alice.expect(protocol.TypeLocalReceived, inv)
+	bob.answered(&protocol.Frame{Type: protocol.TypeAccept, Inv: inv}, protocol.TypeRemoteAccepted)
+	alice.expect(protocol.TypeLocalAccepted, inv)
+	assert.Contains(t, callee.Peers(), owner.ID())
+	assert.Contains(t, owner.Peers(), callee.ID())
+}
+
 // A welcome that the owner sent before it had the callee's node's reset,
 // reaching that node after it, is dropped: taking the owner for a peer
 // again on it applied what the owner sent until the reset reached it, so
