@@ -272,6 +272,7 @@ type call struct {
 	waiting map[string]struct{}
 	done    chan struct{}
 	lost    bool       // a sync: a peer it waited for left or reset us meanwhile
+	reset   bool       // a peer it waited for reset us meanwhile: alive, its answer not known
 	then    func()     // a sync: run under Node.mu once answered (afterPeersLocked)
 	answers []*message // the answers to a server API call (backend.go)
 }
@@ -1296,7 +1297,7 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 			n.replyLocked(c, protocol.ErrorFrame(c.rid, errAlreadyEnd))
 		case c.sess == nil:
 			if _, ok := c.waiting[p.id]; ok {
-				c.lost = true
+				c.lost, c.reset = true, c.reset || p.reset
 				n.answeredLocked(corr, c, p.id)
 			}
 		}
