@@ -66,7 +66,7 @@ var soakChaos = flag.String("soak.chaos", "partition,kill-restart,loss",
 // (docs/CLUSTER.md, "The cluster soak"); -soak.chaos
 // partition,kill-restart,loss,drain runs it (the drain last: it leaves
 // the restarted nodes with few sessions, for a death to hit). Its flows
-// take 35 to 55 s under -race on 2 shared cores, loss windows back to back
+// take 30 to 55 s under -race on 2 shared cores, loss windows back to back
 // the most: the limit is 90 s, so that make test's load does not fail it by
 // the clock (60 s did once, seed 9).
 func TestSoakClusterShort(t *testing.T) {
