@@ -122,8 +122,10 @@ type Client struct {
 // the outbox (drain) when no one else is writing it, so that a request or
 // an ack costs no wake-up of another goroutine.
 type link struct {
-	ws   *websocket.Conn
-	stop chan struct{} // closed when the link is given up
+	ws *websocket.Conn
+	// beat is the heartbeat's timer (startHeartbeatLocked), nil before the
+	// login's reply; guarded by Client.mu.
+	beat *time.Timer
 
 	writing bool // guarded by Client.mu: a goroutine is writing the outbox (drain)
 	// The writing goroutine's, reused from batch to batch: the batch's
@@ -759,7 +761,7 @@ func (c *Client) acksDoneLocked(rid uint64) {
 // and a writer for the requests already queued (on resume and move). The
 // lock is held.
 func (c *Client) startLinkLocked(ws *websocket.Conn) *link {
-	l := &link{ws: ws, stop: make(chan struct{}), epoch: time.Now()}
+	l := &link{ws: ws, epoch: time.Now()}
 	l.watchdog = time.AfterFunc(time.Hour, l.watch)
 	l.watchdog.Stop()
 	l.lead = runtime.GOMAXPROCS(0) > 1
@@ -870,33 +872,51 @@ func (l *link) watch() {
 }
 
 // startHeartbeatLocked pings every heartbeat; a ping without a reply within
-// a heartbeat means the connection is dead. The lock is held.
+// a heartbeat means the connection is dead. A timer whose function pings,
+// not a goroutine waiting on a ticker: an idle client's parked goroutines
+// are stacks the collector scans in every cycle. The lock is held.
 func (c *Client) startHeartbeatLocked(l *link) {
 	every := c.heartbeat
 	if every <= 0 {
 		return
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-			case <-l.stop:
-				return
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), every)
-			err := c.request(ctx, &protocol.Frame{Type: protocol.TypePing}, nil)
-			cancel()
-			if CodeOf(err) == protocol.CodeTimeout {
-				c.logf("rtmcall: no heartbeat reply within %v; reconnecting", every)
-				l.ws.CloseNow()
-				return
-			}
+	due := time.Now().Add(every)
+	l.beat = time.AfterFunc(every, func() {
+		c.mu.Lock()
+		if c.conn != l { // the link was given up
+			c.mu.Unlock()
+			return
 		}
-	}()
+		c.wg.Add(1) // under the lock, before a Close's Wait (it gives up the link first)
+		c.mu.Unlock()
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		err := c.request(ctx, &protocol.Frame{Type: protocol.TypePing}, nil)
+		cancel()
+		if CodeOf(err) == protocol.CodeTimeout {
+			c.logf("rtmcall: no heartbeat reply within %v; reconnecting", every)
+			l.ws.CloseNow()
+			return
+		}
+		// The next beat on the schedule, as a ticker's: a beat missed
+		// while the ping waited is dropped.
+		now := time.Now()
+		for due = due.Add(every); !due.After(now); due = due.Add(every) {
+		}
+		c.mu.Lock()
+		if c.conn == l {
+			l.beat.Reset(due.Sub(now))
+		}
+		c.mu.Unlock()
+	})
+}
+
+// endLocked stops l's heartbeat, once l is no longer the client's
+// connection. The lock is held.
+func (l *link) endLocked() {
+	if l.beat != nil {
+		l.beat.Stop()
+	}
 }
 
 // readLoop reads l until it ends, or until it hands the reading to the
@@ -1005,7 +1025,7 @@ func (c *Client) lost(l *link, err error) {
 		ws = l.ws
 	case c.state == ConnectionConnected && c.session != "" && c.bye == "" && status == -1:
 		c.conn = nil
-		close(l.stop)
+		l.endLocked()
 		for _, cl := range c.pending {
 			if !cl.resumable() {
 				delete(c.pending, cl.f.RID)
@@ -1316,7 +1336,7 @@ func (c *Client) terminateLocked(state ConnectionState, reason ConnectionChangeR
 	var ws *websocket.Conn
 	if l := c.conn; l != nil {
 		c.conn = nil
-		close(l.stop)
+		l.endLocked()
 		ws = l.ws
 	}
 	if c.stopRetry != nil {
@@ -1351,15 +1371,22 @@ func (c *Client) terminateLocked(state ConnectionState, reason ConnectionChangeR
 	return ws
 }
 
-// setState records a connection state change and queues its callback. The
-// lock is held.
+// setState records a connection state change and queues its callback,
+// unless it may be skipped (skip): a login without the callback set would
+// otherwise start the callback goroutine twice to call nothing, and keep the
+// second one, parked, for as long as it is connected. The lock is held.
 func (c *Client) setState(s ConnectionState, reason ConnectionChangeReason) {
 	c.state = s
-	c.emit(func() {
-		if f := get(c, &c.onState); f != nil {
-			f(s, reason)
-		}
-	})
+	if c.skip(c.onState != nil) {
+		return
+	}
+	c.q.push(event{run: runState, c: c, n: int64(s)<<8 | int64(reason)}) // both are bytes
+}
+
+func runState(e *event) {
+	if f := get(e.c, &e.c.onState); f != nil {
+		f(ConnectionState(e.n>>8), ConnectionChangeReason(e.n&0xff))
+	}
 }
 
 // watchToken arms TokenPrivilegeWillExpire from the token's exp claim. The
