@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestConnectForProfile, with RTMCALL_BENCH_CONNECT set to "SYSTEM URL N",
@@ -54,7 +57,18 @@ func TestConnectForProfile(t *testing.T) {
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	g0 := runtime.NumGoroutine()
+	created := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(created)
+	c0 := created[0].Value.Uint64()
+	var u0, u1 syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u0); err != nil {
+		t.Fatal(err)
+	}
 	cr := connectMany(context.Background(), sys, spec[1], fmt.Sprintf("p%d-", os.Getpid()), n, DefaultConfig().ConnectWorkers)
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u1); err != nil {
+		t.Fatal(err)
+	}
+	metrics.Read(created)
 	runtime.ReadMemStats(&m1)
 	g1 := runtime.NumGoroutine()
 	runtime.GC()
@@ -74,5 +88,9 @@ func TestConnectForProfile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	cpu := time.Duration(u1.Utime.Nano()+u1.Stime.Nano()-u0.Utime.Nano()-u0.Stime.Nano()) / time.Duration(n)
+	fmt.Printf("per login: %.1f goroutines started, CPU %v, %.2f voluntary and %.2f involuntary context switches\n",
+		float64(created[0].Value.Uint64()-c0)/float64(n), cpu,
+		float64(u1.Nvcsw-u0.Nvcsw)/float64(n), float64(u1.Nivcsw-u0.Nivcsw)/float64(n))
 	os.Exit(0) // the clients stay open: closing them is not a login's cost
 }

@@ -124,8 +124,10 @@ type Client struct {
 type link struct {
 	ws *websocket.Conn
 	// beat is the heartbeat's timer (startHeartbeatLocked), nil before the
-	// login's reply; guarded by Client.mu.
+	// login's reply; guarded by Client.mu. due is its next beat, the timer
+	// function's.
 	beat *time.Timer
+	due  time.Time
 
 	writing bool // guarded by Client.mu: a goroutine is writing the outbox (drain)
 	// The writing goroutine's, reused from batch to batch: the batch's
@@ -257,11 +259,17 @@ func NewClient(opts Options) (*Client, error) {
 	return &Client{
 		opts:    opts,
 		pending: make(map[uint64]*call),
-		locals:  make(map[string]*LocalInvitation),
-		remotes: make(map[string]*RemoteInvitation),
-		calls:   make(map[string]*callSide),
-		subs:    make(map[string]struct{}),
 	}, nil
+}
+
+// put sets (*m)[k] to v, making the map for its first entry: the maps of
+// invitations, calls and subscriptions are made when used, as an idle
+// client's empty maps are objects the collector marks in every cycle.
+func put[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
+	}
+	(*m)[k] = v
 }
 
 // UserID is the logged-in user id, or the last one after a logout.
@@ -498,7 +506,7 @@ func (c *Client) SubscribePeersOnlineStatus(ctx context.Context, ids []string) e
 	_, err := c.presenceRequest(ctx, protocol.TypeSubscribe, ids, protocol.MaxSubscribedIDs, func(reply *protocol.Frame) {
 		if reply.Type == protocol.TypeOK {
 			for _, id := range ids {
-				c.subs[id] = struct{}{} // subscribed again after a move (relogin)
+				put(&c.subs, id, struct{}{}) // subscribed again after a move (relogin)
 			}
 		}
 	})
@@ -880,7 +888,7 @@ func (c *Client) startHeartbeatLocked(l *link) {
 	if every <= 0 {
 		return
 	}
-	due := time.Now().Add(every)
+	l.due = time.Now().Add(every)
 	l.beat = time.AfterFunc(every, func() {
 		c.mu.Lock()
 		if c.conn != l { // the link was given up
@@ -901,11 +909,11 @@ func (c *Client) startHeartbeatLocked(l *link) {
 		// The next beat on the schedule, as a ticker's: a beat missed
 		// while the ping waited is dropped.
 		now := time.Now()
-		for due = due.Add(every); !due.After(now); due = due.Add(every) {
+		for l.due = l.due.Add(every); !l.due.After(now); l.due = l.due.Add(every) {
 		}
 		c.mu.Lock()
 		if c.conn == l {
-			l.beat.Reset(due.Sub(now))
+			l.beat.Reset(l.due.Sub(now))
 		}
 		c.mu.Unlock()
 	})
@@ -1249,7 +1257,7 @@ func (c *Client) handle(f *protocol.Frame) {
 			r.group = &Group{Mode: GroupMode(f.Mode), Callees: f.Callees}
 		}
 		r.callSide.c = c
-		c.remotes[r.id] = r
+		put(&c.remotes, r.id, r)
 		c.emitInvitation(r)
 		c.ackLocked(r.id)
 	case protocol.TypeLocalReceived, protocol.TypeLocalAccepted, protocol.TypeLocalRefused,
