@@ -564,7 +564,7 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 // dialStatus is dial that also returns the HTTP status of a refused
 // upgrade (0 if there was none, or the browser does not say).
 func (c *Client) dialStatus(ctx context.Context) (*websocket.Conn, int, error) {
-	ws, resp, err := websocket.Dial(ctx, c.opts.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	ws, resp, err := websocket.Dial(ctx, c.opts.URL, dialOptions)
 	if err != nil {
 		status := 0
 		if resp != nil {
