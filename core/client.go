@@ -216,10 +216,15 @@ var calls = sync.Pool{New: func() any { return &call{done: make(chan result, 1)}
 
 // newCall is a pooled call for a copy of f (so that f does not escape).
 func newCall(f *protocol.Frame) *call {
-	cl := calls.Get().(*call)
+	cl := pooledCall()
 	cl.f = *f
 	return cl
 }
+
+// pooledCall is a pooled call whose frame is zero (recycle), for a request
+// written into it field by field: the frequent requests so cost neither a
+// frame on the stack nor its copy.
+func pooledCall() *call { return calls.Get().(*call) }
 
 // recycle puts back a call that nothing refers to any more.
 func recycle(cl *call) {
@@ -653,12 +658,19 @@ func (c *Client) request(ctx context.Context, f *protocol.Frame, hook func(*prot
 
 // exchange is request that also returns what callers read of the reply.
 func (c *Client) exchange(ctx context.Context, f *protocol.Frame, hook replyHook) (answer, error) {
+	return c.exchangeCall(ctx, newCall(f), hook)
+}
+
+// exchangeCall is exchange of the request in cl, a call of pooledCall's
+// that nothing else refers to.
+func (c *Client) exchangeCall(ctx context.Context, cl *call, hook replyHook) (answer, error) {
+	typ := cl.f.Type
 	c.mu.Lock()
 	if c.conn == nil && c.state != ConnectionReconnecting {
 		c.mu.Unlock()
-		return answer{}, protocol.Errorf(protocol.CodeNotConnected, "%s: not connected", f.Type)
+		recycle(cl)
+		return answer{}, protocol.Errorf(protocol.CodeNotConnected, "%s: not connected", typ)
 	}
-	cl := newCall(f)
 	cl.waits, cl.hook = true, hook
 	c.queueLocked(cl)
 	if l := c.conn; l != nil && !l.writing {
@@ -689,7 +701,7 @@ func (c *Client) exchange(ctx context.Context, f *protocol.Frame, hook replyHook
 			cl.expiry.Stop()
 		}
 		if res.lost {
-			return answer{}, protocol.Errorf(protocol.CodeNotConnected, "%s: connection lost", f.Type)
+			return answer{}, protocol.Errorf(protocol.CodeNotConnected, "%s: connection lost", typ)
 		}
 		if res.answered {
 			recycle(cl)
@@ -713,7 +725,7 @@ func (c *Client) exchange(ctx context.Context, f *protocol.Frame, hook replyHook
 	}
 	cl.waits = false // a reply that comes yet finds no one (and a lost connection tells no one)
 	c.mu.Unlock()
-	return answer{}, protocol.Errorf(protocol.CodeTimeout, "no reply to %s: %v", f.Type, cause)
+	return answer{}, protocol.Errorf(protocol.CodeTimeout, "no reply to %s: %v", typ, cause)
 }
 
 // queueLocked gives cl the next request id and queues it. The lock is held.
@@ -742,7 +754,8 @@ func (c *Client) goRequest(f *protocol.Frame) {
 // that a resume sends it again if the server had not carried it out. The
 // lock is held; the reader writes it once the frame is handled.
 func (c *Client) ackLocked(inv string) {
-	cl := newCall(&protocol.Frame{Type: protocol.TypeAck, Inv: inv})
+	cl := pooledCall()
+	cl.f.Type, cl.f.Inv = protocol.TypeAck, inv
 	c.queueLocked(cl)
 	c.acks = append(c.acks, cl)
 }
@@ -1270,7 +1283,7 @@ func (c *Client) handle(f *protocol.Frame) {
 		if l.group != nil && f.Type == protocol.TypeLocalAccepted && f.Callee != "" {
 			l.group.acceptedBy = f.Callee
 		}
-		l.apply(localEvents[f.Type], ParseLocalFailureReason(f.Reason), f.Response, protocol.Millis(f.Wake))
+		l.apply(parseEnum[LocalEvent](f.Type, localFrameTypes[:]), ParseLocalFailureReason(f.Reason), f.Response, protocol.Millis(f.Wake))
 	case protocol.TypeLocalCallee:
 		l := c.locals[f.Inv]
 		if l == nil || l.group == nil {
@@ -1288,7 +1301,7 @@ func (c *Client) handle(f *protocol.Frame) {
 		if f.Type == protocol.TypeRemoteFailure {
 			r.answeredBy = f.By
 		}
-		r.apply(remoteEvents[f.Type], ParseRemoteFailureReason(f.Reason), f.Content)
+		r.apply(parseEnum[RemoteEvent](f.Type, remoteFrameTypes[:]), ParseRemoteFailureReason(f.Reason), f.Content)
 	case protocol.TypePeerMessage:
 		c.handlePeerMessage(f)
 	case protocol.TypeCallEnded:
@@ -1319,21 +1332,17 @@ func (c *Client) handle(f *protocol.Frame) {
 	}
 }
 
-var localEvents = map[string]LocalEvent{
-	protocol.TypeLocalReceived: LocalEvReceived,
-	protocol.TypeLocalAccepted: LocalEvAccepted,
-	protocol.TypeLocalRefused:  LocalEvRefused,
-	protocol.TypeLocalCanceled: LocalEvCanceled,
-	protocol.TypeLocalFailure:  LocalEvFailure,
-	protocol.TypeLocalWaking:   LocalEvWaking,
-}
-
-var remoteEvents = map[string]RemoteEvent{
-	protocol.TypeRemoteAccepted: RemoteEvAccepted,
-	protocol.TypeRemoteRefused:  RemoteEvRefused,
-	protocol.TypeRemoteCanceled: RemoteEvCanceled,
-	protocol.TypeRemoteFailure:  RemoteEvFailure,
-}
+// The invitation frames' types by the event each is, for handle: looked up
+// by comparing strings (by length first), not by a map's hash.
+var (
+	localFrameTypes = [...]string{LocalEvReceived: protocol.TypeLocalReceived,
+		LocalEvAccepted: protocol.TypeLocalAccepted, LocalEvRefused: protocol.TypeLocalRefused,
+		LocalEvCanceled: protocol.TypeLocalCanceled, LocalEvFailure: protocol.TypeLocalFailure,
+		LocalEvWaking: protocol.TypeLocalWaking}
+	remoteFrameTypes = [...]string{RemoteEvAccepted: protocol.TypeRemoteAccepted,
+		RemoteEvRefused: protocol.TypeRemoteRefused, RemoteEvCanceled: protocol.TypeRemoteCanceled,
+		RemoteEvFailure: protocol.TypeRemoteFailure}
+)
 
 // terminateLocked ends the session on this side: the reconnection, if any,
 // stops; requests fail with NOT_CONNECTED; every invitation still open ends

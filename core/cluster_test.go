@@ -293,6 +293,59 @@ func TestClusterNodeKilled(t *testing.T) {
 	bob.quiet()
 }
 
+// A node dies while it relays a client (a resume through another node than
+// the session's) or holds the session relayed: the client is dropped by the
+// live node, and resumes through a live node when its session lives on
+// (the relaying node died), or gets RESUME_FAILED and is ABORTED when its
+// session died with its node.
+func TestClusterRelayNodeKilled(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		kill    int
+		resumes bool
+	}{{"the relaying node", 2, true}, {"the session's node", 1, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := rtmcalltest.NewCluster(t, 3)
+			alice := login(t, cl.Nodes[0], "alice")
+			net := rtmcalltest.NewProxy(t, cl.Nodes[1])
+			bob := loginAt(t, net.URL, "bob") // its session lives on node 1
+			cl.Sync()
+			net.Block(true)
+			net.Drop()
+			bob.expect("state RECONNECTING INTERRUPTED")
+			net.Retarget(cl.Nodes[2])
+			net.Block(false)
+			bob.expect("state CONNECTED LOGIN_SUCCESS") // relayed by node 2
+			l := alice.invite("bob", "relayed")
+			bob.received()
+			alice.expect("local received")
+			require.NoError(t, l.Cancel(ctxT(t)))
+			alice.expect("local canceled")
+			bob.expect(`remote canceled "relayed"`)
+
+			net.Retarget(cl.Nodes[0]) // where the client's next connection goes
+			start := time.Now()
+			cl.Kill(tc.kill)
+			bob.expect("state RECONNECTING INTERRUPTED")
+			bound := rtmcalltest.PeerTimeout + 2*rtmcalltest.PeerHeartbeat
+			assert.Less(t, time.Since(start), bound+time.Second, "dropped within the bound (%v) and some slack", bound)
+			if !tc.resumes {
+				bob.expect("state ABORTED INTERRUPTED") // RESUME_FAILED: its node is dead
+				alice.quiet()
+				return
+			}
+			bob.expect("state CONNECTED LOGIN_SUCCESS") // relayed by node 0 now
+			alice.invite("bob", "after")
+			r := bob.received()
+			alice.expect("local received")
+			require.NoError(t, r.Refuse(ctxT(t)))
+			bob.expect("remote refused REFUSED")
+			alice.expect(`local refused ""`)
+			alice.quiet()
+		})
+	}
+}
+
 // Late ringing across nodes: a session of the callee that logs in on
 // another node while the invitation is pending rings, with the time left,
 // and its accept wins over the device that rang at send.

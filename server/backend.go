@@ -337,7 +337,10 @@ func (n *Node) Registerer() prometheus.Registerer { return n.m.reg }
 
 // ask sends m to nodes and waits for their api.reply answers: until every
 // one answered or died, ctx ended, or twice PeerTimeout passed (a lost
-// message; as forward does).
+// message; as forward does). A node that reset the pair meanwhile lives on,
+// and what it did is not known: errNoAnswer, as for no answer in time (its
+// silence taken for a death's answered reads "no such invitation" while it
+// held the invitation, and a kick with its sessions left out).
 func (n *Node) ask(ctx context.Context, nodes []string, m *message) ([]*message, error) {
 	n.mu.Lock()
 	c := &call{waiting: make(map[string]struct{}), done: make(chan struct{})}
@@ -371,6 +374,9 @@ func (n *Node) ask(ctx context.Context, nodes []string, m *message) ([]*message,
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	delete(n.cl.calls, corr)
+	if err == nil && c.reset {
+		err = errNoAnswer
+	}
 	return c.answers, err
 }
 

@@ -272,6 +272,7 @@ type call struct {
 	waiting map[string]struct{}
 	done    chan struct{}
 	lost    bool       // a sync: a peer it waited for left or reset us meanwhile
+	reset   bool       // a peer it waited for reset us meanwhile: alive, its answer not known
 	then    func()     // a sync: run under Node.mu once answered (afterPeersLocked)
 	answers []*message // the answers to a server API call (backend.go)
 }
@@ -368,32 +369,33 @@ func (n *Node) encode(m *message) []byte {
 }
 
 func (n *Node) broadcast(m *message) {
-	data := n.encode(m)
-	if n.tooLarge("", m.K, data) {
-		return
-	}
-	if err := n.broker.Broadcast(data); errors.Is(err, ErrTooLarge) {
-		n.countTooLarge("", m.K, len(data), 0)
-	} else if err != nil {
-		n.log.Warn("cluster broadcast failed", "kind", m.K, "err", err)
-	}
+	n.publish("", m.K, n.encode(m))
 }
 
-// tooLarge reports, loudly, whether data is over what the broker takes
-// (PayloadLimiter): such a message is not sent (docs/CLUSTER.md "Message
-// size"). A unicast's number is spent all the same, so that its receiver
-// finds the gap and the pair resets, as for any lost message.
-func (n *Node) tooLarge(to, kind string, data []byte) bool {
-	l, ok := n.broker.(PayloadLimiter)
-	if !ok {
-		return false
+// publish hands data to the broker, for node to ("" for every node),
+// unless it is over what the broker takes (PayloadLimiter): such a message
+// is not sent, and is counted and logged, as one the broker refuses for
+// its size (docs/CLUSTER.md "Message size"). A unicast's number is spent
+// all the same, so that its receiver finds the gap and the pair resets, as
+// for any lost message.
+func (n *Node) publish(to, kind string, data []byte) {
+	if l, ok := n.broker.(PayloadLimiter); ok {
+		if max := l.MaxPayload(); max > 0 && len(data) > max {
+			n.countTooLarge(to, kind, len(data), max)
+			return
+		}
 	}
-	max := l.MaxPayload()
-	if max <= 0 || len(data) <= max {
-		return false
+	var err error
+	if to == "" {
+		err = n.broker.Broadcast(data)
+	} else {
+		err = n.broker.Send(to, data)
 	}
-	n.countTooLarge(to, kind, len(data), max)
-	return true
+	if errors.Is(err, ErrTooLarge) {
+		n.countTooLarge(to, kind, len(data), 0) // refused before the limit was known here (0: not known)
+	} else if err != nil {
+		n.log.Warn("cluster message not sent", "peer", to, "kind", kind, "err", err)
+	}
 }
 
 // countTooLarge counts and logs a message lost for its size.
@@ -439,15 +441,7 @@ func (n *Node) send(id, kind string, data []byte) uint64 {
 	defer o.mu.Unlock()
 	o.seq[id]++
 	seq := o.seq[id]
-	msg := numbered(seq, data)
-	if n.tooLarge(id, kind, msg) {
-		return seq
-	}
-	if err := n.broker.Send(id, msg); errors.Is(err, ErrTooLarge) {
-		n.countTooLarge(id, kind, len(msg), 0) // refused before the limit was known here (0: not known)
-	} else if err != nil {
-		n.log.Warn("cluster message not sent", "peer", id, "kind", kind, "err", err)
-	}
+	n.publish(id, kind, numbered(seq, data))
 	return seq
 }
 
@@ -1303,7 +1297,7 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 			n.replyLocked(c, protocol.ErrorFrame(c.rid, errAlreadyEnd))
 		case c.sess == nil:
 			if _, ok := c.waiting[p.id]; ok {
-				c.lost = true
+				c.lost, c.reset = true, c.reset || p.reset
 				n.answeredLocked(corr, c, p.id)
 			}
 		}

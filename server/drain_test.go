@@ -123,6 +123,39 @@ func TestDrainResumeOnAClosingConnection(t *testing.T) {
 	}
 }
 
+// A login read on a connection the drain is closing (made before the
+// drain, without a session) gets SHUTTING_DOWN, which a client tries again
+// elsewhere, and makes no session: a session made there would have to move
+// at once.
+func TestDrainLoginOnAClosingConnection(t *testing.T) {
+	srv := rtmcalltest.NewServer(t, func(c *server.Config) { c.ResumeGrace = time.Hour })
+	alice, bob := login(t, srv, "alice"), login(t, srv, "bob")
+	inv := alice.send("bob") // its parties keep the node draining
+	bob.expect(protocol.TypeInvite, inv)
+	carol := dial(t, srv, "carol")
+	carol.sync() // open, without a session
+
+	// The close is held: the server reads the login before it.
+	release := server.HoldDrainCloses(srv.Node)
+	defer release()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Node.Drain(context.Background()) }()
+	require.Eventually(t, srv.Node.Draining, waitTimeout, time.Millisecond)
+	carol.fails(&protocol.Frame{Type: protocol.TypeLogin, User: "carol"}, protocol.CodeShuttingDown)
+	release()
+	_, status, _ := carol.closed()
+	assert.Equal(t, websocket.StatusServiceRestart, status)
+	assert.Zero(t, srv.Node.LocalSessions("carol"))
+
+	bob.okAfter(&protocol.Frame{Type: protocol.TypeRefuse, Inv: inv}, protocol.TypeRemoteRefused)
+	select {
+	case err := <-errc:
+		require.NoError(t, err)
+	case <-time.After(waitTimeout):
+		require.FailNow(t, "the drain did not end once every session moved")
+	}
+}
+
 // A draining node's refusal of an upgrade closes the connection it came
 // on. Kept alive, the HTTP client's pool gave it to the next dial of any
 // client of the process, and a TCP load balancer, which picks a node per

@@ -293,3 +293,35 @@ func TestObserverQueueBound(t *testing.T) {
 	require.NoError(t, srv.Node.Shutdown(ctx), "Shutdown waits for the observer")
 	assert.Equal(t, bound+1, seen, "every queued event was observed")
 }
+
+// A server API call asked of another node whose answer is lost, and whose
+// pair resets for it, has no answer: the other node lives, and what it did
+// or would have said is not known. A read or cancel gets TIMEOUT (503: try
+// again), a kick an error; not the answer for a node that died, "no such
+// invitation" while the owner holds it, or a count without that node's
+// sessions, which it ended.
+func TestClusterAPIAnswerLostInAReset(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	n0, n1 := cl.Nodes[0], cl.Nodes[1]
+	alice, bob := login(t, n0, "alice"), login(t, n1, "bob")
+	cl.Sync()
+	inv := alice.send("bob")
+	bob.expect(protocol.TypeInvite, inv)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+
+	cl.Loss(0).SetFault(rtmcalltest.Fault{Drop: 1, Kinds: []string{"api.reply"}})
+	_, err := n1.Node.Invitation(ctx, inv)
+	assert.Equal(t, protocol.CodeTimeout, core.CodeOf(err), "%v", err)
+	cl.AwaitHealed() // a kick asks only the peers
+	_, err = n1.Node.Kick(ctx, "alice")
+	assert.Error(t, err, "alice's session on the other node: its end not known here")
+	cl.Loss(0).SetFault(rtmcalltest.Fault{})
+	_, status, _ := alice.closed()
+	assert.Equal(t, websocket.StatusPolicyViolation, status, "kicked all the same")
+
+	cl.AwaitHealed()
+	got, err := n1.Node.Invitation(ctx, inv)
+	require.NoError(t, err, "the owner answers once the pair met again")
+	assert.Equal(t, server.OutcomeOffline, got.Outcome, "the reset ended it")
+}

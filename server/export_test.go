@@ -112,6 +112,12 @@ func DeliverReset(n, from *Node) {
 	n.receive(from.encode(&message{K: kindReset}))
 }
 
+// DeliverNumberedReset hands n a reset from node from numbered seq, as one
+// that from sent n for a gap and that reached n late.
+func DeliverNumberedReset(n, from *Node, seq uint64) {
+	n.receive(numbered(seq, from.encode(&message{K: kindReset})))
+}
+
 // SkipSeq spends from's next number to n, as a message from sent n and
 // the network lost.
 func SkipSeq(from, n *Node) {

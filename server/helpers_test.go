@@ -141,12 +141,22 @@ func (c *client) nextRaw() (*protocol.Frame, []byte) {
 	}
 }
 
+// readErr is what ended the read loop, if anything has: it sets it under
+// mu while the test may read it.
+func (c *client) readErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
 // expect requires the next frame to be of type typ (and, for events, about
 // invitation inv when inv is not empty).
 func (c *client) expect(typ, inv string) *protocol.Frame {
 	c.t.Helper()
 	f := c.next()
-	require.NotNil(c.t, f, "%s: connection closed (%v) while waiting for %s", c.name, c.err, typ)
+	if f == nil {
+		require.FailNow(c.t, "connection closed", "%s: connection closed (%v) while waiting for %s", c.name, c.readErr(), typ)
+	}
 	require.Equal(c.t, typ, f.Type, "%s: unexpected frame %+v", c.name, f)
 	if inv != "" {
 		require.Equal(c.t, inv, f.Inv, "%s: %s about another invitation", c.name, typ)
@@ -187,7 +197,9 @@ func (c *client) reply(rid uint64) (reply *protocol.Frame, before []*protocol.Fr
 	c.t.Helper()
 	for {
 		f := c.next()
-		require.NotNil(c.t, f, "%s: connection closed (%v) while waiting for the reply to rid %d", c.name, c.err, rid)
+		if f == nil {
+			require.FailNow(c.t, "connection closed", "%s: connection closed (%v) while waiting for the reply to rid %d", c.name, c.readErr(), rid)
+		}
 		if f.RID == rid {
 			return f, before
 		}
@@ -287,9 +299,7 @@ func (c *client) closed() (before []*protocol.Frame, status websocket.StatusCode
 		}
 		before = append(before, f)
 	}
-	c.mu.Lock()
-	err := c.err
-	c.mu.Unlock()
+	err := c.readErr()
 	var ce websocket.CloseError
 	require.ErrorAs(c.t, err, &ce, "%s: connection ended without a close frame", c.name)
 	return before, ce.Code, ce.Reason
@@ -306,9 +316,7 @@ func (c *client) dropped() (before []*protocol.Frame) {
 		}
 		before = append(before, f)
 	}
-	c.mu.Lock()
-	err := c.err
-	c.mu.Unlock()
+	err := c.readErr()
 	require.Equal(c.t, websocket.StatusCode(-1), websocket.CloseStatus(err), "%s: %v", c.name, err)
 	return before
 }

@@ -72,7 +72,7 @@ type natsBroker struct {
 	redials atomic.Uint64                     // connections made again after the client closed one
 	// maxPayload is the connection's max_payload, kept when it connects
 	// (again): asking the client takes its lock, and a node asks per
-	// message (Node.tooLarge).
+	// message (Node.publish).
 	maxPayload atomic.Int64
 
 	mu      sync.Mutex

@@ -166,7 +166,7 @@ func pageSettle(kind, from, inc string, entries []settleEntry, limit int) []*mes
 	for i, e := range entries {
 		sizes[i] = jsonLen(e)
 	}
-	counts := pageCounts(sizes, head, len(`,"ask":[]`), limit)
+	counts := pageCounts(sizes, []pageList{{len(sizes), len(`,"ask":[]`)}}, head, limit)
 	pages := make([]*message, len(counts))
 	for i, c := range counts {
 		pages[i] = &message{K: kind, Page: i + 1, Pages: len(counts), Ask: entries[:c:c]}
@@ -175,25 +175,40 @@ func pageSettle(kind, from, inc string, entries []settleEntry, limit int) []*mes
 	return pages
 }
 
+// pageList is a list of a page's JSON: how many of the entries, in order,
+// are its, and the bytes around its first entry in a page (a comma goes
+// before each other).
+type pageList struct{ n, wrap int }
+
 // pageCounts packs entries of the JSON sizes given, in order, into pages of
 // at most limit bytes, and returns how many go in each page: a page is
-// head(page, pages) bytes with its list (wrap bytes around the first
-// entry, a comma before each other). The page count is in every page:
-// pack again while it needs more digits than the pages were packed for.
-func pageCounts(sizes []int, head func(page, pages int) int, wrap, limit int) []int {
+// head(page, pages) bytes with its lists, the entries of lists in turn.
+// The page count is in every page: pack again while it needs more digits
+// than the pages were packed for. Snapshots and settles both page with it,
+// so that their bounds are counted one way (TestSnapshotPageAtBound,
+// TestSettlePageAtBound).
+func pageCounts(sizes []int, lists []pageList, head func(page, pages int) int, limit int) []int {
 	for digits, count := 1, 1; ; digits, count = digits+1, count*10 {
 		counts := []int{0}
 		size := head(1, count)
+		l, left := -1, 0 // the list of the entry, and how many of its entries follow
+		opened := false  // whether list l has an entry in the page yet
 		for _, s := range sizes {
+			for left == 0 {
+				l++
+				left, opened = lists[l].n, false
+			}
+			left--
 			cost := s + len(",")
-			if counts[len(counts)-1] == 0 {
-				cost = s + wrap
+			if !opened {
+				cost = s + lists[l].wrap
 			}
 			if size+cost > limit && counts[len(counts)-1] > 0 {
 				counts = append(counts, 0)
-				size, cost = head(len(counts), count), s+wrap
+				size, cost = head(len(counts), count), s+lists[l].wrap
 			}
 			size += cost
+			opened = true
 			counts[len(counts)-1]++
 		}
 		if len(strconv.Itoa(len(counts))) <= digits {

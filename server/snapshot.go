@@ -91,66 +91,30 @@ func pageSnapshot(kind, from, inc string, pend map[string]int, dir []dirEntry, l
 	for _, e := range dir {
 		sizes = append(sizes, dirEntryLen(e))
 	}
-	// The page count is in every page: pack again while it needs more
-	// digits than the pages were packed for.
-	for digits := 1; ; {
-		pages := packSnapshot(kind, from, inc, users, pend, dir, sizes, digits, limit)
-		if d := len(strconv.Itoa(len(pages))); d > digits {
-			digits = d
-			continue
+	pageKind := func(page int) string {
+		if page == 1 {
+			return kind
 		}
-		for _, m := range pages {
-			m.Pages = len(pages)
-		}
-		return pages
+		return kindDir
 	}
-}
-
-// packSnapshot fills pages in order, counting the page count as digits
-// long.
-func packSnapshot(kind, from, inc string, users []string, pend map[string]int, dir []dirEntry, sizes []int, digits, limit int) []*message {
-	count := 1
-	for range digits - 1 {
-		count *= 10
+	head := func(page, pages int) int {
+		return jsonLen(&message{K: pageKind(page), From: from, Inc: inc, Page: page, Pages: pages})
 	}
-	var pages []*message
-	var cur *message
-	size := 0
-	open := func() {
-		i := len(pages) + 1
-		k := kindDir
-		if i == 1 {
-			k = kind
-		}
-		cur = &message{K: k, Page: i}
-		pages = append(pages, cur)
-		size = jsonLen(&message{K: k, From: from, Inc: inc, Page: i, Pages: count})
-	}
-	open()
-	for j, s := range sizes {
-		isPend := j < len(users)
-		cost := func() int {
-			switch {
-			case isPend && len(cur.Pend) > 0, !isPend && len(cur.Dir) > 0:
-				return s + len(",")
-			case isPend:
-				return s + len(`,"pend":{}`)
-			default:
-				return s + len(`,"dir":[]`)
+	counts := pageCounts(sizes, []pageList{{len(users), len(`,"pend":{}`)}, {len(dir), len(`,"dir":[]`)}}, head, limit)
+	pages := make([]*message, len(counts))
+	for i, c := range counts {
+		m := &message{K: pageKind(i + 1), Page: i + 1, Pages: len(counts)}
+		for ; c > 0 && len(users) > 0; c-- {
+			if m.Pend == nil {
+				m.Pend = make(map[string]int)
 			}
+			m.Pend[users[0]] = pend[users[0]]
+			users = users[1:]
 		}
-		if size+cost() > limit && (len(cur.Pend) > 0 || len(cur.Dir) > 0) {
-			open()
+		if c > 0 {
+			m.Dir, dir = dir[:c:c], dir[c:]
 		}
-		size += cost()
-		if isPend {
-			if cur.Pend == nil {
-				cur.Pend = make(map[string]int)
-			}
-			cur.Pend[users[j]] = pend[users[j]]
-		} else {
-			cur.Dir = append(cur.Dir, dir[j-len(users)])
-		}
+		pages[i] = m
 	}
 	return pages
 }
