@@ -122,8 +122,12 @@ type Client struct {
 // the outbox (drain) when no one else is writing it, so that a request or
 // an ack costs no wake-up of another goroutine.
 type link struct {
-	ws   *websocket.Conn
-	stop chan struct{} // closed when the link is given up
+	ws *websocket.Conn
+	// beat is the heartbeat's timer (startHeartbeatLocked), nil before the
+	// login's reply; guarded by Client.mu. due is its next beat, the timer
+	// function's.
+	beat *time.Timer
+	due  time.Time
 
 	writing bool // guarded by Client.mu: a goroutine is writing the outbox (drain)
 	// The writing goroutine's, reused from batch to batch: the batch's
@@ -260,11 +264,17 @@ func NewClient(opts Options) (*Client, error) {
 	return &Client{
 		opts:    opts,
 		pending: make(map[uint64]*call),
-		locals:  make(map[string]*LocalInvitation),
-		remotes: make(map[string]*RemoteInvitation),
-		calls:   make(map[string]*callSide),
-		subs:    make(map[string]struct{}),
 	}, nil
+}
+
+// put sets (*m)[k] to v, making the map for its first entry: the maps of
+// invitations, calls and subscriptions are made when used, as an idle
+// client's empty maps are objects the collector marks in every cycle.
+func put[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
+	}
+	(*m)[k] = v
 }
 
 // UserID is the logged-in user id, or the last one after a logout.
@@ -501,7 +511,7 @@ func (c *Client) SubscribePeersOnlineStatus(ctx context.Context, ids []string) e
 	_, err := c.presenceRequest(ctx, protocol.TypeSubscribe, ids, protocol.MaxSubscribedIDs, func(reply *protocol.Frame) {
 		if reply.Type == protocol.TypeOK {
 			for _, id := range ids {
-				c.subs[id] = struct{}{} // subscribed again after a move (relogin)
+				put(&c.subs, id, struct{}{}) // subscribed again after a move (relogin)
 			}
 		}
 	})
@@ -559,7 +569,7 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 // dialStatus is dial that also returns the HTTP status of a refused
 // upgrade (0 if there was none, or the browser does not say).
 func (c *Client) dialStatus(ctx context.Context) (*websocket.Conn, int, error) {
-	ws, resp, err := websocket.Dial(ctx, c.opts.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	ws, resp, err := websocket.Dial(ctx, c.opts.URL, dialOptions)
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -772,7 +782,7 @@ func (c *Client) acksDoneLocked(rid uint64) {
 // and a writer for the requests already queued (on resume and move). The
 // lock is held.
 func (c *Client) startLinkLocked(ws *websocket.Conn) *link {
-	l := &link{ws: ws, stop: make(chan struct{}), epoch: time.Now()}
+	l := &link{ws: ws, epoch: time.Now()}
 	l.watchdog = time.AfterFunc(time.Hour, l.watch)
 	l.watchdog.Stop()
 	l.lead = runtime.GOMAXPROCS(0) > 1
@@ -883,33 +893,51 @@ func (l *link) watch() {
 }
 
 // startHeartbeatLocked pings every heartbeat; a ping without a reply within
-// a heartbeat means the connection is dead. The lock is held.
+// a heartbeat means the connection is dead. A timer whose function pings,
+// not a goroutine waiting on a ticker: an idle client's parked goroutines
+// are stacks the collector scans in every cycle. The lock is held.
 func (c *Client) startHeartbeatLocked(l *link) {
 	every := c.heartbeat
 	if every <= 0 {
 		return
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-			case <-l.stop:
-				return
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), every)
-			err := c.request(ctx, &protocol.Frame{Type: protocol.TypePing}, nil)
-			cancel()
-			if CodeOf(err) == protocol.CodeTimeout {
-				c.logf("rtmcall: no heartbeat reply within %v; reconnecting", every)
-				l.ws.CloseNow()
-				return
-			}
+	l.due = time.Now().Add(every)
+	l.beat = time.AfterFunc(every, func() {
+		c.mu.Lock()
+		if c.conn != l { // the link was given up
+			c.mu.Unlock()
+			return
 		}
-	}()
+		c.wg.Add(1) // under the lock, before a Close's Wait (it gives up the link first)
+		c.mu.Unlock()
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		err := c.request(ctx, &protocol.Frame{Type: protocol.TypePing}, nil)
+		cancel()
+		if CodeOf(err) == protocol.CodeTimeout {
+			c.logf("rtmcall: no heartbeat reply within %v; reconnecting", every)
+			l.ws.CloseNow()
+			return
+		}
+		// The next beat on the schedule, as a ticker's: a beat missed
+		// while the ping waited is dropped.
+		now := time.Now()
+		for l.due = l.due.Add(every); !l.due.After(now); l.due = l.due.Add(every) {
+		}
+		c.mu.Lock()
+		if c.conn == l {
+			l.beat.Reset(l.due.Sub(now))
+		}
+		c.mu.Unlock()
+	})
+}
+
+// endLocked stops l's heartbeat, once l is no longer the client's
+// connection. The lock is held.
+func (l *link) endLocked() {
+	if l.beat != nil {
+		l.beat.Stop()
+	}
 }
 
 // readLoop reads l until it ends, or until it hands the reading to the
@@ -1018,7 +1046,7 @@ func (c *Client) lost(l *link, err error) {
 		ws = l.ws
 	case c.state == ConnectionConnected && c.session != "" && c.bye == "" && status == -1:
 		c.conn = nil
-		close(l.stop)
+		l.endLocked()
 		for _, cl := range c.pending {
 			if !cl.resumable() {
 				delete(c.pending, cl.f.RID)
@@ -1242,7 +1270,7 @@ func (c *Client) handle(f *protocol.Frame) {
 			r.group = &Group{Mode: GroupMode(f.Mode), Callees: f.Callees}
 		}
 		r.callSide.c = c
-		c.remotes[r.id] = r
+		put(&c.remotes, r.id, r)
 		c.emitInvitation(r)
 		c.ackLocked(r.id)
 	case protocol.TypeLocalReceived, protocol.TypeLocalAccepted, protocol.TypeLocalRefused,
@@ -1325,7 +1353,7 @@ func (c *Client) terminateLocked(state ConnectionState, reason ConnectionChangeR
 	var ws *websocket.Conn
 	if l := c.conn; l != nil {
 		c.conn = nil
-		close(l.stop)
+		l.endLocked()
 		ws = l.ws
 	}
 	if c.stopRetry != nil {
@@ -1360,15 +1388,22 @@ func (c *Client) terminateLocked(state ConnectionState, reason ConnectionChangeR
 	return ws
 }
 
-// setState records a connection state change and queues its callback. The
-// lock is held.
+// setState records a connection state change and queues its callback,
+// unless it may be skipped (skip): a login without the callback set would
+// otherwise start the callback goroutine twice to call nothing, and keep the
+// second one, parked, for as long as it is connected. The lock is held.
 func (c *Client) setState(s ConnectionState, reason ConnectionChangeReason) {
 	c.state = s
-	c.emit(func() {
-		if f := get(c, &c.onState); f != nil {
-			f(s, reason)
-		}
-	})
+	if c.skip(c.onState != nil) {
+		return
+	}
+	c.q.push(event{run: runState, c: c, n: int64(s)<<8 | int64(reason)}) // both are bytes
+}
+
+func runState(e *event) {
+	if f := get(e.c, &e.c.onState); f != nil {
+		f(ConnectionState(e.n>>8), ConnectionChangeReason(e.n&0xff))
+	}
 }
 
 // watchToken arms TokenPrivilegeWillExpire from the token's exp claim. The

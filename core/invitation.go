@@ -206,7 +206,7 @@ func (l *LocalInvitation) onReply(reply *protocol.Frame) {
 	}
 	l.id = reply.Inv
 	l.timeout = protocol.Millis(reply.Timeout)
-	c.locals[l.id] = l
+	put(&c.locals, l.id, l)
 }
 
 // sendOver tells a Cancel waiting for the send's answer. The lock is held.

@@ -135,7 +135,7 @@ func (cs *callSide) Hangup(ctx context.Context) error {
 func (cs *callSide) start(id string) {
 	if next, err := NextCall(cs.state, CallEvStarted); err == nil {
 		cs.state, cs.callID = next, id
-		cs.c.calls[id] = cs
+		put(&cs.c.calls, id, cs)
 	}
 }
 
