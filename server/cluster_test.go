@@ -496,3 +496,27 @@ func TestClusterAnswerAfterFailedSettleAndOwnerDeath(t *testing.T) {
 	cl.AwaitPeers(1, 2) // node 1 took the owner for dead
 	bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
 }
+
+// An invite that reaches a session that has just left (its node handles the
+// invite after the logout) is answered "left", and the owner stops ringing
+// it: the caller gets PEER_OFFLINE, and nothing resets. The left is what
+// stops it: the session's end, announced to the owner before, only takes it
+// out of the directory (without the left the caller waits for the timeout).
+func TestClusterInviteAnsweredLeft(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	alice, bob := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	cl.Loss(1).SetFault(rtmcalltest.Fault{Delay: time.Millisecond, MinDelay: time.Millisecond, Kinds: []string{"left"}}) // counts them
+	cl.Loss(1).SetHandlingDelay(time.Second) // node 1 handles the invite after bob left
+	inv := alice.send("bob")
+	bob.ok(&protocol.Frame{Type: protocol.TypeLogout}) // no invite before its reply
+	assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
+	cl.Sync() // node 1 handled the invite, node 0 what node 1 answered
+	cl.Loss(1).SetHandlingDelay(0)
+	assert.Equal(t, 1, cl.Loss(1).Stats().Delayed, "one left, for the invite")
+	for i, srv := range cl.Nodes {
+		_, body := httpGet(t, srv.HTTPURL+"/metrics")
+		assert.Contains(t, body, "\nrtmcall_cluster_gaps_total 0\n", "node %d reset its peer", i)
+	}
+	alice.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"bob"}}) // nothing more about inv
+}
