@@ -506,7 +506,8 @@ func TestClusterInviteAnsweredLeft(t *testing.T) {
 	cl := rtmcalltest.NewCluster(t, 2)
 	alice, bob := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "bob")
 	cl.Sync()
-	cl.Loss(1).SetFault(rtmcalltest.Fault{Delay: time.Millisecond, MinDelay: time.Millisecond, Kinds: []string{"left"}}) // counts them
+	// A 1 ms delay of node 1's left messages counts them.
+	cl.Loss(1).SetFault(rtmcalltest.Fault{Delay: time.Millisecond, MinDelay: time.Millisecond, Kinds: []string{"left"}})
 	cl.Loss(1).SetHandlingDelay(time.Second) // node 1 handles the invite after bob left
 	inv := alice.send("bob")
 	bob.ok(&protocol.Frame{Type: protocol.TypeLogout}) // no invite before its reply
