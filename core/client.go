@@ -122,8 +122,12 @@ type Client struct {
 // the outbox (drain) when no one else is writing it, so that a request or
 // an ack costs no wake-up of another goroutine.
 type link struct {
-	ws   *websocket.Conn
-	stop chan struct{} // closed when the link is given up
+	ws *websocket.Conn
+	// beat is the heartbeat's timer (startHeartbeatLocked), nil before the
+	// login's reply; guarded by Client.mu. due is its next beat, the timer
+	// function's.
+	beat *time.Timer
+	due  time.Time
 
 	writing bool // guarded by Client.mu: a goroutine is writing the outbox (drain)
 	// The writing goroutine's, reused from batch to batch: the batch's
@@ -212,10 +216,15 @@ var calls = sync.Pool{New: func() any { return &call{done: make(chan result, 1)}
 
 // newCall is a pooled call for a copy of f (so that f does not escape).
 func newCall(f *protocol.Frame) *call {
-	cl := calls.Get().(*call)
+	cl := pooledCall()
 	cl.f = *f
 	return cl
 }
+
+// pooledCall is a pooled call whose frame is zero (recycle), for a request
+// written into it field by field: the frequent requests so cost neither a
+// frame on the stack nor its copy.
+func pooledCall() *call { return calls.Get().(*call) }
 
 // recycle puts back a call that nothing refers to any more.
 func recycle(cl *call) {
@@ -255,11 +264,17 @@ func NewClient(opts Options) (*Client, error) {
 	return &Client{
 		opts:    opts,
 		pending: make(map[uint64]*call),
-		locals:  make(map[string]*LocalInvitation),
-		remotes: make(map[string]*RemoteInvitation),
-		calls:   make(map[string]*callSide),
-		subs:    make(map[string]struct{}),
 	}, nil
+}
+
+// put sets (*m)[k] to v, making the map for its first entry: the maps of
+// invitations, calls and subscriptions are made when used, as an idle
+// client's empty maps are objects the collector marks in every cycle.
+func put[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
+	}
+	(*m)[k] = v
 }
 
 // UserID is the logged-in user id, or the last one after a logout.
@@ -496,7 +511,7 @@ func (c *Client) SubscribePeersOnlineStatus(ctx context.Context, ids []string) e
 	_, err := c.presenceRequest(ctx, protocol.TypeSubscribe, ids, protocol.MaxSubscribedIDs, func(reply *protocol.Frame) {
 		if reply.Type == protocol.TypeOK {
 			for _, id := range ids {
-				c.subs[id] = struct{}{} // subscribed again after a move (relogin)
+				put(&c.subs, id, struct{}{}) // subscribed again after a move (relogin)
 			}
 		}
 	})
@@ -554,7 +569,7 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 // dialStatus is dial that also returns the HTTP status of a refused
 // upgrade (0 if there was none, or the browser does not say).
 func (c *Client) dialStatus(ctx context.Context) (*websocket.Conn, int, error) {
-	ws, resp, err := websocket.Dial(ctx, c.opts.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	ws, resp, err := websocket.Dial(ctx, c.opts.URL, dialOptions)
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -643,12 +658,19 @@ func (c *Client) request(ctx context.Context, f *protocol.Frame, hook func(*prot
 
 // exchange is request that also returns what callers read of the reply.
 func (c *Client) exchange(ctx context.Context, f *protocol.Frame, hook replyHook) (answer, error) {
+	return c.exchangeCall(ctx, newCall(f), hook)
+}
+
+// exchangeCall is exchange of the request in cl, a call of pooledCall's
+// that nothing else refers to.
+func (c *Client) exchangeCall(ctx context.Context, cl *call, hook replyHook) (answer, error) {
+	typ := cl.f.Type
 	c.mu.Lock()
 	if c.conn == nil && c.state != ConnectionReconnecting {
 		c.mu.Unlock()
-		return answer{}, protocol.Errorf(protocol.CodeNotConnected, "%s: not connected", f.Type)
+		recycle(cl)
+		return answer{}, protocol.Errorf(protocol.CodeNotConnected, "%s: not connected", typ)
 	}
-	cl := newCall(f)
 	cl.waits, cl.hook = true, hook
 	c.queueLocked(cl)
 	if l := c.conn; l != nil && !l.writing {
@@ -679,7 +701,7 @@ func (c *Client) exchange(ctx context.Context, f *protocol.Frame, hook replyHook
 			cl.expiry.Stop()
 		}
 		if res.lost {
-			return answer{}, protocol.Errorf(protocol.CodeNotConnected, "%s: connection lost", f.Type)
+			return answer{}, protocol.Errorf(protocol.CodeNotConnected, "%s: connection lost", typ)
 		}
 		if res.answered {
 			recycle(cl)
@@ -703,7 +725,7 @@ func (c *Client) exchange(ctx context.Context, f *protocol.Frame, hook replyHook
 	}
 	cl.waits = false // a reply that comes yet finds no one (and a lost connection tells no one)
 	c.mu.Unlock()
-	return answer{}, protocol.Errorf(protocol.CodeTimeout, "no reply to %s: %v", f.Type, cause)
+	return answer{}, protocol.Errorf(protocol.CodeTimeout, "no reply to %s: %v", typ, cause)
 }
 
 // queueLocked gives cl the next request id and queues it. The lock is held.
@@ -732,7 +754,8 @@ func (c *Client) goRequest(f *protocol.Frame) {
 // that a resume sends it again if the server had not carried it out. The
 // lock is held; the reader writes it once the frame is handled.
 func (c *Client) ackLocked(inv string) {
-	cl := newCall(&protocol.Frame{Type: protocol.TypeAck, Inv: inv})
+	cl := pooledCall()
+	cl.f.Type, cl.f.Inv = protocol.TypeAck, inv
 	c.queueLocked(cl)
 	c.acks = append(c.acks, cl)
 }
@@ -759,7 +782,7 @@ func (c *Client) acksDoneLocked(rid uint64) {
 // and a writer for the requests already queued (on resume and move). The
 // lock is held.
 func (c *Client) startLinkLocked(ws *websocket.Conn) *link {
-	l := &link{ws: ws, stop: make(chan struct{}), epoch: time.Now()}
+	l := &link{ws: ws, epoch: time.Now()}
 	l.watchdog = time.AfterFunc(time.Hour, l.watch)
 	l.watchdog.Stop()
 	l.lead = runtime.GOMAXPROCS(0) > 1
@@ -870,33 +893,51 @@ func (l *link) watch() {
 }
 
 // startHeartbeatLocked pings every heartbeat; a ping without a reply within
-// a heartbeat means the connection is dead. The lock is held.
+// a heartbeat means the connection is dead. A timer whose function pings,
+// not a goroutine waiting on a ticker: an idle client's parked goroutines
+// are stacks the collector scans in every cycle. The lock is held.
 func (c *Client) startHeartbeatLocked(l *link) {
 	every := c.heartbeat
 	if every <= 0 {
 		return
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-			case <-l.stop:
-				return
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), every)
-			err := c.request(ctx, &protocol.Frame{Type: protocol.TypePing}, nil)
-			cancel()
-			if CodeOf(err) == protocol.CodeTimeout {
-				c.logf("rtmcall: no heartbeat reply within %v; reconnecting", every)
-				l.ws.CloseNow()
-				return
-			}
+	l.due = time.Now().Add(every)
+	l.beat = time.AfterFunc(every, func() {
+		c.mu.Lock()
+		if c.conn != l { // the link was given up
+			c.mu.Unlock()
+			return
 		}
-	}()
+		c.wg.Add(1) // under the lock, before a Close's Wait (it gives up the link first)
+		c.mu.Unlock()
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		err := c.request(ctx, &protocol.Frame{Type: protocol.TypePing}, nil)
+		cancel()
+		if CodeOf(err) == protocol.CodeTimeout {
+			c.logf("rtmcall: no heartbeat reply within %v; reconnecting", every)
+			l.ws.CloseNow()
+			return
+		}
+		// The next beat on the schedule, as a ticker's: a beat missed
+		// while the ping waited is dropped.
+		now := time.Now()
+		for l.due = l.due.Add(every); !l.due.After(now); l.due = l.due.Add(every) {
+		}
+		c.mu.Lock()
+		if c.conn == l {
+			l.beat.Reset(l.due.Sub(now))
+		}
+		c.mu.Unlock()
+	})
+}
+
+// endLocked stops l's heartbeat, once l is no longer the client's
+// connection. The lock is held.
+func (l *link) endLocked() {
+	if l.beat != nil {
+		l.beat.Stop()
+	}
 }
 
 // readLoop reads l until it ends, or until it hands the reading to the
@@ -1005,7 +1046,7 @@ func (c *Client) lost(l *link, err error) {
 		ws = l.ws
 	case c.state == ConnectionConnected && c.session != "" && c.bye == "" && status == -1:
 		c.conn = nil
-		close(l.stop)
+		l.endLocked()
 		for _, cl := range c.pending {
 			if !cl.resumable() {
 				delete(c.pending, cl.f.RID)
@@ -1229,7 +1270,7 @@ func (c *Client) handle(f *protocol.Frame) {
 			r.group = &Group{Mode: GroupMode(f.Mode), Callees: f.Callees}
 		}
 		r.callSide.c = c
-		c.remotes[r.id] = r
+		put(&c.remotes, r.id, r)
 		c.emitInvitation(r)
 		c.ackLocked(r.id)
 	case protocol.TypeLocalReceived, protocol.TypeLocalAccepted, protocol.TypeLocalRefused,
@@ -1242,7 +1283,7 @@ func (c *Client) handle(f *protocol.Frame) {
 		if l.group != nil && f.Type == protocol.TypeLocalAccepted && f.Callee != "" {
 			l.group.acceptedBy = f.Callee
 		}
-		l.apply(localEvents[f.Type], ParseLocalFailureReason(f.Reason), f.Response, protocol.Millis(f.Wake))
+		l.apply(parseEnum[LocalEvent](f.Type, localFrameTypes[:]), ParseLocalFailureReason(f.Reason), f.Response, protocol.Millis(f.Wake))
 	case protocol.TypeLocalCallee:
 		l := c.locals[f.Inv]
 		if l == nil || l.group == nil {
@@ -1260,7 +1301,7 @@ func (c *Client) handle(f *protocol.Frame) {
 		if f.Type == protocol.TypeRemoteFailure {
 			r.answeredBy = f.By
 		}
-		r.apply(remoteEvents[f.Type], ParseRemoteFailureReason(f.Reason), f.Content)
+		r.apply(parseEnum[RemoteEvent](f.Type, remoteFrameTypes[:]), ParseRemoteFailureReason(f.Reason), f.Content)
 	case protocol.TypePeerMessage:
 		c.handlePeerMessage(f)
 	case protocol.TypeCallEnded:
@@ -1291,21 +1332,17 @@ func (c *Client) handle(f *protocol.Frame) {
 	}
 }
 
-var localEvents = map[string]LocalEvent{
-	protocol.TypeLocalReceived: LocalEvReceived,
-	protocol.TypeLocalAccepted: LocalEvAccepted,
-	protocol.TypeLocalRefused:  LocalEvRefused,
-	protocol.TypeLocalCanceled: LocalEvCanceled,
-	protocol.TypeLocalFailure:  LocalEvFailure,
-	protocol.TypeLocalWaking:   LocalEvWaking,
-}
-
-var remoteEvents = map[string]RemoteEvent{
-	protocol.TypeRemoteAccepted: RemoteEvAccepted,
-	protocol.TypeRemoteRefused:  RemoteEvRefused,
-	protocol.TypeRemoteCanceled: RemoteEvCanceled,
-	protocol.TypeRemoteFailure:  RemoteEvFailure,
-}
+// The invitation frames' types by the event each is, for handle: looked up
+// by comparing strings (by length first), not by a map's hash.
+var (
+	localFrameTypes = [...]string{LocalEvReceived: protocol.TypeLocalReceived,
+		LocalEvAccepted: protocol.TypeLocalAccepted, LocalEvRefused: protocol.TypeLocalRefused,
+		LocalEvCanceled: protocol.TypeLocalCanceled, LocalEvFailure: protocol.TypeLocalFailure,
+		LocalEvWaking: protocol.TypeLocalWaking}
+	remoteFrameTypes = [...]string{RemoteEvAccepted: protocol.TypeRemoteAccepted,
+		RemoteEvRefused: protocol.TypeRemoteRefused, RemoteEvCanceled: protocol.TypeRemoteCanceled,
+		RemoteEvFailure: protocol.TypeRemoteFailure}
+)
 
 // terminateLocked ends the session on this side: the reconnection, if any,
 // stops; requests fail with NOT_CONNECTED; every invitation still open ends
@@ -1316,7 +1353,7 @@ func (c *Client) terminateLocked(state ConnectionState, reason ConnectionChangeR
 	var ws *websocket.Conn
 	if l := c.conn; l != nil {
 		c.conn = nil
-		close(l.stop)
+		l.endLocked()
 		ws = l.ws
 	}
 	if c.stopRetry != nil {
@@ -1351,15 +1388,22 @@ func (c *Client) terminateLocked(state ConnectionState, reason ConnectionChangeR
 	return ws
 }
 
-// setState records a connection state change and queues its callback. The
-// lock is held.
+// setState records a connection state change and queues its callback,
+// unless it may be skipped (skip): a login without the callback set would
+// otherwise start the callback goroutine twice to call nothing, and keep the
+// second one, parked, for as long as it is connected. The lock is held.
 func (c *Client) setState(s ConnectionState, reason ConnectionChangeReason) {
 	c.state = s
-	c.emit(func() {
-		if f := get(c, &c.onState); f != nil {
-			f(s, reason)
-		}
-	})
+	if c.skip(c.onState != nil) {
+		return
+	}
+	c.q.push(event{run: runState, c: c, n: int64(s)<<8 | int64(reason)}) // both are bytes
+}
+
+func runState(e *event) {
+	if f := get(e.c, &e.c.onState); f != nil {
+		f(ConnectionState(e.n>>8), ConnectionChangeReason(e.n&0xff))
+	}
 }
 
 // watchToken arms TokenPrivilegeWillExpire from the token's exp claim. The

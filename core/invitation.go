@@ -160,8 +160,10 @@ func (l *LocalInvitation) Send(ctx context.Context) error {
 		return err
 	}
 	l.state = next
-	f := &protocol.Frame{Type: protocol.TypeSend, Callee: l.calleeID, Content: l.content, Channel: l.channel,
-		Timeout: l.timeout.Milliseconds(), Wake: l.wake}
+	cl := pooledCall()
+	f := &cl.f
+	f.Type, f.Callee, f.Content, f.Channel = protocol.TypeSend, l.calleeID, l.content, l.channel
+	f.Timeout, f.Wake = l.timeout.Milliseconds(), l.wake
 	if g := l.group; g != nil {
 		f.Callees, f.Mode = g.callees, string(g.mode)
 		for _, id := range g.callees {
@@ -170,7 +172,7 @@ func (l *LocalInvitation) Send(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 
-	_, err = c.exchange(ctx, f, l) // l.onReply
+	_, err = c.exchangeCall(ctx, cl, l) // l.onReply
 	if err != nil {
 		c.mu.Lock()
 		if !l.answered {
@@ -204,7 +206,7 @@ func (l *LocalInvitation) onReply(reply *protocol.Frame) {
 	}
 	l.id = reply.Inv
 	l.timeout = protocol.Millis(reply.Timeout)
-	c.locals[l.id] = l
+	put(&c.locals, l.id, l)
 }
 
 // sendOver tells a Cancel waiting for the send's answer. The lock is held.
@@ -399,13 +401,14 @@ func (r *RemoteInvitation) answer(ctx context.Context, ev RemoteEvent, typ strin
 		return err
 	}
 	r.state = next
-	f := &protocol.Frame{Type: typ, Inv: r.id, Response: r.response}
+	cl := pooledCall()
+	cl.f.Type, cl.f.Inv, cl.f.Response = typ, r.id, r.response
 	c.mu.Unlock()
 	var hook replyHook = r // r.onReply, an accept's
 	if ev != RemoteEvAccept {
 		hook = ignoreReply // as the closure did for a refuse: a late reply is taken, not logged
 	}
-	_, err = c.exchange(ctx, f, hook)
+	_, err = c.exchangeCall(ctx, cl, hook)
 	if err != nil && ev == RemoteEvAccept && CodeOf(err) == protocol.CodeNotConnected {
 		c.mu.Lock()
 		if r.state == RemoteAcceptSentToLocal {

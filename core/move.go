@@ -27,7 +27,7 @@ import (
 // moveLocked starts the move off link l. The lock is held.
 func (c *Client) moveLocked(l *link) {
 	c.conn = nil
-	close(l.stop)
+	l.endLocked()
 	for _, cl := range c.pending {
 		if !cl.resumable() {
 			delete(c.pending, cl.f.RID)

@@ -124,9 +124,10 @@ func (cs *callSide) Hangup(ctx context.Context) error {
 		c.mu.Unlock()
 		return err
 	}
-	f := &protocol.Frame{Type: protocol.TypeHangup, Inv: cs.callID}
+	cl := pooledCall()
+	cl.f.Type, cl.f.Inv = protocol.TypeHangup, cs.callID
 	c.mu.Unlock()
-	err := c.request(ctx, f, nil)
+	_, err := c.exchangeCall(ctx, cl, nil)
 	return err
 }
 
@@ -134,7 +135,7 @@ func (cs *callSide) Hangup(ctx context.Context) error {
 func (cs *callSide) start(id string) {
 	if next, err := NextCall(cs.state, CallEvStarted); err == nil {
 		cs.state, cs.callID = next, id
-		cs.c.calls[id] = cs
+		put(&cs.c.calls, id, cs)
 	}
 }
 

@@ -3,6 +3,7 @@
 package soak
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/rtmcall/rtmcall/core"
@@ -351,12 +352,17 @@ func messagesAcrossResume(f *flow) {
 		f.resume(f.caller, Caller, hold)
 	}
 	f.messages(1 + f.intN(5))
-	f.await("every message on every callee session", func(e *entry) bool {
+	var short []string // named in the problem: the sessions still missing a message
+	f.h.book.mu.Lock()
+	n := len(f.e.rec.Messages)
+	f.h.book.mu.Unlock()
+	f.waitFor(func() string { return fmt.Sprintf("full set of the %d messages on %v", n, short) }, func(e *entry) bool {
+		short = short[:0]
 		for _, x := range f.ringers {
 			if len(e.rec.Got[x.key]) < len(e.rec.Messages) && !f.drains.drained(x.key) {
-				return false
+				short = append(short, x.key)
 			}
 		}
-		return true
-	})
+		return len(short) == 0
+	}, true)
 }

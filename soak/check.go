@@ -185,8 +185,9 @@ func Check(r *Record) ([]Violation, []Decision) {
 	}
 	for _, l := range r.Late {
 		// (Nor when the invitation's node died: its invite may never reach a device.)
+		// (Nor when its node drained: it may have moved as its invite came, Drained.)
 		if !slices.Contains(rang, l.Key) && !r.left(l.Key).gone() && !slices.Contains(r.Reset, l.Key) && !slices.Contains(r.Died, Caller) &&
-			decidedAfter(r, consistent, l.Done) {
+			!slices.Contains(r.Drained, l.Key) && decidedAfter(r, consistent, l.Done) {
 			bad("lost", "%s logged in while the invitation was pending (before the operation that decided it) but never got the invite", l.Key)
 		}
 	}

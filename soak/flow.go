@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +41,7 @@ type flow struct {
 	// checker holds that party to docs/CLUSTER.md "When a node dies".
 	parties map[string]*session
 	hit     atomic.Bool
-	drains  drainMarks // the ringers' drain counts at the send
+	drains  drainMarks // the ringers' drain counts at the send, the late ones' at their login
 	// callerDrain is the caller's drain count at the send: a call the flow
 	// set up while its node drained may be counted dropped by the drain.
 	callerDrain drainMark
@@ -55,6 +56,9 @@ type flow struct {
 	loss     *lossWindow
 	reset    map[string]bool
 	lossDone bool // complete waits for the loss's end (flow goroutine only)
+	// barriersSent are the barrier's sends, for the problem if it does
+	// not arrive (flow goroutine only).
+	barriersSent []string
 }
 
 // drainMarks are sessions' drain counts (session.drains) at a flow's
@@ -269,6 +273,12 @@ func (f *flow) await(what string, cond func(e *entry) bool) bool {
 
 // wait is await; with untilHit false a node's death does not stop it.
 func (f *flow) wait(what string, cond func(e *entry) bool, untilHit bool) bool {
+	return f.waitFor(func() string { return what }, cond, untilHit)
+}
+
+// waitFor is wait with what worked out at the deadline, from what cond
+// saw last (the sessions still missing something, say).
+func (f *flow) waitFor(what func() string, cond func(e *entry) bool, untilHit bool) bool {
 	for {
 		deaths := f.h.deathsCh()
 		if f.h.book.look(f.e, cond) {
@@ -281,7 +291,7 @@ func (f *flow) wait(what string, cond func(e *entry) bool, untilHit bool) bool {
 		case <-f.e.notify:
 		case <-deaths:
 		case <-f.ctx.Done():
-			f.problem("no %s within %v (saw %s)", what, f.h.cfg.FlowDeadline, f.seen())
+			f.problem("no %s within %v (saw %s)", what(), f.h.cfg.FlowDeadline, f.seen())
 			return false
 		}
 	}
@@ -444,7 +454,7 @@ func (f *flow) back(d *device) (ringer, bool) {
 		return ringer{}, false
 	}
 	r := ringer{d, d.s.key}
-	f.parties[r.key] = d.s
+	f.joinLate(r)
 	b := f.h.book
 	b.mu.Lock()
 	f.e.rec.Late = append(f.e.rec.Late, LateLogin{Key: r.key, Began: began, Done: b.seq})
@@ -454,6 +464,17 @@ func (f *flow) back(d *device) (ringer, bool) {
 	}
 	f.late = append(f.late, r)
 	return r, true
+}
+
+// joinLate makes r, a session of the callee that logged in after the
+// send, a party. Its node may drain while the invitation pends, as a
+// ringer's may: held back, or moving when its invite or the barrier came,
+// it is let off as they are (drainMarks, Record.Drained). Unmarked, the
+// barrier waited for a late session that two drains in a row had moved
+// (make soak-cluster, seed 3: "no barrier message on" it).
+func (f *flow) joinLate(r ringer) {
+	f.parties[r.key] = r.d.s
+	f.drains.mark(r.key, r.d.s)
 }
 
 // lateInvite waits until r, a session that came back after the send, got
@@ -635,7 +656,16 @@ func (f *flow) sendBarrierFrom(ctx context.Context, slot string) error {
 	if err := c.Login(ctx, f.sh.spec.name+".barrier", ""); err != nil {
 		return err
 	}
-	_, err = c.SendMessageToPeer(ctx, f.calleeID, core.Message{Text: barrierPrefix + " " + f.e.rec.Inv})
+	began := time.Since(f.sentAt)
+	got, err := c.SendMessageToPeer(ctx, f.calleeID, core.Message{Text: barrierPrefix + " " + f.e.rec.Inv})
+	if err == nil {
+		// The evidence if it does not arrive: false is a node that knew no
+		// session of the callee's.
+		if slot == "" {
+			slot = "the balancer's pick"
+		}
+		f.barriersSent = append(f.barriersSent, fmt.Sprintf("via %s %v after the send: received %v", slot, began.Round(time.Millisecond), got))
+	}
 	return err
 }
 
@@ -686,24 +716,84 @@ func (f *flow) barrier(ctx context.Context, from int) {
 			f.problem("barrier: %v", err)
 			return
 		}
-		resend := false
-		f.wait("the barrier message on "+fmt.Sprint(wait), func(e *entry) bool {
-			for _, k := range wait {
-				// A session its node's drain moved meanwhile may miss it
-				// (a peer message sent while it moved), as it may the
-				// invite (drainMarks): it is not waited for.
-				if !e.barriers[k] && !f.partyDied(k) && !f.drains.drained(k) {
-					window()
-					resend = again != nil && closed(again)
-					return resend
-				}
-			}
-			return true
-		}, false)
-		if !resend {
+		if !f.awaitBarrier(wait, func() bool { window(); return again != nil && closed(again) }) {
 			return
 		}
 	}
+}
+
+// awaitBarrier waits until every session of wait that is still owed the
+// barrier has it, and returns false then, or true as soon as resend says to
+// send it again. At the deadline its problem names the sessions still
+// owed it, not all of wait.
+func (f *flow) awaitBarrier(wait []string, resend func() bool) bool {
+	var missing []string
+	again := false
+	evidence := ""
+	f.waitFor(func() string {
+		evidence = fmt.Sprintf("%s; sent %v", f.directoryView(missing), f.barriersSent)
+		return fmt.Sprint("barrier message on ", missing)
+	}, func(e *entry) bool {
+		missing = missing[:0]
+		for _, k := range wait {
+			// A session its node's drain moved meanwhile may miss it
+			// (a peer message sent while it moved), as it may the
+			// invite (drainMarks): it is not owed it.
+			if !e.barriers[k] && !f.partyDied(k) && !f.drains.drained(k) {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) == 0 {
+			return true
+		}
+		again = resend()
+		return again
+	}, false)
+	if evidence != "" { // after the problem, what may explain it
+		f.h.book.mu.Lock()
+		f.e.rec.Problems[len(f.e.rec.Problems)-1] += evidence
+		f.h.book.mu.Unlock()
+	}
+	return again
+}
+
+// directoryView tells, for the evidence of a barrier that did not arrive,
+// the nodes of the sessions missing it, and how many sessions of the
+// callee each live node holds and how many it knows in the whole cluster:
+// a node that knows fewer than the nodes hold in all lacks sessions in
+// its directory, and rings (and messages) none of them. Empty without a
+// cluster.
+func (f *flow) directoryView(missing []string) string {
+	if f.sh == nil || f.sh.cl == nil || f.calleeID == "" {
+		return ""
+	}
+	cl := f.sh.cl
+	var b strings.Builder
+	for _, k := range append([]string{Caller}, missing...) {
+		if s := f.parties[k]; s != nil {
+			if i := int(s.node.Load()) - 1; i >= 0 && i < len(cl.members) {
+				s.mu.Lock()
+				st, n := s.state, s.reconnects
+				s.mu.Unlock()
+				fmt.Fprintf(&b, "; %s on %s (%s, %d reconnections)", k, cl.members[i].id, st, n)
+			}
+		}
+	}
+	fmt.Fprintf(&b, "; %s's sessions by node (held here/known in all):", f.calleeID)
+	for _, m := range cl.members {
+		nd := m.node()
+		if nd == nil {
+			fmt.Fprintf(&b, " %s down", m.id)
+			continue
+		}
+		p, err := nd.n.Presence(f.calleeID)
+		if err != nil {
+			fmt.Fprintf(&b, " %s %v", m.id, err)
+			continue
+		}
+		fmt.Fprintf(&b, " %s %d/%d", m.id, nd.n.LocalSessions(f.calleeID), p.Sessions)
+	}
+	return b.String()
 }
 
 // closed reports whether ch is closed.
@@ -780,7 +870,7 @@ func (f *flow) endCall() {
 	default:
 		both(func() { hang(Caller, f.local.Hangup) }, func() { hang(answerer, remote.Hangup) })
 	}
-	f.wait("the call's end on every side", func(e *entry) bool {
+	f.wait("call end on every side", func(e *entry) bool {
 		seen := map[string]bool{}
 		for _, c := range e.rec.CallEnds {
 			seen[c.Party] = true

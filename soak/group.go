@@ -616,7 +616,7 @@ func (gf *groupFlow) endCall() {
 	} else if !callerIn && len(answering) == 0 {
 		return
 	}
-	gf.await(ctx, "the group call's end on every side", func(r *GroupRecord) bool {
+	gf.await(ctx, "group call end on every side", func(r *GroupRecord) bool {
 		seen := map[string]bool{}
 		for _, c := range r.CallEnds {
 			seen[c.Party] = true

@@ -54,18 +54,21 @@ func TestSoakShort(t *testing.T) {
 	assert.Positive(t, rep.LateRings, "no device that came back rang late")
 }
 
-var soakChaos = flag.String("soak.chaos", "partition,kill-restart",
+var soakChaos = flag.String("soak.chaos", "partition,kill-restart,loss",
 	"chaos kinds of the short cluster soak, comma-separated (kill, kill-restart, rolling-restart, partition, loss, drain); none: no chaos")
 
 // TestSoakClusterShort is `make soak-cluster` small: three clustered nodes
 // behind the load balancer, every action (the group flows but with loss),
-// and by turns from 1 s on: a node cut off and healed, and a node killed
-// and restarted. The flows go on until each kind has struck once
-// (allStruck). It fails on any violation. loss and drain are not in its
-// default kinds: with them it failed 4 runs in 10 on its branch and under make test's
-// load (docs/CLUSTER.md, "The cluster soak"); -soak.chaos
-// partition,kill-restart,loss,drain runs them (the drain last: it leaves
-// the restarted nodes with few sessions, for a death to hit).
+// and by turns from 1 s on: a node cut off and healed, a node killed and
+// restarted, and loss between two nodes. The flows go on until each kind
+// has struck once (allStruck). It fails on any violation. drain is not in
+// its default kinds: with it, 2 seeds of 8 failed on the barrier branch
+// (docs/CLUSTER.md, "The cluster soak"); -soak.chaos
+// partition,kill-restart,loss,drain runs it (the drain last: it leaves
+// the restarted nodes with few sessions, for a death to hit). Its flows
+// take 30 to 55 s under -race on 2 shared cores, loss windows back to back
+// the most: the limit is 90 s, so that make test's load does not fail it by
+// the clock (60 s did once, seed 9).
 func TestSoakClusterShort(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -76,7 +79,7 @@ func TestSoakClusterShort(t *testing.T) {
 	}
 	rep, err := Run(ctx, Config{Clients: 45, Flows: flows, Seed: *soakSeed, Workers: 16, Cluster: 3,
 		Chaos: chaosFlag(), ChaosEvery: time.Second, TombstoneTTL: ttl,
-		TimeLimit: time.Minute, ExpiryTimeout: 150 * time.Millisecond, ResumeGrace: 2 * time.Second,
+		TimeLimit: 90 * time.Second, ExpiryTimeout: 150 * time.Millisecond, ResumeGrace: 2 * time.Second,
 		ServerLog: serverLog(t), ServerLogDebug: true})
 	require.NoError(t, err)
 	t.Log("\n" + rep.String())

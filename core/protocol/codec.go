@@ -962,25 +962,42 @@ func DecodeIntoWith(f *Frame, data []byte, strs *Strings) error {
 // DecodeIntoWith. The zero value is ready; it is not safe for concurrent use.
 type Strings struct {
 	recent [8]string
-	next   int
+	// tags holds a byte of each of recent (stringTag), so that one test
+	// of a word finds the few that may equal a string, not eight of them.
+	tags uint64
+	next int
 }
 
 // maxInterned bounds the strings Strings keeps: ids and reasons, not a
 // message's text.
 const maxInterned = 64
 
+// stringTag is a byte of b's length and last byte: ids of one length
+// mostly differ at their end.
+func stringTag(b []byte) uint64 {
+	if len(b) == 0 {
+		return 0
+	}
+	return uint64(byte(len(b)*37) ^ b[len(b)-1])
+}
+
 func (s *Strings) get(b []byte) string {
 	if len(b) > maxInterned {
 		return string(b)
 	}
-	for _, r := range s.recent {
-		// The last byte first: ids of one length mostly differ at their end.
-		if len(r) == len(b) && (len(b) == 0 || r[len(r)-1] == b[len(b)-1]) && r == string(b) {
+	tag := stringTag(b)
+	// The high bit of each byte of tags that equals tag (zero in x), and
+	// perhaps of some above one that does: each is compared in full.
+	x := s.tags ^ tag*ones
+	for m := (x - ones) &^ x & highs; m != 0; m &= m - 1 {
+		if r := s.recent[bits.TrailingZeros64(m)>>3]; r == string(b) {
 			return r
 		}
 	}
 	r := string(b)
 	s.recent[s.next] = r
+	shift := 8 * uint(s.next)
+	s.tags = s.tags&^(0xff<<shift) | tag<<shift
 	s.next = (s.next + 1) % len(s.recent)
 	return r
 }

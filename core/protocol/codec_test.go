@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -389,4 +390,26 @@ func TestStringsReuse(t *testing.T) {
 	long := strings.Repeat("x", maxInterned+1)
 	assert.Equal(t, long, strs.get([]byte(long)))
 	assert.NotContains(t, strs.recent, long, "a long string is not kept")
+}
+
+// Strings finds each of the strings it keeps, however their tags collide
+// (one length and one last byte: one tag), and takes no other for them.
+func TestStringsFindsRecent(t *testing.T) {
+	var strs Strings
+	for i := range 40 {
+		b := []byte(fmt.Sprintf("id-%02d-%d", i%20, i/20)) // one length, two last bytes
+		if i%7 == 0 {
+			b = nil // the empty string among them
+		}
+		require.Equal(t, string(b), strs.get(b))
+		for _, r := range strs.recent {
+			again := strs.get([]byte(r))
+			require.Equal(t, r, again)
+			if r != "" {
+				require.True(t, unsafe.StringData(r) == unsafe.StringData(again), "%q is found, not kept again", r)
+			}
+		}
+	}
+	assert.NotContains(t, strs.recent, "id-00-0", "the oldest are let go")
+	assert.Equal(t, "never-seen", strs.get([]byte("never-seen")))
 }
