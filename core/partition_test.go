@@ -184,3 +184,25 @@ func TestClusterRejoinAfterCallEnd(t *testing.T) {
 	assert.ErrorIs(t, lx.Hangup(ctxT(t)), core.ErrAlreadyEnd)
 	assert.ErrorIs(t, rx.Hangup(ctxT(t)), core.ErrAlreadyEnd)
 }
+
+// A resume, during a partition longer than PeerTimeout, of a session on the
+// far side of the split gets RESUME_FAILED, as after a death: the node it
+// reaches no longer counts the session's node among its peers, so it has no
+// node to relay the client to. The client is ABORTED.
+func TestClusterResumeAcrossPartition(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3)
+	alice := login(t, cl.Nodes[0], "alice")
+	net := rtmcalltest.NewProxy(t, cl.Nodes[2])
+	dave := loginAt(t, net.URL, "dave") // its session lives on node 2
+	cl.Sync()
+
+	cl.Partition([]int{0, 1}, []int{2})
+	cl.AwaitPeers(0, 1) // node 0 took node 2 for dead
+	net.Block(true)
+	net.Drop()
+	dave.expect("state RECONNECTING INTERRUPTED")
+	net.Retarget(cl.Nodes[0]) // the near side of alice's, the far side of dave's session
+	net.Block(false)
+	dave.expect("state ABORTED INTERRUPTED") // RESUME_FAILED
+	alice.quiet()
+}

@@ -443,3 +443,81 @@ func TestClusterAnswersRepliedByTheirEvents(t *testing.T) {
 		alice.sync()
 	}
 }
+
+// Each side of a partition counts only its own pending invitations: a user
+// with sessions on both sides is admitted the full cap on each, k × the cap
+// in all for k sides, and no more: one past it is refused on each side.
+// After the heal the counts meet again, and the excess refuses new sends
+// (on a node under the cap on its own too) until enough of it has ended (docs/CLUSTER.md "The pending cap across nodes").
+func TestClusterPendingCapPartition(t *testing.T) {
+	const limit = 2
+	cl := rtmcalltest.NewCluster(t, 3, func(c *server.Config) { c.MaxPendingPerUser = limit })
+	alice0, alice2 := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[2], "alice")
+	bob0, bob2 := login(t, cl.Nodes[0], "bob"), login(t, cl.Nodes[2], "bob") // rung, never answer
+	cl.Sync()
+	cl.Partition([]int{0, 1}, []int{2})
+	cl.AwaitPeers(0, 1)
+	cl.AwaitPeers(2)
+	var sent []string
+	for range limit {
+		for _, a := range []*client{alice0, alice2} {
+			sent = append(sent, a.send("bob"))
+		}
+	}
+	for _, b := range []*client{bob0, bob2} {
+		for range limit {
+			b.expect(protocol.TypeInvite, "")
+		}
+	}
+	alice0.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
+	alice2.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
+	assert.Len(t, sent, 2*limit, "2 × the cap pending, one cap per side")
+
+	cl.Heal()
+	cl.AwaitHealed()
+	alice0.okAfter(frame(protocol.TypeCancel, sent[0]), "local.canceled") // node 0 is under the cap on its own
+	cl.Sync()
+	alice0.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
+	alice2.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
+}
+
+// A device whose invitation a failed settle ended (its owner's answer to
+// the settle lost until PeerTimeout) and that answers after the owner died
+// gets ALREADY_END, as for any invitation that rang it, not NOT_YOURS: its
+// node keeps a tombstone for the invitations a settle ends, whatever its
+// result (found by TestSoakClusterShort, seed 6).
+func TestClusterAnswerAfterFailedSettleAndOwnerDeath(t *testing.T) {
+	cl, alice, bob, inv := ringAcross(t)
+	cl.Loss(0).SetFault(rtmcalltest.Fault{Drop: 1, Kinds: []string{"settled"}}) // no settle answers
+	server.DeliverReset(cl.Nodes[0].Node, cl.Nodes[1].Node)
+	assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
+	assert.Equal(t, "PEER_OFFLINE", bob.expect(protocol.TypeRemoteFailure, inv).Reason, "unsettled in time")
+	cl.Kill(0)
+	cl.AwaitPeers(1, 2) // node 1 took the owner for dead
+	bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
+}
+
+// An invite that reaches a session that has just left (its node handles the
+// invite after the logout) is answered "left", and the owner stops ringing
+// it: the caller gets PEER_OFFLINE, and nothing resets. The left is what
+// stops it: the session's end, announced to the owner before, only takes it
+// out of the directory (without the left the caller waits for the timeout).
+func TestClusterInviteAnsweredLeft(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	alice, bob := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	// A 1 ms delay of node 1's left messages counts them.
+	cl.Loss(1).SetFault(rtmcalltest.Fault{Delay: time.Millisecond, MinDelay: time.Millisecond, Kinds: []string{"left"}})
+	cl.Loss(1).SetHandlingDelay(time.Second) // node 1 handles the invite after bob left
+	inv := alice.send("bob")
+	bob.ok(&protocol.Frame{Type: protocol.TypeLogout}) // no invite before its reply
+	assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
+	cl.Sync() // node 1 handled the invite, node 0 what node 1 answered
+	cl.Loss(1).SetHandlingDelay(0)
+	assert.Equal(t, 1, cl.Loss(1).Stats().Delayed, "one left, for the invite")
+	for i, srv := range cl.Nodes {
+		_, body := httpGet(t, srv.HTTPURL+"/metrics")
+		assert.Contains(t, body, "\nrtmcall_cluster_gaps_total 0\n", "node %d reset its peer", i)
+	}
+	alice.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"bob"}}) // nothing more about inv
+}

@@ -325,3 +325,35 @@ func TestClusterAPIAnswerLostInAReset(t *testing.T) {
 	require.NoError(t, err, "the owner answers once the pair met again")
 	assert.Equal(t, server.OutcomeOffline, got.Outcome, "the reset ended it")
 }
+
+// A kick asks only the nodes that are peers at that moment: a node cut off
+// by a partition longer than PeerTimeout is not asked, and its sessions of
+// the user live on; a kick once the cluster is whole again ends them.
+func TestClusterKickMissesACutOffNode(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	n0 := cl.Nodes[0]
+	bob0, bob1 := login(t, n0, "bob"), login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+
+	cl.Partition([]int{0}, []int{1})
+	cl.AwaitPeers(0) // node 0 took node 1 for dead
+	k, err := n0.Node.Kick(ctx, "bob")
+	require.NoError(t, err)
+	assert.Equal(t, 1, k, "the session here only")
+	_, status, _ := bob0.closed()
+	assert.Equal(t, websocket.StatusPolicyViolation, status)
+
+	cl.Heal()
+	cl.AwaitHealed()
+	bob1.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"bob"}}) // lives on, never told
+	p, err := n0.Node.Presence("bob")
+	require.NoError(t, err)
+	assert.Equal(t, "ONLINE", p.Status, "node 0 sees the session it could not end")
+	k, err = n0.Node.Kick(ctx, "bob")
+	require.NoError(t, err)
+	assert.Equal(t, 1, k, "kicked again once the cluster is whole")
+	_, status, _ = bob1.closed()
+	assert.Equal(t, websocket.StatusPolicyViolation, status)
+}

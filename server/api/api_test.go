@@ -497,11 +497,9 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// The API from any node of a cluster: a call placed through one node is
-// read, canceled, and its callee's presence read and kicked, through the other.
-func TestRoutesFromAnyNodeOfACluster(t *testing.T) {
-	cl := rtmcalltest.NewCluster(t, 2)
-	apis := make([]*apiServer, 2)
+// clusterAPIs serves the API of each node of cl.
+func clusterAPIs(t *testing.T, cl *rtmcalltest.Cluster) []*apiServer {
+	apis := make([]*apiServer, len(cl.Nodes))
 	for i, n := range cl.Nodes {
 		h, err := api.New(n.Node, []string{key}, nil)
 		require.NoError(t, err)
@@ -509,6 +507,14 @@ func TestRoutesFromAnyNodeOfACluster(t *testing.T) {
 		t.Cleanup(hs.Close)
 		apis[i] = &apiServer{srv: n, url: hs.URL}
 	}
+	return apis
+}
+
+// The API from any node of a cluster: a call placed through one node is
+// read, canceled, and its callee's presence read and kicked, through the other.
+func TestRoutesFromAnyNodeOfACluster(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	apis := clusterAPIs(t, cl)
 	bob := newCallee(t, cl.Nodes[1].URL, "bob")
 	cl.Sync()
 
@@ -543,4 +549,50 @@ func TestRoutesFromAnyNodeOfACluster(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("the client on the other node was not told")
 	}
+}
+
+// A read of an invitation asked of its owner, which lives but does not
+// answer (a node behind in handling what it receives), gets TIMEOUT, 503
+// with Retry-After, after 2 × PeerTimeout: not before, and not much later.
+func TestRoutesOwnerDoesNotAnswer(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2)
+	apis := clusterAPIs(t, cl)
+	newCallee(t, cl.Nodes[1].URL, "bob")
+	cl.Sync()
+	var placed server.InvitationInfo
+	require.Equal(t, http.StatusCreated, apis[0].call(t, "POST", "/api/v1/invitations", key,
+		map[string]any{"caller": "desk", "service": true, "callee": "bob"}, &placed))
+
+	bound := 2 * rtmcalltest.PeerTimeout
+	cl.Loss(0).SetHandlingDelay(bound + 300*time.Millisecond) // the owner handles the request too late
+	req, err := http.NewRequest("GET", apis[1].url+"/api/v1/invitations/"+placed.ID, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	took := time.Since(start)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var e api.Error
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&e))
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, protocol.CodeTimeout, e.Code, "%+v", e)
+	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+	assert.GreaterOrEqual(t, took, bound, "not before 2 × PeerTimeout")
+	assert.Less(t, took, bound+time.Second, "2 × PeerTimeout and some slack")
+	cl.Loss(0).SetHandlingDelay(0)
+	assert.Len(t, cl.Nodes[1].Node.Peers(), 1, "the owner lives: no death")
+	for i, n := range cl.Nodes {
+		m, err := http.Get(n.HTTPURL + "/metrics")
+		require.NoError(t, err)
+		body, err := io.ReadAll(m.Body)
+		m.Body.Close()
+		require.NoError(t, err)
+		assert.Contains(t, string(body), "\nrtmcall_cluster_gaps_total 0\n", "node %d reset its peer", i)
+	}
+
+	var got server.InvitationInfo
+	require.Equal(t, http.StatusOK, apis[1].call(t, "GET", "/api/v1/invitations/"+placed.ID, key, nil, &got),
+		"answered once the owner keeps up")
+	assert.Empty(t, got.Outcome, "still pending")
 }
