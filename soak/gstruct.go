@@ -20,7 +20,9 @@ const goroutineHeap = 512
 
 // goroutinePeak samples the number of goroutines every millisecond, from
 // the start of a run to its final measurement: a peak between two samples
-// is missed, so the allowance made from it is, if anything, too small.
+// is missed, so the allowance made from it is, if anything, too small; a
+// process that had more goroutines before Run began (a test binary) gets
+// more than it needs, its descriptors being there already.
 type goroutinePeak struct {
 	peak atomic.Int64
 	once sync.Once
