@@ -193,7 +193,10 @@ func (h *harness) measureAfter(ctx context.Context, lastFlow time.Time) {
 		h.violate(v)
 	}
 	h.book.mu.Lock()
-	h.book.byInv = nil // the harness's own records must not count as the server's heap
+	// The harness's own records must not count as the server's heap: a
+	// group's record holds the invitations of its callees, and so their
+	// clients, closed or not.
+	h.book.byInv, h.book.groups, h.book.diedSends = nil, nil, nil
 	h.book.mu.Unlock()
 	for _, sh := range h.shards {
 		sh.users = nil
