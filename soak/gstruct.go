@@ -10,7 +10,7 @@ import (
 // goroutineHeap is the live heap the Go runtime keeps for ever per
 // goroutine it had at once: it never frees a goroutine's descriptor (its g,
 // a 480-byte object, plus its slot in the list of all of them), only reuses
-// it for a later goroutine. Measured by TestGoroutineHeap: 488 to 494 bytes
+// it for a later goroutine. Measured by TestGoroutineHeap: 487 to 494 bytes
 // (go1.26.8, amd64). So a run whose goroutines peaked N above any peak
 // before its baseline ends with about N × 494 bytes more heap than that
 // baseline, however clean the server: the soak's chaos makes such peaks
