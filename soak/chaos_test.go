@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rtmcall/rtmcall/core"
 	"github.com/rtmcall/rtmcall/core/protocol"
@@ -197,4 +198,19 @@ func TestBarrierLetsOffADrainedLateSession(t *testing.T) {
 	assert.False(t, f.awaitBarrier([]string{s.key}, func() bool { return false }))
 	assert.Empty(t, e.rec.Problems, "a drained late session is not owed the barrier")
 	assert.True(t, f.drains.drained(s.key), "and the checker lets it off (Record.Drained)")
+}
+
+// TestCutState: a cut that finds no connection says what may have taken
+// it (seed 3 of make soak-cluster: "no connection to cut for ... (client
+// RECONNECTING)", cause unknown).
+func TestCutState(t *testing.T) {
+	c, err := core.NewClient(core.Options{URL: "ws://127.0.0.1:1/ws"})
+	require.NoError(t, err)
+	defer c.Close()
+	s := &session{sh: &shard{}, reconnects: 2, planned: 1}
+	s.node.Store(3)
+	s.drains.Store(1)
+	s.draining.Store(true)
+	assert.Equal(t, "client DISCONNECTED after 2 reconnections, 1 planned not seen; logged in on node 2, 1 drains, draining true, died false",
+		s.cutState(&device{c: c}))
 }

@@ -40,7 +40,9 @@ type Config struct {
 	// was cut: long enough for a client to resume on a loaded machine,
 	// short because flows whose sessions never resume wait it out; default 3 s.
 	ResumeGrace time.Duration
-	// HeapSlack is how far above its baseline the heap may end; default 8 MiB.
+	// HeapSlack is how far above its baseline the heap may end, besides
+	// what the runtime keeps of the goroutines' peak (goroutineHeap);
+	// default 8 MiB.
 	HeapSlack uint64
 	// Cluster, if not 0, runs the flows on that many nodes joined over
 	// embedded clustered NATS, behind one load balancer, instead of two

@@ -457,7 +457,7 @@ func (h *harness) leave(ctx context.Context, d *device, how Leave, thenLogout bo
 		if !d.u.sh.cut(d.slot) && !s.died.Load() && !d.u.sh.killing(s) {
 			// End the session all the same, so that the fleet stays as the
 			// harness believes it is.
-			cutErr = fmt.Errorf("no connection to cut for %s (client %s)", s.key, d.c.ConnectionState())
+			cutErr = fmt.Errorf("no connection to cut for %s (%s)", s.key, s.cutState(d))
 		}
 		how, d.last = LeftClose, "cut, close"
 		if thenLogout {
@@ -481,6 +481,24 @@ func (h *harness) leave(ctx context.Context, d *device, how Leave, thenLogout bo
 	return cutErr
 }
 
+// cutState says, for a cut that found no connection, what may have taken
+// it: the client's state and reconnections (those the harness caused but
+// has not seen yet: planned), the session's node and drains, and the
+// balancer's latest connection for the slot (node, and dials since the
+// session's login).
+func (s *session) cutState(d *device) string {
+	s.mu.Lock()
+	out := fmt.Sprintf("client %s after %d reconnections, %d planned not seen; logged in on node %d, %d drains, draining %v, died %v",
+		d.c.ConnectionState(), s.reconnects, s.planned, s.node.Load()-1, s.drains.Load(), s.draining.Load(), s.died.Load())
+	s.mu.Unlock()
+	if s.sh.cl != nil {
+		if ld, ok := s.sh.cl.lb.lastDial(s.slot); ok {
+			out += fmt.Sprintf("; its latest connection to node %d, dial %d after its login's", ld.i, int64(ld.n)-int64(s.since))
+		}
+	}
+	return out
+}
+
 // resume cuts d's connection, as a network failure would, and waits until
 // its client has gone through RECONNECTING back to CONNECTED on the same
 // session. hold, if not nil, runs as soon as the cut is made, while the
@@ -495,7 +513,7 @@ func (h *harness) resume(ctx context.Context, d *device, hold func()) error {
 		if s.died.Load() || d.u.sh.killing(s) {
 			return fmt.Errorf("session %s: %w", s.key, errDied)
 		}
-		return fmt.Errorf("no connection to cut for %s (client %s)", s.key, d.c.ConnectionState())
+		return fmt.Errorf("no connection to cut for %s (%s)", s.key, s.cutState(d))
 	}
 	h.stats.resumes.Add(1)
 	if hold != nil {

@@ -72,6 +72,13 @@ type Report struct {
 	Failures         []string // run-level failures: time limit, goroutines, heap
 
 	GoroutinesBefore, GoroutinesPeak, GoroutinesAfter int
+	// GoroutinesTopBefore is the most goroutines at once (sampled every
+	// millisecond) up to the baseline, GoroutinesTop up to the end;
+	// HeapGoroutines what the runtime keeps of the difference, allowed
+	// on top of HeapSlack (goroutineHeap).
+	GoroutinesTopBefore, GoroutinesTop int
+	HeapGoroutines                     uint64
+	HeapSlack                          uint64 // Config.HeapSlack
 	// HeapBefore is the live heap with the nodes up and no client;
 	// HeapPeak at the end of the flows; HeapAfterRun once every client has
 	// closed (ended invitations still remembered); HeapAfter once those
@@ -152,9 +159,13 @@ func (r *Report) Write(w io.Writer) {
 	if len(r.ServerWarnings) > 0 {
 		table(w, "server warnings", r.ServerWarnings)
 	}
-	p("goroutines: %d before, %d at the end of the flows, %d after", r.GoroutinesBefore, r.GoroutinesPeak, r.GoroutinesAfter)
+	p("goroutines: %d before, %d at the end of the flows, %d after; at most %d at once before, %d in all (sampled every ms)",
+		r.GoroutinesBefore, r.GoroutinesPeak, r.GoroutinesAfter, r.GoroutinesTopBefore, r.GoroutinesTop)
 	p("heap (live, after GC): %s before, %s at the end of the flows, %s once the clients closed, %s once ended invitations expired",
 		mib(r.HeapBefore), mib(r.HeapPeak), mib(r.HeapAfterRun), mib(r.HeapAfter))
+	p("heap allowed after: %s, the baseline + %s slack + %s kept by the runtime for the goroutines above the peak before (%d × %d B)",
+		mib(r.HeapBefore+r.HeapSlack+r.HeapGoroutines), mib(r.HeapSlack), mib(r.HeapGoroutines),
+		max(0, r.GoroutinesTop-r.GoroutinesTopBefore), goroutineHeap)
 	p("violations: %d", r.Violations)
 	if r.Violations > 0 {
 		table(w, "violations by kind", r.ViolationsByKind)
