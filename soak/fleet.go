@@ -56,7 +56,7 @@ func (sh *shard) beginDrain(i int) {
 // a node whose drain has begun is moved by it too, though beginDrain did
 // not find it: its login was in flight then (4 of 4 "reconnections the
 // harness did not cause" in make soak-cluster's 20,000-flow seeds 6 and 7
-// were such sessions, logged in 1 to 110 ms before the drain's log line).
+// were such sessions, logged in 1 to 6 ms before the drain's log line).
 // Unmarked, its move was unplanned, the checker held it to what a session
 // on no draining node owes, and a flow's cut found its client
 // RECONNECTING: "no connection to cut".
