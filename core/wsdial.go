@@ -62,7 +62,8 @@ func (upgradeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // dialUpgrade dials req's host, with TLS for https (as http.Transport, the
-// server name is the URL's host).
+// server name is the URL's host, without port or brackets; verified over
+// wss:// by TestLoginOverWSS).
 func dialUpgrade(ctx context.Context, req *http.Request) (net.Conn, error) {
 	host, port := req.URL.Hostname(), req.URL.Port()
 	if port == "" {

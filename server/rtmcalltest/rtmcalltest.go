@@ -4,6 +4,9 @@ package rtmcalltest
 
 import (
 	"context"
+	"crypto/x509"
+	"io"
+	"log"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -27,6 +30,9 @@ type Server struct {
 	Node *server.Node
 	// Secret signs the tokens Token issues.
 	Secret []byte
+	// Certificate is the server's certificate (httptest's, for 127.0.0.1,
+	// ::1 and example.com) when it serves TLS (NewTLSServer), else nil.
+	Certificate *x509.Certificate
 
 	tb testing.TB
 }
@@ -36,6 +42,19 @@ type Server struct {
 // when the test ends. opts adjust the Config before the node is made. Logs
 // go to tb.Log unless an option sets Config.Logger.
 func NewServer(tb testing.TB, opts ...func(*server.Config)) *Server {
+	tb.Helper()
+	return newServer(tb, false, opts)
+}
+
+// NewTLSServer is NewServer serving TLS, as cmd/rtmcall-server does with a
+// certificate: URL is "wss://127.0.0.1:PORT/ws", with Certificate, which no
+// client trusts unless told to.
+func NewTLSServer(tb testing.TB, opts ...func(*server.Config)) *Server {
+	tb.Helper()
+	return newServer(tb, true, opts)
+}
+
+func newServer(tb testing.TB, withTLS bool, opts []func(*server.Config)) *Server {
 	tb.Helper()
 	logs := &tbWriter{tb: tb}
 	cfg := server.Config{
@@ -53,7 +72,14 @@ func NewServer(tb testing.TB, opts ...func(*server.Config)) *Server {
 	// As cmd/rtmcall-server serves: upgrades through the node's Listener.
 	hs := httptest.NewUnstartedServer(node)
 	hs.Listener = node.Listener(hs.Listener, 10*time.Second)
-	hs.Start()
+	if withTLS {
+		// A client that aborts the handshake (untrusted certificate) is
+		// logged by net/http; that is the test's expectation, not news.
+		hs.Config.ErrorLog = log.New(io.Discard, "", 0)
+		hs.StartTLS() // TLS above the Listener, as ServeTLS (Node.Listener)
+	} else {
+		hs.Start()
+	}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -63,13 +89,17 @@ func NewServer(tb testing.TB, opts ...func(*server.Config)) *Server {
 		hs.Close()
 		logs.stop()
 	})
-	return &Server{
+	srv := &Server{
 		URL:     "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws",
 		HTTPURL: hs.URL,
 		Node:    node,
 		Secret:  []byte(secret),
 		tb:      tb,
 	}
+	if withTLS {
+		srv.Certificate = hs.Certificate()
+	}
+	return srv
 }
 
 // Token returns a token for user valid for ttl (ttl of zero or less: an
