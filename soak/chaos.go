@@ -299,24 +299,10 @@ func (h *harness) drainAndRestart(ctx context.Context, sh *shard, i int) error {
 	if nd == nil {
 		return nil // killed for good (killForGood): it stays down
 	}
-	var moving []*session
-	sh.mu.Lock()
-	for s := range sh.live {
-		if int(s.node.Load()) == i+1 {
-			s.mu.Lock()
-			s.planned++ // it goes RECONNECTING, then CONNECTED on another node
-			s.mu.Unlock()
-			s.draining.Store(true)
-			s.drains.Add(1)
-			moving = append(moving, s)
-		}
-	}
-	sh.mu.Unlock()
+	sh.beginDrain(i)
 	h.wake() // flows waiting on those sessions may stop waiting (flow.drains)
 	err := sh.cl.drain(ctx, i)
-	for _, s := range moving {
-		s.draining.Store(false)
-	}
+	moving := sh.endDrain(i)
 	if err != nil {
 		return fmt.Errorf("drain of node %d: %w", i, err)
 	}
