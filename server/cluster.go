@@ -958,6 +958,18 @@ func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
 		}
 		s.ackCredits.Add(1)
 	case protocol.TypeRemoteAccepted, protocol.TypeRemoteRefused, protocol.TypeRemoteCanceled, protocol.TypeRemoteFailure:
+		if _, rung := s.remoteRinging[f.Inv]; !rung && f.Type != protocol.TypeRemoteAccepted && !n.ignoringLocked(s, f.Inv) {
+			// The session was told its end already (a death, a reset, a
+			// logout), or never had the invite (one this node dropped as
+			// a non-peer's): its client knows nothing to end (issue 16,
+			// the cluster soak's "client dropped a frame"). An accept's
+			// remote.accepted is its reply: always delivered.
+			if n.debug() {
+				n.logLocked(n.log, slog.LevelDebug, "end of an invitation not ringing the session: dropped",
+					"inv", f.Inv, "session", sid, "type", f.Type, "peer", p.id)
+			}
+			return
+		}
 		delete(s.remoteRinging, f.Inv)
 		if f.Type == protocol.TypeRemoteAccepted {
 			n.joinCallLocked(s, f.Inv) // the call the owner just recorded
@@ -973,6 +985,19 @@ func (n *Node) deliverLocked(p *peer, sid string, f *protocol.Frame) {
 		n.remoteTombLocked(f.Inv).answerer = sid // answered here should the owner die (forward)
 	}
 	s.enqueue(f)
+}
+
+// ignoringLocked reports whether s's ignore of invitation inv waits for
+// its owner's reply: it stopped ringing here at the ignore (conn.go), but an
+// end the owner decided before the ignore still reaches the client, ahead
+// of the reply (ALREADY_END).
+func (n *Node) ignoringLocked(s *session, inv string) bool {
+	for _, c := range n.cl.calls {
+		if c.sess == s && c.req != nil && c.req.Type == protocol.TypeIgnore && c.req.Inv == inv {
+			return true
+		}
+	}
+	return false
 }
 
 // requestLocked carries out a request that a session of p made on an

@@ -114,8 +114,9 @@ func recordNode(t *testing.T, id string) (*Node, *recordBroker) {
 
 // recordBroker keeps what a node sends.
 type recordBroker struct {
-	mu   sync.Mutex
-	sent []message
+	mu     sync.Mutex
+	sent   []message
+	onSend chan message // when set, gets each message too
 }
 
 func (*recordBroker) Start(string, func([]byte)) error { return nil }
@@ -127,6 +128,12 @@ func (b *recordBroker) Send(_ string, data []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.sent = append(b.sent, m)
+	if b.onSend != nil {
+		select {
+		case b.onSend <- m:
+		default: // no one reads any more
+		}
+	}
 	return nil
 }
 func (b *recordBroker) Broadcast(data []byte) error { return b.Send("", data) }
