@@ -460,11 +460,14 @@ func (gf *groupFlow) drive(content string, b groupBehaviour) {
 		return
 	}
 
-	// One device of each callee answers.
-	answerers := make([]string, len(gf.callees))
-	for i, c := range gf.callees {
-		keys := g.rec.Expected[c.id]
-		answerers[i] = keys[gf.intN(len(keys))]
+	// One device of each callee answers: of each that still has one. A
+	// callee's devices may all have been lost with a node since lockGroup
+	// (a panic, IntN(0), on seed 31 with drain, issue 16).
+	var answerers []string
+	for _, c := range gf.callees {
+		if keys := g.rec.Expected[c.id]; len(keys) > 0 {
+			answerers = append(answerers, keys[gf.intN(len(keys))])
+		}
 	}
 	// A node death may keep a device from ringing: one lost with its node
 	// does not answer, and once the caller has its end no device need ring.
