@@ -4,6 +4,7 @@ package soak
 
 import (
 	"context"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -254,4 +255,16 @@ func TestDrainCountsALoginInFlight(t *testing.T) {
 	assert.False(t, inFlight.draining.Load(), "the drain is over")
 	sh.placed(newSession("u4.d0#1"), 1)
 	assert.Empty(t, sh.endDrain(1), "a login after the drain is not moved by it")
+}
+
+// A group flow's callee whose every device was lost with a node between
+// lockGroup and the send has none rung, and no answerer: the others answer
+// (the cluster soak with drain, seed 31: the run panicked in IntN(0)).
+func TestGroupAnswerersSkipACalleeWithNoDevice(t *testing.T) {
+	gf := &groupFlow{flow: &flow{rng: rand.New(rand.NewPCG(1, 2))},
+		callees: []*user{{id: "u1"}, {id: "u2"}, {id: "u3"}}}
+	got := gf.answerers(map[string][]string{"u1": {"u1.d0#1", "u1.d1#1"}, "u3": {"u3.d0#4"}})
+	require.Len(t, got, 2)
+	assert.Contains(t, []string{"u1.d0#1", "u1.d1#1"}, got[0])
+	assert.Equal(t, "u3.d0#4", got[1])
 }
