@@ -268,3 +268,25 @@ func TestGroupAnswerersSkipACalleeWithNoDevice(t *testing.T) {
 	assert.Contains(t, []string{"u1.d0#1", "u1.d1#1"}, got[0])
 	assert.Equal(t, "u3.d0#4", got[1])
 }
+
+// A device the harness logs out after a cut may end ABORTED, not
+// DISCONNECTED: the logout waited for the resume, which failed within the
+// grace (its node drained or died). leave's wait for the end takes that
+// as the end; it waited for DISCONNECTED to the flow's deadline, and the
+// device's come-back login then failed with the spent context ("dial tcp
+// ...: i/o timeout", TestSoakClusterShort with drain, seeds 6 and 29).
+func TestLeaveEndsOnAbort(t *testing.T) {
+	sh := &shard{}
+	d := &device{slot: "u1.d0"}
+	s := &session{key: "u1.d0#1", sh: sh, d: d, slot: d.slot, changed: make(chan struct{}, 1)}
+	sh.track(s, d)
+	s.setLeaving()
+	s.onState(core.ConnectionReconnecting, core.ReasonInterrupted)
+	s.onState(core.ConnectionAborted, core.ReasonInterrupted)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, s.waitState(ctx, core.ConnectionDisconnected, 0))
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelShort()
+	assert.ErrorIs(t, s.waitState(short, core.ConnectionConnected, 0), context.DeadlineExceeded, "ABORTED is no other state")
+}

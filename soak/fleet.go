@@ -311,8 +311,9 @@ func (s *session) setLeaving() {
 }
 
 // waitState waits until the client reports state st for this session,
-// after at least minReconnects reconnections. A session whose node died
-// stops the wait (errDied), unless the wait is for its end.
+// after at least minReconnects reconnections; DISCONNECTED is also met by
+// ABORTED. A session whose node died stops the wait (errDied), unless the
+// wait is for its end.
 func (s *session) waitState(ctx context.Context, st core.ConnectionState, minReconnects int) error {
 	for {
 		s.mu.Lock()
@@ -320,6 +321,13 @@ func (s *session) waitState(ctx context.Context, st core.ConnectionState, minRec
 		s.mu.Unlock()
 		switch {
 		case cur == st && n >= minReconnects:
+			return nil
+		case st == core.ConnectionDisconnected && cur == core.ConnectionAborted:
+			// Its client gave the session up (a resume that failed within
+			// the grace, as a logout waited for it): as ended. Waited for
+			// as DISCONNECTED, a leave took the flow's whole deadline, and
+			// its device's come-back login then failed at once ("dial
+			// tcp ...: i/o timeout", the cluster soak with drain, issue 16).
 			return nil
 		case s.died.Load() && st == core.ConnectionDisconnected:
 			if s.ended.Load() {
