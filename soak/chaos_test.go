@@ -290,3 +290,27 @@ func TestLeaveEndsOnAbort(t *testing.T) {
 	defer cancelShort()
 	assert.ErrorIs(t, s.waitState(short, core.ConnectionConnected, 0), context.DeadlineExceeded, "ABORTED is no other state")
 }
+
+// A login that nodeDied took for lost with a node, as an attempt of it
+// went there, lives if it then logged in on a node not killed since: the
+// dying node refused the attempt (503) and the client tried again
+// elsewhere (seed 7 with drain: the flow waited 10 s for its end). One
+// whose node died since stays lost.
+func TestLoginLivesOnAfterARefusal(t *testing.T) {
+	lb := &balancer{open: map[string][]openConn{}, prev: map[string]dial{}}
+	sh := &shard{cl: &cluster{lb: lb, members: []*member{{}, {}}}, live: map[*session]*device{}}
+	h := &harness{deaths: make(chan struct{}), rep: &Report{Chaos: map[string]int{}}}
+	lb.prev["u1.d0"] = dial{i: 1, n: 7} // its attempt at node 1, which dies
+	s := &session{key: "u1.d0#1", sh: sh, slot: "u1.d0", since: 6, deathsAt: []int32{0, 0}, changed: make(chan struct{}, 1)}
+	sh.live[s] = nil
+	require.Equal(t, []*session{s}, h.nodeDied(sh, 1, make(chan struct{})))
+
+	sh.placed(s, 0) // logged in on node 0 (loginOn), alive
+	h.livesOn(s, 0)
+	assert.False(t, s.died.Load())
+	assert.Equal(t, 1, h.rep.Chaos["logins lost with a node that lived on"])
+
+	h.nodeDied(sh, 0, make(chan struct{})) // node 0 dies with it
+	h.livesOn(s, 0)
+	assert.True(t, s.died.Load(), "lost with node 0, killed since its login began")
+}

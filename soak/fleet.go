@@ -300,6 +300,24 @@ func (s *session) die(settled <-chan struct{}) {
 	}
 }
 
+// livesOn is told that s's login succeeded on node i, synced there. A
+// death of another node may have taken s for lost with it meanwhile, as an
+// attempt of this login went there (nodeDied): that node refused it (503,
+// as it shut down) and the client tried again elsewhere (dialLogin), so s
+// lives. Left marked lost, the flow whose device came back so waited its
+// 10 s for the session's end ("lost with their node, not ended on their
+// client", TestSoakClusterShort with drain, seed 7, issue 16).
+func (h *harness) livesOn(s *session, i int) {
+	if !s.died.Load() || h.killedSince(s, i) {
+		return
+	}
+	s.mu.Lock()
+	s.leaving, s.settled = false, nil
+	s.died.Store(false)
+	s.mu.Unlock()
+	h.count("logins lost with a node that lived on")
+}
+
 // errDied is what a step on a session whose node was killed returns.
 var errDied = errors.New("its node was killed")
 
@@ -431,6 +449,7 @@ func (h *harness) loginOn(ctx context.Context, d *device, s *session) error {
 		}
 		switch {
 		case nd != nil && err == nil:
+			h.livesOn(s, i)
 		case s.died.Load() || h.killedSince(s, i):
 			// Killed since it logged the session in: the session with it.
 			s.die(h.lastSettled())
