@@ -154,6 +154,8 @@ func TestRunShort(t *testing.T) {
 	}
 	assert.Equal(t, 1.0, res.Baseline.Memory.GoroutinesPerConn, "the relay has one goroutine per connection")
 	assert.Zero(t, res.RTMCall.Throughput.LogBytesPerFlow, "rtmcall-server logs invitations at debug, under its default level")
+	assert.Empty(t, res.RTMCall.Runs[0].Throughput.GenTop, "no measured run is profiled")
+	assert.NotEmpty(t, res.RTMCall.Runs[1].Throughput.GenTop, "the load generator is profiled after the last run")
 	assert.Zero(t, res.Baseline.Throughput.LogBytesPerFlow, "the relay does not log")
 
 	require.NotNil(t, res.Instrumented)
@@ -179,7 +181,8 @@ func TestRunShort(t *testing.T) {
 	report := string(md)
 	for _, want := range []string{"# rtmcall benchmarks", "## Targets", "## Machine", "## Reproduce", "## Invitation latency",
 		"## Peer messages", "## Throughput and server CPU", "## Memory", "## Connect rate", "## Browser", "## Micro-benchmarks",
-		"## Profiles", "## Findings and open items", "## Method", "(latency.svg)", "rtmcall-bench -test", "| rtmcall | 2 |"} {
+		"## Profiles", "## Findings and open items", "### Targets missed", "## Method", "(latency.svg)", "rtmcall-bench -test",
+		"| rtmcall | 2 |", "CPU profile of the load generator"} {
 		assert.Contains(t, report, want)
 	}
 	if cfg.Centrifugo != "" {

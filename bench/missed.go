@@ -107,17 +107,21 @@ func (res *Results) whyFlows(other SystemResult, otherFlow int, otherName string
 		"(server) + %s (load generator), %s %s + %s, at most %s and %s flows/s (measured %s and %s). ",
 		res.Machine.Cores, dur(r.ServerCPUPerFlow), dur(r.GenCPUPerFlow), otherName, dur(o.ServerCPUPerFlow), dur(o.GenCPUPerFlow),
 		bound(r), bound(o), count(int(r.Rate)), count(int(o.Rate)))
+	srv, gen := perMessage(r.ServerCPUPerFlow, rtmMsgs), perMessage(r.GenCPUPerFlow, rtmMsgs)
+	osrv, ogen := perMessage(o.ServerCPUPerFlow, otherFlow), perMessage(o.GenCPUPerFlow, otherFlow)
 	s += fmt.Sprintf("Both ends handle the flow's messages (rtmcall %d: %d requests, %d server frames; %s %d), and per message "+
-		"rtmcall costs %s on the server and %s in the load generator against %s and %s. ",
-		rtmMsgs, rtmFlowRequests, rtmFlowFrames, otherName, otherFlow, usec(perMessage(r.ServerCPUPerFlow, rtmMsgs)),
-		usec(perMessage(r.GenCPUPerFlow, rtmMsgs)), usec(perMessage(o.ServerCPUPerFlow, otherFlow)),
-		usec(perMessage(o.GenCPUPerFlow, otherFlow)))
-	gen := ""
+		"rtmcall costs %s on the server and %s in the load generator against %s and %s",
+		rtmMsgs, rtmFlowRequests, rtmFlowFrames, otherName, otherFlow, usec(srv), usec(gen), usec(osrv), usec(ogen))
+	if srv <= osrv && gen <= ogen {
+		s += ": the count makes the gap, not the cost of a message"
+	}
+	s += ". "
+	share := ""
 	if v, ok := r.GenShares[syscallFn]; ok {
-		gen = fmt.Sprintf(", where system calls are %.0f%% of the load generator's profile", v)
+		share = fmt.Sprintf(", where system calls are %.0f%% of the load generator's profile", v)
 	}
 	return s + "Closing it takes fewer messages per flow or cheaper ones on both sides: the server's CPU per flow " +
-		"(item 2) and `core.Client`'s (item 6" + gen + ")."
+		"(item 2) and `core.Client`'s (item 6" + share + ")."
 }
 
 // whyCPU: per message the server is on a par; a flow has more of them.
@@ -132,8 +136,8 @@ func (res *Results) whyCPU(other SystemResult, reads, writes int, otherName, cou
 		times(ratio(float64(r.ServerCPUPerFlow)/float64(rtmMsgs), float64(o.ServerCPUPerFlow)/float64(otherMsgs))), counted)
 	if ir := res.Instrumented; ir != nil {
 		if v, ok := ir.Shares[syscallFn]; ok {
-			s += fmt.Sprintf("System calls are %.0f%% of the instrumented server's CPU profile, and it makes %.1f per flow "+
-				"against %s's %.1f (a read with data and one that finds nothing per request, a write per frame). ",
+			s += fmt.Sprintf("System calls are %.0f%% of the instrumented server's CPU profile, and rtmcall-server makes %.1f "+
+				"per flow against %s's %.1f (a read with data and one that finds nothing per request, a write per frame). ",
 				v, r.ReadsPerFlow+r.WritesPerFlow, otherName, o.ReadsPerFlow+o.WritesPerFlow)
 		}
 	}

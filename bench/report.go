@@ -250,7 +250,8 @@ func (res *Results) Markdown() (string, error) {
 	if res.Centrifugo != nil {
 		w("\nRows *vs Centrifugo* hold Centrifugo's figure in the baseline column ([Against Centrifugo](#against-centrifugo)).\n")
 	}
-	w("Where a target is missed, the cause measured by the profiles is in [Findings and open items](#findings-and-open-items).\n\n")
+	w("Where a target is missed, [Targets missed](#targets-missed) says what the run and its profiles show and what would\n")
+	w("close it, with the item of [Findings and open items](#findings-and-open-items) that holds the detail.\n\n")
 
 	w("## Machine\n\n| | |\n|---|---|\n")
 	w("| CPU | %s, %d cores |\n", mach.CPU, mach.Cores)
@@ -380,14 +381,16 @@ func (res *Results) writeLatency(w writer) {
 	if len(res.RTMCall.Runs) > 1 {
 		w("\nThe figures above pool the samples of %d runs of each system (the systems took turns, each run on a fresh\n",
 			len(res.RTMCall.Runs))
-		w("server process). Run by run, as a measure of how much they move on this machine:\n\n")
-		w("| system | run | idle send p50 | idle accept p50 | loaded send p99 | loaded accept p99 | flows/s | server CPU per flow | other programs, cores |\n")
-		w("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		w("server process). Run by run, as a measure of how much they move on this machine (*server cores* and *load\n")
+		w("generator CPU per flow* are the throughput run's, as in [Throughput and server CPU](#throughput-and-server-cpu)):\n\n")
+		w("| system | run | idle send p50 | idle accept p50 | loaded send p99 | loaded accept p99 | flows/s | server CPU per flow | server cores | load generator CPU per flow | other programs, cores |\n")
+		w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, s := range res.flowSystems() {
 			for i, r := range s.Runs {
-				w("| %s | %d | %s | %s | %s | %s | %s | %s | %.2f |\n", s.Name, i+1, dur(r.Idle.Send.P50()), dur(r.Idle.Accept.P50()),
-					dur(r.Load.Send.P99()), dur(r.Load.Accept.P99()), count(int(r.Throughput.Rate)), dur(r.Throughput.ServerCPUPerFlow),
-					max(r.Idle.OtherCores, r.Load.OtherCores, r.Throughput.OtherCores))
+				t := r.Throughput
+				w("| %s | %d | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f |\n", s.Name, i+1, dur(r.Idle.Send.P50()), dur(r.Idle.Accept.P50()),
+					dur(r.Load.Send.P99()), dur(r.Load.Accept.P99()), count(int(t.Rate)), dur(t.ServerCPUPerFlow), t.ServerCores,
+					dur(t.GenCPUPerFlow), max(r.Idle.OtherCores, r.Load.OtherCores, t.OtherCores))
 			}
 		}
 	}
@@ -606,8 +609,11 @@ func (res *Results) writeProfiles(w writer) {
 	w("CPU profile of the instrumented server while the %s clients logged in (2 s):\n\n```\n%s\n```\n\n",
 		count(ir.Memory.Conns), ir.ConnectTop)
 	if t := res.RTMCall.Throughput; t.GenTop != "" {
-		w("CPU profile of the load generator (the harness: %s pairs of `core.Client`) during rtmcall's throughput run:\n\n```\n%s\n```\n\n",
-			count(res.Config.Pairs), t.GenTop)
+		w("CPU profile of the load generator (the harness: %s pairs of `core.Client`) doing flows back to back against\n",
+			count(res.Config.Pairs))
+		w("`rtmcall-server` for %s, a run of its own after rtmcall's last measured throughput run (so that no measured run\n",
+			res.Config.ProfileDuration)
+		w("pays for the profiling):\n\n```\n%s\n```\n\n", t.GenTop)
 	}
 }
 
@@ -615,7 +621,15 @@ func (res *Results) writeMethod(w writer) {
 	w("\n## Method\n\n")
 	w("- The real server is `bin/rtmcall-server -dev -addr 127.0.0.1:0 -web \"\"`, its logs read from a pipe and counted;\n")
 	w("  the baseline relay and the instrumented server are the harness binary re-executed in another role\n")
-	w("  (`%s`). Each phase starts a fresh server process and stops it with SIGTERM.\n", RoleEnv)
+	w("  (`%s`). Each phase starts a fresh server process and stops it with SIGTERM. Before each phase the harness\n", RoleEnv)
+	w("  collects its own garbage and returns its free memory (`debug.FreeOSMemory`), so that no phase's load generator\n")
+	w("  runs with a heap goal set by another phase's clients, or with the scavenger returning their memory.\n")
+	cf := ""
+	if res.Centrifugo != nil {
+		cf = ", Centrifugo"
+	}
+	w("- The systems' flow phases take turns, in reverse order every other round (rtmcall, bare clients, relay%s, then\n", cf)
+	w("  back), so that a drift of the machine touches them alike and none always follows the same phase.\n")
 	w("- Latencies are timed in the harness process with the monotonic clock; both ends of a flow are in it. The\n")
 	w("  percentiles are nearest-rank over every flow of a run; no sample is dropped.\n")
 	w("- Warm-up: the idle run is preceded by %d flows, the paced runs by a shorter paced run; neither is counted.\n", min(res.Config.IdleFlows/10, 200))
