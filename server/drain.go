@@ -68,8 +68,11 @@ func (n *Node) Drain(ctx context.Context) error {
 			}
 		}
 	}
-	deadline := n.drainDeadline
+	deadline, hold := n.drainDeadline, n.drainLooks
 	n.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 
 	tick := time.NewTicker(drainTick)
 	defer tick.Stop()

@@ -265,6 +265,10 @@ type Node struct {
 	draining      bool
 	drainDeadline time.Time
 	drainOnce     sync.Once
+	// drainLooks, if set (tests), holds the drain's looks for sessions
+	// that may move (at its start and at its ticks) until it is closed.
+	drainLooks chan struct{}
+
 	// drainCloses, if set (tests), holds the drain's closes of connections
 	// without a session until it is closed.
 	drainCloses chan struct{}
