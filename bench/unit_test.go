@@ -259,7 +259,7 @@ func TestMissedTargets(t *testing.T) {
 		"at most 5,865 and 8,771 flows/s",            // 2 cores over 160+181 µs and 106+122 µs
 		"per message 14.5 µs against 17.7 µs (0.82×", // 160 µs over 11 messages, 106 µs over 6
 		"System calls are 52% of the instrumented server's CPU profile",
-		"it makes 15.3 per flow against the relay's 9.0",
+		"rtmcall-server makes 15.3 per flow against the relay's 9.0",
 		"allows 8.7 messages", // 1.2 × 106 µs over 160/11 µs
 		"The same server driven by bare clients: 260 µs (0.84× Centrifugo's)",
 		"rtmcall writes 5",
