@@ -161,3 +161,7 @@ func LastSent(n *Node, id string) uint64 {
 	defer n.cl.out.mu.Unlock()
 	return n.cl.out.seq[id]
 }
+
+// HoldClaims holds the claims of n's moved sessions from now on until
+// release; unreleased, n ignores them, as a node of an earlier version does.
+func HoldClaims(n *Node) (release func()) { return holdDrain(n, &n.claimHold) }
