@@ -44,12 +44,12 @@ test: deps lint test-native test-wasm test-types test-bench
 test-native:
 	$(GO) test -race -count=1 ./...
 
-## test-wasm: jsbridge's tests compiled to wasm, in headless Chromium (wasmbrowsertest) against a live server
-## that internal/wasmexec starts
+## test-wasm: jsbridge's tests, and core's that build for the browser (its state machines, Options.TLSConfig
+## there), compiled to wasm, in headless Chromium (wasmbrowsertest) against a live server that internal/wasmexec starts
 .PHONY: test-wasm test-browser test-types pack
 test-wasm:
 	$(GO) run ./internal/wasmbuild/buildwasm -modfile-only >/dev/null
-	GOOS=js GOARCH=wasm $(GO) test -modfile=$(WASM_MOD) -count=1 -exec=$(TOOLS)/rtmcall_wasm_exec ./jsbridge/...
+	GOOS=js GOARCH=wasm $(GO) test -modfile=$(WASM_MOD) -count=1 -exec=$(TOOLS)/rtmcall_wasm_exec ./jsbridge/... ./core
 
 ## test-browser: only the page tests (also part of test-native); screenshots go to .artifacts/pagetest/
 test-browser:

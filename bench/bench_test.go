@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
 )
 
 // TestMain plays a server role when the harness re-executes the test binary
@@ -152,6 +154,8 @@ func TestRunShort(t *testing.T) {
 	}
 	assert.Equal(t, 1.0, res.Baseline.Memory.GoroutinesPerConn, "the relay has one goroutine per connection")
 	assert.Zero(t, res.RTMCall.Throughput.LogBytesPerFlow, "rtmcall-server logs invitations at debug, under its default level")
+	assert.Empty(t, res.RTMCall.Runs[0].Throughput.GenTop, "no measured run is profiled")
+	assert.NotEmpty(t, res.RTMCall.Runs[1].Throughput.GenTop, "the load generator is profiled after the last run")
 	assert.Zero(t, res.Baseline.Throughput.LogBytesPerFlow, "the relay does not log")
 
 	require.NotNil(t, res.Instrumented)
@@ -177,7 +181,8 @@ func TestRunShort(t *testing.T) {
 	report := string(md)
 	for _, want := range []string{"# rtmcall benchmarks", "## Targets", "## Machine", "## Reproduce", "## Invitation latency",
 		"## Peer messages", "## Throughput and server CPU", "## Memory", "## Connect rate", "## Browser", "## Micro-benchmarks",
-		"## Profiles", "## Findings and open items", "## Method", "(latency.svg)", "rtmcall-bench -test", "| rtmcall | 2 |"} {
+		"## Profiles", "## Findings and open items", "### Targets missed", "## Method", "(latency.svg)", "rtmcall-bench -test",
+		"| rtmcall | 2 |", "CPU profile of the load generator"} {
 		assert.Contains(t, report, want)
 	}
 	if cfg.Centrifugo != "" {
@@ -204,4 +209,55 @@ func TestRunShort(t *testing.T) {
 	}
 	assert.Equal(t, 1, elements["svg"])
 	assert.Equal(t, 8, elements["polyline"], "four distributions in each of two panels")
+}
+
+// TestFlowMessages counts on the wire the messages of the flows the harness
+// drives, from which the report derives its figures per message: rtmcall's
+// (bare clients on the instrumented server, the same server.New as
+// rtmcall-server) and the relay's.
+func TestFlowMessages(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const flows = 5 // a client reads under 64 frames: no acknowledgment of its stream
+	t.Run("rtmcall", func(t *testing.T) {
+		p, err := startRole(ctx, RoleServer)
+		require.NoError(t, err)
+		defer p.stop()
+		a, err := dialRaw(ctx, p.wsURL(), "fa", protocol.TypeLocalReceived, protocol.TypeLocalAccepted, protocol.TypeCallEnded)
+		require.NoError(t, err)
+		defer a.Close()
+		b, err := dialRaw(ctx, p.wsURL(), "fb", protocol.TypeInvite, protocol.TypeCallEnded)
+		require.NoError(t, err)
+		defer b.Close()
+		pr := &rawPair{id: "f", a: a, b: b}
+		for i := range flows {
+			_, err := pr.flow(ctx, i)
+			require.NoError(t, err)
+		}
+		for range flows { // the hangup's call.ended is the last frame of a flow on each side
+			_, err := a.wait(ctx, protocol.TypeCallEnded, "")
+			require.NoError(t, err)
+			_, err = b.wait(ctx, protocol.TypeCallEnded, "")
+			require.NoError(t, err)
+		}
+		// Less each client's login and its ok.
+		assert.Equal(t, int64(rtmFlowRequests*flows), a.writes.Load()+b.writes.Load()-2, "requests")
+		assert.Equal(t, int64(rtmFlowFrames*flows), a.reads.Load()+b.reads.Load()-2, "server frames")
+	})
+	t.Run("relay", func(t *testing.T) {
+		p, err := startRole(ctx, RoleRelay)
+		require.NoError(t, err)
+		defer p.stop()
+		pr, err := relaySystem{}.pair(ctx, p.wsURL(), "f")
+		require.NoError(t, err)
+		defer pr.close()
+		for i := range flows {
+			_, err := pr.flow(ctx, i)
+			require.NoError(t, err)
+		}
+		rp := pr.(*relayPair)
+		// Less each client's hello and its ok.
+		assert.Equal(t, int64(relayFlowMessages*flows), rp.a.writes.Load()+rp.b.writes.Load()-2, "messages relayed")
+		assert.Equal(t, int64(relayFlowMessages*flows), rp.a.reads.Load()+rp.b.reads.Load()-2, "messages written")
+	})
 }

@@ -188,6 +188,8 @@ type wsClient struct {
 	byType  map[string]chan arrival
 	readers sync.WaitGroup
 	rid     atomic.Uint64
+	// reads and writes count the WebSocket messages read and written.
+	reads, writes atomic.Int64
 	// ackEvery > 0: acknowledge the server's stream (frame "seq") with a
 	// ping after that many frames, as the protocol requires of a client
 	// (the server keeps unacknowledged frames).
@@ -255,6 +257,7 @@ func (wc *wsClient) read() {
 			return
 		}
 		at := time.Now()
+		wc.reads.Add(1)
 		if wc.decode != nil {
 			for _, m := range wc.decode(wc, data) {
 				wc.deliver(m, at)
@@ -295,6 +298,7 @@ func (wc *wsClient) deliver(m wsMsg, at time.Time) {
 func (wc *wsClient) write(data []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	wc.writes.Add(1)
 	return wc.c.Write(ctx, websocket.MessageText, data)
 }
 

@@ -79,6 +79,9 @@ type Target struct {
 	PerRun   string // the ratio (or the figure) of each run, when the phase ran more than once
 	Goal     string
 	Met      bool
+	// why says, when the target is missed, what the run and its profiles
+	// show and what would close it (MissedTargets); nil: nothing to add.
+	why func() string
 }
 
 // perRun formats f of each pair of runs of rtmcall and the baseline.
@@ -113,13 +116,21 @@ func (res *Results) Targets() []Target {
 			runRatio := func(q float64) string {
 				return perRun(func(r FlowRun) float64 { return float64(m.dist(pickRun(r)).Quantile(q)) })
 			}
+			why := func(q, goal float64, loaded bool) func() string {
+				return func() string {
+					return res.whyLatency(func(s SystemResult) time.Duration { return m.dist(pick(s)).Quantile(q) },
+						res.Baseline, "the relay", func(x float64) bool { return x <= goal }, loaded, q > 0.5)
+				}
+			}
 			p50 := durRatio(m.r.P50(), m.b.P50())
 			ts = append(ts, Target{What: "p50 " + m.name + ", " + cond, Measured: dur(m.r.P50()), Baseline: dur(m.b.P50()),
-				Ratio: times(p50), PerRun: runRatio(0.5), Goal: "≤ 1.3×", Met: p50 > 0 && p50 <= targetP50Ratio})
+				Ratio: times(p50), PerRun: runRatio(0.5), Goal: "≤ 1.3×", Met: p50 > 0 && p50 <= targetP50Ratio,
+				why: why(0.5, targetP50Ratio, false)})
 			if loaded {
 				p99 := durRatio(m.r.P99(), m.b.P99())
 				ts = append(ts, Target{What: "p99 " + m.name + ", " + cond, Measured: dur(m.r.P99()), Baseline: dur(m.b.P99()),
-					Ratio: times(p99), PerRun: runRatio(0.99), Goal: "≤ 2×", Met: p99 > 0 && p99 <= targetP99Ratio})
+					Ratio: times(p99), PerRun: runRatio(0.99), Goal: "≤ 2×", Met: p99 > 0 && p99 <= targetP99Ratio,
+					why: why(0.99, targetP99Ratio, true)})
 			}
 		}
 	}
@@ -131,24 +142,29 @@ func (res *Results) Targets() []Target {
 	ts = append(ts, Target{What: "complete flows per second (load generator on the same 2 cores)",
 		Measured: count(int(r.Rate)), Baseline: count(int(b.Rate)), Ratio: times(fr),
 		PerRun: perRun(func(r FlowRun) float64 { return r.Throughput.Rate }),
-		Goal:   "≥ 1.0×", Met: fr >= targetFlowsRatio})
+		Goal:   "≥ 1.0×", Met: fr >= targetFlowsRatio,
+		why: func() string { return res.whyFlows(res.Baseline, 2*relayFlowMessages, "the relay") }})
 	cr := durRatio(r.ServerCPUPerFlow, b.ServerCPUPerFlow)
 	ts = append(ts, Target{What: "server CPU per flow",
 		Measured: dur(r.ServerCPUPerFlow), Baseline: dur(b.ServerCPUPerFlow), Ratio: times(cr),
 		PerRun: perRun(func(r FlowRun) float64 { return float64(r.Throughput.ServerCPUPerFlow) }),
-		Goal:   "≤ 1.2×", Met: cr > 0 && cr <= targetCPURatio})
+		Goal:   "≤ 1.2×", Met: cr > 0 && cr <= targetCPURatio,
+		why: func() string {
+			return res.whyCPU(res.Baseline, relayFlowMessages, relayFlowMessages, "the relay",
+				"`TestFlowMessages` counts both on the wire")
+		}})
 	m, bm := res.RTMCall.Memory, res.Baseline.Memory
 	ts = append(ts, Target{What: fmt.Sprintf("server RSS per idle logged-in connection (%s), 2s after login", count(m.Conns)),
 		Measured: kib(m.RSSPerConn), Baseline: kib(bm.RSSPerConn), Ratio: times(ratio(m.RSSPerConn, bm.RSSPerConn)),
-		Goal: "≤ 16 KiB", Met: m.RSSPerConn > 0 && m.RSSPerConn <= targetRSSPer})
+		Goal: "≤ 16 KiB", Met: m.RSSPerConn > 0 && m.RSSPerConn <= targetRSSPer, why: func() string { return res.whyMemory(m) }})
 	if st := m.Steady; st != nil {
 		ts = append(ts, Target{What: fmt.Sprintf("the same after %s idle with heartbeats", res.Config.Steady),
 			Measured: kib(st.RSSPerConn), Baseline: kib(bm.RSSPerConn), Ratio: times(ratio(st.RSSPerConn, bm.RSSPerConn)),
-			Goal: "≤ 16 KiB", Met: st.RSSPerConn > 0 && st.RSSPerConn <= targetRSSPer})
+			Goal: "≤ 16 KiB", Met: st.RSSPerConn > 0 && st.RSSPerConn <= targetRSSPer, why: func() string { return res.whyMemory(*st) }})
 	}
 	rc, bc := res.RTMCall.Connect.Rate, res.Baseline.Connect.Rate
 	ts = append(ts, Target{What: "connect rate, logins/s", Measured: count(int(rc)), Baseline: count(int(bc)),
-		Ratio: times(ratio(rc, bc)), Goal: "≥ 1.0×", Met: ratio(rc, bc) >= targetConnectRatio})
+		Ratio: times(ratio(rc, bc)), Goal: "≥ 1.0×", Met: ratio(rc, bc) >= targetConnectRatio, why: res.whyConnect})
 	ts = append(ts, res.centrifugoTargets()...)
 	if t, ok := res.messageTarget(); ok {
 		ts = append(ts, t)
@@ -165,27 +181,39 @@ func (res *Results) centrifugoTargets() []Target {
 	}
 	r := res.RTMCall
 	var ts []Target
-	row := func(what, measured, theirs string, x float64, higher bool) {
+	row := func(what, measured, theirs string, x float64, higher bool, why func() string) {
 		t := Target{What: what + " (vs Centrifugo)", Measured: measured, Baseline: theirs, Ratio: times(x),
-			Goal: "< 1× (ahead)", Met: x > 0 && x < 1}
+			Goal: "< 1× (ahead)", Met: x > 0 && x < 1, why: why}
 		if higher {
 			t.Goal, t.Met = "> 1× (ahead)", x > 1
 		}
 		ts = append(ts, t)
 	}
+	ahead := func(x float64) bool { return x < 1 }
 	for _, d := range centrifugoTimes {
 		a, c := d.pick(r), d.pick(*cf)
-		row(d.name, dur(a), dur(c), durRatio(a, c), false)
+		why := func() string {
+			return res.whyLatency(d.pick, *cf, "Centrifugo", ahead, d.loaded, strings.HasSuffix(d.name, "p99"))
+		}
+		if d.cpu {
+			why = func() string {
+				return res.whyCPU(*cf, cfFlowReads, cfFlowWrites, "Centrifugo",
+					"rtmcall's counted by `TestFlowMessages`, Centrifugo's its protocol's as `bench/centrifugo.go` drives it")
+			}
+		}
+		row(d.name, dur(a), dur(c), durRatio(a, c), false, why)
 	}
-	row("flows/s", count(int(r.Throughput.Rate)), count(int(cf.Throughput.Rate)), ratio(r.Throughput.Rate, cf.Throughput.Rate), true)
+	row("flows/s", count(int(r.Throughput.Rate)), count(int(cf.Throughput.Rate)), ratio(r.Throughput.Rate, cf.Throughput.Rate), true,
+		func() string { return res.whyFlows(*cf, cfFlowReads+cfFlowWrites, "Centrifugo") })
 	one := func(v float64) string { return fmt.Sprintf("%.1f", v) }
 	row("server write syscalls per flow", one(r.Throughput.WritesPerFlow), one(cf.Throughput.WritesPerFlow),
-		ratio(r.Throughput.WritesPerFlow, cf.Throughput.WritesPerFlow), false)
+		ratio(r.Throughput.WritesPerFlow, cf.Throughput.WritesPerFlow), false, res.whyWrites)
 	row("server read syscalls per flow", one(r.Throughput.ReadsPerFlow), one(cf.Throughput.ReadsPerFlow),
-		ratio(r.Throughput.ReadsPerFlow, cf.Throughput.ReadsPerFlow), false)
+		ratio(r.Throughput.ReadsPerFlow, cf.Throughput.ReadsPerFlow), false, res.whyReads)
 	row("server RSS per idle logged-in connection", kib(r.Memory.RSSPerConn), kib(cf.Memory.RSSPerConn),
-		ratio(r.Memory.RSSPerConn, cf.Memory.RSSPerConn), false)
-	row("connect rate, logins/s", count(int(r.Connect.Rate)), count(int(cf.Connect.Rate)), ratio(r.Connect.Rate, cf.Connect.Rate), true)
+		ratio(r.Memory.RSSPerConn, cf.Memory.RSSPerConn), false, func() string { return res.whyMemory(r.Memory) })
+	row("connect rate, logins/s", count(int(r.Connect.Rate)), count(int(cf.Connect.Rate)), ratio(r.Connect.Rate, cf.Connect.Rate), true,
+		res.whyConnect)
 	return ts
 }
 
@@ -222,7 +250,8 @@ func (res *Results) Markdown() (string, error) {
 	if res.Centrifugo != nil {
 		w("\nRows *vs Centrifugo* hold Centrifugo's figure in the baseline column ([Against Centrifugo](#against-centrifugo)).\n")
 	}
-	w("Where a target is missed, the cause measured by the profiles is in [Findings and open items](#findings-and-open-items).\n\n")
+	w("Where a target is missed, [Targets missed](#targets-missed) says what the run and its profiles show and what would\n")
+	w("close it, with the item of [Findings and open items](#findings-and-open-items) that holds the detail.\n\n")
 
 	w("## Machine\n\n| | |\n|---|---|\n")
 	w("| CPU | %s, %d cores |\n", mach.CPU, mach.Cores)
@@ -352,14 +381,16 @@ func (res *Results) writeLatency(w writer) {
 	if len(res.RTMCall.Runs) > 1 {
 		w("\nThe figures above pool the samples of %d runs of each system (the systems took turns, each run on a fresh\n",
 			len(res.RTMCall.Runs))
-		w("server process). Run by run, as a measure of how much they move on this machine:\n\n")
-		w("| system | run | idle send p50 | idle accept p50 | loaded send p99 | loaded accept p99 | flows/s | server CPU per flow | other programs, cores |\n")
-		w("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		w("server process). Run by run, as a measure of how much they move on this machine (*server cores* and *load\n")
+		w("generator CPU per flow* are the throughput run's, as in [Throughput and server CPU](#throughput-and-server-cpu)):\n\n")
+		w("| system | run | idle send p50 | idle accept p50 | loaded send p99 | loaded accept p99 | flows/s | server CPU per flow | server cores | load generator CPU per flow | other programs, cores |\n")
+		w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, s := range res.flowSystems() {
 			for i, r := range s.Runs {
-				w("| %s | %d | %s | %s | %s | %s | %s | %s | %.2f |\n", s.Name, i+1, dur(r.Idle.Send.P50()), dur(r.Idle.Accept.P50()),
-					dur(r.Load.Send.P99()), dur(r.Load.Accept.P99()), count(int(r.Throughput.Rate)), dur(r.Throughput.ServerCPUPerFlow),
-					max(r.Idle.OtherCores, r.Load.OtherCores, r.Throughput.OtherCores))
+				t := r.Throughput
+				w("| %s | %d | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f |\n", s.Name, i+1, dur(r.Idle.Send.P50()), dur(r.Idle.Accept.P50()),
+					dur(r.Load.Send.P99()), dur(r.Load.Accept.P99()), count(int(t.Rate)), dur(t.ServerCPUPerFlow), t.ServerCores,
+					dur(t.GenCPUPerFlow), max(r.Idle.OtherCores, r.Load.OtherCores, t.OtherCores))
 			}
 		}
 	}
@@ -379,18 +410,19 @@ func (res *Results) flowSystems() []SystemResult {
 
 // centrifugoTimes are the times compared with Centrifugo's, row by row.
 var centrifugoTimes = []struct {
-	name string
-	pick func(SystemResult) time.Duration
+	name        string
+	pick        func(SystemResult) time.Duration
+	loaded, cpu bool
 }{
-	{"idle send p50", func(s SystemResult) time.Duration { return s.Idle.Send.P50() }},
-	{"idle send p99", func(s SystemResult) time.Duration { return s.Idle.Send.P99() }},
-	{"idle accept p50", func(s SystemResult) time.Duration { return s.Idle.Accept.P50() }},
-	{"idle accept p99", func(s SystemResult) time.Duration { return s.Idle.Accept.P99() }},
-	{"loaded send p50", func(s SystemResult) time.Duration { return s.Load.Send.P50() }},
-	{"loaded send p99", func(s SystemResult) time.Duration { return s.Load.Send.P99() }},
-	{"loaded accept p50", func(s SystemResult) time.Duration { return s.Load.Accept.P50() }},
-	{"loaded accept p99", func(s SystemResult) time.Duration { return s.Load.Accept.P99() }},
-	{"server CPU per flow", func(s SystemResult) time.Duration { return s.Throughput.ServerCPUPerFlow }},
+	{"idle send p50", func(s SystemResult) time.Duration { return s.Idle.Send.P50() }, false, false},
+	{"idle send p99", func(s SystemResult) time.Duration { return s.Idle.Send.P99() }, false, false},
+	{"idle accept p50", func(s SystemResult) time.Duration { return s.Idle.Accept.P50() }, false, false},
+	{"idle accept p99", func(s SystemResult) time.Duration { return s.Idle.Accept.P99() }, false, false},
+	{"loaded send p50", func(s SystemResult) time.Duration { return s.Load.Send.P50() }, true, false},
+	{"loaded send p99", func(s SystemResult) time.Duration { return s.Load.Send.P99() }, true, false},
+	{"loaded accept p50", func(s SystemResult) time.Duration { return s.Load.Accept.P50() }, true, false},
+	{"loaded accept p99", func(s SystemResult) time.Duration { return s.Load.Accept.P99() }, true, false},
+	{"server CPU per flow", func(s SystemResult) time.Duration { return s.Throughput.ServerCPUPerFlow }, false, true},
 }
 
 // writeCentrifugo compares rtmcall with Centrifugo row by row, in this run.
@@ -577,8 +609,11 @@ func (res *Results) writeProfiles(w writer) {
 	w("CPU profile of the instrumented server while the %s clients logged in (2 s):\n\n```\n%s\n```\n\n",
 		count(ir.Memory.Conns), ir.ConnectTop)
 	if t := res.RTMCall.Throughput; t.GenTop != "" {
-		w("CPU profile of the load generator (the harness: %s pairs of `core.Client`) during rtmcall's throughput run:\n\n```\n%s\n```\n\n",
-			count(res.Config.Pairs), t.GenTop)
+		w("CPU profile of the load generator (the harness: %s pairs of `core.Client`) doing flows back to back against\n",
+			count(res.Config.Pairs))
+		w("`rtmcall-server` for %s, a run of its own after rtmcall's last measured throughput run (so that no measured run\n",
+			res.Config.ProfileDuration)
+		w("pays for the profiling):\n\n```\n%s\n```\n\n", t.GenTop)
 	}
 }
 
@@ -586,7 +621,15 @@ func (res *Results) writeMethod(w writer) {
 	w("\n## Method\n\n")
 	w("- The real server is `bin/rtmcall-server -dev -addr 127.0.0.1:0 -web \"\"`, its logs read from a pipe and counted;\n")
 	w("  the baseline relay and the instrumented server are the harness binary re-executed in another role\n")
-	w("  (`%s`). Each phase starts a fresh server process and stops it with SIGTERM.\n", RoleEnv)
+	w("  (`%s`). Each phase starts a fresh server process and stops it with SIGTERM. Before each phase the harness\n", RoleEnv)
+	w("  collects its own garbage and returns its free memory (`debug.FreeOSMemory`), so that no phase's load generator\n")
+	w("  runs with a heap goal set by another phase's clients, or with the scavenger returning their memory.\n")
+	cf := ""
+	if res.Centrifugo != nil {
+		cf = ", Centrifugo"
+	}
+	w("- The systems' flow phases take turns, in reverse order every other round (rtmcall, bare clients, relay%s, then\n", cf)
+	w("  back), so that a drift of the machine touches them alike and none always follows the same phase.\n")
 	w("- Latencies are timed in the harness process with the monotonic clock; both ends of a flow are in it. The\n")
 	w("  percentiles are nearest-rank over every flow of a run; no sample is dropped.\n")
 	w("- Warm-up: the idle run is preceded by %d flows, the paced runs by a shorter paced run; neither is counted.\n", min(res.Config.IdleFlows/10, 200))

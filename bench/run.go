@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -325,8 +326,9 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 	flows := func(sys system, start func(context.Context) (*proc, error), out *SystemResult, rep int) error {
 		logf("latency and throughput: %s (run %d of %d)", out.Name, rep+1, max(cfg.Repeats, 1))
+		profileGen := rep == max(cfg.Repeats, 1)-1
 		got, n, err := attempts(ctx, cfg, SystemResult{Name: out.Name}, logf, func(got *SystemResult) (float64, error) {
-			err := measureFlows(ctx, cfg, sys, start, got, logf)
+			err := measureFlows(ctx, cfg, sys, start, got, profileGen, logf)
 			return max(got.Idle.OtherCores, got.Load.OtherCores, got.Throughput.OtherCores), err
 		})
 		out.FlowAttempts += n
@@ -344,20 +346,32 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			return nil, fmt.Errorf("centrifugo memory: %w", err)
 		}
 	}
-	// The systems take turns, so that a drift of the machine touches all of them.
+	// The systems take turns, in reverse order every other round, so that
+	// a drift of the machine touches all of them alike and none always
+	// follows the same phase (in forward order rtmcall always came right
+	// after Centrifugo's flows or the memory phases).
+	type turn struct {
+		name  string
+		sys   system
+		start func(context.Context) (*proc, error)
+		out   *SystemResult
+	}
+	turns := []turn{
+		{"rtmcall", rtm, startRTM, &res.RTMCall},
+		{"rtmcall bare-client", rawSystem{}, startRTM, &res.Raw},
+		{"baseline", relaySystem{}, startRelay, &res.Baseline},
+	}
+	if cf := res.Centrifugo; cf != nil {
+		turns = append(turns, turn{"centrifugo", centrifugoSystem{}, startCF, cf})
+	}
 	for rep := range max(cfg.Repeats, 1) {
-		if err := flows(rtm, startRTM, &res.RTMCall, rep); err != nil {
-			return nil, fmt.Errorf("rtmcall flows: %w", err)
-		}
-		if err := flows(rawSystem{}, startRTM, &res.Raw, rep); err != nil {
-			return nil, fmt.Errorf("rtmcall bare-client flows: %w", err)
-		}
-		if err := flows(relaySystem{}, startRelay, &res.Baseline, rep); err != nil {
-			return nil, fmt.Errorf("baseline flows: %w", err)
-		}
-		if cf := res.Centrifugo; cf != nil {
-			if err := flows(centrifugoSystem{}, startCF, cf, rep); err != nil {
-				return nil, fmt.Errorf("centrifugo flows: %w", err)
+		for i := range turns {
+			if rep%2 == 1 {
+				i = len(turns) - 1 - i
+			}
+			t := turns[i]
+			if err := flows(t.sys, t.start, t.out, rep); err != nil {
+				return nil, fmt.Errorf("%s flows: %w", t.name, err)
 			}
 		}
 	}
@@ -436,6 +450,7 @@ func settle(ctx context.Context, d time.Duration) {
 // its /debug/stats (heap, stacks and goroutines).
 func measureMemory(ctx context.Context, cfg Config, sys system, start func(context.Context) (*proc, error),
 	out *SystemResult, withStats bool, probe func(*proc), steady time.Duration) (err error) {
+	debug.FreeOSMemory() // as in measureFlows: nothing of the previous phase left to collect or return
 	p, err := start(ctx)
 	if err != nil {
 		return err
@@ -581,8 +596,15 @@ func (p *proc) statsAt(ctx context.Context, path string) (procStats, error) {
 	return s, json.Unmarshal(body, &s)
 }
 
+// measureFlows measures the flow phases of sys on a fresh server; profileGen
+// also profiles the load generator, after them, when sys is rtmcall's.
 func measureFlows(ctx context.Context, cfg Config, sys system, start func(context.Context) (*proc, error),
-	out *SystemResult, logf func(string, ...any)) (err error) {
+	out *SystemResult, profileGen bool, logf func(string, ...any)) (err error) {
+	// What a previous phase left in this process (the memory phases' 10,000
+	// clients, say) is collected and its memory returned now, so that no
+	// system's load generator runs with a heap goal set by another phase, or
+	// with the scavenger returning another phase's memory.
+	debug.FreeOSMemory()
 	p, err := start(ctx)
 	if err != nil {
 		return err
@@ -625,20 +647,10 @@ func measureFlows(ctx context.Context, cfg Config, sys system, start func(contex
 	logf("  %d pairs at %g flows/s: %d flows, send p50 %v", cfg.Pairs, cfg.LoadRate, run.flows, out.Load.Send.P50())
 
 	logs0 := p.logBytes.Load()
-	var genProfile string
-	if _, ok := sys.(rtmcallSystem); ok && cfg.ProfileDuration > 0 {
-		genProfile = filepath.Join(cfg.WorkDir, "loadgen.pprof")
-		if err := startCPUProfile(genProfile); err != nil {
-			genProfile = ""
-		}
-	}
 	other = startOther(p)
 	u0, cpu0 := mustUsage(p), selfCPU()
 	run = runClosed(ctx, pairs, cfg.ThroughputDuration)
 	u1, cpu1 := mustUsage(p), selfCPU()
-	if genProfile != "" {
-		pprof.StopCPUProfile()
-	}
 	logs1 := p.logBytes.Load()
 	t := &out.Throughput
 	t.LatencyResult = latencyOf(run)
@@ -653,19 +665,33 @@ func measureFlows(ctx context.Context, cfg Config, sys system, start func(contex
 	t.ReadsPerFlow = ratio(float64(u1.syscr-u0.syscr), float64(run.flows))
 	t.WritesPerFlow = ratio(float64(u1.syscw-u0.syscw), float64(run.flows))
 	t.SwitchesPerFlow = ratio(float64(u1.switches-u0.switches), float64(run.flows))
-	if genProfile != "" {
-		if t.GenTop, err = pprofTop(ctx, genProfile, "-nodecount=20"); err != nil {
-			return err
-		}
-		cum, err := pprofTop(ctx, genProfile, "-cum", "-nodefraction=0", "-nodecount=400")
-		if err != nil {
-			return err
-		}
-		t.GenShares = cumShares(cum)
-	}
 	logf("  throughput: %d flows in %v: %.0f flows/s, server %v CPU per flow", run.flows, run.elapsed.Round(time.Millisecond),
 		run.rate(), t.ServerCPUPerFlow)
-	return nil
+	if _, ok := sys.(rtmcallSystem); ok && profileGen && cfg.ProfileDuration > 0 {
+		t.GenTop, t.GenShares, err = profileLoadGenerator(ctx, cfg, pairs)
+	}
+	return err
+}
+
+// profileLoadGenerator profiles this process (the load generator) while
+// pairs do flows back to back for cfg.ProfileDuration: a run of its own, not
+// measured, so that no measured run pays for the profiling.
+func profileLoadGenerator(ctx context.Context, cfg Config, pairs []pair) (string, map[string]float64, error) {
+	file := filepath.Join(cfg.WorkDir, "loadgen.pprof")
+	if err := startCPUProfile(file); err != nil {
+		return "", nil, nil // another profile runs: go without
+	}
+	runClosed(ctx, pairs, cfg.ProfileDuration)
+	pprof.StopCPUProfile()
+	top, err := pprofTop(ctx, file, "-nodecount=20")
+	if err != nil {
+		return "", nil, err
+	}
+	cum, err := pprofTop(ctx, file, "-cum", "-nodefraction=0", "-nodecount=400")
+	if err != nil {
+		return "", nil, err
+	}
+	return top, cumShares(cum), nil
 }
 
 // startCPUProfile profiles this process into file until

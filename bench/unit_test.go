@@ -5,6 +5,7 @@ package bench
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,4 +186,101 @@ func TestTargetsAreIssue9s(t *testing.T) {
 	assert.False(t, cf["server CPU per flow (vs Centrifugo)"].Met)
 	assert.Equal(t, "> 1× (ahead)", cf["flows/s (vs Centrifugo)"].Goal)
 	assert.True(t, cf["flows/s (vs Centrifugo)"].Met)
+}
+
+// testDist is 100 samples with the p50 and the p99 given, in µs.
+func testDist(p50, p99 int) Dist {
+	us := func(n int) time.Duration { return time.Duration(n) * time.Microsecond }
+	var s []time.Duration
+	for i := range 100 {
+		switch {
+		case i < 50:
+			s = append(s, us(p50))
+		case i < 99:
+			s = append(s, us(p99))
+		default:
+			s = append(s, us(p99+1))
+		}
+	}
+	return NewDist(s)
+}
+
+// lastRun is a run with the figures of make bench at 6aae45a: flows/s,
+// CPU per flow and, against Centrifugo, the syscalls and idle send p99
+// missed.
+func lastRun() *Results {
+	us := func(n int) time.Duration { return time.Duration(n) * time.Microsecond }
+	dist := testDist
+	res := &Results{Config: DefaultConfig(), Machine: Machine{Cores: 2}}
+	sys := func(name string, send, accept, loadSend, loadAccept Dist, rate float64, cpu, gen int, reads, writes float64, rss float64) SystemResult {
+		s := SystemResult{Name: name}
+		s.Idle = LatencyResult{Send: send, Accept: accept}
+		s.Load = LatencyResult{Send: loadSend, Accept: loadAccept}
+		s.Throughput.Rate, s.Throughput.ServerCPUPerFlow, s.Throughput.GenCPUPerFlow = rate, us(cpu), us(gen)
+		s.Throughput.ReadsPerFlow, s.Throughput.WritesPerFlow = reads, writes
+		s.Connect.Rate = 6000
+		s.Memory = MemoryResult{Conns: 10000, RSSPerConn: rss * 1024, HeapPerConn: -1}
+		return s
+	}
+	res.RTMCall = sys("rtmcall", dist(142, 320), dist(114, 255), dist(174, 635), dist(113, 466), 5667, 160, 181, 8.2, 7.1, 9.9)
+	res.Raw = sys("rtmcall server, bare client", dist(141, 260), dist(126, 229), dist(187, 1150), dist(131, 675), 5031, 185, 197, 6.2, 7.1, 0)
+	res.Baseline = sys("baseline relay", dist(149, 264), dist(119, 211), dist(158, 560), dist(114, 416), 8589, 106, 122, 6.0, 3.0, 24.7)
+	cf := sys("Centrifugo", dist(197, 311), dist(152, 264), dist(248, 1700), dist(164, 1130), 5361, 189, 174, 6.0, 6.0, 46.9)
+	cf.Connect.Rate = 5000
+	res.Centrifugo = &cf
+	run := func(rate float64, cpu int, cores float64) FlowRun {
+		var r FlowRun
+		r.Throughput.Rate, r.Throughput.ServerCPUPerFlow, r.Throughput.ServerCores = rate, us(cpu), cores
+		return r
+	}
+	res.RTMCall.Runs = []FlowRun{run(6552, 137, 0.90), run(4783, 190, 0.91)}
+	res.Baseline.Runs = []FlowRun{run(7344, 125, 0.92), run(9834, 91, 0.89)}
+	res.Instrumented = &InstrumentedResult{Shares: map[string]float64{syscallFn: 52.5}}
+	return res
+}
+
+// TestMissedTargets lists the missed targets, each with the run's own
+// figures, and only those.
+func TestMissedTargets(t *testing.T) {
+	res := lastRun()
+	md := res.MissedTargets()
+	t.Log(md)
+	var missed []string
+	for _, tg := range res.Targets() {
+		if !tg.Met {
+			missed = append(missed, tg.What)
+		}
+	}
+	assert.Equal(t, []string{"complete flows per second (load generator on the same 2 cores)", "server CPU per flow",
+		"idle send p99 (vs Centrifugo)", "server write syscalls per flow (vs Centrifugo)",
+		"server read syscalls per flow (vs Centrifugo)"}, missed)
+	assert.Equal(t, len(missed), strings.Count(md, "\n- **"), "one entry per missed target")
+	for _, want := range []string{
+		"at most 5,865 and 8,771 flows/s",            // 2 cores over 160+181 µs and 106+122 µs
+		"per message 14.5 µs against 17.7 µs (0.82×", // 160 µs over 11 messages, 106 µs over 6
+		"System calls are 52% of the instrumented server's CPU profile",
+		"rtmcall-server makes 15.3 per flow against the relay's 9.0",
+		"allows 8.7 messages", // 1.2 × 106 µs over 160/11 µs
+		"The same server driven by bare clients: 260 µs (0.84× Centrifugo's)",
+		"rtmcall writes 5",
+		"take 6.2 on the same server",
+		"rtmcall-server 0.90 cores at 6,552 flows/s (137 µs per flow), 0.91 cores at 4,783 flows/s (190 µs per flow)",
+	} {
+		assert.Contains(t, md, want)
+	}
+	assert.NotContains(t, md, "%!")
+
+	// A run that meets the CPU target has no entry for it.
+	res.RTMCall.Throughput.ServerCPUPerFlow = 120 * time.Microsecond
+	md = res.MissedTargets()
+	assert.NotContains(t, md, "**server CPU per flow**:")
+	assert.Contains(t, md, "**complete flows per second")
+
+	// A run that meets them all says so.
+	tp := &res.RTMCall.Throughput
+	tp.Rate, tp.ReadsPerFlow, tp.WritesPerFlow = 9000, 5.9, 5.9
+	res.RTMCall.Idle.Send = testDist(142, 300)
+	md = res.MissedTargets()
+	assert.NotContains(t, md, "\n- **")
+	assert.Contains(t, md, "None: this run met every target")
 }

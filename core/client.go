@@ -43,6 +43,15 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Logf receives what the client drops (unexpected frames); default log.Printf.
 	Logf func(format string, args ...any)
+	// TLSConfig, natively a *tls.Config, is the TLS configuration of a
+	// wss:// URL, e.g. RootCAs with a private CA; default the system roots.
+	// The client uses a clone, with ServerName from the URL's host when
+	// empty (as net/http) and NextProtos cleared (the upgrade is HTTP/1.1);
+	// through a proxy from the environment it is an http.Transport's
+	// TLSClientConfig, which applies to an https:// proxy as well. In the
+	// browser, which does TLS itself, TLSConfig is a placeholder type and a
+	// non-nil one fails NewClient with INVALID_ARGUMENT.
+	TLSConfig *TLSConfig
 }
 
 // maxServerFrame is the client's read limit: the server's largest frames
@@ -75,9 +84,10 @@ const (
 // the server's grace period, the client ends in ABORTED. When its node
 // drains (bye MOVED, close 1012), the client logs in anew instead (move.go).
 type Client struct {
-	opts Options
-	q    queue
-	wg   sync.WaitGroup // every goroutine of the client but the callback queue
+	opts     Options
+	dialOpts *websocket.DialOptions // dialOptions, or the client's own with a TLSConfig
+	q        queue
+	wg       sync.WaitGroup // every goroutine of the client but the callback queue
 
 	mu        sync.Mutex
 	conn      *link // the current connection; nil while down
@@ -92,11 +102,13 @@ type Client struct {
 	ackQueued bool          // a ping carrying an acknowledgement is on its way
 	bye       string        // the reason of the server's "bye", if it said goodbye
 	token     string        // the token the session logged in or renewed with: a move logs in with it
+	stopRetry chan struct{} // closes to stop the reconnection loop
 	// What a move to another node sets again on the new session: the
 	// presence subscriptions and call waiting.
-	subs         map[string]struct{}
+	subs map[string]struct{}
+	// (waitingOn next to the other bools: the struct stays in the 512-byte
+	// size class.)
 	waitingOn    bool
-	stopRetry    chan struct{} // closes to stop the reconnection loop
 	loginAborted bool
 	closed       bool
 	nextRID      uint64
@@ -261,9 +273,14 @@ func NewClient(opts Options) (*Client, error) {
 	if opts.Logf == nil {
 		opts.Logf = log.Printf
 	}
+	dial, err := newDialOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	return &Client{
-		opts:    opts,
-		pending: make(map[uint64]*call),
+		opts:     opts,
+		dialOpts: dial,
+		pending:  make(map[uint64]*call),
 	}, nil
 }
 
@@ -569,7 +586,7 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 // dialStatus is dial that also returns the HTTP status of a refused
 // upgrade (0 if there was none, or the browser does not say).
 func (c *Client) dialStatus(ctx context.Context) (*websocket.Conn, int, error) {
-	ws, resp, err := websocket.Dial(ctx, c.opts.URL, dialOptions)
+	ws, resp, err := websocket.Dial(ctx, c.opts.URL, c.dialOpts)
 	if err != nil {
 		status := 0
 		if resp != nil {

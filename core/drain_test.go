@@ -736,3 +736,47 @@ func TestDrainBusyDeviceRingsLate(t *testing.T) {
 	assert.Zero(t, cl.Node(1).Node.LocalSessions("bob"))
 	phone.quiet() // no call waiting: not rung
 }
+
+// A peer message sent to a device while it moves (its login elsewhere held
+// back) reaches it on its new node once, in order with those sent after,
+// from a sender on another node and one on the node it moves to; the
+// senders are told it was received.
+func TestDrainMovedDeviceGetsItsMessages(t *testing.T) {
+	cl, lb := drainCluster(t)
+	bob := loginOn(t, cl, lb, "bob", 1)
+	alice := loginOn(t, cl, lb, "alice", 0)
+	carol := loginOn(t, cl, lb, "carol", 2)
+	cl.Sync()
+	lb.Hold(true)
+	errc := drain(cl, 1)
+	bob.expect("state RECONNECTING INTERRUPTED")
+	send := func(u *user, text string) {
+		t.Helper()
+		received, err := u.c.SendMessageToPeer(ctxT(t), "bob", core.Message{Text: text})
+		require.NoError(t, err)
+		assert.True(t, received, text)
+	}
+	send(alice, "a1")
+	send(carol, "c1")
+	send(alice, "a2")
+	lb.Hold(false)
+	bob.expect("state CONNECTED LOGIN_SUCCESS")
+	send(alice, "a3")
+	send(carol, "c2")
+	got := map[string][]string{}
+	for range 5 {
+		select {
+		case m := <-bob.messages:
+			from, text, _ := strings.Cut(m, ": ")
+			got[from] = append(got[from], text)
+		case <-time.After(waitFor):
+			require.FailNow(t, "timed out", "bob has %v", got)
+		}
+	}
+	assert.Equal(t, map[string][]string{"alice": {"a1", "a2", "a3"}, "carol": {"c1", "c2"}}, got)
+	awaitDrained(t, errc)
+	cl.Sync()
+	send(alice, "last")
+	bob.expectOn(bob.messages, "alice: last") // none came twice
+	bob.quiet()
+}

@@ -4,6 +4,8 @@ package core_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -70,4 +72,34 @@ func Example() {
 	// alice: accepted: "on my way"
 	// alice: ACCEPTED_BY_REMOTE
 	// bob: accept returned <nil>
+}
+
+// A server whose certificate the system roots do not trust (signed by a
+// private CA, or self-signed as httptest's): Options.TLSConfig gives the
+// roots to trust.
+func ExampleOptions_tlsConfig() {
+	node, err := server.New(server.Config{Dev: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	hs := httptest.NewTLSServer(node)
+	defer hs.Close()
+	defer node.Shutdown(context.Background())
+	roots := x509.NewCertPool()
+	roots.AddCert(hs.Certificate())
+
+	c, err := core.NewClient(core.Options{URL: "wss" + strings.TrimPrefix(hs.URL, "https") + "/ws",
+		TLSConfig: &tls.Config{RootCAs: roots}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	if err := c.Login(context.Background(), "alice", ""); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(c.ConnectionState())
+	// Output: CONNECTED
 }

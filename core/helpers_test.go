@@ -53,7 +53,14 @@ func newClient(t *testing.T, srv *rtmcalltest.Server, id string) *user {
 // newClientAt makes a client for url, e.g. a rtmcalltest.Proxy in front of the server.
 func newClientAt(t *testing.T, url, id string) *user {
 	t.Helper()
-	c, err := core.NewClient(core.Options{URL: url, Logf: t.Logf})
+	return newClientWith(t, core.Options{URL: url}, id)
+}
+
+// newClientWith makes a client with opts, logging to t.
+func newClientWith(t *testing.T, opts core.Options, id string) *user {
+	t.Helper()
+	opts.Logf = t.Logf
+	c, err := core.NewClient(opts)
 	require.NoError(t, err)
 	u := &user{t: t, id: id, c: c, events: make(chan string, 1024), invites: make(chan *core.RemoteInvitation, 64),
 		calls: make(chan string, 1024), messages: make(chan string, 4096)}
@@ -92,7 +99,13 @@ func login(t *testing.T, srv *rtmcalltest.Server, id string) *user {
 
 func loginAt(t *testing.T, url, id string) *user {
 	t.Helper()
-	u := newClientAt(t, url, id)
+	return loginOpts(t, core.Options{URL: url}, id)
+}
+
+// loginOpts is loginAt with a client made with opts.
+func loginOpts(t *testing.T, opts core.Options, id string) *user {
+	t.Helper()
+	u := newClientWith(t, opts, id)
 	require.NoError(t, u.c.Login(ctxT(t), id, ""))
 	u.expect("state CONNECTING LOGIN", "state CONNECTED LOGIN_SUCCESS")
 	return u

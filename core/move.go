@@ -40,26 +40,34 @@ func (c *Client) moveLocked(l *link) {
 	}
 	c.acks, c.outbox = nil, nil
 	c.bye = ""
+	// The new login names the old session, whose key proves it is this
+	// device's: its node hands on the peer messages the old session got
+	// after the move.
+	from, key := c.session, c.key
 	c.session, c.key = "", ""
 	c.setState(ConnectionReconnecting, ReasonInterrupted)
 	c.stopRetry = make(chan struct{})
 	c.wg.Add(1)
-	go c.relogin(time.Now().Add(max(c.grace, c.opts.RequestTimeout)), c.stopRetry)
+	go c.relogin(time.Now().Add(max(c.grace, c.opts.RequestTimeout)), c.stopRetry, from, key)
 }
 
 // relogin dials again with backoff until it logs in, the deadline passes,
-// or the server refuses the user or token for good.
-func (c *Client) relogin(deadline time.Time, stop chan struct{}) {
-	c.retry(deadline, stop, c.tryRelogin, "could not log in on another node in time")
+// or the server refuses the user or token for good. from and key are the
+// session moved from.
+func (c *Client) relogin(deadline time.Time, stop chan struct{}, from, key string) {
+	c.retry(deadline, stop, func(ctx context.Context, stop chan struct{}) (bool, error) {
+		return c.tryRelogin(ctx, stop, from, key)
+	}, "could not log in on another node in time")
 }
 
 // tryRelogin makes one attempt. final is set when the server refused the
 // login for a reason trying again does not change.
-func (c *Client) tryRelogin(ctx context.Context, stop chan struct{}) (done bool, final error) {
+func (c *Client) tryRelogin(ctx context.Context, stop chan struct{}, from, key string) (done bool, final error) {
 	ws, reply, stopped, err := c.open(ctx, stop, func(rid uint64) *protocol.Frame {
 		// Call waiting in the login itself, so that late ringing at the login
 		// rings this device while its user is in a call.
-		return &protocol.Frame{Type: protocol.TypeLogin, RID: rid, User: c.userID, Token: c.token, Waiting: c.waitingOn}
+		return &protocol.Frame{Type: protocol.TypeLogin, RID: rid, User: c.userID, Token: c.token, Waiting: c.waitingOn,
+			Session: from, Key: key}
 	})
 	if stopped || ws == nil {
 		return stopped, nil

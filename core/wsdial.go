@@ -17,10 +17,34 @@ import (
 	"github.com/rtmcall/rtmcall/core/protocol"
 )
 
+// TLSConfig is crypto/tls's Config, for Options.TLSConfig. Natively the
+// field takes a *tls.Config; the browser build declares a placeholder, as
+// crypto/tls would add 0.5 MB gzipped to the browser module.
+type TLSConfig = tls.Config
+
 // dialOptions are the client's WebSocket dial options: its subprotocol, and
 // an HTTP client whose transport is upgradeTransport.
 var dialOptions = &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol},
-	HTTPClient: &http.Client{Transport: upgradeTransport{}}}
+	HTTPClient: &http.Client{Transport: &upgradeTransport{}}}
+
+// newDialOptions returns the dial options of a client with opts:
+// dialOptions, or, with a TLSConfig, its own, made once rather than per
+// connect.
+func newDialOptions(opts Options) (*websocket.DialOptions, error) {
+	if opts.TLSConfig == nil {
+		return dialOptions, nil
+	}
+	cfg := opts.TLSConfig.Clone() // the caller's is never mutated
+	cfg.NextProtos = nil          // an upgrade is HTTP/1.1, offered without ALPN as without a TLSConfig
+	// Through a proxy the environment names, an http.Transport of the same
+	// config: it sets ServerName as dialUpgrade does, and uses the config
+	// for an https:// proxy too. It keeps no connection: a refused
+	// upgrade's would stay idle with its two goroutines (a Transport
+	// without IdleConnTimeout keeps idle connections for good).
+	proxied := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: cfg, DisableKeepAlives: true}
+	return &websocket.DialOptions{Subprotocols: dialOptions.Subprotocols,
+		HTTPClient: &http.Client{Transport: &upgradeTransport{tls: cfg, proxied: proxied}}}, nil
+}
 
 // upgradeTransport is the transport of the client's upgrade requests: it
 // dials a connection for each, writes the request and reads the response on
@@ -28,8 +52,12 @@ var dialOptions = &websocket.DialOptions{Subprotocols: []string{protocol.Subprot
 // the Transport's pool, its three goroutines per connection and its 8 KB of
 // buffers were a login's cost for nothing; here the buffers are pooled.
 // A request the environment sends through a proxy (HTTP_PROXY, HTTPS_PROXY,
-// as http.DefaultTransport reads them) goes through http.DefaultTransport.
-type upgradeTransport struct{}
+// as http.DefaultTransport reads them) goes through proxied, or
+// http.DefaultTransport without one.
+type upgradeTransport struct {
+	tls     *tls.Config     // Options.TLSConfig's clone; nil: the system roots
+	proxied *http.Transport // nil without tls
+}
 
 // Pooled buffers of the upgrade's request and response: the head of each is
 // a few hundred bytes (bufio reads a longer line in several pieces).
@@ -38,12 +66,15 @@ var (
 	upgradeWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1024) }}
 )
 
-func (upgradeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *upgradeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if proxy, err := http.ProxyFromEnvironment(req); proxy != nil || err != nil {
+		if t.proxied != nil {
+			return t.proxied.RoundTrip(req)
+		}
 		return http.DefaultTransport.RoundTrip(req)
 	}
 	ctx := req.Context()
-	conn, err := dialUpgrade(ctx, req)
+	conn, err := dialUpgrade(ctx, req, t.tls)
 	if err != nil {
 		return nil, err
 	}
@@ -61,10 +92,11 @@ func (upgradeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// dialUpgrade dials req's host, with TLS for https (as http.Transport, the
-// server name is the URL's host, without port or brackets; verified over
-// wss:// by TestLoginOverWSS).
-func dialUpgrade(ctx context.Context, req *http.Request) (net.Conn, error) {
+// dialUpgrade dials req's host, with TLS for https: with cfg, or the
+// system roots if nil. As with http.Transport, the server name is the
+// URL's host, without port or brackets, unless cfg has one (verified over
+// wss:// by TestLoginOverWSS and TestLoginWithTLSConfig).
+func dialUpgrade(ctx context.Context, req *http.Request, cfg *tls.Config) (net.Conn, error) {
 	host, port := req.URL.Hostname(), req.URL.Port()
 	if port == "" {
 		port = "80"
@@ -77,7 +109,14 @@ func dialUpgrade(ctx context.Context, req *http.Request) (net.Conn, error) {
 	if err != nil || req.URL.Scheme != "https" {
 		return conn, err
 	}
-	tc := tls.Client(conn, &tls.Config{ServerName: host})
+	switch {
+	case cfg == nil:
+		cfg = &tls.Config{ServerName: host}
+	case cfg.ServerName == "":
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
 		return nil, err

@@ -32,9 +32,10 @@ func (n *Node) messageLocked(s *session, f *protocol.Frame) {
 	ev := &protocol.Frame{Type: protocol.TypePeerMessage, From: s.user, Text: f.Text, Raw: f.Raw,
 		Description: f.Description, TS: n.mu.now().UnixMilli()}
 	received := false
-	for _, p := range n.partiesOfLocked(f.Peer) {
+	parties := n.partiesOfLocked(f.Peer)
+	for _, p := range parties {
 		if p.sessionID() != s.id {
-			p.enqueue(ev)
+			n.deliverMessageLocked(p, ev, parties)
 			received = true
 		}
 	}

@@ -54,7 +54,9 @@ const (
 	kindSession   = "session"   // a session here changed: sess, user, live, gone
 	kindSync      = "sync"      // answer synced once you handled what I sent before
 	kindSynced    = "synced"    // answer to sync: corr
-	kindDeliver   = "deliver"   // queue f to session sess
+	kindDeliver   = "deliver"   // queue f to session sess (a peer message: also, handover.go)
+	kindClaim     = "claim"     // session by claims sess, moved, with its key: answer claimed once you synced your peers
+	kindClaimed   = "claimed"   // answer to claim: corr, held (what sess held for by), code (how many it dropped)
 	kindRequest   = "request"   // sess asks f (ack, accept, refuse) on an invitation you own; answer reply
 	kindReply     = "reply"     // the reply f to request corr, after its events
 	kindLeft      = "left"      // session sess no longer rings invitation inv (it left, or it was gone)
@@ -107,6 +109,16 @@ type message struct {
 	Pend map[string]int `json:"pend,omitempty"`
 	// Ask (settle, settled) are sessions and invitations (settle.go).
 	Ask []settleEntry `json:"ask,omitempty"`
+	// The hand-over of a move (handover.go). Claim (session): the moved
+	// session the session's login named. Key, By (claim): the moved
+	// session's key and the claiming session. Also (deliver): the claimers
+	// of the session that the peer message went to too. Held (claimed):
+	// the peer messages the moved session held, Code those it dropped.
+	Claim string            `json:"claim,omitempty"`
+	Key   string            `json:"key,omitempty"`
+	By    string            `json:"by,omitempty"`
+	Also  []string          `json:"also,omitempty"`
+	Held  []*protocol.Frame `json:"held,omitempty"`
 }
 
 // dirEntry is a session in a directory snapshot.
@@ -116,6 +128,7 @@ type dirEntry struct {
 	Live  bool     `json:"l,omitempty"`
 	Calls []string `json:"c,omitempty"`
 	Wait  bool     `json:"w,omitempty"`
+	Claim string   `json:"m,omitempty"` // the moved session its login named (handover.go)
 }
 
 // Lengths of the random parts of ids, in bytes, after the node id (4 bytes).
@@ -227,6 +240,7 @@ type remoteSession struct {
 	calls   []string // the calls it is in, as its node last said
 	waiting bool     // call waiting on
 	order   uint64   // when this node learned of it, for stable iteration
+	claim   string   // the moved session its login named (handover.go)
 }
 
 func (r *remoteSession) sessionID() string { return r.id }
@@ -467,7 +481,7 @@ func (n *Node) announceLocked(s *session) {
 		return // alone: not even the message is made
 	}
 	n.tellPeersLocked(&message{K: kindSession, Sess: s.id, User: s.user, Live: s.live && !s.ended, Gone: s.ended,
-		Calls: s.callIDs(), Wait: s.waiting})
+		Calls: s.callIDs(), Wait: s.waiting, Claim: s.claim})
 }
 
 // receive handles one message from another node.
@@ -640,7 +654,7 @@ func (n *Node) receive(data []byte) {
 	case kindDir:
 		n.snapshotPageLocked(p, &m)
 	case kindSession:
-		n.sessionChangedLocked(p, dirEntry{Sess: m.Sess, User: m.User, Live: m.Live, Calls: m.Calls, Wait: m.Wait}, m.Gone)
+		n.sessionChangedLocked(p, dirEntry{Sess: m.Sess, User: m.User, Live: m.Live, Calls: m.Calls, Wait: m.Wait, Claim: m.Claim}, m.Gone)
 	case kindSync:
 		n.tell(p.id, &message{K: kindSynced, Corr: m.Corr})
 	case kindSynced:
@@ -648,7 +662,30 @@ func (n *Node) receive(data []byte) {
 			n.answeredLocked(m.Corr, c, p.id)
 		}
 	case kindDeliver:
+		if m.F != nil && m.F.Type == protocol.TypePeerMessage && n.heldLocked(m.Sess, m.F, m.Also) {
+			break
+		}
 		n.deliverLocked(p, m.Sess, m.F)
+	case kindClaim:
+		if hold := n.claimHold; hold != nil {
+			go func() {
+				<-hold
+				n.mu.Lock()
+				defer n.mu.Unlock()
+				if p := n.cl.peers[m.From]; p != nil {
+					n.claimAskedLocked(p, &m)
+				}
+			}()
+			break
+		}
+		n.claimAskedLocked(p, &m)
+	case kindClaimed:
+		if c := n.cl.calls[m.Corr]; c != nil {
+			c.answers = append(c.answers, &m)
+			if m.Page >= m.Pages {
+				n.answeredLocked(m.Corr, c, p.id)
+			}
+		}
 	case kindRequest:
 		n.requestLocked(p, &m)
 	case kindReply:
@@ -846,10 +883,13 @@ func (n *Node) sessionChangedLocked(p *peer, e dirEntry, gone bool) {
 			set[r] = struct{}{}
 		}
 		r.live, r.calls, r.waiting = e.Live, e.Calls, e.Wait
+		if e.Claim != "" {
+			r.claim = e.Claim
+		}
 	})
 	if fresh && !gone {
-		n.ringLateLocked(r, r.user) // a session of a callee that logged in there rings too
-		n.claimMovedLocked(r.user)  // a client this node moved may be that one
+		n.ringLateLocked(r, r.user)         // a session of a callee that logged in there rings too
+		n.claimMovedLocked(r.user, r.claim) // a client this node moved may be that one
 		if c := n.invs.pending[r.user]; c > 0 {
 			n.tell(p.id, &message{K: kindPending, User: r.user, Code: c}) // the user may send there now
 		}

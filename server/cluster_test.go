@@ -481,6 +481,55 @@ func TestClusterPendingCapPartition(t *testing.T) {
 	alice2.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
 }
 
+// Sends on different nodes closer together than a count's travel are each
+// counted without the others: with every count held back on its way (less
+// than a heartbeat: late, not lost), a user with a session on each of k = 3
+// nodes has the cap pending on each, k × the cap in all, and no more: one
+// past it is refused on each, by its own count. Once the counts met, a send
+// is refused on every node, one back under the cap on its own too (docs/CLUSTER.md
+// "The pending cap across nodes").
+func TestClusterPendingCapExcess(t *testing.T) {
+	const limit, hold = 2, time.Second // hold: room for 9 round trips under -race on a busy machine
+	cl := rtmcalltest.NewCluster(t, 3, func(c *server.Config) {
+		c.MaxPendingPerUser = limit
+		c.PeerHeartbeat, c.PeerTimeout = 2*hold, 6*hold
+	})
+	var alices []*client
+	for _, srv := range cl.Nodes {
+		alices = append(alices, login(t, srv, "alice"))
+	}
+	bob := login(t, cl.Nodes[0], "bob") // rung, never answers
+	cl.Sync()
+	for i := range cl.Nodes {
+		cl.Loss(i).SetFault(rtmcalltest.Fault{Delay: hold, MinDelay: hold, Kinds: []string{"pending"}})
+	}
+	start := time.Now()
+	var sent []string
+	for _, a := range alices {
+		for range limit {
+			sent = append(sent, a.send("bob"))
+		}
+		a.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
+	}
+	require.Less(t, time.Since(start), hold, "the sends must come before any count")
+	assert.Len(t, sent, len(cl.Nodes)*limit, "k × the cap pending")
+	for range sent {
+		bob.expect(protocol.TypeInvite, "")
+	}
+	bob.sync() // and no more
+
+	for i := range cl.Nodes {
+		cl.Loss(i).SetFault(rtmcalltest.Fault{})
+	}
+	cl.Sync() // behind the counts, on every path
+	// Node 0 is back under the cap on its own (1 of 2), not in sum.
+	alices[0].okAfter(frame(protocol.TypeCancel, sent[0]), "local.canceled")
+	cl.Sync()
+	for _, a := range alices {
+		a.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
+	}
+}
+
 // A device whose invitation a failed settle ended (its owner's answer to
 // the settle lost until PeerTimeout) and that answers after the owner died
 // gets ALREADY_END, as for any invitation that rang it, not NOT_YOURS: its
@@ -520,4 +569,34 @@ func TestClusterInviteAnsweredLeft(t *testing.T) {
 		assert.Contains(t, body, "\nrtmcall_cluster_gaps_total 0\n", "node %d reset its peer", i)
 	}
 	alice.ok(&protocol.Frame{Type: protocol.TypeQuery, IDs: []string{"bob"}}) // nothing more about inv
+}
+
+// A message lost between two nodes with nothing after it on its pair, so
+// that no number is seen skipped, is found by the sender's heartbeats: a
+// whole PeerHeartbeat after the first that owes it, at the latest at the
+// third after the loss, 3 × PeerHeartbeat plus the handling, allowed a
+// whole heartbeat here so that a busy machine (make test, -race) does not
+// fail it. Timed from
+// bob's logout, whose directory change node 1 loses, to the OFFLINE that
+// node 0's reset of the pair brings alice; a death (PeerTimeout, 10
+// heartbeats) would come far later.
+func TestClusterLossFoundWithinThreeHeartbeats(t *testing.T) {
+	const heartbeat = 200 * time.Millisecond
+	cl := rtmcalltest.NewCluster(t, 2, func(c *server.Config) { c.PeerHeartbeat, c.PeerTimeout = heartbeat, 10*heartbeat })
+	alice, bob := login(t, cl.Nodes[0], "alice"), login(t, cl.Nodes[1], "bob")
+	cl.Sync()
+	alice.ok(&protocol.Frame{Type: protocol.TypeSubscribe, IDs: []string{"bob"}})
+	require.Equal(t, map[string]string{"bob": "ONLINE"}, alice.presence())
+	cl.Loss(1).SetFault(rtmcalltest.Fault{Drop: 1, MaxDrops: 1, Kinds: []string{"session"}, To: []string{cl.Nodes[0].Node.ID()}})
+
+	lost := time.Now() // the change is lost before the reply
+	bob.ok(&protocol.Frame{Type: protocol.TypeLogout})
+	require.Equal(t, 1, cl.Loss(1).Stats().Dropped)
+	assert.Equal(t, map[string]string{"bob": "OFFLINE"}, alice.presence())
+	found := time.Since(lost)
+	t.Logf("found %v after the loss (heartbeat %v)", found, heartbeat)
+	assert.GreaterOrEqual(t, found, heartbeat, "found by a heartbeat, not a number skipped")
+	assert.LessOrEqual(t, found, 4*heartbeat, "3 × PeerHeartbeat, plus the handling")
+	_, body := httpGet(t, cl.Nodes[0].HTTPURL+"/metrics")
+	assert.Contains(t, body, "\nrtmcall_cluster_gaps_total 1\n", "node 0 found the gap")
 }

@@ -23,7 +23,8 @@ import (
 // other nodes to learn of the new one first) or ResumeGrace passes: so the
 // user's presence does not flap, and an invitation sent to the user meanwhile
 // rings the new session by late ringing. The stream of a moved session is
-// closed: the client, gone, is sent nothing more.
+// closed: the client, gone, is sent nothing more; the peer messages it gets
+// it holds for the device's next session (handover.go).
 
 // Drain limits.
 const (
@@ -68,8 +69,11 @@ func (n *Node) Drain(ctx context.Context) error {
 			}
 		}
 	}
-	deadline := n.drainDeadline
+	deadline, hold := n.drainDeadline, n.drainLooks
 	n.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 
 	tick := time.NewTicker(drainTick)
 	defer tick.Stop()
@@ -191,7 +195,8 @@ func (n *Node) moveIdleLocked() bool {
 		}
 		moved = moved && s.moved.Load()
 	}
-	return len(n.invs.byID) == 0 && len(n.invs.calls) == 0 && (len(n.hub.sessions) == 0 || moved && len(n.cl.peers) == 0)
+	return len(n.invs.byID) == 0 && len(n.invs.calls) == 0 &&
+		(len(n.hub.sessions) == 0 && !n.holdingLocked() || moved && len(n.cl.peers) == 0)
 }
 
 // idle reports whether s is party to no pending invitation and no call:
@@ -280,6 +285,7 @@ func (n *Node) moveLocked(s *session) {
 	s.byeDue = true
 	n.afterPeersLocked(func() { byeMovedLocked(s) })
 	s.moved.Store(true)
+	s.holdUntil = time.Now().Add(n.cfg.ResumeGrace)
 	n.stopTimer(&s.expiry)
 	s.grace = n.afterFunc(n.cfg.ResumeGrace, func() {
 		n.mu.Lock()
@@ -310,27 +316,42 @@ func byeMovedLocked(s *session) {
 	}
 }
 
-// claimMovedLocked is told that a session of user appeared on another node:
-// the oldest moved session of user not yet replaced ends PeerHeartbeat
+// claimMovedLocked is told that a session of user appeared on another node,
+// whose login named session named (handover.go; "" none): that moved
+// session of user, or else the oldest not yet replaced, ends PeerHeartbeat
 // later, once every node has had time to learn of the new one (and, for the
 // invitations they own, to ring it).
-func (n *Node) claimMovedLocked(user string) {
+func (n *Node) claimMovedLocked(user, named string) {
 	if !n.draining {
 		return
 	}
-	for _, s := range n.hub.sessionsOf(user) {
+	ss := n.hub.sessionsOf(user)
+	if i := slices.IndexFunc(ss, func(s *session) bool { return s.id == named }); i > 0 {
+		first := ss[i]
+		ss = slices.Insert(slices.Delete(ss, i, i+1), 0, first)
+	}
+	for _, s := range ss {
 		if !s.moved.Load() || s.claimed || s.ended {
 			continue
 		}
-		s.claimed = true
-		n.stopTimer(&s.grace)
-		s.grace = n.afterFunc(n.cfg.PeerHeartbeat, func() {
-			n.mu.Lock()
-			defer n.mu.Unlock()
-			n.endSessionLocked(s, statusServiceRestart, "moved", "moved")
-		})
+		n.replacedLocked(s)
 		return
 	}
+}
+
+// replacedLocked ends s, moved, PeerHeartbeat from now, once every node
+// has had time to learn of the session that replaces it. Unless handed
+// over by then, it keeps its hold for a claim: the new session may be
+// another device's, and its own claim may come yet (handover.go).
+func (n *Node) replacedLocked(s *session) {
+	s.claimed = true
+	n.stopTimer(&s.grace)
+	s.grace = n.afterFunc(n.cfg.PeerHeartbeat, func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.endSessionLocked(s, statusServiceRestart, "moved", "moved")
+		n.keepHoldLocked(s)
+	})
 }
 
 // LocalSessions returns how many sessions of user live on this node, moved

@@ -200,3 +200,43 @@ func TestDrainRefusalClosesTheConnection(t *testing.T) {
 	ws.CloseNow()
 	assert.Equal(t, int32(2), dials.Load())
 }
+
+// A session that became idle during a drain, with no look of the drain
+// since (its looks held here, as between two ticks), moves when an
+// invitation comes to ring it, instead of being rung there: bob, in a call
+// on draining node 1, is hung up on, then carol's invitation comes; bob is
+// told bye MOVED and nothing of it, logs in anew on node 2, and is rung
+// there by late ringing.
+func TestDrainMovesASessionIdleSinceTheLastLook(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 3, func(c *server.Config) { c.ResumeGrace = time.Hour })
+	alice, carol := login(t, cl.Node(0), "alice"), login(t, cl.Node(0), "carol")
+	bob := login(t, cl.Node(1), "bob")
+	cl.Sync()
+	call := inCall(t, alice, bob)
+
+	release := server.HoldDrainLooks(cl.Node(1).Node)
+	defer release()
+	errc := make(chan error, 1)
+	go func() { errc <- cl.Node(1).Node.Drain(context.Background()) }()
+	require.Eventually(t, cl.Node(1).Node.Draining, waitTimeout, time.Millisecond)
+	hangUp(t, alice, call, bob) // idle now; no look of the drain moves it
+	inv := carol.send("bob")
+	before, status, _ := bob.closed()
+	assert.Equal(t, []string{"bye MOVED"}, types(before), "moved, not rung there")
+	assert.Equal(t, websocket.StatusServiceRestart, status)
+
+	moved := login(t, cl.Node(2), "bob")
+	moved.expect(protocol.TypeInvite, inv) // late ringing, from node 0
+	moved.ack(inv)
+	carol.expect(protocol.TypeLocalReceived, inv)
+	moved.okAfter(&protocol.Frame{Type: protocol.TypeRefuse, Inv: inv}, protocol.TypeRemoteRefused)
+	carol.expect(protocol.TypeLocalRefused, inv)
+	release()
+	select {
+	case err := <-errc:
+		require.NoError(t, err)
+	case <-time.After(waitTimeout):
+		require.FailNow(t, "the drain did not end once bob moved")
+	}
+	assert.Zero(t, cl.Node(1).Node.LocalSessions("bob"))
+}

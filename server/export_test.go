@@ -67,11 +67,20 @@ func RemoteSessions(n *Node, peer string) int {
 
 // HoldDrainCloses makes the next Drain of n hold its closes of connections
 // without a session until release is called.
-func HoldDrainCloses(n *Node) (release func()) {
+func HoldDrainCloses(n *Node) (release func()) { return holdDrain(n, &n.drainCloses) }
+
+// HoldDrainLooks makes the next Drain of n look for sessions that may move
+// (at its start and at each tick) only once release is called: a session
+// that becomes idle meanwhile moves only if something else moves it.
+func HoldDrainLooks(n *Node) (release func()) { return holdDrain(n, &n.drainLooks) }
+
+// holdDrain sets the drain's hold c, under n's lock, to a channel that
+// release closes.
+func holdDrain(n *Node, c *chan struct{}) (release func()) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	hold := make(chan struct{})
-	n.drainCloses = hold
+	*c = hold
 	return sync.OnceFunc(func() { close(hold) })
 }
 
@@ -152,3 +161,7 @@ func LastSent(n *Node, id string) uint64 {
 	defer n.cl.out.mu.Unlock()
 	return n.cl.out.seq[id]
 }
+
+// HoldClaims holds the claims of n's moved sessions from now on until
+// release; unreleased, n ignores them, as a node of an earlier version does.
+func HoldClaims(n *Node) (release func()) { return holdDrain(n, &n.claimHold) }

@@ -33,6 +33,7 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 	// client that moved off a draining node is rung so while its user is
 	// in a call (PROTOCOL.md "Late ringing").
 	s.waiting = f.Waiting
+	claimNode := n.claimNodeLocked(s, f.Session) // before the others hear of s: they learn its claim with it
 	n.presenceLocked(s.user, func() {
 		n.hub.add(s)
 		c.sess, c.att = s, s.attach(c.ws, 0)
@@ -40,6 +41,9 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 	n.announceLocked(s)
 	s.enqueue(&protocol.Frame{Type: protocol.TypeOK, RID: f.RID, User: s.user, Session: s.id, Key: s.key,
 		Grace: n.cfg.ResumeGrace.Milliseconds(), Heartbeat: n.cfg.Heartbeat.Milliseconds()})
+	if claimNode != "" {
+		n.claimLocked(s, claimNode, f.Key)
+	}
 	n.ringLateLocked(s, s.user)
 	n.watchTokenLocked(s, exp)
 	c.watchIdle()

@@ -29,6 +29,7 @@ type metrics struct {
 	pendingInvitees prometheus.Gauge
 	lateRings       prometheus.Counter // invites to sessions that appeared after the send
 	moves           prometheus.Counter // sessions a draining node moved
+	movedDropped    prometheus.Counter // peer messages to moved sessions past MaxMovedMessages
 	drainTimeouts   prometheus.Counter // drains that reached their timeout
 	eventsDropped   prometheus.Counter
 	clusterGaps     prometheus.Counter     // peers reset for a lost message
@@ -100,6 +101,8 @@ func newMetrics() *metrics {
 		Help: "Invites sent to a callee session that logged in while the invitation was pending."})
 	m.moves = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_drain_moves_total",
 		Help: "Sessions a draining node told to move (bye MOVED, close 1012)."})
+	m.movedDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_drain_moved_messages_dropped_total",
+		Help: "Peer messages to a moved session past what it holds for its device's next session (MaxMovedMessages)."})
 	m.drainTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_drain_timeouts_total",
 		Help: "Drains that reached their timeout with something left to end."})
 	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_events_dropped_total",
@@ -114,7 +117,7 @@ func newMetrics() *metrics {
 		Help: "Syncs with the peers before a late ring or a send acted on a user's busy that rested on other nodes' word only (docs/CLUSTER.md)."})
 	m.writeWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "rtmcall_write_waits_total",
 		Help: "Batches of frames a connection's socket did not take at once, left to a goroutine that waits for it."})
-	for _, c := range []prometheus.Collector{m.moves, m.drainTimeouts, m.writeWaits, m.settles, m.busySyncs, m.clusterGaps, m.tooLarge, m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
+	for _, c := range []prometheus.Collector{m.moves, m.movedDropped, m.drainTimeouts, m.writeWaits, m.settles, m.busySyncs, m.clusterGaps, m.tooLarge, m.eventsDropped, m.logins, m.resumes, m.sessionsEnded, m.frames,
 		m.errors, m.rateLimited, m.invitations, m.outcomes, m.receiptLatency, m.answerLatency, m.pendingInvitees, m.lateRings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

@@ -265,6 +265,14 @@ type Node struct {
 	draining      bool
 	drainDeadline time.Time
 	drainOnce     sync.Once
+	// drainLooks, if set (tests), holds the drain's looks for sessions
+	// that may move (at its start and at its ticks) until it is closed.
+	drainLooks chan struct{}
+	// claimHold, if set (tests), holds the claims of moved sessions until
+	// it is closed (handover.go): a slow node, or, never closed, one of an
+	// earlier version, which ignores them.
+	claimHold chan struct{}
+
 	// drainCloses, if set (tests), holds the drain's closes of connections
 	// without a session until it is closed.
 	drainCloses chan struct{}
@@ -274,6 +282,9 @@ type Node struct {
 	invs        invitations
 	cl          cluster // the other nodes
 	nextSeq     uint64  // session and invitation sequence numbers, for stable ordering
+	// holds are the moved sessions that ended before their device's new
+	// session claimed what they hold for it (handover.go), by id.
+	holds map[string]*session
 
 	events eventQueue // to Config.Observer; its own lock
 }
@@ -288,7 +299,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), hub: newHub(), invs: newInvitations(), m: newMetrics(),
-		id: cfg.NodeID, inc: randomHex(8), cl: newCluster(), done: make(chan struct{})}
+		id: cfg.NodeID, inc: randomHex(8), cl: newCluster(), holds: make(map[string]*session), done: make(chan struct{})}
 	alone := false
 	switch {
 	case cfg.Broker != nil:
@@ -419,6 +430,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			s.enqueue(bye)
 			n.endSessionLocked(s, code, "server shutting down", "shutdown")
 		}
+		n.dropHoldsLocked()
 		for c := range n.hub.conns {
 			switch {
 			case c.relay != nil:

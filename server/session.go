@@ -59,6 +59,19 @@ type session struct {
 	moved   atomic.Bool
 	byeDue  bool
 	claimed bool
+	// The hand-over of a move (handover.go). On the moved session: moveHold,
+	// the peer messages it got since the move; dropped, those past
+	// MaxMovedMessages; claimBy, the session whose claim is under way or
+	// was granted; handed, the claim was answered; holdUntil, when the hold
+	// expires. On the new session: claim, the moved session its login
+	// named. Guarded by Node.mu.
+	moveHold  []heldMessage
+	dropped   int
+	claimBy   string
+	claimNode string
+	handed    bool
+	holdUntil time.Time
+	claim     string
 
 	// api marks a caller the server API made (backend.go): such a session
 	// is never in the hub.
@@ -81,6 +94,11 @@ type session struct {
 	// without telling its client (drain.go, holdBackLocked): their frames are
 	// not queued. Written under Node.mu and qmu.
 	held map[string]struct{}
+	// claiming: the session's claim of a moved session is under way, and
+	// the peer messages for it wait in diverted, to follow those the moved
+	// session held (handover.go).
+	claiming bool
+	diverted []*protocol.Frame
 	// lastRID is the rid of the last reply queued: every request the
 	// stream answers, whether carried out or refused, or of an ack carried
 	// out since (acked), so that a resumed client resends only what the
@@ -328,6 +346,11 @@ func (s *session) enqueue(f *protocol.Frame) {
 }
 
 func (s *session) enqueueLocked(f *protocol.Frame) {
+	if s.claiming && f.Type == protocol.TypePeerMessage && !s.closed {
+		cp := *f
+		s.diverted = append(s.diverted, &cp)
+		return
+	}
 	if s.held != nil && f.Inv != "" {
 		if _, ok := s.held[f.Inv]; ok {
 			return

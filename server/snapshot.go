@@ -45,7 +45,7 @@ func (n *Node) snapshotLocked(kind string, ack uint64) []*message {
 	ss := n.hub.sessionsInOrder()
 	dir := make([]dirEntry, len(ss))
 	for i, s := range ss {
-		dir[i] = dirEntry{Sess: s.id, User: s.user, Live: s.live, Calls: s.callIDs(), Wait: s.waiting}
+		dir[i] = dirEntry{Sess: s.id, User: s.user, Live: s.live, Calls: s.callIDs(), Wait: s.waiting, Claim: s.claim}
 	}
 	limit := dirPageBytes
 	if ack != 0 { // room for it in page 1 (every page, for simplicity)
@@ -134,6 +134,9 @@ func dirEntryLen(e dirEntry) int {
 	}
 	if e.Wait {
 		n += len(`,"w":true`)
+	}
+	if e.Claim != "" {
+		n += len(`,"m":`) + jsonStringLen(e.Claim)
 	}
 	return n
 }

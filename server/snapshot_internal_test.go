@@ -225,6 +225,7 @@ func TestDirEntryLen(t *testing.T) {
 		{Sess: "a1b2c3d400000001", User: "ünï\"<&>\\\x01\u2028", Live: true, Calls: []string{"x", "y\"z"}, Wait: true},
 		{Sess: "s", User: "u", Calls: []string{"only"}},
 		{Sess: "s", User: "bad\xffutf8"},
+		{Sess: "s", User: "u", Claim: "a1b2c3d400000002"},
 	} {
 		data, err := json.Marshal(e)
 		require.NoError(t, err)

@@ -307,24 +307,14 @@ func (h *harness) drainAndRestart(ctx context.Context, sh *shard, i int) error {
 		return fmt.Errorf("drain of node %d: %w", i, err)
 	}
 	h.count("drains")
-	// A moved client logs in anew through the balancer, which sends a
-	// draining node nothing; one whose connection was cut just then has
-	// none for a moment. Its session is the new node's once it has one
-	// (bounded): left as node i's, a later kill of node i, restarted, would
-	// count it lost with it while it lives on.
+	// Left as node i's, a moved session would be counted lost with node i
+	// at a later kill of it, restarted, while it lives on.
 	deadline := time.Now().Add(h.cfg.ResumeGrace)
 	for _, s := range moving {
 		h.count("sessions on a draining node")
-		for !s.ended.Load() {
-			if j, ok := sh.cl.lb.nodeOf(s.slot); ok && j != i {
-				sh.cl.lb.stick(s.slot, j)
-				s.node.Store(int32(j + 1))
-				break
-			}
-			if time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
+		if j, ok := movedTo(s, i, deadline, sh.cl.lb.nodeOf); ok {
+			sh.cl.lb.stick(s.slot, j)
+			s.node.Store(int32(j + 1))
 		}
 	}
 	if err := sh.cl.awaitDeclaredDead(ctx, i); err != nil {
@@ -335,6 +325,25 @@ func (h *harness) drainAndRestart(ctx context.Context, sh *shard, i int) error {
 	}
 	h.count("restarts")
 	return nil
+}
+
+// movedTo waits, until deadline, for s, moved by the drain of node i, to
+// have a connection through the balancer (nodeOf) to another node, and
+// returns that node; false if s ended or the deadline passed first. A
+// moved client logs in anew through the balancer, which sends a draining
+// node nothing, but one whose connection was cut just then has none for a
+// moment: a single look left it node i's (e8ffc7f).
+func movedTo(s *session, i int, deadline time.Time, nodeOf func(slot string) (int, bool)) (int, bool) {
+	for !s.ended.Load() {
+		if j, ok := nodeOf(s.slot); ok && j != i {
+			return j, true
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return 0, false
 }
 
 func (h *harness) killAndRestart(ctx context.Context, sh *shard, i int) error {

@@ -314,3 +314,34 @@ func TestLoginLivesOnAfterARefusal(t *testing.T) {
 	h.livesOn(s, 0)
 	assert.True(t, s.died.Load(), "lost with node 0, killed since its login began")
 }
+
+// A session a drain moved is taken for the node its client has a
+// connection to next, once it has one: not at once (its connection cut
+// just then) nor while its newest is still the drained node's, looked for
+// again until the deadline (e8ffc7f: one look, and the session stayed the
+// drained node's, counted lost at that node's next kill). It stops at the
+// session's end and at the deadline.
+func TestMovedToWaitsForTheNewConnection(t *testing.T) {
+	s := &session{slot: "u1.d0"}
+	looks := []struct {
+		i  int
+		ok bool
+	}{{0, false}, {1, true}, {0, false}, {2, true}} // none, the drained node's, none, node 2's
+	nodeOf := func(slot string) (int, bool) {
+		assert.Equal(t, s.slot, slot)
+		l := looks[0]
+		looks = looks[1:]
+		return l.i, l.ok
+	}
+	j, ok := movedTo(s, 1, time.Now().Add(time.Minute), nodeOf)
+	assert.True(t, ok)
+	assert.Equal(t, 2, j)
+	assert.Empty(t, looks, "looked until the new node's connection")
+
+	none := func(string) (int, bool) { return 0, false }
+	_, ok = movedTo(s, 1, time.Now(), none)
+	assert.False(t, ok, "the deadline passed")
+	s.ended.Store(true)
+	_, ok = movedTo(s, 1, time.Now().Add(time.Minute), none)
+	assert.False(t, ok, "the session ended")
+}

@@ -231,6 +231,8 @@ export interface ErrorCodes {
   readonly PUSH_UNAVAILABLE: 211;
   /** enablePush: the notification permission was denied. */
   readonly PUSH_DENIED: 212;
+  /** Not a rejection: the server's word (an error with no request) that peer messages sent to this device while it moved off a draining node were dropped, past what its old session holds. */
+  readonly MESSAGES_DROPPED: 213;
 }
 
 export type ErrorCodeName = keyof ErrorCodes;

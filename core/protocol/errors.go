@@ -53,6 +53,10 @@ const (
 	// CodePushDenied: the browser's notification permission was denied
 	// (client side: enablePush in the browser).
 	CodePushDenied Code = 212
+	// CodeMessagesDropped: peer messages sent to this device while it moved
+	// were over what its old session holds for it (MaxMovedMessages), and
+	// were dropped; an error with rid 0, after the ones held (PROTOCOL.md "Drain").
+	CodeMessagesDropped Code = 213
 )
 
 var codeNames = map[Code]string{
@@ -85,6 +89,7 @@ var codeNames = map[Code]string{
 	CodeTooManySubscriptions: "TOO_MANY_SUBSCRIPTIONS",
 	CodePushUnavailable:      "PUSH_UNAVAILABLE",
 	CodePushDenied:           "PUSH_DENIED",
+	CodeMessagesDropped:      "MESSAGES_DROPPED",
 }
 
 // Codes lists every defined code, in numeric order, for tables such as the
@@ -96,7 +101,7 @@ func Codes() []Code {
 		CodeNotAuthorized, CodeAlreadyLogin, CodeTimeout, CodeTooOften, CodeAbortedByLogout,
 		CodeMalformedFrame, CodeUnknownType, CodeTooLarge, CodeRateLimited, CodeNotLoggedIn,
 		CodeNotYours, CodeTooManyPending, CodeNotConnected, CodeShuttingDown, CodeResumeFailed,
-		CodeTooManySubscriptions, CodePushUnavailable, CodePushDenied,
+		CodeTooManySubscriptions, CodePushUnavailable, CodePushDenied, CodeMessagesDropped,
 	}
 }
 

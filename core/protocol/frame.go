@@ -187,6 +187,10 @@ func (f *Frame) CheckRequest() error {
 		if f.User == "" {
 			return Errorf(CodeMalformedFrame, `login frame has no "user"`)
 		}
+		if (f.Session == "") != (f.Key == "") {
+			// A device's login after a move names the session it moved from (PROTOCOL.md "Drain").
+			return Errorf(CodeMalformedFrame, `login frame needs both "session" and "key", or neither`)
+		}
 		return ValidateUserID(f.User)
 	case TypeSend:
 		if len(f.Callees) > 0 || f.Mode != "" {

@@ -14,6 +14,7 @@ import (
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	frames := []*Frame{
 		{Type: TypeLogin, RID: 1, User: "alice", Token: "a.b.c"},
+		{Type: TypeLogin, RID: 1, User: "alice", Session: "c0de0001a1b2c3d4", Key: "0123456789abcdef0123456789abcdef"},
 		{Type: TypeOK, RID: 1, User: "alice", Session: "s1"},
 		{Type: TypeSend, RID: 2, Callee: "bob", Content: "hi <b>&</b> \u2028 ☎", Channel: "room-1", Timeout: 30000},
 		{Type: TypeInvite, Inv: "0123456789abcdef0123456789abcdef", Caller: "alice", Content: "hi", Timeout: 60000},
@@ -80,6 +81,8 @@ func TestDecodeAndCheckRejectMalformedInput(t *testing.T) {
 		{"no rid", `{"type":"ping"}`, CodeMalformedFrame, 0},
 		{"login without user", `{"type":"login","rid":2}`, CodeMalformedFrame, 2},
 		{"login with a bad user", `{"type":"login","rid":2,"user":"null"}`, CodeInvalidArgument, 2},
+		{"login naming a moved session without its key", `{"type":"login","rid":2,"user":"a","session":"s"}`, CodeMalformedFrame, 2},
+		{"login with a key but no session", `{"type":"login","rid":2,"user":"a","key":"k"}`, CodeMalformedFrame, 2},
 		{"login with a long user", `{"type":"login","rid":2,"user":"` + long + `"}`, CodeInvalidArgument, 2},
 		{"send without callee", `{"type":"send","rid":3}`, CodeMalformedFrame, 3},
 		{"send with a bad callee", `{"type":"send","rid":3,"callee":"a\"b"}`, CodeInvalidArgument, 3},

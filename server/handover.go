@@ -1,0 +1,307 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+)
+
+// The hand-over of a move (PROTOCOL.md "Drain"): a moved session passes
+// nothing on to its client, gone, but it stays in the directory until a
+// session of its user appears elsewhere, so peer messages keep reaching it.
+// It holds them (up to MaxMovedMessages) for its device's next session,
+// whose login names it with its key. That session's node announces the
+// claim with the session and, once every peer has it (a sync), asks the
+// moved session's node, which syncs its peers in turn: then every message a
+// node sent the moved session before it knew of the claim has arrived, and
+// every later one went to the claimer too, tagged so (also). The moved
+// session's node answers with what it held, but those tagged for the
+// claimer, and the claimer's node queues them, then the peer messages that
+// reached the claimer meanwhile (diverted), in order, exactly once.
+
+// MaxMovedMessages bounds the peer messages a moved session holds for its
+// device's next session; past it they are dropped and counted, and the new
+// session is told how many (CodeMessagesDropped).
+const MaxMovedMessages = 256
+
+// heldMessage is a peer message a moved session holds; also are the
+// sessions claiming it that the message went to as well.
+type heldMessage struct {
+	f    *protocol.Frame
+	also []string
+}
+
+// claimNodeLocked records that s's login names id, the session its device
+// moved from, and returns the node that holds id: the node its id starts
+// with, if a peer (a moved session that ended keeps its hold there for a
+// claim, out of the directory), else "": then nothing is handed over.
+func (n *Node) claimNodeLocked(s *session, id string) string {
+	if id == "" {
+		return ""
+	}
+	node := ownerOf(id)
+	if _, ok := n.cl.peers[node]; !ok {
+		n.logSessionLocked(s, slog.LevelInfo, "move claim of no session of another node: nothing handed over", "moved", id)
+		return ""
+	}
+	s.claim = id
+	return node
+}
+
+// claimLocked asks node, once every peer knows of s and its claim, for the
+// peer messages the moved session held for s; until the answer, those for s
+// wait (diverted).
+func (n *Node) claimLocked(s *session, node, key string) {
+	s.qmu.Lock()
+	s.claiming = true
+	s.qmu.Unlock()
+	n.afterPeersLocked(func() {
+		if _, ok := n.cl.peers[node]; !ok || s.ended {
+			n.handOverLocked(s, nil)
+			return
+		}
+		c := &call{waiting: map[string]struct{}{node: {}}, done: make(chan struct{})}
+		n.cl.next++
+		corr := n.cl.next
+		n.cl.calls[corr] = c
+		var late *time.Timer
+		c.then = func() {
+			n.stopTimer(&late)
+			n.handOverLocked(s, c.answers)
+		}
+		n.tell(node, &message{K: kindClaim, Corr: corr, Sess: s.claim, User: s.user, Key: key, By: s.id})
+		// A node that does not answer (one of an earlier version, in a
+		// rolling upgrade, knows no claim; one slow to get to it) must not
+		// keep s's messages waiting: its answer is due once it synced its
+		// peers, which the death of one bounds.
+		// A late answer is still handed over, after those (c.then).
+		late = n.afterFunc(n.cfg.PeerTimeout+2*n.cfg.PeerHeartbeat, func() {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			late = nil
+			if n.cl.calls[corr] == c {
+				n.logSessionLocked(s, slog.LevelWarn, "move claim not answered in time: the peer messages that waited go on",
+					"moved", s.claim, "peer", node)
+				n.handOverLocked(s, nil)
+			}
+		})
+	})
+}
+
+// handOverLocked queues to s what the moved session held for it (the
+// pages of its node's answer; none when it is gone or did not answer),
+// then what waited for it.
+func (n *Node) handOverLocked(s *session, pages []*message) {
+	s.qmu.Lock()
+	s.claiming = false
+	waited := s.diverted
+	s.diverted = nil
+	if len(pages) > 0 {
+		for _, page := range pages {
+			for _, f := range page.Held {
+				s.enqueueLocked(f)
+			}
+		}
+		if m := pages[len(pages)-1]; m.Code > 0 {
+			s.enqueueLocked(protocol.ErrorFrame(0, protocol.Errorf(protocol.CodeMessagesDropped,
+				"%d peer messages sent to this device while it moved were dropped (over %d)", m.Code, MaxMovedMessages)))
+		}
+	}
+	for _, f := range waited {
+		s.enqueueLocked(f)
+	}
+	s.qmu.Unlock()
+	n.logSessionLocked(s, slog.LevelInfo, "move hand-over", "moved", s.claim, "answered", len(pages) > 0, "waited", len(waited))
+}
+
+// claimAskedLocked answers p's claim m of a moved session here, once every
+// peer has handled what it sent before: what the session held, but what
+// went to the claimer too. A wrong key, or a session that is unknown, not
+// moved, someone else's or claimed already, gets an empty answer.
+func (n *Node) claimAskedLocked(p *peer, m *message) {
+	s := n.hub.sessions[m.Sess]
+	if s == nil {
+		s = n.holds[m.Sess]
+	}
+	if s == nil || !s.moved.Load() || s.user != m.User || s.claimBy != "" || !s.resumeKeyMatches(m.Key) {
+		n.logLocked(n.log, slog.LevelInfo, "move claim refused", "moved", m.Sess, "by", m.By, "peer", p.id)
+		n.tell(p.id, &message{K: kindClaimed, Corr: m.Corr})
+		return
+	}
+	s.claimBy, s.claimNode = m.By, p.id
+	n.afterPeersLocked(func() {
+		var held []*protocol.Frame
+		for _, h := range s.moveHold {
+			if !slices.Contains(h.also, m.By) {
+				held = append(held, h.f)
+			}
+		}
+		dropped := s.dropped
+		s.moveHold, s.dropped, s.handed = nil, 0, true
+		if n.holds[s.id] == s {
+			delete(n.holds, s.id)
+			n.stopTimer(&s.grace)
+		}
+		for _, page := range heldPages(m.Corr, held, dropped) {
+			n.tell(p.id, page)
+		}
+		n.logSessionLocked(s, slog.LevelInfo, "move claim granted", "by", m.By, "held", len(held), "dropped", dropped)
+		if !s.ended && !s.claimed {
+			n.replacedLocked(s) // its device is back
+		}
+	})
+}
+
+// heldPages answers claim corr with held, in pages of at most
+// dirPageBytes of frames each (256 peer messages of 32 KiB are over NATS's
+// max_payload in one), the last with dropped.
+func heldPages(corr uint64, held []*protocol.Frame, dropped int) []*message {
+	pages := []*message{{K: kindClaimed, Corr: corr}}
+	size := 0
+	for _, f := range held {
+		data, err := json.Marshal(f)
+		if err != nil {
+			continue // unreachable: a frame this node decoded or made
+		}
+		last := pages[len(pages)-1]
+		if len(last.Held) > 0 && size+len(data) > dirPageBytes {
+			last = &message{K: kindClaimed, Corr: corr}
+			pages = append(pages, last)
+			size = 0
+		}
+		last.Held = append(last.Held, f)
+		size += len(data)
+	}
+	for i, page := range pages {
+		page.Page, page.Pages = i+1, len(pages)
+	}
+	pages[len(pages)-1].Code = dropped
+	return pages
+}
+
+// deliverMessageLocked queues ev, a peer message, to p, one of parties: a
+// moved session here holds it. A session the message goes to that claims
+// p (a moved session) is named with it, so that p's hand-over skips it.
+func (n *Node) deliverMessageLocked(p party, ev *protocol.Frame, parties []party) {
+	var also []string
+	for _, q := range parties {
+		if claimOf(q) == p.sessionID() {
+			also = append(also, q.sessionID())
+		}
+	}
+	switch p := p.(type) {
+	case *session:
+		if p.moved.Load() {
+			n.holdMessageLocked(p, ev, also)
+			return
+		}
+	case *remoteSession:
+		if also != nil {
+			n.tell(p.node, &message{K: kindDeliver, Sess: p.id, F: ev, Also: also})
+			return
+		}
+	}
+	p.enqueue(ev)
+}
+
+// claimOf returns the moved session p's login named, if any.
+func claimOf(p party) string {
+	switch p := p.(type) {
+	case *session:
+		return p.claim
+	case *remoteSession:
+		return p.claim
+	}
+	return ""
+}
+
+// heldLocked is told that another node delivers f, a peer message, to
+// session sid here, and reports whether a moved session took it.
+func (n *Node) heldLocked(sid string, f *protocol.Frame, also []string) bool {
+	s := n.hub.sessions[sid]
+	if s == nil {
+		s = n.holds[sid]
+	}
+	if s == nil || !s.moved.Load() {
+		return false
+	}
+	n.holdMessageLocked(s, f, also)
+	return true
+}
+
+// holdMessageLocked keeps f, a peer message to s, moved, for the session that
+// claims s. Once the hold is handed over, a message that did not go to the
+// claimer too (from a node that did not know of the claim: none should)
+// goes on to it, late rather than lost.
+func (n *Node) holdMessageLocked(s *session, f *protocol.Frame, also []string) {
+	if s.handed {
+		if s.claimBy != "" && !slices.Contains(also, s.claimBy) {
+			n.logSessionLocked(s, slog.LevelWarn, "peer message to a moved session after its hand-over: passed on", "by", s.claimBy)
+			if s.claimNode == n.id {
+				return
+			}
+			n.tell(s.claimNode, &message{K: kindDeliver, Sess: s.claimBy, F: f})
+		}
+		return
+	}
+	if len(s.moveHold) >= MaxMovedMessages {
+		s.dropped++
+		n.m.movedDropped.Inc()
+		if s.dropped == 1 {
+			n.logSessionLocked(s, slog.LevelWarn, fmt.Sprintf("moved session holds %d peer messages: dropping more", MaxMovedMessages))
+		}
+		return
+	}
+	cp := *f
+	s.moveHold = append(s.moveHold, heldMessage{f: &cp, also: also})
+}
+
+// keepHoldLocked keeps s, a moved session that ended before its hold was
+// handed over, for a claim until ResumeGrace from its move.
+func (n *Node) keepHoldLocked(s *session) {
+	if s.handed || !s.moved.Load() {
+		return
+	}
+	left := time.Until(s.holdUntil)
+	if left <= 0 {
+		return
+	}
+	n.holds[s.id] = s
+	s.grace = n.afterFunc(left, func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if n.holds[s.id] == s {
+			delete(n.holds, s.id)
+			if len(s.moveHold) > 0 {
+				n.logSessionLocked(s, slog.LevelInfo, "moved session's hold expired unclaimed", "held", len(s.moveHold))
+			}
+		}
+	})
+}
+
+// dropHoldsLocked forgets the holds of moved sessions that ended (at
+// shutdown): what they held is lost, and logged.
+func (n *Node) dropHoldsLocked() {
+	for id, s := range n.holds {
+		n.stopTimer(&s.grace)
+		if len(s.moveHold) > 0 || s.dropped > 0 {
+			n.logSessionLocked(s, slog.LevelWarn, "shutdown: moved session's hold lost unclaimed", "held", len(s.moveHold), "dropped", s.dropped)
+		}
+		delete(n.holds, id)
+	}
+}
+
+// holdingLocked reports whether a moved session that ended holds peer
+// messages no claim has taken yet: a drain waits for the claim.
+func (n *Node) holdingLocked() bool {
+	for _, s := range n.holds {
+		if len(s.moveHold) > 0 || s.dropped > 0 || s.claimBy != "" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,207 @@
+//go:build !js
+
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
+	"github.com/rtmcall/rtmcall/server"
+	"github.com/rtmcall/rtmcall/server/rtmcalltest"
+)
+
+// movedBob is a cluster of two nodes: bob logged in on node 0, which
+// drains, and moved (bye MOVED, 1012); alice is on node 1. errc has the
+// drain's result.
+func movedBob(t *testing.T) (cl *rtmcalltest.Cluster, alice, bob *client, errc chan error) {
+	t.Helper()
+	cl = rtmcalltest.NewCluster(t, 2, unlimited)
+	bob, alice = login(t, cl.Nodes[0], "bob"), login(t, cl.Nodes[1], "alice")
+	cl.Sync()
+	errc = make(chan error, 1)
+	go func() { errc <- cl.Node(0).Node.Drain(context.Background()) }()
+	before, status, _ := bob.closed()
+	require.Equal(t, []string{"bye MOVED"}, types(before))
+	require.Equal(t, websocket.StatusServiceRestart, status)
+	return cl, alice, bob, errc
+}
+
+// message sends text from c to bob and requires that it was received.
+func message(t *testing.T, c *client, text string) {
+	t.Helper()
+	assert.True(t, c.ok(&protocol.Frame{Type: protocol.TypeMessage, Peer: "bob", Text: text}).Received, text)
+}
+
+// relogin logs bob in on node 1 naming the session moved from, with key.
+func relogin(t *testing.T, cl *rtmcalltest.Cluster, moved *client, key string) *client {
+	t.Helper()
+	c := dial(t, cl.Nodes[1], "bob again")
+	c.ok(&protocol.Frame{Type: protocol.TypeLogin, User: "bob", Session: moved.session, Key: key})
+	return c
+}
+
+// messages reads the next len(want) frames of c: peer messages with those texts.
+func messages(t *testing.T, c *client, want ...string) {
+	t.Helper()
+	var got []string
+	for range want {
+		f := c.next()
+		require.NotNil(t, f, "%s: closed", c.name)
+		require.Equal(t, protocol.TypePeerMessage, f.Type, "%s: %+v", c.name, f)
+		got = append(got, f.Text)
+	}
+	assert.Equal(t, want, got)
+}
+
+// A peer message sent to a device while it moves reaches its new session
+// on its new node once, after the login's reply, in order with those sent
+// later: from a session of another node (alice), and from the draining
+// node itself (the server API there), which holds the moved session.
+func TestDrainHandsOverPeerMessages(t *testing.T) {
+	cl, alice, bob, errc := movedBob(t)
+	message(t, alice, "m1")
+	cl.Sync() // m1 reached node 0 before m2
+	received, err := cl.Node(0).Node.SendMessage("carol", "bob", "m2", nil, "")
+	require.NoError(t, err)
+	assert.True(t, received, "held for the device")
+
+	again := relogin(t, cl, bob, bob.key)
+	message(t, alice, "m3")
+	messages(t, again, "m1", "m2", "m3")
+	again.sync() // nothing more: each once
+	cl.Sync()
+	message(t, alice, "m4")
+	messages(t, again, "m4")
+	again.sync()
+	select {
+	case err := <-errc:
+		require.NoError(t, err, "the moved session ended once handed over")
+	case <-time.After(waitTimeout):
+		require.FailNow(t, "the drain did not end")
+	}
+}
+
+// A login that names its moved session with a wrong key, names a session
+// its node does not have, or names the session as another user, succeeds
+// and gets nothing of what the session held; the device's own claim, with
+// the key, gets it all: what the others got directly too, for it got none.
+func TestDrainHandOverNeedsTheKey(t *testing.T) {
+	cl, alice, bob, _ := movedBob(t)
+	message(t, alice, "m1")
+	for _, tc := range []struct{ name, user, session, key string }{
+		{"wrong key", "bob", bob.session, "0123456789abcdef0123456789abcdef"},
+		{"unknown session", "bob", cl.Node(0).Node.ID() + "00000000", bob.key},
+		{"another user", "carol", bob.session, bob.key},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			other := dial(t, cl.Nodes[1], tc.name)
+			other.ok(&protocol.Frame{Type: protocol.TypeLogin, User: tc.user, Session: tc.session, Key: tc.key})
+			if tc.user == "bob" {
+				message(t, alice, "to "+tc.name)
+				messages(t, other, "to "+tc.name)
+			}
+			other.sync()
+		})
+	}
+	again := relogin(t, cl, bob, bob.key)
+	messages(t, again, "m1", "to wrong key", "to unknown session")
+	again.sync()
+	cl.Sync()
+	again.sync()
+}
+
+// A moved session holds MaxMovedMessages peer messages; past it, they are
+// dropped and the new session is told how many, after the ones held: an
+// error with rid 0, MESSAGES_DROPPED. Each is as large as a message may be:
+// together 8 MiB, which the hand-over sends in pages (NATS's max_payload is 1 MiB).
+func TestDrainHandOverBound(t *testing.T) {
+	for _, n := range []int{server.MaxMovedMessages, server.MaxMovedMessages + 1} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			cl, _, bob, _ := movedBob(t)
+			var want []string
+			for i := range n {
+				text := strconv.Itoa(i)
+				text += strings.Repeat(".", protocol.MaxMessageBytes-len(text))
+				received, err := cl.Node(1).Node.SendMessage("carol", "bob", text, nil, "")
+				require.NoError(t, err)
+				require.True(t, received)
+				if i < server.MaxMovedMessages {
+					want = append(want, text)
+				}
+			}
+			again := relogin(t, cl, bob, bob.key)
+			messages(t, again, want...)
+			if n > server.MaxMovedMessages {
+				f := again.next()
+				require.NotNil(t, f)
+				assert.Equal(t, protocol.TypeError, f.Type)
+				assert.Equal(t, uint64(0), f.RID)
+				assert.Equal(t, protocol.CodeMessagesDropped, f.Code)
+				assert.Contains(t, f.Message, fmt.Sprintf("%d peer messages", n-server.MaxMovedMessages))
+			}
+			again.sync()
+		})
+	}
+}
+
+// A claim its node does not answer in time keeps the new session's peer
+// messages waiting only until PeerTimeout + 2 PeerHeartbeats: then they
+// come; what the moved session held comes when the answer does, after
+// them; never, from a node that ignores claims (one of an earlier version,
+// in a rolling upgrade).
+func TestDrainHandOverUnanswered(t *testing.T) {
+	for _, answers := range []bool{true, false} {
+		t.Run(fmt.Sprintf("answers %v", answers), func(t *testing.T) {
+			cl, alice, bob, _ := movedBob(t)
+			release := server.HoldClaims(cl.Node(0).Node)
+			t.Cleanup(release)
+			message(t, alice, "held")
+			again := relogin(t, cl, bob, bob.key)
+			start := time.Now()
+			message(t, alice, "after")
+			messages(t, again, "after")
+			assert.GreaterOrEqual(t, time.Since(start), rtmcalltest.PeerTimeout, "waited for the answer")
+			if answers {
+				release()
+				messages(t, again, "held")
+			}
+			cl.Sync()
+			again.sync()
+		})
+	}
+}
+
+// A moved session that ends before its device claims it (another device of
+// the user logged in elsewhere first, which ends it a PeerHeartbeat later)
+// keeps what it held for the claim, and the drain waits for the claim.
+func TestDrainHandOverAfterTheMovedSessionEnded(t *testing.T) {
+	cl, alice, bob, errc := movedBob(t)
+	message(t, alice, "m1")
+	tablet := login(t, cl.Nodes[1], "bob")
+	require.Eventually(t, func() bool { return cl.Node(0).Node.LocalSessions("bob") == 0 }, waitTimeout, time.Millisecond)
+	cl.Sync()
+	select {
+	case err := <-errc:
+		require.FailNow(t, "the drain ended with a hold unclaimed", "%v", err)
+	default:
+	}
+	again := relogin(t, cl, bob, bob.key)
+	messages(t, again, "m1")
+	again.sync()
+	tablet.sync() // the tablet logged in after m1
+	select {
+	case err := <-errc:
+		require.NoError(t, err)
+	case <-time.After(waitTimeout):
+		require.FailNow(t, "the drain did not end once the hold was claimed")
+	}
+}
