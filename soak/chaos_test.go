@@ -345,3 +345,14 @@ func TestMovedToWaitsForTheNewConnection(t *testing.T) {
 	_, ok = movedTo(s, 1, time.Now().Add(time.Minute), none)
 	assert.False(t, ok, "the session ended")
 }
+
+// A flow's cut of a device whose node drains finds no connection while
+// its client moves (RECONNECTING between the drained node and the next):
+// that is no driver problem; anywhere else it is.
+func TestCutFindsAMovingClientBetweenConnections(t *testing.T) {
+	s := &session{}
+	assert.False(t, s.moving(core.ConnectionReconnecting), "not on a draining node: a resume")
+	s.draining.Store(true)
+	assert.True(t, s.moving(core.ConnectionReconnecting))
+	assert.False(t, s.moving(core.ConnectionConnected))
+}
