@@ -161,7 +161,13 @@ func exchangeUpgrade(conn net.Conn, req *http.Request) (*http.Response, error) {
 }
 
 // upgradedConn is an upgraded connection as a response body, which
-// coder/websocket reads and writes.
+// coder/websocket reads and writes. Its Read reports the stream's end as
+// io.ErrUnexpectedEOF: a WebSocket ends with a close frame, and
+// coder/websocket (v1.8.15) takes a bare io.EOF met where a payload read
+// begins (right after a frame's header, or where the reader's buffer
+// filled) for the end of the message, and hands the truncated message on
+// as whole: a connection cut there was a frame "not a valid JSON object"
+// instead of a lost connection (TestUpgradedConnCutMidFrame).
 type upgradedConn struct {
 	net.Conn
 	br *bufio.Reader // bytes read past the response head; nil once read
@@ -174,7 +180,11 @@ func (c *upgradedConn) Read(p []byte) (int, error) {
 		}
 		c.br = nil
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
 }
 
 // closingBody is a refused upgrade's body: closing it closes the connection.

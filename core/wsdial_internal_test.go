@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,4 +99,49 @@ func TestUpgradeTransportRefusedBody(t *testing.T) {
 	require.NotNil(t, resp)
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	assert.ErrorIs(t, <-closed, io.EOF, "the client closes the refused connection")
+}
+
+// TestUpgradedConnCutMidFrame: a connection cut inside a frame (a proxy
+// or a node going away mid-write) is a lost connection, not a message of
+// what arrived: cut right after the header, where the reader's buffer
+// filled (readMessage's first 512 bytes), or anywhere else. Before
+// upgradedConn reported the end as unexpected, coder/websocket returned
+// the first two as whole messages (an empty one, and 512 bytes of 600),
+// which the client dropped as frames "not a valid JSON object" (the
+// cluster soak with drain, issue 16). A whole frame before the cut is read.
+func TestUpgradedConnCutMidFrame(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		size, cut int
+	}{{"after the header", 100, 0}, {"at the read buffer's end", 600, 512}, {"inside", 100, 40}} {
+		t.Run(tc.name, func(t *testing.T) {
+			payload := []byte(`{"type":"pong","rid":1,"x":"` + strings.Repeat("a", tc.size-len(`{"type":"pong","rid":1,"x":""}`)) + `"}`)
+			require.Len(t, payload, tc.size)
+			hdr := []byte{0x81, 126, byte(tc.size >> 8), byte(tc.size)} // FIN, text, unmasked, 16-bit length
+			whole := append([]byte{0x81, 5}, "hello"...)
+			url := rawUpgradeServer(t, func(c net.Conn, req *http.Request) {
+				sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+				head := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+					"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n" +
+					"Sec-WebSocket-Protocol: " + req.Header.Get("Sec-WebSocket-Protocol") + "\r\n\r\n"
+				_, _ = c.Write([]byte(head))
+				_, _ = c.Write(whole)
+				_, _ = c.Write(append(hdr, payload[:tc.cut]...))
+				c.(*net.TCPConn).CloseWrite() // the stream ends there
+				_, _ = c.Read(make([]byte, 1))
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			ws, _, err := websocket.Dial(ctx, url, dialOptions)
+			require.NoError(t, err)
+			defer ws.CloseNow()
+			typ, data, err := readMessage(ws, nil)
+			require.NoError(t, err)
+			assert.Equal(t, websocket.MessageText, typ)
+			assert.Equal(t, "hello", string(data))
+			_, data, err = readMessage(ws, nil)
+			require.Error(t, err, "read %d bytes as a whole message", len(data))
+			assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+		})
+	}
 }

@@ -486,6 +486,9 @@ func (h *harness) healOne(ctx context.Context, s *session) error {
 	wctx, wcancel := context.WithTimeout(ctx, h.cfg.FlowDeadline)
 	ended := s.waitState(wctx, core.ConnectionDisconnected, 0) == nil
 	wcancel()
+	if !ended && !s.died.Load() {
+		return nil // its login lived on (livesOn): nothing to heal
+	}
 	d := h.deviceOf(s)
 	if d == nil {
 		return nil

@@ -4,6 +4,7 @@ package soak
 
 import (
 	"context"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -256,6 +257,64 @@ func TestDrainCountsALoginInFlight(t *testing.T) {
 	assert.Empty(t, sh.endDrain(1), "a login after the drain is not moved by it")
 }
 
+// A group flow's callee whose every device was lost with a node between
+// lockGroup and the send has none rung, and no answerer: the others answer
+// (the cluster soak with drain, seed 31: the run panicked in IntN(0)).
+func TestGroupAnswerersSkipACalleeWithNoDevice(t *testing.T) {
+	gf := &groupFlow{flow: &flow{rng: rand.New(rand.NewPCG(1, 2))},
+		callees: []*user{{id: "u1"}, {id: "u2"}, {id: "u3"}}}
+	got := gf.answerers(map[string][]string{"u1": {"u1.d0#1", "u1.d1#1"}, "u3": {"u3.d0#4"}})
+	require.Len(t, got, 2)
+	assert.Contains(t, []string{"u1.d0#1", "u1.d1#1"}, got[0])
+	assert.Equal(t, "u3.d0#4", got[1])
+}
+
+// A device the harness logs out after a cut may end ABORTED, not
+// DISCONNECTED: the logout waited for the resume, which failed within the
+// grace (its node drained or died). leave's wait for the end takes that
+// as the end; it waited for DISCONNECTED to the flow's deadline, and the
+// device's come-back login then failed with the spent context ("dial tcp
+// ...: i/o timeout", TestSoakClusterShort with drain, seeds 6 and 29).
+func TestLeaveEndsOnAbort(t *testing.T) {
+	sh := &shard{}
+	d := &device{slot: "u1.d0"}
+	s := &session{key: "u1.d0#1", sh: sh, d: d, slot: d.slot, changed: make(chan struct{}, 1)}
+	sh.track(s, d)
+	s.setLeaving()
+	s.onState(core.ConnectionReconnecting, core.ReasonInterrupted)
+	s.onState(core.ConnectionAborted, core.ReasonInterrupted)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, s.waitState(ctx, core.ConnectionDisconnected, 0))
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelShort()
+	assert.ErrorIs(t, s.waitState(short, core.ConnectionConnected, 0), context.DeadlineExceeded, "ABORTED is no other state")
+}
+
+// A login that nodeDied took for lost with a node, as an attempt of it
+// went there, lives if it then logged in on a node not killed since: the
+// dying node refused the attempt (503) and the client tried again
+// elsewhere (seed 7 with drain: the flow waited 10 s for its end). One
+// whose node died since stays lost.
+func TestLoginLivesOnAfterARefusal(t *testing.T) {
+	lb := &balancer{open: map[string][]openConn{}, prev: map[string]dial{}}
+	sh := &shard{cl: &cluster{lb: lb, members: []*member{{}, {}}}, live: map[*session]*device{}}
+	h := &harness{deaths: make(chan struct{}), rep: &Report{Chaos: map[string]int{}}}
+	lb.prev["u1.d0"] = dial{i: 1, n: 7} // its attempt at node 1, which dies
+	s := &session{key: "u1.d0#1", sh: sh, slot: "u1.d0", since: 6, deathsAt: []int32{0, 0}, changed: make(chan struct{}, 1)}
+	sh.live[s] = nil
+	require.Equal(t, []*session{s}, h.nodeDied(sh, 1, make(chan struct{})))
+
+	sh.placed(s, 0) // logged in on node 0 (loginOn), alive
+	h.livesOn(s, 0)
+	assert.False(t, s.died.Load())
+	assert.Equal(t, 1, h.rep.Chaos["logins lost with a node that lived on"])
+
+	h.nodeDied(sh, 0, make(chan struct{})) // node 0 dies with it
+	h.livesOn(s, 0)
+	assert.True(t, s.died.Load(), "lost with node 0, killed since its login began")
+}
+
 // A session a drain moved is taken for the node its client has a
 // connection to next, once it has one: not at once (its connection cut
 // just then) nor while its newest is still the drained node's, looked for
@@ -285,4 +344,15 @@ func TestMovedToWaitsForTheNewConnection(t *testing.T) {
 	s.ended.Store(true)
 	_, ok = movedTo(s, 1, time.Now().Add(time.Minute), none)
 	assert.False(t, ok, "the session ended")
+}
+
+// A flow's cut of a device whose node drains finds no connection while
+// its client moves (RECONNECTING between the drained node and the next):
+// that is no driver problem; anywhere else it is.
+func TestCutFindsAMovingClientBetweenConnections(t *testing.T) {
+	s := &session{}
+	assert.False(t, s.moving(core.ConnectionReconnecting), "not on a draining node: a resume")
+	s.draining.Store(true)
+	assert.True(t, s.moving(core.ConnectionReconnecting))
+	assert.False(t, s.moving(core.ConnectionConnected))
 }
