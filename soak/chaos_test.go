@@ -269,6 +269,35 @@ func TestGroupAnswerersSkipACalleeWithNoDevice(t *testing.T) {
 	assert.Equal(t, "u3.d0#4", got[1])
 }
 
+// A callee's device marked lost with its node, which is still up for a
+// few ms (cluster.kill marks before it shuts the node down), may still
+// ring: the group flow is hit, and waits for its client's own end once it
+// rang. Left out, the flow was checked before its UNKNOWN ("device ends"
+// and "late", TestSoakClusterShort, seed 28, issue 16).
+func TestGroupAwaitsADeviceLostWithItsNode(t *testing.T) {
+	newDevice := func(key string) *device { return &device{s: &session{key: key}} }
+	live, lost, other := newDevice("u1.d0#1"), newDevice("u1.d1#3"), newDevice("u2.d0#2")
+	lost.s.died.Store(true)
+	gf := &groupFlow{flow: &flow{caller: &device{s: &session{key: "u0.d0#1"}}},
+		g:       &gentry{rec: GroupRecord{Expected: map[string][]string{}, Devices: map[string][]Event{}}},
+		callees: []*user{{id: "u1", devs: []*device{live, lost}}, {id: "u2", devs: []*device{other}}}}
+	gf.parties()
+	assert.Equal(t, map[string][]string{"u1": {live.s.key}, "u2": {other.s.key}}, gf.g.rec.Expected, "online at the send")
+	assert.True(t, gf.hit(), "a party was lost with its node")
+
+	r := &gf.g.rec
+	r.Caller = []Event{{Party: Caller, Kind: KindCanceled}}
+	for _, k := range []string{live.s.key, other.s.key} {
+		r.Devices[k] = []Event{{Party: k, Kind: KindInvite}, {Party: k, Kind: KindCanceled}}
+	}
+	assert.True(t, gf.ended(r), "not rung: its invite died with the node")
+	r.Devices[lost.s.key] = []Event{{Party: lost.s.key, Kind: KindInvite}}
+	assert.False(t, gf.ended(r), "rung: its client's end is to come")
+	r.Devices[lost.s.key] = append(r.Devices[lost.s.key], Event{Party: lost.s.key, Kind: KindFailure, Reason: "UNKNOWN"})
+	lost.s.ended.Store(true)
+	assert.True(t, gf.ended(r))
+}
+
 // A device the harness logs out after a cut may end ABORTED, not
 // DISCONNECTED: the logout waited for the resume, which failed within the
 // grace (its node drained or died). leave's wait for the end takes that
