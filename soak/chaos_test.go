@@ -298,6 +298,25 @@ func TestGroupAwaitsADeviceLostWithItsNode(t *testing.T) {
 	assert.True(t, gf.ended(r))
 }
 
+// A late session rung as its pair reset (a loss window) may get its invite
+// after the caller's PEER_OFFLINE: it is owed it, so the flow does not take
+// every party's end for the last word but sends the barrier (seed 28 on
+// this branch: "late: ... invite arrived after every party had ended").
+// One that saw it, or left, or died, or drained, is owed nothing.
+func TestLateSessionOwedItsInvite(t *testing.T) {
+	late := &session{key: "u2.d0#5"}
+	f := &flow{parties: map[string]*session{late.key: late}, drains: drainMarks{},
+		late: []ringer{{d: &device{s: late}, key: late.key}}}
+	e := newEntry()
+	e.rec.Events = []Event{{Party: Caller, Kind: KindFailure, Reason: "PEER_OFFLINE"}}
+	assert.Equal(t, []string{late.key}, f.owed(e))
+	e.rec.Left[late.key] = LeftClose
+	assert.Empty(t, f.owed(e), "gone")
+	delete(e.rec.Left, late.key)
+	e.rec.Events = append(e.rec.Events, Event{Party: late.key, Kind: KindInvite})
+	assert.Empty(t, f.owed(e), "rung")
+}
+
 // A device the harness logs out after a cut may end ABORTED, not
 // DISCONNECTED: the logout waited for the resume, which failed within the
 // grace (its node drained or died). leave's wait for the end takes that
