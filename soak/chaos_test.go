@@ -271,19 +271,23 @@ func TestGroupAnswerersSkipACalleeWithNoDevice(t *testing.T) {
 
 // A callee's device marked lost with its node, which is still up for a
 // few ms (cluster.kill marks before it shuts the node down), may still
-// ring: the group flow is hit, and waits for its client's own end once it
-// rang. Left out, the flow was checked before its UNKNOWN ("device ends"
+// ring until every node knows the death: the group flow is hit, and waits
+// for its client's own end once it rang. Left out, the flow was checked before its UNKNOWN ("device ends"
 // and "late", TestSoakClusterShort, seed 28, issue 16).
 func TestGroupAwaitsADeviceLostWithItsNode(t *testing.T) {
-	newDevice := func(key string) *device { return &device{s: &session{key: key}} }
-	live, lost, other := newDevice("u1.d0#1"), newDevice("u1.d1#3"), newDevice("u2.d0#2")
-	lost.s.died.Store(true)
+	newDevice := func(key string) *device { return &device{s: &session{key: key, changed: make(chan struct{}, 1)}} }
+	live, lost, settled, other := newDevice("u1.d0#1"), newDevice("u1.d1#3"), newDevice("u1.d2#2"), newDevice("u2.d0#2")
+	lost.s.die(make(chan struct{}))
+	done := make(chan struct{})
+	close(done)
+	settled.s.die(done) // every node knows its node dead: nobody rings it
 	gf := &groupFlow{flow: &flow{caller: &device{s: &session{key: "u0.d0#1"}}},
 		g:       &gentry{rec: GroupRecord{Expected: map[string][]string{}, Devices: map[string][]Event{}}},
-		callees: []*user{{id: "u1", devs: []*device{live, lost}}, {id: "u2", devs: []*device{other}}}}
+		callees: []*user{{id: "u1", devs: []*device{live, lost, settled}}, {id: "u2", devs: []*device{other}}}}
 	gf.parties()
 	assert.Equal(t, map[string][]string{"u1": {live.s.key}, "u2": {other.s.key}}, gf.g.rec.Expected, "online at the send")
 	assert.True(t, gf.hit(), "a party was lost with its node")
+	assert.NotContains(t, gf.sessions, settled.s.key)
 
 	r := &gf.g.rec
 	r.Caller = []Event{{Party: Caller, Kind: KindCanceled}}

@@ -300,6 +300,14 @@ func (s *session) die(settled <-chan struct{}) {
 	}
 }
 
+// unsettled reports whether s was lost with its node and not every other
+// node has declared that node dead yet: the server may still ring it.
+func (s *session) unsettled() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.died.Load() && !closed(s.settled)
+}
+
 // livesOn is told that s's login succeeded on node i, synced there. A
 // death of another node may have taken s for lost with it meanwhile, as an
 // attempt of this login went there (nodeDied): that node refused it (503,
