@@ -199,6 +199,9 @@ type session struct {
 	// settled, once died, is closed when every other node has declared its
 	// node dead (guarded by mu).
 	settled <-chan struct{}
+	// cut, set by nodeDied, is closed once its node's client connections
+	// are cut (guarded by mu).
+	cut <-chan struct{}
 
 	mu         sync.Mutex
 	state      core.ConnectionState
@@ -300,12 +303,12 @@ func (s *session) die(settled <-chan struct{}) {
 	}
 }
 
-// unsettled reports whether s was lost with its node and not every other
-// node has declared that node dead yet: the server may still ring it.
-func (s *session) unsettled() bool {
+// ringable reports whether s was lost with its node but may still be
+// rung: nodeDied marks it just before its node's connections are cut.
+func (s *session) ringable() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.died.Load() && !closed(s.settled)
+	return s.died.Load() && s.cut != nil && !closed(s.cut)
 }
 
 // livesOn is told that s's login succeeded on node i, synced there. A

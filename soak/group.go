@@ -516,20 +516,21 @@ func (gf *groupFlow) drive(content string, b groupBehaviour) {
 }
 
 // parties records, at the send, the sessions that may ring: each callee's
-// online devices (Expected), and those lost with a node whose death is not
-// yet known everywhere (unsettled), which the server may still ring: the
-// harness marks them lost just before it kills their node. Left out, such
-// a device rang, the flow was not hit, and its client's UNKNOWN came after
-// the check: "device ends" and "late" (TestSoakClusterShort, seed 28,
-// issue 16). (A pair flow takes every lost device, flow.send: for group
-// flows, whose check a death relaxes, that was 22 to 120 hit a run, not 1
-// to 5.) The book's lock is held.
+// online devices (Expected), and those lost with a node whose connections
+// are not cut yet (ringable), which the server may still ring: the harness
+// marks them lost just before it kills their node. Left out, such a device
+// rang, the flow was not hit, and its client's UNKNOWN came after the
+// check: "device ends" and "late" (TestSoakClusterShort, seed 28, issue
+// 16). (A pair flow takes every lost device, flow.send: for group flows,
+// whose check a death relaxes, that was 22 to 120 hit a run, not 1 to 5,
+// and 6 to 50 while their node's death was not yet known everywhere.) The
+// book's lock is held.
 func (gf *groupFlow) parties() {
 	gf.drains = drainMarks{}
 	gf.sessions = map[string]*session{Caller: gf.caller.s}
 	for _, c := range gf.callees {
 		for _, d := range c.devs {
-			if d.s != nil && d.s.unsettled() {
+			if d.s != nil && d.s.ringable() {
 				gf.sessions[d.s.key] = d.s
 			}
 		}
