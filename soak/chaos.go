@@ -108,8 +108,9 @@ func partition(ctx context.Context, h *harness, sh *shard, rng *rand.Rand) error
 	}
 	i := up[rng.IntN(len(up))]
 	var victims []*session
-	settled := make(chan struct{})
-	ns, nd := sh.cl.isolate(i, func(i int) { victims = h.nodeDied(sh, i, settled) })
+	settled, cut := make(chan struct{}), make(chan struct{})
+	ns, nd := sh.cl.isolate(i, func(i int) { victims = h.nodeDied(sh, i, settled, cut) })
+	close(cut)
 	h.count("partitions")
 	err := sh.cl.awaitDeclaredDead(ctx, i)
 	if err == nil {
@@ -363,8 +364,10 @@ func (h *harness) killAndRestart(ctx context.Context, sh *shard, i int) error {
 
 // nodeDied marks every session whose connection went to node i as lost
 // with it, and wakes the flows that wait on them. settled is closed once
-// every other node has declared i dead: nothing it sent can arrive later.
-func (h *harness) nodeDied(sh *shard, i int, settled chan struct{}) []*session {
+// every other node has declared i dead: nothing it sent can arrive later;
+// cut once the node's client connections are cut (and it is down, or
+// split off): nothing can ring those sessions any more.
+func (h *harness) nodeDied(sh *shard, i int, settled, cut chan struct{}) []*session {
 	sh.cl.members[i].deaths.Add(1)
 	h.healMu.Lock() // until heal has logged the lost devices in again
 	if h.heals == 0 {
@@ -389,6 +392,9 @@ func (h *harness) nodeDied(sh *shard, i int, settled chan struct{}) []*session {
 	sh.mu.Unlock()
 	for _, s := range out {
 		s.die(settled)
+		s.mu.Lock()
+		s.cut = cut
+		s.mu.Unlock()
 	}
 	h.deathMu.Lock()
 	h.settled = settled
@@ -595,8 +601,9 @@ func (h *harness) runChaos(ctx context.Context, stop <-chan struct{}) (wait func
 // declared it dead; it returns the sessions that died with it.
 func (h *harness) killNode(ctx context.Context, sh *shard, i int) ([]*session, error) {
 	var victims []*session
-	settled := make(chan struct{})
-	sh.cl.kill(i, func(i int) { victims = h.nodeDied(sh, i, settled) })
+	settled, cut := make(chan struct{}), make(chan struct{})
+	sh.cl.kill(i, func(i int) { victims = h.nodeDied(sh, i, settled, cut) })
+	close(cut)
 	h.count("node deaths")
 	err := sh.cl.awaitDeclaredDead(ctx, i)
 	close(settled)

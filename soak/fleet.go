@@ -199,6 +199,9 @@ type session struct {
 	// settled, once died, is closed when every other node has declared its
 	// node dead (guarded by mu).
 	settled <-chan struct{}
+	// cut, set by nodeDied, is closed once its node's client connections
+	// are cut (guarded by mu).
+	cut <-chan struct{}
 
 	mu         sync.Mutex
 	state      core.ConnectionState
@@ -298,6 +301,14 @@ func (s *session) die(settled <-chan struct{}) {
 	case s.changed <- struct{}{}:
 	default:
 	}
+}
+
+// ringable reports whether s was lost with its node but may still be
+// rung: nodeDied marks it just before its node's connections are cut.
+func (s *session) ringable() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.died.Load() && s.cut != nil && !closed(s.cut)
 }
 
 // livesOn is told that s's login succeeded on node i, synced there. A
