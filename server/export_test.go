@@ -165,3 +165,16 @@ func LastSent(n *Node, id string) uint64 {
 // HoldClaims holds the claims of n's moved sessions from now on until
 // release; unreleased, n ignores them, as a node of an earlier version does.
 func HoldClaims(n *Node) (release func()) { return holdDrain(n, &n.claimHold) }
+
+// PassingOn reports whether a session of user on n has been claimed again
+// and passes on, or waits to pass on, what it owes (handover.go).
+func PassingOn(n *Node, user string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for s := range n.hub.users[user] {
+		if s.passedTo != nil {
+			return true
+		}
+	}
+	return false
+}
