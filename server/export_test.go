@@ -178,3 +178,16 @@ func PassingOn(n *Node, user string) bool {
 	}
 	return false
 }
+
+// Moved reports whether a session of user on n has been told to move
+// (drain.go).
+func Moved(n *Node, user string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for s := range n.hub.users[user] {
+		if s.moved.Load() {
+			return true
+		}
+	}
+	return false
+}

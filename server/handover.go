@@ -271,20 +271,27 @@ func (n *Node) reclaimLocked(user, moved, key string, to passTarget, corr uint64
 // sent before (then every peer message that did not go to the new claimer
 // too has reached x), with what x owes, but those that went to the new
 // claimer too, and ends x quietly: its user's session count drops, its
-// status does not (the new claimer is known everywhere already).
+// status does not (the new claimer is known everywhere already). An x
+// that moved in turn (its node drains) owes what it held since too.
 func (n *Node) passOnLocked(x *session, corr uint64, answer func([]*message)) {
 	n.afterPeersLocked(func() {
 		by := x.passedTo.sess
 		var held []*protocol.Frame
 		x.qmu.Lock()
-		for _, h := range x.owed {
+		owed := x.owed
+		dropped := x.owedDropped
+		x.owing, x.owed, x.owedDropped = false, nil, 0
+		x.qmu.Unlock()
+		owed, dropped = append(owed, x.moveHold...), dropped+x.dropped
+		x.moveHold, x.dropped, x.handed = nil, 0, true
+		for _, h := range owed {
 			if !slices.Contains(h.also, by) {
 				held = append(held, h.f)
 			}
 		}
-		dropped := x.owedDropped
-		x.owing, x.owed, x.owedDropped = false, nil, 0
-		x.qmu.Unlock()
+		if len(held) > MaxMovedMessages {
+			held, dropped = held[:MaxMovedMessages], dropped+len(held)-MaxMovedMessages
+		}
 		n.logSessionLocked(x, slog.LevelInfo, "move claimed again: login reply lost, owed peer messages passed on",
 			"moved", x.claim, "by", by, "peer", x.passedTo.node, "held", len(held), "dropped", dropped)
 		answer(grantedPages(corr, held, dropped))

@@ -45,8 +45,10 @@ func drainMovesBob(t *testing.T, cl *rtmcalltest.Cluster, bob *client) chan erro
 
 // loginReplyLost logs bob in on node i naming the session moved from with
 // key, then drops the connection without reading a frame once the session
-// is there: its client never learns of it.
-func loginReplyLost(t *testing.T, cl *rtmcalltest.Cluster, i int, moved *client, key string) {
+// is there: its client never learns of it. keep keeps the connection open,
+// its frames read and thrown away (so that a close from the node completes):
+// it has died unbeknown to the node.
+func loginReplyLost(t *testing.T, cl *rtmcalltest.Cluster, i int, moved *client, key string, keep ...bool) {
 	t.Helper()
 	before := cl.Node(i).Node.LocalSessions("bob")
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -57,6 +59,17 @@ func loginReplyLost(t *testing.T, cl *rtmcalltest.Cluster, i int, moved *client,
 	require.NoError(t, err)
 	require.NoError(t, ws.Write(ctx, websocket.MessageText, data))
 	require.Eventually(t, func() bool { return cl.Node(i).Node.LocalSessions("bob") == before+1 }, waitTimeout, time.Millisecond)
+	if len(keep) > 0 && keep[0] {
+		go func() {
+			for {
+				if _, _, err := ws.Read(context.Background()); err != nil {
+					return
+				}
+			}
+		}()
+		t.Cleanup(func() { ws.CloseNow() })
+		return
+	}
 	ws.CloseNow()
 }
 
@@ -249,4 +262,42 @@ func TestDrainHandOverClaimerInUse(t *testing.T) {
 	messages(t, x, "m2")
 	late.sync()
 	x.sync()
+}
+
+// The first login's node drains in turn before the device logs in again.
+// Its session stays there, detached (a drain moves a session through its
+// connection), and the drain with it; or, its connection open as far as
+// the node knows, it is told to move and holds what comes for it since.
+// The device's next login, on a third node, gets all of it, once each, in
+// order, and that drain ends once it is passed on.
+func TestDrainHandOverLoginReplyLostNodeDrains(t *testing.T) {
+	for _, open := range []bool{false, true} {
+		t.Run(fmt.Sprintf("connection open %v", open), func(t *testing.T) {
+			cl, alice, bob, _, errc := movedBob3(t)
+			message(t, alice, "m1")
+			loginReplyLost(t, cl, 1, bob, bob.key, open)
+			message(t, alice, "m2")
+			awaitDrain(t, errc, "handed over to the first login")
+			cl.AwaitPeers(1, 2)
+			alice.leave()
+			alice2 := login(t, cl.Nodes[2], "alice") // alice's node drains next
+			cl.Sync()
+			errc = make(chan error, 1)
+			go func() { errc <- cl.Node(1).Node.Drain(context.Background()) }()
+			require.Eventually(t, cl.Node(1).Node.Draining, waitTimeout, time.Millisecond)
+			if open {
+				require.Eventually(t, func() bool { return server.Moved(cl.Node(1).Node, "bob") }, waitTimeout, time.Millisecond)
+			}
+			message(t, alice2, "m3")
+
+			y := reloginOn(t, cl, 2, bob, "bob", bob.key)
+			message(t, alice2, "m4")
+			messages(t, y, "m1", "m2", "m3", "m4")
+			y.sync()
+			awaitDrain(t, errc, "the first login passed on what it owed")
+			message(t, alice2, "m5")
+			messages(t, y, "m5")
+			y.sync()
+		})
+	}
 }
