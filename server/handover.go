@@ -183,12 +183,13 @@ func heldPages(corr uint64, held []*protocol.Frame, dropped int) []*message {
 	return pages
 }
 
-// deliverMessageLocked queues ev, a peer message, to p, one of parties: a
-// moved session here holds it. A session the message goes to that claims
-// p (a moved session) is named with it, so that p's hand-over skips it.
-func (n *Node) deliverMessageLocked(p party, ev *protocol.Frame, parties []party) {
+// deliverMessageLocked queues ev, a peer message, to p: a moved session
+// here holds it. A session of claimers (those the message goes to that
+// claim a moved session: claimersOf) that claims p is named with it, so
+// that p's hand-over skips it.
+func (n *Node) deliverMessageLocked(p party, ev *protocol.Frame, claimers []party) {
 	var also []string
-	for _, q := range parties {
+	for _, q := range claimers {
 		if claimOf(q) == p.sessionID() {
 			also = append(also, q.sessionID())
 		}
@@ -206,6 +207,19 @@ func (n *Node) deliverMessageLocked(p party, ev *protocol.Frame, parties []party
 		}
 	}
 	p.enqueue(ev)
+}
+
+// claimersOf returns those of parties that claim a moved session, in
+// order; nil, with no allocation, when none does (the common case), which
+// spares deliverMessageLocked a scan of parties for each of them.
+func claimersOf(parties []party) []party {
+	var claimers []party
+	for _, q := range parties {
+		if claimOf(q) != "" {
+			claimers = append(claimers, q)
+		}
+	}
+	return claimers
 }
 
 // claimOf returns the moved session p's login named, if any.
