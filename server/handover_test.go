@@ -35,6 +35,18 @@ func movedBob(t *testing.T) (cl *rtmcalltest.Cluster, alice, bob *client, errc c
 	return cl, alice, bob, errc
 }
 
+// drained requires that the drain whose result errc gives ends, without
+// an error, within waitTimeout.
+func drained(t *testing.T, errc <-chan error) {
+	t.Helper()
+	select {
+	case err := <-errc:
+		require.NoError(t, err)
+	case <-time.After(waitTimeout):
+		require.FailNow(t, "the drain did not end")
+	}
+}
+
 // message sends text from c to bob and requires that it was received.
 func message(t *testing.T, c *client, text string) {
 	t.Helper()
@@ -257,12 +269,7 @@ func TestDrainHandOverToANodeThatJoins(t *testing.T) {
 			message(t, carol, "m2") // after the hand-over, the moved session still listed
 			messages(t, again, "m2")
 			releaseEnds()
-			select {
-			case err := <-errc:
-				require.NoError(t, err)
-			case <-time.After(waitTimeout):
-				require.FailNow(t, "the drain did not end")
-			}
+			drained(t, errc)
 			message(t, carol, "m3")
 			messages(t, again, "m3")
 			cl.Sync()
