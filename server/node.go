@@ -440,7 +440,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			case c.relay != nil:
 				c.ws.CloseNow() // the session is on another node: the client resumes elsewhere
 			case c.sess == nil:
-				go c.ws.Close(ws.StatusGoingAway, "server shutting down")
+				go func(loggedOut <-chan struct{}) {
+					if loggedOut != nil {
+						<-loggedOut // after the logout's replies, as at a drain
+					}
+					c.ws.Close(ws.StatusGoingAway, "server shutting down")
+				}(c.loggedOut)
 			}
 		}
 	}
