@@ -351,7 +351,11 @@ func (n *Node) claimMovedLocked(user, named string) {
 func (n *Node) replacedLocked(s *session) {
 	s.claimed = true
 	n.stopTimer(&s.grace)
+	hold := n.replacedHold
 	s.grace = n.afterFunc(n.cfg.PeerHeartbeat, func() {
+		if hold != nil {
+			<-hold
+		}
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		n.endSessionLocked(s, statusServiceRestart, "moved", "moved")

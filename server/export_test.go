@@ -165,3 +165,8 @@ func LastSent(n *Node, id string) uint64 {
 // HoldClaims holds the claims of n's moved sessions from now on until
 // release; unreleased, n ignores them, as a node of an earlier version does.
 func HoldClaims(n *Node) (release func()) { return holdDrain(n, &n.claimHold) }
+
+// HoldMovedEnds holds the ends of n's moved sessions that another session
+// of their user replaced, from now on until release: they stay in the
+// directory, as with a slower PeerHeartbeat.
+func HoldMovedEnds(n *Node) (release func()) { return holdDrain(n, &n.replacedHold) }

@@ -272,6 +272,10 @@ type Node struct {
 	// it is closed (handover.go): a slow node, or, never closed, one of an
 	// earlier version, which ignores them.
 	claimHold chan struct{}
+	// replacedHold, if set (tests), holds the end of a moved session that
+	// another session of its user replaced (replacedLocked) until it is
+	// closed: a slower heartbeat, the moved session listed longer.
+	replacedHold chan struct{}
 
 	// drainCloses, if set (tests), holds the drain's closes of connections
 	// without a session until it is closed.
