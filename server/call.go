@@ -33,9 +33,10 @@ func (n *Node) messageLocked(s *session, f *protocol.Frame) {
 		Description: f.Description, TS: n.mu.now().UnixMilli()}
 	received := false
 	parties := n.partiesOfLocked(f.Peer)
+	claimers := claimersOf(parties)
 	for _, p := range parties {
 		if p.sessionID() != s.id {
-			n.deliverMessageLocked(p, ev, parties)
+			n.deliverMessageLocked(p, ev, claimers)
 			received = true
 		}
 	}

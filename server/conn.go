@@ -38,6 +38,11 @@ type conn struct {
 	// drained is set, under Node.mu, by a drain that closes the connection
 	// (with 1012: its client logs in elsewhere); no session attaches to it.
 	drained bool
+	// loggedOut is set, by the read loop under Node.mu, at a logout: the
+	// logout's frames are flushed once it is closed, and a drain closes
+	// the connection only after them (a close first cut off the logout's
+	// replies, and its client took the 1012 for a move).
+	loggedOut <-chan struct{}
 
 	// watchdog drops a connection that does not log in within LoginTimeout
 	// or, logged in, sends nothing for IdleTimeout. A frame does not reset

@@ -59,13 +59,18 @@ func (n *Node) Drain(ctx context.Context) error {
 				// A resume read before the close is written must not
 				// attach its session: its client, told 1012 right after,
 				// would leave it with what it holds (resumeLocked).
+				// One that just logged out is closed after its logout's
+				// replies, which its client waits for.
 				c.drained = true
-				go func(hold chan struct{}) {
+				go func(hold chan struct{}, loggedOut <-chan struct{}) {
+					if loggedOut != nil {
+						<-loggedOut
+					}
 					if hold != nil {
 						<-hold
 					}
 					c.ws.Close(statusServiceRestart, "server draining")
-				}(n.drainCloses)
+				}(n.drainCloses, c.loggedOut)
 			}
 		}
 	}
@@ -346,7 +351,11 @@ func (n *Node) claimMovedLocked(user, named string) {
 func (n *Node) replacedLocked(s *session) {
 	s.claimed = true
 	n.stopTimer(&s.grace)
+	hold := n.replacedHold
 	s.grace = n.afterFunc(n.cfg.PeerHeartbeat, func() {
+		if hold != nil {
+			<-hold
+		}
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		n.endSessionLocked(s, statusServiceRestart, "moved", "moved")

@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rtmcall/rtmcall/core"
 	"github.com/rtmcall/rtmcall/core/protocol"
 	"github.com/rtmcall/rtmcall/server"
 	"github.com/rtmcall/rtmcall/server/rtmcalltest"
@@ -224,4 +226,58 @@ func TestDrainMovesASessionIdleSinceTheLastLook(t *testing.T) {
 	release()
 	awaitDrain(t, errc, "once bob moved")
 	assert.Zero(t, cl.Node(1).Node.LocalSessions("bob"))
+}
+
+// A connection that just logged out when the drain starts is closed after
+// its logout's replies: closed before them (the drain's 1012 racing the
+// session's writer), the client never had its logout answered and took the
+// 1012 for a move, logging in elsewhere while the server had ended its
+// invitations CALLER_LEFT (the cluster soak, seed 8: the caller UNKNOWN,
+// its callee PEER_OFFLINE). The writer is held up by a stalled link, with
+// more queued than the sockets take.
+func TestDrainClosesALoggedOutConnectionAfterItsReplies(t *testing.T) {
+	srv := rtmcalltest.NewServer(t, func(c *server.Config) { c.ResumeGrace = time.Hour })
+	proxy := rtmcalltest.NewProxy(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, proxy.URL, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	require.NoError(t, err)
+	alice := newClient(t, ws, "alice")
+	alice.login("alice")
+	bob, carol := login(t, srv, "bob"), login(t, srv, "carol")
+	inv := alice.send("bob")
+	bob.expect(protocol.TypeInvite, inv)
+	pending := carol.send("bob") // keeps the node draining until the end
+	bob.expect(protocol.TypeInvite, pending)
+
+	proxy.Stall(true)
+	const messages = 600 // 19 MiB: more than loopback's socket buffers hold
+	text := strings.Repeat("x", 32<<10)
+	for range messages {
+		received, err := srv.Node.SendMessage("service", "alice", text, nil, "")
+		require.NoError(t, err)
+		require.True(t, received)
+	}
+	rid := alice.start(&protocol.Frame{Type: protocol.TypeLogout})
+	require.Eventually(t, func() bool { return srv.Node.LocalSessions("alice") == 0 }, waitTimeout, time.Millisecond)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Node.Drain(context.Background()) }()
+	require.Eventually(t, srv.Node.Draining, waitTimeout, time.Millisecond)
+	bob.expect(protocol.TypeRemoteFailure, inv) // the logout ended it
+	proxy.Stall(false)
+
+	before, status, _ := alice.closed()
+	assert.Equal(t, websocket.StatusServiceRestart, status)
+	require.Equal(t, messages+2, len(before), "every message, the logout's local.failure and its ok, then the close")
+	assert.Equal(t, protocol.TypeLocalFailure, before[messages].Type)
+	assert.Equal(t, core.LocalFailureNotLoggedIn.String(), before[messages].Reason)
+	assert.Equal(t, protocol.TypeOK, before[messages+1].Type)
+	assert.Equal(t, rid, before[messages+1].RID)
+	bob.okAfter(&protocol.Frame{Type: protocol.TypeRefuse, Inv: pending}, protocol.TypeRemoteRefused)
+	select {
+	case err := <-errc:
+		require.NoError(t, err)
+	case <-time.After(waitTimeout):
+		require.FailNow(t, "the drain did not end")
+	}
 }

@@ -191,3 +191,8 @@ func Moved(n *Node, user string) bool {
 	}
 	return false
 }
+
+// HoldMovedEnds holds the ends of n's moved sessions that another session
+// of their user replaced, from now on until release: they stay in the
+// directory, as with a slower PeerHeartbeat.
+func HoldMovedEnds(n *Node) (release func()) { return holdDrain(n, &n.replacedHold) }

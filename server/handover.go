@@ -1,10 +1,12 @@
 package server
 
 import (
-	"encoding/json"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/rtmcall/rtmcall/core/protocol"
@@ -225,7 +227,7 @@ func (n *Node) claimAskedLocked(p *peer, m *message) {
 			delete(n.holds, s.id)
 			n.stopTimer(&s.grace)
 		}
-		for _, page := range grantedPages(m.Corr, held, dropped) {
+		for _, page := range heldPages(n.id, n.inc, m.Corr, held, dropped, dirPageBytes) {
 			n.tell(p.id, page)
 		}
 		n.logSessionLocked(s, slog.LevelInfo, "move claim granted", "by", m.By, "held", len(held), "dropped", dropped)
@@ -255,7 +257,7 @@ func (n *Node) reclaimLocked(user, moved, key string, to passTarget, corr uint64
 	}
 	if x == nil || !owing {
 		n.logLocked(n.log, slog.LevelInfo, "move claim of a claimed session refused", "moved", moved, "by", to.sess, "peer", to.node)
-		answer(heldPages(corr, nil, 0))
+		answer([]*message{{K: kindClaimed, Corr: corr}})
 		return
 	}
 	x.passedTo = &to
@@ -294,7 +296,7 @@ func (n *Node) passOnLocked(x *session, corr uint64, answer func([]*message)) {
 		}
 		n.logSessionLocked(x, slog.LevelInfo, "move claimed again: login reply lost, owed peer messages passed on",
 			"moved", x.claim, "by", by, "peer", x.passedTo.node, "held", len(held), "dropped", dropped)
-		answer(grantedPages(corr, held, dropped))
+		answer(heldPages(n.id, n.inc, corr, held, dropped, dirPageBytes))
 		if !x.ended {
 			n.endSessionLocked(x, statusServiceRestart, "moved", "moved")
 		}
@@ -321,50 +323,68 @@ func (n *Node) passLateLocked(x *session, pages []*message) {
 	}
 }
 
-// grantedPages is heldPages marked as a grant (live): an answer without
-// it refuses the claim.
-func grantedPages(corr uint64, held []*protocol.Frame, dropped int) []*message {
-	pages := heldPages(corr, held, dropped)
-	for _, page := range pages {
-		page.Live = true
+// heldPages answers claim corr with held, in as few pages as keep each
+// page's JSON, as encode makes it for from and inc, within limit bytes
+// (dirPageBytes: 256 peer messages of 32 KiB are over NATS's max_payload
+// in one), the last with dropped. Pages are counted as a snapshot's are
+// (pageCounts), each frame by peerMessageLen, without marshaling it; each
+// page's head counts dropped, so only the last may reach limit itself.
+func heldPages(from, inc string, corr uint64, held []*protocol.Frame, dropped, limit int) []*message {
+	sizes := make([]int, len(held))
+	for i, f := range held {
+		sizes[i] = peerMessageLen(f)
 	}
-	return pages
-}
-
-// heldPages answers claim corr with held, in pages of at most
-// dirPageBytes of frames each (256 peer messages of 32 KiB are over NATS's
-// max_payload in one), the last with dropped.
-func heldPages(corr uint64, held []*protocol.Frame, dropped int) []*message {
-	pages := []*message{{K: kindClaimed, Corr: corr}}
-	size := 0
-	for _, f := range held {
-		data, err := json.Marshal(f)
-		if err != nil {
-			continue // unreachable: a frame this node decoded or made
-		}
-		last := pages[len(pages)-1]
-		if len(last.Held) > 0 && size+len(data) > dirPageBytes {
-			last = &message{K: kindClaimed, Corr: corr}
-			pages = append(pages, last)
-			size = 0
-		}
-		last.Held = append(last.Held, f)
-		size += len(data)
+	head := func(page, pages int) int {
+		return jsonLen(&message{K: kindClaimed, From: from, Inc: inc, Corr: corr, Page: page, Pages: pages, Code: dropped, Live: true})
 	}
-	for i, page := range pages {
-		page.Page, page.Pages = i+1, len(pages)
+	counts := pageCounts(sizes, []pageList{{len(held), len(`,"held":[]`)}}, head, limit)
+	pages := make([]*message, len(counts))
+	for i, c := range counts {
+		pages[i] = &message{K: kindClaimed, Corr: corr, Page: i + 1, Pages: len(counts), Live: true}
+		if c > 0 {
+			pages[i].Held, held = held[:c:c], held[c:]
+		}
 	}
 	pages[len(pages)-1].Code = dropped
 	return pages
 }
 
-// deliverMessageLocked queues ev, a peer message, to p, one of parties: a
-// moved session here holds it. A session the message goes to that claims
-// p (a moved session) is named with it, so that p's hand-over skips it.
-func (n *Node) deliverMessageLocked(p party, ev *protocol.Frame, parties []party) {
+// peerMessageLen is len(json.Marshal(f)) for f, a peer message, counted
+// without marshaling when it has only the fields messageLocked sets; a
+// frame with others (none: a peer's of a later version, say) is marshaled.
+func peerMessageLen(f *protocol.Frame) int {
+	rest := *f
+	rest.Type, rest.From, rest.Text, rest.Raw, rest.Description, rest.TS = "", "", "", nil, "", 0
+	if !reflect.ValueOf(rest).IsZero() {
+		return jsonLen(f)
+	}
+	n := len(`{"type":}`) + jsonStringLen(f.Type)
+	if f.From != "" {
+		n += len(`,"from":`) + jsonStringLen(f.From)
+	}
+	if f.Text != "" {
+		n += len(`,"text":`) + jsonStringLen(f.Text)
+	}
+	if len(f.Raw) > 0 {
+		n += len(`,"raw":""`) + base64.StdEncoding.EncodedLen(len(f.Raw))
+	}
+	if f.Description != "" {
+		n += len(`,"description":`) + jsonStringLen(f.Description)
+	}
+	if f.TS != 0 {
+		n += len(`,"ts":`) + len(strconv.FormatInt(f.TS, 10))
+	}
+	return n
+}
+
+// deliverMessageLocked queues ev, a peer message, to p: a moved session
+// here holds it. A session of claimers (those the message goes to that
+// claim a moved session: claimersOf) that claims p is named with it, so
+// that p's hand-over skips it.
+func (n *Node) deliverMessageLocked(p party, ev *protocol.Frame, claimers []party) {
 	var also []string
-	for _, q := range parties {
-		if c := claimOf(q); c == p.sessionID() || c != "" && c == claimOf(p) && q.sessionID() != p.sessionID() {
+	for _, q := range claimers {
+		if c := claimOf(q); c == p.sessionID() || c == claimOf(p) && q.sessionID() != p.sessionID() {
 			also = append(also, q.sessionID()) // a claimer of p, or another claimer of what p claims
 		}
 	}
@@ -385,6 +405,19 @@ func (n *Node) deliverMessageLocked(p party, ev *protocol.Frame, parties []party
 		}
 	}
 	p.enqueue(ev)
+}
+
+// claimersOf returns those of parties that claim a moved session, in
+// order; nil, with no allocation, when none does (the common case), which
+// spares deliverMessageLocked a scan of parties for each of them.
+func claimersOf(parties []party) []party {
+	var claimers []party
+	for _, q := range parties {
+		if claimOf(q) != "" {
+			claimers = append(claimers, q)
+		}
+	}
+	return claimers
 }
 
 // claimOf returns the moved session p's login named, if any.

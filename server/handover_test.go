@@ -3,6 +3,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -26,6 +27,18 @@ func movedBob(t *testing.T) (cl *rtmcalltest.Cluster, alice, bob *client, errc c
 	bob, alice = login(t, cl.Nodes[0], "bob"), login(t, cl.Nodes[1], "alice")
 	cl.Sync()
 	return cl, alice, bob, drainMovesBob(t, cl, bob)
+}
+
+// drained requires that the drain whose result errc gives ends, without
+// an error, within waitTimeout.
+func drained(t *testing.T, errc <-chan error) {
+	t.Helper()
+	select {
+	case err := <-errc:
+		require.NoError(t, err)
+	case <-time.After(waitTimeout):
+		require.FailNow(t, "the drain did not end")
+	}
 }
 
 // message sends text from c to bob and requires that it was received.
@@ -191,5 +204,65 @@ func TestDrainHandOverAfterTheMovedSessionEnded(t *testing.T) {
 		require.NoError(t, err)
 	case <-time.After(waitTimeout):
 		require.FailNow(t, "the drain did not end once the hold was claimed")
+	}
+}
+
+// A node that meets the cluster during a move (here one restarted, down
+// when the new session announced its claim) learns of the claim from the
+// new node's directory snapshot: its peer messages to the user, which go
+// to the moved session (still listed: its end held back, as a slower
+// heartbeat would) and to the new one, reach the device once each and in
+// order, whether the node joined before the draining node answered the
+// claim or after. Without the claim in the snapshot the draining node
+// handed the message over, or passed it on, and the new session got it
+// directly too: twice.
+func TestDrainHandOverToANodeThatJoins(t *testing.T) {
+	for _, answered := range []bool{false, true} {
+		t.Run(map[bool]string{false: "joins before the answer", true: "joins after the answer"}[answered], func(t *testing.T) {
+			cl := rtmcalltest.NewCluster(t, 3, unlimited)
+			b, d := cl.Node(0).Node, cl.Node(2).Node
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			require.NoError(t, d.Shutdown(ctx))
+			bob := login(t, cl.Nodes[0], "bob")
+			cl.Sync()
+			releaseClaims := server.HoldClaims(b)
+			t.Cleanup(releaseClaims)
+			releaseEnds := server.HoldMovedEnds(b)
+			t.Cleanup(releaseEnds)
+			errc := make(chan error, 1)
+			go func() { errc <- b.Drain(context.Background()) }()
+			before, _, _ := bob.closed()
+			require.Equal(t, []string{"bye MOVED"}, types(before))
+			received, err := b.SendMessage("alice", "bob", "m0", nil, "")
+			require.NoError(t, err)
+			require.True(t, received, "held for the device")
+
+			again := relogin(t, cl, bob, bob.key)
+			cl.Sync() // node 0 knows of the new session: its moved one's end is held
+			if answered {
+				releaseClaims()
+				messages(t, again, "m0")
+			}
+			cl.Restart(2)
+			require.Equal(t, 1, server.RemoteSessions(cl.Node(2).Node, b.ID()), "the moved session is listed")
+			carol := login(t, cl.Nodes[2], "carol")
+			message(t, carol, "m1")
+			cl.Sync() // m1 reached both nodes
+			if !answered {
+				releaseClaims()
+				messages(t, again, "m0", "m1")
+			} else {
+				messages(t, again, "m1")
+			}
+			message(t, carol, "m2") // after the hand-over, the moved session still listed
+			messages(t, again, "m2")
+			releaseEnds()
+			drained(t, errc)
+			message(t, carol, "m3")
+			messages(t, again, "m3")
+			cl.Sync()
+			again.sync() // nothing more: each once
+		})
 	}
 }

@@ -114,7 +114,7 @@ func (n *Node) logoutLocked(c *conn, rid uint64) <-chan struct{} {
 	n.m.sessionsEnded.WithLabelValues("logout").Inc()
 	n.emit(Event{Type: EventSessionEnded, Session: &SessionInfo{ID: s.id, User: s.user, Why: "logout"}})
 	s.detach()
-	c.sess, c.att = nil, nil
+	c.sess, c.att, c.loggedOut = nil, nil, a.done
 	c.watchLogin()
 	n.logSessionLocked(s, slog.LevelInfo, "logout")
 	return a.done

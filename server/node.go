@@ -272,6 +272,10 @@ type Node struct {
 	// it is closed (handover.go): a slow node, or, never closed, one of an
 	// earlier version, which ignores them.
 	claimHold chan struct{}
+	// replacedHold, if set (tests), holds the end of a moved session that
+	// another session of its user replaced (replacedLocked) until it is
+	// closed: a slower heartbeat, the moved session listed longer.
+	replacedHold chan struct{}
 
 	// drainCloses, if set (tests), holds the drain's closes of connections
 	// without a session until it is closed.
@@ -436,7 +440,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			case c.relay != nil:
 				c.ws.CloseNow() // the session is on another node: the client resumes elsewhere
 			case c.sess == nil:
-				go c.ws.Close(ws.StatusGoingAway, "server shutting down")
+				go func(loggedOut <-chan struct{}) {
+					if loggedOut != nil {
+						<-loggedOut // after the logout's replies, as at a drain
+					}
+					c.ws.Close(ws.StatusGoingAway, "server shutting down")
+				}(c.loggedOut)
 			}
 		}
 	}

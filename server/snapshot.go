@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // A node's part of the directory travels in pages (docs/CLUSTER.md,
@@ -141,16 +142,44 @@ func dirEntryLen(e dirEntry) int {
 	return n
 }
 
-// jsonStringLen is len(json.Marshal(s)): quotes around s for the ASCII
-// that encoding/json leaves as it is (ids are such), else marshaled.
+// jsonStringLen is len(json.Marshal(s)), counted without marshaling, by
+// encoding/json's escapes (jsonASCIILen; \ufffd for a byte that is not
+// UTF-8; \u2028 and \u2029): TestJSONStringLen holds it to json.Marshal.
 func jsonStringLen(s string) int {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return jsonLen(s)
+	n := len(`""`)
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			n += int(jsonASCIILen[c])
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			n += len(`\ufffd`)
+		} else {
+			n += size
+		}
+		i += size
+	}
+	return n
+}
+
+// jsonASCIILen is the length encoding/json gives each ASCII byte in a
+// string: \", \\, \b, \f, \n, \r and \t; \u00XX for the other control
+// bytes and for <, > and &; the others as they are.
+var jsonASCIILen = func() (t [utf8.RuneSelf]uint8) {
+	for c := range t {
+		switch {
+		case c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t':
+			t[c] = uint8(len(`\n`))
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			t[c] = uint8(len(`\u0000`))
+		default:
+			t[c] = 1
 		}
 	}
-	return len(s) + 2
-}
+	return t
+}()
 
 func jsonLen(v any) int {
 	data, err := json.Marshal(v)

@@ -4,7 +4,10 @@ package soak
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -409,4 +412,21 @@ func TestCutFindsAMovingClientBetweenConnections(t *testing.T) {
 	s.draining.Store(true)
 	assert.True(t, s.moving(core.ConnectionReconnecting))
 	assert.False(t, s.moving(core.ConnectionConnected))
+}
+
+// TestFreePortsBelowTheEphemeralRange: a node's NATS ports, bound again at
+// each restart, are never ones an outgoing connection may take meanwhile.
+func TestFreePortsBelowTheEphemeralRange(t *testing.T) {
+	ports, err := freePorts(6)
+	require.NoError(t, err)
+	require.Len(t, ports, 6)
+	low := ephemeralLow()
+	for _, p := range ports {
+		assert.GreaterOrEqual(t, p, portsFrom)
+		assert.Less(t, p, low)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		require.NoError(t, err, "port %d free", p)
+		require.NoError(t, ln.Close())
+	}
+	assert.Len(t, slices.Compact(slices.Sorted(slices.Values(ports))), 6)
 }

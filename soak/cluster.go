@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/url"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,7 +103,13 @@ func startCluster(ctx context.Context, name string, n int, cfg server.Config) (*
 	return cl, nil
 }
 
+// freePorts returns n ports free now, below the kernel's ephemeral range: a
+// node's NATS ports are bound again at each restart, and one in that range
+// could meanwhile be taken as the local port of any outgoing connection (the
+// fleet's thousands, or another test's), so that the restarted server never
+// started ("NATS server … did not start").
 func freePorts(n int) ([]int, error) {
+	low := ephemeralLow()
 	var out []int
 	var lns []net.Listener
 	defer func() {
@@ -108,15 +117,35 @@ func freePorts(n int) ([]int, error) {
 			_ = ln.Close()
 		}
 	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for port := portsFrom + rand.IntN(max(low-portsFrom-4096, 1)); len(out) < n && port < low; port++ {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			return nil, err
+			continue // taken: the next
 		}
 		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
+		out = append(out, port)
+	}
+	if len(out) < n {
+		return nil, fmt.Errorf("no %d free ports between %d and %d", n, portsFrom, low)
 	}
 	return out, nil
+}
+
+// portsFrom is where freePorts looks from: above the ports services listen on.
+const portsFrom = 10000
+
+// ephemeralLow returns the first port of the kernel's ephemeral range
+// (Linux's default where it cannot be read).
+func ephemeralLow() int {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > portsFrom+4096 {
+				low = v
+			}
+		}
+	}
+	return low
 }
 
 // start starts m's NATS server and a new incarnation of its node, with the
