@@ -76,7 +76,7 @@ func (n *Node) claimNodeLocked(s *session, id, key string) string {
 // claimerNodeLocked returns the node of a session of user that claims the
 // moved session id (this node's id for one here with key), or "".
 func (n *Node) claimerNodeLocked(user, id, key string) string {
-	if n.localClaimerLocked(user, id, key) != nil {
+	if n.localClaimerLocked(user, id, key, "") != nil {
 		return n.id
 	}
 	for r := range n.cl.users[user] {
@@ -87,11 +87,12 @@ func (n *Node) claimerNodeLocked(user, id, key string) string {
 	return ""
 }
 
-// localClaimerLocked returns the session here of user that claims the
-// moved session id with key and has not passed on what it owes, or nil.
-func (n *Node) localClaimerLocked(user, id, key string) *session {
+// localClaimerLocked returns the session here of user, but not (the one
+// asking), that claims the moved session id with key and has not passed on
+// what it owes, or nil.
+func (n *Node) localClaimerLocked(user, id, key, not string) *session {
 	for x := range n.hub.users[user] {
-		if x.claim == id && !x.ended && x.passedTo == nil && x.claimKeyMatches(key) {
+		if x.claim == id && x.id != not && !x.ended && x.passedTo == nil && x.claimKeyMatches(key) {
 			return x
 		}
 	}
@@ -248,7 +249,7 @@ type passTarget struct{ sess, node string }
 // wrong key, no such session, or one whose client has acknowledged a frame
 // (it had the reply: a later claim is not its device's) gets an empty answer.
 func (n *Node) reclaimLocked(user, moved, key string, to passTarget, corr uint64, answer func([]*message)) {
-	x := n.localClaimerLocked(user, moved, key)
+	x := n.localClaimerLocked(user, moved, key, to.sess)
 	owing, claiming := false, false
 	if x != nil {
 		x.qmu.Lock()
