@@ -51,8 +51,15 @@ func nodeOf(t *testing.T, cl *rtmcalltest.Cluster, user string) int {
 // want (the balancer takes turns).
 func loginOn(t *testing.T, cl *rtmcalltest.Cluster, lb *rtmcalltest.Balancer, id string, want int) *user {
 	t.Helper()
+	return loginOnWith(t, cl, lb, core.Options{}, id, want)
+}
+
+// loginOnWith is loginOn with a client made with opts (its URL lb's).
+func loginOnWith(t *testing.T, cl *rtmcalltest.Cluster, lb *rtmcalltest.Balancer, opts core.Options, id string, want int) *user {
+	t.Helper()
+	opts.URL = lb.URL
 	for range 6 {
-		u := loginAt(t, lb.URL, id)
+		u := loginOpts(t, opts, id)
 		if nodeOf(t, cl, id) == want {
 			return u
 		}
@@ -750,33 +757,81 @@ func TestDrainMovedDeviceGetsItsMessages(t *testing.T) {
 	lb.Hold(true)
 	errc := drain(cl, 1)
 	bob.expect("state RECONNECTING INTERRUPTED")
-	send := func(u *user, text string) {
-		t.Helper()
-		received, err := u.c.SendMessageToPeer(ctxT(t), "bob", core.Message{Text: text})
-		require.NoError(t, err)
-		assert.True(t, received, text)
-	}
-	send(alice, "a1")
-	send(carol, "c1")
-	send(alice, "a2")
+	messageBob(t, alice, "a1")
+	messageBob(t, carol, "c1")
+	messageBob(t, alice, "a2")
 	lb.Hold(false)
 	bob.expect("state CONNECTED LOGIN_SUCCESS")
-	send(alice, "a3")
-	send(carol, "c2")
+	messageBob(t, alice, "a3")
+	messageBob(t, carol, "c2")
+	assert.Equal(t, map[string][]string{"alice": {"a1", "a2", "a3"}, "carol": {"c1", "c2"}}, messagesBy(t, bob, 5))
+	awaitDrained(t, errc)
+	cl.Sync()
+	messageBob(t, alice, "last")
+	bob.expectOn(bob.messages, "alice: last") // none came twice
+	bob.quiet()
+}
+
+// A moved device's new login whose reply is lost (the balancer lets the
+// login reach its node and drops everything the node sends back): the
+// client, which never learned of that session, gives up on it after
+// RequestTimeout and logs in again, naming the moved session as before.
+// It gets every peer message sent to it since the move once, in order:
+// those the moved session held, those that reached the lost login, those
+// sent after; the app saw RECONNECTING, then CONNECTED once.
+func TestDrainMovedDeviceLoginReplyLost(t *testing.T) {
+	cl, lb := drainCluster(t)
+	bob := loginOnWith(t, cl, lb, core.Options{RequestTimeout: time.Second}, "bob", 1)
+	alice := loginOn(t, cl, lb, "alice", 0)
+	carol := loginOn(t, cl, lb, "carol", 2)
+	cl.Sync()
+	lb.Hold(true)
+	lb.LoseReplies(1)
+	errc := drain(cl, 1)
+	bob.expect("state RECONNECTING INTERRUPTED")
+	messageBob(t, alice, "a1")
+	messageBob(t, carol, "c1")
+	lb.Hold(false)
+	// The login whose reply is lost: a session of bob on node 0 or 2.
+	require.Eventually(t, func() bool {
+		return cl.Node(0).Node.LocalSessions("bob")+cl.Node(2).Node.LocalSessions("bob") > 0
+	}, waitFor, time.Millisecond)
+	messageBob(t, alice, "a2")
+	messageBob(t, carol, "c2")
+	bob.expect("state CONNECTED LOGIN_SUCCESS")
+	messageBob(t, alice, "a3")
+	messageBob(t, carol, "c3")
+	assert.Equal(t, map[string][]string{"alice": {"a1", "a2", "a3"}, "carol": {"c1", "c2", "c3"}}, messagesBy(t, bob, 6))
+	awaitDrained(t, errc)
+	require.Eventually(t, func() bool {
+		return cl.Node(0).Node.LocalSessions("bob")+cl.Node(2).Node.LocalSessions("bob") == 1
+	}, waitFor, time.Millisecond, "the lost login's session ended")
+	cl.Sync()
+	messageBob(t, alice, "last")
+	bob.expectOn(bob.messages, "alice: last") // none came twice
+	bob.quiet()
+}
+
+// messageBob sends text from u to bob and requires that it was received.
+func messageBob(t *testing.T, u *user, text string) {
+	t.Helper()
+	received, err := u.c.SendMessageToPeer(ctxT(t), "bob", core.Message{Text: text})
+	require.NoError(t, err)
+	assert.True(t, received, text)
+}
+
+// messagesBy waits for n peer messages to u and returns their texts by sender.
+func messagesBy(t *testing.T, u *user, n int) map[string][]string {
+	t.Helper()
 	got := map[string][]string{}
-	for range 5 {
+	for range n {
 		select {
-		case m := <-bob.messages:
+		case m := <-u.messages:
 			from, text, _ := strings.Cut(m, ": ")
 			got[from] = append(got[from], text)
 		case <-time.After(waitFor):
-			require.FailNow(t, "timed out", "bob has %v", got)
+			require.FailNow(t, "timed out", "%s has %v", u.id, got)
 		}
 	}
-	assert.Equal(t, map[string][]string{"alice": {"a1", "a2", "a3"}, "carol": {"c1", "c2"}}, got)
-	awaitDrained(t, errc)
-	cl.Sync()
-	send(alice, "last")
-	bob.expectOn(bob.messages, "alice: last") // none came twice
-	bob.quiet()
+	return got
 }

@@ -55,7 +55,7 @@ const (
 	kindSync      = "sync"      // answer synced once you handled what I sent before
 	kindSynced    = "synced"    // answer to sync: corr
 	kindDeliver   = "deliver"   // queue f to session sess (a peer message: also, handover.go)
-	kindClaim     = "claim"     // session by claims sess, moved, with its key: answer claimed once you synced your peers
+	kindClaim     = "claim"     // session by claims sess, moved (or claimed by a session of yours), with its key: answer claimed once you synced your peers
 	kindClaimed   = "claimed"   // answer to claim: corr, held (what sess held for by), code (how many it dropped)
 	kindRequest   = "request"   // sess asks f (ack, accept, refuse) on an invitation you own; answer reply
 	kindReply     = "reply"     // the reply f to request corr, after its events
@@ -113,7 +113,11 @@ type message struct {
 	// session the session's login named. Key, By (claim): the moved
 	// session's key and the claiming session. Also (deliver): the claimers
 	// of the session that the peer message went to too. Held (claimed):
-	// the peer messages the moved session held, Code those it dropped.
+	// the peer messages the moved session held, Code those it dropped,
+	// Live set if the claim was granted (a node of an earlier version
+	// never sets it). A claim may also go to the node of a session that
+	// claims the same moved session already, whose login's reply was lost:
+	// it answers with what that session owes (handover.go).
 	Claim string            `json:"claim,omitempty"`
 	Key   string            `json:"key,omitempty"`
 	By    string            `json:"by,omitempty"`
@@ -882,10 +886,7 @@ func (n *Node) sessionChangedLocked(p *peer, e dirEntry, gone bool) {
 			}
 			set[r] = struct{}{}
 		}
-		r.live, r.calls, r.waiting = e.Live, e.Calls, e.Wait
-		if e.Claim != "" {
-			r.claim = e.Claim
-		}
+		r.live, r.calls, r.waiting, r.claim = e.Live, e.Calls, e.Wait, e.Claim
 	})
 	if fresh && !gone {
 		n.ringLateLocked(r, r.user)         // a session of a callee that logged in there rings too

@@ -61,12 +61,7 @@ func TestDrainWire(t *testing.T) {
 		require.NotEmpty(t, before, c.name)
 		assert.Equal(t, "bye MOVED", types(before)[len(before)-1], "%s: moves once the call ended", c.name)
 	}
-	select {
-	case err := <-errc:
-		require.NoError(t, err)
-	case <-time.After(waitTimeout):
-		require.FailNow(t, "the drain did not end once every session moved")
-	}
+	awaitDrain(t, errc, "once every session moved")
 	assert.True(t, srv.Node.Draining())
 }
 
@@ -150,12 +145,7 @@ func TestDrainLoginOnAClosingConnection(t *testing.T) {
 	assert.Zero(t, srv.Node.LocalSessions("carol"))
 
 	bob.okAfter(&protocol.Frame{Type: protocol.TypeRefuse, Inv: inv}, protocol.TypeRemoteRefused)
-	select {
-	case err := <-errc:
-		require.NoError(t, err)
-	case <-time.After(waitTimeout):
-		require.FailNow(t, "the drain did not end once every session moved")
-	}
+	awaitDrain(t, errc, "once every session moved")
 }
 
 // A draining node's refusal of an upgrade closes the connection it came
@@ -234,12 +224,7 @@ func TestDrainMovesASessionIdleSinceTheLastLook(t *testing.T) {
 	moved.okAfter(&protocol.Frame{Type: protocol.TypeRefuse, Inv: inv}, protocol.TypeRemoteRefused)
 	carol.expect(protocol.TypeLocalRefused, inv)
 	release()
-	select {
-	case err := <-errc:
-		require.NoError(t, err)
-	case <-time.After(waitTimeout):
-		require.FailNow(t, "the drain did not end once bob moved")
-	}
+	awaitDrain(t, errc, "once bob moved")
 	assert.Zero(t, cl.Node(1).Node.LocalSessions("bob"))
 }
 

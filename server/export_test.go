@@ -166,6 +166,32 @@ func LastSent(n *Node, id string) uint64 {
 // release; unreleased, n ignores them, as a node of an earlier version does.
 func HoldClaims(n *Node) (release func()) { return holdDrain(n, &n.claimHold) }
 
+// PassingOn reports whether a session of user on n has been claimed again
+// and passes on, or waits to pass on, what it owes (handover.go).
+func PassingOn(n *Node, user string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for s := range n.hub.users[user] {
+		if s.passedTo != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Moved reports whether a session of user on n has been told to move
+// (drain.go).
+func Moved(n *Node, user string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for s := range n.hub.users[user] {
+		if s.moved.Load() {
+			return true
+		}
+	}
+	return false
+}
+
 // HoldMovedEnds holds the ends of n's moved sessions that another session
 // of their user replaced, from now on until release: they stay in the
 // directory, as with a slower PeerHeartbeat.

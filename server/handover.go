@@ -24,6 +24,19 @@ import (
 // session's node answers with what it held, but those tagged for the
 // claimer, and the claimer's node queues them, then the peer messages that
 // reached the claimer meanwhile (diverted), in order, exactly once.
+//
+// A lost login reply: the claimer's client may never have had its login's
+// reply (the connection dropped first), so it logs in again, naming the
+// moved session as before. Its claim goes to the node of the session that
+// claims it already, if any (the directory carries claims), and not to the
+// moved session's node, which may be gone by then (its drain ends once
+// handed over). That node passes on what its claimer owes its device: every
+// peer message queued to it since its login (it held them, handed over or
+// not, in owed), while its client acknowledged nothing; the key must be the
+// one the first claim named. Every node sends a peer message for a session
+// claiming a moved session tagged with the other claimers of that session
+// it goes to too (also), so that the owed skip those the new claimer got
+// itself. The old claimer then ends: its device is the new one's.
 
 // MaxMovedMessages bounds the peer messages a moved session holds for its
 // device's next session; past it they are dropped and counted, and the new
@@ -41,27 +54,65 @@ type heldMessage struct {
 // moved from, and returns the node that holds id: the node its id starts
 // with, if a peer (a moved session that ended keeps its hold there for a
 // claim, out of the directory), else "": then nothing is handed over.
-func (n *Node) claimNodeLocked(s *session, id string) string {
+// A session that claims id already (a login of the same device whose reply
+// was lost) takes the claim instead: then its node is returned.
+func (n *Node) claimNodeLocked(s *session, id, key string) string {
 	if id == "" {
 		return ""
 	}
-	node := ownerOf(id)
-	if _, ok := n.cl.peers[node]; !ok {
-		n.logSessionLocked(s, slog.LevelInfo, "move claim of no session of another node: nothing handed over", "moved", id)
-		return ""
+	node := n.claimerNodeLocked(s.user, id, key)
+	if node == "" {
+		node = ownerOf(id)
+		if _, ok := n.cl.peers[node]; !ok {
+			n.logSessionLocked(s, slog.LevelInfo, "move claim of no session of another node: nothing handed over", "moved", id)
+			return ""
+		}
 	}
 	s.claim = id
+	s.owing = true // s is not yet known to any other goroutine
 	return node
+}
+
+// claimerNodeLocked returns the node of a session of user that claims the
+// moved session id (this node's id for one here with key), or "".
+func (n *Node) claimerNodeLocked(user, id, key string) string {
+	if n.localClaimerLocked(user, id, key, "") != nil {
+		return n.id
+	}
+	for r := range n.cl.users[user] {
+		if r.claim == id {
+			return r.node
+		}
+	}
+	return ""
+}
+
+// localClaimerLocked returns the session here of user, but not (the one
+// asking), that claims the moved session id with key and has not passed on
+// what it owes, or nil.
+func (n *Node) localClaimerLocked(user, id, key, not string) *session {
+	for x := range n.hub.users[user] {
+		if x.claim == id && x.id != not && !x.ended && x.passedTo == nil && x.claimKeyMatches(key) {
+			return x
+		}
+	}
+	return nil
 }
 
 // claimLocked asks node, once every peer knows of s and its claim, for the
 // peer messages the moved session held for s; until the answer, those for s
 // wait (diverted).
 func (n *Node) claimLocked(s *session, node, key string) {
+	s.claimKey = key
 	s.qmu.Lock()
 	s.claiming = true
 	s.qmu.Unlock()
 	n.afterPeersLocked(func() {
+		if node == n.id && !s.ended { // a session here claims it already
+			n.reclaimLocked(s.user, s.claim, key, passTarget{sess: s.id, node: n.id}, 0,
+				func(pages []*message) { n.handOverLocked(s, pages) })
+			return
+		}
 		if _, ok := n.cl.peers[node]; !ok || s.ended {
 			n.handOverLocked(s, nil)
 			return
@@ -98,10 +149,18 @@ func (n *Node) claimLocked(s *session, node, key string) {
 // pages of its node's answer; none when it is gone or did not answer),
 // then what waited for it.
 func (n *Node) handOverLocked(s *session, pages []*message) {
+	if s.ended && s.passedTo != nil {
+		n.passLateLocked(s, pages)
+		return
+	}
+	refused := len(pages) > 0 && !pages[0].Live
 	s.qmu.Lock()
 	s.claiming = false
 	waited := s.diverted
 	s.diverted = nil
+	if refused {
+		s.owing, s.owed, s.owedDropped = false, nil, 0
+	}
 	if len(pages) > 0 {
 		for _, page := range pages {
 			for _, f := range page.Held {
@@ -109,15 +168,28 @@ func (n *Node) handOverLocked(s *session, pages []*message) {
 			}
 		}
 		if m := pages[len(pages)-1]; m.Code > 0 {
+			if s.owing {
+				s.owedDropped += m.Code
+			}
 			s.enqueueLocked(protocol.ErrorFrame(0, protocol.Errorf(protocol.CodeMessagesDropped,
 				"%d peer messages sent to this device while it moved were dropped (over %d)", m.Code, MaxMovedMessages)))
 		}
 	}
-	for _, f := range waited {
-		s.enqueueLocked(f)
+	for _, h := range waited {
+		s.enqueueAlsoLocked(h.f, h.also)
 	}
 	s.qmu.Unlock()
-	n.logSessionLocked(s, slog.LevelInfo, "move hand-over", "moved", s.claim, "answered", len(pages) > 0, "waited", len(waited))
+	n.logSessionLocked(s, slog.LevelInfo, "move hand-over", "moved", s.claim, "answered", len(pages) > 0, "refused", refused, "waited", len(waited))
+	if refused && s.passOn == nil && !s.ended {
+		// Not the device's: a later login of the device must not find it
+		// as the claimer (claimNodeLocked).
+		s.claim, s.claimKey = "", ""
+		n.announceLocked(s)
+	}
+	if f := s.passOn; f != nil {
+		s.passOn = nil
+		f()
+	}
 }
 
 // claimAskedLocked answers p's claim m of a moved session here, once every
@@ -128,6 +200,14 @@ func (n *Node) claimAskedLocked(p *peer, m *message) {
 	s := n.hub.sessions[m.Sess]
 	if s == nil {
 		s = n.holds[m.Sess]
+	}
+	if s == nil && ownerOf(m.Sess) != n.id { // a session here claims it already
+		n.reclaimLocked(m.User, m.Sess, m.Key, passTarget{sess: m.By, node: p.id}, m.Corr, func(pages []*message) {
+			for _, page := range pages {
+				n.tell(p.id, page)
+			}
+		})
+		return
 	}
 	if s == nil || !s.moved.Load() || s.user != m.User || s.claimBy != "" || !s.resumeKeyMatches(m.Key) {
 		n.logLocked(n.log, slog.LevelInfo, "move claim refused", "moved", m.Sess, "by", m.By, "peer", p.id)
@@ -158,6 +238,92 @@ func (n *Node) claimAskedLocked(p *peer, m *message) {
 	})
 }
 
+// passTarget is the session, and its node, that a claimer's owed peer
+// messages were passed on to.
+type passTarget struct{ sess, node string }
+
+// reclaimLocked answers (with answer, as claim corr's) the claim of the
+// moved session moved, with key, by to, where a session x here claims it
+// already: a login of the same device whose reply was lost. x passes on
+// what it owes its device, once its own claim is answered, and ends. A
+// wrong key, no such session, or one whose client has acknowledged a frame
+// (it had the reply: a later claim is not its device's) gets an empty answer.
+func (n *Node) reclaimLocked(user, moved, key string, to passTarget, corr uint64, answer func([]*message)) {
+	x := n.localClaimerLocked(user, moved, key, to.sess)
+	owing, claiming := false, false
+	if x != nil {
+		x.qmu.Lock()
+		owing, claiming = x.owing, x.claiming
+		x.qmu.Unlock()
+	}
+	if x == nil || !owing {
+		n.logLocked(n.log, slog.LevelInfo, "move claim of a claimed session refused", "moved", moved, "by", to.sess, "peer", to.node)
+		answer([]*message{{K: kindClaimed, Corr: corr}})
+		return
+	}
+	x.passedTo = &to
+	if claiming {
+		// What the moved session's node hands x comes first.
+		x.passOn = func() { n.passOnLocked(x, corr, answer) }
+		return
+	}
+	n.passOnLocked(x, corr, answer)
+}
+
+// passOnLocked answers x's re-claim, once every peer has handled what it
+// sent before (then every peer message that did not go to the new claimer
+// too has reached x), with what x owes, but those that went to the new
+// claimer too, and ends x quietly: its user's session count drops, its
+// status does not (the new claimer is known everywhere already). An x
+// that moved in turn (its node drains) owes what it held since too.
+func (n *Node) passOnLocked(x *session, corr uint64, answer func([]*message)) {
+	n.afterPeersLocked(func() {
+		by := x.passedTo.sess
+		var held []*protocol.Frame
+		x.qmu.Lock()
+		owed := x.owed
+		dropped := x.owedDropped
+		x.owing, x.owed, x.owedDropped = false, nil, 0
+		x.qmu.Unlock()
+		owed, dropped = append(owed, x.moveHold...), dropped+x.dropped
+		x.moveHold, x.dropped, x.handed = nil, 0, true
+		for _, h := range owed {
+			if !slices.Contains(h.also, by) {
+				held = append(held, h.f)
+			}
+		}
+		if len(held) > MaxMovedMessages {
+			held, dropped = held[:MaxMovedMessages], dropped+len(held)-MaxMovedMessages
+		}
+		n.logSessionLocked(x, slog.LevelInfo, "move claimed again: login reply lost, owed peer messages passed on",
+			"moved", x.claim, "by", by, "peer", x.passedTo.node, "held", len(held), "dropped", dropped)
+		answer(heldPages(n.id, n.inc, corr, held, dropped, dirPageBytes))
+		if !x.ended {
+			n.endSessionLocked(x, statusServiceRestart, "moved", "moved")
+		}
+	})
+}
+
+// passLateLocked passes on to the session x's owed went to the pages of
+// x's claim answered after that (late), rather than lose them.
+func (n *Node) passLateLocked(x *session, pages []*message) {
+	t := x.passedTo
+	held := 0
+	for _, page := range pages {
+		for _, f := range page.Held {
+			held++
+			if t.node != n.id {
+				n.tell(t.node, &message{K: kindDeliver, Sess: t.sess, F: f})
+			} else if s := n.hub.sessions[t.sess]; s != nil && !s.ended {
+				s.enqueue(f)
+			}
+		}
+	}
+	if held > 0 {
+		n.logSessionLocked(x, slog.LevelWarn, "move hand-over after the claimer passed on: passed on late", "by", t.sess, "held", held)
+	}
+}
+
 // heldPages answers claim corr with held, in as few pages as keep each
 // page's JSON, as encode makes it for from and inc, within limit bytes
 // (dirPageBytes: 256 peer messages of 32 KiB are over NATS's max_payload
@@ -170,12 +336,12 @@ func heldPages(from, inc string, corr uint64, held []*protocol.Frame, dropped, l
 		sizes[i] = peerMessageLen(f)
 	}
 	head := func(page, pages int) int {
-		return jsonLen(&message{K: kindClaimed, From: from, Inc: inc, Corr: corr, Page: page, Pages: pages, Code: dropped})
+		return jsonLen(&message{K: kindClaimed, From: from, Inc: inc, Corr: corr, Page: page, Pages: pages, Code: dropped, Live: true})
 	}
 	counts := pageCounts(sizes, []pageList{{len(held), len(`,"held":[]`)}}, head, limit)
 	pages := make([]*message, len(counts))
 	for i, c := range counts {
-		pages[i] = &message{K: kindClaimed, Corr: corr, Page: i + 1, Pages: len(counts)}
+		pages[i] = &message{K: kindClaimed, Corr: corr, Page: i + 1, Pages: len(counts), Live: true}
 		if c > 0 {
 			pages[i].Held, held = held[:c:c], held[c:]
 		}
@@ -219,14 +385,18 @@ func peerMessageLen(f *protocol.Frame) int {
 func (n *Node) deliverMessageLocked(p party, ev *protocol.Frame, claimers []party) {
 	var also []string
 	for _, q := range claimers {
-		if claimOf(q) == p.sessionID() {
-			also = append(also, q.sessionID())
+		if c := claimOf(q); c == p.sessionID() || c == claimOf(p) && q.sessionID() != p.sessionID() {
+			also = append(also, q.sessionID()) // a claimer of p, or another claimer of what p claims
 		}
 	}
 	switch p := p.(type) {
 	case *session:
 		if p.moved.Load() {
 			n.holdMessageLocked(p, ev, also)
+			return
+		}
+		if also != nil {
+			p.enqueueAlso(ev, also)
 			return
 		}
 	case *remoteSession:
@@ -263,11 +433,16 @@ func claimOf(p party) string {
 }
 
 // heldLocked is told that another node delivers f, a peer message, to
-// session sid here, and reports whether a moved session took it.
+// session sid here, and reports whether it took it: a moved session holds
+// it; a claimer notes the others it went to (also).
 func (n *Node) heldLocked(sid string, f *protocol.Frame, also []string) bool {
 	s := n.hub.sessions[sid]
 	if s == nil {
 		s = n.holds[sid]
+	}
+	if s != nil && !s.moved.Load() && !s.ended && also != nil {
+		s.enqueueAlso(f, also)
+		return true
 	}
 	if s == nil || !s.moved.Load() {
 		return false
@@ -347,4 +522,17 @@ func (n *Node) holdingLocked() bool {
 		}
 	}
 	return false
+}
+
+// oweLocked keeps f, a peer message queued to s, which claims a moved
+// session, for a later login of its device, should the reply to s's login
+// have been lost (reclaimLocked); also are the other claimers it went to.
+// qmu is held.
+func (s *session) oweLocked(f *protocol.Frame, also []string) {
+	if len(s.owed) >= MaxMovedMessages {
+		s.owedDropped++
+		return
+	}
+	cp := *f
+	s.owed = append(s.owed, heldMessage{f: &cp, also: also})
 }

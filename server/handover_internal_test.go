@@ -75,7 +75,7 @@ func TestHeldPageAtBound(t *testing.T) {
 		all[i] = msg(i)
 	}
 	page := func(held []*protocol.Frame) *message {
-		return &message{K: kindClaimed, Corr: 7, Held: held, Page: 1, Pages: 1}
+		return &message{K: kindClaimed, Corr: 7, Held: held, Page: 1, Pages: 1, Live: true} // granted
 	}
 	fits := sort.Search(len(all), func(k int) bool { return encoded(page(all[:k+1])) > dirPageBytes })
 	require.Greater(t, fits, 1)
@@ -101,6 +101,7 @@ func TestHeldPageAtBound(t *testing.T) {
 			assert.Equal(t, uint64(7), m.Corr)
 			assert.Equal(t, i+1, m.Page)
 			assert.Equal(t, 2, m.Pages)
+			assert.True(t, m.Live, "granted")
 			got = append(got, m.Held...)
 		}
 		assert.Equal(t, more, got)

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -27,12 +26,7 @@ func movedBob(t *testing.T) (cl *rtmcalltest.Cluster, alice, bob *client, errc c
 	cl = rtmcalltest.NewCluster(t, 2, unlimited)
 	bob, alice = login(t, cl.Nodes[0], "bob"), login(t, cl.Nodes[1], "alice")
 	cl.Sync()
-	errc = make(chan error, 1)
-	go func() { errc <- cl.Node(0).Node.Drain(context.Background()) }()
-	before, status, _ := bob.closed()
-	require.Equal(t, []string{"bye MOVED"}, types(before))
-	require.Equal(t, websocket.StatusServiceRestart, status)
-	return cl, alice, bob, errc
+	return cl, alice, bob, drainMovesBob(t, cl, bob)
 }
 
 // drained requires that the drain whose result errc gives ends, without
@@ -153,12 +147,7 @@ func TestDrainHandOverBound(t *testing.T) {
 			again := relogin(t, cl, bob, bob.key)
 			messages(t, again, want...)
 			if n > server.MaxMovedMessages {
-				f := again.next()
-				require.NotNil(t, f)
-				assert.Equal(t, protocol.TypeError, f.Type)
-				assert.Equal(t, uint64(0), f.RID)
-				assert.Equal(t, protocol.CodeMessagesDropped, f.Code)
-				assert.Contains(t, f.Message, fmt.Sprintf("%d peer messages", n-server.MaxMovedMessages))
+				requireDropped(t, again, n-server.MaxMovedMessages)
 			}
 			again.sync()
 		})

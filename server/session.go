@@ -64,7 +64,10 @@ type session struct {
 	// MaxMovedMessages; claimBy, the session whose claim is under way or
 	// was granted; handed, the claim was answered; holdUntil, when the hold
 	// expires. On the new session: claim, the moved session its login
-	// named. Guarded by Node.mu.
+	// named, and claimKey, the key it named it with; passOn, a re-claim
+	// waiting for the claim's answer; passedTo, where a re-claim took
+	// what it was owed (handover.go, "A lost login reply"). Guarded by
+	// Node.mu.
 	moveHold  []heldMessage
 	dropped   int
 	claimBy   string
@@ -72,6 +75,9 @@ type session struct {
 	handed    bool
 	holdUntil time.Time
 	claim     string
+	claimKey  string
+	passOn    func()
+	passedTo  *passTarget
 
 	// api marks a caller the server API made (backend.go): such a session
 	// is never in the hub.
@@ -96,9 +102,16 @@ type session struct {
 	held map[string]struct{}
 	// claiming: the session's claim of a moved session is under way, and
 	// the peer messages for it wait in diverted, to follow those the moved
-	// session held (handover.go).
-	claiming bool
-	diverted []*protocol.Frame
+	// session held (handover.go). owing: the session claims a moved one
+	// and its client has acknowledged nothing yet, so the login's reply
+	// may have been lost; owed are the peer messages queued to it since
+	// (up to MaxMovedMessages; owedDropped past it, and those the moved
+	// session dropped), for a later login of its device (handover.go).
+	claiming    bool
+	diverted    []heldMessage
+	owing       bool
+	owed        []heldMessage
+	owedDropped int
 	// lastRID is the rid of the last reply queued: every request the
 	// stream answers, whether carried out or refused, or of an ack carried
 	// out since (acked), so that a resumed client resends only what the
@@ -345,11 +358,26 @@ func (s *session) enqueue(f *protocol.Frame) {
 	s.enqueueLocked(f)
 }
 
-func (s *session) enqueueLocked(f *protocol.Frame) {
-	if s.claiming && f.Type == protocol.TypePeerMessage && !s.closed {
-		cp := *f
-		s.diverted = append(s.diverted, &cp)
-		return
+func (s *session) enqueueLocked(f *protocol.Frame) { s.enqueueAlsoLocked(f, nil) }
+
+// enqueueAlso is enqueue for a peer message that went to the sessions also
+// as well (claimers of the same moved session: handover.go).
+func (s *session) enqueueAlso(f *protocol.Frame, also []string) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	s.enqueueAlsoLocked(f, also)
+}
+
+func (s *session) enqueueAlsoLocked(f *protocol.Frame, also []string) {
+	if f.Type == protocol.TypePeerMessage && !s.closed {
+		if s.claiming {
+			cp := *f
+			s.diverted = append(s.diverted, heldMessage{f: &cp, also: also})
+			return
+		}
+		if s.owing {
+			s.oweLocked(f, also)
+		}
 	}
 	if s.held != nil && f.Inv != "" {
 		if _, ok := s.held[f.Inv]; ok {
@@ -397,6 +425,11 @@ func (s *session) ackUpTo(seq uint64) {
 }
 
 func (s *session) trimLocked(seq uint64) {
+	if s.owing && seq > 0 {
+		// The client has the login's reply: it resumes this session, it
+		// never logs in again naming the moved one (handover.go).
+		s.owing, s.owed, s.owedDropped = false, nil, 0
+	}
 	if len(s.buf) == 0 || seq < s.buf[0].seq {
 		return
 	}
@@ -634,6 +667,12 @@ func (s *session) writeFailed(a *attachment, err error) bool {
 	s.log().Info("write failed; dropping connection", "err", err)
 	a.ws.CloseNow()
 	return false
+}
+
+// claimKeyMatches compares key with the one s's login named its moved
+// session with, in constant time.
+func (s *session) claimKeyMatches(key string) bool {
+	return s.claimKey != "" && subtle.ConstantTimeCompare([]byte(s.claimKey), []byte(key)) == 1
 }
 
 // resumeKeyMatches compares keys in constant time.

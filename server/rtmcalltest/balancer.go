@@ -55,6 +55,10 @@ func (b *Balancer) Hold(on bool) {
 	}
 }
 
+// LoseReplies makes the next n connections lose what their node sends
+// after the upgrade (Proxy.LoseReplies).
+func (b *Balancer) LoseReplies(n int) { b.p.LoseReplies(n) }
+
 // pick returns the address of the next healthy node, or "" if none is.
 func (b *Balancer) pick() string {
 	b.mu.Lock()

@@ -1,6 +1,7 @@
 package rtmcalltest
 
 import (
+	"bytes"
 	"net"
 	"strings"
 	"sync"
@@ -13,7 +14,8 @@ import (
 // close frame, Block refuses new ones, Freeze stops forwarding on the
 // current ones while keeping them open (a dead link that only a heartbeat
 // notices), Stall holds what servers send until it is turned off (a slow
-// link: nothing is lost).
+// link: nothing is lost), LoseReplies lets a new connection's first request
+// through and loses what comes back.
 type Proxy struct {
 	// URL is the proxied WebSocket endpoint; dial it instead of the server's.
 	URL string
@@ -27,6 +29,7 @@ type Proxy struct {
 	blocked bool
 	stalled chan struct{} // closed when Stall is turned off; nil when not stalled
 	conns   map[*pair]struct{}
+	lose    int // LoseReplies: so many new connections yet
 	// pick, when set, chooses each new connection's target ("" refuses it):
 	// a Balancer's.
 	pick func() string
@@ -35,6 +38,7 @@ type Proxy struct {
 type pair struct {
 	client, server net.Conn
 	frozen         atomic.Bool // bytes are read and dropped: a black hole
+	mute           bool        // what the server sends after its HTTP head is dropped
 }
 
 // NewProxy starts a proxy to srv on 127.0.0.1 and closes it when the test ends.
@@ -84,6 +88,10 @@ func (p *Proxy) accept() {
 		pr := &pair{client: c, server: s}
 		p.mu.Lock()
 		p.conns[pr] = struct{}{}
+		if p.lose > 0 {
+			p.lose--
+			pr.mute = true
+		}
 		p.mu.Unlock()
 		p.wg.Add(2)
 		go p.pipe(pr, c, s)
@@ -96,6 +104,7 @@ func (p *Proxy) accept() {
 func (p *Proxy) pipe(pr *pair, dst, src net.Conn) {
 	defer p.wg.Done()
 	buf := make([]byte, 32<<10)
+	var head []byte // a muted pair's: what the server sent of its HTTP head so far
 	for {
 		n, err := src.Read(buf)
 		if dst == pr.client {
@@ -104,6 +113,9 @@ func (p *Proxy) pipe(pr *pair, dst, src net.Conn) {
 			p.mu.Unlock()
 			if stalled != nil {
 				<-stalled
+			}
+			if pr.mute {
+				n = muted(&head, buf[:n])
 			}
 		}
 		if n > 0 && !pr.frozen.Load() {
@@ -116,6 +128,33 @@ func (p *Proxy) pipe(pr *pair, dst, src net.Conn) {
 		}
 	}
 	p.cut(pr)
+}
+
+// muted returns how much of b, what the server of a muted pair sent next,
+// goes to the client: up to the end of the HTTP head (the upgrade's
+// answer), nothing after it. head is what came of the head before.
+func muted(head *[]byte, b []byte) int {
+	const end = "\r\n\r\n"
+	if bytes.HasSuffix(*head, []byte(end)) {
+		return 0
+	}
+	before := len(*head)
+	*head = append(*head, b...)
+	if i := bytes.Index(*head, []byte(end)); i >= 0 {
+		*head = (*head)[:i+len(end)]
+		return len(*head) - before
+	}
+	return len(b)
+}
+
+// LoseReplies makes the next n new connections lose every frame the server
+// sends (the answer to the upgrade goes through): a client's first request,
+// a login, reaches its node, and the reply never reaches the client, as
+// when a connection drops right after the request.
+func (p *Proxy) LoseReplies(n int) {
+	p.mu.Lock()
+	p.lose = n
+	p.mu.Unlock()
 }
 
 func (p *Proxy) cut(pr *pair) {
