@@ -1119,6 +1119,17 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 	case <-n.ctx.Done():
 	case <-t.C:
 		n.mu.Lock()
+		if n.heldForSettleLocked(corr) {
+			// Held for a settle since (a reset after it was sent): the
+			// settle answers it, after the owner's word, or its own
+			// limit does (settle.go); UNKNOWN here came before the word.
+			n.mu.Unlock()
+			select {
+			case <-c.done:
+			case <-n.ctx.Done():
+			}
+			return
+		}
 		if n.cl.calls[corr] == c {
 			delete(n.cl.calls, corr)
 			n.logLocked(n.log, slog.LevelWarn, "no answer from the invitation's node", "inv", f.Inv, "peer", owner, "session", s.id)

@@ -546,6 +546,37 @@ func TestClusterAnswerAfterFailedSettleAndOwnerDeath(t *testing.T) {
 	bob.fails(frame(protocol.TypeAccept, inv), protocol.CodeAlreadyEnd)
 }
 
+// A refuse forwarded to the owner and held for a settle by a reset that
+// reached its node more than PeerTimeout after it was sent waits for the
+// settle, not for the forward's own limit (twice PeerTimeout), which comes
+// first: it gets ALREADY_END with the end the settle brings, as the caller
+// gets PEER_OFFLINE, not UNKNOWN before the owner's word (the drain soak's
+// answer-vs-expiry, seed 1: a refuse answered UNKNOWN).
+func TestClusterHeldAnswerOutlivesTheForwardLimit(t *testing.T) {
+	const timeout = time.Second
+	cl := rtmcalltest.NewCluster(t, 2, func(c *server.Config) { c.PeerTimeout = timeout })
+	owner, _, alice, bob := ownerAndCallee(t, cl)
+	inv := alice.send("bob")
+	bob.expect(protocol.TypeInvite, inv)
+	// The refuse is lost, the owner finds the gap by heartbeats (a few
+	// PeerHeartbeat) and resets the pair; its reset reaches bob's node,
+	// busy, 1.3 × PeerTimeout later: past PeerTimeout after the refuse, and
+	// before twice that.
+	cl.Loss(1).SetFault(rtmcalltest.Fault{Drop: 1, MaxDrops: 1, Kinds: []string{"request"}, To: []string{owner.ID()}})
+	cl.Loss(1).SetHandlingDelay(timeout * 13 / 10)
+	sent := time.Now()
+	rid := bob.start(frame(protocol.TypeRefuse, inv))
+	assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason, "the owner's reset")
+	reply, before := bob.reply(rid)
+	waited := time.Since(sent)
+	cl.Loss(1).SetHandlingDelay(0)
+	requireError(t, reply, protocol.CodeAlreadyEnd)
+	assert.Equal(t, []string{"remote.failure PEER_OFFLINE"}, types(before))
+	assert.Greater(t, waited, 2*timeout, "answered after the forward's limit, by the settle's")
+	assert.Less(t, waited, 3*timeout, "within the settle's limit of the reset")
+	cl.AwaitHealed()
+}
+
 // An invite that reaches a session that has just left (its node handles the
 // invite after the logout) is answered "left", and the owner stops ringing
 // it: the caller gets PEER_OFFLINE, and nothing resets. The left is what

@@ -102,6 +102,17 @@ func (n *Node) unsettledLocked(p *peer, s *session, inv string) {
 	}
 }
 
+// heldForSettleLocked reports whether forwarded request corr waits for a
+// settle.
+func (n *Node) heldForSettleLocked(corr uint64) bool {
+	for _, st := range n.cl.unsettled {
+		if slices.Contains(st.held, corr) {
+			return true
+		}
+	}
+	return false
+}
+
 // holdLocked keeps forwarded request c (corr) to p waiting for the settle
 // when it answers an invitation being settled.
 func (n *Node) holdLocked(p *peer, corr uint64, c *call) bool {
