@@ -414,6 +414,28 @@ func TestCutFindsAMovingClientBetweenConnections(t *testing.T) {
 	assert.False(t, s.moving(core.ConnectionConnected))
 }
 
+// TestCutOfAMovingClientWaitsForTheMoveUnderWay: a cut made while the
+// client is between connections waits for the reconnection under way,
+// which may be the only one (the cut found only the connection it left);
+// one made while connected waits for one more.
+func TestCutOfAMovingClientWaitsForTheMoveUnderWay(t *testing.T) {
+	s := &session{changed: make(chan struct{}, 1), state: core.ConnectionReconnecting, reconnects: 1} // a move began
+	want := s.planCut()
+	assert.Equal(t, 1, want)
+	assert.Zero(t, s.planned, "the cut may cause no reconnection")
+	s.state = core.ConnectionConnected // the move done; the cut missed the new connection
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	require.NoError(t, s.waitState(ctx, core.ConnectionConnected, want), "back after the move, with no reconnection of the cut's own")
+
+	want = s.planCut()
+	assert.Equal(t, 2, want)
+	assert.Equal(t, 1, s.planned)
+	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	assert.ErrorIs(t, s.waitState(short, core.ConnectionConnected, want), context.DeadlineExceeded, "connected, but not yet reconnected since the cut")
+}
+
 // TestFreePortsBelowTheEphemeralRange: a node's NATS ports, bound again at
 // each restart, are never ones an outgoing connection may take meanwhile.
 func TestFreePortsBelowTheEphemeralRange(t *testing.T) {
