@@ -301,3 +301,20 @@ func TestDrainHandOverLoginReplyLostNodeDrains(t *testing.T) {
 		})
 	}
 }
+
+// A login's attempt number is from 1 to MaxLoginAttempt, and only with the
+// moved session it numbers a login of: one past the bound is
+// INVALID_ARGUMENT, one without "session" and "key" MALFORMED_FRAME, and
+// the connection stays open for a login that keeps to them.
+func TestLoginAttemptBound(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	moved := "0123456789abcdef0123456789abcdef" // no such session: the login is handed nothing
+	c := dial(t, srv, "bob")
+	f := c.fails(&protocol.Frame{Type: protocol.TypeLogin, User: "bob", Session: moved, Key: moved,
+		Attempt: protocol.MaxLoginAttempt + 1}, protocol.CodeInvalidArgument)
+	assert.Contains(t, f.Message, "at most 65535")
+	f = c.fails(&protocol.Frame{Type: protocol.TypeLogin, User: "bob", Attempt: 1}, protocol.CodeMalformedFrame)
+	assert.Contains(t, f.Message, `"attempt"`)
+	c.ok(&protocol.Frame{Type: protocol.TypeLogin, User: "bob", Session: moved, Key: moved, Attempt: protocol.MaxLoginAttempt})
+	c.sync()
+}
