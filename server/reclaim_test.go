@@ -302,6 +302,82 @@ func TestDrainHandOverLoginReplyLostNodeDrains(t *testing.T) {
 	}
 }
 
+// attemptLogin logs bob in on node i naming the session moved from, with
+// its key, as the client's attempt'th login of the move.
+func attemptLogin(t *testing.T, cl *rtmcalltest.Cluster, i int, moved *client, attempt uint64) *client {
+	t.Helper()
+	c := dial(t, cl.Nodes[i], fmt.Sprintf("bob attempt %d", attempt))
+	reply := c.ok(&protocol.Frame{Type: protocol.TypeLogin, User: "bob", Session: moved.session, Key: moved.key, Attempt: attempt})
+	c.session, c.key = reply.Session, reply.Key
+	return c
+}
+
+// A login whose frame reached its node only after the client gave up on
+// it and its next attempt succeeded (stale: attempt 1, after attempt 2,
+// whose client has acknowledged no frame yet), on a third node or on the
+// later login's own, takes nothing from the later one: that one keeps what
+// the moved session held and every peer message since, each once, in
+// order, and stays; the stale one gets nothing held, only what is sent to
+// bob after it, as any session of bob.
+func TestDrainHandOverStaleLogin(t *testing.T) {
+	for _, stale := range []int{2, 1} {
+		t.Run(fmt.Sprintf("stale on node %d", stale), func(t *testing.T) {
+			cl, alice, bob, _, errc := movedBob3(t)
+			message(t, alice, "m1")
+			y := attemptLogin(t, cl, 1, bob, 2)
+			message(t, alice, "m2")
+			messages(t, y, "m1", "m2")
+			awaitDrain(t, errc, "handed over to attempt 2")
+			cl.AwaitPeers(1, 2)
+			message(t, alice, "m3")
+
+			x := attemptLogin(t, cl, stale, bob, 1)
+			cl.Sync()
+			message(t, alice, "m4")
+			messages(t, y, "m3", "m4")
+			messages(t, x, "m4")
+			y.sync() // each once
+			x.sync()
+			assert.Empty(t, server.Claims(cl.Node(stale).Node, x.session), "the stale login's claim refused: an ordinary session")
+			assert.Equal(t, bob.session, server.Claims(cl.Node(1).Node, y.session), "attempt 2 still claims it")
+			assert.False(t, server.PassingOn(cl.Node(1).Node, "bob"))
+			assert.Equal(t, map[bool]int{true: 2, false: 1}[stale == 1], cl.Node(1).Node.LocalSessions("bob"), "attempt 2's session stays")
+		})
+	}
+}
+
+// A stale login whose claim reaches the later login's node while the later
+// one's own claim is unanswered (the draining node holds it back) is
+// refused at once rather than wait for that answer: the later login then
+// gets what the moved session held, and every message since, once each, in
+// order; the stale one only what is sent to bob after it.
+func TestDrainHandOverStaleLoginMidClaim(t *testing.T) {
+	for _, stale := range []int{2, 1} {
+		t.Run(fmt.Sprintf("stale on node %d", stale), func(t *testing.T) {
+			cl, alice, bob, _, errc := movedBob3(t, func(c *server.Config) { c.PeerTimeout = 5 * time.Second })
+			release := server.HoldClaims(cl.Node(0).Node)
+			t.Cleanup(release)
+			message(t, alice, "m1")
+			y := attemptLogin(t, cl, 1, bob, 2)
+			message(t, alice, "m2")
+			cl.Sync() // every node knows of y's claim
+
+			x := attemptLogin(t, cl, stale, bob, 1)
+			require.Eventually(t, func() bool { return server.Claims(cl.Node(stale).Node, x.session) == "" }, waitTimeout, time.Millisecond,
+				"the stale login's claim refused while attempt 2's is held")
+			assert.False(t, server.PassingOn(cl.Node(1).Node, "bob"))
+			cl.Sync()
+			message(t, alice, "m3")
+			release()
+			messages(t, y, "m1", "m2", "m3")
+			messages(t, x, "m3")
+			y.sync()
+			x.sync()
+			awaitDrain(t, errc, "handed over to attempt 2")
+		})
+	}
+}
+
 // A login's attempt number is from 1 to MaxLoginAttempt, and only with the
 // moved session it numbers a login of: one past the bound is
 // INVALID_ARGUMENT, one without "session" and "key" MALFORMED_FRAME, and
