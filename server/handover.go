@@ -120,41 +120,53 @@ func (n *Node) claimLocked(s *session, node, key string) {
 	s.qmu.Lock()
 	s.claiming = true
 	s.qmu.Unlock()
-	n.afterPeersLocked(func() {
-		if node == n.id && !s.ended { // a session here claims it already
-			n.reclaimLocked(s.user, s.claim, key, s.claimAttempt, passTarget{sess: s.id, node: n.id}, 0,
-				func(pages []*message) { n.handOverLocked(s, pages) })
+	n.afterPeersLocked(func() { n.askClaimLocked(s, node, key) })
+}
+
+// askClaimLocked asks node for what s's claim is owed: the moved session's
+// node, or that of a session claiming it already. An answer that names the
+// session the moved one was handed to, a claimer of an earlier attempt
+// than s's (a stale login whose claim got there first), is asked again
+// there: that one passes it all on.
+func (n *Node) askClaimLocked(s *session, node, key string) {
+	if node == n.id && !s.ended { // a session here claims it already
+		n.reclaimLocked(s.user, s.claim, key, s.claimAttempt, passTarget{sess: s.id, node: n.id}, 0,
+			func(pages []*message) { n.handOverLocked(s, pages) })
+		return
+	}
+	if _, ok := n.cl.peers[node]; !ok || s.ended {
+		n.handOverLocked(s, nil)
+		return
+	}
+	c := &call{waiting: map[string]struct{}{node: {}}, done: make(chan struct{})}
+	n.cl.next++
+	corr := n.cl.next
+	n.cl.calls[corr] = c
+	var late *time.Timer
+	c.then = func() {
+		n.stopTimer(&late)
+		if a := c.answers; len(a) == 1 && !a[0].Live && a[0].By != "" && a[0].By != s.id && !s.ended {
+			n.logSessionLocked(s, slog.LevelInfo, "move claimed by an earlier login attempt first: asking it", "moved", s.claim, "claimer", a[0].By)
+			n.askClaimLocked(s, ownerOf(a[0].By), key)
 			return
 		}
-		if _, ok := n.cl.peers[node]; !ok || s.ended {
+		n.handOverLocked(s, c.answers)
+	}
+	n.tell(node, &message{K: kindClaim, Corr: corr, Sess: s.claim, User: s.user, Key: key, By: s.id, Attempt: s.claimAttempt})
+	// A node that does not answer (one of an earlier version, in a
+	// rolling upgrade, knows no claim; one slow to get to it) must not
+	// keep s's messages waiting: its answer is due once it synced its
+	// peers, which the death of one bounds.
+	// A late answer is still handed over, after those (c.then).
+	late = n.afterFunc(n.cfg.PeerTimeout+2*n.cfg.PeerHeartbeat, func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		late = nil
+		if n.cl.calls[corr] == c {
+			n.logSessionLocked(s, slog.LevelWarn, "move claim not answered in time: the peer messages that waited go on",
+				"moved", s.claim, "peer", node)
 			n.handOverLocked(s, nil)
-			return
 		}
-		c := &call{waiting: map[string]struct{}{node: {}}, done: make(chan struct{})}
-		n.cl.next++
-		corr := n.cl.next
-		n.cl.calls[corr] = c
-		var late *time.Timer
-		c.then = func() {
-			n.stopTimer(&late)
-			n.handOverLocked(s, c.answers)
-		}
-		n.tell(node, &message{K: kindClaim, Corr: corr, Sess: s.claim, User: s.user, Key: key, By: s.id, Attempt: s.claimAttempt})
-		// A node that does not answer (one of an earlier version, in a
-		// rolling upgrade, knows no claim; one slow to get to it) must not
-		// keep s's messages waiting: its answer is due once it synced its
-		// peers, which the death of one bounds.
-		// A late answer is still handed over, after those (c.then).
-		late = n.afterFunc(n.cfg.PeerTimeout+2*n.cfg.PeerHeartbeat, func() {
-			n.mu.Lock()
-			defer n.mu.Unlock()
-			late = nil
-			if n.cl.calls[corr] == c {
-				n.logSessionLocked(s, slog.LevelWarn, "move claim not answered in time: the peer messages that waited go on",
-					"moved", s.claim, "peer", node)
-				n.handOverLocked(s, nil)
-			}
-		})
 	})
 }
 
@@ -222,12 +234,20 @@ func (n *Node) claimAskedLocked(p *peer, m *message) {
 		})
 		return
 	}
+	if s != nil && s.moved.Load() && s.user == m.User && s.claimBy != "" && s.claimBy != m.By &&
+		s.claimByAttempt > 0 && m.Attempt > s.claimByAttempt && s.resumeKeyMatches(m.Key) {
+		// A stale login's claim got here first: the device's later one
+		// asks it, and it passes on all it was handed (reclaimLocked).
+		n.logSessionLocked(s, slog.LevelInfo, "move claim of a later login attempt: sent to the earlier one's", "by", m.By, "claimer", s.claimBy)
+		n.tell(p.id, &message{K: kindClaimed, Corr: m.Corr, By: s.claimBy})
+		return
+	}
 	if s == nil || !s.moved.Load() || s.user != m.User || s.claimBy != "" || !s.resumeKeyMatches(m.Key) {
 		n.logLocked(n.log, slog.LevelInfo, "move claim refused", "moved", m.Sess, "by", m.By, "peer", p.id)
 		n.tell(p.id, &message{K: kindClaimed, Corr: m.Corr})
 		return
 	}
-	s.claimBy, s.claimNode = m.By, p.id
+	s.claimBy, s.claimNode, s.claimByAttempt = m.By, p.id, m.Attempt
 	n.afterPeersLocked(func() {
 		var held []*protocol.Frame
 		for _, h := range s.moveHold {
