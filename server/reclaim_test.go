@@ -427,3 +427,34 @@ func TestDrainHandOverStaleLoginFirstAtTheMovedNode(t *testing.T) {
 	messages(t, y, "m3")
 	y.sync() // each once
 }
+
+// A login or a claimer without an attempt number (a client of an earlier
+// version) is taken as before the numbers: the later login takes what the
+// first one owes while that one's client has acknowledged no frame,
+// whichever of the two has no number.
+func TestDrainHandOverUnnumberedLogin(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		first, again uint64
+	}{
+		{"first unnumbered", 0, 1},
+		{"later unnumbered", 2, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl, alice, bob, _, errc := movedBob3(t)
+			message(t, alice, "m1")
+			x := attemptLogin(t, cl, 1, bob, tc.first)
+			message(t, alice, "m2")
+			messages(t, x, "m1", "m2")
+			awaitDrain(t, errc, "handed over to the first login")
+			cl.AwaitPeers(1, 2)
+
+			y := attemptLogin(t, cl, 2, bob, tc.again)
+			message(t, alice, "m3")
+			messages(t, y, "m1", "m2", "m3")
+			y.sync() // each once
+			require.Eventually(t, func() bool { return cl.Node(1).Node.LocalSessions("bob") == 0 }, waitTimeout, time.Millisecond,
+				"the first login's session ended")
+		})
+	}
+}
