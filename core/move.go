@@ -55,19 +55,19 @@ func (c *Client) moveLocked(l *link) {
 // or the server refuses the user or token for good. from and key are the
 // session moved from.
 func (c *Client) relogin(deadline time.Time, stop chan struct{}, from, key string) {
+	var attempts uint64
 	c.retry(deadline, stop, func(ctx context.Context, stop chan struct{}) (bool, error) {
-		return c.tryRelogin(ctx, stop, from, key)
+		return c.tryRelogin(ctx, stop, from, key, &attempts)
 	}, "could not log in on another node in time")
 }
 
 // tryRelogin makes one attempt. final is set when the server refused the
-// login for a reason trying again does not change.
-func (c *Client) tryRelogin(ctx context.Context, stop chan struct{}, from, key string) (done bool, final error) {
+// login for a reason trying again does not change. attempts counts the
+// login frames of this move.
+func (c *Client) tryRelogin(ctx context.Context, stop chan struct{}, from, key string, attempts *uint64) (done bool, final error) {
 	ws, reply, stopped, err := c.open(ctx, stop, func(rid uint64) *protocol.Frame {
-		// Call waiting in the login itself, so that late ringing at the login
-		// rings this device while its user is in a call.
-		return &protocol.Frame{Type: protocol.TypeLogin, RID: rid, User: c.userID, Token: c.token, Waiting: c.waitingOn,
-			Session: from, Key: key}
+		*attempts++
+		return c.moveLogin(rid, from, key, *attempts)
 	})
 	if stopped || ws == nil {
 		return stopped, nil
@@ -132,4 +132,20 @@ func (c *Client) tryRelogin(ctx context.Context, stop chan struct{}, from, key s
 	c.watchToken(c.token)
 	c.startHeartbeatLocked(l)
 	return true, nil
+}
+
+// moveLogin is the login frame of a move's attempt'th attempt to log in.
+// It names the moved session with its key and the attempt, so that a
+// login that reaches its node only after a later one succeeded (the client
+// gave up on it) takes nothing from that one (PROTOCOL.md "Drain"). Past
+// protocol.MaxLoginAttempt it names no session: the login takes nothing,
+// rather than repeat a number. Call waiting is in the login itself, so
+// that late ringing at the login rings this device while its user is in a
+// call. The lock is held.
+func (c *Client) moveLogin(rid uint64, from, key string, attempt uint64) *protocol.Frame {
+	f := &protocol.Frame{Type: protocol.TypeLogin, RID: rid, User: c.userID, Token: c.token, Waiting: c.waitingOn}
+	if attempt <= protocol.MaxLoginAttempt {
+		f.Session, f.Key, f.Attempt = from, key, attempt
+	}
+	return f
 }

@@ -111,18 +111,21 @@ type message struct {
 	Ask []settleEntry `json:"ask,omitempty"`
 	// The hand-over of a move (handover.go). Claim (session): the moved
 	// session the session's login named. Key, By (claim): the moved
-	// session's key and the claiming session. Also (deliver): the claimers
+	// session's key and the claiming session. Attempt (session, claim):
+	// the attempt number of the claiming session's login (0: none, as from
+	// a node of an earlier version). Also (deliver): the claimers
 	// of the session that the peer message went to too. Held (claimed):
 	// the peer messages the moved session held, Code those it dropped,
 	// Live set if the claim was granted (a node of an earlier version
 	// never sets it). A claim may also go to the node of a session that
 	// claims the same moved session already, whose login's reply was lost:
 	// it answers with what that session owes (handover.go).
-	Claim string            `json:"claim,omitempty"`
-	Key   string            `json:"key,omitempty"`
-	By    string            `json:"by,omitempty"`
-	Also  []string          `json:"also,omitempty"`
-	Held  []*protocol.Frame `json:"held,omitempty"`
+	Claim   string            `json:"claim,omitempty"`
+	Key     string            `json:"key,omitempty"`
+	By      string            `json:"by,omitempty"`
+	Attempt uint64            `json:"attempt,omitempty"`
+	Also    []string          `json:"also,omitempty"`
+	Held    []*protocol.Frame `json:"held,omitempty"`
 }
 
 // dirEntry is a session in a directory snapshot.
@@ -133,6 +136,10 @@ type dirEntry struct {
 	Calls []string `json:"c,omitempty"`
 	Wait  bool     `json:"w,omitempty"`
 	Claim string   `json:"m,omitempty"` // the moved session its login named (handover.go)
+	// Attempt is the attempt number of the login that made the claim
+	// (protocol.MaxLoginAttempt at most; 0: none, as from a node or a
+	// client of an earlier version).
+	Attempt uint64 `json:"a,omitempty"`
 }
 
 // Lengths of the random parts of ids, in bytes, after the node id (4 bytes).
@@ -245,6 +252,7 @@ type remoteSession struct {
 	waiting bool     // call waiting on
 	order   uint64   // when this node learned of it, for stable iteration
 	claim   string   // the moved session its login named (handover.go)
+	attempt uint64   // the attempt number of that login (handover.go)
 }
 
 func (r *remoteSession) sessionID() string { return r.id }
@@ -485,7 +493,7 @@ func (n *Node) announceLocked(s *session) {
 		return // alone: not even the message is made
 	}
 	n.tellPeersLocked(&message{K: kindSession, Sess: s.id, User: s.user, Live: s.live && !s.ended, Gone: s.ended,
-		Calls: s.callIDs(), Wait: s.waiting, Claim: s.claim})
+		Calls: s.callIDs(), Wait: s.waiting, Claim: s.claim, Attempt: s.claimAttempt})
 }
 
 // receive handles one message from another node.
@@ -658,7 +666,7 @@ func (n *Node) receive(data []byte) {
 	case kindDir:
 		n.snapshotPageLocked(p, &m)
 	case kindSession:
-		n.sessionChangedLocked(p, dirEntry{Sess: m.Sess, User: m.User, Live: m.Live, Calls: m.Calls, Wait: m.Wait, Claim: m.Claim}, m.Gone)
+		n.sessionChangedLocked(p, dirEntry{Sess: m.Sess, User: m.User, Live: m.Live, Calls: m.Calls, Wait: m.Wait, Claim: m.Claim, Attempt: m.Attempt}, m.Gone)
 	case kindSync:
 		n.tell(p.id, &message{K: kindSynced, Corr: m.Corr})
 	case kindSynced:
@@ -886,7 +894,7 @@ func (n *Node) sessionChangedLocked(p *peer, e dirEntry, gone bool) {
 			}
 			set[r] = struct{}{}
 		}
-		r.live, r.calls, r.waiting, r.claim = e.Live, e.Calls, e.Wait, e.Claim
+		r.live, r.calls, r.waiting, r.claim, r.attempt = e.Live, e.Calls, e.Wait, e.Claim, e.Attempt
 	})
 	if fresh && !gone {
 		n.ringLateLocked(r, r.user)         // a session of a callee that logged in there rings too

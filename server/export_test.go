@@ -179,6 +179,17 @@ func PassingOn(n *Node, user string) bool {
 	return false
 }
 
+// Claims returns the moved session that session sess of n claims, if any
+// (handover.go): "" once its claim was refused.
+func Claims(n *Node, sess string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if s := n.hub.sessions[sess]; s != nil {
+		return s.claim
+	}
+	return ""
+}
+
 // Moved reports whether a session of user on n has been told to move
 // (drain.go).
 func Moved(n *Node, user string) bool {

@@ -37,6 +37,14 @@ import (
 // claiming a moved session tagged with the other claimers of that session
 // it goes to too (also), so that the owed skip those the new claimer got
 // itself. The old claimer then ends: its device is the new one's.
+//
+// A stale login: the client numbers its login attempts within a move
+// (attempt), so that a login whose frame reached its node only after the
+// client gave up on it, and after its next attempt succeeded, takes nothing
+// from that next one: a claimer passes on what it owes only to a login of a
+// higher attempt than its own. The stale login's claim is refused, and its
+// session is an ordinary one. A login without a number (a client of an
+// earlier version), or a claimer without one, is taken as before.
 
 // MaxMovedMessages bounds the peer messages a moved session holds for its
 // device's next session; past it they are dropped and counted, and the new
@@ -55,8 +63,9 @@ type heldMessage struct {
 // with, if a peer (a moved session that ended keeps its hold there for a
 // claim, out of the directory), else "": then nothing is handed over.
 // A session that claims id already (a login of the same device whose reply
-// was lost) takes the claim instead: then its node is returned.
-func (n *Node) claimNodeLocked(s *session, id, key string) string {
+// was lost) takes the claim instead: then its node is returned. attempt is
+// the login's attempt number within its move (0: none).
+func (n *Node) claimNodeLocked(s *session, id, key string, attempt uint64) string {
 	if id == "" {
 		return ""
 	}
@@ -68,35 +77,39 @@ func (n *Node) claimNodeLocked(s *session, id, key string) string {
 			return ""
 		}
 	}
-	s.claim = id
+	s.claim, s.claimAttempt = id, attempt
 	s.owing = true // s is not yet known to any other goroutine
 	return node
 }
 
 // claimerNodeLocked returns the node of a session of user that claims the
-// moved session id (this node's id for one here with key), or "".
+// moved session id (this node's id for one here with key), or "": of
+// several, the one of the highest attempt, the device's latest login.
 func (n *Node) claimerNodeLocked(user, id, key string) string {
-	if n.localClaimerLocked(user, id, key, "") != nil {
-		return n.id
+	node, attempt := "", uint64(0)
+	if x := n.localClaimerLocked(user, id, key, ""); x != nil {
+		node, attempt = n.id, x.claimAttempt
 	}
 	for r := range n.cl.users[user] {
-		if r.claim == id {
-			return r.node
+		if r.claim == id && (node == "" || r.attempt > attempt) {
+			node, attempt = r.node, r.attempt
 		}
 	}
-	return ""
+	return node
 }
 
 // localClaimerLocked returns the session here of user, but not (the one
 // asking), that claims the moved session id with key and has not passed on
-// what it owes, or nil.
+// what it owes, or nil: of several, the one of the highest attempt.
 func (n *Node) localClaimerLocked(user, id, key, not string) *session {
+	var found *session
 	for x := range n.hub.users[user] {
-		if x.claim == id && x.id != not && !x.ended && x.passedTo == nil && x.claimKeyMatches(key) {
-			return x
+		if x.claim == id && x.id != not && !x.ended && x.passedTo == nil && x.claimKeyMatches(key) &&
+			(found == nil || x.claimAttempt > found.claimAttempt) {
+			found = x
 		}
 	}
-	return nil
+	return found
 }
 
 // claimLocked asks node, once every peer knows of s and its claim, for the
@@ -107,41 +120,53 @@ func (n *Node) claimLocked(s *session, node, key string) {
 	s.qmu.Lock()
 	s.claiming = true
 	s.qmu.Unlock()
-	n.afterPeersLocked(func() {
-		if node == n.id && !s.ended { // a session here claims it already
-			n.reclaimLocked(s.user, s.claim, key, passTarget{sess: s.id, node: n.id}, 0,
-				func(pages []*message) { n.handOverLocked(s, pages) })
+	n.afterPeersLocked(func() { n.askClaimLocked(s, node, key) })
+}
+
+// askClaimLocked asks node for what s's claim is owed: the moved session's
+// node, or that of a session claiming it already. An answer that names the
+// session the moved one was handed to, a claimer of an earlier attempt
+// than s's (a stale login whose claim got there first), is asked again
+// there: that one passes it all on.
+func (n *Node) askClaimLocked(s *session, node, key string) {
+	if node == n.id && !s.ended { // a session here claims it already
+		n.reclaimLocked(s.user, s.claim, key, s.claimAttempt, passTarget{sess: s.id, node: n.id}, 0,
+			func(pages []*message) { n.handOverLocked(s, pages) })
+		return
+	}
+	if _, ok := n.cl.peers[node]; !ok || s.ended {
+		n.handOverLocked(s, nil)
+		return
+	}
+	c := &call{waiting: map[string]struct{}{node: {}}, done: make(chan struct{})}
+	n.cl.next++
+	corr := n.cl.next
+	n.cl.calls[corr] = c
+	var late *time.Timer
+	c.then = func() {
+		n.stopTimer(&late)
+		if a := c.answers; len(a) == 1 && !a[0].Live && a[0].By != "" && a[0].By != s.id && !s.ended {
+			n.logSessionLocked(s, slog.LevelInfo, "move claimed by an earlier login attempt first: asking it", "moved", s.claim, "claimer", a[0].By)
+			n.askClaimLocked(s, ownerOf(a[0].By), key)
 			return
 		}
-		if _, ok := n.cl.peers[node]; !ok || s.ended {
+		n.handOverLocked(s, c.answers)
+	}
+	n.tell(node, &message{K: kindClaim, Corr: corr, Sess: s.claim, User: s.user, Key: key, By: s.id, Attempt: s.claimAttempt})
+	// A node that does not answer (one of an earlier version, in a
+	// rolling upgrade, knows no claim; one slow to get to it) must not
+	// keep s's messages waiting: its answer is due once it synced its
+	// peers, which the death of one bounds.
+	// A late answer is still handed over, after those (c.then).
+	late = n.afterFunc(n.cfg.PeerTimeout+2*n.cfg.PeerHeartbeat, func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		late = nil
+		if n.cl.calls[corr] == c {
+			n.logSessionLocked(s, slog.LevelWarn, "move claim not answered in time: the peer messages that waited go on",
+				"moved", s.claim, "peer", node)
 			n.handOverLocked(s, nil)
-			return
 		}
-		c := &call{waiting: map[string]struct{}{node: {}}, done: make(chan struct{})}
-		n.cl.next++
-		corr := n.cl.next
-		n.cl.calls[corr] = c
-		var late *time.Timer
-		c.then = func() {
-			n.stopTimer(&late)
-			n.handOverLocked(s, c.answers)
-		}
-		n.tell(node, &message{K: kindClaim, Corr: corr, Sess: s.claim, User: s.user, Key: key, By: s.id})
-		// A node that does not answer (one of an earlier version, in a
-		// rolling upgrade, knows no claim; one slow to get to it) must not
-		// keep s's messages waiting: its answer is due once it synced its
-		// peers, which the death of one bounds.
-		// A late answer is still handed over, after those (c.then).
-		late = n.afterFunc(n.cfg.PeerTimeout+2*n.cfg.PeerHeartbeat, func() {
-			n.mu.Lock()
-			defer n.mu.Unlock()
-			late = nil
-			if n.cl.calls[corr] == c {
-				n.logSessionLocked(s, slog.LevelWarn, "move claim not answered in time: the peer messages that waited go on",
-					"moved", s.claim, "peer", node)
-				n.handOverLocked(s, nil)
-			}
-		})
 	})
 }
 
@@ -183,7 +208,7 @@ func (n *Node) handOverLocked(s *session, pages []*message) {
 	if refused && s.passOn == nil && !s.ended {
 		// Not the device's: a later login of the device must not find it
 		// as the claimer (claimNodeLocked).
-		s.claim, s.claimKey = "", ""
+		s.claim, s.claimKey, s.claimAttempt = "", "", 0
 		n.announceLocked(s)
 	}
 	if f := s.passOn; f != nil {
@@ -202,11 +227,19 @@ func (n *Node) claimAskedLocked(p *peer, m *message) {
 		s = n.holds[m.Sess]
 	}
 	if s == nil && ownerOf(m.Sess) != n.id { // a session here claims it already
-		n.reclaimLocked(m.User, m.Sess, m.Key, passTarget{sess: m.By, node: p.id}, m.Corr, func(pages []*message) {
+		n.reclaimLocked(m.User, m.Sess, m.Key, m.Attempt, passTarget{sess: m.By, node: p.id}, m.Corr, func(pages []*message) {
 			for _, page := range pages {
 				n.tell(p.id, page)
 			}
 		})
+		return
+	}
+	if s != nil && s.moved.Load() && s.user == m.User && s.claimBy != "" && s.claimBy != m.By &&
+		s.claimByAttempt > 0 && m.Attempt > s.claimByAttempt && s.resumeKeyMatches(m.Key) {
+		// A stale login's claim got here first: the device's later one
+		// asks it, and it passes on all it was handed (reclaimLocked).
+		n.logSessionLocked(s, slog.LevelInfo, "move claim of a later login attempt: sent to the earlier one's", "by", m.By, "claimer", s.claimBy)
+		n.tell(p.id, &message{K: kindClaimed, Corr: m.Corr, By: s.claimBy})
 		return
 	}
 	if s == nil || !s.moved.Load() || s.user != m.User || s.claimBy != "" || !s.resumeKeyMatches(m.Key) {
@@ -214,7 +247,7 @@ func (n *Node) claimAskedLocked(p *peer, m *message) {
 		n.tell(p.id, &message{K: kindClaimed, Corr: m.Corr})
 		return
 	}
-	s.claimBy, s.claimNode = m.By, p.id
+	s.claimBy, s.claimNode, s.claimByAttempt = m.By, p.id, m.Attempt
 	n.afterPeersLocked(func() {
 		var held []*protocol.Frame
 		for _, h := range s.moveHold {
@@ -243,18 +276,26 @@ func (n *Node) claimAskedLocked(p *peer, m *message) {
 type passTarget struct{ sess, node string }
 
 // reclaimLocked answers (with answer, as claim corr's) the claim of the
-// moved session moved, with key, by to, where a session x here claims it
-// already: a login of the same device whose reply was lost. x passes on
-// what it owes its device, once its own claim is answered, and ends. A
-// wrong key, no such session, or one whose client has acknowledged a frame
-// (it had the reply: a later claim is not its device's) gets an empty answer.
-func (n *Node) reclaimLocked(user, moved, key string, to passTarget, corr uint64, answer func([]*message)) {
+// moved session moved, with key, by to, whose login was attempt, where a
+// session x here claims it already: a login of the same device whose reply
+// was lost. x passes on what it owes its device, once its own claim is
+// answered, and ends. A wrong key, no such session, one whose client has
+// acknowledged a frame (it had the reply: a later claim is not its
+// device's), or a claim of an attempt not after x's (a login that reached
+// its node after the device's next one: stale) gets an empty answer.
+func (n *Node) reclaimLocked(user, moved, key string, attempt uint64, to passTarget, corr uint64, answer func([]*message)) {
 	x := n.localClaimerLocked(user, moved, key, to.sess)
 	owing, claiming := false, false
 	if x != nil {
 		x.qmu.Lock()
 		owing, claiming = x.owing, x.claiming
 		x.qmu.Unlock()
+	}
+	if x != nil && attempt > 0 && x.claimAttempt >= attempt {
+		n.logSessionLocked(x, slog.LevelInfo, "move claim by an earlier login attempt refused: the claimer keeps what it holds",
+			"moved", moved, "by", to.sess, "peer", to.node, "attempt", attempt, "claimer_attempt", x.claimAttempt)
+		answer([]*message{{K: kindClaimed, Corr: corr}})
+		return
 	}
 	if x == nil || !owing {
 		n.logLocked(n.log, slog.LevelInfo, "move claim of a claimed session refused", "moved", moved, "by", to.sess, "peer", to.node)

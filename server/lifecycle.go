@@ -33,7 +33,7 @@ func (n *Node) login(c *conn, f *protocol.Frame) *protocol.Error {
 	// client that moved off a draining node is rung so while its user is
 	// in a call (PROTOCOL.md "Late ringing").
 	s.waiting = f.Waiting
-	claimNode := n.claimNodeLocked(s, f.Session, f.Key) // before the others hear of s: they learn its claim with it
+	claimNode := n.claimNodeLocked(s, f.Session, f.Key, f.Attempt) // before the others hear of s: they learn its claim with it
 	n.presenceLocked(s.user, func() {
 		n.hub.add(s)
 		c.sess, c.att = s, s.attach(c.ws, 0)

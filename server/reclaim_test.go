@@ -301,3 +301,160 @@ func TestDrainHandOverLoginReplyLostNodeDrains(t *testing.T) {
 		})
 	}
 }
+
+// attemptLogin logs bob in on node i naming the session moved from, with
+// its key, as the client's attempt'th login of the move.
+func attemptLogin(t *testing.T, cl *rtmcalltest.Cluster, i int, moved *client, attempt uint64) *client {
+	t.Helper()
+	c := dial(t, cl.Nodes[i], fmt.Sprintf("bob attempt %d", attempt))
+	reply := c.ok(&protocol.Frame{Type: protocol.TypeLogin, User: "bob", Session: moved.session, Key: moved.key, Attempt: attempt})
+	c.session, c.key = reply.Session, reply.Key
+	return c
+}
+
+// A login whose frame reached its node only after the client gave up on
+// it and its next attempt succeeded (stale: attempt 1, after attempt 2,
+// whose client has acknowledged no frame yet), on a third node or on the
+// later login's own, takes nothing from the later one: that one keeps what
+// the moved session held and every peer message since, each once, in
+// order, and stays; the stale one gets nothing held, only what is sent to
+// bob after it, as any session of bob.
+func TestDrainHandOverStaleLogin(t *testing.T) {
+	for _, stale := range []int{2, 1} {
+		t.Run(fmt.Sprintf("stale on node %d", stale), func(t *testing.T) {
+			cl, alice, bob, _, errc := movedBob3(t)
+			message(t, alice, "m1")
+			y := attemptLogin(t, cl, 1, bob, 2)
+			message(t, alice, "m2")
+			messages(t, y, "m1", "m2")
+			awaitDrain(t, errc, "handed over to attempt 2")
+			cl.AwaitPeers(1, 2)
+			message(t, alice, "m3")
+
+			x := attemptLogin(t, cl, stale, bob, 1)
+			cl.Sync()
+			message(t, alice, "m4")
+			messages(t, y, "m3", "m4")
+			messages(t, x, "m4")
+			y.sync() // each once
+			x.sync()
+			assert.Empty(t, server.Claims(cl.Node(stale).Node, x.session), "the stale login's claim refused: an ordinary session")
+			assert.Equal(t, bob.session, server.Claims(cl.Node(1).Node, y.session), "attempt 2 still claims it")
+			assert.False(t, server.PassingOn(cl.Node(1).Node, "bob"))
+			assert.Equal(t, map[bool]int{true: 2, false: 1}[stale == 1], cl.Node(1).Node.LocalSessions("bob"), "attempt 2's session stays")
+		})
+	}
+}
+
+// A stale login whose claim reaches the later login's node while the later
+// one's own claim is unanswered (the draining node holds it back) is
+// refused at once rather than wait for that answer: the later login then
+// gets what the moved session held, and every message since, once each, in
+// order; the stale one only what is sent to bob after it.
+func TestDrainHandOverStaleLoginMidClaim(t *testing.T) {
+	for _, stale := range []int{2, 1} {
+		t.Run(fmt.Sprintf("stale on node %d", stale), func(t *testing.T) {
+			cl, alice, bob, _, errc := movedBob3(t, func(c *server.Config) { c.PeerTimeout = 5 * time.Second })
+			release := server.HoldClaims(cl.Node(0).Node)
+			t.Cleanup(release)
+			message(t, alice, "m1")
+			y := attemptLogin(t, cl, 1, bob, 2)
+			message(t, alice, "m2")
+			cl.Sync() // every node knows of y's claim
+
+			x := attemptLogin(t, cl, stale, bob, 1)
+			require.Eventually(t, func() bool { return server.Claims(cl.Node(stale).Node, x.session) == "" }, waitTimeout, time.Millisecond,
+				"the stale login's claim refused while attempt 2's is held")
+			assert.False(t, server.PassingOn(cl.Node(1).Node, "bob"))
+			cl.Sync()
+			message(t, alice, "m3")
+			release()
+			messages(t, y, "m1", "m2", "m3")
+			messages(t, x, "m3")
+			y.sync()
+			x.sync()
+			awaitDrain(t, errc, "handed over to attempt 2")
+		})
+	}
+}
+
+// A login's attempt number is from 1 to MaxLoginAttempt, and only with the
+// moved session it numbers a login of: one past the bound is
+// INVALID_ARGUMENT, one without "session" and "key" MALFORMED_FRAME, and
+// the connection stays open for a login that keeps to them.
+func TestLoginAttemptBound(t *testing.T) {
+	srv := rtmcalltest.NewServer(t)
+	moved := "0123456789abcdef0123456789abcdef" // no such session: the login is handed nothing
+	c := dial(t, srv, "bob")
+	f := c.fails(&protocol.Frame{Type: protocol.TypeLogin, User: "bob", Session: moved, Key: moved,
+		Attempt: protocol.MaxLoginAttempt + 1}, protocol.CodeInvalidArgument)
+	assert.Contains(t, f.Message, "at most 65535")
+	f = c.fails(&protocol.Frame{Type: protocol.TypeLogin, User: "bob", Attempt: 1}, protocol.CodeMalformedFrame)
+	assert.Contains(t, f.Message, `"attempt"`)
+	c.ok(&protocol.Frame{Type: protocol.TypeLogin, User: "bob", Session: moved, Key: moved, Attempt: protocol.MaxLoginAttempt})
+	c.sync()
+}
+
+// A stale login whose node had not heard of the later login yet (node 1's
+// word of it to node 2 held back) asks the moved session's node, and its
+// claim gets there first (node 1's claim held back too): it is handed what
+// the moved session held. The later login's claim, which that node refused
+// then, is sent on to the stale login's node, which passes all of it on as
+// for a lost login reply: the later login gets every message once, in
+// order, and the stale login's session ends.
+func TestDrainHandOverStaleLoginFirstAtTheMovedNode(t *testing.T) {
+	// Node 1's messages held back well within a PeerHeartbeat, so that
+	// its peers see no gap.
+	cl, alice, bob, _, errc := movedBob3(t, func(c *server.Config) {
+		c.PeerHeartbeat, c.PeerTimeout = 250*time.Millisecond, 5*time.Second
+	})
+	message(t, alice, "m1")
+	x := dial(t, cl.Nodes[2], "bob attempt 1")
+	cl.Loss(1).SetFault(rtmcalltest.Fault{Delay: 100 * time.Millisecond, MinDelay: 100 * time.Millisecond,
+		Kinds: []string{"session", "claim"}, To: []string{cl.Node(0).Node.ID(), cl.Node(2).Node.ID()}})
+	y := attemptLogin(t, cl, 1, bob, 2)
+	x.ok(&protocol.Frame{Type: protocol.TypeLogin, User: "bob", Session: bob.session, Key: bob.key, Attempt: 1})
+	messages(t, x, "m1") // its claim was granted first
+	message(t, alice, "m2")
+	messages(t, y, "m1", "m2")
+	y.sync()
+	require.Eventually(t, func() bool { return cl.Node(2).Node.LocalSessions("bob") == 0 }, waitTimeout, time.Millisecond,
+		"the stale login's session ended")
+	cl.Loss(1).SetFault(rtmcalltest.Fault{})
+	awaitDrain(t, errc, "handed over")
+	cl.AwaitPeers(1, 2)
+	message(t, alice, "m3")
+	messages(t, y, "m3")
+	y.sync() // each once
+}
+
+// A login or a claimer without an attempt number (a client of an earlier
+// version) is taken as before the numbers: the later login takes what the
+// first one owes while that one's client has acknowledged no frame,
+// whichever of the two has no number.
+func TestDrainHandOverUnnumberedLogin(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		first, again uint64
+	}{
+		{"first unnumbered", 0, 1},
+		{"later unnumbered", 2, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl, alice, bob, _, errc := movedBob3(t)
+			message(t, alice, "m1")
+			x := attemptLogin(t, cl, 1, bob, tc.first)
+			message(t, alice, "m2")
+			messages(t, x, "m1", "m2")
+			awaitDrain(t, errc, "handed over to the first login")
+			cl.AwaitPeers(1, 2)
+
+			y := attemptLogin(t, cl, 2, bob, tc.again)
+			message(t, alice, "m3")
+			messages(t, y, "m1", "m2", "m3")
+			y.sync() // each once
+			require.Eventually(t, func() bool { return cl.Node(1).Node.LocalSessions("bob") == 0 }, waitTimeout, time.Millisecond,
+				"the first login's session ended")
+		})
+	}
+}

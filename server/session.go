@@ -62,22 +62,26 @@ type session struct {
 	// The hand-over of a move (handover.go). On the moved session: moveHold,
 	// the peer messages it got since the move; dropped, those past
 	// MaxMovedMessages; claimBy, the session whose claim is under way or
-	// was granted; handed, the claim was answered; holdUntil, when the hold
-	// expires. On the new session: claim, the moved session its login
-	// named, and claimKey, the key it named it with; passOn, a re-claim
-	// waiting for the claim's answer; passedTo, where a re-claim took
-	// what it was owed (handover.go, "A lost login reply"). Guarded by
-	// Node.mu.
-	moveHold  []heldMessage
-	dropped   int
-	claimBy   string
-	claimNode string
-	handed    bool
-	holdUntil time.Time
-	claim     string
-	claimKey  string
-	passOn    func()
-	passedTo  *passTarget
+	// was granted, and claimByAttempt, its login's attempt; handed, the
+	// claim was answered; holdUntil, when the hold expires. On the new
+	// session: claim, the moved session its login
+	// named, claimKey, the key it named it with, and claimAttempt, the
+	// login's attempt number (0 from a client of an earlier version);
+	// passOn, a re-claim waiting for the claim's answer; passedTo, where a
+	// re-claim took what it was owed (handover.go, "A lost login reply").
+	// Guarded by Node.mu.
+	moveHold       []heldMessage
+	dropped        int
+	claimBy        string
+	claimByAttempt uint64
+	claimNode      string
+	handed         bool
+	holdUntil      time.Time
+	claim          string
+	claimKey       string
+	claimAttempt   uint64
+	passOn         func()
+	passedTo       *passTarget
 
 	// api marks a caller the server API made (backend.go): such a session
 	// is never in the hub.

@@ -46,7 +46,7 @@ func (n *Node) snapshotLocked(kind string, ack uint64) []*message {
 	ss := n.hub.sessionsInOrder()
 	dir := make([]dirEntry, len(ss))
 	for i, s := range ss {
-		dir[i] = dirEntry{Sess: s.id, User: s.user, Live: s.live, Calls: s.callIDs(), Wait: s.waiting, Claim: s.claim}
+		dir[i] = dirEntry{Sess: s.id, User: s.user, Live: s.live, Calls: s.callIDs(), Wait: s.waiting, Claim: s.claim, Attempt: s.claimAttempt}
 	}
 	limit := dirPageBytes
 	if ack != 0 { // room for it in page 1 (every page, for simplicity)
@@ -138,6 +138,9 @@ func dirEntryLen(e dirEntry) int {
 	}
 	if e.Claim != "" {
 		n += len(`,"m":`) + jsonStringLen(e.Claim)
+	}
+	if e.Attempt != 0 {
+		n += len(`,"a":`) + len(strconv.FormatUint(e.Attempt, 10))
 	}
 	return n
 }

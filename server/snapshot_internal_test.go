@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rtmcall/rtmcall/core/protocol"
 )
 
 // A page reaches dirPageBytes exactly and goes alone; one entry more makes
@@ -226,6 +228,8 @@ func TestDirEntryLen(t *testing.T) {
 		{Sess: "s", User: "u", Calls: []string{"only"}},
 		{Sess: "s", User: "bad\xffutf8"},
 		{Sess: "s", User: "u", Claim: "a1b2c3d400000002"},
+		{Sess: "s", User: "u", Claim: "a1b2c3d400000002", Attempt: 1},
+		{Sess: "s", User: "u", Claim: "a1b2c3d400000002", Attempt: protocol.MaxLoginAttempt},
 	} {
 		data, err := json.Marshal(e)
 		require.NoError(t, err)

@@ -33,6 +33,7 @@ var fields = [...]struct {
 	{"token", kindString, unsafe.Offsetof(Frame{}.Token)},
 	{"session", kindString, unsafe.Offsetof(Frame{}.Session)},
 	{"key", kindString, unsafe.Offsetof(Frame{}.Key)},
+	{"attempt", kindUint, unsafe.Offsetof(Frame{}.Attempt)},
 	{"grace", kindInt, unsafe.Offsetof(Frame{}.Grace)},
 	{"heartbeat", kindInt, unsafe.Offsetof(Frame{}.Heartbeat)},
 	{"lastRid", kindUint, unsafe.Offsetof(Frame{}.LastRID)},
@@ -1096,6 +1097,7 @@ func appendFrame(dst []byte, f *Frame, seq uint64) (_ []byte, at int) {
 	w.str(`,"token":`, f.Token)
 	w.str(`,"session":`, f.Session)
 	w.str(`,"key":`, f.Key)
+	w.uint(`,"attempt":`, f.Attempt)
 	w.int(`,"grace":`, f.Grace)
 	w.int(`,"heartbeat":`, f.Heartbeat)
 	w.uint(`,"lastRid":`, f.LastRID)

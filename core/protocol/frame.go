@@ -99,10 +99,14 @@ type Frame struct {
 	Message string `json:"message,omitempty"`
 
 	// login and its reply; resume
-	User      string `json:"user,omitempty"`
-	Token     string `json:"token,omitempty"`
-	Session   string `json:"session,omitempty"`
-	Key       string `json:"key,omitempty"`       // the session's resume key
+	User    string `json:"user,omitempty"`
+	Token   string `json:"token,omitempty"`
+	Session string `json:"session,omitempty"`
+	Key     string `json:"key,omitempty"` // the session's resume key
+	// login naming a moved session: the client's attempt to log in within
+	// this move, 1 for the first (PROTOCOL.md "Drain"); 0 from a client
+	// of an earlier version.
+	Attempt   uint64 `json:"attempt,omitempty"`
 	Grace     int64  `json:"grace,omitempty"`     // ms a dropped session is kept
 	Heartbeat int64  `json:"heartbeat,omitempty"` // ms between the client's pings
 	LastRID   uint64 `json:"lastRid,omitempty"`   // the last request the session carried out
@@ -190,6 +194,12 @@ func (f *Frame) CheckRequest() error {
 		if (f.Session == "") != (f.Key == "") {
 			// A device's login after a move names the session it moved from (PROTOCOL.md "Drain").
 			return Errorf(CodeMalformedFrame, `login frame needs both "session" and "key", or neither`)
+		}
+		if f.Attempt > 0 && f.Session == "" {
+			return Errorf(CodeMalformedFrame, `login frame has "attempt" without "session" and "key"`)
+		}
+		if f.Attempt > MaxLoginAttempt {
+			return Errorf(CodeInvalidArgument, "login attempt must be at most %d, got %d", MaxLoginAttempt, f.Attempt)
 		}
 		return ValidateUserID(f.User)
 	case TypeSend:

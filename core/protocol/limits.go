@@ -36,6 +36,11 @@ const (
 	MaxTimeout = 600 * time.Second
 	// MaxRequestID is the largest request id: 2^53-1, exact in JavaScript.
 	MaxRequestID = 1<<53 - 1
+	// MaxLoginAttempt bounds a login's attempt number within one move
+	// (PROTOCOL.md "Drain"): far more than a move's backoff makes within
+	// any grace period (an attempt at least every 2.5 s once backed off:
+	// 45 hours), small enough for the cluster directory to carry cheaply.
+	MaxLoginAttempt = 65535
 )
 
 // userIDPunct is the punctuation allowed in user ids besides letters, digits
