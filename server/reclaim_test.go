@@ -280,6 +280,10 @@ func TestDrainHandOverLoginReplyLostNodeDrains(t *testing.T) {
 			awaitDrain(t, errc, "handed over to the first login")
 			cl.AwaitPeers(1, 2)
 			alice.leave()
+			// Her session gone before the drain: one whose close the node had
+			// not handled yet was moved, and, alice2 already elsewhere, kept
+			// until ResumeGrace, and the drain with it (a failure under load).
+			require.Eventually(t, func() bool { return cl.Node(1).Node.LocalSessions("alice") == 0 }, waitTimeout, time.Millisecond)
 			alice2 := login(t, cl.Nodes[2], "alice") // alice's node drains next
 			cl.Sync()
 			errc = make(chan error, 1)
