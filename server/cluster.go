@@ -1116,7 +1116,13 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 	} else {
 		n.tell(owner, &message{K: kindRequest, Corr: corr, Sess: s.id, F: f})
 	}
+	s.forwarding++ // not moved by a drain until its reply is queued (idle)
 	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		s.forwarding--
+		n.mu.Unlock()
+	}()
 	// A live owner answers at once; a dead one is declared so within
 	// PeerTimeout and the request answered then. Past twice that, the
 	// message was lost: say so rather than wait for ever.

@@ -16,7 +16,8 @@ import (
 //
 // A session moves (bye MOVED, then close 1012; its client logs in anew
 // through the load balancer) once it is party to nothing: no invitation it
-// sent or that rings it is pending and it is in no call. Until then it stays
+// sent or that rings it is pending, it is in no call, and no answer of its
+// waits for another node's reply. Until then it stays
 // and works as before, so that no outcome, answer or hang-up has to cross a
 // move. A moved session is kept, still counted as connected, until a session
 // of its user appears on another node (then PeerHeartbeat more, for the
@@ -204,11 +205,12 @@ func (n *Node) moveIdleLocked() bool {
 		(len(n.hub.sessions) == 0 && !n.holdingLocked() || moved && len(n.cl.peers) == 0)
 }
 
-// idle reports whether s is party to no pending invitation and no call:
-// an invitation held back from it (holdBackLocked) does not count, its client knows
-// nothing of it.
+// idle reports whether s is party to no pending invitation and no call,
+// and waits for no reply to an answer it forwarded: an invitation held
+// back from it (holdBackLocked) does not count, its client knows nothing
+// of it.
 func idle(s *session) bool {
-	if len(s.outgoing) > 0 || len(s.inCall) > 0 {
+	if len(s.outgoing) > 0 || len(s.inCall) > 0 || s.forwarding > 0 {
 		return false
 	}
 	for inv := range s.ringing {

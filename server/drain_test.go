@@ -281,3 +281,29 @@ func TestDrainClosesALoggedOutConnectionAfterItsReplies(t *testing.T) {
 		require.FailNow(t, "the drain did not end")
 	}
 }
+
+// A refuse that a draining node forwards to the invitation's owner, and
+// that wins, gets its ok: the session, idle from the owner's remote.refused
+// on, moves only once no answer of its own waits for the owner's reply.
+// Before, a drain look between the two (the reply 200 ms after, ten looks;
+// the heartbeats slowed so that the delay is no loss) moved it, the ok was
+// dropped, and its client, moving, failed the refuse ALREADY_END though it
+// was carried out.
+func TestDrainWaitsForAForwardedAnswersReply(t *testing.T) {
+	cl := rtmcalltest.NewCluster(t, 2, func(c *server.Config) {
+		c.ResumeGrace, c.PeerHeartbeat, c.PeerTimeout = time.Hour, time.Second, 10*time.Second
+	})
+	_, _, alice, bob := ownerAndCallee(t, cl)
+	inv := alice.send("bob")
+	bob.expect(protocol.TypeInvite, inv)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = cl.Node(1).Node.Drain(ctx) }()
+	require.Eventually(t, cl.Node(1).Node.Draining, waitTimeout, time.Millisecond)
+	cl.Loss(0).SetFault(rtmcalltest.Fault{Delay: 200 * time.Millisecond, MinDelay: 200 * time.Millisecond, Kinds: []string{"reply"}})
+	bob.okAfter(frame(protocol.TypeRefuse, inv), "remote.refused")
+	alice.expect(protocol.TypeLocalRefused, inv)
+	before, status, _ := bob.closed()
+	assert.Equal(t, []string{"bye MOVED"}, types(before), "moves once answered")
+	assert.Equal(t, websocket.StatusServiceRestart, status)
+}

@@ -280,6 +280,10 @@ func TestDrainHandOverLoginReplyLostNodeDrains(t *testing.T) {
 			awaitDrain(t, errc, "handed over to the first login")
 			cl.AwaitPeers(1, 2)
 			alice.leave()
+			// Her session gone before the drain: one whose close the node had
+			// not handled yet was moved, and, alice2 already elsewhere, kept
+			// until ResumeGrace, and the drain with it (a failure under load).
+			require.Eventually(t, func() bool { return cl.Node(1).Node.LocalSessions("alice") == 0 }, waitTimeout, time.Millisecond)
 			alice2 := login(t, cl.Nodes[2], "alice") // alice's node drains next
 			cl.Sync()
 			errc = make(chan error, 1)
@@ -455,6 +459,34 @@ func TestDrainHandOverUnnumberedLogin(t *testing.T) {
 			y.sync() // each once
 			require.Eventually(t, func() bool { return cl.Node(1).Node.LocalSessions("bob") == 0 }, waitTimeout, time.Millisecond,
 				"the first login's session ended")
+		})
+	}
+}
+
+// A stale login (attempt 1, after attempt 2 logged in and was handed over)
+// ends nothing: the device's session keeps its connection and the
+// invitation ringing it, and its refuse is carried out. Before the attempt
+// numbers, the stale login's claim took over from that session, whose
+// client had acknowledged no frame yet, and ended it with 1012; its client
+// took the close for a move and failed the refuse ALREADY_END while the
+// invitation still rang it: the signature of the cluster soak's `order` of
+// flow 977 (docs/CLUSTER.md, "The cluster soak").
+func TestDrainStaleLoginKeepsTheDevicesInvitation(t *testing.T) {
+	for _, stale := range []int{2, 1} {
+		t.Run(fmt.Sprintf("stale on node %d", stale), func(t *testing.T) {
+			cl, alice, bob, _, errc := movedBob3(t)
+			y := attemptLogin(t, cl, 1, bob, 2)
+			awaitDrain(t, errc, "handed over to attempt 2")
+			cl.AwaitPeers(1, 2)
+			inv := alice.send("bob")
+			y.expect(protocol.TypeInvite, inv)
+
+			x := attemptLogin(t, cl, stale, bob, 1)
+			cl.Sync() // the stale login's claim answered
+			y.okAfter(&protocol.Frame{Type: protocol.TypeRefuse, Inv: inv}, "remote.refused")
+			alice.expect(protocol.TypeLocalRefused, inv)
+			y.sync()
+			assert.Empty(t, server.Claims(cl.Node(stale).Node, x.session), "the stale login's claim refused")
 		})
 	}
 }

@@ -53,6 +53,11 @@ type session struct {
 	// or elsewhere: the session's user is busy while it has any.
 	inCall  map[string]struct{}
 	waiting bool // call waiting: invitations ring this session while its user is busy
+	// forwarding counts its answers forwarded to another node's invitation
+	// and not yet replied to: a drain does not move it meanwhile (idle),
+	// or the reply would be dropped and its client, moving, would fail a
+	// refuse carried out ALREADY_END.
+	forwarding int
 	// moved: a draining node told the client to move (drain.go); the read
 	// loop reads it without the lock. byeDue: its bye waits for the peers.
 	// claimed: a session of the user has appeared elsewhere since.

@@ -35,7 +35,7 @@ type Cluster struct {
 
 	tb     testing.TB
 	opts   []func(*server.Config)
-	mu     sync.Mutex // guards Nodes against Restart, for a Balancer
+	mu     sync.Mutex // guards Nodes and loss against Restart, for a Balancer and Loss
 	nats   []*natsserver.Server
 	loss   []*LossyBroker
 	links  map[[2]int]*Proxy // the route between NATS servers i < j
@@ -166,7 +166,9 @@ func (cl *Cluster) startNode(i int) *Server {
 			cl.tb.Fatalf("rtmcalltest: node %d: %v", i, err)
 		}
 		lossy := NewLossyBroker(b)
+		cl.mu.Lock()
 		cl.loss[i] = lossy
+		cl.mu.Unlock()
 		c.Broker = lossy
 		c.PeerHeartbeat, c.PeerTimeout = PeerHeartbeat, PeerTimeout
 	}}, cl.opts...)...)
@@ -288,7 +290,11 @@ func (cl *Cluster) Kill(i int) {
 }
 
 // Loss returns the broker of node i, to inject faults in what it sends.
-func (cl *Cluster) Loss(i int) *LossyBroker { return cl.loss[i] }
+func (cl *Cluster) Loss(i int) *LossyBroker {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.loss[i]
+}
 
 // Partition splits the cluster's network into groups of node indexes:
 // the NATS routes between nodes of different groups are cut at once, and
