@@ -174,6 +174,10 @@ func (n *Node) askClaimLocked(s *session, node, key string) {
 // pages of its node's answer; none when it is gone or did not answer),
 // then what waited for it.
 func (n *Node) handOverLocked(s *session, pages []*message) {
+	if s.ended && s.passOn != nil {
+		n.handOverEndedLocked(s, pages)
+		return
+	}
 	if s.ended && s.passedTo != nil {
 		n.passLateLocked(s, pages)
 		return
@@ -215,6 +219,37 @@ func (n *Node) handOverLocked(s *session, pages []*message) {
 		s.passOn = nil
 		f()
 	}
+}
+
+// handOverEndedLocked is handOverLocked for s, ended while a re-claim
+// waits for s's claim to be answered (passOn): what s would have queued
+// (the pages, then what waited), it owes, and the re-claim gets it (else
+// it would get no answer at all). A refused claim, as for a live s, makes
+// s owe nothing.
+func (n *Node) handOverEndedLocked(s *session, pages []*message) {
+	refused := len(pages) > 0 && !pages[0].Live
+	s.qmu.Lock()
+	s.claiming = false
+	if refused {
+		s.owed, s.owedDropped = nil, 0
+	} else {
+		for _, page := range pages {
+			for _, f := range page.Held {
+				s.oweLocked(f, nil)
+			}
+		}
+		if len(pages) > 0 {
+			s.owedDropped += pages[len(pages)-1].Code
+		}
+		for _, h := range s.diverted {
+			s.oweLocked(h.f, h.also)
+		}
+	}
+	s.diverted = nil
+	s.qmu.Unlock()
+	f := s.passOn
+	s.passOn = nil
+	f()
 }
 
 // claimAskedLocked answers p's claim m of a moved session here, once every
