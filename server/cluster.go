@@ -648,6 +648,12 @@ func (n *Node) receive(data []byte) {
 		return // from a node that is not (or no longer) a peer: forgotten
 	}
 	p.seen = time.Now()
+	if m.F == nil && (m.K == kindDeliver || m.K == kindRequest || m.K == kindReply) {
+		// A peer's message is checked, if less than a client's: one
+		// without the frame it carries is dropped, not dereferenced.
+		n.logLocked(n.log, slog.LevelWarn, "cluster message without its frame: dropped", "peer", p.id, "kind", m.K)
+		return
+	}
 	switch m.K {
 	case kindHeartbeat:
 		if why, seq := n.owedLostLocked(p, m.Seqs[n.id]); why != "" {
@@ -692,7 +698,14 @@ func (n *Node) receive(data []byte) {
 		}
 		n.claimAskedLocked(p, &m)
 	case kindClaimed:
-		if c := n.cl.calls[m.Corr]; c != nil {
+		if c := n.cl.calls[m.Corr]; c != nil && c.sess == nil {
+			if _, asked := c.waiting[p.id]; !asked {
+				break // not p's to answer
+			}
+			if slices.Contains(m.Held, nil) {
+				n.logLocked(n.log, slog.LevelWarn, "claim answer with a null frame: the others handed over", "peer", p.id)
+				m.Held = slices.DeleteFunc(m.Held, func(f *protocol.Frame) bool { return f == nil })
+			}
 			c.answers = append(c.answers, &m)
 			if m.Page >= m.Pages {
 				n.answeredLocked(m.Corr, c, p.id)
