@@ -146,3 +146,25 @@ func TestClaimAnswerFromAnotherPeer(t *testing.T) {
 	assert.Equal(t, []string{"m1"}, texts)
 	assert.False(t, claiming, "handed over")
 }
+
+// A claim answered with the name of the session the moved one was handed
+// to is asked again there, once: a second such answer (a peer that sends
+// the claim on and on) is taken as a refusal, not followed round and round
+// between the two nodes.
+func TestClaimSentOnOnce(t *testing.T) {
+	c := newFakeClaimer(t)
+	first := c.last(kindClaim)
+	c.receive(message{K: kindClaimed, Corr: first.Corr, By: scalePeer + "00000001"})
+	require.Equal(t, 2, c.sent(kindClaim), "asked again where the answer sent it")
+	again := c.last(kindClaim)
+	assert.Equal(t, first.Sess, again.Sess)
+	assert.Equal(t, first.Attempt, again.Attempt)
+	c.receive(message{K: kindClaimed, Corr: again.Corr, By: scalePeer + "00000002"})
+	assert.Equal(t, 2, c.sent(kindClaim), "not sent on a second time")
+	_, claiming := c.queued()
+	assert.False(t, claiming, "handed over")
+	c.n.mu.Lock()
+	defer c.n.mu.Unlock()
+	assert.Empty(t, c.s.claim, "taken as refused")
+	assert.NotContains(t, c.n.cl.calls, again.Corr)
+}
