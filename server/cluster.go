@@ -56,7 +56,7 @@ const (
 	kindSynced    = "synced"    // answer to sync: corr
 	kindDeliver   = "deliver"   // queue f to session sess (a peer message: also, handover.go)
 	kindClaim     = "claim"     // session by claims sess, moved (or claimed by a session of yours), with its key: answer claimed once you synced your peers
-	kindClaimed   = "claimed"   // answer to claim: corr, held (what sess held for by), code (how many it dropped)
+	kindClaimed   = "claimed"   // answer to claim: corr, held (what sess held for by), code (how many it dropped); or by (ask it there)
 	kindRequest   = "request"   // sess asks f (ack, accept, refuse) on an invitation you own; answer reply
 	kindReply     = "reply"     // the reply f to request corr, after its events
 	kindLeft      = "left"      // session sess no longer rings invitation inv (it left, or it was gone)
@@ -117,9 +117,11 @@ type message struct {
 	// of the session that the peer message went to too. Held (claimed):
 	// the peer messages the moved session held, Code those it dropped,
 	// Live set if the claim was granted (a node of an earlier version
-	// never sets it). A claim may also go to the node of a session that
-	// claims the same moved session already, whose login's reply was lost:
-	// it answers with what that session owes (handover.go).
+	// never sets it); By, on a refusal, the session the moved one was
+	// handed to, a stale login's, to ask instead. A claim may also go to
+	// the node of a session that claims the same moved session already,
+	// whose login's reply was lost: it answers with what that session
+	// owes (handover.go).
 	Claim   string            `json:"claim,omitempty"`
 	Key     string            `json:"key,omitempty"`
 	By      string            `json:"by,omitempty"`
