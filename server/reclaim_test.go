@@ -206,6 +206,7 @@ func TestDrainHandOverLoginReplyLostMidClaim(t *testing.T) {
 			message(t, alice, "m1")
 			loginReplyLost(t, cl, 1, bob, bob.key)
 			message(t, alice, "m2")
+			cl.Sync() // node 2 knows of the first login's claim: the second one asks node 1
 			y := reloginOn(t, cl, 2, bob, "bob", bob.key)
 			require.Eventually(t, func() bool { return server.PassingOn(cl.Node(1).Node, "bob") }, waitTimeout, time.Millisecond)
 			message(t, alice, "m3")
