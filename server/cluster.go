@@ -56,7 +56,7 @@ const (
 	kindSynced    = "synced"    // answer to sync: corr
 	kindDeliver   = "deliver"   // queue f to session sess (a peer message: also, handover.go)
 	kindClaim     = "claim"     // session by claims sess, moved (or claimed by a session of yours), with its key: answer claimed once you synced your peers
-	kindClaimed   = "claimed"   // answer to claim: corr, held (what sess held for by), code (how many it dropped)
+	kindClaimed   = "claimed"   // answer to claim: corr, held (what sess held for by), code (how many it dropped); or by (ask it there)
 	kindRequest   = "request"   // sess asks f (ack, accept, refuse) on an invitation you own; answer reply
 	kindReply     = "reply"     // the reply f to request corr, after its events
 	kindLeft      = "left"      // session sess no longer rings invitation inv (it left, or it was gone)
@@ -117,9 +117,11 @@ type message struct {
 	// of the session that the peer message went to too. Held (claimed):
 	// the peer messages the moved session held, Code those it dropped,
 	// Live set if the claim was granted (a node of an earlier version
-	// never sets it). A claim may also go to the node of a session that
-	// claims the same moved session already, whose login's reply was lost:
-	// it answers with what that session owes (handover.go).
+	// never sets it); By, on a refusal, the session the moved one was
+	// handed to, a stale login's, to ask instead. A claim may also go to
+	// the node of a session that claims the same moved session already,
+	// whose login's reply was lost: it answers with what that session
+	// owes (handover.go).
 	Claim   string            `json:"claim,omitempty"`
 	Key     string            `json:"key,omitempty"`
 	By      string            `json:"by,omitempty"`
@@ -648,6 +650,12 @@ func (n *Node) receive(data []byte) {
 		return // from a node that is not (or no longer) a peer: forgotten
 	}
 	p.seen = time.Now()
+	if m.F == nil && (m.K == kindDeliver || m.K == kindRequest || m.K == kindReply) {
+		// A peer's message is checked, if less than a client's: one
+		// without the frame it carries is dropped, not dereferenced.
+		n.logLocked(n.log, slog.LevelWarn, "cluster message without its frame: dropped", "peer", p.id, "kind", m.K)
+		return
+	}
 	switch m.K {
 	case kindHeartbeat:
 		if why, seq := n.owedLostLocked(p, m.Seqs[n.id]); why != "" {
@@ -692,7 +700,14 @@ func (n *Node) receive(data []byte) {
 		}
 		n.claimAskedLocked(p, &m)
 	case kindClaimed:
-		if c := n.cl.calls[m.Corr]; c != nil {
+		if c := n.cl.calls[m.Corr]; c != nil && c.sess == nil {
+			if _, asked := c.waiting[p.id]; !asked {
+				break // not p's to answer
+			}
+			if slices.Contains(m.Held, nil) {
+				n.logLocked(n.log, slog.LevelWarn, "claim answer with a null frame: the others handed over", "peer", p.id)
+				m.Held = slices.DeleteFunc(m.Held, func(f *protocol.Frame) bool { return f == nil })
+			}
 			c.answers = append(c.answers, &m)
 			if m.Page >= m.Pages {
 				n.answeredLocked(m.Corr, c, p.id)

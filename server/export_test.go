@@ -207,3 +207,11 @@ func Moved(n *Node, user string) bool {
 // of their user replaced, from now on until release: they stay in the
 // directory, as with a slower PeerHeartbeat.
 func HoldMovedEnds(n *Node) (release func()) { return holdDrain(n, &n.replacedHold) }
+
+// KickHere ends user's sessions on n alone, as Kick does on every node,
+// and returns how many ended.
+func KickHere(n *Node, user string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.kickLocked(user)
+}

@@ -120,15 +120,17 @@ func (n *Node) claimLocked(s *session, node, key string) {
 	s.qmu.Lock()
 	s.claiming = true
 	s.qmu.Unlock()
-	n.afterPeersLocked(func() { n.askClaimLocked(s, node, key) })
+	n.afterPeersLocked(func() { n.askClaimLocked(s, node, key, false) })
 }
 
 // askClaimLocked asks node for what s's claim is owed: the moved session's
 // node, or that of a session claiming it already. An answer that names the
 // session the moved one was handed to, a claimer of an earlier attempt
 // than s's (a stale login whose claim got there first), is asked again
-// there: that one passes it all on.
-func (n *Node) askClaimLocked(s *session, node, key string) {
+// there: that one passes it all on. Only once (redirected): that node
+// answers with what it passes on or nothing, never with a name (a peer's
+// answer that does is taken as a refusal, not followed round and round).
+func (n *Node) askClaimLocked(s *session, node, key string, redirected bool) {
 	if node == n.id && !s.ended { // a session here claims it already
 		n.reclaimLocked(s.user, s.claim, key, s.claimAttempt, passTarget{sess: s.id, node: n.id}, 0,
 			func(pages []*message) { n.handOverLocked(s, pages) })
@@ -146,9 +148,12 @@ func (n *Node) askClaimLocked(s *session, node, key string) {
 	c.then = func() {
 		n.stopTimer(&late)
 		if a := c.answers; len(a) == 1 && !a[0].Live && a[0].By != "" && a[0].By != s.id && !s.ended {
-			n.logSessionLocked(s, slog.LevelInfo, "move claimed by an earlier login attempt first: asking it", "moved", s.claim, "claimer", a[0].By)
-			n.askClaimLocked(s, ownerOf(a[0].By), key)
-			return
+			if !redirected {
+				n.logSessionLocked(s, slog.LevelInfo, "move claimed by an earlier login attempt first: asking it", "moved", s.claim, "claimer", a[0].By)
+				n.askClaimLocked(s, ownerOf(a[0].By), key, true)
+				return
+			}
+			n.logSessionLocked(s, slog.LevelWarn, "move claim sent on a second time: taken as refused", "moved", s.claim, "claimer", a[0].By, "peer", node)
 		}
 		n.handOverLocked(s, c.answers)
 	}
@@ -174,6 +179,10 @@ func (n *Node) askClaimLocked(s *session, node, key string) {
 // pages of its node's answer; none when it is gone or did not answer),
 // then what waited for it.
 func (n *Node) handOverLocked(s *session, pages []*message) {
+	if s.ended && s.passOn != nil {
+		n.handOverEndedLocked(s, pages)
+		return
+	}
 	if s.ended && s.passedTo != nil {
 		n.passLateLocked(s, pages)
 		return
@@ -215,6 +224,37 @@ func (n *Node) handOverLocked(s *session, pages []*message) {
 		s.passOn = nil
 		f()
 	}
+}
+
+// handOverEndedLocked is handOverLocked for s, ended while a re-claim
+// waits for s's claim to be answered (passOn): what s would have queued
+// (the pages, then what waited), it owes, and the re-claim gets it (else
+// it would get no answer at all). A refused claim, as for a live s, makes
+// s owe nothing.
+func (n *Node) handOverEndedLocked(s *session, pages []*message) {
+	refused := len(pages) > 0 && !pages[0].Live
+	s.qmu.Lock()
+	s.claiming = false
+	if refused {
+		s.owed, s.owedDropped = nil, 0
+	} else {
+		for _, page := range pages {
+			for _, f := range page.Held {
+				s.oweLocked(f, nil)
+			}
+		}
+		if len(pages) > 0 {
+			s.owedDropped += pages[len(pages)-1].Code
+		}
+		for _, h := range s.diverted {
+			s.oweLocked(h.f, h.also)
+		}
+	}
+	s.diverted = nil
+	s.qmu.Unlock()
+	f := s.passOn
+	s.passOn = nil
+	f()
 }
 
 // claimAskedLocked answers p's claim m of a moved session here, once every

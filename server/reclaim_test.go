@@ -189,27 +189,40 @@ func TestDrainHandOverLoginReplyLostNeedsTheKey(t *testing.T) {
 
 // A second login whose claim reaches the first login's node while the
 // first one's claim is still unanswered (the draining node holds it back)
-// waits for that answer: what the moved session held comes first.
+// waits for that answer: what the moved session held comes first (m1),
+// then what reached the first login meanwhile (m2, m3, the last to the
+// second login too), then the second login's own (m3), once each, in
+// order. So too if the first login's session ends (kicked on its node
+// alone) before that answer: before, its end dropped the wait, the second
+// login's claim got no answer, m2 was lost, and m1 came late, after m3.
 func TestDrainHandOverLoginReplyLostMidClaim(t *testing.T) {
-	// The claims' answer deadline (PeerTimeout + 2 PeerHeartbeats) well
-	// past the time the test holds the first claim.
-	cl, alice, bob, _, errc := movedBob3(t, func(c *server.Config) { c.PeerTimeout = 5 * time.Second })
-	release := server.HoldClaims(cl.Node(0).Node)
-	t.Cleanup(release)
-	message(t, alice, "m1")
-	loginReplyLost(t, cl, 1, bob, bob.key)
-	message(t, alice, "m2")
-	y := reloginOn(t, cl, 2, bob, "bob", bob.key)
-	require.Eventually(t, func() bool { return server.PassingOn(cl.Node(1).Node, "bob") }, waitTimeout, time.Millisecond)
-	message(t, alice, "m3")
-	release()
-	messages(t, y, "m1", "m2", "m3")
-	y.sync()
-	awaitDrain(t, errc, "handed over to the first login")
-	cl.Sync()
-	message(t, alice, "m4")
-	messages(t, y, "m4")
-	y.sync()
+	for _, kicked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("first login kicked %v", kicked), func(t *testing.T) {
+			// The claims' answer deadline (PeerTimeout + 2 PeerHeartbeats) well
+			// past the time the test holds the first claim.
+			cl, alice, bob, _, errc := movedBob3(t, func(c *server.Config) { c.PeerTimeout = 5 * time.Second })
+			release := server.HoldClaims(cl.Node(0).Node)
+			t.Cleanup(release)
+			message(t, alice, "m1")
+			loginReplyLost(t, cl, 1, bob, bob.key)
+			message(t, alice, "m2")
+			cl.Sync() // node 2 knows of the first login's claim: the second one asks node 1
+			y := reloginOn(t, cl, 2, bob, "bob", bob.key)
+			require.Eventually(t, func() bool { return server.PassingOn(cl.Node(1).Node, "bob") }, waitTimeout, time.Millisecond)
+			message(t, alice, "m3")
+			if kicked {
+				require.Equal(t, 1, server.KickHere(cl.Node(1).Node, "bob"), "the first login's session ends")
+			}
+			release()
+			messages(t, y, "m1", "m2", "m3")
+			y.sync()
+			awaitDrain(t, errc, "handed over to the first login")
+			cl.Sync()
+			message(t, alice, "m4")
+			messages(t, y, "m4")
+			y.sync()
+		})
+	}
 }
 
 // What the first login owes is bound like a hand-over: MaxMovedMessages
