@@ -687,7 +687,7 @@ func (n *Node) receive(data []byte) {
 		}
 		n.deliverLocked(p, m.Sess, m.F)
 	case kindClaim:
-		if hold := n.claimHold; hold != nil {
+		if hold := n.claimHold; hold != nil && (n.claimHoldFrom == "" || n.claimHoldFrom == p.id) {
 			go func() {
 				<-hold
 				n.mu.Lock()

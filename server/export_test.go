@@ -164,7 +164,17 @@ func LastSent(n *Node, id string) uint64 {
 
 // HoldClaims holds the claims of n's moved sessions from now on until
 // release; unreleased, n ignores them, as a node of an earlier version does.
-func HoldClaims(n *Node) (release func()) { return holdDrain(n, &n.claimHold) }
+func HoldClaims(n *Node) (release func()) { return HoldClaimsFrom(n, "") }
+
+// HoldClaimsFrom is HoldClaims for the claims that node peer sends n alone
+// ("": every peer): one login's claim held back while another's, from
+// elsewhere, goes on.
+func HoldClaimsFrom(n *Node, peer string) (release func()) {
+	n.mu.Lock()
+	n.claimHoldFrom = peer
+	n.mu.Unlock()
+	return holdDrain(n, &n.claimHold)
+}
 
 // PassingOn reports whether a session of user on n has been claimed again
 // and passes on, or waits to pass on, what it owes (handover.go).
