@@ -225,3 +225,29 @@ func KickHere(n *Node, user string) int {
 	defer n.mu.Unlock()
 	return n.kickLocked(user)
 }
+
+// ClaimCalls is how many claims of moved sessions n sent that it still
+// takes an answer to (handover.go).
+func ClaimCalls(n *Node) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	calls := 0
+	for _, c := range n.cl.calls {
+		if c.forget != nil {
+			calls++
+		}
+	}
+	return calls
+}
+
+// HandedOver reports whether the moved session sess of n has answered a
+// claim with what it held (handover.go).
+func HandedOver(n *Node, sess string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := n.hub.sessions[sess]
+	if s == nil {
+		s = n.holds[sess]
+	}
+	return s != nil && s.handed
+}

@@ -438,6 +438,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.endSessionLocked(s, code, "server shutting down", "shutdown")
 		}
 		n.dropHoldsLocked()
+		n.forgetClaimsLocked()
 		for c := range n.hub.conns {
 			switch {
 			case c.relay != nil:
