@@ -303,6 +303,7 @@ type call struct {
 	reset   bool       // a peer it waited for reset us meanwhile: alive, its answer not known
 	then    func()     // a sync: run under Node.mu once answered (afterPeersLocked)
 	answers []*message // the answers to a server API call (backend.go)
+	forget  func()     // a claim: drops it and stops its timers (handover.go)
 }
 
 func newCluster() cluster {
@@ -687,7 +688,7 @@ func (n *Node) receive(data []byte) {
 		}
 		n.deliverLocked(p, m.Sess, m.F)
 	case kindClaim:
-		if hold := n.claimHold; hold != nil {
+		if hold := n.claimHold; hold != nil && (n.claimHoldFrom == "" || n.claimHoldFrom == p.id) {
 			go func() {
 				<-hold
 				n.mu.Lock()
@@ -1395,6 +1396,7 @@ func (n *Node) peerGoneLocked(p *peer, local core.LocalFailureReason, remote cor
 	for _, corr := range slices.Sorted(maps.Keys(n.cl.calls)) {
 		c := n.cl.calls[corr]
 		switch {
+		case c == nil: // dropped by what an earlier one ran (a claim forgotten at its session's end)
 		case c.sess != nil && c.node == p.id:
 			if p.reset && n.holdLocked(p, corr, c) {
 				continue // an answer: its reply comes with the settle

@@ -588,12 +588,13 @@ func TestClusterInviteAnsweredLeft(t *testing.T) {
 	cl.Sync()
 	// A 1 ms delay of node 1's left messages counts them.
 	cl.Loss(1).SetFault(rtmcalltest.Fault{Delay: time.Millisecond, MinDelay: time.Millisecond, Kinds: []string{"left"}})
-	cl.Loss(1).SetHandlingDelay(time.Second) // node 1 handles the invite after bob left
+	release := cl.Loss(1).HoldHandling() // node 1 handles the invite after bob left
+	t.Cleanup(release)
 	inv := alice.send("bob")
 	bob.ok(&protocol.Frame{Type: protocol.TypeLogout}) // no invite before its reply
+	release()
 	assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
 	cl.Sync() // node 1 handled the invite, node 0 what node 1 answered
-	cl.Loss(1).SetHandlingDelay(0)
 	assert.Equal(t, 1, cl.Loss(1).Stats().Delayed, "one left, for the invite")
 	for i, srv := range cl.Nodes {
 		_, body := httpGet(t, srv.HTTPURL+"/metrics")

@@ -164,7 +164,17 @@ func LastSent(n *Node, id string) uint64 {
 
 // HoldClaims holds the claims of n's moved sessions from now on until
 // release; unreleased, n ignores them, as a node of an earlier version does.
-func HoldClaims(n *Node) (release func()) { return holdDrain(n, &n.claimHold) }
+func HoldClaims(n *Node) (release func()) { return HoldClaimsFrom(n, "") }
+
+// HoldClaimsFrom is HoldClaims for the claims that node peer sends n alone
+// ("": every peer): one login's claim held back while another's, from
+// elsewhere, goes on.
+func HoldClaimsFrom(n *Node, peer string) (release func()) {
+	n.mu.Lock()
+	n.claimHoldFrom = peer
+	n.mu.Unlock()
+	return holdDrain(n, &n.claimHold)
+}
 
 // PassingOn reports whether a session of user on n has been claimed again
 // and passes on, or waits to pass on, what it owes (handover.go).
@@ -214,4 +224,30 @@ func KickHere(n *Node, user string) int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.kickLocked(user)
+}
+
+// ClaimCalls is how many claims of moved sessions n sent that it still
+// takes an answer to (handover.go).
+func ClaimCalls(n *Node) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	calls := 0
+	for _, c := range n.cl.calls {
+		if c.forget != nil {
+			calls++
+		}
+	}
+	return calls
+}
+
+// HandedOver reports whether the moved session sess of n has answered a
+// claim with what it held (handover.go).
+func HandedOver(n *Node, sess string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := n.hub.sessions[sess]
+	if s == nil {
+		s = n.holds[sess]
+	}
+	return s != nil && s.handed
 }

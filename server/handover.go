@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -144,9 +145,21 @@ func (n *Node) askClaimLocked(s *session, node, key string, redirected bool) {
 	n.cl.next++
 	corr := n.cl.next
 	n.cl.calls[corr] = c
-	var late *time.Timer
-	c.then = func() {
+	var late, expire *time.Timer
+	c.forget = func() {
 		n.stopTimer(&late)
+		n.stopTimer(&expire)
+		if n.cl.calls[corr] == c {
+			delete(n.cl.calls, corr)
+		}
+		if s.claimCall == c {
+			s.claimCall = nil
+		}
+	}
+	s.claimCall = c
+	asked := time.Now()
+	c.then = func() {
+		c.forget()
 		if a := c.answers; len(a) == 1 && !a[0].Live && a[0].By != "" && a[0].By != s.id && !s.ended {
 			if !redirected {
 				n.logSessionLocked(s, slog.LevelInfo, "move claimed by an earlier login attempt first: asking it", "moved", s.claim, "claimer", a[0].By)
@@ -162,17 +175,53 @@ func (n *Node) askClaimLocked(s *session, node, key string, redirected bool) {
 	// rolling upgrade, knows no claim; one slow to get to it) must not
 	// keep s's messages waiting: its answer is due once it synced its
 	// peers, which the death of one bounds.
-	// A late answer is still handed over, after those (c.then).
+	// A late answer is still handed over, after those (c.then), until
+	// ResumeGrace from the claim, when what the moved session's node kept
+	// is gone (keepHoldLocked): then the call is dropped (c.forget), not
+	// kept until that peer dies, one per login that names a session of
+	// such a node. An end of s with nothing to pass a late answer on to
+	// drops it too (forgetClaimLocked), as does a shutdown.
 	late = n.afterFunc(n.cfg.PeerTimeout+2*n.cfg.PeerHeartbeat, func() {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		late = nil
-		if n.cl.calls[corr] == c {
-			n.logSessionLocked(s, slog.LevelWarn, "move claim not answered in time: the peer messages that waited go on",
-				"moved", s.claim, "peer", node)
-			n.handOverLocked(s, nil)
+		if n.cl.calls[corr] != c {
+			return
+		}
+		n.logSessionLocked(s, slog.LevelWarn, "move claim not answered in time: the peer messages that waited go on",
+			"moved", s.claim, "peer", node)
+		n.handOverLocked(s, nil)
+		if n.cl.calls[corr] == c && !n.closing {
+			expire = n.afterFunc(time.Until(asked.Add(n.cfg.ResumeGrace)), func() {
+				n.mu.Lock()
+				defer n.mu.Unlock()
+				expire = nil
+				if n.cl.calls[corr] == c {
+					n.logSessionLocked(s, slog.LevelInfo, "move claim never answered: given up", "moved", s.claim, "peer", node)
+					c.forget()
+				}
+			})
 		}
 	})
+}
+
+// forgetClaimLocked drops the call of s's claim, ended, unless a late
+// answer would still go somewhere: to the re-claim that waits for it
+// (passOn) or that took what s owed (passedTo).
+func (n *Node) forgetClaimLocked(s *session) {
+	if c := s.claimCall; c != nil && s.passOn == nil && s.passedTo == nil {
+		c.forget()
+	}
+}
+
+// forgetClaimsLocked drops every claim's call (at shutdown) and stops its
+// timers: no answer matters any more.
+func (n *Node) forgetClaimsLocked() {
+	for _, corr := range slices.Sorted(maps.Keys(n.cl.calls)) {
+		if c := n.cl.calls[corr]; c != nil && c.forget != nil {
+			c.forget()
+		}
+	}
 }
 
 // handOverLocked queues to s what the moved session held for it (the

@@ -181,6 +181,58 @@ func TestDrainHandOverUnanswered(t *testing.T) {
 	}
 }
 
+// A claim that its node never answers (one of an earlier version, in a
+// rolling upgrade) is dropped once an answer can no longer matter:
+// ResumeGrace from the claim, when what the moved session's node kept for
+// it is gone, or at the claiming session's end. An answer after that is
+// ignored: nothing of it reaches the session, which still claims the moved
+// session. Before, the call stayed until that peer died, one per login
+// naming a session of it.
+func TestDrainHandOverUnansweredClaimDropped(t *testing.T) {
+	for _, ends := range []bool{false, true} {
+		t.Run(map[bool]string{false: "after ResumeGrace", true: "at the session's end"}[ends], func(t *testing.T) {
+			grace := 2 * (rtmcalltest.PeerTimeout + 2*rtmcalltest.PeerHeartbeat) // past the late answer's wait
+			if ends {
+				grace = time.Hour
+			}
+			cl := rtmcalltest.NewCluster(t, 2, unlimited, func(c *server.Config) {
+				c.ResumeGrace, c.DrainTimeout = grace, waitTimeout // the drain does not end the moved session first
+			})
+			bob, alice := login(t, cl.Nodes[0], "bob"), login(t, cl.Nodes[1], "alice")
+			cl.Sync()
+			drainMovesBob(t, cl, bob)
+			moved, claimer := cl.Node(0).Node, cl.Node(1).Node
+			release := server.HoldClaims(moved)
+			t.Cleanup(release)
+			t.Cleanup(server.HoldMovedEnds(moved)) // the moved session keeps what it holds, for the late answer
+			message(t, alice, "held")
+			start := time.Now()
+			again := attemptLogin(t, cl, 1, bob, 0)
+			require.Eventually(t, func() bool { return server.ClaimCalls(claimer) == 1 }, waitTimeout, time.Millisecond,
+				"the claim sent, once its node's peers synced")
+			message(t, alice, "after")
+			messages(t, again, "after") // the late answer's wait is over
+			if ends {
+				require.Equal(t, 1, server.KickHere(claimer, "bob"))
+				assert.Zero(t, server.ClaimCalls(claimer), "dropped at the session's end")
+			} else {
+				require.Eventually(t, func() bool { return server.ClaimCalls(claimer) == 0 }, waitTimeout, time.Millisecond,
+					"the claim dropped")
+				assert.GreaterOrEqual(t, time.Since(start), grace, "kept until ResumeGrace from the claim")
+			}
+			release()
+			require.Eventually(t, func() bool { return server.HandedOver(moved, bob.session) }, waitTimeout, time.Millisecond,
+				"the answer sent at last")
+			require.NoError(t, moved.Sync(context.Background())) // and handled
+			if !ends {
+				again.sync() // nothing held came
+				assert.Equal(t, bob.session, server.Claims(claimer, again.session), "the answer ignored")
+			}
+			assert.Zero(t, server.ClaimCalls(claimer))
+		})
+	}
+}
+
 // A moved session that ends before its device claims it (another device of
 // the user logged in elsewhere first, which ends it a PeerHeartbeat later)
 // keeps what it held for the claim, and the drain waits for the claim.

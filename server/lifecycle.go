@@ -162,6 +162,7 @@ func (n *Node) retireLocked(s *session) {
 	s.ended = true
 	n.stopTimer(&s.grace)
 	n.stopTimer(&s.expiry)
+	n.forgetClaimLocked(s)
 	n.presenceLocked(s.user, func() {
 		n.hub.remove(s)
 		s.live = false

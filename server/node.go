@@ -272,6 +272,9 @@ type Node struct {
 	// it is closed (handover.go): a slow node, or, never closed, one of an
 	// earlier version, which ignores them.
 	claimHold chan struct{}
+	// claimHoldFrom, if set, narrows claimHold to the claims this peer
+	// sends: one login's claim held while another's goes on.
+	claimHoldFrom string
 	// replacedHold, if set (tests), holds the end of a moved session that
 	// another session of its user replaced (replacedLocked) until it is
 	// closed: a slower heartbeat, the moved session listed longer.
@@ -435,6 +438,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.endSessionLocked(s, code, "server shutting down", "shutdown")
 		}
 		n.dropHoldsLocked()
+		n.forgetClaimsLocked()
 		for c := range n.hub.conns {
 			switch {
 			case c.relay != nil:

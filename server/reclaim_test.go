@@ -412,32 +412,38 @@ func TestLoginAttemptBound(t *testing.T) {
 	c.sync()
 }
 
-// A stale login whose node had not heard of the later login yet (node 1's
-// word of it to node 2 held back) asks the moved session's node, and its
-// claim gets there first (node 1's claim held back too): it is handed what
-// the moved session held. The later login's claim, which that node refused
-// then, is sent on to the stale login's node, which passes all of it on as
-// for a lost login reply: the later login gets every message once, in
-// order, and the stale login's session ends.
+// A stale login whose node had not heard of the later login yet (node 2's
+// unicasts held back) asks the moved session's node, and its claim gets
+// there first (node 1's claims held there): it is handed what the moved
+// session held. The later login's claim, which that node refused then, is
+// sent on to the stale login's node, which passes all of it on as for a
+// lost login reply: the later login gets every message once, in order, and
+// the stale login's session ends. The order is forced, not timed: the
+// holds are let go on the events they wait for.
 func TestDrainHandOverStaleLoginFirstAtTheMovedNode(t *testing.T) {
-	// Node 1's messages held back well within a PeerHeartbeat, so that
-	// its peers see no gap.
-	cl, alice, bob, _, errc := movedBob3(t, func(c *server.Config) {
-		c.PeerHeartbeat, c.PeerTimeout = 250*time.Millisecond, 5*time.Second
-	})
+	// PeerTimeout long: the later login's claim, held, is not given up on
+	// (its late answer, PeerTimeout + 2 × PeerHeartbeat) before let go.
+	cl, alice, bob, _, errc := movedBob3(t, func(c *server.Config) { c.PeerTimeout = 5 * time.Second })
+	moved := cl.Node(0).Node
+	releaseEnds := server.HoldMovedEnds(moved) // the moved session stays listed for the later claim
+	t.Cleanup(releaseEnds)
+	releaseY := server.HoldClaimsFrom(moved, cl.Node(1).Node.ID())
+	t.Cleanup(releaseY)
 	message(t, alice, "m1")
 	x := dial(t, cl.Nodes[2], "bob attempt 1")
-	cl.Loss(1).SetFault(rtmcalltest.Fault{Delay: 100 * time.Millisecond, MinDelay: 100 * time.Millisecond,
-		Kinds: []string{"session", "claim"}, To: []string{cl.Node(0).Node.ID(), cl.Node(2).Node.ID()}})
+	releaseNode2 := cl.Loss(2).HoldHandling() // node 2 hears of y's claim only after x's login
+	t.Cleanup(releaseNode2)
 	y := attemptLogin(t, cl, 1, bob, 2)
 	x.ok(&protocol.Frame{Type: protocol.TypeLogin, User: "bob", Session: bob.session, Key: bob.key, Attempt: 1})
+	releaseNode2()
 	messages(t, x, "m1") // its claim was granted first
+	releaseY()
 	message(t, alice, "m2")
 	messages(t, y, "m1", "m2")
 	y.sync()
 	require.Eventually(t, func() bool { return cl.Node(2).Node.LocalSessions("bob") == 0 }, waitTimeout, time.Millisecond,
 		"the stale login's session ended")
-	cl.Loss(1).SetFault(rtmcalltest.Fault{})
+	releaseEnds()
 	awaitDrain(t, errc, "handed over")
 	cl.AwaitPeers(1, 2)
 	message(t, alice, "m3")

@@ -73,7 +73,8 @@ type session struct {
 	// named, claimKey, the key it named it with, and claimAttempt, the
 	// login's attempt number (0 from a client of an earlier version);
 	// passOn, a re-claim waiting for the claim's answer; passedTo, where a
-	// re-claim took what it was owed (handover.go, "A lost login reply").
+	// re-claim took what it was owed (handover.go, "A lost login reply");
+	// claimCall, its claim's call while an answer may still matter.
 	// Guarded by Node.mu.
 	moveHold       []heldMessage
 	dropped        int
@@ -87,6 +88,7 @@ type session struct {
 	claimAttempt   uint64
 	passOn         func()
 	passedTo       *passTarget
+	claimCall      *call
 
 	// api marks a caller the server API made (backend.go): such a session
 	// is never in the hub.

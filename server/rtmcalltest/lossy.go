@@ -64,6 +64,10 @@ type LossyBroker struct {
 	timers sync.WaitGroup
 	// handling delays each unicast delivered to the node (SetHandlingDelay).
 	handling time.Duration
+	// hold, if set, holds each unicast delivered to the node until closed
+	// (HoldHandling); unhold closes it, once.
+	hold   chan struct{}
+	unhold func()
 }
 
 // slowPath is a path's delayed messages, sent in order when due.
@@ -119,13 +123,34 @@ func (b *LossyBroker) SetHandlingDelay(d time.Duration) {
 	b.handling = d
 }
 
+// HoldHandling holds each unicast to its node back, before the node handles
+// it, until release (or Close): SetHandlingDelay for as long as a test
+// needs, so that what the node does next waits for an event, not a time.
+// Its peers see no gap: the unicasts queue in the NATS client
+// (server.UnicastCounter) while the heartbeats go on.
+func (b *LossyBroker) HoldHandling() (release func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.unhold != nil {
+		b.unhold()
+	}
+	hold := make(chan struct{})
+	b.hold, b.unhold = hold, sync.OnceFunc(func() { close(hold) })
+	return b.unhold
+}
+
 func (b *LossyBroker) Start(id string, deliver func([]byte)) error {
 	return b.inner.Start(id, func(data []byte) {
 		b.mu.Lock()
-		d := b.handling
+		d, hold := b.handling, b.hold
 		b.mu.Unlock()
-		if d > 0 && bytes.HasPrefix(data, []byte(`{"q":`)) { // numbered: a unicast (server/cluster.go send)
-			time.Sleep(d)
+		if unicast := bytes.HasPrefix(data, []byte(`{"q":`)); unicast { // numbered (server/cluster.go send)
+			if hold != nil {
+				<-hold
+			}
+			if d > 0 {
+				time.Sleep(d)
+			}
 		}
 		deliver(data)
 	})
@@ -153,11 +178,14 @@ func (b *LossyBroker) Send(id string, data []byte) error { return b.pass(id, dat
 
 func (b *LossyBroker) Broadcast(data []byte) error { return b.pass("", data) }
 
-// Close sends nothing more, waits for the delayed messages' timers, and
-// closes the wrapped broker.
+// Close sends nothing more, lets the held unicasts go, waits for the
+// delayed messages' timers, and closes the wrapped broker.
 func (b *LossyBroker) Close(ctx context.Context) error {
 	b.mu.Lock()
 	b.closed = true
+	if b.unhold != nil {
+		b.unhold()
+	}
 	b.mu.Unlock()
 	b.timers.Wait()
 	return b.inner.Close(ctx)
