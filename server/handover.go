@@ -115,7 +115,7 @@ func (n *Node) localClaimerLocked(user, id, key, not string) *session {
 
 // claimLocked asks node, once every peer knows of s and its claim, for the
 // peer messages the moved session held for s; until the answer, those for s
-// wait (diverted).
+// wait (diverted), up to MaxMovedMessages (stopDivertingLocked).
 func (n *Node) claimLocked(s *session, node, key string) {
 	s.claimKey = key
 	s.qmu.Lock()
