@@ -254,8 +254,7 @@ func (n *Node) handOverLocked(s *session, pages []*message) {
 			if s.owing {
 				s.owedDropped += m.Code
 			}
-			s.enqueueLocked(protocol.ErrorFrame(0, protocol.Errorf(protocol.CodeMessagesDropped,
-				"%d peer messages sent to this device while it moved were dropped (over %d)", m.Code, MaxMovedMessages)))
+			s.enqueueLocked(droppedFrame(m.Code))
 		}
 	}
 	for _, h := range waited {
@@ -434,23 +433,40 @@ func (n *Node) passOnLocked(x *session, corr uint64, answer func([]*message)) {
 	})
 }
 
+// droppedFrame tells a device's new session that the moved session
+// dropped dropped peer messages sent to it while it moved.
+func droppedFrame(dropped int) *protocol.Frame {
+	return protocol.ErrorFrame(0, protocol.Errorf(protocol.CodeMessagesDropped,
+		"%d peer messages sent to this device while it moved were dropped (over %d)", dropped, MaxMovedMessages))
+}
+
 // passLateLocked passes on to the session x's owed went to the pages of
-// x's claim answered after that (late), rather than lose them.
+// x's claim answered after that (late), rather than lose them, and the
+// count of those the moved session dropped (MESSAGES_DROPPED, after them).
 func (n *Node) passLateLocked(x *session, pages []*message) {
 	t := x.passedTo
-	held := 0
+	pass := func(f *protocol.Frame) {
+		if t.node != n.id {
+			n.tell(t.node, &message{K: kindDeliver, Sess: t.sess, F: f})
+		} else if s := n.hub.sessions[t.sess]; s != nil && !s.ended {
+			s.enqueue(f)
+		}
+	}
+	held, dropped := 0, 0
 	for _, page := range pages {
 		for _, f := range page.Held {
 			held++
-			if t.node != n.id {
-				n.tell(t.node, &message{K: kindDeliver, Sess: t.sess, F: f})
-			} else if s := n.hub.sessions[t.sess]; s != nil && !s.ended {
-				s.enqueue(f)
-			}
+			pass(f)
 		}
 	}
-	if held > 0 {
-		n.logSessionLocked(x, slog.LevelWarn, "move hand-over after the claimer passed on: passed on late", "by", t.sess, "held", held)
+	if len(pages) > 0 && pages[0].Live {
+		dropped = pages[len(pages)-1].Code
+	}
+	if dropped > 0 {
+		pass(droppedFrame(dropped))
+	}
+	if held > 0 || dropped > 0 {
+		n.logSessionLocked(x, slog.LevelWarn, "move hand-over after the claimer passed on: passed on late", "by", t.sess, "held", held, "dropped", dropped)
 	}
 }
 
