@@ -168,3 +168,43 @@ func TestClaimSentOnOnce(t *testing.T) {
 	assert.Empty(t, c.s.claim, "taken as refused")
 	assert.NotContains(t, c.n.cl.calls, again.Corr)
 }
+
+// The peer messages that wait for a claim's answer (diverted) are bounded
+// as a moved session's hold is: MaxMovedMessages wait, to follow what the
+// moved session held; one more ends the wait, as its running out would:
+// all go on, in order, and what the moved session held comes with the
+// answer, after them. Nothing is lost either way. Before, they had no
+// bound but time.
+func TestClaimDivertedBound(t *testing.T) {
+	for _, n := range []int{MaxMovedMessages, MaxMovedMessages + 1} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			c := newFakeClaimer(t)
+			var sent []string
+			for i := range n {
+				sent = append(sent, fmt.Sprint(i))
+				c.s.enqueue(&protocol.Frame{Type: protocol.TypePeerMessage, From: "alice", Text: sent[i]})
+			}
+			texts, claiming := c.queued()
+			if n == MaxMovedMessages {
+				assert.Empty(t, texts, "waiting for the answer")
+				assert.True(t, claiming)
+			} else {
+				assert.Equal(t, sent, texts, "the wait ended")
+				assert.False(t, claiming)
+			}
+			c.receive(message{K: kindClaimed, Corr: c.last(kindClaim).Corr, Live: true, Page: 1, Pages: 1,
+				Held: []*protocol.Frame{{Type: protocol.TypePeerMessage, From: "carol", Text: "held"}}})
+			want := append([]string{"held"}, sent...)
+			if n > MaxMovedMessages {
+				want = append(sent, "held")
+			}
+			texts, claiming = c.queued()
+			assert.Equal(t, want, texts)
+			assert.False(t, claiming)
+			c.s.qmu.Lock()
+			defer c.s.qmu.Unlock()
+			assert.Len(t, c.s.owed, min(len(want), MaxMovedMessages), "owed, should the login's reply be lost")
+			assert.Equal(t, len(want)-min(len(want), MaxMovedMessages), c.s.owedDropped)
+		})
+	}
+}

@@ -121,13 +121,15 @@ type message struct {
 	// handed to, a stale login's, to ask instead. A claim may also go to
 	// the node of a session that claims the same moved session already,
 	// whose login's reply was lost: it answers with what that session
-	// owes (handover.go).
+	// owes (handover.go). Tags (claimed), if any, are Held's also, in
+	// turn: the other claimers each went to too.
 	Claim   string            `json:"claim,omitempty"`
 	Key     string            `json:"key,omitempty"`
 	By      string            `json:"by,omitempty"`
 	Attempt uint64            `json:"attempt,omitempty"`
 	Also    []string          `json:"also,omitempty"`
 	Held    []*protocol.Frame `json:"held,omitempty"`
+	Tags    [][]string        `json:"tags,omitempty"`
 }
 
 // dirEntry is a session in a directory snapshot.
@@ -705,9 +707,22 @@ func (n *Node) receive(data []byte) {
 			if _, asked := c.waiting[p.id]; !asked {
 				break // not p's to answer
 			}
+			if m.Tags != nil && len(m.Tags) != len(m.Held) {
+				n.logLocked(n.log, slog.LevelWarn, "claim answer with tags not one per frame: taken without them", "peer", p.id)
+				m.Tags = nil
+			}
 			if slices.Contains(m.Held, nil) {
 				n.logLocked(n.log, slog.LevelWarn, "claim answer with a null frame: the others handed over", "peer", p.id)
-				m.Held = slices.DeleteFunc(m.Held, func(f *protocol.Frame) bool { return f == nil })
+				held, tags := m.Held, m.Tags
+				m.Held, m.Tags = nil, nil
+				for i, f := range held {
+					if f != nil {
+						m.Held = append(m.Held, f)
+						if tags != nil {
+							m.Tags = append(m.Tags, tags[i])
+						}
+					}
+				}
 			}
 			c.answers = append(c.answers, &m)
 			if m.Page >= m.Pages {

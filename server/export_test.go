@@ -251,3 +251,19 @@ func HandedOver(n *Node, sess string) bool {
 	}
 	return s != nil && s.handed
 }
+
+// Claiming reports whether a session of user on n waits for its claim of a
+// moved session to be answered, its peer messages waiting (handover.go).
+func Claiming(n *Node, user string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for s := range n.hub.users[user] {
+		s.qmu.Lock()
+		claiming := s.claiming
+		s.qmu.Unlock()
+		if claiming {
+			return true
+		}
+	}
+	return false
+}

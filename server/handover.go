@@ -115,7 +115,7 @@ func (n *Node) localClaimerLocked(user, id, key, not string) *session {
 
 // claimLocked asks node, once every peer knows of s and its claim, for the
 // peer messages the moved session held for s; until the answer, those for s
-// wait (diverted).
+// wait (diverted), up to MaxMovedMessages (stopDivertingLocked).
 func (n *Node) claimLocked(s *session, node, key string) {
 	s.claimKey = key
 	s.qmu.Lock()
@@ -246,16 +246,15 @@ func (n *Node) handOverLocked(s *session, pages []*message) {
 	}
 	if len(pages) > 0 {
 		for _, page := range pages {
-			for _, f := range page.Held {
-				s.enqueueLocked(f)
+			for i, f := range page.Held {
+				s.enqueueAlsoLocked(f, page.tag(i))
 			}
 		}
 		if m := pages[len(pages)-1]; m.Code > 0 {
 			if s.owing {
 				s.owedDropped += m.Code
 			}
-			s.enqueueLocked(protocol.ErrorFrame(0, protocol.Errorf(protocol.CodeMessagesDropped,
-				"%d peer messages sent to this device while it moved were dropped (over %d)", m.Code, MaxMovedMessages)))
+			s.enqueueLocked(droppedFrame(m.Code))
 		}
 	}
 	for _, h := range waited {
@@ -288,8 +287,8 @@ func (n *Node) handOverEndedLocked(s *session, pages []*message) {
 		s.owed, s.owedDropped = nil, 0
 	} else {
 		for _, page := range pages {
-			for _, f := range page.Held {
-				s.oweLocked(f, nil)
+			for i, f := range page.Held {
+				s.oweLocked(f, page.tag(i))
 			}
 		}
 		if len(pages) > 0 {
@@ -339,9 +338,10 @@ func (n *Node) claimAskedLocked(p *peer, m *message) {
 	s.claimBy, s.claimNode, s.claimByAttempt = m.By, p.id, m.Attempt
 	n.afterPeersLocked(func() {
 		var held []*protocol.Frame
+		var tags [][]string
 		for _, h := range s.moveHold {
 			if !slices.Contains(h.also, m.By) {
-				held = append(held, h.f)
+				held, tags = append(held, h.f), append(tags, h.also)
 			}
 		}
 		dropped := s.dropped
@@ -350,7 +350,7 @@ func (n *Node) claimAskedLocked(p *peer, m *message) {
 			delete(n.holds, s.id)
 			n.stopTimer(&s.grace)
 		}
-		for _, page := range heldPages(n.id, n.inc, m.Corr, held, dropped, dirPageBytes) {
+		for _, page := range heldPages(n.id, n.inc, m.Corr, held, tags, dropped, dirPageBytes) {
 			n.tell(p.id, page)
 		}
 		n.logSessionLocked(s, slog.LevelInfo, "move claim granted", "by", m.By, "held", len(held), "dropped", dropped)
@@ -410,6 +410,7 @@ func (n *Node) passOnLocked(x *session, corr uint64, answer func([]*message)) {
 	n.afterPeersLocked(func() {
 		by := x.passedTo.sess
 		var held []*protocol.Frame
+		var tags [][]string
 		x.qmu.Lock()
 		owed := x.owed
 		dropped := x.owedDropped
@@ -419,65 +420,106 @@ func (n *Node) passOnLocked(x *session, corr uint64, answer func([]*message)) {
 		x.moveHold, x.dropped, x.handed = nil, 0, true
 		for _, h := range owed {
 			if !slices.Contains(h.also, by) {
-				held = append(held, h.f)
+				held, tags = append(held, h.f), append(tags, h.also)
 			}
 		}
 		if len(held) > MaxMovedMessages {
-			held, dropped = held[:MaxMovedMessages], dropped+len(held)-MaxMovedMessages
+			held, tags, dropped = held[:MaxMovedMessages], tags[:MaxMovedMessages], dropped+len(held)-MaxMovedMessages
 		}
 		n.logSessionLocked(x, slog.LevelInfo, "move claimed again: login reply lost, owed peer messages passed on",
 			"moved", x.claim, "by", by, "peer", x.passedTo.node, "held", len(held), "dropped", dropped)
-		answer(heldPages(n.id, n.inc, corr, held, dropped, dirPageBytes))
+		answer(heldPages(n.id, n.inc, corr, held, tags, dropped, dirPageBytes))
 		if !x.ended {
 			n.endSessionLocked(x, statusServiceRestart, "moved", "moved")
 		}
 	})
 }
 
+// droppedFrame tells a device's new session that the moved session
+// dropped dropped peer messages sent to it while it moved.
+func droppedFrame(dropped int) *protocol.Frame {
+	return protocol.ErrorFrame(0, protocol.Errorf(protocol.CodeMessagesDropped,
+		"%d peer messages sent to this device while it moved were dropped (over %d)", dropped, MaxMovedMessages))
+}
+
 // passLateLocked passes on to the session x's owed went to the pages of
-// x's claim answered after that (late), rather than lose them.
+// x's claim answered after that (late), rather than lose them, but those
+// tagged as gone to it too, and the count of those the moved session
+// dropped (MESSAGES_DROPPED, after them).
 func (n *Node) passLateLocked(x *session, pages []*message) {
 	t := x.passedTo
-	held := 0
+	pass := func(f *protocol.Frame) {
+		if t.node != n.id {
+			n.tell(t.node, &message{K: kindDeliver, Sess: t.sess, F: f})
+		} else if s := n.hub.sessions[t.sess]; s != nil && !s.ended {
+			s.enqueue(f)
+		}
+	}
+	held, dropped := 0, 0
 	for _, page := range pages {
-		for _, f := range page.Held {
-			held++
-			if t.node != n.id {
-				n.tell(t.node, &message{K: kindDeliver, Sess: t.sess, F: f})
-			} else if s := n.hub.sessions[t.sess]; s != nil && !s.ended {
-				s.enqueue(f)
+		for i, f := range page.Held {
+			if !slices.Contains(page.tag(i), t.sess) { // else it went to t too
+				held++
+				pass(f)
 			}
 		}
 	}
-	if held > 0 {
-		n.logSessionLocked(x, slog.LevelWarn, "move hand-over after the claimer passed on: passed on late", "by", t.sess, "held", held)
+	if len(pages) > 0 && pages[0].Live {
+		dropped = pages[len(pages)-1].Code
+	}
+	if dropped > 0 {
+		pass(droppedFrame(dropped))
+	}
+	if held > 0 || dropped > 0 {
+		n.logSessionLocked(x, slog.LevelWarn, "move hand-over after the claimer passed on: passed on late", "by", t.sess, "held", held, "dropped", dropped)
 	}
 }
 
 // heldPages answers claim corr with held, in as few pages as keep each
 // page's JSON, as encode makes it for from and inc, within limit bytes
 // (dirPageBytes: 256 peer messages of 32 KiB are over NATS's max_payload
-// in one), the last with dropped. Pages are counted as a snapshot's are
-// (pageCounts), each frame by peerMessageLen, without marshaling it; each
-// page's head counts dropped, so only the last may reach limit itself.
-func heldPages(from, inc string, corr uint64, held []*protocol.Frame, dropped, limit int) []*message {
+// in one), the last with dropped; tags are held's also, in turn, sent
+// (Tags) if any is not empty. Pages are counted as a snapshot's are
+// (pageCounts), each frame by peerMessageLen, without marshaling it, with
+// its tags and their comma; each page's head counts dropped, so only the
+// last may reach limit itself.
+func heldPages(from, inc string, corr uint64, held []*protocol.Frame, tags [][]string, dropped, limit int) []*message {
+	tagged := slices.ContainsFunc(tags, func(t []string) bool { return len(t) > 0 })
+	wrap := len(`,"held":[]`)
+	if tagged {
+		wrap += len(`,"tags":[]`) - len(",") // each size counts its tags' comma
+	}
 	sizes := make([]int, len(held))
 	for i, f := range held {
 		sizes[i] = peerMessageLen(f)
+		if tagged {
+			sizes[i] += jsonLen(tags[i]) + len(",")
+		}
 	}
 	head := func(page, pages int) int {
 		return jsonLen(&message{K: kindClaimed, From: from, Inc: inc, Corr: corr, Page: page, Pages: pages, Code: dropped, Live: true})
 	}
-	counts := pageCounts(sizes, []pageList{{len(held), len(`,"held":[]`)}}, head, limit)
+	counts := pageCounts(sizes, []pageList{{len(held), wrap}}, head, limit)
 	pages := make([]*message, len(counts))
 	for i, c := range counts {
 		pages[i] = &message{K: kindClaimed, Corr: corr, Page: i + 1, Pages: len(counts), Live: true}
 		if c > 0 {
 			pages[i].Held, held = held[:c:c], held[c:]
+			if tagged {
+				pages[i].Tags, tags = tags[:c:c], tags[c:]
+			}
 		}
 	}
 	pages[len(pages)-1].Code = dropped
 	return pages
+}
+
+// tag returns the also of m's held frame i (Tags), or nil.
+func (m *message) tag(i int) []string {
+	if i < len(m.Tags) {
+		return m.Tags[i]
+	}
+	return nil
 }
 
 // peerMessageLen is len(json.Marshal(f)) for f, a peer message, counted

@@ -62,7 +62,15 @@ func TestPeerMessageLen(t *testing.T) {
 // A page of held messages reaches dirPageBytes exactly and goes alone;
 // one message more makes two pages, each within the bound, in order. What
 // was dropped is told in the last page only, each page within the bound.
+// Tagged (some held messages went to other claimers too), each page has
+// its frames' tags, in turn, counted as exactly.
 func TestHeldPageAtBound(t *testing.T) {
+	for _, tagged := range []bool{false, true} {
+		t.Run(map[bool]string{false: "untagged", true: "tagged"}[tagged], func(t *testing.T) { heldPageAtBound(t, tagged) })
+	}
+}
+
+func heldPageAtBound(t *testing.T, tagged bool) {
 	const inc = "0123456789abcdef"
 	encoded := func(m *message) int { return len(fakeWire(t, inc)(*m, 0)) }
 	msg := func(i int) *protocol.Frame {
@@ -71,11 +79,21 @@ func TestHeldPageAtBound(t *testing.T) {
 			Text: text + strings.Repeat(".", protocol.MaxMessageBytes-len(text))}
 	}
 	all := make([]*protocol.Frame, 2*dirPageBytes/protocol.MaxMessageBytes)
+	var allTags [][]string
 	for i := range all {
 		all[i] = msg(i)
+		if tagged {
+			allTags = append(allTags, map[bool][]string{false: nil, true: {scalePeer + "0123456789abcdef"}}[i%2 == 1])
+		}
+	}
+	tagsOf := func(k int) [][]string {
+		if !tagged {
+			return nil
+		}
+		return allTags[:k:k]
 	}
 	page := func(held []*protocol.Frame) *message {
-		return &message{K: kindClaimed, Corr: 7, Held: held, Page: 1, Pages: 1, Live: true} // granted
+		return &message{K: kindClaimed, Corr: 7, Held: held, Tags: tagsOf(len(held)), Page: 1, Pages: 1, Live: true} // granted
 	}
 	fits := sort.Search(len(all), func(k int) bool { return encoded(page(all[:k+1])) > dirPageBytes })
 	require.Greater(t, fits, 1)
@@ -85,16 +103,18 @@ func TestHeldPageAtBound(t *testing.T) {
 	held[fits-1] = &last
 	t.Logf("%d messages in a page of %d bytes", len(held), dirPageBytes)
 
-	pages := heldPages(scalePeer, inc, 7, held, 0, dirPageBytes)
+	pages := heldPages(scalePeer, inc, 7, held, tagsOf(fits), 0, dirPageBytes)
 	require.Len(t, pages, 1)
 	assert.Equal(t, dirPageBytes, encoded(pages[0]), "a page exactly at the bound")
 	assert.Equal(t, held, pages[0].Held)
+	assert.Equal(t, tagsOf(fits), pages[0].Tags)
 
 	more := append(held, msg(fits))
 	for _, dropped := range []int{0, 300} {
-		pages = heldPages(scalePeer, inc, 7, more, dropped, dirPageBytes)
+		pages = heldPages(scalePeer, inc, 7, more, tagsOf(fits+1), dropped, dirPageBytes)
 		require.Len(t, pages, 2)
 		var got []*protocol.Frame
+		var gotTags [][]string
 		for i, m := range pages {
 			assert.LessOrEqual(t, encoded(m), dirPageBytes)
 			assert.Equal(t, kindClaimed, m.K)
@@ -102,14 +122,15 @@ func TestHeldPageAtBound(t *testing.T) {
 			assert.Equal(t, i+1, m.Page)
 			assert.Equal(t, 2, m.Pages)
 			assert.True(t, m.Live, "granted")
-			got = append(got, m.Held...)
+			got, gotTags = append(got, m.Held...), append(gotTags, m.Tags...)
 		}
 		assert.Equal(t, more, got)
+		assert.Equal(t, tagsOf(fits+1), gotTags)
 		assert.Equal(t, 0, pages[0].Code)
 		assert.Equal(t, dropped, pages[1].Code)
 	}
 
-	pages = heldPages(scalePeer, inc, 7, nil, 3, dirPageBytes)
+	pages = heldPages(scalePeer, inc, 7, nil, nil, 3, dirPageBytes)
 	require.Len(t, pages, 1, "nothing held: one page, with what was dropped")
 	assert.Empty(t, pages[0].Held)
 	assert.Equal(t, 3, pages[0].Code)

@@ -201,15 +201,7 @@ func TestDrainHandOverLoginReplyLostMidClaim(t *testing.T) {
 			// The claims' answer deadline (PeerTimeout + 2 PeerHeartbeats) well
 			// past the time the test holds the first claim.
 			cl, alice, bob, _, errc := movedBob3(t, func(c *server.Config) { c.PeerTimeout = 5 * time.Second })
-			release := server.HoldClaims(cl.Node(0).Node)
-			t.Cleanup(release)
-			message(t, alice, "m1")
-			loginReplyLost(t, cl, 1, bob, bob.key)
-			message(t, alice, "m2")
-			cl.Sync() // node 2 knows of the first login's claim: the second one asks node 1
-			y := reloginOn(t, cl, 2, bob, "bob", bob.key)
-			require.Eventually(t, func() bool { return server.PassingOn(cl.Node(1).Node, "bob") }, waitTimeout, time.Millisecond)
-			message(t, alice, "m3")
+			y, release := secondLoginMidClaim(t, cl, alice, bob)
 			if kicked {
 				require.Equal(t, 1, server.KickHere(cl.Node(1).Node, "bob"), "the first login's session ends")
 			}
@@ -223,6 +215,24 @@ func TestDrainHandOverLoginReplyLostMidClaim(t *testing.T) {
 			y.sync()
 		})
 	}
+}
+
+// secondLoginMidClaim holds the claims at node 0, where bob moved from,
+// sends m1, logs bob in on node 1 with its reply lost, sends m2, then logs
+// bob in again on node 2 (y), whose claim waits for the first login's
+// claim, held (release lets it go), and sends m3.
+func secondLoginMidClaim(t *testing.T, cl *rtmcalltest.Cluster, alice, bob *client) (y *client, release func()) {
+	t.Helper()
+	release = server.HoldClaims(cl.Node(0).Node)
+	t.Cleanup(release)
+	message(t, alice, "m1")
+	loginReplyLost(t, cl, 1, bob, bob.key)
+	message(t, alice, "m2")
+	cl.Sync() // node 2 knows of the first login's claim: the second one asks node 1
+	y = reloginOn(t, cl, 2, bob, "bob", bob.key)
+	require.Eventually(t, func() bool { return server.PassingOn(cl.Node(1).Node, "bob") }, waitTimeout, time.Millisecond)
+	message(t, alice, "m3")
+	return y, release
 }
 
 // What the first login owes is bound like a hand-over: MaxMovedMessages

@@ -113,7 +113,8 @@ type session struct {
 	held map[string]struct{}
 	// claiming: the session's claim of a moved session is under way, and
 	// the peer messages for it wait in diverted, to follow those the moved
-	// session held (handover.go). owing: the session claims a moved one
+	// session held (handover.go), up to MaxMovedMessages: one more ends the
+	// wait (stopDivertingLocked). owing: the session claims a moved one
 	// and its client has acknowledged nothing yet, so the login's reply
 	// may have been lost; owed are the peer messages queued to it since
 	// (up to MaxMovedMessages; owedDropped past it, and those the moved
@@ -381,10 +382,13 @@ func (s *session) enqueueAlso(f *protocol.Frame, also []string) {
 
 func (s *session) enqueueAlsoLocked(f *protocol.Frame, also []string) {
 	if f.Type == protocol.TypePeerMessage && !s.closed {
-		if s.claiming {
+		if s.claiming && len(s.diverted) < MaxMovedMessages {
 			cp := *f
 			s.diverted = append(s.diverted, heldMessage{f: &cp, also: also})
 			return
+		}
+		if s.claiming {
+			s.stopDivertingLocked()
 		}
 		if s.owing {
 			s.oweLocked(f, also)
@@ -396,6 +400,21 @@ func (s *session) enqueueAlsoLocked(f *protocol.Frame, also []string) {
 		}
 	}
 	s.pushLocked(s.entryLocked(f))
+}
+
+// stopDivertingLocked ends the wait of s's peer messages for its claim's
+// answer once MaxMovedMessages wait, as the answer's wait running out
+// would (handover.go): they are queued, in order, and so is every later
+// one, and what the moved session held comes when the answer does, after
+// them. Dropping the next one instead would keep the order but lose it.
+func (s *session) stopDivertingLocked() {
+	waited := s.diverted
+	s.claiming, s.diverted = false, nil
+	s.n.log.Warn("move claim's answer awaited by as many peer messages as a moved session holds: they go on",
+		"session", s.id, "user", s.user, "moved", s.claim, "waited", len(waited))
+	for _, h := range waited {
+		s.enqueueAlsoLocked(h.f, h.also)
+	}
 }
 
 // pushLocked adds e to the stream with the next seq, unless it is closed.
