@@ -359,6 +359,8 @@ func TestDrainHandOverStaleLogin(t *testing.T) {
 			message(t, alice, "m3")
 
 			x := attemptLogin(t, cl, stale, bob, 1)
+			require.Eventually(t, func() bool { return !server.Claiming(cl.Node(stale).Node, "bob") }, waitTimeout, time.Millisecond,
+				"the stale login's claim answered")
 			cl.Sync()
 			message(t, alice, "m4")
 			messages(t, y, "m3", "m4")
@@ -511,7 +513,8 @@ func TestDrainStaleLoginKeepsTheDevicesInvitation(t *testing.T) {
 			y.expect(protocol.TypeInvite, inv)
 
 			x := attemptLogin(t, cl, stale, bob, 1)
-			cl.Sync() // the stale login's claim answered
+			require.Eventually(t, func() bool { return !server.Claiming(cl.Node(stale).Node, "bob") }, waitTimeout, time.Millisecond,
+				"the stale login's claim answered") // sent once its peers synced: a cl.Sync may return first
 			y.okAfter(&protocol.Frame{Type: protocol.TypeRefuse, Inv: inv}, "remote.refused")
 			alice.expect(protocol.TypeLocalRefused, inv)
 			y.sync()
