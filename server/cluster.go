@@ -1147,13 +1147,8 @@ func (n *Node) forward(s *session, f *protocol.Frame) {
 	} else {
 		n.tell(owner, &message{K: kindRequest, Corr: corr, Sess: s.id, F: f})
 	}
-	s.forwarding++ // not moved by a drain until its reply is queued (idle)
+	s.forwarding++ // not moved by a drain until its reply is queued (idle, replyLocked)
 	n.mu.Unlock()
-	defer func() {
-		n.mu.Lock()
-		s.forwarding--
-		n.mu.Unlock()
-	}()
 	// A live owner answers at once; a dead one is declared so within
 	// PeerTimeout and the request answered then. Past twice that, the
 	// message was lost: say so rather than wait for ever.
@@ -1200,6 +1195,7 @@ func (n *Node) replyLocked(c *call, f *protocol.Frame) {
 	case c.req.Type != protocol.TypeAccept && c.req.Type != protocol.TypeHangup:
 		c.sess.enqueue(f)
 	}
+	c.sess.forwarding-- // its reply queued: a drain may move it now (one that ends the node first leaves it counted)
 	close(c.done)
 }
 
