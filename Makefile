@@ -126,8 +126,8 @@ soak:
 ## and a drained rolling restart (each node drained, its clients moved, then restarted); the flows go on until
 ## each kind has struck. Prints the flows, node deaths, partitions, restarts, drains, loss windows, the
 ## violations (must be 0; see docs/CLUSTER.md) and the longest wait of a party for its terminal event.
-## SOAK_FLAGS sizes it as for soak; `make test` runs a short version with a partition, a kill-restart and loss
-## (TestSoakClusterShort; -soak.chaos adds drain, which gave a violation in two CI runs: docs/CLUSTER.md).
+## SOAK_FLAGS sizes it as for soak; `make test` runs a short version with a partition, a kill-restart, loss and
+## a drained rolling restart (TestSoakClusterShort; -soak.chaos picks other kinds: docs/CLUSTER.md "The short test").
 .PHONY: soak-cluster
 soak-cluster:
 	$(GO) run ./cmd/rtmcall-soak -cluster 3 -chaos kill-restart,rolling-restart,partition,loss,drain -clients 1000 -flows 100000 -time-limit 20m $(SOAK_FLAGS)
