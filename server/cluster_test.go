@@ -398,15 +398,15 @@ func TestClusterStaleWelcomeToAnOlderHello(t *testing.T) {
 	cl.AwaitHealed()
 	older := server.LastSent(callee, owner.ID()) // past that hello
 
-	// The node forgets the owner again; its hello to the owner is slow.
-	cl.Loss(1).SetFault(rtmcalltest.Fault{Delay: 300 * time.Millisecond, MinDelay: 300 * time.Millisecond,
-		To: []string{owner.ID()}})
+	// The node forgets the owner again; its hello to the owner is held.
+	cl.Loss(1).SetFault(rtmcalltest.Fault{Hold: true, To: []string{owner.ID()}})
 	server.DeliverReset(callee, owner)
 	server.DeliverWelcome(callee, owner, older) // the owner's answer to the older hello, late
 	inv := alice.send("bob")                    // rings bob only if the node took the owner back
-	// The slow hello makes the owner forget the node and stop ringing bob.
-	assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
+	require.Positive(t, cl.Loss(1).Stats().Held, "the hello held")
+	// The hello, let go, makes the owner forget the node and stop ringing bob.
 	cl.Loss(1).SetFault(rtmcalltest.Fault{})
+	assert.Equal(t, "PEER_OFFLINE", alice.expect(protocol.TypeLocalFailure, inv).Reason)
 	cl.AwaitHealed()
 	bob.sync() // never rung, so no end either
 }
@@ -482,17 +482,18 @@ func TestClusterPendingCapPartition(t *testing.T) {
 }
 
 // Sends on different nodes closer together than a count's travel are each
-// counted without the others: with every count held back on its way (less
-// than a heartbeat: late, not lost), a user with a session on each of k = 3
+// counted without the others: with every count held back on its way (late,
+// not lost: held until the sends are done, well within a heartbeat, so
+// that no node takes it for lost), a user with a session on each of k = 3
 // nodes has the cap pending on each, k × the cap in all, and no more: one
 // past it is refused on each, by its own count. Once the counts met, a send
 // is refused on every node, one back under the cap on its own too (docs/CLUSTER.md
 // "The pending cap across nodes").
 func TestClusterPendingCapExcess(t *testing.T) {
-	const limit, hold = 2, time.Second // hold: room for 9 round trips under -race on a busy machine
+	const limit = 2
 	cl := rtmcalltest.NewCluster(t, 3, func(c *server.Config) {
 		c.MaxPendingPerUser = limit
-		c.PeerHeartbeat, c.PeerTimeout = 2*hold, 6*hold
+		c.PeerHeartbeat, c.PeerTimeout = 10*time.Second, 30*time.Second // no gap seen while the counts are held
 	})
 	var alices []*client
 	for _, srv := range cl.Nodes {
@@ -501,9 +502,8 @@ func TestClusterPendingCapExcess(t *testing.T) {
 	bob := login(t, cl.Nodes[0], "bob") // rung, never answers
 	cl.Sync()
 	for i := range cl.Nodes {
-		cl.Loss(i).SetFault(rtmcalltest.Fault{Delay: hold, MinDelay: hold, Kinds: []string{"pending"}})
+		cl.Loss(i).SetFault(rtmcalltest.Fault{Hold: true, Kinds: []string{"pending"}})
 	}
-	start := time.Now()
 	var sent []string
 	for _, a := range alices {
 		for range limit {
@@ -511,17 +511,16 @@ func TestClusterPendingCapExcess(t *testing.T) {
 		}
 		a.fails(&protocol.Frame{Type: protocol.TypeSend, Callee: "bob"}, protocol.CodeTooManyPending)
 	}
-	require.Less(t, time.Since(start), hold, "the sends must come before any count")
 	assert.Len(t, sent, len(cl.Nodes)*limit, "k × the cap pending")
+	for i := range cl.Nodes {
+		assert.Positive(t, cl.Loss(i).Stats().Held, "node %d's counts held until now", i)
+		cl.Loss(i).SetFault(rtmcalltest.Fault{}) // the counts go, and what waited behind them
+	}
 	for range sent {
 		bob.expect(protocol.TypeInvite, "")
 	}
 	bob.sync() // and no more
-
-	for i := range cl.Nodes {
-		cl.Loss(i).SetFault(rtmcalltest.Fault{})
-	}
-	cl.Sync() // behind the counts, on every path
+	cl.Sync()  // behind the counts, on every path
 	// Node 0 is back under the cap on its own (1 of 2), not in sum.
 	alices[0].okAfter(frame(protocol.TypeCancel, sent[0]), "local.canceled")
 	cl.Sync()

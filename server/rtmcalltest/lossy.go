@@ -32,6 +32,11 @@ type Fault struct {
 	// Delay, as a slow link does: messages on one path stay in order
 	// (Reorder breaks it).
 	Delay, MinDelay time.Duration
+	// Hold holds each message back until the next SetFault, which sends
+	// them in order (Close drops them): a delay that ends on an event, not a
+	// time. What follows a held message on its path waits behind it, so
+	// that a path stays in order. Drop, Reorder and Delay are then unused.
+	Hold bool
 	// Kinds limits the fault to messages of these kinds, the "k" of the
 	// messages of server/cluster.go ("deliver", "request", "reply",
 	// "session", "heartbeat", "hello", ...); empty: every kind.
@@ -44,6 +49,8 @@ type Fault struct {
 // LossStats counts what a LossyBroker did.
 type LossStats struct {
 	Sent, Dropped, Reordered, Delayed int
+	// Held counts the messages a Hold fault touched (not those held behind them).
+	Held int
 }
 
 // LossyBroker is a server.Broker that breaks the network between nodes on
@@ -57,7 +64,8 @@ type LossyBroker struct {
 	fault  Fault
 	drops  int // dropped under the fault
 	rng    *rand.Rand
-	held   map[string][]byte // per path ("" for broadcasts): a message held back
+	held   map[string][]byte   // per path ("" for broadcasts): a message held back
+	holds  map[string][][]byte // per path: what Fault.Hold holds, in order
 	slow   map[string]*slowPath
 	stats  LossStats
 	closed bool
@@ -90,7 +98,7 @@ var (
 // NewLossyBroker wraps inner; it passes everything through until SetFault.
 func NewLossyBroker(inner server.Broker) *LossyBroker {
 	return &LossyBroker{inner: inner, rng: rand.New(rand.NewPCG(0, 0)), held: make(map[string][]byte),
-		slow: make(map[string]*slowPath)}
+		holds: make(map[string][][]byte), slow: make(map[string]*slowPath)}
 }
 
 // SetFault replaces the fault, reseeds its choices, and sends at once what
@@ -99,10 +107,26 @@ func (b *LossyBroker) SetFault(f Fault) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.fault, b.drops, b.rng = f, 0, rand.New(rand.NewPCG(f.Seed, f.Seed^0x5eed))
+	b.releaseLocked()
 	for _, path := range slices.Sorted(maps.Keys(b.held)) {
 		data := b.held[path]
 		delete(b.held, path)
 		b.sendLocked(path, data)
+	}
+}
+
+// releaseLocked sends, in order on each path, what a Hold fault held.
+func (b *LossyBroker) releaseLocked() {
+	if b.closed {
+		clear(b.holds)
+		return
+	}
+	for _, path := range slices.Sorted(maps.Keys(b.holds)) {
+		q := b.holds[path]
+		delete(b.holds, path)
+		for _, data := range q {
+			b.forwardLocked(path, data)
+		}
 	}
 }
 
@@ -200,6 +224,11 @@ func (b *LossyBroker) pass(path string, data []byte) error {
 		return nil
 	}
 	if f := b.fault; b.touches(path, data) {
+		if f.Hold {
+			b.stats.Held++
+			b.holds[path] = append(b.holds[path], data)
+			return nil
+		}
 		if f.Drop > 0 && (f.MaxDrops == 0 || b.drops < f.MaxDrops) && b.rng.Float64() < f.Drop {
 			b.drops++
 			b.stats.Dropped++
@@ -220,6 +249,15 @@ func (b *LossyBroker) pass(path string, data []byte) error {
 			return nil
 		}
 	}
+	if len(b.holds[path]) > 0 {
+		b.holds[path] = append(b.holds[path], data) // behind what is held on its path
+		return nil
+	}
+	return b.forwardLocked(path, data)
+}
+
+// forwardLocked sends data on path, after what is delayed on it.
+func (b *LossyBroker) forwardLocked(path string, data []byte) error {
 	if sp := b.slow[path]; sp != nil && len(sp.queue) > 0 {
 		b.delayLocked(path, data, time.Time{}) // after what waits on its path
 		return nil
@@ -269,7 +307,7 @@ func (b *LossyBroker) sendDue(path string, sp *slowPath) {
 // touches says whether the fault applies to data on path.
 func (b *LossyBroker) touches(path string, data []byte) bool {
 	f := b.fault
-	if f.Drop == 0 && f.Reorder == 0 && f.Delay == 0 {
+	if f.Drop == 0 && f.Reorder == 0 && f.Delay == 0 && !f.Hold {
 		return false
 	}
 	if len(f.To) > 0 && !slices.Contains(f.To, path) {

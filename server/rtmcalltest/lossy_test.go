@@ -133,4 +133,36 @@ func TestLossyBroker(t *testing.T) {
 		assert.Equal(t, 25, b.Stats().Delayed)
 		require.NoError(t, b.Close(context.Background()))
 	})
+	t.Run("a hold keeps its path until the next fault, in order", func(t *testing.T) {
+		rec := newRecorder()
+		b := rtmcalltest.NewLossyBroker(rec)
+		b.SetFault(rtmcalltest.Fault{Hold: true, Kinds: []string{"pending"}, To: []string{"n1"}})
+		require.NoError(t, b.Send("n2", msg("pending", 0)))  // another path: goes
+		require.NoError(t, b.Send("n1", msg("session", 1)))  // not held: goes
+		require.NoError(t, b.Send("n1", msg("pending", 2)))  // held
+		require.NoError(t, b.Send("n1", msg("session", 3)))  // behind it
+		require.NoError(t, b.Broadcast(msg("heartbeat", 4))) // another path: goes
+		assert.Len(t, rec.await(t, "n2", 1), 1)
+		assert.Len(t, rec.await(t, "", 1), 1)
+		assert.Equal(t, []string{`{"k":"session","i":1}`}, rec.await(t, "n1", 1))
+		rec.mu.Lock()
+		assert.Len(t, rec.got["n1"], 1, "2 and 3 held")
+		rec.mu.Unlock()
+		assert.Equal(t, 1, b.Stats().Held)
+		b.SetFault(rtmcalltest.Fault{}) // sends what was held, in order
+		require.NoError(t, b.Send("n1", msg("session", 5)))
+		assert.Equal(t, []string{`{"k":"session","i":1}`, `{"k":"pending","i":2}`, `{"k":"session","i":3}`, `{"k":"session","i":5}`},
+			rec.await(t, "n1", 4))
+	})
+	t.Run("Close drops what a hold held", func(t *testing.T) {
+		rec := newRecorder()
+		b := rtmcalltest.NewLossyBroker(rec)
+		b.SetFault(rtmcalltest.Fault{Hold: true})
+		require.NoError(t, b.Send("n1", msg("deliver", 0)))
+		require.NoError(t, b.Close(context.Background()))
+		b.SetFault(rtmcalltest.Fault{})
+		rec.mu.Lock()
+		assert.Empty(t, rec.got["n1"])
+		rec.mu.Unlock()
+	})
 }
