@@ -88,6 +88,7 @@ func (n *Node) Drain(ctx context.Context) error {
 	for {
 		n.mu.Lock()
 		done := n.closing || n.moveIdleLocked()
+		n.drainLooked++
 		n.mu.Unlock()
 		if done {
 			n.log.Info("drained")

@@ -285,10 +285,10 @@ func TestDrainClosesALoggedOutConnectionAfterItsReplies(t *testing.T) {
 // A refuse that a draining node forwards to the invitation's owner, and
 // that wins, gets its ok: the session, idle from the owner's remote.refused
 // on, moves only once no answer of its own waits for the owner's reply.
-// Before, a drain look between the two (the reply 200 ms after, ten looks;
-// the heartbeats slowed so that the delay is no loss) moved it, the ok was
-// dropped, and its client, moving, failed the refuse ALREADY_END though it
-// was carried out.
+// Before, a drain look between the two (here the reply is held until one
+// has run; the heartbeats slowed so that the hold is no loss) moved it, the
+// ok was dropped, and its client, moving, failed the refuse ALREADY_END
+// though it was carried out.
 func TestDrainWaitsForAForwardedAnswersReply(t *testing.T) {
 	cl := rtmcalltest.NewCluster(t, 2, func(c *server.Config) {
 		c.ResumeGrace, c.PeerHeartbeat, c.PeerTimeout = time.Hour, time.Second, 10*time.Second
@@ -300,9 +300,18 @@ func TestDrainWaitsForAForwardedAnswersReply(t *testing.T) {
 	t.Cleanup(cancel)
 	go func() { _ = cl.Node(1).Node.Drain(ctx) }()
 	require.Eventually(t, cl.Node(1).Node.Draining, waitTimeout, time.Millisecond)
-	cl.Loss(0).SetFault(rtmcalltest.Fault{Delay: 200 * time.Millisecond, MinDelay: 200 * time.Millisecond, Kinds: []string{"reply"}})
-	bob.okAfter(frame(protocol.TypeRefuse, inv), "remote.refused")
-	alice.expect(protocol.TypeLocalRefused, inv)
+	cl.Loss(0).SetFault(rtmcalltest.Fault{Hold: true, Kinds: []string{"reply"}})
+	rid := bob.start(frame(protocol.TypeRefuse, inv))
+	alice.expect(protocol.TypeLocalRefused, inv) // the owner carried it out; its ok is held
+	require.Eventually(t, func() bool { return server.RemoteRinging(cl.Node(1).Node, "bob") == 0 }, waitTimeout, time.Millisecond,
+		"bob's node told of the end")
+	looked := server.DrainLooked(cl.Node(1).Node)
+	require.Eventually(t, func() bool { return server.DrainLooked(cl.Node(1).Node) > looked }, waitTimeout, time.Millisecond,
+		"a look of the drain with bob idle but for the ok")
+	cl.Loss(0).SetFault(rtmcalltest.Fault{})
+	reply, before := bob.reply(rid)
+	assert.Equal(t, []string{"remote.refused"}, types(before))
+	assert.Equal(t, protocol.TypeOK, reply.Type, "%+v", reply)
 	before, status, _ := bob.closed()
 	assert.Equal(t, []string{"bye MOVED"}, types(before), "moves once answered")
 	assert.Equal(t, websocket.StatusServiceRestart, status)

@@ -74,6 +74,27 @@ func HoldDrainCloses(n *Node) (release func()) { return holdDrain(n, &n.drainClo
 // that becomes idle meanwhile moves only if something else moves it.
 func HoldDrainLooks(n *Node) (release func()) { return holdDrain(n, &n.drainLooks) }
 
+// DrainLooked is how many looks n's drain made for sessions that may move.
+func DrainLooked(n *Node) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.drainLooked
+}
+
+// RemoteRinging is how many invitations of other nodes ring user's
+// sessions on n.
+func RemoteRinging(n *Node, user string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	k := 0
+	for _, s := range n.hub.sessions {
+		if s.user == user {
+			k += len(s.remoteRinging)
+		}
+	}
+	return k
+}
+
 // holdDrain sets the drain's hold c, under n's lock, to a channel that
 // release closes.
 func holdDrain(n *Node, c *chan struct{}) (release func()) {

@@ -268,6 +268,8 @@ type Node struct {
 	// drainLooks, if set (tests), holds the drain's looks for sessions
 	// that may move (at its start and at its ticks) until it is closed.
 	drainLooks chan struct{}
+	// drainLooked counts the drain's looks (tests wait for one).
+	drainLooked int
 	// claimHold, if set (tests), holds the claims of moved sessions until
 	// it is closed (handover.go): a slow node, or, never closed, one of an
 	// earlier version, which ignores them.
