@@ -493,7 +493,10 @@ func TestClusterPendingCapExcess(t *testing.T) {
 	const limit = 2
 	cl := rtmcalltest.NewCluster(t, 3, func(c *server.Config) {
 		c.MaxPendingPerUser = limit
-		c.PeerHeartbeat, c.PeerTimeout = 10*time.Second, 30*time.Second // no gap seen while the counts are held
+		// A count held for a whole heartbeat would be taken for lost; the
+		// sends take milliseconds. (Not slower: a node that missed a peer's
+		// broadcast hello at the start meets it at its first heartbeat.)
+		c.PeerHeartbeat, c.PeerTimeout = 2*time.Second, 6*time.Second
 	})
 	var alices []*client
 	for _, srv := range cl.Nodes {
