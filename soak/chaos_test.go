@@ -420,20 +420,45 @@ func TestCutFindsAMovingClientBetweenConnections(t *testing.T) {
 // one made while connected waits for one more.
 func TestCutOfAMovingClientWaitsForTheMoveUnderWay(t *testing.T) {
 	s := &session{changed: make(chan struct{}, 1), state: core.ConnectionReconnecting, reconnects: 1} // a move began
-	want := s.planCut()
+	want, planned := s.planCut()
 	assert.Equal(t, 1, want)
+	assert.False(t, planned)
 	assert.Zero(t, s.planned, "the cut may cause no reconnection")
 	s.state = core.ConnectionConnected // the move done; the cut missed the new connection
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	require.NoError(t, s.waitState(ctx, core.ConnectionConnected, want), "back after the move, with no reconnection of the cut's own")
 
-	want = s.planCut()
+	want, planned = s.planCut()
 	assert.Equal(t, 2, want)
+	assert.True(t, planned)
 	assert.Equal(t, 1, s.planned)
 	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel2()
 	assert.ErrorIs(t, s.waitState(short, core.ConnectionConnected, want), context.DeadlineExceeded, "connected, but not yet reconnected since the cut")
+}
+
+// TestCutMissedWaitsForTheMove: a cut that finds no connection because its
+// client is moving off a draining node, between connections, takes back
+// the reconnection it planned and waits for the move's (TestSoakClusterShort,
+// seed 1 beside the -race suites: "no connection to cut ... (client
+// RECONNECTING ..., draining true)", a driver error, and the flow's parties
+// then waited past its deadline).
+func TestCutMissedWaitsForTheMove(t *testing.T) {
+	s := &session{changed: make(chan struct{}, 1), state: core.ConnectionConnected, reconnects: 1}
+	want, planned := s.planCut()
+	require.True(t, planned)
+	require.Equal(t, 2, want)
+	s.state, s.reconnects = core.ConnectionReconnecting, 2 // the drain's move began (its own plan seen)
+	s.draining.Store(true)
+	require.True(t, s.moving(s.state))
+	want = s.cutMissed(planned)
+	assert.Equal(t, 2, want, "the move's reconnection")
+	assert.Zero(t, s.planned, "the cut caused none")
+	s.state = core.ConnectionConnected
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	require.NoError(t, s.waitState(ctx, core.ConnectionConnected, want), "back once the move is done")
 }
 
 // TestFreePortsBelowTheEphemeralRange: a node's NATS ports, bound again at
