@@ -494,8 +494,10 @@ func TestClusterPendingCapExcess(t *testing.T) {
 	cl := rtmcalltest.NewCluster(t, 3, func(c *server.Config) {
 		c.MaxPendingPerUser = limit
 		// A count held for a whole heartbeat would be taken for lost; the
-		// sends take milliseconds. (Not slower: a node that missed a peer's
-		// broadcast hello at the start meets it at its first heartbeat.)
+		// sends take milliseconds. Not slower: at 10 s, the cluster once
+		// did not form within NewCluster's wait (node 0 knew 1 of 2 peers),
+		// likely a broadcast hello missed at the start, which a node makes
+		// up for at its first heartbeat.
 		c.PeerHeartbeat, c.PeerTimeout = 2*time.Second, 6*time.Second
 	})
 	var alices []*client
